@@ -43,6 +43,8 @@ if (run('bash', ['scripts/install-system-deps.sh']) !== 0) process.exit(1);
 
 console.log('» type-checking (tsc -b)');
 if (run(path.join(root, 'node_modules', '.bin', 'tsc'), ['-b']) !== 0) process.exit(1);
+// Benchmarks and scripts are not part of a package; check them too so they cannot rot.
+if (run(path.join(root, 'node_modules', '.bin', 'tsc'), ['-p', 'bench/tsconfig.json']) !== 0) process.exit(1);
 
 console.log(`» running ${files.length} test files against a fresh Kafka broker`);
 const status = run(

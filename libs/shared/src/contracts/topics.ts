@@ -94,7 +94,7 @@ export function decodeMessage<Desc extends DescMessage>(topic: Topic<Desc>, key:
   } catch (error) {
     throw new DecodeError(`not a valid ${topic.schema.typeName}: ${(error as Error).message}`, { cause: error });
   }
-  if ('ref' in value) {
+  if (topic.schema.fields.some((field) => field.localName === 'ref')) {
     const ref = (value as { ref?: FrameRef }).ref;
     if (!ref || ref.streamId === '') throw new DecodeError(`${topic.schema.typeName} has no frame header (ref.streamId)`);
     if (ref.streamId !== key) {
