@@ -86,6 +86,12 @@ export class KafkaBus implements Bus {
     });
   }
 
+  async endOffsets(topic: string): Promise<TopicPartitionOffset[]> {
+    return this.withAdmin(async (admin) =>
+      (await admin.fetchTopicOffsets(topic)).map((p) => ({ topic, partition: p.partition, offset: p.high })),
+    );
+  }
+
   async producer(options: ProducerOptions = {}): Promise<BusProducer> {
     const transactional = options.transactionalId !== undefined;
     const producer = this.kafka.producer({

@@ -108,6 +108,10 @@ export class InMemoryBus implements Bus {
     return this.topics.get(topic)?.length;
   }
 
+  async endOffsets(topic: string): Promise<TopicPartitionOffset[]> {
+    return this.partitions(topic).map((log, partition) => ({ topic, partition, offset: String(log.endOffset) }));
+  }
+
   async producer(): Promise<BusProducer> {
     this.assertOpen();
     return {

@@ -120,6 +120,8 @@ export interface Bus {
   createTopics(topics: TopicSpec[]): Promise<void>;
   /** Partition count of a topic, or undefined when it does not exist. */
   partitionCount(topic: string): Promise<number | undefined>;
+  /** Each partition's end offset (the offset the next record will get): how far "read everything" goes. */
+  endOffsets(topic: string): Promise<TopicPartitionOffset[]>;
   producer(options?: ProducerOptions): Promise<BusProducer>;
   consumer(options: ConsumerOptions): Promise<BusConsumer>;
   /** Closes every producer and consumer made by this bus. */
