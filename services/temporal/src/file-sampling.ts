@@ -6,8 +6,9 @@
  * The reference computes `round(5 * np.round(fps) / 25)`: OpenCV's fps (often 30000/1001) is first
  * rounded by NumPy, then k by Python's built-in `round`. Both round halves to even ("banker's
  * rounding"), where JavaScript's Math.round rounds halves up: for 12.5 fps the reference takes every
- * 2nd frame, and a port using Math.round would take every 3rd. (For an exact half the two-step form
- * and the single `round(5·fps/25)` of REFERENCE.md always agree; we keep the reference's two steps.)
+ * 2nd frame, and a port using Math.round would take every 3rd. The two-step form gives the same k as
+ * the single `round(5·fps/25)` of REFERENCE.md for every fps (round(fps)/5 never ends in .5, and at
+ * fps = 5n + 2.5 both land on the even one of n, n+1); we keep the reference's two steps anyway.
  */
 
 /** Python's `round(x)` (and NumPy's `np.round(x)`): to the nearest integer, halves to the even neighbour. */

@@ -33,7 +33,7 @@ describe('samplingStep (k = round(5·round(fps)/25))', () => {
     [15, 3],
     [60, 12],
   ] as const) {
-    it(`takes every ${k}th frame at ${fps} fps`, () => assert.equal(samplingStep(fps), k));
+    it(`samples with k = ${k} at ${fps} fps`, () => assert.equal(samplingStep(fps), k));
   }
 
   it('rounds half-way frame rates as Python does: 12.5 fps → 2 (Math.round would give 3)', () => {
@@ -45,6 +45,13 @@ describe('samplingStep (k = round(5·round(fps)/25))', () => {
     assert.equal(samplingStep(37.5), 8);
     assert.equal(samplingStep(62.5), 12);
     assert.equal(Math.round((5 * 62.5) / 25), 13);
+  });
+
+  it('agrees with the single-step round(5·fps/25) of REFERENCE.md at every fps from 3 to 120 in steps of 0.01', () => {
+    for (let hundredths = 300; hundredths <= 12_000; hundredths++) {
+      const fps = hundredths / 100;
+      assert.equal(samplingStep(fps), roundHalfToEven((5 * fps) / 25), `fps ${fps}`);
+    }
   });
 
   it('refuses frame rates the reference cannot sample (k = 0) and nonsense', () => {
