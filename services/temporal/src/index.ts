@@ -1,5 +1,4 @@
 // Public entry of @emostream/temporal: the pure logic the temporal stage is built from.
-export * from './file-sampling.js';
 export * from './offline-windows.js';
 export * from './sliding-window.js';
 export * from './static-fallback.js';

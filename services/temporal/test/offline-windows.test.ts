@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { argmax, assignPredictions, cutWindows, REFERENCE_WINDOWS, sampledFrameNumbers, videoEmotion } from '../src/index.js';
+import { sampledFrameNumbers } from '@emostream/shared';
+import { argmax, assignPredictions, cutWindows, REFERENCE_WINDOWS, videoEmotion } from '../src/index.js';
 
 const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
 const oneHot = (i: number): number[] => range(7).map((j) => (j === i ? 1 : 0));
