@@ -2,3 +2,5 @@
 export * from './errors.js';
 export * from './events.js';
 export * from './track-summaries.js';
+export * from './handler.js';
+export * from './metrics.js';

@@ -2,3 +2,4 @@
 export * from './offline-windows.js';
 export * from './sliding-window.js';
 export * from './static-fallback.js';
+export * from './handler.js';
