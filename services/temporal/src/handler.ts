@@ -23,6 +23,8 @@ export interface TemporalStageOptions {
   windowLength: number;
   /** A track unseen for this long (media time) ends. */
   trackTtlMs: number;
+  /** Records per partition re-read after a restart or rebalance to rebuild the windows (see StageDefinition.replayRecords). */
+  replayRecords?: number;
 }
 
 type EmbeddingsInput = StageInput<typeof topics.embeddings.schema>;
@@ -46,6 +48,9 @@ export function temporalStage(options: TemporalStageOptions): StageDefinition<ty
     name: 'temporal',
     input: topics.embeddings,
     outputs: [topics.emotions],
+    // Enough for ~20 streams per partition to replay 100 sampled frames each (20 s at 5 frames/s),
+    // well past a window of 10 plus the track TTL.
+    replayRecords: options.replayRecords ?? 2_000,
 
     async handleBatch(inputs, context): Promise<HandlerResult[]> {
       const pending: PendingFace[] = [];
