@@ -1,2 +1,2 @@
 // Public entry of @emostream/shared: services and the CLI import only from here.
-export {};
+export * from './models/index.js';

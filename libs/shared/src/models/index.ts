@@ -1,0 +1,3 @@
+// Model runtime: pack manifests, the onnxruntime session wrapper, face-crop preprocessing.
+export * from './pack.js';
+export * from './session.js';
