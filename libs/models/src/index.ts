@@ -1,0 +1,3 @@
+// Public entry of @emostream/models: build-time model tooling (graph builder, model builders, importers).
+export * from './onnx/builder.js';
+export * from './onnx/tf-layout.js';
