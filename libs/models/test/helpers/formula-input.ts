@@ -1,0 +1,20 @@
+/**
+ * The deterministic inputs of the Keras fixtures, bit-identical to `formula_input` in
+ * scripts/make_keras_fixtures.py: v = (i·2654435761 + salt·40503) mod 2³², x = (v >> 8)/2²⁴·255 − 128.
+ */
+export function formulaInput(length: number, salt: number): Float32Array {
+  const out = new Float32Array(length);
+  for (let i = 0; i < length; i++) {
+    const v = (Math.imul(i, 2654435761 | 0) + salt * 40503) >>> 0;
+    out[i] = ((v >>> 8) / 2 ** 24) * 255 - 128;
+  }
+  return out;
+}
+
+/** Largest absolute difference between two equally long arrays. */
+export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  if (a.length !== b.length) throw new Error(`length ${a.length} vs ${b.length}`);
+  let max = 0;
+  for (let i = 0; i < a.length; i++) max = Math.max(max, Math.abs(a[i]! - b[i]!));
+  return max;
+}
