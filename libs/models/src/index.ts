@@ -8,3 +8,4 @@ export * from './emo-affectnet/keras-h5.js';
 export * from './emo-affectnet/pack-writer.js';
 export * from './emo-affectnet/import.js';
 export * from './synthetic.js';
+export * from './user-onnx.js';
