@@ -9,3 +9,4 @@ export * from './emo-affectnet/pack-writer.js';
 export * from './emo-affectnet/import.js';
 export * from './synthetic.js';
 export * from './user-onnx.js';
+export { runModelsCli, type CliIo } from './cli.js';
