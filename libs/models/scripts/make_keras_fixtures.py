@@ -15,6 +15,10 @@ through our HDF5 reader and ONNX builder and compares.
 writes a different `.h5` layout.
 
 Inputs are not stored: both sides compute them from the integer formula in `formula_input`.
+Besides the narrow `.h5` fixtures (which exercise the HDF5 reader), the full-size backbone and
+LSTM get weights from the same formula (`formula_weight`; `FormulaWeightSource` in the tests), so
+full-size parity costs only Keras's outputs (a few kB) instead of 100 MB of weights.
+Takes about 2 minutes on 2 cores.
 """
 import json
 import os
@@ -33,7 +37,6 @@ OUT = Path(__file__).resolve().parent.parent / "test" / "fixtures" / "keras"
 
 # Backbone at 1/16 width: every stage, block and layer name of the real ResNet50 is there.
 WIDTH_DIVISOR = 16
-STEM = 64 // WIDTH_DIVISOR
 STAGES = [  # (stage, blocks, [reduce, 3x3, increase])
     (2, 3, [64, 64, 256]),
     (3, 4, [128, 128, 512]),
@@ -57,14 +60,29 @@ def formula_input(shape, salt):
     return x.astype(np.float32).reshape(shape)
 
 
+def fnv1a(text):
+    """32-bit FNV-1a, as in test/helpers/formula-input.ts."""
+    h = 0x811C9DC5
+    for ch in text.encode():
+        h = ((h ^ ch) * 0x01000193) % 2**32
+    return h
+
+
+def formula_weight(name, shape, scale, offset=0.0):
+    """Weights for the full-size fixtures, reproducible in TypeScript without storing them:
+    offset + formula_input(shape, fnv1a(name) % 1000003) / 128 * scale, in float32."""
+    x = formula_input(shape, fnv1a(name) % 1000003) / np.float32(128.0)
+    return (x * np.float32(scale) + np.float32(offset)).astype(np.float32)
+
+
 def conv_bn(x, filters, kernel, name, strides=1, padding="valid", relu=True):
     x = L.Conv2D(filters, kernel, strides=strides, padding=padding, use_bias=False, name=name)(x)
     x = L.BatchNormalization(axis=3, name=name + "_bn")(x)
     return L.Activation("relu")(x) if relu else x
 
 
-def bottleneck(x, stage, block, filters, strides, project):
-    f1, f2, f3 = (f // WIDTH_DIVISOR for f in filters)
+def bottleneck(x, stage, block, filters, strides, project, divisor):
+    f1, f2, f3 = (f // divisor for f in filters)
     p = f"conv{stage}_{block}"
     y = conv_bn(x, f1, 1, p + "_1x1_reduce", strides=strides)
     y = conv_bn(y, f2, 3, p + "_3x3", padding="same")
@@ -73,29 +91,29 @@ def bottleneck(x, stage, block, filters, strides, project):
     return L.Activation("relu")(L.add([y, shortcut]))
 
 
-def backbone_model():
+def backbone_model(divisor=WIDTH_DIVISOR, features_units=FEATURES):
     inp = L.Input(shape=(224, 224, 3))
-    x = conv_bn(inp, STEM, 7, "conv1_7x7_s2", strides=2, padding="same")
+    x = conv_bn(inp, 64 // divisor, 7, "conv1_7x7_s2", strides=2, padding="same")
     x = L.MaxPooling2D((3, 3), strides=(2, 2))(x)  # "valid": 112 -> 55, as in keras-vggface
     for stage, blocks, filters in STAGES:
         for block in range(1, blocks + 1):
             strides = (1 if stage == 2 else 2) if block == 1 else 1
-            x = bottleneck(x, stage, block, filters, strides, project=block == 1)
+            x = bottleneck(x, stage, block, filters, strides, project=block == 1, divisor=divisor)
     x = L.AveragePooling2D((7, 7), name="avg_pool")(x)
     x = L.GlobalAveragePooling2D()(x)  # the authors' pooling='avg' on the 1x1 map
     x = L.GaussianNoise(0.1)(x)
-    features = L.Dense(FEATURES, activation="relu", name="features")(x)
+    features = L.Dense(features_units, activation="relu", name="features")(x)
     x = L.Dropout(0.5)(features)
     probs = L.Dense(7, activation="softmax")(x)  # unnamed, as in the authors' code
     return keras.Model(inp, probs), keras.Model(inp, [features, probs])
 
 
-def temporal_model():
-    inp = keras.Input(shape=(10, T_FEATURES))
+def temporal_model(features=T_FEATURES, hidden1=T_HIDDEN1, hidden2=T_HIDDEN2):
+    inp = keras.Input(shape=(10, features))
     x = L.Masking(mask_value=0.0)(inp)
-    x = L.LSTM(T_HIDDEN1, return_sequences=True)(x)
+    x = L.LSTM(hidden1, return_sequences=True)(x)
     x = L.Dropout(0.2)(x)
-    x = L.LSTM(T_HIDDEN2, return_sequences=False)(x)
+    x = L.LSTM(hidden2, return_sequences=False)(x)
     x = L.Dropout(0.2)(x)
     return keras.Model(inp, L.Dense(7, activation="softmax")(x))
 
@@ -143,6 +161,45 @@ def keras_version():
     return tf_keras.__version__
 
 
+def formula_backbone_weights(model):
+    """Full-size backbone weights from the formula (see FormulaWeightSource in the tests)."""
+    for layer in model.layers:
+        if isinstance(layer, L.Conv2D):
+            shape = layer.kernel.shape
+            scale = np.sqrt(6.0 / int(np.prod(shape[:3]))) / (60.0 if layer.name == "conv1_7x7_s2" else 1.0)
+            layer.set_weights([formula_weight(layer.name + "/kernel", shape, scale)])
+        elif isinstance(layer, L.BatchNormalization):
+            c = layer.gamma.shape
+            gamma = 0.2 if layer.name.endswith("_1x1_increase_bn") else 1.0
+            layer.set_weights([
+                formula_weight(layer.name + "/gamma", c, 0.1 * gamma, gamma),
+                formula_weight(layer.name + "/beta", c, 0.1),
+                formula_weight(layer.name + "/moving_mean", c, 0.1),
+                formula_weight(layer.name + "/moving_variance", c, 0.2, 1.0),
+            ])
+        elif isinstance(layer, L.Dense):
+            w, b = layer.get_weights()
+            name = "features" if layer.name == "features" else "probs"
+            # The pooled activations of this uncalibrated net are ~0.01; a gain of 20 brings the
+            # features to O(1), so the 1e-4 tolerance is as demanding as on a trained model.
+            gain = 20.0 if name == "features" else 1.0
+            layer.set_weights([formula_weight(name + "/kernel", w.shape, gain * np.sqrt(6.0 / w.shape[0])), formula_weight(name + "/bias", b.shape, 0.1)])
+
+
+def formula_temporal_weights(model):
+    lstms = [l for l in model.layers if isinstance(l, L.LSTM)]
+    for name, layer in zip(("lstm1", "lstm2"), lstms):
+        k, r, b = layer.get_weights()
+        layer.set_weights([
+            formula_weight(name + "/kernel", k.shape, np.sqrt(1.0 / k.shape[0])),
+            formula_weight(name + "/recurrent_kernel", r.shape, np.sqrt(1.0 / r.shape[0])),
+            formula_weight(name + "/bias", b.shape, 0.5),
+        ])
+    dense = [l for l in model.layers if isinstance(l, L.Dense)][-1]
+    w, b = dense.get_weights()
+    dense.set_weights([formula_weight("probs/kernel", w.shape, np.sqrt(6.0 / w.shape[0])), formula_weight("probs/bias", b.shape, 0.1)])
+
+
 def write_json(path, obj):
     path.write_text(json.dumps(obj, separators=(",", ":")) + "\n")
 
@@ -180,6 +237,29 @@ def main():
         "probs": tprobs.tolist(),
         "keras": keras_version(), "tensorflow": tf.__version__,
     })
+    # Full-size models with formula weights: nothing but Keras's outputs is stored.
+    _, full = backbone_model(divisor=1, features_units=512)
+    formula_backbone_weights(full)
+    fx = formula_input((2, 224, 224, 3), salt=3)
+    ffeatures, fprobs = full.predict(fx, verbose=0)
+    write_json(OUT / "backbone_full_formula.json", {
+        "input": {"salt": 3, "shape": [2, 224, 224, 3]},
+        "features": ffeatures.tolist(), "probs": fprobs.tolist(),
+        "keras": keras_version(), "tensorflow": tf.__version__,
+    })
+    print("full features range", float(ffeatures.min()), float(ffeatures.max()), "probs", fprobs.round(3).tolist(), file=sys.stderr)
+
+    tfull = temporal_model(512, 512, 256)
+    formula_temporal_weights(tfull)
+    fwindow = formula_input((3, 10, 512), salt=4) / 64.0
+    fwindow[1, 5, :] = 0.0
+    fwindow[2, :2, :] = 0.0
+    write_json(OUT / "temporal_full_formula.json", {
+        "input": {"salt": 4, "shape": [3, 10, 512], "divide": 64, "zeroSteps": [[1, 5], [2, 0], [2, 1]]},
+        "probs": tfull.predict(fwindow, verbose=0).tolist(),
+        "keras": keras_version(), "tensorflow": tf.__version__,
+    })
+
     total = sum(p.stat().st_size for p in OUT.iterdir())
     print(f"fixtures in {OUT}: {total / 1e6:.2f} MB", file=sys.stderr)
     print("features range", float(features.min()), float(features.max()), "probs", probs.round(3).tolist(), file=sys.stderr)

@@ -10,6 +10,7 @@ import { KerasWeightSource } from '../src/emo-affectnet/weights.js';
 import { RESNET50_SPEC, backboneSpecFromKeras, buildBackbone } from '../src/emo-affectnet/backbone.js';
 import { buildTemporal, temporalSpecFromKeras } from '../src/emo-affectnet/temporal.js';
 import { formulaInput, maxAbsDiff } from './helpers/formula-input.js';
+import { FormulaWeightSource } from './helpers/formula-weights.js';
 
 const fixture = (name: string) => fileURLToPath(new URL(`./fixtures/keras/${name}`, import.meta.url));
 const readJson = (name: string) => JSON.parse(readFileSync(fixture(name), 'utf8'));
@@ -66,4 +67,30 @@ test('a Keras file whose shapes do not fit the requested widths fails with both 
 
 test('a missing h5 file is reported by name', async () => {
   await assert.rejects(readKerasWeights('/nonexistent/RAVDESS_with_config.h5'), /RAVDESS_with_config\.h5: file not found/);
+});
+
+// Full size, weights from a formula shared with the fixture script (no weights stored).
+test('the full-size backbone (64…2048 channels, 512 features) matches Keras within 1e-4', async (t) => {
+  const expected = readJson('backbone_full_formula.json');
+  const session = await ort.InferenceSession.create(buildBackbone(new FormulaWeightSource(), RESNET50_SPEC));
+  const out = await session.run({ input: new ort.Tensor('float32', formulaInput(2 * 224 * 224 * 3, expected.input.salt), [2, 224, 224, 3]) });
+  const featuresError = maxAbsDiff(out['features']!.data as Float32Array, expected.features.flat());
+  const probsError = maxAbsDiff(out['probs']!.data as Float32Array, expected.probs.flat());
+  t.diagnostic(`full size, max |ONNX − Keras|: features ${featuresError.toExponential(2)}, probs ${probsError.toExponential(2)}`);
+  assert.ok(featuresError <= 1e-4, `features differ by ${featuresError}`);
+  assert.ok(probsError <= 1e-4, `probs differ by ${probsError}`);
+  await session.release();
+});
+
+test('the full-size LSTM model (10×512 → 512 → 256 → 7) matches Keras within 1e-5, with masked steps', async (t) => {
+  const expected = readJson('temporal_full_formula.json');
+  const [n, T, F] = expected.input.shape as [number, number, number];
+  const window = formulaInput(n * T * F, expected.input.salt).map((v) => v / expected.input.divide);
+  for (const [b, step] of expected.input.zeroSteps as [number, number][]) window.fill(0, (b * T + step) * F, (b * T + step + 1) * F);
+  const session = await ort.InferenceSession.create(buildTemporal(new FormulaWeightSource()));
+  const out = await session.run({ window: new ort.Tensor('float32', window, [n, T, F]) });
+  const error = maxAbsDiff(out['probs']!.data as Float32Array, expected.probs.flat());
+  t.diagnostic(`full size, max |ONNX − Keras| on LSTM probabilities: ${error.toExponential(2)}`);
+  assert.ok(error <= 1e-5, `LSTM output differs by ${error}`);
+  await session.release();
 });

@@ -18,3 +18,18 @@ export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   for (let i = 0; i < a.length; i++) max = Math.max(max, Math.abs(a[i]! - b[i]!));
   return max;
 }
+
+/** 32-bit FNV-1a, as `fnv1a` in make_keras_fixtures.py. */
+function fnv1a(text: string): number {
+  let h = 0x811c9dc5;
+  for (const byte of new TextEncoder().encode(text)) h = Math.imul(h ^ byte, 0x01000193) >>> 0;
+  return h >>> 0;
+}
+
+/** `formula_weight` of make_keras_fixtures.py: offset + formulaInput(n, fnv1a(name) mod 1000003)/128·scale. */
+export function formulaWeight(name: string, length: number, scale: number, offset = 0): Float32Array {
+  const x = formulaInput(length, fnv1a(name) % 1000003);
+  const s = Math.fround(scale);
+  const o = Math.fround(offset);
+  return x.map((v) => Math.fround(Math.fround((v / 128) * s) + o));
+}
