@@ -237,6 +237,27 @@ def main():
         "probs": tprobs.tolist(),
         "keras": keras_version(), "tensorflow": tf.__version__,
     })
+    # The same LSTM file as older h5py/Keras versions write it: fixed-length byte-string
+    # attributes, and `layer_names` split into chunks (`layer_names0`, `layer_names1`), as Keras
+    # does for attributes over HDF5's 64 kB header limit.
+    import shutil
+
+    import h5py
+
+    legacy = OUT / "temporal_small_legacy_attrs.h5"
+    shutil.copy(OUT / "temporal_small.h5", legacy)
+    with h5py.File(legacy, "r+") as f:
+        weights = f["model_weights"]
+        names = [n.encode() if isinstance(n, str) else n for n in weights.attrs["layer_names"]]
+        del weights.attrs["layer_names"]
+        half = len(names) // 2
+        weights.attrs["layer_names0"] = np.array(names[:half], dtype="S")
+        weights.attrs["layer_names1"] = np.array(names[half:], dtype="S")
+        for name in names:
+            group = weights[name.decode()]
+            wn = [w.encode() if isinstance(w, str) else w for w in group.attrs["weight_names"]]
+            group.attrs["weight_names"] = np.array(wn, dtype="S") if wn else np.array([], dtype="S1")
+
     # Full-size models with formula weights: nothing but Keras's outputs is stored.
     _, full = backbone_model(divisor=1, features_units=512)
     formula_backbone_weights(full)

@@ -94,3 +94,11 @@ test('the full-size LSTM model (10×512 → 512 → 256 → 7) matches Keras wit
   assert.ok(error <= 1e-5, `LSTM output differs by ${error}`);
   await session.release();
 });
+
+test('reads files written by older h5py/Keras: fixed-length string attributes, chunked layer_names', async () => {
+  const modern = await readKerasWeights(fixture('temporal_small.h5'));
+  const legacy = await readKerasWeights(fixture('temporal_small_legacy_attrs.h5'));
+  assert.deepEqual(legacy.layerNames, modern.layerNames);
+  assert.deepEqual(legacy.weightedLayers, ['lstm', 'lstm_1', 'dense_1']);
+  assert.deepEqual(legacy.layer('lstm').get('recurrent_kernel')!.data, modern.layer('lstm').get('recurrent_kernel')!.data);
+});

@@ -106,13 +106,23 @@ function toStored(file: string, weightName: string, dataset: Dataset): StoredWei
   throw new Error(`${file}: weight "${weightName}" is ${dataset.dtype}, expected float32`);
 }
 
+/**
+ * A list-of-strings attribute. Keras splits one that exceeds HDF5's 64 kB object-header limit into
+ * `name0`, `name1`, …; older h5py stores fixed-length byte strings. Both read the same here.
+ */
 function stringList(node: Group, attribute: string): string[] | undefined {
-  const attr = node.attrs[attribute];
-  if (!attr) return undefined;
-  const value = attr.json_value;
+  const attrs = node.attrs;
+  if (attrs[attribute]) return attributeStrings(attrs[attribute]!.json_value);
+  if (!attrs[`${attribute}0`]) return undefined;
+  const all: string[] = [];
+  for (let chunk = 0; attrs[`${attribute}${chunk}`]; chunk++) all.push(...attributeStrings(attrs[`${attribute}${chunk}`]!.json_value));
+  return all;
+}
+
+function attributeStrings(value: unknown): string[] {
   if (Array.isArray(value)) return value.map(String);
   if (typeof value === 'string') return [value];
-  return []; // an empty weight_names list is stored as an empty float array
+  return []; // an empty weight_names list is stored as an empty numeric array
 }
 
 function stringAttr(node: Group, attribute: string): string | undefined {
