@@ -8,16 +8,20 @@
  *   import emo-affectnet --backbone <h5> [--temporal <h5>]… [--out <dir>] [--resize nearest|area]
  *   import onnx --name <n> --licence <text> --backbone <onnx> [--temporal <onnx>] [--out <dir>]
  *
- * The models folder is `--models-dir`, else $EMOSTREAM_MODELS_DIR, else `./models`.
+ * The models folder is `--models-dir`, else $EMOSTREAM_MODELS_DIR, else `models/` at the
+ * repository root (git-ignored), whatever the working directory.
  */
 import { readdir, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { MANIFEST_FILE, MODEL_ROLES, loadPack, readPack, type ModelSession } from '@emostream/shared';
 import { importEmoAffectNet } from './emo-affectnet/import.js';
 import { SYNTHETIC_PACK_NAME, buildSyntheticPack } from './synthetic.js';
 import { importUserOnnx } from './user-onnx.js';
+
+/** `models/` at the repository root (this file is libs/models/src/cli.ts). */
+export const DEFAULT_MODELS_DIR = fileURLToPath(new URL('../../../models', import.meta.url));
 
 /** Where the CLI writes; injectable for tests. */
 export interface CliIo {
@@ -32,7 +36,7 @@ const USAGE = `usage: models <command>
   build synthetic [--out <dir>]          build the seeded-weights pack (tests and benchmarks only)
   import emo-affectnet --backbone <h5> [--temporal <h5>]... [--out <dir>] [--resize nearest|area]
   import onnx --name <name> --licence <text> --backbone <onnx> [--temporal <onnx>] [--out <dir>]
-options: --models-dir <dir> (default $EMOSTREAM_MODELS_DIR or ./models), --provider cpu|cuda, --threads <n>`;
+options: --models-dir <dir> (default $EMOSTREAM_MODELS_DIR, else models/ at the repository root), --provider cpu|cuda, --threads <n>`;
 
 /** Runs one command; returns the process exit code (0 ok, 1 failure, 2 usage error). */
 export async function runModelsCli(argv: readonly string[], io: CliIo = consoleIo): Promise<number> {
@@ -59,7 +63,7 @@ export async function runModelsCli(argv: readonly string[], io: CliIo = consoleI
     return 2;
   }
   const { values, positionals } = parsed;
-  const modelsDir = resolve(values['models-dir'] ?? process.env['EMOSTREAM_MODELS_DIR'] ?? 'models');
+  const modelsDir = resolve(values['models-dir'] ?? process.env['EMOSTREAM_MODELS_DIR'] ?? DEFAULT_MODELS_DIR);
   const [command, sub, ...rest] = positionals;
   if (values.help || !command) {
     io.out(USAGE);

@@ -43,6 +43,8 @@ export interface TensorSettings {
   readonly resize: 'nearest' | 'area' | 'bilinear';
   readonly inputSize: { readonly width: number; readonly height: number };
   readonly layout: 'NHWC' | 'NCHW';
+  /** Face crops are stretched to the input size, as in the reference; padding is for detectors. */
+  readonly fit?: 'stretch' | 'pad-bottom-right' | 'pad-center';
 }
 
 /** Thrown when a box leaves nothing to crop. */
@@ -304,6 +306,7 @@ export function writeTensor(image: RgbImage, settings: TensorSettings, out: Floa
  * tensor for one face. `out` receives width·height·3 floats at `offset` (one row of a batch).
  */
 export function preprocessFace(frame: RgbImage, box: Box, cropSettings: CropSettings, settings: TensorSettings, out: Float32Array, offset = 0): void {
+  if (settings.fit && settings.fit !== 'stretch') throw new Error(`face crops are stretched to the input size; fit "${settings.fit}" is for detector inputs`);
   const region = clampBox(adjustBox(box, cropSettings), frame.width, frame.height);
   const face = resize(crop(frame, region), settings.inputSize.width, settings.inputSize.height, settings.resize);
   writeTensor(face, settings, out, offset);

@@ -25,13 +25,13 @@ export const SessionConfigSchema = z
     executionProvider: z
       .enum(['cpu', 'cuda'])
       .default('cpu')
-      .describe('Where models run: cpu, or cuda (falls back to cpu with a warning when CUDA cannot be loaded). Env: EMOSTREAM_EXECUTION_PROVIDER'),
+      .describe('Where models run: cpu, or cuda (falls back to cpu with a warning when CUDA cannot be loaded); stages map it from EMOSTREAM_EXECUTION_PROVIDER'),
     intraOpThreads: z
       .number()
       .int()
       .min(0)
       .default(0)
-      .describe('Threads one operator may use; 0 lets onnxruntime choose (one per physical core). Env: EMOSTREAM_INTRA_OP_THREADS'),
+      .describe('Threads one operator may use; 0 lets onnxruntime choose (one per physical core); stages map it from EMOSTREAM_INTRA_OP_THREADS'),
     warmUp: z.boolean().default(true).describe('Run the model once on zeros at start so the first real batch is not slow'),
   })
   .strict();

@@ -87,3 +87,10 @@ test('preprocessFace crops, resizes and writes one batch row at an offset', () =
   // Last pixel (5, 5): B 205, G 105, R 55.
   assert.deepEqual(Array.from(out.subarray(21, 24)), [205, 105, 55]);
 });
+
+test('preprocessFace refuses a padding fit, which only detector inputs use', () => {
+  assert.throws(
+    () => preprocessFace(gradient(4, 4), { x1: 0, y1: 0, x2: 3, y2: 3 }, { expand: 1, square: false }, { ...VGGFACE2, fit: 'pad-center' }, new Float32Array(12)),
+    /fit "pad-center" is for detector inputs/,
+  );
+});
