@@ -203,6 +203,17 @@ export async function readPack(dir: string): Promise<CheckedPack> {
   return { dir, manifest, files, toReferenceOrder };
 }
 
+/**
+ * One model output row (probabilities in the pack's label order) rearranged into
+ * {@link EMOTION_LABELS} order, using {@link CheckedPack.toReferenceOrder}.
+ */
+export function toReferenceProbabilities(row: ArrayLike<number>, toReferenceOrder: readonly number[]): Float32Array {
+  if (row.length !== toReferenceOrder.length) throw new Error(`expected ${toReferenceOrder.length} probabilities, got ${row.length}`);
+  const out = new Float32Array(EMOTION_LABELS.length);
+  for (let i = 0; i < toReferenceOrder.length; i++) out[toReferenceOrder[i]!] = row[i]!;
+  return out;
+}
+
 /** Options of {@link loadPack}. */
 export interface LoadPackOptions {
   /** Roles to open sessions for (default: all present). */

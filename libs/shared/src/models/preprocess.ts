@@ -47,6 +47,16 @@ export interface TensorSettings {
   readonly fit?: 'stretch' | 'pad-bottom-right' | 'pad-center';
 }
 
+/** The tensor settings of a pack's backbone (or detector) entry: its preprocessing plus input layout. */
+export function tensorSettingsOf(model: {
+  readonly input: { readonly layout: string };
+  readonly preprocessing: Omit<TensorSettings, 'layout'>;
+}): TensorSettings {
+  const { layout } = model.input;
+  if (layout !== 'NHWC' && layout !== 'NCHW') throw new Error(`an image model's input layout must be NHWC or NCHW, not ${layout}`);
+  return { ...model.preprocessing, layout };
+}
+
 /** Thrown when a box leaves nothing to crop. */
 export class EmptyCropError extends Error {
   readonly code = 'EMPTY_CROP';
