@@ -139,7 +139,10 @@ export class ModelSession<I extends string = string, O extends string = string> 
     return wrapped;
   }
 
-  /** Runs the model. Every declared input must be fed; every declared output is returned. */
+  /**
+   * Runs the model. Every declared input must be fed; every declared output is returned (as
+   * float32 — the EMO-AffectNet and default-pack models only output floats).
+   */
   async run(feeds: Readonly<Record<I, TensorValue<ElementType>>>): Promise<Record<O, TensorValue<'float32'>>> {
     const ortFeeds: Record<string, ort.Tensor> = {};
     for (const input of this.inputs) {
@@ -178,6 +181,7 @@ export class ModelSession<I extends string = string, O extends string = string> 
 }
 
 function createOrt(model: string | Uint8Array, options: ort.InferenceSession.SessionOptions): Promise<ort.InferenceSession> {
+  // Two calls because `create` is overloaded separately for paths and bytes.
   return typeof model === 'string' ? ort.InferenceSession.create(model, options) : ort.InferenceSession.create(model, options);
 }
 
