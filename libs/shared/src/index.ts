@@ -12,3 +12,4 @@ export * from './runtime/stage.js';
 export * from './runtime/process.js';
 export * from './telemetry/tracing.js';
 export * from './reference/file-sampling.js';
+export * from './models/index.js';

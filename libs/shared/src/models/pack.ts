@@ -1,0 +1,299 @@
+/**
+ * Model packs: a folder with `manifest.json` and the ONNX files it names.
+ *
+ * The manifest says, per role (`detector`, `backbone`, `temporal`), which file to load, its
+ * sha256, the exact input and outputs the model must declare, and how to prepare its input.
+ * `readPack` validates the manifest and the files; `loadPack` also opens onnxruntime sessions
+ * and checks each model's real input/output names and shapes against the manifest, so a pack
+ * that loads is a pack the stages can run. Every failure is a {@link PackError} whose message
+ * names the pack and the problem.
+ *
+ * A pack need not have every role: the EMO-AffectNet and synthetic packs have no detector (the
+ * face stage then takes the detector of the default pack), and the default pack has no temporal
+ * model.
+ */
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { readFile, stat } from 'node:fs/promises';
+import { isAbsolute, join, normalize, sep } from 'node:path';
+import { z } from 'zod';
+import { ModelSession, type CreateSessionOptions, type SessionConfig, type TensorInfo } from './session.js';
+import { EMOTION_LABELS } from '../contracts/labels.js';
+
+/** EMO-AffectNet's label order (REFERENCE.md); every probability vector in the pipeline uses it. */
+
+export const MANIFEST_FILE = 'manifest.json';
+export const PACK_SCHEMA_VERSION = 1;
+
+const TensorSpecSchema = z
+  .object({
+    name: z.string().min(1).describe('Name of the tensor in the ONNX graph'),
+    shape: z.array(z.number().int().min(-1)).min(1).describe('Dimensions; -1 marks a dynamic one (the batch)'),
+    dtype: z.enum(['float32', 'int64', 'int32', 'uint8']).default('float32'),
+  })
+  .strict();
+
+const ImageInputSchema = TensorSpecSchema.extend({
+  layout: z.enum(['NCHW', 'NHWC']).describe('Order of the image dimensions'),
+}).strict();
+
+const SequenceInputSchema = TensorSpecSchema.extend({
+  layout: z.literal('NTC').describe('Batch, time step, feature'),
+}).strict();
+
+const ImagePreprocessingSchema = z
+  .object({
+    colorOrder: z.enum(['RGB', 'BGR']).describe('Channel order the model expects'),
+    mean: z.tuple([z.number(), z.number(), z.number()]).describe('Subtracted per channel, in colorOrder, from 0–255 values'),
+    scale: z.number().positive().default(1).describe('Multiplied after the mean subtraction (1 = none)'),
+    resize: z.enum(['nearest', 'area', 'bilinear']).describe('nearest = Pillow NEAREST, area = OpenCV INTER_AREA (face crops: preprocess.ts); bilinear = detector inputs (the detector defines its variant)'),
+    inputSize: z.object({ width: z.number().int().positive(), height: z.number().int().positive() }).strict(),
+    fit: z
+      .enum(['stretch', 'pad-bottom-right', 'pad-center'])
+      .default('stretch')
+      .describe('How a non-matching aspect ratio is handled: stretch, or pad with zeros'),
+  })
+  .strict();
+
+const ModelFileSchema = z.object({
+  file: z.string().min(1).describe('Path of the ONNX file, relative to the pack folder'),
+  sha256: z.string().regex(/^[0-9a-f]{64}$/, 'must be 64 lowercase hex digits'),
+});
+
+const DetectorSchema = ModelFileSchema.extend({
+  input: ImageInputSchema,
+  preprocessing: ImagePreprocessingSchema,
+  outputs: z.record(z.string(), TensorSpecSchema).describe('Raw outputs by purpose; the decoder knows their meaning'),
+  decoder: z.string().min(1).describe('Name of the box decoder for these outputs (e.g. ssd-mobilenetv1, blazeface)'),
+  scoreThreshold: z.number().min(0).max(1).default(0.5),
+}).strict();
+
+const BackboneSchema = ModelFileSchema.extend({
+  input: ImageInputSchema,
+  preprocessing: ImagePreprocessingSchema,
+  crop: z
+    .object({
+      expand: z.number().positive().default(1).describe('Box width and height are multiplied by this around its centre (1 = as detected)'),
+      square: z.boolean().default(false).describe('Grow the shorter side to make the crop square before resizing'),
+    })
+    .strict()
+    .describe('How a detector box becomes the crop this backbone sees'),
+  outputs: z
+    .object({
+      features: TensorSpecSchema.describe('Embedding fed to the temporal model, [N, F]'),
+      probs: TensorSpecSchema.describe('Static class probabilities in the pack label order, [N, 7]'),
+    })
+    .strict(),
+}).strict();
+
+const TemporalSchema = ModelFileSchema.extend({
+  input: SequenceInputSchema,
+  windowLength: z.number().int().positive().describe('Feature vectors per window (EMO-AffectNet: 10)'),
+  outputs: z.object({ probs: TensorSpecSchema }).strict(),
+}).strict();
+
+/** The `manifest.json` of a model pack. */
+export const PackManifestSchema = z
+  .object({
+    schemaVersion: z.literal(PACK_SCHEMA_VERSION),
+    name: z.string().regex(/^[a-z0-9][a-z0-9._-]*$/, 'lowercase letters, digits, ".", "_" and "-"'),
+    description: z.string(),
+    trained: z.boolean().describe('false for packs of random weights (synthetic): never offered as a trained model'),
+    licence: z.string().min(1).describe('Licence text or summary of the weights and code'),
+    source: z.string().optional().describe('Where the weights came from'),
+    labels: z
+      .array(z.string())
+      .describe(`The label of each probability output index; a permutation of ${EMOTION_LABELS.join(', ')}`),
+    models: z
+      .object({
+        detector: DetectorSchema.optional(),
+        backbone: BackboneSchema,
+        temporal: TemporalSchema.optional(),
+      })
+      .strict(),
+  })
+  .strict()
+  .superRefine((manifest, ctx) => {
+    const unknown = manifest.labels.filter((l) => !(EMOTION_LABELS as readonly string[]).includes(l));
+    if (unknown.length > 0) {
+      ctx.addIssue({ code: 'custom', path: ['labels'], message: `unknown label ${unknown.map((l) => `"${l}"`).join(', ')}; allowed: ${EMOTION_LABELS.join(', ')}` });
+      return;
+    }
+    const missing = EMOTION_LABELS.filter((l) => !manifest.labels.includes(l));
+    if (missing.length > 0 || manifest.labels.length !== EMOTION_LABELS.length) {
+      ctx.addIssue({ code: 'custom', path: ['labels'], message: `must name each of the 7 labels exactly once; missing ${missing.join(', ') || 'none'}, got ${manifest.labels.length}` });
+    }
+  });
+export type PackManifest = z.infer<typeof PackManifestSchema>;
+export type PackManifestInput = z.input<typeof PackManifestSchema>;
+export type ModelRole = 'detector' | 'backbone' | 'temporal';
+export const MODEL_ROLES: readonly ModelRole[] = ['detector', 'backbone', 'temporal'];
+
+/** Thrown when a pack cannot be used; `message` names the pack and what is wrong. */
+export class PackError extends Error {
+  readonly code = 'MODEL_PACK_INVALID';
+  /** A broken pack stays broken: fix or rebuild it. */
+  readonly retriable = false;
+  constructor(
+    readonly pack: string,
+    problem: string,
+    options?: ErrorOptions,
+  ) {
+    super(`model pack "${pack}": ${problem}`, options);
+    this.name = 'PackError';
+  }
+}
+
+/** A pack whose manifest and files have been checked. */
+export interface CheckedPack {
+  readonly dir: string;
+  readonly manifest: PackManifest;
+  /** Absolute path of each present role's ONNX file. */
+  readonly files: Partial<Record<ModelRole, string>>;
+  /** `toReferenceOrder[i]` = index in {@link EMOTION_LABELS} of the model's output i. */
+  readonly toReferenceOrder: readonly number[];
+}
+
+/** A pack with open sessions for the requested roles. */
+export interface LoadedPack extends CheckedPack {
+  readonly sessions: Partial<Record<ModelRole, ModelSession>>;
+}
+
+/** Reads and validates `dir/manifest.json`, checks every named file exists and matches its sha256. */
+export async function readPack(dir: string): Promise<CheckedPack> {
+  const manifestPath = join(dir, MANIFEST_FILE);
+  let text: string;
+  try {
+    text = await readFile(manifestPath, 'utf8');
+  } catch (error) {
+    throw new PackError(dir, `${MANIFEST_FILE} not found in ${dir}`, { cause: error });
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (error) {
+    throw new PackError(dir, `${MANIFEST_FILE} is not valid JSON: ${String(error)}`, { cause: error });
+  }
+  const packName = typeof json === 'object' && json !== null && typeof (json as { name?: unknown }).name === 'string' ? (json as { name: string }).name : dir;
+  const parsed = PackManifestSchema.safeParse(json);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
+    throw new PackError(packName, `${MANIFEST_FILE} is invalid: ${problems}`);
+  }
+  const manifest = parsed.data;
+
+  const files: Partial<Record<ModelRole, string>> = {};
+  for (const role of MODEL_ROLES) {
+    const spec = manifest.models[role];
+    if (!spec) continue;
+    const path = resolveInside(manifest.name, dir, spec.file);
+    try {
+      if (!(await stat(path)).isFile()) throw new Error('not a regular file');
+    } catch (error) {
+      throw new PackError(manifest.name, `${role} model file ${spec.file} is missing (${path})`, { cause: error });
+    }
+    const actual = await sha256File(path);
+    if (actual !== spec.sha256) {
+      throw new PackError(manifest.name, `${role} model file ${spec.file} has sha256 ${actual}, the manifest says ${spec.sha256} (file changed or corrupt; rebuild the pack)`);
+    }
+    files[role] = path;
+  }
+  const toReferenceOrder = manifest.labels.map((l) => (EMOTION_LABELS as readonly string[]).indexOf(l));
+  return { dir, manifest, files, toReferenceOrder };
+}
+
+/**
+ * One model output row (probabilities in the pack's label order) rearranged into
+ * {@link EMOTION_LABELS} order, using {@link CheckedPack.toReferenceOrder}.
+ */
+export function toReferenceProbabilities(row: ArrayLike<number>, toReferenceOrder: readonly number[]): Float32Array {
+  if (row.length !== toReferenceOrder.length) throw new Error(`expected ${toReferenceOrder.length} probabilities, got ${row.length}`);
+  const out = new Float32Array(EMOTION_LABELS.length);
+  for (let i = 0; i < toReferenceOrder.length; i++) out[toReferenceOrder[i]!] = row[i]!;
+  return out;
+}
+
+/** Options of {@link loadPack}. */
+export interface LoadPackOptions {
+  /** Roles to open sessions for (default: all present). */
+  readonly roles?: readonly ModelRole[];
+  readonly session?: Partial<SessionConfig>;
+  readonly logger?: CreateSessionOptions['logger'];
+}
+
+/**
+ * {@link readPack}, then opens (and warms up) a session per role and checks that the model's real
+ * inputs and outputs are the ones the manifest declares.
+ */
+export async function loadPack(dir: string, options: LoadPackOptions = {}): Promise<LoadedPack> {
+  const checked = await readPack(dir);
+  const { manifest } = checked;
+  const sessions: Partial<Record<ModelRole, ModelSession>> = {};
+  try {
+    for (const role of options.roles ?? MODEL_ROLES) {
+      const spec = manifest.models[role];
+      const file = checked.files[role];
+      if (!spec || !file) {
+        if (options.roles) throw new PackError(manifest.name, `has no ${role} model`);
+        continue;
+      }
+      let session: ModelSession;
+      try {
+        session = await ModelSession.create(file, options.session ?? {}, {
+          label: `${manifest.name}/${role}`,
+          ...(options.logger ? { logger: options.logger } : {}),
+        });
+      } catch (error) {
+        throw new PackError(manifest.name, `${role} model ${spec.file} cannot be loaded: ${String(error)}`, { cause: error });
+      }
+      sessions[role] = session;
+      checkSignature(manifest.name, role, [spec.input], session.inputs, 'input');
+      checkSignature(manifest.name, role, Object.values(spec.outputs), session.outputs, 'output');
+    }
+  } catch (error) {
+    await Promise.all(Object.values(sessions).map((s) => s.release()));
+    throw error;
+  }
+  return { ...checked, sessions };
+}
+
+/** Compares declared tensors with a model's metadata; throws a PackError naming the first mismatch. */
+export function checkSignature(
+  pack: string,
+  role: ModelRole,
+  declared: readonly z.infer<typeof TensorSpecSchema>[],
+  actual: readonly TensorInfo[],
+  kind: 'input' | 'output',
+): void {
+  if (kind === 'input' && declared.length !== actual.length) {
+    throw new PackError(pack, `${role} model has inputs ${actual.map((a) => a.name).join(', ')}, the manifest declares ${declared.map((d) => d.name).join(', ')}`);
+  }
+  for (const spec of declared) {
+    const found = actual.find((a) => a.name === spec.name);
+    if (!found) {
+      throw new PackError(pack, `${role} model has no ${kind} "${spec.name}" (it has ${actual.map((a) => `"${a.name}"`).join(', ')})`);
+    }
+    if (found.dtype !== spec.dtype) {
+      throw new PackError(pack, `${role} ${kind} "${spec.name}" is ${found.dtype}, the manifest says ${spec.dtype}`);
+    }
+    const same = found.shape.length === spec.shape.length && found.shape.every((d, i) => d === spec.shape[i]);
+    if (!same) {
+      throw new PackError(pack, `${role} ${kind} "${spec.name}" has shape [${found.shape.join(',')}], the manifest says [${spec.shape.join(',')}]`);
+    }
+  }
+}
+
+/** sha256 of a file, streamed (backbones are ~100 MB). */
+export async function sha256File(path: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
+
+function resolveInside(pack: string, dir: string, file: string): string {
+  const rel = normalize(file);
+  if (isAbsolute(rel) || rel === '..' || rel.startsWith(`..${sep}`)) {
+    throw new PackError(pack, `model file ${file} must be a path inside the pack folder`);
+  }
+  return join(dir, rel);
+}
