@@ -74,7 +74,7 @@ export function backboneStage(options: BackboneStageOptions): StageDefinition<ty
           const { features, probs } = embedded[next++]!;
           return { trackId: face.trackId, ...(face.box ? { box: face.box } : {}), score: face.score, features: [...features], staticProbs: [...probs] };
         });
-        return [context.emit(topics.embeddings, makeMessage(topics.embeddings, { ref: input.value.ref!, faces: out }))];
+        return [context.emit(topics.embeddings, makeMessage(topics.embeddings, { ref: input.value.ref!, faces: out, endedTrackIds: input.value.endedTrackIds }))];
       });
     },
   };
