@@ -49,7 +49,8 @@ export interface TensorSettings {
   /** Subtracted per channel, given in `colorOrder`. */
   readonly mean: readonly [number, number, number];
   readonly scale: number;
-  readonly resize: 'nearest' | 'area' | 'bilinear';
+  /** Face crops use nearest or area; the bilinear variants are for detector inputs. */
+  readonly resize: 'nearest' | 'area' | 'bilinear' | 'bilinear-tf-legacy';
   readonly inputSize: { readonly width: number; readonly height: number };
   readonly layout: 'NHWC' | 'NCHW';
   /** Face crops are stretched to the input size, as in the reference; padding is for detectors. */
