@@ -80,13 +80,15 @@ export function faceStage(options: FaceStageOptions): StageDefinition<typeof top
       );
       const faces = await Promise.all(
         tracks.map(async (track) => {
-          // Crop from the detector's own corners: rebuilt from a float32 box they can truncate a pixel short.
+          // Crop from the detector's own box (double precision): rebuilt from the float32 wire box the
+          // corners can truncate a pixel short.
           const detection = found[track.detectionIndex]!;
-          const region = clampBox(adjustBox(detection, options.crops.box), frame.width, frame.height);
+          const box = { x: detection.x1, y: detection.y1, width: detection.x2 - detection.x1, height: detection.y2 - detection.y1 };
+          const region = clampBox(adjustBox(box, options.crops.box), frame.width, frame.height);
           const face = resize(crop(frame, region), options.crops.inputSize.width, options.crops.inputSize.height, options.crops.resize);
           return {
             trackId: track.trackId,
-            box: { x: detection.x1, y: detection.y1, width: detection.x2 - detection.x1, height: detection.y2 - detection.y1 },
+            box,
             score: detection.score,
             cropWidth: face.width,
             cropHeight: face.height,

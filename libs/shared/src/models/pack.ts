@@ -17,10 +17,9 @@ import { createReadStream } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { isAbsolute, join, normalize, sep } from 'node:path';
 import { z } from 'zod';
-import { ModelSession, type CreateSessionOptions, type SessionConfig, type TensorInfo } from './session.js';
 import { EMOTION_LABELS } from '../contracts/labels.js';
-
-/** EMO-AffectNet's label order (REFERENCE.md); every probability vector in the pipeline uses it. */
+import { StageError } from '../errors.js';
+import { ModelSession, type CreateSessionOptions, type SessionConfig, type TensorInfo } from './session.js';
 
 export const MANIFEST_FILE = 'manifest.json';
 export const PACK_SCHEMA_VERSION = 1;
@@ -46,7 +45,9 @@ const ImagePreprocessingSchema = z
     colorOrder: z.enum(['RGB', 'BGR']).describe('Channel order the model expects'),
     mean: z.tuple([z.number(), z.number(), z.number()]).describe('Subtracted per channel, in colorOrder, from 0–255 values'),
     scale: z.number().positive().default(1).describe('Multiplied after the mean subtraction (1 = none)'),
-    resize: z.enum(['nearest', 'area', 'bilinear']).describe('nearest = Pillow NEAREST, area = OpenCV INTER_AREA (face crops: preprocess.ts); bilinear = detector inputs (the detector defines its variant)'),
+    resize: z
+      .enum(['nearest', 'area', 'bilinear', 'bilinear-tf-legacy'])
+      .describe('nearest = PIL NEAREST, area = OpenCV INTER_AREA, bilinear = half-pixel centres, bilinear-tf-legacy = tf.image.resizeBilinear without half-pixel centres or aligned corners (face-api, human)'),
     inputSize: z.object({ width: z.number().int().positive(), height: z.number().int().positive() }).strict(),
     fit: z
       .enum(['stretch', 'pad-bottom-right', 'pad-center'])
@@ -129,17 +130,18 @@ export type PackManifestInput = z.input<typeof PackManifestSchema>;
 export type ModelRole = 'detector' | 'backbone' | 'temporal';
 export const MODEL_ROLES: readonly ModelRole[] = ['detector', 'backbone', 'temporal'];
 
-/** Thrown when a pack cannot be used; `message` names the pack and what is wrong. */
-export class PackError extends Error {
-  readonly code = 'MODEL_PACK_INVALID';
-  /** A broken pack stays broken: fix or rebuild it. */
-  readonly retriable = false;
+/**
+ * Thrown by `readPack`/`loadPack` when a pack cannot be used (missing or changed file, invalid
+ * manifest, model signature unlike the manifest); `message` names the pack and what is wrong.
+ * Not retriable: a broken pack stays broken until it is fixed or rebuilt.
+ */
+export class PackError extends StageError {
   constructor(
     readonly pack: string,
     problem: string,
-    options?: ErrorOptions,
+    options: { cause?: unknown } = {},
   ) {
-    super(`model pack "${pack}": ${problem}`, options);
+    super('MODEL_PACK_INVALID', `model pack "${pack}": ${problem}`, options);
     this.name = 'PackError';
   }
 }

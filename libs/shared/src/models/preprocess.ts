@@ -10,6 +10,7 @@
  * - `area`: OpenCV's `cv2.resize(..., interpolation=INTER_AREA)` on uint8 (the offline script),
  *   which averages pixel areas when shrinking but interpolates linearly when enlarging.
  */
+import { StageError } from '../errors.js';
 
 /** An 8-bit RGB image, rows top to bottom, pixels interleaved R, G, B. */
 export interface RgbImage {
@@ -18,8 +19,16 @@ export interface RgbImage {
   readonly data: Uint8Array;
 }
 
-/** A box in frame pixels: (x1, y1) top-left, (x2, y2) bottom-right. */
-export interface CornerBox {
+/** A box in frame pixels as the contracts carry it (`emostream.v1.Box`): top-left corner and size. */
+export interface BoxLike {
+  readonly x: number;
+  readonly y: number;
+  readonly width: number;
+  readonly height: number;
+}
+
+/** Integer pixel rectangle by corners, half-open: x1 ≤ x < x2, y1 ≤ y < y2. */
+export interface PixelRect {
   readonly x1: number;
   readonly y1: number;
   readonly x2: number;
@@ -40,7 +49,8 @@ export interface TensorSettings {
   /** Subtracted per channel, given in `colorOrder`. */
   readonly mean: readonly [number, number, number];
   readonly scale: number;
-  readonly resize: 'nearest' | 'area' | 'bilinear';
+  /** Face crops use nearest or area; the bilinear variants are for detector inputs. */
+  readonly resize: 'nearest' | 'area' | 'bilinear' | 'bilinear-tf-legacy';
   readonly inputSize: { readonly width: number; readonly height: number };
   readonly layout: 'NHWC' | 'NCHW';
   /** Face crops are stretched to the input size, as in the reference; padding is for detectors. */
@@ -57,45 +67,44 @@ export function tensorSettingsOf(model: {
   return { ...model.preprocessing, layout };
 }
 
-/** Thrown when a box leaves nothing to crop. */
-export class EmptyCropError extends Error {
-  readonly code = 'EMPTY_CROP';
-  readonly retriable = false;
-  constructor(box: CornerBox, width: number, height: number) {
-    super(`box (${box.x1}, ${box.y1})–(${box.x2}, ${box.y2}) leaves no pixels inside the ${width}×${height} frame`);
+/** Thrown by `clampBox`/`preprocessFace` when a box, clamped to the frame, leaves no pixels. Not retriable. */
+export class EmptyCropError extends StageError {
+  constructor(box: BoxLike, width: number, height: number) {
+    super('EMPTY_CROP', `box at (${box.x}, ${box.y}) of ${box.width}×${box.height} leaves no pixels inside the ${width}×${height} frame`);
     this.name = 'EmptyCropError';
   }
 }
 
 /** Grows the box around its centre (and squares it) per the pack's crop setting. */
-export function adjustBox(box: CornerBox, crop: CropSettings): CornerBox {
-  const cx = (box.x1 + box.x2) / 2;
-  const cy = (box.y1 + box.y2) / 2;
-  let w = (box.x2 - box.x1) * crop.expand;
-  let h = (box.y2 - box.y1) * crop.expand;
-  if (crop.square) w = h = Math.max(w, h);
-  return { x1: cx - w / 2, y1: cy - h / 2, x2: cx + w / 2, y2: cy + h / 2 };
+export function adjustBox(box: BoxLike, crop: CropSettings): BoxLike {
+  if (crop.expand === 1 && !crop.square) return box;
+  const cx = box.x + box.width / 2;
+  const cy = box.y + box.height / 2;
+  let width = box.width * crop.expand;
+  let height = box.height * crop.expand;
+  if (crop.square) width = height = Math.max(width, height);
+  return { x: cx - width / 2, y: cy - height / 2, width, height };
 }
 
 /**
  * The reference's crop rectangle: coordinates truncated to integers (Python's `int()`), the start
  * clamped to ≥ 0 and the end to ≤ w − 1 / h − 1, then used as a half-open slice
  * `frame[y1:y2, x1:x2]`; so a box reaching the frame edge loses its last row/column, as in the
- * reference. Returns integer x1 ≤ x < x2, y1 ≤ y < y2.
+ * reference. The reference's corners are our x, y and x + width, y + height.
  */
-export function clampBox(box: CornerBox, width: number, height: number): CornerBox {
+export function clampBox(box: BoxLike, width: number, height: number): PixelRect {
   const clamped = {
-    x1: Math.max(0, Math.trunc(box.x1)),
-    y1: Math.max(0, Math.trunc(box.y1)),
-    x2: Math.min(width - 1, Math.trunc(box.x2)),
-    y2: Math.min(height - 1, Math.trunc(box.y2)),
+    x1: Math.max(0, Math.trunc(box.x)),
+    y1: Math.max(0, Math.trunc(box.y)),
+    x2: Math.min(width - 1, Math.trunc(box.x + box.width)),
+    y2: Math.min(height - 1, Math.trunc(box.y + box.height)),
   };
   if (clamped.x2 <= clamped.x1 || clamped.y2 <= clamped.y1) throw new EmptyCropError(box, width, height);
   return clamped;
 }
 
 /** Copies the half-open rectangle of an already clamped box. */
-export function crop(image: RgbImage, box: CornerBox): RgbImage {
+export function crop(image: RgbImage, box: PixelRect): RgbImage {
   const width = box.x2 - box.x1;
   const height = box.y2 - box.y1;
   const data = new Uint8Array(width * height * 3);
@@ -315,7 +324,7 @@ export function writeTensor(image: RgbImage, settings: TensorSettings, out: Floa
  * The whole face path: adjust the box, clamp and crop it from the frame, resize, and write the
  * tensor for one face. `out` receives width·height·3 floats at `offset` (one row of a batch).
  */
-export function preprocessFace(frame: RgbImage, box: CornerBox, cropSettings: CropSettings, settings: TensorSettings, out: Float32Array, offset = 0): void {
+export function preprocessFace(frame: RgbImage, box: BoxLike, cropSettings: CropSettings, settings: TensorSettings, out: Float32Array, offset = 0): void {
   if (settings.fit && settings.fit !== 'stretch') throw new Error(`face crops are stretched to the input size; fit "${settings.fit}" is for detector inputs`);
   const region = clampBox(adjustBox(box, cropSettings), frame.width, frame.height);
   const face = resize(crop(frame, region), settings.inputSize.width, settings.inputSize.height, settings.resize);

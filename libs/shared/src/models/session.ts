@@ -16,8 +16,9 @@
  * ```
  */
 import ort from 'onnxruntime-node';
-import { pino } from 'pino';
 import { z } from 'zod';
+import { StageError } from '../errors.js';
+import { moduleLogger } from '../log.js';
 
 /** Session settings, part of each model-using stage's config. */
 export const SessionConfigSchema = z
@@ -60,7 +61,7 @@ export interface TensorInfo {
   readonly shape: readonly number[];
 }
 
-/** The subset of a pino logger the wrapper uses. */
+/** The subset of a pino logger the wrapper uses (default: the shared `moduleLogger('model-session')`). */
 export interface ModelLogger {
   warn(obj: object, msg: string): void;
   info(obj: object, msg: string): void;
@@ -75,13 +76,13 @@ export interface CreateSessionOptions {
   readonly warmUpDims?: Readonly<Record<string, readonly number[]>>;
 }
 
-/** Thrown when a model file cannot be loaded or a run fails; the message names the model. */
-export class ModelSessionError extends Error {
-  readonly code = 'MODEL_SESSION';
-  /** Loading a broken model never succeeds on retry. */
-  readonly retriable = false;
-  constructor(message: string, options?: ErrorOptions) {
-    super(message, options);
+/**
+ * Thrown when onnxruntime cannot load a model, an input is missing or mis-shaped, or a run fails;
+ * the message names the model. Not retriable: the same input fails the same way again.
+ */
+export class ModelSessionError extends StageError {
+  constructor(message: string, options: { cause?: unknown } = {}) {
+    super('MODEL_SESSION_FAILED', message, options);
     this.name = 'ModelSessionError';
   }
 }
@@ -212,6 +213,6 @@ function zeros(dtype: string, length: number): TypedArrayOf<ElementType> {
 
 let sharedLogger: ModelLogger | undefined;
 function defaultLogger(): ModelLogger {
-  sharedLogger ??= pino({ name: 'models' });
+  sharedLogger ??= moduleLogger('model-session');
   return sharedLogger;
 }
