@@ -1,3 +1,4 @@
 // Model runtime: pack manifests, the onnxruntime session wrapper, face-crop preprocessing.
 export * from './pack.js';
 export * from './session.js';
+export * from './detect/index.js';
