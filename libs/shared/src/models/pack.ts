@@ -47,7 +47,9 @@ const ImagePreprocessingSchema = z
     colorOrder: z.enum(['RGB', 'BGR']).describe('Channel order the model expects'),
     mean: z.tuple([z.number(), z.number(), z.number()]).describe('Subtracted per channel, in colorOrder, from 0–255 values'),
     scale: z.number().positive().default(1).describe('Multiplied after the mean subtraction (1 = none)'),
-    resize: z.enum(['nearest', 'area', 'bilinear']).describe('nearest = PIL NEAREST, area = OpenCV INTER_AREA, bilinear = half-pixel centres'),
+    resize: z
+      .enum(['nearest', 'area', 'bilinear', 'bilinear-tf-legacy'])
+      .describe('nearest = PIL NEAREST, area = OpenCV INTER_AREA, bilinear = half-pixel centres, bilinear-tf-legacy = tf.image.resizeBilinear without half-pixel centres or aligned corners (face-api, human)'),
     inputSize: z.object({ width: z.number().int().positive(), height: z.number().int().positive() }).strict(),
     fit: z
       .enum(['stretch', 'pad-bottom-right', 'pad-center'])
