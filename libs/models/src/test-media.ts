@@ -12,6 +12,8 @@ export interface MediaCase {
   kind: 'still' | 'gif' | 'video';
   /** Faces visible in every sampled frame. */
   faces: number;
+  /** Face widths in pixels, as MANIFEST.md gives them (approximate, from a detector's boxes). */
+  faceWidth: [number, number];
   /** Video frame size (FLV clips: 480×360). */
   size?: { width: number; height: number };
 }
@@ -19,18 +21,21 @@ export interface MediaCase {
 /** Sampling of the labelled clips: every 6th frame, REFERENCE.md's k = round(5·fps/25) at 29.97 fps. */
 export const VIDEO_STEP = 6;
 
-const still = (file: string, faces: number): MediaCase => ({ file: `stills/${file}`, kind: 'still', faces });
-const gif = (file: string, faces: number): MediaCase => ({ file: `scenes/${file}`, kind: 'gif', faces });
-const video = (label: string): MediaCase => ({ file: `labelled/cremad_1001_DFA_${label}.flv`, kind: 'video', faces: 1, size: { width: 480, height: 360 } });
+type Widths = [number, number];
+const still = (file: string, faces: number, faceWidth: Widths): MediaCase => ({ file: `stills/${file}`, kind: 'still', faces, faceWidth });
+const gif = (file: string, faces: number, faceWidth: Widths): MediaCase => ({ file: `scenes/${file}`, kind: 'gif', faces, faceWidth });
+const video = (label: string): MediaCase => ({
+  file: `labelled/cremad_1001_DFA_${label}.flv`, kind: 'video', faces: 1, faceWidth: [90, 95], size: { width: 480, height: 360 },
+});
 
 export const MEDIA_CASES: readonly MediaCase[] = [
-  ...['angry', 'disgusted', 'fearful', 'happy', 'neutral', 'sad', 'surprised'].map((e) => still(`faceapi_${e}.jpg`, 1)),
-  still('friends_6faces_insightface_t1.jpg', 6),
-  still('selfie_plus_group_6faces_mixed_sizes.jpg', 6),
-  gif('intel_corridor_2people_walking_smallfaces.gif', 2),
-  gif('intel_corridor_3people_walk_and_pause.gif', 3),
-  gif('intel_classroom_4people_tinyfaces.gif', 4),
-  gif('intel_headpose_2people_female_male.gif', 2),
+  ...['angry', 'disgusted', 'fearful', 'happy', 'neutral', 'sad', 'surprised'].map((e) => still(`faceapi_${e}.jpg`, 1, [100, 140])),
+  still('friends_6faces_insightface_t1.jpg', 6, [90, 105]),
+  still('selfie_plus_group_6faces_mixed_sizes.jpg', 6, [85, 390]),
+  gif('intel_corridor_2people_walking_smallfaces.gif', 2, [13, 26]),
+  gif('intel_corridor_3people_walk_and_pause.gif', 3, [30, 55]),
+  gif('intel_classroom_4people_tinyfaces.gif', 4, [11, 19]),
+  gif('intel_headpose_2people_female_male.gif', 2, [55, 75]),
   ...['anger', 'disgust', 'fear', 'happy', 'neutral', 'sad'].map(video),
 ];
 
