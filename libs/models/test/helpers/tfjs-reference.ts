@@ -25,6 +25,7 @@ export function initReference(): Promise<void> {
     wasm.setWasmPaths(`${dirname(require.resolve('@tensorflow/tfjs-backend-wasm'))}/`);
     if (!(await tf.setBackend('wasm'))) throw new Error('tfjs wasm backend did not initialise');
     await tf.ready();
+    if (tf.getBackend() !== 'wasm') throw new Error(`tfjs runs on ${tf.getBackend()}, not wasm`);
     await faceapi.nets.ssdMobilenetv1.loadFromDisk(FACE_API_MODELS);
     await faceapi.nets.tinyFaceDetector.loadFromDisk(FACE_API_MODELS);
     await faceapi.nets.faceExpressionNet.loadFromDisk(FACE_API_MODELS);

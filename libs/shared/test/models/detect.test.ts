@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
-  blazeFaceAnchors, cropImage, nms, planTiles, squareResize, toDetections, detectTiled,
+  blazeFaceAnchors, cropImage, mergeDetections, nms, planTiles, squareResize, toDetections, detectTiled,
   type DetectorModel, type RgbImage,
 } from '../../src/index.js';
 
@@ -111,5 +111,14 @@ describe('detectTiled', () => {
     const found = await detectTiled(model, frame, { columns: 2, rows: 2, overlap: 0.5 });
     assert.ok(found.length >= 1);
     assert.ok(found.every((d) => d.x2 <= 8 && d.y2 <= 8));
+  });
+});
+
+describe('mergeDetections', () => {
+  it('keeps the earlier pass\'s box for a face both passes found, whatever the scores, and adds new faces', () => {
+    const square = { x1: 10, y1: 12, x2: 30, y2: 32, score: 0.6 };
+    const tall = { x1: 9, y1: 8, x2: 31, y2: 36, score: 0.99 };
+    const other = { x1: 100, y1: 10, x2: 120, y2: 30, score: 0.9 };
+    assert.deepEqual(mergeDetections([square], [tall, other]), [square, other]);
   });
 });

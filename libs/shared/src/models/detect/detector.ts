@@ -3,7 +3,7 @@
 // detectors. The model itself is behind `DetectorModel`, so this runs with any session wrapper.
 import { toDetections } from './decode.js';
 import { squareResize, cropImage, type RgbImage } from './image.js';
-import { nms, type Detection } from './nms.js';
+import { nms, overlapOfSmaller, type Detection } from './nms.js';
 
 /** One detector graph and how to read it. */
 export interface DetectorModel {
@@ -38,6 +38,19 @@ export interface TilingOptions {
 /** Overlap (of the smaller box) above which two boxes from different passes are one face. */
 export const MERGE_OVERLAP = 0.5;
 
+/**
+ * Adds to `kept` the candidates (best first, NMS among themselves) that overlap no kept box.
+ * Earlier passes take precedence whatever the scores, so a face keeps the box convention of the
+ * first detector that found it (BlazeFace's square vs the SSD's taller box) from frame to frame.
+ */
+export function mergeDetections(kept: readonly Detection[], candidates: readonly Detection[]): Detection[] {
+  const out = [...kept];
+  for (const c of nms(candidates, MERGE_OVERLAP, 'smaller')) {
+    if (out.every((k) => overlapOfSmaller(k, c) <= MERGE_OVERLAP)) out.push(c);
+  }
+  return out;
+}
+
 /** Detects faces in the whole frame (letterboxed top-left, as face-api does). */
 export async function detectFrame(model: DetectorModel, image: RgbImage, minScore = model.minScore): Promise<Detection[]> {
   const { data, placement } = squareResize(image, model.inputSize, 'top-left');
@@ -61,23 +74,27 @@ export function planTiles(width: number, height: number, { columns, rows, overla
 }
 
 /**
- * The whole frame plus each tile, every tile upscaled to the model's input, boxes mapped back to
- * the frame and merged across passes (a face cut by a tile edge is also found whole elsewhere).
+ * The whole frame, then each tile upscaled to the model's input, tile boxes mapped back to the
+ * frame. Whole-frame boxes take precedence; tile boxes add faces not found whole (and a face cut
+ * by one tile's edge is merged with the same face seen whole in its neighbour).
  */
 export async function detectTiled(model: DetectorModel, image: RgbImage, tiling: TilingOptions): Promise<Detection[]> {
-  const all = await detectFrame(model, image);
+  const whole = await detectFrame(model, image);
+  const fromTiles: Detection[] = [];
   for (const tile of planTiles(image.width, image.height, tiling)) {
     const found = await detectFrame(model, cropImage(image, tile.x, tile.y, tile.w, tile.h), tiling.minScore ?? model.minScore);
-    for (const d of found) all.push({ x1: d.x1 + tile.x, y1: d.y1 + tile.y, x2: d.x2 + tile.x, y2: d.y2 + tile.y, score: d.score });
+    for (const d of found) fromTiles.push({ x1: d.x1 + tile.x, y1: d.y1 + tile.y, x2: d.x2 + tile.x, y2: d.y2 + tile.y, score: d.score });
   }
-  return nms(all, MERGE_OVERLAP, 'smaller');
+  return mergeDetections(whole, fromTiles);
 }
 
-/** Runs several detectors (each optionally tiled) and merges their boxes. */
+/** Runs several detectors (each optionally tiled) in order; each adds only the faces not yet found. */
 export async function detectFused(
   passes: readonly { model: DetectorModel; tiling?: TilingOptions | undefined }[], image: RgbImage,
 ): Promise<Detection[]> {
-  const all: Detection[] = [];
-  for (const { model, tiling } of passes) all.push(...(tiling ? await detectTiled(model, image, tiling) : await detectFrame(model, image)));
-  return nms(all, MERGE_OVERLAP, 'smaller');
+  let kept: Detection[] = [];
+  for (const { model, tiling } of passes) {
+    kept = mergeDetections(kept, tiling ? await detectTiled(model, image, tiling) : await detectFrame(model, image));
+  }
+  return kept;
 }

@@ -2,7 +2,7 @@
 export { squareResize, cropImage, type RgbImage, type Placement } from './image.js';
 export { nms, iou, overlapOfSmaller, type Detection, type OverlapMetric } from './nms.js';
 export { toDetections, blazeFaceAnchors } from './decode.js';
-export { detectFrame, detectTiled, detectFused, planTiles, MERGE_OVERLAP, type DetectorModel, type TilingOptions } from './detector.js';
+export { detectFrame, detectTiled, detectFused, mergeDetections, planTiles, MERGE_OVERLAP, type DetectorModel, type TilingOptions } from './detector.js';
 export {
   DetectionConfigSchema, readDetectionConfig, sessionDetector, openDetectors, modePasses, DETECTION_FILE, type DetectionConfig,
 } from './detection-config.js';
