@@ -115,9 +115,12 @@ export function buildDefaultPack(): BuiltPack {
         file: 'face-expression.onnx',
         sha256: sha256(backbone),
         input: { name: 'image', shape: [-1, EXPRESSION_INPUT_SIZE, EXPRESSION_INPUT_SIZE, 3], dtype: 'float32', layout: 'NHWC' },
-        // Normalisation (mean RGB 122.782, 117.001, 104.298; ÷255) is inside the graph.
-        preprocessing: { colorOrder: 'RGB', mean: [0, 0, 0], scale: 1, resize: 'bilinear-tf-legacy', inputSize: { width: EXPRESSION_INPUT_SIZE, height: EXPRESSION_INPUT_SIZE }, fit: 'pad-center' },
-        crop: { expand: 1, square: false },
+        // Normalisation (mean RGB 122.782, 117.001, 104.298; ÷255) is inside the graph. face-api pads
+        // the box to a square with black and resizes bilinearly; the pipeline's face crops instead
+        // grow the box to a square of real pixels and resize with INTER_AREA (preprocess.ts): the
+        // same labels on the faceapi stills (backbone.test.ts), and no black bars.
+        preprocessing: { colorOrder: 'RGB', mean: [0, 0, 0], scale: 1, resize: 'area', inputSize: { width: EXPRESSION_INPUT_SIZE, height: EXPRESSION_INPUT_SIZE }, fit: 'stretch' },
+        crop: { expand: 1, square: true },
         outputs: {
           features: { name: 'features', shape: [-1, 256], dtype: 'float32' },
           probs: { name: 'probs', shape: [-1, 7], dtype: 'float32' },

@@ -58,3 +58,15 @@ test('HWIO kernels become OIHW', () => {
   // kh=1, kw=2, cin=1, cout=2: HWIO values [x0o0, x0o1, x1o0, x1o1]
   assert.deepEqual(Array.from(hwioToOihw(Float32Array.from([1, 2, 3, 4]), 1, 2, 1, 2)), [1, 3, 2, 4]);
 });
+
+test('auto-named nodes get distinct names (regression: two LSTM nodes were both named "LSTM")', async () => {
+  const g = new OnnxGraphBuilder('names');
+  const x = g.addInput('x', 'float32', [1]);
+  const [a] = g.node('Relu', [x]);
+  const [b] = g.node('Relu', [a!]);
+  g.addOutput(b!, 'float32', [1]);
+  const names = decodeModel(g.toBytes()).graph!.node!.map((n) => n.name);
+  assert.equal(new Set(names).size, 2);
+  await ort.InferenceSession.create(g.toBytes());
+  assert.throws(() => g.node('Relu', [x], {}, 1, names[0]!), /node name "Relu" is used twice/);
+});

@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { rm, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { loadPack, readPack, PackError } from '@emostream/shared';
+import { loadPack, readPack, PackError, tensorSettingsOf, toReferenceProbabilities } from '@emostream/shared';
 import { writeManifest, writeTinyPack } from './helpers/tiny-pack.js';
 
 async function withPack(fn: (dir: string, manifest: any) => Promise<void>): Promise<void> {
@@ -101,5 +101,17 @@ test('rejects unknown manifest keys and a file path outside the pack', async () 
     manifest.models.backbone.file = '../backbone.onnx';
     await writeManifest(dir, manifest);
     await assert.rejects(readPack(dir), /must be a path inside the pack folder/);
+  });
+});
+
+test('a loaded pack gives everything a backbone stage needs to preprocess faces and reorder labels', async () => {
+  await withPack(async (dir, manifest) => {
+    manifest.labels = ['Anger', 'Happiness', 'Sadness', 'Surprise', 'Fear', 'Disgust', 'Neutral'];
+    await writeManifest(dir, manifest);
+    const pack = await readPack(dir);
+    const settings = tensorSettingsOf(pack.manifest.models.backbone);
+    assert.deepEqual(settings, { colorOrder: 'BGR', mean: [91.4953, 103.8827, 131.0912], scale: 1, resize: 'nearest', inputSize: { width: 224, height: 224 }, fit: 'stretch', layout: 'NHWC' });
+    // The model's first output is Anger; in reference order it goes last.
+    assert.deepEqual(Array.from(toReferenceProbabilities([0.7, 0, 0, 0, 0, 0, 0.3], pack.toReferenceOrder)), [0.3, 0, 0, 0, 0, 0, 0.7].map(Math.fround));
   });
 });

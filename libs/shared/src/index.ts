@@ -1,2 +1,14 @@
 // Public entry of @emostream/shared: services and the CLI import only from here.
+export * from './errors.js';
+export * from './log.js';
+export * from './config/load.js';
+export * from './config/runtime-config.js';
+export * from './contracts/index.js';
+export * from './bus/index.js';
+export * from './runtime/lifecycle.js';
+export * from './runtime/metrics.js';
+export * from './runtime/ops-server.js';
+export * from './runtime/stage.js';
+export * from './runtime/process.js';
+export * from './telemetry/tracing.js';
 export * from './models/index.js';

@@ -81,6 +81,7 @@ export class OnnxGraphBuilder {
   private readonly inputs: onnx.IValueInfoProto[] = [];
   private readonly outputs: onnx.IValueInfoProto[] = [];
   private readonly names = new Set<string>();
+  private readonly nodeNames = new Set<string>();
   private nameCounter = 0;
 
   constructor(readonly graphName: string) {}
@@ -142,14 +143,15 @@ export class OnnxGraphBuilder {
         throw new Error(`graph ${this.graphName}: ${opType} node uses "${input}", which nothing defines yet`);
       }
     }
+    const name = nodeName ?? this.uniqueNodeName(opType);
+    if (this.nodeNames.has(name)) throw new Error(`graph ${this.graphName}: node name "${name}" is used twice`);
+    this.nodeNames.add(name);
     const outputNames =
-      typeof outputs === 'number'
-        ? Array.from({ length: outputs }, (_, i) => this.uniqueName(`${nodeName ?? opType}_out${i}`))
-        : [...outputs];
+      typeof outputs === 'number' ? Array.from({ length: outputs }, (_, i) => this.uniqueName(`${name}_out${i}`)) : [...outputs];
     for (const output of outputNames) this.claim(output);
     this.nodes.push(
       proto.NodeProto.create({
-        name: nodeName ?? this.uniqueName(opType),
+        name,
         opType,
         input: [...inputs],
         output: outputNames,
@@ -166,10 +168,16 @@ export class OnnxGraphBuilder {
     return out!;
   }
 
-  /** A name not used yet in this graph, derived from `base`. */
+  /** A value name not used yet in this graph, derived from `base`. */
   uniqueName(base: string): string {
     let name = base;
     while (this.names.has(name)) name = `${base}_${++this.nameCounter}`;
+    return name;
+  }
+
+  private uniqueNodeName(base: string): string {
+    let name = base;
+    while (this.nodeNames.has(name)) name = `${base}_${++this.nameCounter}`;
     return name;
   }
 

@@ -17,11 +17,9 @@ import { createReadStream } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { isAbsolute, join, normalize, sep } from 'node:path';
 import { z } from 'zod';
+import { EMOTION_LABELS } from '../contracts/labels.js';
+import { StageError } from '../errors.js';
 import { ModelSession, type CreateSessionOptions, type SessionConfig, type TensorInfo } from './session.js';
-
-/** EMO-AffectNet's label order (REFERENCE.md); every probability vector in the pipeline uses it. */
-export const EMOTION_LABELS = ['Neutral', 'Happiness', 'Sadness', 'Surprise', 'Fear', 'Disgust', 'Anger'] as const;
-export type EmotionLabel = (typeof EMOTION_LABELS)[number];
 
 export const MANIFEST_FILE = 'manifest.json';
 export const PACK_SCHEMA_VERSION = 1;
@@ -132,17 +130,18 @@ export type PackManifestInput = z.input<typeof PackManifestSchema>;
 export type ModelRole = 'detector' | 'backbone' | 'temporal';
 export const MODEL_ROLES: readonly ModelRole[] = ['detector', 'backbone', 'temporal'];
 
-/** Thrown when a pack cannot be used; `message` names the pack and what is wrong. */
-export class PackError extends Error {
-  readonly code = 'MODEL_PACK_INVALID';
-  /** A broken pack stays broken: fix or rebuild it. */
-  readonly retriable = false;
+/**
+ * Thrown by `readPack`/`loadPack` when a pack cannot be used (missing or changed file, invalid
+ * manifest, model signature unlike the manifest); `message` names the pack and what is wrong.
+ * Not retriable: a broken pack stays broken until it is fixed or rebuilt.
+ */
+export class PackError extends StageError {
   constructor(
     readonly pack: string,
     problem: string,
-    options?: ErrorOptions,
+    options: { cause?: unknown } = {},
   ) {
-    super(`model pack "${pack}": ${problem}`, options);
+    super('MODEL_PACK_INVALID', `model pack "${pack}": ${problem}`, options);
     this.name = 'PackError';
   }
 }
@@ -203,6 +202,17 @@ export async function readPack(dir: string): Promise<CheckedPack> {
   }
   const toReferenceOrder = manifest.labels.map((l) => (EMOTION_LABELS as readonly string[]).indexOf(l));
   return { dir, manifest, files, toReferenceOrder };
+}
+
+/**
+ * One model output row (probabilities in the pack's label order) rearranged into
+ * {@link EMOTION_LABELS} order, using {@link CheckedPack.toReferenceOrder}.
+ */
+export function toReferenceProbabilities(row: ArrayLike<number>, toReferenceOrder: readonly number[]): Float32Array {
+  if (row.length !== toReferenceOrder.length) throw new Error(`expected ${toReferenceOrder.length} probabilities, got ${row.length}`);
+  const out = new Float32Array(EMOTION_LABELS.length);
+  for (let i = 0; i < toReferenceOrder.length; i++) out[toReferenceOrder[i]!] = row[i]!;
+  return out;
 }
 
 /** Options of {@link loadPack}. */

@@ -16,8 +16,9 @@
  * ```
  */
 import ort from 'onnxruntime-node';
-import { pino } from 'pino';
 import { z } from 'zod';
+import { StageError } from '../errors.js';
+import { moduleLogger } from '../log.js';
 
 /** Session settings, part of each model-using stage's config. */
 export const SessionConfigSchema = z
@@ -25,13 +26,13 @@ export const SessionConfigSchema = z
     executionProvider: z
       .enum(['cpu', 'cuda'])
       .default('cpu')
-      .describe('Where models run: cpu, or cuda (falls back to cpu with a warning when CUDA cannot be loaded). Env: EMOSTREAM_EXECUTION_PROVIDER'),
+      .describe('Where models run: cpu, or cuda (falls back to cpu with a warning when CUDA cannot be loaded); stages map it from EMOSTREAM_EXECUTION_PROVIDER'),
     intraOpThreads: z
       .number()
       .int()
       .min(0)
       .default(0)
-      .describe('Threads one operator may use; 0 lets onnxruntime choose (one per physical core). Env: EMOSTREAM_INTRA_OP_THREADS'),
+      .describe('Threads one operator may use; 0 lets onnxruntime choose (one per physical core); stages map it from EMOSTREAM_INTRA_OP_THREADS'),
     warmUp: z.boolean().default(true).describe('Run the model once on zeros at start so the first real batch is not slow'),
   })
   .strict();
@@ -60,7 +61,7 @@ export interface TensorInfo {
   readonly shape: readonly number[];
 }
 
-/** The subset of a pino logger the wrapper uses. */
+/** The subset of a pino logger the wrapper uses (default: the shared `moduleLogger('model-session')`). */
 export interface ModelLogger {
   warn(obj: object, msg: string): void;
   info(obj: object, msg: string): void;
@@ -75,13 +76,13 @@ export interface CreateSessionOptions {
   readonly warmUpDims?: Readonly<Record<string, readonly number[]>>;
 }
 
-/** Thrown when a model file cannot be loaded or a run fails; the message names the model. */
-export class ModelSessionError extends Error {
-  readonly code = 'MODEL_SESSION';
-  /** Loading a broken model never succeeds on retry. */
-  readonly retriable = false;
-  constructor(message: string, options?: ErrorOptions) {
-    super(message, options);
+/**
+ * Thrown when onnxruntime cannot load a model, an input is missing or mis-shaped, or a run fails;
+ * the message names the model. Not retriable: the same input fails the same way again.
+ */
+export class ModelSessionError extends StageError {
+  constructor(message: string, options: { cause?: unknown } = {}) {
+    super('MODEL_SESSION_FAILED', message, options);
     this.name = 'ModelSessionError';
   }
 }
@@ -139,7 +140,10 @@ export class ModelSession<I extends string = string, O extends string = string> 
     return wrapped;
   }
 
-  /** Runs the model. Every declared input must be fed; every declared output is returned. */
+  /**
+   * Runs the model. Every declared input must be fed; every declared output is returned (as
+   * float32 — the EMO-AffectNet and default-pack models only output floats).
+   */
   async run(feeds: Readonly<Record<I, TensorValue<ElementType>>>): Promise<Record<O, TensorValue<'float32'>>> {
     const ortFeeds: Record<string, ort.Tensor> = {};
     for (const input of this.inputs) {
@@ -178,6 +182,7 @@ export class ModelSession<I extends string = string, O extends string = string> 
 }
 
 function createOrt(model: string | Uint8Array, options: ort.InferenceSession.SessionOptions): Promise<ort.InferenceSession> {
+  // Two calls because `create` is overloaded separately for paths and bytes.
   return typeof model === 'string' ? ort.InferenceSession.create(model, options) : ort.InferenceSession.create(model, options);
 }
 
@@ -208,6 +213,6 @@ function zeros(dtype: string, length: number): TypedArrayOf<ElementType> {
 
 let sharedLogger: ModelLogger | undefined;
 function defaultLogger(): ModelLogger {
-  sharedLogger ??= pino({ name: 'models' });
+  sharedLogger ??= moduleLogger('model-session');
   return sharedLogger;
 }

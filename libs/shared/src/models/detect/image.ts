@@ -2,12 +2,9 @@
 // (dom/NetInput.toBatchTensor): pad to a square with zeros, then tf.image.resizeBilinear with
 // alignCorners=false and halfPixelCenters=false (source = destination · in/out, no half-pixel shift).
 
-/** An 8-bit RGB image, rows top to bottom, pixels interleaved R, G, B. */
-export interface RgbImage {
-  width: number;
-  height: number;
-  data: Uint8Array;
-}
+import type { RgbImage } from '../preprocess.js';
+
+export type { RgbImage };
 
 /** Where the frame went inside the square: frame pixel = square pixel · scale − offset. */
 export interface Placement {

@@ -1,0 +1,174 @@
+/**
+ * `npm run bench:bus` — throughput of the stage runtime with 100 KB payloads:
+ * - through the runtime on KafkaBus (at-least-once and exactly-once),
+ * - side by side, in the same run and on the same broker, with a bare kafkajs
+ *   consume → produce → commit loop doing the same work without the runtime (the ratio is the figure),
+ * - through the runtime on InMemoryBus.
+ * Each path copies N frames of 100 KB into face-crop messages (the crop carries the bytes on), so the
+ * payload crosses the bus twice. Writes bench/results/bus.json and the README table.
+ */
+import { randomBytes } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { Kafka, logLevel, Partitioners } from 'kafkajs';
+import { Registry } from 'prom-client';
+import {
+  InMemoryBus,
+  KafkaBus,
+  makeMessage,
+  runtimeConfigSchema,
+  StageRunner,
+  topicName,
+  topics,
+  type Bus,
+  type RuntimeConfig,
+  type StageDefinition,
+} from '@emostream/shared';
+import { frameBytes, resultsPath, updateReadme, type BenchRow } from './report.js';
+
+const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 2_000);
+const PAYLOAD_BYTES = 100 * 1024;
+const PARTITIONS = 4;
+const brokers = process.env.KAFKA_BROKERS;
+if (!brokers) throw new Error('KAFKA_BROKERS is not set: run this with `npm run bench:bus` (it starts a Kafka broker)');
+
+const payload = randomBytes(PAYLOAD_BYTES);
+
+/** Frame → FaceCrops holding the frame's bytes as one crop: real decode, encode and a 100 KB copy. */
+const copyStage: StageDefinition<typeof topics.frames.schema> = {
+  name: 'bench_copy',
+  input: topics.frames,
+  outputs: [topics.faces],
+  handle(input, context) {
+    const faces = makeMessage(topics.faces, { ref: input.value.ref, faces: [{ trackId: 1, crop: input.value.jpeg }] });
+    return [context.emit(topics.faces, faces)];
+  },
+};
+
+async function waitUntil(condition: () => boolean | Promise<boolean>, what: string, timeoutMs = 300_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`benchmark timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+/** Runs the copy stage on `bus`: inputs are written first, then the clock runs from start to the last commit. */
+async function throughRuntime(bus: Bus, delivery: RuntimeConfig['delivery'], label: string): Promise<BenchRow> {
+  const prefix = `bench-${randomBytes(4).toString('hex')}`;
+  const config = runtimeConfigSchema.parse({
+    bus: bus.kind,
+    ...(bus.kind === 'kafka' ? { kafka: { brokers } } : {}),
+    topicPrefix: prefix,
+    delivery,
+    maxBatchSize: 64,
+    sessionTimeoutMs: 6_000,
+  });
+  const frames = topicName(topics.frames, prefix);
+  await bus.createTopics([
+    { name: frames, partitions: PARTITIONS },
+    { name: topicName(topics.faces, prefix), partitions: PARTITIONS },
+  ]);
+  await preload(bus, frames);
+  const runner = new StageRunner(copyStage, { bus, config, registry: new Registry() });
+  const processed = async () => (await runner.metrics.messages.get()).values.find((v) => v.labels.outcome === 'processed')?.value ?? 0;
+  const started = performance.now();
+  await runner.start();
+  await waitUntil(async () => (await processed()) >= MESSAGES, `${label}: ${MESSAGES} messages`);
+  const seconds = (performance.now() - started) / 1000;
+  await runner.stop();
+  return row(label, bus.kind, delivery, seconds);
+}
+
+/** Fills the input topic before timing, so each path is measured on the same backlog. */
+async function preload(bus: Bus, topic: string): Promise<void> {
+  const producer = await bus.producer();
+  for (let i = 0; i < MESSAGES; i += 50) {
+    const batch = [];
+    for (let j = i; j < Math.min(i + 50, MESSAGES); j += 1) batch.push({ topic, key: `cam-${j % 16}`, value: frameBytes(`cam-${j % 16}`, j, payload) });
+    await producer.send(batch);
+  }
+  await producer.close();
+}
+
+/** The same copy without the runtime: kafkajs eachBatch → producer.send → commitOffsets, no decoding. */
+async function bareKafkajs(bus: KafkaBus): Promise<BenchRow> {
+  const prefix = `bench-${randomBytes(4).toString('hex')}`;
+  const input = `${prefix}.in`;
+  const output = `${prefix}.out`;
+  await bus.createTopics([
+    { name: input, partitions: PARTITIONS },
+    { name: output, partitions: PARTITIONS },
+  ]);
+  await preload(bus, input);
+  const kafka = new Kafka({ clientId: 'bench-bare', brokers: brokers!.split(','), logLevel: logLevel.ERROR });
+  const producer = kafka.producer({ idempotent: true, createPartitioner: Partitioners.DefaultPartitioner });
+  const consumer = kafka.consumer({ groupId: `${prefix}.bare`, sessionTimeout: 6_000, maxBytesPerPartition: 10 * 1024 * 1024, maxWaitTimeInMs: 100 });
+  let copied = 0;
+  const started = performance.now();
+  await Promise.all([producer.connect(), consumer.connect()]);
+  await consumer.subscribe({ topic: input, fromBeginning: true });
+  await consumer.run({
+    autoCommit: false,
+    eachBatch: async ({ batch }) => {
+      for (let i = 0; i < batch.messages.length; i += 64) {
+        const slice = batch.messages.slice(i, i + 64);
+        await producer.send({ topic: output, acks: -1, messages: slice.map((m) => ({ key: m.key, value: m.value })) });
+        await consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: String(Number(slice.at(-1)!.offset) + 1) }]);
+        copied += slice.length;
+      }
+    },
+  });
+  await waitUntil(() => copied >= MESSAGES, `bare kafkajs: ${MESSAGES} messages`);
+  const seconds = (performance.now() - started) / 1000;
+  await consumer.disconnect();
+  await producer.disconnect();
+  return row('bare kafkajs loop (no runtime)', 'kafka', 'at-least-once', seconds);
+}
+
+function row(path: string, bus: string, delivery: string, seconds: number): BenchRow {
+  const messagesPerSecond = MESSAGES / seconds;
+  return { path, bus, delivery, messages: MESSAGES, payloadBytes: PAYLOAD_BYTES, seconds, messagesPerSecond, megabytesPerSecond: (messagesPerSecond * PAYLOAD_BYTES) / 1e6 };
+}
+
+const kafkaBus = new KafkaBus({ brokers, clientId: 'bench', ssl: { enabled: false, rejectUnauthorized: true }, sasl: { mechanism: 'none' } });
+const rows: BenchRow[] = [];
+// Warm-up (JIT, broker page cache) that is not reported.
+await throughRuntime(kafkaBus, 'at-least-once', 'warm-up');
+for (const run of [
+  () => bareKafkajs(kafkaBus),
+  () => throughRuntime(kafkaBus, 'at-least-once', 'runtime on KafkaBus'),
+  () => throughRuntime(kafkaBus, 'exactly-once', 'runtime on KafkaBus'),
+  () => throughRuntime(new InMemoryBus(), 'at-least-once', 'runtime on InMemoryBus'),
+  () => throughRuntime(new InMemoryBus(), 'exactly-once', 'runtime on InMemoryBus'),
+]) {
+  const result = await run();
+  rows.push(result);
+  console.log(`${result.path.padEnd(32)} ${result.bus.padEnd(6)} ${result.delivery.padEnd(14)} ${result.messagesPerSecond.toFixed(0).padStart(7)} msg/s ${result.megabytesPerSecond.toFixed(1).padStart(7)} MB/s`);
+}
+await kafkaBus.close();
+
+const bare = rows.find((r) => r.path.startsWith('bare'))!;
+const report = {
+  benchmark: 'bus',
+  date: new Date().toISOString(),
+  machine: await import('./report.js').then((m) => m.machine()),
+  messages: MESSAGES,
+  payloadBytes: PAYLOAD_BYTES,
+  partitions: PARTITIONS,
+  rows: rows.map((r) => ({ ...r, ratioToBareKafkajs: r.bus === 'kafka' ? r.messagesPerSecond / bare.messagesPerSecond : null })),
+};
+writeFileSync(resultsPath('bus.json'), `${JSON.stringify(report, null, 2)}\n`);
+updateReadme(
+  'bus',
+  [
+    `${MESSAGES} messages of ${PAYLOAD_BYTES / 1024} KB, ${PARTITIONS} partitions, copied frame → face-crop message (payload crosses the bus twice); ${report.machine}; ${report.date.slice(0, 10)}.`,
+    '',
+    '| path | bus | delivery | msg/s | MB/s | × bare kafkajs |',
+    '|---|---|---|---:|---:|---:|',
+    ...report.rows.map(
+      (r) =>
+        `| ${r.path} | ${r.bus} | ${r.delivery} | ${r.messagesPerSecond.toFixed(0)} | ${r.megabytesPerSecond.toFixed(1)} | ${r.ratioToBareKafkajs === null ? '–' : r.ratioToBareKafkajs.toFixed(2)} |`,
+    ),
+  ].join('\n'),
+);
+console.log(`wrote ${resultsPath('bus.json')} and the README table`);

@@ -1,0 +1,242 @@
+/**
+ * `models` command line: list, verify, build and import model packs. The `emo` CLI mounts
+ * {@link runModelsCli} as `emo models …`; until then: `node --import tsx libs/models/src/cli.ts …`.
+ *
+ *   list                                   packs under the models folder
+ *   verify <pack-dir|name>                 load a pack, run each model once, print a table
+ *   build synthetic [--out <dir>]          the seeded-weights pack (tests, benchmarks)
+ *   import emo-affectnet --backbone <h5> [--temporal <h5>]… [--out <dir>] [--resize nearest|area]
+ *   import onnx --name <n> --licence <text> --backbone <onnx> [--temporal <onnx>] [--out <dir>]
+ *
+ * The models folder is `--models-dir`, else $EMOSTREAM_MODELS_DIR, else `models/` at the
+ * repository root (git-ignored), whatever the working directory.
+ */
+import { readdir, stat } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+import { MANIFEST_FILE, MODEL_ROLES, loadPack, readPack, type ModelSession } from '@emostream/shared';
+import { importEmoAffectNet } from './emo-affectnet/import.js';
+import { SYNTHETIC_PACK_NAME, buildSyntheticPack } from './synthetic.js';
+import { importUserOnnx } from './user-onnx.js';
+
+/** `models/` at the repository root (this file is libs/models/src/cli.ts). */
+export const DEFAULT_MODELS_DIR = fileURLToPath(new URL('../../../models', import.meta.url));
+
+/** Where the CLI writes; injectable for tests. */
+export interface CliIo {
+  out(line: string): void;
+  err(line: string): void;
+}
+const consoleIo: CliIo = { out: (l) => console.log(l), err: (l) => console.error(l) };
+
+const USAGE = `usage: models <command>
+  list                                   list packs in the models folder
+  verify <pack-dir|name>                 load a pack, run each model once, print a table
+  build synthetic [--out <dir>]          build the seeded-weights pack (tests and benchmarks only)
+  import emo-affectnet --backbone <h5> [--temporal <h5>]... [--out <dir>] [--resize nearest|area]
+  import onnx --name <name> --licence <text> --backbone <onnx> [--temporal <onnx>] [--out <dir>]
+options: --models-dir <dir> (default $EMOSTREAM_MODELS_DIR, else models/ at the repository root), --provider cpu|cuda, --threads <n>`;
+
+/** Runs one command; returns the process exit code (0 ok, 1 failure, 2 usage error). */
+export async function runModelsCli(argv: readonly string[], io: CliIo = consoleIo): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: [...argv],
+      allowPositionals: true,
+      options: {
+        'models-dir': { type: 'string' },
+        out: { type: 'string' },
+        backbone: { type: 'string' },
+        temporal: { type: 'string', multiple: true },
+        resize: { type: 'string' },
+        name: { type: 'string' },
+        licence: { type: 'string' },
+        provider: { type: 'string' },
+        threads: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+  } catch (error) {
+    io.err(`${(error as Error).message}\n${USAGE}`);
+    return 2;
+  }
+  const { values, positionals } = parsed;
+  const modelsDir = resolve(values['models-dir'] ?? process.env['EMOSTREAM_MODELS_DIR'] ?? DEFAULT_MODELS_DIR);
+  const [command, sub, ...rest] = positionals;
+  if (values.help || !command) {
+    io.out(USAGE);
+    return values.help ? 0 : 2;
+  }
+  try {
+    switch (command) {
+      case 'list':
+        return await list(modelsDir, io);
+      case 'verify': {
+        if (!sub || rest.length > 0) return usage(io, 'verify takes one pack folder or name');
+        const provider = values.provider ?? 'cpu';
+        if (provider !== 'cpu' && provider !== 'cuda') return usage(io, `--provider must be cpu or cuda, not ${provider}`);
+        const threads = values.threads === undefined ? 0 : Number(values.threads);
+        if (!Number.isInteger(threads) || threads < 0) return usage(io, `--threads must be a whole number, not ${values.threads}`);
+        return await verify(await packDir(sub, modelsDir), provider, threads, io);
+      }
+      case 'build': {
+        if (sub !== SYNTHETIC_PACK_NAME) return usage(io, 'only "build synthetic" exists here');
+        const out = resolve(values.out ?? join(modelsDir, SYNTHETIC_PACK_NAME));
+        const manifest = await buildSyntheticPack(out);
+        io.out(`built pack "${manifest.name}" in ${out} (random weights: trained=false)`);
+        return 0;
+      }
+      case 'import': {
+        if (sub === 'emo-affectnet') {
+          if (!values.backbone) return usage(io, 'import emo-affectnet needs --backbone <h5>');
+          if (values.resize && values.resize !== 'nearest' && values.resize !== 'area') return usage(io, '--resize must be nearest or area');
+          const packs = await importEmoAffectNet({
+            backbone: values.backbone,
+            temporal: values.temporal ?? [],
+            out: resolve(values.out ?? modelsDir),
+            ...(values.resize ? { resize: values.resize as 'nearest' | 'area' } : {}),
+          });
+          for (const p of packs) io.out(`imported pack "${p.manifest.name}" in ${p.dir}`);
+          return 0;
+        }
+        if (sub === 'onnx') {
+          if (!values.name || !values.backbone || !values.licence) return usage(io, 'import onnx needs --name, --licence and --backbone');
+          const out = resolve(values.out ?? join(modelsDir, values.name));
+          const temporal = values.temporal ?? [];
+          if (temporal.length > 1) return usage(io, 'import onnx takes at most one --temporal');
+          const manifest = await importUserOnnx({
+            name: values.name,
+            licence: values.licence,
+            backbone: values.backbone,
+            out,
+            ...(temporal[0] ? { temporal: temporal[0] } : {}),
+          });
+          io.out(`imported pack "${manifest.name}" in ${out}`);
+          return 0;
+        }
+        return usage(io, 'import what? emo-affectnet or onnx');
+      }
+      default:
+        return usage(io, `unknown command "${command}"`);
+    }
+  } catch (error) {
+    io.err(`error: ${(error as Error).message}`);
+    return 1;
+  }
+}
+
+function usage(io: CliIo, problem: string): number {
+  io.err(`${problem}\n${USAGE}`);
+  return 2;
+}
+
+/** A folder path as given, or a pack name inside the models folder. */
+async function packDir(nameOrDir: string, modelsDir: string): Promise<string> {
+  for (const candidate of [resolve(nameOrDir), join(modelsDir, nameOrDir)]) {
+    if (await isFile(join(candidate, MANIFEST_FILE))) return candidate;
+  }
+  throw new Error(`no pack "${nameOrDir}": neither ${resolve(nameOrDir)} nor ${join(modelsDir, nameOrDir)} has a ${MANIFEST_FILE}`);
+}
+
+async function list(modelsDir: string, io: CliIo): Promise<number> {
+  let entries: string[];
+  try {
+    entries = (await readdir(modelsDir)).sort();
+  } catch {
+    io.out(`no models folder at ${modelsDir} (build one: models build synthetic)`);
+    return 0;
+  }
+  const rows: string[][] = [['name', 'trained', 'roles', 'folder', 'status']];
+  let bad = 0;
+  for (const entry of entries) {
+    const dir = join(modelsDir, entry);
+    if (!(await isFile(join(dir, MANIFEST_FILE)))) continue;
+    try {
+      const { manifest } = await readPack(dir);
+      const roles = MODEL_ROLES.filter((r) => manifest.models[r]).join(',');
+      rows.push([manifest.name, manifest.trained ? 'yes' : 'no (random)', roles, dir, 'ok']);
+    } catch (error) {
+      bad++;
+      rows.push([entry, '?', '?', dir, (error as Error).message]);
+    }
+  }
+  if (rows.length === 1) io.out(`no packs in ${modelsDir}`);
+  else table(rows, io);
+  return bad > 0 ? 1 : 0;
+}
+
+async function verify(dir: string, provider: 'cpu' | 'cuda', threads: number, io: CliIo): Promise<number> {
+  const started = performance.now();
+  const pack = await loadPack(dir, { session: { executionProvider: provider, intraOpThreads: threads } });
+  const loadMs = performance.now() - started;
+  const { manifest } = pack;
+  io.out(`pack "${manifest.name}": ${manifest.description}`);
+  io.out(`trained: ${manifest.trained ? 'yes' : 'NO — random weights, for tests and benchmarks only'}; licence: ${manifest.licence}`);
+  io.out(`labels: ${manifest.labels.join(', ')}; sha256 checked; loaded and warmed up in ${loadMs.toFixed(0)} ms`);
+  const rows: string[][] = [['role', 'file', 'input', 'outputs', 'provider', 'run ms (batch 1)']];
+  try {
+    for (const role of MODEL_ROLES) {
+      const session = pack.sessions[role];
+      const spec = manifest.models[role];
+      if (!session || !spec) continue;
+      const ms = await timeOneRun(session);
+      const input = session.inputs[0]!;
+      rows.push([
+        role,
+        spec.file,
+        `${input.name} [${input.shape.join(',')}]`,
+        session.outputs.map((o) => `${o.name} [${o.shape.join(',')}]`).join(' '),
+        session.executionProvider,
+        ms.toFixed(1),
+      ]);
+    }
+  } finally {
+    await Promise.all(Object.values(pack.sessions).map((s) => s.release()));
+  }
+  table(rows, io);
+  io.out('verify: ok');
+  return 0;
+}
+
+/** One more run on zeros at batch 1 (the session already ran its warm-up). */
+async function timeOneRun(session: ModelSession): Promise<number> {
+  const feeds: Record<string, { data: Float32Array; dims: number[] }> = {};
+  for (const input of session.inputs) {
+    const dims = input.shape.map((d) => (d < 0 ? 1 : d));
+    feeds[input.name] = { data: new Float32Array(dims.reduce((a, b) => a * b, 1)), dims };
+  }
+  const start = performance.now();
+  await session.run(feeds);
+  return performance.now() - start;
+}
+
+function table(rows: string[][], io: CliIo): void {
+  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
+  for (const [i, row] of rows.entries()) {
+    io.out(row.map((cell, c) => cell.padEnd(widths[c]!)).join('  ').trimEnd());
+    if (i === 0) io.out(widths.map((w) => '-'.repeat(w)).join('  '));
+  }
+}
+
+async function isFile(path: string): Promise<boolean> {
+  try {
+    return (await stat(path)).isFile();
+  } catch {
+    return false;
+  }
+}
+
+// Run directly: node --import tsx libs/models/src/cli.ts <command>
+if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {
+  runModelsCli(process.argv.slice(2)).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (error: unknown) => {
+      console.error(error);
+      process.exit(1);
+    },
+  );
+}

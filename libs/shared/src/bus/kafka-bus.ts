@@ -1,0 +1,333 @@
+import { readFileSync } from 'node:fs';
+import {
+  Kafka,
+  logLevel,
+  Partitioners,
+  type Consumer,
+  type IHeaders,
+  type KafkaConfig as KafkaJsConfig,
+  type LogEntry,
+  type Producer,
+  type SASLOptions,
+} from 'kafkajs';
+import type { KafkaConfig } from '../config/runtime-config.js';
+import { BusError } from '../errors.js';
+import { moduleLogger } from '../log.js';
+import { MAX_MESSAGE_BYTES } from './limits.js';
+import { sleep } from './notifier.js';
+import type {
+  Bus,
+  BusConsumer,
+  BusProducer,
+  ConsumedRecord,
+  ConsumerHandlers,
+  ConsumerOptions,
+  Headers,
+  OutgoingRecord,
+  ProducerOptions,
+  TopicPartition,
+  TopicPartitionOffset,
+  TopicSpec,
+} from './types.js';
+
+const log = moduleLogger('kafka-bus');
+
+
+/** The bus of the services: Apache Kafka through kafkajs. */
+export class KafkaBus implements Bus {
+  readonly kind = 'kafka' as const;
+  private readonly kafka: Kafka;
+  private readonly closers = new Set<() => Promise<void>>();
+
+  constructor(config: KafkaConfig) {
+    this.kafka = new Kafka(toKafkaJsConfig(config));
+  }
+
+  async createTopics(specs: TopicSpec[]): Promise<void> {
+    // Another replica (or an operator) may create the same topics at the same moment; kafkajs then
+    // fails its wait for leaders with a retriable "unknown topic" error. Retrying from the listing
+    // makes concurrent creation converge.
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        await this.createMissingTopics(specs);
+        return;
+      } catch (error) {
+        const retriable = (error as { retriable?: boolean }).retriable === true;
+        if (!retriable || attempt >= 10) throw new BusError(`creating topics failed: ${(error as Error).message}`, { cause: error, retriable });
+        log.info({ attempt, err: error }, 'topic creation raced with another client; retrying');
+        await sleep(200 * attempt);
+      }
+    }
+  }
+
+  private async createMissingTopics(specs: TopicSpec[]): Promise<void> {
+    await this.withAdmin(async (admin) => {
+      const existing = new Set(await admin.listTopics());
+      const missing = specs.filter((s) => !existing.has(s.name));
+      if (missing.length === 0) return;
+      await admin.createTopics({
+        waitForLeaders: true,
+        topics: missing.map((s) => ({
+          topic: s.name,
+          numPartitions: s.partitions,
+          configEntries: Object.entries({ 'max.message.bytes': String(MAX_MESSAGE_BYTES), ...s.configEntries }).map(
+            ([name, value]) => ({ name, value }),
+          ),
+        })),
+      });
+    });
+  }
+
+  async partitionCount(topic: string): Promise<number | undefined> {
+    return this.withAdmin(async (admin) => {
+      if (!(await admin.listTopics()).includes(topic)) return undefined;
+      const metadata = await admin.fetchTopicMetadata({ topics: [topic] });
+      return metadata.topics[0]?.partitions.length;
+    });
+  }
+
+  async producer(options: ProducerOptions = {}): Promise<BusProducer> {
+    const transactional = options.transactionalId !== undefined;
+    const producer = this.kafka.producer({
+      idempotent: true,
+      // Kafka requires at most one request in flight for a transactional producer.
+      maxInFlightRequests: transactional ? 1 : 5,
+      allowAutoTopicCreation: false,
+      // Java's murmur2 partitioner, as the InMemoryBus uses: a key lands on the same partition in both.
+      createPartitioner: Partitioners.DefaultPartitioner,
+      // An idempotent producer must not give up on a send it may already have written: kafkajs keeps
+      // its sequence numbers consistent only with unlimited retries (a dead broker shows in health).
+      retry: { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 200, maxRetryTime: 5_000 },
+      ...(transactional ? { transactionalId: options.transactionalId, transactionTimeout: 60_000 } : {}),
+    });
+    await connect(producer, 'producer');
+    const close = () => producer.disconnect();
+    this.closers.add(close);
+    return {
+      send: (records) => sendRecords(producer, records),
+      sendInTransaction: (records, commit) => sendInTransaction(producer, records, commit),
+      close: async () => {
+        this.closers.delete(close);
+        await close();
+      },
+    };
+  }
+
+  async consumer(options: ConsumerOptions): Promise<BusConsumer> {
+    const sessionTimeout = options.sessionTimeoutMs ?? 30_000;
+    const consumer = this.kafka.consumer({
+      groupId: options.groupId,
+      sessionTimeout,
+      heartbeatInterval: Math.max(500, Math.floor(sessionTimeout / 10)),
+      rebalanceTimeout: Math.max(sessionTimeout, 10_000),
+      readUncommitted: !(options.readCommitted ?? true),
+      allowAutoTopicCreation: false,
+      maxBytesPerPartition: MAX_MESSAGE_BYTES,
+      maxWaitTimeInMs: 100,
+    });
+    await connect(consumer, 'consumer');
+    const wrapped = new KafkaConsumer(consumer, options);
+    const close = () => wrapped.close();
+    this.closers.add(close);
+    return wrapped;
+  }
+
+  async close(): Promise<void> {
+    await Promise.allSettled([...this.closers].map((close) => close()));
+    this.closers.clear();
+  }
+
+  private async withAdmin<T>(work: (admin: ReturnType<Kafka['admin']>) => Promise<T>): Promise<T> {
+    const admin = this.kafka.admin();
+    await connect(admin, 'admin client');
+    try {
+      return await work(admin);
+    } finally {
+      await admin.disconnect();
+    }
+  }
+}
+
+class KafkaConsumer implements BusConsumer {
+  private assigned = new Set<string>();
+  /** Assignment callbacks run in order, and every batch waits for them: a partition's onAssigned
+   *  finishes before its first record is handled. */
+  private assignmentWork: Promise<void> = Promise.resolve();
+  private closed: Promise<void> | undefined;
+
+  constructor(
+    private readonly consumer: Consumer,
+    private readonly options: ConsumerOptions,
+  ) {}
+
+  async run(handlers: ConsumerHandlers): Promise<void> {
+    this.consumer.on(this.consumer.events.GROUP_JOIN, ({ payload }) => {
+      const now = new Set(
+        Object.entries(payload.memberAssignment).flatMap(([topic, partitions]) => partitions.map((p) => `${topic}\u0000${p}`)),
+      );
+      const revoked = [...this.assigned].filter((k) => !now.has(k)).map(parseKey);
+      const added = [...now].filter((k) => !this.assigned.has(k)).map(parseKey);
+      this.assigned = now;
+      this.assignmentWork = this.assignmentWork.then(async () => {
+        if (revoked.length > 0) await handlers.onRevoked?.(revoked);
+        if (added.length > 0) await handlers.onAssigned?.(added);
+      });
+    });
+    for (const topic of this.options.topics) {
+      await this.consumer.subscribe({ topic, fromBeginning: this.options.fromBeginning ?? false });
+    }
+    const maxRecords = this.options.maxBatchRecords ?? Number.MAX_SAFE_INTEGER;
+    await this.consumer.run({
+      autoCommit: false,
+      // kafkajs marks the whole batch consumed when eachBatch returns; when it throws, the consumer
+      // restarts from the committed offsets, which is the redelivery the Bus contract promises.
+      eachBatchAutoResolve: false,
+      eachBatch: async ({ batch, heartbeat, isRunning, isStale, resolveOffset }) => {
+        await this.assignmentWork;
+        const all = batch.messages;
+        for (let start = 0; start < all.length; start += maxRecords) {
+          if (!isRunning() || isStale()) return;
+          const slice = all.slice(start, start + maxRecords);
+          const records: ConsumedRecord[] = slice.map((m) => ({
+            topic: batch.topic,
+            partition: batch.partition,
+            offset: m.offset,
+            key: m.key ? m.key.toString('utf8') : '',
+            value: m.value,
+            headers: toHeaders(m.headers),
+            timestampMs: Number(m.timestamp),
+          }));
+          await handlers.eachBatch(
+            { topic: batch.topic, partition: batch.partition, records },
+            { isRunning: () => isRunning() && !isStale(), heartbeat },
+          );
+          resolveOffset(slice[slice.length - 1]!.offset);
+          await heartbeat();
+        }
+      },
+    });
+  }
+
+  async commit(offsets: TopicPartitionOffset[]): Promise<void> {
+    await this.consumer.commitOffsets(offsets.map((o) => ({ topic: o.topic, partition: o.partition, offset: o.offset })));
+  }
+
+  pause(partitions: TopicPartition[]): void {
+    this.consumer.pause(groupByTopic(partitions));
+  }
+
+  resume(partitions: TopicPartition[]): void {
+    this.consumer.resume(groupByTopic(partitions));
+  }
+
+  seek(position: TopicPartitionOffset): void {
+    this.consumer.seek(position);
+  }
+
+  close(): Promise<void> {
+    // kafkajs's disconnect stops fetching, waits for the running batch and leaves the group.
+    this.closed ??= this.consumer.disconnect();
+    return this.closed;
+  }
+}
+
+async function sendRecords(producer: Producer, records: OutgoingRecord[]): Promise<void> {
+  if (records.length === 0) return;
+  try {
+    await producer.sendBatch({ acks: -1, topicMessages: toTopicMessages(records) });
+  } catch (error) {
+    throw new BusError(`produce failed: ${(error as Error).message}`, { cause: error });
+  }
+}
+
+async function sendInTransaction(
+  producer: Producer,
+  records: OutgoingRecord[],
+  commit: { groupId: string; offsets: TopicPartitionOffset[] },
+): Promise<void> {
+  const transaction = await producer.transaction();
+  try {
+    if (records.length > 0) await transaction.sendBatch({ acks: -1, topicMessages: toTopicMessages(records) });
+    if (commit.offsets.length > 0) {
+      const byTopic = new Map<string, { partition: number; offset: string }[]>();
+      for (const o of commit.offsets) byTopic.set(o.topic, [...(byTopic.get(o.topic) ?? []), { partition: o.partition, offset: o.offset }]);
+      await transaction.sendOffsets({
+        consumerGroupId: commit.groupId,
+        topics: [...byTopic].map(([topic, partitions]) => ({ topic, partitions })),
+      });
+    }
+    await transaction.commit();
+  } catch (error) {
+    await transaction.abort().catch((abortError: unknown) => log.warn({ err: abortError }, 'abort after a failed transaction failed'));
+    throw new BusError(`transaction failed: ${(error as Error).message}`, { cause: error });
+  }
+}
+
+function toTopicMessages(records: OutgoingRecord[]) {
+  const byTopic = new Map<string, { key: string; value: Buffer | null; headers: Headers }[]>();
+  for (const r of records) {
+    const value = r.value === null ? null : Buffer.from(r.value.buffer, r.value.byteOffset, r.value.byteLength);
+    byTopic.set(r.topic, [...(byTopic.get(r.topic) ?? []), { key: r.key, value, headers: r.headers ?? {} }]);
+  }
+  return [...byTopic].map(([topic, messages]) => ({ topic, messages }));
+}
+
+function toHeaders(headers: IHeaders | undefined): Headers {
+  const out: Headers = {};
+  for (const [name, value] of Object.entries(headers ?? {})) {
+    if (value === undefined) continue;
+    const first = Array.isArray(value) ? value[0] : value;
+    if (first !== undefined) out[name] = first.toString();
+  }
+  return out;
+}
+
+function groupByTopic(partitions: TopicPartition[]): { topic: string; partitions: number[] }[] {
+  const byTopic = new Map<string, number[]>();
+  for (const p of partitions) byTopic.set(p.topic, [...(byTopic.get(p.topic) ?? []), p.partition]);
+  return [...byTopic].map(([topic, parts]) => ({ topic, partitions: parts }));
+}
+
+function parseKey(key: string): TopicPartition {
+  const [topic, partition] = key.split('\u0000');
+  return { topic: topic!, partition: Number(partition) };
+}
+
+async function connect(client: { connect(): Promise<void> }, what: string): Promise<void> {
+  try {
+    await client.connect();
+  } catch (error) {
+    throw new BusError(`Kafka ${what} could not connect: ${(error as Error).message}`, { cause: error });
+  }
+}
+
+function toKafkaJsConfig(config: KafkaConfig): KafkaJsConfig {
+  const brokers = config.brokers.split(',').map((b) => b.trim()).filter(Boolean);
+  const ssl = config.ssl.enabled
+    ? {
+        rejectUnauthorized: config.ssl.rejectUnauthorized,
+        ...(config.ssl.caFile ? { ca: [readFileSync(config.ssl.caFile, 'utf8')] } : {}),
+      }
+    : undefined;
+  const sasl: SASLOptions | undefined =
+    config.sasl.mechanism === 'none' ? undefined : { mechanism: config.sasl.mechanism, username: config.sasl.username, password: config.sasl.password } as SASLOptions;
+  return {
+    clientId: config.clientId,
+    brokers,
+    ...(ssl ? { ssl } : {}),
+    ...(sasl ? { sasl } : {}),
+    connectionTimeout: 5_000,
+    requestTimeout: 30_000,
+    retry: { retries: 8, initialRetryTime: 200, maxRetryTime: 5_000 },
+    logLevel: logLevel.WARN,
+    logCreator: () => (entry: LogEntry) => {
+      const { message, ...extra } = entry.log;
+      // kafkajs logs every error response of a request at ERROR, although it retries most of them
+      // (a rebalance answers heartbeats with an error by design): those go to debug; what kafkajs
+      // gives up on reaches the caller as a thrown error.
+      const retriedResponse = entry.namespace === 'Connection';
+      const level = retriedResponse ? 'debug' : entry.level <= logLevel.ERROR ? 'error' : entry.level === logLevel.WARN ? 'warn' : 'info';
+      log[level]({ kafkajs: entry.namespace, ...extra }, message);
+    },
+  };
+}

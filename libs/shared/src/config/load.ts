@@ -1,0 +1,116 @@
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { ConfigError } from '../errors.js';
+
+/** Where one config field can come from in the environment. */
+export interface EnvBinding {
+  /** Environment variable name, e.g. KAFKA_BROKERS. */
+  env: string;
+  /** Dotted path in the config object, e.g. kafka.brokers. */
+  path: string;
+  /** Secrets are never echoed in error messages. */
+  secret?: boolean;
+}
+
+/** The environment variable that names an optional YAML config file. */
+export const CONFIG_FILE_ENV = 'EMOSTREAM_CONFIG';
+
+export interface LoadConfigOptions {
+  env?: NodeJS.ProcessEnv;
+  /** A YAML file whose values sit below the environment's. Defaults to $EMOSTREAM_CONFIG. */
+  file?: string;
+  /** Values set by code (e.g. the CLI's flags); they win over the environment. */
+  overrides?: Record<string, unknown>;
+}
+
+/**
+ * Builds a config object from, lowest to highest precedence, the YAML file, the environment and
+ * explicit overrides, then validates it with `schema` (a strict zod schema). Fails with a
+ * ConfigError listing every bad path and where it can be set; secret values are never printed.
+ */
+export function loadConfig<S extends z.ZodTypeAny>(
+  schema: S,
+  bindings: readonly EnvBinding[],
+  options: LoadConfigOptions = {},
+): z.infer<S> {
+  const env = options.env ?? process.env;
+  const file = options.file ?? env[CONFIG_FILE_ENV];
+  const raw: Record<string, unknown> = file ? readYamlFile(file) : {};
+  for (const binding of bindings) {
+    const value = env[binding.env];
+    if (value !== undefined && value !== '') setPath(raw, binding.path, value);
+  }
+  deepMerge(raw, options.overrides ?? {});
+
+  const result = schema.safeParse(raw);
+  if (result.success) return result.data;
+  throw new ConfigError(describeIssues(result.error, bindings, file));
+}
+
+function readYamlFile(file: string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new ConfigError(`cannot read config file ${file}: ${(error as Error).message}`);
+  }
+  let parsed: unknown;
+  try {
+    parsed = parseYaml(text);
+  } catch (error) {
+    throw new ConfigError(`config file ${file} is not valid YAML: ${(error as Error).message}`);
+  }
+  if (parsed === null || parsed === undefined) return {};
+  if (typeof parsed !== 'object' || Array.isArray(parsed)) {
+    throw new ConfigError(`config file ${file} must hold a mapping at the top level`);
+  }
+  return parsed as Record<string, unknown>;
+}
+
+function describeIssues(error: z.ZodError, bindings: readonly EnvBinding[], file: string | undefined): string {
+  const lines = error.issues.map((issue) => {
+    const path = issue.path.join('.') || '(root)';
+    const binding = bindings.find((b) => b.path === path);
+    const secret = bindings.some((b) => b.secret && (path === b.path || path.startsWith(`${b.path}.`)));
+    // Zod's messages can quote the received value (enums, literals): hide it for secrets.
+    const reason = secret ? 'invalid value (secret, not shown)' : issue.message;
+    const where = binding ? ` (env ${binding.env})` : '';
+    return `  - ${path}: ${reason}${where}`;
+  });
+  const source = file ? ` (file ${file} and environment)` : ' (environment)';
+  return `invalid configuration${source}, ${lines.length} problem(s):\n${lines.join('\n')}`;
+}
+
+function setPath(target: Record<string, unknown>, dotted: string, value: unknown): void {
+  const keys = dotted.split('.');
+  let node = target;
+  for (const key of keys.slice(0, -1)) {
+    const next = node[key];
+    if (typeof next !== 'object' || next === null || Array.isArray(next)) node[key] = {};
+    node = node[key] as Record<string, unknown>;
+  }
+  node[keys[keys.length - 1]!] = value;
+}
+
+function deepMerge(target: Record<string, unknown>, source: Record<string, unknown>): void {
+  for (const [key, value] of Object.entries(source)) {
+    if (value === undefined) continue;
+    const existing = target[key];
+    if (isPlainObject(value) && isPlainObject(existing)) deepMerge(existing, value);
+    else target[key] = value;
+  }
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** A boolean that also accepts the strings an environment variable holds: true/false, 1/0, yes/no. */
+export const envBoolean = z.preprocess((value) => {
+  if (typeof value !== 'string') return value;
+  const lowered = value.trim().toLowerCase();
+  if (['true', '1', 'yes'].includes(lowered)) return true;
+  if (['false', '0', 'no'].includes(lowered)) return false;
+  return value;
+}, z.boolean());

@@ -1,0 +1,128 @@
+import { hostname } from 'node:os';
+import { z } from 'zod';
+import { envBoolean, type EnvBinding } from './load.js';
+
+const saslCredentials = {
+  username: z.string().min(1).describe('SASL user name. Env KAFKA_SASL_USERNAME.'),
+  password: z.string().min(1).describe('SASL password. Env KAFKA_SASL_PASSWORD (secret).'),
+};
+
+export const kafkaConfigSchema = z
+  .object({
+    brokers: z
+      .string()
+      .min(1)
+      .describe('Bootstrap servers, comma-separated host:port. Env KAFKA_BROKERS.'),
+    clientId: z.string().min(1).default('emostream').describe('Kafka client id prefix. Env KAFKA_CLIENT_ID.'),
+    ssl: z
+      .object({
+        enabled: envBoolean.default(false).describe('Connect with TLS. Env KAFKA_SSL.'),
+        caFile: z.string().optional().describe('PEM file of the CA to trust (else the system CAs). Env KAFKA_SSL_CA_FILE.'),
+        rejectUnauthorized: envBoolean
+          .default(true)
+          .describe('Verify the broker certificate. Env KAFKA_SSL_REJECT_UNAUTHORIZED.'),
+      })
+      .strict()
+      .default({}),
+    sasl: z
+      .discriminatedUnion('mechanism', [
+        z.object({ mechanism: z.literal('none') }).strict(),
+        z.object({ mechanism: z.literal('plain'), ...saslCredentials }).strict(),
+        z.object({ mechanism: z.literal('scram-sha-256'), ...saslCredentials }).strict(),
+        z.object({ mechanism: z.literal('scram-sha-512'), ...saslCredentials }).strict(),
+      ])
+      .default({ mechanism: 'none' })
+      .describe('SASL authentication. Env KAFKA_SASL_MECHANISM (none|plain|scram-sha-256|scram-sha-512).'),
+  })
+  .strict();
+export type KafkaConfig = z.infer<typeof kafkaConfigSchema>;
+
+/** The settings every stage shares: which bus, how to deliver, ops endpoints, shutdown. */
+export const runtimeConfigSchema = z
+  .object({
+    bus: z.enum(['kafka', 'memory']).default('kafka').describe('Message bus. Env EMOSTREAM_BUS.'),
+    kafka: kafkaConfigSchema.optional(),
+    topicPrefix: z
+      .string()
+      .regex(/^[A-Za-z0-9._-]+$/, 'only letters, digits, ".", "_" and "-"')
+      .default('emostream')
+      .describe('Prefix of every topic name (prefix.frames.v1). Env EMOSTREAM_TOPIC_PREFIX.'),
+    delivery: z
+      .enum(['at-least-once', 'exactly-once'])
+      .default('at-least-once')
+      .describe('Delivery guarantee. exactly-once uses Kafka transactions per batch. Env EMOSTREAM_DELIVERY.'),
+    instanceId: z
+      .string()
+      .min(1)
+      .default(hostname())
+      .describe('Stable id of this replica (pod name); the transactional id derives from it. Env EMOSTREAM_INSTANCE_ID.'),
+    maxBatchSize: z.coerce
+      .number()
+      .int()
+      .min(1)
+      .max(10_000)
+      .default(64)
+      .describe('Most input messages handled and committed together. Env EMOSTREAM_MAX_BATCH_SIZE.'),
+    opsPort: z.coerce
+      .number()
+      .int()
+      .min(0)
+      .max(65_535)
+      .default(9400)
+      .describe('Port of /metrics, /healthz and /readyz (0 = any free port). Env EMOSTREAM_OPS_PORT.'),
+    opsHost: z.string().default('0.0.0.0').describe('Address the ops server binds. Env EMOSTREAM_OPS_HOST.'),
+    shutdownGraceMs: z.coerce
+      .number()
+      .int()
+      .positive()
+      .default(10_000)
+      .describe('Time to finish in-flight work on SIGTERM before a hard stop. Env EMOSTREAM_SHUTDOWN_GRACE_MS.'),
+    sessionTimeoutMs: z.coerce
+      .number()
+      .int()
+      .min(6_000)
+      .default(30_000)
+      .describe('Consumer group session timeout: how soon a dead replica\'s partitions move. Env EMOSTREAM_SESSION_TIMEOUT_MS.'),
+    tracing: z
+      .object({
+        exporter: z.enum(['none', 'otlp']).default('none').describe('Span exporter. Env EMOSTREAM_TRACING_EXPORTER.'),
+        endpoint: z.string().url().optional().describe('OTLP/HTTP traces URL. Env OTEL_EXPORTER_OTLP_TRACES_ENDPOINT.'),
+      })
+      .strict()
+      .default({}),
+  })
+  .strict()
+  .superRefine((config, ctx) => {
+    if (config.bus === 'kafka' && !config.kafka) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['kafka', 'brokers'], message: 'Required when bus is kafka' });
+    }
+  });
+export type RuntimeConfig = z.infer<typeof runtimeConfigSchema>;
+
+/** Environment variables of the runtime config, relative to its own root. */
+export const runtimeEnvBindings: readonly EnvBinding[] = [
+  { env: 'EMOSTREAM_BUS', path: 'bus' },
+  { env: 'KAFKA_BROKERS', path: 'kafka.brokers' },
+  { env: 'KAFKA_CLIENT_ID', path: 'kafka.clientId' },
+  { env: 'KAFKA_SSL', path: 'kafka.ssl.enabled' },
+  { env: 'KAFKA_SSL_CA_FILE', path: 'kafka.ssl.caFile' },
+  { env: 'KAFKA_SSL_REJECT_UNAUTHORIZED', path: 'kafka.ssl.rejectUnauthorized' },
+  { env: 'KAFKA_SASL_MECHANISM', path: 'kafka.sasl.mechanism' },
+  { env: 'KAFKA_SASL_USERNAME', path: 'kafka.sasl.username' },
+  { env: 'KAFKA_SASL_PASSWORD', path: 'kafka.sasl.password', secret: true },
+  { env: 'EMOSTREAM_TOPIC_PREFIX', path: 'topicPrefix' },
+  { env: 'EMOSTREAM_DELIVERY', path: 'delivery' },
+  { env: 'EMOSTREAM_INSTANCE_ID', path: 'instanceId' },
+  { env: 'EMOSTREAM_MAX_BATCH_SIZE', path: 'maxBatchSize' },
+  { env: 'EMOSTREAM_OPS_PORT', path: 'opsPort' },
+  { env: 'EMOSTREAM_OPS_HOST', path: 'opsHost' },
+  { env: 'EMOSTREAM_SHUTDOWN_GRACE_MS', path: 'shutdownGraceMs' },
+  { env: 'EMOSTREAM_SESSION_TIMEOUT_MS', path: 'sessionTimeoutMs' },
+  { env: 'EMOSTREAM_TRACING_EXPORTER', path: 'tracing.exporter' },
+  { env: 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT', path: 'tracing.endpoint' },
+];
+
+/** Re-roots env bindings under a key, so a service config can nest the runtime config as `runtime`. */
+export function nestBindings(prefix: string, bindings: readonly EnvBinding[]): EnvBinding[] {
+  return bindings.map((b) => ({ ...b, path: `${prefix}.${b.path}` }));
+}

@@ -1,0 +1,4 @@
+export * from './gen/emostream/v1/messages_pb.js';
+export * from './topics.js';
+export * from './events.js';
+export * from './labels.js';

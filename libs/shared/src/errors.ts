@@ -1,0 +1,48 @@
+/**
+ * Errors that cross module boundaries carry a constant `code` and say whether a retry can help.
+ * The stage runtime acts on `retriable`: a retriable error leaves the input unacknowledged so it is
+ * redelivered; any other error dead-letters the input with its code and reason, and the stage goes on.
+ */
+export class StageError extends Error {
+  readonly code: string;
+  readonly retriable: boolean;
+
+  constructor(code: string, message: string, options: { retriable?: boolean; cause?: unknown } = {}) {
+    super(message, { cause: options.cause });
+    this.name = 'StageError';
+    this.code = code;
+    this.retriable = options.retriable ?? false;
+  }
+}
+
+/** Thrown when a message's bytes cannot be decoded as the topic's type, or break its invariants (e.g. key ≠ streamId). */
+export class DecodeError extends StageError {
+  constructor(message: string, options: { cause?: unknown } = {}) {
+    super('DECODE_FAILED', message, options);
+    this.name = 'DecodeError';
+  }
+}
+
+/** Thrown at start-up when configuration is missing or invalid. The message names each bad path, never a secret's value. */
+export class ConfigError extends Error {
+  readonly code = 'CONFIG_INVALID';
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Thrown by a bus when the broker cannot be reached or refuses an operation. Retriable: the broker may come back. */
+export class BusError extends StageError {
+  constructor(message: string, options: { cause?: unknown; retriable?: boolean } = {}) {
+    super('BUS_FAILED', message, { retriable: options.retriable ?? true, cause: options.cause });
+    this.name = 'BusError';
+  }
+}
+
+/** Reduces any thrown value to a StageError, so the runtime has one shape to act on. Unknown errors are not retriable. */
+export function toStageError(error: unknown): StageError {
+  if (error instanceof StageError) return error;
+  if (error instanceof Error) return new StageError('HANDLER_FAILED', error.message, { cause: error });
+  return new StageError('HANDLER_FAILED', String(error));
+}

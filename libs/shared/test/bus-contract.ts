@@ -1,0 +1,197 @@
+import assert from 'node:assert/strict';
+import { after, describe, it } from 'node:test';
+import { MAX_MESSAGE_BYTES, type Bus, type BusConsumer, type ConsumedRecord, type TopicPartition } from '../src/index.js';
+import { bytes, randomPrefix, text, waitFor } from './helpers.js';
+
+/**
+ * The behaviour every Bus implementation must have. bus-memory.test.ts and bus-kafka.test.ts run it
+ * against InMemoryBus and KafkaBus; the stage runtime relies on nothing else.
+ */
+export function busContract(name: string, makeBus: () => Bus): void {
+  describe(`Bus contract: ${name}`, () => {
+    const bus = makeBus();
+    const consumers: BusConsumer[] = [];
+    after(async () => {
+      await Promise.all(consumers.map((c) => c.close()));
+      await bus.close();
+    });
+
+    async function topic(partitions: number): Promise<string> {
+      const topicName = `${randomPrefix('contract')}.data`;
+      await bus.createTopics([{ name: topicName, partitions }]);
+      return topicName;
+    }
+
+    /** Starts a consumer that records everything it is given and commits after each batch. */
+    async function collector(groupId: string, topics: string[], options: { commit?: boolean; fromBeginning?: boolean } = {}) {
+      const seen: ConsumedRecord[] = [];
+      const assigned: TopicPartition[] = [];
+      const consumer = await bus.consumer({ groupId, topics, fromBeginning: options.fromBeginning ?? true, sessionTimeoutMs: 6_000 });
+      consumers.push(consumer);
+      await consumer.run({
+        onAssigned: async (parts) => {
+          assigned.push(...parts);
+        },
+        onRevoked: async (parts) => {
+          for (const p of parts) assigned.splice(assigned.findIndex((a) => a.topic === p.topic && a.partition === p.partition), 1);
+        },
+        eachBatch: async (batch) => {
+          seen.push(...batch.records);
+          if (options.commit ?? true) {
+            const last = batch.records[batch.records.length - 1]!;
+            await consumer.commit([{ topic: batch.topic, partition: batch.partition, offset: String(Number(last.offset) + 1) }]);
+          }
+        },
+      });
+      return { consumer, seen, assigned };
+    }
+
+    it('creates topics with the asked partition count, and leaves existing topics alone', async () => {
+      const name = await topic(3);
+      assert.equal(await bus.partitionCount(name), 3);
+      await bus.createTopics([{ name, partitions: 5 }]);
+      assert.equal(await bus.partitionCount(name), 3);
+      assert.equal(await bus.partitionCount(`${name}.missing`), undefined);
+    });
+
+    it('keeps each key in order across a multi-partition topic and delivers every record once', async () => {
+      const name = await topic(3);
+      const producer = await bus.producer();
+      const keys = ['cam-a', 'cam-b', 'cam-c', 'cam-d', 'cam-e'];
+      const records = Array.from({ length: 200 }, (_, i) => ({ topic: name, key: keys[i % keys.length]!, value: bytes(String(i)) }));
+      await producer.send(records.slice(0, 100));
+      await producer.send(records.slice(100));
+      const { seen } = await collector(randomPrefix('g'), [name]);
+      await waitFor(() => seen.length >= 200, { message: () => `200 records, saw ${seen.length}` });
+      assert.equal(seen.length, 200);
+      for (const key of keys) {
+        const values = seen.filter((r) => r.key === key).map((r) => Number(text(r.value)));
+        assert.deepEqual(values, [...values].sort((a, b) => a - b), `records of ${key} out of order`);
+        assert.equal(new Set(seen.filter((r) => r.key === key).map((r) => r.partition)).size, 1, `${key} spread over partitions`);
+      }
+      await producer.close();
+    });
+
+    it('carries headers and tombstones through', async () => {
+      const name = await topic(1);
+      const producer = await bus.producer();
+      await producer.send([
+        { topic: name, key: 'k', value: bytes('v'), headers: { traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01' } },
+        { topic: name, key: 'k', value: null },
+      ]);
+      const { seen } = await collector(randomPrefix('g'), [name]);
+      await waitFor(() => seen.length === 2);
+      assert.equal(seen[0]!.headers.traceparent, '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01');
+      assert.equal(seen[1]!.value, null);
+      await producer.close();
+    });
+
+    it('shares partitions among the members of a group, each partition to one member', async () => {
+      const name = await topic(4);
+      const group = randomPrefix('g');
+      const a = await collector(group, [name]);
+      const b = await collector(group, [name]);
+      await waitFor(() => a.assigned.length + b.assigned.length === 4 && a.assigned.length > 0 && b.assigned.length > 0, {
+        message: () => `4 partitions over 2 members (a=${a.assigned.length}, b=${b.assigned.length})`,
+      });
+      const producer = await bus.producer();
+      await producer.send(Array.from({ length: 100 }, (_, i) => ({ topic: name, key: `cam-${i % 10}`, value: bytes(String(i)) })));
+      await waitFor(() => a.seen.length + b.seen.length >= 100, { message: () => `100 records, saw ${a.seen.length + b.seen.length}` });
+      const aParts = new Set(a.seen.map((r) => r.partition));
+      const bParts = new Set(b.seen.map((r) => r.partition));
+      assert.equal([...aParts].filter((p) => bParts.has(p)).length, 0, 'a partition was consumed by both members');
+      assert.equal(a.seen.length + b.seen.length, 100);
+      await producer.close();
+    });
+
+    it('resumes a group from its committed offset after its member closes', async () => {
+      const name = await topic(1);
+      const group = randomPrefix('g');
+      const producer = await bus.producer();
+      await producer.send(Array.from({ length: 10 }, (_, i) => ({ topic: name, key: 'k', value: bytes(String(i)) })));
+      const first = await collector(group, [name]);
+      await waitFor(() => first.seen.length === 10);
+      await first.consumer.close();
+      await producer.send(Array.from({ length: 5 }, (_, i) => ({ topic: name, key: 'k', value: bytes(String(10 + i)) })));
+      const second = await collector(group, [name]);
+      await waitFor(() => second.seen.length === 5, { message: () => `5 new records, saw ${second.seen.length}` });
+      assert.deepEqual(second.seen.map((r) => text(r.value)), ['10', '11', '12', '13', '14']);
+      await producer.close();
+    });
+
+    it('redelivers a batch whose handler threw, from the committed offset', async () => {
+      const name = await topic(1);
+      const producer = await bus.producer();
+      await producer.send(Array.from({ length: 3 }, (_, i) => ({ topic: name, key: 'k', value: bytes(String(i)) })));
+      const deliveries: string[] = [];
+      let failed = false;
+      const consumer = await bus.consumer({ groupId: randomPrefix('g'), topics: [name], fromBeginning: true, sessionTimeoutMs: 6_000 });
+      consumers.push(consumer);
+      await consumer.run({
+        eachBatch: async (batch) => {
+          deliveries.push(...batch.records.map((r) => text(r.value)));
+          if (!failed) {
+            failed = true;
+            throw new Error('handler failed once');
+          }
+          await consumer.commit([{ topic: name, partition: 0, offset: String(Number(batch.records.at(-1)!.offset) + 1) }]);
+        },
+      });
+      await waitFor(() => deliveries.filter((v) => v === '0').length >= 2 && deliveries.includes('2') && failed, {
+        message: () => `redelivery, saw ${deliveries.join(',')}`,
+      });
+      assert.ok(deliveries.filter((v) => v === '0').length >= 2);
+      await producer.close();
+    });
+
+    it('pauses and resumes a partition', async () => {
+      const name = await topic(1);
+      const producer = await bus.producer();
+      const { consumer, seen, assigned } = await collector(randomPrefix('g'), [name]);
+      await waitFor(() => assigned.length === 1);
+      await producer.send([{ topic: name, key: 'k', value: bytes('before') }]);
+      await waitFor(() => seen.length === 1);
+      consumer.pause([{ topic: name, partition: 0 }]);
+      await producer.send([{ topic: name, key: 'k', value: bytes('while paused') }]);
+      await new Promise((resolve) => setTimeout(resolve, 1_000));
+      assert.equal(seen.length, 1, 'a paused partition delivered a record');
+      consumer.resume([{ topic: name, partition: 0 }]);
+      await waitFor(() => seen.length === 2);
+      assert.equal(text(seen[1]!.value), 'while paused');
+      await producer.close();
+    });
+
+    it('writes records and commits offsets atomically in a transaction', async () => {
+      const input = await topic(1);
+      const output = await topic(1);
+      const group = randomPrefix('g');
+      const producer = await bus.producer({ transactionalId: randomPrefix('tx') });
+      const plain = await bus.producer();
+      await plain.send([{ topic: input, key: 'k', value: bytes('in-0') }, { topic: input, key: 'k', value: bytes('in-1') }]);
+
+      await producer.sendInTransaction([{ topic: output, key: 'k', value: bytes('out-0') }], {
+        groupId: group,
+        offsets: [{ topic: input, partition: 0, offset: '1' }],
+      });
+      // A failing transaction (one record over the size limit) must leave nothing visible and commit nothing.
+      await assert.rejects(
+        producer.sendInTransaction(
+          [
+            { topic: output, key: 'k', value: bytes('out-1 (must never be visible)') },
+            { topic: output, key: 'k', value: new Uint8Array(MAX_MESSAGE_BYTES + 1024) },
+          ],
+          { groupId: group, offsets: [{ topic: input, partition: 0, offset: '2' }] },
+        ),
+      );
+
+      const outputs = await collector(randomPrefix('g'), [output]);
+      const inputs = await collector(group, [input], { commit: false });
+      await waitFor(() => outputs.seen.length >= 1 && inputs.seen.length >= 1, { message: 'the committed transaction' });
+      await new Promise((resolve) => setTimeout(resolve, 1_000));
+      assert.deepEqual(outputs.seen.map((r) => text(r.value)), ['out-0']);
+      assert.deepEqual(inputs.seen.map((r) => text(r.value)), ['in-1'], 'the group did not resume at the transaction\'s committed offset');
+      await producer.close();
+      await plain.close();
+    });
+  });
+}

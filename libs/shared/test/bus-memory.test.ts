@@ -1,0 +1,41 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { InMemoryBus } from '../src/index.js';
+import { busContract } from './bus-contract.js';
+import { bytes, waitFor } from './helpers.js';
+
+busContract('InMemoryBus', () => new InMemoryBus({ retryBackoffMs: 50 }));
+
+describe('InMemoryBus backpressure', () => {
+  it('makes a producer wait while a partition holds maxQueuedPerPartition uncommitted records, and resumes it as the consumer commits', async () => {
+    const bus = new InMemoryBus({ maxQueuedPerPartition: 10 });
+    await bus.createTopics([{ name: 'frames', partitions: 1 }]);
+    const consumer = await bus.consumer({ groupId: 'slow', topics: ['frames'], fromBeginning: true, maxBatchRecords: 1 });
+    let release!: () => void;
+    let gate = new Promise<void>((resolve) => (release = resolve));
+    let consumed = 0;
+    await consumer.run({
+      eachBatch: async (batch) => {
+        await gate;
+        consumed += batch.records.length;
+        await consumer.commit([{ topic: 'frames', partition: 0, offset: String(Number(batch.records[0]!.offset) + 1) }]);
+      },
+    });
+    const producer = await bus.producer();
+    let sent = 0;
+    const sending = (async () => {
+      for (let i = 0; i < 30; i += 1) {
+        await producer.send([{ topic: 'frames', key: 'cam', value: bytes(String(i)) }]);
+        sent += 1;
+      }
+    })();
+    await waitFor(() => sent === 10);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    assert.equal(sent, 10, 'the producer ran ahead of a consumer that committed nothing');
+    release();
+    await sending;
+    await waitFor(() => consumed === 30);
+    await bus.close();
+    gate = Promise.resolve();
+  });
+});

@@ -1,0 +1,142 @@
+import assert from 'node:assert/strict';
+import { after, describe, it } from 'node:test';
+import { Registry } from 'prom-client';
+import {
+  InMemoryBus,
+  KafkaBus,
+  runtimeConfigSchema,
+  StageError,
+  StageRunner,
+  startTracing,
+  topicName,
+  topics,
+  type Bus,
+  type RuntimeConfig,
+} from '../src/index.js';
+import { decodeDeadLetter, decodeFaces, frameRecord, garbageRecord } from './fixtures/frames.js';
+import { relayStage } from './fixtures/relay-stage.js';
+import { collectTopic, kafkaBrokers, kafkaTestConfig, randomPrefix, waitFor } from './helpers.js';
+
+function configFor(bus: Bus, delivery: RuntimeConfig['delivery']): RuntimeConfig {
+  return runtimeConfigSchema.parse({
+    bus: bus.kind,
+    ...(bus.kind === 'kafka' ? { kafka: { brokers: kafkaBrokers() } } : {}),
+    topicPrefix: randomPrefix('rt'),
+    delivery,
+    instanceId: randomPrefix('replica'),
+    maxBatchSize: 50,
+    sessionTimeoutMs: 6_000,
+  });
+}
+
+function runtimeSuite(name: string, makeBus: () => Bus, delivery: RuntimeConfig['delivery']): void {
+  describe(`Stage runtime on ${name}, ${delivery}`, () => {
+    const bus = makeBus();
+    const runners: StageRunner[] = [];
+    after(async () => {
+      await Promise.all(runners.map((r) => r.stop()));
+      await bus.close();
+    });
+
+    it('dead-letters 100 undecodable messages among 1,000 good ones, naming the reason, and stays running and ready', async () => {
+      const config = configFor(bus, delivery);
+      const runner = new StageRunner(relayStage(), { bus, config, registry: new Registry() });
+      runners.push(runner);
+      await runner.start();
+      const frames = topicName(topics.frames, config.topicPrefix);
+      const producer = await bus.producer();
+      const records = [];
+      for (let seq = 1; seq <= 1_000; seq += 1) {
+        records.push(frameRecord(frames, `cam-${seq % 4}`, seq));
+        if (seq % 10 === 0) records.push(garbageRecord(frames, `cam-${seq % 4}`, seq / 10));
+      }
+      await producer.send(records);
+      await producer.close();
+
+      const outputs = await collectTopic(bus, topicName(topics.faces, config.topicPrefix));
+      const dlq = await collectTopic(bus, topicName(topics.dlq, config.topicPrefix));
+      await waitFor(() => outputs.records.length >= 1_000 && dlq.records.length >= 100, {
+        timeoutMs: 60_000,
+        message: () => `1,000 outputs and 100 dead letters (have ${outputs.records.length} and ${dlq.records.length})`,
+      });
+      await outputs.consumer.close();
+      await dlq.consumer.close();
+
+      const seqs = outputs.records.map((r) => decodeFaces(r.value).ref!.seq);
+      assert.equal(new Set(seqs).size, 1_000);
+      assert.equal(dlq.records.length, 100);
+      for (const record of dlq.records) {
+        const letter = decodeDeadLetter(record.value);
+        assert.equal(letter.stage, 'relay');
+        assert.equal(letter.errorCode, 'DECODE_FAILED');
+        assert.match(letter.reason, /not a valid emostream\.v1\.Frame/);
+        assert.equal(letter.originTopic, frames);
+        assert.match(Buffer.from(letter.originValue).toString(), /^garbage #\d+$/);
+      }
+      assert.equal(runner.lifecycle.state, 'RUNNING');
+      assert.ok(runner.lifecycle.ready);
+      const counted = await runner.metrics.messages.get();
+      assert.equal(counted.values.find((v) => v.labels.outcome === 'dead_lettered')?.value, 100);
+      assert.equal(counted.values.find((v) => v.labels.outcome === 'processed')?.value, 1_000);
+    });
+
+    it('dead-letters a message whose handler fails with a non-retriable error, and redelivers after a retriable one', async () => {
+      const config = configFor(bus, delivery);
+      let failures = 0;
+      const stage = relayStage({ name: 'flaky' });
+      const relay = stage.handle!;
+      stage.handle = async (input, context) => {
+        if (input.value.ref!.seq === 2 && failures === 0) {
+          failures += 1;
+          throw new StageError('MODEL_BUSY', 'try again', { retriable: true });
+        }
+        return relay.call(stage, input, context);
+      };
+      const runner = new StageRunner(stage, { bus, config, registry: new Registry() });
+      runners.push(runner);
+      await runner.start();
+      const frames = topicName(topics.frames, config.topicPrefix);
+      const empty = frameRecord(frames, 'cam', 3);
+      const producer = await bus.producer();
+      await producer.send([frameRecord(frames, 'cam', 1), frameRecord(frames, 'cam', 2)]);
+      // A frame whose JPEG is empty: the relay throws a non-retriable StageError for it.
+      const { create, toBinary } = await import('@bufbuild/protobuf');
+      empty.value = toBinary(topics.frames.schema, create(topics.frames.schema, { ref: { streamId: 'cam', seq: 3 } }));
+      await producer.send([empty, frameRecord(frames, 'cam', 4)]);
+      await producer.close();
+
+      const outputs = await collectTopic(bus, topicName(topics.faces, config.topicPrefix));
+      const dlq = await collectTopic(bus, topicName(topics.dlq, config.topicPrefix));
+      await waitFor(() => new Set(outputs.records.map((r) => decodeFaces(r.value).ref!.seq)).size === 3 && dlq.records.length === 1, {
+        message: () => `outputs for frames 1, 2, 4 and one dead letter (have ${outputs.records.length}, ${dlq.records.length})`,
+      });
+      await outputs.consumer.close();
+      await dlq.consumer.close();
+      assert.equal(failures, 1);
+      assert.deepEqual([...new Set(outputs.records.map((r) => decodeFaces(r.value).ref!.seq))].sort(), [1, 2, 4]);
+      const letter = decodeDeadLetter(dlq.records[0]!.value);
+      assert.equal(letter.errorCode, 'EMPTY_FRAME');
+      assert.equal(letter.reason, 'frame has no JPEG bytes');
+    });
+
+    it('carries the trace id of an input\'s traceparent header to its outputs', async () => {
+      startTracing({ serviceName: 'runtime-test', exporter: 'none' });
+      const config = configFor(bus, delivery);
+      const runner = new StageRunner(relayStage(), { bus, config, registry: new Registry() });
+      runners.push(runner);
+      await runner.start();
+      const traceparent = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
+      const producer = await bus.producer();
+      await producer.send([frameRecord(topicName(topics.frames, config.topicPrefix), 'cam', 1, { traceparent })]);
+      await producer.close();
+      const outputs = await collectTopic(bus, topicName(topics.faces, config.topicPrefix));
+      await waitFor(() => outputs.records.length === 1);
+      await outputs.consumer.close();
+      assert.match(outputs.records[0]!.headers.traceparent ?? '', /^00-4bf92f3577b34da6a3ce929d0e0e4736-[0-9a-f]{16}-01$/);
+    });
+  });
+}
+
+runtimeSuite('InMemoryBus', () => new InMemoryBus({ retryBackoffMs: 50 }), 'at-least-once');
+runtimeSuite('InMemoryBus', () => new InMemoryBus({ retryBackoffMs: 50 }), 'exactly-once');
+runtimeSuite('KafkaBus', () => new KafkaBus(kafkaTestConfig('runtime-test')), 'exactly-once');

@@ -1,0 +1,555 @@
+#!/usr/bin/env node
+// A throwaway single-node Kafka broker for development, tests and benchmarks.
+//
+// Kafka is not on npm or apt and we have no Docker, so the broker's jars are
+// fetched from Maven Central once (scripts/kafka/pom.xml -> .cache/kafka/libs)
+// and the broker runs as a plain JVM in KRaft mode (no ZooKeeper).
+//
+//   node scripts/kafka/kafka.mjs fetch   download the jars only
+//   node scripts/kafka/kafka.mjs start   run a broker until Ctrl-C / SIGTERM
+//
+// Programmatic use: `await startKafka()` -> { brokers, pid, logFile, stop() };
+// scripts/with-kafka.mjs wraps a command with it.
+//
+// Apart from Node built-ins this file uses kafkajs (already a dependency of
+// libs/shared), only to check that the broker is really usable before
+// startKafka() returns; it is imported lazily so `fetch` works without it.
+
+import { spawn, spawnSync } from 'node:child_process';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+// Newest 3.9 patch on Maven Central. Not 4.x: Kafka 4.0 dropped old protocol
+// versions that kafkajs 2.x still sends. Passed to mvn as -Dkafka.version, so
+// this constant (not the pom) decides what is downloaded; bumping it makes
+// ensureJars() refetch because the stamp no longer matches.
+export const KAFKA_VERSION = '3.9.2';
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const REPO = path.resolve(HERE, '..', '..');
+const POM = path.join(HERE, 'pom.xml');
+const CACHE_DIR = path.join(REPO, '.cache', 'kafka'); // .cache/ is git-ignored
+export const LIBS_DIR = path.join(CACHE_DIR, 'libs');
+const STAMP_NAME = '.complete'; // written last, so a half-finished download never counts
+const PID_FILE = path.join(CACHE_DIR, 'broker.pid');
+
+const READY_TIMEOUT_MS = 90_000;
+const STOP_TIMEOUT_MS = 15_000;
+// Frames and face crops can exceed Kafka's 1 MB default message size.
+const MAX_MESSAGE_BYTES = 10 * 1024 * 1024;
+
+// Startup matters more than peak speed for a dev broker on a 2-core box:
+// SerialGC avoids G1's background threads, and a small heap is plenty for a
+// single node. Override with KAFKA_JVM_OPTS (space separated) if needed.
+const DEFAULT_JVM_OPTS = ['-Xmx512m', '-Xms128m', '-XX:+UseSerialGC', '-Djava.awt.headless=true'];
+
+// Class-data sharing: most of a broker start is the JVM loading and verifying
+// ~5000 classes. The first broker dumps the classes it used into an archive
+// when it exits (-XX:ArchiveClassesAtExit, a one-time ~10 s slower stop);
+// later starts map it (-XX:SharedArchiveFile), which made startup ~40%
+// faster on a 2-core box. A stale archive (other JDK/classpath) is ignored by
+// the JVM with a warning in the log; delete the file to regenerate it.
+// KAFKA_CDS=0 disables this.
+const CDS_FILE = path.join(CACHE_DIR, `kafka-${KAFKA_VERSION}.jsa`);
+
+// ---------------------------------------------------------------------------
+// Jars
+
+function libsComplete() {
+  try {
+    return fs.readFileSync(path.join(LIBS_DIR, STAMP_NAME), 'utf8').trim() === KAFKA_VERSION;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Makes sure .cache/kafka/libs holds the jars for KAFKA_VERSION, running Maven
+ * only if they are missing or from another version. Returns the libs dir.
+ */
+export function ensureJars({ quiet = false } = {}) {
+  if (libsComplete()) return LIBS_DIR;
+
+  // Download into a private dir and rename it into place at the end, so an
+  // interrupted download or a concurrent run never leaves a half-filled libs/.
+  fs.mkdirSync(CACHE_DIR, { recursive: true });
+  const tmp = fs.mkdtempSync(path.join(CACHE_DIR, 'libs.tmp-'));
+  if (!quiet) console.error(`Fetching Apache Kafka ${KAFKA_VERSION} jars from Maven Central (one time, ~50 MB)...`);
+  const mvn = process.platform === 'win32' ? 'mvn.cmd' : 'mvn';
+  const res = spawnSync(
+    mvn,
+    [
+      '-q', '-B',
+      '-f', POM,
+      `-Dkafka.version=${KAFKA_VERSION}`,
+      'dependency:copy-dependencies',
+      `-DoutputDirectory=${tmp}`,
+      '-DincludeScope=runtime',
+    ],
+    { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024, shell: process.platform === 'win32' },
+  );
+  const jarOk = fs.existsSync(path.join(tmp, `kafka_2.13-${KAFKA_VERSION}.jar`));
+  if (res.error || res.status !== 0 || !jarOk) {
+    fs.rmSync(tmp, { recursive: true, force: true });
+    const why = res.error?.code === 'ENOENT'
+      ? 'Maven (`mvn`) is not installed or not on PATH; it is needed once to download Kafka from Maven Central'
+      : `\`mvn dependency:copy-dependencies\` failed (exit ${res.status ?? res.signal})` +
+        (jarOk || res.status !== 0 ? '' : `: kafka_2.13-${KAFKA_VERSION}.jar was not downloaded`);
+    const out = tail(`${res.stdout ?? ''}${res.stderr ?? ''}`, 20);
+    throw new Error(`Could not fetch the Kafka jars: ${why}${out ? `\n${out}` : ''}`);
+  }
+  fs.writeFileSync(path.join(tmp, STAMP_NAME), `${KAFKA_VERSION}\n`);
+  if (!libsComplete()) {
+    fs.rmSync(LIBS_DIR, { recursive: true, force: true });
+    try {
+      fs.renameSync(tmp, LIBS_DIR);
+    } catch (err) {
+      // Another process won the race and put a complete libs/ in place.
+      if (!libsComplete()) throw err;
+    }
+  }
+  fs.rmSync(tmp, { recursive: true, force: true });
+  return LIBS_DIR;
+}
+
+// ---------------------------------------------------------------------------
+// Broker
+
+/** Asks the OS for n distinct free ports (all held open at once, so they differ). */
+async function freePorts(n) {
+  const servers = await Promise.all(
+    Array.from({ length: n }, () => new Promise((resolve, reject) => {
+      const srv = net.createServer();
+      srv.once('error', reject);
+      srv.listen(0, '127.0.0.1', () => resolve(srv));
+    })),
+  );
+  const ports = servers.map((s) => s.address().port);
+  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
+  return ports;
+}
+
+/** A Kafka cluster id: 16 random bytes, URL-safe base64 without padding (like `StorageTool random-uuid`, minus a JVM start). */
+function randomClusterId() {
+  for (;;) {
+    const id = crypto.randomBytes(16).toString('base64url');
+    if (!id.startsWith('-')) return id; // Kafka's Uuid avoids a leading '-' (it looks like a CLI flag)
+  }
+}
+
+function tail(text, lines) {
+  return text.trimEnd().split('\n').slice(-lines).join('\n');
+}
+
+function logTail(file, lines = 30) {
+  try {
+    return tail(fs.readFileSync(file, 'utf8'), lines);
+  } catch {
+    return '(log file not readable)';
+  }
+}
+
+// Java's properties format treats '\' as an escape; forward slashes work on every OS.
+const javaPath = (p) => p.split(path.sep).join('/');
+
+function serverProperties({ port, controllerPort, logDirs }) {
+  return `# Written by scripts/kafka/kafka.mjs: a single-node KRaft broker for dev/tests.
+process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@127.0.0.1:${controllerPort}
+listeners=PLAINTEXT://127.0.0.1:${port},CONTROLLER://127.0.0.1:${controllerPort}
+advertised.listeners=PLAINTEXT://127.0.0.1:${port}
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=PLAINTEXT
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+log.dirs=${javaPath(logDirs)}
+
+# One node: every internal topic must live with replication factor 1,
+# otherwise consumer groups and transactions never become available.
+offsets.topic.replication.factor=1
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+min.insync.replicas=1
+default.replication.factor=1
+# Fewer internal partitions (defaults 50) = much faster first group/transaction.
+offsets.topic.num.partitions=4
+transaction.state.log.num.partitions=4
+# Consumers join immediately instead of waiting 3 s for more members.
+group.initial.rebalance.delay.ms=0
+
+# The pipeline creates its topics explicitly; a typo must fail, not create a topic.
+auto.create.topics.enable=false
+num.partitions=1
+
+# Frames and face crops can exceed the 1 MB default.
+message.max.bytes=${MAX_MESSAGE_BYTES}
+replica.fetch.max.bytes=${MAX_MESSAGE_BYTES}
+
+# Throwaway data: small segments keep the data dir small.
+log.segment.bytes=16777216
+# Don't keep 2 x 50 MB of log-cleaner buffers on a small dev heap.
+log.cleaner.dedupe.buffer.size=8388608
+num.network.threads=2
+num.io.threads=4
+`;
+}
+
+function log4jProperties(logFile, level = 'INFO') {
+  // The broker logs to a file only, so it does not interleave with the output
+  // of the command under test. INFO for the broker itself (startup/shutdown
+  // is useful when something fails), WARN for the chatty parts.
+  return `log4j.rootLogger=${level}, file
+log4j.appender.file=org.apache.log4j.FileAppender
+log4j.appender.file.File=${javaPath(logFile)}
+log4j.appender.file.Append=true
+log4j.appender.file.layout=org.apache.log4j.PatternLayout
+log4j.appender.file.layout.ConversionPattern=[%d] %p %m (%c)%n
+log4j.logger.org.apache.kafka.clients=WARN
+log4j.logger.org.apache.kafka.common.utils.AppInfoParser=WARN
+log4j.logger.kafka.request.logger=WARN
+log4j.logger.state.change.logger=WARN
+log4j.logger.kafka.log.LogCleaner=WARN
+log4j.logger.org.apache.kafka.storage.internals.log=WARN
+log4j.logger.kafka.log.UnifiedLog=WARN
+log4j.logger.kafka.log.LogManager=WARN
+`;
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+// JVMs started by this process that have not been stopped yet. If Node exits
+// without calling stop() (uncaught error, process.exit in a signal handler),
+// the 'exit' hook below still kills them: the broker runs in its own process
+// group, so nothing else would.
+const live = new Set();
+process.on('exit', () => {
+  for (const b of live) {
+    try { process.kill(b.pid, 'SIGKILL'); } catch { /* already gone */ }
+    if (b.tempDir) fs.rmSync(b.tempDir, { recursive: true, force: true });
+    if (b.cdsDump) fs.rmSync(b.cdsDump, { force: true });
+  }
+});
+
+/**
+ * Starts a single-node KRaft broker on free 127.0.0.1 ports and waits until
+ * topics, consumer groups and transactions all work.
+ *
+ * @param {object} [opts]
+ * @param {string} [opts.dataDir]  keep the data here (reused across runs, never deleted);
+ *                                 default: a fresh temp dir deleted by stop()
+ * @param {string} [opts.logFile]  broker log (default: kafka.log in the data dir)
+ * @returns {Promise<{brokers: string, pid: number, logFile: string, dataDir: string,
+ *   exited: Promise<{code: number|null, signal: string|null}>, stop: () => Promise<void>}>}
+ */
+export async function startKafka({ dataDir, logFile } = {}) {
+  const libs = ensureJars();
+  const classpath = `${libs}${path.sep}*`; // JVM wildcard: every jar in the dir
+
+  const tempDir = dataDir ? null : fs.mkdtempSync(path.join(os.tmpdir(), 'emostream-kafka-'));
+  const dir = path.resolve(dataDir ?? tempDir);
+  fs.mkdirSync(dir, { recursive: true });
+  logFile = path.resolve(logFile ?? path.join(dir, 'kafka.log'));
+  fs.mkdirSync(path.dirname(logFile), { recursive: true });
+
+  const [port, controllerPort] = await freePorts(2);
+  const propsFile = path.join(dir, 'server.properties');
+  const log4jFile = path.join(dir, 'log4j.properties');
+  fs.writeFileSync(propsFile, serverProperties({ port, controllerPort, logDirs: path.join(dir, 'data') }));
+  fs.writeFileSync(log4jFile, log4jProperties(logFile));
+  // StorageTool would otherwise dump the whole KafkaConfig into the log.
+  const toolLog4jFile = path.join(dir, 'log4j-tools.properties');
+  fs.writeFileSync(toolLog4jFile, log4jProperties(logFile, 'WARN'));
+  fs.writeFileSync(logFile, ''); // a fresh log per start
+
+  const jvmOpts = process.env.KAFKA_JVM_OPTS ? process.env.KAFKA_JVM_OPTS.split(/\s+/).filter(Boolean) : DEFAULT_JVM_OPTS;
+  const javaArgs = (log4j) => [...jvmOpts, `-Dlog4j.configuration=${pathToFileURL(log4j).href}`, '-cp', classpath];
+  const useCds = process.env.KAFKA_CDS !== '0';
+  const cdsArgs = useCds && fs.existsSync(CDS_FILE) ? [`-XX:SharedArchiveFile=${CDS_FILE}`] : [];
+  // Dump next to CDS_FILE (same filesystem, so the final rename is atomic).
+  const cdsDump = useCds && !cdsArgs.length ? `${CDS_FILE}.tmp-${process.pid}-${port}` : null;
+
+  // KRaft needs its storage formatted with a cluster id before the first start
+  // (a reused dataDir already is; formatting it again with a new id would fail).
+  const formatted = fs.existsSync(path.join(dir, 'data', 'meta.properties'));
+  const fmt = formatted ? { status: 0 } : spawnSync(
+    'java',
+    [...cdsArgs, ...javaArgs(toolLog4jFile), 'kafka.tools.StorageTool', 'format', '-t', randomClusterId(), '-c', propsFile],
+    { encoding: 'utf8' },
+  );
+  if (fmt.error || fmt.status !== 0) {
+    const why = fmt.error?.code === 'ENOENT'
+      ? 'Java (`java`, 17+) is not installed or not on PATH'
+      : `kafka.tools.StorageTool format failed (exit ${fmt.status ?? fmt.signal})`;
+    const logText = logTail(logFile, 20); // read before the temp dir goes
+    if (tempDir) fs.rmSync(tempDir, { recursive: true, force: true });
+    throw new Error(`${why}\n${tail(`${fmt.stdout ?? ''}${fmt.stderr ?? ''}`, 20)}\n${logText}`);
+  }
+
+  // JVM stdout/stderr (crash messages, "could not find class") go to the same
+  // log, opened in append mode so they don't overwrite what log4j writes.
+  const out = fs.openSync(logFile, 'a');
+  const child = spawn('java', [
+    ...(cdsDump ? [`-XX:ArchiveClassesAtExit=${cdsDump}`] : cdsArgs),
+    ...javaArgs(log4jFile), 'kafka.Kafka', propsFile,
+  ], {
+    stdio: ['ignore', out, out],
+    // Own process group: a Ctrl-C in the terminal goes to the command under
+    // test, not to the broker, which is stopped afterwards by stop().
+    detached: true,
+  });
+  fs.closeSync(out);
+  let exited = null; // { code, signal } once the JVM is gone
+  const exitPromise = new Promise((resolve) => {
+    child.once('exit', (code, signal) => { exited = { code, signal }; resolve(exited); });
+    child.once('error', (err) => { exited = { code: null, signal: null, error: err }; resolve(exited); });
+  });
+  const entry = { pid: child.pid, tempDir, cdsDump };
+  live.add(entry);
+
+  let stopping = null;
+  const stop = () => {
+    stopping ??= (async () => {
+      if (!exited) {
+        child.kill('SIGTERM'); // Kafka's shutdown hook does a clean controlled shutdown
+        let timer;
+        // Writing the class archive at exit takes a while on a busy machine.
+        const ms = cdsDump ? 4 * STOP_TIMEOUT_MS : STOP_TIMEOUT_MS;
+        const timeout = new Promise((r) => { timer = setTimeout(() => r('timeout'), ms); });
+        const result = await Promise.race([exitPromise, timeout]);
+        clearTimeout(timer); // a pending timer would keep the caller's process alive for 15 s
+        if (result === 'timeout') {
+          child.kill('SIGKILL');
+          await exitPromise;
+        }
+      }
+      if (cdsDump) promoteCdsArchive(cdsDump, exited, [...javaArgs(log4jFile)]);
+      live.delete(entry);
+      if (tempDir) fs.rmSync(tempDir, { recursive: true, force: true });
+    })();
+    return stopping;
+  };
+
+  // A signal while we wait must not orphan the half-started JVM (Node's default
+  // signal handling exits without running 'exit' hooks). Kill it right away,
+  // then let the signal do what it would have done. Callers install their own
+  // handlers once they hold stop().
+  const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+  let interruptedBy = null;
+  const onSignal = (sig) => {
+    interruptedBy = sig;
+    try { child.kill('SIGKILL'); } catch { /* already gone */ }
+    if (SIGNALS.every((s) => process.listenerCount(s) === 1 && process.listeners(s)[0] === onSignal)) {
+      if (tempDir) fs.rmSync(tempDir, { recursive: true, force: true });
+      if (cdsDump) fs.rmSync(cdsDump, { force: true });
+      for (const s of SIGNALS) process.removeListener(s, onSignal);
+      process.kill(process.pid, sig); // nobody else handles it: die as usual
+    }
+  };
+  for (const s of SIGNALS) process.on(s, onSignal);
+
+  const brokers = `127.0.0.1:${port}`;
+  try {
+    await waitUntilUsable(brokers, () => exited || interruptedBy);
+  } catch (err) {
+    if (interruptedBy) {
+      await stop();
+      throw new Error(`interrupted by ${interruptedBy} while the broker was starting`);
+    }
+    const died = exited
+      ? exited.error ? `could not run java: ${exited.error.message}` : `the broker JVM exited (code ${exited.code ?? exited.signal})`
+      : err.message;
+    const logText = logTail(logFile); // read before stop() deletes a temp log
+    await stop();
+    throw new Error(`${died}\nLast lines of ${logFile}${tempDir && logFile.startsWith(tempDir) ? ' (now deleted)' : ''}:\n${logText}`);
+  } finally {
+    for (const s of SIGNALS) process.removeListener(s, onSignal);
+  }
+  // `exited` resolves if the JVM ever goes away (crash or stop()).
+  return { brokers, pid: child.pid, logFile, dataDir: dir, exited: exitPromise, stop };
+}
+
+/**
+ * Installs a class archive dumped by a broker as CDS_FILE, but only a complete
+ * one: a truncated archive crashes the JVM (SIGBUS) instead of being ignored.
+ */
+function promoteCdsArchive(dump, exited, javaArgs) {
+  try {
+    // Exited on its own after SIGTERM (code 143), not killed: the dump finished.
+    // -Xshare:on makes `java -version` fail if the archive cannot be used.
+    const ok = exited?.code != null && fs.existsSync(dump) &&
+      spawnSync('java', ['-Xshare:on', `-XX:SharedArchiveFile=${dump}`, ...javaArgs, '-version'], { stdio: 'ignore' }).status === 0;
+    if (ok) fs.renameSync(dump, CDS_FILE);
+  } catch { /* only an optimisation */ }
+  fs.rmSync(dump, { force: true });
+}
+
+/**
+ * Waits until the broker answers AND groups and transactions work. On a fresh
+ * node __consumer_offsets and __transaction_state are created on first use and
+ * take a few seconds; doing that here means tests never see
+ * COORDINATOR_NOT_AVAILABLE on their first call.
+ */
+async function waitUntilUsable(brokers, hasExited) {
+  const { Kafka, logLevel, Partitioners } = await import('kafkajs');
+  const kafka = new Kafka({
+    clientId: 'emostream-kafka-probe',
+    brokers: [brokers],
+    logLevel: logLevel.NOTHING,
+    connectionTimeout: 1000,
+    retry: { retries: 3, initialRetryTime: 100, maxRetryTime: 1000 },
+  });
+  const deadline = Date.now() + READY_TIMEOUT_MS;
+  const remaining = () => deadline - Date.now();
+  const timeoutMsg = `the broker was not usable within ${READY_TIMEOUT_MS / 1000} s`;
+
+  // 1. Broker answers metadata requests.
+  const admin = kafka.admin();
+  for (;;) {
+    if (hasExited()) throw new Error('the broker JVM exited');
+    if (remaining() <= 0) throw new Error(`${timeoutMsg} (no answer on ${brokers})`);
+    try {
+      await admin.connect();
+      await admin.listTopics();
+      break;
+    } catch {
+      await admin.disconnect().catch(() => {});
+      await sleep(200);
+    }
+  }
+
+  // 2. Transactional produce + group consume on a scratch topic, retried as a
+  //    whole because the coordinators may still be loading.
+  const topic = `__emostream_probe_${crypto.randomBytes(4).toString('hex')}`;
+  const groupId = `${topic}_group`;
+  try {
+    await admin.createTopics({ topics: [{ topic, numPartitions: 1, replicationFactor: 1 }], waitForLeaders: true });
+    let lastError;
+    while (remaining() > 0) {
+      if (hasExited()) throw new Error('the broker JVM exited');
+      try {
+        await withTimeout(probeOnce(kafka, Partitioners, topic, groupId), Math.min(remaining(), 30_000));
+        return;
+      } catch (err) {
+        lastError = err;
+        await sleep(250);
+      }
+    }
+    throw new Error(`${timeoutMsg} (groups/transactions: ${lastError?.message ?? 'timed out'})`);
+  } finally {
+    // Leave no trace for tests that list topics or groups.
+    await admin.deleteTopics({ topics: [topic], timeout: 5000 }).catch(() => {});
+    await admin.deleteGroups([groupId]).catch(() => {});
+    await admin.disconnect().catch(() => {});
+  }
+}
+
+async function probeOnce(kafka, Partitioners, topic, groupId) {
+  const producer = kafka.producer({
+    transactionalId: `${topic}_tx`,
+    idempotent: true,
+    maxInFlightRequests: 1,
+    createPartitioner: Partitioners.DefaultPartitioner,
+  });
+  const consumer = kafka.consumer({ groupId, sessionTimeout: 10_000, heartbeatInterval: 1000 });
+  try {
+    // Producer and consumer side run concurrently: the broker creates
+    // __transaction_state and __consumer_offsets in parallel, saving a second.
+    const received = (async () => {
+      await consumer.connect();
+      await consumer.subscribe({ topics: [topic], fromBeginning: true });
+      await new Promise((resolve, reject) => {
+        consumer.on(consumer.events.CRASH, (e) => reject(e.payload.error));
+        consumer.run({ eachMessage: async () => resolve() }).catch(reject);
+      });
+    })();
+    received.catch(() => {}); // awaited below; don't let an early failure go unhandled
+    await producer.connect();
+    const tx = await producer.transaction();
+    await tx.send({ topic, messages: [{ key: 'probe', value: 'ready?' }] });
+    await tx.commit();
+    await received;
+  } finally {
+    await consumer.disconnect().catch(() => {});
+    await producer.disconnect().catch(() => {});
+  }
+}
+
+function withTimeout(promise, ms) {
+  let timer;
+  const timeout = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${Math.round(ms / 1000)} s`)), ms);
+  });
+  promise.catch(() => {}); // the loser must not become an unhandled rejection
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+// ---------------------------------------------------------------------------
+// CLI
+
+async function main(argv) {
+  const [cmd, ...rest] = argv;
+  const opt = (name) => {
+    const i = rest.indexOf(name);
+    return i >= 0 ? rest[i + 1] : undefined;
+  };
+
+  if (cmd === 'fetch') {
+    ensureJars();
+    console.log(`Kafka ${KAFKA_VERSION} jars are in ${LIBS_DIR}`);
+    return;
+  }
+  if (cmd !== 'start') {
+    console.error('usage: node scripts/kafka/kafka.mjs fetch\n' +
+      '       node scripts/kafka/kafka.mjs start [--data-dir DIR] [--log-file FILE]');
+    process.exitCode = 2;
+    return;
+  }
+
+  const started = Date.now();
+  const broker = await startKafka({ dataDir: opt('--data-dir'), logFile: opt('--log-file') });
+  // The pid file holds *this* process's pid: SIGTERM it to stop the broker
+  // cleanly (killing the JVM directly would leave the temp dir behind).
+  fs.mkdirSync(CACHE_DIR, { recursive: true });
+  fs.writeFileSync(PID_FILE, `${process.pid}\n`);
+  console.log(`KAFKA_BROKERS=${broker.brokers}`);
+  console.log(`KAFKA_PID_FILE=${PID_FILE}`);
+  console.error(`Kafka ${KAFKA_VERSION} ready in ${((Date.now() - started) / 1000).toFixed(1)} s ` +
+    `(JVM pid ${broker.pid}, log ${broker.logFile}). Ctrl-C to stop.`);
+
+  const removePidFile = () => {
+    try {
+      if (fs.readFileSync(PID_FILE, 'utf8').trim() === String(process.pid)) fs.rmSync(PID_FILE);
+    } catch { /* another start owns or removed it */ }
+  };
+  let signalled = false;
+  const shutdown = async (sig) => {
+    if (signalled) return;
+    signalled = true;
+    console.error(`${sig}: stopping Kafka...`);
+    await broker.stop();
+    removePidFile();
+    process.exit(0);
+  };
+  broker.exited.then(async ({ code, signal }) => {
+    if (signalled) return;
+    console.error(`kafka: the broker exited unexpectedly (${code ?? signal}); see ${broker.logFile}`);
+    await broker.stop(); // cleans up the data dir
+    removePidFile();
+    process.exit(1);
+  });
+  process.on('SIGINT', () => shutdown('SIGINT'));
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  // Nothing more to do: the JVM child keeps Node running until a signal
+  // arrives or the broker dies.
+}
+
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  main(process.argv.slice(2)).catch((err) => {
+    console.error(`kafka: ${err.message}`);
+    process.exit(1);
+  });
+}

@@ -1,0 +1,66 @@
+#!/usr/bin/env node
+// `npm test`: type-checks the workspace, starts a real single-node Kafka broker
+// (scripts/with-kafka.mjs), and runs every *.test.ts with Node's test runner against it.
+// No broker, no tests: a broker that cannot start fails the run, it never skips Kafka tests.
+import { spawnSync } from 'node:child_process';
+import { readdirSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const roots = ['libs', 'services', 'cli', 'test'];
+
+function findTests(dir) {
+  let entries;
+  try {
+    entries = readdirSync(dir);
+  } catch {
+    return [];
+  }
+  return entries.flatMap((name) => {
+    if (name === 'node_modules' || name === 'dist' || name.startsWith('.')) return [];
+    const full = path.join(dir, name);
+    if (statSync(full).isDirectory()) return findTests(full);
+    return name.endsWith('.test.ts') ? [path.relative(root, full)] : [];
+  });
+}
+
+function run(command, args, env = {}) {
+  const result = spawnSync(command, args, { cwd: root, stdio: 'inherit', env: { ...process.env, ...env } });
+  if (result.error) throw result.error;
+  return result.status ?? 1;
+}
+
+const filter = process.argv.slice(2);
+const files = roots.flatMap((r) => findTests(path.join(root, r))).filter((f) => filter.length === 0 || filter.some((part) => f.includes(part)));
+if (files.length === 0) {
+  console.error('no test files found');
+  process.exit(1);
+}
+
+console.log('» system programs (java, mvn, ffmpeg)');
+if (run('bash', ['scripts/install-system-deps.sh']) !== 0) process.exit(1);
+
+console.log('» type-checking (tsc -b)');
+if (run(path.join(root, 'node_modules', '.bin', 'tsc'), ['-b']) !== 0) process.exit(1);
+// Benchmarks and scripts are not part of a package; check them too so they cannot rot.
+if (run(path.join(root, 'node_modules', '.bin', 'tsc'), ['-p', 'bench/tsconfig.json']) !== 0) process.exit(1);
+
+console.log(`» running ${files.length} test files against a fresh Kafka broker`);
+const status = run(
+  process.execPath,
+  [
+    'scripts/with-kafka.mjs',
+    process.execPath,
+    '--import',
+    'tsx',
+    '--test',
+    '--test-concurrency=1',
+    '--test-reporter=spec',
+    '--test-reporter-destination=stdout',
+    ...files,
+  ],
+  // Tests assert on outcomes; routine warnings (dead-lettered test inputs) would bury the report.
+  { EMOSTREAM_LOG_LEVEL: process.env.EMOSTREAM_LOG_LEVEL ?? 'error' },
+);
+process.exit(status);

@@ -1,0 +1,221 @@
+import { makeMessage, moduleLogger, StageError, toStageError, topics, type Logger } from '@emostream/shared';
+import type { IngestSettings } from './config.js';
+import { probeVideo, readFrames, type ReadSummary } from './ffmpeg-frames.js';
+import type { IngestMetrics } from './metrics.js';
+import { fileSamplingStep } from './sampling.js';
+import { assertReadable, parseSource, type Source } from './sources.js';
+
+export type FrameMessage = ReturnType<typeof makeMessage<typeof topics.frames.schema>>;
+
+export interface StreamDefinition {
+  streamId: string;
+  url: string;
+  /** Frames per second for live sources; 0 = the ingest default. Files always use the reference's sampling. */
+  sampleFps: number;
+  /** 0 = the ingest default. */
+  maxWidth: number;
+}
+
+export type StreamOutcome =
+  | { state: 'ended'; frames: number; decodedFrames: number }
+  | { state: 'failed'; frames: number; error: StageError }
+  | { state: 'stopped'; frames: number };
+
+export interface StreamRunnerDeps {
+  /** Writes one frame downstream; resolves once it is safe (acknowledged). */
+  publish(frame: FrameMessage): Promise<void>;
+  metrics: IngestMetrics;
+  settings: IngestSettings;
+  logger?: Logger;
+  now?: () => number;
+  random?: () => number;
+}
+
+/**
+ * Reads one stream until it ends, fails for good, or is stopped.
+ * - Files: the reference's sampling (frames 1, 1+k, …), original frame numbers as `seq`, and an
+ *   end-of-stream marker after the last frame. A file that cannot be opened fails at once.
+ * - Live sources: sampled at a fixed rate; on any failure or disconnect they reconnect with
+ *   exponential back-off and jitter, forever, counting each attempt; the first frame after a
+ *   reconnect carries `gapBefore` (the gap marker).
+ * Failures are logged and counted for this stream only; other streams never notice.
+ */
+export class StreamRunner {
+  readonly done: Promise<StreamOutcome>;
+  private readonly abort = new AbortController();
+  private readonly logger: Logger;
+  private published = 0;
+
+  constructor(
+    readonly definition: StreamDefinition,
+    private readonly deps: StreamRunnerDeps,
+  ) {
+    this.logger = deps.logger ?? moduleLogger('ingest', { stream: definition.streamId });
+    this.done = this.run();
+  }
+
+  /** Stops reading (ffmpeg is killed) and resolves when the runner has finished. */
+  async stop(): Promise<StreamOutcome> {
+    this.abort.abort();
+    return this.done;
+  }
+
+  private async run(): Promise<StreamOutcome> {
+    const { streamId } = this.definition;
+    let source: Source;
+    try {
+      source = parseSource(this.definition.url);
+    } catch (error) {
+      return this.fail(toStageError(error));
+    }
+    this.deps.metrics.running.inc();
+    try {
+      return source.live ? await this.runLive(source) : await this.runFile(source);
+    } finally {
+      this.deps.metrics.running.dec();
+      this.logger.info({ streamId, frames: this.published }, 'stream runner finished');
+    }
+  }
+
+  private async runFile(source: Source): Promise<StreamOutcome> {
+    const { settings } = this.deps;
+    const summary: ReadSummary = { decodedFrames: 0, lastPtsMs: 0, warnings: [] };
+    let lastFrame: FrameMessage | undefined;
+    try {
+      assertReadable(source);
+      const info = await probeVideo(source, settings);
+      const step = fileSamplingStep(info.fps);
+      this.logger.info({ file: source.input, fps: info.fps, step, width: info.width, height: info.height }, 'reading file');
+      for await (const frame of readFrames(source, this.readOptions({ kind: 'every', step }), summary)) {
+        lastFrame = await this.publishFrame(frame.frameNumber, frame.ptsMs, frame.width, frame.height, frame.jpeg, false);
+      }
+      if (this.abort.signal.aborted) return { state: 'stopped', frames: this.published };
+      const truncation = describeTruncation(info.durationMs, info.fps, summary);
+      if (truncation) this.reportError(new StageError('SOURCE_TRUNCATED', truncation));
+      await this.publishEndOfStream(lastFrame, summary);
+      return { state: 'ended', frames: this.published, decodedFrames: summary.decodedFrames };
+    } catch (error) {
+      if (this.abort.signal.aborted) return { state: 'stopped', frames: this.published };
+      const failure = toStageError(error);
+      // Whatever was published before the failure is followed by an end marker, so downstream
+      // stages can still close the stream's tracks and reports.
+      if (this.published > 0) await this.publishEndOfStream(lastFrame, summary);
+      return this.fail(failure);
+    }
+  }
+
+  private async runLive(source: Source): Promise<StreamOutcome> {
+    const { settings, metrics } = this.deps;
+    const now = this.deps.now ?? Date.now;
+    const startedAt = now();
+    let failures = 0;
+    let gapPending = false;
+    let sessionFrames = 0;
+    const fps = this.definition.sampleFps > 0 ? this.definition.sampleFps : settings.liveSampleFps;
+    while (!this.abort.signal.aborted) {
+      sessionFrames = 0;
+      try {
+        assertReadable(source);
+        for await (const frame of readFrames(source, this.readOptions({ kind: 'rate', fps }))) {
+          // Live media time restarts with every connection; wall-clock time since the stream started stays monotonic.
+          await this.publishFrame(this.published + 1, now() - startedAt, frame.width, frame.height, frame.jpeg, gapPending);
+          gapPending = false;
+          sessionFrames += 1;
+          failures = 0;
+        }
+        if (this.abort.signal.aborted) break;
+        this.logger.warn({ url: this.definition.url, sessionFrames }, 'live source ended; reconnecting');
+      } catch (error) {
+        if (this.abort.signal.aborted) break;
+        const failure = toStageError(error);
+        if (!failure.retriable && failure.code !== 'SOURCE_FAILED') return this.fail(failure);
+        this.reportError(failure);
+      }
+      gapPending = gapPending || this.published > 0;
+      failures += 1;
+      metrics.reconnects.inc({ stream: this.definition.streamId });
+      const delay = backoffMs(failures, settings.reconnectInitialMs, settings.reconnectMaxMs, this.deps.random ?? Math.random);
+      this.logger.info({ attempt: failures, delayMs: delay }, 'reconnecting');
+      await abortableSleep(delay, this.abort.signal);
+    }
+    return { state: 'stopped', frames: this.published };
+  }
+
+  private readOptions(sampling: { kind: 'every'; step: number } | { kind: 'rate'; fps: number }) {
+    const { settings } = this.deps;
+    return {
+      sampling,
+      maxWidth: this.definition.maxWidth > 0 ? this.definition.maxWidth : settings.maxWidth,
+      jpegQuality: settings.jpegQuality,
+      connectTimeoutMs: settings.connectTimeoutMs,
+      readTimeoutMs: settings.readTimeoutMs,
+      signal: this.abort.signal,
+    };
+  }
+
+  private async publishFrame(seq: number, ptsMs: number, width: number, height: number, jpeg: Buffer, gapBefore: boolean): Promise<FrameMessage> {
+    const frame = makeMessage(topics.frames, {
+      ref: { streamId: this.definition.streamId, seq, ptsMs, capturedAtMs: (this.deps.now ?? Date.now)(), width, height, gapBefore },
+      jpeg,
+    });
+    await this.deps.publish(frame);
+    this.published += 1;
+    this.deps.metrics.frames.inc({ stream: this.definition.streamId });
+    return frame;
+  }
+
+  /** A frame without picture that says "this stream ended", numbered after the last decoded frame. */
+  private async publishEndOfStream(last: FrameMessage | undefined, summary: ReadSummary): Promise<void> {
+    const ref = last?.ref;
+    await this.deps.publish(
+      makeMessage(topics.frames, {
+        ref: {
+          streamId: this.definition.streamId,
+          seq: Math.max(summary.decodedFrames, ref?.seq ?? 0) + 1,
+          ptsMs: summary.lastPtsMs,
+          capturedAtMs: (this.deps.now ?? Date.now)(),
+          width: ref?.width ?? 0,
+          height: ref?.height ?? 0,
+          endOfStream: true,
+        },
+      }),
+    );
+  }
+
+  private reportError(error: StageError, code = error.code): void {
+    this.deps.metrics.errors.inc({ stream: this.definition.streamId, reason: code });
+    this.logger.error({ url: this.definition.url, code, reason: error.message }, 'stream error');
+  }
+
+  private fail(error: StageError): StreamOutcome {
+    this.reportError(error);
+    return { state: 'failed', frames: this.published, error };
+  }
+}
+
+/** A file whose decoded frames stop well before its declared duration was cut short. */
+function describeTruncation(durationMs: number | undefined, fps: number, summary: ReadSummary): string | undefined {
+  if (!durationMs) return undefined;
+  const decodedMs = (summary.decodedFrames / fps) * 1000;
+  if (decodedMs >= durationMs - 3 * (1000 / fps)) return undefined;
+  const details = summary.warnings.length > 0 ? `; ffmpeg: ${summary.warnings.slice(0, 2).join(' | ')}` : '';
+  return `file looks truncated: decoded ${summary.decodedFrames} frames (${(decodedMs / 1000).toFixed(2)} s) of a declared ${(durationMs / 1000).toFixed(2)} s${details}`;
+}
+
+/** Exponential back-off with "full jitter": spreads reconnects of many cameras after a network blip. */
+export function backoffMs(attempt: number, initialMs: number, maxMs: number, random: () => number): number {
+  const ceiling = Math.min(maxMs, initialMs * 2 ** Math.max(0, attempt - 1));
+  return Math.round(ceiling / 2 + random() * (ceiling / 2));
+}
+
+function abortableSleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done, { once: true });
+  });
+}

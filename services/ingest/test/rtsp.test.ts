@@ -1,0 +1,108 @@
+import assert from 'node:assert/strict';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtempSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { after, describe, it } from 'node:test';
+import { fromBinary } from '@bufbuild/protobuf';
+import { Registry } from 'prom-client';
+import { FrameSchema, KafkaBus, topicName, topics, type Frame } from '@emostream/shared';
+import { IngestMetrics, IngestWorker, ingestSettingsSchema, putStream } from '../src/index.js';
+import { sharedData } from './media.js';
+
+const serverScript = fileURLToPath(new URL('./rtsp-server.py', import.meta.url));
+
+function kafkaBrokers(): string {
+  const brokers = process.env.KAFKA_BROKERS;
+  if (!brokers) throw new Error('KAFKA_BROKERS is not set: run the tests with `npm test` (it starts a Kafka broker)');
+  return brokers;
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+/** A real RTSP camera: GStreamer's RTSP server playing an H.264 clip in real time. */
+async function startRtspServer(port: number, clip: string): Promise<ChildProcess> {
+  const child = spawn('/usr/bin/python3', [serverScript, String(port), clip], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const [data] = (await Promise.race([once(child.stdout!, 'data'), once(child, 'exit').then(() => [Buffer.from('exited')])])) as [Buffer];
+  if (!data.toString().includes('ready')) throw new Error(`the RTSP server did not start: ${data.toString()}`);
+  return child;
+}
+
+async function waitFor(condition: () => boolean | Promise<boolean>, what: string, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+describe('ingest from a real RTSP server, on the real broker', () => {
+  const cleanup: (() => Promise<unknown> | unknown)[] = [];
+  after(async () => {
+    for (const step of cleanup.reverse()) await step();
+  });
+
+  it('reconnects when the server stops for a few seconds, publishes a gap marker, resumes, and counts the reconnect', async () => {
+    // About 11 s of H.264 made by ffmpeg from a test clip (the server plays it in real time).
+    const clip = path.join(mkdtempSync(path.join(tmpdir(), 'rtsp-')), 'live.mp4');
+    const made = spawnSync('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-y', '-i', sharedData('labelled/cremad_1001_DFA_happy.flv'), '-an', '-vf', 'loop=loop=5:size=60', '-c:v', 'libx264', '-preset', 'ultrafast', '-g', '10', '-pix_fmt', 'yuv420p', clip]);
+    assert.equal(made.status, 0, made.stderr?.toString());
+
+    const port = await freePort();
+    let server = await startRtspServer(port, clip);
+    cleanup.push(() => server.kill('SIGKILL'));
+
+    const prefix = `rtsp-${process.pid}-${Date.now()}`;
+    const bus = new KafkaBus({ brokers: kafkaBrokers(), clientId: 'rtsp-test', ssl: { enabled: false, rejectUnauthorized: true }, sasl: { mechanism: 'none' } });
+    const registry = new Registry();
+    const worker = new IngestWorker({
+      bus,
+      topicPrefix: prefix,
+      metrics: new IngestMetrics(registry),
+      settings: ingestSettingsSchema.parse({ liveSampleFps: 5, reconnectInitialMs: 200, reconnectMaxMs: 1_000, readTimeoutMs: 3_000, connectTimeoutMs: 3_000 }),
+    });
+    await worker.start();
+    cleanup.push(async () => {
+      await worker.stop();
+      await bus.close();
+    });
+
+    const frames: Frame[] = [];
+    const reader = await bus.consumer({ groupId: `${prefix}.reader`, topics: [topicName(topics.frames, prefix)], fromBeginning: true, sessionTimeoutMs: 6_000 });
+    await reader.run({ eachBatch: async (batch) => void frames.push(...batch.records.map((r) => fromBinary(FrameSchema, r.value!))) });
+    cleanup.push(() => reader.close());
+
+    await putStream(bus, prefix, { streamId: 'door-cam', url: `rtsp://127.0.0.1:${port}/live`, sampleFps: 0, maxWidth: 0 });
+    await waitFor(() => frames.length >= 5, 'five frames from the camera');
+
+    server.kill('SIGTERM');
+    await once(server, 'exit');
+    const reconnectsBefore = await reconnects(registry);
+    await new Promise((resolve) => setTimeout(resolve, 3_000));
+    server = await startRtspServer(port, clip);
+
+    await waitFor(() => frames.some((f) => f.ref!.gapBefore), 'a frame marked as following a gap', 30_000);
+    const gapAt = frames.findIndex((f) => f.ref!.gapBefore);
+    await waitFor(() => frames.length >= gapAt + 5, 'five frames after the reconnect');
+
+    assert.ok((await reconnects(registry)) > reconnectsBefore, 'the reconnect was not counted');
+    const seqs = frames.map((f) => f.ref!.seq);
+    assert.deepEqual(seqs, seqs.map((_, i) => i + 1), 'frame numbers must keep counting across the reconnect');
+    assert.ok(frames.every((f) => f.jpeg.length > 0 && f.ref!.width === 480 && f.ref!.height === 360));
+    assert.equal(frames.filter((f) => f.ref!.gapBefore).length, 1);
+  });
+});
+
+async function reconnects(registry: Registry): Promise<number> {
+  const metric = (await registry.getSingleMetric('emostream_ingest_reconnects_total')!.get()).values.find((v) => v.labels.stream === 'door-cam');
+  return metric?.value ?? 0;
+}
