@@ -3,7 +3,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { loadPack, readDetectionConfig, readPack, EMOTION_LABELS, PackError } from '@emostream/shared';
+import { loadPack, ModelSession, readDetectionConfig, readPack, EMOTION_LABELS, PackError } from '@emostream/shared';
 import { buildDefaultPack, writeDefaultPack, sha256, DEFAULT_MODE } from '../src/default-pack.js';
 
 describe('default pack', () => {
@@ -39,6 +39,27 @@ describe('default pack', () => {
     const config = await readDetectionConfig(dir);
     assert.deepEqual(Object.keys(config.detectors).sort(), ['blazeface', 'ssd', 'tiny']);
     assert.deepEqual(config.mode, DEFAULT_MODE);
+  });
+
+  it('runs every graph on a batch, each row as it would alone (the batch dimension is dynamic)', async () => {
+    const pack = buildDefaultPack();
+    const sizes: Record<string, number> = { 'ssd-mobilenetv1.onnx': 512, 'tiny-face-detector.onnx': 416, 'blazeface-back.onnx': 256, 'face-expression.onnx': 112 };
+    for (const [file, size] of Object.entries(sizes)) {
+      const session = await ModelSession.create(pack.files.get(file)!, { warmUp: false });
+      const one = size * size * 3;
+      const batch = Float32Array.from({ length: 3 * one }, (_, i) => (i * 7919) % 256);
+      const all = await session.run({ image: { data: batch, dims: [3, size, size, 3] } });
+      for (let row = 0; row < 3; row++) {
+        const alone = await session.run({ image: { data: batch.subarray(row * one, (row + 1) * one), dims: [1, size, size, 3] } });
+        for (const [name, v] of Object.entries(alone)) {
+          const width = v.data.length;
+          const slice = all[name]!.data.subarray(row * width, (row + 1) * width);
+          const diff = Math.max(...Array.from(slice, (x, i) => Math.abs(x - v.data[i]!)));
+          assert.ok(diff <= 1e-4 * Math.max(1, ...Array.from(v.data, Math.abs)), `${file} ${name} row ${row}: ${diff}`);
+        }
+      }
+      await session.release();
+    }
   });
 
   it('refuses a pack whose detector file was changed', async () => {
