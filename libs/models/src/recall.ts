@@ -1,0 +1,139 @@
+// `npm run recall`: measures face-detection recall of each detector and detection mode of the
+// default pack on ../shared/data and writes libs/models/RECALL.md. Recall per frame is
+// min(boxes found, faces present) / faces present: the media have face counts, not face boxes,
+// so boxes beyond the count are reported separately ("extra") rather than credited.
+import { writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { fileURLToPath } from 'node:url';
+import {
+  detectFused, ModelSession, type DetectorModel, type RgbImage, type TilingOptions, sessionDetector, type Detection,
+} from '@emostream/shared';
+import { buildDefaultPack, DEFAULT_MODE } from './default-pack.js';
+import { MEDIA_CASES, sampledFrames, VIDEO_STEP, type MediaCase } from './test-media.js';
+
+export interface Mode {
+  name: string;
+  passes: { detector: string; tiling?: TilingOptions }[];
+}
+
+/** BlazeFace also on a 3 × 2 grid of tiles overlapping by a quarter, keeping tile boxes > 0.75. */
+export const TILING: TilingOptions = { columns: 3, rows: 2, overlap: 0.25, minScore: 0.75 };
+
+export const MODES: readonly Mode[] = [
+  { name: 'ssd', passes: [{ detector: 'ssd' }] },
+  { name: 'tiny', passes: [{ detector: 'tiny' }] },
+  { name: 'blazeface', passes: [{ detector: 'blazeface' }] },
+  { name: 'fused', passes: [{ detector: 'blazeface' }, { detector: 'ssd' }] },
+  { name: 'blazeface+tiled', passes: [{ detector: 'blazeface', tiling: TILING }] },
+  { name: 'fused+tiled', passes: [{ detector: 'blazeface', tiling: TILING }, { detector: 'ssd' }] },
+];
+
+/** Opens every detector of the default pack, built in memory (no models/ folder needed). */
+export async function openDefaultDetectors(): Promise<Map<string, DetectorModel>> {
+  const pack = buildDefaultPack();
+  const models = new Map<string, DetectorModel>();
+  for (const [key, entry] of Object.entries(pack.detection.detectors)) {
+    const session = await ModelSession.create(pack.files.get(entry.file)!, { intraOpThreads: 2 }, { label: key });
+    models.set(key, sessionDetector(key, session, entry));
+  }
+  return models;
+}
+
+export function detectWith(models: Map<string, DetectorModel>, mode: Mode, image: RgbImage): Promise<Detection[]> {
+  return detectFused(mode.passes.map((p) => ({ model: models.get(p.detector)!, tiling: p.tiling })), image);
+}
+
+export interface FileRecall {
+  file: string;
+  faces: number;
+  frames: number;
+  /** Faces found (capped per frame at the faces present) over faces present, all frames. */
+  recall: number;
+  /** Frames where every face was found. */
+  complete: number;
+  /** Frames with more boxes than faces. */
+  extra: number;
+  /** Boxes per frame. */
+  counts: number[];
+  msPerFrame: number;
+}
+
+export async function measure(models: Map<string, DetectorModel>, mode: Mode, c: MediaCase, frames: { index: number; image: RgbImage }[]): Promise<FileRecall> {
+  const counts: number[] = [];
+  const started = performance.now();
+  for (const f of frames) counts.push((await detectWith(models, mode, f.image)).length);
+  const ms = (performance.now() - started) / frames.length;
+  const found = counts.reduce((a, n) => a + Math.min(n, c.faces), 0);
+  return {
+    file: c.file, faces: c.faces, frames: frames.length,
+    recall: found / (c.faces * frames.length),
+    complete: counts.filter((n) => n >= c.faces).length,
+    extra: counts.filter((n) => n > c.faces).length,
+    counts, msPerFrame: ms,
+  };
+}
+
+function table(results: Map<string, FileRecall[]>): string {
+  const modes = [...results.keys()];
+  const first = results.get(modes[0]!)!;
+  const lines = [
+    `| file | faces × frames | ${modes.join(' | ')} |`,
+    `|---|---|${modes.map(() => '---|').join('')}`,
+  ];
+  first.forEach((r, i) => {
+    const cells = modes.map((m) => {
+      const x = results.get(m)![i]!;
+      return `${(100 * x.recall).toFixed(0)} % (${x.complete}/${x.frames}${x.extra ? `, +${x.extra}` : ''})`;
+    });
+    lines.push(`| ${r.file} | ${r.faces} × ${r.frames} | ${cells.join(' | ')} |`);
+  });
+  const ms = modes.map((m) => {
+    const rs = results.get(m)!;
+    const frames = rs.reduce((a, r) => a + r.frames, 0);
+    return `${(rs.reduce((a, r) => a + r.msPerFrame * r.frames, 0) / frames).toFixed(0)} ms`;
+  });
+  lines.push(`| *mean time per frame* | | ${ms.join(' | ')} |`);
+  return lines.join('\n');
+}
+
+async function main(): Promise<void> {
+  const models = await openDefaultDetectors();
+  const score = (key: string) => models.get(key)!.minScore;
+  const results = new Map<string, FileRecall[]>(MODES.map((m) => [m.name, []]));
+  for (const c of MEDIA_CASES) {
+    const frames = await sampledFrames(c);
+    for (const mode of MODES) {
+      const r = await measure(models, mode, c, frames);
+      results.get(mode.name)!.push(r);
+      console.log(`${mode.name.padEnd(16)} ${c.file.padEnd(56)} ${(100 * r.recall).toFixed(0).padStart(3)} %  ${r.counts.join('')}`);
+    }
+  }
+  const md = `# Face-detection recall of the default pack
+
+Generated by \`npm run recall\` (libs/models/src/recall.ts) on the media of \`../shared/data\`
+(MANIFEST.md). Do not edit by hand.
+
+Each cell: recall = faces found / faces present over all sampled frames (found boxes capped at the
+faces present in each frame), then (frames with every face found / frames), then \`+n\` = frames with
+more boxes than faces (false positives or double boxes). Stills are one frame; GIFs every frame;
+the labelled FLV clips every ${VIDEO_STEP}th frame. Face counts come from MANIFEST.md and issue 3, not
+from boxes: a frame where a person has walked out of view still counts them as present.
+
+Modes: \`ssd\` = face-api SSD MobileNetV1 (512², score > ${score('ssd')}), \`tiny\` = face-api Tiny Face
+Detector (416², > ${score('tiny')}), \`blazeface\` = MediaPipe BlazeFace back model (256², > ${score('blazeface')});
+\`fused\` = BlazeFace and SSD boxes merged by NMS (overlap of the smaller box > 0.5); \`+tiled\` = BlazeFace also on a ${TILING.columns} × ${TILING.rows} grid of tiles overlapping by
+${TILING.overlap * 100} % (tile boxes kept above ${TILING.minScore}), boxes merged across tiles by NMS (overlap of the
+smaller box > 0.5).
+The default pack's mode is **${DEFAULT_MODE.name}**.
+
+${table(results)}
+
+Time per frame: preprocessing (square resize in TypeScript) plus onnxruntime-node on the CPU with 2
+intra-op threads, on the machine that ran the script (${os.cpus().length} cores, ${os.cpus()[0]?.model ?? 'unknown CPU'}).
+`;
+  const out = fileURLToPath(new URL('../RECALL.md', import.meta.url));
+  writeFileSync(out, md);
+  console.log(`wrote ${out}`);
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) await main();

@@ -1,0 +1,79 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { loadPack, ModelSession, readDetectionConfig, readPack, EMOTION_LABELS, PackError } from '@emostream/shared';
+import { buildDefaultPack, writeDefaultPack, sha256, DEFAULT_MODE } from '../src/default-pack.js';
+
+describe('default pack', () => {
+  let dir: string;
+  before(async () => { dir = await mkdtemp(join(tmpdir(), 'emostream-default-')); });
+  after(async () => { await rm(dir, { recursive: true, force: true }); });
+
+  it('builds offline from the npm packages in well under 30 s, byte-identical each time', async () => {
+    const started = Date.now();
+    const first = await writeDefaultPack(dir);
+    assert.ok(Date.now() - started < 30_000, `took ${Date.now() - started} ms`);
+    const second = buildDefaultPack();
+    assert.deepEqual([...second.files.keys()], [...first.files.keys()]);
+    for (const [file, bytes] of first.files) assert.equal(sha256(second.files.get(file)!), sha256(bytes), file);
+    assert.deepEqual(second.manifest, first.manifest);
+  });
+
+  it('passes readPack and loadPack: sha256 and each model\'s declared input and outputs', async () => {
+    const pack = await loadPack(dir, { session: { warmUp: false } });
+    try {
+      assert.equal(pack.manifest.trained, true);
+      assert.equal(pack.manifest.models.temporal, undefined, 'the default pack has no temporal model');
+      assert.deepEqual(pack.manifest.labels, [...EMOTION_LABELS]);
+      assert.match(pack.manifest.licence, /MIT/);
+      assert.match(pack.manifest.licence, /Apache-2\.0/);
+      assert.deepEqual(Object.keys(pack.sessions).sort(), ['backbone', 'detector']);
+    } finally {
+      await Promise.all(Object.values(pack.sessions).map((s) => s.release()));
+    }
+  });
+
+  it('lists every detector in detection.json with its sha256 and the mode chosen by recall', async () => {
+    const config = await readDetectionConfig(dir);
+    assert.deepEqual(Object.keys(config.detectors).sort(), ['blazeface', 'ssd', 'tiny']);
+    assert.deepEqual(config.mode, DEFAULT_MODE);
+  });
+
+  it('runs every graph on a batch, each row as it would alone (the batch dimension is dynamic)', async () => {
+    const pack = buildDefaultPack();
+    const sizes: Record<string, number> = { 'ssd-mobilenetv1.onnx': 512, 'tiny-face-detector.onnx': 416, 'blazeface-back.onnx': 256, 'face-expression.onnx': 112 };
+    for (const [file, size] of Object.entries(sizes)) {
+      const session = await ModelSession.create(pack.files.get(file)!, { warmUp: false });
+      const one = size * size * 3;
+      const batch = Float32Array.from({ length: 3 * one }, (_, i) => (i * 7919) % 256);
+      const all = await session.run({ image: { data: batch, dims: [3, size, size, 3] } });
+      for (let row = 0; row < 3; row++) {
+        const alone = await session.run({ image: { data: batch.subarray(row * one, (row + 1) * one), dims: [1, size, size, 3] } });
+        for (const [name, v] of Object.entries(alone)) {
+          const width = v.data.length;
+          const slice = all[name]!.data.subarray(row * width, (row + 1) * width);
+          const diff = Math.max(...Array.from(slice, (x, i) => Math.abs(x - v.data[i]!)));
+          assert.ok(diff <= 1e-4 * Math.max(1, ...Array.from(v.data, Math.abs)), `${file} ${name} row ${row}: ${diff}`);
+        }
+      }
+      await session.release();
+    }
+  });
+
+  it('refuses a pack whose detector file was changed', async () => {
+    const copy = await mkdtemp(join(tmpdir(), 'emostream-default-bad-'));
+    try {
+      await writeDefaultPack(copy);
+      const file = join(copy, 'tiny-face-detector.onnx');
+      const bytes = await readFile(file);
+      bytes[bytes.length - 1]! ^= 1;
+      await writeFile(file, bytes);
+      await assert.rejects(readDetectionConfig(copy), (e: unknown) => e instanceof PackError && /tiny-face-detector\.onnx has sha256/.test(e.message));
+      await readPack(copy); // the manifest's own roles are untouched
+    } finally {
+      await rm(copy, { recursive: true, force: true });
+    }
+  });
+});

@@ -1,0 +1,100 @@
+// Face detection on a frame with any detector graph of the `boxes` + `scores` contract: one pass
+// over the whole frame, a tiled pass for small faces in wide views, and the fusion of several
+// detectors. The model itself is behind `DetectorModel`, so this runs with any session wrapper.
+import { toDetections } from './decode.js';
+import { squareResize, cropImage, type RgbImage } from './image.js';
+import { nms, overlapOfSmaller, type Detection } from './nms.js';
+
+/** One detector graph and how to read it. */
+export interface DetectorModel {
+  readonly name: string;
+  /** Side of the square input, e.g. 512 for face-api's SSD. */
+  readonly inputSize: number;
+  /** Boxes scoring at or below this are dropped. */
+  readonly minScore: number;
+  /** NMS IoU threshold of this detector's own boxes. */
+  readonly iouThreshold: number;
+  /** Runs the graph on [1, S, S, 3] RGB 0–255; returns its `boxes` [K·4] and `scores` [K]. */
+  run(image: Float32Array): Promise<{ boxes: Float32Array; scores: Float32Array }>;
+}
+
+/**
+ * Tiling of a wide frame into a grid of overlapping tiles, each letterboxed into the model's input:
+ * a face of f pixels in a W-wide frame reaches the model at about f·S/tileWidth instead of f·S/W.
+ * A fixed grid (not a fixed tile size) bounds the cost at columns × rows extra passes per frame.
+ */
+export interface TilingOptions {
+  columns: number;
+  rows: number;
+  /** Fraction of a tile shared with its neighbour, in [0, 1). */
+  overlap: number;
+  /**
+   * Score threshold for boxes found in tiles (the whole-frame pass keeps the model's own).
+   * Upscaled tiles show the detector textures it never saw at that scale, so it is stricter.
+   */
+  minScore?: number | undefined;
+}
+
+/** Overlap (of the smaller box) above which two boxes from different passes are one face. */
+export const MERGE_OVERLAP = 0.5;
+
+/**
+ * Adds to `kept` the candidates (best first, NMS among themselves) that overlap no kept box.
+ * Earlier passes take precedence whatever the scores, so a face keeps the box convention of the
+ * first detector that found it (BlazeFace's square vs the SSD's taller box) from frame to frame.
+ */
+export function mergeDetections(kept: readonly Detection[], candidates: readonly Detection[]): Detection[] {
+  const out = [...kept];
+  for (const c of nms(candidates, MERGE_OVERLAP, 'smaller')) {
+    if (out.every((k) => overlapOfSmaller(k, c) <= MERGE_OVERLAP)) out.push(c);
+  }
+  return out;
+}
+
+/** Detects faces in the whole frame (letterboxed top-left, as face-api does). */
+export async function detectFrame(model: DetectorModel, image: RgbImage, minScore = model.minScore): Promise<Detection[]> {
+  const { data, placement } = squareResize(image, model.inputSize, 'top-left');
+  const { boxes, scores } = await model.run(data);
+  const found = toDetections(boxes, scores, minScore, model.inputSize, placement, image);
+  return nms(found, model.iouThreshold);
+}
+
+/** The grid's tile rectangles (integer pixels); neighbours share `overlap` of a tile. */
+export function planTiles(width: number, height: number, { columns, rows, overlap }: TilingOptions): { x: number; y: number; w: number; h: number }[] {
+  if (!(overlap >= 0 && overlap < 1)) throw new RangeError(`tile overlap ${overlap} must be in [0, 1)`);
+  if (!(columns >= 1 && rows >= 1)) throw new RangeError(`tile grid ${columns}×${rows} must have at least one tile`);
+  const axis = (length: number, count: number) => {
+    const size = Math.round(length / (count - (count - 1) * overlap));
+    const step = count > 1 ? (length - size) / (count - 1) : 0;
+    return { size, starts: Array.from({ length: count }, (_, i) => Math.round(i * step)) };
+  };
+  const xs = axis(width, columns);
+  const ys = axis(height, rows);
+  return ys.starts.flatMap((y) => xs.starts.map((x) => ({ x, y, w: xs.size, h: ys.size })));
+}
+
+/**
+ * The whole frame, then each tile upscaled to the model's input, tile boxes mapped back to the
+ * frame. Whole-frame boxes take precedence; tile boxes add faces not found whole (and a face cut
+ * by one tile's edge is merged with the same face seen whole in its neighbour).
+ */
+export async function detectTiled(model: DetectorModel, image: RgbImage, tiling: TilingOptions): Promise<Detection[]> {
+  const whole = await detectFrame(model, image);
+  const fromTiles: Detection[] = [];
+  for (const tile of planTiles(image.width, image.height, tiling)) {
+    const found = await detectFrame(model, cropImage(image, tile.x, tile.y, tile.w, tile.h), tiling.minScore ?? model.minScore);
+    for (const d of found) fromTiles.push({ ...d, x: d.x + tile.x, y: d.y + tile.y });
+  }
+  return mergeDetections(whole, fromTiles);
+}
+
+/** Runs several detectors (each optionally tiled) in order; each adds only the faces not yet found. */
+export async function detectFused(
+  passes: readonly { model: DetectorModel; tiling?: TilingOptions | undefined }[], image: RgbImage,
+): Promise<Detection[]> {
+  let kept: Detection[] = [];
+  for (const { model, tiling } of passes) {
+    kept = mergeDetections(kept, tiling ? await detectTiled(model, image, tiling) : await detectFrame(model, image));
+  }
+  return kept;
+}

@@ -1,0 +1,124 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import {
+  blazeFaceAnchors, cropImage, mergeDetections, nms, planTiles, squareResize, toDetections, detectTiled,
+  type DetectorModel, type RgbImage,
+} from '../../src/index.js';
+
+/** A w×h image whose red channel is 10·x + y, green 0, blue 255. */
+function ramp(width: number, height: number): RgbImage {
+  const data = new Uint8Array(width * height * 3);
+  for (let y = 0; y < height; y++) for (let x = 0; x < width; x++) {
+    data.set([10 * x + y, 0, 255], (y * width + x) * 3);
+  }
+  return { width, height, data };
+}
+
+describe('squareResize', () => {
+  it('pads a wide image at the bottom with zeros and samples bilinearly without half-pixel centres', () => {
+    // 4×2 → square side 4 → size 2: ratio 2, output (r, c) samples source (2r, 2c) exactly.
+    const { data, placement } = squareResize(ramp(4, 2), 2, 'top-left');
+    assert.deepEqual(placement, { side: 4, scale: 2, offsetX: 0, offsetY: 0 });
+    assert.deepEqual([...data], [0, 0, 255, 20, 0, 255, 0, 0, 0, 0, 0, 0]); // row 1 reads padding rows
+  });
+
+  it('interpolates between source pixels by the fractional source coordinate', () => {
+    // 2×2 → size 3: ratio 2/3; output column 1 samples x = 2/3 between red 0 and 10.
+    const { data } = squareResize(ramp(2, 2), 3, 'top-left');
+    assert.ok(Math.abs(data[3]! - 20 / 3) < 1e-5);
+    // The last column samples x = 4/3, clamped to the last pixel: red 10.
+    assert.equal(data[6], 10);
+  });
+
+  it('centres the image when asked: round(diff / 2) after, the rest before', () => {
+    const { placement } = squareResize(ramp(2, 5), 5, 'centre');
+    assert.equal(placement.offsetX, 1); // diff 3: 2 after, 1 before
+    assert.equal(placement.offsetY, 0);
+  });
+});
+
+describe('cropImage', () => {
+  it('clamps the rectangle to the image and copies its rows', () => {
+    const crop = cropImage(ramp(4, 3), 2.5, -1, 10, 3);
+    assert.equal(crop.width, 2);
+    assert.equal(crop.height, 2);
+    assert.deepEqual([...crop.data.subarray(0, 3)], [20, 0, 255]);
+  });
+});
+
+describe('nms', () => {
+  const box = (x: number, score: number) => ({ x, y: 0, width: 10, height: 10, score });
+  it('keeps the best of overlapping boxes and every separate one', () => {
+    const kept = nms([box(0, 0.6), box(1, 0.9), box(50, 0.7)], 0.5);
+    assert.deepEqual(kept.map((b) => b.score), [0.9, 0.7]);
+  });
+  it('merges a box lying inside another with the smaller-box metric, though their IoU is low', () => {
+    const big = { x: 0, y: 0, width: 40, height: 40, score: 0.8 };
+    const inner = { x: 10, y: 10, width: 10, height: 10, score: 0.9 };
+    assert.equal(nms([big, inner], 0.5).length, 2);
+    assert.equal(nms([big, inner], 0.5, 'smaller').length, 1);
+  });
+});
+
+describe('toDetections', () => {
+  it('maps normalised boxes of the square input back to frame pixels and clamps them', () => {
+    const boxes = Float32Array.from([0.25, 0.25, 0.5, 0.5, 0.9, 0.9, 1.2, 1.2]);
+    const scores = Float32Array.from([0.9, 0.8]);
+    const { placement } = squareResize(ramp(8, 4), 4, 'top-left'); // side 8
+    const found = toDetections(boxes, scores, 0.5, 4, placement, { width: 8, height: 4 });
+    assert.deepEqual(found[0], { x: 2, y: 2, width: 2, height: 2, score: Math.fround(0.9) });
+    assert.equal(found.length, 1, 'the second box lies below the frame once clamped');
+  });
+});
+
+describe('blazeFaceAnchors', () => {
+  it('makes 16×16 cells × 2 then 8×8 cells × 6 anchors at the cell centres of a 256 input', () => {
+    const a = blazeFaceAnchors(256);
+    assert.equal(a.length, 896);
+    assert.deepEqual(a.slice(0, 3), [[8, 8], [8, 8], [24, 8]]);
+    assert.deepEqual(a[512], [16, 16]);
+    assert.deepEqual(a[895], [240, 240]);
+  });
+});
+
+describe('planTiles', () => {
+  it('covers the frame with a grid whose neighbours overlap by the given fraction', () => {
+    const tiles = planTiles(480, 270, { columns: 3, rows: 2, overlap: 0.25 });
+    assert.equal(tiles.length, 6);
+    assert.deepEqual(tiles[0], { x: 0, y: 0, w: 192, h: 154 });
+    const last = tiles[5]!;
+    assert.equal(last.x + last.w, 480);
+    assert.equal(last.y + last.h, 270);
+    assert.equal(tiles[1]!.x, 144); // 192 − 0.25·192
+  });
+  it('rejects an overlap of 1 or more', () => {
+    assert.throws(() => planTiles(100, 100, { columns: 2, rows: 2, overlap: 1 }), RangeError);
+  });
+});
+
+describe('detectTiled', () => {
+  it('finds a face only a tile shows, maps it into the frame and merges duplicates across tiles', async () => {
+    // A fake detector that "sees" one face whenever its input contains the marker colour.
+    const model: DetectorModel = {
+      name: 'fake', inputSize: 4, minScore: 0.5, iouThreshold: 0.5,
+      async run(image) {
+        const seen = image.some((v, i) => i % 3 === 1 && v > 100);
+        return { boxes: Float32Array.from([0, 0, 0.5, 0.5]), scores: Float32Array.from([seen ? 0.9 : 0.1]) };
+      },
+    };
+    const frame = ramp(8, 8);
+    frame.data[(1 * 8 + 1) * 3 + 1] = 255; // marker at (1, 1): in the top-left tile only
+    const found = await detectTiled(model, frame, { columns: 2, rows: 2, overlap: 0.5 });
+    assert.ok(found.length >= 1);
+    assert.ok(found.every((d) => d.x + d.width <= 8 && d.y + d.height <= 8));
+  });
+});
+
+describe('mergeDetections', () => {
+  it('keeps the earlier pass\'s box for a face both passes found, whatever the scores, and adds new faces', () => {
+    const square = { x: 10, y: 12, width: 20, height: 20, score: 0.6 };
+    const tall = { x: 9, y: 8, width: 22, height: 28, score: 0.99 };
+    const other = { x: 100, y: 10, width: 20, height: 20, score: 0.9 };
+    assert.deepEqual(mergeDetections([square], [tall, other]), [square, other]);
+  });
+});
