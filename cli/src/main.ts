@@ -14,11 +14,12 @@ const positiveNumber = (value: string) => {
 program
   .command('serve')
   .description('run one pipeline stage as a service (configured by environment, see README)')
-  .argument('<stage>', 'ingest, backbone, temporal or sink')
+  .argument('<stage>', 'ingest, face, backbone, temporal or sink')
   .action(async (stage: string) => {
     // Each service's main wires its stage and runs until SIGTERM.
     const mains: Record<string, () => Promise<unknown>> = {
       ingest: () => import('../../services/ingest/src/main.js'),
+      face: () => import('../../services/face/src/main.js'),
       backbone: () => import('../../services/backbone/src/main.js'),
       temporal: () => import('../../services/temporal/src/main.js'),
       sink: () => import('../../services/sink/src/main.js'),

@@ -9,6 +9,7 @@ import {
   StageError,
   topics,
   type CropSettings,
+  type Detection,
   type RgbImage,
   type StageDefinition,
   type StageOutput,
@@ -16,18 +17,9 @@ import {
 import type { FaceMetrics } from './metrics.js';
 import { StreamTrackers, type FaceTrackerConfig } from './tracker/index.js';
 
-/** A face found in a frame: corners in frame pixels (x1, y1 top-left; x2, y2 bottom-right) and a score. */
-export interface FoundFace {
-  x1: number;
-  y1: number;
-  x2: number;
-  y2: number;
-  score: number;
-}
-
 /** The pack's detector(s): a decoded frame in, faces out. */
 export interface FaceDetector {
-  detect(frame: RgbImage): Promise<FoundFace[]>;
+  detect(frame: RgbImage): Promise<Detection[]>;
 }
 
 /** How a face becomes the crop the backbone sees: the backbone pack's input size, resize and box convention. */
@@ -71,11 +63,11 @@ export function faceStage(options: FaceStageOptions): StageDefinition<typeof top
         return [context.emit(topics.faces, makeMessage(topics.faces, { ref, faces: [], endedTrackIds: ended }))];
       }
       const frame = await decodeFrame(input.value.jpeg);
-      const found = (await options.detector.detect(frame)).filter((f) => f.x2 - f.x1 >= options.minFaceSize);
+      const found = (await options.detector.detect(frame)).filter((f) => f.width >= options.minFaceSize);
       options.metrics?.detections.inc(found.length);
       const { tracks, ended } = trackers.update(
         input.key,
-        found.map((f) => ({ box: { x: f.x1, y: f.y1, width: f.x2 - f.x1, height: f.y2 - f.y1 }, score: f.score })),
+        found.map((f) => ({ box: { x: f.x, y: f.y, width: f.width, height: f.height }, score: f.score })),
         ref.seq,
       );
       const faces = await Promise.all(
@@ -83,7 +75,7 @@ export function faceStage(options: FaceStageOptions): StageDefinition<typeof top
           // Crop from the detector's own box (double precision): rebuilt from the float32 wire box the
           // corners can truncate a pixel short.
           const detection = found[track.detectionIndex]!;
-          const box = { x: detection.x1, y: detection.y1, width: detection.x2 - detection.x1, height: detection.y2 - detection.y1 };
+          const box = { x: detection.x, y: detection.y, width: detection.width, height: detection.height };
           const region = clampBox(adjustBox(box, options.crops.box), frame.width, frame.height);
           const face = resize(crop(frame, region), options.crops.inputSize.width, options.crops.inputSize.height, options.crops.resize);
           return {

@@ -2,3 +2,5 @@
 export * from './tracker/index.js';
 export * from './handler.js';
 export * from './metrics.js';
+export * from './config.js';
+export * from './pack-detector.js';

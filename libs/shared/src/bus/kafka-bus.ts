@@ -345,7 +345,7 @@ function toKafkaJsConfig(config: KafkaConfig): KafkaJsConfig {
       // kafkajs logs every error response of a request at ERROR, although it retries most of them
       // (a rebalance answers heartbeats with an error by design): those go to debug; what kafkajs
       // gives up on reaches the caller as a thrown error.
-      const retriedResponse = entry.namespace === 'Connection';
+      const retriedResponse = entry.namespace === 'Connection' || 'retryCount' in extra || /re-joining the group/.test(message);
       const level = retriedResponse ? 'debug' : entry.level <= logLevel.ERROR ? 'error' : entry.level === logLevel.WARN ? 'warn' : 'info';
       log[level]({ kafkajs: entry.namespace, ...extra }, message);
     },
