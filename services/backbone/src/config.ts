@@ -9,6 +9,12 @@ export const backboneConfigSchema = z
       .object({
         maxBatch: z.coerce.number().int().min(1).default(32).describe('Most faces per model call. Env BACKBONE_MAX_BATCH.'),
         maxWaitMs: z.coerce.number().int().min(0).default(10).describe('Longest wait for a model call to fill. Env BACKBONE_MAX_WAIT_MS.'),
+        concurrentPartitions: z.coerce
+          .number()
+          .int()
+          .min(1)
+          .default(4)
+          .describe('Partitions handled at once so one model call spans them (at-least-once; exactly-once uses 1). Env BACKBONE_CONCURRENT_PARTITIONS.'),
         maxFrameAgeMs: z.coerce
           .number()
           .int()
@@ -27,4 +33,5 @@ export const backboneEnvBindings = [
   { env: 'BACKBONE_MAX_BATCH', path: 'backbone.maxBatch' },
   { env: 'BACKBONE_MAX_WAIT_MS', path: 'backbone.maxWaitMs' },
   { env: 'BACKBONE_MAX_FRAME_AGE_MS', path: 'backbone.maxFrameAgeMs' },
+  { env: 'BACKBONE_CONCURRENT_PARTITIONS', path: 'backbone.concurrentPartitions' },
 ];

@@ -18,6 +18,8 @@ export interface BackboneStageOptions {
   maxWaitMs: number;
   /** Live freshness: a frame captured longer ago than this is skipped (0 = never skip; keep 0 for files). */
   maxFrameAgeMs: number;
+  /** Partitions handled at once (at-least-once only), so micro-batches span partitions. */
+  concurrentPartitions?: number;
   metrics?: BackboneMetrics;
   now?: () => number;
 }
@@ -39,6 +41,7 @@ export function backboneStage(options: BackboneStageOptions): StageDefinition<ty
     name: 'backbone',
     input: topics.faces,
     outputs: [topics.embeddings],
+    concurrentPartitions: options.concurrentPartitions ?? 1,
 
     async handleBatch(inputs, context): Promise<HandlerResult[]> {
       const fresh = inputs.map((input) => {

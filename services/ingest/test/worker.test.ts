@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer as createHttpServer } from 'node:http';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -99,6 +100,26 @@ describe('ingest worker', () => {
     const decoded = ingest.framesOf('truncated').filter((f) => !f.ref!.endOfStream).length;
     assert.ok(decoded > 0 && decoded < 11, `the truncated clip gave ${decoded} frames`);
     assert.equal(await ingest.metricValue('emostream_ingest_stream_errors_total', { stream: 'truncated', reason: 'SOURCE_TRUNCATED' }), 1);
+  });
+
+  it('reads an HTTP stream as a live source at the configured rate', async () => {
+    const clip = readFileSync(sharedData('labelled/cremad_1001_DFA_neutral.flv'));
+    const server = createHttpServer((_request, response) => {
+      response.writeHead(200, { 'content-type': 'video/x-flv', 'content-length': clip.length });
+      response.end(clip);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as { port: number };
+    const ingest = await startWorker('ingest-http');
+    closers.push(async () => {
+      await ingest.close();
+      await new Promise((resolve) => server.close(resolve));
+    });
+    await putStream(ingest.bus, 'ingest-http', { streamId: 'web', url: `http://127.0.0.1:${port}/neutral.flv`, sampleFps: 5, maxWidth: 0 });
+    await waitFor(() => ingest.framesOf('web').length >= 5, 'five frames over HTTP');
+    const frames = ingest.framesOf('web');
+    assert.deepEqual(frames.slice(0, 5).map((f) => f.ref!.seq), [1, 2, 3, 4, 5]);
+    assert.ok(frames.every((f) => f.jpeg.length > 0 && f.ref!.width === 480));
   });
 
   it('stops a removed stream within seconds', async () => {

@@ -199,6 +199,7 @@ class KafkaConsumer implements BusConsumer {
     const maxRecords = this.options.maxBatchRecords ?? Number.MAX_SAFE_INTEGER;
     await this.consumer.run({
       autoCommit: false,
+      partitionsConsumedConcurrently: this.options.partitionsConcurrently ?? 1,
       // kafkajs marks the whole batch consumed when eachBatch returns; when it throws, the consumer
       // restarts from the committed offsets, which is the redelivery the Bus contract promises.
       eachBatchAutoResolve: false,

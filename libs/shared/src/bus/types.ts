@@ -85,6 +85,11 @@ export interface ConsumerOptions {
   /** Upper bound on records per delivered batch. */
   maxBatchRecords?: number;
   sessionTimeoutMs?: number;
+  /**
+   * Batches of different partitions handled at once (default 1). More lets a stage overlap work of
+   * several partitions (the backbone's micro-batches then span them); the in-memory bus ignores it.
+   */
+  partitionsConcurrently?: number;
 }
 
 export interface BusConsumer {

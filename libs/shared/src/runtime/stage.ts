@@ -62,6 +62,11 @@ export interface StageDefinition<Desc extends DescMessage = DescMessage> {
    * outputs come out the same. Must cover each key's window and expiry horizon.
    */
   replayRecords?: number;
+  /**
+   * Partitions handled at once (at-least-once only: exactly-once runs one transaction at a time).
+   * The backbone uses it so one model call serves faces of several partitions.
+   */
+  concurrentPartitions?: number;
   /** Partitions this replica now owns (per-key state can be rebuilt here, before their first message). */
   onAssigned?(partitions: TopicPartition[]): Promise<void>;
   /** Partitions this replica no longer owns (drop their state). */
@@ -152,6 +157,8 @@ export class StageRunner<Desc extends DescMessage = DescMessage> {
       readCommitted: true,
       maxBatchRecords: config.maxBatchSize,
       sessionTimeoutMs: config.sessionTimeoutMs,
+      // One producer holds one transaction at a time, so exactly-once handles one partition at a time.
+      partitionsConcurrently: this.exactlyOnce ? 1 : (this.definition.concurrentPartitions ?? 1),
     });
     await this.consumer.run({
       eachBatch: (batch, ctx) => this.processBatch(batch, ctx.isRunning),
