@@ -1,6 +1,7 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { ConfigError, createBus, loadConfig, rootLogger, runtimeConfigSchema, runtimeEnvBindings } from '@emostream/shared';
 import { putStream } from '@emostream/ingest';
+import { runModelsCli } from '@emostream/models';
 import { listStreams } from './streams.js';
 
 const program = new Command('emo').description('EmoStream: real-time facial emotion recognition on Kafka').showHelpAfterError();
@@ -27,6 +28,16 @@ program
     const main = mains[stage];
     if (!main) throw new InvalidArgumentError(`unknown stage "${stage}"; available: ${Object.keys(mains).join(', ')}`);
     await main();
+  });
+
+program
+  .command('models')
+  .description('list, verify, build and import model packs (emo models help)')
+  .helpOption(false)
+  .allowUnknownOption()
+  .argument('[args...]')
+  .action(async (args: string[]) => {
+    process.exitCode = await runModelsCli(args);
   });
 
 const streams = program.command('streams').description('manage the desired set of streams (the compacted streams topic)');
