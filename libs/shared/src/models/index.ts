@@ -2,3 +2,4 @@
 export * from './pack.js';
 export * from './session.js';
 export * from './preprocess.js';
+export * from './locate.js';
