@@ -47,17 +47,7 @@ export class KafkaBus implements Bus {
     // Another replica (or an operator) may create the same topics at the same moment; kafkajs then
     // fails its wait for leaders with a retriable "unknown topic" error. Retrying from the listing
     // makes concurrent creation converge.
-    for (let attempt = 1; ; attempt += 1) {
-      try {
-        await this.createMissingTopics(specs);
-        return;
-      } catch (error) {
-        const retriable = (error as { retriable?: boolean }).retriable === true;
-        if (!retriable || attempt >= 10) throw new BusError(`creating topics failed: ${(error as Error).message}`, { cause: error, retriable });
-        log.info({ attempt, err: error }, 'topic creation raced with another client; retrying');
-        await sleep(200 * attempt);
-      }
-    }
+    await retryRetriable('creating topics', () => this.createMissingTopics(specs));
   }
 
   private async createMissingTopics(specs: TopicSpec[]): Promise<void> {
@@ -194,7 +184,8 @@ class KafkaConsumer implements BusConsumer {
       });
     });
     for (const topic of this.options.topics) {
-      await this.consumer.subscribe({ topic, fromBeginning: this.options.fromBeginning ?? false });
+      // A topic another process has just created may not be in this client's metadata yet.
+      await retryRetriable(`subscribing to ${topic}`, () => this.consumer.subscribe({ topic, fromBeginning: this.options.fromBeginning ?? false }));
     }
     const maxRecords = this.options.maxBatchRecords ?? Number.MAX_SAFE_INTEGER;
     await this.consumer.run({
@@ -249,6 +240,24 @@ class KafkaConsumer implements BusConsumer {
     // kafkajs's disconnect stops fetching, waits for the running batch and leaves the group.
     this.closed ??= this.consumer.disconnect();
     return this.closed;
+  }
+}
+
+/**
+ * Runs `work` again (with a growing pause, ten times at most) while it fails with an error Kafka
+ * marks retriable — "unknown topic or partition" right after another client created the topic, a
+ * leader election — and wraps the last failure in a BusError.
+ */
+async function retryRetriable<T>(what: string, work: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      return await work();
+    } catch (error) {
+      const retriable = (error as { retriable?: boolean }).retriable === true;
+      if (!retriable || attempt >= 10) throw new BusError(`${what} failed: ${(error as Error).message}`, { cause: error, retriable });
+      log.info({ attempt, err: error }, `${what} failed with a retriable error; retrying`);
+      await sleep(200 * attempt);
+    }
   }
 }
 
