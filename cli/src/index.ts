@@ -1,1 +1,2 @@
 export * from './streams.js';
+export * from './run.js';

@@ -1,7 +1,8 @@
 import { Command, InvalidArgumentError } from 'commander';
-import { ConfigError, createBus, loadConfig, rootLogger, runtimeConfigSchema, runtimeEnvBindings } from '@emostream/shared';
+import { ConfigError, createBus, DEFAULT_MODELS_DIR, loadConfig, rootLogger, runtimeConfigSchema, runtimeEnvBindings } from '@emostream/shared';
 import { putStream } from '@emostream/ingest';
 import { runModelsCli } from '@emostream/models';
+import { runFiles } from './run.js';
 import { listStreams } from './streams.js';
 
 const program = new Command('emo').description('EmoStream: real-time facial emotion recognition on Kafka').showHelpAfterError();
@@ -28,6 +29,21 @@ program
     const main = mains[stage];
     if (!main) throw new InvalidArgumentError(`unknown stage "${stage}"; available: ${Object.keys(mains).join(', ')}`);
     await main();
+  });
+
+program
+  .command('run')
+  .description('run the whole pipeline in this process (no broker) over video files; writes the events per input')
+  .argument('<inputs...>', 'video files (any container ffmpeg reads)')
+  .option('--pack <name|dir>', 'pack of the backbone and temporal model', 'default')
+  .option('--detector-pack <name|dir>', 'pack whose detectors find faces', 'default')
+  .option('--models-dir <dir>', 'folder of named packs', DEFAULT_MODELS_DIR)
+  .option('--out <dir>', 'output folder', 'emo-output')
+  .action(async (inputs: string[], options: { pack: string; detectorPack: string; modelsDir: string; out: string }) => {
+    const summaries = await runFiles(inputs, { pack: options.pack, detectorPack: options.detectorPack, modelsDir: options.modelsDir, outDir: options.out });
+    console.log(`events written to ${options.out}/<input>.events.jsonl`);
+    // Non-zero only when nothing could be processed.
+    if (summaries.every((s) => s.state === 'failed' || s.sampledFrames === 0)) process.exitCode = 1;
   });
 
 program

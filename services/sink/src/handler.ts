@@ -7,7 +7,9 @@ import { TrackSummaries } from './track-summaries.js';
  * The sink stage: each `Emotions` message becomes the public JSON events — one per face, plus a
  * summary for each track that ended — keyed by streamId on the events topic.
  */
-export function sinkStage(deps: { metrics?: SinkMetrics; now?: () => number } = {}): StageDefinition<typeof topics.emotions.schema> {
+export function sinkStage(
+  deps: { metrics?: SinkMetrics; now?: () => number; /** Told which input ends a stream (emo run waits until it is committed). */ onEndOfStream?: (streamId: string, at: { partition: number; offset: string }) => void } = {},
+): StageDefinition<typeof topics.emotions.schema> {
   const now = deps.now ?? Date.now;
   const summaries = new TrackSummaries();
   const streamPartitions = new Map<string, number>();
@@ -23,7 +25,9 @@ export function sinkStage(deps: { metrics?: SinkMetrics; now?: () => number } = 
       if (input.value.ref?.endOfStream) streamPartitions.delete(input.key);
       const events: EmotionEvent[] = [...faces, ...ended];
       if (deps.metrics) record(deps.metrics, input.key, faces.length > 0 ? emittedAtMs - input.value.ref!.capturedAtMs : undefined, events);
-      return events.map((event) => context.emitRaw(eventsTopic, event.streamId, Buffer.from(JSON.stringify(event), 'utf8')));
+      const outputs = events.map((event) => context.emitRaw(eventsTopic, event.streamId, Buffer.from(JSON.stringify(event), 'utf8')));
+      if (input.value.ref?.endOfStream) deps.onEndOfStream?.(input.key, { partition: input.partition, offset: input.offset });
+      return outputs;
     },
     async onRevoked(partitions) {
       // Another replica now sums up these streams' tracks (from the frames it sees).

@@ -1,0 +1,165 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { Registry } from 'prom-client';
+import {
+  EMOTION_LABELS,
+  encodeMessage,
+  eventsTopic,
+  InMemoryBus,
+  loadPack,
+  readPack,
+  resolvePackDir,
+  runtimeConfigSchema,
+  StageRunner,
+  topicName,
+  topics,
+  type EmotionEvent,
+  type FaceEmotionEvent,
+  type StageDefinition,
+} from '@emostream/shared';
+import { IngestMetrics, ingestSettingsSchema, StreamRunner } from '@emostream/ingest';
+import { faceStage, faceTrackerConfigSchema, packCropSpec, packDetector } from '@emostream/face';
+import { backboneStage, packBackbone } from '@emostream/backbone';
+import { packTemporal, temporalStage } from '@emostream/temporal';
+import { sinkStage } from '@emostream/sink';
+
+export interface RunOptions {
+  /** Pack of the backbone (and temporal model): a name in the models folder, or a path. */
+  pack: string;
+  /** Pack whose detectors find the faces. */
+  detectorPack: string;
+  modelsDir: string;
+  outDir: string;
+  log?: (line: string) => void;
+}
+
+export interface InputSummary {
+  input: string;
+  streamId: string;
+  state: string;
+  sampledFrames: number;
+  faces: number;
+  tracks: number;
+  predicted: string | undefined;
+  seconds: number;
+  error?: string;
+}
+
+/**
+ * `emo run`: the five stages in this process on the in-memory bus — no broker — over video files.
+ * The same stage code as the services. Writes `<name>.events.jsonl` per input (the public events) and
+ * returns a summary per input.
+ */
+export async function runFiles(inputs: string[], options: RunOptions): Promise<InputSummary[]> {
+  const log = options.log ?? ((line: string) => console.log(line));
+  const bus = new InMemoryBus();
+  const config = runtimeConfigSchema.parse({ bus: 'memory', topicPrefix: 'emo-run', maxBatchSize: 16 });
+  const registry = new Registry();
+  const backboneDir = resolvePackDir(options.pack, options.modelsDir);
+  const hasLstm = (await readPack(backboneDir)).manifest.models.temporal !== undefined;
+  const pack = await loadPack(backboneDir, { roles: hasLstm ? ['backbone', 'temporal'] : ['backbone'] });
+  const detector = await packDetector(resolvePackDir(options.detectorPack, options.modelsDir), {});
+  const streamEnds = new Map<string, { partition: number; offset: string }>();
+  const stages: StageDefinition[] = [
+    faceStage({ detector, crops: await packCropSpec(backboneDir, 'rgb8', 90), tracker: faceTrackerConfigSchema.parse({ minHits: 1 }), minFaceSize: 12 }),
+    backboneStage({ model: packBackbone(pack), maxBatch: 16, maxWaitMs: 0, maxFrameAgeMs: 0 }),
+    temporalStage({ model: packTemporal(pack), windowLength: 10, trackTtlMs: 2_000 }),
+    sinkStage({ onEndOfStream: (streamId, at) => streamEnds.set(streamId, at) }),
+  ] as StageDefinition[];
+  const runners = stages.map((definition) => new StageRunner(definition, { bus, config, registry }));
+  for (const runner of runners) await runner.start();
+
+  // Events per stream, and when the sink has passed each stream's end.
+  const events = new Map<string, EmotionEvent[]>();
+  const eventsReader = await bus.consumer({ groupId: 'emo-run.events', topics: [topicName(eventsTopic, 'emo-run')], fromBeginning: true });
+  await eventsReader.run({
+    eachBatch: async (batch) => {
+      for (const record of batch.records) {
+        const event = JSON.parse(Buffer.from(record.value!).toString('utf8')) as EmotionEvent;
+        events.set(event.streamId, [...(events.get(event.streamId) ?? []), event]);
+      }
+      await eventsReader.commit([{ topic: batch.topic, partition: batch.partition, offset: String(Number(batch.records.at(-1)!.offset) + 1) }]);
+    },
+  });
+  const producer = await bus.producer();
+  const framesTopic = topicName(topics.frames, 'emo-run');
+  const settings = ingestSettingsSchema.parse({});
+  const metrics = new IngestMetrics(registry);
+  const summaries: InputSummary[] = [];
+  await Promise.all(
+    inputs.map(async (input, index) => {
+      const streamId = uniqueStreamId(input, index, inputs);
+      const started = performance.now();
+      const runner = new StreamRunner(
+        { streamId, url: input, sampleFps: 0, maxWidth: 0 },
+        { publish: (frame) => producer.send([{ topic: framesTopic, key: streamId, value: encodeMessage(topics.frames, frame) }]), metrics, settings },
+      );
+      const outcome = await runner.done;
+      if (outcome.state === 'ended' || outcome.frames > 0) await untilEventsWritten(bus, runners.at(-1)!.groupId, streamEnds, streamId);
+      const streamEvents = events.get(streamId) ?? [];
+      const faces = streamEvents.filter((e): e is FaceEmotionEvent => e.schema === 'emostream.event.face.v1');
+      mkdirSync(options.outDir, { recursive: true });
+      writeFileSync(path.join(options.outDir, `${streamId}.events.jsonl`), streamEvents.map((e) => JSON.stringify(e)).join('\n') + (streamEvents.length ? '\n' : ''));
+      const summary: InputSummary = {
+        input,
+        streamId,
+        state: outcome.state,
+        sampledFrames: outcome.frames,
+        faces: faces.length,
+        tracks: new Set(faces.map((f) => f.trackId)).size,
+        predicted: mode(faces.map((f) => f.label)),
+        seconds: (performance.now() - started) / 1000,
+        ...(outcome.state === 'failed' ? { error: outcome.error.message } : {}),
+      };
+      summaries.push(summary);
+      log(describe(summary));
+    }),
+  );
+
+  await producer.close();
+  for (const runner of runners) await runner.stop();
+  await eventsReader.close();
+  await bus.close();
+  await Promise.all(Object.values(pack.sessions).map((s) => s.release()));
+  await detector.release();
+  return summaries;
+}
+
+/**
+ * Waits until the sink has committed the input that ends `streamId` (so its events are on the events
+ * topic) and the events reader has read everything there.
+ */
+async function untilEventsWritten(bus: InMemoryBus, sinkGroup: string, ends: Map<string, { partition: number; offset: string }>, streamId: string): Promise<void> {
+  const emotions = topicName(topics.emotions, 'emo-run');
+  const events = topicName(eventsTopic, 'emo-run');
+  for (;;) {
+    const end = ends.get(streamId);
+    if (end) {
+      const committed = (await bus.committedOffsets(sinkGroup, emotions)).find((c) => c.partition === end.partition);
+      if (committed && Number(committed.offset) > Number(end.offset)) {
+        const read = await bus.committedOffsets('emo-run.events', events);
+        const written = await bus.endOffsets(events);
+        if (written.every((w) => Number(w.offset) === 0 || Number(read.find((r) => r.partition === w.partition)?.offset ?? 0) >= Number(w.offset))) return;
+      }
+    }
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+function uniqueStreamId(input: string, index: number, all: string[]): string {
+  const base = path.basename(input).replace(/\.[^.]+$/, '').replace(/[^A-Za-z0-9._-]/g, '_') || `input-${index + 1}`;
+  return all.filter((other, i) => i < index && path.basename(other).replace(/\.[^.]+$/, '') === path.basename(input).replace(/\.[^.]+$/, '')).length > 0 ? `${base}-${index + 1}` : base;
+}
+
+/** The most frequent label; ties go to the earlier label in REFERENCE.md's order (as scipy's mode does). */
+function mode(labels: string[]): string | undefined {
+  if (labels.length === 0) return undefined;
+  const counts = EMOTION_LABELS.map((label) => labels.filter((l) => l === label).length);
+  return EMOTION_LABELS[counts.indexOf(Math.max(...counts))];
+}
+
+function describe(s: InputSummary): string {
+  if (s.error) return `${s.input}: ${s.error}`;
+  if (s.faces === 0) return `${s.input}: no face found in ${s.sampledFrames} sampled frames (${s.seconds.toFixed(1)} s)`;
+  return `${s.input}: ${s.predicted} — ${s.faces} faces, ${s.tracks} track(s), ${s.sampledFrames} sampled frames in ${s.seconds.toFixed(1)} s (${(s.sampledFrames / s.seconds).toFixed(1)} frames/s)`;
+}
