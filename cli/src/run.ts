@@ -2,6 +2,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Registry } from 'prom-client';
 import {
+  EmbeddingsSchema,
   EMOTION_LABELS,
   encodeMessage,
   eventsTopic,
@@ -22,6 +23,8 @@ import { faceStage, faceTrackerConfigSchema, packCropSpec, packDetector } from '
 import { backboneStage, packBackbone } from '@emostream/backbone';
 import { packTemporal, temporalStage } from '@emostream/temporal';
 import { sinkStage } from '@emostream/sink';
+import { fromBinary } from '@bufbuild/protobuf';
+import { offlineReport, writeReports, type TrackObservations } from './report.js';
 
 export interface RunOptions {
   /** Pack of the backbone (and temporal model): a name in the models folder, or a path. */
@@ -38,9 +41,13 @@ export interface InputSummary {
   streamId: string;
   state: string;
   sampledFrames: number;
+  /** Frames of the video (decoded), the rows of its report. */
+  totalFrames: number;
   faces: number;
   tracks: number;
   predicted: string | undefined;
+  /** The CSV reports written. */
+  reports: string[];
   seconds: number;
   error?: string;
 }
@@ -59,11 +66,12 @@ export async function runFiles(inputs: string[], options: RunOptions): Promise<I
   const hasLstm = (await readPack(backboneDir)).manifest.models.temporal !== undefined;
   const pack = await loadPack(backboneDir, { roles: hasLstm ? ['backbone', 'temporal'] : ['backbone'] });
   const detector = await packDetector(resolvePackDir(options.detectorPack, options.modelsDir), {});
+  const temporalModel = packTemporal(pack);
   const streamEnds = new Map<string, { partition: number; offset: string }>();
   const stages: StageDefinition[] = [
     faceStage({ detector, crops: await packCropSpec(backboneDir, 'rgb8', 90), tracker: faceTrackerConfigSchema.parse({ minHits: 1 }), minFaceSize: 12 }),
     backboneStage({ model: packBackbone(pack), maxBatch: 16, maxWaitMs: 0, maxFrameAgeMs: 0 }),
-    temporalStage({ model: packTemporal(pack), windowLength: 10, trackTtlMs: 2_000 }),
+    temporalStage({ model: temporalModel, windowLength: 10, trackTtlMs: 2_000 }),
     sinkStage({ onEndOfStream: (streamId, at) => streamEnds.set(streamId, at) }),
   ] as StageDefinition[];
   const runners = stages.map((definition) => new StageRunner(definition, { bus, config, registry }));
@@ -81,6 +89,25 @@ export async function runFiles(inputs: string[], options: RunOptions): Promise<I
       await eventsReader.commit([{ topic: batch.topic, partition: batch.partition, offset: String(Number(batch.records.at(-1)!.offset) + 1) }]);
     },
   });
+  // What the backbone saw, per stream and track: the offline report is computed from it.
+  const observations = new Map<string, Map<number, TrackObservations>>();
+  const embeddingsReader = await bus.consumer({ groupId: 'emo-run.embeddings', topics: [topicName(topics.embeddings, 'emo-run')], fromBeginning: true });
+  await embeddingsReader.run({
+    eachBatch: async (batch) => {
+      for (const record of batch.records) {
+        const embeddings = fromBinary(EmbeddingsSchema, record.value!);
+        const tracks = observations.get(record.key) ?? new Map<number, TrackObservations>();
+        observations.set(record.key, tracks);
+        for (const face of embeddings.faces) {
+          const track = tracks.get(face.trackId) ?? { trackId: face.trackId, frames: [] };
+          tracks.set(face.trackId, track);
+          track.frames.push({ frame: embeddings.ref!.seq, features: Float32Array.from(face.features), staticProbs: face.staticProbs });
+        }
+      }
+      await embeddingsReader.commit([{ topic: batch.topic, partition: batch.partition, offset: String(Number(batch.records.at(-1)!.offset) + 1) }]);
+    },
+  });
+
   const producer = await bus.producer();
   const framesTopic = topicName(topics.frames, 'emo-run');
   const settings = ingestSettingsSchema.parse({});
@@ -100,14 +127,20 @@ export async function runFiles(inputs: string[], options: RunOptions): Promise<I
       const faces = streamEvents.filter((e): e is FaceEmotionEvent => e.schema === 'emostream.event.face.v1');
       mkdirSync(options.outDir, { recursive: true });
       writeFileSync(path.join(options.outDir, `${streamId}.events.jsonl`), streamEvents.map((e) => JSON.stringify(e)).join('\n') + (streamEvents.length ? '\n' : ''));
+      const totalFrames = outcome.state === 'ended' ? outcome.decodedFrames : Math.max(0, ...faces.map((f) => f.seq));
+      const reports = await Promise.all([...(observations.get(streamId)?.values() ?? [])].map((track) => offlineReport(track, totalFrames, temporalModel)));
+      const written = writeReports(options.outDir, streamId, reports.sort((a, b) => a.trackId - b.trackId));
       const summary: InputSummary = {
         input,
         streamId,
         state: outcome.state,
         sampledFrames: outcome.frames,
+        totalFrames,
         faces: faces.length,
-        tracks: new Set(faces.map((f) => f.trackId)).size,
-        predicted: mode(faces.map((f) => f.label)),
+        tracks: reports.length,
+        // One track: the reference's video emotion; several: the most frequent label over all faces.
+        predicted: reports.length === 1 ? reports[0]!.predicted : mode(faces.map((f) => f.label)),
+        reports: written,
         seconds: (performance.now() - started) / 1000,
         ...(outcome.state === 'failed' ? { error: outcome.error.message } : {}),
       };
@@ -119,6 +152,7 @@ export async function runFiles(inputs: string[], options: RunOptions): Promise<I
   await producer.close();
   for (const runner of runners) await runner.stop();
   await eventsReader.close();
+  await embeddingsReader.close();
   await bus.close();
   await Promise.all(Object.values(pack.sessions).map((s) => s.release()));
   await detector.release();
@@ -161,5 +195,5 @@ function mode(labels: string[]): string | undefined {
 function describe(s: InputSummary): string {
   if (s.error) return `${s.input}: ${s.error}`;
   if (s.faces === 0) return `${s.input}: no face found in ${s.sampledFrames} sampled frames (${s.seconds.toFixed(1)} s)`;
-  return `${s.input}: ${s.predicted} — ${s.faces} faces, ${s.tracks} track(s), ${s.sampledFrames} sampled frames in ${s.seconds.toFixed(1)} s (${(s.sampledFrames / s.seconds).toFixed(1)} frames/s)`;
+  return `${s.input}: ${s.predicted} — ${s.faces} faces, ${s.tracks} track(s), ${s.sampledFrames} sampled of ${s.totalFrames} frames in ${s.seconds.toFixed(1)} s (${(s.sampledFrames / s.seconds).toFixed(1)} frames/s)`;
 }

@@ -1,0 +1,64 @@
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { EMOTION_LABELS } from '@emostream/shared';
+import { assignPredictions, cutWindows, REFERENCE_WINDOWS, videoEmotion, type TemporalModel } from '@emostream/temporal';
+
+/** What the backbone saw of one track: per sampled frame, its features and static probabilities. */
+export interface TrackObservations {
+  trackId: number;
+  frames: { frame: number; features: Float32Array; staticProbs: number[] }[];
+}
+
+export interface TrackReport {
+  trackId: number;
+  /** Index = frame number − 1; null before the track's first sampled frame. */
+  rows: (number[] | null)[];
+  /** The reference's video emotion: mode of the per-window argmax (or of per-frame argmax without an LSTM). */
+  predicted: string;
+}
+
+/**
+ * The reference's offline report for one track of a video file (REFERENCE.md, run.py): with a temporal
+ * model, the track's features cut into windows of 10 with step 5, the LSTM on each window, each
+ * window's prediction on every frame from its first to its last sampled frame, averaged where
+ * windows overlap, the last prediction carried to the end. Without one, each frame gets the static
+ * probabilities of the latest sampled frame (carried to the unsampled frames after it).
+ */
+export async function offlineReport(track: TrackObservations, totalFrames: number, model: TemporalModel | null): Promise<TrackReport> {
+  const frames = [...track.frames].sort((a, b) => a.frame - b.frame);
+  const sampled = frames.map((f) => f.frame);
+  if (model) {
+    const windows = cutWindows(frames.map((f) => f.features), { ...REFERENCE_WINDOWS, length: model.windowLength });
+    const featureSize = frames[0]!.features.length;
+    const batch = new Float32Array(windows.length * model.windowLength * featureSize);
+    windows.forEach((w, i) => w.items.forEach((row, t) => batch.set(row, (i * model.windowLength + t) * featureSize)));
+    const out = await model.predict(batch, windows.length, featureSize);
+    const predictions = windows.map((_, i) => [...out.subarray(i * 7, i * 7 + 7)]);
+    return { trackId: track.trackId, rows: assignPredictions(windows, predictions, sampled, totalFrames), predicted: EMOTION_LABELS[videoEmotion(predictions)]! };
+  }
+  const rows: (number[] | null)[] = new Array<number[] | null>(Math.max(totalFrames, sampled.at(-1) ?? 0)).fill(null);
+  let current: number[] | null = null;
+  let next = 0;
+  for (let frame = 1; frame <= rows.length; frame += 1) {
+    while (next < frames.length && frames[next]!.frame <= frame) current = frames[next++]!.staticProbs;
+    rows[frame - 1] = current;
+  }
+  return { trackId: track.trackId, rows, predicted: EMOTION_LABELS[videoEmotion(frames.map((f) => f.staticProbs))]! };
+}
+
+/**
+ * Writes the report as the reference's CSV: `frame` zero-padded to 6 digits, then the seven label
+ * columns; one row per video frame that has a prediction. One track: `<name>.csv`; several:
+ * `<name>.track<N>.csv` each. Returns the files written.
+ */
+export function writeReports(outDir: string, name: string, reports: TrackReport[]): string[] {
+  return reports.map((report) => {
+    const file = path.join(outDir, reports.length === 1 ? `${name}.csv` : `${name}.track${report.trackId}.csv`);
+    const lines = [`frame,${EMOTION_LABELS.join(',')}`];
+    report.rows.forEach((row, i) => {
+      if (row) lines.push(`${String(i + 1).padStart(6, '0')},${row.map((p) => p.toFixed(6)).join(',')}`);
+    });
+    writeFileSync(file, `${lines.join('\n')}\n`);
+    return file;
+  });
+}

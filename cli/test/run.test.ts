@@ -1,0 +1,54 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, it } from 'node:test';
+import { EMOTION_LABELS } from '@emostream/shared';
+
+const emo = fileURLToPath(new URL('../bin/emo.mjs', import.meta.url));
+const happy = path.resolve(path.dirname(emo), '../../../shared/data/labelled/cremad_1001_DFA_happy.flv');
+
+function runEmo(args: string[]) {
+  return spawnSync(process.execPath, [emo, 'run', ...args], { env: { ...process.env, EMOSTREAM_LOG_LEVEL: 'fatal' }, encoding: 'utf8' });
+}
+
+describe('emo run (one process, no broker)', () => {
+  it('writes the reference CSV with a row per video frame, the events, and names the predicted emotion', () => {
+    assert.ok(existsSync(happy), `test media missing: ${happy}`);
+    const out = mkdtempSync(path.join(tmpdir(), 'emo-run-'));
+    const result = runEmo([happy, '--out', out]);
+    assert.equal(result.status, 0, result.stderr);
+    const summary = new RegExp(`cremad_1001_DFA_happy\\.flv: (${EMOTION_LABELS.join('|')}) — 10 faces, 1 track\\(s\\), 10 sampled of 56 frames`);
+    assert.match(result.stdout, summary);
+
+    const csv = readFileSync(path.join(out, 'cremad_1001_DFA_happy.csv'), 'utf8').trim().split('\n');
+    assert.equal(csv[0], `frame,${EMOTION_LABELS.join(',')}`);
+    assert.equal(csv.length - 1, 56, 'one row per frame of the 56-frame clip');
+    csv.slice(1).forEach((line, i) => {
+      const [frame, ...probs] = line.split(',');
+      assert.equal(frame, String(i + 1).padStart(6, '0'));
+      assert.equal(probs.length, 7);
+      assert.ok(Math.abs(probs.reduce((s, p) => s + Number(p), 0) - 1) <= 1e-3, `frame ${frame} sums to ${probs.reduce((s, p) => s + Number(p), 0)}`);
+    });
+    const events = readFileSync(path.join(out, 'cremad_1001_DFA_happy.events.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    assert.equal(events.filter((e) => e.schema === 'emostream.event.face.v1').length, 10);
+    assert.equal(events.filter((e) => e.schema === 'emostream.event.track_summary.v1').length, 1);
+  });
+
+  it('reports a missing and an unreadable input clearly, without a stack trace, and exits non-zero only when nothing could be processed', () => {
+    const out = mkdtempSync(path.join(tmpdir(), 'emo-run-'));
+    const junk = path.join(out, 'not-a-video.mp4');
+    writeFileSync(junk, 'this is not a video');
+    const bad = runEmo([path.join(out, 'missing.mp4'), junk, '--out', out]);
+    assert.equal(bad.status, 1);
+    assert.match(bad.stdout, /missing\.mp4: no such file: .*missing\.mp4/);
+    assert.match(bad.stdout, /not-a-video\.mp4: cannot open .*not-a-video\.mp4: .*Invalid data/);
+    assert.doesNotMatch(bad.stdout + bad.stderr, /\n\s+at .*:\d+:\d+/);
+
+    const mixed = runEmo([path.join(out, 'missing.mp4'), happy, '--out', out]);
+    assert.equal(mixed.status, 0, 'one good input is enough for success');
+    assert.match(mixed.stdout, /missing\.mp4: no such file/);
+  });
+});
