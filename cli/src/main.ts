@@ -39,8 +39,15 @@ program
   .option('--detector-pack <name|dir>', 'pack whose detectors find faces', 'default')
   .option('--models-dir <dir>', 'folder of named packs', DEFAULT_MODELS_DIR)
   .option('--out <dir>', 'output folder', 'emo-output')
-  .action(async (inputs: string[], options: { pack: string; detectorPack: string; modelsDir: string; out: string }) => {
-    const summaries = await runFiles(inputs, { pack: options.pack, detectorPack: options.detectorPack, modelsDir: options.modelsDir, outDir: options.out });
+  .option('--kafka <brokers>', 'run the same process against a Kafka cluster instead of the in-memory bus')
+  .action(async (inputs: string[], options: { pack: string; detectorPack: string; modelsDir: string; out: string; kafka?: string }) => {
+    const summaries = await runFiles(inputs, {
+      pack: options.pack,
+      detectorPack: options.detectorPack,
+      modelsDir: options.modelsDir,
+      outDir: options.out,
+      ...(options.kafka ? { kafkaBrokers: options.kafka } : {}),
+    });
     console.log(`events written to ${options.out}/<input>.events.jsonl`);
     // Non-zero only when nothing could be processed.
     if (summaries.every((s) => s.state === 'failed' || s.sampledFrames === 0)) process.exitCode = 1;

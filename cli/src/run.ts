@@ -7,6 +7,8 @@ import {
   encodeMessage,
   eventsTopic,
   InMemoryBus,
+  KafkaBus,
+  type Bus,
   loadPack,
   readPack,
   resolvePackDir,
@@ -33,6 +35,8 @@ export interface RunOptions {
   detectorPack: string;
   modelsDir: string;
   outDir: string;
+  /** Run on this Kafka cluster instead of the in-memory bus (same stages, same single process). */
+  kafkaBrokers?: string;
   log?: (line: string) => void;
 }
 
@@ -59,8 +63,17 @@ export interface InputSummary {
  */
 export async function runFiles(inputs: string[], options: RunOptions): Promise<InputSummary[]> {
   const log = options.log ?? ((line: string) => console.log(line));
-  const bus = new InMemoryBus();
-  const config = runtimeConfigSchema.parse({ bus: 'memory', topicPrefix: 'emo-run', maxBatchSize: 16 });
+  // On Kafka every run gets its own topics, so runs never read each other's records.
+  const prefix = options.kafkaBrokers ? `emo-run-${Date.now()}-${process.pid}` : 'emo-run';
+  const bus: Bus = options.kafkaBrokers
+    ? new KafkaBus({ brokers: options.kafkaBrokers, clientId: 'emo-run', ssl: { enabled: false, rejectUnauthorized: true }, sasl: { mechanism: 'none' } })
+    : new InMemoryBus();
+  const config = runtimeConfigSchema.parse({
+    bus: bus.kind,
+    ...(options.kafkaBrokers ? { kafka: { brokers: options.kafkaBrokers }, sessionTimeoutMs: 6_000 } : {}),
+    topicPrefix: prefix,
+    maxBatchSize: 16,
+  });
   const registry = new Registry();
   const backboneDir = resolvePackDir(options.pack, options.modelsDir);
   const hasLstm = (await readPack(backboneDir)).manifest.models.temporal !== undefined;
@@ -79,7 +92,7 @@ export async function runFiles(inputs: string[], options: RunOptions): Promise<I
 
   // Events per stream, and when the sink has passed each stream's end.
   const events = new Map<string, EmotionEvent[]>();
-  const eventsReader = await bus.consumer({ groupId: 'emo-run.events', topics: [topicName(eventsTopic, 'emo-run')], fromBeginning: true });
+  const eventsReader = await bus.consumer({ groupId: `${prefix}.events-reader`, topics: [topicName(eventsTopic, prefix)], fromBeginning: true });
   await eventsReader.run({
     eachBatch: async (batch) => {
       for (const record of batch.records) {
@@ -91,7 +104,7 @@ export async function runFiles(inputs: string[], options: RunOptions): Promise<I
   });
   // What the backbone saw, per stream and track: the offline report is computed from it.
   const observations = new Map<string, Map<number, TrackObservations>>();
-  const embeddingsReader = await bus.consumer({ groupId: 'emo-run.embeddings', topics: [topicName(topics.embeddings, 'emo-run')], fromBeginning: true });
+  const embeddingsReader = await bus.consumer({ groupId: `${prefix}.embeddings-reader`, topics: [topicName(topics.embeddings, prefix)], fromBeginning: true });
   await embeddingsReader.run({
     eachBatch: async (batch) => {
       for (const record of batch.records) {
@@ -109,7 +122,7 @@ export async function runFiles(inputs: string[], options: RunOptions): Promise<I
   });
 
   const producer = await bus.producer();
-  const framesTopic = topicName(topics.frames, 'emo-run');
+  const framesTopic = topicName(topics.frames, prefix);
   const settings = ingestSettingsSchema.parse({});
   const metrics = new IngestMetrics(registry);
   const summaries: InputSummary[] = [];
@@ -122,7 +135,7 @@ export async function runFiles(inputs: string[], options: RunOptions): Promise<I
         { publish: (frame) => producer.send([{ topic: framesTopic, key: streamId, value: encodeMessage(topics.frames, frame) }]), metrics, settings },
       );
       const outcome = await runner.done;
-      if (outcome.state === 'ended' || outcome.frames > 0) await untilEventsWritten(bus, runners.at(-1)!.groupId, streamEnds, streamId);
+      if (outcome.state === 'ended' || outcome.frames > 0) await untilEventsWritten(bus, prefix, runners.at(-1)!.groupId, streamEnds, streamId);
       const streamEvents = events.get(streamId) ?? [];
       const faces = streamEvents.filter((e): e is FaceEmotionEvent => e.schema === 'emostream.event.face.v1');
       mkdirSync(options.outDir, { recursive: true });
@@ -163,20 +176,20 @@ export async function runFiles(inputs: string[], options: RunOptions): Promise<I
  * Waits until the sink has committed the input that ends `streamId` (so its events are on the events
  * topic) and the events reader has read everything there.
  */
-async function untilEventsWritten(bus: InMemoryBus, sinkGroup: string, ends: Map<string, { partition: number; offset: string }>, streamId: string): Promise<void> {
-  const emotions = topicName(topics.emotions, 'emo-run');
-  const events = topicName(eventsTopic, 'emo-run');
+async function untilEventsWritten(bus: Bus, prefix: string, sinkGroup: string, ends: Map<string, { partition: number; offset: string }>, streamId: string): Promise<void> {
+  const emotions = topicName(topics.emotions, prefix);
+  const events = topicName(eventsTopic, prefix);
   for (;;) {
     const end = ends.get(streamId);
     if (end) {
       const committed = (await bus.committedOffsets(sinkGroup, emotions)).find((c) => c.partition === end.partition);
       if (committed && Number(committed.offset) > Number(end.offset)) {
-        const read = await bus.committedOffsets('emo-run.events', events);
+        const read = await bus.committedOffsets(`${prefix}.events-reader`, events);
         const written = await bus.endOffsets(events);
         if (written.every((w) => Number(w.offset) === 0 || Number(read.find((r) => r.partition === w.partition)?.offset ?? 0) >= Number(w.offset))) return;
       }
     }
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    await new Promise((resolve) => setTimeout(resolve, 50));
   }
 }
 

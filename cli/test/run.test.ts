@@ -52,3 +52,39 @@ describe('emo run (one process, no broker)', () => {
     assert.match(mixed.stdout, /missing\.mp4: no such file/);
   });
 });
+
+describe('emo run --kafka', () => {
+  it('gives the same events on the real broker as on the in-memory bus', () => {
+    const brokers = process.env.KAFKA_BROKERS;
+    if (!brokers) throw new Error('KAFKA_BROKERS is not set: run the tests with `npm test` (it starts a Kafka broker)');
+    const memoryOut = mkdtempSync(path.join(tmpdir(), 'emo-run-mem-'));
+    const kafkaOut = mkdtempSync(path.join(tmpdir(), 'emo-run-kafka-'));
+    const memory = runEmo([happy, '--out', memoryOut]);
+    const kafka = runEmo([happy, '--out', kafkaOut, '--kafka', brokers]);
+    assert.equal(memory.status, 0, memory.stderr);
+    assert.equal(kafka.status, 0, kafka.stderr);
+    const read = (dir: string) =>
+      readFileSync(path.join(dir, 'cremad_1001_DFA_happy.events.jsonl'), 'utf8')
+        .trim()
+        .split('\n')
+        .map((line) => {
+          const { emittedAtMs: _emitted, capturedAtMs: _captured, ...rest } = JSON.parse(line);
+          return rest as Record<string, unknown>;
+        });
+    const expected = read(memoryOut);
+    const actual = read(kafkaOut);
+    assert.equal(actual.length, expected.length);
+    actual.forEach((event, i) => assertClose(event, expected[i]!, `event ${i}`));
+  });
+});
+
+/** Deep equality, numbers within 1e-6 (batches may differ between the buses, and with them the last float bits). */
+function assertClose(actual: unknown, expected: unknown, where: string): void {
+  if (typeof expected === 'number') {
+    assert.ok(typeof actual === 'number' && Math.abs(actual - expected) <= 1e-6, `${where}: ${actual} vs ${expected}`);
+  } else if (expected && typeof expected === 'object') {
+    for (const [key, value] of Object.entries(expected)) assertClose((actual as Record<string, unknown>)[key], value, `${where}.${key}`);
+  } else {
+    assert.equal(actual, expected, where);
+  }
+}
