@@ -6,21 +6,8 @@ import { after, before, describe, it } from 'node:test';
 import { fromBinary } from '@bufbuild/protobuf';
 import sharp from 'sharp';
 import { Registry } from 'prom-client';
-import {
-  CropEncoding,
-  DeadLetterSchema,
-  EmbeddingsSchema,
-  encodeMessage,
-  InMemoryBus,
-  loadPack,
-  makeMessage,
-  runtimeConfigSchema,
-  StageRunner,
-  topicName,
-  topics,
-  type ConsumedRecord,
-  type LoadedPack,
-} from '@emostream/shared';
+import { CropEncoding, DeadLetterSchema, EmbeddingsSchema, encodeMessage, loadPack, makeMessage, topicName, topics, type LoadedPack } from '@emostream/shared';
+import { runStageInMemory } from '@emostream/shared/testing';
 import { buildSyntheticPack } from '@emostream/models';
 import { BackboneMetrics, backboneStage, packBackbone } from '../src/index.js';
 
@@ -43,11 +30,7 @@ describe('backbone stage on the synthetic EMO-AffectNet pack', () => {
   });
 
   it('embeds each face (512 non-negative features, 7 probabilities summing to 1), passes faceless frames on, and dead-letters a frame with a corrupt crop', async () => {
-    const bus = new InMemoryBus();
     const registry = new Registry();
-    const config = runtimeConfigSchema.parse({ bus: 'memory', topicPrefix: 'bb', maxBatchSize: 16 });
-    const runner = new StageRunner(backboneStage({ model: packBackbone(pack), maxBatch: 8, maxWaitMs: 5, maxFrameAgeMs: 0, metrics: new BackboneMetrics(registry) }), { bus, config, registry });
-    await runner.start();
     const jpeg = await sharp(Buffer.from(crop(3)), { raw: { width: 224, height: 224, channels: 3 } }).jpeg({ quality: 90 }).toBuffer();
     const face = (trackId: number, bytes: Uint8Array, encoding: CropEncoding) => ({ trackId, box: { x: 0, y: 0, width: 90, height: 90 }, score: 0.9, encoding, cropWidth: 224, cropHeight: 224, crop: bytes });
     const frames = [
@@ -56,17 +39,20 @@ describe('backbone stage on the synthetic EMO-AffectNet pack', () => {
       makeMessage(topics.faces, { ref: { streamId: 'a', seq: 7 }, faces: [face(1, crop(1), CropEncoding.RGB8)] }),
       makeMessage(topics.faces, { ref: { streamId: 'b', seq: 7 }, faces: [face(1, Buffer.from('not a jpeg'), CropEncoding.JPEG)] }),
     ];
-    const producer = await bus.producer();
-    await producer.send(frames.map((f) => ({ topic: topicName(topics.faces, 'bb'), key: f.ref!.streamId, value: encodeMessage(topics.faces, f) })));
-    const out: ConsumedRecord[] = [];
-    const dlq: ConsumedRecord[] = [];
-    for (const [topic, sink] of [[topicName(topics.embeddings, 'bb'), out], [topicName(topics.dlq, 'bb'), dlq]] as const) {
-      const reader = await bus.consumer({ groupId: `r-${topic}`, topics: [topic], fromBeginning: true });
-      await reader.run({ eachBatch: async (b) => void sink.push(...b.records) });
-    }
-    while (out.length < 3 || dlq.length < 1) await new Promise((resolve) => setTimeout(resolve, 20));
-    await runner.stop();
-    await bus.close();
+    const [embeddingsTopic, dlqTopic] = [topicName(topics.embeddings, 'bb'), topicName(topics.dlq, 'bb')];
+    const { records } = await runStageInMemory(
+      backboneStage({ model: packBackbone(pack), maxBatch: 8, maxWaitMs: 5, maxFrameAgeMs: 0, metrics: new BackboneMetrics(registry) }),
+      {
+        topicPrefix: 'bb',
+        registry,
+        maxBatchSize: 16,
+        inputs: (prefix) => frames.map((f) => ({ topic: topicName(topics.faces, prefix), key: f.ref!.streamId, value: encodeMessage(topics.faces, f) })),
+        read: [embeddingsTopic, dlqTopic],
+        done: (got) => got.get(embeddingsTopic)!.length >= 3 && got.get(dlqTopic)!.length >= 1,
+      },
+    );
+    const out = records.get(embeddingsTopic)!;
+    const dlq = records.get(dlqTopic)!;
 
     const embeddings = out.map((r) => fromBinary(EmbeddingsSchema, r.value!));
     const a1 = embeddings.find((e) => e.ref!.streamId === 'a' && e.ref!.seq === 1)!;

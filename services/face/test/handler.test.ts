@@ -5,20 +5,8 @@ import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
 import { fromBinary } from '@bufbuild/protobuf';
 import sharp from 'sharp';
-import { Registry } from 'prom-client';
-import {
-  CropEncoding,
-  DeadLetterSchema,
-  encodeMessage,
-  FaceCropsSchema,
-  InMemoryBus,
-  makeMessage,
-  runtimeConfigSchema,
-  StageRunner,
-  topicName,
-  topics,
-  type ConsumedRecord,
-} from '@emostream/shared';
+import { CropEncoding, DeadLetterSchema, encodeMessage, FaceCropsSchema, makeMessage, topicName, topics } from '@emostream/shared';
+import { runStageInMemory } from '@emostream/shared/testing';
 import { faceStage, faceTrackerConfigSchema, type FaceDetector } from '../src/index.js';
 
 const still = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../../shared/data/stills/faceapi_happy.jpg');
@@ -37,36 +25,28 @@ describe('face stage', () => {
         return [{ x: 30 + dx, y: 20, width: 100, height: 120, score: 0.95 }, { x: 0, y: 0, width: 5, height: 5, score: 0.9 }];
       },
     };
-    const bus = new InMemoryBus();
-    const registry = new Registry();
-    const config = runtimeConfigSchema.parse({ bus: 'memory', topicPrefix: 'fc' });
     const stage = faceStage({
       detector,
       crops: { inputSize: { width: 224, height: 224 }, resize: 'nearest', box: { expand: 1, square: false }, encoding: 'rgb8', jpegQuality: 90 },
       tracker: faceTrackerConfigSchema.parse({ minHits: 1 }),
       minFaceSize: 20,
     });
-    const runner = new StageRunner(stage, { bus, config, registry });
-    await runner.start();
     const frame = (seq: number, bytes: Uint8Array, endOfStream = false) =>
       makeMessage(topics.frames, { ref: { streamId: 'desk', seq, width: width!, height: height!, endOfStream }, jpeg: bytes });
-    const producer = await bus.producer();
-    await producer.send(
-      [frame(1, jpeg), frame(7, jpeg), frame(13, Buffer.from('\xff\xd8 truncated')), frame(19, jpeg), frame(20, new Uint8Array(), true)].map((f) => ({
-        topic: topicName(topics.frames, 'fc'),
-        key: 'desk',
-        value: encodeMessage(topics.frames, f),
-      })),
-    );
-    const out: ConsumedRecord[] = [];
-    const dlq: ConsumedRecord[] = [];
-    for (const [topic, sink] of [[topicName(topics.faces, 'fc'), out], [topicName(topics.dlq, 'fc'), dlq]] as const) {
-      const reader = await bus.consumer({ groupId: `r-${topic}`, topics: [topic], fromBeginning: true });
-      await reader.run({ eachBatch: async (b) => void sink.push(...b.records) });
-    }
-    while (out.length < 4 || dlq.length < 1) await new Promise((resolve) => setTimeout(resolve, 20));
-    await runner.stop();
-    await bus.close();
+    const [facesTopic, dlqTopic] = [topicName(topics.faces, 'fc'), topicName(topics.dlq, 'fc')];
+    const { records } = await runStageInMemory(stage, {
+      topicPrefix: 'fc',
+      inputs: (prefix) =>
+        [frame(1, jpeg), frame(7, jpeg), frame(13, Buffer.from('\xff\xd8 truncated')), frame(19, jpeg), frame(20, new Uint8Array(), true)].map((f) => ({
+          topic: topicName(topics.frames, prefix),
+          key: 'desk',
+          value: encodeMessage(topics.frames, f),
+        })),
+      read: [facesTopic, dlqTopic],
+      done: (got) => got.get(facesTopic)!.length >= 4 && got.get(dlqTopic)!.length >= 1,
+    });
+    const out = records.get(facesTopic)!;
+    const dlq = records.get(dlqTopic)!;
 
     const crops = out.map((r) => fromBinary(FaceCropsSchema, r.value!));
     assert.deepEqual(crops.map((c) => c.ref!.seq), [1, 7, 19, 20]);

@@ -1,18 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { fromBinary } from '@bufbuild/protobuf';
-import { Registry } from 'prom-client';
-import {
-  EmotionsSchema,
-  encodeMessage,
-  InMemoryBus,
-  makeMessage,
-  runtimeConfigSchema,
-  StageRunner,
-  topicName,
-  topics,
-  type ConsumedRecord,
-} from '@emostream/shared';
+import { EmotionsSchema, encodeMessage, makeMessage, topicName, topics } from '@emostream/shared';
+import { runStageInMemory } from '@emostream/shared/testing';
 import { temporalStage, type TemporalModel } from '../src/index.js';
 
 const oneHot = (i: number) => Array.from({ length: 7 }, (_, j) => (j === i ? 1 : 0));
@@ -25,19 +15,14 @@ function embeddings(streamId: string, seq: number, faces: { trackId: number; lab
 }
 
 async function run(model: TemporalModel | null, messages: ReturnType<typeof embeddings>[]) {
-  const bus = new InMemoryBus();
-  const config = runtimeConfigSchema.parse({ bus: 'memory', topicPrefix: 'tmp' });
-  const runner = new StageRunner(temporalStage({ model, windowLength: 3, trackTtlMs: 1_000 }), { bus, config, registry: new Registry() });
-  await runner.start();
-  const producer = await bus.producer();
-  await producer.send(messages.map((m) => ({ topic: topicName(topics.embeddings, 'tmp'), key: m.ref!.streamId, value: encodeMessage(topics.embeddings, m) })));
-  const out: ConsumedRecord[] = [];
-  const reader = await bus.consumer({ groupId: 'r', topics: [topicName(topics.emotions, 'tmp')], fromBeginning: true });
-  await reader.run({ eachBatch: async (b) => void out.push(...b.records) });
-  while (out.length < messages.length) await new Promise((resolve) => setTimeout(resolve, 10));
-  await runner.stop();
-  await bus.close();
-  return out.map((r) => fromBinary(EmotionsSchema, r.value!));
+  const out = topicName(topics.emotions, 'tmp');
+  const { records } = await runStageInMemory(temporalStage({ model, windowLength: 3, trackTtlMs: 1_000 }), {
+    topicPrefix: 'tmp',
+    inputs: (prefix) => messages.map((m) => ({ topic: topicName(topics.embeddings, prefix), key: m.ref!.streamId, value: encodeMessage(topics.embeddings, m) })),
+    read: [out],
+    done: (got) => got.get(out)!.length >= messages.length,
+  });
+  return records.get(out)!.map((r) => fromBinary(EmotionsSchema, r.value!));
 }
 
 describe('temporal stage', () => {
