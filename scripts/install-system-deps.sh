@@ -10,6 +10,8 @@ missing=()
 command -v java >/dev/null 2>&1 || missing+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null 2>&1 || missing+=(maven)
 command -v ffmpeg >/dev/null 2>&1 || missing+=(ffmpeg)
+# Text on the annotated videos (sharp renders SVG text with fontconfig).
+dpkg -s fonts-dejavu-core >/dev/null 2>&1 || missing+=(fonts-dejavu-core)
 # Tests only: a real RTSP server (GStreamer's gst-rtsp-server, driven from Python) that ingest reconnects to.
 for pkg in python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-good gstreamer1.0-plugins-bad; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")

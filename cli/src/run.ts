@@ -20,12 +20,13 @@ import {
   type FaceEmotionEvent,
   type StageDefinition,
 } from '@emostream/shared';
-import { IngestMetrics, ingestSettingsSchema, StreamRunner } from '@emostream/ingest';
+import { IngestMetrics, ingestSettingsSchema, parseSource, probeVideo, StreamRunner } from '@emostream/ingest';
 import { faceStage, faceTrackerConfigSchema, packCropSpec, packDetector } from '@emostream/face';
 import { backboneStage, packBackbone } from '@emostream/backbone';
 import { packTemporal, temporalStage } from '@emostream/temporal';
 import { sinkStage } from '@emostream/sink';
 import { fromBinary } from '@bufbuild/protobuf';
+import { writeAnnotatedVideo } from './annotate.js';
 import { offlineReport, writeReports, type TrackObservations } from './report.js';
 
 export interface RunOptions {
@@ -50,7 +51,7 @@ export interface InputSummary {
   faces: number;
   tracks: number;
   predicted: string | undefined;
-  /** The CSV reports written. */
+  /** The files written: CSV reports and the annotated video. */
   reports: string[];
   seconds: number;
   error?: string;
@@ -143,6 +144,12 @@ export async function runFiles(inputs: string[], options: RunOptions): Promise<I
       const totalFrames = outcome.state === 'ended' ? outcome.decodedFrames : Math.max(0, ...faces.map((f) => f.seq));
       const reports = await Promise.all([...(observations.get(streamId)?.values() ?? [])].map((track) => offlineReport(track, totalFrames, temporalModel)));
       const written = writeReports(options.outDir, streamId, reports.sort((a, b) => a.trackId - b.trackId));
+      if (outcome.state === 'ended') {
+        const video = await probeVideo(parseSource(input), settings);
+        const annotated = path.join(options.outDir, `${streamId}.annotated.mp4`);
+        await writeAnnotatedVideo(input, annotated, video, faces);
+        written.push(annotated);
+      }
       const summary: InputSummary = {
         input,
         streamId,
