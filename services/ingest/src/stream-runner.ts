@@ -13,6 +13,11 @@ export interface StreamDefinition {
   sampleFps: number;
   /** 0 = the ingest default. */
   maxWidth: number;
+  /**
+   * Files only: frames up to this number were already published by an earlier run of this stream on
+   * this replica (stopped by a rebalance); they are decoded but not published again.
+   */
+  resumeAfter?: number;
 }
 
 export type StreamOutcome =
@@ -44,6 +49,8 @@ export class StreamRunner {
   private readonly abort = new AbortController();
   private readonly logger: Logger;
   private published = 0;
+  /** Number of the last frame published (files: the original frame number). */
+  lastPublishedSeq = 0;
 
   constructor(
     readonly definition: StreamDefinition,
@@ -87,6 +94,7 @@ export class StreamRunner {
       const step = info.fps < 3 ? 1 : samplingStep(info.fps);
       this.logger.info({ file: source.input, fps: info.fps, step, width: info.width, height: info.height }, 'reading file');
       for await (const frame of readFrames(source, this.readOptions({ kind: 'every', step }), summary)) {
+        if (frame.frameNumber <= (this.definition.resumeAfter ?? 0)) continue;
         lastFrame = await this.publishFrame(frame.frameNumber, frame.ptsMs, frame.width, frame.height, frame.jpeg, false);
       }
       if (this.abort.signal.aborted) return { state: 'stopped', frames: this.published };
@@ -160,6 +168,7 @@ export class StreamRunner {
     });
     await this.deps.publish(frame);
     this.published += 1;
+    this.lastPublishedSeq = seq;
     this.deps.metrics.frames.inc({ stream: this.definition.streamId });
     return frame;
   }

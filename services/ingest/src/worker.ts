@@ -15,6 +15,7 @@ import {
 } from '@emostream/shared';
 import type { IngestSettings } from './config.js';
 import type { IngestMetrics } from './metrics.js';
+import { parseSource } from './sources.js';
 import { StreamRunner, type StreamDefinition, type StreamOutcome } from './stream-runner.js';
 
 export interface IngestWorkerOptions {
@@ -34,6 +35,12 @@ export interface IngestWorkerOptions {
  */
 export class IngestWorker {
   private readonly runners = new Map<string, { runner: StreamRunner; partition: TopicPartition; spec: StreamDefinition }>();
+  /**
+   * Per file stream, how far this replica got, by spec: a rebalance that hands a partition back to
+   * the same replica re-delivers its specs (the group never commits), and a file must then neither
+   * start over nor, once done, run again — downstream would see its frames twice.
+   */
+  private readonly fileProgress = new Map<string, { spec: string; lastSeq: number; done: boolean }>();
   private readonly logger: Logger;
   private consumer: BusConsumer | undefined;
   private producer: BusProducer | undefined;
@@ -89,6 +96,7 @@ export class IngestWorker {
   private async apply(record: ConsumedRecord): Promise<void> {
     const streamId = record.key;
     if (record.value === null) {
+      this.fileProgress.delete(streamId);
       await this.stopStream(streamId, 'removed');
       return;
     }
@@ -104,10 +112,14 @@ export class IngestWorker {
       return;
     }
     const wanted: StreamDefinition = { streamId, url: spec.url, sampleFps: spec.sampleFps, maxWidth: spec.maxWidth };
+    const key = JSON.stringify(wanted);
     const current = this.runners.get(streamId);
-    if (current && JSON.stringify(current.spec) === JSON.stringify(wanted)) return;
+    if (current && JSON.stringify(current.spec) === key) return;
     if (current) await this.stopStream(streamId, 'changed');
-    this.startStream(wanted, { topic: record.topic, partition: record.partition });
+    const progress = this.fileProgress.get(streamId);
+    if (progress?.spec === key && progress.done) return;
+    const resumeAfter = progress?.spec === key ? progress.lastSeq : 0;
+    this.startStream({ ...wanted, ...(resumeAfter > 0 ? { resumeAfter } : {}) }, { topic: record.topic, partition: record.partition });
   }
 
   private startStream(spec: StreamDefinition, partition: TopicPartition): void {
@@ -116,10 +128,14 @@ export class IngestWorker {
       metrics: this.options.metrics,
       settings: this.options.settings,
     });
-    this.runners.set(spec.streamId, { runner, partition, spec });
-    this.logger.info({ streamId: spec.streamId, url: spec.url }, 'stream started');
+    const { resumeAfter: _resumed, ...specKey } = spec;
+    this.runners.set(spec.streamId, { runner, partition, spec: specKey });
+    this.logger.info({ streamId: spec.streamId, url: spec.url, resumeAfter: spec.resumeAfter }, 'stream started');
     void runner.done.then((outcome) => {
       this.outcomes.set(spec.streamId, outcome);
+      if (isFile(spec.url)) {
+        this.fileProgress.set(spec.streamId, { spec: JSON.stringify(specKey), lastSeq: runner.lastPublishedSeq || (spec.resumeAfter ?? 0), done: outcome.state === 'ended' });
+      }
       if (this.runners.get(spec.streamId)?.runner === runner) this.runners.delete(spec.streamId);
     });
   }
@@ -130,6 +146,14 @@ export class IngestWorker {
     this.runners.delete(streamId);
     await entry.runner.stop();
     this.logger.info({ streamId, why }, 'stream stopped');
+  }
+}
+
+function isFile(url: string): boolean {
+  try {
+    return !parseSource(url).live;
+  } catch {
+    return false; // an unusable URL: its runner already failed and said why
   }
 }
 

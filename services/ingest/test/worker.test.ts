@@ -70,6 +70,21 @@ describe('ingest worker', () => {
     assert.equal(ingest.worker.outcomes.get('happy')?.state, 'ended');
   });
 
+  it('does not ingest a finished file again when its spec is delivered again (as after a rebalance), until the stream is removed and re-added', async () => {
+    const ingest = await startWorker('ingest-again');
+    closers.push(ingest.close);
+    const spec = { streamId: 'sad', url: sharedData('labelled/cremad_1001_DFA_sad.flv'), sampleFps: 0, maxWidth: 0 };
+    await putStream(ingest.bus, 'ingest-again', spec);
+    await waitFor(() => ingest.framesOf('sad').some((f) => f.ref!.endOfStream), 'the first run to end');
+    const once = ingest.framesOf('sad').length;
+    await putStream(ingest.bus, 'ingest-again', spec);
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    assert.equal(ingest.framesOf('sad').length, once, 'the same spec again must not publish the file twice');
+    await putStream(ingest.bus, 'ingest-again', spec, true);
+    await putStream(ingest.bus, 'ingest-again', spec);
+    await waitFor(() => ingest.framesOf('sad').length === 2 * once, 'a re-added stream to run again');
+  });
+
   it('gives a missing file, an unreachable RTSP URL and a truncated video each a clear error and a metric, while a healthy stream keeps flowing', async () => {
     const ingest = await startWorker('ingest-bad');
     closers.push(ingest.close);
