@@ -49,9 +49,15 @@ export async function collectTopic(
 ): Promise<{ records: ConsumedRecord[]; consumer: BusConsumer }> {
   const records: ConsumedRecord[] = [];
   const consumer = await bus.consumer({ groupId: randomPrefix('reader'), topics: [topic], fromBeginning: true, readCommitted, sessionTimeoutMs: 6_000 });
+  // The group never commits, so a re-joined member reads from the start again: count each record once.
+  const seen = new Set<string>();
   await consumer.run({
     eachBatch: async (batch) => {
-      records.push(...batch.records);
+      for (const record of batch.records) {
+        if (seen.has(`${record.partition}:${record.offset}`)) continue;
+        seen.add(`${record.partition}:${record.offset}`);
+        records.push(record);
+      }
     },
   });
   return { records, consumer };

@@ -77,23 +77,23 @@ export class KafkaBus implements Bus {
   }
 
   async endOffsets(topic: string): Promise<TopicPartitionOffset[]> {
-    return this.withAdmin(async (admin) =>
-      (await admin.fetchTopicOffsets(topic)).map((p) => ({ topic, partition: p.partition, offset: p.high })),
+    return retryRetriable(`reading end offsets of ${topic}`, () =>
+      this.withAdmin(async (admin) => (await admin.fetchTopicOffsets(topic)).map((p) => ({ topic, partition: p.partition, offset: p.high }))),
     );
   }
 
   async startOffsets(topic: string): Promise<TopicPartitionOffset[]> {
-    return this.withAdmin(async (admin) =>
-      (await admin.fetchTopicOffsets(topic)).map((p) => ({ topic, partition: p.partition, offset: p.low })),
+    return retryRetriable(`reading start offsets of ${topic}`, () =>
+      this.withAdmin(async (admin) => (await admin.fetchTopicOffsets(topic)).map((p) => ({ topic, partition: p.partition, offset: p.low }))),
     );
   }
 
   async committedOffsets(groupId: string, topic: string): Promise<TopicPartitionOffset[]> {
-    return this.withAdmin(async (admin) => {
+    return retryRetriable(`reading the committed offsets of ${groupId}`, () => this.withAdmin(async (admin) => {
       const [offsets] = await admin.fetchOffsets({ groupId, topics: [topic] });
       // kafkajs reports a partition the group never committed as offset -1.
       return (offsets?.partitions ?? []).filter((p) => Number(p.offset) >= 0).map((p) => ({ topic, partition: p.partition, offset: p.offset }));
-    });
+    }));
   }
 
   async producer(options: ProducerOptions = {}): Promise<BusProducer> {
@@ -178,10 +178,14 @@ class KafkaConsumer implements BusConsumer {
       const revoked = [...this.assigned].filter((k) => !now.has(k)).map(parseKey);
       const added = [...now].filter((k) => !this.assigned.has(k)).map(parseKey);
       this.assigned = now;
-      this.assignmentWork = this.assignmentWork.then(async () => {
-        if (revoked.length > 0) await handlers.onRevoked?.(revoked);
-        if (added.length > 0) await handlers.onAssigned?.(added);
-      });
+      this.assignmentWork = this.assignmentWork
+        .then(async () => {
+          if (revoked.length > 0) await handlers.onRevoked?.(revoked);
+          if (added.length > 0) await handlers.onAssigned?.(added);
+        })
+        // This runs from a kafkajs event: a rejection here would end the process unannounced. The
+        // handlers retry what is retriable themselves; what still fails is logged loudly.
+        .catch((error: unknown) => log.error({ err: error, revoked, added }, 'partition assignment handling failed'));
     });
     for (const topic of this.options.topics) {
       // A topic another process has just created may not be in this client's metadata yet.
