@@ -27,7 +27,7 @@ describe('default pack backbone', () => {
       const [face] = await detectWith(models, DEFAULT_MODE, image);
       assert.ok(face);
       const input = new Float32Array(112 * 112 * 3);
-      preprocessFace(image, face, { expand: 1, square: false, ...backbone.crop }, settings, input);
+      preprocessFace(image, face, { expand: 0, square: false, ...backbone.crop }, settings, input);
       const out = await session.run({ image: { data: input, dims: [1, 112, 112, 3] } });
       const probs = toReferenceProbabilities(out.probs!.data, order);
       labels[name] = EMOTION_LABELS[probs.indexOf(Math.max(...probs))]!;

@@ -11,4 +11,5 @@ export * from './runtime/ops-server.js';
 export * from './runtime/stage.js';
 export * from './runtime/process.js';
 export * from './telemetry/tracing.js';
+export * from './reference/file-sampling.js';
 export * from './models/index.js';

@@ -54,6 +54,27 @@ export function busContract(name: string, makeBus: () => Bus): void {
       assert.equal(await bus.partitionCount(`${name}.missing`), undefined);
     });
 
+    it('reports the offsets a group committed, and none for partitions it never committed', async () => {
+      const name = await topic(2);
+      const group = randomPrefix('g');
+      assert.deepEqual(await bus.committedOffsets(group, name), []);
+      const producer = await bus.producer({ transactionalId: randomPrefix('tx') });
+      await producer.sendInTransaction([], { groupId: group, offsets: [{ topic: name, partition: 1, offset: '3' }] });
+      assert.deepEqual(await bus.committedOffsets(group, name), [{ topic: name, partition: 1, offset: '3' }]);
+      assert.deepEqual((await bus.startOffsets(name)).map((o) => o.offset), ['0', '0']);
+      await producer.close();
+    });
+
+    it('reports each partition\'s end offset', async () => {
+      const name = await topic(2);
+      const producer = await bus.producer();
+      await producer.send(Array.from({ length: 6 }, (_, i) => ({ topic: name, key: `k${i}`, value: bytes(String(i)) })));
+      const ends = await bus.endOffsets(name);
+      assert.deepEqual(ends.map((e) => e.partition).sort(), [0, 1]);
+      assert.equal(ends.reduce((sum, e) => sum + Number(e.offset), 0), 6);
+      await producer.close();
+    });
+
     it('keeps each key in order across a multi-partition topic and delivers every record once', async () => {
       const name = await topic(3);
       const producer = await bus.producer();

@@ -1,8 +1,7 @@
-import { makeMessage, moduleLogger, StageError, toStageError, topics, type Logger } from '@emostream/shared';
+import { makeMessage, moduleLogger, samplingStep, StageError, toStageError, topics, type Logger } from '@emostream/shared';
 import type { IngestSettings } from './config.js';
 import { probeVideo, readFrames, type ReadSummary } from './ffmpeg-frames.js';
 import type { IngestMetrics } from './metrics.js';
-import { fileSamplingStep } from './sampling.js';
 import { assertReadable, parseSource, type Source } from './sources.js';
 
 export type FrameMessage = ReturnType<typeof makeMessage<typeof topics.frames.schema>>;
@@ -84,7 +83,8 @@ export class StreamRunner {
     try {
       assertReadable(source);
       const info = await probeVideo(source, settings);
-      const step = fileSamplingStep(info.fps);
+      // The reference cannot sample videos under 3 fps (its k is 0); ingest takes every frame of those.
+      const step = info.fps < 3 ? 1 : samplingStep(info.fps);
       this.logger.info({ file: source.input, fps: info.fps, step, width: info.width, height: info.height }, 'reading file');
       for await (const frame of readFrames(source, this.readOptions({ kind: 'every', step }), summary)) {
         lastFrame = await this.publishFrame(frame.frameNumber, frame.ptsMs, frame.width, frame.height, frame.jpeg, false);

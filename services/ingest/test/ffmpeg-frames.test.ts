@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { fileSamplingStep, parseSource, probeVideo, pythonRound, readFrames, type ReadSummary, type SampledFrame } from '../src/index.js';
+import { samplingStep } from '@emostream/shared';
+import { parseSource, probeVideo, readFrames, type ReadSummary, type SampledFrame } from '../src/index.js';
 import { sharedData } from './media.js';
 
 const timeouts = { connectTimeoutMs: 5_000, readTimeoutMs: 5_000 };
@@ -12,26 +13,12 @@ async function readAll(file: string, step: number, maxWidth = 0): Promise<{ fram
   return { frames, summary };
 }
 
-describe('file sampling', () => {
-  it('takes every k-th frame with k = round(5·fps/25), rounding halves to even as Python does', () => {
-    assert.equal(fileSamplingStep(25), 5);
-    assert.equal(fileSamplingStep(30), 6);
-    assert.equal(fileSamplingStep(30000 / 1001), 6);
-    assert.equal(fileSamplingStep(12), 2);
-    assert.equal(fileSamplingStep(15), 3);
-    assert.equal(fileSamplingStep(12.5), 2); // 2.5 rounds to 2, not 3
-    assert.equal(pythonRound(3.5), 4);
-    assert.equal(pythonRound(2.5), 2);
-    assert.equal(fileSamplingStep(2), 1); // never 0
-  });
-});
-
 describe('reading frames with ffmpeg', () => {
   it('samples a CREMA-D FLV (VP6, 29.97 fps) at frames 1, 7, …, 55 of its 56, as the reference numbers them', async () => {
     const file = sharedData('labelled/cremad_1001_DFA_happy.flv');
     const info = await probeVideo(parseSource(file), timeouts);
     assert.equal(Math.round(info.fps * 100) / 100, 29.97);
-    const step = fileSamplingStep(info.fps);
+    const step = samplingStep(info.fps);
     const { frames, summary } = await readAll(file, step);
     assert.deepEqual(frames.map((f) => f.frameNumber), [1, 7, 13, 19, 25, 31, 37, 43, 49, 55]);
     assert.equal(summary.decodedFrames, 56);
@@ -49,7 +36,7 @@ describe('reading frames with ffmpeg', () => {
     const file = sharedData('scenes/intel_corridor_3people_walk_and_pause.gif');
     const info = await probeVideo(parseSource(file), timeouts);
     assert.equal(info.fps, 12);
-    const { frames, summary } = await readAll(file, fileSamplingStep(info.fps), 320);
+    const { frames, summary } = await readAll(file, samplingStep(info.fps), 320);
     assert.equal(summary.decodedFrames, 41);
     assert.equal(frames.length, 21);
     assert.deepEqual([frames[0]!.width, frames[0]!.height], [320, 180]);

@@ -86,6 +86,26 @@ export class KafkaBus implements Bus {
     });
   }
 
+  async endOffsets(topic: string): Promise<TopicPartitionOffset[]> {
+    return this.withAdmin(async (admin) =>
+      (await admin.fetchTopicOffsets(topic)).map((p) => ({ topic, partition: p.partition, offset: p.high })),
+    );
+  }
+
+  async startOffsets(topic: string): Promise<TopicPartitionOffset[]> {
+    return this.withAdmin(async (admin) =>
+      (await admin.fetchTopicOffsets(topic)).map((p) => ({ topic, partition: p.partition, offset: p.low })),
+    );
+  }
+
+  async committedOffsets(groupId: string, topic: string): Promise<TopicPartitionOffset[]> {
+    return this.withAdmin(async (admin) => {
+      const [offsets] = await admin.fetchOffsets({ groupId, topics: [topic] });
+      // kafkajs reports a partition the group never committed as offset -1.
+      return (offsets?.partitions ?? []).filter((p) => Number(p.offset) >= 0).map((p) => ({ topic, partition: p.partition, offset: p.offset }));
+    });
+  }
+
   async producer(options: ProducerOptions = {}): Promise<BusProducer> {
     const transactional = options.transactionalId !== undefined;
     const producer = this.kafka.producer({

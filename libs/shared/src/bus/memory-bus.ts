@@ -108,6 +108,22 @@ export class InMemoryBus implements Bus {
     return this.topics.get(topic)?.length;
   }
 
+  async endOffsets(topic: string): Promise<TopicPartitionOffset[]> {
+    return this.partitions(topic).map((log, partition) => ({ topic, partition, offset: String(log.endOffset) }));
+  }
+
+  async startOffsets(topic: string): Promise<TopicPartitionOffset[]> {
+    return this.partitions(topic).map((log, partition) => ({ topic, partition, offset: String(log.startOffset) }));
+  }
+
+  async committedOffsets(groupId: string, topic: string): Promise<TopicPartitionOffset[]> {
+    const committed = this.groups.get(groupId)?.committed;
+    return this.partitions(topic).flatMap((_, partition) => {
+      const offset = committed?.get(tpKey(topic, partition));
+      return offset === undefined ? [] : [{ topic, partition, offset: String(offset) }];
+    });
+  }
+
   async producer(): Promise<BusProducer> {
     this.assertOpen();
     return {

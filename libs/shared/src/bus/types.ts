@@ -120,6 +120,12 @@ export interface Bus {
   createTopics(topics: TopicSpec[]): Promise<void>;
   /** Partition count of a topic, or undefined when it does not exist. */
   partitionCount(topic: string): Promise<number | undefined>;
+  /** Each partition's end offset (the offset the next record will get): how far "read everything" goes. */
+  endOffsets(topic: string): Promise<TopicPartitionOffset[]>;
+  /** Each partition's first offset still stored (retention and compaction move it). */
+  startOffsets(topic: string): Promise<TopicPartitionOffset[]>;
+  /** The group's committed offsets on a topic's partitions; partitions it never committed are left out. */
+  committedOffsets(groupId: string, topic: string): Promise<TopicPartitionOffset[]>;
   producer(options?: ProducerOptions): Promise<BusProducer>;
   consumer(options: ConsumerOptions): Promise<BusConsumer>;
   /** Closes every producer and consumer made by this bus. */

@@ -12,10 +12,15 @@ import { StageRunner, type StageDefinition } from './stage.js';
  * commits, then everything disconnects; past the grace period the process stops hard with exit code 1.
  * Any failure to start exits with code 1 and a clear log line.
  */
-export async function runStageProcess(definition: StageDefinition, config: RuntimeConfig): Promise<void> {
-  const logger = rootLogger.child({ stage: definition.name });
+export async function runStageProcess(
+  stage: StageDefinition | ((registry: Registry) => StageDefinition | Promise<StageDefinition>),
+  config: RuntimeConfig,
+): Promise<void> {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
+  // A factory gets the registry, so the stage can register metrics of its own.
+  const definition = typeof stage === 'function' ? await stage(registry) : stage;
+  const logger = rootLogger.child({ stage: definition.name });
   startTracing({ serviceName: `emostream-${definition.name}`, exporter: config.tracing.exporter, endpoint: config.tracing.endpoint });
 
   const bus = createBus(config);

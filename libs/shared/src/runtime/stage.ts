@@ -55,6 +55,13 @@ export interface StageDefinition<Desc extends DescMessage = DescMessage> {
   handle?(input: StageInput<Desc>, context: HandlerContext): StageOutput[] | Promise<StageOutput[]>;
   /** Must return one result per input, in order. Throwing applies to the whole batch. */
   handleBatch?(inputs: StageInput<Desc>[], context: HandlerContext): Promise<HandlerResult[]>;
+  /**
+   * For stages with per-key state (temporal): on each newly assigned partition the runtime first
+   * re-runs up to this many records before the group's committed offset through the handler,
+   * discarding their outputs, so the state is what it was before the restart or rebalance and new
+   * outputs come out the same. Must cover each key's window and expiry horizon.
+   */
+  replayRecords?: number;
   /** Partitions this replica now owns (per-key state can be rebuilt here, before their first message). */
   onAssigned?(partitions: TopicPartition[]): Promise<void>;
   /** Partitions this replica no longer owns (drop their state). */
@@ -85,6 +92,8 @@ export class StageRunner<Desc extends DescMessage = DescMessage> {
   private consumer: BusConsumer | undefined;
   private producer: BusProducer | undefined;
   private stopping: Promise<void> | undefined;
+  /** Per newly assigned partition: records below this offset are replayed (state only), not processed. */
+  private readonly replayUntil = new Map<string, bigint>();
 
   constructor(
     readonly definition: StageDefinition<Desc>,
@@ -149,6 +158,7 @@ export class StageRunner<Desc extends DescMessage = DescMessage> {
       onAssigned: async (partitions) => {
         this.logger.info({ partitions }, 'partitions assigned');
         await this.definition.onAssigned?.(partitions);
+        if (this.definition.replayRecords) await this.startReplay(partitions, this.definition.replayRecords);
       },
       onRevoked: async (partitions) => {
         this.logger.info({ partitions }, 'partitions revoked');
@@ -182,7 +192,33 @@ export class StageRunner<Desc extends DescMessage = DescMessage> {
     this.lifecycle.moveTo('FAILED');
   }
 
+  /** Seeks each assigned partition back by up to `count` records before its committed offset. */
+  private async startReplay(partitions: TopicPartition[], count: number): Promise<void> {
+    const topic = this.inputTopic;
+    const [committed, starts] = await Promise.all([this.options.bus.committedOffsets(this.groupId, topic), this.options.bus.startOffsets(topic)]);
+    for (const tp of partitions) {
+      const until = committed.find((c) => c.partition === tp.partition);
+      if (!until) continue;
+      const low = BigInt(starts.find((s) => s.partition === tp.partition)?.offset ?? '0');
+      const from = BigInt(until.offset) - BigInt(count) > low ? BigInt(until.offset) - BigInt(count) : low;
+      if (from >= BigInt(until.offset)) continue;
+      this.replayUntil.set(`${tp.topic}:${tp.partition}`, BigInt(until.offset));
+      this.consumer!.seek({ topic: tp.topic, partition: tp.partition, offset: String(from) });
+      this.logger.info({ partition: tp.partition, from: String(from), until: until.offset }, 'replaying to rebuild state');
+    }
+  }
+
   private async processBatch(batch: PartitionBatch, isRunning: () => boolean): Promise<void> {
+    const key = `${batch.topic}:${batch.partition}`;
+    const until = this.replayUntil.get(key);
+    if (until !== undefined) {
+      const replay = batch.records.filter((r) => BigInt(r.offset) < until);
+      const rest = batch.records.filter((r) => BigInt(r.offset) >= until);
+      if (replay.length > 0) await this.replay(replay);
+      if (rest.length > 0 || replay.length === 0) this.replayUntil.delete(key);
+      if (rest.length === 0) return;
+      batch = { ...batch, records: rest };
+    }
     const inputs: StageInput<Desc>[] = [];
     const inputRecords: ConsumedRecord[] = []; // the raw record of each input, for its dead letter
     const deadLetters: OutgoingRecord[] = [];
@@ -243,6 +279,21 @@ export class StageRunner<Desc extends DescMessage = DescMessage> {
     this.metrics.messages.inc({ outcome: 'processed' }, batch.records.length - deadLetters.length);
     if (deadLetters.length > 0) this.metrics.messages.inc({ outcome: 'dead_lettered' }, deadLetters.length);
     for (const output of outputs) this.metrics.outputs.inc({ topic: output.topic });
+  }
+
+  /** Runs already-processed records through the handler for its state alone: outputs and errors are dropped. */
+  private async replay(records: ConsumedRecord[]): Promise<void> {
+    const inputs: StageInput<Desc>[] = [];
+    for (const record of records) {
+      if (record.value === null) continue;
+      try {
+        inputs.push({ ...record, value: decodeMessage(this.definition.input, record.key, record.value) });
+      } catch (error) {
+        // An undecodable record was dead-lettered when it was first processed.
+        if (!(error instanceof DecodeError)) throw error;
+      }
+    }
+    await this.invokeHandler(inputs);
   }
 
   /** Runs the handler; returns one result per input. Throws only for a retriable failure. */

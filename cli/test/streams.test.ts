@@ -1,0 +1,54 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { describe, it } from 'node:test';
+import { KafkaBus } from '@emostream/shared';
+import { listStreams } from '../src/index.js';
+
+const emo = fileURLToPath(new URL('../bin/emo.mjs', import.meta.url));
+
+function brokers(): string {
+  const value = process.env.KAFKA_BROKERS;
+  if (!value) throw new Error('KAFKA_BROKERS is not set: run the tests with `npm test` (it starts a Kafka broker)');
+  return value;
+}
+
+function runEmo(args: string[], env: Record<string, string>) {
+  return spawnSync(process.execPath, [emo, ...args], { env: { ...process.env, ...env }, encoding: 'utf8' });
+}
+
+describe('emo streams, on the real broker', () => {
+  it('adds, changes, removes and lists streams on the compacted streams topic', async () => {
+    const env = { KAFKA_BROKERS: brokers(), EMOSTREAM_TOPIC_PREFIX: `cli-${process.pid}-${Date.now()}`, EMOSTREAM_LOG_LEVEL: 'error' };
+    for (const args of [
+      ['streams', 'add', 'lobby', '/videos/lobby.mp4'],
+      ['streams', 'add', 'door', 'rtsp://127.0.0.1:8554/door', '--fps', '2'],
+      ['streams', 'add', 'door', 'rtsp://127.0.0.1:8554/door-hd', '--fps', '4'],
+      ['streams', 'add', 'yard', 'webcam:/dev/video2', '--disabled'],
+      ['streams', 'remove', 'lobby'],
+    ]) {
+      const result = runEmo(args, env);
+      assert.equal(result.status, 0, result.stderr);
+    }
+    const bus = new KafkaBus({ brokers: env.KAFKA_BROKERS, clientId: 'cli-test', ssl: { enabled: false, rejectUnauthorized: true }, sasl: { mechanism: 'none' } });
+    const specs = await listStreams(bus, env.EMOSTREAM_TOPIC_PREFIX);
+    await bus.close();
+    assert.deepEqual(
+      specs.map((s) => [s.streamId, s.url, s.sampleFps, s.enabled]),
+      [
+        ['door', 'rtsp://127.0.0.1:8554/door-hd', 4, true],
+        ['yard', 'webcam:/dev/video2', 0, false],
+      ],
+    );
+    const listed = runEmo(['streams', 'list'], env);
+    assert.equal(listed.status, 0, listed.stderr);
+    assert.match(listed.stdout, /^door\tenabled\trtsp:\/\/127\.0\.0\.1:8554\/door-hd\t4 fps\nyard\tdisabled\twebcam:\/dev\/video2\n$/);
+  });
+
+  it('fails with a clear message, not a stack trace, when no broker is configured', () => {
+    const result = runEmo(['streams', 'list'], { KAFKA_BROKERS: '' });
+    assert.equal(result.status, 1);
+    assert.match(result.stderr, /^emo: invalid configuration .*\n\s+- kafka\.brokers: Required when bus is kafka \(env KAFKA_BROKERS\)/);
+    assert.doesNotMatch(result.stderr, /\bat .*\.ts:\d+/);
+  });
+});

@@ -1,0 +1,48 @@
+import { eventsTopic, topics, type EmotionEvent, type StageDefinition } from '@emostream/shared';
+import { faceEmotionEvents } from './events.js';
+import type { SinkMetrics } from './metrics.js';
+import { TrackSummaries } from './track-summaries.js';
+
+/**
+ * The sink stage: each `Emotions` message becomes the public JSON events — one per face, plus a
+ * summary for each track that ended — keyed by streamId on the events topic.
+ */
+export function sinkStage(deps: { metrics?: SinkMetrics; now?: () => number } = {}): StageDefinition<typeof topics.emotions.schema> {
+  const now = deps.now ?? Date.now;
+  const summaries = new TrackSummaries();
+  const streamPartitions = new Map<string, number>();
+  return {
+    name: 'sink',
+    input: topics.emotions,
+    outputs: [eventsTopic],
+    handle(input, context) {
+      const emittedAtMs = now();
+      const faces = faceEmotionEvents(input.value, emittedAtMs);
+      const ended = summaries.observe(input.value, emittedAtMs);
+      streamPartitions.set(input.key, input.partition);
+      if (input.value.ref?.endOfStream) streamPartitions.delete(input.key);
+      const events: EmotionEvent[] = [...faces, ...ended];
+      if (deps.metrics) record(deps.metrics, input.key, faces.length > 0 ? emittedAtMs - input.value.ref!.capturedAtMs : undefined, events);
+      return events.map((event) => context.emitRaw(eventsTopic, event.streamId, Buffer.from(JSON.stringify(event), 'utf8')));
+    },
+    async onRevoked(partitions) {
+      // Another replica now sums up these streams' tracks (from the frames it sees).
+      const revoked = new Set(partitions.map((p) => p.partition));
+      const streams = [...streamPartitions].filter(([, partition]) => revoked.has(partition)).map(([streamId]) => streamId);
+      summaries.drop(streams);
+      for (const streamId of streams) streamPartitions.delete(streamId);
+    },
+  };
+}
+
+function record(metrics: SinkMetrics, stream: string, latencyMs: number | undefined, events: EmotionEvent[]): void {
+  if (latencyMs !== undefined) metrics.endToEndSeconds.observe({ stream }, Math.max(0, latencyMs) / 1000);
+  for (const event of events) {
+    if (event.schema === 'emostream.event.face.v1') {
+      metrics.events.inc({ stream, type: 'face' });
+      metrics.emotions.inc({ stream, label: event.label });
+    } else {
+      metrics.events.inc({ stream, type: 'track_summary' });
+    }
+  }
+}

@@ -1,0 +1,138 @@
+import { EMOTION_LABELS, toProbabilities, type TrackSummaryEvent } from '@emostream/shared';
+import { InvalidEmotionsError } from './errors.js';
+import { assertValidFace, dominantLabel, type EmotionsLike, type FaceEmotionLike, type FrameRefLike } from './events.js';
+
+/** What the sink keeps of one track until it ends. */
+export interface TrackAccumulator {
+  readonly streamId: string;
+  readonly trackId: number;
+  readonly firstSeq: number;
+  lastSeq: number;
+  readonly startPtsMs: number;
+  endPtsMs: number;
+  frames: number;
+  /** Per-label sums of the track's per-frame probabilities. */
+  readonly sums: number[];
+}
+
+/**
+ * The summary event of an ended track. Its dominant emotion is the label with the highest MEAN
+ * probability, not the most frequent per-frame label: it weighs how sure each frame was, is stable
+ * for short tracks where one frame flips a vote, and always equals the argmax of the
+ * `meanProbabilities` in the same event, so consumers never see the two disagree. (The reference's
+ * per-video label is a mode, of per-window argmaxes; that is `videoEmotion` in @emostream/temporal.)
+ */
+export function trackSummaryEvent(track: TrackAccumulator, emittedAtMs: number): TrackSummaryEvent {
+  const means = track.sums.map((sum) => sum / track.frames);
+  return {
+    schema: 'emostream.event.track_summary.v1',
+    streamId: track.streamId,
+    trackId: track.trackId,
+    firstSeq: track.firstSeq,
+    lastSeq: track.lastSeq,
+    startPtsMs: track.startPtsMs,
+    endPtsMs: track.endPtsMs,
+    durationMs: track.endPtsMs - track.startPtsMs,
+    frames: track.frames,
+    dominantEmotion: dominantLabel(means),
+    meanProbabilities: toProbabilities(means),
+    emittedAtMs,
+  };
+}
+
+/**
+ * Per (stream, track) accumulation of the face emotions the sink sees, and one summary event per
+ * track when it ends: listed in a frame's `endedTrackIds`, or at the stream's end.
+ */
+export class TrackSummaries {
+  /** streamId → trackId → accumulator. */
+  readonly #streams = new Map<string, Map<number, TrackAccumulator>>();
+
+  /**
+   * Takes one `Emotions` message: adds its faces, then returns the summaries of the tracks that ended
+   * with it (all of the stream's tracks when it is the stream's last message), by ascending id.
+   * A track listed as ended that the sink never saw gives no summary. An invalid message throws
+   * before anything is added, so the state never holds half a message.
+   */
+  observe(emotions: EmotionsLike, emittedAtMs: number): TrackSummaryEvent[] {
+    const ref = emotions.ref;
+    if (!ref || ref.streamId === '') throw new InvalidEmotionsError('Emotions message has no frame header');
+    for (const face of emotions.faces) assertValidFace(ref, face);
+    for (const face of emotions.faces) this.add(ref, face);
+    const ended = ref.endOfStream
+      ? this.endStream(ref.streamId, emittedAtMs)
+      : [...emotions.endedTrackIds]
+          .sort((a, b) => a - b)
+          .flatMap((trackId) => this.end(ref.streamId, trackId, emittedAtMs) ?? []);
+    return ended;
+  }
+
+  /**
+   * Adds one face of one frame to its track. A frame at or before the track's last one (a redelivered
+   * message) is not counted twice.
+   */
+  add(ref: FrameRefLike, face: FaceEmotionLike): void {
+    if (face.probs.length !== EMOTION_LABELS.length) {
+      throw new InvalidEmotionsError(`stream ${ref.streamId} track ${face.trackId}: expected ${EMOTION_LABELS.length} probabilities, got ${face.probs.length}`);
+    }
+    let tracks = this.#streams.get(ref.streamId);
+    if (!tracks) {
+      tracks = new Map();
+      this.#streams.set(ref.streamId, tracks);
+    }
+    const track = tracks.get(face.trackId);
+    if (!track) {
+      tracks.set(face.trackId, {
+        streamId: ref.streamId,
+        trackId: face.trackId,
+        firstSeq: ref.seq,
+        lastSeq: ref.seq,
+        startPtsMs: ref.ptsMs,
+        endPtsMs: ref.ptsMs,
+        frames: 1,
+        sums: [...face.probs],
+      });
+      return;
+    }
+    if (ref.seq <= track.lastSeq) return;
+    track.lastSeq = ref.seq;
+    track.endPtsMs = ref.ptsMs;
+    track.frames += 1;
+    face.probs.forEach((p, i) => (track.sums[i]! += p));
+  }
+
+  /** Ends one track: its summary, or undefined if the sink never saw it. */
+  end(streamId: string, trackId: number, emittedAtMs: number): TrackSummaryEvent | undefined {
+    const tracks = this.#streams.get(streamId);
+    const track = tracks?.get(trackId);
+    if (!tracks || !track) return undefined;
+    tracks.delete(trackId);
+    if (tracks.size === 0) this.#streams.delete(streamId);
+    return trackSummaryEvent(track, emittedAtMs);
+  }
+
+  /** Ends every track of a stream: their summaries by ascending id. */
+  endStream(streamId: string, emittedAtMs: number): TrackSummaryEvent[] {
+    const tracks = this.#streams.get(streamId);
+    this.#streams.delete(streamId);
+    if (!tracks) return [];
+    return [...tracks.values()].sort((a, b) => a.trackId - b.trackId).map((track) => trackSummaryEvent(track, emittedAtMs));
+  }
+
+  /** Forgets streams without summarising them (their partition moved to another consumer). */
+  drop(streamIds: Iterable<string>): void {
+    for (const streamId of streamIds) this.#streams.delete(streamId);
+  }
+
+  /** Streams with at least one open track. */
+  streamIds(): string[] {
+    return [...this.#streams.keys()];
+  }
+
+  /** Open tracks, over all streams. */
+  get size(): number {
+    let size = 0;
+    for (const tracks of this.#streams.values()) size += tracks.size;
+    return size;
+  }
+}

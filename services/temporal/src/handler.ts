@@ -1,0 +1,106 @@
+import {
+  makeMessage,
+  topics,
+  type HandlerResult,
+  type StageDefinition,
+  type StageInput,
+  type StageOutput,
+} from '@emostream/shared';
+import { argmax } from './offline-windows.js';
+import { SlidingWindows } from './sliding-window.js';
+import { meanProbabilities } from './static-fallback.js';
+
+/** The pack's temporal model (the EMO-AffectNet LSTM): windows of features in, 7 probabilities per window out. */
+export interface TemporalModel {
+  readonly windowLength: number;
+  /** `windows` holds `count` windows of `windowLength` × featureSize floats, oldest first; returns count × 7 probabilities. */
+  predict(windows: Float32Array, count: number, featureSize: number): Promise<Float32Array>;
+}
+
+export interface TemporalStageOptions {
+  /** null: the pack has no temporal model; each face then gets the mean of its window's static probabilities. */
+  model: TemporalModel | null;
+  windowLength: number;
+  /** A track unseen for this long (media time) ends. */
+  trackTtlMs: number;
+  /** Records per partition re-read after a restart or rebalance to rebuild the windows (see StageDefinition.replayRecords). */
+  replayRecords?: number;
+}
+
+type EmbeddingsInput = StageInput<typeof topics.embeddings.schema>;
+
+interface PendingFace {
+  input: number;
+  face: EmbeddingsInput['value']['faces'][number];
+  window: readonly Float32Array[];
+}
+
+/**
+ * The temporal stage: one window per (stream, track) — the first item fills it, each sampled frame
+ * shifts it by one — and the LSTM over every window of a batch in one model call. Tracks end at the
+ * end of their stream or after `trackTtlMs` without a sighting; the frame that ends them lists them.
+ */
+export function temporalStage(options: TemporalStageOptions): StageDefinition<typeof topics.embeddings.schema> {
+  const windows = new SlidingWindows<Float32Array>({ length: options.model?.windowLength ?? options.windowLength, trackTtlMs: options.trackTtlMs });
+  const streamPartitions = new Map<string, number>();
+
+  return {
+    name: 'temporal',
+    input: topics.embeddings,
+    outputs: [topics.emotions],
+    // Enough for ~20 streams per partition to replay 100 sampled frames each (20 s at 5 frames/s),
+    // well past a window of 10 plus the track TTL.
+    replayRecords: options.replayRecords ?? 2_000,
+
+    async handleBatch(inputs, context): Promise<HandlerResult[]> {
+      const pending: PendingFace[] = [];
+      const ended: number[][] = [];
+      inputs.forEach((input, index) => {
+        const ref = input.value.ref!;
+        streamPartitions.set(input.key, input.partition);
+        for (const face of input.value.faces) {
+          // Without an LSTM the window holds the static probabilities, whose mean is the fallback.
+          const item = Float32Array.from(options.model ? face.features : face.staticProbs);
+          pending.push({ input: index, face, window: windows.push({ streamId: input.key, trackId: face.trackId }, item, ref) });
+        }
+        ended.push(ref.endOfStream ? windows.endStream(input.key) : windows.expireIdle(input.key, ref.ptsMs));
+        if (ref.endOfStream) streamPartitions.delete(input.key);
+      });
+
+      const probabilities = await predict(options.model, pending);
+      const outputs: StageOutput[][] = inputs.map(() => []);
+      inputs.forEach((input, index) => {
+        const faces = pending
+          .map((p, i) => ({ p, probs: probabilities[i]! }))
+          .filter(({ p }) => p.input === index)
+          .map(({ p, probs }) => ({
+            trackId: p.face.trackId,
+            ...(p.face.box ? { box: p.face.box } : {}),
+            score: p.face.score,
+            probs: [...probs],
+            label: argmax([...probs]),
+            staticProbs: p.face.staticProbs,
+          }));
+        const emotions = makeMessage(topics.emotions, { ref: input.value.ref!, faces, endedTrackIds: ended[index]! });
+        outputs[index]!.push(context.emit(topics.emotions, emotions));
+      });
+      return outputs;
+    },
+
+    async onRevoked(partitions) {
+      // Another replica owns these streams now; it rebuilds their windows from the frames it reads.
+      const revoked = partitions.map((p) => p.partition);
+      windows.drop(windows.windowsOnPartitions(revoked, (streamId) => streamPartitions.get(streamId) ?? -1));
+    },
+  };
+}
+
+async function predict(model: TemporalModel | null, pending: PendingFace[]): Promise<Float32Array[]> {
+  if (pending.length === 0) return [];
+  if (!model) return pending.map((p) => Float32Array.from(meanProbabilities(p.window.map((row) => [...row]))));
+  const featureSize = pending[0]!.window[0]!.length;
+  const batch = new Float32Array(pending.length * model.windowLength * featureSize);
+  pending.forEach((p, i) => p.window.forEach((row, t) => batch.set(row, (i * model.windowLength + t) * featureSize)));
+  const out = await model.predict(batch, pending.length, featureSize);
+  return pending.map((_, i) => out.subarray(i * 7, i * 7 + 7));
+}

@@ -1,0 +1,5 @@
+// Public entry of @emostream/temporal: the pure logic the temporal stage is built from.
+export * from './offline-windows.js';
+export * from './sliding-window.js';
+export * from './static-fallback.js';
+export * from './handler.js';

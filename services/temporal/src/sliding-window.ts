@@ -1,0 +1,167 @@
+import { z } from 'zod';
+
+/**
+ * The real-time window of the reference (REFERENCE.md, "Real-time use"), one per (stream, track):
+ * a track's first item fills the whole window (repeated `length` times); each later sampled frame
+ * shifts the window by one, dropping the oldest item. The reference keeps one window for every face
+ * and slides it at camera rate; we keep one per track, fed at the sampling rate the models were
+ * trained at.
+ *
+ * Windows hold any item type: backbone features for the LSTM, static probabilities for packs
+ * without a temporal model (static-fallback.ts).
+ */
+
+export const slidingWindowConfigSchema = z
+  .object({
+    length: z.coerce
+      .number()
+      .int()
+      .min(1)
+      .default(10)
+      .describe("Sampled frames per window: the temporal model's sequence length (10 for EMO-AffectNet). Env TEMPORAL_WINDOW_LENGTH."),
+    trackTtlMs: z.coerce
+      .number()
+      .int()
+      .positive()
+      .default(2_000)
+      .describe(
+        'A track whose window got nothing for this long, in media time (ptsMs) of its own stream, ends. ' +
+          "Keep it above the face tracker's maxMisses × the sampling interval, or tracks end here before the tracker ends them. " +
+          'Env TEMPORAL_TRACK_TTL_MS.',
+      ),
+  })
+  .strict();
+export type SlidingWindowConfig = z.infer<typeof slidingWindowConfigSchema>;
+
+export interface WindowKey {
+  readonly streamId: string;
+  readonly trackId: number;
+}
+
+/** Where in its stream a sampled frame lies. */
+export interface FramePosition {
+  /** Per-stream frame number. */
+  readonly seq: number;
+  /** Media time of the frame. */
+  readonly ptsMs: number;
+}
+
+interface TrackWindow<T> {
+  items: T[];
+  lastSeq: number;
+  lastPtsMs: number;
+}
+
+/**
+ * The windows of every (stream, track) a temporal consumer owns. Plain in-memory state, no clock:
+ * every time is the media time of the frames themselves, so replaying a partition rebuilds the same
+ * windows and ends the same tracks.
+ */
+export class SlidingWindows<T> {
+  readonly #length: number;
+  readonly #ttlMs: number;
+  /** streamId → trackId → window. */
+  readonly #streams = new Map<string, Map<number, TrackWindow<T>>>();
+
+  constructor(config: Pick<SlidingWindowConfig, 'length' | 'trackTtlMs'>) {
+    if (!Number.isInteger(config.length) || config.length < 1) throw new RangeError(`window length must be a positive integer, got ${config.length}`);
+    if (!(config.trackTtlMs > 0)) throw new RangeError(`trackTtlMs must be positive, got ${config.trackTtlMs}`);
+    this.#length = config.length;
+    this.#ttlMs = config.trackTtlMs;
+  }
+
+  /**
+   * Adds a track's item for one sampled frame and returns the window to run the model on (oldest
+   * first, always `length` items). A frame at or before the track's last frame (a redelivered or
+   * replayed message) leaves the window as it is, so one frame never shifts it twice.
+   */
+  push(key: WindowKey, item: T, at: FramePosition): readonly T[] {
+    let tracks = this.#streams.get(key.streamId);
+    if (!tracks) {
+      tracks = new Map();
+      this.#streams.set(key.streamId, tracks);
+    }
+    const window = tracks.get(key.trackId);
+    if (!window) {
+      const items = new Array<T>(this.#length).fill(item);
+      tracks.set(key.trackId, { items, lastSeq: at.seq, lastPtsMs: at.ptsMs });
+      return [...items];
+    }
+    if (at.seq > window.lastSeq) {
+      window.items.shift();
+      window.items.push(item);
+      window.lastSeq = at.seq;
+      window.lastPtsMs = at.ptsMs;
+    }
+    return [...window.items];
+  }
+
+  /** The current window of a track, if it has one. */
+  get(key: WindowKey): readonly T[] | undefined {
+    const window = this.#streams.get(key.streamId)?.get(key.trackId);
+    return window ? [...window.items] : undefined;
+  }
+
+  /** Ends one track (its tracker ended it): drops its window. Returns whether it had one. */
+  end(key: WindowKey): boolean {
+    const tracks = this.#streams.get(key.streamId);
+    const had = tracks?.delete(key.trackId) ?? false;
+    if (tracks?.size === 0) this.#streams.delete(key.streamId);
+    return had;
+  }
+
+  /**
+   * Ends the tracks of `streamId` whose last item is more than the TTL older than `nowPtsMs`, the
+   * media time of the stream's current frame. Call it on every frame of the stream, after pushing
+   * the frame's faces; returns the ended track ids (ascending) for the frame's `ended_track_ids`.
+   */
+  expireIdle(streamId: string, nowPtsMs: number): number[] {
+    const tracks = this.#streams.get(streamId);
+    if (!tracks) return [];
+    const ended: number[] = [];
+    for (const [trackId, window] of tracks) {
+      if (nowPtsMs - window.lastPtsMs > this.#ttlMs) ended.push(trackId);
+    }
+    for (const trackId of ended) tracks.delete(trackId);
+    if (tracks.size === 0) this.#streams.delete(streamId);
+    return ended.sort((a, b) => a - b);
+  }
+
+  /** Ends every track of a stream (end of stream): returns their ids, ascending. */
+  endStream(streamId: string): number[] {
+    const tracks = this.#streams.get(streamId);
+    this.#streams.delete(streamId);
+    return tracks ? [...tracks.keys()].sort((a, b) => a - b) : [];
+  }
+
+  /**
+   * The windows to drop when `revokedPartitions` are taken from this consumer: those of every stream
+   * that `partitionOf` (the producer's partitioner over the streamId key) places on one of them.
+   */
+  windowsOnPartitions(revokedPartitions: Iterable<number>, partitionOf: (streamId: string) => number): WindowKey[] {
+    const revoked = new Set(revokedPartitions);
+    const keys: WindowKey[] = [];
+    for (const [streamId, tracks] of this.#streams) {
+      if (!revoked.has(partitionOf(streamId))) continue;
+      for (const trackId of tracks.keys()) keys.push({ streamId, trackId });
+    }
+    return keys;
+  }
+
+  /** Drops windows without ending anything downstream (their partition now belongs to another consumer). */
+  drop(keys: Iterable<WindowKey>): void {
+    for (const key of keys) this.end(key);
+  }
+
+  /** Streams that have at least one window. */
+  streamIds(): string[] {
+    return [...this.#streams.keys()];
+  }
+
+  /** Windows held, over all streams. */
+  get size(): number {
+    let size = 0;
+    for (const tracks of this.#streams.values()) size += tracks.size;
+    return size;
+  }
+}
