@@ -14,10 +14,15 @@ const positiveNumber = (value: string) => {
 program
   .command('serve')
   .description('run one pipeline stage as a service (configured by environment, see README)')
-  .argument('<stage>', 'ingest')
+  .argument('<stage>', 'ingest, backbone, temporal or sink')
   .action(async (stage: string) => {
     // Each service's main wires its stage and runs until SIGTERM.
-    const mains: Record<string, () => Promise<unknown>> = { ingest: () => import('../../services/ingest/src/main.js') };
+    const mains: Record<string, () => Promise<unknown>> = {
+      ingest: () => import('../../services/ingest/src/main.js'),
+      backbone: () => import('../../services/backbone/src/main.js'),
+      temporal: () => import('../../services/temporal/src/main.js'),
+      sink: () => import('../../services/sink/src/main.js'),
+    };
     const main = mains[stage];
     if (!main) throw new InvalidArgumentError(`unknown stage "${stage}"; available: ${Object.keys(mains).join(', ')}`);
     await main();

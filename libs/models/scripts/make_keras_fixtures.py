@@ -258,6 +258,22 @@ def main():
             wn = [w.encode() if isinstance(w, str) else w for w in group.attrs["weight_names"]]
             group.attrs["weight_names"] = np.array(wn, dtype="S") if wn else np.array([], dtype="S1")
 
+    # The same LSTM weights inside a nested model group, as `save_weights` writes a model that
+    # contains another model as a layer: one group whose weight names start with the inner layers.
+    nested = OUT / "temporal_small_nested.h5"
+    with h5py.File(OUT / "temporal_small.h5", "r") as src, h5py.File(nested, "w") as dst:
+        inner = dst.create_group("inner_model")
+        names = []
+        for layer in src["model_weights"].attrs["layer_names"]:
+            group = src["model_weights"][layer]
+            for w in group.attrs["weight_names"]:
+                w = w.decode() if isinstance(w, bytes) else w
+                inner.create_dataset(w, data=group[w][()])
+                names.append(w)
+        inner.attrs["weight_names"] = names
+        dst.attrs["layer_names"] = ["input_2", "inner_model"]
+        dst.create_group("input_2").attrs["weight_names"] = np.array([], dtype="S1")
+
     # Full-size models with formula weights: nothing but Keras's outputs is stored.
     _, full = backbone_model(divisor=1, features_units=512)
     formula_backbone_weights(full)

@@ -13,15 +13,12 @@
  */
 import { readdir, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { MANIFEST_FILE, MODEL_ROLES, loadPack, readPack, type ModelSession } from '@emostream/shared';
+import { DEFAULT_MODELS_DIR, MANIFEST_FILE, MODEL_ROLES, loadPack, readPack, resolvePackDir, type ModelSession } from '@emostream/shared';
 import { importEmoAffectNet } from './emo-affectnet/import.js';
 import { SYNTHETIC_PACK_NAME, buildSyntheticPack } from './synthetic.js';
 import { importUserOnnx } from './user-onnx.js';
-
-/** `models/` at the repository root (this file is libs/models/src/cli.ts). */
-export const DEFAULT_MODELS_DIR = fileURLToPath(new URL('../../../models', import.meta.url));
 
 /** Where the CLI writes; injectable for tests. */
 export interface CliIo {
@@ -79,7 +76,7 @@ export async function runModelsCli(argv: readonly string[], io: CliIo = consoleI
         if (provider !== 'cpu' && provider !== 'cuda') return usage(io, `--provider must be cpu or cuda, not ${provider}`);
         const threads = values.threads === undefined ? 0 : Number(values.threads);
         if (!Number.isInteger(threads) || threads < 0) return usage(io, `--threads must be a whole number, not ${values.threads}`);
-        return await verify(await packDir(sub, modelsDir), provider, threads, io);
+        return await verify(resolvePackDir(sub, modelsDir), provider, threads, io);
       }
       case 'build': {
         if (sub !== SYNTHETIC_PACK_NAME) return usage(io, 'only "build synthetic" exists here');
@@ -130,14 +127,6 @@ export async function runModelsCli(argv: readonly string[], io: CliIo = consoleI
 function usage(io: CliIo, problem: string): number {
   io.err(`${problem}\n${USAGE}`);
   return 2;
-}
-
-/** A folder path as given, or a pack name inside the models folder. */
-async function packDir(nameOrDir: string, modelsDir: string): Promise<string> {
-  for (const candidate of [resolve(nameOrDir), join(modelsDir, nameOrDir)]) {
-    if (await isFile(join(candidate, MANIFEST_FILE))) return candidate;
-  }
-  throw new Error(`no pack "${nameOrDir}": neither ${resolve(nameOrDir)} nor ${join(modelsDir, nameOrDir)} has a ${MANIFEST_FILE}`);
 }
 
 async function list(modelsDir: string, io: CliIo): Promise<number> {

@@ -120,7 +120,7 @@ export function buildDefaultPack(): BuiltPack {
         // grow the box to a square of real pixels and resize with INTER_AREA (preprocess.ts): the
         // same labels on the faceapi stills (backbone.test.ts), and no black bars.
         preprocessing: { colorOrder: 'RGB', mean: [0, 0, 0], scale: 1, resize: 'area', inputSize: { width: EXPRESSION_INPUT_SIZE, height: EXPRESSION_INPUT_SIZE }, fit: 'stretch' },
-        crop: { expand: 0, square: true },
+        crop: { expand: 1, square: true },
         outputs: {
           features: { name: 'features', shape: [-1, 256], dtype: 'float32' },
           probs: { name: 'probs', shape: [-1, 7], dtype: 'float32' },

@@ -102,3 +102,12 @@ test('reads files written by older h5py/Keras: fixed-length string attributes, c
   assert.deepEqual(legacy.weightedLayers, ['lstm', 'lstm_1', 'dense_1']);
   assert.deepEqual(legacy.layer('lstm').get('recurrent_kernel')!.data, modern.layer('lstm').get('recurrent_kernel')!.data);
 });
+
+test('reads weights of layers nested inside a model that was used as a layer', async () => {
+  const flat = await readKerasWeights(fixture('temporal_small.h5'));
+  const nested = await readKerasWeights(fixture('temporal_small_nested.h5'));
+  assert.deepEqual(nested.weightedLayers, ['lstm', 'lstm_1', 'dense_1']);
+  assert.deepEqual(nested.layer('lstm_1').get('kernel')!.data, flat.layer('lstm_1').get('kernel')!.data);
+  const source = new KerasWeightSource(nested);
+  assert.deepEqual(temporalSpecFromKeras(source), temporalSpecFromKeras(new KerasWeightSource(flat)));
+});

@@ -63,7 +63,10 @@ export function temporalStage(options: TemporalStageOptions): StageDefinition<ty
           const item = Float32Array.from(options.model ? face.features : face.staticProbs);
           pending.push({ input: index, face, window: windows.push({ streamId: input.key, trackId: face.trackId }, item, ref) });
         }
-        ended.push(ref.endOfStream ? windows.endStream(input.key) : windows.expireIdle(input.key, ref.ptsMs));
+        // Tracks end when the tracker says so, at the end of the stream, or after the TTL here.
+        for (const trackId of input.value.endedTrackIds) windows.end({ streamId: input.key, trackId });
+        const expired = ref.endOfStream ? windows.endStream(input.key) : windows.expireIdle(input.key, ref.ptsMs);
+        ended.push([...new Set([...input.value.endedTrackIds, ...expired])].sort((a, b) => a - b));
         if (ref.endOfStream) streamPartitions.delete(input.key);
       });
 

@@ -3,3 +3,4 @@ export * from './offline-windows.js';
 export * from './sliding-window.js';
 export * from './static-fallback.js';
 export * from './handler.js';
+export * from './temporal-model.js';

@@ -8,6 +8,8 @@
  * layer group a `weight_names` attribute such as `conv1_7x7_s2/kernel:0`, the dataset's path
  * inside the group. We key each layer's weights by the last path segment without `:0`
  * (`kernel`, `bias`, `gamma`, `beta`, `moving_mean`, `moving_variance`, `recurrent_kernel`).
+ * A nested model (a Model used as a layer) is one group holding its layers' weights; those are
+ * split back by the first segment of their names, so `conv1_7x7_s2` is found either way.
  */
 import { access } from 'node:fs/promises';
 import type { Dataset, File as H5File, Group } from 'h5wasm';
@@ -68,13 +70,17 @@ export async function readKerasWeights(path: string): Promise<KerasWeightsFile> 
       const group = root.get(layerName) as Group | null;
       if (!group) throw new Error(`${name}: layer "${layerName}" is listed but has no group`);
       const weightNames = stringList(group, 'weight_names') ?? [];
-      const weights = new Map<string, StoredWeight>();
+      // A model used as a layer of another model is saved as ONE group holding all its layers'
+      // weights, named `<inner layer>/kernel:0`, …: split it back into its layers.
+      const owners = new Set(weightNames.map(firstSegment));
+      const nested = owners.size > 1;
       for (const weightName of weightNames) {
         const dataset = group.get(weightName) as Dataset | null;
         if (!dataset) throw new Error(`${name}: layer "${layerName}" lists weight "${weightName}" but has no such dataset`);
-        weights.set(shortName(weightName), toStored(name, weightName, dataset));
+        const owner = nested ? firstSegment(weightName) : layerName;
+        if (!layers.has(owner)) layers.set(owner, new Map());
+        layers.get(owner)!.set(shortName(weightName), toStored(name, weightName, dataset));
       }
-      if (weights.size > 0) layers.set(layerName, weights);
     }
     const config = stringAttr(file, 'model_config');
     return {
@@ -91,6 +97,10 @@ export async function readKerasWeights(path: string): Promise<KerasWeightsFile> 
   } finally {
     file.close();
   }
+}
+
+function firstSegment(weightName: string): string {
+  return weightName.split('/')[0] ?? weightName;
 }
 
 /** `conv1_7x7_s2/kernel:0` → `kernel`; `lstm/lstm_cell/recurrent_kernel:0` → `recurrent_kernel`. */

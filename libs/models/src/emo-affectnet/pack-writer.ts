@@ -67,7 +67,7 @@ export async function writePack(dir: string, contents: PackContents): Promise<Pa
           fit: 'stretch',
         },
         // The reference crops the detector's box as is (clamped to the frame) and stretches it.
-        crop: { expand: 0, square: false },
+        crop: { expand: 1, square: false },
         outputs: {
           features: { name: backbone.featuresOutput.name, shape: [-1, backbone.featuresOutput.size], dtype: 'float32' },
           probs: { name: backbone.probsOutput, shape: [-1, EMOTION_LABELS.length], dtype: 'float32' },

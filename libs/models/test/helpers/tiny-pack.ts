@@ -53,7 +53,7 @@ export async function writeTinyPack(): Promise<{ dir: string; manifest: PackMani
         sha256: sha256(backbone),
         input: { name: 'input', shape: [-1, 224, 224, 3], dtype: 'float32', layout: 'NHWC' },
         preprocessing: { colorOrder: 'BGR', mean: [91.4953, 103.8827, 131.0912], scale: 1, resize: 'nearest', inputSize: { width: 224, height: 224 } },
-        crop: { expand: 0, square: false },
+        crop: { expand: 1, square: false },
         outputs: { features: { name: 'features', shape: [-1, 512] }, probs: { name: 'probs', shape: [-1, 7] } },
       },
       temporal: {

@@ -2,4 +2,5 @@
 export * from './pack.js';
 export * from './session.js';
 export * from './preprocess.js';
+export * from './locate.js';
 export * from './detect/index.js';

@@ -74,13 +74,8 @@ const BackboneSchema = ModelFileSchema.extend({
   preprocessing: ImagePreprocessingSchema,
   crop: z
     .object({
-      expand: z
-        .number()
-        .min(0)
-        .max(4)
-        .default(0)
-        .describe('How much larger than the detector box the crop is, as a fraction (0.2 = 20 % larger) about its centre; 0 = the box as detected (EMO-AffectNet)'),
-      square: z.boolean().default(false).describe('Make the box square (side = the larger of width and height) before expanding'),
+      expand: z.number().positive().default(1).describe('Box width and height are multiplied by this around its centre (1 = as detected)'),
+      square: z.boolean().default(false).describe('Grow the shorter side to make the crop square before resizing'),
     })
     .strict()
     .describe('How a detector box becomes the crop this backbone sees'),

@@ -19,33 +19,27 @@ export interface RgbImage {
   readonly data: Uint8Array;
 }
 
-/**
- * A detector box by its corners, in frame pixels. Corners, not x/y/width/height: the reference
- * truncates the detector's own corners, and x + width rebuilt in float32 can land a hair below a
- * whole pixel and lose a column.
- */
-export interface FaceCorners {
+/** A box in frame pixels as the contracts carry it (`emostream.v1.Box`): top-left corner and size. */
+export interface BoxLike {
+  readonly x: number;
+  readonly y: number;
+  readonly width: number;
+  readonly height: number;
+}
+
+/** Integer pixel rectangle by corners, half-open: x1 ≤ x < x2, y1 ≤ y < y2. */
+export interface PixelRect {
   readonly x1: number;
   readonly y1: number;
   readonly x2: number;
   readonly y2: number;
 }
 
-/** Whole-pixel crop by corners, half-open: x1 ≤ x < x2, y1 ≤ y < y2. */
-export interface CropRect {
-  readonly x1: number;
-  readonly y1: number;
-  readonly x2: number;
-  readonly y2: number;
-}
-
-/**
- * How a box becomes a crop (a pack's `crop` setting, the same convention as the face stage's
- * `CropShape`): squared first if asked, then grown by `expand` (a fraction: 0.2 = 20 % larger),
- * both about the box centre. EMO-AffectNet: `{ expand: 0, square: false }`.
- */
+/** How the box becomes a crop (a pack's `crop` setting). */
 export interface CropSettings {
+  /** Width and height are multiplied by this around the box centre (1 = as detected). */
   readonly expand: number;
+  /** Grow the shorter side so the crop is square. */
   readonly square: boolean;
 }
 
@@ -75,49 +69,42 @@ export function tensorSettingsOf(model: {
 
 /** Thrown by `clampBox`/`preprocessFace` when a box, clamped to the frame, leaves no pixels. Not retriable. */
 export class EmptyCropError extends StageError {
-  constructor(box: FaceCorners, width: number, height: number) {
-    super('EMPTY_CROP', `box (${box.x1}, ${box.y1})–(${box.x2}, ${box.y2}) leaves no pixels inside the ${width}×${height} frame`);
+  constructor(box: BoxLike, width: number, height: number) {
+    super('EMPTY_CROP', `box at (${box.x}, ${box.y}) of ${box.width}×${box.height} leaves no pixels inside the ${width}×${height} frame`);
     this.name = 'EmptyCropError';
   }
 }
 
-/** Squares (if asked) and grows the box about its centre per the pack's crop setting. */
-export function adjustBox(box: FaceCorners, crop: CropSettings): FaceCorners {
-  if (crop.expand === 0 && !crop.square) return box;
-  const cx = (box.x1 + box.x2) / 2;
-  const cy = (box.y1 + box.y2) / 2;
-  let width = box.x2 - box.x1;
-  let height = box.y2 - box.y1;
+/** Grows the box around its centre (and squares it) per the pack's crop setting. */
+export function adjustBox(box: BoxLike, crop: CropSettings): BoxLike {
+  if (crop.expand === 1 && !crop.square) return box;
+  const cx = box.x + box.width / 2;
+  const cy = box.y + box.height / 2;
+  let width = box.width * crop.expand;
+  let height = box.height * crop.expand;
   if (crop.square) width = height = Math.max(width, height);
-  width *= 1 + crop.expand;
-  height *= 1 + crop.expand;
-  return { x1: snap(cx - width / 2), y1: snap(cy - height / 2), x2: snap(cx + width / 2), y2: snap(cy + height / 2) };
-}
-
-/** Rounds to a millionth of a pixel, so 200 × 1.1 = 220.00000000000003 does not move a truncated corner. */
-function snap(value: number): number {
-  return Math.round(value * 1e6) / 1e6;
+  return { x: cx - width / 2, y: cy - height / 2, width, height };
 }
 
 /**
  * The reference's crop rectangle: coordinates truncated to integers (Python's `int()`), the start
  * clamped to ≥ 0 and the end to ≤ w − 1 / h − 1, then used as a half-open slice
  * `frame[y1:y2, x1:x2]`; so a box reaching the frame edge loses its last row/column, as in the
- * reference.
+ * reference. The reference's corners are our x, y and x + width, y + height.
  */
-export function clampBox(box: FaceCorners, width: number, height: number): CropRect {
+export function clampBox(box: BoxLike, width: number, height: number): PixelRect {
   const clamped = {
-    x1: Math.max(0, Math.trunc(box.x1)),
-    y1: Math.max(0, Math.trunc(box.y1)),
-    x2: Math.min(width - 1, Math.trunc(box.x2)),
-    y2: Math.min(height - 1, Math.trunc(box.y2)),
+    x1: Math.max(0, Math.trunc(box.x)),
+    y1: Math.max(0, Math.trunc(box.y)),
+    x2: Math.min(width - 1, Math.trunc(box.x + box.width)),
+    y2: Math.min(height - 1, Math.trunc(box.y + box.height)),
   };
   if (clamped.x2 <= clamped.x1 || clamped.y2 <= clamped.y1) throw new EmptyCropError(box, width, height);
   return clamped;
 }
 
 /** Copies the half-open rectangle of an already clamped box. */
-export function crop(image: RgbImage, box: CropRect): RgbImage {
+export function crop(image: RgbImage, box: PixelRect): RgbImage {
   const width = box.x2 - box.x1;
   const height = box.y2 - box.y1;
   const data = new Uint8Array(width * height * 3);
@@ -337,7 +324,7 @@ export function writeTensor(image: RgbImage, settings: TensorSettings, out: Floa
  * The whole face path: adjust the box, clamp and crop it from the frame, resize, and write the
  * tensor for one face. `out` receives width·height·3 floats at `offset` (one row of a batch).
  */
-export function preprocessFace(frame: RgbImage, box: FaceCorners, cropSettings: CropSettings, settings: TensorSettings, out: Float32Array, offset = 0): void {
+export function preprocessFace(frame: RgbImage, box: BoxLike, cropSettings: CropSettings, settings: TensorSettings, out: Float32Array, offset = 0): void {
   if (settings.fit && settings.fit !== 'stretch') throw new Error(`face crops are stretched to the input size; fit "${settings.fit}" is for detector inputs`);
   const region = clampBox(adjustBox(box, cropSettings), frame.width, frame.height);
   const face = resize(crop(frame, region), settings.inputSize.width, settings.inputSize.height, settings.resize);

@@ -32,12 +32,12 @@ const VGGFACE2: TensorSettings = {
 };
 
 test('clamps a box to the frame like the reference: truncate, start ≥ 0, end ≤ size − 1', () => {
-  assert.deepEqual(clampBox({ x1: -5.7, y1: 3.9, x2: 20.2, y2: 50 }, 10, 8), { x1: 0, y1: 3, x2: 9, y2: 7 });
-  assert.deepEqual(clampBox({ x1: 2.2, y1: 1.8, x2: 5.9, y2: 4.1 }, 10, 8), { x1: 2, y1: 1, x2: 5, y2: 4 });
+  assert.deepEqual(clampBox({ x: -5.7, y: 3.9, width: 25.9, height: 46.1 }, 10, 8), { x1: 0, y1: 3, x2: 9, y2: 7 });
+  assert.deepEqual(clampBox({ x: 2.25, y: 1.75, width: 3.5, height: 2.5 }, 10, 8), { x1: 2, y1: 1, x2: 5, y2: 4 });
 });
 
 test('a box outside the frame is an EmptyCropError naming the box and frame', () => {
-  assert.throws(() => clampBox({ x1: 12, y1: 0, x2: 20, y2: 5 }, 10, 8), (e: unknown) => e instanceof EmptyCropError && /box \(12, 0\)–\(20, 5\) leaves no pixels inside the 10×8 frame/.test(e.message));
+  assert.throws(() => clampBox({ x: 12, y: 0, width: 8, height: 5 }, 10, 8), (e: unknown) => e instanceof EmptyCropError && /box at \(12, 0\) of 8×5 leaves no pixels inside the 10×8 frame/.test(e.message));
 });
 
 test('crops the half-open rectangle [x1, x2) × [y1, y2)', () => {
@@ -47,14 +47,9 @@ test('crops the half-open rectangle [x1, x2) × [y1, y2)', () => {
   assert.deepEqual(red(face), [12, 22, 32, 13, 23, 33]);
 });
 
-test('squares a box and grows it by a fraction about its centre; expand 0 leaves it as detected', () => {
-  const box = { x1: 10, y1: 20, x2: 30, y2: 60 };
-  assert.equal(adjustBox(box, { expand: 0, square: false }), box);
-  assert.deepEqual(adjustBox(box, { expand: 0.5, square: false }), { x1: 5, y1: 10, x2: 35, y2: 70 });
-  assert.deepEqual(adjustBox(box, { expand: 0, square: true }), { x1: 0, y1: 20, x2: 40, y2: 60 });
-  assert.deepEqual(adjustBox(box, { expand: 0.5, square: true }), { x1: -10, y1: 10, x2: 50, y2: 70 });
-  // 200 × 1.1 is 220.00000000000003 in floating point; the corner must still be 220, not 219.99….
-  assert.deepEqual(adjustBox({ x1: 0, y1: 0, x2: 200, y2: 200 }, { expand: 0.1, square: false }), { x1: -10, y1: -10, x2: 210, y2: 210 });
+test('expands a box around its centre and squares it', () => {
+  assert.deepEqual(adjustBox({ x: 10, y: 20, width: 20, height: 40 }, { expand: 1.5, square: false }), { x: 5, y: 10, width: 30, height: 60 });
+  assert.deepEqual(adjustBox({ x: 10, y: 20, width: 20, height: 40 }, { expand: 1, square: true }), { x: 0, y: 20, width: 40, height: 40 });
 });
 
 test('nearest (Pillow) halving picks the second pixel of each pair; doubling repeats pixels', () => {
@@ -85,7 +80,7 @@ test('writes BGR minus the VGGFace2 means, NHWC and NCHW', () => {
 
 test('preprocessFace crops, resizes and writes one batch row at an offset', () => {
   const out = new Float32Array(2 * 2 * 2 * 3).fill(-1);
-  preprocessFace(gradient(8, 8), { x1: 2, y1: 2, x2: 6, y2: 6 }, { expand: 0, square: false }, { ...VGGFACE2, mean: [0, 0, 0] }, out, 12);
+  preprocessFace(gradient(8, 8), { x: 2, y: 2, width: 4, height: 4 }, { expand: 1, square: false }, { ...VGGFACE2, mean: [0, 0, 0] }, out, 12);
   assert.deepEqual(Array.from(out.subarray(0, 12)), new Array(12).fill(-1), 'the first row is untouched');
   // Crop x, y ∈ [2, 6) → nearest 4→2 picks x, y ∈ {3, 5}; first pixel (3, 3): B 203, G 103, R 33.
   assert.deepEqual(Array.from(out.subarray(12, 15)), [203, 103, 33]);
@@ -95,7 +90,7 @@ test('preprocessFace crops, resizes and writes one batch row at an offset', () =
 
 test('preprocessFace refuses a padding fit, which only detector inputs use', () => {
   assert.throws(
-    () => preprocessFace(gradient(4, 4), { x1: 0, y1: 0, x2: 3, y2: 3 }, { expand: 0, square: false }, { ...VGGFACE2, fit: 'pad-center' }, new Float32Array(12)),
+    () => preprocessFace(gradient(4, 4), { x: 0, y: 0, width: 3, height: 3 }, { expand: 1, square: false }, { ...VGGFACE2, fit: 'pad-center' }, new Float32Array(12)),
     /fit "pad-center" is for detector inputs/,
   );
 });

@@ -1,0 +1,40 @@
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { z } from 'zod';
+import { envBoolean, type EnvBinding } from '../config/load.js';
+import { MANIFEST_FILE, PackError } from './pack.js';
+
+/** `models/` at the repository root, where `npm run models` and `emo models build` put packs. */
+export const DEFAULT_MODELS_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../../models');
+
+/** Which pack a model-using stage runs, and how. */
+export const modelSettingsSchema = z
+  .object({
+    pack: z.string().min(1).default('default').describe('Pack name (a folder of the models dir) or path. Env EMOSTREAM_PACK.'),
+    modelsDir: z.string().default(DEFAULT_MODELS_DIR).describe('Folder of named packs. Env EMOSTREAM_MODELS_DIR.'),
+    executionProvider: z.enum(['cpu', 'cuda']).default('cpu').describe('cpu, or cuda (falls back to cpu with a warning). Env EMOSTREAM_EXECUTION_PROVIDER.'),
+    intraOpThreads: z.coerce.number().int().min(0).default(0).describe('Threads per operator (0 = onnxruntime decides). Env EMOSTREAM_INTRA_OP_THREADS.'),
+    warmUp: envBoolean.default(true).describe('Run each model once at start. Env EMOSTREAM_MODEL_WARM_UP.'),
+  })
+  .strict();
+export type ModelSettings = z.infer<typeof modelSettingsSchema>;
+
+export function modelEnvBindings(prefix: string): EnvBinding[] {
+  return [
+    { env: 'EMOSTREAM_PACK', path: `${prefix}.pack` },
+    { env: 'EMOSTREAM_MODELS_DIR', path: `${prefix}.modelsDir` },
+    { env: 'EMOSTREAM_EXECUTION_PROVIDER', path: `${prefix}.executionProvider` },
+    { env: 'EMOSTREAM_INTRA_OP_THREADS', path: `${prefix}.intraOpThreads` },
+    { env: 'EMOSTREAM_MODEL_WARM_UP', path: `${prefix}.warmUp` },
+  ];
+}
+
+/** The folder of a pack given by name or path; fails with what to do when there is none. */
+export function resolvePackDir(pack: string, modelsDir: string = DEFAULT_MODELS_DIR): string {
+  for (const candidate of [path.resolve(pack), path.join(modelsDir, pack)]) {
+    if (existsSync(path.join(candidate, MANIFEST_FILE))) return candidate;
+  }
+  const hint = pack === 'default' ? ' (run `npm run models` to build it)' : pack === 'synthetic' ? ' (run `emo models build synthetic`)' : '';
+  throw new PackError(pack, `not found: neither ${path.resolve(pack)} nor ${path.join(modelsDir, pack)} holds a ${MANIFEST_FILE}${hint}`);
+}

@@ -1,0 +1,39 @@
+import { toReferenceProbabilities, tensorSettingsOf, writeTensor, type LoadedPack, type RgbImage, type TensorSettings } from '@emostream/shared';
+
+/** What the backbone stage needs from a model: face crops in, features and 7 probabilities (REFERENCE label order) out. */
+export interface BackboneModel {
+  readonly inputSize: { width: number; height: number };
+  embed(crops: RgbImage[]): Promise<{ features: Float32Array; probs: Float32Array }[]>;
+}
+
+/** The pack's backbone session as a BackboneModel: one session.run per call, the whole batch at once. */
+export function packBackbone(pack: LoadedPack): BackboneModel {
+  const spec = pack.manifest.models.backbone;
+  const session = pack.sessions.backbone;
+  if (!session) throw new Error(`pack ${pack.manifest.name} was loaded without its backbone session`);
+  const settings: TensorSettings = tensorSettingsOf(spec);
+  const { width, height } = settings.inputSize;
+  const perImage = width * height * 3;
+  return {
+    inputSize: { width, height },
+    async embed(crops) {
+      if (crops.length === 0) return [];
+      const input = new Float32Array(crops.length * perImage);
+      crops.forEach((crop, i) => {
+        if (crop.width !== width || crop.height !== height) {
+          throw new Error(`crop is ${crop.width}×${crop.height}, the backbone takes ${width}×${height}`);
+        }
+        writeTensor(crop, settings, input, i * perImage);
+      });
+      const dims = settings.layout === 'NHWC' ? [crops.length, height, width, 3] : [crops.length, 3, height, width];
+      const out = await session.run({ [spec.input.name]: { data: input, dims } });
+      const features = out[spec.outputs.features.name]!;
+      const probs = out[spec.outputs.probs.name]!;
+      const featureSize = features.data.length / crops.length;
+      return crops.map((_, i) => ({
+        features: features.data.slice(i * featureSize, (i + 1) * featureSize),
+        probs: toReferenceProbabilities(probs.data.subarray(i * pack.toReferenceOrder.length, (i + 1) * pack.toReferenceOrder.length), pack.toReferenceOrder),
+      }));
+    },
+  };
+}

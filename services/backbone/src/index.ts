@@ -1,0 +1,4 @@
+export * from './backbone-model.js';
+export * from './handler.js';
+export * from './metrics.js';
+export * from './micro-batcher.js';

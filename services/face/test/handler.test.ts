@@ -1,0 +1,85 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, it } from 'node:test';
+import { fromBinary } from '@bufbuild/protobuf';
+import sharp from 'sharp';
+import { Registry } from 'prom-client';
+import {
+  CropEncoding,
+  DeadLetterSchema,
+  encodeMessage,
+  FaceCropsSchema,
+  InMemoryBus,
+  makeMessage,
+  runtimeConfigSchema,
+  StageRunner,
+  topicName,
+  topics,
+  type ConsumedRecord,
+} from '@emostream/shared';
+import { faceStage, faceTrackerConfigSchema, type FaceDetector } from '../src/index.js';
+
+const still = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../../shared/data/stills/faceapi_happy.jpg');
+
+describe('face stage', () => {
+  it('tracks detected faces with stable ids, crops them to the backbone input, ends tracks at the end of the stream, and dead-letters an undecodable frame', async () => {
+    const jpeg = readFileSync(still);
+    const { width, height } = await sharp(jpeg).metadata();
+    // Stands in for the pack's detector here (the detectors themselves are tested on real media in
+    // libs/models); it finds one face in the middle of the picture and shifts it a little each call.
+    let call = 0;
+    const detector: FaceDetector = {
+      async detect(frame) {
+        assert.deepEqual([frame.width, frame.height], [width, height]);
+        const dx = call++ * 2;
+        return [{ x1: 30 + dx, y1: 20, x2: 130 + dx, y2: 140, score: 0.95 }, { x1: 0, y1: 0, x2: 5, y2: 5, score: 0.9 }];
+      },
+    };
+    const bus = new InMemoryBus();
+    const registry = new Registry();
+    const config = runtimeConfigSchema.parse({ bus: 'memory', topicPrefix: 'fc' });
+    const stage = faceStage({
+      detector,
+      crops: { inputSize: { width: 224, height: 224 }, resize: 'nearest', box: { expand: 1, square: false }, encoding: 'rgb8', jpegQuality: 90 },
+      tracker: faceTrackerConfigSchema.parse({ minHits: 1 }),
+      minFaceSize: 20,
+    });
+    const runner = new StageRunner(stage, { bus, config, registry });
+    await runner.start();
+    const frame = (seq: number, bytes: Uint8Array, endOfStream = false) =>
+      makeMessage(topics.frames, { ref: { streamId: 'desk', seq, width: width!, height: height!, endOfStream }, jpeg: bytes });
+    const producer = await bus.producer();
+    await producer.send(
+      [frame(1, jpeg), frame(7, jpeg), frame(13, Buffer.from('\xff\xd8 truncated')), frame(19, jpeg), frame(20, new Uint8Array(), true)].map((f) => ({
+        topic: topicName(topics.frames, 'fc'),
+        key: 'desk',
+        value: encodeMessage(topics.frames, f),
+      })),
+    );
+    const out: ConsumedRecord[] = [];
+    const dlq: ConsumedRecord[] = [];
+    for (const [topic, sink] of [[topicName(topics.faces, 'fc'), out], [topicName(topics.dlq, 'fc'), dlq]] as const) {
+      const reader = await bus.consumer({ groupId: `r-${topic}`, topics: [topic], fromBeginning: true });
+      await reader.run({ eachBatch: async (b) => void sink.push(...b.records) });
+    }
+    while (out.length < 4 || dlq.length < 1) await new Promise((resolve) => setTimeout(resolve, 20));
+    await runner.stop();
+    await bus.close();
+
+    const crops = out.map((r) => fromBinary(FaceCropsSchema, r.value!));
+    assert.deepEqual(crops.map((c) => c.ref!.seq), [1, 7, 19, 20]);
+    for (const c of crops.slice(0, 3)) {
+      assert.equal(c.faces.length, 1, 'the 5-pixel box is below the minimum face size');
+      const face = c.faces[0]!;
+      assert.equal(face.trackId, 1);
+      assert.equal(face.encoding, CropEncoding.RGB8);
+      assert.deepEqual([face.cropWidth, face.cropHeight, face.crop.length], [224, 224, 224 * 224 * 3]);
+    }
+    assert.deepEqual(crops[3]!.endedTrackIds, [1]);
+    const letter = fromBinary(DeadLetterSchema, dlq[0]!.value!);
+    assert.equal(letter.errorCode, 'FRAME_UNDECODABLE');
+    assert.match(letter.reason, /frame JPEG cannot be decoded/);
+  });
+});

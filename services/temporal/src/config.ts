@@ -1,0 +1,25 @@
+import { z } from 'zod';
+import { modelEnvBindings, modelSettingsSchema, nestBindings, runtimeConfigSchema, runtimeEnvBindings } from '@emostream/shared';
+
+export const temporalConfigSchema = z
+  .object({
+    runtime: runtimeConfigSchema,
+    model: modelSettingsSchema.default({}),
+    temporal: z
+      .object({
+        windowLength: z.coerce.number().int().min(1).default(10).describe('Window of the static fallback when the pack has no LSTM (the LSTM\'s own length wins). Env TEMPORAL_WINDOW_LENGTH.'),
+        trackTtlMs: z.coerce.number().int().positive().default(2_000).describe('A track unseen this long (media time) ends. Env TEMPORAL_TRACK_TTL_MS.'),
+        replayRecords: z.coerce.number().int().min(0).default(2_000).describe('Records per partition re-read on assignment to rebuild windows. Env TEMPORAL_REPLAY_RECORDS.'),
+      })
+      .strict()
+      .default({}),
+  })
+  .strict();
+
+export const temporalEnvBindings = [
+  ...nestBindings('runtime', runtimeEnvBindings),
+  ...modelEnvBindings('model'),
+  { env: 'TEMPORAL_WINDOW_LENGTH', path: 'temporal.windowLength' },
+  { env: 'TEMPORAL_TRACK_TTL_MS', path: 'temporal.trackTtlMs' },
+  { env: 'TEMPORAL_REPLAY_RECORDS', path: 'temporal.replayRecords' },
+];
