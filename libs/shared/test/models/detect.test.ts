@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
-  blazeFaceAnchors, cropImage, mergeDetections, nms, planTiles, squareResize, toDetections, detectTiled,
+  blazeFaceAnchors, cropImage, DetectionConfigSchema, mergeDetections, nms, planTiles, squareResize, toDetections, detectTiled,
   type DetectorModel, type RgbImage,
 } from '../../src/index.js';
 
@@ -120,5 +120,20 @@ describe('mergeDetections', () => {
     const tall = { x1: 9, y1: 8, x2: 31, y2: 36, score: 0.99 };
     const other = { x1: 100, y1: 10, x2: 120, y2: 30, score: 0.9 };
     assert.deepEqual(mergeDetections([square], [tall, other]), [square, other]);
+  });
+});
+
+describe('DetectionConfigSchema', () => {
+  const detector = { file: 'd.onnx', sha256: 'a'.repeat(64), inputSize: 256, minScore: 0.5, iouThreshold: 0.3, licence: 'MIT' };
+  it('accepts a mode whose passes name known detectors', () => {
+    const ok = DetectionConfigSchema.safeParse({ schemaVersion: 1, detectors: { d: detector }, mode: { name: 'd', passes: [{ detector: 'd' }] } });
+    assert.equal(ok.success, true);
+  });
+  it('rejects a pass naming an unknown detector, and unknown keys', () => {
+    const bad = DetectionConfigSchema.safeParse({ schemaVersion: 1, detectors: { d: detector }, mode: { name: 'x', passes: [{ detector: 'x' }] } });
+    assert.equal(bad.success, false);
+    assert.match(JSON.stringify(bad.error?.issues), /unknown detector \\"x\\"/);
+    const extra = DetectionConfigSchema.safeParse({ schemaVersion: 1, detectors: { d: { ...detector, colour: 'red' } }, mode: { name: 'd', passes: [{ detector: 'd' }] } });
+    assert.equal(extra.success, false);
   });
 });
