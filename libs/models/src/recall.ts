@@ -121,7 +121,8 @@ from boxes: a frame where a person has walked out of view still counts them as p
 
 Modes: \`ssd\` = face-api SSD MobileNetV1 (512², score > ${score('ssd')}), \`tiny\` = face-api Tiny Face
 Detector (416², > ${score('tiny')}), \`blazeface\` = MediaPipe BlazeFace back model (256², > ${score('blazeface')});
-\`fused\` = BlazeFace and SSD boxes merged by NMS (overlap of the smaller box > 0.5); \`+tiled\` = BlazeFace also on a ${TILING.columns} × ${TILING.rows} grid of tiles overlapping by
+\`fused\` = BlazeFace, plus the SSD's boxes for faces BlazeFace did not find (overlap of the smaller
+box ≤ 0.5); \`+tiled\` = BlazeFace also on a ${TILING.columns} × ${TILING.rows} grid of tiles overlapping by
 ${TILING.overlap * 100} % (tile boxes kept above ${TILING.minScore}), boxes merged across tiles by NMS (overlap of the
 smaller box > 0.5).
 The default pack's mode is **${DEFAULT_MODE.name}**.

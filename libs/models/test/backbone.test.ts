@@ -27,7 +27,8 @@ describe('default pack backbone', () => {
       const [face] = await detectWith(models, DEFAULT_MODE, image);
       assert.ok(face);
       const input = new Float32Array(112 * 112 * 3);
-      preprocessFace(image, face, { expand: 1, square: false, ...backbone.crop }, settings, input);
+      const box = { x: face.x1, y: face.y1, width: face.x2 - face.x1, height: face.y2 - face.y1 };
+      preprocessFace(image, box, { expand: 1, square: false, ...backbone.crop }, settings, input);
       const out = await session.run({ image: { data: input, dims: [1, 112, 112, 3] } });
       const probs = toReferenceProbabilities(out.probs!.data, order);
       labels[name] = EMOTION_LABELS[probs.indexOf(Math.max(...probs))]!;

@@ -3,7 +3,9 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { loadPack, ModelSession, readDetectionConfig, readPack, EMOTION_LABELS, PackError } from '@emostream/shared';
+import { loadPack, ModelSession, openPackFaceDetector, readDetectionConfig, readPack, EMOTION_LABELS, PackError } from '@emostream/shared';
+import { decodeImage } from '../src/media.js';
+import { dataDir } from '../src/test-media.js';
 import { buildDefaultPack, writeDefaultPack, sha256, DEFAULT_MODE } from '../src/default-pack.js';
 
 describe('default pack', () => {
@@ -60,6 +62,14 @@ describe('default pack', () => {
       }
       await session.release();
     }
+  });
+
+  it('opens as one face detector in the chosen mode, finding the 6 faces of the Friends still', async () => {
+    const detector = await openPackFaceDetector(dir, { warmUp: false });
+    assert.equal(detector.mode, DEFAULT_MODE.name);
+    const faces = await detector.detect(await decodeImage(join(dataDir(), 'stills/friends_6faces_insightface_t1.jpg')));
+    assert.equal(faces.length, 6);
+    assert.ok(faces.every((f) => f.x2 > f.x1 && f.y2 > f.y1 && f.score > 0.5));
   });
 
   it('refuses a pack whose detector file was changed', async () => {

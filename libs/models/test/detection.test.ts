@@ -32,7 +32,7 @@ async function counts(c: MediaCase, step = 1): Promise<{ index: number; count: n
   for (const f of frames) {
     const boxes = await detectWith(models, mode, f.image);
     for (const b of boxes) {
-      const w = b.width;
+      const w = b.x2 - b.x1;
       assert.ok(w >= 0.5 * c.faceWidth[0] && w <= 1.6 * c.faceWidth[1], `${c.file} frame ${f.index}: a box ${w.toFixed(0)} px wide`);
     }
     out.push({ index: f.index, count: boxes.length });

@@ -32,10 +32,10 @@ const identity = (size: number) => ({ placement: { side: size, scale: 1, offsetX
 
 function assertSameDetections(actual: Detection[], expected: Detection[], tolerancePx: number): void {
   assert.equal(actual.length, expected.length, `${actual.length} boxes, the reference has ${expected.length}`);
-  const key = (d: Detection) => d.x + 1000 * d.y;
+  const key = (d: Detection) => d.x1 + 1000 * d.y1;
   const [a, e] = [[...actual].sort((p, q) => key(p) - key(q)), [...expected].sort((p, q) => key(p) - key(q))];
   a.forEach((d, i) => {
-    for (const k of ['x', 'y', 'width', 'height'] as const) assert.ok(Math.abs(d[k] - e[i]![k]) <= tolerancePx, `box ${i} ${k}: ${d[k]} vs ${e[i]![k]}`);
+    for (const k of ['x1', 'y1', 'x2', 'y2'] as const) assert.ok(Math.abs(d[k] - e[i]![k]) <= tolerancePx, `box ${i} ${k}: ${d[k]} vs ${e[i]![k]}`);
   });
 }
 
@@ -82,7 +82,7 @@ describe('face-api SSD MobileNetV1', () => {
       assert.ok(db <= TOLERANCE && ds <= TOLERANCE);
 
       const located = await faceapi.nets.ssdMobilenetv1.locateFaces(tensor(data, 512), { minConfidence: 0.5 });
-      const expected = located.map((d: { box: { x: number; y: number; width: number; height: number }; score: number }) => ({ x: d.box.x, y: d.box.y, width: d.box.width, height: d.box.height, score: d.score }));
+      const expected = located.map((d: { box: { x: number; y: number; right: number; bottom: number }; score: number }) => ({ x1: d.box.x, y1: d.box.y, x2: d.box.right, y2: d.box.bottom, score: d.score }));
       const { placement, frame } = identity(512);
       assertSameDetections(nms(toDetections(out.boxes!, out.scores!, 0.5, 512, placement, frame), 0.5), expected, 0.05);
     }
@@ -111,7 +111,7 @@ describe('face-api Tiny Face Detector', () => {
       assert.ok(db <= TOLERANCE && ds <= TOLERANCE);
 
       const located = await faceapi.nets.tinyFaceDetector.locateFaces(tensor(data, 416), { inputSize: 416, scoreThreshold: 0.5 });
-      const expected = located.map((d: { box: { x: number; y: number; width: number; height: number }; score: number }) => ({ x: d.box.x, y: d.box.y, width: d.box.width, height: d.box.height, score: d.score }));
+      const expected = located.map((d: { box: { x: number; y: number; right: number; bottom: number }; score: number }) => ({ x1: d.box.x, y1: d.box.y, x2: d.box.right, y2: d.box.bottom, score: d.score }));
       const { placement, frame } = identity(416);
       // face-api clamps boxes to the image too; its NMS keeps the same boxes as ours at IoU 0.4.
       assertSameDetections(nms(toDetections(out.boxes!, out.scores!, 0.5, 416, placement, frame), 0.4), expected, 0.05);
@@ -161,7 +161,7 @@ describe('face-api expression classifier (the default pack\'s backbone)', () => 
       const out = await run('ssd-mobilenetv1.onnx', data, 512);
       const [face] = nms(toDetections(out.boxes!, out.scores!, 0.5, 512, placement, image), 0.5);
       assert.ok(face, `no face found in faceapi_${e}.jpg`);
-      crops.push({ name: e, crop: cropImage(image, face.x, face.y, face.width, face.height) });
+      crops.push({ name: e, crop: cropImage(image, face.x1, face.y1, face.x2 - face.x1, face.y2 - face.y1) });
     }
     let dp = 0; let df = 0;
     for (const { name, crop } of crops) {

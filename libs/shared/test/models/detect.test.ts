@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
-  blazeFaceAnchors, cropImage, mergeDetections, nms, planTiles, squareResize, toDetections, detectTiled,
+  blazeFaceAnchors, cropImage, DetectionConfigSchema, mergeDetections, nms, planTiles, squareResize, toDetections, detectTiled,
   type DetectorModel, type RgbImage,
 } from '../../src/index.js';
 
@@ -47,14 +47,14 @@ describe('cropImage', () => {
 });
 
 describe('nms', () => {
-  const box = (x: number, score: number) => ({ x, y: 0, width: 10, height: 10, score });
+  const box = (x: number, score: number) => ({ x1: x, y1: 0, x2: x + 10, y2: 10, score });
   it('keeps the best of overlapping boxes and every separate one', () => {
     const kept = nms([box(0, 0.6), box(1, 0.9), box(50, 0.7)], 0.5);
     assert.deepEqual(kept.map((b) => b.score), [0.9, 0.7]);
   });
   it('merges a box lying inside another with the smaller-box metric, though their IoU is low', () => {
-    const big = { x: 0, y: 0, width: 40, height: 40, score: 0.8 };
-    const inner = { x: 10, y: 10, width: 10, height: 10, score: 0.9 };
+    const big = { x1: 0, y1: 0, x2: 40, y2: 40, score: 0.8 };
+    const inner = { x1: 10, y1: 10, x2: 20, y2: 20, score: 0.9 };
     assert.equal(nms([big, inner], 0.5).length, 2);
     assert.equal(nms([big, inner], 0.5, 'smaller').length, 1);
   });
@@ -66,7 +66,7 @@ describe('toDetections', () => {
     const scores = Float32Array.from([0.9, 0.8]);
     const { placement } = squareResize(ramp(8, 4), 4, 'top-left'); // side 8
     const found = toDetections(boxes, scores, 0.5, 4, placement, { width: 8, height: 4 });
-    assert.deepEqual(found[0], { x: 2, y: 2, width: 2, height: 2, score: Math.fround(0.9) });
+    assert.deepEqual(found[0], { x1: 2, y1: 2, x2: 4, y2: 4, score: Math.fround(0.9) });
     assert.equal(found.length, 1, 'the second box lies below the frame once clamped');
   });
 });
@@ -110,15 +110,30 @@ describe('detectTiled', () => {
     frame.data[(1 * 8 + 1) * 3 + 1] = 255; // marker at (1, 1): in the top-left tile only
     const found = await detectTiled(model, frame, { columns: 2, rows: 2, overlap: 0.5 });
     assert.ok(found.length >= 1);
-    assert.ok(found.every((d) => d.x + d.width <= 8 && d.y + d.height <= 8));
+    assert.ok(found.every((d) => d.x2 <= 8 && d.y2 <= 8));
   });
 });
 
 describe('mergeDetections', () => {
   it('keeps the earlier pass\'s box for a face both passes found, whatever the scores, and adds new faces', () => {
-    const square = { x: 10, y: 12, width: 20, height: 20, score: 0.6 };
-    const tall = { x: 9, y: 8, width: 22, height: 28, score: 0.99 };
-    const other = { x: 100, y: 10, width: 20, height: 20, score: 0.9 };
+    const square = { x1: 10, y1: 12, x2: 30, y2: 32, score: 0.6 };
+    const tall = { x1: 9, y1: 8, x2: 31, y2: 36, score: 0.99 };
+    const other = { x1: 100, y1: 10, x2: 120, y2: 30, score: 0.9 };
     assert.deepEqual(mergeDetections([square], [tall, other]), [square, other]);
+  });
+});
+
+describe('DetectionConfigSchema', () => {
+  const detector = { file: 'd.onnx', sha256: 'a'.repeat(64), inputSize: 256, minScore: 0.5, iouThreshold: 0.3, licence: 'MIT' };
+  it('accepts a mode whose passes name known detectors', () => {
+    const ok = DetectionConfigSchema.safeParse({ schemaVersion: 1, detectors: { d: detector }, mode: { name: 'd', passes: [{ detector: 'd' }] } });
+    assert.equal(ok.success, true);
+  });
+  it('rejects a pass naming an unknown detector, and unknown keys', () => {
+    const bad = DetectionConfigSchema.safeParse({ schemaVersion: 1, detectors: { d: detector }, mode: { name: 'x', passes: [{ detector: 'x' }] } });
+    assert.equal(bad.success, false);
+    assert.match(JSON.stringify(bad.error?.issues), /unknown detector \\"x\\"/);
+    const extra = DetectionConfigSchema.safeParse({ schemaVersion: 1, detectors: { d: { ...detector, colour: 'red' } }, mode: { name: 'd', passes: [{ detector: 'd' }] } });
+    assert.equal(extra.success, false);
   });
 });

@@ -19,7 +19,7 @@ export function toDetections(
     const y1 = clampY(boxes[4 * i + 1]! * k - placement.offsetY);
     const x2 = clampX(boxes[4 * i + 2]! * k - placement.offsetX);
     const y2 = clampY(boxes[4 * i + 3]! * k - placement.offsetY);
-    if (x2 > x1 && y2 > y1) out.push({ x: x1, y: y1, width: x2 - x1, height: y2 - y1, score });
+    if (x2 > x1 && y2 > y1) out.push({ x1, y1, x2, y2, score });
   }
   return out;
 }

@@ -7,7 +7,9 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { PackError, sha256File } from '../pack.js';
 import { ModelSession, type SessionConfig } from '../session.js';
-import type { DetectorModel, TilingOptions } from './detector.js';
+import { detectFused, type DetectorModel, type TilingOptions } from './detector.js';
+import type { RgbImage } from '../preprocess.js';
+import type { Detection } from './nms.js';
 
 export const DETECTION_FILE = 'detection.json';
 
@@ -115,4 +117,20 @@ export function modePasses(config: DetectionConfig, models: Map<string, Detector
     if (!model) throw new Error(`detector ${p.detector} is not open`);
     return { model, tiling: p.tiling };
   });
+}
+
+/** A pack's detectors in its chosen mode, behind one call: a frame in, face corners out. */
+export interface PackFaceDetector {
+  readonly mode: string;
+  detect(frame: RgbImage): Promise<Detection[]>;
+}
+
+/**
+ * Reads `dir/detection.json` (checking every file's sha256), opens its detectors and returns the
+ * configured mode as one detector; this is what the face stage's `FaceDetector` needs.
+ */
+export async function openPackFaceDetector(dir: string, session: Partial<SessionConfig> = {}): Promise<PackFaceDetector> {
+  const config = await readDetectionConfig(dir);
+  const passes = modePasses(config, await openDetectors(dir, config, session));
+  return { mode: config.mode.name, detect: (frame) => detectFused(passes, frame) };
 }

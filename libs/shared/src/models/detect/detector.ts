@@ -83,7 +83,7 @@ export async function detectTiled(model: DetectorModel, image: RgbImage, tiling:
   const fromTiles: Detection[] = [];
   for (const tile of planTiles(image.width, image.height, tiling)) {
     const found = await detectFrame(model, cropImage(image, tile.x, tile.y, tile.w, tile.h), tiling.minScore ?? model.minScore);
-    for (const d of found) fromTiles.push({ ...d, x: d.x + tile.x, y: d.y + tile.y });
+    for (const d of found) fromTiles.push({ x1: d.x1 + tile.x, y1: d.y1 + tile.y, x2: d.x2 + tile.x, y2: d.y2 + tile.y, score: d.score });
   }
   return mergeDetections(whole, fromTiles);
 }

@@ -4,5 +4,6 @@ export { nms, iou, overlapOfSmaller, type Detection, type OverlapMetric } from '
 export { toDetections, blazeFaceAnchors } from './decode.js';
 export { detectFrame, detectTiled, detectFused, mergeDetections, planTiles, MERGE_OVERLAP, type DetectorModel, type TilingOptions } from './detector.js';
 export {
-  DetectionConfigSchema, readDetectionConfig, sessionDetector, openDetectors, modePasses, DETECTION_FILE, type DetectionConfig,
+  DetectionConfigSchema, readDetectionConfig, sessionDetector, openDetectors, modePasses, openPackFaceDetector, DETECTION_FILE,
+  type DetectionConfig, type PackFaceDetector,
 } from './detection-config.js';

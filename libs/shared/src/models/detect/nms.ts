@@ -1,27 +1,23 @@
 // Greedy non-maximum suppression over scored boxes, the same rule face-api and tfjs use:
 // take boxes by falling score and drop any whose IoU with a kept box exceeds the threshold.
 
-/** A face box in frame pixels, as the contracts' `Box` (top-left x, y; width, height), with its score. */
+/** A face box in frame pixels (x1, y1 top-left; x2, y2 bottom-right) with its score. */
 export interface Detection {
-  x: number;
-  y: number;
-  width: number;
-  height: number;
+  x1: number;
+  y1: number;
+  x2: number;
+  y2: number;
   score: number;
 }
 
-function intersection(a: Detection, b: Detection): number {
-  const w = Math.max(0, Math.min(a.x + a.width, b.x + b.width) - Math.max(a.x, b.x));
-  const h = Math.max(0, Math.min(a.y + a.height, b.y + b.height) - Math.max(a.y, b.y));
-  return w * h;
-}
-
-const area = (d: Detection) => Math.max(0, d.width) * Math.max(0, d.height);
-
 export function iou(a: Detection, b: Detection): number {
-  if (area(a) <= 0 || area(b) <= 0) return 0;
-  const inter = intersection(a, b);
-  return inter / (area(a) + area(b) - inter);
+  const areaA = Math.max(0, a.x2 - a.x1) * Math.max(0, a.y2 - a.y1);
+  const areaB = Math.max(0, b.x2 - b.x1) * Math.max(0, b.y2 - b.y1);
+  if (areaA <= 0 || areaB <= 0) return 0;
+  const w = Math.max(0, Math.min(a.x2, b.x2) - Math.max(a.x1, b.x1));
+  const h = Math.max(0, Math.min(a.y2, b.y2) - Math.max(a.y1, b.y1));
+  const inter = w * h;
+  return inter / (areaA + areaB - inter);
 }
 
 /**
@@ -30,8 +26,12 @@ export function iou(a: Detection, b: Detection): number {
  * SSD, or cut by a tile edge, can overlap little by IoU while one box contains the other.
  */
 export function overlapOfSmaller(a: Detection, b: Detection): number {
-  if (area(a) <= 0 || area(b) <= 0) return 0;
-  return intersection(a, b) / Math.min(area(a), area(b));
+  const areaA = Math.max(0, a.x2 - a.x1) * Math.max(0, a.y2 - a.y1);
+  const areaB = Math.max(0, b.x2 - b.x1) * Math.max(0, b.y2 - b.y1);
+  if (areaA <= 0 || areaB <= 0) return 0;
+  const w = Math.max(0, Math.min(a.x2, b.x2) - Math.max(a.x1, b.x1));
+  const h = Math.max(0, Math.min(a.y2, b.y2) - Math.max(a.y1, b.y1));
+  return (w * h) / Math.min(areaA, areaB);
 }
 
 export type OverlapMetric = 'iou' | 'smaller';
