@@ -10,6 +10,7 @@ import {
   KafkaBus,
   type Bus,
   loadPack,
+  openPackFaceDetector,
   readPack,
   resolvePackDir,
   runtimeConfigSchema,
@@ -21,7 +22,7 @@ import {
   type StageDefinition,
 } from '@emostream/shared';
 import { IngestMetrics, ingestSettingsSchema, parseSource, probeVideo, StreamRunner } from '@emostream/ingest';
-import { faceStage, faceTrackerConfigSchema, packCropSpec, packDetector } from '@emostream/face';
+import { faceStage, faceTrackerConfigSchema, packCropSpec } from '@emostream/face';
 import { backboneStage, packBackbone } from '@emostream/backbone';
 import { packTemporal, temporalStage } from '@emostream/temporal';
 import { sinkStage } from '@emostream/sink';
@@ -79,7 +80,7 @@ export async function runFiles(inputs: string[], options: RunOptions): Promise<I
   const backboneDir = resolvePackDir(options.pack, options.modelsDir);
   const hasLstm = (await readPack(backboneDir)).manifest.models.temporal !== undefined;
   const pack = await loadPack(backboneDir, { roles: hasLstm ? ['backbone', 'temporal'] : ['backbone'] });
-  const detector = await packDetector(resolvePackDir(options.detectorPack, options.modelsDir), {});
+  const detector = await openPackFaceDetector(resolvePackDir(options.detectorPack, options.modelsDir), {});
   const temporalModel = packTemporal(pack);
   const streamEnds = new Map<string, { partition: number; offset: string }>();
   const stages: StageDefinition[] = [
@@ -175,7 +176,6 @@ export async function runFiles(inputs: string[], options: RunOptions): Promise<I
   await embeddingsReader.close();
   await bus.close();
   await Promise.all(Object.values(pack.sessions).map((s) => s.release()));
-  await detector.release();
   return summaries;
 }
 

@@ -63,11 +63,11 @@ export function faceStage(options: FaceStageOptions): StageDefinition<typeof top
         return [context.emit(topics.faces, makeMessage(topics.faces, { ref, faces: [], endedTrackIds: ended }))];
       }
       const frame = await decodeFrame(input.value.jpeg);
-      const found = (await options.detector.detect(frame)).filter((f) => f.width >= options.minFaceSize);
+      const found = (await options.detector.detect(frame)).filter((f) => f.x2 - f.x1 >= options.minFaceSize);
       options.metrics?.detections.inc(found.length);
       const { tracks, ended } = trackers.update(
         input.key,
-        found.map((f) => ({ box: { x: f.x, y: f.y, width: f.width, height: f.height }, score: f.score })),
+        found.map((f) => ({ box: { x: f.x1, y: f.y1, width: f.x2 - f.x1, height: f.y2 - f.y1 }, score: f.score })),
         ref.seq,
       );
       const faces = await Promise.all(
@@ -75,7 +75,7 @@ export function faceStage(options: FaceStageOptions): StageDefinition<typeof top
           // Crop from the detector's own box (double precision): rebuilt from the float32 wire box the
           // corners can truncate a pixel short.
           const detection = found[track.detectionIndex]!;
-          const box = { x: detection.x, y: detection.y, width: detection.width, height: detection.height };
+          const box = { x: detection.x1, y: detection.y1, width: detection.x2 - detection.x1, height: detection.y2 - detection.y1 };
           const region = clampBox(adjustBox(box, options.crops.box), frame.width, frame.height);
           const face = resize(crop(frame, region), options.crops.inputSize.width, options.crops.inputSize.height, options.crops.resize);
           return {

@@ -1,21 +1,18 @@
 /** The face service: frames → tracked face crops (see README for its configuration). */
-import { loadConfig, resolvePackDir, runMain, runStageProcess } from '@emostream/shared';
+import { loadConfig, openPackFaceDetector, resolvePackDir, runMain, runStageProcess } from '@emostream/shared';
 import { faceConfigSchema, faceEnvBindings, trackerConfig } from './config.js';
 import { faceStage } from './handler.js';
 import { FaceMetrics } from './metrics.js';
-import { packCropSpec, packDetector } from './pack-detector.js';
+import { packCropSpec } from './pack-detector.js';
 
 runMain(async () => {
   const config = loadConfig(faceConfigSchema, faceEnvBindings);
   const { model, face } = config;
   const session = { executionProvider: model.executionProvider, intraOpThreads: model.intraOpThreads, warmUp: model.warmUp };
-  const detector = await packDetector(resolvePackDir(face.detectorPack, model.modelsDir), session);
+  const detector = await openPackFaceDetector(resolvePackDir(face.detectorPack, model.modelsDir), session);
   const crops = await packCropSpec(resolvePackDir(model.pack, model.modelsDir), face.cropEncoding, face.jpegQuality);
   await runStageProcess(
-    (registry) => ({
-      ...faceStage({ detector, crops, tracker: trackerConfig(config), minFaceSize: face.minFaceSize, metrics: new FaceMetrics(registry) }),
-      close: () => detector.release(),
-    }),
+    (registry) => faceStage({ detector, crops, tracker: trackerConfig(config), minFaceSize: face.minFaceSize, metrics: new FaceMetrics(registry) }),
     config.runtime,
   );
 });

@@ -22,7 +22,7 @@ describe('face stage', () => {
       async detect(frame) {
         assert.deepEqual([frame.width, frame.height], [width, height]);
         const dx = call++ * 2;
-        return [{ x: 30 + dx, y: 20, width: 100, height: 120, score: 0.95 }, { x: 0, y: 0, width: 5, height: 5, score: 0.9 }];
+        return [{ x1: 30 + dx, y1: 20, x2: 130 + dx, y2: 140, score: 0.95 }, { x1: 0, y1: 0, x2: 5, y2: 5, score: 0.9 }];
       },
     };
     const stage = faceStage({
