@@ -165,10 +165,14 @@ class KafkaConsumer implements BusConsumer {
   private assignmentWork: Promise<void> = Promise.resolve();
   private closed: Promise<void> | undefined;
 
+  private readonly heartbeatEveryMs: number;
+
   constructor(
     private readonly consumer: Consumer,
     private readonly options: ConsumerOptions,
-  ) {}
+  ) {
+    this.heartbeatEveryMs = Math.max(500, Math.floor((options.sessionTimeoutMs ?? 30_000) / 5));
+  }
 
   async run(handlers: ConsumerHandlers): Promise<void> {
     this.consumer.on(this.consumer.events.GROUP_JOIN, ({ payload }) => {
@@ -213,10 +217,17 @@ class KafkaConsumer implements BusConsumer {
             headers: toHeaders(m.headers),
             timestampMs: Number(m.timestamp),
           }));
-          await handlers.eachBatch(
-            { topic: batch.topic, partition: batch.partition, records },
-            { isRunning: () => isRunning() && !isStale(), heartbeat },
-          );
+          // A slow handler (a big model on CPU) can outlast the session timeout: keep heartbeating
+          // while it works, or the group drops this member and the batch is redelivered forever.
+          const beat = setInterval(() => void heartbeat().catch((error: unknown) => log.debug({ err: error }, 'heartbeat during a batch failed')), this.heartbeatEveryMs);
+          try {
+            await handlers.eachBatch(
+              { topic: batch.topic, partition: batch.partition, records },
+              { isRunning: () => isRunning() && !isStale(), heartbeat },
+            );
+          } finally {
+            clearInterval(beat);
+          }
           resolveOffset(slice[slice.length - 1]!.offset);
           await heartbeat();
         }
