@@ -165,6 +165,28 @@ export function busContract(name: string, makeBus: () => Bus): void {
       await producer.close();
     });
 
+    it('delivers a batch once even when its handler works longer than the session timeout (regression: slow CPU models were redelivered forever)', async () => {
+      const name = await topic(1);
+      const producer = await bus.producer();
+      await producer.send([{ topic: name, key: 'k', value: bytes('slow') }]);
+      let deliveries = 0;
+      let done = false;
+      const consumer = await bus.consumer({ groupId: randomPrefix('g'), topics: [name], fromBeginning: true, sessionTimeoutMs: 6_000 });
+      consumers.push(consumer);
+      await consumer.run({
+        eachBatch: async (batch) => {
+          deliveries += 1;
+          await new Promise((resolve) => setTimeout(resolve, 8_000));
+          await consumer.commit([{ topic: name, partition: 0, offset: String(Number(batch.records.at(-1)!.offset) + 1) }]);
+          done = true;
+        },
+      });
+      await waitFor(() => done, { timeoutMs: 40_000, message: 'the slow batch to finish' });
+      await new Promise((resolve) => setTimeout(resolve, 2_000));
+      assert.equal(deliveries, 1);
+      await producer.close();
+    });
+
     it('pauses and resumes a partition', async () => {
       const name = await topic(1);
       const producer = await bus.producer();
