@@ -132,7 +132,10 @@ export async function* readFrames(source: Source, options: ReadOptions, summary?
       }
     })
     .on('error', (error: Error) => {
-      if (!options.signal?.aborted) {
+      // fluent-ffmpeg reports "Output stream closed" when ffmpeg's stdout closes before its exit event
+      // arrives (a race under load); ffmpeg closes stdout only when it has written everything, so that
+      // is an end, not a failure. A file cut short is still caught by the truncation check.
+      if (!options.signal?.aborted && error.message !== 'Output stream closed') {
         failure = new StageError('SOURCE_FAILED', `ffmpeg failed on ${source.input}: ${lastLine(error.message)}`, { retriable: source.live, cause: error });
       }
       finished = true;
