@@ -11,6 +11,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, describe, it } from 'node:test';
 import { eventsTopic, KafkaBus, samplingStep, topicName, type ConsumedRecord, type EmotionEvent, type FaceEmotionEvent } from '@emostream/shared';
+import { kafkaBrokers, kafkaTestConfig } from '@emostream/shared/testing';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const emo = path.join(root, 'cli', 'bin', 'emo.mjs');
@@ -22,11 +23,6 @@ const clips = {
 const frameCounts = { happy: 56, anger: 67 };
 const STAGES = ['ingest', 'face', 'backbone', 'temporal', 'sink'] as const;
 
-function brokers(): string {
-  const value = process.env.KAFKA_BROKERS;
-  if (!value) throw new Error('KAFKA_BROKERS is not set: run the tests with `npm test` (it starts a Kafka broker)');
-  return value;
-}
 
 function sampled(totalFrames: number): number[] {
   const k = samplingStep(30000 / 1001);
@@ -42,7 +38,7 @@ interface Pipeline {
 
 function pipeline(prefix: string): Pipeline {
   const env: Record<string, string> = {
-    KAFKA_BROKERS: brokers(),
+    KAFKA_BROKERS: kafkaBrokers(),
     EMOSTREAM_TOPIC_PREFIX: prefix,
     EMOSTREAM_DELIVERY: 'exactly-once',
     EMOSTREAM_OPS_PORT: '0',
@@ -81,7 +77,7 @@ function pipeline(prefix: string): Pipeline {
 /** Runs both clips through the pipeline and returns the events, read with read_committed. */
 async function runClips(prefix: string, interrupt?: (events: EmotionEvent[], p: Pipeline) => Promise<void>): Promise<EmotionEvent[]> {
   const p = pipeline(prefix);
-  const bus = new KafkaBus({ brokers: brokers(), clientId: 'e2e', ssl: { enabled: false, rejectUnauthorized: true }, sasl: { mechanism: 'none' } });
+  const bus = new KafkaBus(kafkaTestConfig('e2e'));
   const events: EmotionEvent[] = [];
   try {
     const topic = topicName(eventsTopic, prefix);

@@ -208,9 +208,11 @@ async function untilEventsWritten(bus: Bus, prefix: string, sinkGroup: string, e
   }
 }
 
+/** The input's file name as its stream id (and report name); inputs sharing a name get their position appended. */
 function uniqueStreamId(input: string, index: number, all: string[]): string {
-  const base = path.basename(input).replace(/\.[^.]+$/, '').replace(/[^A-Za-z0-9._-]/g, '_') || `input-${index + 1}`;
-  return all.filter((other, i) => i < index && path.basename(other).replace(/\.[^.]+$/, '') === path.basename(input).replace(/\.[^.]+$/, '')).length > 0 ? `${base}-${index + 1}` : base;
+  const name = (file: string) => path.basename(file).replace(/\.[^.]+$/, '').replace(/[^A-Za-z0-9._-]/g, '_') || 'input';
+  const base = name(input);
+  return all.filter((other) => name(other) === base).length > 1 ? `${base}-${index + 1}` : base;
 }
 
 /** The most frequent label; ties go to the earlier label in REFERENCE.md's order (as scipy's mode does). */

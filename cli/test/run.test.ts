@@ -6,6 +6,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
 import { EMOTION_LABELS } from '@emostream/shared';
+import { kafkaBrokers } from '@emostream/shared/testing';
 
 const emo = fileURLToPath(new URL('../bin/emo.mjs', import.meta.url));
 const happy = path.resolve(path.dirname(emo), '../../../shared/data/labelled/cremad_1001_DFA_happy.flv');
@@ -57,8 +58,7 @@ describe('emo run (one process, no broker)', () => {
 
 describe('emo run --kafka', () => {
   it('gives the same events on the real broker as on the in-memory bus', () => {
-    const brokers = process.env.KAFKA_BROKERS;
-    if (!brokers) throw new Error('KAFKA_BROKERS is not set: run the tests with `npm test` (it starts a Kafka broker)');
+    const brokers = kafkaBrokers();
     const memoryOut = mkdtempSync(path.join(tmpdir(), 'emo-run-mem-'));
     const kafkaOut = mkdtempSync(path.join(tmpdir(), 'emo-run-kafka-'));
     const memory = runEmo([happy, '--out', memoryOut]);

@@ -3,15 +3,11 @@ import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
 import { KafkaBus } from '@emostream/shared';
+import { kafkaBrokers, kafkaTestConfig } from '@emostream/shared/testing';
 import { listStreams } from '../src/index.js';
 
 const emo = fileURLToPath(new URL('../bin/emo.mjs', import.meta.url));
 
-function brokers(): string {
-  const value = process.env.KAFKA_BROKERS;
-  if (!value) throw new Error('KAFKA_BROKERS is not set: run the tests with `npm test` (it starts a Kafka broker)');
-  return value;
-}
 
 function runEmo(args: string[], env: Record<string, string>) {
   return spawnSync(process.execPath, [emo, ...args], { env: { ...process.env, ...env }, encoding: 'utf8' });
@@ -19,7 +15,7 @@ function runEmo(args: string[], env: Record<string, string>) {
 
 describe('emo streams, on the real broker', () => {
   it('adds, changes, removes and lists streams on the compacted streams topic', async () => {
-    const env = { KAFKA_BROKERS: brokers(), EMOSTREAM_TOPIC_PREFIX: `cli-${process.pid}-${Date.now()}`, EMOSTREAM_LOG_LEVEL: 'error' };
+    const env = { KAFKA_BROKERS: kafkaBrokers(), EMOSTREAM_TOPIC_PREFIX: `cli-${process.pid}-${Date.now()}`, EMOSTREAM_LOG_LEVEL: 'error' };
     for (const args of [
       ['streams', 'add', 'lobby', '/videos/lobby.mp4'],
       ['streams', 'add', 'door', 'rtsp://127.0.0.1:8554/door', '--fps', '2'],
@@ -30,7 +26,7 @@ describe('emo streams, on the real broker', () => {
       const result = runEmo(args, env);
       assert.equal(result.status, 0, result.stderr);
     }
-    const bus = new KafkaBus({ brokers: env.KAFKA_BROKERS, clientId: 'cli-test', ssl: { enabled: false, rejectUnauthorized: true }, sasl: { mechanism: 'none' } });
+    const bus = new KafkaBus(kafkaTestConfig('cli-test'));
     const specs = await listStreams(bus, env.EMOSTREAM_TOPIC_PREFIX);
     await bus.close();
     assert.deepEqual(

@@ -2,10 +2,12 @@
  * Test helpers for stage handlers (`@emostream/shared/testing`): run one stage on a fresh in-memory
  * bus, feed it records, and collect what it writes. Not part of the runtime's public index.
  */
+import { randomBytes } from 'node:crypto';
+import { createServer } from 'node:net';
 import { Registry } from 'prom-client';
 import { InMemoryBus } from './bus/memory-bus.js';
 import type { ConsumedRecord, OutgoingRecord } from './bus/types.js';
-import { runtimeConfigSchema } from './config/runtime-config.js';
+import { runtimeConfigSchema, type KafkaConfig } from './config/runtime-config.js';
 import { StageRunner, type StageDefinition } from './runtime/stage.js';
 
 export interface StageRun {
@@ -53,4 +55,49 @@ export async function runStageInMemory(
     await runner.stop();
     await bus.close();
   }
+}
+
+/**
+ * The brokers of the real Kafka broker that `npm test` starts (scripts/with-kafka.mjs sets KAFKA_BROKERS).
+ * A test that needs Kafka fails here, loudly, when there is none: broker tests are never skipped.
+ */
+export function kafkaBrokers(): string {
+  const brokers = process.env.KAFKA_BROKERS;
+  if (!brokers) {
+    throw new Error('KAFKA_BROKERS is not set: run the tests with `npm test` (it starts a Kafka broker), or `node scripts/with-kafka.mjs <command>`');
+  }
+  return brokers;
+}
+
+/** Client settings for the test broker: plaintext on loopback, no SASL. */
+export function kafkaTestConfig(clientId = 'emostream-test'): KafkaConfig {
+  return { brokers: kafkaBrokers(), clientId, ssl: { enabled: false, rejectUnauthorized: true }, sasl: { mechanism: 'none' } };
+}
+
+/** A fresh topic prefix per test, so tests never see each other's records. */
+export function randomPrefix(label = 't'): string {
+  return `${label}-${randomBytes(5).toString('hex')}`;
+}
+
+/** Polls `condition` until it holds (waiting on conditions, never sleeping a guessed time). */
+export async function waitFor(
+  condition: () => boolean | Promise<boolean>,
+  { timeoutMs = 30_000, intervalMs = 50, message = 'condition' }: { timeoutMs?: number; intervalMs?: number; message?: string | (() => string) } = {},
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) {
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${typeof message === 'function' ? message() : message}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, intervalMs));
+  }
+}
+
+/** A loopback port that was free a moment ago (nothing listens there now: connections are refused). */
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
 }

@@ -2,7 +2,6 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -10,24 +9,13 @@ import { after, describe, it } from 'node:test';
 import { fromBinary } from '@bufbuild/protobuf';
 import { Registry } from 'prom-client';
 import { FrameSchema, KafkaBus, topicName, topics, type Frame } from '@emostream/shared';
+import { freePort, kafkaTestConfig, waitFor } from '@emostream/shared/testing';
 import { IngestMetrics, IngestWorker, ingestSettingsSchema, putStream } from '../src/index.js';
 import { sharedData } from './media.js';
 
 const serverScript = fileURLToPath(new URL('./rtsp-server.py', import.meta.url));
 
-function kafkaBrokers(): string {
-  const brokers = process.env.KAFKA_BROKERS;
-  if (!brokers) throw new Error('KAFKA_BROKERS is not set: run the tests with `npm test` (it starts a Kafka broker)');
-  return brokers;
-}
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 /** A real RTSP camera: GStreamer's RTSP server playing an H.264 clip in real time. */
 async function startRtspServer(port: number, clip: string): Promise<ChildProcess> {
@@ -37,13 +25,6 @@ async function startRtspServer(port: number, clip: string): Promise<ChildProcess
   return child;
 }
 
-async function waitFor(condition: () => boolean | Promise<boolean>, what: string, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
 
 describe('ingest from a real RTSP server, on the real broker', () => {
   const cleanup: (() => Promise<unknown> | unknown)[] = [];
@@ -62,7 +43,7 @@ describe('ingest from a real RTSP server, on the real broker', () => {
     cleanup.push(() => server.kill('SIGKILL'));
 
     const prefix = `rtsp-${process.pid}-${Date.now()}`;
-    const bus = new KafkaBus({ brokers: kafkaBrokers(), clientId: 'rtsp-test', ssl: { enabled: false, rejectUnauthorized: true }, sasl: { mechanism: 'none' } });
+    const bus = new KafkaBus(kafkaTestConfig('rtsp-test'));
     const registry = new Registry();
     const worker = new IngestWorker({
       bus,
@@ -82,7 +63,7 @@ describe('ingest from a real RTSP server, on the real broker', () => {
     cleanup.push(() => reader.close());
 
     await putStream(bus, prefix, { streamId: 'door-cam', url: `rtsp://127.0.0.1:${port}/live`, sampleFps: 0, maxWidth: 0 });
-    await waitFor(() => frames.length >= 5, 'five frames from the camera');
+    await waitFor(() => frames.length >= 5, { message: 'five frames from the camera' });
 
     server.kill('SIGTERM');
     await once(server, 'exit');
@@ -90,9 +71,9 @@ describe('ingest from a real RTSP server, on the real broker', () => {
     await new Promise((resolve) => setTimeout(resolve, 3_000));
     server = await startRtspServer(port, clip);
 
-    await waitFor(() => frames.some((f) => f.ref!.gapBefore), 'a frame marked as following a gap', 30_000);
+    await waitFor(() => frames.some((f) => f.ref!.gapBefore), { message: 'a frame marked as following a gap', timeoutMs: 30_000 });
     const gapAt = frames.findIndex((f) => f.ref!.gapBefore);
-    await waitFor(() => frames.length >= gapAt + 5, 'five frames after the reconnect');
+    await waitFor(() => frames.length >= gapAt + 5, { message: 'five frames after the reconnect' });
 
     assert.ok((await reconnects(registry)) > reconnectsBefore, 'the reconnect was not counted');
     const seqs = frames.map((f) => f.ref!.seq);

@@ -1,34 +1,17 @@
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpServer } from 'node:http';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { fromBinary } from '@bufbuild/protobuf';
 import { Registry } from 'prom-client';
 import { FrameSchema, InMemoryBus, topicName, topics, type ConsumedRecord } from '@emostream/shared';
+import { freePort, waitFor } from '@emostream/shared/testing';
 import { IngestMetrics, IngestWorker, ingestSettingsSchema, putStream } from '../src/index.js';
 import { sharedData } from './media.js';
 
 const settings = ingestSettingsSchema.parse({ reconnectInitialMs: 100, reconnectMaxMs: 400, connectTimeoutMs: 2_000, readTimeoutMs: 2_000 });
-
-async function waitFor(condition: () => boolean | Promise<boolean>, what: string, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-}
-
-/** A loopback port with nothing listening: connections to it are refused at once. */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 async function startWorker(prefix: string) {
   const bus = new InMemoryBus();
@@ -60,7 +43,7 @@ describe('ingest worker', () => {
     const ingest = await startWorker('ingest-file');
     closers.push(ingest.close);
     await putStream(ingest.bus, 'ingest-file', { streamId: 'happy', url: sharedData('labelled/cremad_1001_DFA_happy.flv'), sampleFps: 0, maxWidth: 0 });
-    await waitFor(() => ingest.framesOf('happy').some((f) => f.ref!.endOfStream), 'the end-of-stream marker');
+    await waitFor(() => ingest.framesOf('happy').some((f) => f.ref!.endOfStream), { message: 'the end-of-stream marker' });
     const frames = ingest.framesOf('happy');
     assert.deepEqual(frames.filter((f) => !f.ref!.endOfStream).map((f) => f.ref!.seq), [1, 7, 13, 19, 25, 31, 37, 43, 49, 55]);
     const marker = frames.at(-1)!;
@@ -75,14 +58,14 @@ describe('ingest worker', () => {
     closers.push(ingest.close);
     const spec = { streamId: 'sad', url: sharedData('labelled/cremad_1001_DFA_sad.flv'), sampleFps: 0, maxWidth: 0 };
     await putStream(ingest.bus, 'ingest-again', spec);
-    await waitFor(() => ingest.framesOf('sad').some((f) => f.ref!.endOfStream), 'the first run to end');
+    await waitFor(() => ingest.framesOf('sad').some((f) => f.ref!.endOfStream), { message: 'the first run to end' });
     const once = ingest.framesOf('sad').length;
     await putStream(ingest.bus, 'ingest-again', spec);
     await new Promise((resolve) => setTimeout(resolve, 1_500));
     assert.equal(ingest.framesOf('sad').length, once, 'the same spec again must not publish the file twice');
     await putStream(ingest.bus, 'ingest-again', spec, true);
     await putStream(ingest.bus, 'ingest-again', spec);
-    await waitFor(() => ingest.framesOf('sad').length === 2 * once, 'a re-added stream to run again');
+    await waitFor(() => ingest.framesOf('sad').length === 2 * once, { message: 'a re-added stream to run again' });
   });
 
   it('gives a missing file, an unreachable RTSP URL and a truncated video each a clear error and a metric, while a healthy stream keeps flowing', async () => {
@@ -92,14 +75,14 @@ describe('ingest worker', () => {
     const truncated = path.join(dir, 'truncated.flv');
     const original = readFileSync(sharedData('labelled/cremad_1001_DFA_fear.flv'));
     writeFileSync(truncated, original.subarray(0, Math.floor(original.length / 2)));
-    const port = await closedPort();
+    const port = await freePort();
 
     await putStream(ingest.bus, 'ingest-bad', { streamId: 'missing', url: path.join(dir, 'no-such-clip.mp4'), sampleFps: 0, maxWidth: 0 });
     await putStream(ingest.bus, 'ingest-bad', { streamId: 'unreachable', url: `rtsp://127.0.0.1:${port}/live`, sampleFps: 0, maxWidth: 0 });
     await putStream(ingest.bus, 'ingest-bad', { streamId: 'truncated', url: truncated, sampleFps: 0, maxWidth: 0 });
     await putStream(ingest.bus, 'ingest-bad', { streamId: 'healthy', url: sharedData('scenes/intel_headpose_2people_female_male.gif'), sampleFps: 0, maxWidth: 0 });
 
-    await waitFor(() => ingest.framesOf('healthy').some((f) => f.ref!.endOfStream), 'the healthy stream to finish');
+    await waitFor(() => ingest.framesOf('healthy').some((f) => f.ref!.endOfStream), { message: 'the healthy stream to finish' });
     assert.equal(ingest.framesOf('healthy').filter((f) => !f.ref!.endOfStream).length, 28); // 56 frames at 12 fps, every 2nd
 
     const missing = ingest.worker.outcomes.get('missing');
@@ -107,11 +90,11 @@ describe('ingest worker', () => {
     assert.match(missing.state === 'failed' ? missing.error.message : '', /no such file: .*no-such-clip\.mp4/);
     assert.equal(await ingest.metricValue('emostream_ingest_stream_errors_total', { stream: 'missing', reason: 'SOURCE_NOT_FOUND' }), 1);
 
-    await waitFor(async () => (await ingest.metricValue('emostream_ingest_reconnects_total', { stream: 'unreachable' })) >= 2, 'reconnect attempts');
+    await waitFor(async () => (await ingest.metricValue('emostream_ingest_reconnects_total', { stream: 'unreachable' })) >= 2, { message: 'reconnect attempts' });
     assert.ok((await ingest.metricValue('emostream_ingest_stream_errors_total', { stream: 'unreachable', reason: 'SOURCE_FAILED' })) >= 1);
     assert.ok(ingest.worker.running().some((s) => s.streamId === 'unreachable'), 'an unreachable live source must keep retrying');
 
-    await waitFor(() => ingest.framesOf('truncated').some((f) => f.ref!.endOfStream), 'the truncated stream to end');
+    await waitFor(() => ingest.framesOf('truncated').some((f) => f.ref!.endOfStream), { message: 'the truncated stream to end' });
     const decoded = ingest.framesOf('truncated').filter((f) => !f.ref!.endOfStream).length;
     assert.ok(decoded > 0 && decoded < 11, `the truncated clip gave ${decoded} frames`);
     assert.equal(await ingest.metricValue('emostream_ingest_stream_errors_total', { stream: 'truncated', reason: 'SOURCE_TRUNCATED' }), 1);
@@ -131,7 +114,7 @@ describe('ingest worker', () => {
       await new Promise((resolve) => server.close(resolve));
     });
     await putStream(ingest.bus, 'ingest-http', { streamId: 'web', url: `http://127.0.0.1:${port}/neutral.flv`, sampleFps: 5, maxWidth: 0 });
-    await waitFor(() => ingest.framesOf('web').length >= 5, 'five frames over HTTP');
+    await waitFor(() => ingest.framesOf('web').length >= 5, { message: 'five frames over HTTP' });
     const frames = ingest.framesOf('web');
     assert.deepEqual(frames.slice(0, 5).map((f) => f.ref!.seq), [1, 2, 3, 4, 5]);
     assert.ok(frames.every((f) => f.jpeg.length > 0 && f.ref!.width === 480));
@@ -140,12 +123,12 @@ describe('ingest worker', () => {
   it('stops a removed stream within seconds', async () => {
     const ingest = await startWorker('ingest-remove');
     closers.push(ingest.close);
-    const port = await closedPort();
+    const port = await freePort();
     await putStream(ingest.bus, 'ingest-remove', { streamId: 'cam', url: `rtsp://127.0.0.1:${port}/live`, sampleFps: 0, maxWidth: 0 });
-    await waitFor(() => ingest.worker.running().length === 1, 'the stream to start');
+    await waitFor(() => ingest.worker.running().length === 1, { message: 'the stream to start' });
     const removedAt = Date.now();
     await putStream(ingest.bus, 'ingest-remove', { streamId: 'cam', url: '', sampleFps: 0, maxWidth: 0 }, true);
-    await waitFor(() => ingest.worker.running().length === 0, 'the stream to stop', 5_000);
+    await waitFor(() => ingest.worker.running().length === 0, { message: 'the stream to stop', timeoutMs: 5_000 });
     assert.ok(Date.now() - removedAt < 5_000);
   });
 });
