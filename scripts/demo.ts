@@ -10,7 +10,8 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DEFAULT_MODELS_DIR } from '@emostream/shared';
-import { runFiles } from '../cli/src/run.js';
+import { expandInputs } from '../cli/src/inputs.js';
+import { runPipeline } from '../cli/src/run.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const out = path.join(root, 'demo-output');
@@ -44,7 +45,7 @@ if (made.status !== 0) {
 }
 
 console.log(`running the pipeline (ingest → face → backbone → temporal → sink) on ${path.relative(root, clip)} …`);
-const summaries = await runFiles([clip], { pack: 'default', detectorPack: 'default', modelsDir: DEFAULT_MODELS_DIR, outDir: out });
+const summaries = await runPipeline(expandInputs([clip]), { pack: 'default', detectorPack: 'default', modelsDir: DEFAULT_MODELS_DIR, outDir: out });
 const summary = summaries[0]!;
 console.log(`\n${summary.faces} face observations in ${summary.tracks} tracks over ${summary.sampledFrames} sampled frames.`);
 console.log(`events (one JSON object per face per sampled frame, plus a summary per track): ${path.relative(root, path.join(out, `${summary.streamId}.events.jsonl`))}`);

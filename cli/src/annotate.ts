@@ -4,11 +4,12 @@ import sharp from 'sharp';
 import { EMOTION_LABELS, type FaceEmotionEvent } from '@emostream/shared';
 
 /**
- * Writes `<name>.annotated.mp4`: every frame of the input with each face's box, "Label: NN.NN%" above
+ * Writes `<name>.annotated.mp4`: every frame of the input (`inputArgs`: ffmpeg's input options, e.g.
+ * `['-i', file]`) with each face's box, "Label: NN.NN%" above
  * it (as the reference draws), its track id, and a small bar chart of the seven probabilities. A face
  * is drawn from its sampled frame until the next sampled frame of the stream.
  */
-export async function writeAnnotatedVideo(input: string, output: string, video: { width: number; height: number; fps: number }, faces: FaceEmotionEvent[]): Promise<number> {
+export async function writeAnnotatedVideo(inputArgs: string[], output: string, video: { width: number; height: number; fps: number }, faces: FaceEmotionEvent[]): Promise<number> {
   const { width, height, fps } = video;
   const frameBytes = width * height * 3;
   const bySeq = new Map<number, FaceEmotionEvent[]>();
@@ -16,7 +17,7 @@ export async function writeAnnotatedVideo(input: string, output: string, video: 
   const sampledSeqs = [...bySeq.keys()].sort((a, b) => a - b);
 
   // passthrough: every decoded frame once (no frames duplicated or dropped to keep a constant rate).
-  const decoder = spawn('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-i', input, '-an', '-fps_mode', 'passthrough', '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-vf', `scale=${width}:${height}`, 'pipe:1']);
+  const decoder = spawn('ffmpeg', ['-hide_banner', '-loglevel', 'error', ...inputArgs, '-an', '-fps_mode', 'passthrough', '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-vf', `scale=${width}:${height}`, 'pipe:1']);
   const encoder = spawn('ffmpeg', [
     '-hide_banner', '-loglevel', 'error', '-y',
     '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-s', `${width}x${height}`, '-r', String(fps), '-i', 'pipe:0',

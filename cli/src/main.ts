@@ -2,7 +2,8 @@ import { Command, InvalidArgumentError } from 'commander';
 import { ConfigError, createBus, DEFAULT_MODELS_DIR, loadConfig, rootLogger, runtimeConfigSchema, runtimeEnvBindings } from '@emostream/shared';
 import { putStream } from '@emostream/ingest';
 import { runModelsCli } from '@emostream/models';
-import { runFiles } from './run.js';
+import { expandInputs, InputError } from './inputs.js';
+import { runPipeline } from './run.js';
 import { listStreams } from './streams.js';
 
 const program = new Command('emo').description('EmoStream: real-time facial emotion recognition on Kafka').showHelpAfterError();
@@ -11,6 +12,11 @@ const positiveNumber = (value: string) => {
   const n = Number(value);
   if (!Number.isFinite(n) || n < 0) throw new InvalidArgumentError('expected a number ≥ 0');
   return n;
+};
+
+const deviceOption = (value: string) => {
+  if (value !== 'cpu' && value !== 'cuda') throw new InvalidArgumentError('expected cpu or cuda');
+  return value;
 };
 
 program
@@ -33,24 +39,47 @@ program
 
 program
   .command('run')
-  .description('run the whole pipeline in this process (no broker) over video files; writes the events per input')
-  .argument('<inputs...>', 'video files (any container ffmpeg reads)')
-  .option('--pack <name|dir>', 'pack of the backbone and temporal model', 'default')
+  .description('run the whole pipeline in this process (no broker) over video files, folders, URLs or a webcam; writes reports per input')
+  .argument('<inputs...>', 'video files (any container ffmpeg reads), folders of them, rtsp:// or http(s):// URLs, webcam[:/dev/videoN]')
+  .option('--pack <name|dir>', 'pack of the backbone and temporal model (default, emo-affectnet, synthetic, or a folder)', 'default')
   .option('--detector-pack <name|dir>', 'pack whose detectors find faces', 'default')
   .option('--models-dir <dir>', 'folder of named packs', DEFAULT_MODELS_DIR)
   .option('--out <dir>', 'output folder', 'emo-output')
+  .option('--fps <n>', 'sampling rate of live inputs, frames/s (files always use the reference sampling)', positiveNumber, 0)
+  .option('--max-width <px>', 'scale wider frames down (0 = ingest default)', positiveNumber, 0)
+  .option('--device <cpu|cuda>', 'where the models run (cuda falls back to cpu with a warning)', deviceOption, 'cpu')
+  .option('--features', 'also write <name>.features.jsonl: per track and sampled frame, the backbone features and static probabilities')
   .option('--kafka <brokers>', 'run the same process against a Kafka cluster instead of the in-memory bus')
-  .action(async (inputs: string[], options: { pack: string; detectorPack: string; modelsDir: string; out: string; kafka?: string }) => {
-    const summaries = await runFiles(inputs, {
+  .action(async (args: string[], options: { pack: string; detectorPack: string; modelsDir: string; out: string; fps: number; maxWidth: number; device: 'cpu' | 'cuda'; features?: boolean; kafka?: string }) => {
+    let inputs;
+    try {
+      inputs = expandInputs(args);
+    } catch (error) {
+      if (error instanceof InputError) throw new InvalidArgumentError(error.message);
+      throw error;
+    }
+    // Ctrl-C once: stop reading, finish what is in flight and write the reports. Twice: quit now.
+    const stop = new AbortController();
+    process.on('SIGINT', () => {
+      if (stop.signal.aborted) process.exit(130);
+      console.error('\nstopping: finishing the frames in flight and writing the reports (Ctrl-C again to quit at once)');
+      stop.abort();
+    });
+    const summaries = await runPipeline(inputs, {
       pack: options.pack,
       detectorPack: options.detectorPack,
       modelsDir: options.modelsDir,
       outDir: options.out,
+      liveFps: options.fps,
+      maxWidth: options.maxWidth,
+      device: options.device,
+      features: Boolean(options.features),
+      signal: stop.signal,
       ...(options.kafka ? { kafkaBrokers: options.kafka } : {}),
     });
-    console.log(`events written to ${options.out}/<input>.events.jsonl`);
+    console.log(`reports written to ${options.out}/ (<input>.csv, .events.jsonl, .annotated.mp4)`);
     // Non-zero only when nothing could be processed.
-    if (summaries.every((s) => s.state === 'failed' || s.sampledFrames === 0)) process.exitCode = 1;
+    if (summaries.every((s) => s.sampledFrames === 0)) process.exitCode = 1;
   });
 
 program

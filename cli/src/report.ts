@@ -1,6 +1,6 @@
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { EMOTION_LABELS } from '@emostream/shared';
+import { EMOTION_LABELS, type FaceEmotionEvent } from '@emostream/shared';
 import { assignPredictions, cutWindows, REFERENCE_WINDOWS, videoEmotion, type TemporalModel } from '@emostream/temporal';
 
 /** What the backbone saw of one track: per sampled frame, its features and static probabilities. */
@@ -36,14 +36,33 @@ export async function offlineReport(track: TrackObservations, totalFrames: numbe
     const predictions = windows.map((_, i) => [...out.subarray(i * 7, i * 7 + 7)]);
     return { trackId: track.trackId, rows: assignPredictions(windows, predictions, sampled, totalFrames), predicted: EMOTION_LABELS[videoEmotion(predictions)]! };
   }
-  const rows: (number[] | null)[] = new Array<number[] | null>(Math.max(totalFrames, sampled.at(-1) ?? 0)).fill(null);
+  const rows = carryForward(frames.map((f) => ({ frame: f.frame, probs: f.staticProbs })), totalFrames);
+  return { trackId: track.trackId, rows, predicted: EMOTION_LABELS[videoEmotion(frames.map((f) => f.staticProbs))]! };
+}
+
+/**
+ * The report of one track of a live input: the probabilities the pipeline emitted live (the temporal
+ * stage's sliding window, or static ones without a temporal model) on each sampled frame, carried to
+ * the frames after it. Live frames are numbered by sampled frame.
+ */
+export function liveReport(trackId: number, faces: FaceEmotionEvent[], totalFrames: number): TrackReport {
+  const observed = faces
+    .filter((f) => f.trackId === trackId)
+    .sort((a, b) => a.seq - b.seq)
+    .map((f) => ({ frame: f.seq, probs: EMOTION_LABELS.map((label) => f.probabilities[label]) }));
+  return { trackId, rows: carryForward(observed, totalFrames), predicted: EMOTION_LABELS[videoEmotion(observed.map((o) => o.probs))]! };
+}
+
+/** One row per frame up to `totalFrames`: each observed frame's probabilities, carried to the unobserved frames after it. */
+function carryForward(observed: { frame: number; probs: number[] }[], totalFrames: number): (number[] | null)[] {
+  const rows: (number[] | null)[] = new Array<number[] | null>(Math.max(totalFrames, observed.at(-1)?.frame ?? 0)).fill(null);
   let current: number[] | null = null;
   let next = 0;
   for (let frame = 1; frame <= rows.length; frame += 1) {
-    while (next < frames.length && frames[next]!.frame <= frame) current = frames[next++]!.staticProbs;
+    while (next < observed.length && observed[next]!.frame <= frame) current = observed[next++]!.probs;
     rows[frame - 1] = current;
   }
-  return { trackId: track.trackId, rows, predicted: EMOTION_LABELS[videoEmotion(frames.map((f) => f.staticProbs))]! };
+  return rows;
 }
 
 /**

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Registry } from 'prom-client';
 import {
@@ -6,9 +6,11 @@ import {
   EMOTION_LABELS,
   encodeMessage,
   eventsTopic,
+  FrameSchema,
   InMemoryBus,
   KafkaBus,
   type Bus,
+  type BusConsumer,
   loadPack,
   openPackFaceDetector,
   readPack,
@@ -21,15 +23,17 @@ import {
   type FaceEmotionEvent,
   type StageDefinition,
 } from '@emostream/shared';
-import { IngestMetrics, ingestSettingsSchema, parseSource, probeVideo, StreamRunner } from '@emostream/ingest';
+import { IngestMetrics, ingestSettingsSchema, parseSource, probeVideo, StreamRunner, type IngestSettings, type VideoInfo } from '@emostream/ingest';
 import { faceStage, faceTrackerConfigSchema, packCropSpec } from '@emostream/face';
 import { backboneStage, packBackbone } from '@emostream/backbone';
-import { packTemporal, temporalStage } from '@emostream/temporal';
+import { packTemporal, temporalStage, type TemporalModel } from '@emostream/temporal';
 import { sinkStage } from '@emostream/sink';
 import { writeDefaultPack } from '@emostream/models';
 import { fromBinary } from '@bufbuild/protobuf';
 import { writeAnnotatedVideo } from './annotate.js';
-import { offlineReport, writeReports, type TrackObservations } from './report.js';
+import type { RunInput } from './inputs.js';
+import { RunProgress } from './progress.js';
+import { liveReport, offlineReport, writeReports, type TrackObservations, type TrackReport } from './report.js';
 
 export interface RunOptions {
   /** Pack of the backbone (and temporal model): a name in the models folder, or a path. */
@@ -40,32 +44,104 @@ export interface RunOptions {
   outDir: string;
   /** Run on this Kafka cluster instead of the in-memory bus (same stages, same single process). */
   kafkaBrokers?: string;
+  /** Where the models run: cpu, or cuda (falls back to cpu with a warning). */
+  device?: 'cpu' | 'cuda';
+  /** Sampling rate of live inputs, frames/s (0 = ingest's default); files always use the reference's sampling. */
+  liveFps?: number;
+  /** Scale wider frames down to this width (0 = ingest's default). */
+  maxWidth?: number;
+  /** Also write `<name>.features.jsonl`: per track and sampled frame, the backbone's features and static probabilities. */
+  features?: boolean;
+  /** Draw progress bars and status lines (default: when stderr is a terminal). */
+  progress?: boolean;
+  /** Aborting it (Ctrl-C) stops reading the inputs; what was read is still processed and reported. */
+  signal?: AbortSignal;
+  /** Called once the pipeline runs, with its bus and topic prefix (the live view attaches here); returns its closer. */
+  attach?: (bus: Bus, prefix: string) => Promise<() => Promise<void>>;
   log?: (line: string) => void;
 }
 
 export interface InputSummary {
   input: string;
   streamId: string;
-  state: string;
+  live: boolean;
+  /** ended: read to its end; stopped: by Ctrl-C; failed: see error. */
+  state: 'ended' | 'stopped' | 'failed';
   sampledFrames: number;
-  /** Frames of the video (decoded), the rows of its report. */
+  /** Frames of the video (decoded; live inputs: sampled), the rows of its report. */
   totalFrames: number;
   faces: number;
   tracks: number;
   predicted: string | undefined;
-  /** The files written: CSV reports and the annotated video. */
+  /** The files written: CSV reports, events, features and the annotated video. */
   reports: string[];
   seconds: number;
   error?: string;
 }
 
+/** What the sink has seen of a stream so far. */
+interface StreamProgress {
+  lastSeq: number;
+  frames: number;
+  faces: number;
+}
+
+/** The five stages in this process and the readers `emo run` takes its reports from. */
+interface Pipeline {
+  bus: Bus;
+  prefix: string;
+  temporalModel: TemporalModel | null;
+  settings: IngestSettings;
+  /** Public events per stream, as the events topic carries them. */
+  events: Map<string, EmotionEvent[]>;
+  /** What the backbone saw, per stream and track: the offline report is computed from it. */
+  observations: Map<string, Map<number, TrackObservations>>;
+  /** Where the sink has got to, per stream (the progress display). */
+  progress: Map<string, StreamProgress>;
+  /** Live inputs' sampled pictures, recorded for their annotated video. */
+  recordings: Map<string, Recording>;
+  /** Where each stream's end-of-stream marker sits on the emotions topic, once the sink has seen it. */
+  streamEnds: Map<string, { partition: number; offset: string }>;
+  sinkGroup: string;
+  publish(streamId: string, frame: Parameters<typeof encodeMessage<typeof topics.frames.schema>>[1]): Promise<void>;
+  close(): Promise<void>;
+}
+
+interface Recording {
+  dir: string;
+  frames: number;
+  width: number;
+  height: number;
+}
+
 /**
- * `emo run`: the five stages in this process on the in-memory bus — no broker — over video files.
- * The same stage code as the services. Writes `<name>.events.jsonl` per input (the public events) and
- * returns a summary per input.
+ * `emo run`: the five stages in this process on the in-memory bus — no broker — over video files and
+ * live sources. The same stage code as the services. Per input it writes the reference's CSV report
+ * per track, `<name>.events.jsonl` (the public events) and `<name>.annotated.mp4`, and returns (and
+ * prints) a summary. Aborting `options.signal` (Ctrl-C) ends every input where it is; what was read
+ * is still processed and reported.
  */
-export async function runFiles(inputs: string[], options: RunOptions): Promise<InputSummary[]> {
-  const log = options.log ?? ((line: string) => console.log(line));
+export async function runPipeline(inputs: RunInput[], options: RunOptions): Promise<InputSummary[]> {
+  const progress = new RunProgress(options.progress);
+  const log = options.log ?? ((line: string) => progress.log(line));
+  const pipeline = await startPipeline(inputs, options, log);
+  const detach = options.attach ? await options.attach(pipeline.bus, pipeline.prefix) : undefined;
+  try {
+    return await Promise.all(
+      inputs.map(async (input) => {
+        const summary = await runInput(input, pipeline, options, progress);
+        log(describe(summary));
+        return summary;
+      }),
+    );
+  } finally {
+    progress.stop();
+    await detach?.();
+    await pipeline.close();
+  }
+}
+
+async function startPipeline(inputs: RunInput[], options: RunOptions, log: (line: string) => void): Promise<Pipeline> {
   // On Kafka every run gets its own topics, so runs never read each other's records.
   const prefix = options.kafkaBrokers ? `emo-run-${Date.now()}-${process.pid}` : 'emo-run';
   const bus: Bus = options.kafkaBrokers
@@ -85,134 +161,220 @@ export async function runFiles(inputs: string[], options: RunOptions): Promise<I
       await writeDefaultPack(path.join(options.modelsDir, 'default'));
     }
   }
+  const session = { executionProvider: options.device ?? 'cpu' };
   const backboneDir = resolvePackDir(options.pack, options.modelsDir);
   const hasLstm = (await readPack(backboneDir)).manifest.models.temporal !== undefined;
-  const pack = await loadPack(backboneDir, { roles: hasLstm ? ['backbone', 'temporal'] : ['backbone'] });
-  const detector = await openPackFaceDetector(resolvePackDir(options.detectorPack, options.modelsDir), {});
+  const pack = await loadPack(backboneDir, { roles: hasLstm ? ['backbone', 'temporal'] : ['backbone'], session });
+  const detector = await openPackFaceDetector(resolvePackDir(options.detectorPack, options.modelsDir), session);
   const temporalModel = packTemporal(pack);
+
+  const progress = new Map<string, StreamProgress>();
   const streamEnds = new Map<string, { partition: number; offset: string }>();
   const stages: StageDefinition[] = [
     faceStage({ detector, crops: await packCropSpec(backboneDir, 'rgb8', 90), tracker: faceTrackerConfigSchema.parse({ minHits: 1 }), minFaceSize: 12 }),
     backboneStage({ model: packBackbone(pack), maxBatch: 16, maxWaitMs: 0, maxFrameAgeMs: 0 }),
     temporalStage({ model: temporalModel, windowLength: 10, trackTtlMs: 2_000 }),
-    sinkStage({ onEndOfStream: (streamId, at) => streamEnds.set(streamId, at) }),
+    sinkStage({
+      onEndOfStream: (streamId, at) => streamEnds.set(streamId, at),
+      onFrame: (streamId, seq, faces) => {
+        const seen = progress.get(streamId) ?? { lastSeq: 0, frames: 0, faces: 0 };
+        progress.set(streamId, { lastSeq: Math.max(seen.lastSeq, seq), frames: seen.frames + 1, faces: seen.faces + faces });
+      },
+    }),
   ] as StageDefinition[];
   const runners = stages.map((definition) => new StageRunner(definition, { bus, config, registry }));
   for (const runner of runners) await runner.start();
 
-  // Events per stream, and when the sink has passed each stream's end.
   const events = new Map<string, EmotionEvent[]>();
-  const eventsReader = await bus.consumer({ groupId: `${prefix}.events-reader`, topics: [topicName(eventsTopic, prefix)], fromBeginning: true });
-  await eventsReader.run({
-    eachBatch: async (batch) => {
-      for (const record of batch.records) {
-        const event = JSON.parse(Buffer.from(record.value!).toString('utf8')) as EmotionEvent;
-        events.set(event.streamId, [...(events.get(event.streamId) ?? []), event]);
-      }
-      await eventsReader.commit([{ topic: batch.topic, partition: batch.partition, offset: String(Number(batch.records.at(-1)!.offset) + 1) }]);
-    },
+  const eventsReader = await readTopic(bus, `${prefix}.events-reader`, topicName(eventsTopic, prefix), (key, value) => {
+    const event = JSON.parse(Buffer.from(value).toString('utf8')) as EmotionEvent;
+    events.set(event.streamId, [...(events.get(event.streamId) ?? []), event]);
   });
-  // What the backbone saw, per stream and track: the offline report is computed from it.
   const observations = new Map<string, Map<number, TrackObservations>>();
-  const embeddingsReader = await bus.consumer({ groupId: `${prefix}.embeddings-reader`, topics: [topicName(topics.embeddings, prefix)], fromBeginning: true });
-  await embeddingsReader.run({
-    eachBatch: async (batch) => {
-      for (const record of batch.records) {
-        const embeddings = fromBinary(EmbeddingsSchema, record.value!);
-        const tracks = observations.get(record.key) ?? new Map<number, TrackObservations>();
-        observations.set(record.key, tracks);
-        for (const face of embeddings.faces) {
-          const track = tracks.get(face.trackId) ?? { trackId: face.trackId, frames: [] };
-          tracks.set(face.trackId, track);
-          track.frames.push({ frame: embeddings.ref!.seq, features: Float32Array.from(face.features), staticProbs: face.staticProbs });
-        }
-      }
-      await embeddingsReader.commit([{ topic: batch.topic, partition: batch.partition, offset: String(Number(batch.records.at(-1)!.offset) + 1) }]);
-    },
+  const embeddingsReader = await readTopic(bus, `${prefix}.embeddings-reader`, topicName(topics.embeddings, prefix), (key, value) => {
+    const embeddings = fromBinary(EmbeddingsSchema, value);
+    const tracks = observations.get(key) ?? new Map<number, TrackObservations>();
+    observations.set(key, tracks);
+    for (const face of embeddings.faces) {
+      const track = tracks.get(face.trackId) ?? { trackId: face.trackId, frames: [] };
+      tracks.set(face.trackId, track);
+      track.frames.push({ frame: embeddings.ref!.seq, features: Float32Array.from(face.features), staticProbs: face.staticProbs });
+    }
   });
+  // Live sources cannot be read twice: their sampled pictures are kept on disk for the annotated video.
+  mkdirSync(options.outDir, { recursive: true });
+  const recordings = new Map<string, Recording>(
+    inputs.filter((i) => i.live).map((i) => [i.name, { dir: mkdtempSync(path.join(options.outDir, `.${i.name}.frames-`)), frames: 0, width: 0, height: 0 }]),
+  );
+  const framesReader =
+    recordings.size === 0
+      ? undefined
+      : await readTopic(bus, `${prefix}.recorder`, topicName(topics.frames, prefix), (key, value) => {
+          const recording = recordings.get(key);
+          const frame = fromBinary(FrameSchema, value);
+          if (!recording || !frame.ref || frame.ref.endOfStream) return;
+          writeFileSync(path.join(recording.dir, `${String(frame.ref.seq).padStart(6, '0')}.jpg`), frame.jpeg);
+          recording.frames = Math.max(recording.frames, frame.ref.seq);
+          recording.width ||= frame.ref.width;
+          recording.height ||= frame.ref.height;
+        });
 
   const producer = await bus.producer();
   const framesTopic = topicName(topics.frames, prefix);
-  const settings = ingestSettingsSchema.parse({});
-  const metrics = new IngestMetrics(registry);
-  const summaries: InputSummary[] = [];
-  await Promise.all(
-    inputs.map(async (input, index) => {
-      const streamId = uniqueStreamId(input, index, inputs);
-      const started = performance.now();
-      const runner = new StreamRunner(
-        { streamId, url: input, sampleFps: 0, maxWidth: 0 },
-        { publish: (frame) => producer.send([{ topic: framesTopic, key: streamId, value: encodeMessage(topics.frames, frame) }]), metrics, settings },
-      );
-      const outcome = await runner.done;
-      if (outcome.state === 'ended' || outcome.frames > 0) await untilEventsWritten(bus, prefix, runners.at(-1)!.groupId, streamEnds, streamId);
-      const streamEvents = events.get(streamId) ?? [];
-      const faces = streamEvents.filter((e): e is FaceEmotionEvent => e.schema === 'emostream.event.face.v1');
-      mkdirSync(options.outDir, { recursive: true });
-      writeFileSync(path.join(options.outDir, `${streamId}.events.jsonl`), streamEvents.map((e) => JSON.stringify(e)).join('\n') + (streamEvents.length ? '\n' : ''));
-      const totalFrames = outcome.state === 'ended' ? outcome.decodedFrames : Math.max(0, ...faces.map((f) => f.seq));
-      const reports = await Promise.all([...(observations.get(streamId)?.values() ?? [])].map((track) => offlineReport(track, totalFrames, temporalModel)));
-      const written = writeReports(options.outDir, streamId, reports.sort((a, b) => a.trackId - b.trackId));
-      if (outcome.state === 'ended') {
-        const video = await probeVideo(parseSource(input), settings);
-        const annotated = path.join(options.outDir, `${streamId}.annotated.mp4`);
-        await writeAnnotatedVideo(input, annotated, video, faces);
-        written.push(annotated);
-      }
-      const summary: InputSummary = {
-        input,
-        streamId,
-        state: outcome.state,
-        sampledFrames: outcome.frames,
-        totalFrames,
-        faces: faces.length,
-        tracks: reports.length,
-        // One track: the reference's video emotion; several: the most frequent label over all faces.
-        predicted: reports.length === 1 ? reports[0]!.predicted : mode(faces.map((f) => f.label)),
-        reports: written,
-        seconds: (performance.now() - started) / 1000,
-        ...(outcome.state === 'failed' ? { error: outcome.error.message } : {}),
-      };
-      summaries.push(summary);
-      log(describe(summary));
-    }),
-  );
+  return {
+    bus,
+    prefix,
+    temporalModel,
+    settings: ingestSettingsSchema.parse({ ...(options.liveFps ? { liveSampleFps: options.liveFps } : {}), ...(options.maxWidth ? { maxWidth: options.maxWidth } : {}) }),
+    events,
+    observations,
+    progress,
+    recordings,
+    streamEnds,
+    sinkGroup: runners.at(-1)!.groupId,
+    publish: (streamId, frame) => producer.send([{ topic: framesTopic, key: streamId, value: encodeMessage(topics.frames, frame) }]),
+    async close() {
+      await producer.close();
+      for (const runner of runners) await runner.stop();
+      for (const reader of [eventsReader, embeddingsReader, framesReader]) await reader?.close();
+      await bus.close();
+      await Promise.all(Object.values(pack.sessions).map((s) => s.release()));
+      for (const recording of recordings.values()) rmSync(recording.dir, { recursive: true, force: true });
+    },
+  };
+}
 
-  await producer.close();
-  for (const runner of runners) await runner.stop();
-  await eventsReader.close();
-  await embeddingsReader.close();
-  await bus.close();
-  await Promise.all(Object.values(pack.sessions).map((s) => s.release()));
-  return summaries;
+/** A consumer that hands every record of `topic` to `onRecord` and commits as it goes. */
+async function readTopic(bus: Bus, groupId: string, topic: string, onRecord: (key: string, value: Uint8Array) => void): Promise<BusConsumer> {
+  const consumer = await bus.consumer({ groupId, topics: [topic], fromBeginning: true });
+  await consumer.run({
+    eachBatch: async (batch) => {
+      for (const record of batch.records) onRecord(record.key, record.value!);
+      await consumer.commit([{ topic: batch.topic, partition: batch.partition, offset: String(Number(batch.records.at(-1)!.offset) + 1) }]);
+    },
+  });
+  return consumer;
+}
+
+async function runInput(input: RunInput, pipeline: Pipeline, options: RunOptions, progress: RunProgress): Promise<InputSummary> {
+  const started = performance.now();
+  const streamId = input.name;
+  // Files: probed up front for the progress bar's total and the annotated video's size and rate.
+  const video = input.live ? undefined : await probeVideo(parseSource(input.input), pipeline.settings).catch(() => undefined);
+  const line = video ? progress.file(streamId, video.declaredFrames ?? Math.round(((video.durationMs ?? 0) / 1000) * video.fps)) : progress.live(streamId);
+  const showProgress = setInterval(() => {
+    const seen = pipeline.progress.get(streamId);
+    if (seen) line.update({ frames: input.live ? seen.frames : seen.lastSeq, faces: seen.faces });
+  }, 200);
+
+  const metrics = new IngestMetrics(new Registry());
+  const runner = new StreamRunner(
+    // A stop (Ctrl-C) ends the stream: downstream closes its tracks and the reports cover what was read.
+    // HTTP inputs are usually files on a server: their end is the end, not a reason to reconnect.
+    { streamId, url: input.input, sampleFps: options.liveFps ?? 0, maxWidth: options.maxWidth ?? 0, endOnStop: true, reconnect: input.kind !== 'http' },
+    { publish: (frame) => pipeline.publish(streamId, frame), metrics, settings: pipeline.settings },
+  );
+  const stop = () => void runner.stop();
+  if (options.signal?.aborted) stop();
+  options.signal?.addEventListener('abort', stop, { once: true });
+  const outcome = await runner.done;
+  options.signal?.removeEventListener('abort', stop);
+  // An end-of-stream marker follows whatever was published (and a file that ended, even with no frame).
+  if (outcome.frames > 0 || (outcome.state === 'ended' && !input.live)) await untilEventsWritten(pipeline, streamId);
+  clearInterval(showProgress);
+
+  const streamEvents = pipeline.events.get(streamId) ?? [];
+  const faces = streamEvents.filter((e): e is FaceEmotionEvent => e.schema === 'emostream.event.face.v1');
+  // Rows of the report: every frame of a file read to its end; otherwise up to the last frame processed.
+  const totalFrames = outcome.state === 'ended' && !input.live ? outcome.decodedFrames : Math.max(pipeline.progress.get(streamId)?.lastSeq ?? 0, ...faces.map((f) => f.seq));
+  line.update({ frames: input.live ? outcome.frames : totalFrames, faces: faces.length });
+  line.finish(outcome.state === 'ended' ? '✔' : outcome.state);
+
+  const written = [writeJsonLines(path.join(options.outDir, `${streamId}.events.jsonl`), streamEvents)];
+  const tracks = [...(pipeline.observations.get(streamId)?.values() ?? [])].sort((a, b) => a.trackId - b.trackId);
+  // Files get the reference's offline windows; live inputs report what the sliding window said live.
+  const reports: TrackReport[] = input.live
+    ? tracks.map((track) => liveReport(track.trackId, faces, totalFrames))
+    : await Promise.all(tracks.map((track) => offlineReport(track, totalFrames, pipeline.temporalModel)));
+  written.push(...writeReports(options.outDir, streamId, reports));
+  if (options.features) written.push(writeJsonLines(path.join(options.outDir, `${streamId}.features.jsonl`), featureRows(tracks)));
+  const annotated = outcome.frames > 0 ? await writeAnnotated(input, pipeline, video, faces, totalFrames, path.join(options.outDir, `${streamId}.annotated.mp4`)) : undefined;
+  if (annotated) written.push(annotated);
+
+  return {
+    input: input.input,
+    streamId,
+    live: input.live,
+    state: outcome.state,
+    sampledFrames: outcome.frames,
+    totalFrames,
+    faces: faces.length,
+    tracks: reports.length,
+    // One track: the reference's video emotion; several: the most frequent label over all faces.
+    predicted: reports.length === 1 ? reports[0]!.predicted : mode(faces.map((f) => f.label)),
+    reports: written,
+    seconds: (performance.now() - started) / 1000,
+    ...(outcome.state === 'failed' ? { error: outcome.error.message } : {}),
+  };
+}
+
+/**
+ * The annotated video, `frames` long: a file is decoded again at its full rate (up to the last frame
+ * processed); a live input's recorded sampled pictures are used.
+ */
+async function writeAnnotated(input: RunInput, pipeline: Pipeline, video: VideoInfo | undefined, faces: FaceEmotionEvent[], frames: number, output: string): Promise<string | undefined> {
+  if (!input.live) {
+    if (!video) return undefined;
+    await writeAnnotatedVideo(['-i', parseSource(input.input).input, '-frames:v', String(frames)], output, video, faces);
+    return output;
+  }
+  const recording = pipeline.recordings.get(input.name)!;
+  // The recorder reads the frames topic on its own; give it a moment to catch up with the last frame.
+  for (let waited = 0; recording.frames < frames && waited < 10_000; waited += 50) await new Promise((resolve) => setTimeout(resolve, 50));
+  if (recording.frames === 0) return undefined;
+  const fps = pipeline.settings.liveSampleFps;
+  await writeAnnotatedVideo(['-framerate', String(fps), '-start_number', '1', '-i', path.join(recording.dir, '%06d.jpg')], output, { width: recording.width, height: recording.height, fps }, faces);
+  return output;
+}
+
+function featureRows(tracks: TrackObservations[]) {
+  return tracks.flatMap((track) =>
+    [...track.frames].sort((a, b) => a.frame - b.frame).map((f) => ({ trackId: track.trackId, frame: f.frame, features: [...f.features], staticProbs: f.staticProbs })),
+  );
+}
+
+function writeJsonLines(file: string, rows: unknown[]): string {
+  writeFileSync(file, rows.map((row) => JSON.stringify(row)).join('\n') + (rows.length ? '\n' : ''));
+  return file;
 }
 
 /**
  * Waits until the sink has committed the input that ends `streamId` (so its events are on the events
- * topic) and the events reader has read everything there.
+ * topic) and the events and embeddings readers have read everything there is.
  */
-async function untilEventsWritten(bus: Bus, prefix: string, sinkGroup: string, ends: Map<string, { partition: number; offset: string }>, streamId: string): Promise<void> {
+async function untilEventsWritten(pipeline: Pipeline, streamId: string): Promise<void> {
+  const { bus, prefix } = pipeline;
   const emotions = topicName(topics.emotions, prefix);
-  const events = topicName(eventsTopic, prefix);
+  const readersDone = async (group: string, topic: string) => {
+    const read = await bus.committedOffsets(group, topic);
+    const written = await bus.endOffsets(topic);
+    return written.every((w) => Number(w.offset) === 0 || Number(read.find((r) => r.partition === w.partition)?.offset ?? 0) >= Number(w.offset));
+  };
   for (;;) {
-    const end = ends.get(streamId);
+    const end = pipeline.streamEnds.get(streamId);
     if (end) {
-      const committed = (await bus.committedOffsets(sinkGroup, emotions)).find((c) => c.partition === end.partition);
-      if (committed && Number(committed.offset) > Number(end.offset)) {
-        const read = await bus.committedOffsets(`${prefix}.events-reader`, events);
-        const written = await bus.endOffsets(events);
-        if (written.every((w) => Number(w.offset) === 0 || Number(read.find((r) => r.partition === w.partition)?.offset ?? 0) >= Number(w.offset))) return;
+      const committed = (await bus.committedOffsets(pipeline.sinkGroup, emotions)).find((c) => c.partition === end.partition);
+      if (
+        committed &&
+        Number(committed.offset) > Number(end.offset) &&
+        (await readersDone(`${prefix}.events-reader`, topicName(eventsTopic, prefix))) &&
+        (await readersDone(`${prefix}.embeddings-reader`, topicName(topics.embeddings, prefix)))
+      ) {
+        return;
       }
     }
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
-}
-
-/** The input's file name as its stream id (and report name); inputs sharing a name get their position appended. */
-function uniqueStreamId(input: string, index: number, all: string[]): string {
-  const name = (file: string) => path.basename(file).replace(/\.[^.]+$/, '').replace(/[^A-Za-z0-9._-]/g, '_') || 'input';
-  const base = name(input);
-  return all.filter((other) => name(other) === base).length > 1 ? `${base}-${index + 1}` : base;
 }
 
 /** The most frequent label; ties go to the earlier label in REFERENCE.md's order (as scipy's mode does). */
@@ -222,8 +384,12 @@ function mode(labels: string[]): string | undefined {
   return EMOTION_LABELS[counts.indexOf(Math.max(...counts))];
 }
 
-function describe(s: InputSummary): string {
-  if (s.error) return `${s.input}: ${s.error}`;
-  if (s.faces === 0) return `${s.input}: no face found in ${s.sampledFrames} sampled frames (${s.seconds.toFixed(1)} s)`;
-  return `${s.input}: ${s.predicted} — ${s.faces} faces, ${s.tracks} track(s), ${s.sampledFrames} sampled of ${s.totalFrames} frames in ${s.seconds.toFixed(1)} s (${(s.sampledFrames / s.seconds).toFixed(1)} frames/s)`;
+/** The one-line summary per input: predicted emotion, faces, tracks, frames, time, frames/s. */
+export function describe(s: InputSummary): string {
+  const stopped = s.state === 'stopped' ? ' (stopped)' : '';
+  if (s.error && s.sampledFrames === 0) return `${s.input}: ${s.error}`;
+  const failed = s.error ? ` — stopped by an error after ${s.sampledFrames} frames: ${s.error}` : '';
+  if (s.faces === 0) return `${s.input}: no face found in ${s.sampledFrames} sampled frames (${s.seconds.toFixed(1)} s)${stopped}${failed}`;
+  const frames = s.live ? `${s.sampledFrames} sampled frames` : `${s.sampledFrames} sampled of ${s.totalFrames} frames`;
+  return `${s.input}: ${s.predicted} — ${s.faces} faces, ${s.tracks} track(s), ${frames} in ${s.seconds.toFixed(1)} s (${(s.sampledFrames / s.seconds).toFixed(1)} frames/s)${stopped}${failed}`;
 }

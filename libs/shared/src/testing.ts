@@ -2,8 +2,13 @@
  * Test helpers for stage handlers (`@emostream/shared/testing`): run one stage on a fresh in-memory
  * bus, feed it records, and collect what it writes. Not part of the runtime's public index.
  */
+import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { existsSync } from 'node:fs';
 import { createServer } from 'node:net';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Registry } from 'prom-client';
 import { InMemoryBus } from './bus/memory-bus.js';
 import type { ConsumedRecord, OutgoingRecord } from './bus/types.js';
@@ -100,4 +105,25 @@ export async function freePort(): Promise<number> {
   const { port } = server.address() as { port: number };
   await new Promise<void>((resolve) => server.close(() => resolve()));
   return port;
+}
+
+/** The real test media beside the checkout (../shared/data). Missing media fail the test, never skip it. */
+export function sharedData(relative: string): string {
+  const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
+  const file = path.resolve(root, '..', 'shared', 'data', relative);
+  if (!existsSync(file)) throw new Error(`test media missing: ${file} (tests read ../shared/data beside the checkout)`);
+  return file;
+}
+
+/**
+ * A real RTSP camera on 127.0.0.1:`port`: GStreamer's RTSP server (scripts/install-system-deps.sh
+ * installs it) playing an H.264 `clip` in real time at rtsp://127.0.0.1:<port>/live (looped). Kill the
+ * returned process to take the camera away.
+ */
+export async function startRtspServer(port: number, clip: string): Promise<ChildProcess> {
+  const script = fileURLToPath(new URL('../test-support/rtsp-server.py', import.meta.url));
+  const child = spawn('/usr/bin/python3', [script, String(port), clip], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const [data] = (await Promise.race([once(child.stdout!, 'data'), once(child, 'exit').then(() => [Buffer.from('exited')])])) as [Buffer];
+  if (!data.toString().includes('ready')) throw new Error(`the RTSP server did not start: ${data.toString()}`);
+  return child;
 }

@@ -18,6 +18,14 @@ export interface StreamDefinition {
    * this replica (stopped by a rebalance); they are decoded but not published again.
    */
   resumeAfter?: number;
+  /**
+   * A stop ends the stream for good: an end-of-stream marker follows the last frame, so downstream
+   * stages close its tracks and reports (emo run's Ctrl-C). Services leave it unset: there a stop is
+   * a rebalance and another replica carries on with the stream.
+   */
+  endOnStop?: boolean;
+  /** Live sources only: reconnect when the source ends or fails (default). Off, the end of the source ends the stream. */
+  reconnect?: boolean;
 }
 
 export type StreamOutcome =
@@ -97,13 +105,13 @@ export class StreamRunner {
         if (frame.frameNumber <= (this.definition.resumeAfter ?? 0)) continue;
         lastFrame = await this.publishFrame(frame.frameNumber, frame.ptsMs, frame.width, frame.height, frame.jpeg, false);
       }
-      if (this.abort.signal.aborted) return { state: 'stopped', frames: this.published };
+      if (this.abort.signal.aborted) return await this.stopped(lastFrame, summary);
       const truncation = describeTruncation(info.durationMs, info.fps, summary);
       if (truncation) this.reportError(new StageError('SOURCE_TRUNCATED', truncation));
       await this.publishEndOfStream(lastFrame, summary);
       return { state: 'ended', frames: this.published, decodedFrames: summary.decodedFrames };
     } catch (error) {
-      if (this.abort.signal.aborted) return { state: 'stopped', frames: this.published };
+      if (this.abort.signal.aborted) return await this.stopped(lastFrame, summary);
       const failure = toStageError(error);
       // Whatever was published before the failure is followed by an end marker, so downstream
       // stages can still close the stream's tracks and reports.
@@ -119,6 +127,8 @@ export class StreamRunner {
     let failures = 0;
     let gapPending = false;
     let sessionFrames = 0;
+    let lastFrame: FrameMessage | undefined;
+    const noDecoding: ReadSummary = { decodedFrames: 0, lastPtsMs: 0, warnings: [] };
     const fps = this.definition.sampleFps > 0 ? this.definition.sampleFps : settings.liveSampleFps;
     while (!this.abort.signal.aborted) {
       sessionFrames = 0;
@@ -126,17 +136,24 @@ export class StreamRunner {
         assertReadable(source);
         for await (const frame of readFrames(source, this.readOptions({ kind: 'rate', fps }))) {
           // Live media time restarts with every connection; wall-clock time since the stream started stays monotonic.
-          await this.publishFrame(this.published + 1, now() - startedAt, frame.width, frame.height, frame.jpeg, gapPending);
+          lastFrame = await this.publishFrame(this.published + 1, now() - startedAt, frame.width, frame.height, frame.jpeg, gapPending);
           gapPending = false;
           sessionFrames += 1;
           failures = 0;
         }
         if (this.abort.signal.aborted) break;
+        if (this.definition.reconnect === false) {
+          if (this.published > 0) await this.publishEndOfStream(lastFrame, noDecoding);
+          return { state: 'ended', frames: this.published, decodedFrames: this.published };
+        }
         this.logger.warn({ url: this.definition.url, sessionFrames }, 'live source ended; reconnecting');
       } catch (error) {
         if (this.abort.signal.aborted) break;
         const failure = toStageError(error);
-        if (!failure.retriable && failure.code !== 'SOURCE_FAILED') return this.fail(failure);
+        if (this.definition.reconnect === false || (!failure.retriable && failure.code !== 'SOURCE_FAILED')) {
+          if (this.published > 0) await this.publishEndOfStream(lastFrame, noDecoding);
+          return this.fail(failure);
+        }
         this.reportError(failure);
       }
       gapPending = gapPending || this.published > 0;
@@ -146,6 +163,11 @@ export class StreamRunner {
       this.logger.info({ attempt: failures, delayMs: delay }, 'reconnecting');
       await abortableSleep(delay, this.abort.signal);
     }
+    return this.stopped(lastFrame, noDecoding);
+  }
+
+  private async stopped(lastFrame: FrameMessage | undefined, summary: ReadSummary): Promise<StreamOutcome> {
+    if (this.definition.endOnStop && this.published > 0) await this.publishEndOfStream(lastFrame, summary);
     return { state: 'stopped', frames: this.published };
   }
 

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
+import { sharedData } from '@emostream/shared/testing';
 import { describe, it } from 'node:test';
 import { samplingStep } from '@emostream/shared';
 import { parseSource, probeVideo, readFrames, type ReadSummary, type SampledFrame } from '../src/index.js';
-import { sharedData } from './media.js';
 
 const timeouts = { connectTimeoutMs: 5_000, readTimeoutMs: 5_000 };
 

@@ -1,30 +1,15 @@
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { after, describe, it } from 'node:test';
 import { fromBinary } from '@bufbuild/protobuf';
 import { Registry } from 'prom-client';
 import { FrameSchema, KafkaBus, topicName, topics, type Frame } from '@emostream/shared';
-import { freePort, kafkaTestConfig, waitFor } from '@emostream/shared/testing';
+import { freePort, kafkaTestConfig, sharedData, startRtspServer, waitFor } from '@emostream/shared/testing';
 import { IngestMetrics, IngestWorker, ingestSettingsSchema, putStream } from '../src/index.js';
-import { sharedData } from './media.js';
-
-const serverScript = fileURLToPath(new URL('./rtsp-server.py', import.meta.url));
-
-
-
-/** A real RTSP camera: GStreamer's RTSP server playing an H.264 clip in real time. */
-async function startRtspServer(port: number, clip: string): Promise<ChildProcess> {
-  const child = spawn('/usr/bin/python3', [serverScript, String(port), clip], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const [data] = (await Promise.race([once(child.stdout!, 'data'), once(child, 'exit').then(() => [Buffer.from('exited')])])) as [Buffer];
-  if (!data.toString().includes('ready')) throw new Error(`the RTSP server did not start: ${data.toString()}`);
-  return child;
-}
-
 
 describe('ingest from a real RTSP server, on the real broker', () => {
   const cleanup: (() => Promise<unknown> | unknown)[] = [];

@@ -7,9 +7,8 @@ import { after, describe, it } from 'node:test';
 import { fromBinary } from '@bufbuild/protobuf';
 import { Registry } from 'prom-client';
 import { FrameSchema, InMemoryBus, topicName, topics, type ConsumedRecord } from '@emostream/shared';
-import { freePort, waitFor } from '@emostream/shared/testing';
+import { freePort, sharedData, waitFor } from '@emostream/shared/testing';
 import { IngestMetrics, IngestWorker, ingestSettingsSchema, putStream } from '../src/index.js';
-import { sharedData } from './media.js';
 
 const settings = ingestSettingsSchema.parse({ reconnectInitialMs: 100, reconnectMaxMs: 400, connectTimeoutMs: 2_000, readTimeoutMs: 2_000 });
 

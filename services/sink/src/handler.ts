@@ -8,7 +8,14 @@ import { TrackSummaries } from './track-summaries.js';
  * summary for each track that ended — keyed by streamId on the events topic.
  */
 export function sinkStage(
-  deps: { metrics?: SinkMetrics; now?: () => number; /** Told which input ends a stream (emo run waits until it is committed). */ onEndOfStream?: (streamId: string, at: { partition: number; offset: string }) => void } = {},
+  deps: {
+    metrics?: SinkMetrics;
+    now?: () => number;
+    /** Told which input ends a stream (emo run waits until it is committed). */
+    onEndOfStream?: (streamId: string, at: { partition: number; offset: string }) => void;
+    /** Told of every frame that reached the sink, with its number of faces (emo run's progress). */
+    onFrame?: (streamId: string, seq: number, faces: number) => void;
+  } = {},
 ): StageDefinition<typeof topics.emotions.schema> {
   const now = deps.now ?? Date.now;
   const summaries = new TrackSummaries();
@@ -27,6 +34,7 @@ export function sinkStage(
       if (deps.metrics) record(deps.metrics, input.key, faces.length > 0 ? emittedAtMs - input.value.ref!.capturedAtMs : undefined, events);
       const outputs = events.map((event) => context.emitRaw(eventsTopic, event.streamId, Buffer.from(JSON.stringify(event), 'utf8')));
       if (input.value.ref?.endOfStream) deps.onEndOfStream?.(input.key, { partition: input.partition, offset: input.offset });
+      else if (input.value.ref) deps.onFrame?.(input.key, input.value.ref.seq, faces.length);
       return outputs;
     },
     async onRevoked(partitions) {

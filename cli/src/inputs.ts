@@ -1,0 +1,72 @@
+import { readdirSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { parseSource, type SourceKind } from '@emostream/ingest';
+
+/** One thing `emo run` reads: a video file, or a live source (RTSP, HTTP, webcam). */
+export interface RunInput {
+  /** What the user typed (or the file found in a folder they named). */
+  input: string;
+  /** Stream id, and the base name of the input's reports. */
+  name: string;
+  kind: SourceKind;
+  live: boolean;
+}
+
+/** Containers ffmpeg reads that people keep video in; a folder input takes every such file in it. */
+const VIDEO_EXTENSIONS = new Set(['.mp4', '.m4v', '.mov', '.mkv', '.webm', '.avi', '.flv', '.wmv', '.mpg', '.mpeg', '.ts', '.mts', '.3gp', '.gif']);
+
+export class InputError extends Error {}
+
+/**
+ * Turns the command line's inputs into streams: a folder becomes every video file directly in it
+ * (sorted, like the reference's `run.py --path_video`), URLs and `webcam[:/dev/videoN]` stay live
+ * sources, anything else is a file (a missing one is reported when it is read, with the others
+ * still running). Fails for a folder without videos and for an unsupported URL scheme.
+ */
+export function expandInputs(args: string[]): RunInput[] {
+  const expanded = args.flatMap((arg) => {
+    let source;
+    try {
+      source = parseSource(arg);
+    } catch (error) {
+      throw new InputError((error as Error).message);
+    }
+    if (source.kind === 'file' && isDirectory(source.input)) {
+      const videos = readdirSync(source.input)
+        .filter((file) => VIDEO_EXTENSIONS.has(path.extname(file).toLowerCase()))
+        .sort()
+        .map((file) => path.join(arg, file));
+      if (videos.length === 0) throw new InputError(`no video files in folder ${arg} (looked for ${[...VIDEO_EXTENSIONS].join(' ')})`);
+      return videos.map((input) => ({ input, kind: 'file' as const, live: false }));
+    }
+    return [{ input: arg, kind: source.kind, live: source.live }];
+  });
+  return expanded.map((item, index) => ({ ...item, name: uniqueName(item.input, index, expanded.map((e) => e.input)) }));
+}
+
+function isDirectory(file: string): boolean {
+  try {
+    return statSync(file).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+/** A readable name for an input: the file's name without extension, a URL's host and path, the webcam's device. */
+function baseName(input: string): string {
+  const source = parseSource(input);
+  const raw = source.kind === 'file' ? path.basename(source.input).replace(/\.[^.]+$/, '') : source.kind === 'webcam' ? `webcam-${path.basename(source.input)}` : urlName(source.input);
+  return raw.replace(/[^A-Za-z0-9._-]/g, '_') || 'input';
+}
+
+function urlName(url: string): string {
+  const parsed = new URL(url);
+  const file = path.basename(parsed.pathname).replace(/\.[^.]+$/, '');
+  return [parsed.hostname, parsed.port, file].filter(Boolean).join('-');
+}
+
+/** Inputs sharing a name get their position appended, so their reports never overwrite each other. */
+function uniqueName(input: string, index: number, all: string[]): string {
+  const base = baseName(input);
+  return all.filter((other) => baseName(other) === base).length > 1 ? `${base}-${index + 1}` : base;
+}
