@@ -3,6 +3,9 @@
  * bus, feed it records, and collect what it writes. Not part of the runtime's public index.
  */
 import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { createServer } from 'node:net';
 import { Registry } from 'prom-client';
 import { InMemoryBus } from './bus/memory-bus.js';
@@ -100,4 +103,30 @@ export async function freePort(): Promise<number> {
   const { port } = server.address() as { port: number };
   await new Promise<void>((resolve) => server.close(() => resolve()));
   return port;
+}
+
+/** Debian's Chromium, which scripts/install-system-deps.sh installs (`apt-get install chromium`). */
+export const CHROMIUM_PATH = process.env.EMOSTREAM_CHROMIUM ?? '/usr/bin/chromium';
+
+/**
+ * Headless Chromium (Debian's, driven by playwright-core) for browser tests. Fails with a clear
+ * message when Chromium is missing: browser tests are never skipped. Close the browser when done.
+ */
+export async function launchHeadlessChromium(): Promise<import('playwright-core').Browser> {
+  if (!existsSync(CHROMIUM_PATH)) {
+    throw new Error(`no Chromium at ${CHROMIUM_PATH}: run scripts/install-system-deps.sh (it installs Debian's chromium), or set EMOSTREAM_CHROMIUM`);
+  }
+  const { chromium } = await import('playwright-core');
+  return chromium.launch({
+    executablePath: CHROMIUM_PATH,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+    timeout: 30_000,
+  });
+}
+
+/** A path under the repository's git-ignored `test-artifacts/` (created), for screenshots and the like. */
+export function testArtifactPath(name: string): string {
+  const dir = fileURLToPath(new URL('../../../test-artifacts/', import.meta.url));
+  mkdirSync(dir, { recursive: true });
+  return path.join(dir, name);
 }
