@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { fromBinary } from '@bufbuild/protobuf';
-import { eventsTopic, FrameSchema, moduleLogger, topicName, topics, type Bus, type BusConsumer, type PartitionBatch, type TopicPartitionOffset, type EmotionEvent, type Logger } from '@emostream/shared';
+import { eventsTopic, FrameSchema, StreamSpecSchema, moduleLogger, topicName, topics, type Bus, type BusConsumer, type PartitionBatch, type TopicPartitionOffset, type EmotionEvent, type Logger } from '@emostream/shared';
 import type { LiveView } from './live-view.js';
 
 /**
@@ -11,13 +11,19 @@ import type { LiveView } from './live-view.js';
  * and start at the newest records: a live view shows what happens from now on, never history. They
  * commit after each batch: on the in-memory bus an uncommitted group would hold back the producers
  * (its backlog is bounded); on Kafka it costs little. A record that cannot be read is logged and
- * skipped. Returns a closer.
+ * skipped. With `relayRtsp`, it also reads the compacted streams topic from its beginning and keeps a
+ * relay running for each enabled rtsp:// or rtsps:// stream. Returns a closer.
  */
 export async function liveViewFeed(
   bus: Bus,
   prefix: string,
-  view: Pick<LiveView, 'frame' | 'event'>,
-  options: { groupId?: string; logger?: Logger } = {},
+  view: Pick<LiveView, 'frame' | 'event' | 'addRtspSource' | 'removeRtspSource'>,
+  options: {
+    groupId?: string;
+    logger?: Logger;
+    /** Also follow the streams topic and relay its enabled RTSP streams as live video (the sink service does). */
+    relayRtsp?: boolean;
+  } = {},
 ): Promise<() => Promise<void>> {
   const logger = options.logger ?? moduleLogger('live-view-feed');
   const group = options.groupId ?? `${prefix}.live-view.${randomBytes(4).toString('hex')}`;
@@ -67,6 +73,26 @@ export async function liveViewFeed(
         if (batch.records.length > 0) await eventsConsumer.commit([nextOffset(batch)]);
       },
     });
+    if (options.relayRtsp) {
+      const streamsTopic = topicName(topics.streams, prefix);
+      await bus.createTopics([{ name: streamsTopic, partitions: topics.streams.defaultPartitions, configEntries: topics.streams.configEntries! }]);
+      const streams = await bus.consumer({ groupId: `${group}.streams`, topics: [streamsTopic], fromBeginning: true, readCommitted: false });
+      consumers.push(streams);
+      await streams.run({
+        eachBatch: async (batch) => {
+          for (const record of batch.records) {
+            try {
+              const spec = record.value ? fromBinary(StreamSpecSchema, record.value) : undefined;
+              if (spec && spec.enabled && /^rtsps?:\/\//i.test(spec.url)) view.addRtspSource(record.key, spec.url);
+              else view.removeRtspSource(record.key);
+            } catch (error) {
+              logger.warn({ err: error, topic: record.topic, offset: record.offset }, 'live view: skipped a stream spec it cannot read');
+            }
+          }
+          if (batch.records.length > 0) await streams.commit([nextOffset(batch)]);
+        },
+      });
+    }
   } catch (error) {
     await close();
     throw error;

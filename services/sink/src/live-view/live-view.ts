@@ -113,9 +113,11 @@ export class LiveView {
   /**
    * Relays an RTSP source as live video on the stream's card (ffmpeg via node-rtsp-stream → MPEG-1 →
    * the page's JSMpeg player). Boxes from the events are drawn over it while they are fresh; they lag
-   * the video by the pipeline's delay. Stopped by `removeRtspSource` or `close`.
+   * the video by the pipeline's delay. Stopped by `removeRtspSource` or `close`; the same URL again
+   * keeps the running relay.
    */
   addRtspSource(streamId: string, rtspUrl: string): void {
+    if (this.relays.get(streamId)?.url === rtspUrl) return;
     this.removeRtspSource(streamId);
     const relay = new RtspRelay(streamId, rtspUrl, (chunk) => this.relayChunk(streamId, chunk), {
       logger: this.logger,
