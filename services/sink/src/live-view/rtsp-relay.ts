@@ -1,5 +1,15 @@
-import Mpeg1Muxer from 'node-rtsp-stream/mpeg1muxer.js';
+import type { ChildProcess } from 'node:child_process';
+import type { EventEmitter } from 'node:events';
+import { createRequire } from 'node:module';
 import type { Logger } from '@emostream/shared';
+
+/** node-rtsp-stream's ffmpeg wrapper (the package ships no types): spawns `ffmpeg -i <url> -f mpegts -codec:v mpeg1video <options> -`. */
+interface Mpeg1Muxer extends EventEmitter {
+  readonly stream: ChildProcess;
+  on(event: 'mpeg1data' | 'ffmpegStderr', listener: (data: Buffer) => void): this;
+}
+type Mpeg1MuxerClass = new (options: { url: string; ffmpegPath: string; ffmpegOptions?: Record<string, string> }) => Mpeg1Muxer;
+const Mpeg1Muxer = createRequire(import.meta.url)('node-rtsp-stream/mpeg1muxer.js') as Mpeg1MuxerClass;
 
 /**
  * One RTSP source relayed as MPEG-1 in MPEG-TS, the format the page's JSMpeg player decodes: the
@@ -11,7 +21,7 @@ import type { Logger } from '@emostream/shared';
  * ffmpeg restarts (after `restartMs`) when it exits, e.g. when the camera drops, until `stop()`.
  */
 export class RtspRelay {
-  private muxer: InstanceType<typeof Mpeg1Muxer> | undefined;
+  private muxer: Mpeg1Muxer | undefined;
   private stopped = false;
   private restartTimer: NodeJS.Timeout | undefined;
   /** Bytes relayed so far (all runs of ffmpeg). */
