@@ -3,6 +3,7 @@
 #   java + mvn  - to resolve Apache Kafka's jars from Maven Central and run the test broker
 #   ffmpeg      - to decode video (ingest)
 #   GStreamer RTSP server (tests) - a real RTSP camera on loopback
+#   chromium (tests)  - headless browser for the live view's tests (driven by playwright-core)
 # Does nothing when all are present. Needs root (or sudo) only when something is missing.
 set -euo pipefail
 
@@ -16,6 +17,8 @@ dpkg -s fonts-dejavu-core >/dev/null 2>&1 || missing+=(fonts-dejavu-core)
 for pkg in python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-good gstreamer1.0-plugins-bad; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
 done
+# Tests only: the live view's page is tested in Debian's Chromium, headless.
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 echo "installing system packages: ${missing[*]}"

@@ -5,7 +5,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { createServer } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -126,4 +126,30 @@ export async function startRtspServer(port: number, clip: string): Promise<Child
   const [data] = (await Promise.race([once(child.stdout!, 'data'), once(child, 'exit').then(() => [Buffer.from('exited')])])) as [Buffer];
   if (!data.toString().includes('ready')) throw new Error(`the RTSP server did not start: ${data.toString()}`);
   return child;
+}
+
+/** Debian's Chromium, which scripts/install-system-deps.sh installs (`apt-get install chromium`). */
+export const CHROMIUM_PATH = process.env.EMOSTREAM_CHROMIUM ?? '/usr/bin/chromium';
+
+/**
+ * Headless Chromium (Debian's, driven by playwright-core) for browser tests. Fails with a clear
+ * message when Chromium is missing: browser tests are never skipped. Close the browser when done.
+ */
+export async function launchHeadlessChromium(): Promise<import('playwright-core').Browser> {
+  if (!existsSync(CHROMIUM_PATH)) {
+    throw new Error(`no Chromium at ${CHROMIUM_PATH}: run scripts/install-system-deps.sh (it installs Debian's chromium), or set EMOSTREAM_CHROMIUM`);
+  }
+  const { chromium } = await import('playwright-core');
+  return chromium.launch({
+    executablePath: CHROMIUM_PATH,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+    timeout: 30_000,
+  });
+}
+
+/** A path under the repository's git-ignored `test-artifacts/` (created), for screenshots and the like. */
+export function testArtifactPath(name: string): string {
+  const dir = fileURLToPath(new URL('../../../test-artifacts/', import.meta.url));
+  mkdirSync(dir, { recursive: true });
+  return path.join(dir, name);
 }

@@ -1,5 +1,33 @@
 import { z } from 'zod';
-import { nestBindings, runtimeConfigSchema, runtimeEnvBindings } from '@emostream/shared';
+import { envBoolean, nestBindings, runtimeConfigSchema, runtimeEnvBindings, type EnvBinding } from '@emostream/shared';
 
-export const sinkConfigSchema = z.object({ runtime: runtimeConfigSchema }).strict();
-export const sinkEnvBindings = nestBindings('runtime', runtimeEnvBindings);
+export const sinkSettingsSchema = z
+  .object({
+    liveViewPort: z.coerce
+      .number()
+      .int()
+      .min(0)
+      .max(65535)
+      .default(0)
+      .describe('Port of the live view web page (pictures, boxes, timelines of every stream); 0 = no live view. Env SINK_LIVE_VIEW_PORT.'),
+    liveViewHost: z
+      .string()
+      .min(1)
+      .default('127.0.0.1')
+      .describe('Address the live view listens on: loopback by default (it shows camera pictures); 0.0.0.0 to reach it from elsewhere. Env SINK_LIVE_VIEW_HOST.'),
+    liveViewRelayRtsp: envBoolean
+      .default(true)
+      .describe('Relay the RTSP streams of the streams topic as live video on the page (ffmpeg per stream). Env SINK_LIVE_VIEW_RELAY_RTSP.'),
+  })
+  .strict();
+export type SinkSettings = z.infer<typeof sinkSettingsSchema>;
+
+export const sinkConfigSchema = z.object({ runtime: runtimeConfigSchema, sink: sinkSettingsSchema.default({}) }).strict();
+export type SinkConfig = z.infer<typeof sinkConfigSchema>;
+
+export const sinkEnvBindings: EnvBinding[] = [
+  ...nestBindings('runtime', runtimeEnvBindings),
+  { env: 'SINK_LIVE_VIEW_PORT', path: 'sink.liveViewPort' },
+  { env: 'SINK_LIVE_VIEW_HOST', path: 'sink.liveViewHost' },
+  { env: 'SINK_LIVE_VIEW_RELAY_RTSP', path: 'sink.liveViewRelayRtsp' },
+];

@@ -4,3 +4,6 @@ export * from './events.js';
 export * from './track-summaries.js';
 export * from './handler.js';
 export * from './metrics.js';
+export { LiveView, type LiveViewOptions } from './live-view/live-view.js';
+export { liveViewFeed } from './live-view/feed.js';
+export { StreamViews, type Shown, type ViewFace, type TimelinePoint, type StreamViewsOptions } from './live-view/streams.js';

@@ -1,10 +1,20 @@
-/** The sink service: emotions → public JSON events (see README for its configuration). */
-import { loadConfig, runMain, runStageProcess } from '@emostream/shared';
+/** The sink service: emotions → public JSON events (see README for its configuration), and optionally the live view. */
+import { createBus, loadConfig, moduleLogger, runMain, runStageProcess } from '@emostream/shared';
 import { sinkConfigSchema, sinkEnvBindings } from './config.js';
 import { sinkStage } from './handler.js';
+import { liveViewFeed } from './live-view/feed.js';
+import { LiveView } from './live-view/live-view.js';
 import { SinkMetrics } from './metrics.js';
 
 runMain(async () => {
   const config = loadConfig(sinkConfigSchema, sinkEnvBindings);
   await runStageProcess((registry) => sinkStage({ metrics: new SinkMetrics(registry) }), config.runtime);
+  if (config.sink.liveViewPort > 0) {
+    // Its own bus client: the view reads frames and events with consumers of its own, never the stage's.
+    // On shutdown the process exits with the stage; the relays' ffmpeg processes are stopped on exit.
+    const view = new LiveView({ port: config.sink.liveViewPort, host: config.sink.liveViewHost });
+    await view.start();
+    await liveViewFeed(createBus(config.runtime), config.runtime.topicPrefix, view, { relayRtsp: config.sink.liveViewRelayRtsp });
+    if (config.runtime.bus === 'memory') moduleLogger('live-view').warn('the live view of a sink service on the in-memory bus sees only this process');
+  }
 });
