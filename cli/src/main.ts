@@ -3,6 +3,7 @@ import { ConfigError, createBus, DEFAULT_MODELS_DIR, loadConfig, rootLogger, run
 import { putStream } from '@emostream/ingest';
 import { runModelsCli } from '@emostream/models';
 import { expandInputs, InputError } from './inputs.js';
+import { serveLiveView } from './live-view.js';
 import { runPipeline } from './run.js';
 import { listStreams } from './streams.js';
 
@@ -11,6 +12,12 @@ const program = new Command('emo').description('EmoStream: real-time facial emot
 const positiveNumber = (value: string) => {
   const n = Number(value);
   if (!Number.isFinite(n) || n < 0) throw new InvalidArgumentError('expected a number ≥ 0');
+  return n;
+};
+
+const portOption = (value: string) => {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > 65_535) throw new InvalidArgumentError('expected a TCP port (0 = any free port)');
   return n;
 };
 
@@ -49,8 +56,10 @@ program
   .option('--max-width <px>', 'scale wider frames down (0 = ingest default)', positiveNumber, 0)
   .option('--device <cpu|cuda>', 'where the models run (cuda falls back to cpu with a warning)', deviceOption, 'cpu')
   .option('--features', 'also write <name>.features.jsonl: per track and sampled frame, the backbone features and static probabilities')
+  .option('--serve <port>', 'serve the live view (pictures, boxes, timelines) on this port while the inputs run, and after them until Ctrl-C', portOption)
+  .option('--serve-host <host>', 'address the live view listens on (it has no authentication: keep it on loopback unless the network is trusted)', '127.0.0.1')
   .option('--kafka <brokers>', 'run the same process against a Kafka cluster instead of the in-memory bus')
-  .action(async (args: string[], options: { pack: string; detectorPack: string; modelsDir: string; out: string; fps: number; maxWidth: number; device: 'cpu' | 'cuda'; features?: boolean; kafka?: string }) => {
+  .action(async (args: string[], options: { pack: string; detectorPack: string; modelsDir: string; out: string; fps: number; maxWidth: number; device: 'cpu' | 'cuda'; features?: boolean; serve?: number; serveHost: string; kafka?: string }) => {
     let inputs;
     try {
       inputs = expandInputs(args);
@@ -65,6 +74,7 @@ program
       console.error('\nstopping: finishing the frames in flight and writing the reports (Ctrl-C again to quit at once)');
       stop.abort();
     });
+    const serve = options.serve === undefined ? undefined : serveLiveView(inputs, { port: options.serve, host: options.serveHost, onReady: (url) => console.log(`live view: ${url}`) });
     const summaries = await runPipeline(inputs, {
       pack: options.pack,
       detectorPack: options.detectorPack,
@@ -75,6 +85,7 @@ program
       device: options.device,
       features: Boolean(options.features),
       signal: stop.signal,
+      ...(serve ? { attach: serve, holdAfterEnd: true } : {}),
       ...(options.kafka ? { kafkaBrokers: options.kafka } : {}),
     });
     console.log(`reports written to ${options.out}/ (<input>.csv, .events.jsonl, .annotated.mp4)`);

@@ -58,6 +58,8 @@ export interface RunOptions {
   signal?: AbortSignal;
   /** Called once the pipeline runs, with its bus and topic prefix (the live view attaches here); returns its closer. */
   attach?: (bus: Bus, prefix: string) => Promise<() => Promise<void>>;
+  /** After the inputs end, keep what is attached (the live view) up until `signal` aborts. */
+  holdAfterEnd?: boolean;
   log?: (line: string) => void;
 }
 
@@ -127,13 +129,20 @@ export async function runPipeline(inputs: RunInput[], options: RunOptions): Prom
   const pipeline = await startPipeline(inputs, options, log);
   const detach = options.attach ? await options.attach(pipeline.bus, pipeline.prefix) : undefined;
   try {
-    return await Promise.all(
+    const summaries = await Promise.all(
       inputs.map(async (input) => {
         const summary = await runInput(input, pipeline, options, progress);
         log(describe(summary));
         return summary;
       }),
     );
+    const signal = options.signal;
+    if (options.holdAfterEnd && signal && !signal.aborted) {
+      progress.stop();
+      log('the inputs have ended; the live view stays up until Ctrl-C');
+      await new Promise((resolve) => signal.addEventListener('abort', resolve, { once: true }));
+    }
+    return summaries;
   } finally {
     progress.stop();
     await detach?.();
