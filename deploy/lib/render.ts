@@ -26,7 +26,11 @@ export function parseManifests(text: string, source: string): K8sObject[] {
 
 /** `kustomize build` of one overlay (kustomize from the Go module proxy, cached by scripts/deploy/tools.mjs). */
 export function renderOverlay(overlay: Overlay): K8sObject[] {
-  const dir = path.join(K8S_DIR, 'overlays', overlay);
+  return renderDir(path.join(K8S_DIR, 'overlays', overlay));
+}
+
+/** `kustomize build` of any kustomization folder. */
+export function renderDir(dir: string): K8sObject[] {
   const text = execFileSync(ensureKustomize(), ['build', dir], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024, stdio: ['ignore', 'pipe', 'pipe'] });
   return parseManifests(text, `kustomize build ${path.relative(process.cwd(), dir)}`);
 }
