@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// `npm test`: type-checks the workspace, starts a real single-node Kafka broker
+// `npm test`: type-checks the workspace, validates the Kubernetes manifests (deploy:check), starts a real single-node Kafka broker
 // (scripts/with-kafka.mjs), and runs every *.test.ts with Node's test runner against it.
 // No broker, no tests: a broker that cannot start fails the run, it never skips Kafka tests.
 import { spawnSync } from 'node:child_process';
@@ -8,7 +8,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const roots = ['libs', 'services', 'cli', 'test'];
+const roots = ['libs', 'services', 'cli', 'test', 'deploy'];
 
 function findTests(dir) {
   let entries;
@@ -48,6 +48,13 @@ console.log('» type-checking (tsc -b)');
 if (run(path.join(root, 'node_modules', '.bin', 'tsc'), ['-b']) !== 0) process.exit(1);
 // Benchmarks and scripts are not part of a package; check them too so they cannot rot.
 if (run(path.join(root, 'node_modules', '.bin', 'tsc'), ['-p', 'bench/tsconfig.json']) !== 0) process.exit(1);
+if (run(path.join(root, 'node_modules', '.bin', 'tsc'), ['-p', 'deploy/tsconfig.json']) !== 0) process.exit(1);
+
+// Every overlay rendered (kustomize) and every object validated offline against the Kubernetes,
+// Strimzi, KEDA and Prometheus Operator schemas; the first run builds kustomize (Go module proxy)
+// and generates Strimzi's CRDs (Maven Central) into .cache/deploy.
+console.log('» Kubernetes manifests (npm run deploy:check)');
+if (run('npm', ['run', '--silent', 'deploy:check']) !== 0) process.exit(1);
 
 console.log(`» running ${files.length} test files against a fresh Kafka broker`);
 const status = run(

@@ -6,6 +6,7 @@ export class IngestMetrics {
   readonly reconnects: Counter<'stream'>;
   readonly errors: Counter<'stream' | 'reason'>;
   readonly running: Gauge;
+  readonly ready: Gauge;
 
   constructor(registry: Registry) {
     this.frames = new Counter({ name: 'emostream_ingest_frames_total', help: 'Sampled frames published, per stream.', labelNames: ['stream'], registers: [registry] });
@@ -22,5 +23,6 @@ export class IngestMetrics {
       registers: [registry],
     });
     this.running = new Gauge({ name: 'emostream_ingest_streams_running', help: 'Streams this worker is reading now.', registers: [registry] });
+    this.ready = new Gauge({ name: 'emostream_ingest_ready', help: '1 while ingest is RUNNING (what /readyz reports), else 0; like the runtime\'s emostream_<stage>_ready.', registers: [registry] });
   }
 }

@@ -1,0 +1,68 @@
+/**
+ * The Dockerfiles cannot be built here (no container engine): they are parsed with dockerfile-ast
+ * and checked for what the manifests rely on. A build on a machine with Docker is still needed.
+ */
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { describe, it } from 'node:test';
+import { DockerfileParser, type Instruction } from 'dockerfile-ast';
+import { DEPLOY_DIR } from '../lib/paths.js';
+import { renderOverlay } from '../lib/render.js';
+
+function stages(file: string): { from: string; instructions: Instruction[] }[] {
+  const dockerfile = DockerfileParser.parse(readFileSync(path.join(DEPLOY_DIR, 'docker', file), 'utf8'));
+  const result: { from: string; instructions: Instruction[] }[] = [];
+  for (const instruction of dockerfile.getInstructions()) {
+    if (instruction.getKeyword() === 'FROM') result.push({ from: instruction.getArgumentsContent() ?? '', instructions: [] });
+    else result.at(-1)?.instructions.push(instruction);
+  }
+  return result;
+}
+const text = (instructions: Instruction[], keyword: string) => instructions.filter((i) => i.getKeyword() === keyword).map((i) => i.getArgumentsContent() ?? '');
+
+const manifestUser = (() => {
+  const backbone = renderOverlay('gpu').find((o) => o.kind === 'Deployment' && o.metadata.name === 'emostream-backbone') as unknown as { spec: { template: { spec: { securityContext: { runAsUser: number } } } } };
+  return backbone.spec.template.spec.securityContext.runAsUser;
+})();
+
+for (const file of ['Dockerfile', 'Dockerfile.cuda']) {
+  describe(`deploy/docker/${file}`, () => {
+    const all = stages(file);
+    const final = all.at(-1)!;
+
+    it('is multi-stage: installs and builds in one stage, runs from a fresh one', () => {
+      assert.ok(all.length >= 2, 'at least two FROM');
+      assert.match(final.instructions.map((i) => i.getTextContent()).join('\n'), /COPY --from=build/);
+      assert.ok(all.some((s) => text(s.instructions, 'RUN').some((r) => /npm ci\b/.test(r))), 'npm ci in a build stage');
+    });
+
+    it('runs as the non-root user the manifests require', () => {
+      const users = text(final.instructions, 'USER');
+      assert.equal(users.length, 1, 'one USER in the runtime stage');
+      const uid = users[0]!.split(':')[0]!;
+      assert.match(uid, /^\d+$/, 'a numeric uid (runAsNonRoot can only verify numbers)');
+      assert.notEqual(Number(uid), 0);
+      assert.equal(Number(uid), manifestUser, 'the uid the Deployments set as runAsUser');
+    });
+
+    it('ships ffmpeg, the default model pack and the emo entry point', () => {
+      assert.ok(text(final.instructions, 'RUN').some((r) => /apt-get install[^&]*\bffmpeg\b/.test(r)), 'ffmpeg installed in the runtime stage');
+      assert.ok(all.some((s) => text(s.instructions, 'RUN').some((r) => /npm run models\b/.test(r))), 'npm run models builds the default pack');
+      assert.match(text(final.instructions, 'ENTRYPOINT').join(), /"emo"/);
+      assert.match(text(final.instructions, 'ENV').join(' '), /EMOSTREAM_MODELS_DIR=\/app\/models/);
+    });
+  });
+}
+
+describe('deploy/docker/Dockerfile.cuda', () => {
+  it('installs onnxruntime-node\'s CUDA 12 execution provider at build time and runs on a CUDA base', () => {
+    const all = stages('Dockerfile.cuda');
+    const build = all.find((s) => text(s.instructions, 'RUN').some((r) => /npm ci\b/.test(r)))!;
+    const envBeforeCi = build.instructions.slice(0, build.instructions.findIndex((i) => i.getKeyword() === 'RUN' && /npm ci\b/.test(i.getArgumentsContent() ?? '')));
+    assert.match(text(envBeforeCi, 'ENV').join(' '), /ONNXRUNTIME_NODE_INSTALL=cuda12/);
+    assert.match(text(all.at(-1)!.instructions, 'ENV').join(' '), /EMOSTREAM_EXECUTION_PROVIDER=cuda/);
+    const dockerfile = readFileSync(path.join(DEPLOY_DIR, 'docker', 'Dockerfile.cuda'), 'utf8');
+    assert.match(dockerfile, /ARG CUDA_IMAGE=nvidia\/cuda:12\.[\d.]+-cudnn-runtime/);
+  });
+});
