@@ -81,6 +81,9 @@ export interface InputSummary {
   error?: string;
 }
 
+/** How many frames of a file ingest may be ahead of the sink while the live view watches. */
+const PACED_FRAMES_AHEAD = 3;
+
 /** What the sink has seen of a stream so far. */
 interface StreamProgress {
   lastSeq: number;
@@ -277,11 +280,23 @@ async function runInput(input: RunInput, pipeline: Pipeline, options: RunOptions
   }, 200);
 
   const metrics = new IngestMetrics(new Registry());
+  // Watched live (--serve), a file is read only a few frames ahead of the sink, so each picture the
+  // view gets has its boxes soon after; unwatched, ingest runs ahead as far as the bus lets it.
+  const paced = options.attach !== undefined && !input.live;
+  let published = 0;
+  const publish = async (frame: Parameters<Pipeline['publish']>[1]) => {
+    // Bounded: a frame that never reaches the sink (dead-lettered) must not stall the input.
+    for (let waited = 0; paced && waited < 5_000 && published - (pipeline.progress.get(streamId)?.frames ?? 0) >= PACED_FRAMES_AHEAD; waited += 20) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    published += 1;
+    await pipeline.publish(streamId, frame);
+  };
   const runner = new StreamRunner(
     // A stop (Ctrl-C) ends the stream: downstream closes its tracks and the reports cover what was read.
     // HTTP inputs are usually files on a server: their end is the end, not a reason to reconnect.
     { streamId, url: input.input, sampleFps: options.liveFps ?? 0, maxWidth: options.maxWidth ?? 0, endOnStop: true, reconnect: input.kind !== 'http' },
-    { publish: (frame) => pipeline.publish(streamId, frame), metrics, settings: pipeline.settings },
+    { publish, metrics, settings: pipeline.settings },
   );
   const stop = () => void runner.stop();
   if (options.signal?.aborted) stop();
