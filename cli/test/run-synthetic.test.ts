@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import * as ort from 'onnxruntime-node';
 import { EMOTION_LABELS } from '@emostream/shared';
 import { sharedData } from '@emostream/shared/testing';
@@ -53,16 +53,15 @@ async function expectedRows(rows: FeatureRow[], totalFrames: number, lstm: ort.I
 }
 
 describe('emo run on the synthetic pack', () => {
-  const packDir = path.join(mkdtempSync(path.join(tmpdir(), 'emo-synthetic-')), 'synthetic');
-  before(() => {
-    const built = emoCommand(['models', 'build', 'synthetic', '--out', packDir]);
-    assert.equal(built.status, 0, built.stdout + built.stderr);
-  });
+  // A fresh models folder: emo run builds the synthetic pack (and the default detectors) on first use.
+  const modelsDir = mkdtempSync(path.join(tmpdir(), 'emo-models-'));
+  const packDir = path.join(modelsDir, 'synthetic');
 
   it('writes the CSV that the reference offline windowing implies for the features the backbone produced', async () => {
     const out = mkdtempSync(path.join(tmpdir(), 'emo-run-synthetic-'));
-    const result = emoCommand(['run', sharedData('labelled/cremad_1001_DFA_happy.flv'), '--pack', packDir, '--features', '--out', out]);
+    const result = emoCommand(['run', sharedData('labelled/cremad_1001_DFA_happy.flv'), '--models-dir', modelsDir, '--pack', 'synthetic', '--features', '--out', out]);
     assert.equal(result.status, 0, result.stdout + result.stderr);
+    assert.match(result.stdout, /building the synthetic model pack/);
 
     const features = readFileSync(path.join(out, 'cremad_1001_DFA_happy.features.jsonl'), 'utf8')
       .trim()

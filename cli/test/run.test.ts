@@ -50,6 +50,11 @@ describe('emo run (one process, no broker)', () => {
     assert.match(bad.stdout, /not-a-video\.mp4: cannot open .*not-a-video\.mp4: .*Invalid data/);
     assert.doesNotMatch(bad.stdout + bad.stderr, /\n\s+at .*:\d+:\d+/);
 
+    const noPack = runEmo([happy, '--pack', 'emo-affectnet', '--models-dir', out, '--out', out]);
+    assert.equal(noPack.status, 1);
+    assert.match(noPack.stderr, /^emo: model pack "emo-affectnet": not found: .*emo models import emo-affectnet/m);
+    assert.doesNotMatch(noPack.stdout + noPack.stderr, /\n\s+at .*:\d+:\d+/);
+
     const mixed = runEmo([path.join(out, 'missing.mp4'), happy, '--out', out]);
     assert.equal(mixed.status, 0, 'one good input is enough for success');
     assert.match(mixed.stdout, /missing\.mp4: no such file/);

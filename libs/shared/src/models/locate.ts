@@ -35,6 +35,11 @@ export function resolvePackDir(pack: string, modelsDir: string = DEFAULT_MODELS_
   for (const candidate of [path.resolve(pack), path.join(modelsDir, pack)]) {
     if (existsSync(path.join(candidate, MANIFEST_FILE))) return candidate;
   }
-  const hint = pack === 'default' ? ' (run `npm run models` to build it)' : pack === 'synthetic' ? ' (run `emo models build synthetic`)' : '';
+  const hints: Record<string, string> = {
+    default: ' (run `npm run models` to build it)',
+    synthetic: ' (run `emo models build synthetic`)',
+    'emo-affectnet': ' (import the EMO-AffectNet Keras weights: `emo models import emo-affectnet --backbone <backbone.h5> --temporal <lstm.h5>`; see the README, Model packs)',
+  };
+  const hint = hints[pack] ?? '';
   throw new PackError(pack, `not found: neither ${path.resolve(pack)} nor ${path.join(modelsDir, pack)} holds a ${MANIFEST_FILE}${hint}`);
 }
