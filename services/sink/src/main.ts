@@ -8,13 +8,19 @@ import { SinkMetrics } from './metrics.js';
 
 runMain(async () => {
   const config = loadConfig(sinkConfigSchema, sinkEnvBindings);
-  await runStageProcess((registry) => sinkStage({ metrics: new SinkMetrics(registry) }), config.runtime);
+  let closeView: (() => Promise<void>) | undefined;
+  await runStageProcess((registry) => sinkStage({ metrics: new SinkMetrics(registry) }), config.runtime, { onShutdown: () => closeView?.() ?? Promise.resolve() });
   if (config.sink.liveViewPort > 0) {
     // Its own bus client: the view reads frames and events with consumers of its own, never the stage's.
-    // On shutdown the process exits with the stage; the relays' ffmpeg processes are stopped on exit.
     const view = new LiveView({ port: config.sink.liveViewPort, host: config.sink.liveViewHost });
     await view.start();
-    await liveViewFeed(createBus(config.runtime), config.runtime.topicPrefix, view, { relayRtsp: config.sink.liveViewRelayRtsp });
+    const viewBus = createBus(config.runtime);
+    const stopFeed = await liveViewFeed(viewBus, config.runtime.topicPrefix, view, { relayRtsp: config.sink.liveViewRelayRtsp });
+    closeView = async () => {
+      await stopFeed();
+      await viewBus.close();
+      await view.close();
+    };
     if (config.runtime.bus === 'memory') moduleLogger('live-view').warn('the live view of a sink service on the in-memory bus sees only this process');
   }
 });

@@ -91,5 +91,12 @@ describe('sink service with the live view on', () => {
     await producer.send([{ topic: topicName(topics.streams, prefix), key: 'door', value: encodeMessage(topics.streams, spec) }]);
     await waitFor(() => messages.some((m: any) => m.type === 'stream' && m.streamId === 'door' && m.relay === '/relay/door'), { timeoutMs: 30_000, message: 'a relay for the RTSP stream' });
     await producer.close();
+
+    // SIGTERM: the stage and the view stop cleanly (exit 0), and the page's socket is closed by the server.
+    const socketClosed = once(ws, 'close');
+    child.kill('SIGTERM');
+    const [code] = (await once(child, 'exit')) as [number | null];
+    assert.equal(code, 0, 'the sink service stops cleanly, its live view with it');
+    await socketClosed;
   });
 });

@@ -15,6 +15,10 @@ import { StageRunner, type StageDefinition } from './stage.js';
 export async function runStageProcess(
   stage: StageDefinition | ((registry: Registry) => StageDefinition | Promise<StageDefinition>),
   config: RuntimeConfig,
+  options: {
+    /** Closes what the service runs beside its stage (e.g. the sink's live view), within the grace period. */
+    onShutdown?: () => Promise<void>;
+  } = {},
 ): Promise<void> {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
@@ -40,6 +44,7 @@ export async function runStageProcess(
     hardStop.unref();
     try {
       await runner.stop();
+      await options.onShutdown?.();
       await bus.close();
       await ops.close();
       await stopTracing();
