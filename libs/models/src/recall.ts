@@ -23,9 +23,9 @@ export const MODES: readonly Mode[] = [
   { name: 'ssd', passes: [{ detector: 'ssd' }] },
   { name: 'tiny', passes: [{ detector: 'tiny' }] },
   { name: 'blazeface', passes: [{ detector: 'blazeface' }] },
-  { name: 'fused', passes: [{ detector: 'blazeface' }, { detector: 'ssd' }] },
+  { name: 'fused', passes: [{ detector: 'ssd' }, { detector: 'blazeface' }] },
   { name: 'blazeface+tiled', passes: [{ detector: 'blazeface', tiling: TILING }] },
-  { name: 'fused+tiled', passes: [{ detector: 'blazeface', tiling: TILING }, { detector: 'ssd' }] },
+  { name: 'fused+tiled', passes: [{ detector: 'ssd' }, { detector: 'blazeface', tiling: TILING }] },
 ];
 
 /** Opens every detector of the default pack, built in memory (no models/ folder needed). */
@@ -121,8 +121,8 @@ from boxes: a frame where a person has walked out of view still counts them as p
 
 Modes: \`ssd\` = face-api SSD MobileNetV1 (512², score > ${score('ssd')}), \`tiny\` = face-api Tiny Face
 Detector (416², > ${score('tiny')}), \`blazeface\` = MediaPipe BlazeFace back model (256², > ${score('blazeface')});
-\`fused\` = BlazeFace, plus the SSD's boxes for faces BlazeFace did not find (overlap of the smaller
-box ≤ 0.5); \`+tiled\` = BlazeFace also on a ${TILING.columns} × ${TILING.rows} grid of tiles overlapping by
+\`fused\` = the SSD, plus BlazeFace's boxes for faces the SSD did not find (overlap of the smaller
+box ≤ 0.5; a face both find keeps the SSD's box, the one the expression net was made for); \`+tiled\` = BlazeFace also on a ${TILING.columns} × ${TILING.rows} grid of tiles overlapping by
 ${TILING.overlap * 100} % (tile boxes kept above ${TILING.minScore}), boxes merged across tiles by NMS (overlap of the
 smaller box > 0.5).
 The default pack's mode is **${DEFAULT_MODE.name}**.
