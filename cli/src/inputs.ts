@@ -1,6 +1,6 @@
 import { readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { parseSource, type SourceKind } from '@emostream/ingest';
+import { parseSource, type Source, type SourceKind } from '@emostream/ingest';
 
 /** One thing `emo run` reads: a video file, or a live source (RTSP, HTTP, webcam). */
 export interface RunInput {
@@ -24,8 +24,8 @@ export class InputError extends Error {}
  * still running). Fails for a folder without videos and for an unsupported URL scheme.
  */
 export function expandInputs(args: string[]): RunInput[] {
-  const expanded = args.flatMap((arg) => {
-    let source;
+  const expanded = args.flatMap((arg): { input: string; source: Source }[] => {
+    let source: Source;
     try {
       source = parseSource(arg);
     } catch (error) {
@@ -37,11 +37,18 @@ export function expandInputs(args: string[]): RunInput[] {
         .sort()
         .map((file) => path.join(arg, file));
       if (videos.length === 0) throw new InputError(`no video files in folder ${arg} (looked for ${[...VIDEO_EXTENSIONS].join(' ')})`);
-      return videos.map((input) => ({ input, kind: 'file' as const, live: false }));
+      return videos.map((input) => ({ input, source: parseSource(input) }));
     }
-    return [{ input: arg, kind: source.kind, live: source.live }];
+    return [{ input: arg, source }];
   });
-  return expanded.map((item, index) => ({ ...item, name: uniqueName(item.input, index, expanded.map((e) => e.input)) }));
+  // Inputs sharing a name get their position appended, so their reports never overwrite each other.
+  const names = expanded.map((item) => baseName(item.source));
+  return expanded.map(({ input, source }, index) => ({
+    input,
+    kind: source.kind,
+    live: source.live,
+    name: names.filter((n) => n === names[index]).length > 1 ? `${names[index]}-${index + 1}` : names[index]!,
+  }));
 }
 
 function isDirectory(file: string): boolean {
@@ -52,9 +59,8 @@ function isDirectory(file: string): boolean {
   }
 }
 
-/** A readable name for an input: the file's name without extension, a URL's host and path, the webcam's device. */
-function baseName(input: string): string {
-  const source = parseSource(input);
+/** A readable name for an input: the file's name without extension, a URL's host, port and path, the webcam's device. */
+function baseName(source: Source): string {
   const raw = source.kind === 'file' ? path.basename(source.input).replace(/\.[^.]+$/, '') : source.kind === 'webcam' ? `webcam-${path.basename(source.input)}` : urlName(source.input);
   return raw.replace(/[^A-Za-z0-9._-]/g, '_') || 'input';
 }
@@ -63,10 +69,4 @@ function urlName(url: string): string {
   const parsed = new URL(url);
   const file = path.basename(parsed.pathname).replace(/\.[^.]+$/, '');
   return [parsed.hostname, parsed.port, file].filter(Boolean).join('-');
-}
-
-/** Inputs sharing a name get their position appended, so their reports never overwrite each other. */
-function uniqueName(input: string, index: number, all: string[]): string {
-  const base = baseName(input);
-  return all.filter((other) => baseName(other) === base).length > 1 ? `${base}-${index + 1}` : base;
 }

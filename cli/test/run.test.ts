@@ -1,15 +1,15 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
 import { EMOTION_LABELS } from '@emostream/shared';
-import { kafkaBrokers } from '@emostream/shared/testing';
+import { kafkaBrokers, sharedData } from '@emostream/shared/testing';
 
 const emo = fileURLToPath(new URL('../bin/emo.mjs', import.meta.url));
-const happy = path.resolve(path.dirname(emo), '../../../shared/data/labelled/cremad_1001_DFA_happy.flv');
+const happy = sharedData('labelled/cremad_1001_DFA_happy.flv');
 
 function runEmo(args: string[]) {
   return spawnSync(process.execPath, [emo, 'run', ...args], { env: { ...process.env, EMOSTREAM_LOG_LEVEL: 'fatal' }, encoding: 'utf8' });
@@ -17,7 +17,6 @@ function runEmo(args: string[]) {
 
 describe('emo run (one process, no broker)', () => {
   it('writes the reference CSV with a row per video frame, the events, and names the predicted emotion', () => {
-    assert.ok(existsSync(happy), `test media missing: ${happy}`);
     const out = mkdtempSync(path.join(tmpdir(), 'emo-run-'));
     const result = runEmo([happy, '--out', out]);
     assert.equal(result.status, 0, result.stderr);

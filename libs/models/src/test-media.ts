@@ -1,9 +1,8 @@
 // The real test media of ../shared/data (see its MANIFEST.md) with the number of faces each frame
 // shows, as MANIFEST.md and issue 3 state them, and how frames are sampled from each file.
-import { existsSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import type { RgbImage } from '@emostream/shared';
+import { sharedDataDir } from '@emostream/shared/testing';
 import { decodeImage, decodeVideo, gifFrameCount } from './media.js';
 
 export interface MediaCase {
@@ -40,11 +39,7 @@ export const MEDIA_CASES: readonly MediaCase[] = [
 ];
 
 /** ../shared/data relative to the repository root (EMOSTREAM_TEST_DATA overrides). */
-export function dataDir(): string {
-  const dir = process.env.EMOSTREAM_TEST_DATA ?? resolve(fileURLToPath(new URL('../../../', import.meta.url)), '../shared/data');
-  if (!existsSync(join(dir, 'MANIFEST.md'))) throw new Error(`test media not found in ${dir} (set EMOSTREAM_TEST_DATA)`);
-  return dir;
-}
+export const dataDir = sharedDataDir;
 
 /** The sampled frames of a case, with their 0-based frame numbers. */
 export async function sampledFrames(c: MediaCase, dir = dataDir()): Promise<{ index: number; image: RgbImage }[]> {

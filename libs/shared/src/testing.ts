@@ -107,11 +107,17 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
-/** The real test media beside the checkout (../shared/data). Missing media fail the test, never skip it. */
+/** The real test media: ../shared/data beside the checkout (EMOSTREAM_TEST_DATA overrides). Missing media fail, never skip. */
+export function sharedDataDir(): string {
+  const dir = process.env.EMOSTREAM_TEST_DATA ?? path.resolve(fileURLToPath(new URL('../../../', import.meta.url)), '../shared/data');
+  if (!existsSync(path.join(dir, 'MANIFEST.md'))) throw new Error(`test media not found in ${dir} (tests read ../shared/data beside the checkout; or set EMOSTREAM_TEST_DATA)`);
+  return dir;
+}
+
+/** One file of the real test media, e.g. `labelled/cremad_1001_DFA_happy.flv`. */
 export function sharedData(relative: string): string {
-  const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
-  const file = path.resolve(root, '..', 'shared', 'data', relative);
-  if (!existsSync(file)) throw new Error(`test media missing: ${file} (tests read ../shared/data beside the checkout)`);
+  const file = path.join(sharedDataDir(), relative);
+  if (!existsSync(file)) throw new Error(`test media missing: ${file}`);
   return file;
 }
 

@@ -1,15 +1,13 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
 import { fromBinary } from '@bufbuild/protobuf';
 import sharp from 'sharp';
 import { CropEncoding, DeadLetterSchema, encodeMessage, FaceCropsSchema, makeMessage, topicName, topics } from '@emostream/shared';
-import { runStageInMemory } from '@emostream/shared/testing';
+import { runStageInMemory, sharedData } from '@emostream/shared/testing';
 import { faceStage, faceTrackerConfigSchema, type FaceDetector } from '../src/index.js';
 
-const still = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../../shared/data/stills/faceapi_happy.jpg');
+const still = sharedData('stills/faceapi_happy.jpg');
 
 describe('face stage', () => {
   it('tracks detected faces with stable ids, crops them to the backbone input, ends tracks at the end of the stream, and dead-letters an undecodable frame', async () => {

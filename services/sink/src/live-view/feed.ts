@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { fromBinary } from '@bufbuild/protobuf';
-import { eventsTopic, FrameSchema, StreamSpecSchema, moduleLogger, topicName, topics, type Bus, type BusConsumer, type PartitionBatch, type TopicPartitionOffset, type EmotionEvent, type Logger } from '@emostream/shared';
+import { eventsTopic, followTopic, FrameSchema, StreamSpecSchema, moduleLogger, topicName, topics, type Bus, type BusConsumer, type ConsumedRecord, type EmotionEvent, type Logger } from '@emostream/shared';
 import type { LiveView } from './live-view.js';
 
 /**
@@ -38,59 +38,30 @@ export async function liveViewFeed(
   const close = async () => {
     await Promise.all(consumers.map((c) => c.close()));
   };
+  // Each reader skips (and logs) a record it cannot read.
+  const follow = async (what: string, topic: string, fromBeginning: boolean, maxBatchRecords: number | undefined, onRecord: (record: ConsumedRecord) => void) => {
+    consumers.push(await followTopic(bus, { groupId: `${group}.${what}`, topic, fromBeginning, readCommitted: false, logger, ...(maxBatchRecords ? { maxBatchRecords } : {}) }, onRecord));
+  };
   try {
-    // Two consumers, so big frame batches never hold back the events (or the other way round).
-    const frames = await bus.consumer({ groupId: `${group}.frames`, topics: [framesTopic], fromBeginning: false, readCommitted: false, maxBatchRecords: 16 });
-    consumers.push(frames);
-    await frames.run({
-      eachBatch: async (batch) => {
-        for (const record of batch.records) {
-          if (!record.value) continue;
-          try {
-            const frame = fromBinary(FrameSchema, record.value);
-            const ref = frame.ref;
-            if (!ref || ref.endOfStream || frame.jpeg.length === 0) continue;
-            view.frame(ref.streamId, { seq: ref.seq, ptsMs: ref.ptsMs, width: ref.width, height: ref.height, jpeg: frame.jpeg });
-          } catch (error) {
-            logger.warn({ err: error, topic: record.topic, offset: record.offset }, 'live view: skipped a frame it cannot read');
-          }
-        }
-        if (batch.records.length > 0) await frames.commit([nextOffset(batch)]);
-      },
+    // Two readers, so big frame batches never hold back the events (or the other way round).
+    await follow('frames', framesTopic, false, 16, (record) => {
+      if (!record.value) return;
+      const frame = fromBinary(FrameSchema, record.value);
+      const ref = frame.ref;
+      if (!ref || ref.endOfStream || frame.jpeg.length === 0) return;
+      view.frame(ref.streamId, { seq: ref.seq, ptsMs: ref.ptsMs, width: ref.width, height: ref.height, jpeg: frame.jpeg });
     });
-    const eventsConsumer = await bus.consumer({ groupId: `${group}.events`, topics: [events], fromBeginning: false, readCommitted: false, maxBatchRecords: 256 });
-    consumers.push(eventsConsumer);
-    await eventsConsumer.run({
-      eachBatch: async (batch) => {
-        for (const record of batch.records) {
-          if (!record.value) continue;
-          try {
-            view.event(JSON.parse(Buffer.from(record.value).toString('utf8')) as EmotionEvent);
-          } catch (error) {
-            logger.warn({ err: error, topic: record.topic, offset: record.offset }, 'live view: skipped an event it cannot read');
-          }
-        }
-        if (batch.records.length > 0) await eventsConsumer.commit([nextOffset(batch)]);
-      },
+    await follow('events', events, false, 256, (record) => {
+      if (record.value) view.event(JSON.parse(Buffer.from(record.value).toString('utf8')) as EmotionEvent);
     });
     if (options.relayRtsp) {
       const streamsTopic = topicName(topics.streams, prefix);
       await bus.createTopics([{ name: streamsTopic, partitions: topics.streams.defaultPartitions, configEntries: topics.streams.configEntries! }]);
-      const streams = await bus.consumer({ groupId: `${group}.streams`, topics: [streamsTopic], fromBeginning: true, readCommitted: false });
-      consumers.push(streams);
-      await streams.run({
-        eachBatch: async (batch) => {
-          for (const record of batch.records) {
-            try {
-              const spec = record.value ? fromBinary(StreamSpecSchema, record.value) : undefined;
-              if (spec && spec.enabled && /^rtsps?:\/\//i.test(spec.url)) view.addRtspSource(record.key, spec.url);
-              else view.removeRtspSource(record.key);
-            } catch (error) {
-              logger.warn({ err: error, topic: record.topic, offset: record.offset }, 'live view: skipped a stream spec it cannot read');
-            }
-          }
-          if (batch.records.length > 0) await streams.commit([nextOffset(batch)]);
-        },
+      // The compacted streams topic from its beginning: every declared stream (a null value removes one).
+      await follow('streams', streamsTopic, true, undefined, (record) => {
+        const spec = record.value ? fromBinary(StreamSpecSchema, record.value) : undefined;
+        if (spec && spec.enabled && /^rtsps?:\/\//i.test(spec.url)) view.addRtspSource(record.key, spec.url);
+        else view.removeRtspSource(record.key);
       });
     }
   } catch (error) {
@@ -98,8 +69,4 @@ export async function liveViewFeed(
     throw error;
   }
   return close;
-}
-
-function nextOffset(batch: PartitionBatch): TopicPartitionOffset {
-  return { topic: batch.topic, partition: batch.partition, offset: String(Number(batch.records.at(-1)!.offset) + 1) };
 }

@@ -1,0 +1,39 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { describe, it } from 'node:test';
+import { expandInputs, InputError } from '../src/inputs.js';
+
+describe('emo run inputs on the command line', () => {
+  it('takes every video directly in a folder, sorted, and names each input after it', () => {
+    const folder = mkdtempSync(path.join(tmpdir(), 'emo-inputs-'));
+    for (const file of ['b.mp4', 'a.FLV', 'notes.txt', 'c.gif']) writeFileSync(path.join(folder, file), '');
+    assert.deepEqual(
+      expandInputs([folder]).map((i) => [path.basename(i.input), i.name, i.kind, i.live]),
+      [
+        ['a.FLV', 'a', 'file', false],
+        ['b.mp4', 'b', 'file', false],
+        ['c.gif', 'c', 'file', false],
+      ],
+    );
+  });
+
+  it('keeps URLs and webcams live, and gives inputs that share a name their position', () => {
+    assert.deepEqual(
+      expandInputs(['rtsp://cam.local:554/streams/lobby.sdp', 'http://10.0.0.5/clip.mp4', 'webcam:/dev/video2', 'x/a.mp4', 'y/a.mp4']).map((i) => [i.name, i.kind, i.live]),
+      [
+        ['cam.local-554-lobby', 'rtsp', true],
+        ['10.0.0.5-clip', 'http', true],
+        ['webcam-video2', 'webcam', true],
+        ['a-4', 'file', false],
+        ['a-5', 'file', false],
+      ],
+    );
+  });
+
+  it('fails clearly for a folder without videos and for an unsupported URL', () => {
+    assert.throws(() => expandInputs([mkdtempSync(path.join(tmpdir(), 'emo-empty-'))]), (e) => e instanceof InputError && /no video files in folder/.test(e.message));
+    assert.throws(() => expandInputs(['ftp://host/clip.mp4']), (e) => e instanceof InputError && /unsupported stream URL scheme/.test(e.message));
+  });
+});
