@@ -26,7 +26,8 @@ export function packBackbone(pack: LoadedPack): BackboneModel {
         writeTensor(crop, settings, input, i * perImage);
       });
       const dims = settings.layout === 'NHWC' ? [crops.length, height, width, 3] : [crops.length, 3, height, width];
-      const out = await session.run({ [spec.input.name]: { data: input, dims } });
+      // The batch tensor is built for this call only: hand it to the inference thread rather than copy it.
+      const out = await session.run({ [spec.input.name]: { data: input, dims } }, { transferInputs: true });
       const features = out[spec.outputs.features.name]!;
       const probs = out[spec.outputs.probs.name]!;
       const featureSize = features.data.length / crops.length;

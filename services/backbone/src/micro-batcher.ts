@@ -38,10 +38,11 @@ export class MicroBatcher<In, Out> {
   private async runInChunks(callers: typeof this.pending): Promise<void> {
     const items = callers.flatMap((c) => c.items);
     try {
-      const results: Out[] = [];
-      for (let start = 0; start < items.length; start += this.options.maxBatch) {
-        results.push(...(await this.run(items.slice(start, start + this.options.maxBatch))));
-      }
+      // All chunks are started at once: when the model runs in its own thread, the next chunk's tensor is
+      // written here while the previous one computes there (the thread runs them one after another).
+      const chunks: In[][] = [];
+      for (let start = 0; start < items.length; start += this.options.maxBatch) chunks.push(items.slice(start, start + this.options.maxBatch));
+      const results = (await Promise.all(chunks.map((chunk) => this.run(chunk)))).flat();
       let offset = 0;
       for (const caller of callers) {
         caller.resolve(results.slice(offset, offset + caller.items.length));

@@ -8,7 +8,7 @@ import { packCropSpec } from './pack-detector.js';
 runMain(async () => {
   const config = loadConfig(faceConfigSchema, faceEnvBindings);
   const { model, face } = config;
-  const session = { executionProvider: model.executionProvider, intraOpThreads: model.intraOpThreads, warmUp: model.warmUp };
+  const session = { executionProvider: model.executionProvider, intraOpThreads: model.intraOpThreads, warmUp: model.warmUp, inferenceThread: model.inferenceThread };
   const detector = await openPackFaceDetector(resolvePackDir(face.detectorPack, model.modelsDir), session);
   const crops = await packCropSpec(resolvePackDir(model.pack, model.modelsDir), face.cropEncoding, face.jpegQuality);
   await runStageProcess(

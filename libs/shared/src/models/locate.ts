@@ -16,6 +16,7 @@ export const modelSettingsSchema = z
     executionProvider: z.enum(['cpu', 'cuda']).default('cpu').describe('cpu, or cuda (falls back to cpu with a warning). Env EMOSTREAM_EXECUTION_PROVIDER.'),
     intraOpThreads: z.coerce.number().int().min(0).default(0).describe('Threads per operator (0 = onnxruntime decides). Env EMOSTREAM_INTRA_OP_THREADS.'),
     warmUp: envBoolean.default(true).describe('Run each model once at start. Env EMOSTREAM_MODEL_WARM_UP.'),
+    inferenceThread: envBoolean.default(true).describe('Run each model in a worker thread of its own. Env EMOSTREAM_INFERENCE_THREAD.'),
   })
   .strict();
 export type ModelSettings = z.infer<typeof modelSettingsSchema>;
@@ -27,6 +28,7 @@ export function modelEnvBindings(prefix: string): EnvBinding[] {
     { env: 'EMOSTREAM_EXECUTION_PROVIDER', path: `${prefix}.executionProvider` },
     { env: 'EMOSTREAM_INTRA_OP_THREADS', path: `${prefix}.intraOpThreads` },
     { env: 'EMOSTREAM_MODEL_WARM_UP', path: `${prefix}.warmUp` },
+    { env: 'EMOSTREAM_INFERENCE_THREAD', path: `${prefix}.inferenceThread` },
   ];
 }
 

@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# The backbone on CUDA: faces/s of the backbone stage with the service defaults, and its ratio to a
+# bare onnxruntime session.run loop on the same model and batch (bench/backbone.bench.ts with
+# BENCH_DEVICE=cuda, synthetic EMO-AffectNet ResNet50). Results: bench/results/backbone-cuda.json.
+#
+#   bash scripts/gpu-check.sh                 in an installed checkout on a GPU node whose onnxruntime-node
+#                                             has its CUDA provider (ONNXRUNTIME_NODE_INSTALL=cuda12 npm ci, or
+#                                             libonnxruntime_providers_{cuda,shared}.so from the onnxruntime-gpu
+#                                             wheel of the same version placed next to its libonnxruntime.so.1)
+#   bash scripts/gpu-check.sh DIR [DIR…]      on a bare GPU machine with no npm: the folders hold what
+#                                             scripts/gpu-bundle.sh made (node, the bundled benchmark, the few
+#                                             node_modules it needs, the CUDA provider in parts)
+#
+# It fails when the CUDA provider does not load: the benchmark refuses to measure the CPU fallback.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# CUDA libraries: the system's, plus those of Python's nvidia-* wheels when the machine has them (PyTorch images do).
+nvidia_libs=$(python3 - <<'PY' 2>/dev/null || true
+import glob, os
+try:
+    import nvidia
+    print(':'.join(sorted({os.path.dirname(p) for d in nvidia.__path__ for p in glob.glob(os.path.join(d, '*', 'lib', '*.so*'))})))
+except Exception:
+    pass
+PY
+)
+export LD_LIBRARY_PATH="${nvidia_libs}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader || echo "nvidia-smi: not available"
+
+if [ $# -eq 0 ]; then
+  BENCH_DEVICE=cuda node --import tsx bench/backbone.bench.ts
+  exit
+fi
+
+# Bundle mode: unpack node, the node_modules subset and the CUDA provider, then run the bundled benchmark.
+# A bare machine may lack zstd: the bundle carries one (tools/).
+if ! command -v zstd >/dev/null; then
+  for dir in "$@"; do [ -x "$dir/tools/zstd" ] && export PATH="$PWD/$dir/tools:$PATH" LD_LIBRARY_PATH="$PWD/$dir/tools:$LD_LIBRARY_PATH"; done
+fi
+work=${GPU_CHECK_WORK:-/tmp/emostream-gpu-check}
+rm -rf "$work" && mkdir -p "$work/bin"
+parts=()
+for dir in "$@"; do
+  for f in "$dir"/cuda.zst.*; do [ -e "$f" ] && parts+=("$f"); done
+  [ -e "$dir/node.zst" ] && zstd -q -d "$dir/node.zst" -o "$work/bin/node" && chmod +x "$work/bin/node"
+  [ -e "$dir/nm.tar.zst" ] && zstd -q -d -c "$dir/nm.tar.zst" | tar xf - -C "$work"
+  [ -e "$dir/bench.mjs.zst" ] && zstd -q -d "$dir/bench.mjs.zst" -o "$work/bench.mjs"
+  [ -e "$dir/libonnxruntime_providers_shared.so" ] && shared_lib="$dir/libonnxruntime_providers_shared.so"
+done
+[ -x "$work/bin/node" ] && [ -e "$work/bench.mjs" ] && [ -d "$work/node_modules" ] || { echo "gpu-check: the bundle is incomplete (node, bench.mjs, node_modules)"; exit 1; }
+[ ${#parts[@]} -gt 0 ] && [ -n "${shared_lib:-}" ] || { echo "gpu-check: the CUDA provider parts are missing"; exit 1; }
+ort_dir=$(dirname "$(find "$work/node_modules/onnxruntime-node/bin" -name libonnxruntime.so.1 | head -1)")
+# The provider travels in numbered parts (cuda.zst.0, .1, …), possibly in different folders: join them in order.
+sorted=()
+for ((i = 0; i < ${#parts[@]}; i++)); do
+  for f in "${parts[@]}"; do [ "${f##*.}" = "$i" ] && sorted+=("$f"); done
+done
+[ ${#sorted[@]} -eq ${#parts[@]} ] || { echo "gpu-check: the CUDA provider parts are not numbered 0..$((${#parts[@]} - 1))"; exit 1; }
+cat "${sorted[@]}" | zstd -q -d -o "$ort_dir/libonnxruntime_providers_cuda.so"
+cp "$shared_lib" "$ort_dir/"
+# GPU_CHECK_WHEEL_ORT=1: use the wheel's own libonnxruntime (same version) instead of the npm package's.
+for dir in "$@"; do
+  if [ "${GPU_CHECK_WHEEL_ORT:-0}" = 1 ] && [ -e "$dir/libort-wheel.so.zst" ]; then zstd -q -d -f "$dir/libort-wheel.so.zst" -o "$ort_dir/libonnxruntime.so.1"; fi
+done
+ls -la "$ort_dir"
+mkdir -p "$work/.gpu"
+cp "$work/bench.mjs" "$work/.gpu/bench.mjs"
+# Imported rather than run as the main script: bundled CLI modules check argv[1] to decide whether to run.
+(cd "$work" && BENCH_DEVICE=cuda BENCH_SYNTHETIC_PACK="$work/synthetic" "$work/bin/node" ${GPU_CHECK_NODE_FLAGS:-} --input-type=module -e "await import('./.gpu/bench.mjs')")
+out=${GPU_CHECK_OUT:-bench/results}
+mkdir -p "$out" && cp "$work"/bench/results/backbone-cuda.json "$out"/
+cat "$out"/backbone-cuda.json
