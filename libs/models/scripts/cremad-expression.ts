@@ -1,7 +1,6 @@
 // Diagnostic: the default pack's expression labels on the CREMA-D clips, pipeline stage by stage,
 // against face-api's own pipeline (its SSD, extractFaceTensors, FaceExpressionNet on tfjs wasm).
 // Run: node --import tsx libs/models/scripts/cremad-expression.ts
-import { join } from 'node:path';
 import {
   cropImage, EMOTION_LABELS, ModelSession, nms, preprocessFace, squareResize, tensorSettingsOf, toDetections,
   type RgbImage,
@@ -10,7 +9,8 @@ import { buildDefaultPack, DEFAULT_MODE } from '../src/default-pack.js';
 import { REFERENCE_FROM_FACE_API } from '../src/face-api/face-expression.js';
 import { decodeVideo } from '../src/media.js';
 import { detectWith, openDefaultDetectors } from '../src/recall.js';
-import { dataDir, VIDEO_STEP } from '../src/test-media.js';
+import { sharedData } from '@emostream/shared/testing';
+import { VIDEO_STEP } from '../src/test-media.js';
 import { faceapi, initReference, tf } from '../test/helpers/tfjs-reference.js';
 
 await initReference();
@@ -37,7 +37,7 @@ const fmt = (b: Box) => `${b.x1.toFixed(0)},${b.y1.toFixed(0)} ${(b.x2 - b.x1).t
 const VARIANTS = ['A faceapi own', 'B ours (fused box, square+area)', 'C onnx on faceapi crop', 'D fused box, faceapi crop', 'E faceapi box, square+area', 'F onnx SSD box, faceapi crop'] as const;
 const verbose = process.argv.includes('--frames');
 for (const clip of ['anger', 'disgust', 'fear', 'happy', 'neutral', 'sad']) {
-  const frames = decodeVideo(join(dataDir(), `labelled/cremad_1001_DFA_${clip}.flv`), 480, 360);
+  const frames = decodeVideo(sharedData(`labelled/cremad_1001_DFA_${clip}.flv`), 480, 360);
   const sums = VARIANTS.map(() => new Float64Array(7));
   const counts = VARIANTS.map(() => new Map<string, number>());
   for (let i = 0; i < frames.length; i += VIDEO_STEP) {

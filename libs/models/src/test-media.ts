@@ -2,7 +2,7 @@
 // shows, as MANIFEST.md and issue 3 state them, and how frames are sampled from each file.
 import { join } from 'node:path';
 import type { RgbImage } from '@emostream/shared';
-import { sharedDataDir } from '@emostream/shared/testing';
+import { sharedData, sharedDataDir } from '@emostream/shared/testing';
 import { decodeImage, decodeVideo, gifFrameCount } from './media.js';
 
 export interface MediaCase {
@@ -38,12 +38,12 @@ export const MEDIA_CASES: readonly MediaCase[] = [
   ...['anger', 'disgust', 'fear', 'happy', 'neutral', 'sad'].map(video),
 ];
 
-/** ../shared/data relative to the repository root (EMOSTREAM_TEST_DATA overrides). */
+/** The first test-media folder (EMOSTREAM_TEST_DATA, ../shared/data, the repo's test/media): see sharedData for one file. */
 export const dataDir = sharedDataDir;
 
 /** The sampled frames of a case, with their 0-based frame numbers. */
-export async function sampledFrames(c: MediaCase, dir = dataDir()): Promise<{ index: number; image: RgbImage }[]> {
-  const path = join(dir, c.file);
+export async function sampledFrames(c: MediaCase, dir?: string): Promise<{ index: number; image: RgbImage }[]> {
+  const path = dir ? join(dir, c.file) : sharedData(c.file);
   if (c.kind === 'still') return [{ index: 0, image: await decodeImage(path) }];
   if (c.kind === 'gif') {
     const count = await gifFrameCount(path);

@@ -1,24 +1,25 @@
 // The default pack's backbone (face-api's expression classifier) on the pipeline's own face path:
 // the fused detector's box, then preprocessFace with the manifest's crop and preprocessing.
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
 import { EMOTION_LABELS, ModelSession, preprocessFace, tensorSettingsOf, toReferenceProbabilities, type EmotionLabel } from '@emostream/shared';
 import { buildDefaultPack, DEFAULT_MODE } from '../src/default-pack.js';
 import { FACE_API_EXPRESSIONS, REFERENCE_FROM_FACE_API } from '../src/face-api/face-expression.js';
 import { decodeImage, decodeVideo } from '../src/media.js';
 import { detectWith, openDefaultDetectors } from '../src/recall.js';
-import { dataDir } from '../src/test-media.js';
+import { unshippedMediaMissing, sharedData } from '@emostream/shared/testing';
 import { faceapi, initReference, tf } from './helpers/tfjs-reference.js';
 
 const STILLS: Record<string, EmotionLabel> = {
   angry: 'Anger', disgusted: 'Disgust', fearful: 'Fear', happy: 'Happiness', neutral: 'Neutral', sad: 'Sadness', surprised: 'Surprise',
 };
 
+const FACEAPI_STILLS = ['angry', 'disgusted', 'fearful', 'happy', 'neutral', 'sad', 'surprised'].map((e) => `stills/faceapi_${e}.jpg`);
+
 describe('default pack backbone', () => {
   // face-api's own pipeline (SSD, extractFaces, FaceExpressionNet) labels all seven as named too;
   // with BlazeFace's box (the fused mode's first pass until the SSD took its place) disgusted read as Anger.
-  it('labels all seven faceapi stills as named', async (t: TestContext) => {
+  it('labels all seven faceapi stills as named', { skip: unshippedMediaMissing(...FACEAPI_STILLS) }, async (t: TestContext) => {
     const pack = buildDefaultPack();
     const backbone = pack.manifest.models.backbone;
     const settings = tensorSettingsOf({ input: backbone.input, preprocessing: { scale: 1, fit: 'stretch', ...backbone.preprocessing } });
@@ -27,7 +28,7 @@ describe('default pack backbone', () => {
     const order = pack.manifest.labels.map((l) => (EMOTION_LABELS as readonly string[]).indexOf(l));
     const labels: Record<string, string> = {};
     for (const name of Object.keys(STILLS)) {
-      const image = await decodeImage(join(dataDir(), `stills/faceapi_${name}.jpg`));
+      const image = await decodeImage(sharedData(`stills/faceapi_${name}.jpg`));
       const [face] = await detectWith(models, DEFAULT_MODE, image);
       assert.ok(face);
       const input = new Float32Array(112 * 112 * 3);
@@ -59,7 +60,7 @@ describe('default pack face path on CREMA-D frames, against face-api\'s own pipe
     const argmax = (v: ArrayLike<number>) => EMOTION_LABELS[Array.from(v).indexOf(Math.max(...Array.from(v)))]!;
     const results: string[] = [];
     for (const [clip, frame] of cases) {
-      const image = decodeVideo(join(dataDir(), `labelled/cremad_1001_DFA_${clip}.flv`), 480, 360)[frame - 1]!;
+      const image = decodeVideo(sharedData(`labelled/cremad_1001_DFA_${clip}.flv`), 480, 360)[frame - 1]!;
       const raw = tf.tensor3d(image.data, [image.height, image.width, 3], 'int32');
       const [ref] = await faceapi.detectAllFaces(raw, new faceapi.SsdMobilenetv1Options({ minConfidence: 0.5 })).withFaceExpressions();
       raw.dispose();

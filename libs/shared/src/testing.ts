@@ -107,18 +107,44 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
-/** The real test media: ../shared/data beside the checkout (EMOSTREAM_TEST_DATA overrides). Missing media fail, never skip. */
+const REPO_ROOT = path.resolve(fileURLToPath(new URL('../../../', import.meta.url)));
+const REPO_MEDIA = path.join(REPO_ROOT, 'test', 'media');
+const SHARED_MEDIA = path.resolve(REPO_ROOT, '../shared/data');
+
+/**
+ * Where test media are looked for, in order: `EMOSTREAM_TEST_DATA`, `../shared/data` beside the checkout
+ * (the full set, with the stills that may not be shipped), and the repo's own `test/media` (what may be
+ * shipped: CREMA-D and the Intel scenes; see its MANIFEST.md). Only folders that exist are listed.
+ */
+export function testMediaDirs(): string[] {
+  const dirs = [process.env.EMOSTREAM_TEST_DATA, SHARED_MEDIA, REPO_MEDIA].filter((d): d is string => Boolean(d));
+  return dirs.filter((dir) => existsSync(path.join(dir, 'MANIFEST.md')));
+}
+
+/** The first test-media folder (for code that lists one); the repo's own media are always there. */
 export function sharedDataDir(): string {
-  const dir = process.env.EMOSTREAM_TEST_DATA ?? path.resolve(fileURLToPath(new URL('../../../', import.meta.url)), '../shared/data');
-  if (!existsSync(path.join(dir, 'MANIFEST.md'))) throw new Error(`test media not found in ${dir} (tests read ../shared/data beside the checkout; or set EMOSTREAM_TEST_DATA)`);
+  const [dir] = testMediaDirs();
+  if (!dir) throw new Error(`test media not found: ${REPO_MEDIA} is part of the repository (or set EMOSTREAM_TEST_DATA)`);
   return dir;
 }
 
-/** One file of the real test media, e.g. `labelled/cremad_1001_DFA_happy.flv`. */
+/** One file of the real test media, e.g. `labelled/cremad_1001_DFA_happy.flv`, from the first folder that has it. Missing media fail, never skip. */
 export function sharedData(relative: string): string {
-  const file = path.join(sharedDataDir(), relative);
-  if (!existsSync(file)) throw new Error(`test media missing: ${file}`);
-  return file;
+  for (const dir of testMediaDirs()) {
+    const file = path.join(dir, relative);
+    if (existsSync(file)) return file;
+  }
+  throw new Error(`test media missing: ${relative} (looked in ${testMediaDirs().join(', ')}; stills are not shipped: put ../shared/data beside the checkout or set EMOSTREAM_TEST_DATA)`);
+}
+
+/**
+ * For tests of media the project may not ship (the third-party stills): `false` when every file is
+ * there, else the reason, for `test(name, { skip: unshippedMediaMissing(…) }, …)`. The reason is
+ * printed with the skip, so a clone without `../shared/data` shows what it did not run.
+ */
+export function unshippedMediaMissing(...relatives: string[]): string | false {
+  const missing = relatives.filter((relative) => !testMediaDirs().some((dir) => existsSync(path.join(dir, relative))));
+  return missing.length === 0 ? false : `needs ${missing.join(', ')}, which the project may not ship (put ../shared/data beside the checkout or set EMOSTREAM_TEST_DATA)`;
 }
 
 /**

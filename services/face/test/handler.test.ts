@@ -7,11 +7,12 @@ import { CropEncoding, DeadLetterSchema, encodeMessage, FaceCropsSchema, makeMes
 import { runStageInMemory, sharedData } from '@emostream/shared/testing';
 import { faceStage, faceTrackerConfigSchema, type FaceDetector } from '../src/index.js';
 
-const still = sharedData('stills/faceapi_happy.jpg');
+// A real picture (the first frame of a shipped scene) as the JPEG that ingest would send.
+const still = sharedData('scenes/intel_headpose_2people_female_male.gif');
 
 describe('face stage', () => {
   it('tracks detected faces with stable ids, crops them to the backbone input, ends tracks at the end of the stream, and dead-letters an undecodable frame', async () => {
-    const jpeg = readFileSync(still);
+    const jpeg = await sharp(readFileSync(still)).jpeg().toBuffer();
     const { width, height } = await sharp(jpeg).metadata();
     // Stands in for the pack's detector here (the detectors themselves are tested on real media in
     // libs/models); it finds one face in the middle of the picture and shifts it a little each call.
