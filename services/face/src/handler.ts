@@ -15,7 +15,7 @@ import {
   type StageOutput,
 } from '@emostream/shared';
 import type { FaceMetrics } from './metrics.js';
-import { StreamTrackers, type FaceTrackerConfig } from './tracker/index.js';
+import { appearanceOf, frameSignature, StreamTrackers, type FaceTrackerConfig } from './tracker/index.js';
 
 /** The pack's detector(s): a decoded frame in, faces out. */
 export interface FaceDetector {
@@ -67,8 +67,12 @@ export function faceStage(options: FaceStageOptions): StageDefinition<typeof top
       options.metrics?.detections.inc(found.length);
       const { tracks, ended } = trackers.update(
         input.key,
-        found.map((f) => ({ box: { x: f.x1, y: f.y1, width: f.x2 - f.x1, height: f.y2 - f.y1 }, score: f.score })),
+        found.map((f) => {
+          const box = { x: f.x1, y: f.y1, width: f.x2 - f.x1, height: f.y2 - f.y1 };
+          return { box, score: f.score, appearance: appearanceOf(frame, box) };
+        }),
         ref.seq,
+        frameSignature(frame),
       );
       const faces = await Promise.all(
         tracks.map(async (track) => {
