@@ -13,7 +13,9 @@ import {
   matchByIou,
   minCostAssignment,
   StreamTrackers,
+  TrackerRewindError,
   type Detection,
+  type StreamSnapshot,
   type FaceTrackerConfig,
   type TrackerUpdate,
 } from '../src/index.js';
@@ -180,8 +182,8 @@ describe('StreamTrackers', () => {
   it('ends a stream’s tracks at its end and counts from 1 again if it restarts', () => {
     const trackers = new StreamTrackers(config({ minHits: 1 }));
     trackers.update('cam-1', [face(0), face(300)], 1);
-    assert.deepEqual(trackers.endStream('cam-1'), [1, 2]);
-    assert.deepEqual(trackers.endStream('cam-1'), []);
+    assert.deepEqual(trackers.endStream('cam-1', 2), [1, 2]);
+    assert.deepEqual(trackers.endStream('cam-1', 3), [], 'a second end has no tracks left to end');
     assert.deepEqual(ids(trackers.update('cam-1', [face(0)], 1)), [1]);
   });
 
@@ -415,5 +417,47 @@ describe('appearanceOf', () => {
     assert.ok(cosine(descriptor, smaller) > 0.85, `same face at half size: ${cosine(descriptor, smaller)}`);
     assert.ok(cosine(descriptor, shifted) > 0.85, `same face, box off by a few pixels: ${cosine(descriptor, shifted)}`);
     assert.ok(cosine(descriptor, other) < cosine(descriptor, smaller) - 0.1, `another face: ${cosine(descriptor, other)}`);
+  });
+});
+
+describe('StreamTrackers across redeliveries and restarts', () => {
+  /** Two people walking apart, one leaving: frames 1, 6, 11, … as a file is sampled. */
+  const clip = Array.from({ length: 20 }, (_, i) => ({ seq: 1 + 5 * i, faces: i < 12 ? [seen(100 + 20 * i, 0), seen(600 - 20 * i, 1)] : [seen(100 + 20 * i, 0)] }));
+  const play = (trackers: StreamTrackers, frames: typeof clip) => frames.map((f) => trackers.update('cam', f.faces, f.seq));
+
+  it('gives a redelivered batch the same result as the first time (the state before it is kept)', () => {
+    const trackers = new StreamTrackers(config({ minHits: 2 }), { historyFrames: 8 });
+    const first = play(trackers, clip.slice(0, 10));
+    const again = play(trackers, clip.slice(6, 10)); // a batch of four frames, redelivered
+    assert.deepEqual(again, first.slice(6, 10));
+    assert.deepEqual(play(trackers, clip.slice(10)), play(new StreamTrackers(config({ minHits: 2 })), clip).slice(10));
+  });
+
+  it('refuses a frame from before its kept history rather than guessing', () => {
+    const trackers = new StreamTrackers(config({ minHits: 2 }), { historyFrames: 3 });
+    play(trackers, clip.slice(0, 10));
+    assert.throws(() => trackers.update('cam', clip[2]!.faces, clip[2]!.seq), TrackerRewindError);
+  });
+
+  it('goes on from restored JSON snapshots exactly as an undisturbed tracker, redelivered frames included', () => {
+    const undisturbed = play(new StreamTrackers(config({ minHits: 2 })), clip);
+    const before = new StreamTrackers(config({ minHits: 2 }));
+    const changelog: [string, StreamSnapshot][] = [];
+    for (const f of clip.slice(0, 12)) {
+      before.update('cam', f.faces, f.seq);
+      changelog.push(['cam', JSON.parse(JSON.stringify(before.snapshot('cam')))]);
+    }
+    const after = new StreamTrackers(config({ minHits: 2 }));
+    after.restore(changelog);
+    // At-least-once: the last two frames' states were saved but their inputs were not committed.
+    assert.deepEqual(play(after, clip.slice(10)), undisturbed.slice(10));
+  });
+
+  it('replays an end-of-stream marker with the same ended ids, and starts a stream ingested again from id 1', () => {
+    const trackers = new StreamTrackers(config({ minHits: 1 }));
+    play(trackers, clip.slice(0, 5));
+    assert.deepEqual(trackers.endStream('cam', 22), [1, 2]);
+    assert.deepEqual(trackers.endStream('cam', 22), [1, 2], 'the marker redelivered');
+    assert.deepEqual(ids(trackers.update('cam', [seen(0, 0)], 1)), [1], 'the file ingested again');
   });
 });
