@@ -186,7 +186,7 @@ export class FaceTracker {
     // Matched tracks take their detection; tracks reaching minHits are confirmed in detection order.
     const confirmations: Track[] = [];
     for (const [track, index] of matched) {
-      this.#observe(track, detections[index]!, frameSeq);
+      this.#observe(track, detections[index]!, frameSeq, !overlapsAnother(detections, index));
       if (track.trackId === undefined && track.hits >= this.#config.minHits) confirmations.push(track);
     }
     confirmations.sort((a, b) => matched.get(a)! - matched.get(b)!);
@@ -298,7 +298,8 @@ export class FaceTracker {
     return translate(track.box, track.velocity.x * frames, track.velocity.y * frames);
   }
 
-  #observe(track: Track, detection: Detection, frameSeq: number): void {
+  /** `clear`: no other face overlaps this one, so its look is its own (BoT-SORT updates features only then). */
+  #observe(track: Track, detection: Detection, frameSeq: number, clear: boolean): void {
     if (track.hits > 0 || track.misses > 0) {
       // Observation-centric: from the last observation to this one over the whole gap, never from
       // predictions made while the face was missing.
@@ -307,7 +308,7 @@ export class FaceTracker {
       const to = centre(detection.box);
       track.velocity = { x: (to.x - from.x) / frames, y: (to.y - from.y) / frames };
     }
-    if (detection.appearance) {
+    if (detection.appearance && (clear || !track.appearance)) {
       track.appearance = track.appearance ? blendAppearance(track.appearance, detection.appearance, APPEARANCE_MEMORY) : Float32Array.from(detection.appearance);
     }
     track.box = detection.box;
@@ -316,6 +317,12 @@ export class FaceTracker {
     track.hits += 1;
     track.misses = 0;
   }
+}
+
+/** Whether another detection overlaps detection `index` (a face partly in front of or behind another). */
+function overlapsAnother(detections: readonly Detection[], index: number): boolean {
+  const box = detections[index]!.box;
+  return detections.some((other, i) => i !== index && iou(box, other.box) > 0);
 }
 
 function distance(a: { x: number; y: number }, b: { x: number; y: number }): number {
