@@ -10,9 +10,9 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { motMetrics, type FaceTrackerConfig, type MotMetrics } from '@emostream/face';
+import { appearanceOf, decodeFrame, faceTrackerConfigSchema, frameSignature, motMetrics, StreamTrackers, type FaceDetector, type FaceTrackerConfig, type MotMetrics } from '@emostream/face';
 import { cutPortraits, renderScene, type Actor, type SceneSpec } from '../test/synthetic-scenes.js';
-import { cachedPackDetector, sampleFile, trackSampledFile } from '../test/track-file.js';
+import { cachedPackDetector, sampleFile, trackSampledFile, type SampledFile } from '../test/track-file.js';
 import { machine, resultsPath, updateReadme } from './report.js';
 
 const WIDTH = 640;
@@ -140,6 +140,30 @@ function scenes(): SceneSpec[] {
   ];
 }
 
+const NOW = Object.keys(TRACKERS).at(-1)!;
+
+/** Time spent tracking (descriptors, cut signature, matching) over the frames, without detection. */
+const trackingCost = { frames: 0, ms: 0 };
+async function timeTracking(sampled: SampledFile, detector: FaceDetector, config: Partial<FaceTrackerConfig>): Promise<void> {
+  const trackers = new StreamTrackers(faceTrackerConfigSchema.parse({ minHits: 1, ...config }));
+  for (const frame of sampled.frames) {
+    const rgb = await decodeFrame(frame.jpeg);
+    const found = await detector.detect(rgb);
+    const started = performance.now();
+    trackers.update(
+      sampled.streamId,
+      found.map((f) => {
+        const box = { x: f.x1, y: f.y1, width: f.x2 - f.x1, height: f.y2 - f.y1 };
+        return { box, score: f.score, appearance: appearanceOf(rgb, box) };
+      }),
+      frame.seq,
+      frameSignature(rgb),
+    );
+    trackingCost.ms += performance.now() - started;
+    trackingCost.frames += 1;
+  }
+}
+
 interface SceneResult {
   scene: string;
   sampledFrames: number;
@@ -159,6 +183,7 @@ try {
     const sampled = await sampleFile(rendered.file, spec.name);
     for (const [tracker, config] of Object.entries(TRACKERS)) {
       const tracked = await trackSampledFile(sampled, detector, config);
+      if (tracker === NOW) await timeTracking(sampled, detector, config);
       const frames = tracked.map((t) => ({ truth: rendered.truth[t.seq - 1] ?? [], tracked: t.faces }));
       const metrics = motMetrics(frames);
       results.push({ scene: spec.name, sampledFrames: sampled.frames.length, tracker, metrics });
@@ -182,7 +207,13 @@ try {
       mota: 1 - sum((m) => m.misses + m.falsePositives + m.idSwitches) / sum((m) => m.truthBoxes),
     };
   });
-  if (!only) writeFileSync(resultsPath('tracking.json'), `${JSON.stringify({ machine: machine(), date: new Date().toISOString(), sampling: '25 fps videos, every 5th frame (5 frames/s)', minIou: 0.5, totals, scenes: results }, null, 2)}\n`);
+  const cost = { detectionMsPerFrame: detector.stats.ms / detector.stats.frames, trackingMsPerFrame: trackingCost.ms / trackingCost.frames };
+  if (!only) {
+    writeFileSync(
+      resultsPath('tracking.json'),
+      `${JSON.stringify({ machine: machine(), date: new Date().toISOString(), sampling: '25 fps videos, every 5th frame (5 frames/s)', minIou: 0.5, cost, totals, scenes: results }, null, 2)}\n`,
+    );
+  }
 
   const pct = (v: number) => `${(v * 100).toFixed(1)} %`;
   const lines = [
@@ -198,7 +229,7 @@ try {
       return [`| ${spec.name} | ${rows[0]!.sampledFrames} | ${rows.map((r) => `${pct(r.metrics.idf1)} / ${r.metrics.idSwitches} / ${r.metrics.fragmentations}`).join(' | ')} |`];
     }),
     '',
-    `Measured on ${machine()}; \`npm run bench:tracking\`, results in \`bench/results/tracking.json\`.`,
+    `Tracking (appearance descriptors, cut signature, matching) costs ${cost.trackingMsPerFrame.toFixed(2)} ms per frame against ${cost.detectionMsPerFrame.toFixed(0)} ms for detection. Measured on ${machine()}, ${new Date().toISOString().slice(0, 10)}; \`npm run bench:tracking\`, results in \`bench/results/tracking.json\`.`,
   ];
   if (!only) updateReadme('tracking', lines.join('\n'));
   console.log(lines.join('\n'));

@@ -94,7 +94,7 @@ export function busTrackerStateStore(bus: Bus, options: BusTrackerStateStoreOpti
             if ([...needed.keys()].every((p) => reached.has(p))) done();
           },
         });
-        const timedOut = await Promise.race([complete.then(() => false), new Promise<boolean>((resolve) => setTimeout(() => resolve(true), options.timeoutMs ?? 60_000).unref())]);
+        const timedOut = await Promise.race([complete.then(() => false), new Promise<boolean>((resolve) => setTimeout(() => resolve(true), options.timeoutMs ?? 30_000).unref())]);
         if (timedOut) {
           logger.warn({ partitions: [...needed.keys()].filter((p) => !reached.has(p)) }, 'tracker changelog incomplete after the time-out: those partitions go on from the newest state read');
         }
