@@ -1,10 +1,11 @@
 /**
- * Tracker state survives a face-stage restart: the face stage runs as a process (`emo serve face`) on
- * the real broker, exactly-once, on a clip of two people (after a third one left, so a tracker that
- * started again from nothing would number them differently). Once SIGKILLed in the middle of the clip
- * and restarted, its faces topic must carry what an undisturbed run carries — the same track ids,
- * boxes, scores and crops for every sampled frame (so the backbone, temporal stage and sink, which
- * are deterministic in their input, give the same events) — and no track id may ever cover two people.
+ * Tracker state survives a face-stage restart: face, backbone, temporal and sink run as processes
+ * (`emo serve <stage>`) on the real broker, exactly-once, on a clip of two people (after a third one
+ * left, so a tracker that started again from nothing would number them differently); the test writes
+ * the sampled frames as ingest would. With the face process SIGKILLed in the middle of the clip and
+ * restarted, the faces topic must carry what an undisturbed run carries — the same track ids, boxes,
+ * scores and crops for every sampled frame — the events must be the same (ids, probabilities within
+ * 1e-6, summaries), and no track id may ever cover two people.
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -16,7 +17,20 @@ import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { fromBinary } from '@bufbuild/protobuf';
 import { motMetrics } from '@emostream/face';
-import { encodeMessage, FaceCropsSchema, KafkaBus, makeMessage, topicName, topics, type ConsumedRecord, type FaceCrops } from '@emostream/shared';
+import {
+  encodeMessage,
+  eventsTopic,
+  FaceCropsSchema,
+  KafkaBus,
+  makeMessage,
+  topicName,
+  topics,
+  type ConsumedRecord,
+  type EmotionEvent,
+  type FaceCrops,
+  type FaceEmotionEvent,
+  type TrackSummaryEvent,
+} from '@emostream/shared';
 import { kafkaBrokers, kafkaTestConfig, randomPrefix, waitFor } from '@emostream/shared/testing';
 import { cutPortraits, renderScene, type RenderedScene } from './synthetic-scenes.js';
 import { cachedPackDetector, sampleFile, type SampledFile } from './track-file.js';
@@ -25,14 +39,16 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const emo = path.join(root, 'cli', 'bin', 'emo.mjs');
 const STREAM = 'duo';
 
-function startFace(prefix: string): ChildProcess {
-  return spawn(process.execPath, [emo, 'serve', 'face'], {
+const STAGES = ['face', 'backbone', 'temporal', 'sink'] as const;
+
+function startStage(stage: (typeof STAGES)[number], prefix: string): ChildProcess {
+  return spawn(process.execPath, [emo, 'serve', stage], {
     env: {
       ...process.env,
       KAFKA_BROKERS: kafkaBrokers(),
       EMOSTREAM_TOPIC_PREFIX: prefix,
       EMOSTREAM_DELIVERY: 'exactly-once',
-      EMOSTREAM_INSTANCE_ID: 'face-0',
+      EMOSTREAM_INSTANCE_ID: `${stage}-0`,
       EMOSTREAM_OPS_PORT: '0',
       EMOSTREAM_OPS_HOST: '127.0.0.1',
       EMOSTREAM_SESSION_TIMEOUT_MS: '6000',
@@ -46,36 +62,52 @@ function startFace(prefix: string): ChildProcess {
   });
 }
 
+interface Run {
+  /** The faces topic by frame. */
+  faces: Map<number, FaceCrops>;
+  events: EmotionEvent[];
+}
+
+const isSummary = (e: EmotionEvent): e is TrackSummaryEvent => 'meanProbabilities' in e;
+const isFace = (e: EmotionEvent): e is FaceEmotionEvent => 'probabilities' in e;
+
 /**
- * Streams the sampled clip through a face process and returns the faces topic (read_committed) by
- * frame; `interrupt` may kill and restart the process while it runs.
+ * Streams the sampled clip through the stage processes and returns the faces and events topics
+ * (read_committed); `interrupt` may kill and restart the face process while it runs.
  */
-async function runFace(sampled: SampledFile, interrupt?: (seen: () => number, restart: () => Promise<void>) => Promise<void>): Promise<Map<number, FaceCrops>> {
+async function runPipeline(sampled: SampledFile, interrupt?: (seen: () => number, restartFace: () => Promise<void>) => Promise<void>): Promise<Run> {
   const prefix = randomPrefix('face-restart');
   const bus = new KafkaBus(kafkaTestConfig('face-restart'));
-  let face = startFace(prefix);
-  const byFrame = new Map<number, FaceCrops>();
+  const processes = new Map(STAGES.map((stage) => [stage, startStage(stage, prefix)]));
+  const faces = new Map<number, FaceCrops>();
+  const events: EmotionEvent[] = [];
   const offsets = new Set<string>();
   const duplicates: number[] = [];
   try {
     const facesTopic = topicName(topics.faces, prefix);
     const framesTopic = topicName(topics.frames, prefix);
+    const eventsName = topicName(eventsTopic, prefix);
     await bus.createTopics([
       { name: facesTopic, partitions: topics.faces.defaultPartitions },
       { name: framesTopic, partitions: topics.frames.defaultPartitions },
+      { name: eventsName, partitions: eventsTopic.defaultPartitions },
     ]);
-    const reader = await bus.consumer({ groupId: `${prefix}.reader`, topics: [facesTopic], fromBeginning: true, readCommitted: true, sessionTimeoutMs: 6_000 });
+    const reader = await bus.consumer({ groupId: `${prefix}.reader`, topics: [facesTopic, eventsName], fromBeginning: true, readCommitted: true, sessionTimeoutMs: 6_000 });
     await reader.run({
       eachBatch: async (batch) => {
         for (const record of batch.records as ConsumedRecord[]) {
           // The reader never commits: a re-created group member reads from the start again.
-          const at = `${record.partition}:${record.offset}`;
+          const at = `${record.topic}:${record.partition}:${record.offset}`;
           if (offsets.has(at)) continue;
           offsets.add(at);
+          if (record.topic === eventsName) {
+            events.push(JSON.parse(Buffer.from(record.value!).toString('utf8')) as EmotionEvent);
+            continue;
+          }
           const message = fromBinary(FaceCropsSchema, record.value!);
           const seq = message.ref!.seq;
-          if (byFrame.has(seq)) duplicates.push(seq);
-          byFrame.set(seq, message);
+          if (faces.has(seq)) duplicates.push(seq);
+          faces.set(seq, message);
         }
       },
     });
@@ -89,34 +121,47 @@ async function runFace(sampled: SampledFile, interrupt?: (seen: () => number, re
     );
     if (interrupt) {
       await interrupt(
-        () => byFrame.size,
+        () => faces.size,
         async () => {
+          const face = processes.get('face')!;
           face.kill('SIGKILL');
           await once(face, 'exit');
-          face = startFace(prefix);
+          processes.set('face', startStage('face', prefix));
         },
       );
     }
+    // Done when the end marker went through the face stage and every track has its summary.
+    const trackIds = () => new Set(events.filter(isFace).map((e) => e.trackId));
     await waitFor(
       () => {
-        if (face.exitCode !== null) throw new Error(`the face process exited with code ${face.exitCode}`);
-        return byFrame.has(last.seq + 1);
+        for (const [stage, child] of processes) if (child.exitCode !== null) throw new Error(`the ${stage} process exited with code ${child.exitCode}`);
+        return faces.has(last.seq + 1) && trackIds().size > 0 && events.filter(isSummary).length >= trackIds().size;
       },
-      { timeoutMs: 300_000, intervalMs: 100, message: () => `the end-of-stream marker on the faces topic (${byFrame.size} of ${sampled.frames.length + 1} frames)` },
+      { timeoutMs: 300_000, intervalMs: 100, message: () => `the end marker and every track summary (${faces.size} of ${sampled.frames.length + 1} frames, ${events.length} events)` },
     );
     await reader.close();
     assert.deepEqual(duplicates, [], 'frames that came twice on the faces topic (read_committed)');
-    return byFrame;
+    return { faces, events };
   } finally {
-    if (face.exitCode === null && face.signalCode === null) {
-      face.kill('SIGTERM');
-      await once(face, 'exit');
-    }
+    await Promise.all(
+      [...processes.values()].map(async (child) => {
+        if (child.exitCode !== null || child.signalCode !== null) return;
+        child.kill('SIGTERM');
+        await once(child, 'exit');
+      }),
+    );
     await bus.close();
   }
 }
 
-describe('the face stage restarted in the middle of a two-person clip (real broker, exactly-once)', () => {
+/** An event without its wall-clock times, for comparing two runs. */
+function comparable(event: EmotionEvent): Record<string, unknown> {
+  const { emittedAtMs: _emitted, ...rest } = event as EmotionEvent & { capturedAtMs?: number };
+  delete (rest as { capturedAtMs?: number }).capturedAtMs;
+  return rest;
+}
+
+describe('the face process restarted in the middle of a two-person clip (real broker, exactly-once)', () => {
   let workDir: string;
   let scene: RenderedScene;
   let sampled: SampledFile;
@@ -150,17 +195,17 @@ describe('the face stage restarted in the middle of a two-person clip (real brok
   });
   after(() => rmSync(workDir, { recursive: true, force: true }));
 
-  it('carries on with the same ids, boxes, scores and crops as an undisturbed run, and no id covers two people', async () => {
-    const undisturbed = await runFace(sampled);
+  it('carries on with the same ids, boxes, scores, crops and events as an undisturbed run, and no id covers two people', async () => {
+    const undisturbed = await runPipeline(sampled);
     const frames = sampled.frames.length;
-    const restarted = await runFace(sampled, async (seen, restart) => {
+    const restarted = await runPipeline(sampled, async (seen, restartFace) => {
       // Past the frames where the first person left, before the two cross.
       await waitFor(() => seen() >= Math.round(frames * 0.4), { timeoutMs: 240_000, message: 'faces of 40 % of the frames before the kill' });
-      await restart();
+      await restartFace();
     });
 
     const idsOf = (m: FaceCrops) => m.faces.map((f) => f.trackId);
-    for (const [label, run] of [['undisturbed', undisturbed], ['restarted', restarted]] as const) {
+    for (const [label, run] of [['undisturbed', undisturbed.faces], ['restarted', restarted.faces]] as const) {
       assert.equal(run.size, frames + 1, `${label}: every sampled frame and the end marker exactly once`);
       const tracked = sampled.frames.map((f) => ({
         truth: scene.truth[f.seq - 1] ?? [],
@@ -171,11 +216,11 @@ describe('the face stage restarted in the middle of a two-person clip (real brok
       assert.equal(metrics.idSwitches, 0, `${label}: ${metrics.idSwitches} id switches`);
       assert.ok(metrics.idf1 >= 0.9, `${label}: IDF1 ${metrics.idf1}`);
     }
-    assert.ok(new Set([...undisturbed.values()].flatMap(idsOf)).size === 3, 'three people, three ids (the clip is what the test needs)');
+    assert.ok(new Set([...undisturbed.faces.values()].flatMap(idsOf)).size === 3, 'three people, three ids (the clip is what the test needs)');
 
     for (const f of [...sampled.frames.map((s) => s.seq), sampled.frames.at(-1)!.seq + 1]) {
-      const want = undisturbed.get(f)!;
-      const got = restarted.get(f)!;
+      const want = undisturbed.faces.get(f)!;
+      const got = restarted.faces.get(f)!;
       assert.deepEqual(idsOf(got), idsOf(want), `frame ${f}: track ids ${idsOf(got)} after the restart, ${idsOf(want)} undisturbed`);
       assert.deepEqual(got.endedTrackIds, want.endedTrackIds, `frame ${f}: ended tracks`);
       got.faces.forEach((face, i) => {
@@ -184,6 +229,29 @@ describe('the face stage restarted in the middle of a two-person clip (real brok
         assert.equal(face.score, expected.score, `frame ${f} track ${face.trackId}: score`);
         assert.ok(Buffer.from(face.crop).equals(Buffer.from(expected.crop)), `frame ${f} track ${face.trackId}: crop bytes`);
       });
+    }
+
+    // The events: same set (stream, seq, track), same ids, probabilities within 1e-6.
+    const key = (e: EmotionEvent) => (isFace(e) ? `face ${e.seq} ${e.trackId}` : `summary ${e.trackId}`);
+    const byKey = (list: EmotionEvent[]) => new Map(list.map((e) => [key(e), comparable(e)]));
+    const want = byKey(undisturbed.events);
+    const got = byKey(restarted.events);
+    assert.equal(restarted.events.length, undisturbed.events.length, 'as many events as the undisturbed run');
+    assert.deepEqual([...got.keys()].sort(), [...want.keys()].sort(), 'the same events by frame and track id');
+    for (const [k, expected] of want) {
+      const actual = got.get(k)!;
+      for (const [field, value] of Object.entries(expected)) {
+        if (field === 'probabilities' || field === 'meanProbabilities') {
+          for (const [label, p] of Object.entries(value as Record<string, number>)) {
+            const q = (actual[field] as Record<string, number>)[label]!;
+            assert.ok(Math.abs(q - p) <= 1e-6, `${k} ${field}.${label}: ${q} after the restart, ${p} undisturbed`);
+          }
+        } else if (typeof value === 'number' && !Number.isInteger(value)) {
+          assert.ok(Math.abs((actual[field] as number) - value) <= 1e-6, `${k} ${field}: ${actual[field]} vs ${value}`);
+        } else {
+          assert.deepEqual(actual[field], value, `${k} field ${field}`);
+        }
+      }
     }
   });
 });
