@@ -4,7 +4,7 @@ import type { StreamSnapshot } from './tracker/index.js';
 
 /**
  * The face stage's changelog: after every frame, the frame's stream's whole tracking state, keyed by
- * streamId, compacted (Kafka keeps at least the newest per stream), written in the same batch — and
+ * streamId, compacted (the newest per stream stays, up to an hour), written in the same batch — and
  * under exactly-once the same transaction — as the frame's faces. After a restart or rebalance the
  * stage reads it back, so tracks go on with the ids and history an undisturbed run would have (as
  * Kafka Streams restores a state store from its changelog).
@@ -13,7 +13,10 @@ export const trackerStateTopic = {
   base: 'face-tracker-state',
   version: 1,
   defaultPartitions: 6,
-  configEntries: { 'cleanup.policy': 'compact', 'max.message.bytes': '1048576' },
+  // Compacted, and deleted after an hour too: the states hold face descriptors (biometric data, kept
+  // no longer than the frames). A stream that runs writes a new state with every frame; one idle for
+  // an hour has no live track left to continue, and a stream that starts again counts from 1.
+  configEntries: { 'cleanup.policy': 'compact,delete', 'retention.ms': '3600000', 'segment.ms': '600000', 'max.message.bytes': '1048576' },
 } as const;
 
 /** One changelog record: the state after the input record at `input`. */
