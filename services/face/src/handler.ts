@@ -10,12 +10,14 @@ import {
   topics,
   type CropSettings,
   type Detection,
+  type HandlerContext,
   type RgbImage,
   type StageDefinition,
   type StageOutput,
 } from '@emostream/shared';
 import type { FaceMetrics } from './metrics.js';
-import { StreamTrackers, type FaceTrackerConfig } from './tracker/index.js';
+import { encodeTrackerState, trackerStateTopic, type TrackerStateStore } from './tracker-state.js';
+import { appearanceOf, frameSignature, StreamTrackers, TrackerRewindError, type FaceTrackerConfig } from './tracker/index.js';
 
 /** The pack's detector(s): a decoded frame in, faces out. */
 export interface FaceDetector {
@@ -38,6 +40,14 @@ export interface FaceStageOptions {
   /** Faces narrower than this (pixels) are ignored. */
   minFaceSize: number;
   metrics?: FaceMetrics;
+  /**
+   * Keeps tracks across restarts and rebalances: each frame's tracking state goes to the changelog
+   * topic with its faces, and is read back from here when partitions are assigned. Without it (emo
+   * run, one process) nothing is saved.
+   */
+  trackerState?: TrackerStateStore;
+  /** Tracking states kept per stream for a redelivered batch: at least the runtime's batch size. Default 64. */
+  historyFrames?: number;
 }
 
 /**
@@ -46,29 +56,43 @@ export interface FaceStageOptions {
  * faces flows on with an empty list; an undecodable frame is dead-lettered.
  */
 export function faceStage(options: FaceStageOptions): StageDefinition<typeof topics.frames.schema> {
-  const trackers = new StreamTrackers(options.tracker);
+  const trackers = new StreamTrackers(options.tracker, { historyFrames: options.historyFrames ?? 64 });
   const streamPartitions = new Map<string, number>();
+  const { trackerState } = options;
+
+  /** The changelog record of the stream's state after this input (only when states are kept). */
+  const savedState = (input: { key: string; partition: number; offset: string }, context: HandlerContext): StageOutput[] => {
+    const state = trackers.snapshot(input.key);
+    if (!trackerState || !state) return [];
+    return [context.emitRaw(trackerStateTopic, input.key, encodeTrackerState({ v: 1, input: { partition: input.partition, offset: input.offset }, state }))];
+  };
 
   return {
     name: 'face',
     input: topics.frames,
-    outputs: [topics.faces],
+    outputs: trackerState ? [topics.faces, trackerStateTopic] : [topics.faces],
 
     async handle(input, context): Promise<StageOutput[]> {
       const ref = input.value.ref!;
       streamPartitions.set(input.key, input.partition);
       if (ref.endOfStream) {
         streamPartitions.delete(input.key);
-        const ended = trackers.endStream(input.key);
-        return [context.emit(topics.faces, makeMessage(topics.faces, { ref, faces: [], endedTrackIds: ended }))];
+        const ended = tracked(() => trackers.endStream(input.key, ref.seq));
+        return [context.emit(topics.faces, makeMessage(topics.faces, { ref, faces: [], endedTrackIds: ended })), ...savedState(input, context)];
       }
       const frame = await decodeFrame(input.value.jpeg);
       const found = (await options.detector.detect(frame)).filter((f) => f.x2 - f.x1 >= options.minFaceSize);
       options.metrics?.detections.inc(found.length);
-      const { tracks, ended } = trackers.update(
-        input.key,
-        found.map((f) => ({ box: { x: f.x1, y: f.y1, width: f.x2 - f.x1, height: f.y2 - f.y1 }, score: f.score })),
-        ref.seq,
+      const { tracks, ended } = tracked(() =>
+        trackers.update(
+          input.key,
+          found.map((f) => {
+            const box = { x: f.x1, y: f.y1, width: f.x2 - f.x1, height: f.y2 - f.y1 };
+            return { box, score: f.score, appearance: appearanceOf(frame, box) };
+          }),
+          ref.seq,
+          frameSignature(frame),
+        ),
       );
       const faces = await Promise.all(
         tracks.map(async (track) => {
@@ -89,7 +113,14 @@ export function faceStage(options: FaceStageOptions): StageDefinition<typeof top
         }),
       );
       options.metrics?.faces.inc(faces.length);
-      return [context.emit(topics.faces, makeMessage(topics.faces, { ref, faces, endedTrackIds: [...ended] }))];
+      return [context.emit(topics.faces, makeMessage(topics.faces, { ref, faces, endedTrackIds: [...ended] })), ...savedState(input, context)];
+    },
+
+    async onAssigned(partitions) {
+      if (!trackerState) return;
+      // Streams of partitions this replica no longer owns hold stale state; the changelog has the newest.
+      trackers.drop(trackers.streamIds().filter((streamId) => !streamPartitions.has(streamId)));
+      trackers.restore(await trackerState.load(partitions.map((p) => p.partition)));
     },
 
     async onRevoked(partitions) {
@@ -99,6 +130,16 @@ export function faceStage(options: FaceStageOptions): StageDefinition<typeof top
       for (const streamId of streams) streamPartitions.delete(streamId);
     },
   };
+}
+
+/** Runs a tracker step; a frame redelivered from before the kept history is the input's dead letter, never a silent guess. */
+function tracked<T>(step: () => T): T {
+  try {
+    return step();
+  } catch (error) {
+    if (error instanceof TrackerRewindError) throw new StageError('TRACKER_REWIND_TOO_FAR', error.message, { cause: error });
+    throw error;
+  }
 }
 
 /** Decodes a frame's JPEG to RGB; a frame that is not an image is the input's fault (dead letter). */

@@ -1,18 +1,35 @@
 /** The face service: frames → tracked face crops (see README for its configuration). */
-import { loadConfig, openPackFaceDetector, resolvePackDir, runMain, runStageProcess } from '@emostream/shared';
+import { createBus, loadConfig, openPackFaceDetector, resolvePackDir, runMain, runStageProcess, topicName, topics } from '@emostream/shared';
 import { faceConfigSchema, faceEnvBindings, trackerConfig } from './config.js';
 import { faceStage } from './handler.js';
 import { FaceMetrics } from './metrics.js';
 import { packCropSpec } from './pack-detector.js';
+import { busTrackerStateStore } from './tracker-state.js';
 
 runMain(async () => {
   const config = loadConfig(faceConfigSchema, faceEnvBindings);
-  const { model, face } = config;
+  const { model, face, runtime } = config;
   const session = { executionProvider: model.executionProvider, intraOpThreads: model.intraOpThreads, warmUp: model.warmUp, inferenceThread: model.inferenceThread };
   const detector = await openPackFaceDetector(resolvePackDir(face.detectorPack, model.modelsDir), session);
   const crops = await packCropSpec(resolvePackDir(model.pack, model.modelsDir), face.cropEncoding, face.jpegQuality);
+  // Its own bus, to read the tracker changelog back while the stage's consumer waits in its
+  // assignment. The group is the stage runner's (`<prefix>.<stage>`): its committed offsets say how
+  // far the changelog must be read.
+  const stateBus = createBus(runtime);
+  const trackerState = busTrackerStateStore(stateBus, { topicPrefix: runtime.topicPrefix, groupId: `${runtime.topicPrefix}.face`, inputTopic: topicName(topics.frames, runtime.topicPrefix) });
   await runStageProcess(
-    (registry) => faceStage({ detector, crops, tracker: trackerConfig(config), minFaceSize: face.minFaceSize, metrics: new FaceMetrics(registry) }),
-    config.runtime,
+    (registry) =>
+      faceStage({
+        detector,
+        crops,
+        tracker: trackerConfig(config),
+        minFaceSize: face.minFaceSize,
+        metrics: new FaceMetrics(registry),
+        trackerState,
+        // A redelivered batch restarts from the state before its first frame.
+        historyFrames: runtime.maxBatchSize + 1,
+      }),
+    runtime,
+    { onShutdown: () => stateBus.close() },
   );
 });

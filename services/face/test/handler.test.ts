@@ -5,7 +5,7 @@ import { fromBinary } from '@bufbuild/protobuf';
 import sharp from 'sharp';
 import { CropEncoding, DeadLetterSchema, encodeMessage, FaceCropsSchema, makeMessage, topicName, topics } from '@emostream/shared';
 import { runStageInMemory, sharedData } from '@emostream/shared/testing';
-import { faceStage, faceTrackerConfigSchema, type FaceDetector } from '../src/index.js';
+import { decodeTrackerState, faceStage, faceTrackerConfigSchema, trackerStateTopic, type FaceDetector, type StreamSnapshot, type TrackerStateStore } from '../src/index.js';
 
 // A real picture (the first frame of a shipped scene) as the JPEG that ingest would send.
 const still = sharedData('scenes/intel_headpose_2people_female_male.gif');
@@ -60,5 +60,49 @@ describe('face stage', () => {
     const letter = fromBinary(DeadLetterSchema, dlq[0]!.value!);
     assert.equal(letter.errorCode, 'FRAME_UNDECODABLE');
     assert.match(letter.reason, /frame JPEG cannot be decoded/);
+  });
+});
+
+describe('face stage tracker state', () => {
+  it('writes each stream’s tracker state with every frame, and a stage restored from it goes on with the same ids', async () => {
+    const jpeg = readFileSync(still);
+    const { width, height } = await sharp(jpeg).metadata();
+    // A face that is seen, then a second one; the first leaves before the "restart".
+    const facesAt: Record<number, [number, number][]> = { 1: [[30, 20]], 6: [[32, 20], [200, 40]], 11: [[200, 40]], 16: [[202, 40]], 21: [[204, 41]] };
+    let seqNow = 0;
+    const detector: FaceDetector = {
+      async detect() {
+        return (facesAt[seqNow] ?? []).map(([x, y]) => ({ x1: x, y1: y, x2: x + 90, y2: y + 100, score: 0.95 }));
+      },
+    };
+    const crops = { inputSize: { width: 224, height: 224 }, resize: 'nearest' as const, box: { expand: 1, square: false }, encoding: 'rgb8' as const, jpegQuality: 90 };
+    const saved: [string, StreamSnapshot][] = [];
+    const store: TrackerStateStore = { load: async () => saved };
+    const stage = () => faceStage({ detector, crops, tracker: faceTrackerConfigSchema.parse({ minHits: 1, maxMisses: 1 }), minFaceSize: 20, trackerState: store });
+    const statesTopic = topicName(trackerStateTopic, 'ts');
+    const facesTopic = topicName(topics.faces, 'ts');
+    const run = async (seqs: number[]) => {
+      const inputs = seqs.map((seq) => makeMessage(topics.frames, { ref: { streamId: 'desk', seq, width: width!, height: height! }, jpeg }));
+      // The detector answers for the frame being handled: frames go one at a time.
+      const records = [];
+      for (const input of inputs) {
+        seqNow = input.ref!.seq;
+        const { records: out } = await runStageInMemory(stage(), {
+          topicPrefix: 'ts',
+          inputs: (prefix) => [{ topic: topicName(topics.frames, prefix), key: 'desk', value: encodeMessage(topics.frames, input) }],
+          read: [facesTopic, statesTopic],
+          done: (got) => got.get(facesTopic)!.length >= 1 && got.get(statesTopic)!.length >= 1,
+        });
+        for (const r of out.get(statesTopic)!) saved.push([r.key, decodeTrackerState(r.value!).state]);
+        records.push(...out.get(facesTopic)!.map((r) => fromBinary(FaceCropsSchema, r.value!)));
+      }
+      return records;
+    };
+    // Each frame runs on a new stage: every one restores the state its predecessor saved.
+    const out = await run([1, 6, 11, 16, 21]);
+    assert.deepEqual(out.map((m) => m.faces.map((f) => f.trackId)), [[1], [1, 2], [2], [2], [2]], 'the second face keeps id 2 across every restart');
+    assert.deepEqual(out.map((m) => [...m.endedTrackIds]), [[], [], [], [1], []]);
+    assert.equal(saved.length, 5, 'one saved state per frame');
+    assert.deepEqual(saved.map(([, s]) => s.seq), [1, 6, 11, 16, 21]);
   });
 });

@@ -1,13 +1,21 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import sharp from 'sharp';
+import { sharedData } from '@emostream/shared/testing';
 import {
+  appearanceOf,
+  cosine,
   FaceTracker,
+  frameSignature,
+  sceneChange,
   faceTrackerConfigSchema,
   iou,
   matchByIou,
   minCostAssignment,
   StreamTrackers,
+  TrackerRewindError,
   type Detection,
+  type StreamSnapshot,
   type FaceTrackerConfig,
   type TrackerUpdate,
 } from '../src/index.js';
@@ -174,8 +182,8 @@ describe('StreamTrackers', () => {
   it('ends a stream’s tracks at its end and counts from 1 again if it restarts', () => {
     const trackers = new StreamTrackers(config({ minHits: 1 }));
     trackers.update('cam-1', [face(0), face(300)], 1);
-    assert.deepEqual(trackers.endStream('cam-1'), [1, 2]);
-    assert.deepEqual(trackers.endStream('cam-1'), []);
+    assert.deepEqual(trackers.endStream('cam-1', 2), [1, 2]);
+    assert.deepEqual(trackers.endStream('cam-1', 3), [], 'a second end has no tracks left to end');
     assert.deepEqual(ids(trackers.update('cam-1', [face(0)], 1)), [1]);
   });
 
@@ -237,7 +245,7 @@ describe('assignment', () => {
 });
 
 describe('faceTrackerConfigSchema', () => {
-  it('has ByteTrack-like defaults and rejects unknown keys', () => {
+  it('has ByteTrack-like overlap defaults plus appearance, recovery and cuts, and rejects unknown keys', () => {
     assert.deepEqual(faceTrackerConfigSchema.parse({}), {
       highThreshold: 0.7,
       lowThreshold: 0.1,
@@ -246,6 +254,14 @@ describe('faceTrackerConfigSchema', () => {
       minHits: 2,
       maxMisses: 5,
       predictMotion: true,
+      appearanceWeight: 0.5,
+      appearanceGate: 0.8,
+      appearanceVeto: 0.5,
+      maxJump: 4,
+      maxScaleChange: 2,
+      recoverFromLastObservation: true,
+      sceneCutFraction: 0.7,
+      endTracksAtSceneCuts: true,
     });
     assert.equal(faceTrackerConfigSchema.parse({ predictMotion: 'false', minHits: '3' }).predictMotion, false);
     assert.throws(() => faceTrackerConfigSchema.parse({ maxMiss: 3 }));
@@ -261,5 +277,187 @@ describe('faceTrackerConfigSchema', () => {
     for (const [name, field] of Object.entries(faceTrackerConfigSchema.innerType().shape)) {
       assert.ok(field.description, `${name} has no description`);
     }
+  });
+});
+
+/** A unit descriptor that is `person`'s look: persons 0, 1, 2 … are orthogonal, so unlike. */
+const look = (person: number): number[] => Array.from({ length: 8 }, (_, i) => (i === person ? 1 : 0));
+const seen = (x: number, person: number, y = 100, size = 100): Detection => ({ ...face(x, y, 0.9, size), appearance: look(person) });
+
+describe('FaceTracker with appearance (sampled video)', () => {
+  it('keeps the id of a face that jumps three widths between sampled frames, where overlap alone loses it', () => {
+    const frames = Array.from({ length: 6 }, (_, t) => [seen(300 * t, 0)]);
+    const withAppearance = run(new FaceTracker(config({ minHits: 1 })), frames);
+    assert.deepEqual(withAppearance.map(ids), [[1], [1], [1], [1], [1], [1]]);
+    const overlapOnly = run(new FaceTracker(config({ minHits: 1, appearanceWeight: 0 })), frames);
+    assert.ok(new Set(overlapOnly.flatMap(ids)).size > 1, 'an IoU-only tracker breaks the track (the fault this fixes)');
+  });
+
+  it('never matches a face that looks unlike the track, however much they overlap', () => {
+    const tracker = new FaceTracker(config({ minHits: 1, maxMisses: 0 }));
+    tracker.update([seen(0, 0)], 1);
+    const update = tracker.update([seen(5, 1)], 2);
+    assert.deepEqual(ids(update), [2], 'another person where the first stood gets a new id');
+    assert.deepEqual(update.ended, [1]);
+  });
+
+  it('keeps two crossing faces apart by appearance when their boxes swap places', () => {
+    const tracker = new FaceTracker(config({ minHits: 1 }));
+    tracker.update([seen(0, 0), seen(400, 1)], 1);
+    tracker.update([seen(150, 0), seen(250, 1)], 2);
+    // They passed each other: person 0 is now right of person 1, boxes overlapping the other's prediction.
+    const update = tracker.update([seen(260, 1), seen(300, 0)], 3);
+    const idAt = new Map(update.tracks.map((t) => [t.box.x, t.trackId]));
+    assert.equal(idAt.get(300), 1, 'person 0 keeps id 1');
+    assert.equal(idAt.get(260), 2, 'person 1 keeps id 2');
+  });
+
+  it('does not match on appearance alone beyond maxJump face widths per frame, or past maxScaleChange', () => {
+    const far = new FaceTracker(config({ minHits: 1, maxJump: 2 }));
+    far.update([seen(0, 0)], 1);
+    assert.deepEqual(ids(far.update([seen(500, 0)], 2)), [2]);
+    const grown = new FaceTracker(config({ minHits: 1 }));
+    grown.update([seen(0, 0, 100, 50)], 1);
+    assert.deepEqual(ids(grown.update([seen(200, 0, 100, 150)], 2)), [2]);
+  });
+
+  it('re-finds a face that stopped at its last observed box, where the prediction ran on (OC-SORT recovery)', () => {
+    const frames = [[face(0)], [face(60)], [face(120)], [], [face(120)]];
+    // Without appearance, the prediction (at 300) has no overlap with the face standing at 120.
+    const recovered = run(new FaceTracker(config({ minHits: 1, appearanceWeight: 0 })), frames);
+    assert.deepEqual(ids(recovered[4]!), [1]);
+    const notRecovered = run(new FaceTracker(config({ minHits: 1, appearanceWeight: 0, recoverFromLastObservation: false })), frames);
+    assert.deepEqual(ids(notRecovered[4]!), [2]);
+  });
+
+  it('ends every track at a scene cut and gives the faces after it new ids', () => {
+    const tracker = new FaceTracker(config({ minHits: 1 }));
+    tracker.update([seen(0, 0), seen(300, 1)], 1);
+    const cut = tracker.update([seen(0, 0), seen(300, 1)], 2, { sceneCut: true });
+    assert.deepEqual(cut.ended, [1, 2]);
+    assert.deepEqual(ids(cut), [3, 4]);
+  });
+
+  it('never hands an ended id to a new face, over a long random run', () => {
+    const tracker = new FaceTracker(config({ minHits: 1, maxMisses: 2 }));
+    let state = 7;
+    const random = () => ((state = (state * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    const ended = new Set<number>();
+    for (let seq = 1; seq <= 400; seq++) {
+      const detections = Array.from({ length: Math.floor(random() * 4) }, () => seen(Math.floor(random() * 6) * 150, Math.floor(random() * 5)));
+      const update = tracker.update(detections, seq, { sceneCut: random() < 0.05 });
+      for (const track of update.tracks) assert.ok(!ended.has(track.trackId), `id ${track.trackId} came back at frame ${seq}`);
+      for (const id of update.ended) {
+        assert.ok(!ended.has(id), `id ${id} ended twice`);
+        ended.add(id);
+      }
+    }
+    assert.ok(ended.size > 20, `the run ended ${ended.size} tracks`);
+  });
+
+  it('restores from a JSON snapshot and goes on exactly as the tracker it was taken from', () => {
+    let state = 11;
+    const random = () => ((state = (state * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    const frames = Array.from({ length: 60 }, () => Array.from({ length: 1 + Math.floor(random() * 3) }, () => seen(Math.floor(random() * 5) * 120, Math.floor(random() * 4))));
+    const undisturbed = run(new FaceTracker(config({ minHits: 2 })), frames);
+    const first = new FaceTracker(config({ minHits: 2 }));
+    const head = run(first, frames.slice(0, 30));
+    const restored = FaceTracker.restore(config({ minHits: 2 }), JSON.parse(JSON.stringify(first.snapshot())));
+    const tail = run(restored, frames.slice(30), 31);
+    assert.deepEqual([...head, ...tail], undisturbed);
+  });
+});
+
+describe('StreamTrackers and hard cuts', () => {
+  const frame = (colour: [number, number, number], faceAt?: number) => {
+    const width = 96;
+    const height = 54;
+    const data = new Uint8Array(width * height * 3);
+    for (let i = 0; i < width * height; i++) data.set(colour, i * 3);
+    if (faceAt !== undefined) for (let y = 10; y < 30; y++) for (let x = faceAt; x < faceAt + 20; x++) data.set([220, 180, 150], (y * width + x) * 3);
+    return { width, height, data };
+  };
+
+  it('sees a cut when the whole picture changes, not when a face moves, and ends the stream’s tracks there', () => {
+    const trackers = new StreamTrackers(config({ minHits: 1 }));
+    const grey: [number, number, number] = [128, 128, 128];
+    trackers.update('cam', [face(10, 10, 0.9, 20)], 1, frameSignature(frame(grey, 10)));
+    const moved = trackers.update('cam', [face(16, 10, 0.9, 20)], 2, frameSignature(frame(grey, 16)));
+    assert.equal(moved.sceneCut, false);
+    assert.deepEqual(moved.ended, []);
+    const cut = trackers.update('cam', [face(16, 10, 0.9, 20)], 3, frameSignature(frame([20, 60, 200], 16)));
+    assert.equal(cut.sceneCut, true);
+    assert.deepEqual(cut.ended, [1]);
+    assert.deepEqual(ids(cut), [2]);
+  });
+
+  it('measures the changed share of the picture', () => {
+    const a = frameSignature(frame([128, 128, 128]));
+    assert.equal(sceneChange(a, a), 0);
+    assert.equal(sceneChange(a, frameSignature(frame([250, 10, 10]))), 1);
+  });
+});
+
+describe('appearanceOf', () => {
+  it('is alike for one face moved and rescaled and unlike for another face', async () => {
+    const load = async (file: string) => {
+      const { data, info } = await sharp(file).removeAlpha().raw().toBuffer({ resolveWithObject: true });
+      return { width: info.width, height: info.height, data: new Uint8Array(data) };
+    };
+    const happy = await load(sharedData('stills/faceapi_happy.jpg'));
+    const sad = await load(sharedData('stills/faceapi_sad.jpg'));
+    // Boxes the default pack's detectors give on these stills (rounded).
+    const happyFace = { x: 256, y: 41, width: 143, height: 183 };
+    const sadFace = { x: 141, y: 55, width: 111, height: 145 };
+    const descriptor = appearanceOf(happy, happyFace);
+    const halfSize = await sharp(Buffer.from(happy.data), { raw: { width: happy.width, height: happy.height, channels: 3 } }).resize(Math.round(happy.width / 2)).raw().toBuffer({ resolveWithObject: true });
+    const smaller = appearanceOf({ width: halfSize.info.width, height: halfSize.info.height, data: new Uint8Array(halfSize.data) }, { x: 128, y: 20.5, width: 71.5, height: 91.5 });
+    const shifted = appearanceOf(happy, { ...happyFace, x: happyFace.x + 6, y: happyFace.y + 4 });
+    const other = appearanceOf(sad, sadFace);
+    assert.ok(cosine(descriptor, smaller) > 0.85, `same face at half size: ${cosine(descriptor, smaller)}`);
+    assert.ok(cosine(descriptor, shifted) > 0.85, `same face, box off by a few pixels: ${cosine(descriptor, shifted)}`);
+    assert.ok(cosine(descriptor, other) < cosine(descriptor, smaller) - 0.1, `another face: ${cosine(descriptor, other)}`);
+  });
+});
+
+describe('StreamTrackers across redeliveries and restarts', () => {
+  /** Two people walking apart, one leaving: frames 1, 6, 11, … as a file is sampled. */
+  const clip = Array.from({ length: 20 }, (_, i) => ({ seq: 1 + 5 * i, faces: i < 12 ? [seen(100 + 20 * i, 0), seen(600 - 20 * i, 1)] : [seen(100 + 20 * i, 0)] }));
+  const play = (trackers: StreamTrackers, frames: typeof clip) => frames.map((f) => trackers.update('cam', f.faces, f.seq));
+
+  it('gives a redelivered batch the same result as the first time (the state before it is kept)', () => {
+    const trackers = new StreamTrackers(config({ minHits: 2 }), { historyFrames: 8 });
+    const first = play(trackers, clip.slice(0, 10));
+    const again = play(trackers, clip.slice(6, 10)); // a batch of four frames, redelivered
+    assert.deepEqual(again, first.slice(6, 10));
+    assert.deepEqual(play(trackers, clip.slice(10)), play(new StreamTrackers(config({ minHits: 2 })), clip).slice(10));
+  });
+
+  it('refuses a frame from before its kept history rather than guessing', () => {
+    const trackers = new StreamTrackers(config({ minHits: 2 }), { historyFrames: 3 });
+    play(trackers, clip.slice(0, 10));
+    assert.throws(() => trackers.update('cam', clip[2]!.faces, clip[2]!.seq), TrackerRewindError);
+  });
+
+  it('goes on from restored JSON snapshots exactly as an undisturbed tracker, redelivered frames included', () => {
+    const undisturbed = play(new StreamTrackers(config({ minHits: 2 })), clip);
+    const before = new StreamTrackers(config({ minHits: 2 }));
+    const changelog: [string, StreamSnapshot][] = [];
+    for (const f of clip.slice(0, 12)) {
+      before.update('cam', f.faces, f.seq);
+      changelog.push(['cam', JSON.parse(JSON.stringify(before.snapshot('cam')))]);
+    }
+    const after = new StreamTrackers(config({ minHits: 2 }));
+    after.restore(changelog);
+    // At-least-once: the last two frames' states were saved but their inputs were not committed.
+    assert.deepEqual(play(after, clip.slice(10)), undisturbed.slice(10));
+  });
+
+  it('replays an end-of-stream marker with the same ended ids, and starts a stream ingested again from id 1', () => {
+    const trackers = new StreamTrackers(config({ minHits: 1 }));
+    play(trackers, clip.slice(0, 5));
+    assert.deepEqual(trackers.endStream('cam', 22), [1, 2]);
+    assert.deepEqual(trackers.endStream('cam', 22), [1, 2], 'the marker redelivered');
+    assert.deepEqual(ids(trackers.update('cam', [seen(0, 0)], 1)), [1], 'the file ingested again');
   });
 });

@@ -106,3 +106,34 @@ export function matchByIou(tracks: readonly FaceBox[], detections: readonly Face
     unmatchedDetections: detections.map((_, i) => i).filter((i) => !matchedDetections.has(i)),
   };
 }
+
+export interface CostMatching {
+  /** [row, column] */
+  readonly pairs: readonly (readonly [number, number])[];
+  readonly unmatchedRows: readonly number[];
+  readonly unmatchedColumns: readonly number[];
+}
+
+/**
+ * Optimal matching on a cost matrix where `undefined` forbids a pair: as many allowed pairs as
+ * possible are matched and, among those assignments, the cheapest wins. Allowed costs must lie in
+ * [0, 1]; `cols` is the column count (a matrix without rows still has columns).
+ */
+export function matchByCost(cost: readonly (readonly (number | undefined)[])[], cols: number): CostMatching {
+  const rows = cost.length;
+  // A forbidden pair costs more than any assignment of allowed pairs can, so the assignment uses as
+  // few forbidden pairs as possible; those are then dropped.
+  const forbidden = Math.min(rows, cols) + 1;
+  const assignment = minCostAssignment(cost.map((row) => row.map((c) => c ?? forbidden)));
+  const pairs: [number, number][] = [];
+  assignment.forEach((col, row) => {
+    if (col >= 0 && cost[row]![col] !== undefined) pairs.push([row, col]);
+  });
+  const matchedRows = new Set(pairs.map(([row]) => row));
+  const matchedCols = new Set(pairs.map(([, col]) => col));
+  return {
+    pairs,
+    unmatchedRows: Array.from({ length: rows }, (_, i) => i).filter((i) => !matchedRows.has(i)),
+    unmatchedColumns: Array.from({ length: cols }, (_, i) => i).filter((i) => !matchedCols.has(i)),
+  };
+}

@@ -51,6 +51,52 @@ export const faceTrackerConfigSchema = z
     predictMotion: envBoolean
       .default(true)
       .describe("Match tracks at their position extrapolated at constant velocity from their last two observations, not at their last box: keeps ids of faces that cross or move fast. Env FACE_TRACK_PREDICT_MOTION."),
+    appearanceWeight: z.coerce
+      .number()
+      .min(0)
+      .max(1)
+      .default(0.5)
+      .describe(
+        "Share of appearance (the face's descriptor, see appearance.ts) against overlap in the cost of matching a track to a face; 0 matches on overlap alone (the ByteTrack-style tracker of before) and turns off matching beyond overlap.",
+      ),
+    appearanceGate: z.coerce
+      .number()
+      .min(-1)
+      .max(1)
+      .default(0.8)
+      .describe(
+        'Least appearance similarity (cosine) for a track to match a face it does not overlap: a face that moved far between sampled frames, or came back after a miss.',
+      ),
+    appearanceVeto: z.coerce
+      .number()
+      .min(-1)
+      .max(1)
+      .default(0.5)
+      .describe('A track never matches a face this unlike it (cosine below), however much they overlap: keeps two crossing faces apart.'),
+    maxJump: z.coerce
+      .number()
+      .gt(0)
+      .default(4)
+      .describe('Farthest a face may move from its predicted position per processed frame, in face widths, to match on appearance.'),
+    maxScaleChange: z.coerce
+      .number()
+      .min(1)
+      .default(2)
+      .describe('Largest ratio of a face width to its track’s last width for a match on appearance.'),
+    recoverFromLastObservation: envBoolean
+      .default(true)
+      .describe(
+        "OC-SORT's observation-centric recovery: tracks left unmatched are tried once more at their last observed box (a face that stopped while its prediction ran on).",
+      ),
+    sceneCutFraction: z.coerce
+      .number()
+      .gt(0)
+      .max(1)
+      .default(0.7)
+      .describe(
+        "A frame is a hard cut, and every track ends, when at least this share of its 3×3 cells changed colour since the previous processed frame (see scene-cut.ts).",
+      ),
+    endTracksAtSceneCuts: envBoolean.default(true).describe('End every track at a hard cut, so no id is carried onto another shot.'),
   })
   .strict()
   .refine((config) => config.lowThreshold <= config.highThreshold, {

@@ -1,5 +1,6 @@
-import { matchByIou } from './assignment.js';
-import { centre, translate, type FaceBox } from './box.js';
+import { matchByCost } from './assignment.js';
+import { blendAppearance, cosine } from './appearance.js';
+import { centre, iou, translate, type FaceBox } from './box.js';
 import type { FaceTrackerConfig } from './config.js';
 
 /** One detector output for one frame. */
@@ -7,6 +8,8 @@ export interface Detection {
   readonly box: FaceBox;
   /** Detector confidence in [0, 1]. */
   readonly score: number;
+  /** The face's appearance descriptor (`appearanceOf`), unit length; without it a detection matches on overlap only. */
+  readonly appearance?: ArrayLike<number>;
 }
 
 /** A confirmed track matched in this frame. */
@@ -24,13 +27,33 @@ export interface TrackedFace {
 export interface TrackerUpdate {
   /** Confirmed tracks matched in this frame, by ascending id. Tentative tracks are not listed. */
   readonly tracks: readonly TrackedFace[];
-  /** Confirmed tracks that ended with this frame (more than maxMisses frames unmatched), ascending. */
+  /** Confirmed tracks that ended with this frame (more than maxMisses frames unmatched, or a hard cut), ascending. */
   readonly ended: readonly number[];
+}
+
+/** Everything a tracker holds, as plain JSON: `FaceTracker.restore(snapshot)` continues exactly where `snapshot()` was taken. */
+export interface FaceTrackerSnapshot {
+  readonly nextId: number;
+  /** null before the first frame. */
+  readonly lastSeq: number | null;
+  readonly tracks: readonly TrackSnapshot[];
+}
+
+interface TrackSnapshot {
+  readonly trackId: number | null;
+  readonly box: FaceBox;
+  readonly score: number;
+  readonly velocity: { readonly x: number; readonly y: number };
+  readonly lastSeq: number;
+  readonly hits: number;
+  readonly misses: number;
+  readonly appearance: readonly number[] | null;
 }
 
 interface Track {
   /** Undefined while tentative: an id is given only on confirmation, so ids shown downstream have no gaps. */
   trackId: number | undefined;
+  /** The last observed box (not a prediction). */
   box: FaceBox;
   score: number;
   /** Centre velocity in pixels per frame number (frames may be sampled, so seq can step by k). */
@@ -38,21 +61,36 @@ interface Track {
   lastSeq: number;
   hits: number;
   misses: number;
+  /** Running appearance (blend of the matched faces' descriptors); undefined until one came with a descriptor. */
+  appearance: Float32Array | undefined;
 }
 
+/** How much a track's running appearance keeps of itself at each match (BoT-SORT's EMA uses 0.9). */
+const APPEARANCE_MEMORY = 0.9;
+
 /**
- * A ByteTrack-style tracker of face boxes for ONE stream (keep one per streamId; see StreamTrackers).
+ * A tracker of face boxes for ONE stream (keep one per streamId; see StreamTrackers), built for
+ * sampled video (5 frames/s), where a face can move several widths between two processed frames.
  *
  * Each `update` (one processed frame, frame numbers strictly increasing):
- * 1. detections above highThreshold are matched to confirmed tracks, at their predicted positions;
- * 2. detections above lowThreshold but not above highThreshold are matched to the confirmed tracks
- *    left over that were matched in the previous update (a face blurred or half hidden for a
- *    moment) — they extend tracks but never start one, nor revive a track already missing;
- * 3. high detections left over are matched to tentative tracks;
- * 4. high detections still left start tentative tracks; a tentative track is confirmed (and gets the
- *    next id) after minHits consecutive matches, and is dropped at its first miss;
+ * 0. at a hard cut (the caller says so) every confirmed track ends first: no id crosses a cut;
+ * 1. detections above highThreshold are matched to confirmed tracks (seen or missing for up to
+ *    maxMisses frames) on a cost that fuses overlap with the track's constant-velocity prediction
+ *    and appearance (DeepSORT / BoT-SORT): a pair may match when it overlaps enough, or, with no
+ *    overlap, when the face looks like the track, lies within maxJump face widths per frame of the
+ *    prediction and kept its size within maxScaleChange; a face very unlike the track never matches it;
+ * 2. detections above lowThreshold but not above highThreshold are matched on overlap to the
+ *    confirmed tracks left over that were matched in the previous update (ByteTrack: a face blurred
+ *    or half hidden for a moment) — they extend tracks but never start one;
+ * 3. observation-centric recovery (OC-SORT): the tracks still unmatched are tried against the high
+ *    detections left at their last observed box rather than the prediction (a face that stopped);
+ *    a re-found track's velocity is re-estimated from its last observation over the gap;
+ * 4. high detections left over are matched to tentative tracks, and the rest start tentative tracks;
+ *    a tentative track is confirmed (and gets the next id) after minHits consecutive matches, and is
+ *    dropped at its first miss;
  * 5. a confirmed track unmatched for more than maxMisses consecutive updates ends.
- * Matching is optimal (Hungarian) on IoU, gated by matchIou / lowMatchIou.
+ * Every matching is optimal (Hungarian). Ids count up per stream from 1 and are never handed out twice.
+ * With appearanceWeight 0, no recovery and no cut, this is the ByteTrack-style tracker of before.
  */
 export class FaceTracker {
   readonly #config: FaceTrackerConfig;
@@ -65,11 +103,47 @@ export class FaceTracker {
     this.#config = config;
   }
 
-  update(detections: readonly Detection[], frameSeq: number): TrackerUpdate {
+  /** A tracker that goes on from `snapshot` (taken by `snapshot()` with the same settings). */
+  static restore(config: FaceTrackerConfig, snapshot: FaceTrackerSnapshot): FaceTracker {
+    const tracker = new FaceTracker(config);
+    tracker.#nextId = snapshot.nextId;
+    tracker.#lastSeq = snapshot.lastSeq ?? -Infinity;
+    tracker.#tracks = snapshot.tracks.map((t) => ({
+      trackId: t.trackId ?? undefined,
+      box: { ...t.box },
+      score: t.score,
+      velocity: { ...t.velocity },
+      lastSeq: t.lastSeq,
+      hits: t.hits,
+      misses: t.misses,
+      appearance: t.appearance ? Float32Array.from(t.appearance) : undefined,
+    }));
+    return tracker;
+  }
+
+  snapshot(): FaceTrackerSnapshot {
+    return {
+      nextId: this.#nextId,
+      lastSeq: Number.isFinite(this.#lastSeq) ? this.#lastSeq : null,
+      tracks: this.#tracks.map((t) => ({
+        trackId: t.trackId ?? null,
+        box: { ...t.box },
+        score: t.score,
+        velocity: { ...t.velocity },
+        lastSeq: t.lastSeq,
+        hits: t.hits,
+        misses: t.misses,
+        appearance: t.appearance ? Array.from(t.appearance) : null,
+      })),
+    };
+  }
+
+  update(detections: readonly Detection[], frameSeq: number, options: { sceneCut?: boolean } = {}): TrackerUpdate {
     if (!(frameSeq > this.#lastSeq)) {
       throw new RangeError(`frame ${frameSeq} does not follow frame ${this.#lastSeq}: a tracker sees each frame once, in order`);
     }
     this.#lastSeq = frameSeq;
+    const ended: number[] = options.sceneCut ? this.endAll() : [];
     const { highThreshold, lowThreshold } = this.#config;
     const high = indicesWhere(detections, (d) => d.score > highThreshold);
     const low = indicesWhere(detections, (d) => d.score > lowThreshold && d.score <= highThreshold);
@@ -78,18 +152,33 @@ export class FaceTracker {
     const tentative = this.#tracks.filter((track) => track.trackId === undefined);
     const matched = new Map<Track, number>(); // track → detection index
 
-    // 1. High detections against every confirmed track.
-    const first = this.#match(confirmed, high, detections, frameSeq, this.#config.matchIou, matched);
+    // 1. High detections against every confirmed track, on overlap and appearance.
+    const first = this.#matchFused(confirmed, high, detections, frameSeq, matched);
     // 2. Low detections against the leftover tracks that were seen in the previous update.
     const recentlySeen = first.tracks.filter((track) => track.misses === 0);
-    this.#match(recentlySeen, low, detections, frameSeq, this.#config.lowMatchIou, matched);
-    // 3. Leftover high detections against tentative tracks.
-    const third = this.#match(tentative, first.detections, detections, frameSeq, this.#config.matchIou, matched);
+    this.#matchOnOverlap(recentlySeen, low, detections, (track) => this.#predict(track, frameSeq), this.#config.lowMatchIou, matched);
+    // 3. Observation-centric recovery: leftover tracks at their last observed box.
+    let highLeft = first.detections;
+    if (this.#config.recoverFromLastObservation) {
+      const leftover = first.tracks.filter((track) => !matched.has(track));
+      highLeft = this.#matchOnOverlap(leftover, highLeft, detections, (track) => track.box, this.#config.matchIou, matched).detections;
+    }
+    // 4. Leftover high detections against tentative tracks.
+    const third = this.#matchOnOverlap(tentative, highLeft, detections, (track) => this.#predict(track, frameSeq), this.#config.matchIou, matched);
 
-    // 4. Births from the high detections nobody took.
+    // Births from the high detections nobody took.
     const born: Track[] = third.detections.map((index) => {
       const detection = detections[index]!;
-      const track: Track = { trackId: undefined, box: detection.box, score: detection.score, velocity: { x: 0, y: 0 }, lastSeq: frameSeq, hits: 0, misses: 0 };
+      const track: Track = {
+        trackId: undefined,
+        box: detection.box,
+        score: detection.score,
+        velocity: { x: 0, y: 0 },
+        lastSeq: frameSeq,
+        hits: 0,
+        misses: 0,
+        appearance: undefined,
+      };
       matched.set(track, index);
       return track;
     });
@@ -97,14 +186,13 @@ export class FaceTracker {
     // Matched tracks take their detection; tracks reaching minHits are confirmed in detection order.
     const confirmations: Track[] = [];
     for (const [track, index] of matched) {
-      this.#observe(track, detections[index]!, frameSeq);
+      this.#observe(track, detections[index]!, frameSeq, !overlapsAnother(detections, index));
       if (track.trackId === undefined && track.hits >= this.#config.minHits) confirmations.push(track);
     }
     confirmations.sort((a, b) => matched.get(a)! - matched.get(b)!);
     for (const track of confirmations) track.trackId = this.#nextId++;
 
     // 5. Misses: tentative tracks go at once, confirmed ones after maxMisses.
-    const ended: number[] = [];
     const survivors: Track[] = [];
     for (const track of [...this.#tracks, ...born]) {
       if (matched.has(track)) {
@@ -126,7 +214,7 @@ export class FaceTracker {
     return { tracks: tracks.sort((a, b) => a.trackId - b.trackId), ended: ended.sort((a, b) => a - b) };
   }
 
-  /** Ends every confirmed track (end of stream) and forgets all tracks. Ids keep counting: none is reused. */
+  /** Ends every confirmed track (end of stream, hard cut) and forgets all tracks. Ids keep counting: none is reused. */
   endAll(): number[] {
     const ended = this.#tracks.flatMap((track) => (track.trackId === undefined ? [] : [track.trackId]));
     this.#tracks = [];
@@ -138,24 +226,69 @@ export class FaceTracker {
     return this.#tracks.flatMap((track) => (track.trackId === undefined ? [] : [track.trackId])).sort((a, b) => a - b);
   }
 
-  /** Matches `tracks` to the detections at `candidates`; records pairs in `matched`, returns what is left of each. */
-  #match(
+  /** Matches `tracks` to the detections at `candidates` on the fused overlap/appearance cost. */
+  #matchFused(
     tracks: readonly Track[],
     candidates: readonly number[],
     detections: readonly Detection[],
     frameSeq: number,
+    matched: Map<Track, number>,
+  ): { tracks: Track[]; detections: number[] } {
+    const { appearanceWeight, appearanceGate, appearanceVeto, matchIou, maxJump, maxScaleChange } = this.#config;
+    if (appearanceWeight === 0) {
+      return this.#matchOnOverlap(tracks, candidates, detections, (track) => this.#predict(track, frameSeq), matchIou, matched);
+    }
+    const cost = tracks.map((track) => {
+      const predicted = this.#predict(track, frameSeq);
+      const steps = track.misses + 1; // processed frames since the track was last seen
+      return candidates.map((index): number | undefined => {
+        const detection = detections[index]!;
+        const overlap = iou(predicted, detection.box);
+        const similarity = track.appearance && detection.appearance ? cosine(track.appearance, detection.appearance) : undefined;
+        if (similarity === undefined) return overlap >= matchIou ? 1 - overlap : undefined;
+        if (similarity < appearanceVeto) return undefined;
+        const scale = detection.box.width / predicted.width;
+        const jump = distance(centre(predicted), centre(detection.box)) / Math.sqrt(predicted.width * detection.box.width);
+        const nearEnough = jump <= maxJump * steps && scale <= maxScaleChange && scale >= 1 / maxScaleChange;
+        if (overlap < matchIou && !(similarity >= appearanceGate && nearEnough)) return undefined;
+        // Lower is better: unlike faces and far-off ones cost more.
+        return (1 - appearanceWeight) * (1 - overlap) + appearanceWeight * (1 - similarity);
+      });
+    });
+    const result = matchByCost(cost, candidates.length);
+    for (const [track, candidate] of result.pairs) matched.set(tracks[track]!, candidates[candidate]!);
+    return {
+      tracks: result.unmatchedRows.map((i) => tracks[i]!),
+      detections: result.unmatchedColumns.map((i) => candidates[i]!),
+    };
+  }
+
+  /** Matches `tracks` (at the box `boxOf` gives) to the detections at `candidates` on IoU (as `matchByIou`); records pairs in `matched`. */
+  #matchOnOverlap(
+    tracks: readonly Track[],
+    candidates: readonly number[],
+    detections: readonly Detection[],
+    boxOf: (track: Track) => FaceBox,
     minIou: number,
     matched: Map<Track, number>,
   ): { tracks: Track[]; detections: number[] } {
-    const result = matchByIou(
-      tracks.map((track) => this.#predict(track, frameSeq)),
-      candidates.map((index) => detections[index]!.box),
-      minIou,
-    );
+    const { appearanceWeight, appearanceVeto } = this.#config;
+    const cost = tracks.map((track) => {
+      const box = boxOf(track);
+      return candidates.map((index): number | undefined => {
+        const detection = detections[index]!;
+        const overlap = iou(box, detection.box);
+        if (overlap < minIou) return undefined;
+        // The veto holds in every round: a face very unlike a track is another person.
+        if (appearanceWeight > 0 && track.appearance && detection.appearance && cosine(track.appearance, detection.appearance) < appearanceVeto) return undefined;
+        return 1 - overlap;
+      });
+    });
+    const result = matchByCost(cost, candidates.length);
     for (const [track, candidate] of result.pairs) matched.set(tracks[track]!, candidates[candidate]!);
     return {
-      tracks: result.unmatchedTracks.map((i) => tracks[i]!),
-      detections: result.unmatchedDetections.map((i) => candidates[i]!),
+      tracks: result.unmatchedRows.map((i) => tracks[i]!),
+      detections: result.unmatchedColumns.map((i) => candidates[i]!),
     };
   }
 
@@ -165,12 +298,18 @@ export class FaceTracker {
     return translate(track.box, track.velocity.x * frames, track.velocity.y * frames);
   }
 
-  #observe(track: Track, detection: Detection, frameSeq: number): void {
+  /** `clear`: no other face overlaps this one, so its look is its own (BoT-SORT updates features only then). */
+  #observe(track: Track, detection: Detection, frameSeq: number, clear: boolean): void {
     if (track.hits > 0 || track.misses > 0) {
+      // Observation-centric: from the last observation to this one over the whole gap, never from
+      // predictions made while the face was missing.
       const frames = frameSeq - track.lastSeq;
       const from = centre(track.box);
       const to = centre(detection.box);
       track.velocity = { x: (to.x - from.x) / frames, y: (to.y - from.y) / frames };
+    }
+    if (detection.appearance && (clear || !track.appearance)) {
+      track.appearance = track.appearance ? blendAppearance(track.appearance, detection.appearance, APPEARANCE_MEMORY) : Float32Array.from(detection.appearance);
     }
     track.box = detection.box;
     track.score = detection.score;
@@ -178,6 +317,16 @@ export class FaceTracker {
     track.hits += 1;
     track.misses = 0;
   }
+}
+
+/** Whether another detection overlaps detection `index` (a face partly in front of or behind another). */
+function overlapsAnother(detections: readonly Detection[], index: number): boolean {
+  const box = detections[index]!.box;
+  return detections.some((other, i) => i !== index && iou(box, other.box) > 0);
+}
+
+function distance(a: { x: number; y: number }, b: { x: number; y: number }): number {
+  return Math.hypot(a.x - b.x, a.y - b.y);
 }
 
 function indicesWhere<T>(items: readonly T[], test: (item: T) => boolean): number[] {

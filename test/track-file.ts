@@ -1,0 +1,94 @@
+/**
+ * Runs a video file through the face stage as the pipeline does: ingest's own reader samples it
+ * (the reference's sampling, frames 1, 1+k, …, JPEG), and the real face stage (the pack's detectors,
+ * the tracker under test, crops) handles the frames on the in-memory bus. Returns what the faces
+ * topic carried per sampled frame. Used by the tracking tests and `npm run bench:tracking`.
+ */
+import { createHash } from 'node:crypto';
+import { fromBinary } from '@bufbuild/protobuf';
+import { faceStage, faceTrackerConfigSchema, packCropSpec, type FaceDetector, type FaceTrackerConfig, type LabelledBox } from '@emostream/face';
+import { parseSource, probeVideo, readFrames } from '@emostream/ingest';
+import { encodeMessage, FaceCropsSchema, makeMessage, openPackFaceDetector, resolvePackDir, samplingStep, topicName, topics, type Detection, type RgbImage } from '@emostream/shared';
+import { runStageInMemory } from '@emostream/shared/testing';
+
+export interface SampledFile {
+  readonly streamId: string;
+  readonly frames: readonly { readonly seq: number; readonly jpeg: Uint8Array; readonly width: number; readonly height: number }[];
+}
+
+export interface TrackedFrame {
+  readonly seq: number;
+  /** Faces the stage passed on, id = track id as a string. */
+  readonly faces: readonly LabelledBox[];
+  readonly endedTrackIds: readonly number[];
+}
+
+const timeouts = { connectTimeoutMs: 10_000, readTimeoutMs: 30_000 };
+
+/** Samples a file as ingest does for files (INGEST_MAX_WIDTH 1280, JPEG quality 85). */
+export async function sampleFile(file: string, streamId: string): Promise<SampledFile> {
+  const source = parseSource(file);
+  const info = await probeVideo(source, timeouts);
+  const frames: { seq: number; jpeg: Uint8Array; width: number; height: number }[] = [];
+  for await (const frame of readFrames(source, { sampling: { kind: 'every', step: samplingStep(info.fps) }, maxWidth: 1280, jpegQuality: 85, ...timeouts })) {
+    frames.push({ seq: frame.frameNumber, jpeg: frame.jpeg, width: frame.width, height: frame.height });
+  }
+  if (frames.length === 0) throw new Error(`${file}: no frames read`);
+  return { streamId, frames };
+}
+
+/**
+ * The default pack's detectors, remembering each frame's answer: comparing trackers on the same
+ * frames costs one detection per frame, and each tracker sees exactly the same detections.
+ */
+export async function cachedPackDetector(
+  pack = 'default',
+): Promise<FaceDetector & { detectRgb(frame: RgbImage): Promise<Detection[]>; readonly stats: { frames: number; ms: number } }> {
+  const detector = await openPackFaceDetector(resolvePackDir(pack), { intraOpThreads: 1 });
+  const cache = new Map<string, Detection[]>();
+  /** Frames really detected and the time it took (what tracking is compared with). */
+  const stats = { frames: 0, ms: 0 };
+  const detect = async (frame: RgbImage): Promise<Detection[]> => {
+    const key = createHash('sha1').update(frame.data).digest('hex');
+    let found = cache.get(key);
+    if (!found) {
+      const started = performance.now();
+      found = await detector.detect(frame);
+      stats.ms += performance.now() - started;
+      stats.frames += 1;
+      cache.set(key, found);
+    }
+    return found;
+  };
+  return { detect, detectRgb: detect, stats };
+}
+
+/** Runs the sampled frames (and an end-of-stream marker) through the face stage with `tracker` settings. */
+export async function trackSampledFile(sampled: SampledFile, detector: FaceDetector, tracker: Partial<FaceTrackerConfig> = {}): Promise<TrackedFrame[]> {
+  const crops = await packCropSpec(resolvePackDir('default'), 'jpeg', 90);
+  // As `emo run` configures it: every detection counts from its first frame.
+  const stage = faceStage({ detector, crops, tracker: faceTrackerConfigSchema.parse({ minHits: 1, ...tracker }), minFaceSize: 12 });
+  const prefix = 'track';
+  const facesTopic = topicName(topics.faces, prefix);
+  const last = sampled.frames.at(-1)!;
+  const { records } = await runStageInMemory(stage, {
+    topicPrefix: prefix,
+    inputs: (p) =>
+      [
+        ...sampled.frames.map((f) => makeMessage(topics.frames, { ref: { streamId: sampled.streamId, seq: f.seq, width: f.width, height: f.height }, jpeg: f.jpeg })),
+        makeMessage(topics.frames, { ref: { streamId: sampled.streamId, seq: last.seq + 1, width: last.width, height: last.height, endOfStream: true }, jpeg: new Uint8Array() }),
+      ].map((message) => ({ topic: topicName(topics.frames, p), key: sampled.streamId, value: encodeMessage(topics.frames, message) })),
+    read: [facesTopic],
+    done: (got) => got.get(facesTopic)!.length >= sampled.frames.length + 1,
+    timeoutMs: 600_000,
+  });
+  return records
+    .get(facesTopic)!
+    .map((r) => fromBinary(FaceCropsSchema, r.value!))
+    .filter((m) => !m.ref!.endOfStream)
+    .map((m) => ({
+      seq: m.ref!.seq,
+      faces: m.faces.map((f) => ({ id: String(f.trackId), box: { x: f.box!.x, y: f.box!.y, width: f.box!.width, height: f.box!.height } })),
+      endedTrackIds: [...m.endedTrackIds],
+    }));
+}
