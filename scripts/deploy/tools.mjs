@@ -65,7 +65,7 @@ export function ensureStrimziCrds() {
   run(
     'mvn',
     ['-q', '-B', '-f', path.join(here, 'strimzi-pom.xml'), `-Dstrimzi.version=${STRIMZI_VERSION}`, 'dependency:copy-dependencies', `-DoutputDirectory=${libs}`, '-DincludeScope=runtime'],
-    { why: 'Maven resolves Strimzi\'s jars from Maven Central (scripts/install-system-deps.sh installs it)', stdio: ['ignore', 'inherit', 'pipe'] },
+    { why: 'Maven resolves Strimzi\'s jars from Maven Central (scripts/install-system-deps.sh --tests installs it)', stdio: ['ignore', 'inherit', 'pipe'] },
   );
   if (!existsSync(libs) || readdirSync(libs).length === 0) throw new Error(`mvn copied no jars into ${libs}`);
   const staging = `${crds}.tmp`;

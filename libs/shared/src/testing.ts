@@ -148,7 +148,7 @@ export function unshippedMediaMissing(...relatives: string[]): string | false {
 }
 
 /**
- * A real RTSP camera on 127.0.0.1:`port`: GStreamer's RTSP server (scripts/install-system-deps.sh
+ * A real RTSP camera on 127.0.0.1:`port`: GStreamer's RTSP server (scripts/install-system-deps.sh --tests
  * installs it) playing an H.264 `clip` in real time at rtsp://127.0.0.1:<port>/live (looped). Kill the
  * returned process to take the camera away.
  */
@@ -160,7 +160,7 @@ export async function startRtspServer(port: number, clip: string): Promise<Child
   return child;
 }
 
-/** Debian's Chromium, which scripts/install-system-deps.sh installs (`apt-get install chromium`). */
+/** Debian's Chromium, which scripts/install-system-deps.sh --tests installs (`apt-get install chromium`). */
 export const CHROMIUM_PATH = process.env.EMOSTREAM_CHROMIUM ?? '/usr/bin/chromium';
 
 /**
@@ -169,7 +169,7 @@ export const CHROMIUM_PATH = process.env.EMOSTREAM_CHROMIUM ?? '/usr/bin/chromiu
  */
 export async function launchHeadlessChromium(): Promise<import('playwright-core').Browser> {
   if (!existsSync(CHROMIUM_PATH)) {
-    throw new Error(`no Chromium at ${CHROMIUM_PATH}: run scripts/install-system-deps.sh (it installs Debian's chromium), or set EMOSTREAM_CHROMIUM`);
+    throw new Error(`no Chromium at ${CHROMIUM_PATH}: run scripts/install-system-deps.sh --tests (it installs Debian's chromium), or set EMOSTREAM_CHROMIUM`);
   }
   const { chromium } = await import('playwright-core');
   return chromium.launch({
