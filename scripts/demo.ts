@@ -10,8 +10,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DEFAULT_MODELS_DIR } from '@emostream/shared';
-import { expandInputs } from '../cli/src/inputs.js';
-import { runPipeline } from '../cli/src/run.js';
+import { expandInputs, runPipeline } from '@emostream/cli';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const out = path.join(root, 'demo-output');

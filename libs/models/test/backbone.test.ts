@@ -6,7 +6,7 @@ import { EMOTION_LABELS, ModelSession, preprocessFace, tensorSettingsOf, toRefer
 import { buildDefaultPack, DEFAULT_MODE } from '../src/default-pack.js';
 import { FACE_API_EXPRESSIONS, REFERENCE_FROM_FACE_API } from '../src/face-api/face-expression.js';
 import { decodeImage, decodeVideo } from '../src/media.js';
-import { detectWith, openDefaultDetectors } from '../src/recall.js';
+import { detectWith, openDefaultDetectors } from '../scripts/recall.js';
 import { unshippedMediaMissing, sharedData } from '@emostream/shared/testing';
 import { faceapi, initReference, tf } from './helpers/tfjs-reference.js';
 

@@ -5,9 +5,9 @@ import assert from 'node:assert/strict';
 import { before, describe, it, type TestContext } from 'node:test';
 import type { DetectorModel } from '@emostream/shared';
 import { DEFAULT_MODE } from '../src/default-pack.js';
-import { detectWith, MODES, openDefaultDetectors, type Mode } from '../src/recall.js';
+import { detectWith, MODES, openDefaultDetectors, type Mode } from '../scripts/recall.js';
 import { unshippedMediaMissing } from '@emostream/shared/testing';
-import { MEDIA_CASES, sampledFrames, type MediaCase } from '../src/test-media.js';
+import { MEDIA_CASES, sampledFrames, type MediaCase } from '../scripts/test-media.js';
 
 let models: Map<string, DetectorModel>;
 const mode: Mode = DEFAULT_MODE;

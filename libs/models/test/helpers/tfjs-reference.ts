@@ -8,9 +8,7 @@ import { packageDir } from '../../src/packages.js';
 const require = createRequire(import.meta.url);
 
 // face-api's node-wasm build requires @tensorflow/tfjs itself; the same instance is returned here.
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
 export const faceapi: any = require('@vladmandic/face-api/dist/face-api.node-wasm.js');
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
 export const tf: any = faceapi.tf;
 
 const FACE_API_MODELS = join(packageDir('@vladmandic/face-api'), 'model');

@@ -3,7 +3,7 @@
 import { join } from 'node:path';
 import type { RgbImage } from '@emostream/shared';
 import { sharedData, sharedDataDir } from '@emostream/shared/testing';
-import { decodeImage, decodeVideo, gifFrameCount } from './media.js';
+import { decodeImage, decodeVideo, gifFrameCount } from '../src/media.js';
 
 export interface MediaCase {
   /** Path under the data folder. */
