@@ -48,7 +48,7 @@ function describe(event) {
   if (event.schema === 'emostream.event.face.v1') {
     return `face ${event.streamId} frame ${event.seq} track ${event.trackId}: ${event.label} ${event.confidence.toFixed(3)}`;
   }
-  return `track_summary ${event.streamId} track ${event.trackId}: ${event.dominantEmotion} over ${event.frames} frames (${event.durationMs} ms)`;
+  return `track_summary ${event.streamId} track ${event.trackId}: ${event.dominantEmotion} over ${event.frames} frames (${Math.round(event.durationMs)} ms)`;
 }
 
 function handle({ topic, partition, message }) {
