@@ -16,22 +16,30 @@
 //
 // Needs Node 20+, kafkajs 2 and ajv 8 (`npm i kafkajs ajv` outside this repository).
 import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import { Kafka, logLevel } from 'kafkajs';
 
-const { values: args } = parseArgs({
-  options: {
-    topic: { type: 'string', default: 'emostream.events.v1' },
-    group: { type: 'string', default: 'emostream-events-example' },
-    'from-beginning': { type: 'boolean', default: false },
-    'exit-at-end': { type: 'boolean', default: false },
-    schema: { type: 'string', default: new URL('../libs/shared/schemas/emotion-event.v1.schema.json', import.meta.url).pathname },
-  },
-});
+const usage = 'usage: KAFKA_BROKERS=host:port node examples/events-consumer.mjs [--topic T] [--group G] [--from-beginning] [--exit-at-end] [--schema FILE]';
+let args;
+try {
+  ({ values: args } = parseArgs({
+    options: {
+      topic: { type: 'string', default: 'emostream.events.v1' },
+      group: { type: 'string', default: 'emostream-events-example' },
+      'from-beginning': { type: 'boolean', default: false },
+      'exit-at-end': { type: 'boolean', default: false },
+      schema: { type: 'string', default: fileURLToPath(new URL('../libs/shared/schemas/emotion-event.v1.schema.json', import.meta.url)) },
+    },
+  }));
+} catch (error) {
+  console.error(`events-consumer: ${error.message}\n${usage}`);
+  process.exit(2);
+}
 const brokers = process.env.KAFKA_BROKERS?.split(',').filter(Boolean);
 if (!brokers?.length) {
-  console.error('events-consumer: set KAFKA_BROKERS=host:port[,host:port]');
+  console.error(`events-consumer: set KAFKA_BROKERS=host:port[,host:port]\n${usage}`);
   process.exit(2);
 }
 
