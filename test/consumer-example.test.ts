@@ -63,7 +63,19 @@ describe('the events consumer example (docs/consumers.md)', () => {
     await sink.start();
     try {
       const reader = await bus.consumer({ groupId: `${prefix}.reader`, topics: [events], fromBeginning: true, readCommitted: true, sessionTimeoutMs: 6_000 });
-      await reader.run({ eachBatch: async (batch) => void written.push(...batch.records) });
+      // The reader never commits: a re-created group member would read from the start again, so each
+      // record counts once, by partition and offset.
+      const seen = new Set<string>();
+      await reader.run({
+        eachBatch: async (batch) => {
+          for (const record of batch.records) {
+            const at = `${record.partition}:${record.offset}`;
+            if (seen.has(at)) continue;
+            seen.add(at);
+            written.push(record);
+          }
+        },
+      });
       const frame = (streamId: string, seq: number, label: number | undefined) =>
         makeMessage(topics.emotions, {
           ref: { streamId, seq, ptsMs: (seq - 1) * 200, capturedAtMs: Date.now(), width: 640, height: 480, endOfStream: label === undefined },
