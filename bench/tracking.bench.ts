@@ -11,8 +11,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { appearanceOf, decodeFrame, faceTrackerConfigSchema, frameSignature, motMetrics, StreamTrackers, type FaceDetector, type FaceTrackerConfig, type MotMetrics } from '@emostream/face';
-import { cutPortraits, renderScene, type Actor, type SceneSpec } from '../test/synthetic-scenes.js';
-import { cachedPackDetector, sampleFile, trackSampledFile, type SampledFile } from '../test/track-file.js';
+import { cutPortraits, renderScene, type Actor, type SceneSpec } from '@emostream/test/synthetic-scenes';
+import { cachedPackDetector, sampleFile, trackSampledFile, type SampledFile } from '@emostream/test/track-file';
 import { machine, resultsPath, updateReadme } from './report.js';
 
 const WIDTH = 640;

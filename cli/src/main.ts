@@ -33,11 +33,11 @@ program
   .action(async (stage: string) => {
     // Each service's main wires its stage and runs until SIGTERM.
     const mains: Record<string, () => Promise<unknown>> = {
-      ingest: () => import('../../services/ingest/src/main.js'),
-      face: () => import('../../services/face/src/main.js'),
-      backbone: () => import('../../services/backbone/src/main.js'),
-      temporal: () => import('../../services/temporal/src/main.js'),
-      sink: () => import('../../services/sink/src/main.js'),
+      ingest: () => import('@emostream/ingest/main'),
+      face: () => import('@emostream/face/main'),
+      backbone: () => import('@emostream/backbone/main'),
+      temporal: () => import('@emostream/temporal/main'),
+      sink: () => import('@emostream/sink/main'),
     };
     const main = mains[stage];
     if (!main) throw new InvalidArgumentError(`unknown stage "${stage}"; available: ${Object.keys(mains).join(', ')}`);
