@@ -6,6 +6,7 @@ import {
   EMOTION_LABELS,
   encodeMessage,
   eventsTopic,
+  FACE_EVENT,
   FrameSchema,
   InMemoryBus,
   KafkaBus,
@@ -313,7 +314,7 @@ async function runInput(input: RunInput, pipeline: Pipeline, options: RunOptions
   clearInterval(showProgress);
 
   const streamEvents = pipeline.events.get(streamId) ?? [];
-  const faces = streamEvents.filter((e): e is FaceEmotionEvent => e.schema === 'emostream.event.face.v1');
+  const faces = streamEvents.filter((e): e is FaceEmotionEvent => e.schema === FACE_EVENT);
   // Rows of the report: every frame of a file read to its end; otherwise up to the last frame processed.
   const totalFrames = outcome.state === 'ended' && !input.live ? outcome.decodedFrames : Math.max(pipeline.progress.get(streamId)?.lastSeq ?? 0, ...faces.map((f) => f.seq));
   line.update({ frames: input.live ? outcome.frames : totalFrames, faces: faces.length });

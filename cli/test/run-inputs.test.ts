@@ -91,7 +91,7 @@ describe('emo run inputs', () => {
     const rows = csvRows(path.join(out, `${name}.csv`));
     assert.equal(rows.length, sampled, 'live inputs: one row per sampled frame');
     const events = readFileSync(path.join(out, `${name}.events.jsonl`), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
-    const faces = events.filter((e) => e.schema === 'emostream.event.face.v1');
+    const faces = events.filter((e) => e.schema === 'emostream.event.face.v2');
     // The CSV holds the probabilities the pipeline emitted live for each sampled frame.
     for (const face of faces) {
       const row = rows.find((r) => Number(r[0]) === face.seq)!;

@@ -35,8 +35,14 @@ export interface FaceStageOptions {
   detector: FaceDetector;
   crops: CropSpec;
   tracker: FaceTrackerConfig;
-  /** Faces narrower than this (pixels) are ignored. */
+  /** Faces narrower than this (source frame pixels) are ignored. */
   minFaceSize: number;
+  /**
+   * Frames are scaled (Lanczos) so their longer side is at most this before detection, whatever size
+   * they arrive in: the detector sees the same picture at any input size (its own input resize
+   * samples without smoothing, so a large frame would alias). 0 or absent: detect on the frame as it is.
+   */
+  detectionMaxSide?: number;
   metrics?: FaceMetrics;
 }
 
@@ -63,25 +69,28 @@ export function faceStage(options: FaceStageOptions): StageDefinition<typeof top
         return [context.emit(topics.faces, makeMessage(topics.faces, { ref, faces: [], endedTrackIds: ended }))];
       }
       const frame = await decodeFrame(input.value.jpeg);
-      const found = (await options.detector.detect(frame)).filter((f) => f.x2 - f.x1 >= options.minFaceSize);
-      options.metrics?.detections.inc(found.length);
+      const detected = await detectScaled(options.detector, frame, options.detectionMaxSide ?? 0);
+      // Boxes leave this stage in the source's pixels (ingest may have scaled the frame down for transport).
+      const toSource = { x: (ref.sourceWidth || frame.width) / frame.width, y: (ref.sourceHeight || frame.height) / frame.height };
+      const inSource = detected.map((box) => scaleBox(box, toSource.x, toSource.y));
+      const kept = inSource.map((_, i) => i).filter((i) => inSource[i]!.width >= options.minFaceSize);
+      options.metrics?.detections.inc(kept.length);
       const { tracks, ended } = trackers.update(
         input.key,
-        found.map((f) => ({ box: { x: f.x1, y: f.y1, width: f.x2 - f.x1, height: f.y2 - f.y1 }, score: f.score })),
+        kept.map((i) => ({ box: boxOnly(inSource[i]!), score: detected[i]!.score })),
         ref.seq,
       );
       const faces = await Promise.all(
         tracks.map(async (track) => {
-          // Crop from the detector's own box (double precision): rebuilt from the float32 wire box the
-          // corners can truncate a pixel short.
-          const detection = found[track.detectionIndex]!;
-          const box = { x: detection.x1, y: detection.y1, width: detection.x2 - detection.x1, height: detection.y2 - detection.y1 };
-          const region = clampBox(adjustBox(box, options.crops.box), frame.width, frame.height);
+          // Crop from the detector's own box in frame pixels (double precision): rebuilt from the float32
+          // wire box the corners can truncate a pixel short.
+          const index = kept[track.detectionIndex]!;
+          const region = clampBox(adjustBox(detected[index]!, options.crops.box), frame.width, frame.height);
           const face = resize(crop(frame, region), options.crops.inputSize.width, options.crops.inputSize.height, options.crops.resize);
           return {
             trackId: track.trackId,
-            box,
-            score: detection.score,
+            box: boxOnly(inSource[index]!),
+            score: detected[index]!.score,
             cropWidth: face.width,
             cropHeight: face.height,
             ...(await encodeCrop(face, options.crops)),
@@ -99,6 +108,37 @@ export function faceStage(options: FaceStageOptions): StageDefinition<typeof top
       for (const streamId of streams) streamPartitions.delete(streamId);
     },
   };
+}
+
+type ScoredBox = { x: number; y: number; width: number; height: number; score: number };
+
+function boxOnly({ x, y, width, height }: ScoredBox) {
+  return { x, y, width, height };
+}
+
+function scaleBox(box: ScoredBox, sx: number, sy: number): ScoredBox {
+  return { x: box.x * sx, y: box.y * sy, width: box.width * sx, height: box.height * sy, score: box.score };
+}
+
+/**
+ * Detects on `frame` scaled down to `maxSide` (0: as it is) and returns the boxes in `frame`'s pixels.
+ * Lanczos (sharp) keeps small faces intact where the detector's own resize would skip pixels.
+ */
+export async function detectScaled(detector: FaceDetector, frame: RgbImage, maxSide: number): Promise<ScoredBox[]> {
+  const factor = maxSide > 0 ? Math.min(1, maxSide / Math.max(frame.width, frame.height)) : 1;
+  const width = Math.max(1, Math.round(frame.width * factor));
+  const height = Math.max(1, Math.round(frame.height * factor));
+  const image =
+    factor === 1
+      ? frame
+      : await sharp(Buffer.from(frame.data.buffer, frame.data.byteOffset, frame.data.byteLength), { raw: { width: frame.width, height: frame.height, channels: 3 } })
+          .resize(width, height, { fit: 'fill', kernel: 'lanczos3' })
+          .raw()
+          .toBuffer()
+          .then((data) => ({ width, height, data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) }));
+  const sx = frame.width / image.width;
+  const sy = frame.height / image.height;
+  return (await detector.detect(image)).map((d) => scaleBox({ x: d.x1, y: d.y1, width: d.x2 - d.x1, height: d.y2 - d.y1, score: d.score }, sx, sy));
 }
 
 /** Decodes a frame's JPEG to RGB; a frame that is not an image is the input's fault (dead letter). */

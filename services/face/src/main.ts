@@ -3,16 +3,18 @@ import { loadConfig, openPackFaceDetector, resolvePackDir, runMain, runStageProc
 import { faceConfigSchema, faceEnvBindings, trackerConfig } from './config.js';
 import { faceStage } from './handler.js';
 import { FaceMetrics } from './metrics.js';
-import { packCropSpec } from './pack-detector.js';
+import { packCropSpec, packDetectionSide } from './pack-detector.js';
 
 runMain(async () => {
   const config = loadConfig(faceConfigSchema, faceEnvBindings);
   const { model, face } = config;
   const session = { executionProvider: model.executionProvider, intraOpThreads: model.intraOpThreads, warmUp: model.warmUp };
-  const detector = await openPackFaceDetector(resolvePackDir(face.detectorPack, model.modelsDir), session);
+  const detectorDir = resolvePackDir(face.detectorPack, model.modelsDir);
+  const detector = await openPackFaceDetector(detectorDir, session);
+  const detectionMaxSide = await packDetectionSide(detectorDir);
   const crops = await packCropSpec(resolvePackDir(model.pack, model.modelsDir), face.cropEncoding, face.jpegQuality);
   await runStageProcess(
-    (registry) => faceStage({ detector, crops, tracker: trackerConfig(config), minFaceSize: face.minFaceSize, metrics: new FaceMetrics(registry) }),
+    (registry) => faceStage({ detector, crops, tracker: trackerConfig(config), minFaceSize: face.minFaceSize, detectionMaxSide, metrics: new FaceMetrics(registry) }),
     config.runtime,
   );
 });

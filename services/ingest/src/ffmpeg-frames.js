@@ -1,0 +1,169 @@
+import ffmpeg from 'fluent-ffmpeg';
+import Pipe2Jpeg from 'pipe2jpeg';
+import { StageError } from '@emostream/shared';
+import { inputOptions } from './sources.js';
+/** Asks ffprobe for the first video stream's frame rate, size and declared length. */
+export function probeVideo(source, timeouts) {
+    return new Promise((resolve, reject) => {
+        ffmpeg.ffprobe(source.input, inputOptions(source, timeouts), (error, data) => {
+            if (error) {
+                reject(new StageError('SOURCE_UNREADABLE', `cannot open ${source.input}: ${lastLine(String(error.message))}`, { retriable: source.live, cause: error }));
+                return;
+            }
+            const video = data.streams.find((s) => s.codec_type === 'video');
+            if (!video || !video.width || !video.height) {
+                reject(new StageError('SOURCE_NO_VIDEO', `${source.input} has no video stream`));
+                return;
+            }
+            const fps = parseRate(video.avg_frame_rate) ?? parseRate(video.r_frame_rate);
+            if (!fps) {
+                reject(new StageError('SOURCE_NO_FRAME_RATE', `${source.input}: ffprobe reports no frame rate`));
+                return;
+            }
+            const declared = Number(video.nb_frames);
+            // Streams often report "N/A"; the container's header (FLV metadata, MP4 moov) usually knows.
+            const duration = [Number(video.duration), Number(data.format.duration)].find((d) => Number.isFinite(d) && d > 0);
+            resolve({
+                fps,
+                width: video.width,
+                height: video.height,
+                declaredFrames: Number.isFinite(declared) && declared > 0 ? declared : undefined,
+                durationMs: duration === undefined ? undefined : duration * 1000,
+            });
+        });
+    });
+}
+function parseRate(rate) {
+    if (!rate)
+        return undefined;
+    const [num, den] = rate.split('/').map(Number);
+    const value = den ? num / den : num;
+    return Number.isFinite(value) && value > 0 && value < 1000 ? value : undefined;
+}
+/**
+ * Decodes `source` with ffmpeg and yields its sampled frames as JPEG, in order. The filter graph logs
+ * every decoded frame (showinfo) before sampling, so each output JPEG is paired with its original frame
+ * number and presentation time, and the summary counts all decoded frames. Ends when the source ends,
+ * the signal aborts, or throws a StageError when ffmpeg fails.
+ */
+export async function* readFrames(source, options, summary) {
+    const stats = summary ?? { decodedFrames: 0, lastPtsMs: 0, warnings: [] };
+    // Only wider frames are scaled (to an even height); others keep their exact size, odd or not.
+    const w = options.maxWidth;
+    const scale = w > 0 ? `,scale=w='min(iw,${w})':h='if(gt(iw,${w}),2*trunc(ih*${w}/iw/2),ih)'` : '';
+    const filter = options.sampling.kind === 'every'
+        ? `showinfo,select='not(mod(n\\,${options.sampling.step}))'${scale}`
+        : `fps=${options.sampling.fps},showinfo${scale}`;
+    const splitter = new Pipe2Jpeg();
+    const jpegs = [];
+    const selected = [];
+    let finished = false;
+    let failure;
+    let wake;
+    const notify = () => {
+        wake?.();
+        wake = undefined;
+    };
+    const command = ffmpeg(source.input)
+        .inputOptions(inputOptions(source, options))
+        .outputOptions(['-an', '-sn', '-dn', '-vf', filter, '-fps_mode', 'passthrough', '-q:v', String(qscale(options.jpegQuality))])
+        .videoCodec('mjpeg')
+        .format('image2pipe')
+        .on('stderr', (line) => {
+        const info = /Parsed_showinfo.*\bn:\s*(\d+)\s+pts:\s*-?\d+\s+pts_time:(-?[\d.]+).*\bs:(\d+)x(\d+)/.exec(line);
+        if (info) {
+            const n = Number(info[1]);
+            // showinfo sits before the scale filter: this is the source's own frame size.
+            const source = { sourceWidth: Number(info[3]), sourceHeight: Number(info[4]) };
+            const ptsMs = Math.max(0, Math.round(Number(info[2]) * 1000));
+            stats.decodedFrames = Math.max(stats.decodedFrames, n + 1);
+            stats.lastPtsMs = ptsMs;
+            if (options.sampling.kind === 'rate' || n % options.sampling.step === 0)
+                selected.push({ frameNumber: n + 1, ptsMs, ...source });
+            notify();
+        }
+        else if (/corrupt|truncat|invalid|error|end of .* stream/i.test(line) && stats.warnings.length < 20) {
+            stats.warnings.push(line.trim());
+        }
+    })
+        .on('error', (error) => {
+        // fluent-ffmpeg reports "Output stream closed" when ffmpeg's stdout closes before its exit event
+        // arrives (a race under load); ffmpeg closes stdout only when it has written everything, so that
+        // is an end, not a failure. A file cut short is still caught by the truncation check.
+        if (!options.signal?.aborted && error.message !== 'Output stream closed') {
+            failure = new StageError('SOURCE_FAILED', `ffmpeg failed on ${source.input}: ${lastLine(error.message)}`, { retriable: source.live, cause: error });
+        }
+        finished = true;
+        notify();
+    })
+        .on('end', () => {
+        finished = true;
+        notify();
+    });
+    // pipe2jpeg announces each complete image with a 'jpeg' event (its readable side only works with
+    // old-style pipes), so ffmpeg's stdout is fed to it by hand, and paused for backpressure.
+    splitter.on('jpeg', (jpeg) => {
+        jpegs.push(jpeg);
+        // Stop reading ffmpeg's output (and so ffmpeg) while the consumer is behind.
+        if (jpegs.length > 8)
+            stdout.pause();
+        notify();
+    });
+    const stdout = command.pipe();
+    stdout.on('data', (chunk) => splitter.write(chunk));
+    const abort = () => command.kill('SIGKILL');
+    options.signal?.addEventListener('abort', abort, { once: true });
+    try {
+        for (;;) {
+            if (jpegs.length > 0 && selected.length > 0) {
+                const jpeg = jpegs.shift();
+                const { frameNumber, ptsMs, sourceWidth, sourceHeight } = selected.shift();
+                if (jpegs.length <= 2)
+                    stdout.resume();
+                const { width, height } = jpegSize(jpeg);
+                yield { jpeg, frameNumber, ptsMs, width, height, sourceWidth, sourceHeight };
+                continue;
+            }
+            if (finished && (jpegs.length === 0 || selected.length === 0))
+                break;
+            if (options.signal?.aborted)
+                break;
+            await new Promise((resolve) => (wake = resolve));
+        }
+        if (failure)
+            throw failure;
+    }
+    finally {
+        options.signal?.removeEventListener('abort', abort);
+        if (!finished)
+            command.kill('SIGKILL');
+    }
+}
+/** ffmpeg's MJPEG quantiser scale runs 2 (best) … 31 (worst); map quality 1–100 onto it. */
+function qscale(quality) {
+    const q = Math.min(100, Math.max(1, quality));
+    return Math.round(31 - ((q - 1) / 99) * 29);
+}
+/** Width and height from a baseline or progressive JPEG's SOF marker. */
+export function jpegSize(jpeg) {
+    let offset = 2;
+    while (offset + 9 < jpeg.length) {
+        if (jpeg[offset] !== 0xff) {
+            offset += 1;
+            continue;
+        }
+        const marker = jpeg[offset + 1];
+        const length = jpeg.readUInt16BE(offset + 2);
+        // SOF0–SOF15 except DHT (C4), JPG (C8) and DAC (CC) carry the frame size.
+        if (marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc) {
+            return { height: jpeg.readUInt16BE(offset + 5), width: jpeg.readUInt16BE(offset + 7) };
+        }
+        offset += 2 + length;
+    }
+    throw new StageError('JPEG_NO_SIZE', 'JPEG without a frame header');
+}
+function lastLine(text) {
+    const lines = text.split('\n').map((l) => l.trim()).filter(Boolean);
+    return lines.slice(-2).join(' | ') || text;
+}
+//# sourceMappingURL=ffmpeg-frames.js.map

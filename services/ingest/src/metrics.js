@@ -1,0 +1,27 @@
+import { Counter, Gauge } from 'prom-client';
+/** Ingest's metrics: per stream, so an operator sees which camera is in trouble. */
+export class IngestMetrics {
+    frames;
+    reconnects;
+    errors;
+    running;
+    ready;
+    constructor(registry) {
+        this.frames = new Counter({ name: 'emostream_ingest_frames_total', help: 'Sampled frames published, per stream.', labelNames: ['stream'], registers: [registry] });
+        this.reconnects = new Counter({
+            name: 'emostream_ingest_reconnects_total',
+            help: 'Reconnect attempts of live sources after a failure or disconnect, per stream.',
+            labelNames: ['stream'],
+            registers: [registry],
+        });
+        this.errors = new Counter({
+            name: 'emostream_ingest_stream_errors_total',
+            help: 'Stream failures by reason (SOURCE_NOT_FOUND, SOURCE_UNREADABLE, SOURCE_FAILED, SOURCE_TRUNCATED, …), per stream.',
+            labelNames: ['stream', 'reason'],
+            registers: [registry],
+        });
+        this.running = new Gauge({ name: 'emostream_ingest_streams_running', help: 'Streams this worker is reading now.', registers: [registry] });
+        this.ready = new Gauge({ name: 'emostream_ingest_ready', help: '1 while ingest is RUNNING (what /readyz reports), else 0; like the runtime\'s emostream_<stage>_ready.', registers: [registry] });
+    }
+}
+//# sourceMappingURL=metrics.js.map

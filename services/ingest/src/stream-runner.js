@@ -1,0 +1,215 @@
+import { makeMessage, moduleLogger, samplingStep, StageError, toStageError, topics } from '@emostream/shared';
+import { probeVideo, readFrames } from './ffmpeg-frames.js';
+import { assertReadable, parseSource } from './sources.js';
+/**
+ * Reads one stream until it ends, fails for good, or is stopped.
+ * - Files: the reference's sampling (frames 1, 1+k, …), original frame numbers as `seq`, and an
+ *   end-of-stream marker after the last frame. A file that cannot be opened fails at once.
+ * - Live sources: sampled at a fixed rate; on any failure or disconnect they reconnect with
+ *   exponential back-off and jitter, forever, counting each attempt; the first frame after a
+ *   reconnect carries `gapBefore` (the gap marker).
+ * Failures are logged and counted for this stream only; other streams never notice.
+ */
+export class StreamRunner {
+    definition;
+    deps;
+    done;
+    abort = new AbortController();
+    logger;
+    published = 0;
+    /** Number of the last frame published (files: the original frame number). */
+    lastPublishedSeq = 0;
+    constructor(definition, deps) {
+        this.definition = definition;
+        this.deps = deps;
+        this.logger = deps.logger ?? moduleLogger('ingest', { stream: definition.streamId });
+        this.done = this.run();
+    }
+    /** Stops reading (ffmpeg is killed) and resolves when the runner has finished. */
+    async stop() {
+        this.abort.abort();
+        return this.done;
+    }
+    async run() {
+        const { streamId } = this.definition;
+        let source;
+        try {
+            source = parseSource(this.definition.url);
+        }
+        catch (error) {
+            return this.fail(toStageError(error));
+        }
+        this.deps.metrics.running.inc();
+        try {
+            return source.live ? await this.runLive(source) : await this.runFile(source);
+        }
+        finally {
+            this.deps.metrics.running.dec();
+            this.logger.info({ streamId, frames: this.published }, 'stream runner finished');
+        }
+    }
+    async runFile(source) {
+        const { settings } = this.deps;
+        const summary = { decodedFrames: 0, lastPtsMs: 0, warnings: [] };
+        let lastFrame;
+        try {
+            assertReadable(source);
+            const info = await probeVideo(source, settings);
+            // The reference cannot sample videos under 3 fps (its k is 0); ingest takes every frame of those.
+            const step = info.fps < 3 ? 1 : samplingStep(info.fps);
+            this.logger.info({ file: source.input, fps: info.fps, step, width: info.width, height: info.height }, 'reading file');
+            for await (const frame of readFrames(source, this.readOptions({ kind: 'every', step }), summary)) {
+                if (frame.frameNumber <= (this.definition.resumeAfter ?? 0))
+                    continue;
+                lastFrame = await this.publishFrame(frame.frameNumber, frame.ptsMs, frame, frame.jpeg, false);
+            }
+            if (this.abort.signal.aborted)
+                return await this.stopped(lastFrame, summary);
+            const truncation = describeTruncation(info.durationMs, info.fps, summary);
+            if (truncation)
+                this.reportError(new StageError('SOURCE_TRUNCATED', truncation));
+            await this.publishEndOfStream(lastFrame, summary);
+            return { state: 'ended', frames: this.published, decodedFrames: summary.decodedFrames };
+        }
+        catch (error) {
+            if (this.abort.signal.aborted)
+                return await this.stopped(lastFrame, summary);
+            const failure = toStageError(error);
+            // Whatever was published before the failure is followed by an end marker, so downstream
+            // stages can still close the stream's tracks and reports.
+            if (this.published > 0)
+                await this.publishEndOfStream(lastFrame, summary);
+            return this.fail(failure);
+        }
+    }
+    async runLive(source) {
+        const { settings, metrics } = this.deps;
+        const now = this.deps.now ?? Date.now;
+        const startedAt = now();
+        let failures = 0;
+        let gapPending = false;
+        let sessionFrames = 0;
+        let lastFrame;
+        const noDecoding = { decodedFrames: 0, lastPtsMs: 0, warnings: [] };
+        const fps = this.definition.sampleFps > 0 ? this.definition.sampleFps : settings.liveSampleFps;
+        while (!this.abort.signal.aborted) {
+            sessionFrames = 0;
+            try {
+                assertReadable(source);
+                for await (const frame of readFrames(source, this.readOptions({ kind: 'rate', fps }))) {
+                    // Live media time restarts with every connection; wall-clock time since the stream started stays monotonic.
+                    lastFrame = await this.publishFrame(this.published + 1, now() - startedAt, frame, frame.jpeg, gapPending);
+                    gapPending = false;
+                    sessionFrames += 1;
+                    failures = 0;
+                }
+                if (this.abort.signal.aborted)
+                    break;
+                if (this.definition.reconnect === false) {
+                    if (this.published > 0)
+                        await this.publishEndOfStream(lastFrame, noDecoding);
+                    return { state: 'ended', frames: this.published, decodedFrames: this.published };
+                }
+                this.logger.warn({ url: this.definition.url, sessionFrames }, 'live source ended; reconnecting');
+            }
+            catch (error) {
+                if (this.abort.signal.aborted)
+                    break;
+                const failure = toStageError(error);
+                if (this.definition.reconnect === false || (!failure.retriable && failure.code !== 'SOURCE_FAILED')) {
+                    if (this.published > 0)
+                        await this.publishEndOfStream(lastFrame, noDecoding);
+                    return this.fail(failure);
+                }
+                this.reportError(failure);
+            }
+            gapPending = gapPending || this.published > 0;
+            failures += 1;
+            metrics.reconnects.inc({ stream: this.definition.streamId });
+            const delay = backoffMs(failures, settings.reconnectInitialMs, settings.reconnectMaxMs, this.deps.random ?? Math.random);
+            this.logger.info({ attempt: failures, delayMs: delay }, 'reconnecting');
+            await abortableSleep(delay, this.abort.signal);
+        }
+        return this.stopped(lastFrame, noDecoding);
+    }
+    async stopped(lastFrame, summary) {
+        if (this.definition.endOnStop && this.published > 0)
+            await this.publishEndOfStream(lastFrame, summary);
+        return { state: 'stopped', frames: this.published };
+    }
+    readOptions(sampling) {
+        const { settings } = this.deps;
+        return {
+            sampling,
+            maxWidth: this.definition.maxWidth > 0 ? this.definition.maxWidth : settings.maxWidth,
+            jpegQuality: settings.jpegQuality,
+            connectTimeoutMs: settings.connectTimeoutMs,
+            readTimeoutMs: settings.readTimeoutMs,
+            signal: this.abort.signal,
+        };
+    }
+    async publishFrame(seq, ptsMs, size, jpeg, gapBefore) {
+        const { width, height, sourceWidth, sourceHeight } = size;
+        const frame = makeMessage(topics.frames, {
+            ref: { streamId: this.definition.streamId, seq, ptsMs, capturedAtMs: (this.deps.now ?? Date.now)(), width, height, sourceWidth, sourceHeight, gapBefore },
+            jpeg,
+        });
+        await this.deps.publish(frame);
+        this.published += 1;
+        this.lastPublishedSeq = seq;
+        this.deps.metrics.frames.inc({ stream: this.definition.streamId });
+        return frame;
+    }
+    /** A frame without picture that says "this stream ended", numbered after the last decoded frame. */
+    async publishEndOfStream(last, summary) {
+        const ref = last?.ref;
+        await this.deps.publish(makeMessage(topics.frames, {
+            ref: {
+                streamId: this.definition.streamId,
+                seq: Math.max(summary.decodedFrames, ref?.seq ?? 0) + 1,
+                ptsMs: summary.lastPtsMs,
+                capturedAtMs: (this.deps.now ?? Date.now)(),
+                width: ref?.width ?? 0,
+                height: ref?.height ?? 0,
+                sourceWidth: ref?.sourceWidth ?? 0,
+                sourceHeight: ref?.sourceHeight ?? 0,
+                endOfStream: true,
+            },
+        }));
+    }
+    reportError(error, code = error.code) {
+        this.deps.metrics.errors.inc({ stream: this.definition.streamId, reason: code });
+        this.logger.error({ url: this.definition.url, code, reason: error.message }, 'stream error');
+    }
+    fail(error) {
+        this.reportError(error);
+        return { state: 'failed', frames: this.published, error };
+    }
+}
+/** A file whose decoded frames stop well before its declared duration was cut short. */
+function describeTruncation(durationMs, fps, summary) {
+    if (!durationMs)
+        return undefined;
+    const decodedMs = (summary.decodedFrames / fps) * 1000;
+    if (decodedMs >= durationMs - 3 * (1000 / fps))
+        return undefined;
+    const details = summary.warnings.length > 0 ? `; ffmpeg: ${summary.warnings.slice(0, 2).join(' | ')}` : '';
+    return `file looks truncated: decoded ${summary.decodedFrames} frames (${(decodedMs / 1000).toFixed(2)} s) of a declared ${(durationMs / 1000).toFixed(2)} s${details}`;
+}
+/** Exponential back-off with "full jitter": spreads reconnects of many cameras after a network blip. */
+export function backoffMs(attempt, initialMs, maxMs, random) {
+    const ceiling = Math.min(maxMs, initialMs * 2 ** Math.max(0, attempt - 1));
+    return Math.round(ceiling / 2 + random() * (ceiling / 2));
+}
+function abortableSleep(ms, signal) {
+    return new Promise((resolve) => {
+        const timer = setTimeout(done, ms);
+        function done() {
+            clearTimeout(timer);
+            signal.removeEventListener('abort', done);
+            resolve();
+        }
+        signal.addEventListener('abort', done, { once: true });
+    });
+}
+//# sourceMappingURL=stream-runner.js.map
