@@ -66,7 +66,7 @@ describe('emo run inputs', () => {
     const empty = mkdtempSync(path.join(tmpdir(), 'emo-empty-'));
     const none = runEmo([empty, '--out', out]);
     assert.equal(none.status, 1);
-    assert.match(none.stderr, /emo: no video files in folder/);
+    assert.match(none.stderr, /emo: no video or image files in folder/);
   });
 
   it('reads an HTTP URL as a live source: the sliding window per sampled frame, and an annotated video of the sampled frames', async () => {
