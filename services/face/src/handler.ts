@@ -38,9 +38,9 @@ export interface FaceStageOptions {
   /** Faces narrower than this (source frame pixels) are ignored. */
   minFaceSize: number;
   /**
-   * Frames are scaled (Lanczos) so their longer side is at most this before detection, whatever size
-   * they arrive in: the detector sees the same picture at any input size (its own input resize
-   * samples without smoothing, so a large frame would alias). 0 or absent: detect on the frame as it is.
+   * Frames whose longer side exceeds this are scaled down (Lanczos) before detection: the detector's own
+   * input resize samples without smoothing, so a much larger frame would alias and lose small faces.
+   * `packDetectionSide` chooses it per pack. 0 or absent: detect on the frame as it is.
    */
   detectionMaxSide?: number;
   metrics?: FaceMetrics;
