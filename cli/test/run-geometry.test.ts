@@ -31,7 +31,8 @@ describe('emo run on frames of any size', () => {
   // 1024×675: the size libx264 refuses (odd height), from a real face photo (FFV1 keeps the odd size).
   const odd = path.join(clips, 'odd.mkv');
   // A face on grey for frames 1–23; a hard cut at frame 24 to a blue shot where the face sits elsewhere
-  // (frames 24–38); the face leaves at frame 39 (frames 39–60: blue only). 25 fps: frames 1, 6, 11, … sampled.
+  // (frames 24–38); the face leaves at frame 39 (frames 39–60: blue only), a change too small (a
+  // twentieth of the picture) to be a cut. 25 fps: frames 1, 6, 11, … sampled.
   const cut = path.join(clips, 'cut.mp4');
   let result: ReturnType<typeof runEmo>;
   let detect: (image: RgbImage) => Promise<Box[]>;
@@ -40,10 +41,10 @@ describe('emo run on frames of any size', () => {
     ffmpeg(['-i', happy, '-vf', 'hue=s=0,scale=1440:1080,pad=1920:1080:420:0', '-c:v', 'libx264', '-preset', 'veryfast', '-crf', '16', '-pix_fmt', 'yuv420p', '-an', hd]);
     ffmpeg(['-loop', '1', '-framerate', '25', '-t', '1', '-i', sad, '-vf', 'scale=1024:675', '-c:v', 'ffv1', odd]);
     ffmpeg([
-      '-f', 'lavfi', '-i', 'color=c=gray:s=640x360:r=25:d=0.92',
-      '-f', 'lavfi', '-i', 'color=c=0x304060:s=640x360:r=25:d=1.48',
+      '-f', 'lavfi', '-i', 'color=c=gray:s=1280x720:r=25:d=0.92',
+      '-f', 'lavfi', '-i', 'color=c=0x304060:s=1280x720:r=25:d=1.48',
       '-loop', '1', '-framerate', '25', '-i', fearful,
-      '-filter_complex', "[2]scale=270:180,split[f1][f2];[0][f1]overlay=40:90:shortest=1[a];[1][f2]overlay=340:90:shortest=1:enable='lt(t,0.6)'[b];[a][b]concat=n=2:v=1[v]",
+      '-filter_complex', "[2]scale=270:180,split[f1][f2];[0][f1]overlay=40:90:shortest=1[a];[1][f2]overlay=760:400:shortest=1:enable='lt(t,0.6)'[b];[a][b]concat=n=2:v=1[v]",
       '-map', '[v]', '-c:v', 'libx264', '-preset', 'veryfast', '-crf', '16', '-pix_fmt', 'yuv420p', cut,
     ]);
     assert.equal(videoSize(cut).frames, 60);

@@ -20,7 +20,7 @@ describe('emo run (one process, no broker)', () => {
     const out = mkdtempSync(path.join(tmpdir(), 'emo-run-'));
     const result = runEmo([happy, '--out', out]);
     assert.equal(result.status, 0, result.stderr);
-    const summary = new RegExp(`cremad_1001_DFA_happy\\.flv: (${EMOTION_LABELS.join('|')}) — 10 faces, 1 track\\(s\\), 10 sampled of 56 frames`);
+    const summary = new RegExp(`cremad_1001_DFA_happy\\.flv: video emotion (${EMOTION_LABELS.join('|')}), mean emotion (${EMOTION_LABELS.join('|')}) — 10 faces, 1 track\\(s\\), 10 sampled of 56 frames`);
     assert.match(result.stdout, summary);
 
     const csv = readFileSync(path.join(out, 'cremad_1001_DFA_happy.csv'), 'utf8').trim().split('\n');
