@@ -12,7 +12,6 @@ import {
   type Bus,
   followTopic,
   loadPack,
-  openPackFaceDetector,
   readPack,
   resolvePackDir,
   runtimeConfigSchema,
@@ -26,7 +25,7 @@ import {
   type TrackSummaryEvent,
 } from '@emostream/shared';
 import { IngestMetrics, ingestSettingsSchema, parseSource, probeVideo, StreamRunner, type FrameMessage, type IngestSettings, type VideoInfo } from '@emostream/ingest';
-import { faceStage, faceTrackerConfigSchema, packCropSpec, packDetectionSide } from '@emostream/face';
+import { faceStage, faceTrackerConfigSchema, openStageDetector, packCropSpec } from '@emostream/face';
 import { backboneStage, packBackbone } from '@emostream/backbone';
 import { packTemporal, temporalStage, type TemporalModel } from '@emostream/temporal';
 import { sinkStage } from '@emostream/sink';
@@ -236,15 +235,13 @@ async function startPipeline(inputs: RunInput[], options: RunOptions, log: (line
   const backboneDir = resolvePackDir(options.pack, options.modelsDir);
   const hasLstm = (await readPack(backboneDir)).manifest.models.temporal !== undefined;
   const pack = await loadPack(backboneDir, { roles: hasLstm ? ['backbone', 'temporal'] : ['backbone'], session });
-  const detectorDir = resolvePackDir(options.detectorPack, options.modelsDir);
-  const detector = await openPackFaceDetector(detectorDir, session);
-  const detectionMaxSide = await packDetectionSide(detectorDir);
+  const detector = await openStageDetector(resolvePackDir(options.detectorPack, options.modelsDir), session);
   const temporalModel = packTemporal(pack);
 
   const progress = new Map<string, StreamProgress>();
   const streamEnds = new Map<string, { partition: number; offset: string }>();
   const stages: StageDefinition[] = [
-    faceStage({ detector, crops: await packCropSpec(backboneDir, 'rgb8', 90), tracker: faceTrackerConfigSchema.parse({ minHits: 1 }), minFaceSize: 12, detectionMaxSide }),
+    faceStage({ detector, crops: await packCropSpec(backboneDir, 'rgb8', 90), tracker: faceTrackerConfigSchema.parse({ minHits: 1 }), minFaceSize: 12 }),
     backboneStage({ model: packBackbone(pack), maxBatch: 16, maxWaitMs: 0, maxFrameAgeMs: 0 }),
     temporalStage({ model: temporalModel, windowLength: 10, trackTtlMs: 2_000 }),
     sinkStage({

@@ -11,9 +11,9 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import sharp from 'sharp';
-import { DEFAULT_MODELS_DIR, openPackFaceDetector } from '@emostream/shared';
+import { DEFAULT_MODELS_DIR } from '@emostream/shared';
 import { sharedData } from '@emostream/shared/testing';
-import { detectScaled, decodeFrame, packDetectionSide } from '@emostream/face';
+import { decodeFrame, openStageDetector } from '@emostream/face';
 import { ingestSettingsSchema, parseSource, readFrames } from '@emostream/ingest';
 import { ffmpeg } from './media.js';
 
@@ -31,9 +31,7 @@ const CASES: { file: string; faces: number }[] = [
 
 describe('face detection at any input size', () => {
   it('finds every face of the recall table on each file at its own size and enlarged, through ingest\'s transport', async () => {
-    const dir = path.join(DEFAULT_MODELS_DIR, 'default');
-    const detector = await openPackFaceDetector(dir);
-    const side = await packDetectionSide(dir);
+    const detector = await openStageDetector(path.join(DEFAULT_MODELS_DIR, 'default'));
     const settings = ingestSettingsSchema.parse({});
     const work = mkdtempSync(path.join(tmpdir(), 'emo-sizes-'));
     const misses: string[] = [];
@@ -47,7 +45,7 @@ describe('face detection at any input size', () => {
         await sharp(first).resize({ width: width! * scale, kernel: 'lanczos3' }).toFile(input);
         const frames = readFrames(parseSource(input), { sampling: { kind: 'every', step: 1 }, maxWidth: settings.maxWidth, jpegQuality: settings.jpegQuality, connectTimeoutMs: 10_000, readTimeoutMs: 10_000 });
         for await (const frame of frames) {
-          const found = await detectScaled(detector, await decodeFrame(frame.jpeg), side);
+          const found = await detector.detect(await decodeFrame(frame.jpeg));
           if (found.length < c.faces) misses.push(`${c.file} at ${frame.sourceWidth} px (sent at ${frame.width}): ${found.length} of ${c.faces} faces`);
           break;
         }

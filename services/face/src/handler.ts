@@ -37,12 +37,6 @@ export interface FaceStageOptions {
   tracker: FaceTrackerConfig;
   /** Faces narrower than this (source frame pixels) are ignored. */
   minFaceSize: number;
-  /**
-   * Frames whose longer side exceeds this are scaled down (Lanczos) before detection: the detector's own
-   * input resize samples without smoothing, so a much larger frame would alias and lose small faces.
-   * `packDetectionSide` chooses it per pack. 0 or absent: detect on the frame as it is.
-   */
-  detectionMaxSide?: number;
   metrics?: FaceMetrics;
 }
 
@@ -69,7 +63,7 @@ export function faceStage(options: FaceStageOptions): StageDefinition<typeof top
         return [context.emit(topics.faces, makeMessage(topics.faces, { ref, faces: [], endedTrackIds: ended }))];
       }
       const frame = await decodeFrame(input.value.jpeg);
-      const detected = await detectScaled(options.detector, frame, options.detectionMaxSide ?? 0);
+      const detected = (await options.detector.detect(frame)).map((d) => ({ x: d.x1, y: d.y1, width: d.x2 - d.x1, height: d.y2 - d.y1, score: d.score }));
       // Boxes leave this stage in the source's pixels (ingest may have scaled the frame down for transport).
       const toSource = { x: (ref.sourceWidth || frame.width) / frame.width, y: (ref.sourceHeight || frame.height) / frame.height };
       const inSource = detected.map((box) => scaleBox(box, toSource.x, toSource.y));
@@ -118,27 +112,6 @@ function boxOnly({ x, y, width, height }: ScoredBox) {
 
 function scaleBox(box: ScoredBox, sx: number, sy: number): ScoredBox {
   return { x: box.x * sx, y: box.y * sy, width: box.width * sx, height: box.height * sy, score: box.score };
-}
-
-/**
- * Detects on `frame` scaled down to `maxSide` (0: as it is) and returns the boxes in `frame`'s pixels.
- * Lanczos (sharp) keeps small faces intact where the detector's own resize would skip pixels.
- */
-export async function detectScaled(detector: FaceDetector, frame: RgbImage, maxSide: number): Promise<ScoredBox[]> {
-  const factor = maxSide > 0 ? Math.min(1, maxSide / Math.max(frame.width, frame.height)) : 1;
-  const width = Math.max(1, Math.round(frame.width * factor));
-  const height = Math.max(1, Math.round(frame.height * factor));
-  const image =
-    factor === 1
-      ? frame
-      : await sharp(Buffer.from(frame.data.buffer, frame.data.byteOffset, frame.data.byteLength), { raw: { width: frame.width, height: frame.height, channels: 3 } })
-          .resize(width, height, { fit: 'fill', kernel: 'lanczos3' })
-          .raw()
-          .toBuffer()
-          .then((data) => ({ width, height, data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) }));
-  const sx = frame.width / image.width;
-  const sy = frame.height / image.height;
-  return (await detector.detect(image)).map((d) => scaleBox({ x: d.x1, y: d.y1, width: d.x2 - d.x1, height: d.y2 - d.y1, score: d.score }, sx, sy));
 }
 
 /** Decodes a frame's JPEG to RGB; a frame that is not an image is the input's fault (dead letter). */

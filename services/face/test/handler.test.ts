@@ -61,7 +61,7 @@ describe('face stage', () => {
     assert.match(letter.reason, /frame JPEG cannot be decoded/);
   });
 
-  it('detects at the size chosen for the detector and gives boxes in the source frame\'s pixels when ingest scaled the frame down', async () => {
+  it('gives boxes in the source frame\'s pixels when ingest scaled the frame down for transport', async () => {
     const jpeg = readFileSync(still);
     const { width, height } = await sharp(jpeg).metadata();
     const seen: [number, number][] = [];
@@ -77,7 +77,6 @@ describe('face stage', () => {
       crops: { inputSize: { width: 224, height: 224 }, resize: 'nearest', box: { expand: 1, square: false }, encoding: 'rgb8', jpegQuality: 90 },
       tracker: faceTrackerConfigSchema.parse({ minHits: 1 }),
       minFaceSize: 20,
-      detectionMaxSide: width! / 2,
     });
     // The camera sent 1.5 × the transported size (ingest scaled it down).
     const source = { sourceWidth: width! * 1.5, sourceHeight: height! * 1.5 };
@@ -90,11 +89,10 @@ describe('face stage', () => {
       read: [facesTopic],
       done: (got) => got.get(facesTopic)!.length >= 1,
     });
-    assert.deepEqual(seen, [[width! / 2, Math.round(height! / 2)]], 'the detector sees the frame at the detection size');
+    assert.deepEqual(seen, [[width, height]], 'the detector sees the frame as it came');
     const face = fromBinary(FaceCropsSchema, records.get(facesTopic)![0]!.value!).faces[0]!;
-    // Detection pixels → frame (× 2) → source (× 1.5): × 3 in all, the y scale from the rounded height.
-    const sy = (height! / Math.round(height! / 2)) * 1.5;
-    const expected = { x: 150, y: 20 * sy, width: 150, height: 60 * sy };
+    // Frame pixels → source pixels: × 1.5.
+    const expected = { x: 75, y: 30, width: 75, height: 90 };
     for (const key of ['x', 'y', 'width', 'height'] as const) assert.ok(Math.abs(face.box![key] - expected[key]) < 1e-3, `${key}: ${face.box![key]} vs ${expected[key]}`);
   });
 });
