@@ -92,7 +92,7 @@ async function runOnce(label: string, packEnv: Record<string, string>, streams: 
       if (added.status !== 0) throw new Error(added.stderr);
     }
     const deadline = Date.now() + 600_000;
-    while (events.filter((e) => e.event.schema === 'emostream.event.track_summary.v1').length < streams) {
+    while (events.filter((e) => e.event.schema === 'emostream.event.track_summary.v2').length < streams) {
       if (Date.now() > deadline) throw new Error(`${label}: not all streams finished within 10 minutes`);
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
@@ -103,7 +103,7 @@ async function runOnce(label: string, packEnv: Record<string, string>, streams: 
     const faces = await metric(ports.get('backbone')!, 'emostream_backbone_faces_total');
     const latencies = events
       .map((e) => e.event)
-      .filter((e) => e.schema === 'emostream.event.face.v1')
+      .filter((e) => e.schema === 'emostream.event.face.v2')
       .map((e) => ('capturedAtMs' in e ? e.emittedAtMs - e.capturedAtMs : 0))
       .sort((a, b) => a - b);
     await reader.close();

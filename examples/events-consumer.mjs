@@ -1,12 +1,12 @@
 #!/usr/bin/env node
 // A downstream consumer of EmoStream's public events topic (docs/consumers.md explains it):
-// subscribes to <prefix>.events.v1, validates every record against the published JSON Schema and
+// subscribes to <prefix>.events.v2, validates every record against the published JSON Schema and
 // prints one line per event. Records that are not valid events are reported on stderr and skipped,
 // so one bad record never blocks the stream.
 //
 //   KAFKA_BROKERS=host:9092 node examples/events-consumer.mjs [options]
 //
-//   --topic <name>       default emostream.events.v1 (EMOSTREAM_TOPIC_PREFIX of the pipeline + ".events.v1")
+//   --topic <name>       default emostream.events.v2 (EMOSTREAM_TOPIC_PREFIX of the pipeline + ".events.v2")
 //   --group <id>         consumer group, default emostream-events-example; offsets are committed,
 //                        so a second run of the same group continues where the first stopped
 //   --from-beginning     a group with no committed offsets starts at the oldest record (else new ones only)
@@ -26,11 +26,11 @@ let args;
 try {
   ({ values: args } = parseArgs({
     options: {
-      topic: { type: 'string', default: 'emostream.events.v1' },
+      topic: { type: 'string', default: 'emostream.events.v2' },
       group: { type: 'string', default: 'emostream-events-example' },
       'from-beginning': { type: 'boolean', default: false },
       'exit-at-end': { type: 'boolean', default: false },
-      schema: { type: 'string', default: fileURLToPath(new URL('../libs/shared/schemas/emotion-event.v1.schema.json', import.meta.url)) },
+      schema: { type: 'string', default: fileURLToPath(new URL('../libs/shared/schemas/emotion-event.v2.schema.json', import.meta.url)) },
     },
   }));
 } catch (error) {
@@ -53,10 +53,10 @@ let invalid = 0;
 
 /** One line per event: what an analytics job would store or aggregate. */
 function describe(event) {
-  if (event.schema === 'emostream.event.face.v1') {
+  if (event.schema === 'emostream.event.face.v2') {
     return `face ${event.streamId} frame ${event.seq} track ${event.trackId}: ${event.label} ${event.confidence.toFixed(3)}`;
   }
-  return `track_summary ${event.streamId} track ${event.trackId}: ${event.dominantEmotion} over ${event.frames} frames (${Math.round(event.durationMs)} ms)`;
+  return `track_summary ${event.streamId} track ${event.trackId}: ${event.meanEmotion} over ${event.frames} frames (${Math.round(event.durationMs)} ms)`;
 }
 
 function handle({ topic, partition, message }) {

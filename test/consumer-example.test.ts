@@ -42,10 +42,10 @@ async function runExample(topic: string, group: string): Promise<{ code: number 
 
 /** The line the doc says the example prints for an event. */
 function expectedLine(event: EmotionEvent): string {
-  if (event.schema === 'emostream.event.face.v1') {
+  if (event.schema === 'emostream.event.face.v2') {
     return `face ${event.streamId} frame ${event.seq} track ${event.trackId}: ${event.label} ${event.confidence.toFixed(3)}`;
   }
-  return `track_summary ${event.streamId} track ${event.trackId}: ${event.dominantEmotion} over ${event.frames} frames (${Math.round(event.durationMs)} ms)`;
+  return `track_summary ${event.streamId} track ${event.trackId}: ${event.meanEmotion} over ${event.frames} frames (${Math.round(event.durationMs)} ms)`;
 }
 
 describe('the events consumer example (docs/consumers.md)', () => {
@@ -102,10 +102,10 @@ describe('the events consumer example (docs/consumers.md)', () => {
   });
 
   it('reports a record that is not JSON and one that breaks the schema, names their offsets, prints the valid one and exits 1', async () => {
-    const topic = `${randomPrefix('consumer-bad')}.events.v1`;
+    const topic = `${randomPrefix('consumer-bad')}.events.v2`;
     await bus.createTopics([{ name: topic, partitions: 1 }]);
     const parsed = written.map((r) => JSON.parse(Buffer.from(r.value!).toString('utf8')) as EmotionEvent);
-    const valid = parsed.find((event) => event.schema === 'emostream.event.face.v1')!;
+    const valid = parsed.find((event) => event.schema === 'emostream.event.face.v2')!;
     const outOfRange = { ...valid, confidence: 1.5 };
     const producer = await bus.producer();
     await producer.send([

@@ -99,7 +99,7 @@ async function runClips(prefix: string, interrupt?: (events: EmotionEvent[], p: 
       const added = spawnSync(process.execPath, [emo, 'streams', 'add', streamId, file], { env: { ...process.env, ...p.env }, encoding: 'utf8' });
       assert.equal(added.status, 0, added.stderr);
     }
-    const summaries = () => events.filter((e) => e.schema === 'emostream.event.track_summary.v1').length;
+    const summaries = () => events.filter((e) => e.schema === 'emostream.event.track_summary.v2').length;
     if (interrupt) await interrupt(events, p);
     const deadline = Date.now() + 240_000;
     while (summaries() < 2) {
@@ -119,7 +119,7 @@ async function runClips(prefix: string, interrupt?: (events: EmotionEvent[], p: 
 }
 
 function faceEvents(events: EmotionEvent[], streamId: string): FaceEmotionEvent[] {
-  return events.filter((e): e is FaceEmotionEvent => e.schema === 'emostream.event.face.v1' && e.streamId === streamId);
+  return events.filter((e): e is FaceEmotionEvent => e.schema === 'emostream.event.face.v2' && e.streamId === streamId);
 }
 
 describe('the pipeline as five processes on the real broker', () => {
@@ -134,7 +134,7 @@ describe('the pipeline as five processes on the real broker', () => {
       const faces = faceEvents(events, streamId);
       assert.deepEqual(faces.map((e) => e.seq), sampled(frames), `${streamId}: one event per sampled frame, in order; got ${JSON.stringify(faces.map((e) => [e.seq, e.trackId, e.box]))}`);
       assert.deepEqual([...new Set(faces.map((e) => e.trackId))], [1], `${streamId}: one track`);
-      const summary = events.filter((e) => e.schema === 'emostream.event.track_summary.v1' && e.streamId === streamId);
+      const summary = events.filter((e) => e.schema === 'emostream.event.track_summary.v2' && e.streamId === streamId);
       assert.equal(summary.length, 1);
     }
     uninterrupted = events;

@@ -10,21 +10,31 @@ export interface RunInput {
   name: string;
   kind: SourceKind;
   live: boolean;
+  /** A still image: its faces go to a table of faces (`<group>.faces.csv`) and an annotated copy, not a video report. */
+  image?: boolean;
+  /** The images of one folder share one table of faces, named after the folder (a lone image: after itself). */
+  group?: string;
 }
 
 /** Containers ffmpeg reads that people keep video in; a folder input takes every such file in it. */
 const VIDEO_EXTENSIONS = new Set(['.mp4', '.m4v', '.mov', '.mkv', '.webm', '.avi', '.flv', '.wmv', '.mpg', '.mpeg', '.ts', '.mts', '.3gp', '.gif']);
+/** Still images (ffmpeg reads them as one-frame videos). */
+const IMAGE_EXTENSIONS = new Set(['.jpg', '.jpeg', '.png', '.bmp', '.webp', '.tif', '.tiff']);
+
+export function isImageFile(file: string): boolean {
+  return IMAGE_EXTENSIONS.has(path.extname(file).toLowerCase());
+}
 
 export class InputError extends Error {}
 
 /**
- * Turns the command line's inputs into streams: a folder becomes every video file directly in it
- * (sorted, like the reference's `run.py --path_video`), URLs and `webcam[:/dev/videoN]` stay live
+ * Turns the command line's inputs into streams: a folder becomes every video and image file directly in
+ * it (sorted, like the reference's `run.py --path_video`; its images share one table of faces), URLs and `webcam[:/dev/videoN]` stay live
  * sources, anything else is a file (a missing one is reported when it is read, with the others
  * still running). Fails for a folder without videos and for an unsupported URL scheme.
  */
 export function expandInputs(args: string[]): RunInput[] {
-  const expanded = args.flatMap((arg): { input: string; source: Source }[] => {
+  const expanded = args.flatMap((arg): { input: string; source: Source; group?: string }[] => {
     let source: Source;
     try {
       source = parseSource(arg);
@@ -32,23 +42,23 @@ export function expandInputs(args: string[]): RunInput[] {
       throw new InputError((error as Error).message);
     }
     if (source.kind === 'file' && isDirectory(source.input)) {
-      const videos = readdirSync(source.input)
-        .filter((file) => VIDEO_EXTENSIONS.has(path.extname(file).toLowerCase()))
+      const media = readdirSync(source.input)
+        .filter((file) => VIDEO_EXTENSIONS.has(path.extname(file).toLowerCase()) || isImageFile(file))
         .sort()
         .map((file) => path.join(arg, file));
-      if (videos.length === 0) throw new InputError(`no video files in folder ${arg} (looked for ${[...VIDEO_EXTENSIONS].join(' ')})`);
-      return videos.map((input) => ({ input, source: parseSource(input) }));
+      if (media.length === 0) throw new InputError(`no video or image files in folder ${arg} (looked for ${[...VIDEO_EXTENSIONS, ...IMAGE_EXTENSIONS].join(' ')})`);
+      const group = baseName(source);
+      return media.map((input) => ({ input, source: parseSource(input), ...(isImageFile(input) ? { group } : {}) }));
     }
     return [{ input: arg, source }];
   });
   // Inputs sharing a name get their position appended, so their reports never overwrite each other.
   const names = expanded.map((item) => baseName(item.source));
-  return expanded.map(({ input, source }, index) => ({
-    input,
-    kind: source.kind,
-    live: source.live,
-    name: names.filter((n) => n === names[index]).length > 1 ? `${names[index]}-${index + 1}` : names[index]!,
-  }));
+  return expanded.map(({ input, source, group }, index) => {
+    const name = names.filter((n) => n === names[index]).length > 1 ? `${names[index]}-${index + 1}` : names[index]!;
+    const image = source.kind === 'file' && isImageFile(source.input);
+    return { input, kind: source.kind, live: source.live, name, ...(image ? { image, group: group ?? name } : {}) };
+  });
 }
 
 function isDirectory(file: string): boolean {

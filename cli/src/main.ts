@@ -88,7 +88,7 @@ program
       ...(serve ? { attach: serve, holdAfterEnd: true } : {}),
       ...(options.kafka ? { kafkaBrokers: options.kafka } : {}),
     });
-    console.log(`reports written to ${options.out}/ (<input>.csv, .events.jsonl, .annotated.mp4)`);
+    console.log(`reports written to ${options.out}/ (<input>.csv, .events.jsonl, .annotated.mp4; images: <folder>.faces.csv, <image>.annotated.jpg)`);
     // Non-zero only when nothing could be processed.
     if (summaries.every((s) => s.sampledFrames === 0)) process.exitCode = 1;
   });

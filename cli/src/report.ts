@@ -13,8 +13,11 @@ export interface TrackReport {
   trackId: number;
   /** Index = frame number − 1; null before the track's first sampled frame. */
   rows: (number[] | null)[];
-  /** The reference's video emotion: mode of the per-window argmax (or of per-frame argmax without an LSTM). */
-  predicted: string;
+  /**
+   * The reference's video emotion: the mode of the per-window argmax of the offline windows (without an
+   * LSTM: of the per-sampled-frame argmax of the static probabilities; live: of the emitted probabilities).
+   */
+  videoEmotion: string;
 }
 
 /**
@@ -34,10 +37,10 @@ export async function offlineReport(track: TrackObservations, totalFrames: numbe
     windows.forEach((w, i) => w.items.forEach((row, t) => batch.set(row, (i * model.windowLength + t) * featureSize)));
     const out = await model.predict(batch, windows.length, featureSize);
     const predictions = windows.map((_, i) => [...out.subarray(i * 7, i * 7 + 7)]);
-    return { trackId: track.trackId, rows: assignPredictions(windows, predictions, sampled, totalFrames), predicted: EMOTION_LABELS[videoEmotion(predictions)]! };
+    return { trackId: track.trackId, rows: assignPredictions(windows, predictions, sampled, totalFrames), videoEmotion: EMOTION_LABELS[videoEmotion(predictions)]! };
   }
   const rows = carryForward(frames.map((f) => ({ frame: f.frame, probs: f.staticProbs })), totalFrames);
-  return { trackId: track.trackId, rows, predicted: EMOTION_LABELS[videoEmotion(frames.map((f) => f.staticProbs))]! };
+  return { trackId: track.trackId, rows, videoEmotion: EMOTION_LABELS[videoEmotion(frames.map((f) => f.staticProbs))]! };
 }
 
 /**
@@ -50,7 +53,7 @@ export function liveReport(trackId: number, faces: FaceEmotionEvent[], totalFram
     .filter((f) => f.trackId === trackId)
     .sort((a, b) => a.seq - b.seq)
     .map((f) => ({ frame: f.seq, probs: EMOTION_LABELS.map((label) => f.probabilities[label]) }));
-  return { trackId, rows: carryForward(observed, totalFrames), predicted: EMOTION_LABELS[videoEmotion(observed.map((o) => o.probs))]! };
+  return { trackId, rows: carryForward(observed, totalFrames), videoEmotion: EMOTION_LABELS[videoEmotion(observed.map((o) => o.probs))]! };
 }
 
 /** One row per frame up to `totalFrames`: each observed frame's probabilities, carried to the unobserved frames after it. */
@@ -63,6 +66,36 @@ function carryForward(observed: { frame: number; probs: number[] }[], totalFrame
     rows[frame - 1] = current;
   }
   return rows;
+}
+
+/**
+ * The report cut to the frames its track covers: from its first sampled frame to the frame before the
+ * stream's next sampled frame after its last one (the end of the input when there is none). The
+ * reference carries the last prediction to the end of the video, which is right for its one face, not
+ * for a face that left: with several tracks, each CSV stops where its face was last seen.
+ */
+export function coveredByTrack(report: TrackReport, lastSeen: number, sampledSeqs: readonly number[], totalFrames: number): TrackReport {
+  const nextSampled = sampledSeqs.find((seq) => seq > lastSeen);
+  const end = nextSampled === undefined ? Math.max(totalFrames, lastSeen) : nextSampled - 1;
+  return { ...report, rows: report.rows.map((row, i) => (i + 1 <= end ? row : null)) };
+}
+
+/** One row per face of an image: the image, the face, its box (the image's pixels) and its seven probabilities. */
+export interface ImageFaceRow {
+  file: string;
+  face: FaceEmotionEvent;
+}
+
+/** Writes the faces of a set of images (a folder) as one CSV: `file,track,x,y,width,height`, then the seven labels. */
+export function writeImageFaces(file: string, rows: ImageFaceRow[]): string {
+  const lines = [`file,track,x,y,width,height,${EMOTION_LABELS.join(',')}`];
+  for (const { file: image, face } of rows) {
+    const { x, y, width, height } = face.box;
+    const name = /[",\n]/.test(image) ? `"${image.replace(/"/g, '""')}"` : image;
+    lines.push([name, face.trackId, ...[x, y, width, height].map((v) => v.toFixed(1)), ...EMOTION_LABELS.map((l) => face.probabilities[l].toFixed(6))].join(','));
+  }
+  writeFileSync(file, `${lines.join('\n')}\n`);
+  return file;
 }
 
 /**

@@ -3,16 +3,15 @@ import path from 'node:path';
 import { Registry } from 'prom-client';
 import {
   EmbeddingsSchema,
-  EMOTION_LABELS,
   encodeMessage,
   eventsTopic,
+  FACE_EVENT,
   FrameSchema,
   InMemoryBus,
   KafkaBus,
   type Bus,
   followTopic,
   loadPack,
-  openPackFaceDetector,
   readPack,
   resolvePackDir,
   runtimeConfigSchema,
@@ -22,18 +21,20 @@ import {
   type EmotionEvent,
   type FaceEmotionEvent,
   type StageDefinition,
+  TRACK_SUMMARY_EVENT,
+  type TrackSummaryEvent,
 } from '@emostream/shared';
 import { IngestMetrics, ingestSettingsSchema, parseSource, probeVideo, StreamRunner, type FrameMessage, type IngestSettings, type VideoInfo } from '@emostream/ingest';
-import { faceStage, faceTrackerConfigSchema, packCropSpec } from '@emostream/face';
+import { faceStage, faceTrackerConfigSchema, openStageDetector, packCropSpec } from '@emostream/face';
 import { backboneStage, packBackbone } from '@emostream/backbone';
 import { packTemporal, temporalStage, type TemporalModel } from '@emostream/temporal';
 import { sinkStage } from '@emostream/sink';
 import { buildSyntheticPack, SYNTHETIC_PACK_NAME, writeDefaultPack } from '@emostream/models';
 import { fromBinary } from '@bufbuild/protobuf';
-import { writeAnnotatedVideo } from './annotate.js';
+import { writeAnnotatedImage, writeAnnotatedVideo, type Annotations } from './annotate.js';
 import type { RunInput } from './inputs.js';
 import { RunProgress } from './progress.js';
-import { liveReport, offlineReport, writeReports, type TrackObservations, type TrackReport } from './report.js';
+import { coveredByTrack, liveReport, offlineReport, writeImageFaces, writeReports, type ImageFaceRow, type TrackObservations, type TrackReport } from './report.js';
 
 export interface RunOptions {
   /** Pack of the backbone (and temporal model): a name in the models folder, or a path. */
@@ -74,7 +75,14 @@ export interface InputSummary {
   totalFrames: number;
   faces: number;
   tracks: number;
-  predicted: string | undefined;
+  /**
+   * Per track, the two clip-level answers, named for what they are: `videoEmotion`, the reference's
+   * (mode of the per-window argmax), and `meanEmotion`, the track summary event's (argmax of the mean
+   * probabilities of the track's face events). They can differ; the README defines both.
+   */
+  trackEmotions: { trackId: number; videoEmotion: string; meanEmotion: string | undefined }[];
+  /** Image inputs: a row per face for their folder's table of faces. */
+  imageFaces?: ImageFaceRow[];
   /** The files written: CSV reports, events, features and the annotated video. */
   reports: string[];
   seconds: number;
@@ -89,6 +97,8 @@ interface StreamProgress {
   lastSeq: number;
   frames: number;
   faces: number;
+  /** Every frame that reached the sink, with a face or not: what each observation covers ends at the next. */
+  sampledSeqs: number[];
 }
 
 /** The five stages in this process and the readers `emo run` takes its reports from. */
@@ -132,13 +142,20 @@ export async function runPipeline(inputs: RunInput[], options: RunOptions): Prom
   const pipeline = await startPipeline(inputs, options, log);
   const detach = options.attach ? await options.attach(pipeline.bus, pipeline.prefix) : undefined;
   try {
+    // Images are one frame each and a folder may hold hundreds: a few at a time.
+    const imageSlots = new Slots(4);
     const summaries = await Promise.all(
       inputs.map(async (input) => {
-        const summary = await runInput(input, pipeline, options, progress);
+        const release = input.image ? await imageSlots.acquire() : undefined;
+        // One input's failure is its own: the others still run and write all their reports.
+        const summary = await runInput(input, pipeline, options, progress)
+          .catch((error: Error): InputSummary => failedInput(input, error))
+          .finally(() => release?.());
         log(describe(summary));
         return summary;
       }),
     );
+    for (const table of writeFaceTables(options.outDir, inputs, summaries)) log(`faces of the images: ${table}`);
     const signal = options.signal;
     if (options.holdAfterEnd && signal && !signal.aborted) {
       progress.stop();
@@ -150,6 +167,42 @@ export async function runPipeline(inputs: RunInput[], options: RunOptions): Prom
     progress.stop();
     await detach?.();
     await pipeline.close();
+  }
+}
+
+/** The faces of the images of each folder (or of each lone image), one CSV per group: `<group>.faces.csv`. */
+function writeFaceTables(outDir: string, inputs: RunInput[], summaries: InputSummary[]): string[] {
+  const groups = new Map<string, ImageFaceRow[]>();
+  inputs.forEach((input, i) => {
+    if (!input.image || !input.group) return;
+    groups.set(input.group, [...(groups.get(input.group) ?? []), ...(summaries[i]!.imageFaces ?? [])]);
+  });
+  return [...groups].map(([group, rows]) => writeImageFaces(path.join(outDir, `${group}.faces.csv`), rows));
+}
+
+/** The summary of an input whose run threw (its reports may be missing; the other inputs' are not). */
+function failedInput(input: RunInput, error: Error): InputSummary {
+  return {
+    input: input.input, streamId: input.name, live: input.live, state: 'failed', sampledFrames: 0, totalFrames: 0,
+    faces: 0, tracks: 0, trackEmotions: [], reports: [], seconds: 0, error: error.message,
+  };
+}
+
+/** A counting semaphore: at most `size` holders at once. */
+class Slots {
+  private free: number;
+  private readonly waiting: (() => void)[] = [];
+  constructor(size: number) {
+    this.free = size;
+  }
+  async acquire(): Promise<() => void> {
+    if (this.free > 0) this.free -= 1;
+    else await new Promise<void>((resolve) => this.waiting.push(resolve));
+    return () => {
+      const next = this.waiting.shift();
+      if (next) next();
+      else this.free += 1;
+    };
   }
 }
 
@@ -182,7 +235,7 @@ async function startPipeline(inputs: RunInput[], options: RunOptions, log: (line
   const backboneDir = resolvePackDir(options.pack, options.modelsDir);
   const hasLstm = (await readPack(backboneDir)).manifest.models.temporal !== undefined;
   const pack = await loadPack(backboneDir, { roles: hasLstm ? ['backbone', 'temporal'] : ['backbone'], session });
-  const detector = await openPackFaceDetector(resolvePackDir(options.detectorPack, options.modelsDir), session);
+  const detector = await openStageDetector(resolvePackDir(options.detectorPack, options.modelsDir), session);
   const temporalModel = packTemporal(pack);
 
   const progress = new Map<string, StreamProgress>();
@@ -194,8 +247,9 @@ async function startPipeline(inputs: RunInput[], options: RunOptions, log: (line
     sinkStage({
       onEndOfStream: (streamId, at) => streamEnds.set(streamId, at),
       onFrame: (streamId, seq, faces) => {
-        const seen = progress.get(streamId) ?? { lastSeq: 0, frames: 0, faces: 0 };
-        progress.set(streamId, { lastSeq: Math.max(seen.lastSeq, seq), frames: seen.frames + 1, faces: seen.faces + faces });
+        const seen = progress.get(streamId) ?? { lastSeq: 0, frames: 0, faces: 0, sampledSeqs: [] };
+        seen.sampledSeqs.push(seq);
+        progress.set(streamId, { lastSeq: Math.max(seen.lastSeq, seq), frames: seen.frames + 1, faces: seen.faces + faces, sampledSeqs: seen.sampledSeqs });
       },
     }),
   ] as StageDefinition[];
@@ -313,22 +367,49 @@ async function runInput(input: RunInput, pipeline: Pipeline, options: RunOptions
   clearInterval(showProgress);
 
   const streamEvents = pipeline.events.get(streamId) ?? [];
-  const faces = streamEvents.filter((e): e is FaceEmotionEvent => e.schema === 'emostream.event.face.v1');
+  const faces = streamEvents.filter((e): e is FaceEmotionEvent => e.schema === FACE_EVENT);
   // Rows of the report: every frame of a file read to its end; otherwise up to the last frame processed.
   const totalFrames = outcome.state === 'ended' && !input.live ? outcome.decodedFrames : Math.max(pipeline.progress.get(streamId)?.lastSeq ?? 0, ...faces.map((f) => f.seq));
   line.update({ frames: input.live ? outcome.frames : totalFrames, faces: faces.length });
   line.finish(outcome.state === 'ended' ? '✔' : outcome.state);
 
-  const written = [writeJsonLines(path.join(options.outDir, `${streamId}.events.jsonl`), streamEvents)];
+  const trackEnds = streamEvents.filter((e): e is TrackSummaryEvent => e.schema === TRACK_SUMMARY_EVENT);
+  const sampledSeqs = [...(pipeline.progress.get(streamId)?.sampledSeqs ?? [])].sort((a, b) => a - b);
+  // Each report on its own: one that cannot be written (an encoder that refuses the input, say) is
+  // named in the summary, and every other report of this input (and of the others) is still written.
+  const errors: string[] = [];
+  const attempt = async <T>(what: string, write: () => T | Promise<T>): Promise<T | undefined> => {
+    try {
+      return await write();
+    } catch (error) {
+      errors.push(`${what}: ${(error as Error).message}`);
+      return undefined;
+    }
+  };
+  const written: string[] = [writeJsonLines(path.join(options.outDir, `${streamId}.events.jsonl`), streamEvents)];
   const tracks = [...(pipeline.observations.get(streamId)?.values() ?? [])].sort((a, b) => a.trackId - b.trackId);
   // Files get the reference's offline windows; live inputs report what the sliding window said live.
-  const reports: TrackReport[] = input.live
-    ? tracks.map((track) => liveReport(track.trackId, faces, totalFrames))
-    : await Promise.all(tracks.map((track) => offlineReport(track, totalFrames, pipeline.temporalModel)));
-  written.push(...writeReports(options.outDir, streamId, reports));
+  const full: TrackReport[] =
+    (await attempt('report', () =>
+      input.live
+        ? tracks.map((track) => liveReport(track.trackId, faces, totalFrames))
+        : Promise.all(tracks.map((track) => offlineReport(track, totalFrames, pipeline.temporalModel))),
+    )) ?? [];
+  // One face: the reference's report, every frame of the video. Several: each CSV covers its own track.
+  const reports =
+    full.length <= 1
+      ? full
+      : full.map((report) => coveredByTrack(report, Math.max(...tracks.find((t) => t.trackId === report.trackId)!.frames.map((f) => f.frame)), sampledSeqs, totalFrames));
+  // Images get a row per face in their folder's table (written once all are done) instead of a video report.
+  if (!input.image) written.push(...((await attempt('CSV report', () => writeReports(options.outDir, streamId, reports))) ?? []));
   if (options.features) written.push(writeJsonLines(path.join(options.outDir, `${streamId}.features.jsonl`), featureRows(tracks)));
-  const annotated = outcome.frames > 0 ? await writeAnnotated(input, pipeline, video, faces, totalFrames, path.join(options.outDir, `${streamId}.annotated.mp4`)) : undefined;
-  if (annotated) written.push(annotated);
+  if (outcome.frames > 0) {
+    const annotated = input.image
+      ? await attempt('annotated image', () => writeAnnotatedImage(parseSource(input.input).input, path.join(options.outDir, `${streamId}.annotated.jpg`), faces))
+      : await attempt('annotated video', () => writeAnnotated(input, pipeline, video, { faces, sampledSeqs }, totalFrames, path.join(options.outDir, `${streamId}.annotated.mp4`)));
+    if (annotated) written.push(annotated);
+  }
+  const failure = [...(outcome.state === 'failed' ? [outcome.error.message] : []), ...errors];
 
   return {
     input: input.input,
@@ -339,11 +420,15 @@ async function runInput(input: RunInput, pipeline: Pipeline, options: RunOptions
     totalFrames,
     faces: faces.length,
     tracks: reports.length,
-    // One track: the reference's video emotion; several: the most frequent label over all faces.
-    predicted: reports.length === 1 ? reports[0]!.predicted : mode(faces.map((f) => f.label)),
+    trackEmotions: reports.map((report) => ({
+      trackId: report.trackId,
+      videoEmotion: report.videoEmotion,
+      meanEmotion: trackEnds.find((end) => end.trackId === report.trackId)?.meanEmotion,
+    })),
+    ...(input.image ? { imageFaces: faces.map((face) => ({ file: input.input, face })) } : {}),
     reports: written,
     seconds: (performance.now() - started) / 1000,
-    ...(outcome.state === 'failed' ? { error: outcome.error.message } : {}),
+    ...(failure.length > 0 ? { error: failure.join('; ') } : {}),
   };
 }
 
@@ -351,10 +436,10 @@ async function runInput(input: RunInput, pipeline: Pipeline, options: RunOptions
  * The annotated video, `frames` long: a file is decoded again at its full rate (up to the last frame
  * processed); a live input's recorded sampled pictures are used.
  */
-async function writeAnnotated(input: RunInput, pipeline: Pipeline, video: VideoInfo | undefined, faces: FaceEmotionEvent[], frames: number, output: string): Promise<string | undefined> {
+async function writeAnnotated(input: RunInput, pipeline: Pipeline, video: VideoInfo | undefined, annotations: Annotations, frames: number, output: string): Promise<string | undefined> {
   if (!input.live) {
     if (!video) return undefined;
-    await writeAnnotatedVideo(['-i', parseSource(input.input).input, '-frames:v', String(frames)], output, video, faces);
+    await writeAnnotatedVideo(['-i', parseSource(input.input).input, '-frames:v', String(frames)], output, video, annotations);
     return output;
   }
   const recording = pipeline.recordings.get(input.name)!;
@@ -362,7 +447,7 @@ async function writeAnnotated(input: RunInput, pipeline: Pipeline, video: VideoI
   for (let waited = 0; recording.frames < frames && waited < 10_000; waited += 50) await new Promise((resolve) => setTimeout(resolve, 50));
   if (recording.frames === 0) return undefined;
   const fps = pipeline.settings.liveSampleFps;
-  await writeAnnotatedVideo(['-framerate', String(fps), '-start_number', '1', '-i', path.join(recording.dir, '%06d.jpg')], output, { width: recording.width, height: recording.height, fps }, faces);
+  await writeAnnotatedVideo(['-framerate', String(fps), '-start_number', '1', '-i', path.join(recording.dir, '%06d.jpg')], output, { width: recording.width, height: recording.height, fps }, annotations);
   return output;
 }
 
@@ -406,19 +491,25 @@ async function untilEventsWritten(pipeline: Pipeline, streamId: string): Promise
   }
 }
 
-/** The most frequent label; ties go to the earlier label in REFERENCE.md's order (as scipy's mode does). */
-function mode(labels: string[]): string | undefined {
-  if (labels.length === 0) return undefined;
-  const counts = EMOTION_LABELS.map((label) => labels.filter((l) => l === label).length);
-  return EMOTION_LABELS[counts.indexOf(Math.max(...counts))];
-}
-
-/** The one-line summary per input: predicted emotion, faces, tracks, frames, time, frames/s. */
+/**
+ * The one-line summary per input: the clip-level emotions, by name (video emotion = the reference's
+ * mode of per-window argmax; mean emotion = the track summary's argmax of mean probabilities), faces,
+ * tracks, frames, time, frames/s.
+ */
 export function describe(s: InputSummary): string {
   const stopped = s.state === 'stopped' ? ' (stopped)' : '';
   if (s.error && s.sampledFrames === 0) return `${s.input}: ${s.error}`;
-  const failed = s.error ? ` — stopped by an error after ${s.sampledFrames} frames: ${s.error}` : '';
+  const failed = s.error ? ` — ${s.sampledFrames > 0 && s.state === 'failed' ? `stopped by an error after ${s.sampledFrames} frames` : 'error'}: ${s.error}` : '';
   if (s.faces === 0) return `${s.input}: no face found in ${s.sampledFrames} sampled frames (${s.seconds.toFixed(1)} s)${stopped}${failed}`;
   const frames = s.live ? `${s.sampledFrames} sampled frames` : `${s.sampledFrames} sampled of ${s.totalFrames} frames`;
-  return `${s.input}: ${s.predicted} — ${s.faces} faces, ${s.tracks} track(s), ${frames} in ${s.seconds.toFixed(1)} s (${(s.sampledFrames / s.seconds).toFixed(1)} frames/s)${stopped}${failed}`;
+  return `${s.input}: ${clipEmotions(s.trackEmotions)} — ${s.faces} faces, ${s.tracks} track(s), ${frames} in ${s.seconds.toFixed(1)} s (${(s.sampledFrames / s.seconds).toFixed(1)} frames/s)${stopped}${failed}`;
+}
+
+/** "video emotion X, mean emotion Y" for one track; per track ("#1 X, #2 Z; …") for several (at most 6 listed). */
+function clipEmotions(tracks: InputSummary['trackEmotions']): string {
+  if (tracks.length === 1) return `video emotion ${tracks[0]!.videoEmotion}, mean emotion ${tracks[0]!.meanEmotion ?? '?'}`;
+  const listed = tracks.slice(0, 6);
+  const more = tracks.length > listed.length ? `, … (${tracks.length - listed.length} more)` : '';
+  const list = (pick: (t: InputSummary['trackEmotions'][number]) => string | undefined) => listed.map((t) => `#${t.trackId} ${pick(t) ?? '?'}`).join(', ') + more;
+  return `video emotion ${list((t) => t.videoEmotion)}; mean emotion ${list((t) => t.meanEmotion)}`;
 }

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
@@ -19,6 +19,21 @@ describe('emo run inputs on the command line', () => {
     );
   });
 
+  it('takes the images of a folder too, marked as images that share one table of faces named after the folder', () => {
+    const folder = path.join(mkdtempSync(path.join(tmpdir(), 'emo-inputs-')), 'party');
+    mkdirSync(folder);
+    for (const file of ['b.JPG', 'a.png', 'clip.mp4', 'notes.txt']) writeFileSync(path.join(folder, file), '');
+    assert.deepEqual(
+      expandInputs([folder, path.join(folder, 'b.JPG')]).map((i) => [path.basename(i.input), i.name, i.image ?? false, i.group]),
+      [
+        ['a.png', 'a', true, 'party'],
+        ['b.JPG', 'b-2', true, 'party'],
+        ['clip.mp4', 'clip', false, undefined],
+        ['b.JPG', 'b-4', true, 'b-4'],
+      ],
+    );
+  });
+
   it('keeps URLs and webcams live, and gives inputs that share a name their position', () => {
     assert.deepEqual(
       expandInputs(['rtsp://cam.local:554/streams/lobby.sdp', 'http://10.0.0.5/clip.mp4', 'webcam:/dev/video2', 'x/a.mp4', 'y/a.mp4']).map((i) => [i.name, i.kind, i.live]),
@@ -32,8 +47,8 @@ describe('emo run inputs on the command line', () => {
     );
   });
 
-  it('fails clearly for a folder without videos and for an unsupported URL', () => {
-    assert.throws(() => expandInputs([mkdtempSync(path.join(tmpdir(), 'emo-empty-'))]), (e) => e instanceof InputError && /no video files in folder/.test(e.message));
+  it('fails clearly for a folder without videos or images and for an unsupported URL', () => {
+    assert.throws(() => expandInputs([mkdtempSync(path.join(tmpdir(), 'emo-empty-'))]), (e) => e instanceof InputError && /no video or image files in folder/.test(e.message));
     assert.throws(() => expandInputs(['ftp://host/clip.mp4']), (e) => e instanceof InputError && /unsupported stream URL scheme/.test(e.message));
   });
 });

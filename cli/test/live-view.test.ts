@@ -86,7 +86,7 @@ describe('emo run --serve: the live view in headless Chromium while a clip runs'
 
     // The clip ends, the view stays up until Ctrl-C, and the run writes its reports.
     await waitFor(() => run.stdout().includes('the live view stays up until Ctrl-C'), { timeoutMs: 180_000, message: () => `the end of the clip; emo run said: ${run.stdout()}${run.stderr()}` });
-    assert.match(run.stdout(), new RegExp(`happy\\.mp4: (${EMOTION_LABELS.join('|')}) — \\d+ faces, 1 track\\(s\\), 47 sampled of \\d+ frames`));
+    assert.match(run.stdout(), new RegExp(`happy\\.mp4: video emotion (${EMOTION_LABELS.join('|')}), mean emotion (${EMOTION_LABELS.join('|')}) — \\d+ faces, 1 track\\(s\\), 47 sampled of \\d+ frames`));
     run.child.kill('SIGINT');
     assert.equal(await run.exited, 0, run.stdout() + run.stderr());
     assert.ok(existsSync(path.join(out, 'happy.csv')));

@@ -57,7 +57,7 @@ describe('emo run inputs', () => {
     const out = mkdtempSync(path.join(tmpdir(), 'emo-out-'));
     const result = runEmo([folder, '--out', out]);
     assert.equal(result.status, 0, 'a face-less clip was still processed: no failure');
-    assert.match(result.stdout, new RegExp(`happy\\.flv: (${labels}) — 10 faces, 1 track\\(s\\), 10 sampled of 56 frames`));
+    assert.match(result.stdout, new RegExp(`happy\\.flv: video emotion (${labels}), mean emotion (${labels}) — 10 faces, 1 track\\(s\\), 10 sampled of 56 frames`));
     assert.match(result.stdout, /bars\.mp4: no face found in 10 sampled frames/);
     assert.doesNotMatch(result.stdout + result.stderr, /\n\s+at .*:\d+:\d+/);
     assert.equal(csvRows(path.join(out, 'happy.csv')).length, 56);
@@ -66,7 +66,7 @@ describe('emo run inputs', () => {
     const empty = mkdtempSync(path.join(tmpdir(), 'emo-empty-'));
     const none = runEmo([empty, '--out', out]);
     assert.equal(none.status, 1);
-    assert.match(none.stderr, /emo: no video files in folder/);
+    assert.match(none.stderr, /emo: no video or image files in folder/);
   });
 
   it('reads an HTTP URL as a live source: the sliding window per sampled frame, and an annotated video of the sampled frames', async () => {
@@ -84,14 +84,14 @@ describe('emo run inputs', () => {
     assert.equal(result.status, 0, result.stdout + result.stderr);
     const name = `127.0.0.1-${(server.address() as AddressInfo).port}-happy`;
     // 1.87 s of video sampled at 5 frames/s.
-    const summary = result.stdout.match(new RegExp(`${url.replace(/\./g, '\\.')}: (${labels}) — (\\d+) faces, 1 track\\(s\\), (\\d+) sampled frames`));
+    const summary = result.stdout.match(new RegExp(`${url.replace(/\./g, '\\.')}: video emotion (${labels}), mean emotion (?:${labels}) — (\\d+) faces, 1 track\\(s\\), (\\d+) sampled frames`));
     assert.ok(summary, result.stdout);
     const sampled = Number(summary[3]);
     assert.ok(sampled >= 8 && sampled <= 11, `${sampled} sampled frames`);
     const rows = csvRows(path.join(out, `${name}.csv`));
     assert.equal(rows.length, sampled, 'live inputs: one row per sampled frame');
     const events = readFileSync(path.join(out, `${name}.events.jsonl`), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
-    const faces = events.filter((e) => e.schema === 'emostream.event.face.v1');
+    const faces = events.filter((e) => e.schema === 'emostream.event.face.v2');
     // The CSV holds the probabilities the pipeline emitted live for each sampled frame.
     for (const face of faces) {
       const row = rows.find((r) => Number(r[0]) === face.seq)!;
@@ -120,7 +120,7 @@ describe('emo run inputs', () => {
     const stdout = run.stdout();
     assert.equal(code, 0, stdout + run.stderr());
     assert.match(run.stderr(), /stopping: finishing the frames in flight/);
-    const summary = stdout.match(new RegExp(`rtsp://127\\.0\\.0\\.1:${port}/live: (${labels}) — (\\d+) faces, 1 track\\(s\\), (\\d+) sampled frames in .* \\(stopped\\)`));
+    const summary = stdout.match(new RegExp(`rtsp://127\\.0\\.0\\.1:${port}/live: video emotion (${labels}), mean emotion (?:${labels}) — (\\d+) faces, 1 track\\(s\\), (\\d+) sampled frames in .* \\(stopped\\)`));
     assert.ok(summary, stdout);
     const sampled = Number(summary[3]);
     assert.ok(sampled >= 6);

@@ -12,10 +12,12 @@ import {
   EMOTION_LABELS,
   encodeMessage,
   eventsTopic,
+  FACE_EVENT,
   makeMessage,
   toProbabilities,
   topicName,
   topics,
+  TRACK_SUMMARY_EVENT,
   type FaceEmotionEvent,
   type TrackSummaryEvent,
 } from '../src/index.js';
@@ -26,7 +28,7 @@ describe('message contracts', () => {
   it('names every topic once, versioned, under a configurable prefix', () => {
     assert.equal(topicName(topics.frames, 'emostream'), 'emostream.frames.v1');
     assert.equal(topicName(topics.faces, 'site-a'), 'site-a.faces.v1');
-    assert.equal(topicName(eventsTopic, 'emostream'), 'emostream.events.v1');
+    assert.equal(topicName(eventsTopic, 'emostream'), 'emostream.events.v2');
     const names = [...Object.values(topics), eventsTopic].map((t) => topicName(t, 'p'));
     assert.equal(new Set(names).size, names.length);
     assert.equal(topics.streams.configEntries?.['cleanup.policy'], 'compact');
@@ -72,12 +74,12 @@ describe('message contracts', () => {
 });
 
 describe('public event JSON Schema', () => {
-  const schema = JSON.parse(readFileSync(path.join(sharedDir, 'schemas/emotion-event.v1.schema.json'), 'utf8'));
+  const schema = JSON.parse(readFileSync(path.join(sharedDir, 'schemas/emotion-event.v2.schema.json'), 'utf8'));
   const validate = new Ajv2020({ allErrors: true, strict: true }).compile(schema);
   const probabilities = toProbabilities([0.1, 0.6, 0.05, 0.05, 0.05, 0.05, 0.1]);
 
   const face: FaceEmotionEvent = {
-    schema: 'emostream.event.face.v1',
+    schema: FACE_EVENT,
     streamId: 'lobby-cam',
     seq: 31,
     ptsMs: 1_000,
@@ -85,13 +87,14 @@ describe('public event JSON Schema', () => {
     emittedAtMs: 1_700_000_000_180,
     trackId: 1,
     box: { x: 10, y: 20, width: 90, height: 95 },
+    frame: { width: 1920, height: 1080 },
     detectorScore: 0.93,
     label: 'Happiness',
     confidence: 0.6,
     probabilities,
   };
   const summary: TrackSummaryEvent = {
-    schema: 'emostream.event.track_summary.v1',
+    schema: TRACK_SUMMARY_EVENT,
     streamId: 'lobby-cam',
     trackId: 1,
     firstSeq: 1,
@@ -100,7 +103,7 @@ describe('public event JSON Schema', () => {
     endPtsMs: 2_000,
     durationMs: 2_000,
     frames: 11,
-    dominantEmotion: 'Happiness',
+    meanEmotion: 'Happiness',
     meanProbabilities: probabilities,
     emittedAtMs: 1_700_000_002_100,
   };
@@ -115,6 +118,8 @@ describe('public event JSON Schema', () => {
     const { Anger: _dropped, ...six } = probabilities;
     assert.equal(validate({ ...face, probabilities: six }), false);
     assert.equal(validate({ ...summary, extra: 1 }), false);
+    const { frame: _frame, ...frameless } = face;
+    assert.equal(validate(frameless), false, 'a v2 face event without the frame size is invalid');
   });
 
   it('lists the labels in REFERENCE.md\'s order', () => {

@@ -37,7 +37,7 @@ export interface FaceStageOptions {
   detector: FaceDetector;
   crops: CropSpec;
   tracker: FaceTrackerConfig;
-  /** Faces narrower than this (pixels) are ignored. */
+  /** Faces narrower than this (source frame pixels) are ignored. */
   minFaceSize: number;
   metrics?: FaceMetrics;
   /**
@@ -81,31 +81,32 @@ export function faceStage(options: FaceStageOptions): StageDefinition<typeof top
         return [context.emit(topics.faces, makeMessage(topics.faces, { ref, faces: [], endedTrackIds: ended })), ...savedState(input, context)];
       }
       const frame = await decodeFrame(input.value.jpeg);
-      const found = (await options.detector.detect(frame)).filter((f) => f.x2 - f.x1 >= options.minFaceSize);
-      options.metrics?.detections.inc(found.length);
+      const detected = (await options.detector.detect(frame)).map((d) => ({ x: d.x1, y: d.y1, width: d.x2 - d.x1, height: d.y2 - d.y1, score: d.score }));
+      // Boxes leave this stage in the source's pixels (ingest may have scaled the frame down for transport);
+      // the appearance descriptor is read from the frame as received, with the box in its pixels.
+      const toSource = { x: (ref.sourceWidth || frame.width) / frame.width, y: (ref.sourceHeight || frame.height) / frame.height };
+      const inSource = detected.map((box) => scaleBox(box, toSource.x, toSource.y));
+      const kept = inSource.map((_, i) => i).filter((i) => inSource[i]!.width >= options.minFaceSize);
+      options.metrics?.detections.inc(kept.length);
       const { tracks, ended } = tracked(() =>
         trackers.update(
           input.key,
-          found.map((f) => {
-            const box = { x: f.x1, y: f.y1, width: f.x2 - f.x1, height: f.y2 - f.y1 };
-            return { box, score: f.score, appearance: appearanceOf(frame, box) };
-          }),
+          kept.map((i) => ({ box: boxOnly(inSource[i]!), score: detected[i]!.score, appearance: appearanceOf(frame, boxOnly(detected[i]!)) })),
           ref.seq,
           frameSignature(frame),
         ),
       );
       const faces = await Promise.all(
         tracks.map(async (track) => {
-          // Crop from the detector's own box (double precision): rebuilt from the float32 wire box the
-          // corners can truncate a pixel short.
-          const detection = found[track.detectionIndex]!;
-          const box = { x: detection.x1, y: detection.y1, width: detection.x2 - detection.x1, height: detection.y2 - detection.y1 };
-          const region = clampBox(adjustBox(box, options.crops.box), frame.width, frame.height);
+          // Crop from the detector's own box in frame pixels (double precision): rebuilt from the float32
+          // wire box the corners can truncate a pixel short.
+          const index = kept[track.detectionIndex]!;
+          const region = clampBox(adjustBox(detected[index]!, options.crops.box), frame.width, frame.height);
           const face = resize(crop(frame, region), options.crops.inputSize.width, options.crops.inputSize.height, options.crops.resize);
           return {
             trackId: track.trackId,
-            box,
-            score: detection.score,
+            box: boxOnly(inSource[index]!),
+            score: detected[index]!.score,
             cropWidth: face.width,
             cropHeight: face.height,
             ...(await encodeCrop(face, options.crops)),
@@ -140,6 +141,16 @@ function tracked<T>(step: () => T): T {
     if (error instanceof TrackerRewindError) throw new StageError('TRACKER_REWIND_TOO_FAR', error.message, { cause: error });
     throw error;
   }
+}
+
+type ScoredBox = { x: number; y: number; width: number; height: number; score: number };
+
+function boxOnly({ x, y, width, height }: ScoredBox) {
+  return { x, y, width, height };
+}
+
+function scaleBox(box: ScoredBox, sx: number, sy: number): ScoredBox {
+  return { x: box.x * sx, y: box.y * sy, width: box.width * sx, height: box.height * sy, score: box.score };
 }
 
 /** Decodes a frame's JPEG to RGB; a frame that is not an image is the input's fault (dead letter). */

@@ -61,6 +61,41 @@ describe('face stage', () => {
     assert.equal(letter.errorCode, 'FRAME_UNDECODABLE');
     assert.match(letter.reason, /frame JPEG cannot be decoded/);
   });
+
+  it('gives boxes in the source frame\'s pixels when ingest scaled the frame down for transport', async () => {
+    const jpeg = readFileSync(still);
+    const { width, height } = await sharp(jpeg).metadata();
+    const seen: [number, number][] = [];
+    // A stand-in detector: one face at fixed pixels of whatever picture it is given.
+    const detector: FaceDetector = {
+      async detect(frame) {
+        seen.push([frame.width, frame.height]);
+        return [{ x1: 50, y1: 20, x2: 100, y2: 80, score: 0.9 }];
+      },
+    };
+    const stage = faceStage({
+      detector,
+      crops: { inputSize: { width: 224, height: 224 }, resize: 'nearest', box: { expand: 1, square: false }, encoding: 'rgb8', jpegQuality: 90 },
+      tracker: faceTrackerConfigSchema.parse({ minHits: 1 }),
+      minFaceSize: 20,
+    });
+    // The camera sent 1.5 × the transported size (ingest scaled it down).
+    const source = { sourceWidth: width! * 1.5, sourceHeight: height! * 1.5 };
+    const facesTopic = topicName(topics.faces, 'fs');
+    const { records } = await runStageInMemory(stage, {
+      topicPrefix: 'fs',
+      inputs: (prefix) => [
+        { topic: topicName(topics.frames, prefix), key: 'cam', value: encodeMessage(topics.frames, makeMessage(topics.frames, { ref: { streamId: 'cam', seq: 1, width: width!, height: height!, ...source }, jpeg })) },
+      ],
+      read: [facesTopic],
+      done: (got) => got.get(facesTopic)!.length >= 1,
+    });
+    assert.deepEqual(seen, [[width, height]], 'the detector sees the frame as it came');
+    const face = fromBinary(FaceCropsSchema, records.get(facesTopic)![0]!.value!).faces[0]!;
+    // Frame pixels → source pixels: × 1.5.
+    const expected = { x: 75, y: 30, width: 75, height: 90 };
+    for (const key of ['x', 'y', 'width', 'height'] as const) assert.ok(Math.abs(face.box![key] - expected[key]) < 1e-3, `${key}: ${face.box![key]} vs ${expected[key]}`);
+  });
 });
 
 describe('face stage tracker state', () => {

@@ -8,8 +8,10 @@ export const ingestSettingsSchema = z
       .number()
       .int()
       .min(0)
-      .default(1280)
-      .describe('Frames wider than this are scaled down (0 keeps the size); detection rarely needs more. Env INGEST_MAX_WIDTH.'),
+      .default(1920)
+      .describe(
+        'Frames wider than this are scaled down for transport (0 keeps the size). Boxes stay in the source\'s pixels and the face stage detects at its own size; 1920 keeps 1080p cameras whole (a downscale plus JPEG can cost marginal faces). Env INGEST_MAX_WIDTH.',
+      ),
     liveSampleFps: z.coerce.number().positive().max(60).default(5).describe('Sampling rate of live sources, frames/s. Env INGEST_LIVE_SAMPLE_FPS.'),
     connectTimeoutMs: z.coerce.number().int().positive().default(10_000).describe('Time to open a live source. Env INGEST_CONNECT_TIMEOUT_MS.'),
     readTimeoutMs: z.coerce.number().int().positive().default(10_000).describe('A live source silent this long counts as disconnected. Env INGEST_READ_TIMEOUT_MS.'),

@@ -12,6 +12,9 @@ export interface SampledFrame {
   ptsMs: number;
   width: number;
   height: number;
+  /** Size of the decoded frame before any scaling for transport: the pixel space of the face boxes. */
+  sourceWidth: number;
+  sourceHeight: number;
 }
 
 export interface VideoInfo {
@@ -96,7 +99,9 @@ function parseRate(rate: string | undefined): number | undefined {
  */
 export async function* readFrames(source: Source, options: ReadOptions, summary?: ReadSummary): AsyncGenerator<SampledFrame> {
   const stats: ReadSummary = summary ?? { decodedFrames: 0, lastPtsMs: 0, warnings: [] };
-  const scale = options.maxWidth > 0 ? `,scale='min(iw,${options.maxWidth})':-2` : '';
+  // Only wider frames are scaled (to an even height); others keep their exact size, odd or not.
+  const w = options.maxWidth;
+  const scale = w > 0 ? `,scale=w='min(iw,${w})':h='if(gt(iw,${w}),2*trunc(ih*${w}/iw/2),ih)'` : '';
   const filter =
     options.sampling.kind === 'every'
       ? `showinfo,select='not(mod(n\\,${options.sampling.step}))'${scale}`
@@ -104,7 +109,7 @@ export async function* readFrames(source: Source, options: ReadOptions, summary?
 
   const splitter = new Pipe2Jpeg();
   const jpegs: Buffer[] = [];
-  const selected: { frameNumber: number; ptsMs: number }[] = [];
+  const selected: { frameNumber: number; ptsMs: number; sourceWidth: number; sourceHeight: number }[] = [];
   let finished = false;
   let failure: Error | undefined;
   let wake: (() => void) | undefined;
@@ -119,13 +124,15 @@ export async function* readFrames(source: Source, options: ReadOptions, summary?
     .videoCodec('mjpeg')
     .format('image2pipe')
     .on('stderr', (line: string) => {
-      const info = /Parsed_showinfo.*\bn:\s*(\d+)\s+pts:\s*-?\d+\s+pts_time:(-?[\d.]+)/.exec(line);
+      const info = /Parsed_showinfo.*\bn:\s*(\d+)\s+pts:\s*-?\d+\s+pts_time:(-?[\d.]+).*\bs:(\d+)x(\d+)/.exec(line);
       if (info) {
         const n = Number(info[1]);
+        // showinfo sits before the scale filter: this is the source's own frame size.
+        const source = { sourceWidth: Number(info[3]), sourceHeight: Number(info[4]) };
         const ptsMs = Math.max(0, Math.round(Number(info[2]) * 1000));
         stats.decodedFrames = Math.max(stats.decodedFrames, n + 1);
         stats.lastPtsMs = ptsMs;
-        if (options.sampling.kind === 'rate' || n % options.sampling.step === 0) selected.push({ frameNumber: n + 1, ptsMs });
+        if (options.sampling.kind === 'rate' || n % options.sampling.step === 0) selected.push({ frameNumber: n + 1, ptsMs, ...source });
         notify();
       } else if (/corrupt|truncat|invalid|error|end of .* stream/i.test(line) && stats.warnings.length < 20) {
         stats.warnings.push(line.trim());
@@ -163,10 +170,10 @@ export async function* readFrames(source: Source, options: ReadOptions, summary?
     for (;;) {
       if (jpegs.length > 0 && selected.length > 0) {
         const jpeg = jpegs.shift()!;
-        const { frameNumber, ptsMs } = selected.shift()!;
+        const { frameNumber, ptsMs, sourceWidth, sourceHeight } = selected.shift()!;
         if (jpegs.length <= 2) stdout.resume();
         const { width, height } = jpegSize(jpeg);
-        yield { jpeg, frameNumber, ptsMs, width, height };
+        yield { jpeg, frameNumber, ptsMs, width, height, sourceWidth, sourceHeight };
         continue;
       }
       if (finished && (jpegs.length === 0 || selected.length === 0)) break;

@@ -1,8 +1,11 @@
 import { makeMessage, moduleLogger, samplingStep, StageError, toStageError, topics, type Logger } from '@emostream/shared';
 import type { IngestSettings } from './config.js';
-import { probeVideo, readFrames, type ReadSummary } from './ffmpeg-frames.js';
+import { probeVideo, readFrames, type ReadSummary, type SampledFrame } from './ffmpeg-frames.js';
 import type { IngestMetrics } from './metrics.js';
 import { assertReadable, parseSource, type Source } from './sources.js';
+
+/** The transported frame's size and its source's (before ingest scaled it down). */
+type FrameSize = Pick<SampledFrame, 'width' | 'height' | 'sourceWidth' | 'sourceHeight'>;
 
 export type FrameMessage = ReturnType<typeof makeMessage<typeof topics.frames.schema>>;
 
@@ -103,7 +106,7 @@ export class StreamRunner {
       this.logger.info({ file: source.input, fps: info.fps, step, width: info.width, height: info.height }, 'reading file');
       for await (const frame of readFrames(source, this.readOptions({ kind: 'every', step }), summary)) {
         if (frame.frameNumber <= (this.definition.resumeAfter ?? 0)) continue;
-        lastFrame = await this.publishFrame(frame.frameNumber, frame.ptsMs, frame.width, frame.height, frame.jpeg, false);
+        lastFrame = await this.publishFrame(frame.frameNumber, frame.ptsMs, frame, frame.jpeg, false);
       }
       if (this.abort.signal.aborted) return await this.stopped(lastFrame, summary);
       const truncation = describeTruncation(info.durationMs, info.fps, summary);
@@ -136,7 +139,7 @@ export class StreamRunner {
         assertReadable(source);
         for await (const frame of readFrames(source, this.readOptions({ kind: 'rate', fps }))) {
           // Live media time restarts with every connection; wall-clock time since the stream started stays monotonic.
-          lastFrame = await this.publishFrame(this.published + 1, now() - startedAt, frame.width, frame.height, frame.jpeg, gapPending);
+          lastFrame = await this.publishFrame(this.published + 1, now() - startedAt, frame, frame.jpeg, gapPending);
           gapPending = false;
           sessionFrames += 1;
           failures = 0;
@@ -183,9 +186,10 @@ export class StreamRunner {
     };
   }
 
-  private async publishFrame(seq: number, ptsMs: number, width: number, height: number, jpeg: Buffer, gapBefore: boolean): Promise<FrameMessage> {
+  private async publishFrame(seq: number, ptsMs: number, size: FrameSize, jpeg: Buffer, gapBefore: boolean): Promise<FrameMessage> {
+    const { width, height, sourceWidth, sourceHeight } = size;
     const frame = makeMessage(topics.frames, {
-      ref: { streamId: this.definition.streamId, seq, ptsMs, capturedAtMs: (this.deps.now ?? Date.now)(), width, height, gapBefore },
+      ref: { streamId: this.definition.streamId, seq, ptsMs, capturedAtMs: (this.deps.now ?? Date.now)(), width, height, sourceWidth, sourceHeight, gapBefore },
       jpeg,
     });
     await this.deps.publish(frame);
@@ -207,6 +211,8 @@ export class StreamRunner {
           capturedAtMs: (this.deps.now ?? Date.now)(),
           width: ref?.width ?? 0,
           height: ref?.height ?? 0,
+          sourceWidth: ref?.sourceWidth ?? 0,
+          sourceHeight: ref?.sourceHeight ?? 0,
           endOfStream: true,
         },
       }),

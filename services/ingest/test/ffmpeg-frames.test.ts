@@ -1,4 +1,8 @@
 import assert from 'node:assert/strict';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { execFileSync } from 'node:child_process';
 import { sharedData } from '@emostream/shared/testing';
 import { describe, it } from 'node:test';
 import { samplingStep } from '@emostream/shared';
@@ -40,6 +44,17 @@ describe('reading frames with ffmpeg', () => {
     assert.equal(summary.decodedFrames, 41);
     assert.equal(frames.length, 21);
     assert.deepEqual([frames[0]!.width, frames[0]!.height], [320, 180]);
+    assert.deepEqual([frames[0]!.sourceWidth, frames[0]!.sourceHeight], [480, 270], 'the source size travels with the scaled frame');
+  });
+
+  it('keeps the exact size of frames not wider than the maximum, odd or not (regression: 1024×675 became 674 high)', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'ingest-odd-'));
+    const odd = path.join(dir, 'odd.png');
+    execFileSync('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-i', sharedData('stills/faceapi_sad.jpg'), '-vf', 'scale=1024:675', odd]);
+    const { frames } = await readAll(odd, 1, 1920);
+    assert.deepEqual([frames[0]!.width, frames[0]!.height, frames[0]!.sourceWidth, frames[0]!.sourceHeight], [1024, 675, 1024, 675]);
+    const scaled = await readAll(sharedData('stills/selfie_plus_group_6faces_mixed_sizes.jpg'), 1, 1280);
+    assert.deepEqual([scaled.frames[0]!.width, scaled.frames[0]!.height, scaled.frames[0]!.sourceWidth, scaled.frames[0]!.sourceHeight], [1280, 960, 2048, 1536]);
   });
 
   it('stops ffmpeg when the reader is aborted', async () => {

@@ -1,4 +1,4 @@
-import { EMOTION_LABELS, toProbabilities, type EmotionLabel, type EventBox, type FaceEmotionEvent } from '@emostream/shared';
+import { EMOTION_LABELS, FACE_EVENT, toProbabilities, type EmotionLabel, type EventBox, type FaceEmotionEvent, type FrameSize } from '@emostream/shared';
 import { InvalidEmotionsError } from './errors.js';
 
 /** The frame header fields the events use (the wire `FrameRef` has this shape). */
@@ -8,6 +8,16 @@ export interface FrameRefLike {
   readonly ptsMs: number;
   readonly capturedAtMs: number;
   readonly endOfStream?: boolean;
+  /** The transported frame's size, and the source's (0: the same): boxes are in the source's pixels. */
+  readonly width?: number;
+  readonly height?: number;
+  readonly sourceWidth?: number;
+  readonly sourceHeight?: number;
+}
+
+/** The source frame's size: the pixel space the face stage gives every box in. */
+export function sourceFrameSize(ref: FrameRefLike): FrameSize {
+  return { width: ref.sourceWidth || ref.width || 0, height: ref.sourceHeight || ref.height || 0 };
 }
 
 /** The face fields the events use (the wire `FaceEmotion` has this shape). */
@@ -33,10 +43,14 @@ export interface EmotionsLike {
  */
 export function faceEmotionEvent(ref: FrameRefLike, face: FaceEmotionLike, emittedAtMs: number): FaceEmotionEvent {
   assertValidFace(ref, face);
+  const frame = sourceFrameSize(ref);
+  if (!(frame.width > 0 && frame.height > 0)) {
+    throw new InvalidEmotionsError(`stream ${ref.streamId} frame ${ref.seq}: the frame has no size, so its boxes cannot be placed`);
+  }
   const probs = face.probs.map(shortestFloat32);
   const best = argmax(probs);
   return {
-    schema: 'emostream.event.face.v1',
+    schema: FACE_EVENT,
     streamId: ref.streamId,
     seq: ref.seq,
     ptsMs: ref.ptsMs,
@@ -49,6 +63,7 @@ export function faceEmotionEvent(ref: FrameRefLike, face: FaceEmotionLike, emitt
       width: shortestFloat32(face.box.width),
       height: shortestFloat32(face.box.height),
     },
+    frame,
     detectorScore: shortestFloat32(face.score),
     label: EMOTION_LABELS[best]!,
     confidence: probs[best]!,

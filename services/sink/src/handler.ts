@@ -1,4 +1,4 @@
-import { eventsTopic, topics, type EmotionEvent, type StageDefinition } from '@emostream/shared';
+import { eventsTopic, FACE_EVENT, topics, type EmotionEvent, type StageDefinition } from '@emostream/shared';
 import { faceEmotionEvents } from './events.js';
 import type { SinkMetrics } from './metrics.js';
 import { TrackSummaries } from './track-summaries.js';
@@ -50,7 +50,7 @@ export function sinkStage(
 function record(metrics: SinkMetrics, stream: string, latencyMs: number | undefined, events: EmotionEvent[]): void {
   if (latencyMs !== undefined) metrics.endToEndSeconds.observe({ stream }, Math.max(0, latencyMs) / 1000);
   for (const event of events) {
-    if (event.schema === 'emostream.event.face.v1') {
+    if (event.schema === FACE_EVENT) {
       metrics.events.inc({ stream, type: 'face' });
       metrics.emotions.inc({ stream, label: event.label });
     } else {

@@ -1,4 +1,4 @@
-import { EMOTION_LABELS, toProbabilities, type TrackSummaryEvent } from '@emostream/shared';
+import { EMOTION_LABELS, toProbabilities, TRACK_SUMMARY_EVENT, type TrackSummaryEvent } from '@emostream/shared';
 import { InvalidEmotionsError } from './errors.js';
 import { assertValidFace, dominantLabel, type EmotionsLike, type FaceEmotionLike, type FrameRefLike } from './events.js';
 
@@ -16,16 +16,17 @@ export interface TrackAccumulator {
 }
 
 /**
- * The summary event of an ended track. Its dominant emotion is the label with the highest MEAN
- * probability, not the most frequent per-frame label: it weighs how sure each frame was, is stable
- * for short tracks where one frame flips a vote, and always equals the argmax of the
- * `meanProbabilities` in the same event, so consumers never see the two disagree. (The reference's
- * per-video label is a mode, of per-window argmaxes; that is `videoEmotion` in @emostream/temporal.)
+ * The summary event of an ended track. Its `meanEmotion` is the label with the highest MEAN
+ * probability over the track's face events, not the most frequent per-frame label: it weighs how sure
+ * each frame was, is stable for short tracks where one frame flips a vote, and always equals the argmax
+ * of the `meanProbabilities` in the same event. It is named for what it is: the reference's per-video
+ * label is a different quantity, a mode of per-window argmaxes (`videoEmotion` in @emostream/temporal,
+ * what `emo run` prints as the video emotion).
  */
 export function trackSummaryEvent(track: TrackAccumulator, emittedAtMs: number): TrackSummaryEvent {
   const means = track.sums.map((sum) => sum / track.frames);
   return {
-    schema: 'emostream.event.track_summary.v1',
+    schema: TRACK_SUMMARY_EVENT,
     streamId: track.streamId,
     trackId: track.trackId,
     firstSeq: track.firstSeq,
@@ -34,7 +35,7 @@ export function trackSummaryEvent(track: TrackAccumulator, emittedAtMs: number):
     endPtsMs: track.endPtsMs,
     durationMs: track.endPtsMs - track.startPtsMs,
     frames: track.frames,
-    dominantEmotion: dominantLabel(means),
+    meanEmotion: dominantLabel(means),
     meanProbabilities: toProbabilities(means),
     emittedAtMs,
   };

@@ -13,7 +13,7 @@ describe('face emotion events', () => {
     const message = emotionsMessage({ ref, faces: [{ trackId: 3, box, score: 0.9, probs, label: 6 }] });
     const [event] = faceEmotionEvents(message, 1_700_000_000_250);
     assert.deepEqual(event, {
-      schema: 'emostream.event.face.v1',
+      schema: 'emostream.event.face.v2',
       streamId: 'cam-1',
       seq: 42,
       ptsMs: 1680,
@@ -21,6 +21,7 @@ describe('face emotion events', () => {
       emittedAtMs: 1_700_000_000_250,
       trackId: 3,
       box,
+      frame: { width: 640, height: 480 },
       detectorScore: 0.9,
       label: 'Anger',
       confidence: 0.6,
@@ -36,6 +37,16 @@ describe('face emotion events', () => {
     assert.equal(event?.detectorScore, 0.7);
     assert.deepEqual(event?.box, { x: 0.1, y: 0.2, width: 33.3, height: 44.4 });
     assert.equal(event?.probabilities.Anger, 0.6);
+  });
+
+  it('gives the source frame size when ingest scaled the frame down for transport (boxes are in the source pixels), and refuses a frame without a size', () => {
+    const scaled = { ...ref, width: 1280, height: 720, sourceWidth: 1920, sourceHeight: 1080 };
+    const [event] = faceEmotionEvents(emotionsMessage({ ref: scaled, faces: [{ trackId: 1, box, score: 0.9, probs }] }), 0);
+    assert.deepEqual(event?.frame, { width: 1920, height: 1080 });
+    assert.deepEqual(event?.box, box, 'the sink passes the face stage\'s source-pixel box on unchanged');
+    assertValidEvent(event!);
+    const sizeless = { streamId: 'cam-1', seq: 1, ptsMs: 0, capturedAtMs: 0 };
+    assert.throws(() => faceEmotionEvent(sizeless, { trackId: 1, box, score: 0.9, probs }, 0), (e: unknown) => e instanceof InvalidEmotionsError && /frame has no size/.test(e.message));
   });
 
   it('takes the label from the probabilities, not from the message’s label field', () => {

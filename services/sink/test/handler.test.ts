@@ -8,7 +8,7 @@ import { encodeMessage, eventsTopic, makeMessage, topicName, topics } from '@emo
 import { runStageInMemory } from '@emostream/shared/testing';
 import { SinkMetrics, sinkStage } from '../src/index.js';
 
-const schema = JSON.parse(readFileSync(fileURLToPath(new URL('../../../libs/shared/schemas/emotion-event.v1.schema.json', import.meta.url)), 'utf8'));
+const schema = JSON.parse(readFileSync(fileURLToPath(new URL('../../../libs/shared/schemas/emotion-event.v2.schema.json', import.meta.url)), 'utf8'));
 const validate = new Ajv2020({ strict: true }).compile(schema);
 const probs = (label: number) => Array.from({ length: 7 }, (_, i) => (i === label ? 0.7 : 0.05));
 
@@ -33,9 +33,9 @@ describe('sink stage', () => {
 
     const parsed = events.map((r) => JSON.parse(Buffer.from(r.value!).toString('utf8')));
     for (const event of parsed) assert.ok(validate(event), JSON.stringify(validate.errors));
-    assert.deepEqual(parsed.map((e) => e.schema), ['emostream.event.face.v1', 'emostream.event.face.v1', 'emostream.event.face.v1', 'emostream.event.track_summary.v1']);
+    assert.deepEqual(parsed.map((e) => e.schema), ['emostream.event.face.v2', 'emostream.event.face.v2', 'emostream.event.face.v2', 'emostream.event.track_summary.v2']);
     assert.deepEqual(parsed.slice(0, 3).map((e) => e.label), ['Happiness', 'Happiness', 'Neutral']);
-    assert.equal(parsed[3].dominantEmotion, 'Happiness');
+    assert.equal(parsed[3].meanEmotion, 'Happiness');
     assert.equal(parsed[3].frames, 3);
     assert.ok(events.every((r) => r.key === 'lobby'));
     const metrics = await registry.metrics();

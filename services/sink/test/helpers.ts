@@ -3,7 +3,7 @@ import { Ajv2020 } from 'ajv/dist/2020.js';
 import { decodeMessage, encodeMessage, makeMessage, topics, type EmotionEvent, type TopicInit } from '@emostream/shared';
 
 // The published contract lives beside @emostream/shared's entry point.
-const schemaUrl = new URL('../schemas/emotion-event.v1.schema.json', import.meta.resolve('@emostream/shared'));
+const schemaUrl = new URL('../schemas/emotion-event.v2.schema.json', import.meta.resolve('@emostream/shared'));
 const validate = new Ajv2020({ allErrors: true, strict: true }).compile(JSON.parse(readFileSync(schemaUrl, 'utf8')));
 
 /** Fails with Ajv's errors unless `event`, as JSON, is valid under the public event schema. */

@@ -61,11 +61,12 @@ describe('sink service with the live view on', () => {
     const jpeg = Uint8Array.from([0xff, 0xd8, 1, 2, 3, 0xff, 0xd9]);
     const ref = { streamId: 'lobby', seq: 11, ptsMs: 440, capturedAtMs: Date.now(), width: 640, height: 480 };
     const event: FaceEmotionEvent = {
-      schema: 'emostream.event.face.v1',
+      schema: 'emostream.event.face.v2',
       ...ref,
       emittedAtMs: Date.now(),
       trackId: 3,
       box: { x: 10, y: 20, width: 100, height: 120 },
+      frame: { width: 640, height: 480 },
       detectorScore: 0.9,
       label: 'Surprise',
       confidence: 0.6,

@@ -14,7 +14,7 @@ const frame = (seq: number) => ({ seq, ptsMs: seq * 40, width: 640, height: 480,
 function face(streamId: string, seq: number, trackId = 1, label: EmotionLabel = 'Happiness'): FaceEmotionEvent {
   const probs = EMOTION_LABELS.map((l) => (l === label ? 0.7 : 0.05));
   return {
-    schema: 'emostream.event.face.v1',
+    schema: 'emostream.event.face.v2',
     streamId,
     seq,
     ptsMs: seq * 40,
@@ -22,6 +22,7 @@ function face(streamId: string, seq: number, trackId = 1, label: EmotionLabel = 
     emittedAtMs: 0,
     trackId,
     box: { x: 100, y: 80, width: 120, height: 150 },
+    frame: { width: 640, height: 480 },
     detectorScore: 0.9,
     label,
     confidence: 0.7,

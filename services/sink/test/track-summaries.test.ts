@@ -23,7 +23,7 @@ describe('TrackSummaries', () => {
     summaries.observe(frame(13, [{ trackId: 1, probs: angry }]), 0);
     const [summary, ...rest] = summaries.observe(frame(19, [], { endedTrackIds: [1] }), 5000);
     assert.deepEqual(rest, []);
-    assert.equal(summary?.schema, 'emostream.event.track_summary.v1');
+    assert.equal(summary?.schema, 'emostream.event.track_summary.v2');
     assert.equal(summary?.streamId, 'cam-1');
     assert.equal(summary?.trackId, 1);
     assert.equal(summary?.firstSeq, 1);
@@ -33,7 +33,7 @@ describe('TrackSummaries', () => {
     assert.equal(summary?.durationMs, 480);
     assert.equal(summary?.frames, 3);
     assert.equal(summary?.emittedAtMs, 5000);
-    assert.equal(summary?.dominantEmotion, 'Happiness');
+    assert.equal(summary?.meanEmotion, 'Happiness');
     const expected = happy.map((h, i) => (2 * Math.fround(h) + Math.fround(angry[i]!)) / 3);
     assert.deepEqual(Object.values(summary!.meanProbabilities), expected);
     assertValidEvent(summary!);
@@ -48,7 +48,7 @@ describe('TrackSummaries', () => {
     summaries.observe(frame(2, [{ trackId: 1, probs: leaningHappy }]), 0);
     summaries.observe(frame(3, [{ trackId: 1, probs: leaningHappy }]), 0);
     const [summary] = summaries.observe(frame(4, [], { endedTrackIds: [1] }), 0);
-    assert.equal(summary?.dominantEmotion, 'Anger', 'two of three frames say Happiness, but Anger has the higher mean');
+    assert.equal(summary?.meanEmotion, 'Anger', 'two of three frames say Happiness, but Anger has the higher mean');
   });
 
   it('counts a face seen in the frame that ends its track', () => {
@@ -89,8 +89,8 @@ describe('TrackSummaries', () => {
     summaries.observe(frame(1, [{ trackId: 1, probs: angry }], { streamId: 'cam-2' }), 0);
     const [a] = summaries.observe(frame(2, [], { endedTrackIds: [1] }), 0);
     const [b] = summaries.observe(frame(2, [], { endedTrackIds: [1], streamId: 'cam-2' }), 0);
-    assert.equal(a?.dominantEmotion, 'Happiness');
-    assert.equal(b?.dominantEmotion, 'Anger');
+    assert.equal(a?.meanEmotion, 'Happiness');
+    assert.equal(b?.meanEmotion, 'Anger');
   });
 
   it('does not count a redelivered frame twice', () => {

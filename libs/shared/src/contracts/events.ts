@@ -3,8 +3,10 @@ import { EMOTION_LABELS, type EmotionLabel } from './labels.js';
 
 
 /**
- * The public events on `${prefix}.events.v1`, as JSON. `schemas/emotion-event.v1.schema.json` is the
+ * The public events on `${prefix}.events.v2`, as JSON. `schemas/emotion-event.v2.schema.json` is the
  * published contract for downstream consumers; a test keeps these types and that schema in step.
+ * (v1, before: boxes in the possibly downscaled transport frame, no frame size, `dominantEmotion`;
+ * docs/events-v2.md is the migration.)
  */
 export type EmotionEvent = FaceEmotionEvent | TrackSummaryEvent;
 
@@ -17,16 +19,27 @@ export interface EventBox {
   height: number;
 }
 
+/** Size of the source's own frame: the pixel space of every box. */
+export interface FrameSize {
+  width: number;
+  height: number;
+}
+
+export const FACE_EVENT = 'emostream.event.face.v2';
+export const TRACK_SUMMARY_EVENT = 'emostream.event.track_summary.v2';
+
 /** One face in one sampled frame. */
 export interface FaceEmotionEvent {
-  schema: 'emostream.event.face.v1';
+  schema: typeof FACE_EVENT;
   streamId: string;
   seq: number;
   ptsMs: number;
   capturedAtMs: number;
   emittedAtMs: number;
   trackId: number;
+  /** In the source frame's pixels. */
   box: EventBox;
+  frame: FrameSize;
   detectorScore: number;
   label: EmotionLabel;
   confidence: number;
@@ -35,7 +48,7 @@ export interface FaceEmotionEvent {
 
 /** Emitted once when a track ends (not seen for the track TTL, or the stream ended). */
 export interface TrackSummaryEvent {
-  schema: 'emostream.event.track_summary.v1';
+  schema: typeof TRACK_SUMMARY_EVENT;
   streamId: string;
   trackId: number;
   firstSeq: number;
@@ -44,7 +57,9 @@ export interface TrackSummaryEvent {
   endPtsMs: number;
   durationMs: number;
   frames: number;
-  dominantEmotion: EmotionLabel;
+  /** argmax of meanProbabilities (not the reference's video emotion, a mode of per-window argmax). */
+  meanEmotion: EmotionLabel;
+  /** Per label, the mean over the track's face events. */
   meanProbabilities: Probabilities;
   emittedAtMs: number;
 }

@@ -56,8 +56,11 @@ function refKey(value: { ref?: FrameRef | undefined }): string {
   return value.ref?.streamId ?? '';
 }
 
-/** The public events topic: JSON (see schemas/emotion-event.v1.schema.json), keyed by streamId. */
-export const eventsTopic = { base: 'events', version: 1, defaultPartitions: 6 } as const;
+/**
+ * The public events topic: JSON (see schemas/emotion-event.v2.schema.json), keyed by streamId. v2: boxes
+ * in the source frame's pixels with the frame's size (v1 is no longer written; docs/events-v2.md).
+ */
+export const eventsTopic = { base: 'events', version: 2, defaultPartitions: 6 } as const;
 
 /** Every internal topic, defined once. */
 export const topics = {

@@ -5,7 +5,7 @@ import path from 'node:path';
 import type { Duplex } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { WebSocket, WebSocketServer } from 'ws';
-import { EMOTION_LABELS, moduleLogger, type EmotionEvent, type FaceEmotionEvent, type Logger } from '@emostream/shared';
+import { EMOTION_LABELS, FACE_EVENT, moduleLogger, TRACK_SUMMARY_EVENT, type EmotionEvent, type FaceEmotionEvent, type Logger } from '@emostream/shared';
 import { RtspRelay } from './rtsp-relay.js';
 import { faceOf, StreamViews, type Shown, type StreamViewsOptions } from './streams.js';
 
@@ -91,13 +91,13 @@ export class LiveView {
 
   /** A public event: face events become boxes and timeline points, summaries close a track's timeline. */
   event(event: EmotionEvent): void {
-    if (event.schema === 'emostream.event.track_summary.v1') {
+    if (event.schema === TRACK_SUMMARY_EVENT) {
       this.flush();
       this.views.summary(event);
-      this.broadcast({ type: 'summary', streamId: event.streamId, trackId: event.trackId, dominantEmotion: event.dominantEmotion, durationMs: event.durationMs, frames: event.frames });
+      this.broadcast({ type: 'summary', streamId: event.streamId, trackId: event.trackId, meanEmotion: event.meanEmotion, durationMs: event.durationMs, frames: event.frames });
       return;
     }
-    if (event.schema !== 'emostream.event.face.v1') return;
+    if (event.schema !== FACE_EVENT) return;
     // The faces of one frame arrive together (one Emotions message becomes consecutive events): group them.
     const pending = this.pending.get(event.streamId);
     if (pending && pending.seq !== event.seq) this.flushStream(event.streamId);

@@ -1,4 +1,4 @@
-import { EMOTION_LABELS, type EventBox, type FaceEmotionEvent, type TrackSummaryEvent } from '@emostream/shared';
+import { EMOTION_LABELS, type EventBox, type FaceEmotionEvent, type FrameSize, type TrackSummaryEvent } from '@emostream/shared';
 
 /**
  * What the live view knows of each stream, and the rule that decides which picture it shows.
@@ -18,7 +18,9 @@ import { EMOTION_LABELS, type EventBox, type FaceEmotionEvent, type TrackSummary
 /** A face as the page draws it, probabilities in `EMOTION_LABELS` order. */
 export interface ViewFace {
   trackId: number;
+  /** In the source frame's pixels (`frame`); the page scales it to the picture it draws on. */
   box: EventBox;
+  frame: FrameSize;
   label: string;
   confidence: number;
   probs: number[];
@@ -45,7 +47,7 @@ export interface TrackView {
   trackId: number;
   points: TimelinePoint[];
   lastSeenAt: number;
-  summary?: { dominantEmotion: string; durationMs: number; frames: number };
+  summary?: { meanEmotion: string; durationMs: number; frames: number };
 }
 
 export interface StreamViewsOptions {
@@ -90,6 +92,7 @@ export function faceOf(event: FaceEmotionEvent): ViewFace {
   return {
     trackId: event.trackId,
     box: event.box,
+    frame: event.frame,
     label: event.label,
     confidence: event.confidence,
     probs: EMOTION_LABELS.map((label) => event.probabilities[label] ?? 0),
@@ -192,7 +195,7 @@ export class StreamViews {
     const s = this.state(event.streamId);
     const track = s.tracks.get(event.trackId) ?? { trackId: event.trackId, points: [], lastSeenAt: this.now() };
     s.tracks.set(event.trackId, track);
-    track.summary = { dominantEmotion: event.dominantEmotion, durationMs: event.durationMs, frames: event.frames };
+    track.summary = { meanEmotion: event.meanEmotion, durationMs: event.durationMs, frames: event.frames };
   }
 
   /**

@@ -52,9 +52,12 @@ function card(streamId) {
 }
 
 /** Box, "Label: NN.NN%", track id and the probability bars, as the annotated video draws them. */
-function drawFaces(ctx, faces, frameWidth) {
+function drawFaces(ctx, faces, frameWidth, frameHeight) {
   for (const f of faces) {
-    const { x, y, width, height } = f.box;
+    // Boxes are in the source frame's pixels; the picture may be smaller (ingest scales wide frames down).
+    const sx = f.frame?.width ? frameWidth / f.frame.width : 1;
+    const sy = f.frame?.height ? frameHeight / f.frame.height : 1;
+    const [x, y, width, height] = [f.box.x * sx, f.box.y * sy, f.box.width * sx, f.box.height * sy];
     const font = Math.max(11, Math.round(width / 7));
     const text = `${f.label}: ${pct(f.confidence)}`;
     ctx.lineWidth = Math.max(2, Math.round(frameWidth / 320));
@@ -111,7 +114,7 @@ function picture(header, jpeg) {
     const ctx = frame.getContext('2d');
     ctx.drawImage(bitmap, 0, 0);
     bitmap.close();
-    drawFaces(ctx, header.faces, frame.width);
+    drawFaces(ctx, header.faces, frame.width, frame.height);
     c.waiting.remove();
     c.meta.textContent = `frame ${header.seq} · ${(header.ptsMs / 1000).toFixed(2)} s`;
     frame.dataset.seq = String(header.seq);
@@ -179,7 +182,7 @@ function drawOverlay(c, video) {
   }
   const ctx = overlay.getContext('2d');
   ctx.clearRect(0, 0, w, h);
-  if (performance.now() - c.latestFacesAt < FRESH_MS) drawFaces(ctx, c.latestFaces, w);
+  if (performance.now() - c.latestFacesAt < FRESH_MS) drawFaces(ctx, c.latestFaces, w, h);
 }
 
 /** Index of the largest probability (the first on ties, as the events' label). */
@@ -244,7 +247,7 @@ function drawTimeline(row) {
   const newest = points[last];
   const best = dominant(newest.probs);
   row.now.textContent = row.summary
-    ? `ended · mostly ${row.summary.dominantEmotion} · ${(row.summary.durationMs / 1000).toFixed(1)} s`
+    ? `ended · mean ${row.summary.meanEmotion} · ${(row.summary.durationMs / 1000).toFixed(1)} s`
     : `${labels[best]} ${pct(newest.probs[best])}`;
   row.range.textContent = `frames ${points[0].seq}–${newest.seq}`;
 }
