@@ -271,7 +271,7 @@ function resolveGlobal(module: string, name: string): unknown {
 
 function rebuildTensor(storage: unknown, offset: unknown, size: unknown, stride: unknown): TorchTensor {
   if (!(storage instanceof Storage)) throw new PickleError('a tensor without a storage');
-  return new TorchTensor('', storage.dtype, (size as number[]).map(Number), (stride as number[]).map(Number), Number(offset), storage, '');
+  return new TorchTensor('', storage.dtype, Array.from(size as number[], Number), Array.from(stride as number[], Number), Number(offset), storage, '');
 }
 
 /** Containers a whole-training checkpoint wraps its weights in; their name is dropped. */
