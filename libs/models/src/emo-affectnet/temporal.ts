@@ -17,6 +17,9 @@
  * i, o, f, c, and B [1, 8u] = input bias then recurrent bias (Keras has none: zeros).
  * Activations are ONNX's defaults (sigmoid, tanh, tanh), which are Keras 2's LSTM defaults.
  * Dropout is training-only and left out.
+ *
+ * The PyTorch port (`LSTMPyTorch`) has no Masking layer and a second (recurrent) bias: built with
+ * `masking: false`, each layer is one ONNX LSTM node over the whole window, with both biases.
  */
 import { OnnxGraphBuilder } from '../onnx/builder.js';
 import { KerasWeightSource, LOGICAL_LAYERS, type LstmWeights, type WeightSource } from './weights.js';
