@@ -2,7 +2,7 @@
 // line naming the file and the problem (and the tensor, where one is at fault).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -43,6 +43,19 @@ test('reads tensors by name with dtype and shape; the state dict\'s own attribut
   assert.equal(conv.toFloat32().length, 128 * 32);
   assert.equal(checkpoint.tensors.get('batch_norm1.num_batches_tracked')!.dtype, 'int64');
   assert.ok(![...checkpoint.tensors.keys()].some((n) => n.includes('_metadata')), 'OrderedDict attributes are not tensors');
+});
+
+test('the CLI imports the authors\' file names into a pack named after the LSTM corpus', async (t) => {
+  const dir = await withTempDir(t);
+  const lstm = join(dir, 'FER_dinamic_LSTM_RAVDESS.pt');
+  await copyFile(fixture('temporal_small.pt'), lstm);
+  const out: string[] = [];
+  const code = await runModelsCli(['import', 'emo-affectnet', '--backbone', fixture('backbone_w16.pt'), '--temporal', lstm, '--out', dir], { out: (l) => out.push(l), err: (l) => out.push(l) });
+  assert.equal(code, 0, out.join('\n'));
+  assert.match(out.join('\n'), /imported pack "emo-affectnet-ravdess"/);
+  const manifest = JSON.parse(await readFile(join(dir, 'emo-affectnet-ravdess', 'manifest.json'), 'utf8'));
+  assert.equal(manifest.source, 'backbone_w16.pt, FER_dinamic_LSTM_RAVDESS.pt');
+  assert.match(manifest.licence, /scientific usage only/);
 });
 
 test('a truncated zip checkpoint is refused in one line naming the file', async (t) => {
