@@ -65,6 +65,9 @@ function detectors(faceApiModels: string, humanModels: string): DetectorBuild[] 
  * BlazeFace finds the turned and downward-looking faces of the Intel scenes that the SSD misses,
  * the SSD finds the Friends face BlazeFace misses; merged, they find every face. Adding BlazeFace
  * on tiles found nothing more on the test media, at about twice BlazeFace's cost, so it is off.
+ * RetinaFace, the reference's own detector, was measured too (RECALL.md): alone it finds every face
+ * but one tiny classroom face in one frame, at a bit over half the fused mode's time; the fused mode
+ * stays, for its full recall and because the expression net wants the SSD's box (below).
  * The SSD runs first, so a face both find keeps the SSD's box: the expression net was made for
  * face-api's SSD boxes; BlazeFace's square box sits lower and cuts the forehead, and on the CREMA-D
  * clips it turned face-api's Happiness and Disgust into Sadness (backbone.test.ts). The order does

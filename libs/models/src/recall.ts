@@ -99,6 +99,8 @@ function table(results: Map<string, FileRecall[]>): string {
 }
 
 async function main(): Promise<void> {
+  // The machine may be shared: the load average goes into the report, so times can be judged.
+  const loadBefore = os.loadavg()[0]!;
   const models = await openDefaultDetectors();
   const score = (key: string) => models.get(key)!.minScore;
   const results = new Map<string, FileRecall[]>(MODES.map((m) => [m.name, []]));
@@ -133,7 +135,9 @@ The default pack's mode is **${DEFAULT_MODE.name}**.
 ${table(results)}
 
 Time per frame: preprocessing (square resize in TypeScript) plus onnxruntime-node on the CPU with 2
-intra-op threads, on the machine that ran the script (${os.cpus().length} cores, ${os.cpus()[0]?.model ?? 'unknown CPU'}).
+intra-op threads, on the machine that ran the script (${os.cpus().length} cores, ${os.cpus()[0]?.model ?? 'unknown CPU'}; 1-minute load
+average ${loadBefore.toFixed(1)} at the start, ${os.loadavg()[0]!.toFixed(1)} at the end: above the core count, every mode is slower by
+about load ÷ cores, and the modes compare with each other, not with runs on an idle machine).
 `;
   const out = fileURLToPath(new URL('../RECALL.md', import.meta.url));
   writeFileSync(out, md);
