@@ -26,6 +26,8 @@ export const MODES: readonly Mode[] = [
   { name: 'fused', passes: [{ detector: 'ssd' }, { detector: 'blazeface' }] },
   { name: 'blazeface+tiled', passes: [{ detector: 'blazeface', tiling: TILING }] },
   { name: 'fused+tiled', passes: [{ detector: 'ssd' }, { detector: 'blazeface', tiling: TILING }] },
+  { name: 'retinaface', passes: [{ detector: 'retinaface' }] },
+  { name: 'ssd+retinaface', passes: [{ detector: 'ssd' }, { detector: 'retinaface' }] },
 ];
 
 /** Opens every detector of the default pack, built in memory (no models/ folder needed). */
@@ -97,6 +99,8 @@ function table(results: Map<string, FileRecall[]>): string {
 }
 
 async function main(): Promise<void> {
+  // The machine may be shared: the load average goes into the report, so times can be judged.
+  const loadBefore = os.loadavg()[0]!;
   const models = await openDefaultDetectors();
   const score = (key: string) => models.get(key)!.minScore;
   const results = new Map<string, FileRecall[]>(MODES.map((m) => [m.name, []]));
@@ -120,17 +124,20 @@ the labelled FLV clips every ${VIDEO_STEP}th frame. Face counts come from MANIFE
 from boxes: a frame where a person has walked out of view still counts them as present.
 
 Modes: \`ssd\` = face-api SSD MobileNetV1 (512², score > ${score('ssd')}), \`tiny\` = face-api Tiny Face
-Detector (416², > ${score('tiny')}), \`blazeface\` = MediaPipe BlazeFace back model (256², > ${score('blazeface')});
+Detector (416², > ${score('tiny')}), \`blazeface\` = MediaPipe BlazeFace back model (256², > ${score('blazeface')}),
+\`retinaface\` = RetinaFace-MobileNet0.25, the reference's detector (640², > ${score('retinaface')}, NMS 0.4, as run.py);
 \`fused\` = the SSD, plus BlazeFace's boxes for faces the SSD did not find (overlap of the smaller
 box ≤ 0.5; a face both find keeps the SSD's box, the one the expression net was made for); \`+tiled\` = BlazeFace also on a ${TILING.columns} × ${TILING.rows} grid of tiles overlapping by
 ${TILING.overlap * 100} % (tile boxes kept above ${TILING.minScore}), boxes merged across tiles by NMS (overlap of the
-smaller box > 0.5).
+smaller box > 0.5); \`ssd+retinaface\` = the SSD, plus RetinaFace's boxes for faces the SSD did not find.
 The default pack's mode is **${DEFAULT_MODE.name}**.
 
 ${table(results)}
 
 Time per frame: preprocessing (square resize in TypeScript) plus onnxruntime-node on the CPU with 2
-intra-op threads, on the machine that ran the script (${os.cpus().length} cores, ${os.cpus()[0]?.model ?? 'unknown CPU'}).
+intra-op threads, on the machine that ran the script (${os.cpus().length} cores, ${os.cpus()[0]?.model ?? 'unknown CPU'}; 1-minute load
+average ${loadBefore.toFixed(1)} at the start, ${os.loadavg()[0]!.toFixed(1)} at the end: above the core count, every mode is slower by
+about load ÷ cores, and the modes compare with each other, not with runs on an idle machine).
 `;
   const out = fileURLToPath(new URL('../RECALL.md', import.meta.url));
   writeFileSync(out, md);

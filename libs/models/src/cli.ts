@@ -5,7 +5,7 @@
  *   list                                   packs under the models folder
  *   verify <pack-dir|name>                 load a pack, run each model once, print a table
  *   build synthetic [--out <dir>]          the seeded-weights pack (tests, benchmarks)
- *   import emo-affectnet --backbone <h5> [--temporal <h5>]… [--out <dir>] [--resize nearest|area]
+ *   import emo-affectnet --backbone <h5|pt> [--temporal <h5|pt>]… [--out <dir>] [--resize nearest|area]
  *   import onnx --name <n> --licence <text> --backbone <onnx> [--temporal <onnx>] [--out <dir>]
  *
  * The models folder is `--models-dir`, else $EMOSTREAM_MODELS_DIR, else `models/` at the
@@ -31,7 +31,8 @@ const USAGE = `usage: models <command>
   list                                   list packs in the models folder
   verify <pack-dir|name>                 load a pack, run each model once, print a table
   build synthetic [--out <dir>]          build the seeded-weights pack (tests and benchmarks only)
-  import emo-affectnet --backbone <h5> [--temporal <h5>]... [--out <dir>] [--resize nearest|area]
+  import emo-affectnet --backbone <h5|pt> [--temporal <h5|pt>]... [--out <dir>] [--resize nearest|area]
+                                         (the authors' Keras .h5 or PyTorch .pt/.pth files)
   import onnx --name <name> --licence <text> --backbone <onnx> [--temporal <onnx>] [--out <dir>]
 options: --models-dir <dir> (default $EMOSTREAM_MODELS_DIR, else models/ at the repository root), --provider cpu|cuda, --threads <n>`;
 
@@ -87,7 +88,7 @@ export async function runModelsCli(argv: readonly string[], io: CliIo = consoleI
       }
       case 'import': {
         if (sub === 'emo-affectnet') {
-          if (!values.backbone) return usage(io, 'import emo-affectnet needs --backbone <h5>');
+          if (!values.backbone) return usage(io, 'import emo-affectnet needs --backbone <h5|pt>');
           if (values.resize && values.resize !== 'nearest' && values.resize !== 'area') return usage(io, '--resize must be nearest or area');
           const packs = await importEmoAffectNet({
             backbone: values.backbone,

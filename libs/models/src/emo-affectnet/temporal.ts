@@ -17,6 +17,9 @@
  * i, o, f, c, and B [1, 8u] = input bias then recurrent bias (Keras has none: zeros).
  * Activations are ONNX's defaults (sigmoid, tanh, tanh), which are Keras 2's LSTM defaults.
  * Dropout is training-only and left out.
+ *
+ * The PyTorch port (`LSTMPyTorch`) has no Masking layer and a second (recurrent) bias: built with
+ * `masking: false`, each layer is one ONNX LSTM node over the whole window, with both biases.
  */
 import { OnnxGraphBuilder } from '../onnx/builder.js';
 import { KerasWeightSource, LOGICAL_LAYERS, type LstmWeights, type WeightSource } from './weights.js';
@@ -66,22 +69,37 @@ export function kerasGatesToOnnx(matrix: Float32Array, rows: number, units: numb
   return out;
 }
 
-/** Keras bias [4u] (i,f,c,o) → ONNX B [8u]: input bias (i,o,f,c) then a zero recurrent bias. */
-export function kerasBiasToOnnx(bias: Float32Array, units: number): Float32Array {
+/**
+ * Keras bias [4u] (i,f,c,o) → ONNX B [8u]: input bias (i,o,f,c) then the recurrent bias, which is
+ * zero for Keras and PyTorch's `bias_hh` for the PyTorch port.
+ */
+export function kerasBiasToOnnx(bias: Float32Array, units: number, recurrentBias?: Float32Array): Float32Array {
   const out = new Float32Array(8 * units);
   for (let onnxGate = 0; onnxGate < 4; onnxGate++) {
-    out.set(bias.subarray(ONNX_GATE_FROM_KERAS[onnxGate]! * units, (ONNX_GATE_FROM_KERAS[onnxGate]! + 1) * units), onnxGate * units);
+    const from = ONNX_GATE_FROM_KERAS[onnxGate]! * units;
+    out.set(bias.subarray(from, from + units), onnxGate * units);
+    if (recurrentBias) out.set(recurrentBias.subarray(from, from + units), (4 + onnxGate) * units);
   }
   return out;
 }
 
+export interface TemporalBuildOptions {
+  /**
+   * Keras's `Masking(0)` (the authors' Keras model): skip all-zero steps, which needs the unrolled
+   * graph. The PyTorch port (`LSTMPyTorch`) has no masking: every step counts, and each LSTM is
+   * one ONNX node. Default true.
+   */
+  readonly masking?: boolean;
+}
+
 /** Builds the temporal graph and returns the serialised model. */
-export function buildTemporal(weights: WeightSource, spec: TemporalSpec = TEMPORAL_SPEC): Uint8Array {
+export function buildTemporal(weights: WeightSource, spec: TemporalSpec = TEMPORAL_SPEC, options: TemporalBuildOptions = {}): Uint8Array {
   const g = new OnnxGraphBuilder('emo_affectnet_temporal');
   const input = g.addInput(TEMPORAL_INPUT, 'float32', ['N', spec.window, spec.features]);
 
   // Time-major [T, N, F], as ONNX's LSTM wants (onnxruntime has no batch-major LSTM).
   const timeMajor = g.op('Transpose', [input], { perm: [1, 0, 2] }, 'window_time_major');
+  if (options.masking === false) return finishTemporal(g, weights, spec, unmaskedLstms(g, weights, spec, timeMajor), 'no masking (PyTorch LSTMPyTorch)');
   // Masking(0): a step is kept when any feature is non-zero. [T, N, 1], broadcast over units.
   const anyNonZero = g.op('ReduceMax', [g.op('Abs', [timeMajor], {}, 'window_abs')], { axes: [2], keepdims: 1 }, 'window_max_abs');
   const keep = g.op('Greater', [anyNonZero, g.addInitializer('zero', new Float32Array([0]), [])], {}, 'masking');
@@ -91,7 +109,11 @@ export function buildTemporal(weights: WeightSource, spec: TemporalSpec = TEMPOR
   const layer1 = maskedLstm(g, 'lstm', steps, keepSteps, spec.features, spec.hidden1, weights.lstm(LOGICAL_LAYERS.lstm1, spec.features, spec.hidden1));
   const layer2 = maskedLstm(g, 'lstm_1', layer1, keepSteps, spec.hidden1, spec.hidden2, weights.lstm(LOGICAL_LAYERS.lstm2, spec.hidden1, spec.hidden2));
   const last = g.op('Squeeze', [layer2[layer2.length - 1]!, g.addInt64s('axis0', [0])], {}, 'lstm_1_last');
+  return finishTemporal(g, weights, spec, last, 'Masking(0), unrolled for exact masking');
+}
 
+/** Dense 7 + softmax on the last step's h [N, hidden2], then the model's bytes. */
+function finishTemporal(g: OnnxGraphBuilder, weights: WeightSource, spec: TemporalSpec, last: string, masking: string): Uint8Array {
   const { kernel, bias } = weights.dense(LOGICAL_LAYERS.temporalProbs, spec.hidden2, spec.classes);
   const logits = g.op(
     'Gemm',
@@ -102,9 +124,25 @@ export function buildTemporal(weights: WeightSource, spec: TemporalSpec = TEMPOR
   g.op('Softmax', [logits], { axis: 1 }, TEMPORAL_PROBS);
   g.addOutput(TEMPORAL_PROBS, 'float32', ['N', spec.classes]);
   return g.toBytes({
-    docString: 'EMO-AffectNet temporal model: Masking(0) → LSTM → LSTM → Dense 7 softmax, unrolled for exact masking',
+    docString: `EMO-AffectNet temporal model: LSTM → LSTM → Dense 7 softmax; ${masking}`,
     metadata: { weights: weights.description, architecture: 'emo-affectnet-temporal', sizes: JSON.stringify(spec) },
   });
+}
+
+/** Two plain ONNX LSTM nodes over the whole window (PyTorch's semantics); returns the last h [N, hidden2]. */
+function unmaskedLstms(g: OnnxGraphBuilder, weights: WeightSource, spec: TemporalSpec, timeMajor: string): string {
+  const layer = (name: string, x: string, logical: string, inputs: number, units: number) => {
+    const w = weights.lstm(logical, inputs, units);
+    const W = g.addInitializer(`${name}/W`, kerasGatesToOnnx(w.kernel, inputs, units), [1, 4 * units, inputs]);
+    const R = g.addInitializer(`${name}/R`, kerasGatesToOnnx(w.recurrentKernel, units, units), [1, 4 * units, units]);
+    const B = g.addInitializer(`${name}/B`, kerasBiasToOnnx(w.bias, units, w.recurrentBias), [1, 8 * units]);
+    return g.node('LSTM', [x, W, R, B], { hidden_size: units }, [`${name}_y`, `${name}_h`, `${name}_c`], name);
+  };
+  // Y is [T, 1 direction, N, units]; the next layer reads [T, N, units].
+  const [y1] = layer('lstm', timeMajor, LOGICAL_LAYERS.lstm1, spec.features, spec.hidden1);
+  const sequence = g.op('Squeeze', [y1!, g.addInt64s('axis1', [1])], {}, 'lstm_sequence');
+  const [, h2] = layer('lstm_1', sequence, LOGICAL_LAYERS.lstm2, spec.hidden1, spec.hidden2);
+  return g.op('Squeeze', [h2!, g.addInt64s('axis0', [0])], {}, 'lstm_1_last');
 }
 
 /** Splits [T, ...] into T values of shape [1, ...]. */
@@ -129,7 +167,7 @@ function maskedLstm(
 ): string[] {
   const W = g.addInitializer(`${layer}/W`, kerasGatesToOnnx(weights.kernel, inputs, units), [1, 4 * units, inputs]);
   const R = g.addInitializer(`${layer}/R`, kerasGatesToOnnx(weights.recurrentKernel, units, units), [1, 4 * units, units]);
-  const B = g.addInitializer(`${layer}/B`, kerasBiasToOnnx(weights.bias, units), [1, 8 * units]);
+  const B = g.addInitializer(`${layer}/B`, kerasBiasToOnnx(weights.bias, units, weights.recurrentBias), [1, 8 * units]);
 
   // The zero initial state, [1, N, units] for the dynamic N: zeros shaped like one step's h.
   const first = g.node('LSTM', [steps[0]!, W, R, B], { hidden_size: units }, [`${layer}_t0_y`, `${layer}_t0_h`, `${layer}_t0_c`], `${layer}_t0`);

@@ -30,6 +30,8 @@ export interface LstmWeights {
   readonly kernel: Float32Array;
   readonly recurrentKernel: Float32Array;
   readonly bias: Float32Array;
+  /** PyTorch's second bias (`bias_hh`), same layout; Keras has none (zero). */
+  readonly recurrentBias?: Float32Array;
 }
 
 /** Logical names for the layers the authors' code leaves unnamed. */

