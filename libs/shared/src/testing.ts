@@ -137,13 +137,18 @@ export function sharedData(relative: string): string {
   throw new Error(`test media missing: ${relative} (looked in ${testMediaDirs().join(', ')}; stills are not shipped: put ../shared/data beside the checkout or set EMOSTREAM_TEST_DATA)`);
 }
 
+/** Whether a test-media file is there (the stills are only where `../shared/data` or EMOSTREAM_TEST_DATA is). */
+export function hasTestMedia(relative: string): boolean {
+  return testMediaDirs().some((dir) => existsSync(path.join(dir, relative)));
+}
+
 /**
  * For tests of media the project may not ship (the third-party stills): `false` when every file is
  * there, else the reason, for `test(name, { skip: unshippedMediaMissing(…) }, …)`. The reason is
  * printed with the skip, so a clone without `../shared/data` shows what it did not run.
  */
 export function unshippedMediaMissing(...relatives: string[]): string | false {
-  const missing = relatives.filter((relative) => !testMediaDirs().some((dir) => existsSync(path.join(dir, relative))));
+  const missing = relatives.filter((relative) => !hasTestMedia(relative));
   return missing.length === 0 ? false : `needs ${missing.join(', ')}, which the project may not ship (put ../shared/data beside the checkout or set EMOSTREAM_TEST_DATA)`;
 }
 
