@@ -57,7 +57,7 @@ program
   .option('--device <cpu|cuda>', 'where the models run (cuda falls back to cpu with a warning)', deviceOption, 'cpu')
   .option('--features', 'also write <name>.features.jsonl: per track and sampled frame, the backbone features and static probabilities')
   .option('--serve <port>', 'serve the live view (pictures, boxes, timelines) on this port while the inputs run, and after them until Ctrl-C', portOption)
-  .option('--serve-host <host>', 'address the live view listens on (it has no authentication: keep it on loopback unless the network is trusted)', '127.0.0.1')
+  .option('--serve-host <host>', 'address the live view listens on; beyond loopback it asks for a fresh token, part of the address printed', '127.0.0.1')
   .option('--kafka <brokers>', 'run the same process against a Kafka cluster instead of the in-memory bus')
   .action(async (args: string[], options: { pack: string; detectorPack: string; modelsDir: string; out: string; fps: number; maxWidth: number; device: 'cpu' | 'cuda'; features?: boolean; serve?: number; serveHost: string; kafka?: string }) => {
     let inputs;
