@@ -70,7 +70,11 @@ export const runtimeConfigSchema = z
       .max(65_535)
       .default(9400)
       .describe('Port of /metrics, /healthz and /readyz (0 = any free port). Env EMOSTREAM_OPS_PORT.'),
-    opsHost: z.string().default('0.0.0.0').describe('Address the ops server binds. Env EMOSTREAM_OPS_HOST.'),
+    opsHost: z
+      .string()
+      .min(1)
+      .default('127.0.0.1')
+      .describe('Address the ops server binds: loopback by default (/metrics tells about the streams); the Kubernetes manifests set 0.0.0.0 so Prometheus and the kubelet reach it. Env EMOSTREAM_OPS_HOST.'),
     shutdownGraceMs: z.coerce
       .number()
       .int()
