@@ -10,6 +10,7 @@ export * from './runtime/lifecycle.js';
 export * from './runtime/metrics.js';
 export * from './runtime/ops-server.js';
 export * from './runtime/stage.js';
+export * from './runtime/dead-letter-privacy.js';
 export * from './runtime/process.js';
 export * from './telemetry/tracing.js';
 export * from './reference/file-sampling.js';

@@ -1,4 +1,5 @@
 import { create, toBinary, type DescMessage, type MessageShape } from '@bufbuild/protobuf';
+import { deadLetterOrigin } from './dead-letter-privacy.js';
 import type { Registry } from 'prom-client';
 import type { Bus, BusConsumer, BusProducer, ConsumedRecord, Headers, OutgoingRecord, PartitionBatch, TopicPartition } from '../bus/types.js';
 import type { RuntimeConfig } from '../config/runtime-config.js';
@@ -340,17 +341,18 @@ export class StageRunner<Desc extends DescMessage = DescMessage> {
       { code: error.code, reason: error.message, topic: record.topic, partition: record.partition, offset: record.offset },
       'dead-lettering a message',
     );
+    const origin = deadLetterOrigin(this.definition.input.base, record.value ?? new Uint8Array(), this.options.config.deadLetterImages);
     const letter = create(DeadLetterSchema, {
       stage: this.definition.name,
       originTopic: record.topic,
       originPartition: record.partition,
       originOffset: record.offset,
       originKey: Buffer.from(record.key, 'utf8'),
-      originValue: record.value ?? new Uint8Array(),
+      originValue: origin.originValue,
       errorCode: error.code,
       reason: error.message,
       failedAtMs: Date.now(),
     });
-    return { topic: this.dlqTopic, key: record.key, value: toBinary(DeadLetterSchema, letter), headers: record.headers };
+    return { topic: this.dlqTopic, key: record.key, value: toBinary(DeadLetterSchema, letter), headers: { ...record.headers, ...origin.headers } };
   }
 }
