@@ -14,6 +14,7 @@ import {
   type StageDefinition,
   type StageOutput,
 } from '@emostream/shared';
+import { assertFrameWithinLimit, DEFAULT_MAX_FRAME_PIXELS } from './frame-limits.js';
 import type { FaceMetrics } from './metrics.js';
 import { StreamTrackers, type FaceTrackerConfig } from './tracker/index.js';
 
@@ -38,6 +39,8 @@ export interface FaceStageOptions {
   /** Faces narrower than this (pixels) are ignored. */
   minFaceSize: number;
   metrics?: FaceMetrics;
+  /** Frames with more pixels are dead-lettered before decoding (default DEFAULT_MAX_FRAME_PIXELS). */
+  maxFramePixels?: number;
 }
 
 /**
@@ -62,7 +65,7 @@ export function faceStage(options: FaceStageOptions): StageDefinition<typeof top
         const ended = trackers.endStream(input.key);
         return [context.emit(topics.faces, makeMessage(topics.faces, { ref, faces: [], endedTrackIds: ended }))];
       }
-      const frame = await decodeFrame(input.value.jpeg);
+      const frame = await decodeFrame(input.value.jpeg, options.maxFramePixels);
       const found = (await options.detector.detect(frame)).filter((f) => f.x2 - f.x1 >= options.minFaceSize);
       options.metrics?.detections.inc(found.length);
       const { tracks, ended } = trackers.update(
@@ -102,9 +105,11 @@ export function faceStage(options: FaceStageOptions): StageDefinition<typeof top
 }
 
 /** Decodes a frame's JPEG to RGB; a frame that is not an image is the input's fault (dead letter). */
-export async function decodeFrame(jpeg: Uint8Array): Promise<RgbImage> {
+export async function decodeFrame(jpeg: Uint8Array, maxPixels = DEFAULT_MAX_FRAME_PIXELS): Promise<RgbImage> {
+  assertFrameWithinLimit(jpeg, maxPixels);
   try {
-    const { data, info } = await sharp(jpeg).removeAlpha().toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
+    // sharp's own limit too, for what the header check cannot read (it also reads only the header).
+    const { data, info } = await sharp(jpeg, { limitInputPixels: maxPixels }).removeAlpha().toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
     return { width: info.width, height: info.height, data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) };
   } catch (error) {
     throw new StageError('FRAME_UNDECODABLE', `frame JPEG cannot be decoded: ${(error as Error).message}`, { cause: error });

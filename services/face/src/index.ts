@@ -4,3 +4,4 @@ export * from './handler.js';
 export * from './metrics.js';
 export * from './config.js';
 export * from './pack-detector.js';
+export * from './frame-limits.js';

@@ -12,7 +12,7 @@ runMain(async () => {
   const detector = await openPackFaceDetector(resolvePackDir(face.detectorPack, model.modelsDir), session);
   const crops = await packCropSpec(resolvePackDir(model.pack, model.modelsDir), face.cropEncoding, face.jpegQuality);
   await runStageProcess(
-    (registry) => faceStage({ detector, crops, tracker: trackerConfig(config), minFaceSize: face.minFaceSize, metrics: new FaceMetrics(registry) }),
+    (registry) => faceStage({ detector, crops, tracker: trackerConfig(config), minFaceSize: face.minFaceSize, maxFramePixels: face.maxPixels, metrics: new FaceMetrics(registry) }),
     config.runtime,
   );
 });
