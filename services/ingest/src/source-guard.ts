@@ -85,8 +85,9 @@ export class SourceGuard {
   private parse(url: string): Source {
     try {
       return parseSource(url);
-    } catch (error) {
-      throw new SourceRefusedError('INVALID_URL', (error as Error).message);
+    } catch {
+      // parseSource's message quotes the URL: not here, a malformed URL may hide a credential.
+      throw new SourceRefusedError('INVALID_URL', 'stream URL not usable: a file path, rtsp(s)://, http(s):// or webcam:/dev/videoN (not shown: it may hold a credential)');
     }
   }
 

@@ -202,14 +202,14 @@ export class SourcePolicy {
     if (!this.roots.some((root) => real === root || real.startsWith(root.endsWith(path.sep) ? root : root + path.sep))) {
       throw new SourceRefusedError(
         'FILE_OUTSIDE_MEDIA_ROOTS',
-        `file ${file} refused: it is not under a media root (INGEST_MEDIA_ROOTS: ${this.roots.join(',') || 'none, so no files'})`,
+        `file ${printable(file)} refused: it is not under a media root (INGEST_MEDIA_ROOTS: ${this.roots.join(',') || 'none, so no files'})`,
       );
     }
   }
 
   private checkDevice(device: string): void {
     if (!WEBCAM_DEVICE.test(device) || !WEBCAM_DEVICE.test(realpathOrSelf(device))) {
-      throw new SourceRefusedError('DEVICE_NOT_ALLOWED', `webcam ${JSON.stringify(device.slice(0, 80))} refused: only /dev/videoN devices`);
+      throw new SourceRefusedError('DEVICE_NOT_ALLOWED', `webcam ${printable(device)} refused: only /dev/videoN devices`);
     }
   }
 
@@ -314,12 +314,21 @@ function parseUrl(url: string): URL {
   try {
     return new URL(url);
   } catch {
-    throw new SourceRefusedError('INVALID_URL', `not a valid URL: ${redactUrl(url)}`);
+    // Not echoed: a malformed URL may hide a credential where redaction cannot find it.
+    throw new SourceRefusedError('INVALID_URL', 'not a valid URL (not shown: it may hold a credential)');
   }
 }
 
 async function resolveAll(host: string): Promise<string[]> {
   return (await dnsLookup(host, { all: true, verbatim: true })).map((a) => a.address);
+}
+
+/**
+ * A path or device name for a message, unless it looks like it holds a credential (a mistyped URL
+ * such as "rtsp:/user:pass@cam" reads as a file path): then it is not shown.
+ */
+function printable(text: string): string {
+  return /[@?]|:\/|%40/i.test(text) ? '(not shown: it may hold a credential)' : JSON.stringify(text.slice(0, 200));
 }
 
 function realpathOrSelf(file: string): string {

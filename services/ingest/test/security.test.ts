@@ -182,7 +182,7 @@ describe('a hostile stream spec gets nothing (running ingest, real broker)', () 
     assert.ok((await metric('emostream_ingest_streams_refused_total', 'reason="REDIRECT_NOT_ALLOWED"')) >= 1);
     // Logged with a clear reason.
     assert.match(output, /"reason":"REDIRECT_NOT_ALLOWED","why":"http:\/\/127\.0\.0\.1:\d+\/go redirects to http:\/\/127\.0\.0\.1:\d+\/after-redirect, which is refused/);
-    assert.match(output, /"why":"file \/etc\/passwd refused: it is not under a media root/);
+    assert.match(output, /"why":"file \\"\/etc\/passwd\\" refused: it is not under a media root/);
 
     // Nothing was fetched: the canary saw no request, no frame came from a refused spec.
     assert.equal(canary.requests.length, 0, `the canary was requested: ${canary.requests.map((r) => r.url).join(', ')}`);

@@ -82,6 +82,19 @@ describe('source policy', () => {
     assert.equal(await refusal(new SourcePolicy({ ...strict, schemes: ['rtsp'] }), 'webcam:/dev/video0'), 'SCHEME_NOT_ALLOWED');
   });
 
+  it('never quotes a malformed URL or a path that may hold a credential in its refusal (found by the fuzz test: "@" flipped to another byte)', async () => {
+    const policy = new SourcePolicy(strict);
+    for (const url of ['rtsp:/viewer:secret@cam/live', 'http://viewer:secret\u0011cam/live?x', 'webcam:/dev/video0?token=secret']) {
+      let message = '';
+      try {
+        await policy.check(parseSource(url));
+      } catch (error) {
+        message = (error as Error).message;
+      }
+      assert.ok(message !== '' && !message.includes('secret'), `${JSON.stringify(url)} gave ${JSON.stringify(message)}`);
+    }
+  });
+
   it('lets emo run (permissive) open whatever the user named', async () => {
     const policy = SourcePolicy.permissive();
     for (const url of ['/etc/hostname', 'http://127.0.0.1:1/', 'webcam:/dev/video0', 'rtsp://192.168.1.2/live']) assert.equal(await refusal(policy, url), 'allowed', url);
