@@ -239,12 +239,12 @@ describe('a hostile stream spec gets nothing (running ingest, real broker)', () 
     assert.doesNotMatch(inline.stdout + inline.stderr, /secret/);
 
     // ffmpeg's errors name the URL it opened, credentials resolved: make it fail, and the log must still not show them.
-    const failuresBefore = await metric('emostream_ingest_stream_errors_total', 'stream="door-cam",reason="SOURCE_FAILED"');
-    cameraRefusals = 4;
-    await waitFor(async () => (await metric('emostream_ingest_stream_errors_total', 'stream="door-cam",reason="SOURCE_FAILED"')) > failuresBefore, {
-      message: 'ffmpeg to fail on the camera',
-      timeoutMs: 30_000,
-    });
+    // Several refusals in a row: under load ffmpeg's exit can race its stdout closing and read as a
+    // plain end (see ffmpeg-frames.ts), so one failure alone might not be logged as one.
+    const logged = () => output.split('\n').filter((line) => line.includes('401 Unauthorized')).length;
+    const loggedBefore = logged();
+    cameraRefusals = 12;
+    await waitFor(() => logged() > loggedBefore, { message: 'ffmpeg to fail on the camera, and the failure to be logged', timeoutMs: 60_000, intervalMs: 200 });
     assert.match(output, /"reason":"ffmpeg failed on http:\/\/\*\*\*@127\.0\.0\.1:\d+\/live\.flv\?token=\*\*\*/, 'the failure is logged, redacted');
     assert.doesNotMatch(output, /secret/, `ingest logged a credential:\n${output.split('\n').filter((l) => l.includes('secret')).slice(0, 3).join('\n')}`);
     assert.doesNotMatch((await ops('/metrics')).text, /secret/);
