@@ -7,6 +7,7 @@ import { DeadLetterSchema } from '../contracts/gen/emostream/v1/messages_pb.js';
 import { decodeMessage, encodeMessage, topicName, topics, type Topic } from '../contracts/topics.js';
 import { DecodeError, StageError, toStageError } from '../errors.js';
 import { moduleLogger, type Logger } from '../log.js';
+import { redactUrlsIn } from '../security/redact.js';
 import { endSpan, headersFromContext, startMessageSpan } from '../telemetry/tracing.js';
 import { Lifecycle } from './lifecycle.js';
 import { StageMetrics } from './metrics.js';
@@ -350,7 +351,8 @@ export class StageRunner<Desc extends DescMessage = DescMessage> {
       originKey: Buffer.from(record.key, 'utf8'),
       originValue: origin.originValue,
       errorCode: error.code,
-      reason: error.message,
+      // An error may quote a URL with its credentials (a source, a model store): never into the DLQ.
+      reason: redactUrlsIn(error.message),
       failedAtMs: Date.now(),
     });
     return { topic: this.dlqTopic, key: record.key, value: toBinary(DeadLetterSchema, letter), headers: { ...record.headers, ...origin.headers } };

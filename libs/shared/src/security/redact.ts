@@ -44,6 +44,9 @@ export function redactLogFields(value: unknown, depth = 0): unknown {
     return plain;
   }
   if (Array.isArray(value)) return value.map((item) => redactLogFields(item, depth + 1));
+  // Only plain objects are copied: a Date, Map or class instance keeps its own serialisation.
+  const prototype = Object.getPrototypeOf(value) as unknown;
+  if (prototype !== Object.prototype && prototype !== null) return value;
   const copy: Record<string, unknown> = {};
   for (const [key, field] of Object.entries(value)) copy[key] = redactLogFields(field, depth + 1);
   return copy;
