@@ -2,7 +2,7 @@ import { moduleLogger, type Logger } from '@emostream/shared';
 import type { IngestSettings } from './config.js';
 import { hasCredentialReferences, resolveCredentialReferences } from './credentials.js';
 import type { IngestMetrics } from './metrics.js';
-import { assertValidStreamId, SourcePolicy, SourceRefusedError } from './source-policy.js';
+import { assertValidStreamId, REFUSAL_REASONS, SourcePolicy, SourceRefusedError } from './source-policy.js';
 import { parseSource, type Source } from './sources.js';
 import type { StreamStatusWriter } from './stream-status.js';
 import type { StreamDefinition } from './stream-runner.js';
@@ -34,6 +34,8 @@ export class SourceGuard {
     this.policy =
       options.policy ?? new SourcePolicy({ schemes: settings.allowedSchemes, allowHosts: settings.allowHosts, denyHosts: settings.denyHosts, mediaRoots: settings.mediaRoots });
     this.logger = options.logger ?? moduleLogger('source-guard');
+    // Every reason's series exists from the start (at 0): a dashboard sees "none refused", and the set is fixed.
+    for (const reason of REFUSAL_REASONS) options.metrics.refused.inc({ reason }, 0);
   }
 
   /** True when `spec` may start now, with `running` streams already running here; else it is refused (and reported). */

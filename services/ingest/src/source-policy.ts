@@ -5,7 +5,7 @@ import https from 'node:https';
 import { BlockList, isIP, type LookupFunction } from 'node:net';
 import path from 'node:path';
 import { redactUrl, StageError } from '@emostream/shared';
-import type { Source, SourceKind } from './sources.js';
+import type { Source } from './sources.js';
 
 /**
  * What a stream spec may make ingest open. Specs come from a Kafka topic, so whoever can write that
@@ -138,7 +138,6 @@ export class SourcePolicy {
   /**
    * Checks a parsed source and resolves it for ffmpeg: files and devices must lie where allowed, a
    * network source's host must resolve only to allowed addresses. Throws SourceRefusedError.
-   * `url` is the spec's URL (its scheme decides rtsp vs rtsps, http vs https).
    */
   async check(source: Source): Promise<void> {
     if (this.options.permissive) return;
@@ -340,6 +339,3 @@ function realpathOrSelf(file: string): string {
     return parent === file ? file : path.join(realpathOrSelf(parent), path.basename(file));
   }
 }
-
-/** The schemes a kind may use (for the config's description). */
-export const SOURCE_SCHEMES: Record<SourceKind, string[]> = { rtsp: ['rtsp', 'rtsps'], http: ['http', 'https'], file: ['file'], webcam: ['webcam'] };
