@@ -66,7 +66,7 @@ function percentile(sorted: number[], p: number): number {
 
 async function runOnce(label: string, packEnv: Record<string, string>, streams: number) {
   const prefix = `bench-${Date.now()}`;
-  const env = { KAFKA_BROKERS: brokers!, EMOSTREAM_TOPIC_PREFIX: prefix, EMOSTREAM_OPS_PORT: '0', EMOSTREAM_OPS_HOST: '127.0.0.1', EMOSTREAM_SESSION_TIMEOUT_MS: '10000', EMOSTREAM_MAX_BATCH_SIZE: '8', ...packEnv };
+  const env = { KAFKA_BROKERS: brokers!, EMOSTREAM_TOPIC_PREFIX: prefix, EMOSTREAM_OPS_PORT: '0', EMOSTREAM_OPS_HOST: '127.0.0.1', INGEST_MEDIA_ROOTS: media, EMOSTREAM_SESSION_TIMEOUT_MS: '10000', EMOSTREAM_MAX_BATCH_SIZE: '8', ...packEnv };
   const bus = new KafkaBus({ brokers: brokers!, clientId: 'bench-pipeline', ssl: { enabled: false, rejectUnauthorized: true }, sasl: { mechanism: 'none' } });
   const stages = new Map(STAGES.map((s) => [s, startStage(s, env)]));
   try {

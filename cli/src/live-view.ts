@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { Bus } from '@emostream/shared';
 import { LiveView, liveViewFeed } from '@emostream/sink';
 import type { RunInput } from './inputs.js';
@@ -16,7 +17,10 @@ export interface ServeOptions {
  */
 export function serveLiveView(inputs: RunInput[], options: ServeOptions) {
   return async (bus: Bus, prefix: string): Promise<() => Promise<void>> => {
-    const view = new LiveView({ port: options.port, host: options.host ?? '127.0.0.1' });
+    const host = options.host ?? '127.0.0.1';
+    // Beyond loopback the view needs a token: a fresh one per run, in the address printed for the user.
+    const loopback = host === 'localhost' || host === '::1' || host.startsWith('127.');
+    const view = new LiveView({ port: options.port, host, ...(loopback ? {} : { token: randomBytes(18).toString('base64url') }) });
     const { url } = await view.start();
     const stopFeed = await liveViewFeed(bus, prefix, view);
     for (const input of inputs) if (input.kind === 'rtsp') view.addRtspSource(input.name, input.input);

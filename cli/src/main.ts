@@ -1,11 +1,11 @@
 import { Command, InvalidArgumentError } from 'commander';
-import { ConfigError, StageError, createBus, DEFAULT_MODELS_DIR, loadConfig, rootLogger, runtimeConfigSchema, runtimeEnvBindings } from '@emostream/shared';
+import { ConfigError, StageError, createBus, redactUrl, DEFAULT_MODELS_DIR, loadConfig, rootLogger, runtimeConfigSchema, runtimeEnvBindings } from '@emostream/shared';
 import { putStream } from '@emostream/ingest';
 import { runModelsCli } from '@emostream/models';
 import { expandInputs, InputError } from './inputs.js';
 import { serveLiveView } from './live-view.js';
 import { runPipeline } from './run.js';
-import { listStreams } from './streams.js';
+import { assertStorableSpec, formatStreamLine, listStreams, listStreamStatuses } from './streams.js';
 
 const program = new Command('emo').description('EmoStream: real-time facial emotion recognition on Kafka').showHelpAfterError();
 
@@ -57,7 +57,7 @@ program
   .option('--device <cpu|cuda>', 'where the models run (cuda falls back to cpu with a warning)', deviceOption, 'cpu')
   .option('--features', 'also write <name>.features.jsonl: per track and sampled frame, the backbone features and static probabilities')
   .option('--serve <port>', 'serve the live view (pictures, boxes, timelines) on this port while the inputs run, and after them until Ctrl-C', portOption)
-  .option('--serve-host <host>', 'address the live view listens on (it has no authentication: keep it on loopback unless the network is trusted)', '127.0.0.1')
+  .option('--serve-host <host>', 'address the live view listens on; beyond loopback it asks for a fresh token, part of the address printed', '127.0.0.1')
   .option('--kafka <brokers>', 'run the same process against a Kafka cluster instead of the in-memory bus')
   .action(async (args: string[], options: { pack: string; detectorPack: string; modelsDir: string; out: string; fps: number; maxWidth: number; device: 'cpu' | 'cuda'; features?: boolean; serve?: number; serveHost: string; kafka?: string }) => {
     let inputs;
@@ -119,10 +119,15 @@ streams
   .option('--max-width <px>', 'scale wider frames down (0 = ingest default)', positiveNumber, 0)
   .option('--disabled', 'declare it but do not run it')
   .action(async (streamId: string, url: string, options: { fps: number; maxWidth: number; disabled?: boolean }) => {
+    try {
+      assertStorableSpec(streamId, url);
+    } catch (error) {
+      throw new InvalidArgumentError((error as Error).message);
+    }
     const { bus, prefix } = busFromEnv();
     await putStream(bus, prefix, { streamId, url, sampleFps: options.fps, maxWidth: options.maxWidth, enabled: !options.disabled });
     await bus.close();
-    console.log(`stream ${streamId} → ${url}${options.disabled ? ' (disabled)' : ''}`);
+    console.log(`stream ${streamId} → ${redactUrl(url)}${options.disabled ? ' (disabled)' : ''}`);
   });
 
 streams
@@ -138,13 +143,14 @@ streams
 
 streams
   .command('list')
-  .description('list the declared streams')
+  .description('list the declared streams, with what ingest did with each (running, or refused and why)')
   .action(async () => {
     const { bus, prefix } = busFromEnv();
     const specs = await listStreams(bus, prefix);
+    const statuses = await listStreamStatuses(bus, prefix);
     await bus.close();
     if (specs.length === 0) console.log('no streams');
-    for (const s of specs) console.log(`${s.streamId}\t${s.enabled ? 'enabled' : 'disabled'}\t${s.url}${s.sampleFps ? `\t${s.sampleFps} fps` : ''}`);
+    for (const s of specs) console.log(formatStreamLine(s, statuses.get(s.streamId)));
   });
 
 program.parseAsync().catch((error: unknown) => {

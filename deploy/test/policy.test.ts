@@ -11,6 +11,7 @@ import { describe, it } from 'node:test';
 import { Registry } from 'prom-client';
 import { eventsTopic, InMemoryBus, runtimeConfigSchema, StageRunner, topicName, topics } from '@emostream/shared';
 import { backboneStage } from '@emostream/backbone';
+import { streamStatusTopic } from '@emostream/ingest';
 import { faceStage } from '@emostream/face';
 import { sinkStage } from '@emostream/sink';
 import { temporalStage } from '@emostream/temporal';
@@ -66,8 +67,8 @@ function documentedRetentions(): Map<string, { partitions: number; retentionMs: 
 const CONSUMING_STAGES = ['face', 'backbone', 'temporal', 'sink'] as const;
 /** Secrets the overlays reference but do not render: created by Strimzi (CA) or by the operator (docs/operations.md). */
 const EXTERNAL_SECRETS: Record<Overlay, string[]> = {
-  dev: ['emostream-kafka-cluster-ca-cert'],
-  gpu: ['emostream-kafka-cluster-ca-cert', 'emostream-kafka-credentials'],
+  dev: ['emostream-kafka-cluster-ca-cert', 'emostream-camera-credentials'],
+  gpu: ['emostream-kafka-cluster-ca-cert', 'emostream-camera-credentials', ...['ingest', 'face', 'backbone', 'temporal', 'sink', 'keda'].map((role) => `emostream-kafka-${role}`)],
 };
 
 for (const overlay of OVERLAYS) {
@@ -170,7 +171,7 @@ for (const overlay of OVERLAYS) {
       const prefix = configValue(overlay, 'EMOSTREAM_TOPIC_PREFIX');
       const documented = documentedRetentions();
       const kafkaTopics = ofKind(overlay, 'KafkaTopic');
-      const expected = [...Object.values(topics), eventsTopic].map((t) => topicName(t, prefix)).sort();
+      const expected = [...Object.values(topics), eventsTopic, streamStatusTopic].map((t) => topicName(t, prefix)).sort();
       assert.deepEqual(kafkaTopics.map((t) => t.spec.topicName).sort(), expected);
       assert.deepEqual([...documented.keys()].sort(), expected, 'the guide documents every topic');
       for (const t of kafkaTopics) {
@@ -233,7 +234,7 @@ describe('overlay specifics', () => {
     }
   });
 
-  it('dev: a Strimzi Kafka (KRaft) with the Kafka Exporter that the lag panels and alerts read, and the stages\' SCRAM user', () => {
+  it('dev: a Strimzi Kafka (KRaft) with the Kafka Exporter that the lag panels and alerts read, and the stages\' SCRAM users', () => {
     const kafka = byName('dev', 'Kafka', 'emostream-kafka');
     assert.equal(kafka.metadata.annotations['strimzi.io/kraft'], 'enabled');
     assert.ok(ofKind('dev', 'KafkaNodePool').some((p) => p.metadata.labels['strimzi.io/cluster'] === 'emostream-kafka'));
@@ -245,10 +246,10 @@ describe('overlay specifics', () => {
     assert.equal(listener.tls, true);
     assert.equal(`scram-${listener.authentication.type.split('scram-')[1]}`, configValue('dev', 'KAFKA_SASL_MECHANISM'));
     assert.ok(listener.networkPolicyPeers.some((p: Any) => p.podSelector?.matchLabels?.['app.kubernetes.io/name'] === 'emostream'), 'only the stages (and KEDA) reach the listener');
-    const user = byName('dev', 'KafkaUser', 'emostream');
-    const secret = byName('dev', 'Secret', 'emostream-kafka-credentials');
-    assert.equal(Buffer.from(secret.data.username, 'base64').toString(), user.metadata.name, 'the Secret\'s username is the KafkaUser');
-    assert.equal(user.spec.authentication.password.valueFrom.secretKeyRef.name, secret.metadata.name);
+    for (const user of ofKind('dev', 'KafkaUser')) {
+      const secret = byName('dev', 'Secret', user.spec.authentication.password.valueFrom.secretKeyRef.name);
+      assert.equal(Buffer.from(secret.data.username, 'base64').toString(), user.metadata.name, `${secret.metadata.name}: the Secret's username is the KafkaUser`);
+    }
   });
 
   it('ships the dashboard that deploy/lib/dashboard.ts builds (run npm run deploy:dashboard after editing it)', () => {

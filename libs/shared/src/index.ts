@@ -1,6 +1,7 @@
 // Public entry of @emostream/shared: services and the CLI import only from here.
 export * from './errors.js';
 export * from './log.js';
+export * from './security/redact.js';
 export * from './config/load.js';
 export * from './config/runtime-config.js';
 export * from './contracts/index.js';
@@ -9,6 +10,7 @@ export * from './runtime/lifecycle.js';
 export * from './runtime/metrics.js';
 export * from './runtime/ops-server.js';
 export * from './runtime/stage.js';
+export * from './runtime/dead-letter-privacy.js';
 export * from './runtime/process.js';
 export * from './telemetry/tracing.js';
 export * from './reference/file-sampling.js';

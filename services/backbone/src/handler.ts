@@ -93,7 +93,8 @@ async function decodeCrop(face: { crop: Uint8Array; encoding: CropEncoding; crop
     return { width: size.width, height: size.height, data: face.crop };
   }
   try {
-    const { data, info } = await sharp(face.crop).removeAlpha().toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
+    // Never more pixels than the crop it claims to be: a bigger JPEG is refused from its header, undecoded.
+    const { data, info } = await sharp(face.crop, { limitInputPixels: size.width * size.height }).removeAlpha().toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
     if (info.width !== size.width || info.height !== size.height || info.channels !== 3) throw new Error(`decoded ${info.width}×${info.height}×${info.channels}`);
     return { width: info.width, height: info.height, data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) };
   } catch (error) {

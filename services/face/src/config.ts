@@ -19,6 +19,12 @@ export const faceConfigSchema = z
           .min(1)
           .default(1)
           .describe('Detections before a track gets an id. 1 = every detection counts, as in the reference (no frame of a face is lost); 2–3 suppress one-frame false positives in busy scenes. Env FACE_TRACK_MIN_HITS.'),
+        maxPixels: z.coerce
+          .number()
+          .int()
+          .positive()
+          .default(4096 * 4096)
+          .describe('Frames with more pixels (width × height, read from the JPEG header) are dead-lettered without decoding. Env FACE_MAX_PIXELS.'),
         trackMaxMisses: z.coerce.number().int().min(0).optional().describe('Missed frames before a track ends. Env FACE_TRACK_MAX_MISSES.'),
       })
       .strict()
@@ -36,6 +42,7 @@ export const faceEnvBindings = [
   { env: 'FACE_CROP_JPEG_QUALITY', path: 'face.jpegQuality' },
   { env: 'FACE_TRACK_MIN_HITS', path: 'face.trackMinHits' },
   { env: 'FACE_TRACK_MAX_MISSES', path: 'face.trackMaxMisses' },
+  { env: 'FACE_MAX_PIXELS', path: 'face.maxPixels' },
 ];
 
 /** The tracker settings, with the operator's overrides. */

@@ -15,6 +15,7 @@ import {
   type StageDefinition,
   type StageOutput,
 } from '@emostream/shared';
+import { assertFrameWithinLimit, DEFAULT_MAX_FRAME_PIXELS } from './frame-limits.js';
 import type { FaceMetrics } from './metrics.js';
 import { encodeTrackerState, trackerStateTopic, type TrackerStateStore } from './tracker-state.js';
 import { appearanceOf, frameSignature, StreamTrackers, TrackerRewindError, type FaceTrackerConfig } from './tracker/index.js';
@@ -48,6 +49,8 @@ export interface FaceStageOptions {
   trackerState?: TrackerStateStore;
   /** Tracking states kept per stream for a redelivered batch: at least the runtime's batch size. Default 64. */
   historyFrames?: number;
+  /** Frames with more pixels are dead-lettered before decoding (default DEFAULT_MAX_FRAME_PIXELS). */
+  maxFramePixels?: number;
 }
 
 /**
@@ -80,7 +83,7 @@ export function faceStage(options: FaceStageOptions): StageDefinition<typeof top
         const ended = tracked(() => trackers.endStream(input.key, ref.seq));
         return [context.emit(topics.faces, makeMessage(topics.faces, { ref, faces: [], endedTrackIds: ended })), ...savedState(input, context)];
       }
-      const frame = await decodeFrame(input.value.jpeg);
+      const frame = await decodeFrame(input.value.jpeg, options.maxFramePixels);
       const detected = (await options.detector.detect(frame)).map((d) => ({ x: d.x1, y: d.y1, width: d.x2 - d.x1, height: d.y2 - d.y1, score: d.score }));
       // Boxes leave this stage in the source's pixels (ingest may have scaled the frame down for transport);
       // the appearance descriptor is read from the frame as received, with the box in its pixels.
@@ -154,9 +157,11 @@ function scaleBox(box: ScoredBox, sx: number, sy: number): ScoredBox {
 }
 
 /** Decodes a frame's JPEG to RGB; a frame that is not an image is the input's fault (dead letter). */
-export async function decodeFrame(jpeg: Uint8Array): Promise<RgbImage> {
+export async function decodeFrame(jpeg: Uint8Array, maxPixels = DEFAULT_MAX_FRAME_PIXELS): Promise<RgbImage> {
+  assertFrameWithinLimit(jpeg, maxPixels);
   try {
-    const { data, info } = await sharp(jpeg).removeAlpha().toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
+    // sharp's own limit too, for what the header check cannot read (it also reads only the header).
+    const { data, info } = await sharp(jpeg, { limitInputPixels: maxPixels }).removeAlpha().toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
     return { width: info.width, height: info.height, data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) };
   } catch (error) {
     throw new StageError('FRAME_UNDECODABLE', `frame JPEG cannot be decoded: ${(error as Error).message}`, { cause: error });

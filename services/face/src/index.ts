@@ -5,3 +5,4 @@ export * from './metrics.js';
 export * from './config.js';
 export * from './pack-detector.js';
 export * from './tracker-state.js';
+export * from './frame-limits.js';

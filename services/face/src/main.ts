@@ -24,6 +24,7 @@ runMain(async () => {
         crops,
         tracker: trackerConfig(config),
         minFaceSize: face.minFaceSize,
+        maxFramePixels: face.maxPixels,
         metrics: new FaceMetrics(registry),
         trackerState,
         // A redelivered batch restarts from the state before its first frame.

@@ -17,8 +17,35 @@ export const ingestSettingsSchema = z
     readTimeoutMs: z.coerce.number().int().positive().default(10_000).describe('A live source silent this long counts as disconnected. Env INGEST_READ_TIMEOUT_MS.'),
     reconnectInitialMs: z.coerce.number().int().positive().default(500).describe('First reconnect delay; doubles per failure. Env INGEST_RECONNECT_INITIAL_MS.'),
     reconnectMaxMs: z.coerce.number().int().positive().default(30_000).describe('Longest reconnect delay. Env INGEST_RECONNECT_MAX_MS.'),
+    // Source policy (docs/operations.md, "Source policy"): what a spec from the streams topic may open.
+    allowedSchemes: commaList(['rtsp', 'rtsps', 'http', 'https', 'file', 'webcam']).describe(
+      'URL schemes stream specs may use (rtsp, rtsps, http, https, file, webcam), comma-separated. Env INGEST_ALLOWED_SCHEMES.',
+    ),
+    allowHosts: commaList([]).describe(
+      'Hosts a spec may name although they are loopback, link-local, private or cluster addresses: host, host:port, *.domain, IP, IP:port or CIDR, comma-separated (e.g. the cameras\' subnet 192.168.10.0/24). Env INGEST_ALLOW_HOSTS.',
+    ),
+    denyHosts: commaList([]).describe('Hosts and CIDRs always refused, even when allowed, comma-separated. Env INGEST_DENY_HOSTS.'),
+    mediaRoots: commaList([]).describe('Folders file specs may read from, comma-separated; empty: no files. Env INGEST_MEDIA_ROOTS.'),
+    credentialsDir: z
+      .string()
+      .default('/var/run/secrets/emostream/cameras')
+      .describe('Folder of camera credential files (a mounted Kubernetes Secret) that a URL names as ${file:NAME}. Env INGEST_CREDENTIALS_DIR.'),
+    maxStreams: z.coerce
+      .number()
+      .int()
+      .positive()
+      .max(1_000)
+      .default(32)
+      .describe('Most streams this replica runs at once, and so most ffmpeg processes (one per stream); more specs are refused (status CAPACITY). Env INGEST_MAX_STREAMS.'),
   })
   .strict();
+/** A list from the environment ("a,b") or a config file (a YAML list). */
+function commaList(fallback: string[]) {
+  return z
+    .preprocess((value) => (typeof value === 'string' ? value.split(',').map((s) => s.trim()).filter(Boolean) : value), z.array(z.string().min(1)))
+    .default(fallback);
+}
+
 export type IngestSettings = z.infer<typeof ingestSettingsSchema>;
 
 export const ingestConfigSchema = z.object({ runtime: runtimeConfigSchema, ingest: ingestSettingsSchema.default({}) }).strict();
@@ -33,4 +60,10 @@ export const ingestEnvBindings: EnvBinding[] = [
   { env: 'INGEST_READ_TIMEOUT_MS', path: 'ingest.readTimeoutMs' },
   { env: 'INGEST_RECONNECT_INITIAL_MS', path: 'ingest.reconnectInitialMs' },
   { env: 'INGEST_RECONNECT_MAX_MS', path: 'ingest.reconnectMaxMs' },
+  { env: 'INGEST_ALLOWED_SCHEMES', path: 'ingest.allowedSchemes' },
+  { env: 'INGEST_ALLOW_HOSTS', path: 'ingest.allowHosts' },
+  { env: 'INGEST_DENY_HOSTS', path: 'ingest.denyHosts' },
+  { env: 'INGEST_MEDIA_ROOTS', path: 'ingest.mediaRoots' },
+  { env: 'INGEST_CREDENTIALS_DIR', path: 'ingest.credentialsDir' },
+  { env: 'INGEST_MAX_STREAMS', path: 'ingest.maxStreams' },
 ];

@@ -17,7 +17,7 @@ runMain(async () => {
   const metrics = new IngestMetrics(registry);
   lifecycle.onChange((state) => metrics.ready.set(state === 'RUNNING' ? 1 : 0));
   const bus = createBus(config.runtime);
-  const worker = new IngestWorker({ bus, topicPrefix: config.runtime.topicPrefix, settings: config.ingest, metrics, logger });
+  const worker = new IngestWorker({ bus, topicPrefix: config.runtime.topicPrefix, settings: config.ingest, metrics, logger, instanceId: config.runtime.instanceId });
   const ops = await startOpsServer({ port: config.runtime.opsPort, host: config.runtime.opsHost, registry, health: () => [lifecycle] });
   logger.info({ opsPort: ops.port }, 'ops server listening');
 

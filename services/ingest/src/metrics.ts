@@ -7,6 +7,7 @@ export class IngestMetrics {
   readonly errors: Counter<'stream' | 'reason'>;
   readonly running: Gauge;
   readonly ready: Gauge;
+  readonly refused: Counter<'reason'>;
 
   constructor(registry: Registry) {
     this.frames = new Counter({ name: 'emostream_ingest_frames_total', help: 'Sampled frames published, per stream.', labelNames: ['stream'], registers: [registry] });
@@ -23,6 +24,13 @@ export class IngestMetrics {
       registers: [registry],
     });
     this.running = new Gauge({ name: 'emostream_ingest_streams_running', help: 'Streams this worker is reading now.', registers: [registry] });
+    // No stream label: refused specs are whatever a topic writer sends; their count must not grow the series.
+    this.refused = new Counter({
+      name: 'emostream_ingest_streams_refused_total',
+      help: 'Stream specs refused by the source policy or the stream cap, by reason (ADDRESS_NOT_ALLOWED, FILE_OUTSIDE_MEDIA_ROOTS, CAPACITY, …); never fetched.',
+      labelNames: ['reason'],
+      registers: [registry],
+    });
     this.ready = new Gauge({ name: 'emostream_ingest_ready', help: '1 while ingest is RUNNING (what /readyz reports), else 0; like the runtime\'s emostream_<stage>_ready.', registers: [registry] });
   }
 }

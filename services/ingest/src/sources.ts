@@ -10,6 +10,11 @@ export interface Source {
   /** What ffmpeg opens: a path, a URL or a V4L2 device. */
   input: string;
   live: boolean;
+  /**
+   * HTTP: the redirects were followed and checked by the source policy already; ffmpeg must follow
+   * none itself (a later redirect could lead where the policy refuses).
+   */
+  redirectsChecked?: boolean;
 }
 
 /**
@@ -50,7 +55,7 @@ export function inputOptions(source: Source, timeouts: { connectTimeoutMs: numbe
       // TCP: UDP loses packets (and frames) on busy networks; -timeout bounds connect and reads.
       return ['-rtsp_transport', 'tcp', '-timeout', micros(timeouts.readTimeoutMs)];
     case 'http':
-      return ['-rw_timeout', micros(timeouts.readTimeoutMs), '-reconnect', '0'];
+      return ['-rw_timeout', micros(timeouts.readTimeoutMs), '-reconnect', '0', ...(source.redirectsChecked ? ['-max_redirects', '0'] : [])];
     case 'webcam':
       return ['-f', 'video4linux2'];
     case 'file':

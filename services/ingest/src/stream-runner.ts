@@ -44,6 +44,11 @@ export interface StreamRunnerDeps {
   logger?: Logger;
   now?: () => number;
   random?: () => number;
+  /**
+   * Before every connection: what ffmpeg opens (the source policy's check, credential references
+   * resolved, HTTP redirects followed and checked). Throws to refuse. Unset: the source as parsed (emo run).
+   */
+  prepareSource?: (source: Source, signal: AbortSignal) => Promise<Source>;
 }
 
 /**
@@ -94,11 +99,12 @@ export class StreamRunner {
     }
   }
 
-  private async runFile(source: Source): Promise<StreamOutcome> {
+  private async runFile(parsed: Source): Promise<StreamOutcome> {
     const { settings } = this.deps;
     const summary: ReadSummary = { decodedFrames: 0, lastPtsMs: 0, warnings: [] };
     let lastFrame: FrameMessage | undefined;
     try {
+      const source = await this.prepare(parsed);
       assertReadable(source);
       const info = await probeVideo(source, settings);
       // The reference cannot sample videos under 3 fps (its k is 0); ingest takes every frame of those.
@@ -123,7 +129,7 @@ export class StreamRunner {
     }
   }
 
-  private async runLive(source: Source): Promise<StreamOutcome> {
+  private async runLive(parsed: Source): Promise<StreamOutcome> {
     const { settings, metrics } = this.deps;
     const now = this.deps.now ?? Date.now;
     const startedAt = now();
@@ -136,6 +142,7 @@ export class StreamRunner {
     while (!this.abort.signal.aborted) {
       sessionFrames = 0;
       try {
+        const source = await this.prepare(parsed);
         assertReadable(source);
         for await (const frame of readFrames(source, this.readOptions({ kind: 'rate', fps }))) {
           // Live media time restarts with every connection; wall-clock time since the stream started stays monotonic.
@@ -167,6 +174,10 @@ export class StreamRunner {
       await abortableSleep(delay, this.abort.signal);
     }
     return this.stopped(lastFrame, noDecoding);
+  }
+
+  private prepare(source: Source): Promise<Source> {
+    return this.deps.prepareSource ? this.deps.prepareSource(source, this.abort.signal) : Promise.resolve(source);
   }
 
   private async stopped(lastFrame: FrameMessage | undefined, summary: ReadSummary): Promise<StreamOutcome> {

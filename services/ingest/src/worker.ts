@@ -12,10 +12,13 @@ import {
   type ConsumedRecord,
   type Logger,
   type TopicPartition,
+  redactUrl,
 } from '@emostream/shared';
 import type { IngestSettings } from './config.js';
 import type { IngestMetrics } from './metrics.js';
+import { SourceGuard } from './source-guard.js';
 import { parseSource } from './sources.js';
+import { StreamStatusWriter } from './stream-status.js';
 import { StreamRunner, type StreamDefinition, type StreamOutcome } from './stream-runner.js';
 
 export interface IngestWorkerOptions {
@@ -24,6 +27,8 @@ export interface IngestWorkerOptions {
   settings: IngestSettings;
   metrics: IngestMetrics;
   logger?: Logger;
+  /** This replica's id, in the stream statuses. */
+  instanceId?: string;
 }
 
 /**
@@ -44,11 +49,16 @@ export class IngestWorker {
   private readonly logger: Logger;
   private consumer: BusConsumer | undefined;
   private producer: BusProducer | undefined;
+  /** Source policy, stream cap and statuses: every spec from the topic passes it before it starts. */
+  private readonly guard: SourceGuard;
+  private readonly status: StreamStatusWriter;
   /** Outcomes of finished streams, for tests and the CLI. */
   readonly outcomes = new Map<string, StreamOutcome>();
 
   constructor(private readonly options: IngestWorkerOptions) {
     this.logger = options.logger ?? moduleLogger('ingest-worker');
+    this.status = new StreamStatusWriter(options.bus, options.topicPrefix);
+    this.guard = new SourceGuard({ settings: options.settings, metrics: options.metrics, status: this.status, ...(options.instanceId ? { instanceId: options.instanceId } : {}) });
   }
 
   get streamsTopic(): string {
@@ -66,6 +76,7 @@ export class IngestWorker {
       { name: this.framesTopic, partitions: topics.frames.defaultPartitions },
     ]);
     this.producer = await bus.producer();
+    await this.status.start();
     this.consumer = await bus.consumer({ groupId: `${topicPrefix}.ingest`, topics: [this.streamsTopic], fromBeginning: true, readCommitted: true });
     await this.consumer.run({
       eachBatch: async (batch) => {
@@ -90,6 +101,7 @@ export class IngestWorker {
     await this.consumer?.close();
     await Promise.all([...this.runners.keys()].map((id) => this.stopStream(id, 'worker stopping')));
     await this.producer?.close();
+    await this.status.close();
   }
 
   /** One record of the streams topic: start, restart or stop a stream. */
@@ -98,6 +110,7 @@ export class IngestWorker {
     if (record.value === null) {
       this.fileProgress.delete(streamId);
       await this.stopStream(streamId, 'removed');
+      await this.guard.forget(streamId);
       return;
     }
     let spec;
@@ -119,6 +132,7 @@ export class IngestWorker {
     const progress = this.fileProgress.get(streamId);
     if (progress?.spec === key && progress.done) return;
     const resumeAfter = progress?.spec === key ? progress.lastSeq : 0;
+    if (!(await this.guard.admit(wanted, this.runners.size))) return;
     this.startStream({ ...wanted, ...(resumeAfter > 0 ? { resumeAfter } : {}) }, { topic: record.topic, partition: record.partition });
   }
 
@@ -127,10 +141,11 @@ export class IngestWorker {
       publish: (frame) => this.producer!.send([{ topic: this.framesTopic, key: spec.streamId, value: encodeMessage(topics.frames, frame) }]),
       metrics: this.options.metrics,
       settings: this.options.settings,
+      prepareSource: (source, signal) => this.guard.prepare(spec.streamId, source, signal),
     });
     const { resumeAfter: _resumed, ...specKey } = spec;
     this.runners.set(spec.streamId, { runner, partition, spec: specKey });
-    this.logger.info({ streamId: spec.streamId, url: spec.url, resumeAfter: spec.resumeAfter }, 'stream started');
+    this.logger.info({ streamId: spec.streamId, url: redactUrl(spec.url), resumeAfter: spec.resumeAfter }, 'stream started');
     void runner.done.then((outcome) => {
       this.outcomes.set(spec.streamId, outcome);
       if (isFile(spec.url)) {

@@ -34,7 +34,8 @@ describe('ingest from a real RTSP server, on the real broker', () => {
       bus,
       topicPrefix: prefix,
       metrics: new IngestMetrics(registry),
-      settings: ingestSettingsSchema.parse({ liveSampleFps: 5, reconnectInitialMs: 200, reconnectMaxMs: 1_000, readTimeoutMs: 3_000, connectTimeoutMs: 3_000 }),
+      // The source policy refuses loopback by default: this test allows its own RTSP server.
+      settings: ingestSettingsSchema.parse({ allowHosts: [`127.0.0.1:${port}`], liveSampleFps: 5, reconnectInitialMs: 200, reconnectMaxMs: 1_000, readTimeoutMs: 3_000, connectTimeoutMs: 3_000 }),
     });
     await worker.start();
     cleanup.push(async () => {

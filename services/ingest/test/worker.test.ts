@@ -7,10 +7,19 @@ import { after, describe, it } from 'node:test';
 import { fromBinary } from '@bufbuild/protobuf';
 import { Registry } from 'prom-client';
 import { FrameSchema, InMemoryBus, topicName, topics, type ConsumedRecord } from '@emostream/shared';
-import { freePort, sharedData, waitFor } from '@emostream/shared/testing';
+import { freePort, sharedData, sharedDataDir, waitFor } from '@emostream/shared/testing';
 import { IngestMetrics, IngestWorker, ingestSettingsSchema, putStream } from '../src/index.js';
 
-const settings = ingestSettingsSchema.parse({ reconnectInitialMs: 100, reconnectMaxMs: 400, connectTimeoutMs: 2_000, readTimeoutMs: 2_000 });
+// The source policy refuses loopback and files outside media roots by default: these tests allow
+// their own loopback servers and media explicitly.
+const settings = ingestSettingsSchema.parse({
+  reconnectInitialMs: 100,
+  reconnectMaxMs: 400,
+  connectTimeoutMs: 2_000,
+  readTimeoutMs: 2_000,
+  allowHosts: ['127.0.0.1'],
+  mediaRoots: [sharedDataDir(), tmpdir()],
+});
 
 async function startWorker(prefix: string) {
   const bus = new InMemoryBus();

@@ -15,6 +15,11 @@ export const sinkSettingsSchema = z
       .min(1)
       .default('127.0.0.1')
       .describe('Address the live view listens on: loopback by default (it shows camera pictures); 0.0.0.0 to reach it from elsewhere. Env SINK_LIVE_VIEW_HOST.'),
+    liveViewToken: z
+      .string()
+      .min(16)
+      .optional()
+      .describe('Token the live view page must present (open it as http://host:port/?token=…); required when it listens beyond loopback. Env SINK_LIVE_VIEW_TOKEN (secret: from a Kubernetes Secret).'),
     liveViewRelayRtsp: envBoolean
       .default(true)
       .describe('Relay the RTSP streams of the streams topic as live video on the page (ffmpeg per stream). Env SINK_LIVE_VIEW_RELAY_RTSP.'),
@@ -30,4 +35,5 @@ export const sinkEnvBindings: EnvBinding[] = [
   { env: 'SINK_LIVE_VIEW_PORT', path: 'sink.liveViewPort' },
   { env: 'SINK_LIVE_VIEW_HOST', path: 'sink.liveViewHost' },
   { env: 'SINK_LIVE_VIEW_RELAY_RTSP', path: 'sink.liveViewRelayRtsp' },
+  { env: 'SINK_LIVE_VIEW_TOKEN', path: 'sink.liveViewToken', secret: true },
 ];

@@ -12,7 +12,7 @@ runMain(async () => {
   await runStageProcess((registry) => sinkStage({ metrics: new SinkMetrics(registry) }), config.runtime, { onShutdown: () => closeView?.() ?? Promise.resolve() });
   if (config.sink.liveViewPort > 0) {
     // Its own bus client: the view reads frames and events with consumers of its own, never the stage's.
-    const view = new LiveView({ port: config.sink.liveViewPort, host: config.sink.liveViewHost });
+    const view = new LiveView({ port: config.sink.liveViewPort, host: config.sink.liveViewHost, ...(config.sink.liveViewToken ? { token: config.sink.liveViewToken } : {}) });
     await view.start();
     const viewBus = createBus(config.runtime);
     const stopFeed = await liveViewFeed(viewBus, config.runtime.topicPrefix, view, { relayRtsp: config.sink.liveViewRelayRtsp });

@@ -70,7 +70,14 @@ export const runtimeConfigSchema = z
       .max(65_535)
       .default(9400)
       .describe('Port of /metrics, /healthz and /readyz (0 = any free port). Env EMOSTREAM_OPS_PORT.'),
-    opsHost: z.string().default('0.0.0.0').describe('Address the ops server binds. Env EMOSTREAM_OPS_HOST.'),
+    opsHost: z
+      .string()
+      .min(1)
+      .default('127.0.0.1')
+      .describe('Address the ops server binds: loopback by default (/metrics tells about the streams); the Kubernetes manifests set 0.0.0.0 so Prometheus and the kubelet reach it. Env EMOSTREAM_OPS_HOST.'),
+    deadLetterImages: envBoolean
+      .default(false)
+      .describe('Keep the pictures (frames, face crops) of dead-lettered messages; off: their size and SHA-256 only. Env EMOSTREAM_DLQ_KEEP_IMAGES.'),
     shutdownGraceMs: z.coerce
       .number()
       .int()
@@ -117,6 +124,7 @@ export const runtimeEnvBindings: readonly EnvBinding[] = [
   { env: 'EMOSTREAM_OPS_PORT', path: 'opsPort' },
   { env: 'EMOSTREAM_OPS_HOST', path: 'opsHost' },
   { env: 'EMOSTREAM_SHUTDOWN_GRACE_MS', path: 'shutdownGraceMs' },
+  { env: 'EMOSTREAM_DLQ_KEEP_IMAGES', path: 'deadLetterImages' },
   { env: 'EMOSTREAM_SESSION_TIMEOUT_MS', path: 'sessionTimeoutMs' },
   { env: 'EMOSTREAM_TRACING_EXPORTER', path: 'tracing.exporter' },
   { env: 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT', path: 'tracing.endpoint' },

@@ -1,4 +1,5 @@
 import { create, toBinary, type DescMessage, type MessageShape } from '@bufbuild/protobuf';
+import { deadLetterOrigin } from './dead-letter-privacy.js';
 import type { Registry } from 'prom-client';
 import type { Bus, BusConsumer, BusProducer, ConsumedRecord, Headers, OutgoingRecord, PartitionBatch, TopicPartition } from '../bus/types.js';
 import type { RuntimeConfig } from '../config/runtime-config.js';
@@ -6,6 +7,7 @@ import { DeadLetterSchema } from '../contracts/gen/emostream/v1/messages_pb.js';
 import { decodeMessage, encodeMessage, topicName, topics, type Topic } from '../contracts/topics.js';
 import { DecodeError, StageError, toStageError } from '../errors.js';
 import { moduleLogger, type Logger } from '../log.js';
+import { redactUrlsIn } from '../security/redact.js';
 import { endSpan, headersFromContext, startMessageSpan } from '../telemetry/tracing.js';
 import { Lifecycle } from './lifecycle.js';
 import { StageMetrics } from './metrics.js';
@@ -340,17 +342,19 @@ export class StageRunner<Desc extends DescMessage = DescMessage> {
       { code: error.code, reason: error.message, topic: record.topic, partition: record.partition, offset: record.offset },
       'dead-lettering a message',
     );
+    const origin = deadLetterOrigin(this.definition.input.base, record.value ?? new Uint8Array(), this.options.config.deadLetterImages);
     const letter = create(DeadLetterSchema, {
       stage: this.definition.name,
       originTopic: record.topic,
       originPartition: record.partition,
       originOffset: record.offset,
       originKey: Buffer.from(record.key, 'utf8'),
-      originValue: record.value ?? new Uint8Array(),
+      originValue: origin.originValue,
       errorCode: error.code,
-      reason: error.message,
+      // An error may quote a URL with its credentials (a source, a model store): never into the DLQ.
+      reason: redactUrlsIn(error.message),
       failedAtMs: Date.now(),
     });
-    return { topic: this.dlqTopic, key: record.key, value: toBinary(DeadLetterSchema, letter), headers: record.headers };
+    return { topic: this.dlqTopic, key: record.key, value: toBinary(DeadLetterSchema, letter), headers: { ...record.headers, ...origin.headers } };
   }
 }

@@ -5,7 +5,8 @@ import path from 'node:path';
 import type { Duplex } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { WebSocket, WebSocketServer } from 'ws';
-import { EMOTION_LABELS, FACE_EVENT, moduleLogger, TRACK_SUMMARY_EVENT, type EmotionEvent, type FaceEmotionEvent, type Logger } from '@emostream/shared';
+import { EMOTION_LABELS, FACE_EVENT, moduleLogger, StageError, TRACK_SUMMARY_EVENT, type EmotionEvent, type FaceEmotionEvent, type Logger } from '@emostream/shared';
+import { checkSocketAccess, isLoopbackHost } from './access.js';
 import { RtspRelay } from './rtsp-relay.js';
 import { faceOf, StreamViews, type Shown, type StreamViewsOptions } from './streams.js';
 
@@ -21,8 +22,13 @@ const ASSETS: Record<string, { file: string; type: string }> = {
 
 export interface LiveViewOptions extends StreamViewsOptions {
   port: number;
-  /** Loopback by default: the page shows camera pictures; expose it on purpose (e.g. '0.0.0.0' in a pod). */
+  /** Loopback by default: the page shows camera pictures; expose it on purpose (e.g. '0.0.0.0' in a pod), with a token. */
   host?: string;
+  /**
+   * Required on the page's sockets (`/?token=…` in the page's address). Must be set when `host` is
+   * not loopback: the server refuses to start without it (see access.ts for all the checks).
+   */
+  token?: string;
   /** A page whose socket has more than this unsent is skipped for pictures until it catches up (default 8 MiB). */
   maxBufferedBytes?: number;
   ffmpegPath?: string;
@@ -61,6 +67,9 @@ export class LiveView {
 
   async start(): Promise<{ url: string; port: number }> {
     const host = this.options.host ?? '127.0.0.1';
+    if (!isLoopbackHost(host) && !this.options.token) {
+      throw new StageError('LIVE_VIEW_TOKEN_REQUIRED', `the live view would listen on ${host}, beyond loopback, without a token: set one (SINK_LIVE_VIEW_TOKEN) or listen on 127.0.0.1`);
+    }
     await new Promise<void>((resolve, reject) => {
       this.server.once('error', reject);
       this.server.listen(this.options.port, host, () => resolve());
@@ -68,7 +77,7 @@ export class LiveView {
     this.timers.push(setInterval(() => this.showDue(), 100), setInterval(() => this.expire(), 5_000));
     process.once('exit', this.killRelays);
     const { port } = this.server.address() as { port: number };
-    const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}/`;
+    const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}/${this.options.token ? `?token=${encodeURIComponent(this.options.token)}` : ''}`;
     this.logger.info({ url }, 'live view listening');
     return { url, port };
   }
@@ -219,6 +228,12 @@ export class LiveView {
   }
 
   private upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    const access = checkSocketAccess(req, { host: this.options.host ?? '127.0.0.1', ...(this.options.token ? { token: this.options.token } : {}) });
+    if (!access.allowed) {
+      this.logger.warn({ status: access.status, reason: access.reason }, 'live view socket refused');
+      socket.end(`HTTP/1.1 ${access.status} ${access.status === 401 ? 'Unauthorized' : 'Forbidden'}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+      return;
+    }
     const { pathname } = new URL(req.url ?? '/', 'http://live-view');
     if (pathname === '/ws') {
       this.pages.handleUpgrade(req, socket, head, (ws) => this.pages.emit('connection', ws, req));

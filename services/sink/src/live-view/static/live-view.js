@@ -144,7 +144,7 @@ function startRelay(c, path) {
   c.picture.append(c.overlay);
   c.badge.hidden = false;
   c.relayFrames = 0;
-  const url = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}${path}`;
+  const url = socketUrl(path);
   c.player = new JSMpeg.Player(url, {
     canvas: video,
     audio: false,
@@ -322,8 +322,14 @@ function redraw() {
   requestAnimationFrame(redraw);
 }
 
+/** A socket URL on this server, with the page's access token (the server asks for it beyond loopback). */
+function socketUrl(path) {
+  const token = new URLSearchParams(location.search).get('token');
+  return `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}${path}${token ? `?token=${encodeURIComponent(token)}` : ''}`;
+}
+
 function connect() {
-  const ws = new WebSocket(`${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws`);
+  const ws = new WebSocket(socketUrl('/ws'));
   ws.binaryType = 'arraybuffer';
   ws.onopen = () => {
     statusEl.textContent = 'live';

@@ -1,0 +1,53 @@
+/**
+ * Redaction of credentials in URLs, for everything that prints one (logs, errors, the CLI, the
+ * live view). Camera URLs often carry a user and password (`rtsp://user:pass@cam/`) or a token in
+ * the query (`http://cam/mjpeg?token=…`); neither may leave the process that uses them.
+ */
+
+/** scheme://[userinfo@]authority-and-path[?query][#fragment], as found in free text (ffmpeg's messages, log lines). */
+const URL_IN_TEXT = /\b([a-z][a-z0-9+.-]*:\/\/)([^\s/?#]*@)?([^\s?#"'<>]*)(\?[^\s#"'<>]*)?/gi;
+
+/** The userinfo is dropped for `***`, and every query value for `***` (names stay: they say what was there). */
+export function redactUrl(url: string): string {
+  return redactUrlsIn(url);
+}
+
+/** Redacts every URL inside `text` (an error message, a log line) the way redactUrl does. */
+export function redactUrlsIn(text: string): string {
+  if (!text.includes('://')) return text;
+  return text.replace(URL_IN_TEXT, (_match, scheme: string, userinfo: string | undefined, rest: string, query: string | undefined) => {
+    const auth = userinfo ? '***@' : '';
+    const params = query ? query.replace(/=[^&;]*/g, '=***') : '';
+    return `${scheme}${auth}${rest}${params}`;
+  });
+}
+
+/** True when a URL carries a user, a password or a query: things that may be credentials. */
+export function urlHasCredentials(url: string): boolean {
+  return redactUrl(url) !== url;
+}
+
+/**
+ * A deep copy of a log record's fields with every string's URLs redacted (Errors become plain
+ * objects with a redacted message and stack). Depth-limited: log fields are small.
+ */
+export function redactLogFields(value: unknown, depth = 0): unknown {
+  if (typeof value === 'string') return redactUrlsIn(value);
+  if (depth > 5 || value === null || typeof value !== 'object') return value;
+  if (Buffer.isBuffer(value) || ArrayBuffer.isView(value)) return value;
+  if (value instanceof Error) {
+    const plain: Record<string, unknown> = { type: value.constructor.name, message: redactUrlsIn(value.message) };
+    if (value.stack) plain.stack = redactUrlsIn(value.stack);
+    const code = (value as { code?: unknown }).code;
+    if (code !== undefined) plain.code = code;
+    if (value.cause !== undefined) plain.cause = redactLogFields(value.cause, depth + 1);
+    return plain;
+  }
+  if (Array.isArray(value)) return value.map((item) => redactLogFields(item, depth + 1));
+  // Only plain objects are copied: a Date, Map or class instance keeps its own serialisation.
+  const prototype = Object.getPrototypeOf(value) as unknown;
+  if (prototype !== Object.prototype && prototype !== null) return value;
+  const copy: Record<string, unknown> = {};
+  for (const [key, field] of Object.entries(value)) copy[key] = redactLogFields(field, depth + 1);
+  return copy;
+}
