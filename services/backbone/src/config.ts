@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { modelEnvBindings, modelSettingsSchema, nestBindings, runtimeConfigSchema, runtimeEnvBindings } from '@emostream/shared';
+import { type EnvBinding, envBindingsOf, modelSettingsSchema, runtimeConfigSchema } from '@emostream/shared';
 
 export const backboneConfigSchema = z
   .object({
@@ -27,11 +27,5 @@ export const backboneConfigSchema = z
   })
   .strict();
 
-export const backboneEnvBindings = [
-  ...nestBindings('runtime', runtimeEnvBindings),
-  ...modelEnvBindings('model'),
-  { env: 'BACKBONE_MAX_BATCH', path: 'backbone.maxBatch' },
-  { env: 'BACKBONE_MAX_WAIT_MS', path: 'backbone.maxWaitMs' },
-  { env: 'BACKBONE_MAX_FRAME_AGE_MS', path: 'backbone.maxFrameAgeMs' },
-  { env: 'BACKBONE_CONCURRENT_PARTITIONS', path: 'backbone.concurrentPartitions' },
-];
+/** Its environment variables, read from the schema (each field's description names its variable). */
+export const backboneEnvBindings: EnvBinding[] = envBindingsOf(backboneConfigSchema);

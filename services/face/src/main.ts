@@ -1,6 +1,6 @@
 /** The face service: frames → tracked face crops (see README for its configuration). */
 import { createBus, loadConfig, resolvePackDir, runMain, runStageProcess, topicName, topics } from '@emostream/shared';
-import { faceConfigSchema, faceEnvBindings, trackerConfig } from './config.js';
+import { faceConfigSchema, faceEnvBindings } from './config.js';
 import { faceStage } from './handler.js';
 import { FaceMetrics } from './metrics.js';
 import { openStageDetector, packCropSpec } from './pack-detector.js';
@@ -22,7 +22,7 @@ runMain(async () => {
       faceStage({
         detector,
         crops,
-        tracker: trackerConfig(config),
+        tracker: config.tracker,
         minFaceSize: face.minFaceSize,
         maxFramePixels: face.maxPixels,
         metrics: new FaceMetrics(registry),

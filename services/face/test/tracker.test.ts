@@ -251,7 +251,7 @@ describe('faceTrackerConfigSchema', () => {
       lowThreshold: 0.1,
       matchIou: 0.2,
       lowMatchIou: 0.5,
-      minHits: 2,
+      minHits: 1,
       maxMisses: 5,
       predictMotion: true,
       appearanceWeight: 0.5,

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { nestBindings, runtimeConfigSchema, runtimeEnvBindings, type EnvBinding } from '@emostream/shared';
+import { type EnvBinding, envBindingsOf, runtimeConfigSchema } from '@emostream/shared';
 
 export const ingestSettingsSchema = z
   .object({
@@ -51,19 +51,5 @@ export type IngestSettings = z.infer<typeof ingestSettingsSchema>;
 export const ingestConfigSchema = z.object({ runtime: runtimeConfigSchema, ingest: ingestSettingsSchema.default({}) }).strict();
 export type IngestConfig = z.infer<typeof ingestConfigSchema>;
 
-export const ingestEnvBindings: EnvBinding[] = [
-  ...nestBindings('runtime', runtimeEnvBindings),
-  { env: 'INGEST_JPEG_QUALITY', path: 'ingest.jpegQuality' },
-  { env: 'INGEST_MAX_WIDTH', path: 'ingest.maxWidth' },
-  { env: 'INGEST_LIVE_SAMPLE_FPS', path: 'ingest.liveSampleFps' },
-  { env: 'INGEST_CONNECT_TIMEOUT_MS', path: 'ingest.connectTimeoutMs' },
-  { env: 'INGEST_READ_TIMEOUT_MS', path: 'ingest.readTimeoutMs' },
-  { env: 'INGEST_RECONNECT_INITIAL_MS', path: 'ingest.reconnectInitialMs' },
-  { env: 'INGEST_RECONNECT_MAX_MS', path: 'ingest.reconnectMaxMs' },
-  { env: 'INGEST_ALLOWED_SCHEMES', path: 'ingest.allowedSchemes' },
-  { env: 'INGEST_ALLOW_HOSTS', path: 'ingest.allowHosts' },
-  { env: 'INGEST_DENY_HOSTS', path: 'ingest.denyHosts' },
-  { env: 'INGEST_MEDIA_ROOTS', path: 'ingest.mediaRoots' },
-  { env: 'INGEST_CREDENTIALS_DIR', path: 'ingest.credentialsDir' },
-  { env: 'INGEST_MAX_STREAMS', path: 'ingest.maxStreams' },
-];
+/** Its environment variables, read from the schema (each field's description names its variable). */
+export const ingestEnvBindings: EnvBinding[] = envBindingsOf(ingestConfigSchema);

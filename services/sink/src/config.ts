@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { envBoolean, nestBindings, runtimeConfigSchema, runtimeEnvBindings, type EnvBinding } from '@emostream/shared';
+import { type EnvBinding, envBindingsOf, envBoolean, runtimeConfigSchema } from '@emostream/shared';
 
 export const sinkSettingsSchema = z
   .object({
@@ -30,10 +30,5 @@ export type SinkSettings = z.infer<typeof sinkSettingsSchema>;
 export const sinkConfigSchema = z.object({ runtime: runtimeConfigSchema, sink: sinkSettingsSchema.default({}) }).strict();
 export type SinkConfig = z.infer<typeof sinkConfigSchema>;
 
-export const sinkEnvBindings: EnvBinding[] = [
-  ...nestBindings('runtime', runtimeEnvBindings),
-  { env: 'SINK_LIVE_VIEW_PORT', path: 'sink.liveViewPort' },
-  { env: 'SINK_LIVE_VIEW_HOST', path: 'sink.liveViewHost' },
-  { env: 'SINK_LIVE_VIEW_RELAY_RTSP', path: 'sink.liveViewRelayRtsp' },
-  { env: 'SINK_LIVE_VIEW_TOKEN', path: 'sink.liveViewToken', secret: true },
-];
+/** Its environment variables, read from the schema (each field's description names its variable). */
+export const sinkEnvBindings: EnvBinding[] = envBindingsOf(sinkConfigSchema);

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { modelEnvBindings, modelSettingsSchema, nestBindings, runtimeConfigSchema, runtimeEnvBindings } from '@emostream/shared';
+import { type EnvBinding, envBindingsOf, modelSettingsSchema, runtimeConfigSchema } from '@emostream/shared';
 
 export const temporalConfigSchema = z
   .object({
@@ -16,10 +16,5 @@ export const temporalConfigSchema = z
   })
   .strict();
 
-export const temporalEnvBindings = [
-  ...nestBindings('runtime', runtimeEnvBindings),
-  ...modelEnvBindings('model'),
-  { env: 'TEMPORAL_WINDOW_LENGTH', path: 'temporal.windowLength' },
-  { env: 'TEMPORAL_TRACK_TTL_MS', path: 'temporal.trackTtlMs' },
-  { env: 'TEMPORAL_REPLAY_RECORDS', path: 'temporal.replayRecords' },
-];
+/** Its environment variables, read from the schema (each field's description names its variable). */
+export const temporalEnvBindings: EnvBinding[] = envBindingsOf(temporalConfigSchema);

@@ -4,3 +4,4 @@ export * from './sliding-window.js';
 export * from './static-fallback.js';
 export * from './handler.js';
 export * from './temporal-model.js';
+export * from './config.js';

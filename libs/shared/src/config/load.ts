@@ -13,6 +13,56 @@ export interface EnvBinding {
   secret?: boolean;
 }
 
+/**
+ * The environment bindings of a config schema, read from the schema itself: every field whose
+ * description names its variable ("… Env KAFKA_BROKERS.") is bound to that variable at its path, and
+ * one whose description says "(secret)" is never echoed. One source of truth: a setting is documented,
+ * bound and validated where it is declared. A discriminated union binds its discriminator from the
+ * union's own description and the fields of every option.
+ */
+export function envBindingsOf(schema: z.ZodTypeAny, at: readonly string[] = []): EnvBinding[] {
+  const bindings: EnvBinding[] = [];
+  const seen = new Set<string>();
+  const add = (binding: EnvBinding) => {
+    if (seen.has(binding.env)) return;
+    seen.add(binding.env);
+    bindings.push(binding);
+  };
+  const inner = unwrapSchema(schema);
+  const own = describedEnv(schema);
+  if (inner instanceof z.ZodObject) {
+    for (const [key, child] of Object.entries(inner.shape as Record<string, z.ZodTypeAny>)) envBindingsOf(child, [...at, key]).forEach(add);
+  } else if (inner instanceof z.ZodDiscriminatedUnion) {
+    const union = inner as z.ZodDiscriminatedUnion<string, z.ZodObject<z.ZodRawShape>[]>;
+    if (own) add({ env: own.env, path: [...at, union.discriminator].join('.'), ...(own.secret ? { secret: true } : {}) });
+    for (const option of union.options) envBindingsOf(option, at).forEach(add);
+  } else if (own) {
+    add({ env: own.env, path: at.join('.'), ...(own.secret ? { secret: true } : {}) });
+  }
+  return bindings;
+}
+
+/** The variable a field's description names ("Env X"), looking through defaults, optionals and refinements. */
+function describedEnv(schema: z.ZodTypeAny): { env: string; secret: boolean } | undefined {
+  for (let s: z.ZodTypeAny | undefined = schema; s; s = innerOf(s)) {
+    const match = s.description ? /\bEnv ([A-Z][A-Z0-9_]*)/.exec(s.description) : null;
+    if (match) return { env: match[1]!, secret: /\(secret\)/.test(s.description!) };
+  }
+  return undefined;
+}
+
+function innerOf(schema: z.ZodTypeAny): z.ZodTypeAny | undefined {
+  if (schema instanceof z.ZodDefault || schema instanceof z.ZodOptional || schema instanceof z.ZodNullable) return schema._def.innerType as z.ZodTypeAny;
+  if (schema instanceof z.ZodEffects) return schema._def.schema as z.ZodTypeAny;
+  return undefined;
+}
+
+function unwrapSchema(schema: z.ZodTypeAny): z.ZodTypeAny {
+  let s = schema;
+  for (let next = innerOf(s); next; next = innerOf(s)) s = next;
+  return s;
+}
+
 /** The environment variable that names an optional YAML config file. */
 export const CONFIG_FILE_ENV = 'EMOSTREAM_CONFIG';
 

@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
 import { z } from 'zod';
-import { envBoolean, type EnvBinding } from './load.js';
+import { envBindingsOf, envBoolean, type EnvBinding } from './load.js';
 
 const saslCredentials = {
   username: z.string().min(1).describe('SASL user name. Env KAFKA_SASL_USERNAME.'),
@@ -106,29 +106,8 @@ export const runtimeConfigSchema = z
   });
 export type RuntimeConfig = z.infer<typeof runtimeConfigSchema>;
 
-/** Environment variables of the runtime config, relative to its own root. */
-export const runtimeEnvBindings: readonly EnvBinding[] = [
-  { env: 'EMOSTREAM_BUS', path: 'bus' },
-  { env: 'KAFKA_BROKERS', path: 'kafka.brokers' },
-  { env: 'KAFKA_CLIENT_ID', path: 'kafka.clientId' },
-  { env: 'KAFKA_SSL', path: 'kafka.ssl.enabled' },
-  { env: 'KAFKA_SSL_CA_FILE', path: 'kafka.ssl.caFile' },
-  { env: 'KAFKA_SSL_REJECT_UNAUTHORIZED', path: 'kafka.ssl.rejectUnauthorized' },
-  { env: 'KAFKA_SASL_MECHANISM', path: 'kafka.sasl.mechanism' },
-  { env: 'KAFKA_SASL_USERNAME', path: 'kafka.sasl.username' },
-  { env: 'KAFKA_SASL_PASSWORD', path: 'kafka.sasl.password', secret: true },
-  { env: 'EMOSTREAM_TOPIC_PREFIX', path: 'topicPrefix' },
-  { env: 'EMOSTREAM_DELIVERY', path: 'delivery' },
-  { env: 'EMOSTREAM_INSTANCE_ID', path: 'instanceId' },
-  { env: 'EMOSTREAM_MAX_BATCH_SIZE', path: 'maxBatchSize' },
-  { env: 'EMOSTREAM_OPS_PORT', path: 'opsPort' },
-  { env: 'EMOSTREAM_OPS_HOST', path: 'opsHost' },
-  { env: 'EMOSTREAM_SHUTDOWN_GRACE_MS', path: 'shutdownGraceMs' },
-  { env: 'EMOSTREAM_DLQ_KEEP_IMAGES', path: 'deadLetterImages' },
-  { env: 'EMOSTREAM_SESSION_TIMEOUT_MS', path: 'sessionTimeoutMs' },
-  { env: 'EMOSTREAM_TRACING_EXPORTER', path: 'tracing.exporter' },
-  { env: 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT', path: 'tracing.endpoint' },
-];
+/** Environment variables of the runtime config, relative to its own root (from the schema's descriptions). */
+export const runtimeEnvBindings: readonly EnvBinding[] = envBindingsOf(runtimeConfigSchema);
 
 /** Re-roots env bindings under a key, so a service config can nest the runtime config as `runtime`. */
 export function nestBindings(prefix: string, bindings: readonly EnvBinding[]): EnvBinding[] {

@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
-import { envBoolean, type EnvBinding } from '../config/load.js';
+import { envBoolean } from '../config/load.js';
 import { MANIFEST_FILE, PackError } from './pack.js';
 
 /** `models/` at the repository root, where `npm run models` and `emo models build` put packs. */
@@ -21,16 +21,6 @@ export const modelSettingsSchema = z
   .strict();
 export type ModelSettings = z.infer<typeof modelSettingsSchema>;
 
-export function modelEnvBindings(prefix: string): EnvBinding[] {
-  return [
-    { env: 'EMOSTREAM_PACK', path: `${prefix}.pack` },
-    { env: 'EMOSTREAM_MODELS_DIR', path: `${prefix}.modelsDir` },
-    { env: 'EMOSTREAM_EXECUTION_PROVIDER', path: `${prefix}.executionProvider` },
-    { env: 'EMOSTREAM_INTRA_OP_THREADS', path: `${prefix}.intraOpThreads` },
-    { env: 'EMOSTREAM_MODEL_WARM_UP', path: `${prefix}.warmUp` },
-    { env: 'EMOSTREAM_INFERENCE_THREAD', path: `${prefix}.inferenceThread` },
-  ];
-}
 
 /** The folder of a pack given by name or path; fails with what to do when there is none. */
 export function resolvePackDir(pack: string, modelsDir: string = DEFAULT_MODELS_DIR): string {

@@ -36,9 +36,9 @@ export const faceTrackerConfigSchema = z
       .number()
       .int()
       .min(1)
-      .default(2)
+      .default(1)
       .describe(
-        'Consecutive frames with a match before a new track is confirmed and gets an id; until then its face is not passed on. 1 passes every detection on at once, as the reference does. Env FACE_TRACK_MIN_HITS.',
+        'Consecutive frames with a match before a new track is confirmed and gets an id; until then its face is not passed on. 1 (the default) passes every detection on at once, as the reference does (no frame of a face is lost); 2–3 suppress one-frame false positives in busy scenes. Env FACE_TRACK_MIN_HITS.',
       ),
     maxMisses: z.coerce
       .number()
