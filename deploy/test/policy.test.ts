@@ -12,7 +12,7 @@ import { Registry } from 'prom-client';
 import { eventsTopic, InMemoryBus, runtimeConfigSchema, StageRunner, topicName, topics } from '@emostream/shared';
 import { backboneStage } from '@emostream/backbone';
 import { streamStatusTopic } from '@emostream/ingest';
-import { faceStage } from '@emostream/face';
+import { faceStage, trackerStateTopic } from '@emostream/face';
 import { sinkStage } from '@emostream/sink';
 import { temporalStage } from '@emostream/temporal';
 import { dashboardJson } from '../lib/dashboard.js';
@@ -48,18 +48,18 @@ function stageBinding(stage: string, prefix: string): { groupId: string; inputTo
   return { groupId: runner.groupId, inputTopic: runner.inputTopic };
 }
 
-/** The retention table of docs/operations.md: topic → retention.ms (undefined = compacted). */
-function documentedRetentions(): Map<string, { partitions: number; retentionMs: number | 'compact' }> {
+/** The retention table of docs/operations.md: topic → retention.ms, 'compact', or a retention on a compacted topic. */
+function documentedRetentions(): Map<string, { partitions: number; retentionMs: number | 'compact'; compacted: boolean }> {
   const guide = readFileSync(OPERATIONS_GUIDE, 'utf8');
   const table = /<!-- retention:start -->([\s\S]*?)<!-- retention:end -->/.exec(guide)?.[1];
   assert.ok(table, 'docs/operations.md has no retention table between <!-- retention:start/end --> markers');
-  const rows = new Map<string, { partitions: number; retentionMs: number | 'compact' }>();
+  const rows = new Map<string, { partitions: number; retentionMs: number | 'compact'; compacted: boolean }>();
   for (const line of table.split('\n')) {
     const cells = line.split('|').map((c) => c.trim());
     const topic = /^`([^`]+)`$/.exec(cells[1] ?? '')?.[1];
     if (!topic) continue;
     const ms = /\((\d+) ms\)/.exec(cells[3] ?? '')?.[1];
-    rows.set(topic, { partitions: Number(cells[2]), retentionMs: ms ? Number(ms) : cells[3]!.startsWith('compacted') ? 'compact' : NaN });
+    rows.set(topic, { partitions: Number(cells[2]), retentionMs: ms ? Number(ms) : cells[3]!.startsWith('compacted') ? 'compact' : NaN, compacted: /compacted/.test(cells[3]!) });
   }
   return rows;
 }
@@ -171,7 +171,7 @@ for (const overlay of OVERLAYS) {
       const prefix = configValue(overlay, 'EMOSTREAM_TOPIC_PREFIX');
       const documented = documentedRetentions();
       const kafkaTopics = ofKind(overlay, 'KafkaTopic');
-      const expected = [...Object.values(topics), eventsTopic, streamStatusTopic].map((t) => topicName(t, prefix)).sort();
+      const expected = [...Object.values(topics), eventsTopic, streamStatusTopic, trackerStateTopic].map((t) => topicName(t, prefix)).sort();
       assert.deepEqual(kafkaTopics.map((t) => t.spec.topicName).sort(), expected);
       assert.deepEqual([...documented.keys()].sort(), expected, 'the guide documents every topic');
       for (const t of kafkaTopics) {
@@ -181,15 +181,18 @@ for (const overlay of OVERLAYS) {
         if (doc.retentionMs === 'compact') {
           assert.equal(config['cleanup.policy'], 'compact', `${name(t)}: compacted`);
         } else {
-          assert.equal(config['cleanup.policy'], 'delete', `${name(t)}: delete policy`);
+          // A retention on a compacted topic (the tracker changelog) deletes old records besides compacting.
+          assert.equal(config['cleanup.policy'], doc.compacted ? 'compact,delete' : 'delete', `${name(t)}: cleanup policy as documented`);
           assert.equal(Number(config['retention.ms']), doc.retentionMs, `${name(t)}: retention.ms as documented`);
           if (doc.retentionMs < 86_400_000) assert.ok(Number(config['segment.ms']) <= doc.retentionMs / 3, `${name(t)}: segments short enough for the retention to bite`);
         }
         assert.equal(t.metadata.labels['strimzi.io/cluster'], 'emostream-kafka');
       }
-      const retention = (base: string) => Number(kafkaTopics.find((t) => t.spec.topicName === `${prefix}.${base}.v1`).spec.config['retention.ms']);
-      for (const biometric of ['frames', 'faces']) assert.ok(retention(biometric) <= 3_600_000, `${biometric}: biometric data kept at most 1 h`);
-      assert.ok(retention('events') >= 7 * 86_400_000, 'events kept at least 7 days');
+      const retention = (topic: string) => Number(kafkaTopics.find((t) => t.spec.topicName === topic).spec.config['retention.ms']);
+      for (const biometric of [topics.frames, topics.faces, trackerStateTopic]) {
+        assert.ok(retention(topicName(biometric, prefix)) <= 3_600_000, `${biometric.base}: biometric data kept at most 1 h`);
+      }
+      assert.ok(retention(topicName(eventsTopic, prefix)) >= 7 * 86_400_000, 'events kept at least 7 days');
     });
 
     it('lets only Prometheus reach the ops port, and the stages reach only DNS and the Kafka client listener', () => {
