@@ -1,9 +1,9 @@
 /**
- * `models` command line: list, verify, build and import model packs. The `emo` CLI mounts
- * {@link runModelsCli} as `emo models …`; until then: `node --import tsx libs/models/src/cli.ts …`.
+ * `models` command line: list, verify, build and import model packs, mounted by the `emo` CLI as
+ * `emo models …` ({@link runModelsCli}).
  *
  *   list                                   packs under the models folder
- *   verify <pack-dir|name>                 load a pack, run each model once, print a table
+ *   verify <pack-dir|name>                 load a pack and its detectors, check every sha256, run each model once, print a table
  *   build synthetic [--out <dir>]          the seeded-weights pack (tests, benchmarks)
  *   import emo-affectnet --backbone <h5|pt> [--temporal <h5|pt>]… [--out <dir>] [--resize nearest|area]
  *   import onnx --name <n> --licence <text> --backbone <onnx> [--temporal <onnx>] [--out <dir>]
@@ -13,9 +13,9 @@
  */
 import { readdir, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { DEFAULT_MODELS_DIR, MANIFEST_FILE, MODEL_ROLES, loadPack, readPack, resolvePackDir, type ModelSession } from '@emostream/shared';
+import { existsSync } from 'node:fs';
+import { DEFAULT_MODELS_DIR, DETECTION_FILE, MANIFEST_FILE, MODEL_ROLES, ModelSession, loadPack, readDetectionConfig, readPack, resolvePackDir } from '@emostream/shared';
 import { importEmoAffectNet } from './emo-affectnet/import.js';
 import { SYNTHETIC_PACK_NAME, buildSyntheticPack } from './synthetic.js';
 import { importUserOnnx } from './user-onnx.js';
@@ -29,7 +29,8 @@ const consoleIo: CliIo = { out: (l) => console.log(l), err: (l) => console.error
 
 const USAGE = `usage: models <command>
   list                                   list packs in the models folder
-  verify <pack-dir|name>                 load a pack, run each model once, print a table
+  verify <pack-dir|name>                 load a pack and its detectors, check every sha256, run each model once
+  help                                   this text
   build synthetic [--out <dir>]          build the seeded-weights pack (tests and benchmarks only)
   import emo-affectnet --backbone <h5|pt> [--temporal <h5|pt>]... [--out <dir>] [--resize nearest|area]
                                          (the authors' Keras .h5 or PyTorch .pt/.pth files)
@@ -69,6 +70,9 @@ export async function runModelsCli(argv: readonly string[], io: CliIo = consoleI
   }
   try {
     switch (command) {
+      case 'help':
+        io.out(USAGE);
+        return 0;
       case 'list':
         return await list(modelsDir, io);
       case 'verify': {
@@ -171,16 +175,19 @@ async function verify(dir: string, provider: 'cpu' | 'cuda', threads: number, io
       const session = pack.sessions[role];
       const spec = manifest.models[role];
       if (!session || !spec) continue;
-      const ms = await timeOneRun(session);
-      const input = session.inputs[0]!;
-      rows.push([
-        role,
-        spec.file,
-        `${input.name} [${input.shape.join(',')}]`,
-        session.outputs.map((o) => `${o.name} [${o.shape.join(',')}]`).join(' '),
-        session.executionProvider,
-        ms.toFixed(1),
-      ]);
+      rows.push(await rowOf(role, spec.file, session));
+    }
+    // Every detector of detection.json too, not only the manifest's: each is checked (sha256) and run once.
+    if (existsSync(join(dir, DETECTION_FILE))) {
+      const detection = await readDetectionConfig(dir, manifest.name);
+      for (const [name, detector] of Object.entries(detection.detectors)) {
+        const session = await ModelSession.create(join(dir, detector.file), { executionProvider: provider, intraOpThreads: threads }, { label: `${manifest.name}/${name}` });
+        try {
+          rows.push(await rowOf(`detector ${name}`, detector.file, session));
+        } finally {
+          await session.release();
+        }
+      }
     }
   } finally {
     await Promise.all(Object.values(pack.sessions).map((s) => s.release()));
@@ -188,6 +195,12 @@ async function verify(dir: string, provider: 'cpu' | 'cuda', threads: number, io
   table(rows, io);
   io.out('verify: ok');
   return 0;
+}
+
+async function rowOf(role: string, file: string, session: ModelSession): Promise<string[]> {
+  const ms = await timeOneRun(session);
+  const input = session.inputs[0]!;
+  return [role, file, `${input.name} [${input.shape.join(',')}]`, session.outputs.map((o) => `${o.name} [${o.shape.join(',')}]`).join(' '), session.executionProvider, ms.toFixed(1)];
 }
 
 /** One more run on zeros at batch 1 (the session already ran its warm-up). */
@@ -216,17 +229,4 @@ async function isFile(path: string): Promise<boolean> {
   } catch {
     return false;
   }
-}
-
-// Run directly: node --import tsx libs/models/src/cli.ts <command>
-if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {
-  runModelsCli(process.argv.slice(2)).then(
-    (code) => {
-      process.exitCode = code;
-    },
-    (error: unknown) => {
-      console.error(error);
-      process.exit(1);
-    },
-  );
 }

@@ -1,9 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { DEFAULT_MODELS_DIR } from '@emostream/shared';
 import { runModelsCli } from '../src/cli.js';
 
 const fixture = (name: string) => fileURLToPath(new URL(`./fixtures/keras/${name}`, import.meta.url));
@@ -51,4 +52,30 @@ test('unknown commands and missing arguments are usage errors (exit code 2)', as
   assert.equal(missing.code, 2);
   assert.match(missing.err, /needs --backbone/);
   assert.equal((await run('verify', 'x', '--provider', 'tpu')).code, 2);
+});
+
+test('help prints the usage with exit code 0', async () => {
+  const help = await run('help');
+  assert.equal(help.code, 0);
+  assert.match(help.out, /usage: models <command>/);
+});
+
+test('verify checks and runs every detector of detection.json, not only the manifest\'s: a corrupted SSD fails it', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'emostream-cli-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const pack = join(dir, 'default');
+  await cp(join(DEFAULT_MODELS_DIR, 'default'), pack, { recursive: true });
+  const verified = await run('verify', pack);
+  assert.equal(verified.code, 0, verified.err);
+  const detection = JSON.parse(await readFile(join(pack, 'detection.json'), 'utf8')) as { detectors: Record<string, { file: string }> };
+  for (const [name, d] of Object.entries(detection.detectors)) assert.match(verified.out, new RegExp(`detector ${name}\\s+${d.file.replace('.', '\\.')}`));
+
+  // The SSD is not the manifest's detector role: before, verify never looked at it.
+  const ssd = join(pack, detection.detectors['ssd']!.file);
+  const bytes = await readFile(ssd);
+  bytes[bytes.length >> 1] ^= 0xff;
+  await writeFile(ssd, bytes);
+  const broken = await run('verify', pack);
+  assert.equal(broken.code, 1);
+  assert.match(broken.err, /detector ssd file ssd-mobilenetv1\.onnx has sha256/);
 });
