@@ -12,7 +12,6 @@ import { ingestSettingsSchema, streamStatusTopic } from '@emostream/ingest';
 import { OPERATIONS_GUIDE, OVERLAYS } from '../lib/paths.js';
 import { renderOverlay, type K8sObject } from '../lib/render.js';
 
-/* eslint-disable @typescript-eslint/no-explicit-any -- rendered manifests are plain JSON */
 type Any = any;
 
 const STAGES = ['ingest', 'face', 'backbone', 'temporal', 'sink'] as const;
