@@ -141,6 +141,10 @@ export class InMemoryBus implements Bus {
     return consumer;
   }
 
+  lastContactMs(): number {
+    return Date.now(); // one process: the bus is always there
+  }
+
   async close(): Promise<void> {
     this.closed = true;
     await Promise.all([...this.consumers].map((c) => c.close()));
@@ -199,7 +203,7 @@ export class InMemoryBus implements Bus {
     // Kafka transaction would, and a plain send refuses it as the broker would.
     for (const r of records) {
       if (r.value && r.value.byteLength > MAX_MESSAGE_BYTES) {
-        throw new BusError(`record for ${r.topic} is ${r.value.byteLength} bytes, over the ${MAX_MESSAGE_BYTES}-byte limit`, { retriable: false });
+        throw new BusError(`record for ${r.topic} is ${r.value.byteLength} bytes, over the ${MAX_MESSAGE_BYTES}-byte limit`, { retriable: false, code: 'RECORD_TOO_LARGE' });
       }
     }
     const placed = records.map((r) => ({ record: r, partition: this.partitionOf(r.topic, r.key) }));

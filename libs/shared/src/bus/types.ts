@@ -73,6 +73,11 @@ export interface ConsumerHandlers {
   onAssigned?(partitions: TopicPartition[]): Promise<void>;
   /** Partitions this member no longer owns; runs after their in-flight batch finished. */
   onRevoked?(partitions: TopicPartition[]): Promise<void>;
+  /**
+   * The consumer stopped for good (the client gave up with a non-retriable error) and will deliver
+   * nothing more. Transient failures (broker away, rebalances) never call it: the bus retries them.
+   */
+  onCrash?(error: Error): void;
 }
 
 export interface ConsumerOptions {
@@ -133,6 +138,11 @@ export interface Bus {
   committedOffsets(groupId: string, topic: string): Promise<TopicPartitionOffset[]>;
   producer(options?: ProducerOptions): Promise<BusProducer>;
   consumer(options: ConsumerOptions): Promise<BusConsumer>;
+  /**
+   * When a broker last answered any of this bus's clients (epoch ms). Consumers poll all the time,
+   * so a value far in the past means the bus is unreachable. The in-memory bus is always reachable.
+   */
+  lastContactMs(): number;
   /** Closes every producer and consumer made by this bus. */
   close(): Promise<void>;
 }
