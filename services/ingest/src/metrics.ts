@@ -7,6 +7,7 @@ export class IngestMetrics {
   readonly errors: Counter<'stream' | 'reason'>;
   readonly running: Gauge;
   readonly ready: Gauge;
+  readonly publishRetries: Counter<'code'>;
 
   constructor(registry: Registry) {
     this.frames = new Counter({ name: 'emostream_ingest_frames_total', help: 'Sampled frames published, per stream.', labelNames: ['stream'], registers: [registry] });
@@ -23,6 +24,12 @@ export class IngestMetrics {
       registers: [registry],
     });
     this.running = new Gauge({ name: 'emostream_ingest_streams_running', help: 'Streams this worker is reading now.', registers: [registry] });
+    this.publishRetries = new Counter({
+      name: 'emostream_ingest_retries_total',
+      help: 'Frame publications tried again after a retriable bus error, by error code (the bus away): a steady rate is an outage or a retry loop.',
+      labelNames: ['code'],
+      registers: [registry],
+    });
     this.ready = new Gauge({ name: 'emostream_ingest_ready', help: '1 while ingest is RUNNING (what /readyz reports), else 0; like the runtime\'s emostream_<stage>_ready.', registers: [registry] });
   }
 }

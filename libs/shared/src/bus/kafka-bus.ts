@@ -177,6 +177,8 @@ class KafkaConsumer implements BusConsumer {
   private assignmentWork: Promise<void> = Promise.resolve();
   private closed: Promise<void> | undefined;
   private handlers: ConsumerHandlers | undefined;
+  /** Next offset to read per partition, from kafkajs's end-of-batch events (they include batches of skipped transaction markers). */
+  private readonly positions = new Map<string, TopicPartitionOffset>();
 
   private readonly heartbeatEveryMs: number;
 
@@ -195,6 +197,9 @@ class KafkaConsumer implements BusConsumer {
   }
 
   private listen(handlers: ConsumerHandlers): void {
+    this.consumer.on(this.consumer.events.END_BATCH_PROCESS, ({ payload }) => {
+      this.positions.set(`${payload.topic}\u0000${payload.partition}`, { topic: payload.topic, partition: payload.partition, offset: String(BigInt(payload.lastOffset) + 1n) });
+    });
     // kafkajs restarts a consumer by itself after a retriable failure (broker away, coordinator
     // moving); a non-retriable one stops it for good, and nothing would ever be delivered again.
     this.consumer.on(this.consumer.events.CRASH, ({ payload }) => {
@@ -281,7 +286,12 @@ class KafkaConsumer implements BusConsumer {
     this.consumer.resume(groupByTopic(partitions));
   }
 
+  readPositions(): TopicPartitionOffset[] {
+    return [...this.positions.values()];
+  }
+
   seek(position: TopicPartitionOffset): void {
+    this.positions.delete(`${position.topic}\u0000${position.partition}`);
     this.consumer.seek(position);
   }
 

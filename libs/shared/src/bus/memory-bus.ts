@@ -297,6 +297,10 @@ class MemoryConsumer implements BusConsumer {
     this.bus.changed.notify();
   }
 
+  readPositions(): TopicPartitionOffset[] {
+    return [...this.owned].filter(([key]) => this.positions.has(key)).map(([key, tp]) => ({ ...tp, offset: String(this.positions.get(key)) }));
+  }
+
   seek(position: TopicPartitionOffset): void {
     const key = tpKey(position.topic, position.partition);
     if (!this.owned.has(key)) throw new BusError(`cannot seek ${position.topic}[${position.partition}]: not assigned to this member`);

@@ -104,6 +104,12 @@ export interface BusConsumer {
   /** Stops fetching from these partitions (backpressure) until resumed. */
   pause(partitions: TopicPartition[]): void;
   resume(partitions: TopicPartition[]): void;
+  /**
+   * Where this member will read next on each partition it has read from: past the last record
+   * delivered and past records a read_committed consumer skips (transaction markers, aborted
+   * records). Compared with `Bus.endOffsets` it says whether the member has read everything.
+   */
+  readPositions(): TopicPartitionOffset[];
   /** Moves this member's read position on an owned partition. */
   seek(position: TopicPartitionOffset): void;
   /** Stops fetching, waits for the in-flight batch, leaves the group. Idempotent. */
