@@ -1,4 +1,4 @@
-import { makeMessage, moduleLogger, samplingStep, StageError, toStageError, topics, type Logger } from '@emostream/shared';
+import { BusError, makeMessage, moduleLogger, samplingStep, StageError, toStageError, topics, type Logger } from '@emostream/shared';
 import type { IngestSettings } from './config.js';
 import { probeVideo, readFrames, type ReadSummary } from './ffmpeg-frames.js';
 import type { IngestMetrics } from './metrics.js';
@@ -117,6 +117,9 @@ export class StreamRunner {
     } catch (error) {
       if (this.abort.signal.aborted) return await this.stopped(lastFrame, summary);
       const failure = toStageError(error);
+      // The bus refused the frames for good (publishing waits out any outage): no end marker can
+      // go out either, and the stream is not finished — the replica fails (see IngestWorker).
+      if (failure instanceof BusError) return this.fail(failure);
       // Whatever was published before the failure is followed by an end marker, so downstream
       // stages can still close the stream's tracks and reports.
       if (this.published > 0) await this.publishEndOfStream(lastFrame, summary);

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { fromBinary } from '@bufbuild/protobuf';
 import {
+  BusError,
   encodeMessage,
   makeMessage,
   moduleLogger,
@@ -178,10 +179,14 @@ export class IngestWorker {
     const { resumeAfter: _resumed, ...wanted } = spec;
     this.runners.set(spec.streamId, { runner, partition, spec: wanted });
     this.logger.info({ streamId: spec.streamId, url: spec.url, resumeAfter: spec.resumeAfter }, 'stream started');
-    void runner.done.then((outcome) => {
-      this.outcomes.set(spec.streamId, outcome);
-      if (this.runners.get(spec.streamId)?.runner === runner) this.runners.delete(spec.streamId);
-    });
+    void runner.done
+      .then((outcome) => {
+        this.outcomes.set(spec.streamId, outcome);
+        if (this.runners.get(spec.streamId)?.runner === runner) this.runners.delete(spec.streamId);
+        // The bus refuses this replica's frames for good (e.g. fenced by another replica with its id).
+        if (outcome.state === 'failed' && outcome.error instanceof BusError && outcome.error.code === 'BUS_FAILED') this.options.onCrash?.(outcome.error);
+      })
+      .catch((error: unknown) => this.logger.error({ err: error, streamId: spec.streamId }, 'stream runner failed unexpectedly'));
   }
 
   private async stopStream(streamId: string, why: string): Promise<void> {

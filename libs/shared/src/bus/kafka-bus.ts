@@ -106,6 +106,41 @@ export class KafkaBus implements Bus {
   }
 
   async producer(options: ProducerOptions = {}): Promise<BusProducer> {
+    let producer = await this.connectProducer(options);
+    // After a failure (the broker went away mid-transaction, a sequence the restarted broker no
+    // longer knows) a kafkajs producer can be left unusable ("cannot continue to use transaction
+    // once ended"): the next use gets a fresh one. With the same transactional id it fences the old
+    // one and aborts its open transaction, so nothing half-written becomes visible.
+    let broken = false;
+    const current = async () => {
+      if (broken) {
+        await producer.disconnect().catch((error: unknown) => log.debug({ err: error }, 'disconnecting a failed producer failed'));
+        producer = await this.connectProducer(options);
+        broken = false;
+      }
+      return producer;
+    };
+    const guarded = async (work: (p: Producer) => Promise<void>) => {
+      try {
+        await work(await current());
+      } catch (error) {
+        if (error instanceof BusError && error.retriable) broken = true;
+        throw error;
+      }
+    };
+    const close = () => producer.disconnect();
+    this.closers.add(close);
+    return {
+      send: (records) => guarded((p) => sendRecords(p, records)),
+      sendInTransaction: (records, commit) => guarded((p) => sendInTransaction(p, records, commit)),
+      close: async () => {
+        this.closers.delete(close);
+        await close();
+      },
+    };
+  }
+
+  private async connectProducer(options: ProducerOptions): Promise<Producer> {
     const transactional = options.transactionalId !== undefined;
     const producer = this.kafka.producer({
       idempotent: true,
@@ -121,16 +156,7 @@ export class KafkaBus implements Bus {
     });
     producer.on(producer.events.REQUEST, this.touch);
     await connect(producer, 'producer');
-    const close = () => producer.disconnect();
-    this.closers.add(close);
-    return {
-      send: (records) => sendRecords(producer, records),
-      sendInTransaction: (records, commit) => sendInTransaction(producer, records, commit),
-      close: async () => {
-        this.closers.delete(close);
-        await close();
-      },
-    };
+    return producer;
   }
 
   async consumer(options: ConsumerOptions): Promise<BusConsumer> {
@@ -302,15 +328,20 @@ class KafkaConsumer implements BusConsumer {
   }
 }
 
+/** Broker answers kafkajs marks final that a fresh producer (or a later try) gets past after an outage. */
+const PASSING_REFUSALS = new Set(['OUT_OF_ORDER_SEQUENCE_NUMBER', 'UNKNOWN_PRODUCER_ID', 'INVALID_TXN_STATE']);
+
 /**
- * Whether a kafkajs failure may pass: kafkajs gives up on a dead connection with "number of retries
- * exceeded" (itself marked non-retriable) around a retriable cause, so the innermost cause decides.
+ * Whether a kafkajs failure may pass. Only a refusal by the broker that no retry can cure (a fenced
+ * producer, a record too large, no authorisation) is final; everything an outage throws — refused
+ * connections, "number of retries exceeded" (kafkajs marks even that non-retriable), coordinators
+ * not found, a transaction left unusable — passes once the broker is back.
  */
 function kafkaRetriable(error: unknown): boolean {
-  let inner = error as { retriable?: boolean; cause?: unknown; name?: string } | undefined;
-  if (inner?.name === 'KafkaJSNumberOfRetriesExceeded') return true;
-  while (inner?.cause) inner = inner.cause as typeof inner;
-  return inner?.retriable === true || (inner?.name ?? '').startsWith('KafkaJSConnection');
+  for (let e = error as { retriable?: boolean; cause?: unknown; name?: string; type?: string } | undefined; e; e = e.cause as typeof e) {
+    if (e.name === 'KafkaJSProtocolError' && e.retriable === false && !PASSING_REFUSALS.has(e.type ?? '')) return false;
+  }
+  return true;
 }
 
 /** A kafkajs failure as a BusError: RECORD_TOO_LARGE and other refusals a retry cannot cure are not retriable. */
