@@ -56,6 +56,10 @@ export interface RunOptions {
   progress?: boolean;
   /** Aborting it (Ctrl-C) stops reading the inputs; what was read is still processed and reported. */
   signal?: AbortSignal;
+  /** After `signal`, how long the frames already read may take before the reports are written anyway (default 10 s). */
+  drainGraceMs?: number;
+  /** Aborting it (a second Ctrl-C) writes the reports of what is processed now, without waiting for the drain. */
+  force?: AbortSignal;
   /** Called once the pipeline runs, with its bus and topic prefix (the live view attaches here); returns its closer. */
   attach?: (bus: Bus, prefix: string) => Promise<() => Promise<void>>;
   /** After the inputs end, keep what is attached (the live view) up until `signal` aborts. */
@@ -131,10 +135,11 @@ export async function runPipeline(inputs: RunInput[], options: RunOptions): Prom
   const log = options.log ?? ((line: string) => progress.log(line));
   const pipeline = await startPipeline(inputs, options, log);
   const detach = options.attach ? await options.attach(pipeline.bus, pipeline.prefix) : undefined;
+  const drainOver = drainDeadline(options);
   try {
     const summaries = await Promise.all(
       inputs.map(async (input) => {
-        const summary = await runInput(input, pipeline, options, progress);
+        const summary = await runInput(input, pipeline, options, progress, drainOver.signal);
         log(describe(summary));
         return summary;
       }),
@@ -147,6 +152,7 @@ export async function runPipeline(inputs: RunInput[], options: RunOptions): Prom
     }
     return summaries;
   } finally {
+    drainOver.abort();
     progress.stop();
     await detach?.();
     await pipeline.close();
@@ -273,7 +279,21 @@ function packExists(name: string, modelsDir: string): boolean {
   }
 }
 
-async function runInput(input: RunInput, pipeline: Pipeline, options: RunOptions, progress: RunProgress): Promise<InputSummary> {
+/** Aborts when the drain after Ctrl-C is over: the grace period has passed since it, or Ctrl-C came again. */
+function drainDeadline(options: RunOptions): AbortController {
+  const over = new AbortController();
+  let timer: NodeJS.Timeout | undefined;
+  const end = () => {
+    clearTimeout(timer);
+    over.abort();
+  };
+  options.force?.addEventListener('abort', end, { once: true });
+  options.signal?.addEventListener('abort', () => (timer = setTimeout(end, options.drainGraceMs ?? 10_000)), { once: true });
+  over.signal.addEventListener('abort', () => clearTimeout(timer), { once: true });
+  return over;
+}
+
+async function runInput(input: RunInput, pipeline: Pipeline, options: RunOptions, progress: RunProgress, drainOver: AbortSignal): Promise<InputSummary> {
   const started = performance.now();
   const streamId = input.name;
   // Files: probed up front for the progress bar's total and the annotated video's size and rate.
@@ -309,7 +329,7 @@ async function runInput(input: RunInput, pipeline: Pipeline, options: RunOptions
   const outcome = await runner.done;
   options.signal?.removeEventListener('abort', stop);
   // An end-of-stream marker follows whatever was published (and a file that ended, even with no frame).
-  if (outcome.frames > 0 || (outcome.state === 'ended' && !input.live)) await untilEventsWritten(pipeline, streamId);
+  if (outcome.frames > 0 || (outcome.state === 'ended' && !input.live)) await untilEventsWritten(pipeline, streamId, drainOver);
   clearInterval(showProgress);
 
   const streamEvents = pipeline.events.get(streamId) ?? [];
@@ -379,9 +399,10 @@ function writeJsonLines(file: string, rows: unknown[]): string {
 
 /**
  * Waits until the sink has committed the input that ends `streamId` (so its events are on the events
- * topic) and the events and embeddings readers have read everything there is.
+ * topic) and the events and embeddings readers have read everything there is — or until the drain
+ * after Ctrl-C is over (the reports then cover what was processed by then).
  */
-async function untilEventsWritten(pipeline: Pipeline, streamId: string): Promise<void> {
+async function untilEventsWritten(pipeline: Pipeline, streamId: string, drainOver: AbortSignal): Promise<void> {
   const { bus, prefix } = pipeline;
   const emotions = topicName(topics.emotions, prefix);
   const readersDone = async (group: string, topic: string) => {
@@ -389,7 +410,7 @@ async function untilEventsWritten(pipeline: Pipeline, streamId: string): Promise
     const written = await bus.endOffsets(topic);
     return written.every((w) => Number(w.offset) === 0 || Number(read.find((r) => r.partition === w.partition)?.offset ?? 0) >= Number(w.offset));
   };
-  for (;;) {
+  while (!drainOver.aborted) {
     const end = pipeline.streamEnds.get(streamId);
     if (end) {
       const committed = (await bus.committedOffsets(pipeline.sinkGroup, emotions)).find((c) => c.partition === end.partition);

@@ -230,6 +230,11 @@ export class FaultPipeline {
     return this.readiness.filter((s) => s.stage === stage && s.atMs >= fromMs && s.atMs <= toMs).map((s) => s.status);
   }
 
+  /** The last lines a stage printed (its log), for failure messages. */
+  logTail(stage: Stage, lines = 15): string {
+    return (this.processes.get(stage)?.output ?? []).slice(-lines).join('\n');
+  }
+
   /** One stage's /metrics. */
   async metrics(stage: Stage): Promise<string> {
     return (await fetch(`http://127.0.0.1:${this.ports.get(stage)!}/metrics`)).text();
@@ -262,8 +267,10 @@ export class FaultPipeline {
         clearTimeout(timer);
       }),
     );
-    for (const reader of this.readers) await reader.close().catch(() => {});
-    await this.bus.close();
+    // Bounded: a reader whose broker is gone must not hold the test run up.
+    const bounded = (work: Promise<unknown>) => Promise.race([work.catch(() => {}), new Promise((resolve) => setTimeout(resolve, 15_000).unref())]);
+    for (const reader of this.readers) await bounded(reader.close());
+    await bounded(this.bus.close());
   }
 }
 
