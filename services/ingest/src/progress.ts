@@ -114,17 +114,18 @@ export class TransactionalPublisher {
   publish(records: OutgoingRecord[], signal?: AbortSignal): Promise<void> {
     if (this.closed) return Promise.reject(new StageError('STOPPED', 'the publisher is closed'));
     return new Promise<void>((resolve, reject) => {
-      const entry = { records, resolve, reject, ...(signal ? { signal } : {}) };
+      const onAbort = () => {
+        // Not sent yet: dropped. In flight: it may still be committed, but the caller moves on.
+        this.queue = this.queue.filter((e) => e !== entry);
+        reject(new StageError('STOPPED', 'publishing stopped'));
+      };
+      const settle = <T>(done: (value: T) => void) => (value: T) => {
+        signal?.removeEventListener('abort', onAbort);
+        done(value);
+      };
+      const entry = { records, resolve: settle(resolve), reject: settle(reject), ...(signal ? { signal } : {}) };
       this.queue.push(entry);
-      signal?.addEventListener(
-        'abort',
-        () => {
-          // Not sent yet: dropped. In flight: it may still be committed, but the caller moves on.
-          this.queue = this.queue.filter((e) => e !== entry);
-          reject(new StageError('STOPPED', 'publishing stopped'));
-        },
-        { once: true },
-      );
+      signal?.addEventListener('abort', onAbort, { once: true });
       this.running ??= this.drain().finally(() => (this.running = undefined));
     });
   }

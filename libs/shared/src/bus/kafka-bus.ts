@@ -52,6 +52,12 @@ export class KafkaBus implements Bus {
     return this.lastContact;
   }
 
+  async ping(): Promise<void> {
+    await this.withAdmin(async (admin) => {
+      await admin.describeCluster();
+    });
+  }
+
   async createTopics(specs: TopicSpec[]): Promise<void> {
     // Another replica (or an operator) may create the same topics at the same moment; kafkajs then
     // fails its wait for leaders with a retriable "unknown topic" error. Retrying from the listing

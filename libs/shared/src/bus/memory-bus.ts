@@ -145,6 +145,8 @@ export class InMemoryBus implements Bus {
     return Date.now(); // one process: the bus is always there
   }
 
+  async ping(): Promise<void> {}
+
   async close(): Promise<void> {
     this.closed = true;
     await Promise.all([...this.consumers].map((c) => c.close()));

@@ -149,6 +149,8 @@ export interface Bus {
    * so a value far in the past means the bus is unreachable. The in-memory bus is always reachable.
    */
   lastContactMs(): number;
+  /** One cheap request to a broker (cluster metadata): resolves when one answers, which counts as contact. */
+  ping(): Promise<void>;
   /** Closes every producer and consumer made by this bus. */
   close(): Promise<void>;
 }

@@ -5,8 +5,9 @@ import type { Logger } from '../log.js';
 import { metricPrefix } from './metrics.js';
 
 /**
- * Watches whether the bus answers. Consumers poll all the time, so no answer from any broker for
- * `thresholdMs` means the bus is away: the process then reports unready (it is a HealthSource), sets
+ * Watches whether the bus answers. Consumers poll all the time; when the clients have been quiet
+ * for half the threshold (a consumer waiting to restart after the broker came back, an idle
+ * producer) it asks a broker itself. No answer from any broker for `thresholdMs` means the bus is away: the process then reports unready (it is a HealthSource), sets
  * `emostream_<stage>_bus_reachable` to 0 and logs one warning; all of it recovers by itself once a
  * broker answers again. Meanwhile the clients keep retrying: an outage is ridden out, never fatal.
  */
@@ -15,9 +16,10 @@ export class BusWatch {
   private timer: NodeJS.Timeout | undefined;
   private unreachableSince: number | undefined;
   private readonly listeners: (() => void)[] = [];
+  private pinging = false;
 
   constructor(
-    private readonly bus: Pick<Bus, 'lastContactMs' | 'kind'>,
+    private readonly bus: Pick<Bus, 'lastContactMs' | 'ping' | 'kind'>,
     private readonly options: { stage: string; registry: Registry; thresholdMs: number; logger: Logger },
   ) {
     this.gauge = new Gauge({
@@ -50,6 +52,14 @@ export class BusWatch {
 
   private check(): void {
     const silentMs = Date.now() - this.bus.lastContactMs();
+    if (silentMs >= this.options.thresholdMs / 2 && !this.pinging) {
+      this.pinging = true;
+      // An answer updates lastContactMs; a failure is what this watch is for, not an error.
+      void this.bus
+        .ping()
+        .catch(() => {})
+        .finally(() => (this.pinging = false));
+    }
     if (silentMs >= this.options.thresholdMs && this.reachable) {
       this.unreachableSince = this.bus.lastContactMs();
       this.gauge.set(0);
