@@ -53,6 +53,6 @@ describe('fault: the broker is down for 30 s in the middle of a file', () => {
     assert.ok(framesAtKill.length < seqs.length, `ingest had published all ${seqs.length} frames before the kill`);
     assert.deepEqual(seqs, [...new Set(seqs)].sort((a, b) => a - b), 'each frame committed once, in order');
     assert.equal(pipeline.framesWritten.filter((f) => f.endOfStream).length, 1, 'one end-of-stream marker, after the last frame');
-    assertSameEvents(pipeline.events, reference);
+    await assertSameEvents(pipeline, reference);
   });
 });

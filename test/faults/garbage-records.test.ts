@@ -37,7 +37,7 @@ describe('fault: a 10 MiB garbage record ahead of good records on every input to
     pipeline.addStream('happy', file);
     await pipeline.waitForSummaries(1);
     pipeline.assertNoUnexpectedExit();
-    assertSameEvents(pipeline.events, reference);
+    await assertSameEvents(pipeline, reference);
 
     const letters: ReturnType<typeof fromBinary<typeof DeadLetterSchema>>[] = [];
     const dlq = await bus.consumer({ groupId: `${pipeline.prefix}.dlq-reader`, topics: [topicName(topics.dlq, pipeline.prefix)], fromBeginning: true });

@@ -16,7 +16,9 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { fromBinary } from '@bufbuild/protobuf';
+import type { DescMessage } from '@bufbuild/protobuf';
 import {
+  decodeMessage,
   eventsTopic,
   FrameSchema,
   KafkaBus,
@@ -25,6 +27,7 @@ import {
   type BusConsumer,
   type EmotionEvent,
   type FaceEmotionEvent,
+  type Topic,
   type TrackSummaryEvent,
 } from '@emostream/shared';
 import { freePort, kafkaBrokers, kafkaTestConfig, randomPrefix, sharedData, waitFor } from '@emostream/shared/testing';
@@ -230,6 +233,39 @@ export class FaultPipeline {
     return this.readiness.filter((s) => s.stage === stage && s.atMs >= fromMs && s.atMs <= toMs).map((s) => s.status);
   }
 
+  /**
+   * Which seqs of a stream each internal topic holds (read_committed, from the start): where a
+   * missing or repeated event was lost or made, for failure messages.
+   */
+  async trace(streamId: string): Promise<string> {
+    const lines: string[] = [];
+    for (const topic of [topics.frames, topics.faces, topics.embeddings, topics.emotions]) {
+      const name = topicName(topic, this.prefix);
+      const seqs: number[] = [];
+      const reader = await this.bus.consumer({ groupId: `${this.prefix}.trace-${topic.base}`, topics: [name], fromBeginning: true, readCommitted: true, sessionTimeoutMs: 6_000 });
+      await reader.run({
+        eachBatch: async (batch) => {
+          for (const r of batch.records) {
+            if (r.key !== streamId || r.value === null) continue;
+            try {
+              seqs.push((decodeMessage(topic as Topic<DescMessage>, r.key, r.value) as { ref?: { seq: number } }).ref!.seq);
+            } catch {
+              // garbage a fault test wrote: not part of the stream
+            }
+          }
+        },
+      });
+      const ends = await this.bus.endOffsets(name);
+      await waitFor(() => ends.every((e) => e.offset === '0' || BigInt(reader.readPositions().find((p) => p.partition === e.partition)?.offset ?? '-1') >= BigInt(e.offset)), {
+        timeoutMs: 30_000,
+        message: `reading ${name} to its end`,
+      }).catch(() => lines.push(`(${name} not read to its end)`));
+      await reader.close();
+      lines.push(`${topic.base}: ${seqs.join(',')}`);
+    }
+    return lines.join('\n');
+  }
+
   /** The last lines a stage printed (its log), for failure messages. */
   logTail(stage: Stage, lines = 15): string {
     return (this.processes.get(stage)?.output ?? []).slice(-lines).join('\n');
@@ -310,7 +346,18 @@ export async function referenceEvents(streams: Record<string, string>): Promise<
  * (stream, seq, track) face events, each once, with probabilities within 1e-6, and the same track
  * summaries.
  */
-export function assertSameEvents(actual: EmotionEvent[], reference: EmotionEvent[]): void {
+export async function assertSameEvents(pipeline: FaultPipeline, reference: EmotionEvent[]): Promise<void> {
+  try {
+    compareEvents(pipeline.events, reference);
+  } catch (error) {
+    const streams = [...new Set(reference.map((e) => e.streamId))];
+    const traces = await Promise.all(streams.map(async (s) => `${s}:\n${await pipeline.trace(s).catch((e: Error) => `(trace failed: ${e.message})`)}`));
+    (error as Error).message += `\nseqs per topic (read_committed):\n${traces.join('\n')}`;
+    throw error;
+  }
+}
+
+function compareEvents(actual: EmotionEvent[], reference: EmotionEvent[]): void {
   const faceKey = (e: FaceEmotionEvent) => `${e.streamId}#${e.seq}#${e.trackId}`;
   const faces = (list: EmotionEvent[]) => list.filter((e): e is FaceEmotionEvent => e.schema === 'emostream.event.face.v1');
   const expected = new Map(faces(reference).map((e) => [faceKey(e), e]));

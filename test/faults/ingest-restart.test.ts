@@ -41,6 +41,6 @@ describe('fault: ingest is SIGTERMed and restarted, mid-file and after the file 
     const seqs = pipeline.frameSeqs('long');
     assert.deepEqual(seqs, [...new Set(seqs)].sort((a, b) => a - b), 'each frame committed once, in order');
     pipeline.assertNoUnexpectedExit();
-    assertSameEvents(pipeline.events, reference);
+    await assertSameEvents(pipeline, reference);
   });
 });

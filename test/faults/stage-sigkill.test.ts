@@ -33,6 +33,6 @@ describe('fault: each stage is SIGKILLed once mid-stream and restarted', () => {
     }
     await pipeline.waitForSummaries(reference.filter((e) => e.schema === 'emostream.event.track_summary.v1').length);
     pipeline.assertNoUnexpectedExit();
-    assertSameEvents(pipeline.events, reference);
+    await assertSameEvents(pipeline, reference);
   });
 });

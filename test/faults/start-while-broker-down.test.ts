@@ -38,6 +38,6 @@ describe('fault: the stages start while the broker is down', () => {
     pipeline.addStream('happy', file);
     await pipeline.waitForSummaries(1);
     pipeline.assertNoUnexpectedExit();
-    assertSameEvents(pipeline.events, reference);
+    await assertSameEvents(pipeline, reference);
   });
 });

@@ -299,6 +299,10 @@ class KafkaConsumer implements BusConsumer {
           } finally {
             clearInterval(beat);
           }
+          // A handler that saw the partition revoked (or the consumer stopping) returns without
+          // acknowledging: the position must not move past those records, or a member that keeps
+          // the partition would skip them (found by test/faults/broker-outage.test.ts).
+          if (!isRunning() || isStale()) return;
           resolveOffset(slice[slice.length - 1]!.offset);
           await heartbeat();
         }

@@ -119,6 +119,8 @@ export class StageRunner<Desc extends DescMessage = DescMessage> {
   private consumer: BusConsumer | undefined;
   private producer: BusProducer | undefined;
   private stopping: Promise<void> | undefined;
+  /** Partitions whose last batch was handled but not delivered: their handler state must be rebuilt first. */
+  private readonly rewind = new Set<string>();
   /** Per newly assigned partition: records below this offset are replayed (state only), not processed. */
   private readonly replayUntil = new Map<string, bigint>();
 
@@ -250,8 +252,9 @@ export class StageRunner<Desc extends DescMessage = DescMessage> {
   }
 
   /** Seeks each assigned partition back by up to `count` records before its committed offset. */
-  private async startReplay(partitions: TopicPartition[], count: number): Promise<void> {
+  private async startReplay(partitions: TopicPartition[], count: number): Promise<boolean> {
     const topic = this.inputTopic;
+    let seeked = false;
     const [committed, starts] = await Promise.all([this.options.bus.committedOffsets(this.groupId, topic), this.options.bus.startOffsets(topic)]);
     for (const tp of partitions) {
       const until = committed.find((c) => c.partition === tp.partition);
@@ -261,12 +264,33 @@ export class StageRunner<Desc extends DescMessage = DescMessage> {
       if (from >= BigInt(until.offset)) continue;
       this.replayUntil.set(`${tp.topic}:${tp.partition}`, BigInt(until.offset));
       this.consumer!.seek({ topic: tp.topic, partition: tp.partition, offset: String(from) });
+      seeked = true;
       this.logger.info({ partition: tp.partition, from: String(from), until: until.offset }, 'replaying to rebuild state');
     }
+    return seeked;
+  }
+
+  /**
+   * A batch whose outputs could not be delivered (its transaction aborted) left the handler's
+   * per-key state ahead of what was committed: before the partition is handled again, that state
+   * is rebuilt as after a reassignment — dropped, then replayed up to the committed offset (stages
+   * with replayRecords) — so the redelivered inputs give the outputs they would have given.
+   * Returns true when it moved the read position (the batch at hand is then not handled).
+   */
+  private async rewindState(tp: TopicPartition): Promise<boolean> {
+    this.logger.info({ partition: tp.partition }, 'rebuilding per-key state after an undelivered batch');
+    await this.definition.onRevoked?.([tp]);
+    await this.definition.onAssigned?.([tp]);
+    return this.definition.replayRecords ? this.startReplay([tp], this.definition.replayRecords) : false;
   }
 
   private async processBatch(batch: PartitionBatch, isRunning: () => boolean): Promise<void> {
     const key = `${batch.topic}:${batch.partition}`;
+    if (this.rewind.has(key)) {
+      const moved = await this.rewindState({ topic: batch.topic, partition: batch.partition });
+      this.rewind.delete(key);
+      if (moved) return;
+    }
     const until = this.replayUntil.get(key);
     if (until !== undefined) {
       const replay = batch.records.filter((r) => BigInt(r.offset) < until);
@@ -329,6 +353,7 @@ export class StageRunner<Desc extends DescMessage = DescMessage> {
       const failure = toStageError(error);
       if (failure.retriable) {
         // The bus is away or busy: nothing was acknowledged, the bus redelivers the batch.
+        this.rewind.add(key);
         this.metrics.retries.inc({ code: failure.code });
         this.metrics.messages.inc({ outcome: 'retried' }, batch.records.length);
         throw failure;
