@@ -103,6 +103,10 @@ export class FaultPipeline {
       EMOSTREAM_LOG_LEVEL: process.env.FAULTS_LOG_LEVEL ?? 'warn',
       // Small batches, so a fault lands in the middle of the work.
       EMOSTREAM_MAX_BATCH_SIZE: '4',
+      // Every detection is passed on at once (as the reference does): on these one-face clips a
+      // restarted face stage then gives the same ids. Carrying tracker state across a face restart
+      // with tentative tracks is issue 15 item 6, pinned by the face service's own test.
+      FACE_TRACK_MIN_HITS: '1',
       ...extraEnv,
     };
   }
