@@ -279,6 +279,19 @@ function packExists(name: string, modelsDir: string): boolean {
   }
 }
 
+/** Waits for `work`, or only until `signal` aborts (then `work` goes on unwatched). */
+function unlessAborted(work: Promise<void>, signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return Promise.resolve();
+  return new Promise<void>((resolve, reject) => {
+    const stop = () => resolve();
+    signal.addEventListener('abort', stop, { once: true });
+    work.then(
+      () => (signal.removeEventListener('abort', stop), resolve()),
+      (error: unknown) => (signal.removeEventListener('abort', stop), reject(error)),
+    );
+  });
+}
+
 /** Aborts when the drain after Ctrl-C is over: the grace period has passed since it, or Ctrl-C came again. */
 function drainDeadline(options: RunOptions): AbortController {
   const over = new AbortController();
@@ -315,7 +328,9 @@ async function runInput(input: RunInput, pipeline: Pipeline, options: RunOptions
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
     published += 1;
-    await pipeline.publish(streamId, frame);
+    // The bus holds back a producer while the stages are behind: after Ctrl-C nothing waits for
+    // room past the drain (the end marker included), or stopping would take as long as the backlog.
+    await unlessAborted(pipeline.publish(streamId, frame), drainOver);
   };
   const runner = new StreamRunner(
     // A stop (Ctrl-C) ends the stream: downstream closes its tracks and the reports cover what was read.

@@ -158,6 +158,7 @@ export class IngestWorker {
     );
     if (progress?.spec === key && progress.done) {
       this.logger.info({ streamId, lastSeq: progress.lastSeq }, 'stream already finished: not published again');
+      this.options.metrics.finishedSkipped.inc({ stream: streamId });
       return;
     }
     const resumeAfter = progress?.spec === key ? progress.lastSeq : 0;
