@@ -9,13 +9,17 @@
 // command's exit code. If no broker can be started the command is NOT run:
 // a test that silently skips Kafka would prove nothing.
 //
+// The command also gets KAFKA_CONTROL_URL: POST $KAFKA_CONTROL_URL/kill and
+// /restart take the broker away and bring it back on the same port and data
+// (the fault tests use it; see scripts/kafka/kafka.mjs).
+//
 // Env: KAFKA_LOG_FILE keeps the broker log at that path (default: inside the
 // temp data dir, which is deleted afterwards). KAFKA_JVM_OPTS overrides the
 // broker's JVM flags.
 
 import { spawn } from 'node:child_process';
 import os from 'node:os';
-import { ensureJars, startKafka } from './kafka/kafka.mjs';
+import { ensureJars, serveBrokerControl, startKafka } from './kafka/kafka.mjs';
 
 const [command, ...args] = process.argv.slice(2);
 if (!command) {
@@ -32,9 +36,10 @@ try {
   process.exit(1);
 }
 
+const control = await serveBrokerControl(broker);
 const child = spawn(command, args, {
   stdio: 'inherit',
-  env: { ...process.env, KAFKA_BROKERS: broker.brokers },
+  env: { ...process.env, KAFKA_BROKERS: broker.brokers, KAFKA_CONTROL_URL: control.url },
 });
 
 // Pass termination signals on to the command and let it shut down; the
@@ -58,5 +63,6 @@ const exitCode = await new Promise((resolve) => {
   });
 });
 
+await control.close();
 await broker.stop();
 process.exit(exitCode);

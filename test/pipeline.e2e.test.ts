@@ -10,7 +10,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, describe, it } from 'node:test';
 import { eventsTopic, KafkaBus, samplingStep, topicName, type ConsumedRecord, type EmotionEvent, type FaceEmotionEvent } from '@emostream/shared';
-import { kafkaBrokers, kafkaTestConfig, sharedData, sharedDataDir } from '@emostream/shared/testing';
+import { kafkaBrokers, kafkaTestConfig, sharedData, testMediaDirs } from '@emostream/shared/testing';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const emo = path.join(root, 'cli', 'bin', 'emo.mjs');
@@ -43,7 +43,7 @@ function pipeline(prefix: string): Pipeline {
     EMOSTREAM_OPS_PORT: '0',
     EMOSTREAM_OPS_HOST: '127.0.0.1',
     // Ingest reads file specs only under its media roots (the source policy).
-    INGEST_MEDIA_ROOTS: sharedDataDir(),
+    INGEST_MEDIA_ROOTS: testMediaDirs().join(','),
     EMOSTREAM_SESSION_TIMEOUT_MS: '6000',
     EMOSTREAM_PACK: 'default',
     EMOSTREAM_INTRA_OP_THREADS: '1',

@@ -31,6 +31,7 @@ const OUTSIDE_SCHEMAS: Record<string, string> = {
   EMOSTREAM_LOG_LEVEL: 'libs/shared/src/log.ts',
   EMOSTREAM_TEST_DATA: 'libs/shared/src/testing.ts',
   KAFKA_LOG_FILE: 'scripts/kafka/kafka.mjs',
+  KAFKA_CONTROL_URL: 'scripts/with-kafka.mjs', // the test broker's kill/restart control, for fault tests
 };
 /** Patterns the docs name as families rather than single variables. */
 const FAMILIES = [/^INGEST_CREDENTIAL_/];

@@ -59,7 +59,8 @@ program
   .option('--serve <port>', 'serve the live view (pictures, boxes, timelines) on this port while the inputs run, and after them until Ctrl-C', portOption)
   .option('--serve-host <host>', 'address the live view listens on; beyond loopback it asks for a fresh token, part of the address printed', '127.0.0.1')
   .option('--kafka <brokers>', 'run the same process against a Kafka cluster instead of the in-memory bus')
-  .action(async (args: string[], options: { pack: string; detectorPack: string; modelsDir: string; out: string; fps: number; maxWidth: number; device: 'cpu' | 'cuda'; features?: boolean; serve?: number; serveHost: string; kafka?: string }) => {
+  .option('--grace <seconds>', 'after Ctrl-C, how long the frames already read may take before the reports are written anyway', positiveNumber, 10)
+  .action(async (args: string[], options: { pack: string; detectorPack: string; modelsDir: string; out: string; fps: number; maxWidth: number; device: 'cpu' | 'cuda'; features?: boolean; serve?: number; serveHost: string; kafka?: string; grace: number }) => {
     let inputs;
     try {
       inputs = expandInputs(args);
@@ -67,11 +68,18 @@ program
       if (error instanceof InputError) throw new InvalidArgumentError(error.message);
       throw error;
     }
-    // Ctrl-C once: stop reading, finish what is in flight and write the reports. Twice: quit now.
+    // Ctrl-C once: stop reading, finish what is in flight (within --grace) and write the reports.
+    // Twice: write the reports of what is processed now. Three times: quit without them.
     const stop = new AbortController();
+    const force = new AbortController();
     process.on('SIGINT', () => {
-      if (stop.signal.aborted) process.exit(130);
-      console.error('\nstopping: finishing the frames in flight and writing the reports (Ctrl-C again to quit at once)');
+      if (force.signal.aborted) process.exit(130);
+      if (stop.signal.aborted) {
+        console.error('\nwriting the reports of what is processed now (Ctrl-C again to quit without them)');
+        force.abort();
+        return;
+      }
+      console.error(`\nstopping: finishing the frames in flight (at most ${options.grace} s) and writing the reports (Ctrl-C again to write them at once)`);
       stop.abort();
     });
     const serve = options.serve === undefined ? undefined : serveLiveView(inputs, { port: options.serve, host: options.serveHost, onReady: (url) => console.log(`live view: ${url}`) });
@@ -85,10 +93,14 @@ program
       device: options.device,
       features: Boolean(options.features),
       signal: stop.signal,
+      drainGraceMs: options.grace * 1000,
+      force: force.signal,
       ...(serve ? { attach: serve, holdAfterEnd: true } : {}),
       ...(options.kafka ? { kafkaBrokers: options.kafka } : {}),
     });
     console.log(`reports written to ${options.out}/ (<input>.csv, .events.jsonl, .annotated.mp4; images: <folder>.faces.csv, <image>.annotated.jpg)`);
+    // Cut short by Ctrl-C: the stages may still be finishing frames nobody waits for any more.
+    if (force.signal.aborted) process.exit(130);
     // Non-zero only when nothing could be processed.
     if (summaries.every((s) => s.sampledFrames === 0)) process.exitCode = 1;
   });

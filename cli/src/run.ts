@@ -57,6 +57,10 @@ export interface RunOptions {
   progress?: boolean;
   /** Aborting it (Ctrl-C) stops reading the inputs; what was read is still processed and reported. */
   signal?: AbortSignal;
+  /** After `signal`, how long the frames already read may take before the reports are written anyway (default 10 s). */
+  drainGraceMs?: number;
+  /** Aborting it (a second Ctrl-C) writes the reports of what is processed now, without waiting for the drain. */
+  force?: AbortSignal;
   /** Called once the pipeline runs, with its bus and topic prefix (the live view attaches here); returns its closer. */
   attach?: (bus: Bus, prefix: string) => Promise<() => Promise<void>>;
   /** After the inputs end, keep what is attached (the live view) up until `signal` aborts. */
@@ -141,6 +145,7 @@ export async function runPipeline(inputs: RunInput[], options: RunOptions): Prom
   const log = options.log ?? ((line: string) => progress.log(line));
   const pipeline = await startPipeline(inputs, options, log);
   const detach = options.attach ? await options.attach(pipeline.bus, pipeline.prefix) : undefined;
+  const drainOver = drainDeadline(options);
   try {
     // Images are one frame each and a folder may hold hundreds: a few at a time.
     const imageSlots = new Slots(4);
@@ -148,7 +153,7 @@ export async function runPipeline(inputs: RunInput[], options: RunOptions): Prom
       inputs.map(async (input) => {
         const release = input.image ? await imageSlots.acquire() : undefined;
         // One input's failure is its own: the others still run and write all their reports.
-        const summary = await runInput(input, pipeline, options, progress)
+        const summary = await runInput(input, pipeline, options, progress, drainOver.signal)
           .catch((error: Error): InputSummary => failedInput(input, error))
           .finally(() => release?.());
         log(describe(summary));
@@ -164,6 +169,7 @@ export async function runPipeline(inputs: RunInput[], options: RunOptions): Prom
     }
     return summaries;
   } finally {
+    drainOver.abort();
     progress.stop();
     await detach?.();
     await pipeline.close();
@@ -327,7 +333,34 @@ function packExists(name: string, modelsDir: string): boolean {
   }
 }
 
-async function runInput(input: RunInput, pipeline: Pipeline, options: RunOptions, progress: RunProgress): Promise<InputSummary> {
+/** Waits for `work`, or only until `signal` aborts (then `work` goes on unwatched). */
+function unlessAborted(work: Promise<void>, signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return Promise.resolve();
+  return new Promise<void>((resolve, reject) => {
+    const stop = () => resolve();
+    signal.addEventListener('abort', stop, { once: true });
+    work.then(
+      () => (signal.removeEventListener('abort', stop), resolve()),
+      (error: unknown) => (signal.removeEventListener('abort', stop), reject(error)),
+    );
+  });
+}
+
+/** Aborts when the drain after Ctrl-C is over: the grace period has passed since it, or Ctrl-C came again. */
+function drainDeadline(options: RunOptions): AbortController {
+  const over = new AbortController();
+  let timer: NodeJS.Timeout | undefined;
+  const end = () => {
+    clearTimeout(timer);
+    over.abort();
+  };
+  options.force?.addEventListener('abort', end, { once: true });
+  options.signal?.addEventListener('abort', () => (timer = setTimeout(end, options.drainGraceMs ?? 10_000)), { once: true });
+  over.signal.addEventListener('abort', () => clearTimeout(timer), { once: true });
+  return over;
+}
+
+async function runInput(input: RunInput, pipeline: Pipeline, options: RunOptions, progress: RunProgress, drainOver: AbortSignal): Promise<InputSummary> {
   const started = performance.now();
   const streamId = input.name;
   // Files: probed up front for the progress bar's total and the annotated video's size and rate.
@@ -349,7 +382,9 @@ async function runInput(input: RunInput, pipeline: Pipeline, options: RunOptions
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
     published += 1;
-    await pipeline.publish(streamId, frame);
+    // The bus holds back a producer while the stages are behind: after Ctrl-C nothing waits for
+    // room past the drain (the end marker included), or stopping would take as long as the backlog.
+    await unlessAborted(pipeline.publish(streamId, frame), drainOver);
   };
   const runner = new StreamRunner(
     // A stop (Ctrl-C) ends the stream: downstream closes its tracks and the reports cover what was read.
@@ -363,7 +398,7 @@ async function runInput(input: RunInput, pipeline: Pipeline, options: RunOptions
   const outcome = await runner.done;
   options.signal?.removeEventListener('abort', stop);
   // An end-of-stream marker follows whatever was published (and a file that ended, even with no frame).
-  if (outcome.frames > 0 || (outcome.state === 'ended' && !input.live)) await untilEventsWritten(pipeline, streamId);
+  if (outcome.frames > 0 || (outcome.state === 'ended' && !input.live)) await untilEventsWritten(pipeline, streamId, drainOver);
   clearInterval(showProgress);
 
   const streamEvents = pipeline.events.get(streamId) ?? [];
@@ -464,9 +499,10 @@ function writeJsonLines(file: string, rows: unknown[]): string {
 
 /**
  * Waits until the sink has committed the input that ends `streamId` (so its events are on the events
- * topic) and the events and embeddings readers have read everything there is.
+ * topic) and the events and embeddings readers have read everything there is — or until the drain
+ * after Ctrl-C is over (the reports then cover what was processed by then).
  */
-async function untilEventsWritten(pipeline: Pipeline, streamId: string): Promise<void> {
+async function untilEventsWritten(pipeline: Pipeline, streamId: string, drainOver: AbortSignal): Promise<void> {
   const { bus, prefix } = pipeline;
   const emotions = topicName(topics.emotions, prefix);
   const readersDone = async (group: string, topic: string) => {
@@ -474,7 +510,7 @@ async function untilEventsWritten(pipeline: Pipeline, streamId: string): Promise
     const written = await bus.endOffsets(topic);
     return written.every((w) => Number(w.offset) === 0 || Number(read.find((r) => r.partition === w.partition)?.offset ?? 0) >= Number(w.offset));
   };
-  for (;;) {
+  while (!drainOver.aborted) {
     const end = pipeline.streamEnds.get(streamId);
     if (end) {
       const committed = (await bus.committedOffsets(pipeline.sinkGroup, emotions)).find((c) => c.partition === end.partition);

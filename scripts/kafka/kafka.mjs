@@ -8,8 +8,16 @@
 //   node scripts/kafka/kafka.mjs fetch   download the jars only
 //   node scripts/kafka/kafka.mjs start   run a broker until Ctrl-C / SIGTERM
 //
-// Programmatic use: `await startKafka()` -> { brokers, pid, logFile, stop() };
+// Programmatic use: `await startKafka()` -> { brokers, pid, logFile, stop(), kill(), restart() };
 // scripts/with-kafka.mjs wraps a command with it.
+//
+// Fault tooling: kill() takes the broker away (SIGKILL: a crash, or SIGTERM) and
+// restart() brings it back on the same port with the same data, so tests and
+// operators can cut the bus and watch the pipeline ride it out. A process that
+// did not start the broker reaches the same two calls over HTTP on loopback
+// (serveBrokerControl: KAFKA_CONTROL_URL, printed by `start` and set by with-kafka):
+//   curl -X POST "$KAFKA_CONTROL_URL/kill"        (or /kill?signal=SIGTERM)
+//   curl -X POST "$KAFKA_CONTROL_URL/restart"     (answers once the broker is usable)
 //
 // Apart from Node built-ins this file uses kafkajs (already a dependency of
 // libs/shared), only to check that the broker is really usable before
@@ -242,8 +250,10 @@ process.on('exit', () => {
  * @param {string} [opts.dataDir]  keep the data here (reused across runs, never deleted);
  *                                 default: a fresh temp dir deleted by stop()
  * @param {string} [opts.logFile]  broker log (default: kafka.log in the data dir)
- * @returns {Promise<{brokers: string, pid: number, logFile: string, dataDir: string,
- *   exited: Promise<{code: number|null, signal: string|null}>, stop: () => Promise<void>}>}
+ * @returns {Promise<{brokers: string, pid: number, running: boolean, logFile: string, dataDir: string,
+ *   exited: Promise<{code: number|null, signal: string|null}>, stop: () => Promise<void>,
+ *   kill: (signal?: 'SIGKILL'|'SIGTERM') => Promise<void>, restart: () => Promise<void>}>}
+ *   `exited` resolves when the broker goes away unasked (or at stop()), not on kill().
  */
 export async function startKafka({ dataDir, logFile } = {}) {
   const libs = ensureJars();
@@ -289,49 +299,75 @@ export async function startKafka({ dataDir, logFile } = {}) {
     throw new Error(`${why}\n${tail(`${fmt.stdout ?? ''}${fmt.stderr ?? ''}`, 20)}\n${logText}`);
   }
 
-  // JVM stdout/stderr (crash messages, "could not find class") go to the same
-  // log, opened in append mode so they don't overwrite what log4j writes.
-  const out = fs.openSync(logFile, 'a');
-  const child = spawn('java', [
-    ...(cdsDump ? [`-XX:ArchiveClassesAtExit=${cdsDump}`] : cdsArgs),
-    ...javaArgs(log4jFile), 'kafka.Kafka', propsFile,
-  ], {
-    stdio: ['ignore', out, out],
-    // Own process group: a Ctrl-C in the terminal goes to the command under
-    // test, not to the broker, which is stopped afterwards by stop().
-    detached: true,
-  });
-  fs.closeSync(out);
-  let exited = null; // { code, signal } once the JVM is gone
-  const exitPromise = new Promise((resolve) => {
-    child.once('exit', (code, signal) => { exited = { code, signal }; resolve(exited); });
-    child.once('error', (err) => { exited = { code: null, signal: null, error: err }; resolve(exited); });
-  });
-  const entry = { pid: child.pid, tempDir, cdsDump };
+  // One JVM per launch: the first, and one per restart() (same ports, same data folder).
+  let child;
+  let exitPromise;
+  let exited = null; // { code, signal } once the current JVM is gone
+  // Resolves when a JVM goes away that nobody asked to stop (a crash), or at the final stop().
+  let unexpectedExit;
+  const exitedUnexpectedly = new Promise((resolve) => { unexpectedExit = resolve; });
+  let down = false; // stopped on purpose by kill(); restart() clears it
+  const entry = { pid: 0, tempDir, cdsDump };
   live.add(entry);
+  const launch = (first) => {
+    // JVM stdout/stderr (crash messages, "could not find class") go to the same
+    // log, opened in append mode so they don't overwrite what log4j writes.
+    const out = fs.openSync(logFile, 'a');
+    // Only the first JVM dumps the class archive (a killed one would leave it half written).
+    const cds = first && cdsDump ? [`-XX:ArchiveClassesAtExit=${cdsDump}`] : useCds && fs.existsSync(CDS_FILE) ? [`-XX:SharedArchiveFile=${CDS_FILE}`] : [];
+    const jvm = spawn('java', [...cds, ...javaArgs(log4jFile), 'kafka.Kafka', propsFile], {
+      stdio: ['ignore', out, out],
+      // Own process group: a Ctrl-C in the terminal goes to the command under
+      // test, not to the broker, which is stopped afterwards by stop().
+      detached: true,
+    });
+    fs.closeSync(out);
+    exited = null;
+    child = jvm;
+    entry.pid = jvm.pid;
+    exitPromise = new Promise((resolve) => {
+      const done = (result) => {
+        exited = result;
+        resolve(result);
+        if (!down) unexpectedExit(result);
+      };
+      jvm.once('exit', (code, signal) => done({ code, signal }));
+      jvm.once('error', (err) => done({ code: null, signal: null, error: err }));
+    });
+  };
+  launch(true);
+
+  /** Ends the current JVM: SIGTERM (a clean shutdown) or SIGKILL (a crash), waiting for it to be gone. */
+  const endJvm = async (signal) => {
+    if (exited) return;
+    child.kill(signal);
+    let timer;
+    // Writing the class archive at exit takes a while on a busy machine.
+    const ms = cdsDump ? 4 * STOP_TIMEOUT_MS : STOP_TIMEOUT_MS;
+    const timeout = new Promise((r) => { timer = setTimeout(() => r('timeout'), ms); });
+    const result = await Promise.race([exitPromise, timeout]);
+    clearTimeout(timer); // a pending timer would keep the caller's process alive for 15 s
+    if (result === 'timeout') {
+      child.kill('SIGKILL');
+      await exitPromise;
+    }
+  };
 
   let stopping = null;
   const stop = () => {
     stopping ??= (async () => {
-      if (!exited) {
-        child.kill('SIGTERM'); // Kafka's shutdown hook does a clean controlled shutdown
-        let timer;
-        // Writing the class archive at exit takes a while on a busy machine.
-        const ms = cdsDump ? 4 * STOP_TIMEOUT_MS : STOP_TIMEOUT_MS;
-        const timeout = new Promise((r) => { timer = setTimeout(() => r('timeout'), ms); });
-        const result = await Promise.race([exitPromise, timeout]);
-        clearTimeout(timer); // a pending timer would keep the caller's process alive for 15 s
-        if (result === 'timeout') {
-          child.kill('SIGKILL');
-          await exitPromise;
-        }
-      }
-      if (cdsDump) promoteCdsArchive(cdsDump, exited, [...javaArgs(log4jFile)]);
+      down = true;
+      await endJvm('SIGTERM'); // Kafka's shutdown hook does a clean controlled shutdown
+      if (cdsDump) promoteCdsArchive(cdsDump, firstExit ?? exited, [...javaArgs(log4jFile)]);
       live.delete(entry);
       if (tempDir) fs.rmSync(tempDir, { recursive: true, force: true });
+      unexpectedExit(exited);
     })();
     return stopping;
   };
+  // The class archive is written by the first JVM only: remember how that one ended.
+  let firstExit = null;
+  void exitPromise.then((result) => { firstExit = result; });
 
   // A signal while we wait must not orphan the half-started JVM (Node's default
   // signal handling exits without running 'exit' hooks). Kill it right away,
@@ -368,8 +404,79 @@ export async function startKafka({ dataDir, logFile } = {}) {
   } finally {
     for (const s of SIGNALS) process.removeListener(s, onSignal);
   }
-  // `exited` resolves if the JVM ever goes away (crash or stop()).
-  return { brokers, pid: child.pid, logFile, dataDir: dir, exited: exitPromise, stop };
+
+  // Fault tooling: take the broker away and bring it back on the same port with the same data, as
+  // an outage or a broker restart does to the clients.
+  let changing = Promise.resolve();
+  const serially = (work) => (changing = changing.then(work, work));
+  /** Stops the broker, keeping its port and data: 'SIGKILL' (default) is a crash, 'SIGTERM' a clean shutdown. */
+  const kill = (signal = 'SIGKILL') => serially(async () => {
+    if (stopping) throw new Error('the broker was stopped for good');
+    down = true;
+    await endJvm(signal);
+  });
+  /** Starts the broker again (after kill()) and waits until topics, groups and transactions work. */
+  const restart = () => serially(async () => {
+    if (stopping) throw new Error('the broker was stopped for good');
+    if (!exited) return;
+    launch(false);
+    down = false;
+    try {
+      await waitUntilUsable(brokers, () => exited);
+    } catch (err) {
+      throw new Error(`the broker did not come back: ${exited ? `its JVM exited (code ${exited.code ?? exited.signal})` : err.message}\n${logTail(logFile)}`);
+    }
+  });
+  return {
+    brokers,
+    get pid() { return child.pid; },
+    get running() { return !exited; },
+    logFile,
+    dataDir: dir,
+    exited: exitedUnexpectedly,
+    stop,
+    kill,
+    restart,
+  };
+}
+
+/**
+ * Serves the broker's kill() and restart() on 127.0.0.1 (any free port) for processes that did not
+ * start it: POST /kill[?signal=SIGTERM], POST /restart (answers once the broker is usable again),
+ * GET /status. Loopback only and no authentication: a tool for a developer machine and tests.
+ * @returns {Promise<{url: string, close: () => Promise<void>}>}
+ */
+export async function serveBrokerControl(broker) {
+  const http = await import('node:http');
+  const server = http.createServer((req, res) => {
+    const url = new URL(req.url ?? '/', 'http://127.0.0.1');
+    const reply = (code, text) => {
+      res.writeHead(code, { 'content-type': 'text/plain; charset=utf-8' });
+      res.end(`${text}\n`);
+    };
+    const act = (work, done) => work.then(() => reply(200, done), (err) => reply(500, err.message));
+    if (req.method === 'GET' && url.pathname === '/status') return reply(200, broker.running ? 'running' : 'down');
+    if (req.method !== 'POST') return reply(405, 'POST /kill[?signal=SIGTERM], POST /restart, GET /status');
+    if (url.pathname === '/kill') {
+      const signal = url.searchParams.get('signal') ?? 'SIGKILL';
+      if (signal !== 'SIGKILL' && signal !== 'SIGTERM') return reply(400, 'signal must be SIGKILL or SIGTERM');
+      return act(broker.kill(signal), 'down');
+    }
+    if (url.pathname === '/restart') return act(broker.restart(), 'running');
+    return reply(404, 'POST /kill[?signal=SIGTERM], POST /restart, GET /status');
+  });
+  await new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', resolve);
+  });
+  server.unref(); // never keeps a process alive on its own
+  return {
+    url: `http://127.0.0.1:${server.address().port}`,
+    close: () => new Promise((resolve) => {
+      server.closeAllConnections();
+      server.close(() => resolve());
+    }),
+  };
 }
 
 /**
@@ -515,8 +622,10 @@ async function main(argv) {
   // cleanly (killing the JVM directly would leave the temp dir behind).
   fs.mkdirSync(CACHE_DIR, { recursive: true });
   fs.writeFileSync(PID_FILE, `${process.pid}\n`);
+  const control = await serveBrokerControl(broker);
   console.log(`KAFKA_BROKERS=${broker.brokers}`);
   console.log(`KAFKA_PID_FILE=${PID_FILE}`);
+  console.log(`KAFKA_CONTROL_URL=${control.url}`);
   console.error(`Kafka ${KAFKA_VERSION} ready in ${((Date.now() - started) / 1000).toFixed(1)} s ` +
     `(JVM pid ${broker.pid}, log ${broker.logFile}). Ctrl-C to stop.`);
 

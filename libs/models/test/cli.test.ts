@@ -73,7 +73,8 @@ test('verify checks and runs every detector of detection.json, not only the mani
   // The SSD is not the manifest's detector role: before, verify never looked at it.
   const ssd = join(pack, detection.detectors['ssd']!.file);
   const bytes = await readFile(ssd);
-  bytes[bytes.length >> 1] ^= 0xff;
+  const middle = bytes.length >> 1;
+  bytes[middle] = bytes[middle]! ^ 0xff;
   await writeFile(ssd, bytes);
   const broken = await run('verify', pack);
   assert.equal(broken.code, 1);

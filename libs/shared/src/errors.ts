@@ -32,10 +32,14 @@ export class ConfigError extends Error {
   }
 }
 
-/** Thrown by a bus when the broker cannot be reached or refuses an operation. Retriable: the broker may come back. */
+/**
+ * Thrown by a bus when the broker cannot be reached or refuses an operation. Retriable unless the
+ * broker said a retry cannot help: code RECORD_TOO_LARGE (a record over the size limit), or a
+ * non-retriable answer such as a fenced transactional producer (code BUS_FAILED, retriable false).
+ */
 export class BusError extends StageError {
-  constructor(message: string, options: { cause?: unknown; retriable?: boolean } = {}) {
-    super('BUS_FAILED', message, { retriable: options.retriable ?? true, cause: options.cause });
+  constructor(message: string, options: { cause?: unknown; retriable?: boolean; code?: 'BUS_FAILED' | 'RECORD_TOO_LARGE' } = {}) {
+    super(options.code ?? 'BUS_FAILED', message, { retriable: options.retriable ?? true, cause: options.cause });
     this.name = 'BusError';
   }
 }

@@ -6,6 +6,7 @@ export * from './config/load.js';
 export * from './config/runtime-config.js';
 export * from './contracts/index.js';
 export * from './bus/index.js';
+export * from './runtime/bus-watch.js';
 export * from './runtime/lifecycle.js';
 export * from './runtime/metrics.js';
 export * from './runtime/ops-server.js';

@@ -74,6 +74,21 @@ export function kafkaBrokers(): string {
   return brokers;
 }
 
+/**
+ * The test broker's fault switch (scripts/with-kafka.mjs serves it at KAFKA_CONTROL_URL): `kill()`
+ * takes the broker away (SIGKILL: a crash; SIGTERM: a clean shutdown), `restart()` brings it back on
+ * the same port with the same data and resolves once it is usable. Fails loudly without a control URL.
+ */
+export function brokerControl(): { kill(signal?: 'SIGKILL' | 'SIGTERM'): Promise<void>; restart(): Promise<void> } {
+  const url = process.env.KAFKA_CONTROL_URL;
+  if (!url) throw new Error('KAFKA_CONTROL_URL is not set: run the tests with `npm test` or `node scripts/with-kafka.mjs <command>` (it serves the broker control)');
+  const post = async (path: string) => {
+    const response = await fetch(`${url}${path}`, { method: 'POST', signal: AbortSignal.timeout(180_000) });
+    if (!response.ok) throw new Error(`broker control ${path}: ${response.status} ${await response.text()}`);
+  };
+  return { kill: (signal = 'SIGKILL') => post(`/kill?signal=${signal}`), restart: () => post('/restart') };
+}
+
 /** Client settings for the test broker: plaintext on loopback, no SASL. */
 export function kafkaTestConfig(clientId = 'emostream-test'): KafkaConfig {
   return { brokers: kafkaBrokers(), clientId, ssl: { enabled: false, rejectUnauthorized: true }, sasl: { mechanism: 'none' } };

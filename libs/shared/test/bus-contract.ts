@@ -236,5 +236,18 @@ export function busContract(name: string, makeBus: () => Bus): void {
       await producer.close();
       await plain.close();
     });
+
+    it('tells where a member reads next, past transaction markers, so a reader knows it has read everything (ingest\'s progress relies on it)', async () => {
+      const name = await topic(1);
+      const producer = await bus.producer({ transactionalId: randomPrefix('tx') });
+      for (const i of [0, 1, 2]) await producer.sendInTransaction([{ topic: name, key: 'k', value: bytes(`r-${i}`) }], { groupId: '', offsets: [] });
+      const reader = await collector(randomPrefix('g'), [name], { commit: false });
+      const end = BigInt((await bus.endOffsets(name))[0]!.offset);
+      const position = () => reader.consumer.readPositions().find((p) => p.topic === name && p.partition === 0)?.offset;
+      await waitFor(() => reader.seen.length === 3 && position() !== undefined && BigInt(position()!) >= end, {
+        message: () => `three records read and the position (${position()}) at the end offset (${end})`,
+      });
+      await producer.close();
+    });
   });
 }

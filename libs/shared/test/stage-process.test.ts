@@ -136,6 +136,29 @@ describe('A stage process on the real broker', () => {
     );
   });
 
+  it('a consumer that crashes for good (kafkajs CRASH, non-retriable) turns /healthz to 503 and the process exits non-zero after the grace period', async () => {
+    const prefix = randomPrefix('crash');
+    const graceMs = 3_000;
+    // The broker refuses a session timeout over its group.max.session.timeout.ms (30 min) with
+    // INVALID_SESSION_TIMEOUT, which kafkajs does not retry: its consumer crashes and stays down.
+    const stage = startRelay({ EMOSTREAM_TOPIC_PREFIX: prefix, EMOSTREAM_SESSION_TIMEOUT_MS: String(31 * 60_000), EMOSTREAM_SHUTDOWN_GRACE_MS: String(graceMs) });
+    children.push(stage.child);
+    const port = await stage.opsPort;
+    let exit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
+    void stage.exited.then((e) => (exit = e));
+    const seen: (number | 'refused')[] = [];
+    let unhealthyAt: number | undefined;
+    while (!exit) {
+      const status = await httpStatus(port, '/healthz');
+      if (status === 503) unhealthyAt ??= Date.now();
+      seen.push(status);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    assert.ok(unhealthyAt, `/healthz never answered 503 before the exit (saw ${[...new Set(seen)].join(', ')})`);
+    assert.equal(exit.code, 1);
+    assert.ok(Date.now() - unhealthyAt >= graceMs - 500, `exited ${Date.now() - unhealthyAt} ms after turning unhealthy, before the ${graceMs} ms grace period`);
+  });
+
   it('serves per-stage counters and latency histograms on /metrics, and on SIGTERM turns unready at once and exits within the grace period', async () => {
     const prefix = randomPrefix('ops');
     const frames = topicName(topics.frames, prefix);

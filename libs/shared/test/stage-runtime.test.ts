@@ -1,9 +1,11 @@
-import { createHash } from 'node:crypto';
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { after, describe, it } from 'node:test';
 import { Registry } from 'prom-client';
 import {
+  DEAD_LETTER_ORIGINAL_BYTES,
   InMemoryBus,
+  MAX_MESSAGE_BYTES,
   KafkaBus,
   runtimeConfigSchema,
   StageError,
@@ -46,6 +48,28 @@ function countingStage(): StageDefinition<typeof topics.frames.schema> {
       return [context.emit(topics.faces, makeMessage(topics.faces, { ref: { ...input.value.ref!, width: count } }))];
     },
   };
+}
+
+/**
+ * Sends frames 1, 2 and 3 of one stream, each once the previous one is through (frame 2 into the
+ * DLQ), so each is a batch of its own: a batch is retried and dead-lettered as a whole.
+ */
+async function feedOneByOne(bus: Bus, config: RuntimeConfig, frames: string) {
+  const outputs = await collectTopic(bus, topicName(topics.faces, config.topicPrefix));
+  const dlq = await collectTopic(bus, topicName(topics.dlq, config.topicPrefix));
+  const producer = await bus.producer();
+  const out = (seq: number) => outputs.records.some((r) => decodeFaces(r.value).ref!.seq === seq);
+  await producer.send([frameRecord(frames, 'cam', 1)]);
+  await waitFor(() => out(1), { message: 'the output of frame 1' });
+  await producer.send([frameRecord(frames, 'cam', 2)]);
+  await waitFor(() => dlq.records.length >= 1, { message: 'the dead letter of frame 2' });
+  await producer.send([frameRecord(frames, 'cam', 3)]);
+  await waitFor(() => out(3), { message: 'the output of frame 3, behind the dead-lettered frame 2' });
+  await producer.close();
+  await outputs.consumer.close();
+  await dlq.consumer.close();
+  assert.ok(!out(2), 'frame 2 has no output');
+  return { outputs, dlq };
 }
 
 function runtimeSuite(name: string, makeBus: () => Bus, delivery: RuntimeConfig['delivery']): void {
@@ -140,6 +164,81 @@ function runtimeSuite(name: string, makeBus: () => Bus, delivery: RuntimeConfig[
       const letter = decodeDeadLetter(dlq.records[0]!.value);
       assert.equal(letter.errorCode, 'EMPTY_FRAME');
       assert.equal(letter.reason, 'frame has no JPEG bytes');
+    });
+
+    it('dead-letters a ~10 MiB garbage record as a capped letter (size, sha256, 64 KiB prefix) and goes on with the good records behind it', async () => {
+      // Pictures are kept (EMOSTREAM_DLQ_KEEP_IMAGES), so the original's prefix is in the letter: the cap is what is tested.
+      const config = { ...configFor(bus, delivery), deadLetterImages: true };
+      const runner = new StageRunner(relayStage({ name: 'big-garbage' }), { bus, config, registry: new Registry() });
+      runners.push(runner);
+      await runner.start();
+      const frames = topicName(topics.frames, config.topicPrefix);
+      // As big as the topic takes (the broker counts a little framing on top of the value).
+      const garbage = Buffer.alloc(MAX_MESSAGE_BYTES - 4096, 'g');
+      const producer = await bus.producer();
+      await producer.send([frameRecord(frames, 'cam', 1), { topic: frames, key: 'cam', value: garbage }, frameRecord(frames, 'cam', 2), frameRecord(frames, 'cam', 3)]);
+      await producer.close();
+
+      const outputs = await collectTopic(bus, topicName(topics.faces, config.topicPrefix));
+      const dlq = await collectTopic(bus, topicName(topics.dlq, config.topicPrefix));
+      await waitFor(() => new Set(outputs.records.map((r) => decodeFaces(r.value).ref!.seq)).size === 3 && dlq.records.length >= 1, {
+        timeoutMs: 60_000,
+        message: () => `outputs for frames 1-3 and a dead letter (have ${outputs.records.length}, ${dlq.records.length})`,
+      });
+      await outputs.consumer.close();
+      await dlq.consumer.close();
+      const letter = decodeDeadLetter(dlq.records[0]!.value);
+      assert.equal(letter.errorCode, 'DECODE_FAILED');
+      assert.equal(letter.originSizeBytes, garbage.byteLength);
+      assert.equal(letter.originSha256, createHash('sha256').update(garbage).digest('hex'));
+      assert.ok(letter.originTruncated);
+      assert.equal(letter.originValue.byteLength, DEAD_LETTER_ORIGINAL_BYTES);
+      assert.ok(dlq.records[0]!.value!.byteLength < 2 * DEAD_LETTER_ORIGINAL_BYTES, `the letter is ${dlq.records[0]!.value!.byteLength} bytes`);
+      assert.ok(runner.lifecycle.ready);
+    });
+
+    it('retries a handler that keeps failing with a retriable error a bounded number of times, counts it, then dead-letters the input and goes on', async () => {
+      const config = { ...configFor(bus, delivery), maxRetries: 3, retryBackoffMs: 20 };
+      const stage = relayStage({ name: 'always-busy' });
+      const relay = stage.handle!;
+      let attempts = 0;
+      stage.handle = async (input, context) => {
+        if (input.value.ref!.seq === 2) {
+          attempts += 1;
+          throw new StageError('MODEL_BUSY', 'the model is busy', { retriable: true });
+        }
+        return relay.call(stage, input, context);
+      };
+      const runner = new StageRunner(stage, { bus, config, registry: new Registry() });
+      runners.push(runner);
+      await runner.start();
+      const frames = topicName(topics.frames, config.topicPrefix);
+      const { outputs, dlq } = await feedOneByOne(bus, config, frames);
+      assert.equal(attempts, 4, 'one try and three retries');
+      const letter = decodeDeadLetter(dlq.records[0]!.value);
+      assert.equal(letter.errorCode, 'MODEL_BUSY');
+      assert.match(letter.reason, /gave up after 4 attempts: the model is busy/);
+      const retries = (await runner.metrics.retries.get()).values.find((v) => v.labels.code === 'MODEL_BUSY');
+      assert.equal(retries?.value, 3);
+    });
+
+    it('dead-letters the inputs of a batch whose output the bus refuses as too large, and goes on', async () => {
+      const config = configFor(bus, delivery);
+      const stage = relayStage({ name: 'bloater' });
+      const relay = stage.handle!;
+      stage.handle = async (input, context) => {
+        const [output] = await relay.call(stage, input, context);
+        // Frame 2's output is over the record size limit: no retry can ever send it.
+        return input.value.ref!.seq === 2 ? [{ ...output!, value: Buffer.alloc(MAX_MESSAGE_BYTES + 1) }] : [output!];
+      };
+      const runner = new StageRunner(stage, { bus, config, registry: new Registry() });
+      runners.push(runner);
+      await runner.start();
+      const frames = topicName(topics.frames, config.topicPrefix);
+      const { outputs, dlq } = await feedOneByOne(bus, config, frames);
+      const letter = decodeDeadLetter(dlq.records[0]!.value);
+      assert.equal(letter.errorCode, 'OUTPUT_TOO_LARGE');
+      assert.ok(runner.lifecycle.ready);
     });
 
     it('replays records before the committed offset after a restart, so per-stream state and outputs continue as if uninterrupted', async () => {

@@ -3,7 +3,7 @@
  * publishes sampled JPEG frames. Config: environment / $EMOSTREAM_CONFIG (see README).
  */
 import { collectDefaultMetrics, Registry } from 'prom-client';
-import { createBus, Lifecycle, loadConfig, rootLogger, runMain, startOpsServer } from '@emostream/shared';
+import { BusWatch, createBus, exitWhenFailed, Lifecycle, loadConfig, rootLogger, runMain, startOpsServer } from '@emostream/shared';
 import { ingestConfigSchema, ingestEnvBindings } from './config.js';
 import { IngestMetrics } from './metrics.js';
 import { IngestWorker } from './worker.js';
@@ -15,10 +15,38 @@ runMain(async () => {
   collectDefaultMetrics({ register: registry });
   const lifecycle = new Lifecycle();
   const metrics = new IngestMetrics(registry);
-  lifecycle.onChange((state) => metrics.ready.set(state === 'RUNNING' ? 1 : 0));
   const bus = createBus(config.runtime);
-  const worker = new IngestWorker({ bus, topicPrefix: config.runtime.topicPrefix, settings: config.ingest, metrics, logger, instanceId: config.runtime.instanceId });
-  const ops = await startOpsServer({ port: config.runtime.opsPort, host: config.runtime.opsHost, registry, health: () => [lifecycle] });
+  // Unready (and one warning) while the bus does not answer; publishing waits it out meanwhile.
+  const busWatch = new BusWatch(bus, { stage: 'ingest', registry, thresholdMs: config.runtime.busUnreachableMs, logger });
+  const health = {
+    get ready() {
+      return lifecycle.ready && busWatch.reachable;
+    },
+    get healthy() {
+      return lifecycle.healthy;
+    },
+    get state() {
+      return busWatch.reachable ? lifecycle.state : `${lifecycle.state} (bus unreachable)`;
+    },
+  };
+  const updateReady = () => metrics.ready.set(health.ready ? 1 : 0);
+  lifecycle.onChange(updateReady);
+  busWatch.onChange(updateReady);
+  busWatch.start();
+  const worker = new IngestWorker({
+    bus,
+    topicPrefix: config.runtime.topicPrefix,
+    settings: config.ingest,
+    metrics,
+    logger,
+    instanceId: config.runtime.instanceId,
+    onCrash: (error) => {
+      logger.error({ err: error }, 'the streams consumer crashed for good');
+      lifecycle.moveTo('FAILED');
+    },
+  });
+  exitWhenFailed(lifecycle, config.runtime.shutdownGraceMs, logger, () => bus.close());
+  const ops = await startOpsServer({ port: config.runtime.opsPort, host: config.runtime.opsHost, registry, health: () => [health] });
   logger.info({ opsPort: ops.port }, 'ops server listening');
 
   const shutdown = async (signal: string) => {
@@ -37,7 +65,10 @@ runMain(async () => {
   process.once('SIGTERM', () => void shutdown('SIGTERM'));
   process.once('SIGINT', () => void shutdown('SIGINT'));
 
-  await worker.start();
+  await worker.start().catch((error: unknown) => {
+    if (lifecycle.state === 'DRAINING') return; // SIGTERM while it waited for the bus
+    throw error;
+  });
   lifecycle.moveTo('RUNNING');
   logger.info('ingest running');
 });

@@ -8,6 +8,8 @@ export class IngestMetrics {
   readonly running: Gauge;
   readonly ready: Gauge;
   readonly refused: Counter<'reason'>;
+  readonly publishRetries: Counter<'code'>;
+  readonly finishedSkipped: Counter<'stream'>;
 
   constructor(registry: Registry) {
     this.frames = new Counter({ name: 'emostream_ingest_frames_total', help: 'Sampled frames published, per stream.', labelNames: ['stream'], registers: [registry] });
@@ -29,6 +31,18 @@ export class IngestMetrics {
       name: 'emostream_ingest_streams_refused_total',
       help: 'Stream specs refused by the source policy or the stream cap, by reason (ADDRESS_NOT_ALLOWED, FILE_OUTSIDE_MEDIA_ROOTS, CAPACITY, …); never fetched.',
       labelNames: ['reason'],
+      registers: [registry],
+    });
+    this.publishRetries = new Counter({
+      name: 'emostream_ingest_retries_total',
+      help: 'Frame publications tried again after a retriable bus error, by error code (the bus away): a steady rate is an outage or a retry loop.',
+      labelNames: ['code'],
+      registers: [registry],
+    });
+    this.finishedSkipped = new Counter({
+      name: 'emostream_ingest_finished_streams_skipped_total',
+      help: 'File streams not read again because their progress says they were finished (by this or another replica), per stream.',
+      labelNames: ['stream'],
       registers: [registry],
     });
     this.ready = new Gauge({ name: 'emostream_ingest_ready', help: '1 while ingest is RUNNING (what /readyz reports), else 0; like the runtime\'s emostream_<stage>_ready.', registers: [registry] });

@@ -1,4 +1,4 @@
-import { makeMessage, moduleLogger, samplingStep, StageError, toStageError, topics, type Logger } from '@emostream/shared';
+import { BusError, makeMessage, moduleLogger, samplingStep, StageError, toStageError, topics, type Logger } from '@emostream/shared';
 import type { IngestSettings } from './config.js';
 import { probeVideo, readFrames, type ReadSummary, type SampledFrame } from './ffmpeg-frames.js';
 import type { IngestMetrics } from './metrics.js';
@@ -17,8 +17,9 @@ export interface StreamDefinition {
   /** 0 = the ingest default. */
   maxWidth: number;
   /**
-   * Files only: frames up to this number were already published by an earlier run of this stream on
-   * this replica (stopped by a rebalance); they are decoded but not published again.
+   * Frames up to this number were already published by an earlier run of this stream (on this or
+   * another replica: ingest's progress topic says so). Files: they are decoded but not published
+   * again. Live sources: numbering continues after it, the first frame marked as after a gap.
    */
   resumeAfter?: number;
   /**
@@ -37,8 +38,11 @@ export type StreamOutcome =
   | { state: 'stopped'; frames: number };
 
 export interface StreamRunnerDeps {
-  /** Writes one frame downstream; resolves once it is safe (acknowledged). */
-  publish(frame: FrameMessage): Promise<void>;
+  /**
+   * Writes one frame downstream; resolves once it is safe (acknowledged). It waits out a bus that is
+   * away; `signal` (the runner's stop) ends the wait with a rejection.
+   */
+  publish(frame: FrameMessage, signal: AbortSignal): Promise<void>;
   metrics: IngestMetrics;
   settings: IngestSettings;
   logger?: Logger;
@@ -122,6 +126,9 @@ export class StreamRunner {
     } catch (error) {
       if (this.abort.signal.aborted) return await this.stopped(lastFrame, summary);
       const failure = toStageError(error);
+      // The bus refused the frames for good (publishing waits out any outage): no end marker can
+      // go out either, and the stream is not finished — the replica fails (see IngestWorker).
+      if (failure instanceof BusError) return this.fail(failure);
       // Whatever was published before the failure is followed by an end marker, so downstream
       // stages can still close the stream's tracks and reports.
       if (this.published > 0) await this.publishEndOfStream(lastFrame, summary);
@@ -134,7 +141,8 @@ export class StreamRunner {
     const now = this.deps.now ?? Date.now;
     const startedAt = now();
     let failures = 0;
-    let gapPending = false;
+    const seqBase = this.definition.resumeAfter ?? 0;
+    let gapPending = seqBase > 0;
     let sessionFrames = 0;
     let lastFrame: FrameMessage | undefined;
     const noDecoding: ReadSummary = { decodedFrames: 0, lastPtsMs: 0, warnings: [] };
@@ -146,7 +154,7 @@ export class StreamRunner {
         assertReadable(source);
         for await (const frame of readFrames(source, this.readOptions({ kind: 'rate', fps }))) {
           // Live media time restarts with every connection; wall-clock time since the stream started stays monotonic.
-          lastFrame = await this.publishFrame(this.published + 1, now() - startedAt, frame, frame.jpeg, gapPending);
+          lastFrame = await this.publishFrame(seqBase + this.published + 1, now() - startedAt, frame, frame.jpeg, gapPending);
           gapPending = false;
           sessionFrames += 1;
           failures = 0;
@@ -203,7 +211,7 @@ export class StreamRunner {
       ref: { streamId: this.definition.streamId, seq, ptsMs, capturedAtMs: (this.deps.now ?? Date.now)(), width, height, sourceWidth, sourceHeight, gapBefore },
       jpeg,
     });
-    await this.deps.publish(frame);
+    await this.deps.publish(frame, this.abort.signal);
     this.published += 1;
     this.lastPublishedSeq = seq;
     this.deps.metrics.frames.inc({ stream: this.definition.streamId });
@@ -227,6 +235,7 @@ export class StreamRunner {
           endOfStream: true,
         },
       }),
+      this.abort.signal,
     );
   }
 

@@ -1,5 +1,7 @@
+import { randomBytes } from 'node:crypto';
 import { fromBinary } from '@bufbuild/protobuf';
 import {
+  BusError,
   encodeMessage,
   makeMessage,
   moduleLogger,
@@ -13,11 +15,12 @@ import {
   type Logger,
   type TopicPartition,
   redactUrl,
+  untilBusAnswers,
 } from '@emostream/shared';
 import type { IngestSettings } from './config.js';
 import type { IngestMetrics } from './metrics.js';
+import { ingestProgressTopic, ProgressLog, progressRecord, TransactionalPublisher, type StreamProgress } from './progress.js';
 import { SourceGuard } from './source-guard.js';
-import { parseSource } from './sources.js';
 import { StreamStatusWriter } from './stream-status.js';
 import { StreamRunner, type StreamDefinition, type StreamOutcome } from './stream-runner.js';
 
@@ -27,9 +30,14 @@ export interface IngestWorkerOptions {
   settings: IngestSettings;
   metrics: IngestMetrics;
   logger?: Logger;
-  /** This replica's id, in the stream statuses. */
+  /** Stable id of this replica (its pod name): its transactional id, so a restart fences its predecessor. */
   instanceId?: string;
+  /** The streams consumer stopped for good (non-retriable): this replica can no longer follow the desired streams. */
+  onCrash?: (error: Error) => void;
 }
+
+/** How long a stream start waits to learn the stream's progress (a crashed replica's open transaction must time out first). */
+const PROGRESS_TIMEOUT_MS = 120_000;
 
 /**
  * An ingest replica. The compacted streams topic holds the desired set of streams; ingest replicas
@@ -37,21 +45,23 @@ export interface IngestWorkerOptions {
  * owns. The group never commits: on every assignment the worker reads its partitions from the start,
  * so it always sees the whole desired state (the topic is compacted, so this stays small).
  * A dead replica's partitions — and so its streams — move to the others.
+ *
+ * Frames go out in transactions together with the stream's progress (ingest-progress topic), and
+ * a stream (re)started on any replica continues after the last frame the broker acknowledged: a
+ * finished file is never published again, and a file taken over mid-way continues where it was.
+ * While the bus is away, publishing waits and retries; nothing is marked failed or finished.
  */
 export class IngestWorker {
   private readonly runners = new Map<string, { runner: StreamRunner; partition: TopicPartition; spec: StreamDefinition }>();
-  /**
-   * Per file stream, how far this replica got, by spec: a rebalance that hands a partition back to
-   * the same replica re-delivers its specs (the group never commits), and a file must then neither
-   * start over nor, once done, run again — downstream would see its frames twice.
-   */
-  private readonly fileProgress = new Map<string, { spec: string; lastSeq: number; done: boolean }>();
   private readonly logger: Logger;
   private consumer: BusConsumer | undefined;
   private producer: BusProducer | undefined;
   /** Source policy, stream cap and statuses: every spec from the topic passes it before it starts. */
   private readonly guard: SourceGuard;
   private readonly status: StreamStatusWriter;
+  private publisher: TransactionalPublisher | undefined;
+  private progress: ProgressLog | undefined;
+  private stopping = false;
   /** Outcomes of finished streams, for tests and the CLI. */
   readonly outcomes = new Map<string, StreamOutcome>();
 
@@ -69,16 +79,32 @@ export class IngestWorker {
     return topicName(topics.frames, this.options.topicPrefix);
   }
 
+  get progressTopic(): string {
+    return topicName(ingestProgressTopic, this.options.topicPrefix);
+  }
+
+  /** Creates the topics, connects and joins; waits (unready) while the bus is away or busy, never fails for that. */
   async start(): Promise<void> {
     const { bus, topicPrefix } = this.options;
-    await bus.createTopics([
-      { name: this.streamsTopic, partitions: topics.streams.defaultPartitions, ...(topics.streams.configEntries ? { configEntries: topics.streams.configEntries } : {}) },
-      { name: this.framesTopic, partitions: topics.frames.defaultPartitions },
-    ]);
-    this.producer = await bus.producer();
-    await this.status.start();
-    this.consumer = await bus.consumer({ groupId: `${topicPrefix}.ingest`, topics: [this.streamsTopic], fromBeginning: true, readCommitted: true });
-    await this.consumer.run({
+    const step = <T>(what: string, work: () => Promise<T>) => untilBusAnswers(what, work, { logger: this.logger, stopped: () => this.stopping });
+    await step('creating topics', () =>
+      bus.createTopics([
+        { name: this.streamsTopic, partitions: topics.streams.defaultPartitions, ...(topics.streams.configEntries ? { configEntries: topics.streams.configEntries } : {}) },
+        { name: this.framesTopic, partitions: topics.frames.defaultPartitions },
+        { name: this.progressTopic, partitions: ingestProgressTopic.defaultPartitions, configEntries: ingestProgressTopic.configEntries },
+      ]),
+    );
+    const instanceId = this.options.instanceId ?? randomBytes(6).toString('hex');
+    this.producer = await step('connecting the producer', () => bus.producer({ transactionalId: `${topicPrefix}.ingest.${instanceId}` }));
+    await step('starting the stream statuses', () => this.status.start());
+    this.publisher = new TransactionalPublisher(this.producer, { logger: this.logger, retries: this.options.metrics.publishRetries });
+    const progress = new ProgressLog(bus, this.progressTopic, this.logger);
+    await step('reading the stream progress', () => progress.start(`${topicPrefix}.ingest-progress.${instanceId}`));
+    this.progress = progress;
+    this.consumer = await step('connecting the consumer', () =>
+      bus.consumer({ groupId: `${topicPrefix}.ingest`, topics: [this.streamsTopic], fromBeginning: true, readCommitted: true }),
+    );
+    await step('joining the group', () => this.consumer!.run({
       eachBatch: async (batch) => {
         for (const record of batch.records) await this.apply(record);
       },
@@ -89,7 +115,8 @@ export class IngestWorker {
             .map(([streamId]) => this.stopStream(streamId, 'partition revoked')),
         );
       },
-    });
+      onCrash: (error) => this.options.onCrash?.(error),
+    }));
   }
 
   /** Streams running now. */
@@ -98,8 +125,11 @@ export class IngestWorker {
   }
 
   async stop(): Promise<void> {
+    this.stopping = true;
     await this.consumer?.close();
     await Promise.all([...this.runners.keys()].map((id) => this.stopStream(id, 'worker stopping')));
+    await this.publisher?.close();
+    await this.progress?.close();
     await this.producer?.close();
     await this.status.close();
   }
@@ -108,9 +138,10 @@ export class IngestWorker {
   private async apply(record: ConsumedRecord): Promise<void> {
     const streamId = record.key;
     if (record.value === null) {
-      this.fileProgress.delete(streamId);
       await this.stopStream(streamId, 'removed');
       await this.guard.forget(streamId);
+      // Forgotten: added again, the stream starts from its beginning.
+      await this.publisher!.publish([progressRecord(this.progressTopic, streamId, null)]);
       return;
     }
     let spec;
@@ -129,30 +160,47 @@ export class IngestWorker {
     const current = this.runners.get(streamId);
     if (current && JSON.stringify(current.spec) === key) return;
     if (current) await this.stopStream(streamId, 'changed');
-    const progress = this.fileProgress.get(streamId);
-    if (progress?.spec === key && progress.done) return;
+    // Where the stream got to, on whichever replica: a finished file is not read again; an
+    // interrupted one (and a live source's numbering) continues after its last published frame.
+    const progress = await untilBusAnswers(
+      'reading the stream progress',
+      () => this.progress!.current(streamId, { timeoutMs: PROGRESS_TIMEOUT_MS, stopped: () => this.stopping }),
+      { logger: this.logger, stopped: () => this.stopping },
+    );
+    if (progress?.spec === key && progress.done) {
+      this.logger.info({ streamId, lastSeq: progress.lastSeq }, 'stream already finished: not published again');
+      this.options.metrics.finishedSkipped.inc({ stream: streamId });
+      return;
+    }
     const resumeAfter = progress?.spec === key ? progress.lastSeq : 0;
     if (!(await this.guard.admit(wanted, this.runners.size))) return;
-    this.startStream({ ...wanted, ...(resumeAfter > 0 ? { resumeAfter } : {}) }, { topic: record.topic, partition: record.partition });
+    this.startStream({ ...wanted, ...(resumeAfter > 0 ? { resumeAfter } : {}) }, key, { topic: record.topic, partition: record.partition });
   }
 
-  private startStream(spec: StreamDefinition, partition: TopicPartition): void {
+  private startStream(spec: StreamDefinition, specKey: string, partition: TopicPartition): void {
     const runner = new StreamRunner(spec, {
-      publish: (frame) => this.producer!.send([{ topic: this.framesTopic, key: spec.streamId, value: encodeMessage(topics.frames, frame) }]),
+      publish: (frame, signal) => {
+        const progress: StreamProgress = { spec: specKey, lastSeq: frame.ref!.seq, done: frame.ref!.endOfStream };
+        return this.publisher!.publish(
+          [{ topic: this.framesTopic, key: spec.streamId, value: encodeMessage(topics.frames, frame) }, progressRecord(this.progressTopic, spec.streamId, progress)],
+          signal,
+        );
+      },
       metrics: this.options.metrics,
       settings: this.options.settings,
       prepareSource: (source, signal) => this.guard.prepare(spec.streamId, source, signal),
     });
-    const { resumeAfter: _resumed, ...specKey } = spec;
-    this.runners.set(spec.streamId, { runner, partition, spec: specKey });
+    const { resumeAfter: _resumed, ...wanted } = spec;
+    this.runners.set(spec.streamId, { runner, partition, spec: wanted });
     this.logger.info({ streamId: spec.streamId, url: redactUrl(spec.url), resumeAfter: spec.resumeAfter }, 'stream started');
-    void runner.done.then((outcome) => {
-      this.outcomes.set(spec.streamId, outcome);
-      if (isFile(spec.url)) {
-        this.fileProgress.set(spec.streamId, { spec: JSON.stringify(specKey), lastSeq: runner.lastPublishedSeq || (spec.resumeAfter ?? 0), done: outcome.state === 'ended' });
-      }
-      if (this.runners.get(spec.streamId)?.runner === runner) this.runners.delete(spec.streamId);
-    });
+    void runner.done
+      .then((outcome) => {
+        this.outcomes.set(spec.streamId, outcome);
+        if (this.runners.get(spec.streamId)?.runner === runner) this.runners.delete(spec.streamId);
+        // The bus refuses this replica's frames for good (e.g. fenced by another replica with its id).
+        if (outcome.state === 'failed' && outcome.error instanceof BusError && outcome.error.code === 'BUS_FAILED') this.options.onCrash?.(outcome.error);
+      })
+      .catch((error: unknown) => this.logger.error({ err: error, streamId: spec.streamId }, 'stream runner failed unexpectedly'));
   }
 
   private async stopStream(streamId: string, why: string): Promise<void> {
@@ -161,14 +209,6 @@ export class IngestWorker {
     this.runners.delete(streamId);
     await entry.runner.stop();
     this.logger.info({ streamId, why }, 'stream stopped');
-  }
-}
-
-function isFile(url: string): boolean {
-  try {
-    return !parseSource(url).live;
-  } catch {
-    return false; // an unusable URL: its runner already failed and said why
   }
 }
 

@@ -15,7 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { fromBinary } from '@bufbuild/protobuf';
 import { encodeMessage, FrameSchema, KafkaBus, makeMessage, topicName, topics, type ConsumedRecord } from '@emostream/shared';
-import { freePort, kafkaBrokers, kafkaTestConfig, sharedData, sharedDataDir, waitFor } from '@emostream/shared/testing';
+import { freePort, kafkaBrokers, kafkaTestConfig, sharedData, testMediaDirs, waitFor } from '@emostream/shared/testing';
 import { putStream, streamStatusTopic } from '../src/index.js';
 
 const emo = fileURLToPath(new URL('../../../cli/bin/emo.mjs', import.meta.url));
@@ -107,7 +107,7 @@ describe('a hostile stream spec gets nothing (running ingest, real broker)', () 
         EMOSTREAM_LOG_LEVEL: 'info',
         // Only the camera, the redirector and an unused port (streams that keep reconnecting) are allowed on loopback.
         INGEST_ALLOW_HOSTS: `127.0.0.1:${camera.port},127.0.0.1:${redirector.port},127.0.0.1:${deadPort}`,
-        INGEST_MEDIA_ROOTS: sharedDataDir(),
+        INGEST_MEDIA_ROOTS: testMediaDirs().join(','),
         INGEST_MAX_STREAMS: String(MAX_STREAMS),
         INGEST_RECONNECT_INITIAL_MS: '200',
         INGEST_RECONNECT_MAX_MS: '1000',

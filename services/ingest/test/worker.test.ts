@@ -7,7 +7,7 @@ import { after, describe, it } from 'node:test';
 import { fromBinary } from '@bufbuild/protobuf';
 import { Registry } from 'prom-client';
 import { FrameSchema, InMemoryBus, topicName, topics, type ConsumedRecord } from '@emostream/shared';
-import { freePort, sharedData, sharedDataDir, waitFor } from '@emostream/shared/testing';
+import { freePort, sharedData, testMediaDirs, waitFor } from '@emostream/shared/testing';
 import { IngestMetrics, IngestWorker, ingestSettingsSchema, putStream } from '../src/index.js';
 
 // The source policy refuses loopback and files outside media roots by default: these tests allow
@@ -18,7 +18,7 @@ const settings = ingestSettingsSchema.parse({
   connectTimeoutMs: 2_000,
   readTimeoutMs: 2_000,
   allowHosts: ['127.0.0.1'],
-  mediaRoots: [sharedDataDir(), tmpdir()],
+  mediaRoots: [...testMediaDirs(), tmpdir()],
 });
 
 async function startWorker(prefix: string) {

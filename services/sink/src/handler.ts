@@ -24,6 +24,9 @@ export function sinkStage(
     name: 'sink',
     input: topics.emotions,
     outputs: [eventsTopic],
+    // A track's summary covers all its frames: after a restart, a rebalance or an undelivered batch
+    // the runtime re-reads this many records per partition (outputs discarded) to rebuild them.
+    replayRecords: 2_000,
     handle(input, context) {
       const emittedAtMs = now();
       const faces = faceEmotionEvents(input.value, emittedAtMs);

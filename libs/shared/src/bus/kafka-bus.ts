@@ -38,9 +38,24 @@ export class KafkaBus implements Bus {
   readonly kind = 'kafka' as const;
   private readonly kafka: Kafka;
   private readonly closers = new Set<() => Promise<void>>();
+  private lastContact = Date.now();
+  /** Every answer a broker gives any client of this bus counts as contact. */
+  private readonly touch = () => {
+    this.lastContact = Date.now();
+  };
 
   constructor(config: KafkaConfig) {
     this.kafka = new Kafka(toKafkaJsConfig(config));
+  }
+
+  lastContactMs(): number {
+    return this.lastContact;
+  }
+
+  async ping(): Promise<void> {
+    await this.withAdmin(async (admin) => {
+      await admin.describeCluster();
+    });
   }
 
   async createTopics(specs: TopicSpec[]): Promise<void> {
@@ -97,6 +112,41 @@ export class KafkaBus implements Bus {
   }
 
   async producer(options: ProducerOptions = {}): Promise<BusProducer> {
+    let producer = await this.connectProducer(options);
+    // After a failure (the broker went away mid-transaction, a sequence the restarted broker no
+    // longer knows) a kafkajs producer can be left unusable ("cannot continue to use transaction
+    // once ended"): the next use gets a fresh one. With the same transactional id it fences the old
+    // one and aborts its open transaction, so nothing half-written becomes visible.
+    let broken = false;
+    const current = async () => {
+      if (broken) {
+        await producer.disconnect().catch((error: unknown) => log.debug({ err: error }, 'disconnecting a failed producer failed'));
+        producer = await this.connectProducer(options);
+        broken = false;
+      }
+      return producer;
+    };
+    const guarded = async (work: (p: Producer) => Promise<void>) => {
+      try {
+        await work(await current());
+      } catch (error) {
+        if (error instanceof BusError && error.retriable) broken = true;
+        throw error;
+      }
+    };
+    const close = () => producer.disconnect();
+    this.closers.add(close);
+    return {
+      send: (records) => guarded((p) => sendRecords(p, records)),
+      sendInTransaction: (records, commit) => guarded((p) => sendInTransaction(p, records, commit)),
+      close: async () => {
+        this.closers.delete(close);
+        await close();
+      },
+    };
+  }
+
+  private async connectProducer(options: ProducerOptions): Promise<Producer> {
     const transactional = options.transactionalId !== undefined;
     const producer = this.kafka.producer({
       idempotent: true,
@@ -110,17 +160,9 @@ export class KafkaBus implements Bus {
       retry: { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 200, maxRetryTime: 5_000 },
       ...(transactional ? { transactionalId: options.transactionalId, transactionTimeout: 60_000 } : {}),
     });
+    producer.on(producer.events.REQUEST, this.touch);
     await connect(producer, 'producer');
-    const close = () => producer.disconnect();
-    this.closers.add(close);
-    return {
-      send: (records) => sendRecords(producer, records),
-      sendInTransaction: (records, commit) => sendInTransaction(producer, records, commit),
-      close: async () => {
-        this.closers.delete(close);
-        await close();
-      },
-    };
+    return producer;
   }
 
   async consumer(options: ConsumerOptions): Promise<BusConsumer> {
@@ -135,6 +177,7 @@ export class KafkaBus implements Bus {
       maxBytesPerPartition: MAX_MESSAGE_BYTES,
       maxWaitTimeInMs: 100,
     });
+    consumer.on(consumer.events.REQUEST, this.touch);
     await connect(consumer, 'consumer');
     const wrapped = new KafkaConsumer(consumer, options);
     const close = () => wrapped.close();
@@ -149,6 +192,7 @@ export class KafkaBus implements Bus {
 
   private async withAdmin<T>(work: (admin: ReturnType<Kafka['admin']>) => Promise<T>): Promise<T> {
     const admin = this.kafka.admin();
+    admin.on(admin.events.REQUEST, this.touch);
     await connect(admin, 'admin client');
     try {
       return await work(admin);
@@ -164,6 +208,9 @@ class KafkaConsumer implements BusConsumer {
    *  finishes before its first record is handled. */
   private assignmentWork: Promise<void> = Promise.resolve();
   private closed: Promise<void> | undefined;
+  private handlers: ConsumerHandlers | undefined;
+  /** Next offset to read per partition, from kafkajs's end-of-batch events (they include batches of skipped transaction markers). */
+  private readonly positions = new Map<string, TopicPartitionOffset>();
 
   private readonly heartbeatEveryMs: number;
 
@@ -174,7 +221,28 @@ class KafkaConsumer implements BusConsumer {
     this.heartbeatEveryMs = Math.max(500, Math.floor((options.sessionTimeoutMs ?? 30_000) / 5));
   }
 
+  /** May be called again after it failed (the broker was away): the listeners are installed once. */
   async run(handlers: ConsumerHandlers): Promise<void> {
+    if (!this.handlers) this.listen(handlers);
+    this.handlers = handlers;
+    await this.subscribeAndRun(handlers);
+  }
+
+  private listen(handlers: ConsumerHandlers): void {
+    this.consumer.on(this.consumer.events.END_BATCH_PROCESS, ({ payload }) => {
+      this.positions.set(`${payload.topic}\u0000${payload.partition}`, { topic: payload.topic, partition: payload.partition, offset: String(BigInt(payload.lastOffset) + 1n) });
+    });
+    // kafkajs restarts a consumer by itself after a retriable failure (broker away, coordinator
+    // moving); a non-retriable one stops it for good, and nothing would ever be delivered again.
+    this.consumer.on(this.consumer.events.CRASH, ({ payload }) => {
+      if (payload.restart) {
+        log.warn({ err: payload.error, groupId: payload.groupId }, 'consumer failed; kafkajs restarts it');
+        return;
+      }
+      if (this.closed) return;
+      log.error({ err: payload.error, groupId: payload.groupId }, 'consumer crashed with a non-retriable error and will not restart');
+      handlers.onCrash?.(payload.error);
+    });
     this.consumer.on(this.consumer.events.GROUP_JOIN, ({ payload }) => {
       const now = new Set(
         Object.entries(payload.memberAssignment).flatMap(([topic, partitions]) => partitions.map((p) => `${topic}\u0000${p}`)),
@@ -191,6 +259,9 @@ class KafkaConsumer implements BusConsumer {
         // handlers retry what is retriable themselves; what still fails is logged loudly.
         .catch((error: unknown) => log.error({ err: error, revoked, added }, 'partition assignment handling failed'));
     });
+  }
+
+  private async subscribeAndRun(handlers: ConsumerHandlers): Promise<void> {
     for (const topic of this.options.topics) {
       // A topic another process has just created may not be in this client's metadata yet.
       await retryRetriable(`subscribing to ${topic}`, () => this.consumer.subscribe({ topic, fromBeginning: this.options.fromBeginning ?? false }));
@@ -228,6 +299,10 @@ class KafkaConsumer implements BusConsumer {
           } finally {
             clearInterval(beat);
           }
+          // A handler that saw the partition revoked (or the consumer stopping) returns without
+          // acknowledging: the position must not move past those records, or a member that keeps
+          // the partition would skip them (found by test/faults/broker-outage.test.ts).
+          if (!isRunning() || isStale()) return;
           resolveOffset(slice[slice.length - 1]!.offset);
           await heartbeat();
         }
@@ -247,7 +322,12 @@ class KafkaConsumer implements BusConsumer {
     this.consumer.resume(groupByTopic(partitions));
   }
 
+  readPositions(): TopicPartitionOffset[] {
+    return [...this.positions.values()];
+  }
+
   seek(position: TopicPartitionOffset): void {
+    this.positions.delete(`${position.topic}\u0000${position.partition}`);
     this.consumer.seek(position);
   }
 
@@ -256,6 +336,33 @@ class KafkaConsumer implements BusConsumer {
     this.closed ??= this.consumer.disconnect();
     return this.closed;
   }
+}
+
+/** Broker answers kafkajs marks final that a fresh producer (or a later try) gets past after an outage. */
+const PASSING_REFUSALS = new Set(['OUT_OF_ORDER_SEQUENCE_NUMBER', 'UNKNOWN_PRODUCER_ID', 'INVALID_TXN_STATE']);
+
+/**
+ * Whether a kafkajs failure may pass. Only a refusal by the broker that no retry can cure (a fenced
+ * producer, a record too large, no authorisation) is final; everything an outage throws — refused
+ * connections, "number of retries exceeded" (kafkajs marks even that non-retriable), coordinators
+ * not found, a transaction left unusable — passes once the broker is back.
+ */
+function kafkaRetriable(error: unknown): boolean {
+  for (let e = error as { retriable?: boolean; cause?: unknown; name?: string; type?: string } | undefined; e; e = e.cause as typeof e) {
+    if (e.name === 'KafkaJSProtocolError' && e.retriable === false && !PASSING_REFUSALS.has(e.type ?? '')) return false;
+  }
+  return true;
+}
+
+/** A kafkajs failure as a BusError: RECORD_TOO_LARGE and other refusals a retry cannot cure are not retriable. */
+function toBusError(what: string, error: unknown): BusError {
+  if (error instanceof BusError) return error;
+  const types = new Set<string>();
+  for (let e = error as { type?: string; cause?: unknown } | undefined; e; e = e.cause as typeof e) if (e.type) types.add(e.type);
+  if (types.has('MESSAGE_TOO_LARGE') || types.has('RECORD_LIST_TOO_LARGE')) {
+    return new BusError(`${what} failed: the broker refused a record over its size limit (${(error as Error).message})`, { cause: error, retriable: false, code: 'RECORD_TOO_LARGE' });
+  }
+  return new BusError(`${what} failed: ${(error as Error).message}`, { cause: error, retriable: kafkaRetriable(error) });
 }
 
 /**
@@ -268,8 +375,8 @@ async function retryRetriable<T>(what: string, work: () => Promise<T>): Promise<
     try {
       return await work();
     } catch (error) {
-      const retriable = (error as { retriable?: boolean }).retriable === true;
-      if (!retriable || attempt >= 10) throw new BusError(`${what} failed: ${(error as Error).message}`, { cause: error, retriable });
+      const retriable = kafkaRetriable(error);
+      if (!retriable || attempt >= 10) throw toBusError(what, error);
       log.info({ attempt, err: error }, `${what} failed with a retriable error; retrying`);
       await sleep(200 * attempt);
     }
@@ -278,10 +385,11 @@ async function retryRetriable<T>(what: string, work: () => Promise<T>): Promise<
 
 async function sendRecords(producer: Producer, records: OutgoingRecord[]): Promise<void> {
   if (records.length === 0) return;
+  const topicMessages = toTopicMessages(records);
   try {
-    await producer.sendBatch({ acks: -1, topicMessages: toTopicMessages(records) });
+    await producer.sendBatch({ acks: -1, topicMessages });
   } catch (error) {
-    throw new BusError(`produce failed: ${(error as Error).message}`, { cause: error });
+    throw toBusError('produce', error);
   }
 }
 
@@ -290,9 +398,15 @@ async function sendInTransaction(
   records: OutgoingRecord[],
   commit: { groupId: string; offsets: TopicPartitionOffset[] },
 ): Promise<void> {
-  const transaction = await producer.transaction();
+  const topicMessages = toTopicMessages(records);
+  let transaction;
   try {
-    if (records.length > 0) await transaction.sendBatch({ acks: -1, topicMessages: toTopicMessages(records) });
+    transaction = await producer.transaction();
+  } catch (error) {
+    throw toBusError('starting a transaction', error);
+  }
+  try {
+    if (records.length > 0) await transaction.sendBatch({ acks: -1, topicMessages });
     if (commit.offsets.length > 0) {
       const byTopic = new Map<string, { partition: number; offset: string }[]>();
       for (const o of commit.offsets) byTopic.set(o.topic, [...(byTopic.get(o.topic) ?? []), { partition: o.partition, offset: o.offset }]);
@@ -304,13 +418,17 @@ async function sendInTransaction(
     await transaction.commit();
   } catch (error) {
     await transaction.abort().catch((abortError: unknown) => log.warn({ err: abortError }, 'abort after a failed transaction failed'));
-    throw new BusError(`transaction failed: ${(error as Error).message}`, { cause: error });
+    throw toBusError('transaction', error);
   }
 }
 
 function toTopicMessages(records: OutgoingRecord[]) {
   const byTopic = new Map<string, { key: string; value: Buffer | null; headers: Headers }[]>();
   for (const r of records) {
+    // Refused here as the broker would, before it costs a request (and a transaction).
+    if (r.value && r.value.byteLength > MAX_MESSAGE_BYTES) {
+      throw new BusError(`record for ${r.topic} is ${r.value.byteLength} bytes, over the ${MAX_MESSAGE_BYTES}-byte limit`, { retriable: false, code: 'RECORD_TOO_LARGE' });
+    }
     const value = r.value === null ? null : Buffer.from(r.value.buffer, r.value.byteOffset, r.value.byteLength);
     byTopic.set(r.topic, [...(byTopic.get(r.topic) ?? []), { key: r.key, value, headers: r.headers ?? {} }]);
   }

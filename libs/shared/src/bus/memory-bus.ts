@@ -141,6 +141,12 @@ export class InMemoryBus implements Bus {
     return consumer;
   }
 
+  lastContactMs(): number {
+    return Date.now(); // one process: the bus is always there
+  }
+
+  async ping(): Promise<void> {}
+
   async close(): Promise<void> {
     this.closed = true;
     await Promise.all([...this.consumers].map((c) => c.close()));
@@ -199,7 +205,7 @@ export class InMemoryBus implements Bus {
     // Kafka transaction would, and a plain send refuses it as the broker would.
     for (const r of records) {
       if (r.value && r.value.byteLength > MAX_MESSAGE_BYTES) {
-        throw new BusError(`record for ${r.topic} is ${r.value.byteLength} bytes, over the ${MAX_MESSAGE_BYTES}-byte limit`, { retriable: false });
+        throw new BusError(`record for ${r.topic} is ${r.value.byteLength} bytes, over the ${MAX_MESSAGE_BYTES}-byte limit`, { retriable: false, code: 'RECORD_TOO_LARGE' });
       }
     }
     const placed = records.map((r) => ({ record: r, partition: this.partitionOf(r.topic, r.key) }));
@@ -291,6 +297,10 @@ class MemoryConsumer implements BusConsumer {
   resume(partitions: TopicPartition[]): void {
     for (const p of partitions) this.paused.delete(tpKey(p.topic, p.partition));
     this.bus.changed.notify();
+  }
+
+  readPositions(): TopicPartitionOffset[] {
+    return [...this.owned].filter(([key]) => this.positions.has(key)).map(([key, tp]) => ({ ...tp, offset: String(this.positions.get(key)) }));
   }
 
   seek(position: TopicPartitionOffset): void {

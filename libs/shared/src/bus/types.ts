@@ -73,6 +73,11 @@ export interface ConsumerHandlers {
   onAssigned?(partitions: TopicPartition[]): Promise<void>;
   /** Partitions this member no longer owns; runs after their in-flight batch finished. */
   onRevoked?(partitions: TopicPartition[]): Promise<void>;
+  /**
+   * The consumer stopped for good (the client gave up with a non-retriable error) and will deliver
+   * nothing more. Transient failures (broker away, rebalances) never call it: the bus retries them.
+   */
+  onCrash?(error: Error): void;
 }
 
 export interface ConsumerOptions {
@@ -99,6 +104,12 @@ export interface BusConsumer {
   /** Stops fetching from these partitions (backpressure) until resumed. */
   pause(partitions: TopicPartition[]): void;
   resume(partitions: TopicPartition[]): void;
+  /**
+   * Where this member will read next on each partition it has read from: past the last record
+   * delivered and past records a read_committed consumer skips (transaction markers, aborted
+   * records). Compared with `Bus.endOffsets` it says whether the member has read everything.
+   */
+  readPositions(): TopicPartitionOffset[];
   /** Moves this member's read position on an owned partition. */
   seek(position: TopicPartitionOffset): void;
   /** Stops fetching, waits for the in-flight batch, leaves the group. Idempotent. */
@@ -133,6 +144,13 @@ export interface Bus {
   committedOffsets(groupId: string, topic: string): Promise<TopicPartitionOffset[]>;
   producer(options?: ProducerOptions): Promise<BusProducer>;
   consumer(options: ConsumerOptions): Promise<BusConsumer>;
+  /**
+   * When a broker last answered any of this bus's clients (epoch ms). Consumers poll all the time,
+   * so a value far in the past means the bus is unreachable. The in-memory bus is always reachable.
+   */
+  lastContactMs(): number;
+  /** One cheap request to a broker (cluster metadata): resolves when one answers, which counts as contact. */
+  ping(): Promise<void>;
   /** Closes every producer and consumer made by this bus. */
   close(): Promise<void>;
 }

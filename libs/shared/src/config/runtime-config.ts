@@ -90,6 +90,25 @@ export const runtimeConfigSchema = z
       .min(6_000)
       .default(30_000)
       .describe('Consumer group session timeout: how soon a dead replica\'s partitions move. Env EMOSTREAM_SESSION_TIMEOUT_MS.'),
+    maxRetries: z.coerce
+      .number()
+      .int()
+      .min(0)
+      .max(100)
+      .default(5)
+      .describe('Retries of a batch whose handler failed with a retriable error, with growing back-off, before its inputs are dead-lettered. Env EMOSTREAM_MAX_RETRIES.'),
+    retryBackoffMs: z.coerce
+      .number()
+      .int()
+      .positive()
+      .default(500)
+      .describe('First back-off of a retry; it doubles per attempt, up to 30 s. Env EMOSTREAM_RETRY_BACKOFF_MS.'),
+    busUnreachableMs: z.coerce
+      .number()
+      .int()
+      .positive()
+      .default(15_000)
+      .describe('No answer from the bus for this long makes the process unready (/readyz 503), sets the bus_reachable metric to 0 and logs one warning; it keeps retrying and recovers by itself. Env EMOSTREAM_BUS_UNREACHABLE_MS.'),
     tracing: z
       .object({
         exporter: z.enum(['none', 'otlp']).default('none').describe('Span exporter. Env EMOSTREAM_TRACING_EXPORTER.'),

@@ -15,6 +15,7 @@ export class StageMetrics {
   readonly batchSize: Histogram;
   readonly processLatencySeconds: Histogram;
   readonly ready: Gauge;
+  readonly retries: Counter<'code'>;
 
   constructor(stage: string, registry: Registry) {
     const prefix = metricPrefix(stage);
@@ -48,9 +49,15 @@ export class StageMetrics {
       buckets: LATENCY_BUCKETS,
       registers: [registry],
     });
+    this.retries = new Counter({
+      name: `${prefix}_retries_total`,
+      help: `Batches the ${stage} stage tried again after a retriable error, by error code (BUS_FAILED: the bus; others: the handler). A steady rate is a retry loop.`,
+      labelNames: ['code'],
+      registers: [registry],
+    });
     this.ready = new Gauge({
       name: `${prefix}_ready`,
-      help: `1 while the ${stage} stage is RUNNING (what /readyz reports), else 0.`,
+      help: `1 while the ${stage} stage is RUNNING and reaches its bus (what /readyz reports), else 0.`,
       registers: [registry],
     });
   }

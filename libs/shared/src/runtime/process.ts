@@ -1,8 +1,9 @@
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { createBus } from '../bus/index.js';
 import type { RuntimeConfig } from '../config/runtime-config.js';
-import { rootLogger } from '../log.js';
+import { rootLogger, type Logger } from '../log.js';
 import { startTracing, stopTracing } from '../telemetry/tracing.js';
+import type { Lifecycle } from './lifecycle.js';
 import { startOpsServer } from './ops-server.js';
 import { StageRunner, type StageDefinition } from './stage.js';
 
@@ -10,7 +11,10 @@ import { StageRunner, type StageDefinition } from './stage.js';
  * Runs one stage as a process: tracing, bus, ops server (/metrics, /healthz, /readyz), the stage,
  * and graceful shutdown on SIGTERM/SIGINT — readiness drops at once, the in-flight batch finishes and
  * commits, then everything disconnects; past the grace period the process stops hard with exit code 1.
- * Any failure to start exits with code 1 and a clear log line.
+ * While the bus is away (at start-up or later) it waits, unready. A stage that FAILs (its consumer
+ * crashed for good, its producer was fenced) turns /healthz to 503 and the process exits with code 1
+ * once the grace period has passed, so that Kubernetes restarts it.
+ * Any other failure to start exits with code 1 and a clear log line.
  */
 export async function runStageProcess(
   stage: StageDefinition | ((registry: Registry) => StageDefinition | Promise<StageDefinition>),
@@ -29,7 +33,7 @@ export async function runStageProcess(
 
   const bus = createBus(config);
   const runner = new StageRunner(definition, { bus, config, registry, logger });
-  const ops = await startOpsServer({ port: config.opsPort, host: config.opsHost, registry, health: () => [runner.lifecycle] });
+  const ops = await startOpsServer({ port: config.opsPort, host: config.opsHost, registry, health: () => [runner.health] });
   logger.info({ opsPort: ops.port }, 'ops server listening');
 
   let shuttingDown = false;
@@ -55,17 +59,32 @@ export async function runStageProcess(
       process.exit(1);
     }
   };
+  exitWhenFailed(runner.lifecycle, config.shutdownGraceMs, logger, () => bus.close());
   process.once('SIGTERM', () => void shutdown('SIGTERM'));
   process.once('SIGINT', () => void shutdown('SIGINT'));
 
   try {
     await runner.start();
   } catch (error) {
+    if (shuttingDown) return; // SIGTERM while it waited for the bus: shutdown() ends the process
     runner.fail(error);
     await ops.close();
     await bus.close().catch(() => {});
     throw error;
   }
+}
+
+/**
+ * A FAILED stage cannot recover in this process: /healthz says 503 at once (the liveness probe sees
+ * it), the bus is closed, and the process exits with code 1 after `graceMs`.
+ */
+export function exitWhenFailed(lifecycle: Lifecycle, graceMs: number, logger: Logger, release: () => Promise<void>): void {
+  lifecycle.onChange((state) => {
+    if (state !== 'FAILED') return;
+    logger.fatal({ graceMs }, 'the stage failed and cannot recover: exiting after the grace period');
+    setTimeout(() => process.exit(1), graceMs);
+    void release().catch((error: unknown) => logger.warn({ err: error }, 'closing after the failure failed'));
+  });
 }
 
 /** The `main` of a stage process: any error that escapes is logged and ends the process with code 1. */

@@ -1,7 +1,8 @@
+import { createHash } from 'node:crypto';
 import { create, toBinary, type DescMessage, type MessageShape } from '@bufbuild/protobuf';
 import { deadLetterOrigin } from './dead-letter-privacy.js';
 import type { Registry } from 'prom-client';
-import type { Bus, BusConsumer, BusProducer, ConsumedRecord, Headers, OutgoingRecord, PartitionBatch, TopicPartition } from '../bus/types.js';
+import type { Bus, BusConsumer, BusProducer, ConsumedRecord, Headers, OutgoingRecord, PartitionBatch, TopicPartition, TopicPartitionOffset } from '../bus/types.js';
 import type { RuntimeConfig } from '../config/runtime-config.js';
 import { DeadLetterSchema } from '../contracts/gen/emostream/v1/messages_pb.js';
 import { decodeMessage, encodeMessage, topicName, topics, type Topic } from '../contracts/topics.js';
@@ -9,8 +10,19 @@ import { DecodeError, StageError, toStageError } from '../errors.js';
 import { moduleLogger, type Logger } from '../log.js';
 import { redactUrlsIn } from '../security/redact.js';
 import { endSpan, headersFromContext, startMessageSpan } from '../telemetry/tracing.js';
+import { BusWatch, untilBusAnswers } from './bus-watch.js';
 import { Lifecycle } from './lifecycle.js';
 import { StageMetrics } from './metrics.js';
+import type { HealthSource } from './ops-server.js';
+
+/**
+ * A dead letter must fit on the DLQ topic whatever the original's size: it keeps at most this many
+ * bytes of the original value (and its size and sha256), and of its headers.
+ */
+export const DEAD_LETTER_ORIGINAL_BYTES = 64 * 1024;
+const DEAD_LETTER_HEADER_BYTES = 16 * 1024;
+/** The longest pause between retries of a batch. */
+const MAX_RETRY_BACKOFF_MS = 30_000;
 
 /** One decoded input message, with where it came from. */
 export interface StageInput<Desc extends DescMessage> {
@@ -89,16 +101,28 @@ export interface StageRunnerOptions {
  * - at-least-once: outputs are sent and acknowledged, then the inputs' offsets are committed;
  * - exactly-once: outputs and offsets go in one Kafka transaction per batch (read_committed reads);
  * - an input that cannot be decoded, or whose handler fails with a non-retriable error, goes to the
- *   DLQ with the reason and origin, is counted, and the stage goes on.
+ *   DLQ with the reason and origin (the original capped, so the letter always fits), is counted,
+ *   and the stage goes on;
+ * - a retriable handler error is retried `maxRetries` times with growing back-off (counted), then
+ *   its inputs are dead-lettered: no record can hold a partition up for ever;
+ * - outputs the broker refuses as too large dead-letter their batch's inputs instead;
+ * - the bus away (broker down, coordinator loading) is waited out, at start-up too; the stage is
+ *   unready meanwhile. What cannot pass — a consumer crashed for good, a fenced producer — FAILs it.
  */
 export class StageRunner<Desc extends DescMessage = DescMessage> {
   readonly lifecycle = new Lifecycle();
   readonly metrics: StageMetrics;
+  /** Whether the bus answers: with the lifecycle, what /readyz reports. */
+  readonly busWatch: BusWatch;
+  /** /healthz and /readyz of this stage: ready while RUNNING and the bus answers; healthy unless FAILED. */
+  readonly health: HealthSource;
   private readonly logger: Logger;
   private readonly context: HandlerContext;
   private consumer: BusConsumer | undefined;
   private producer: BusProducer | undefined;
   private stopping: Promise<void> | undefined;
+  /** Partitions whose last batch was handled but not delivered: their handler state must be rebuilt first. */
+  private readonly rewind = new Set<string>();
   /** Per newly assigned partition: records below this offset are replayed (state only), not processed. */
   private readonly replayUntil = new Map<string, bigint>();
 
@@ -117,7 +141,22 @@ export class StageRunner<Desc extends DescMessage = DescMessage> {
       emitRaw: (topic, key, value) => ({ topic: topicName(topic, prefix), key, value }),
       logger: this.logger,
     };
-    this.lifecycle.onChange((state) => this.metrics.ready.set(state === 'RUNNING' ? 1 : 0));
+    this.busWatch = new BusWatch(options.bus, { stage: definition.name, registry: options.registry, thresholdMs: options.config.busUnreachableMs, logger: this.logger });
+    const { lifecycle, busWatch } = this;
+    this.health = {
+      get ready() {
+        return lifecycle.ready && busWatch.reachable;
+      },
+      get healthy() {
+        return lifecycle.healthy;
+      },
+      get state() {
+        return busWatch.reachable ? lifecycle.state : `${lifecycle.state} (bus unreachable)`;
+      },
+    };
+    const updateReady = () => this.metrics.ready.set(this.health.ready ? 1 : 0);
+    this.lifecycle.onChange(updateReady);
+    this.busWatch.onChange(updateReady);
   }
 
   get groupId(): string {
@@ -136,23 +175,32 @@ export class StageRunner<Desc extends DescMessage = DescMessage> {
     return this.options.config.delivery === 'exactly-once';
   }
 
+  /**
+   * Creates the topics, connects and joins the group. Each step waits (unready) while the bus is
+   * away or busy — broker down, coordinator loading, topics being created — and never gives up on a
+   * transient state; only a non-retriable error (or stop()) makes it throw.
+   */
   async start(): Promise<void> {
     const { bus, config } = this.options;
     const prefix = config.topicPrefix;
+    this.busWatch.start();
+    const step = <T>(what: string, work: () => Promise<T>) => untilBusAnswers(what, work, { logger: this.logger, stopped: () => this.stopping !== undefined });
     const wanted = [this.definition.input, topics.dlq, ...this.definition.outputs];
-    await bus.createTopics(
-      wanted.map((t) => ({
-        name: topicName(t, prefix),
-        partitions: t.defaultPartitions,
-        ...(t.configEntries ? { configEntries: t.configEntries } : {}),
-      })),
+    await step('creating topics', () =>
+      bus.createTopics(
+        wanted.map((t) => ({
+          name: topicName(t, prefix),
+          partitions: t.defaultPartitions,
+          ...(t.configEntries ? { configEntries: t.configEntries } : {}),
+        })),
+      ),
     );
     // A stable transactional id per replica: a restarted replica fences its dead predecessor,
     // whose open transaction is then aborted rather than left half-visible.
-    this.producer = await bus.producer(
-      this.exactlyOnce ? { transactionalId: `${prefix}.${this.definition.name}.${config.instanceId}` } : {},
+    this.producer = await step('connecting the producer', () =>
+      bus.producer(this.exactlyOnce ? { transactionalId: `${prefix}.${this.definition.name}.${config.instanceId}` } : {}),
     );
-    this.consumer = await bus.consumer({
+    this.consumer = await step('connecting the consumer', () => bus.consumer({
       groupId: this.groupId,
       topics: [this.inputTopic],
       fromBeginning: true,
@@ -161,8 +209,8 @@ export class StageRunner<Desc extends DescMessage = DescMessage> {
       sessionTimeoutMs: config.sessionTimeoutMs,
       // One producer holds one transaction at a time, so exactly-once handles one partition at a time.
       partitionsConcurrently: this.exactlyOnce ? 1 : (this.definition.concurrentPartitions ?? 1),
-    });
-    await this.consumer.run({
+    }));
+    await step('joining the group', () => this.consumer!.run({
       eachBatch: (batch, ctx) => this.processBatch(batch, ctx.isRunning),
       onAssigned: async (partitions) => {
         this.logger.info({ partitions }, 'partitions assigned');
@@ -173,8 +221,11 @@ export class StageRunner<Desc extends DescMessage = DescMessage> {
         this.logger.info({ partitions }, 'partitions revoked');
         await this.definition.onRevoked?.(partitions);
       },
-    });
-    this.lifecycle.moveTo('RUNNING');
+      // Nothing will be delivered again: a dead consumer is a dead stage (the process then exits).
+      onCrash: (error) => this.fail(error),
+    }));
+    // The consumer may have crashed for good while joining: the stage is FAILED, not running.
+    if (!this.lifecycle.moveTo('RUNNING')) return;
     this.logger.info({ input: this.inputTopic, delivery: config.delivery, bus: bus.kind }, 'stage running');
   }
 
@@ -182,6 +233,7 @@ export class StageRunner<Desc extends DescMessage = DescMessage> {
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       this.lifecycle.moveTo('DRAINING');
+      this.busWatch.stop();
       try {
         await this.consumer?.close();
         await this.producer?.close();
@@ -202,8 +254,9 @@ export class StageRunner<Desc extends DescMessage = DescMessage> {
   }
 
   /** Seeks each assigned partition back by up to `count` records before its committed offset. */
-  private async startReplay(partitions: TopicPartition[], count: number): Promise<void> {
+  private async startReplay(partitions: TopicPartition[], count: number): Promise<boolean> {
     const topic = this.inputTopic;
+    let seeked = false;
     const [committed, starts] = await Promise.all([this.options.bus.committedOffsets(this.groupId, topic), this.options.bus.startOffsets(topic)]);
     for (const tp of partitions) {
       const until = committed.find((c) => c.partition === tp.partition);
@@ -213,12 +266,33 @@ export class StageRunner<Desc extends DescMessage = DescMessage> {
       if (from >= BigInt(until.offset)) continue;
       this.replayUntil.set(`${tp.topic}:${tp.partition}`, BigInt(until.offset));
       this.consumer!.seek({ topic: tp.topic, partition: tp.partition, offset: String(from) });
+      seeked = true;
       this.logger.info({ partition: tp.partition, from: String(from), until: until.offset }, 'replaying to rebuild state');
     }
+    return seeked;
+  }
+
+  /**
+   * A batch whose outputs could not be delivered (its transaction aborted) left the handler's
+   * per-key state ahead of what was committed: before the partition is handled again, that state
+   * is rebuilt as after a reassignment — dropped, then replayed up to the committed offset (stages
+   * with replayRecords) — so the redelivered inputs give the outputs they would have given.
+   * Returns true when it moved the read position (the batch at hand is then not handled).
+   */
+  private async rewindState(tp: TopicPartition): Promise<boolean> {
+    this.logger.info({ partition: tp.partition }, 'rebuilding per-key state after an undelivered batch');
+    await this.definition.onRevoked?.([tp]);
+    await this.definition.onAssigned?.([tp]);
+    return this.definition.replayRecords ? this.startReplay([tp], this.definition.replayRecords) : false;
   }
 
   private async processBatch(batch: PartitionBatch, isRunning: () => boolean): Promise<void> {
     const key = `${batch.topic}:${batch.partition}`;
+    if (this.rewind.has(key)) {
+      const moved = await this.rewindState({ topic: batch.topic, partition: batch.partition });
+      this.rewind.delete(key);
+      if (moved) return;
+    }
     const until = this.replayUntil.get(key);
     if (until !== undefined) {
       const replay = batch.records.filter((r) => BigInt(r.offset) < until);
@@ -246,9 +320,9 @@ export class StageRunner<Desc extends DescMessage = DescMessage> {
     const handleTimer = this.metrics.handleSeconds.startTimer();
     let results: HandlerResult[];
     try {
-      results = await this.invokeHandler(inputs);
+      results = await this.handleWithRetries(inputs, isRunning);
     } catch (error) {
-      // Retriable: nothing is acknowledged and the bus redelivers the whole batch.
+      // Stopping or revoked mid-retry: nothing is acknowledged and the bus redelivers the batch.
       spans.forEach(({ span }) => endSpan(span, error as Error));
       this.metrics.messages.inc({ outcome: 'retried' }, batch.records.length);
       throw error;
@@ -275,12 +349,35 @@ export class StageRunner<Desc extends DescMessage = DescMessage> {
 
     const last = batch.records[batch.records.length - 1]!;
     const offsets = [{ topic: batch.topic, partition: batch.partition, offset: String(BigInt(last.offset) + 1n) }];
-    const everything = [...outputs, ...deadLetters];
-    if (this.exactlyOnce) {
-      await this.producer!.sendInTransaction(everything, { groupId: this.groupId, offsets });
-    } else {
-      await this.producer!.send(everything);
-      await this.consumer!.commit(offsets);
+    try {
+      await this.deliver([...outputs, ...deadLetters], offsets);
+    } catch (error) {
+      const failure = toStageError(error);
+      if (failure.retriable) {
+        // The bus is away or busy: nothing was acknowledged, the bus redelivers the batch.
+        this.rewind.add(key);
+        this.metrics.retries.inc({ code: failure.code });
+        this.metrics.messages.inc({ outcome: 'retried' }, batch.records.length);
+        throw failure;
+      }
+      if (failure.code !== 'RECORD_TOO_LARGE') {
+        // E.g. a fenced producer (another replica with this instance id): this replica must go.
+        this.fail(failure);
+        throw failure;
+      }
+      // The broker refused an output as too large: the batch's inputs are dead-lettered instead
+      // (their letters are capped, so they fit) and the partition moves on.
+      const refused = new StageError('OUTPUT_TOO_LARGE', `an output of this batch was refused: ${failure.message}`);
+      outputs.length = 0;
+      deadLetters.length = 0;
+      deadLetters.push(...batch.records.map((record) => this.deadLetter(record, refused)));
+      try {
+        await this.deliver(deadLetters, offsets);
+      } catch (again) {
+        const stageError = toStageError(again);
+        if (!stageError.retriable) this.fail(stageError);
+        throw stageError;
+      }
     }
 
     const now = Date.now();
@@ -288,6 +385,45 @@ export class StageRunner<Desc extends DescMessage = DescMessage> {
     this.metrics.messages.inc({ outcome: 'processed' }, batch.records.length - deadLetters.length);
     if (deadLetters.length > 0) this.metrics.messages.inc({ outcome: 'dead_lettered' }, deadLetters.length);
     for (const output of outputs) this.metrics.outputs.inc({ topic: output.topic });
+  }
+
+  /** Sends the outputs and acknowledges the inputs: one transaction (exactly-once), or send then commit. */
+  private async deliver(records: OutgoingRecord[], offsets: TopicPartitionOffset[]): Promise<void> {
+    if (this.exactlyOnce) {
+      await this.producer!.sendInTransaction(records, { groupId: this.groupId, offsets });
+    } else {
+      await this.producer!.send(records);
+      await this.consumer!.commit(offsets);
+    }
+  }
+
+  /**
+   * Runs the handler; a retriable failure is tried again up to `maxRetries` times with a doubling
+   * pause, each counted and logged, and then the inputs get that error as a non-retriable one (they
+   * are dead-lettered): a record that always fails cannot hold its partition up. Throws only when
+   * the partition is revoked or the stage stops during the pauses.
+   */
+  private async handleWithRetries(inputs: StageInput<Desc>[], isRunning: () => boolean): Promise<HandlerResult[]> {
+    const { maxRetries, retryBackoffMs } = this.options.config;
+    for (let attempt = 0; ; attempt += 1) {
+      try {
+        return await this.invokeHandler(inputs);
+      } catch (error) {
+        const failure = toStageError(error);
+        if (attempt >= maxRetries) {
+          this.logger.error({ code: failure.code, reason: failure.message, attempts: attempt + 1 }, 'retries exhausted: dead-lettering the batch');
+          const givenUp = new StageError(failure.code, `gave up after ${attempt + 1} attempts: ${failure.message}`, { cause: failure });
+          return inputs.map(() => givenUp);
+        }
+        this.metrics.retries.inc({ code: failure.code });
+        const delay = Math.min(MAX_RETRY_BACKOFF_MS, retryBackoffMs * 2 ** attempt);
+        this.logger.warn({ code: failure.code, reason: failure.message, attempt: attempt + 1, maxRetries, delayMs: delay }, 'retriable failure: retrying the batch');
+        for (let waited = 0; waited < delay; waited += 100) {
+          if (!isRunning()) throw failure;
+          await new Promise((resolve) => setTimeout(resolve, Math.min(100, delay - waited)));
+        }
+      }
+    }
   }
 
   /** Runs already-processed records through the handler for its state alone: outputs and errors are dropped. */
@@ -337,24 +473,41 @@ export class StageRunner<Desc extends DescMessage = DescMessage> {
     return results;
   }
 
+  /**
+   * The DLQ record of an input: origin, reason, size and SHA-256 of the original, and the original itself —
+   * withheld for frames and face crops unless EMOSTREAM_DLQ_KEEP_IMAGES, and capped so that it always fits
+   * on the topic.
+   */
   private deadLetter(record: ConsumedRecord, error: StageError): OutgoingRecord {
+    const original = record.value ?? new Uint8Array();
     this.logger.warn(
-      { code: error.code, reason: error.message, topic: record.topic, partition: record.partition, offset: record.offset },
+      { code: error.code, reason: error.message, topic: record.topic, partition: record.partition, offset: record.offset, bytes: original.byteLength },
       'dead-lettering a message',
     );
-    const origin = deadLetterOrigin(this.definition.input.base, record.value ?? new Uint8Array(), this.options.config.deadLetterImages);
+    const origin = deadLetterOrigin(this.definition.input.base, original, this.options.config.deadLetterImages);
+    const truncated = origin.originValue.byteLength > DEAD_LETTER_ORIGINAL_BYTES;
     const letter = create(DeadLetterSchema, {
       stage: this.definition.name,
       originTopic: record.topic,
       originPartition: record.partition,
       originOffset: record.offset,
-      originKey: Buffer.from(record.key, 'utf8'),
-      originValue: origin.originValue,
+      originKey: Buffer.from(record.key, 'utf8').subarray(0, DEAD_LETTER_HEADER_BYTES),
+      originValue: truncated ? origin.originValue.subarray(0, DEAD_LETTER_ORIGINAL_BYTES) : origin.originValue,
+      originSizeBytes: original.byteLength,
+      originSha256: createHash('sha256').update(original).digest('hex'),
+      originTruncated: truncated,
       errorCode: error.code,
       // An error may quote a URL with its credentials (a source, a model store): never into the DLQ.
-      reason: redactUrlsIn(error.message),
+      reason: redactUrlsIn(error.message).slice(0, 2_000),
       failedAtMs: Date.now(),
     });
-    return { topic: this.dlqTopic, key: record.key, value: toBinary(DeadLetterSchema, letter), headers: { ...record.headers, ...origin.headers } };
+    return { topic: this.dlqTopic, key: record.key.slice(0, DEAD_LETTER_HEADER_BYTES), value: toBinary(DeadLetterSchema, letter), headers: { ...cappedHeaders(record.headers), ...origin.headers } };
   }
+}
+
+/** The original's headers (trace context) when they are small, as they nearly always are; none otherwise. */
+function cappedHeaders(headers: Headers): Headers {
+  let bytes = 0;
+  for (const [name, value] of Object.entries(headers)) bytes += name.length + value.length;
+  return bytes <= DEAD_LETTER_HEADER_BYTES ? headers : {};
 }

@@ -1,0 +1,173 @@
+import { randomBytes } from 'node:crypto';
+import { StageError, toStageError, type Bus, type BusConsumer, type BusProducer, type Logger, type OutgoingRecord } from '@emostream/shared';
+import type { Counter } from 'prom-client';
+
+/**
+ * Ingest's progress per stream, on a compacted topic keyed by streamId, written in the same Kafka
+ * transaction as the frames it describes: whatever replica takes a stream over (after a restart, a
+ * rebalance or a crash) finds exactly the last frame the broker acknowledged — never on local disk.
+ */
+export const ingestProgressTopic = {
+  base: 'ingest-progress',
+  version: 1,
+  defaultPartitions: 6,
+  configEntries: { 'cleanup.policy': 'compact' },
+} as const;
+
+export interface StreamProgress {
+  /** The stream's spec (URL, sampling, size) the progress belongs to: a changed spec starts over. */
+  spec: string;
+  /** Files: the original number of the last frame published; live sources: the last seq. */
+  lastSeq: number;
+  /** The end-of-stream marker is out: a finished file is never published again. */
+  done: boolean;
+}
+
+export function progressRecord(topic: string, streamId: string, progress: StreamProgress | null): OutgoingRecord {
+  return { topic, key: streamId, value: progress === null ? null : Buffer.from(JSON.stringify(progress), 'utf8') };
+}
+
+/**
+ * Follows the progress topic from its start (all partitions: this replica may take over any
+ * stream) and answers "where did this stream get to", once it has read everything written so far.
+ */
+export class ProgressLog {
+  private readonly latest = new Map<string, StreamProgress>();
+  private follower: BusConsumer | undefined;
+
+  constructor(
+    private readonly bus: Bus,
+    private readonly topic: string,
+    private readonly logger: Logger,
+  ) {}
+
+  async start(groupPrefix: string): Promise<void> {
+    // A group of its own per replica and start: every replica reads every partition, from the start.
+    const follower = await this.bus.consumer({ groupId: `${groupPrefix}.${randomBytes(4).toString('hex')}`, topics: [this.topic], fromBeginning: true, readCommitted: true });
+    await follower.run({
+      eachBatch: async (batch) => {
+        for (const record of batch.records) {
+          if (record.value === null) {
+            this.latest.delete(record.key);
+            continue;
+          }
+          try {
+            this.latest.set(record.key, JSON.parse(Buffer.from(record.value).toString('utf8')) as StreamProgress);
+          } catch (error) {
+            this.logger.warn({ err: error, streamId: record.key }, 'skipped an unreadable progress record');
+          }
+        }
+        // The in-memory bus keeps only what some group has not committed yet.
+        const last = batch.records.at(-1);
+        if (last) await follower.commit([{ topic: batch.topic, partition: batch.partition, offset: String(BigInt(last.offset) + 1n) }]);
+      },
+    });
+    this.follower = follower;
+  }
+
+  /**
+   * The stream's progress as the broker has it now. Waits until the follower has read up to the
+   * topic's current end; a replica that died mid-transaction holds that end back until the broker
+   * aborts its transaction (the transaction timeout), so this can take a minute after a crash.
+   */
+  async current(streamId: string, options: { timeoutMs: number; stopped: () => boolean }): Promise<StreamProgress | undefined> {
+    const deadline = Date.now() + options.timeoutMs;
+    for (;;) {
+      if (await this.caughtUp()) return this.latest.get(streamId);
+      if (options.stopped()) throw new StageError('STOPPED', 'stopped while reading the stream progress');
+      if (Date.now() > deadline) {
+        throw new StageError('PROGRESS_UNKNOWN', `could not read the progress of ${streamId} within ${options.timeoutMs} ms`, { retriable: true });
+      }
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+
+  private async caughtUp(): Promise<boolean> {
+    const ends = await this.bus.endOffsets(this.topic);
+    const positions = this.follower?.readPositions() ?? [];
+    return ends.every((end) => end.offset === '0' || BigInt(positions.find((p) => p.partition === end.partition)?.offset ?? '-1') >= BigInt(end.offset));
+  }
+
+  async close(): Promise<void> {
+    await this.follower?.close();
+  }
+}
+
+/**
+ * Publishes frames with their progress records, in transactions: whatever is waiting when the
+ * previous transaction ends goes into the next (one transaction per frame would cap throughput).
+ * While the bus is away it retries the same records with growing back-off, through outages of any
+ * length: an aborted transaction leaves nothing visible, so a retry never duplicates a frame. It
+ * gives up only on a non-retriable error (e.g. a record over the size limit), or for a caller
+ * whose signal aborts.
+ */
+export class TransactionalPublisher {
+  private queue: { records: OutgoingRecord[]; resolve: () => void; reject: (error: Error) => void; signal?: AbortSignal }[] = [];
+  private running: Promise<void> | undefined;
+  private closed = false;
+
+  constructor(
+    private readonly producer: BusProducer,
+    private readonly options: { logger: Logger; retries: Counter<'code'>; initialBackoffMs?: number; maxBackoffMs?: number },
+  ) {}
+
+  publish(records: OutgoingRecord[], signal?: AbortSignal): Promise<void> {
+    if (this.closed) return Promise.reject(new StageError('STOPPED', 'the publisher is closed'));
+    return new Promise<void>((resolve, reject) => {
+      const onAbort = () => {
+        // Not sent yet: dropped. In flight: it may still be committed, but the caller moves on.
+        this.queue = this.queue.filter((e) => e !== entry);
+        reject(new StageError('STOPPED', 'publishing stopped'));
+      };
+      const settle = <T>(done: (value: T) => void) => (value: T) => {
+        signal?.removeEventListener('abort', onAbort);
+        done(value);
+      };
+      const entry = { records, resolve: settle(resolve), reject: settle(reject), ...(signal ? { signal } : {}) };
+      this.queue.push(entry);
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.running ??= this.drain().finally(() => (this.running = undefined));
+    });
+  }
+
+  /** Stops taking records; what waits is rejected. */
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const entry of this.queue.splice(0)) entry.reject(new StageError('STOPPED', 'the publisher is closed'));
+    await this.running;
+  }
+
+  private async drain(): Promise<void> {
+    while (this.queue.length > 0 && !this.closed) {
+      const batch = this.queue.splice(0);
+      const live = batch.filter((e) => !e.signal?.aborted);
+      try {
+        await this.sendUntilDone(live.flatMap((e) => e.records), () => this.closed || live.every((e) => e.signal?.aborted));
+        for (const entry of live) entry.resolve();
+      } catch (error) {
+        for (const entry of live) entry.reject(error as Error);
+      }
+    }
+  }
+
+  private async sendUntilDone(records: OutgoingRecord[], abandoned: () => boolean): Promise<void> {
+    const initial = this.options.initialBackoffMs ?? 200;
+    const max = this.options.maxBackoffMs ?? 5_000;
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        await this.producer.sendInTransaction(records, { groupId: '', offsets: [] });
+        if (attempt > 1) this.options.logger.info({ attempts: attempt }, 'publishing again after the bus came back');
+        return;
+      } catch (error) {
+        const failure = toStageError(error);
+        if (!failure.retriable) throw failure;
+        if (abandoned()) throw new StageError('STOPPED', 'publishing stopped while the bus was away', { cause: failure });
+        this.options.retries.inc({ code: failure.code });
+        const log = attempt === 1 ? this.options.logger.warn.bind(this.options.logger) : this.options.logger.debug.bind(this.options.logger);
+        log({ attempt, reason: failure.message }, 'publishing failed; retrying the same frames in a new transaction');
+        const delay = Math.min(max, initial * 2 ** Math.min(attempt - 1, 10));
+        for (let waited = 0; waited < delay && !abandoned(); waited += 100) await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+    }
+  }
+}
