@@ -1,13 +1,23 @@
-import { Command, InvalidArgumentError } from 'commander';
+import { accessSync, constants, mkdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { ConfigError, StageError, createBus, redactUrl, DEFAULT_MODELS_DIR, loadConfig, rootLogger, runtimeConfigSchema, runtimeEnvBindings } from '@emostream/shared';
-import { putStream } from '@emostream/ingest';
+import { ingestSettingsSchema, putStream } from '@emostream/ingest';
 import { runModelsCli } from '@emostream/models';
 import { expandInputs, InputError } from './inputs.js';
 import { serveLiveView } from './live-view.js';
 import { runPipeline } from './run.js';
 import { assertStorableSpec, formatStreamLine, listStreams, listStreamStatuses } from './streams.js';
 
-const program = new Command('emo').description('EmoStream: real-time facial emotion recognition on Kafka').showHelpAfterError();
+const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+const program = new Command('emo')
+  .description('EmoStream: real-time facial emotion recognition on Kafka')
+  .version(version, '-V, --version')
+  .showHelpAfterError()
+  // Usage errors exit 2 (as `emo models` does), everything else 1: commander's own exits go through the catch below.
+  .exitOverride();
+/** The live sampling rate `emo run` uses unless told: ingest's own default (INGEST_LIVE_SAMPLE_FPS). */
+const DEFAULT_LIVE_FPS = ingestSettingsSchema.parse({}).liveSampleFps;
 
 const positiveNumber = (value: string) => {
   const n = Number(value);
@@ -52,15 +62,16 @@ program
   .option('--detector-pack <name|dir>', 'pack whose detectors find faces', 'default')
   .option('--models-dir <dir>', 'folder of named packs', DEFAULT_MODELS_DIR)
   .option('--out <dir>', 'output folder', 'emo-output')
-  .option('--fps <n>', 'sampling rate of live inputs, frames/s (files always use the reference sampling)', positiveNumber, 0)
+  .option('--fps <n>', 'sampling rate of live inputs, frames/s (files always use the reference sampling)', positiveNumber, DEFAULT_LIVE_FPS)
   .option('--max-width <px>', 'scale wider frames down (0 = ingest default)', positiveNumber, 0)
   .option('--device <cpu|cuda>', 'where the models run (cuda falls back to cpu with a warning)', deviceOption, 'cpu')
   .option('--features', 'also write <name>.features.jsonl: per track and sampled frame, the backbone features and static probabilities')
   .option('--serve <port>', 'serve the live view (pictures, boxes, timelines) on this port while the inputs run, and after them until Ctrl-C', portOption)
   .option('--serve-host <host>', 'address the live view listens on; beyond loopback it asks for a fresh token, part of the address printed', '127.0.0.1')
   .option('--kafka <brokers>', 'run the same process against a Kafka cluster instead of the in-memory bus')
+  .option('--json', 'print one machine-readable summary per input (JSON lines) on stdout; the rest goes to stderr')
   .option('--grace <seconds>', 'after Ctrl-C, how long the frames already read may take before the reports are written anyway', positiveNumber, 10)
-  .action(async (args: string[], options: { pack: string; detectorPack: string; modelsDir: string; out: string; fps: number; maxWidth: number; device: 'cpu' | 'cuda'; features?: boolean; serve?: number; serveHost: string; kafka?: string; grace: number }) => {
+  .action(async (args: string[], options: { pack: string; detectorPack: string; modelsDir: string; out: string; fps: number; maxWidth: number; device: 'cpu' | 'cuda'; features?: boolean; serve?: number; serveHost: string; kafka?: string; grace: number; json?: boolean }) => {
     let inputs;
     try {
       inputs = expandInputs(args);
@@ -68,6 +79,10 @@ program
       if (error instanceof InputError) throw new InvalidArgumentError(error.message);
       throw error;
     }
+    // The output folder is checked before any work: a read-only --out must not fail after the whole input ran.
+    assertWritableFolder(options.out);
+    // With --json, stdout carries only the JSON summaries; the human lines go to stderr.
+    const say = options.json ? (line: string) => console.error(line) : (line: string) => console.log(line);
     // Ctrl-C once: stop reading, finish what is in flight (within --grace) and write the reports.
     // Twice: write the reports of what is processed now. Three times: quit without them.
     const stop = new AbortController();
@@ -82,7 +97,7 @@ program
       console.error(`\nstopping: finishing the frames in flight (at most ${options.grace} s) and writing the reports (Ctrl-C again to write them at once)`);
       stop.abort();
     });
-    const serve = options.serve === undefined ? undefined : serveLiveView(inputs, { port: options.serve, host: options.serveHost, onReady: (url) => console.log(`live view: ${url}`) });
+    const serve = options.serve === undefined ? undefined : serveLiveView(inputs, { port: options.serve, host: options.serveHost, onReady: (url) => say(`live view: ${url}`) });
     const summaries = await runPipeline(inputs, {
       pack: options.pack,
       detectorPack: options.detectorPack,
@@ -92,13 +107,19 @@ program
       maxWidth: options.maxWidth,
       device: options.device,
       features: Boolean(options.features),
+      log: say,
       signal: stop.signal,
       drainGraceMs: options.grace * 1000,
       force: force.signal,
       ...(serve ? { attach: serve, holdAfterEnd: true } : {}),
       ...(options.kafka ? { kafkaBrokers: options.kafka } : {}),
     });
-    console.log(`reports written to ${options.out}/ (<input>.csv, .events.jsonl, .annotated.mp4; images: <folder>.faces.csv, <image>.annotated.jpg)`);
+    if (options.json) for (const summary of summaries) console.log(JSON.stringify(summary));
+    if (summaries.some((s) => s.reports.length > 0)) {
+      say(`reports written to ${options.out}/ (<input>.csv, .events.jsonl, .annotated.mp4; images: <folder>.faces.csv, <image>.annotated.jpg)`);
+    } else {
+      say('no reports written: no input could be read');
+    }
     // Cut short by Ctrl-C: the stages may still be finishing frames nobody waits for any more.
     if (force.signal.aborted) process.exit(130);
     // Non-zero only when nothing could be processed.
@@ -136,10 +157,12 @@ streams
     } catch (error) {
       throw new InvalidArgumentError((error as Error).message);
     }
+    // A file path is stored absolute: ingest runs elsewhere, in another working directory.
+    const source = isLocalPath(url) ? path.resolve(url) : url;
     const { bus, prefix } = busFromEnv();
-    await putStream(bus, prefix, { streamId, url, sampleFps: options.fps, maxWidth: options.maxWidth, enabled: !options.disabled });
+    await putStream(bus, prefix, { streamId, url: source, sampleFps: options.fps, maxWidth: options.maxWidth, enabled: !options.disabled });
     await bus.close();
-    console.log(`stream ${streamId} → ${redactUrl(url)}${options.disabled ? ' (disabled)' : ''}`);
+    console.log(`stream ${streamId} → ${redactUrl(source)}${options.disabled ? ' (disabled)' : ''}`);
   });
 
 streams
@@ -148,8 +171,13 @@ streams
   .argument('<streamId>')
   .action(async (streamId: string) => {
     const { bus, prefix } = busFromEnv();
-    await putStream(bus, prefix, { streamId, url: '', sampleFps: 0, maxWidth: 0 }, true);
-    await bus.close();
+    try {
+      const known = (await listStreams(bus, prefix)).some((s) => s.streamId === streamId);
+      if (!known) throw new InvalidArgumentError(`no stream "${streamId}" (emo streams list shows the streams there are)`);
+      await putStream(bus, prefix, { streamId, url: '', sampleFps: 0, maxWidth: 0 }, true);
+    } finally {
+      await bus.close();
+    }
     console.log(`stream ${streamId} removed`);
   });
 
@@ -165,12 +193,34 @@ streams
     for (const s of specs) console.log(formatStreamLine(s, statuses.get(s.streamId)));
   });
 
+/** A local file path rather than a URL or a webcam (`scheme:` prefixes). */
+function isLocalPath(source: string): boolean {
+  return !/^[a-z][a-z0-9+.-]*:/i.test(source);
+}
+
+/** Creates the folder if needed and checks that files can be written in it; a usage error otherwise. */
+function assertWritableFolder(dir: string): void {
+  try {
+    mkdirSync(dir, { recursive: true });
+    accessSync(dir, constants.W_OK);
+  } catch (error) {
+    throw new InvalidArgumentError(`cannot write reports to --out ${dir}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+  }
+}
+
 program.parseAsync().catch((error: unknown) => {
+  const message = error instanceof Error ? error.message : String(error);
+  // A usage error found by an action (bad inputs, an unknown stage or stream): its message, exit 2.
+  if (error instanceof InvalidArgumentError) {
+    console.error(`emo: ${message}`);
+    process.exit(2);
+  }
+  // Commander printed its own message (or the help / version): exit 0 for those, 2 for a usage error.
+  if (error instanceof CommanderError) process.exit(error.exitCode === 0 ? 0 : 2);
   // Bad config, input or model pack: a clear message, never a stack trace. Anything else is a bug:
   // its message too, and the stack in the log at debug level (EMOSTREAM_LOG_LEVEL=debug).
-  const message = error instanceof Error ? error.message : String(error);
   console.error(`emo: ${message}`);
-  if (!(error instanceof ConfigError || error instanceof InvalidArgumentError || error instanceof StageError)) {
+  if (!(error instanceof ConfigError || error instanceof StageError)) {
     rootLogger.debug({ err: error }, 'emo failed');
     console.error('(an unexpected error: EMOSTREAM_LOG_LEVEL=debug shows where it happened)');
   }

@@ -25,9 +25,9 @@ import {
   type TrackSummaryEvent,
 } from '@emostream/shared';
 import { IngestMetrics, ingestSettingsSchema, parseSource, probeVideo, StreamRunner, type FrameMessage, type IngestSettings, type VideoInfo } from '@emostream/ingest';
-import { faceStage, faceTrackerConfigSchema, openStageDetector, packCropSpec } from '@emostream/face';
-import { backboneStage, packBackbone } from '@emostream/backbone';
-import { packTemporal, temporalStage, type TemporalModel } from '@emostream/temporal';
+import { faceConfigSchema, faceStage, openStageDetector, packCropSpec } from '@emostream/face';
+import { backboneConfigSchema, backboneStage, packBackbone } from '@emostream/backbone';
+import { packTemporal, temporalConfigSchema, temporalStage, type TemporalModel } from '@emostream/temporal';
 import { sinkStage } from '@emostream/sink';
 import { buildSyntheticPack, SYNTHETIC_PACK_NAME, writeDefaultPack } from '@emostream/models';
 import { fromBinary } from '@bufbuild/protobuf';
@@ -215,9 +215,10 @@ class Slots {
 async function startPipeline(inputs: RunInput[], options: RunOptions, log: (line: string) => void): Promise<Pipeline> {
   // On Kafka every run gets its own topics, so runs never read each other's records.
   const prefix = options.kafkaBrokers ? `emo-run-${Date.now()}-${process.pid}` : 'emo-run';
-  const bus: Bus = options.kafkaBrokers
+  const kafka = options.kafkaBrokers
     ? new KafkaBus({ brokers: options.kafkaBrokers, clientId: 'emo-run', ssl: { enabled: false, rejectUnauthorized: true }, sasl: { mechanism: 'none' } })
-    : new InMemoryBus();
+    : undefined;
+  const bus: Bus = kafka ?? new InMemoryBus();
   const config = runtimeConfigSchema.parse({
     bus: bus.kind,
     ...(options.kafkaBrokers ? { kafka: { brokers: options.kafkaBrokers }, sessionTimeoutMs: 6_000 } : {}),
@@ -246,10 +247,17 @@ async function startPipeline(inputs: RunInput[], options: RunOptions, log: (line
 
   const progress = new Map<string, StreamProgress>();
   const streamEnds = new Map<string, { partition: number; offset: string }>();
+  // Each stage with its service's own defaults (one source of truth: what `emo serve <stage>` runs with).
+  const defaults = {
+    face: faceConfigSchema.parse({ runtime: { bus: 'memory' } }),
+    backbone: backboneConfigSchema.parse({ runtime: { bus: 'memory' } }).backbone,
+    temporal: temporalConfigSchema.parse({ runtime: { bus: 'memory' } }).temporal,
+  };
   const stages: StageDefinition[] = [
-    faceStage({ detector, crops: await packCropSpec(backboneDir, 'rgb8', 90), tracker: faceTrackerConfigSchema.parse({ minHits: 1 }), minFaceSize: 12 }),
-    backboneStage({ model: packBackbone(pack), maxBatch: 16, maxWaitMs: 0, maxFrameAgeMs: 0 }),
-    temporalStage({ model: temporalModel, windowLength: 10, trackTtlMs: 2_000 }),
+    // In one process crops stay raw RGB: no JPEG round trip between two stages of the same process.
+    faceStage({ detector, crops: await packCropSpec(backboneDir, 'rgb8', defaults.face.face.jpegQuality), tracker: defaults.face.tracker, minFaceSize: defaults.face.face.minFaceSize }),
+    backboneStage({ model: packBackbone(pack), ...defaults.backbone }),
+    temporalStage({ model: temporalModel, ...defaults.temporal }),
     sinkStage({
       onEndOfStream: (streamId, at) => streamEnds.set(streamId, at),
       onFrame: (streamId, seq, faces) => {
@@ -317,6 +325,8 @@ async function startPipeline(inputs: RunInput[], options: RunOptions, log: (line
       await producer.close();
       for (const runner of runners) await runner.stop();
       for (const reader of [eventsReader, embeddingsReader, framesReader]) await reader?.close();
+      // The run's topics are its own (a fresh prefix): the cluster keeps nothing of it but the reports here.
+      await kafka?.deleteTopicsWithPrefix(`${prefix}.`);
       await bus.close();
       await Promise.all(Object.values(pack.sessions).map((s) => s.release()));
       for (const recording of recordings.values()) rmSync(recording.dir, { recursive: true, force: true });
@@ -421,7 +431,9 @@ async function runInput(input: RunInput, pipeline: Pipeline, options: RunOptions
       return undefined;
     }
   };
-  const written: string[] = [writeJsonLines(path.join(options.outDir, `${streamId}.events.jsonl`), streamEvents)];
+  // An input that could not be read at all (missing, unreachable, never connected) gets no empty reports.
+  const unread = outcome.state === 'failed' && outcome.frames === 0 && streamEvents.length === 0;
+  const written: string[] = unread ? [] : [writeJsonLines(path.join(options.outDir, `${streamId}.events.jsonl`), streamEvents)];
   const tracks = [...(pipeline.observations.get(streamId)?.values() ?? [])].sort((a, b) => a.trackId - b.trackId);
   // Files get the reference's offline windows; live inputs report what the sliding window said live.
   const full: TrackReport[] =
@@ -436,8 +448,8 @@ async function runInput(input: RunInput, pipeline: Pipeline, options: RunOptions
       ? full
       : full.map((report) => coveredByTrack(report, Math.max(...tracks.find((t) => t.trackId === report.trackId)!.frames.map((f) => f.frame)), sampledSeqs, totalFrames));
   // Images get a row per face in their folder's table (written once all are done) instead of a video report.
-  if (!input.image) written.push(...((await attempt('CSV report', () => writeReports(options.outDir, streamId, reports))) ?? []));
-  if (options.features) written.push(writeJsonLines(path.join(options.outDir, `${streamId}.features.jsonl`), featureRows(tracks)));
+  if (!input.image && !unread) written.push(...((await attempt('CSV report', () => writeReports(options.outDir, streamId, reports))) ?? []));
+  if (options.features && !unread) written.push(writeJsonLines(path.join(options.outDir, `${streamId}.features.jsonl`), featureRows(tracks)));
   if (outcome.frames > 0) {
     const annotated = input.image
       ? await attempt('annotated image', () => writeAnnotatedImage(parseSource(input.input).input, path.join(options.outDir, `${streamId}.annotated.jpg`), faces))

@@ -6,6 +6,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
 import { EMOTION_LABELS } from '@emostream/shared';
+import { Kafka, logLevel } from 'kafkajs';
 import { kafkaBrokers, sharedData } from '@emostream/shared/testing';
 
 const emo = fileURLToPath(new URL('../bin/emo.mjs', import.meta.url));
@@ -81,6 +82,17 @@ describe('emo run --kafka', () => {
     const actual = read(kafkaOut);
     assert.equal(actual.length, expected.length);
     actual.forEach((event, i) => assertClose(event, expected[i]!, `event ${i}`));
+  });
+
+  it('leaves none of its topics on the cluster', async () => {
+    const admin = new Kafka({ brokers: kafkaBrokers().split(','), clientId: 'emo-run-test', logLevel: logLevel.NOTHING }).admin();
+    await admin.connect();
+    try {
+      const left = (await admin.listTopics()).filter((topic) => topic.startsWith('emo-run-'));
+      assert.deepEqual(left, [], 'emo run --kafka deletes the topics of its run');
+    } finally {
+      await admin.disconnect();
+    }
   });
 });
 

@@ -41,6 +41,21 @@ describe('emo streams, on the real broker', () => {
     assert.match(listed.stdout, /^door\tenabled\trtsp:\/\/127\.0\.0\.1:8554\/door-hd\t4 fps\nyard\tdisabled\twebcam:\/dev\/video2\n$/);
   });
 
+  it('stores a relative file path as an absolute one, and refuses to remove a stream that does not exist', async () => {
+    const env = { KAFKA_BROKERS: kafkaBrokers(), EMOSTREAM_TOPIC_PREFIX: `cli-paths-${process.pid}-${Date.now()}`, EMOSTREAM_LOG_LEVEL: 'error' };
+    const added = spawnSync(process.execPath, [emo, 'streams', 'add', 'lobby', 'videos/lobby.mp4'], { cwd: '/tmp', env: { ...process.env, ...env }, encoding: 'utf8' });
+    assert.equal(added.status, 0, added.stderr);
+    assert.match(added.stdout, /lobby → \/tmp\/videos\/lobby\.mp4/);
+    const removed = runEmo(['streams', 'remove', 'nosuch'], env);
+    assert.equal(removed.status, 2);
+    assert.match(removed.stderr, /^emo: no stream "nosuch"/);
+    assert.doesNotMatch(removed.stdout, /removed/);
+    const bus = new KafkaBus(kafkaTestConfig('cli-test'));
+    const specs = await listStreams(bus, env.EMOSTREAM_TOPIC_PREFIX);
+    await bus.close();
+    assert.deepEqual(specs.map((s) => [s.streamId, s.url]), [['lobby', '/tmp/videos/lobby.mp4']]);
+  });
+
   it('fails with a clear message, not a stack trace, when no broker is configured', () => {
     const result = runEmo(['streams', 'list'], { KAFKA_BROKERS: '' });
     assert.equal(result.status, 1);

@@ -190,6 +190,15 @@ export class KafkaBus implements Bus {
     this.closers.clear();
   }
 
+  /** Deletes every topic whose name starts with `prefix` (a run's own topics, once it is over); returns their names. */
+  async deleteTopicsWithPrefix(prefix: string): Promise<string[]> {
+    return this.withAdmin(async (admin) => {
+      const names = (await admin.listTopics()).filter((topic) => topic.startsWith(prefix));
+      if (names.length > 0) await admin.deleteTopics({ topics: names });
+      return names;
+    });
+  }
+
   private async withAdmin<T>(work: (admin: ReturnType<Kafka['admin']>) => Promise<T>): Promise<T> {
     const admin = this.kafka.admin();
     admin.on(admin.events.REQUEST, this.touch);

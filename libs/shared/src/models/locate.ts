@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
@@ -33,5 +33,19 @@ export function resolvePackDir(pack: string, modelsDir: string = DEFAULT_MODELS_
     'emo-affectnet': ' (import the EMO-AffectNet Keras weights: `emo models import emo-affectnet --backbone <backbone.h5> --temporal <lstm.h5>`; see the README, Model packs)',
   };
   const hint = hints[pack] ?? '';
-  throw new PackError(pack, `not found: neither ${path.resolve(pack)} nor ${path.join(modelsDir, pack)} holds a ${MANIFEST_FILE}${hint}`);
+  const there = packsIn(modelsDir);
+  const available = there.length > 0 ? `; packs in ${modelsDir}: ${there.join(', ')}` : `; ${modelsDir} holds no pack`;
+  throw new PackError(pack, `not found: neither ${path.resolve(pack)} nor ${path.join(modelsDir, pack)} holds a ${MANIFEST_FILE}${hint}${available}`);
+}
+
+/** The names of the packs (folders with a manifest) in a models folder. */
+export function packsIn(modelsDir: string): string[] {
+  try {
+    return readdirSync(modelsDir, { withFileTypes: true })
+      .filter((entry) => entry.isDirectory() && existsSync(path.join(modelsDir, entry.name, MANIFEST_FILE)))
+      .map((entry) => entry.name)
+      .sort();
+  } catch {
+    return [];
+  }
 }

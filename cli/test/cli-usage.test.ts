@@ -1,0 +1,86 @@
+// The CLI without surprises: help that works, a version, usage errors that exit 2 everywhere, the
+// defaults the README states, a bad --pack that says which packs there are, an unwritable --out refused
+// before any work, no empty reports for an input that could not be read, and a machine-readable summary.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { packsIn, DEFAULT_MODELS_DIR } from '@emostream/shared';
+import { sharedData } from '@emostream/shared/testing';
+
+const emoBin = fileURLToPath(new URL('../bin/emo.mjs', import.meta.url));
+const emo = (args: string[]) => spawnSync(process.execPath, [emoBin, ...args], { encoding: 'utf8', env: { ...process.env, EMOSTREAM_LOG_LEVEL: 'fatal' } });
+const version = (JSON.parse(readFileSync(fileURLToPath(new URL('../package.json', import.meta.url)), 'utf8')) as { version: string }).version;
+
+describe('emo command line', () => {
+  it('prints its version, and its help points to a models help that works', () => {
+    const v = emo(['--version']);
+    assert.equal(v.status, 0);
+    assert.equal(v.stdout.trim(), version);
+    const help = emo(['--help']);
+    assert.equal(help.status, 0);
+    assert.match(help.stdout, /emo\s+models help/);
+    const modelsHelp = emo(['models', 'help']);
+    assert.equal(modelsHelp.status, 0, modelsHelp.stderr);
+    assert.match(modelsHelp.stdout, /usage: models <command>/);
+  });
+
+  it('exits 2 on usage errors, in emo as in emo models, with one message and no stack trace', () => {
+    for (const args of [['run'], ['run', 'x.mp4', '--fps', 'fast'], ['serve', 'nosuch'], ['bogus-command'], ['models', 'frobnicate']]) {
+      const result = emo(args);
+      assert.equal(result.status, 2, `emo ${args.join(' ')}: exit ${result.status}\n${result.stderr}`);
+      assert.doesNotMatch(result.stderr, /\n\s+at .*:\d+:\d+/);
+    }
+    const unknownStage = emo(['serve', 'nosuch']);
+    assert.equal(unknownStage.stderr.match(/unknown stage/g)?.length, 1, 'the error is printed once');
+  });
+
+  it('shows the live sampling default the README states (5 frames/s)', () => {
+    const help = emo(['run', '--help']);
+    assert.match(help.stdout, /--fps <n>[\s\S]{0,200}?\(default: 5\)/);
+    assert.match(readFileSync(fileURLToPath(new URL('../../README.md', import.meta.url)), 'utf8'), /`--fps`[^\n]*\n?[^\n]*\(default 5\)/);
+  });
+
+  it('names the packs there are when --pack names none', () => {
+    const result = emo(['run', sharedData('labelled/cremad_1001_DFA_happy.flv'), '--pack', 'bogus', '--out', mkdtempSync(path.join(tmpdir(), 'emo-cli-'))]);
+    assert.equal(result.status, 1);
+    const packs = packsIn(DEFAULT_MODELS_DIR);
+    assert.ok(packs.includes('default'), 'npm test builds the default pack first');
+    assert.match(result.stderr, new RegExp(`model pack "bogus": not found: .*packs in .*: ${packs.join(', ')}`));
+  });
+
+  it('refuses an --out that is a file, before reading any input', () => {
+    const started = Date.now();
+    const result = emo(['run', sharedData('labelled/cremad_1001_DFA_happy.flv'), '--out', path.join(sharedData('labelled/cremad_1001_DFA_happy.flv'), 'reports')]);
+    assert.equal(result.status, 2, result.stderr);
+    assert.match(result.stderr, /cannot write reports to --out .*: (ENOTDIR|EEXIST)/);
+    assert.ok(Date.now() - started < 20_000, 'refused up front, not after the pipeline ran');
+  });
+
+  it('writes no empty reports for an input it could not read, and says that nothing was written', () => {
+    const out = mkdtempSync(path.join(tmpdir(), 'emo-cli-'));
+    const result = emo(['run', path.join(out, 'missing.mp4'), '--out', out]);
+    assert.equal(result.status, 1);
+    assert.match(result.stdout, /missing\.mp4: no such file/);
+    assert.match(result.stdout, /no reports written/);
+    assert.doesNotMatch(result.stdout, /reports written to/);
+    assert.equal(existsSync(path.join(out, 'missing.events.jsonl')), false, 'no 0-byte events file');
+  });
+
+  it('--json prints one machine-readable summary per input on stdout, and nothing else there', () => {
+    const out = mkdtempSync(path.join(tmpdir(), 'emo-cli-'));
+    const result = emo(['run', sharedData('labelled/cremad_1001_DFA_happy.flv'), path.join(out, 'missing.mp4'), '--out', out, '--json']);
+    assert.equal(result.status, 0, result.stderr);
+    const lines = result.stdout.trim().split('\n').map((line) => JSON.parse(line) as { input: string; state: string; sampledFrames: number; trackEmotions: unknown[]; reports: string[]; error?: string });
+    assert.equal(lines.length, 2);
+    const [happy, missing] = [lines.find((l) => l.input.endsWith('happy.flv'))!, lines.find((l) => l.input.endsWith('missing.mp4'))!];
+    assert.equal(happy.state, 'ended');
+    assert.ok(happy.sampledFrames > 0 && happy.trackEmotions.length === 1 && happy.reports.length > 0);
+    assert.equal(missing.state, 'failed');
+    assert.match(missing.error!, /no such file/);
+    assert.match(result.stderr, /reports written to/);
+  });
+});
