@@ -57,9 +57,6 @@ const WORKER_SOURCE = `
         } catch {
           parentPort.postMessage({ id, value }); // a buffer that cannot be moved is copied instead
         }
-      } else if (op === 'release') {
-        await session?.release();
-        parentPort.postMessage({ id, value: null });
       }
     } catch (error) {
       parentPort.postMessage({ id, error: error instanceof Error ? error.message : String(error) });
@@ -131,9 +128,10 @@ export async function createSessionInThread(model: string | Uint8Array, options:
     run: (feeds, transfer = false) =>
       // With `transfer`, the inputs' buffers move to the thread (no copy) and are unusable here afterwards.
       call({ op: 'run', feeds }, transfer ? [...new Set(Object.values(feeds).flatMap((t) => (ArrayBuffer.isView(t.data) && t.data.buffer instanceof ArrayBuffer ? [t.data.buffer] : [])))] : []),
+    // Ending the thread frees the session with it; runs still queued there are rejected rather than
+    // waited for, so a stage that stops (Ctrl-C, SIGTERM) is not held up by a backlog of model calls.
     release: async () => {
       if (exited) return;
-      await call({ op: 'release' });
       await worker.terminate();
     },
   };
