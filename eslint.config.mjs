@@ -6,11 +6,29 @@ import { createTypeScriptImportResolver } from 'eslint-import-resolver-typescrip
 import importX from 'eslint-plugin-import-x';
 import tseslint from 'typescript-eslint';
 
-const PACKAGE_DIRS = ['libs/shared', 'libs/models', 'services/ingest', 'services/face', 'services/backbone', 'services/temporal', 'services/sink', 'cli'];
+const PACKAGE_DIRS = [
+  'libs/shared',
+  'libs/models',
+  'services/ingest',
+  'services/face',
+  'services/backbone',
+  'services/temporal',
+  'services/sink',
+  'cli',
+];
 
 export default tseslint.config(
   {
-    ignores: ['**/node_modules/**', '**/dist/**', '**/*.d.ts', 'libs/shared/src/contracts/gen/**', '.cache/**', '.gpu*/**', 'models/**', 'test-artifacts/**'],
+    ignores: [
+      '**/node_modules/**',
+      '**/dist/**',
+      '**/*.d.ts',
+      'libs/shared/src/contracts/gen/**',
+      '.cache/**',
+      '.gpu*/**',
+      'models/**',
+      'test-artifacts/**',
+    ],
   },
   {
     files: ['**/*.ts'],
@@ -22,7 +40,12 @@ export default tseslint.config(
     linterOptions: { reportUnusedDisableDirectives: 'error' },
     // TypeScript's resolution (`./x.js` is `./x.ts`, workspace packages by name), so cycles and package reaches are seen.
     settings: {
-      'import-x/resolver-next': [createTypeScriptImportResolver({ project: ['tsconfig.json', '*/tsconfig.json', '*/*/tsconfig.json'], noWarnOnMultipleProjects: true })],
+      'import-x/resolver-next': [
+        createTypeScriptImportResolver({
+          project: ['tsconfig.json', '*/tsconfig.json', '*/*/tsconfig.json'],
+          noWarnOnMultipleProjects: true,
+        }),
+      ],
       'import-x/parsers': { '@typescript-eslint/parser': ['.ts'] },
       'import-x/extensions': ['.ts', '.js', '.mjs'],
     },
@@ -30,7 +53,15 @@ export default tseslint.config(
       // node:test's test()/describe()/it() return promises the runner itself awaits.
       '@typescript-eslint/no-floating-promises': [
         'error',
-        { allowForKnownSafeCalls: [{ from: 'package', package: 'node:test', name: ['test', 'it', 'describe', 'suite', 'before', 'after', 'beforeEach', 'afterEach'] }] },
+        {
+          allowForKnownSafeCalls: [
+            {
+              from: 'package',
+              package: 'node:test',
+              name: ['test', 'it', 'describe', 'suite', 'before', 'after', 'beforeEach', 'afterEach'],
+            },
+          ],
+        },
       ],
       '@typescript-eslint/no-misused-promises': 'error',
       'import-x/no-cycle': 'error',
@@ -59,7 +90,10 @@ export default tseslint.config(
         {
           paths: [{ name: '@emostream/shared/testing', message: 'The testing entry is for tests, benchmarks and scripts only.' }],
           patterns: [
-            { group: ['@emostream/*/src', '@emostream/*/src/**'], message: 'Import another package through its public entry (@emostream/<name>), never its src/.' },
+            {
+              group: ['@emostream/*/src', '@emostream/*/src/**'],
+              message: 'Import another package through its public entry (@emostream/<name>), never its src/.',
+            },
           ],
         },
       ],

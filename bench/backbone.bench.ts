@@ -70,18 +70,30 @@ async function bareFacesPerSecond(file: string): Promise<number> {
 async function stageFacesPerSecond(encoding: CropEncoding, inferenceThread: boolean): Promise<number> {
   const pack = await loadPack(PACK_DIR, { roles: ['backbone'], session: { executionProvider: device, warmUp: true, inferenceThread } });
   if (pack.sessions.backbone!.executionProvider !== device) {
-    throw new Error(`the backbone session runs on ${pack.sessions.backbone!.executionProvider}, not ${device}: the CUDA provider did not load`);
+    throw new Error(
+      `the backbone session runs on ${pack.sessions.backbone!.executionProvider}, not ${device}: the CUDA provider did not load`,
+    );
   }
   const frames = Math.ceil(FACES / FACES_PER_FRAME);
   const crops = await Promise.all(
     Array.from({ length: 16 }, async (_, i) =>
-      encoding === CropEncoding.JPEG ? await sharp(Buffer.from(crop(i)), { raw: { width: 224, height: 224, channels: 3 } }).jpeg({ quality: 90 }).toBuffer() : crop(i),
+      encoding === CropEncoding.JPEG
+        ? await sharp(Buffer.from(crop(i)), { raw: { width: 224, height: 224, channels: 3 } })
+            .jpeg({ quality: 90 })
+            .toBuffer()
+        : crop(i),
     ),
   );
   const prefix = `bench-backbone-${Date.now()}`;
   const bus = new InMemoryBus();
   const config = runtimeConfigSchema.parse({ bus: 'memory', topicPrefix: prefix });
-  const stage = backboneStage({ model: packBackbone(pack), maxBatch: defaults.maxBatch, maxWaitMs: defaults.maxWaitMs, maxFrameAgeMs: 0, concurrentPartitions: defaults.concurrentPartitions });
+  const stage = backboneStage({
+    model: packBackbone(pack),
+    maxBatch: defaults.maxBatch,
+    maxWaitMs: defaults.maxWaitMs,
+    maxFrameAgeMs: 0,
+    concurrentPartitions: defaults.concurrentPartitions,
+  });
   const runner = new StageRunner(stage, { bus, config, registry: new Registry() });
   await runner.start();
   const embeddings = topicName(topics.embeddings, prefix);
@@ -100,7 +112,10 @@ async function stageFacesPerSecond(encoding: CropEncoding, inferenceThread: bool
       cropHeight: 224,
       crop: crops[(f * FACES_PER_FRAME + k) % crops.length]!,
     }));
-    const value = encodeMessage(topics.faces, makeMessage(topics.faces, { ref: { streamId, seq: f + 1, capturedAtMs: Date.now() }, faces }));
+    const value = encodeMessage(
+      topics.faces,
+      makeMessage(topics.faces, { ref: { streamId, seq: f + 1, capturedAtMs: Date.now() }, faces }),
+    );
     return { topic: topicName(topics.faces, prefix), key: streamId, value };
   });
   const started = performance.now();
@@ -129,7 +144,10 @@ for (const inferenceThread of [true, false]) {
     rows.push({ path, crops, facesPerSecond, ratio: facesPerSecond / bare });
   }
 }
-for (const r of rows) console.log(`${device} ${r.path.padEnd(54)} ${r.crops.padEnd(26)} ${r.facesPerSecond.toFixed(1).padStart(8)} faces/s  × bare ${r.ratio.toFixed(2)}`);
+for (const r of rows)
+  console.log(
+    `${device} ${r.path.padEnd(54)} ${r.crops.padEnd(26)} ${r.facesPerSecond.toFixed(1).padStart(8)} faces/s  × bare ${r.ratio.toFixed(2)}`,
+  );
 
 const report = {
   benchmark: 'backbone',

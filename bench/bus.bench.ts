@@ -84,7 +84,8 @@ async function preload(bus: Bus, topic: string): Promise<void> {
   const producer = await bus.producer();
   for (let i = 0; i < MESSAGES; i += 50) {
     const batch = [];
-    for (let j = i; j < Math.min(i + 50, MESSAGES); j += 1) batch.push({ topic, key: `cam-${j % 16}`, value: frameBytes(`cam-${j % 16}`, j, payload) });
+    for (let j = i; j < Math.min(i + 50, MESSAGES); j += 1)
+      batch.push({ topic, key: `cam-${j % 16}`, value: frameBytes(`cam-${j % 16}`, j, payload) });
     await producer.send(batch);
   }
   await producer.close();
@@ -102,7 +103,12 @@ async function bareKafkajs(bus: KafkaBus): Promise<BenchRow> {
   await preload(bus, input);
   const kafka = new Kafka({ clientId: 'bench-bare', brokers: brokers!.split(','), logLevel: logLevel.ERROR });
   const producer = kafka.producer({ idempotent: true, createPartitioner: Partitioners.DefaultPartitioner });
-  const consumer = kafka.consumer({ groupId: `${prefix}.bare`, sessionTimeout: 6_000, maxBytesPerPartition: 10 * 1024 * 1024, maxWaitTimeInMs: 100 });
+  const consumer = kafka.consumer({
+    groupId: `${prefix}.bare`,
+    sessionTimeout: 6_000,
+    maxBytesPerPartition: 10 * 1024 * 1024,
+    maxWaitTimeInMs: 100,
+  });
   let copied = 0;
   const started = performance.now();
   await Promise.all([producer.connect(), consumer.connect()]);
@@ -113,7 +119,9 @@ async function bareKafkajs(bus: KafkaBus): Promise<BenchRow> {
       for (let i = 0; i < batch.messages.length; i += 64) {
         const slice = batch.messages.slice(i, i + 64);
         await producer.send({ topic: output, acks: -1, messages: slice.map((m) => ({ key: m.key, value: m.value })) });
-        await consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: String(Number(slice.at(-1)!.offset) + 1) }]);
+        await consumer.commitOffsets([
+          { topic: batch.topic, partition: batch.partition, offset: String(Number(slice.at(-1)!.offset) + 1) },
+        ]);
         copied += slice.length;
       }
     },
@@ -127,10 +135,24 @@ async function bareKafkajs(bus: KafkaBus): Promise<BenchRow> {
 
 function row(path: string, bus: string, delivery: string, seconds: number): BenchRow {
   const messagesPerSecond = MESSAGES / seconds;
-  return { path, bus, delivery, messages: MESSAGES, payloadBytes: PAYLOAD_BYTES, seconds, messagesPerSecond, megabytesPerSecond: (messagesPerSecond * PAYLOAD_BYTES) / 1e6 };
+  return {
+    path,
+    bus,
+    delivery,
+    messages: MESSAGES,
+    payloadBytes: PAYLOAD_BYTES,
+    seconds,
+    messagesPerSecond,
+    megabytesPerSecond: (messagesPerSecond * PAYLOAD_BYTES) / 1e6,
+  };
 }
 
-const kafkaBus = new KafkaBus({ brokers, clientId: 'bench', ssl: { enabled: false, rejectUnauthorized: true }, sasl: { mechanism: 'none' } });
+const kafkaBus = new KafkaBus({
+  brokers,
+  clientId: 'bench',
+  ssl: { enabled: false, rejectUnauthorized: true },
+  sasl: { mechanism: 'none' },
+});
 const rows: BenchRow[] = [];
 // Warm-up (JIT, broker page cache) that is not reported.
 await throughRuntime(kafkaBus, 'at-least-once', 'warm-up');
@@ -143,7 +165,9 @@ for (const run of [
 ]) {
   const result = await run();
   rows.push(result);
-  console.log(`${result.path.padEnd(32)} ${result.bus.padEnd(6)} ${result.delivery.padEnd(14)} ${result.messagesPerSecond.toFixed(0).padStart(7)} msg/s ${result.megabytesPerSecond.toFixed(1).padStart(7)} MB/s`);
+  console.log(
+    `${result.path.padEnd(32)} ${result.bus.padEnd(6)} ${result.delivery.padEnd(14)} ${result.messagesPerSecond.toFixed(0).padStart(7)} msg/s ${result.megabytesPerSecond.toFixed(1).padStart(7)} MB/s`,
+  );
 }
 await kafkaBus.close();
 

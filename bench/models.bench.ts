@@ -41,9 +41,22 @@ async function modelsToMeasure(): Promise<ModelUnderTest[]> {
   const byRole = async (dir: string, label: string) => {
     const { manifest, files } = await readPack(dir);
     const backbone = manifest.models.backbone;
-    models.push({ name: `${label}/backbone`, file: files.backbone!, input: backbone.input.name, item: backbone.input.shape.slice(1), unit: 'faces' });
+    models.push({
+      name: `${label}/backbone`,
+      file: files.backbone!,
+      input: backbone.input.name,
+      item: backbone.input.shape.slice(1),
+      unit: 'faces',
+    });
     const temporal = manifest.models.temporal;
-    if (temporal) models.push({ name: `${label}/temporal LSTM`, file: files.temporal!, input: temporal.input.name, item: temporal.input.shape.slice(1), unit: 'windows' });
+    if (temporal)
+      models.push({
+        name: `${label}/temporal LSTM`,
+        file: files.temporal!,
+        input: temporal.input.name,
+        item: temporal.input.shape.slice(1),
+        unit: 'windows',
+      });
   };
   await byRole(defaultDir, 'default');
   await byRole(syntheticDir, 'synthetic EMO-AffectNet');
@@ -89,7 +102,9 @@ for (const model of await modelsToMeasure()) {
       overhead: median(wrapped) / median(plain),
     };
     rows.push(row);
-    console.log(`${model.name.padEnd(36)} batch ${String(batch).padStart(2)}  ${row.wrapperMs.toFixed(1).padStart(8)} ms  ${row.wrapperPerSecond.toFixed(1).padStart(8)} ${model.unit}/s  (bare ${row.bareMs.toFixed(1)} ms, ×${row.overhead.toFixed(2)})`);
+    console.log(
+      `${model.name.padEnd(36)} batch ${String(batch).padStart(2)}  ${row.wrapperMs.toFixed(1).padStart(8)} ms  ${row.wrapperPerSecond.toFixed(1).padStart(8)} ${model.unit}/s  (bare ${row.bareMs.toFixed(1)} ms, ×${row.overhead.toFixed(2)})`,
+    );
   }
   await wrapper.release();
   await bare.release();
@@ -104,7 +119,10 @@ updateReadme(
     '',
     '| model | batch | ms per call | items/s | bare ms | × bare |',
     '|---|---:|---:|---:|---:|---:|',
-    ...rows.map((r) => `| ${r.model} | ${r.batch} | ${r.wrapperMs.toFixed(1)} | ${r.wrapperPerSecond.toFixed(1)} ${r.unit}/s | ${r.bareMs.toFixed(1)} | ${r.overhead.toFixed(2)} |`),
+    ...rows.map(
+      (r) =>
+        `| ${r.model} | ${r.batch} | ${r.wrapperMs.toFixed(1)} | ${r.wrapperPerSecond.toFixed(1)} ${r.unit}/s | ${r.bareMs.toFixed(1)} | ${r.overhead.toFixed(2)} |`,
+    ),
   ].join('\n'),
 );
 console.log(`wrote ${resultsPath('models.json')} and the README table`);

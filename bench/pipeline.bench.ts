@@ -25,7 +25,10 @@ const STREAM_COUNTS = (process.env.BENCH_STREAMS ?? '1,4').split(',').map(Number
 const brokers = process.env.KAFKA_BROKERS;
 if (!brokers) throw new Error('KAFKA_BROKERS is not set: run this with `npm run bench:pipeline` (it starts a Kafka broker)');
 if (!existsSync(media)) throw new Error(`test media missing: ${media}`);
-const clips = readdirSync(media).filter((f) => f.endsWith('.flv')).sort().map((f) => path.join(media, f));
+const clips = readdirSync(media)
+  .filter((f) => f.endsWith('.flv'))
+  .sort()
+  .map((f) => path.join(media, f));
 
 interface Stage {
   child: ChildProcess;
@@ -66,14 +69,32 @@ function percentile(sorted: number[], p: number): number {
 
 async function runOnce(label: string, packEnv: Record<string, string>, streams: number) {
   const prefix = `bench-${Date.now()}`;
-  const env = { KAFKA_BROKERS: brokers!, EMOSTREAM_TOPIC_PREFIX: prefix, EMOSTREAM_OPS_PORT: '0', EMOSTREAM_OPS_HOST: '127.0.0.1', INGEST_MEDIA_ROOTS: media, EMOSTREAM_SESSION_TIMEOUT_MS: '10000', EMOSTREAM_MAX_BATCH_SIZE: '8', ...packEnv };
-  const bus = new KafkaBus({ brokers: brokers!, clientId: 'bench-pipeline', ssl: { enabled: false, rejectUnauthorized: true }, sasl: { mechanism: 'none' } });
+  const env = {
+    KAFKA_BROKERS: brokers!,
+    EMOSTREAM_TOPIC_PREFIX: prefix,
+    EMOSTREAM_OPS_PORT: '0',
+    EMOSTREAM_OPS_HOST: '127.0.0.1',
+    INGEST_MEDIA_ROOTS: media,
+    EMOSTREAM_SESSION_TIMEOUT_MS: '10000',
+    EMOSTREAM_MAX_BATCH_SIZE: '8',
+    ...packEnv,
+  };
+  const bus = new KafkaBus({
+    brokers: brokers!,
+    clientId: 'bench-pipeline',
+    ssl: { enabled: false, rejectUnauthorized: true },
+    sasl: { mechanism: 'none' },
+  });
   const stages = new Map(STAGES.map((s) => [s, startStage(s, env)]));
   try {
     const ports = new Map<string, number>();
     for (const [name, stage] of stages) ports.set(name, await stage.opsPort);
     for (const [name, port] of ports) {
-      while ((await fetch(`http://127.0.0.1:${port}/readyz`).then((r) => r.status).catch(() => 0)) !== 200) {
+      while (
+        (await fetch(`http://127.0.0.1:${port}/readyz`)
+          .then((r) => r.status)
+          .catch(() => 0)) !== 200
+      ) {
         if (stages.get(name as (typeof STAGES)[number])!.child.exitCode !== null) throw new Error(`${name} exited`);
         await new Promise((resolve) => setTimeout(resolve, 100));
       }
@@ -82,13 +103,21 @@ async function runOnce(label: string, packEnv: Record<string, string>, streams: 
     await bus.createTopics([{ name: topic, partitions: eventsTopic.defaultPartitions }]);
     const events: { event: EmotionEvent; at: number }[] = [];
     const reader = await bus.consumer({ groupId: `${prefix}.reader`, topics: [topic], fromBeginning: true, sessionTimeoutMs: 6_000 });
-    await reader.run({ eachBatch: async (b) => void events.push(...b.records.map((r) => ({ event: JSON.parse(Buffer.from(r.value!).toString()) as EmotionEvent, at: Date.now() }))) });
+    await reader.run({
+      eachBatch: async (b) =>
+        void events.push(
+          ...b.records.map((r) => ({ event: JSON.parse(Buffer.from(r.value!).toString()) as EmotionEvent, at: Date.now() })),
+        ),
+    });
 
     const cpuBefore = new Map<string, number>();
     for (const [name, port] of ports) cpuBefore.set(name, await metric(port, 'process_cpu_seconds_total'));
     const started = Date.now();
     for (let i = 0; i < streams; i += 1) {
-      const added = spawnSync(process.execPath, [emo, 'streams', 'add', `cam-${i}`, clips[i % clips.length]!], { env: { ...process.env, ...env, EMOSTREAM_LOG_LEVEL: 'error' }, encoding: 'utf8' });
+      const added = spawnSync(process.execPath, [emo, 'streams', 'add', `cam-${i}`, clips[i % clips.length]!], {
+        env: { ...process.env, ...env, EMOSTREAM_LOG_LEVEL: 'error' },
+        encoding: 'utf8',
+      });
       if (added.status !== 0) throw new Error(added.stderr);
     }
     const deadline = Date.now() + 600_000;
@@ -132,7 +161,8 @@ async function runOnce(label: string, packEnv: Record<string, string>, streams: 
 
 const syntheticDir = path.resolve(root, '.cache/bench/synthetic');
 if (!existsSync(path.join(syntheticDir, 'manifest.json'))) await buildSyntheticPack(syntheticDir);
-if (!existsSync(path.join(DEFAULT_MODELS_DIR, 'default', 'manifest.json'))) throw new Error('the default pack is missing: run `npm run models` first');
+if (!existsSync(path.join(DEFAULT_MODELS_DIR, 'default', 'manifest.json')))
+  throw new Error('the default pack is missing: run `npm run models` first');
 const packs: [string, Record<string, string>][] = [
   ['default', { EMOSTREAM_PACK: 'default' }],
   ['synthetic EMO-AffectNet', { EMOSTREAM_PACK: syntheticDir, FACE_DETECTOR_PACK: 'default' }],

@@ -30,7 +30,10 @@ export function machine(): string {
 
 /** A real encoded Frame carrying `payload` as its JPEG bytes. */
 export function frameBytes(streamId: string, seq: number, payload: Uint8Array): Uint8Array {
-  return encodeMessage(topics.frames, makeMessage(topics.frames, { ref: { streamId, seq, capturedAtMs: Date.now(), width: 1280, height: 720 }, jpeg: payload }));
+  return encodeMessage(
+    topics.frames,
+    makeMessage(topics.frames, { ref: { streamId, seq, capturedAtMs: Date.now(), width: 1280, height: 720 }, jpeg: payload }),
+  );
 }
 
 /** Replaces the README's block between `<!-- bench:NAME:start -->` and `<!-- bench:NAME:end -->`. */

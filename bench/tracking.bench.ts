@@ -10,7 +10,17 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { appearanceOf, decodeFrame, faceTrackerConfigSchema, frameSignature, motMetrics, StreamTrackers, type FaceDetector, type FaceTrackerConfig, type MotMetrics } from '@emostream/face';
+import {
+  appearanceOf,
+  decodeFrame,
+  faceTrackerConfigSchema,
+  frameSignature,
+  motMetrics,
+  StreamTrackers,
+  type FaceDetector,
+  type FaceTrackerConfig,
+  type MotMetrics,
+} from '@emostream/face';
 import { cutPortraits, renderScene, type Actor, type SceneSpec } from '@emostream/test/synthetic-scenes';
 import { cachedPackDetector, sampleFile, trackSampledFile, type SampledFile } from '@emostream/test/track-file';
 import { machine, resultsPath, updateReadme } from './report.js';
@@ -26,8 +36,20 @@ const TRACKERS: Record<string, Partial<FaceTrackerConfig>> = {
 };
 
 /** A straight walk from (x0, y0) at width w0 to (x1, y1) at width w1 between t0 and t1. */
-function walk(person: string, t0: number, t1: number, [x0, y0, w0]: [number, number, number], [x1, y1, w1]: [number, number, number]): Actor {
-  return { person, path: [{ t: t0, x: x0, y: y0, width: w0 }, { t: t1, x: x1, y: y1, width: w1 }] };
+function walk(
+  person: string,
+  t0: number,
+  t1: number,
+  [x0, y0, w0]: [number, number, number],
+  [x1, y1, w1]: [number, number, number],
+): Actor {
+  return {
+    person,
+    path: [
+      { t: t0, x: x0, y: y0, width: w0 },
+      { t: t1, x: x1, y: y1, width: w1 },
+    ],
+  };
 }
 
 /** A path through the given (t, x, y, width) points. */
@@ -61,9 +83,27 @@ function scenes(): SceneSpec[] {
           seconds: 6,
           palette: ['#7e5109', '#f0b27a', '#4a235a'],
           actors: [
-            through('sample5#0', [[0, 60, 120, 70], [1.2, 580, 150, 70], [2.4, 60, 130, 70], [3.6, 580, 160, 70], [4.8, 60, 120, 70], [6, 580, 140, 70]]),
-            through('faceapi_neutral#0', [[0, 580, 250, 70], [1.5, 60, 230, 70], [3, 580, 250, 70], [4.5, 60, 240, 70], [6, 580, 250, 70]]),
-            through('sample6#2', [[0, 320, 60, 60], [2, 320, 300, 70], [4, 320, 60, 60], [6, 320, 300, 70]]),
+            through('sample5#0', [
+              [0, 60, 120, 70],
+              [1.2, 580, 150, 70],
+              [2.4, 60, 130, 70],
+              [3.6, 580, 160, 70],
+              [4.8, 60, 120, 70],
+              [6, 580, 140, 70],
+            ]),
+            through('faceapi_neutral#0', [
+              [0, 580, 250, 70],
+              [1.5, 60, 230, 70],
+              [3, 580, 250, 70],
+              [4.5, 60, 240, 70],
+              [6, 580, 250, 70],
+            ]),
+            through('sample6#2', [
+              [0, 320, 60, 60],
+              [2, 320, 300, 70],
+              [4, 320, 60, 60],
+              [6, 320, 300, 70],
+            ]),
           ],
         },
       ],
@@ -75,10 +115,7 @@ function scenes(): SceneSpec[] {
         {
           seconds: 5,
           palette: ['#1b4f72', '#85c1e9', '#17202a'],
-          actors: [
-            walk('sample1#1', 0, 5, [180, 120, 40], [250, 200, 170]),
-            walk('faceapi_sad#0', 0, 5, [460, 110, 40], [420, 190, 160]),
-          ],
+          actors: [walk('sample1#1', 0, 5, [180, 120, 40], [250, 200, 170]), walk('faceapi_sad#0', 0, 5, [460, 110, 40], [420, 190, 160])],
         },
       ],
     },
@@ -92,8 +129,16 @@ function scenes(): SceneSpec[] {
           actors: [
             // Walks out to the right and comes back: out of the picture for about 0.8 s (4 sampled
             // frames), within the tracker's maxMisses (a longer absence gives a new id, by design).
-            through('sample3#0', [[0, 300, 170, 90], [1, 620, 170, 90], [1.4, 740, 172, 90]]),
-            through('sample3#0', [[1.6, 740, 175, 90], [2, 620, 175, 90], [6, 380, 175, 90]]),
+            through('sample3#0', [
+              [0, 300, 170, 90],
+              [1, 620, 170, 90],
+              [1.4, 740, 172, 90],
+            ]),
+            through('sample3#0', [
+              [1.6, 740, 175, 90],
+              [2, 620, 175, 90],
+              [6, 380, 175, 90],
+            ]),
             walk('faceapi_surprised#0', 0, 6, [120, 200, 80], [150, 190, 80]),
           ],
         },
@@ -106,18 +151,27 @@ function scenes(): SceneSpec[] {
         {
           seconds: 3,
           palette: ['#6e2c00', '#edbb99', '#1c2833'],
-          actors: [walk('sample4#0', 0, 3, [200, 170, 100], [230, 170, 100]), walk('faceapi_angry#0', 0, 3, [450, 170, 100], [430, 175, 100])],
+          actors: [
+            walk('sample4#0', 0, 3, [200, 170, 100], [230, 170, 100]),
+            walk('faceapi_angry#0', 0, 3, [450, 170, 100], [430, 175, 100]),
+          ],
         },
         {
           // Other people where the first two stood: an overlap-only tracker carries the ids over.
           seconds: 3,
           palette: ['#212f3d', '#5499c7', '#d4e6f1'],
-          actors: [walk('sample6#0', 0, 3, [230, 170, 100], [210, 170, 100]), walk('faceapi_disgusted#0', 0, 3, [430, 175, 100], [450, 170, 100])],
+          actors: [
+            walk('sample6#0', 0, 3, [230, 170, 100], [210, 170, 100]),
+            walk('faceapi_disgusted#0', 0, 3, [430, 175, 100], [450, 170, 100]),
+          ],
         },
         {
           seconds: 3,
           palette: ['#4a235a', '#d2b4de', '#1c2833'],
-          actors: [walk('sample4#0', 0, 3, [210, 170, 100], [240, 170, 100]), walk('faceapi_angry#0', 0, 3, [450, 175, 100], [420, 170, 100])],
+          actors: [
+            walk('sample4#0', 0, 3, [210, 170, 100], [240, 170, 100]),
+            walk('faceapi_angry#0', 0, 3, [450, 175, 100], [420, 170, 100]),
+          ],
         },
       ],
     },
@@ -187,7 +241,9 @@ try {
       const frames = tracked.map((t) => ({ truth: rendered.truth[t.seq - 1] ?? [], tracked: t.faces }));
       const metrics = motMetrics(frames);
       results.push({ scene: spec.name, sampledFrames: sampled.frames.length, tracker, metrics });
-      console.log(`${spec.name.padEnd(18)} ${tracker.padEnd(45)} IDF1 ${metrics.idf1.toFixed(3)}  IDSW ${metrics.idSwitches}  FM ${metrics.fragmentations}  ids ${metrics.trackIds}/${metrics.truthTracks}  on two people ${metrics.idsOnSeveralPeople}`);
+      console.log(
+        `${spec.name.padEnd(18)} ${tracker.padEnd(45)} IDF1 ${metrics.idf1.toFixed(3)}  IDSW ${metrics.idSwitches}  FM ${metrics.fragmentations}  ids ${metrics.trackIds}/${metrics.truthTracks}  on two people ${metrics.idsOnSeveralPeople}`,
+      );
     }
   }
 
@@ -207,7 +263,10 @@ try {
       mota: 1 - sum((m) => m.misses + m.falsePositives + m.idSwitches) / sum((m) => m.truthBoxes),
     };
   });
-  const cost = { detectionMsPerFrame: detector.stats.ms / detector.stats.frames, trackingMsPerFrame: trackingCost.ms / trackingCost.frames };
+  const cost = {
+    detectionMsPerFrame: detector.stats.ms / detector.stats.frames,
+    trackingMsPerFrame: trackingCost.ms / trackingCost.frames,
+  };
   if (!only) {
     writeFileSync(
       resultsPath('tracking.json'),
@@ -219,14 +278,27 @@ try {
   const lines = [
     '| tracker | IDF1 | ID switches | per 10 person-tracks | fragmentations | track ids / person-tracks | ids on two people | MOTA |',
     '|---|---|---|---|---|---|---|---|',
-    ...totals.map((t) => `| ${t.tracker} | ${pct(t.idf1)} | ${t.idSwitches} | ${((10 * t.idSwitches) / t.truthTracks).toFixed(2)} | ${t.fragmentations} | ${t.trackIds} / ${t.truthTracks} | ${t.idsOnSeveralPeople} | ${pct(t.mota)} |`),
+    ...totals.map(
+      (t) =>
+        `| ${t.tracker} | ${pct(t.idf1)} | ${t.idSwitches} | ${((10 * t.idSwitches) / t.truthTracks).toFixed(2)} | ${t.fragmentations} | ${t.trackIds} / ${t.truthTracks} | ${t.idsOnSeveralPeople} | ${pct(t.mota)} |`,
+    ),
     '',
-    '| scene | sampled frames | ' + Object.keys(TRACKERS).map((t) => `${t.split(' (')[0]}: IDF1 / IDSW / FM`).join(' | ') + ' |',
-    '|---|---|' + Object.keys(TRACKERS).map(() => '---').join('|') + '|',
+    '| scene | sampled frames | ' +
+      Object.keys(TRACKERS)
+        .map((t) => `${t.split(' (')[0]}: IDF1 / IDSW / FM`)
+        .join(' | ') +
+      ' |',
+    '|---|---|' +
+      Object.keys(TRACKERS)
+        .map(() => '---')
+        .join('|') +
+      '|',
     ...scenes().flatMap((spec) => {
       const rows = results.filter((r) => r.scene === spec.name);
       if (rows.length === 0) return [];
-      return [`| ${spec.name} | ${rows[0]!.sampledFrames} | ${rows.map((r) => `${pct(r.metrics.idf1)} / ${r.metrics.idSwitches} / ${r.metrics.fragmentations}`).join(' | ')} |`];
+      return [
+        `| ${spec.name} | ${rows[0]!.sampledFrames} | ${rows.map((r) => `${pct(r.metrics.idf1)} / ${r.metrics.idSwitches} / ${r.metrics.fragmentations}`).join(' | ')} |`,
+      ];
     }),
     '',
     `Tracking (appearance descriptors, cut signature, matching) costs ${cost.trackingMsPerFrame.toFixed(2)} ms per frame against ${cost.detectionMsPerFrame.toFixed(0)} ms for detection. Measured on ${machine()}, ${new Date().toISOString().slice(0, 10)}; \`npm run bench:tracking\`, results in \`bench/results/tracking.json\`.`,

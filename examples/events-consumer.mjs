@@ -21,7 +21,8 @@ import { parseArgs } from 'node:util';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import { Kafka, logLevel } from 'kafkajs';
 
-const usage = 'usage: KAFKA_BROKERS=host:port node examples/events-consumer.mjs [--topic T] [--group G] [--from-beginning] [--exit-at-end] [--schema FILE]';
+const usage =
+  'usage: KAFKA_BROKERS=host:port node examples/events-consumer.mjs [--topic T] [--group G] [--from-beginning] [--exit-at-end] [--schema FILE]';
 let args;
 try {
   ({ values: args } = parseArgs({

@@ -32,14 +32,40 @@ const zoomed = photos
   .join(';');
 const filter = `${zoomed};${photos.map((_, i) => `[v${i}]`).join('')}concat=n=${photos.length}:v=1:a=0[out]`;
 console.log(`assembling a ${photos.length * seconds}-second clip from ${photos.length} photos in @vladmandic/face-api/demo …`);
-const made = spawnSync('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-y', ...inputs, '-filter_complex', filter, '-map', '[out]', '-pix_fmt', 'yuv420p', '-c:v', 'libx264', '-preset', 'veryfast', clip], { stdio: 'inherit' });
+const made = spawnSync(
+  'ffmpeg',
+  [
+    '-hide_banner',
+    '-loglevel',
+    'error',
+    '-y',
+    ...inputs,
+    '-filter_complex',
+    filter,
+    '-map',
+    '[out]',
+    '-pix_fmt',
+    'yuv420p',
+    '-c:v',
+    'libx264',
+    '-preset',
+    'veryfast',
+    clip,
+  ],
+  { stdio: 'inherit' },
+);
 if (made.status !== 0) {
   console.error('ffmpeg could not assemble the demo clip (is ffmpeg installed? scripts/install-system-deps.sh installs it)');
   process.exit(1);
 }
 
 console.log(`running the pipeline (ingest → face → backbone → temporal → sink) on ${path.relative(root, clip)} …`);
-const summaries = await runPipeline(expandInputs([clip]), { pack: 'default', detectorPack: 'default', modelsDir: DEFAULT_MODELS_DIR, outDir: out });
+const summaries = await runPipeline(expandInputs([clip]), {
+  pack: 'default',
+  detectorPack: 'default',
+  modelsDir: DEFAULT_MODELS_DIR,
+  outDir: out,
+});
 const summary = summaries[0]!;
 console.log(`\n${summary.faces} face observations in ${summary.tracks} tracks over ${summary.sampledFrames} sampled frames.`);
 console.log('written:');

@@ -61,7 +61,11 @@ if (unitOnly) {
   if (run('npm', ['run', '--silent', 'models']) !== 0) process.exit(1);
   typecheckAndLint();
   console.log(`» running ${files.length} unit test files (no broker)`);
-  process.exit(run(process.execPath, ['--import', 'tsx', '--test', '--test-reporter=spec', '--test-reporter-destination=stdout', ...files], { EMOSTREAM_LOG_LEVEL: process.env.EMOSTREAM_LOG_LEVEL ?? 'error' }));
+  process.exit(
+    run(process.execPath, ['--import', 'tsx', '--test', '--test-reporter=spec', '--test-reporter-destination=stdout', ...files], {
+      EMOSTREAM_LOG_LEVEL: process.env.EMOSTREAM_LOG_LEVEL ?? 'error',
+    }),
+  );
 }
 
 console.log('» system programs (java, mvn, ffmpeg, gstreamer, chromium)');

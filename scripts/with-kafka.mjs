@@ -48,7 +48,11 @@ const child = spawn(command, args, {
 // terminal Ctrl-C does not reach it directly.)
 for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
   process.on(sig, () => {
-    try { child.kill(sig); } catch { /* already gone */ }
+    try {
+      child.kill(sig);
+    } catch {
+      /* already gone */
+    }
   });
 }
 

@@ -58,11 +58,23 @@ describe('the events consumer example (docs/consumers.md)', () => {
   // public events: 3 faces and 1 track summary per stream. Exactly-once also puts transaction
   // markers in the events topic, which the example must read past to reach the end.
   before(async () => {
-    const config = runtimeConfigSchema.parse({ bus: 'kafka', kafka: kafkaTestConfig('consumer-example-sink'), topicPrefix: prefix, delivery: 'exactly-once', instanceId: prefix });
+    const config = runtimeConfigSchema.parse({
+      bus: 'kafka',
+      kafka: kafkaTestConfig('consumer-example-sink'),
+      topicPrefix: prefix,
+      delivery: 'exactly-once',
+      instanceId: prefix,
+    });
     const sink = new StageRunner(sinkStage(), { bus, config, registry: new Registry() });
     await sink.start();
     try {
-      const reader = await bus.consumer({ groupId: `${prefix}.reader`, topics: [events], fromBeginning: true, readCommitted: true, sessionTimeoutMs: 6_000 });
+      const reader = await bus.consumer({
+        groupId: `${prefix}.reader`,
+        topics: [events],
+        fromBeginning: true,
+        readCommitted: true,
+        sessionTimeoutMs: 6_000,
+      });
       // The reader never commits: a re-created group member would read from the start again, so each
       // record counts once, by partition and offset.
       const seen = new Set<string>();
@@ -78,12 +90,43 @@ describe('the events consumer example (docs/consumers.md)', () => {
       });
       const frame = (streamId: string, seq: number, label: number | undefined) =>
         makeMessage(topics.emotions, {
-          ref: { streamId, seq, ptsMs: (seq - 1) * 200, capturedAtMs: Date.now(), width: 640, height: 480, endOfStream: label === undefined },
-          faces: label === undefined ? [] : [{ trackId: 1, box: { x: 10, y: 20, width: 100, height: 120 }, score: 0.9, probs: probs(label), label, staticProbs: probs(label) }],
+          ref: {
+            streamId,
+            seq,
+            ptsMs: (seq - 1) * 200,
+            capturedAtMs: Date.now(),
+            width: 640,
+            height: 480,
+            endOfStream: label === undefined,
+          },
+          faces:
+            label === undefined
+              ? []
+              : [
+                  {
+                    trackId: 1,
+                    box: { x: 10, y: 20, width: 100, height: 120 },
+                    score: 0.9,
+                    probs: probs(label),
+                    label,
+                    staticProbs: probs(label),
+                  },
+                ],
         });
-      const messages = ['lobby', 'door'].flatMap((streamId) => [frame(streamId, 1, 1), frame(streamId, 2, 1), frame(streamId, 3, 6), frame(streamId, 4, undefined)]);
+      const messages = ['lobby', 'door'].flatMap((streamId) => [
+        frame(streamId, 1, 1),
+        frame(streamId, 2, 1),
+        frame(streamId, 3, 6),
+        frame(streamId, 4, undefined),
+      ]);
       const producer = await bus.producer();
-      await producer.send(messages.map((m) => ({ topic: topicName(topics.emotions, prefix), key: m.ref!.streamId, value: encodeMessage(topics.emotions, m) })));
+      await producer.send(
+        messages.map((m) => ({
+          topic: topicName(topics.emotions, prefix),
+          key: m.ref!.streamId,
+          value: encodeMessage(topics.emotions, m),
+        })),
+      );
       await waitFor(() => written.length >= 8, { message: () => `8 events from the sink (got ${written.length})` });
       await reader.close();
     } finally {

@@ -75,7 +75,10 @@ const isFace = (e: EmotionEvent): e is FaceEmotionEvent => 'probabilities' in e;
  * Streams the sampled clip through the stage processes and returns the faces and events topics
  * (read_committed); `interrupt` may kill and restart the face process while it runs.
  */
-async function runPipeline(sampled: SampledFile, interrupt?: (seen: () => number, restartFace: () => Promise<void>) => Promise<void>): Promise<Run> {
+async function runPipeline(
+  sampled: SampledFile,
+  interrupt?: (seen: () => number, restartFace: () => Promise<void>) => Promise<void>,
+): Promise<Run> {
   const prefix = randomPrefix('face-restart');
   const bus = new KafkaBus(kafkaTestConfig('face-restart'));
   const processes = new Map(STAGES.map((stage) => [stage, startStage(stage, prefix)]));
@@ -92,7 +95,13 @@ async function runPipeline(sampled: SampledFile, interrupt?: (seen: () => number
       { name: framesTopic, partitions: topics.frames.defaultPartitions },
       { name: eventsName, partitions: eventsTopic.defaultPartitions },
     ]);
-    const reader = await bus.consumer({ groupId: `${prefix}.reader`, topics: [facesTopic, eventsName], fromBeginning: true, readCommitted: true, sessionTimeoutMs: 6_000 });
+    const reader = await bus.consumer({
+      groupId: `${prefix}.reader`,
+      topics: [facesTopic, eventsName],
+      fromBeginning: true,
+      readCommitted: true,
+      sessionTimeoutMs: 6_000,
+    });
     await reader.run({
       eachBatch: async (batch) => {
         for (const record of batch.records as ConsumedRecord[]) {
@@ -115,8 +124,13 @@ async function runPipeline(sampled: SampledFile, interrupt?: (seen: () => number
     const last = sampled.frames.at(-1)!;
     await producer.send(
       [
-        ...sampled.frames.map((f) => makeMessage(topics.frames, { ref: { streamId: STREAM, seq: f.seq, width: f.width, height: f.height }, jpeg: f.jpeg })),
-        makeMessage(topics.frames, { ref: { streamId: STREAM, seq: last.seq + 1, width: last.width, height: last.height, endOfStream: true }, jpeg: new Uint8Array() }),
+        ...sampled.frames.map((f) =>
+          makeMessage(topics.frames, { ref: { streamId: STREAM, seq: f.seq, width: f.width, height: f.height }, jpeg: f.jpeg }),
+        ),
+        makeMessage(topics.frames, {
+          ref: { streamId: STREAM, seq: last.seq + 1, width: last.width, height: last.height, endOfStream: true },
+          jpeg: new Uint8Array(),
+        }),
       ].map((m) => ({ topic: framesTopic, key: STREAM, value: encodeMessage(topics.frames, m) })),
     );
     if (interrupt) {
@@ -134,10 +148,16 @@ async function runPipeline(sampled: SampledFile, interrupt?: (seen: () => number
     const trackIds = () => new Set(events.filter(isFace).map((e) => e.trackId));
     await waitFor(
       () => {
-        for (const [stage, child] of processes) if (child.exitCode !== null) throw new Error(`the ${stage} process exited with code ${child.exitCode}`);
+        for (const [stage, child] of processes)
+          if (child.exitCode !== null) throw new Error(`the ${stage} process exited with code ${child.exitCode}`);
         return faces.has(last.seq + 1) && trackIds().size > 0 && events.filter(isSummary).length >= trackIds().size;
       },
-      { timeoutMs: 300_000, intervalMs: 100, message: () => `the end marker and every track summary (${faces.size} of ${sampled.frames.length + 1} frames, ${events.length} events)` },
+      {
+        timeoutMs: 300_000,
+        intervalMs: 100,
+        message: () =>
+          `the end marker and every track summary (${faces.size} of ${sampled.frames.length + 1} frames, ${events.length} events)`,
+      },
     );
     await reader.close();
     assert.deepEqual(duplicates, [], 'frames that came twice on the faces topic (read_committed)');
@@ -181,9 +201,28 @@ describe('the face process restarted in the middle of a two-person clip (real br
             palette: ['#34495e', '#95a5a6', '#7e5109'],
             actors: [
               // Seen first and gone after a second: the two that stay get ids 2 and 3.
-              { person: 'faceapi_angry#0', path: [{ t: 0, x: 240, y: 120, width: 70 }, { t: 1, x: 300, y: 110, width: 70 }, { t: 1.4, x: 560, y: 110, width: 70 }] },
-              { person: 'sample2#0', path: [{ t: 0.8, x: 80, y: 150, width: 65 }, { t: 6, x: 380, y: 140, width: 70 }] },
-              { person: 'faceapi_happy#0', path: [{ t: 1.2, x: 420, y: 150, width: 65 }, { t: 6, x: 120, y: 135, width: 70 }] },
+              {
+                person: 'faceapi_angry#0',
+                path: [
+                  { t: 0, x: 240, y: 120, width: 70 },
+                  { t: 1, x: 300, y: 110, width: 70 },
+                  { t: 1.4, x: 560, y: 110, width: 70 },
+                ],
+              },
+              {
+                person: 'sample2#0',
+                path: [
+                  { t: 0.8, x: 80, y: 150, width: 65 },
+                  { t: 6, x: 380, y: 140, width: 70 },
+                ],
+              },
+              {
+                person: 'faceapi_happy#0',
+                path: [
+                  { t: 1.2, x: 420, y: 150, width: 65 },
+                  { t: 6, x: 120, y: 135, width: 70 },
+                ],
+              },
             ],
           },
         ],
@@ -200,23 +239,37 @@ describe('the face process restarted in the middle of a two-person clip (real br
     const frames = sampled.frames.length;
     const restarted = await runPipeline(sampled, async (seen, restartFace) => {
       // Past the frames where the first person left, before the two cross.
-      await waitFor(() => seen() >= Math.round(frames * 0.4), { timeoutMs: 240_000, message: 'faces of 40 % of the frames before the kill' });
+      await waitFor(() => seen() >= Math.round(frames * 0.4), {
+        timeoutMs: 240_000,
+        message: 'faces of 40 % of the frames before the kill',
+      });
       await restartFace();
     });
 
     const idsOf = (m: FaceCrops) => m.faces.map((f) => f.trackId);
-    for (const [label, run] of [['undisturbed', undisturbed.faces], ['restarted', restarted.faces]] as const) {
+    for (const [label, run] of [
+      ['undisturbed', undisturbed.faces],
+      ['restarted', restarted.faces],
+    ] as const) {
       assert.equal(run.size, frames + 1, `${label}: every sampled frame and the end marker exactly once`);
       const tracked = sampled.frames.map((f) => ({
         truth: scene.truth[f.seq - 1] ?? [],
-        tracked: run.get(f.seq)!.faces.map((face) => ({ id: String(face.trackId), box: { x: face.box!.x, y: face.box!.y, width: face.box!.width, height: face.box!.height } })),
+        tracked: run
+          .get(f.seq)!
+          .faces.map((face) => ({
+            id: String(face.trackId),
+            box: { x: face.box!.x, y: face.box!.y, width: face.box!.width, height: face.box!.height },
+          })),
       }));
       const metrics = motMetrics(tracked);
       assert.equal(metrics.idsOnSeveralPeople, 0, `${label}: a track id covered two people`);
       assert.equal(metrics.idSwitches, 0, `${label}: ${metrics.idSwitches} id switches`);
       assert.ok(metrics.idf1 >= 0.9, `${label}: IDF1 ${metrics.idf1}`);
     }
-    assert.ok(new Set([...undisturbed.faces.values()].flatMap(idsOf)).size === 3, 'three people, three ids (the clip is what the test needs)');
+    assert.ok(
+      new Set([...undisturbed.faces.values()].flatMap(idsOf)).size === 3,
+      'three people, three ids (the clip is what the test needs)',
+    );
 
     for (const f of [...sampled.frames.map((s) => s.seq), sampled.frames.at(-1)!.seq + 1]) {
       const want = undisturbed.faces.get(f)!;

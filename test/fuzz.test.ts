@@ -54,13 +54,17 @@ function mutated(valid: fc.Arbitrary<{ key: string; bytes: Uint8Array }>): fc.Ar
     fc.record({ key: fc.string({ maxLength: 20 }), value: fc.uint8Array({ maxLength: 512 }) }),
     valid.chain(({ key, bytes }) => fc.nat({ max: Math.max(0, bytes.length - 1) }).map((cut) => ({ key, value: bytes.subarray(0, cut) }))),
     valid.chain(({ key, bytes }) =>
-      fc.array(fc.tuple(fc.nat({ max: Math.max(0, bytes.length - 1) }), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 8 }).map((flips) => {
-        const copy = Uint8Array.from(bytes);
-        for (const [at, value] of flips) if (copy.length > 0) copy[at] = value;
-        return { key, value: copy };
-      }),
+      fc
+        .array(fc.tuple(fc.nat({ max: Math.max(0, bytes.length - 1) }), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 8 })
+        .map((flips) => {
+          const copy = Uint8Array.from(bytes);
+          for (const [at, value] of flips) if (copy.length > 0) copy[at] = value;
+          return { key, value: copy };
+        }),
     ),
-    valid.chain(({ key, bytes }) => fc.uint8Array({ minLength: 1, maxLength: 64 }).map((tail) => ({ key, value: Buffer.concat([bytes, tail]) }))),
+    valid.chain(({ key, bytes }) =>
+      fc.uint8Array({ minLength: 1, maxLength: 64 }).map((tail) => ({ key, value: Buffer.concat([bytes, tail]) })),
+    ),
     valid.chain(({ bytes }) => fc.string({ maxLength: 20 }).map((key) => ({ key, value: bytes }))),
   );
 }
@@ -84,7 +88,12 @@ async function sha(bytes: Uint8Array): Promise<string> {
  * Runs `definition` on an in-memory bus over `inputs` and checks the properties. Returns the outputs
  * for stage-specific checks.
  */
-async function fuzzStage(definition: StageDefinition, outputTopic: Topic | undefined, inputs: FuzzInput[], options: { imagesWithheld: boolean }) {
+async function fuzzStage(
+  definition: StageDefinition,
+  outputTopic: Topic | undefined,
+  inputs: FuzzInput[],
+  options: { imagesWithheld: boolean },
+) {
   const bus = new InMemoryBus();
   const registry = new Registry();
   const config = runtimeConfigSchema.parse({ bus: 'memory', topicPrefix: 'fuzz', maxBatchSize: 64 });
@@ -99,7 +108,9 @@ async function fuzzStage(definition: StageDefinition, outputTopic: Topic | undef
       await reader.run({
         eachBatch: async (batch) => {
           into.push(...batch.records);
-          await reader.commit([{ topic: batch.topic, partition: batch.partition, offset: String(Number(batch.records.at(-1)!.offset) + 1) }]);
+          await reader.commit([
+            { topic: batch.topic, partition: batch.partition, offset: String(Number(batch.records.at(-1)!.offset) + 1) },
+          ]);
         },
       });
     };
@@ -117,7 +128,10 @@ async function fuzzStage(definition: StageDefinition, outputTopic: Topic | undef
     for (;;) {
       const { processed, deadLettered } = await handled();
       if (processed + deadLettered >= inputs.length) break;
-      assert.ok(Date.now() < deadline, `seed ${SEED}: stalled after ${processed + deadLettered} of ${inputs.length} messages (${JSON.stringify(await handled())})`);
+      assert.ok(
+        Date.now() < deadline,
+        `seed ${SEED}: stalled after ${processed + deadLettered} of ${inputs.length} messages (${JSON.stringify(await handled())})`,
+      );
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
     const counts = await handled();
@@ -140,9 +154,15 @@ async function fuzzStage(definition: StageDefinition, outputTopic: Topic | undef
       }
       if (decodes) continue;
       undecodable += 1;
-      assert.ok(deadLettered.has(await sha(input.value)), `seed ${SEED}: an undecodable message under key ${JSON.stringify(input.key)} was not dead-lettered`);
+      assert.ok(
+        deadLettered.has(await sha(input.value)),
+        `seed ${SEED}: an undecodable message under key ${JSON.stringify(input.key)} was not dead-lettered`,
+      );
     }
-    assert.ok(undecodable > 0 && undecodable < inputs.length, `seed ${SEED}: the fuzzer made ${undecodable} undecodable of ${inputs.length}: both kinds are needed`);
+    assert.ok(
+      undecodable > 0 && undecodable < inputs.length,
+      `seed ${SEED}: the fuzzer made ${undecodable} undecodable of ${inputs.length}: both kinds are needed`,
+    );
     // Bounded dead letters; no picture of a frame or a crop in them.
     const largest = Math.max(...inputs.map((i) => i.value.length));
     for (const record of dlq) {
@@ -161,27 +181,46 @@ async function fuzzStage(definition: StageDefinition, outputTopic: Topic | undef
 
 describe(`fuzzing the stage decoders and handlers (${RUNS} messages each, seed ${SEED})`, () => {
   it('face: random and mutated frames (real JPEGs, noise, oversized headers)', { timeout: 120_000 }, async () => {
-    const small = await sharp({ create: { width: 64, height: 48, channels: 3, background: { r: 200, g: 150, b: 100 } } }).jpeg().toBuffer();
+    const small = await sharp({ create: { width: 64, height: 48, channels: 3, background: { r: 200, g: 150, b: 100 } } })
+      .jpeg()
+      .toBuffer();
     // A header claiming 16000×16000: must be refused from the header (FACE_MAX_PIXELS), never decoded.
     const oversized = Buffer.from([0xff, 0xd8, 0xff, 0xc0, 0x00, 0x0b, 0x08, 0x3e, 0x80, 0x3e, 0x80, 0x03, 0x01, 0x22, 0x00, 0xff, 0xd9]);
     const frame = fc
       .record({ ref, jpeg: fc.oneof(fc.constant(small), fc.constant(oversized), fc.uint8Array({ maxLength: 256 })) })
-      .map((f) => ({ key: f.ref.streamId, bytes: encodeMessage(topics.frames, makeMessage(topics.frames, { ref: f.ref, jpeg: f.jpeg.length > 0 ? f.jpeg : small })) }));
+      .map((f) => ({
+        key: f.ref.streamId,
+        bytes: encodeMessage(topics.frames, makeMessage(topics.frames, { ref: f.ref, jpeg: f.jpeg.length > 0 ? f.jpeg : small })),
+      }));
     const inputs = fc.sample(mutated(frame), { numRuns: RUNS, seed: SEED });
     const stage = faceStage({
       // Stands in for the pack's detector (tested on real media in libs/models): one face in the middle.
       detector: { detect: async (f) => [{ x1: f.width / 4, y1: f.height / 4, x2: (3 * f.width) / 4, y2: (3 * f.height) / 4, score: 0.9 }] },
-      crops: { inputSize: { width: 224, height: 224 }, resize: 'nearest', box: { expand: 1, square: false }, encoding: 'jpeg', jpegQuality: 80 },
+      crops: {
+        inputSize: { width: 224, height: 224 },
+        resize: 'nearest',
+        box: { expand: 1, square: false },
+        encoding: 'jpeg',
+        jpegQuality: 80,
+      },
       tracker: faceTrackerConfigSchema.parse({ minHits: 1 }),
       minFaceSize: 4,
     });
     const { dlq } = await fuzzStage(stage, topics.faces, inputs, { imagesWithheld: true });
-    assert.ok(dlq.some((r) => /FRAME_TOO_LARGE/.test(Buffer.from(r.value!).toString('latin1'))) || !inputs.some((i) => Buffer.from(i.value).includes(oversized)), 'oversized frames were refused as such');
+    assert.ok(
+      dlq.some((r) => /FRAME_TOO_LARGE/.test(Buffer.from(r.value!).toString('latin1'))) ||
+        !inputs.some((i) => Buffer.from(i.value).includes(oversized)),
+      'oversized frames were refused as such',
+    );
   });
 
   it('backbone: random and mutated face crops (sizes, encodings, bytes that lie about their size)', { timeout: 120_000 }, async () => {
-    const jpeg = await sharp({ create: { width: 224, height: 224, channels: 3, background: { r: 10, g: 200, b: 30 } } }).jpeg().toBuffer();
-    const big = await sharp({ create: { width: 2_000, height: 2_000, channels: 3, background: { r: 10, g: 200, b: 30 } } }).jpeg().toBuffer();
+    const jpeg = await sharp({ create: { width: 224, height: 224, channels: 3, background: { r: 10, g: 200, b: 30 } } })
+      .jpeg()
+      .toBuffer();
+    const big = await sharp({ create: { width: 2_000, height: 2_000, channels: 3, background: { r: 10, g: 200, b: 30 } } })
+      .jpeg()
+      .toBuffer();
     const face = fc.record({
       trackId: fc.integer({ min: 0, max: 20 }),
       score: fc.float({ noNaN: true }),
@@ -202,7 +241,9 @@ describe(`fuzzing the stage decoders and handlers (${RUNS} messages each, seed $
         return crops.map(() => ({ features: new Float32Array(512).fill(0.5), probs: new Float32Array(7).fill(1 / 7) }));
       },
     };
-    await fuzzStage(backboneStage({ model, maxBatch: 16, maxWaitMs: 2, maxFrameAgeMs: 0 }), topics.embeddings, inputs, { imagesWithheld: true });
+    await fuzzStage(backboneStage({ model, maxBatch: 16, maxWaitMs: 2, maxFrameAgeMs: 0 }), topics.embeddings, inputs, {
+      imagesWithheld: true,
+    });
   });
 
   it('temporal: random and mutated embeddings (feature lengths, track ids, sequences)', { timeout: 120_000 }, async () => {
@@ -233,66 +274,83 @@ describe(`fuzzing the stage decoders and handlers (${RUNS} messages each, seed $
     await fuzzStage(sinkStage({}), undefined, inputs, { imagesWithheld: false });
   });
 
-  it('ingest: random and mutated stream specs are refused or ignored, never started, with bounded statuses', { timeout: 120_000 }, async () => {
-    const spec = fc
-      .record({
-        streamId: fc.oneof(fc.constantFrom('door', 'yard'), fc.string({ maxLength: 80 }), fc.constant('../../etc/摄像头/1 📷')),
-        url: fc.oneof(
-          fc.webUrl(),
-          fc.constantFrom('file:///etc/passwd', 'webcam:/etc/passwd', 'http://169.254.169.254/', 'rtsp://user:secret@10.0.0.1/live', '/etc/shadow', ''),
-          fc.string({ maxLength: 200 }),
-        ),
-        sampleFps: fc.double({ noNaN: false }),
-        enabled: fc.boolean(),
-        maxWidth: fc.nat(),
-      })
-      .map((s) => ({ key: s.streamId, bytes: encodeMessage(topics.streams, makeMessage(topics.streams, s)) }));
-    const inputs = fc.sample(mutated(spec), { numRuns: RUNS, seed: SEED + 4 });
-    const bus = new InMemoryBus();
-    const registry = new Registry();
-    // Strict policy, and only files allowed as a scheme (no media roots): nothing can be fetched, and
-    // no random host name is ever looked up (the scheme is refused first).
-    const settings = ingestSettingsSchema.parse({ allowedSchemes: ['file'], maxStreams: 4 });
-    const worker = new IngestWorker({ bus, topicPrefix: 'fuzz', settings, metrics: new IngestMetrics(registry) });
-    await worker.start();
-    const statuses: ConsumedRecord[] = [];
-    try {
-      const reader = await bus.consumer({ groupId: 'fuzz-status', topics: ['fuzz.stream-status.v1'], fromBeginning: true });
-      await reader.run({
-        eachBatch: async (batch) => {
-          statuses.push(...batch.records);
-          await reader.commit([{ topic: batch.topic, partition: batch.partition, offset: String(Number(batch.records.at(-1)!.offset) + 1) }]);
-        },
-      });
-      const producer = await bus.producer();
-      const streamsTopic = topicName(topics.streams, 'fuzz');
-      let everRunning = 0;
-      const watch = setInterval(() => (everRunning = Math.max(everRunning, worker.running().length)), 5);
-      await producer.send(inputs.map((i) => ({ topic: streamsTopic, key: i.key, value: i.value })));
-      // Every spec that decodes and is enabled is refused (and says so); the rest are ignored or stop nothing.
-      const expectedRefusals = inputs.filter((i) => {
-        try {
-          return decodeMessage(topics.streams, i.key, i.value).enabled;
-        } catch {
-          return false;
+  it(
+    'ingest: random and mutated stream specs are refused or ignored, never started, with bounded statuses',
+    { timeout: 120_000 },
+    async () => {
+      const spec = fc
+        .record({
+          streamId: fc.oneof(fc.constantFrom('door', 'yard'), fc.string({ maxLength: 80 }), fc.constant('../../etc/摄像头/1 📷')),
+          url: fc.oneof(
+            fc.webUrl(),
+            fc.constantFrom(
+              'file:///etc/passwd',
+              'webcam:/etc/passwd',
+              'http://169.254.169.254/',
+              'rtsp://user:secret@10.0.0.1/live',
+              '/etc/shadow',
+              '',
+            ),
+            fc.string({ maxLength: 200 }),
+          ),
+          sampleFps: fc.double({ noNaN: false }),
+          enabled: fc.boolean(),
+          maxWidth: fc.nat(),
+        })
+        .map((s) => ({ key: s.streamId, bytes: encodeMessage(topics.streams, makeMessage(topics.streams, s)) }));
+      const inputs = fc.sample(mutated(spec), { numRuns: RUNS, seed: SEED + 4 });
+      const bus = new InMemoryBus();
+      const registry = new Registry();
+      // Strict policy, and only files allowed as a scheme (no media roots): nothing can be fetched, and
+      // no random host name is ever looked up (the scheme is refused first).
+      const settings = ingestSettingsSchema.parse({ allowedSchemes: ['file'], maxStreams: 4 });
+      const worker = new IngestWorker({ bus, topicPrefix: 'fuzz', settings, metrics: new IngestMetrics(registry) });
+      await worker.start();
+      const statuses: ConsumedRecord[] = [];
+      try {
+        const reader = await bus.consumer({ groupId: 'fuzz-status', topics: ['fuzz.stream-status.v1'], fromBeginning: true });
+        await reader.run({
+          eachBatch: async (batch) => {
+            statuses.push(...batch.records);
+            await reader.commit([
+              { topic: batch.topic, partition: batch.partition, offset: String(Number(batch.records.at(-1)!.offset) + 1) },
+            ]);
+          },
+        });
+        const producer = await bus.producer();
+        const streamsTopic = topicName(topics.streams, 'fuzz');
+        let everRunning = 0;
+        const watch = setInterval(() => (everRunning = Math.max(everRunning, worker.running().length)), 5);
+        await producer.send(inputs.map((i) => ({ topic: streamsTopic, key: i.key, value: i.value })));
+        // Every spec that decodes and is enabled is refused (and says so); the rest are ignored or stop nothing.
+        const expectedRefusals = inputs.filter((i) => {
+          try {
+            return decodeMessage(topics.streams, i.key, i.value).enabled;
+          } catch {
+            return false;
+          }
+        }).length;
+        const refused = async () =>
+          (await registry.getSingleMetric('emostream_ingest_streams_refused_total')!.get()).values.reduce((sum, v) => sum + v.value, 0);
+        const deadline = Date.now() + 60_000;
+        while ((await refused()) < expectedRefusals) {
+          assert.ok(Date.now() < deadline, `seed ${SEED}: ${await refused()} of ${expectedRefusals} specs refused`);
+          await new Promise((resolve) => setTimeout(resolve, 20));
         }
-      }).length;
-      const refused = async () => (await registry.getSingleMetric('emostream_ingest_streams_refused_total')!.get()).values.reduce((sum, v) => sum + v.value, 0);
-      const deadline = Date.now() + 60_000;
-      while ((await refused()) < expectedRefusals) {
-        assert.ok(Date.now() < deadline, `seed ${SEED}: ${await refused()} of ${expectedRefusals} specs refused`);
-        await new Promise((resolve) => setTimeout(resolve, 20));
+        clearInterval(watch);
+        assert.equal(everRunning, 0, `seed ${SEED}: a fuzzed spec was started`);
+        assert.equal(await refused(), expectedRefusals);
+        for (const status of statuses) {
+          assert.ok(status.value!.length <= 1_024, `seed ${SEED}: a status of ${status.value!.length} bytes`);
+          assert.ok(
+            !Buffer.from(status.value!).toString('utf8').includes('secret'),
+            `a status carried a credential: ${Buffer.from(status.value!).toString('utf8')}`,
+          );
+        }
+      } finally {
+        await worker.stop();
+        await bus.close();
       }
-      clearInterval(watch);
-      assert.equal(everRunning, 0, `seed ${SEED}: a fuzzed spec was started`);
-      assert.equal(await refused(), expectedRefusals);
-      for (const status of statuses) {
-        assert.ok(status.value!.length <= 1_024, `seed ${SEED}: a status of ${status.value!.length} bytes`);
-        assert.ok(!Buffer.from(status.value!).toString('utf8').includes('secret'), `a status carried a credential: ${Buffer.from(status.value!).toString('utf8')}`);
-      }
-    } finally {
-      await worker.stop();
-      await bus.close();
-    }
-  });
+    },
+  );
 });

@@ -21,7 +21,8 @@ async function lintProbes(files: Record<string, string>): Promise<ESLint.LintRes
   }
 }
 
-const messages = (results: ESLint.LintResult[]) => results.flatMap((r) => r.messages.map((m) => `${path.basename(r.filePath)} ${m.ruleId}: ${m.message}`));
+const messages = (results: ESLint.LintResult[]) =>
+  results.flatMap((r) => r.messages.map((m) => `${path.basename(r.filePath)} ${m.ruleId}: ${m.message}`));
 
 test('lint refuses a reach into another package, the testing entry in production code, and an import cycle', async () => {
   const results = await lintProbes({
@@ -33,10 +34,15 @@ test('lint refuses a reach into another package, the testing entry in production
       '',
     ].join('\n'),
     'lint-probe-cycle-a.ts': "import { b } from './lint-probe-cycle-b.js';\nexport const a = (): number => b() + 1;\n",
-    'lint-probe-cycle-b.ts': "import { a } from './lint-probe-cycle-a.js';\nexport const b = (): number => (typeof a === 'function' ? 0 : 1);\n",
+    'lint-probe-cycle-b.ts':
+      "import { a } from './lint-probe-cycle-a.js';\nexport const b = (): number => (typeof a === 'function' ? 0 : 1);\n",
   });
   const found = messages(results);
-  const expect = (pattern: RegExp, what: string) => assert.ok(found.some((m) => pattern.test(m)), `${what} was not reported; lint said:\n${found.join('\n')}`);
+  const expect = (pattern: RegExp, what: string) =>
+    assert.ok(
+      found.some((m) => pattern.test(m)),
+      `${what} was not reported; lint said:\n${found.join('\n')}`,
+    );
   expect(/lint-probe-src\.ts no-restricted-imports: .*never its src\//, 'the import of @emostream/shared/src');
   expect(/lint-probe-src\.ts import-x\/no-relative-packages/, 'the relative import of ../../face/src');
   expect(/lint-probe-src\.ts no-restricted-imports: .*testing entry/, 'the testing entry in production code');
@@ -47,5 +53,8 @@ test('lint refuses a promise nobody awaits', async () => {
   const results = await lintProbes({
     'lint-probe-promise.ts': 'async function work(): Promise<void> {}\nexport function start(): void {\n  work();\n}\n',
   });
-  assert.ok(messages(results).some((m) => /no-floating-promises/.test(m)), messages(results).join('\n'));
+  assert.ok(
+    messages(results).some((m) => /no-floating-promises/.test(m)),
+    messages(results).join('\n'),
+  );
 });

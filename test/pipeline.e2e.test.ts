@@ -9,7 +9,15 @@ import { once } from 'node:events';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, describe, it } from 'node:test';
-import { eventsTopic, KafkaBus, samplingStep, topicName, type ConsumedRecord, type EmotionEvent, type FaceEmotionEvent } from '@emostream/shared';
+import {
+  eventsTopic,
+  KafkaBus,
+  samplingStep,
+  topicName,
+  type ConsumedRecord,
+  type EmotionEvent,
+  type FaceEmotionEvent,
+} from '@emostream/shared';
 import { kafkaBrokers, kafkaTestConfig, sharedData, testMediaDirs } from '@emostream/shared/testing';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -21,7 +29,6 @@ const clips = {
 // Frames per clip (MANIFEST.md); both are 29.97 fps.
 const frameCounts = { happy: 56, anger: 67 };
 const STAGES = ['ingest', 'face', 'backbone', 'temporal', 'sink'] as const;
-
 
 function sampled(totalFrames: number): number[] {
   const k = samplingStep(30000 / 1001);
@@ -83,7 +90,13 @@ async function runClips(prefix: string, interrupt?: (events: EmotionEvent[], p: 
   try {
     const topic = topicName(eventsTopic, prefix);
     await bus.createTopics([{ name: topic, partitions: eventsTopic.defaultPartitions }]);
-    const reader = await bus.consumer({ groupId: `${prefix}.reader`, topics: [topic], fromBeginning: true, readCommitted: true, sessionTimeoutMs: 6_000 });
+    const reader = await bus.consumer({
+      groupId: `${prefix}.reader`,
+      topics: [topic],
+      fromBeginning: true,
+      readCommitted: true,
+      sessionTimeoutMs: 6_000,
+    });
     // This reader never commits: if its group member is re-created (kafkajs re-joins after a missed
     // heartbeat), it reads from the start again. Each record counts once, by partition and offset.
     const seen = new Set<string>();
@@ -98,7 +111,10 @@ async function runClips(prefix: string, interrupt?: (events: EmotionEvent[], p: 
     });
     for (const stage of STAGES) p.start(stage);
     for (const [streamId, file] of Object.entries(clips)) {
-      const added = spawnSync(process.execPath, [emo, 'streams', 'add', streamId, file], { env: { ...process.env, ...p.env }, encoding: 'utf8' });
+      const added = spawnSync(process.execPath, [emo, 'streams', 'add', streamId, file], {
+        env: { ...process.env, ...p.env },
+        encoding: 'utf8',
+      });
       assert.equal(added.status, 0, added.stderr);
     }
     const summaries = () => events.filter((e) => e.schema === 'emostream.event.track_summary.v2').length;
@@ -134,7 +150,11 @@ describe('the pipeline as five processes on the real broker', () => {
     const events = await runClips(`e2e-${process.pid}-${Date.now()}`);
     for (const [streamId, frames] of Object.entries(frameCounts)) {
       const faces = faceEvents(events, streamId);
-      assert.deepEqual(faces.map((e) => e.seq), sampled(frames), `${streamId}: one event per sampled frame, in order; got ${JSON.stringify(faces.map((e) => [e.seq, e.trackId, e.box]))}`);
+      assert.deepEqual(
+        faces.map((e) => e.seq),
+        sampled(frames),
+        `${streamId}: one event per sampled frame, in order; got ${JSON.stringify(faces.map((e) => [e.seq, e.trackId, e.box]))}`,
+      );
       assert.deepEqual([...new Set(faces.map((e) => e.trackId))], [1], `${streamId}: one track`);
       const summary = events.filter((e) => e.schema === 'emostream.event.track_summary.v2' && e.streamId === streamId);
       assert.equal(summary.length, 1);
@@ -158,7 +178,9 @@ describe('the pipeline as five processes on the real broker', () => {
     const comparable = (list: EmotionEvent[]) =>
       list
         .map(({ emittedAtMs: _e, ...rest }) => ('capturedAtMs' in rest ? (({ capturedAtMs: _c, ...r }) => r)(rest) : rest))
-        .sort((a, b) => JSON.stringify([a.streamId, 'seq' in a ? a.seq : 1e9]).localeCompare(JSON.stringify([b.streamId, 'seq' in b ? b.seq : 1e9])));
+        .sort((a, b) =>
+          JSON.stringify([a.streamId, 'seq' in a ? a.seq : 1e9]).localeCompare(JSON.stringify([b.streamId, 'seq' in b ? b.seq : 1e9])),
+        );
     const before = comparable(uninterrupted!);
     const afterKill = comparable(events);
     assert.equal(afterKill.length, before.length, 'as many events as the uninterrupted run');
@@ -168,7 +190,10 @@ describe('the pipeline as five processes on the real broker', () => {
         const actual = (event as Record<string, unknown>)[field];
         if (field === 'probabilities' || field === 'meanProbabilities') {
           for (const [label, p] of Object.entries(value as Record<string, number>)) {
-            assert.ok(Math.abs((actual as Record<string, number>)[label]! - p) <= 1e-6, `${event.streamId} ${field}.${label}: ${(actual as Record<string, number>)[label]} vs ${p}`);
+            assert.ok(
+              Math.abs((actual as Record<string, number>)[label]! - p) <= 1e-6,
+              `${event.streamId} ${field}.${label}: ${(actual as Record<string, number>)[label]} vs ${p}`,
+            );
           }
         } else if (typeof value === 'number' && !Number.isInteger(value)) {
           // Scores can differ in the last float bits when faces are batched differently.

@@ -58,9 +58,41 @@ test('every bound variable is documented in the README or the operations guide',
 });
 
 // A base environment in which every setting can take effect (a Kafka bus with SASL, so the SASL fields exist).
-const BASE = { EMOSTREAM_BUS: 'kafka', KAFKA_BROKERS: '127.0.0.1:9092', KAFKA_SASL_MECHANISM: 'plain', KAFKA_SASL_USERNAME: 'user-a', KAFKA_SASL_PASSWORD: 'password-a' };
-const CANDIDATES = ['2', '3', '7', '17', '0.35', '0.05', '250', '6000', '7000', '40000', 'true', 'false', 'cuda', 'memory', 'exactly-once', 'otlp', 'scram-sha-512', 'rgb8',
-  'other-name', 'abcdefghijklmnopqrstuvwxyz', '127.0.0.2', '/tmp', 'http://127.0.0.1:4318/v1/traces', 'rtsp', '10.0.0.0/8', '192.168.0.0/16'];
+const BASE = {
+  EMOSTREAM_BUS: 'kafka',
+  KAFKA_BROKERS: '127.0.0.1:9092',
+  KAFKA_SASL_MECHANISM: 'plain',
+  KAFKA_SASL_USERNAME: 'user-a',
+  KAFKA_SASL_PASSWORD: 'password-a',
+};
+const CANDIDATES = [
+  '2',
+  '3',
+  '7',
+  '17',
+  '0.35',
+  '0.05',
+  '250',
+  '6000',
+  '7000',
+  '40000',
+  'true',
+  'false',
+  'cuda',
+  'memory',
+  'exactly-once',
+  'otlp',
+  'scram-sha-512',
+  'rgb8',
+  'other-name',
+  'abcdefghijklmnopqrstuvwxyz',
+  '127.0.0.2',
+  '/tmp',
+  'http://127.0.0.1:4318/v1/traces',
+  'rtsp',
+  '10.0.0.0/8',
+  '192.168.0.0/16',
+];
 
 function at(config: unknown, dotted: string): unknown {
   return dotted.split('.').reduce<unknown>((value, key) => (value as Record<string, unknown> | undefined)?.[key], config);

@@ -87,7 +87,10 @@ export function portraitPhotos(): string[] {
  * Cuts every clearly detected face (score ≥ 0.8, at least 60 px wide) out of the photos, with hair and
  * chin (1.8 × the face box) and a feathered elliptical edge. Ids are `<photo>#<n>`, in detection order.
  */
-export async function cutPortraits(detect: (frame: RgbImage) => Promise<Detection[]>, photos: readonly string[] = portraitPhotos()): Promise<Portrait[]> {
+export async function cutPortraits(
+  detect: (frame: RgbImage) => Promise<Detection[]>,
+  photos: readonly string[] = portraitPhotos(),
+): Promise<Portrait[]> {
   const portraits: Portrait[] = [];
   for (const photo of photos) {
     const { data, info } = await sharp(readFileSync(photo)).removeAlpha().raw().toBuffer({ resolveWithObject: true });
@@ -116,7 +119,13 @@ export async function cutPortraits(detect: (frame: RgbImage) => Promise<Detectio
         .joinChannel(mask, { raw: { width, height, channels: 1 } })
         .raw()
         .toBuffer();
-      portraits.push({ id: `${path.basename(photo, '.jpg')}#${n}`, width, height, rgba, face: { x: f.x1 - left, y: f.y1 - top, width: faceWidth, height: faceHeight } });
+      portraits.push({
+        id: `${path.basename(photo, '.jpg')}#${n}`,
+        width,
+        height,
+        rgba,
+        face: { x: f.x1 - left, y: f.y1 - top, width: faceWidth, height: faceHeight },
+      });
     }
   }
   return portraits;
@@ -125,13 +134,42 @@ export async function cutPortraits(detect: (frame: RgbImage) => Promise<Detectio
 /** Renders `spec` with `portraits` to `file` (H.264, yuv420p) and returns its ground truth. */
 export async function renderScene(spec: SceneSpec, portraits: readonly Portrait[], file: string): Promise<RenderedScene> {
   const byId = new Map(portraits.map((p) => [p.id, p]));
-  for (const shot of spec.shots) for (const actor of shot.actors) if (!byId.has(actor.person)) throw new Error(`${spec.name}: no portrait ${actor.person}`);
+  for (const shot of spec.shots)
+    for (const actor of shot.actors) if (!byId.has(actor.person)) throw new Error(`${spec.name}: no portrait ${actor.person}`);
   // Drawn on a canvas with a margin, so a face can leave the picture partly or wholly.
   const margin = Math.round(spec.width / 2);
   const canvas = { width: spec.width + 2 * margin, height: spec.height + 2 * margin };
-  const encoder = spawn('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-y', '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-s', `${spec.width}x${spec.height}`, '-r', String(spec.fps), '-i', '-', '-c:v', 'libx264', '-preset', 'veryfast', '-crf', '18', '-pix_fmt', 'yuv420p', file], {
-    stdio: ['pipe', 'ignore', 'inherit'],
-  });
+  const encoder = spawn(
+    'ffmpeg',
+    [
+      '-hide_banner',
+      '-loglevel',
+      'error',
+      '-y',
+      '-f',
+      'rawvideo',
+      '-pix_fmt',
+      'rgb24',
+      '-s',
+      `${spec.width}x${spec.height}`,
+      '-r',
+      String(spec.fps),
+      '-i',
+      '-',
+      '-c:v',
+      'libx264',
+      '-preset',
+      'veryfast',
+      '-crf',
+      '18',
+      '-pix_fmt',
+      'yuv420p',
+      file,
+    ],
+    {
+      stdio: ['pipe', 'ignore', 'inherit'],
+    },
+  );
   const exited = once(encoder, 'exit');
   const truth: LabelledBox[][] = [];
   const cuts: number[] = [];
@@ -154,7 +192,10 @@ export async function renderScene(spec: SceneSpec, portraits: readonly Portrait[
         const key = `${portrait.id}@${width}x${height}`;
         let pixels = resized.get(key);
         if (!pixels) {
-          pixels = await sharp(portrait.rgba, { raw: { width: portrait.width, height: portrait.height, channels: 4 } }).resize(width, height, { fit: 'fill' }).raw().toBuffer();
+          pixels = await sharp(portrait.rgba, { raw: { width: portrait.width, height: portrait.height, channels: 4 } })
+            .resize(width, height, { fit: 'fill' })
+            .raw()
+            .toBuffer();
           resized.set(key, pixels);
         }
         const sx = width / portrait.width;
@@ -162,17 +203,30 @@ export async function renderScene(spec: SceneSpec, portraits: readonly Portrait[
         // Top-left of the cut-out in frame pixels, so that the face's centre lands on (x, y).
         const left = Math.round(at.x - (portrait.face.x + portrait.face.width / 2) * sx);
         const top = Math.round(at.y - (portrait.face.y + portrait.face.height / 2) * sy);
-        if (left + margin < 0 || top + margin < 0 || left + margin + width > canvas.width || top + margin + height > canvas.height) continue;
+        if (left + margin < 0 || top + margin < 0 || left + margin + width > canvas.width || top + margin + height > canvas.height)
+          continue;
         layers.push({ input: pixels, raw: { width, height, channels: 4 }, left: left + margin, top: top + margin });
         drawn.push({
           id: `${shotIndex}:${actor.person}`,
-          face: { x: left + portrait.face.x * sx, y: top + portrait.face.y * sy, width: portrait.face.width * sx, height: portrait.face.height * sy },
+          face: {
+            x: left + portrait.face.x * sx,
+            y: top + portrait.face.y * sy,
+            width: portrait.face.width * sx,
+            height: portrait.face.height * sy,
+          },
           cutout: { x: left, y: top, width, height },
         });
       }
       // Two pipelines: sharp extracts before it composites within one.
-      const composed = await sharp(background, { raw: { ...canvas, channels: 3 } }).composite(layers).removeAlpha().raw().toBuffer();
-      const rgb = await sharp(composed, { raw: { ...canvas, channels: 3 } }).extract({ left: margin, top: margin, width: spec.width, height: spec.height }).raw().toBuffer();
+      const composed = await sharp(background, { raw: { ...canvas, channels: 3 } })
+        .composite(layers)
+        .removeAlpha()
+        .raw()
+        .toBuffer();
+      const rgb = await sharp(composed, { raw: { ...canvas, channels: 3 } })
+        .extract({ left: margin, top: margin, width: spec.width, height: spec.height })
+        .raw()
+        .toBuffer();
       if (!encoder.stdin!.write(rgb)) await once(encoder.stdin!, 'drain');
       truth.push(visibleFaces(drawn, spec.width, spec.height));
     }
@@ -189,7 +243,9 @@ function visibleFaces(drawn: readonly { id: string; face: FaceBox; cutout: FaceB
   drawn.forEach(({ id, face }, i) => {
     const clipped = intersection(face, { x: 0, y: 0, width, height });
     if (!clipped || area(clipped) < 0.6 * area(face)) return;
-    const hidden = drawn.slice(i + 1).reduce((sum, other) => sum + area(intersection(face, other.cutout) ?? { x: 0, y: 0, width: 0, height: 0 }), 0);
+    const hidden = drawn
+      .slice(i + 1)
+      .reduce((sum, other) => sum + area(intersection(face, other.cutout) ?? { x: 0, y: 0, width: 0, height: 0 }), 0);
     if (hidden > 0.5 * area(face)) return;
     visible.push({ id, box: clipped });
   });
@@ -218,7 +274,11 @@ function position(path: readonly Keyframe[], t: number): Keyframe | undefined {
 }
 
 /** A gradient with a few shapes (a room: floor, door, window), different for every shot. */
-async function drawBackground(size: { width: number; height: number }, [from, to, shapes]: readonly [string, string, string], seed: number): Promise<Buffer> {
+async function drawBackground(
+  size: { width: number; height: number },
+  [from, to, shapes]: readonly [string, string, string],
+  seed: number,
+): Promise<Buffer> {
   const { width, height } = size;
   const door = ((seed * 0.37) % 1) * width * 0.6 + width * 0.2;
   const svg =

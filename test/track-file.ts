@@ -6,9 +6,27 @@
  */
 import { createHash } from 'node:crypto';
 import { fromBinary } from '@bufbuild/protobuf';
-import { faceStage, faceTrackerConfigSchema, packCropSpec, type FaceDetector, type FaceTrackerConfig, type LabelledBox } from '@emostream/face';
+import {
+  faceStage,
+  faceTrackerConfigSchema,
+  packCropSpec,
+  type FaceDetector,
+  type FaceTrackerConfig,
+  type LabelledBox,
+} from '@emostream/face';
 import { parseSource, probeVideo, readFrames } from '@emostream/ingest';
-import { encodeMessage, FaceCropsSchema, makeMessage, openPackFaceDetector, resolvePackDir, samplingStep, topicName, topics, type Detection, type RgbImage } from '@emostream/shared';
+import {
+  encodeMessage,
+  FaceCropsSchema,
+  makeMessage,
+  openPackFaceDetector,
+  resolvePackDir,
+  samplingStep,
+  topicName,
+  topics,
+  type Detection,
+  type RgbImage,
+} from '@emostream/shared';
 import { runStageInMemory } from '@emostream/shared/testing';
 
 export interface SampledFile {
@@ -30,7 +48,12 @@ export async function sampleFile(file: string, streamId: string): Promise<Sample
   const source = parseSource(file);
   const info = await probeVideo(source, timeouts);
   const frames: { seq: number; jpeg: Uint8Array; width: number; height: number }[] = [];
-  for await (const frame of readFrames(source, { sampling: { kind: 'every', step: samplingStep(info.fps) }, maxWidth: 1280, jpegQuality: 85, ...timeouts })) {
+  for await (const frame of readFrames(source, {
+    sampling: { kind: 'every', step: samplingStep(info.fps) },
+    maxWidth: 1280,
+    jpegQuality: 85,
+    ...timeouts,
+  })) {
     frames.push({ seq: frame.frameNumber, jpeg: frame.jpeg, width: frame.width, height: frame.height });
   }
   if (frames.length === 0) throw new Error(`${file}: no frames read`);
@@ -64,7 +87,11 @@ export async function cachedPackDetector(
 }
 
 /** Runs the sampled frames (and an end-of-stream marker) through the face stage with `tracker` settings. */
-export async function trackSampledFile(sampled: SampledFile, detector: FaceDetector, tracker: Partial<FaceTrackerConfig> = {}): Promise<TrackedFrame[]> {
+export async function trackSampledFile(
+  sampled: SampledFile,
+  detector: FaceDetector,
+  tracker: Partial<FaceTrackerConfig> = {},
+): Promise<TrackedFrame[]> {
   const crops = await packCropSpec(resolvePackDir('default'), 'jpeg', 90);
   // As `emo run` configures it: every detection counts from its first frame.
   const stage = faceStage({ detector, crops, tracker: faceTrackerConfigSchema.parse({ minHits: 1, ...tracker }), minFaceSize: 12 });
@@ -75,8 +102,13 @@ export async function trackSampledFile(sampled: SampledFile, detector: FaceDetec
     topicPrefix: prefix,
     inputs: (p) =>
       [
-        ...sampled.frames.map((f) => makeMessage(topics.frames, { ref: { streamId: sampled.streamId, seq: f.seq, width: f.width, height: f.height }, jpeg: f.jpeg })),
-        makeMessage(topics.frames, { ref: { streamId: sampled.streamId, seq: last.seq + 1, width: last.width, height: last.height, endOfStream: true }, jpeg: new Uint8Array() }),
+        ...sampled.frames.map((f) =>
+          makeMessage(topics.frames, { ref: { streamId: sampled.streamId, seq: f.seq, width: f.width, height: f.height }, jpeg: f.jpeg }),
+        ),
+        makeMessage(topics.frames, {
+          ref: { streamId: sampled.streamId, seq: last.seq + 1, width: last.width, height: last.height, endOfStream: true },
+          jpeg: new Uint8Array(),
+        }),
       ].map((message) => ({ topic: topicName(topics.frames, p), key: sampled.streamId, value: encodeMessage(topics.frames, message) })),
     read: [facesTopic],
     done: (got) => got.get(facesTopic)!.length >= sampled.frames.length + 1,

@@ -65,12 +65,44 @@ describe('tracking real footage at the pipeline’s sampling', () => {
     const fit = 'scale=480:360:force_original_aspect_ratio=decrease,pad=480:360:(ow-iw)/2:(oh-ih)/2,fps=25,format=yuv420p,setsar=1';
     const made = spawnSync(
       'ffmpeg',
-      ['-hide_banner', '-loglevel', 'error', '-y', '-i', sharedData('labelled/cremad_1001_DFA_happy.flv'), '-i', sharedData('scenes/intel_headpose_2people_female_male.gif'),
-        '-filter_complex', `[0:v]${fit}[a];[1:v]${fit}[b];[a][b]concat=n=2:v=1:a=0[out]`, '-map', '[out]', '-c:v', 'libx264', '-preset', 'veryfast', clip],
+      [
+        '-hide_banner',
+        '-loglevel',
+        'error',
+        '-y',
+        '-i',
+        sharedData('labelled/cremad_1001_DFA_happy.flv'),
+        '-i',
+        sharedData('scenes/intel_headpose_2people_female_male.gif'),
+        '-filter_complex',
+        `[0:v]${fit}[a];[1:v]${fit}[b];[a][b]concat=n=2:v=1:a=0[out]`,
+        '-map',
+        '[out]',
+        '-c:v',
+        'libx264',
+        '-preset',
+        'veryfast',
+        clip,
+      ],
       { encoding: 'utf8' },
     );
     assert.equal(made.status, 0, `ffmpeg could not make the test clip: ${made.stderr}`);
-    const probe = spawnSync('ffprobe', ['-v', 'error', '-count_frames', '-select_streams', 'v:0', '-show_entries', 'stream=nb_read_frames', '-of', 'csv=p=0', sharedData('labelled/cremad_1001_DFA_happy.flv')], { encoding: 'utf8' });
+    const probe = spawnSync(
+      'ffprobe',
+      [
+        '-v',
+        'error',
+        '-count_frames',
+        '-select_streams',
+        'v:0',
+        '-show_entries',
+        'stream=nb_read_frames',
+        '-of',
+        'csv=p=0',
+        sharedData('labelled/cremad_1001_DFA_happy.flv'),
+      ],
+      { encoding: 'utf8' },
+    );
     // The first clip's frames, re-timed from 29.97 to 25 fps: the cut comes right after them.
     const firstClipFrames = Math.round((Number(probe.stdout.trim()) * 25) / (30000 / 1001));
 
@@ -89,7 +121,11 @@ describe('tracking real footage at the pipeline’s sampling', () => {
     assert.ok(idsAfter.length >= 1 && idsAfter.length <= 3, `two people after the cut: ${idsAfter.length} track ids (${idsAfter})`);
     for (const id of idsAfter) assert.ok(!idsBefore.includes(id), `track ${id} crossed the cut`);
     // No cut is seen where there is none: the first shot keeps its one track to the cut.
-    assert.deepEqual(tracked.filter((f) => f.seq < firstAfterCut.seq).flatMap((f) => f.endedTrackIds), [], 'no track ends before the cut');
+    assert.deepEqual(
+      tracked.filter((f) => f.seq < firstAfterCut.seq).flatMap((f) => f.endedTrackIds),
+      [],
+      'no track ends before the cut',
+    );
     assertNoIdReused(tracked, 'cut.mp4');
   });
 });

@@ -19,7 +19,12 @@ export interface Annotations {
  * hard cut. Boxes are in the source frame's pixels (`event.frame`), scaled to the video's size. An odd
  * width or height is padded by one pixel at the right or bottom (H.264 in 4:2:0 needs even sizes).
  */
-export async function writeAnnotatedVideo(inputArgs: string[], output: string, video: { width: number; height: number; fps: number }, annotations: Annotations): Promise<number> {
+export async function writeAnnotatedVideo(
+  inputArgs: string[],
+  output: string,
+  video: { width: number; height: number; fps: number },
+  annotations: Annotations,
+): Promise<number> {
   const { width, height, fps } = video;
   const frameBytes = width * height * 3;
   const bySeq = new Map<number, FaceEmotionEvent[]>();
@@ -28,11 +33,46 @@ export async function writeAnnotatedVideo(inputArgs: string[], output: string, v
   const cuts = new SceneCutDetector();
 
   // passthrough: every decoded frame once (no frames duplicated or dropped to keep a constant rate).
-  const decoder = spawn('ffmpeg', ['-hide_banner', '-loglevel', 'error', ...inputArgs, '-an', '-fps_mode', 'passthrough', '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-vf', `scale=${width}:${height}`, 'pipe:1']);
+  const decoder = spawn('ffmpeg', [
+    '-hide_banner',
+    '-loglevel',
+    'error',
+    ...inputArgs,
+    '-an',
+    '-fps_mode',
+    'passthrough',
+    '-f',
+    'rawvideo',
+    '-pix_fmt',
+    'rgb24',
+    '-vf',
+    `scale=${width}:${height}`,
+    'pipe:1',
+  ]);
   const encoder = spawn('ffmpeg', [
-    '-hide_banner', '-loglevel', 'error', '-y',
-    '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-s', `${width}x${height}`, '-r', String(fps), '-i', 'pipe:0',
-    '-vf', 'pad=ceil(iw/2)*2:ceil(ih/2)*2', '-c:v', 'libx264', '-preset', 'veryfast', '-pix_fmt', 'yuv420p', output,
+    '-hide_banner',
+    '-loglevel',
+    'error',
+    '-y',
+    '-f',
+    'rawvideo',
+    '-pix_fmt',
+    'rgb24',
+    '-s',
+    `${width}x${height}`,
+    '-r',
+    String(fps),
+    '-i',
+    'pipe:0',
+    '-vf',
+    'pad=ceil(iw/2)*2:ceil(ih/2)*2',
+    '-c:v',
+    'libx264',
+    '-preset',
+    'veryfast',
+    '-pix_fmt',
+    'yuv420p',
+    output,
   ]);
   const encoderError = collect(encoder.stderr);
   const encoderDone = once(encoder, 'exit');
@@ -58,7 +98,10 @@ export async function writeAnnotatedVideo(inputArgs: string[], output: string, v
   }
   encoder.stdin.end();
   const [code] = await encoderDone;
-  if (code !== 0) throw new Error(`ffmpeg could not write ${output} (exit code ${code}): ${(await encoderError).trim().split('\n').slice(-2).join(' | ')}`);
+  if (code !== 0)
+    throw new Error(
+      `ffmpeg could not write ${output} (exit code ${code}): ${(await encoderError).trim().split('\n').slice(-2).join(' | ')}`,
+    );
   return frameNumber;
 }
 
@@ -69,23 +112,36 @@ export async function writeAnnotatedVideo(inputArgs: string[], output: string, v
 export async function writeAnnotatedImage(image: string, output: string, faces: FaceEmotionEvent[]): Promise<string> {
   const { data, info } = await sharp(image).removeAlpha().toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
   const drawn = faces.length === 0 ? data : await overlay(data, info.width, info.height, faces);
-  await sharp(drawn, { raw: { width: info.width, height: info.height, channels: 3 } }).jpeg({ quality: 92 }).toFile(output);
+  await sharp(drawn, { raw: { width: info.width, height: info.height, channels: 3 } })
+    .jpeg({ quality: 92 })
+    .toFile(output);
   return output;
 }
 
 function collect(stream: NodeJS.ReadableStream): Promise<string> {
   let text = '';
   stream.on('data', (chunk) => (text += String(chunk)));
-  return once(stream, 'end').then(() => text, () => text);
+  return once(stream, 'end').then(
+    () => text,
+    () => text,
+  );
 }
 
 async function overlay(frame: Buffer, width: number, height: number, faces: FaceEmotionEvent[]): Promise<Buffer> {
   const svg = `<svg width="${width}" height="${height}" xmlns="http://www.w3.org/2000/svg">${faces.map((f) => faceSvg(f, width, height)).join('')}</svg>`;
-  return sharp(frame, { raw: { width, height, channels: 3 } }).composite([{ input: Buffer.from(svg) }]).removeAlpha().raw().toBuffer();
+  return sharp(frame, { raw: { width, height, channels: 3 } })
+    .composite([{ input: Buffer.from(svg) }])
+    .removeAlpha()
+    .raw()
+    .toBuffer();
 }
 
 /** The face's box (source frame pixels) in a picture of the given size. */
-export function boxInPicture(face: Pick<FaceEmotionEvent, 'box' | 'frame'>, width: number, height: number): { x: number; y: number; width: number; height: number } {
+export function boxInPicture(
+  face: Pick<FaceEmotionEvent, 'box' | 'frame'>,
+  width: number,
+  height: number,
+): { x: number; y: number; width: number; height: number } {
   const sx = width / face.frame.width;
   const sy = height / face.frame.height;
   return { x: face.box.x * sx, y: face.box.y * sy, width: face.box.width * sx, height: face.box.height * sy };

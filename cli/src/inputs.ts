@@ -17,7 +17,22 @@ export interface RunInput {
 }
 
 /** Containers ffmpeg reads that people keep video in; a folder input takes every such file in it. */
-const VIDEO_EXTENSIONS = new Set(['.mp4', '.m4v', '.mov', '.mkv', '.webm', '.avi', '.flv', '.wmv', '.mpg', '.mpeg', '.ts', '.mts', '.3gp', '.gif']);
+const VIDEO_EXTENSIONS = new Set([
+  '.mp4',
+  '.m4v',
+  '.mov',
+  '.mkv',
+  '.webm',
+  '.avi',
+  '.flv',
+  '.wmv',
+  '.mpg',
+  '.mpeg',
+  '.ts',
+  '.mts',
+  '.3gp',
+  '.gif',
+]);
 /** Still images (ffmpeg reads them as one-frame videos). */
 const IMAGE_EXTENSIONS = new Set(['.jpg', '.jpeg', '.png', '.bmp', '.webp', '.tif', '.tiff']);
 
@@ -46,7 +61,10 @@ export function expandInputs(args: string[]): RunInput[] {
         .filter((file) => VIDEO_EXTENSIONS.has(path.extname(file).toLowerCase()) || isImageFile(file))
         .sort()
         .map((file) => path.join(arg, file));
-      if (media.length === 0) throw new InputError(`no video or image files in folder ${arg} (looked for ${[...VIDEO_EXTENSIONS, ...IMAGE_EXTENSIONS].join(' ')})`);
+      if (media.length === 0)
+        throw new InputError(
+          `no video or image files in folder ${arg} (looked for ${[...VIDEO_EXTENSIONS, ...IMAGE_EXTENSIONS].join(' ')})`,
+        );
       const group = baseName(source);
       return media.map((input) => ({ input, source: parseSource(input), ...(isImageFile(input) ? { group } : {}) }));
     }
@@ -71,7 +89,12 @@ function isDirectory(file: string): boolean {
 
 /** A readable name for an input: the file's name without extension, a URL's host, port and path, the webcam's device. */
 function baseName(source: Source): string {
-  const raw = source.kind === 'file' ? path.basename(source.input).replace(/\.[^.]+$/, '') : source.kind === 'webcam' ? `webcam-${path.basename(source.input)}` : urlName(source.input);
+  const raw =
+    source.kind === 'file'
+      ? path.basename(source.input).replace(/\.[^.]+$/, '')
+      : source.kind === 'webcam'
+        ? `webcam-${path.basename(source.input)}`
+        : urlName(source.input);
   return raw.replace(/[^A-Za-z0-9._-]/g, '_') || 'input';
 }
 

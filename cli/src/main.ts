@@ -1,7 +1,17 @@
 import { accessSync, constants, mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
-import { ConfigError, StageError, createBus, redactUrl, DEFAULT_MODELS_DIR, loadConfig, rootLogger, runtimeConfigSchema, runtimeEnvBindings } from '@emostream/shared';
+import {
+  ConfigError,
+  StageError,
+  createBus,
+  redactUrl,
+  DEFAULT_MODELS_DIR,
+  loadConfig,
+  rootLogger,
+  runtimeConfigSchema,
+  runtimeEnvBindings,
+} from '@emostream/shared';
 import { ingestSettingsSchema, putStream } from '@emostream/ingest';
 import { runModelsCli } from '@emostream/models';
 import { expandInputs, InputError } from './inputs.js';
@@ -66,65 +76,104 @@ program
   .option('--max-width <px>', 'scale wider frames down (0 = ingest default)', positiveNumber, 0)
   .option('--device <cpu|cuda>', 'where the models run (cuda falls back to cpu with a warning)', deviceOption, 'cpu')
   .option('--features', 'also write <name>.features.jsonl: per track and sampled frame, the backbone features and static probabilities')
-  .option('--serve <port>', 'serve the live view (pictures, boxes, timelines) on this port while the inputs run, and after them until Ctrl-C', portOption)
-  .option('--serve-host <host>', 'address the live view listens on; beyond loopback it asks for a fresh token, part of the address printed', '127.0.0.1')
+  .option(
+    '--serve <port>',
+    'serve the live view (pictures, boxes, timelines) on this port while the inputs run, and after them until Ctrl-C',
+    portOption,
+  )
+  .option(
+    '--serve-host <host>',
+    'address the live view listens on; beyond loopback it asks for a fresh token, part of the address printed',
+    '127.0.0.1',
+  )
   .option('--kafka <brokers>', 'run the same process against a Kafka cluster instead of the in-memory bus')
   .option('--json', 'print one machine-readable summary per input (JSON lines) on stdout; the rest goes to stderr')
-  .option('--grace <seconds>', 'after Ctrl-C, how long the frames already read may take before the reports are written anyway', positiveNumber, 10)
-  .action(async (args: string[], options: { pack: string; detectorPack: string; modelsDir: string; out: string; fps: number; maxWidth: number; device: 'cpu' | 'cuda'; features?: boolean; serve?: number; serveHost: string; kafka?: string; grace: number; json?: boolean }) => {
-    let inputs;
-    try {
-      inputs = expandInputs(args);
-    } catch (error) {
-      if (error instanceof InputError) throw new InvalidArgumentError(error.message);
-      throw error;
-    }
-    // The output folder is checked before any work: a read-only --out must not fail after the whole input ran.
-    assertWritableFolder(options.out);
-    // With --json, stdout carries only the JSON summaries; the human lines go to stderr.
-    const say = options.json ? (line: string) => console.error(line) : (line: string) => console.log(line);
-    // Ctrl-C once: stop reading, finish what is in flight (within --grace) and write the reports.
-    // Twice: write the reports of what is processed now. Three times: quit without them.
-    const stop = new AbortController();
-    const force = new AbortController();
-    process.on('SIGINT', () => {
-      if (force.signal.aborted) process.exit(130);
-      if (stop.signal.aborted) {
-        console.error('\nwriting the reports of what is processed now (Ctrl-C again to quit without them)');
-        force.abort();
-        return;
+  .option(
+    '--grace <seconds>',
+    'after Ctrl-C, how long the frames already read may take before the reports are written anyway',
+    positiveNumber,
+    10,
+  )
+  .action(
+    async (
+      args: string[],
+      options: {
+        pack: string;
+        detectorPack: string;
+        modelsDir: string;
+        out: string;
+        fps: number;
+        maxWidth: number;
+        device: 'cpu' | 'cuda';
+        features?: boolean;
+        serve?: number;
+        serveHost: string;
+        kafka?: string;
+        grace: number;
+        json?: boolean;
+      },
+    ) => {
+      let inputs;
+      try {
+        inputs = expandInputs(args);
+      } catch (error) {
+        if (error instanceof InputError) throw new InvalidArgumentError(error.message);
+        throw error;
       }
-      console.error(`\nstopping: finishing the frames in flight (at most ${options.grace} s) and writing the reports (Ctrl-C again to write them at once)`);
-      stop.abort();
-    });
-    const serve = options.serve === undefined ? undefined : serveLiveView(inputs, { port: options.serve, host: options.serveHost, onReady: (url) => say(`live view: ${url}`) });
-    const summaries = await runPipeline(inputs, {
-      pack: options.pack,
-      detectorPack: options.detectorPack,
-      modelsDir: options.modelsDir,
-      outDir: options.out,
-      liveFps: options.fps,
-      maxWidth: options.maxWidth,
-      device: options.device,
-      features: Boolean(options.features),
-      log: say,
-      signal: stop.signal,
-      drainGraceMs: options.grace * 1000,
-      force: force.signal,
-      ...(serve ? { attach: serve, holdAfterEnd: true } : {}),
-      ...(options.kafka ? { kafkaBrokers: options.kafka } : {}),
-    });
-    if (options.json) for (const summary of summaries) console.log(JSON.stringify(summary));
-    if (summaries.some((s) => s.reports.length > 0)) {
-      say(`reports written to ${options.out}/ (<input>.csv, .events.jsonl, .annotated.mp4; images: <folder>.faces.csv, <image>.annotated.jpg)`);
-    } else {
-      say('no reports written: no input could be read');
-    }
-    // Cut short by Ctrl-C: the stages may still be finishing frames nobody waits for any more.
-    if (force.signal.aborted) process.exit(130);
-    // Non-zero only when nothing could be processed.
-    if (summaries.every((s) => s.sampledFrames === 0)) process.exitCode = 1;
-  });
+      // The output folder is checked before any work: a read-only --out must not fail after the whole input ran.
+      assertWritableFolder(options.out);
+      // With --json, stdout carries only the JSON summaries; the human lines go to stderr.
+      const say = options.json ? (line: string) => console.error(line) : (line: string) => console.log(line);
+      // Ctrl-C once: stop reading, finish what is in flight (within --grace) and write the reports.
+      // Twice: write the reports of what is processed now. Three times: quit without them.
+      const stop = new AbortController();
+      const force = new AbortController();
+      process.on('SIGINT', () => {
+        if (force.signal.aborted) process.exit(130);
+        if (stop.signal.aborted) {
+          console.error('\nwriting the reports of what is processed now (Ctrl-C again to quit without them)');
+          force.abort();
+          return;
+        }
+        console.error(
+          `\nstopping: finishing the frames in flight (at most ${options.grace} s) and writing the reports (Ctrl-C again to write them at once)`,
+        );
+        stop.abort();
+      });
+      const serve =
+        options.serve === undefined
+          ? undefined
+          : serveLiveView(inputs, { port: options.serve, host: options.serveHost, onReady: (url) => say(`live view: ${url}`) });
+      const summaries = await runPipeline(inputs, {
+        pack: options.pack,
+        detectorPack: options.detectorPack,
+        modelsDir: options.modelsDir,
+        outDir: options.out,
+        liveFps: options.fps,
+        maxWidth: options.maxWidth,
+        device: options.device,
+        features: Boolean(options.features),
+        log: say,
+        signal: stop.signal,
+        drainGraceMs: options.grace * 1000,
+        force: force.signal,
+        ...(serve ? { attach: serve, holdAfterEnd: true } : {}),
+        ...(options.kafka ? { kafkaBrokers: options.kafka } : {}),
+      });
+      if (options.json) for (const summary of summaries) console.log(JSON.stringify(summary));
+      if (summaries.some((s) => s.reports.length > 0)) {
+        say(
+          `reports written to ${options.out}/ (<input>.csv, .events.jsonl, .annotated.mp4; images: <folder>.faces.csv, <image>.annotated.jpg)`,
+        );
+      } else {
+        say('no reports written: no input could be read');
+      }
+      // Cut short by Ctrl-C: the stages may still be finishing frames nobody waits for any more.
+      if (force.signal.aborted) process.exit(130);
+      // Non-zero only when nothing could be processed.
+      if (summaries.every((s) => s.sampledFrames === 0)) process.exitCode = 1;
+    },
+  );
 
 program
   .command('models')
@@ -204,7 +253,9 @@ function assertWritableFolder(dir: string): void {
     mkdirSync(dir, { recursive: true });
     accessSync(dir, constants.W_OK);
   } catch (error) {
-    throw new InvalidArgumentError(`cannot write reports to --out ${dir}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+    throw new InvalidArgumentError(
+      `cannot write reports to --out ${dir}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
+    );
   }
 }
 

@@ -34,7 +34,11 @@ export class RunProgress {
   /** A bar for a file of `totalFrames` frames (0 = unknown: shown as a status line). */
   file(name: string, totalFrames: number): ProgressLine {
     if (totalFrames <= 0) return this.live(name);
-    return this.line(name, totalFrames, ' {name} |{bar}| {value}/{total} frames | {faces} faces | {rate} frames/s | ETA {eta_formatted} {word}');
+    return this.line(
+      name,
+      totalFrames,
+      ' {name} |{bar}| {value}/{total} frames | {faces} faces | {rate} frames/s | ETA {eta_formatted} {word}',
+    );
   }
 
   /** A status line for a live source, which has no end to measure against. */

@@ -31,15 +31,25 @@ export async function offlineReport(track: TrackObservations, totalFrames: numbe
   const frames = [...track.frames].sort((a, b) => a.frame - b.frame);
   const sampled = frames.map((f) => f.frame);
   if (model) {
-    const windows = cutWindows(frames.map((f) => f.features), { ...REFERENCE_WINDOWS, length: model.windowLength });
+    const windows = cutWindows(
+      frames.map((f) => f.features),
+      { ...REFERENCE_WINDOWS, length: model.windowLength },
+    );
     const featureSize = frames[0]!.features.length;
     const batch = new Float32Array(windows.length * model.windowLength * featureSize);
     windows.forEach((w, i) => w.items.forEach((row, t) => batch.set(row, (i * model.windowLength + t) * featureSize)));
     const out = await model.predict(batch, windows.length, featureSize);
     const predictions = windows.map((_, i) => [...out.subarray(i * 7, i * 7 + 7)]);
-    return { trackId: track.trackId, rows: assignPredictions(windows, predictions, sampled, totalFrames), videoEmotion: EMOTION_LABELS[videoEmotion(predictions)]! };
+    return {
+      trackId: track.trackId,
+      rows: assignPredictions(windows, predictions, sampled, totalFrames),
+      videoEmotion: EMOTION_LABELS[videoEmotion(predictions)]!,
+    };
   }
-  const rows = carryForward(frames.map((f) => ({ frame: f.frame, probs: f.staticProbs })), totalFrames);
+  const rows = carryForward(
+    frames.map((f) => ({ frame: f.frame, probs: f.staticProbs })),
+    totalFrames,
+  );
   return { trackId: track.trackId, rows, videoEmotion: EMOTION_LABELS[videoEmotion(frames.map((f) => f.staticProbs))]! };
 }
 
@@ -92,7 +102,14 @@ export function writeImageFaces(file: string, rows: ImageFaceRow[]): string {
   for (const { file: image, face } of rows) {
     const { x, y, width, height } = face.box;
     const name = /[",\n]/.test(image) ? `"${image.replace(/"/g, '""')}"` : image;
-    lines.push([name, face.trackId, ...[x, y, width, height].map((v) => v.toFixed(1)), ...EMOTION_LABELS.map((l) => face.probabilities[l].toFixed(6))].join(','));
+    lines.push(
+      [
+        name,
+        face.trackId,
+        ...[x, y, width, height].map((v) => v.toFixed(1)),
+        ...EMOTION_LABELS.map((l) => face.probabilities[l].toFixed(6)),
+      ].join(','),
+    );
   }
   writeFileSync(file, `${lines.join('\n')}\n`);
   return file;

@@ -24,7 +24,16 @@ import {
   TRACK_SUMMARY_EVENT,
   type TrackSummaryEvent,
 } from '@emostream/shared';
-import { IngestMetrics, ingestSettingsSchema, parseSource, probeVideo, StreamRunner, type FrameMessage, type IngestSettings, type VideoInfo } from '@emostream/ingest';
+import {
+  IngestMetrics,
+  ingestSettingsSchema,
+  parseSource,
+  probeVideo,
+  StreamRunner,
+  type FrameMessage,
+  type IngestSettings,
+  type VideoInfo,
+} from '@emostream/ingest';
 import { faceConfigSchema, faceStage, openStageDetector, packCropSpec } from '@emostream/face';
 import { backboneConfigSchema, backboneStage, packBackbone } from '@emostream/backbone';
 import { packTemporal, temporalConfigSchema, temporalStage, type TemporalModel } from '@emostream/temporal';
@@ -34,7 +43,16 @@ import { fromBinary } from '@bufbuild/protobuf';
 import { writeAnnotatedImage, writeAnnotatedVideo, type Annotations } from './annotate.js';
 import type { RunInput } from './inputs.js';
 import { RunProgress } from './progress.js';
-import { coveredByTrack, liveReport, offlineReport, writeImageFaces, writeReports, type ImageFaceRow, type TrackObservations, type TrackReport } from './report.js';
+import {
+  coveredByTrack,
+  liveReport,
+  offlineReport,
+  writeImageFaces,
+  writeReports,
+  type ImageFaceRow,
+  type TrackObservations,
+  type TrackReport,
+} from './report.js';
 
 export interface RunOptions {
   /** Pack of the backbone (and temporal model): a name in the models folder, or a path. */
@@ -189,8 +207,18 @@ function writeFaceTables(outDir: string, inputs: RunInput[], summaries: InputSum
 /** The summary of an input whose run threw (its reports may be missing; the other inputs' are not). */
 function failedInput(input: RunInput, error: Error): InputSummary {
   return {
-    input: input.input, streamId: input.name, live: input.live, state: 'failed', sampledFrames: 0, totalFrames: 0,
-    faces: 0, tracks: 0, trackEmotions: [], reports: [], seconds: 0, error: error.message,
+    input: input.input,
+    streamId: input.name,
+    live: input.live,
+    state: 'failed',
+    sampledFrames: 0,
+    totalFrames: 0,
+    faces: 0,
+    tracks: 0,
+    trackEmotions: [],
+    reports: [],
+    seconds: 0,
+    error: error.message,
   };
 }
 
@@ -216,7 +244,12 @@ async function startPipeline(inputs: RunInput[], options: RunOptions, log: (line
   // On Kafka every run gets its own topics, so runs never read each other's records.
   const prefix = options.kafkaBrokers ? `emo-run-${Date.now()}-${process.pid}` : 'emo-run';
   const kafka = options.kafkaBrokers
-    ? new KafkaBus({ brokers: options.kafkaBrokers, clientId: 'emo-run', ssl: { enabled: false, rejectUnauthorized: true }, sasl: { mechanism: 'none' } })
+    ? new KafkaBus({
+        brokers: options.kafkaBrokers,
+        clientId: 'emo-run',
+        ssl: { enabled: false, rejectUnauthorized: true },
+        sasl: { mechanism: 'none' },
+      })
     : undefined;
   const bus: Bus = kafka ?? new InMemoryBus();
   const config = runtimeConfigSchema.parse({
@@ -255,7 +288,12 @@ async function startPipeline(inputs: RunInput[], options: RunOptions, log: (line
   };
   const stages: StageDefinition[] = [
     // In one process crops stay raw RGB: no JPEG round trip between two stages of the same process.
-    faceStage({ detector, crops: await packCropSpec(backboneDir, 'rgb8', defaults.face.face.jpegQuality), tracker: defaults.face.tracker, minFaceSize: defaults.face.face.minFaceSize }),
+    faceStage({
+      detector,
+      crops: await packCropSpec(backboneDir, 'rgb8', defaults.face.face.jpegQuality),
+      tracker: defaults.face.tracker,
+      minFaceSize: defaults.face.face.minFaceSize,
+    }),
     backboneStage({ model: packBackbone(pack), ...defaults.backbone }),
     temporalStage({ model: temporalModel, ...defaults.temporal }),
     sinkStage({
@@ -263,7 +301,12 @@ async function startPipeline(inputs: RunInput[], options: RunOptions, log: (line
       onFrame: (streamId, seq, faces) => {
         const seen = progress.get(streamId) ?? { lastSeq: 0, frames: 0, faces: 0, sampledSeqs: [] };
         seen.sampledSeqs.push(seq);
-        progress.set(streamId, { lastSeq: Math.max(seen.lastSeq, seq), frames: seen.frames + 1, faces: seen.faces + faces, sampledSeqs: seen.sampledSeqs });
+        progress.set(streamId, {
+          lastSeq: Math.max(seen.lastSeq, seq),
+          frames: seen.frames + 1,
+          faces: seen.faces + faces,
+          sampledSeqs: seen.sampledSeqs,
+        });
       },
     }),
   ] as StageDefinition[];
@@ -271,41 +314,55 @@ async function startPipeline(inputs: RunInput[], options: RunOptions, log: (line
   for (const runner of runners) await runner.start();
 
   const events = new Map<string, EmotionEvent[]>();
-  const eventsReader = await followTopic(bus, { groupId: `${prefix}.events-reader`, topic: topicName(eventsTopic, prefix), fromBeginning: true }, ({ value }) => {
-    const event = JSON.parse(Buffer.from(value!).toString('utf8')) as EmotionEvent;
-    const streamEvents = events.get(event.streamId) ?? [];
-    events.set(event.streamId, streamEvents);
-    streamEvents.push(event);
-  });
+  const eventsReader = await followTopic(
+    bus,
+    { groupId: `${prefix}.events-reader`, topic: topicName(eventsTopic, prefix), fromBeginning: true },
+    ({ value }) => {
+      const event = JSON.parse(Buffer.from(value!).toString('utf8')) as EmotionEvent;
+      const streamEvents = events.get(event.streamId) ?? [];
+      events.set(event.streamId, streamEvents);
+      streamEvents.push(event);
+    },
+  );
   const observations = new Map<string, Map<number, TrackObservations>>();
-  const embeddingsReader = await followTopic(bus, { groupId: `${prefix}.embeddings-reader`, topic: topicName(topics.embeddings, prefix), fromBeginning: true }, ({ key, value }) => {
-    const embeddings = fromBinary(EmbeddingsSchema, value!);
-    const tracks = observations.get(key) ?? new Map<number, TrackObservations>();
-    observations.set(key, tracks);
-    for (const face of embeddings.faces) {
-      const track = tracks.get(face.trackId) ?? { trackId: face.trackId, frames: [] };
-      tracks.set(face.trackId, track);
-      track.frames.push({ frame: embeddings.ref!.seq, features: Float32Array.from(face.features), staticProbs: face.staticProbs });
-    }
-  });
+  const embeddingsReader = await followTopic(
+    bus,
+    { groupId: `${prefix}.embeddings-reader`, topic: topicName(topics.embeddings, prefix), fromBeginning: true },
+    ({ key, value }) => {
+      const embeddings = fromBinary(EmbeddingsSchema, value!);
+      const tracks = observations.get(key) ?? new Map<number, TrackObservations>();
+      observations.set(key, tracks);
+      for (const face of embeddings.faces) {
+        const track = tracks.get(face.trackId) ?? { trackId: face.trackId, frames: [] };
+        tracks.set(face.trackId, track);
+        track.frames.push({ frame: embeddings.ref!.seq, features: Float32Array.from(face.features), staticProbs: face.staticProbs });
+      }
+    },
+  );
   // Live sources cannot be read twice: their sampled pictures are kept on disk for the annotated video.
   mkdirSync(options.outDir, { recursive: true });
   const recordings = new Map<string, Recording>(
-    inputs.filter((i) => i.live).map((i) => [i.name, { dir: mkdtempSync(path.join(options.outDir, `.${i.name}.frames-`)), frames: 0, width: 0, height: 0 }]),
+    inputs
+      .filter((i) => i.live)
+      .map((i) => [i.name, { dir: mkdtempSync(path.join(options.outDir, `.${i.name}.frames-`)), frames: 0, width: 0, height: 0 }]),
   );
   const framesReader =
     recordings.size === 0
       ? undefined
-      : await followTopic(bus, { groupId: `${prefix}.recorder`, topic: topicName(topics.frames, prefix), fromBeginning: true }, ({ key, value }) => {
-          const recording = recordings.get(key);
-          if (!recording) return;
-          const frame = fromBinary(FrameSchema, value!);
-          if (!frame.ref || frame.ref.endOfStream) return;
-          writeFileSync(path.join(recording.dir, `${String(frame.ref.seq).padStart(6, '0')}.jpg`), frame.jpeg);
-          recording.frames = Math.max(recording.frames, frame.ref.seq);
-          recording.width ||= frame.ref.width;
-          recording.height ||= frame.ref.height;
-        });
+      : await followTopic(
+          bus,
+          { groupId: `${prefix}.recorder`, topic: topicName(topics.frames, prefix), fromBeginning: true },
+          ({ key, value }) => {
+            const recording = recordings.get(key);
+            if (!recording) return;
+            const frame = fromBinary(FrameSchema, value!);
+            if (!frame.ref || frame.ref.endOfStream) return;
+            writeFileSync(path.join(recording.dir, `${String(frame.ref.seq).padStart(6, '0')}.jpg`), frame.jpeg);
+            recording.frames = Math.max(recording.frames, frame.ref.seq);
+            recording.width ||= frame.ref.width;
+            recording.height ||= frame.ref.height;
+          },
+        );
 
   const producer = await bus.producer();
   const framesTopic = topicName(topics.frames, prefix);
@@ -313,7 +370,10 @@ async function startPipeline(inputs: RunInput[], options: RunOptions, log: (line
     bus,
     prefix,
     temporalModel,
-    settings: ingestSettingsSchema.parse({ ...(options.liveFps ? { liveSampleFps: options.liveFps } : {}), ...(options.maxWidth ? { maxWidth: options.maxWidth } : {}) }),
+    settings: ingestSettingsSchema.parse({
+      ...(options.liveFps ? { liveSampleFps: options.liveFps } : {}),
+      ...(options.maxWidth ? { maxWidth: options.maxWidth } : {}),
+    }),
     events,
     observations,
     progress,
@@ -370,12 +430,20 @@ function drainDeadline(options: RunOptions): AbortController {
   return over;
 }
 
-async function runInput(input: RunInput, pipeline: Pipeline, options: RunOptions, progress: RunProgress, drainOver: AbortSignal): Promise<InputSummary> {
+async function runInput(
+  input: RunInput,
+  pipeline: Pipeline,
+  options: RunOptions,
+  progress: RunProgress,
+  drainOver: AbortSignal,
+): Promise<InputSummary> {
   const started = performance.now();
   const streamId = input.name;
   // Files: probed up front for the progress bar's total and the annotated video's size and rate.
   const video = input.live ? undefined : await probeVideo(parseSource(input.input), pipeline.settings).catch(() => undefined);
-  const line = video ? progress.file(streamId, video.declaredFrames ?? Math.round(((video.durationMs ?? 0) / 1000) * video.fps)) : progress.live(streamId);
+  const line = video
+    ? progress.file(streamId, video.declaredFrames ?? Math.round(((video.durationMs ?? 0) / 1000) * video.fps))
+    : progress.live(streamId);
   const showProgress = setInterval(() => {
     const seen = pipeline.progress.get(streamId);
     if (seen) line.update({ frames: input.live ? seen.frames : seen.lastSeq, faces: seen.faces });
@@ -388,7 +456,11 @@ async function runInput(input: RunInput, pipeline: Pipeline, options: RunOptions
   let published = 0;
   const publish = async (frame: FrameMessage) => {
     // Bounded: a frame that never reaches the sink (dead-lettered) must not stall the input.
-    for (let waited = 0; paced && waited < 5_000 && published - (pipeline.progress.get(streamId)?.frames ?? 0) >= PACED_FRAMES_AHEAD; waited += 20) {
+    for (
+      let waited = 0;
+      paced && waited < 5_000 && published - (pipeline.progress.get(streamId)?.frames ?? 0) >= PACED_FRAMES_AHEAD;
+      waited += 20
+    ) {
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
     published += 1;
@@ -399,7 +471,14 @@ async function runInput(input: RunInput, pipeline: Pipeline, options: RunOptions
   const runner = new StreamRunner(
     // A stop (Ctrl-C) ends the stream: downstream closes its tracks and the reports cover what was read.
     // HTTP inputs are usually files on a server: their end is the end, not a reason to reconnect.
-    { streamId, url: input.input, sampleFps: options.liveFps ?? 0, maxWidth: options.maxWidth ?? 0, endOnStop: true, reconnect: input.kind !== 'http' },
+    {
+      streamId,
+      url: input.input,
+      sampleFps: options.liveFps ?? 0,
+      maxWidth: options.maxWidth ?? 0,
+      endOnStop: true,
+      reconnect: input.kind !== 'http',
+    },
     { publish, metrics, settings: pipeline.settings },
   );
   const stop = () => void runner.stop();
@@ -414,7 +493,10 @@ async function runInput(input: RunInput, pipeline: Pipeline, options: RunOptions
   const streamEvents = pipeline.events.get(streamId) ?? [];
   const faces = streamEvents.filter((e): e is FaceEmotionEvent => e.schema === FACE_EVENT);
   // Rows of the report: every frame of a file read to its end; otherwise up to the last frame processed.
-  const totalFrames = outcome.state === 'ended' && !input.live ? outcome.decodedFrames : Math.max(pipeline.progress.get(streamId)?.lastSeq ?? 0, ...faces.map((f) => f.seq));
+  const totalFrames =
+    outcome.state === 'ended' && !input.live
+      ? outcome.decodedFrames
+      : Math.max(pipeline.progress.get(streamId)?.lastSeq ?? 0, ...faces.map((f) => f.seq));
   line.update({ frames: input.live ? outcome.frames : totalFrames, faces: faces.length });
   line.finish(outcome.state === 'ended' ? '✔' : outcome.state);
 
@@ -446,14 +528,34 @@ async function runInput(input: RunInput, pipeline: Pipeline, options: RunOptions
   const reports =
     full.length <= 1
       ? full
-      : full.map((report) => coveredByTrack(report, Math.max(...tracks.find((t) => t.trackId === report.trackId)!.frames.map((f) => f.frame)), sampledSeqs, totalFrames));
+      : full.map((report) =>
+          coveredByTrack(
+            report,
+            Math.max(...tracks.find((t) => t.trackId === report.trackId)!.frames.map((f) => f.frame)),
+            sampledSeqs,
+            totalFrames,
+          ),
+        );
   // Images get a row per face in their folder's table (written once all are done) instead of a video report.
-  if (!input.image && !unread) written.push(...((await attempt('CSV report', () => writeReports(options.outDir, streamId, reports))) ?? []));
-  if (options.features && !unread) written.push(writeJsonLines(path.join(options.outDir, `${streamId}.features.jsonl`), featureRows(tracks)));
+  if (!input.image && !unread)
+    written.push(...((await attempt('CSV report', () => writeReports(options.outDir, streamId, reports))) ?? []));
+  if (options.features && !unread)
+    written.push(writeJsonLines(path.join(options.outDir, `${streamId}.features.jsonl`), featureRows(tracks)));
   if (outcome.frames > 0) {
     const annotated = input.image
-      ? await attempt('annotated image', () => writeAnnotatedImage(parseSource(input.input).input, path.join(options.outDir, `${streamId}.annotated.jpg`), faces))
-      : await attempt('annotated video', () => writeAnnotated(input, pipeline, video, { faces, sampledSeqs }, totalFrames, path.join(options.outDir, `${streamId}.annotated.mp4`)));
+      ? await attempt('annotated image', () =>
+          writeAnnotatedImage(parseSource(input.input).input, path.join(options.outDir, `${streamId}.annotated.jpg`), faces),
+        )
+      : await attempt('annotated video', () =>
+          writeAnnotated(
+            input,
+            pipeline,
+            video,
+            { faces, sampledSeqs },
+            totalFrames,
+            path.join(options.outDir, `${streamId}.annotated.mp4`),
+          ),
+        );
     if (annotated) written.push(annotated);
   }
   const failure = [...(outcome.state === 'failed' ? [outcome.error.message] : []), ...errors];
@@ -483,7 +585,14 @@ async function runInput(input: RunInput, pipeline: Pipeline, options: RunOptions
  * The annotated video, `frames` long: a file is decoded again at its full rate (up to the last frame
  * processed); a live input's recorded sampled pictures are used.
  */
-async function writeAnnotated(input: RunInput, pipeline: Pipeline, video: VideoInfo | undefined, annotations: Annotations, frames: number, output: string): Promise<string | undefined> {
+async function writeAnnotated(
+  input: RunInput,
+  pipeline: Pipeline,
+  video: VideoInfo | undefined,
+  annotations: Annotations,
+  frames: number,
+  output: string,
+): Promise<string | undefined> {
   if (!input.live) {
     if (!video) return undefined;
     await writeAnnotatedVideo(['-i', parseSource(input.input).input, '-frames:v', String(frames)], output, video, annotations);
@@ -494,13 +603,20 @@ async function writeAnnotated(input: RunInput, pipeline: Pipeline, video: VideoI
   for (let waited = 0; recording.frames < frames && waited < 10_000; waited += 50) await new Promise((resolve) => setTimeout(resolve, 50));
   if (recording.frames === 0) return undefined;
   const fps = pipeline.settings.liveSampleFps;
-  await writeAnnotatedVideo(['-framerate', String(fps), '-start_number', '1', '-i', path.join(recording.dir, '%06d.jpg')], output, { width: recording.width, height: recording.height, fps }, annotations);
+  await writeAnnotatedVideo(
+    ['-framerate', String(fps), '-start_number', '1', '-i', path.join(recording.dir, '%06d.jpg')],
+    output,
+    { width: recording.width, height: recording.height, fps },
+    annotations,
+  );
   return output;
 }
 
 function featureRows(tracks: TrackObservations[]) {
   return tracks.flatMap((track) =>
-    [...track.frames].sort((a, b) => a.frame - b.frame).map((f) => ({ trackId: track.trackId, frame: f.frame, features: [...f.features], staticProbs: f.staticProbs })),
+    [...track.frames]
+      .sort((a, b) => a.frame - b.frame)
+      .map((f) => ({ trackId: track.trackId, frame: f.frame, features: [...f.features], staticProbs: f.staticProbs })),
   );
 }
 
@@ -520,7 +636,9 @@ async function untilEventsWritten(pipeline: Pipeline, streamId: string, drainOve
   const readersDone = async (group: string, topic: string) => {
     const read = await bus.committedOffsets(group, topic);
     const written = await bus.endOffsets(topic);
-    return written.every((w) => Number(w.offset) === 0 || Number(read.find((r) => r.partition === w.partition)?.offset ?? 0) >= Number(w.offset));
+    return written.every(
+      (w) => Number(w.offset) === 0 || Number(read.find((r) => r.partition === w.partition)?.offset ?? 0) >= Number(w.offset),
+    );
   };
   while (!drainOver.aborted) {
     const end = pipeline.streamEnds.get(streamId);
@@ -547,7 +665,9 @@ async function untilEventsWritten(pipeline: Pipeline, streamId: string, drainOve
 export function describe(s: InputSummary): string {
   const stopped = s.state === 'stopped' ? ' (stopped)' : '';
   if (s.error && s.sampledFrames === 0) return `${s.input}: ${s.error}`;
-  const failed = s.error ? ` — ${s.sampledFrames > 0 && s.state === 'failed' ? `stopped by an error after ${s.sampledFrames} frames` : 'error'}: ${s.error}` : '';
+  const failed = s.error
+    ? ` — ${s.sampledFrames > 0 && s.state === 'failed' ? `stopped by an error after ${s.sampledFrames} frames` : 'error'}: ${s.error}`
+    : '';
   if (s.faces === 0) return `${s.input}: no face found in ${s.sampledFrames} sampled frames (${s.seconds.toFixed(1)} s)${stopped}${failed}`;
   const frames = s.live ? `${s.sampledFrames} sampled frames` : `${s.sampledFrames} sampled of ${s.totalFrames} frames`;
   return `${s.input}: ${clipEmotions(s.trackEmotions)} — ${s.faces} faces, ${s.tracks} track(s), ${frames} in ${s.seconds.toFixed(1)} s (${(s.sampledFrames / s.seconds).toFixed(1)} frames/s)${stopped}${failed}`;
@@ -558,6 +678,7 @@ function clipEmotions(tracks: InputSummary['trackEmotions']): string {
   if (tracks.length === 1) return `video emotion ${tracks[0]!.videoEmotion}, mean emotion ${tracks[0]!.meanEmotion ?? '?'}`;
   const listed = tracks.slice(0, 6);
   const more = tracks.length > listed.length ? `, … (${tracks.length - listed.length} more)` : '';
-  const list = (pick: (t: InputSummary['trackEmotions'][number]) => string | undefined) => listed.map((t) => `#${t.trackId} ${pick(t) ?? '?'}`).join(', ') + more;
+  const list = (pick: (t: InputSummary['trackEmotions'][number]) => string | undefined) =>
+    listed.map((t) => `#${t.trackId} ${pick(t) ?? '?'}`).join(', ') + more;
   return `video emotion ${list((t) => t.videoEmotion)}; mean emotion ${list((t) => t.meanEmotion)}`;
 }

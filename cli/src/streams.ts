@@ -7,7 +7,9 @@ import { assertValidStreamId, decodeStreamStatus, streamStatusTopic, type Stream
  * (a fresh consumer group, so no replica's position moves), latest record per stream wins.
  */
 export async function listStreams(bus: Bus, topicPrefix: string): Promise<StreamSpec[]> {
-  const latest = await readCompacted(bus, topicName(topics.streams, topicPrefix), topicPrefix, (value) => fromBinary(StreamSpecSchema, value));
+  const latest = await readCompacted(bus, topicName(topics.streams, topicPrefix), topicPrefix, (value) =>
+    fromBinary(StreamSpecSchema, value),
+  );
   return [...latest.values()].filter((s): s is StreamSpec => s !== undefined).sort((a, b) => a.streamId.localeCompare(b.streamId));
 }
 
@@ -47,12 +49,21 @@ export function assertStorableSpec(streamId: string, url: string): void {
   }
 }
 
-async function readCompacted<T>(bus: Bus, topic: string, topicPrefix: string, decode: (value: Uint8Array) => T): Promise<Map<string, T | undefined>> {
+async function readCompacted<T>(
+  bus: Bus,
+  topic: string,
+  topicPrefix: string,
+  decode: (value: Uint8Array) => T,
+): Promise<Map<string, T | undefined>> {
   const latest = new Map<string, T | undefined>();
   if ((await bus.partitionCount(topic)) === undefined) return latest;
   const ends = new Map((await bus.endOffsets(topic)).map((e) => [e.partition, Number(e.offset)]));
   const reached = new Map<number, number>();
-  const consumer = await bus.consumer({ groupId: `${topicPrefix}.cli-list-${process.pid}-${Date.now()}`, topics: [topic], fromBeginning: true });
+  const consumer = await bus.consumer({
+    groupId: `${topicPrefix}.cli-list-${process.pid}-${Date.now()}`,
+    topics: [topic],
+    fromBeginning: true,
+  });
   const done = () => [...ends].every(([partition, end]) => end === 0 || (reached.get(partition) ?? 0) >= end);
   await consumer.run({
     eachBatch: async (batch) => {

@@ -12,8 +12,10 @@ import { packsIn, DEFAULT_MODELS_DIR } from '@emostream/shared';
 import { sharedData } from '@emostream/shared/testing';
 
 const emoBin = fileURLToPath(new URL('../bin/emo.mjs', import.meta.url));
-const emo = (args: string[]) => spawnSync(process.execPath, [emoBin, ...args], { encoding: 'utf8', env: { ...process.env, EMOSTREAM_LOG_LEVEL: 'fatal' } });
-const version = (JSON.parse(readFileSync(fileURLToPath(new URL('../package.json', import.meta.url)), 'utf8')) as { version: string }).version;
+const emo = (args: string[]) =>
+  spawnSync(process.execPath, [emoBin, ...args], { encoding: 'utf8', env: { ...process.env, EMOSTREAM_LOG_LEVEL: 'fatal' } });
+const version = (JSON.parse(readFileSync(fileURLToPath(new URL('../package.json', import.meta.url)), 'utf8')) as { version: string })
+  .version;
 
 describe('emo command line', () => {
   it('prints its version, and its help points to a models help that works', () => {
@@ -45,7 +47,14 @@ describe('emo command line', () => {
   });
 
   it('names the packs there are when --pack names none', () => {
-    const result = emo(['run', sharedData('labelled/cremad_1001_DFA_happy.flv'), '--pack', 'bogus', '--out', mkdtempSync(path.join(tmpdir(), 'emo-cli-'))]);
+    const result = emo([
+      'run',
+      sharedData('labelled/cremad_1001_DFA_happy.flv'),
+      '--pack',
+      'bogus',
+      '--out',
+      mkdtempSync(path.join(tmpdir(), 'emo-cli-')),
+    ]);
     assert.equal(result.status, 1);
     const packs = packsIn(DEFAULT_MODELS_DIR);
     assert.ok(packs.includes('default'), 'npm test builds the default pack first');
@@ -54,7 +63,12 @@ describe('emo command line', () => {
 
   it('refuses an --out that is a file, before reading any input', () => {
     const started = Date.now();
-    const result = emo(['run', sharedData('labelled/cremad_1001_DFA_happy.flv'), '--out', path.join(sharedData('labelled/cremad_1001_DFA_happy.flv'), 'reports')]);
+    const result = emo([
+      'run',
+      sharedData('labelled/cremad_1001_DFA_happy.flv'),
+      '--out',
+      path.join(sharedData('labelled/cremad_1001_DFA_happy.flv'), 'reports'),
+    ]);
     assert.equal(result.status, 2, result.stderr);
     assert.match(result.stderr, /cannot write reports to --out .*: (ENOTDIR|EEXIST)/);
     assert.ok(Date.now() - started < 20_000, 'refused up front, not after the pipeline ran');
@@ -74,7 +88,20 @@ describe('emo command line', () => {
     const out = mkdtempSync(path.join(tmpdir(), 'emo-cli-'));
     const result = emo(['run', sharedData('labelled/cremad_1001_DFA_happy.flv'), path.join(out, 'missing.mp4'), '--out', out, '--json']);
     assert.equal(result.status, 0, result.stderr);
-    const lines = result.stdout.trim().split('\n').map((line) => JSON.parse(line) as { input: string; state: string; sampledFrames: number; trackEmotions: unknown[]; reports: string[]; error?: string });
+    const lines = result.stdout
+      .trim()
+      .split('\n')
+      .map(
+        (line) =>
+          JSON.parse(line) as {
+            input: string;
+            state: string;
+            sampledFrames: number;
+            trackEmotions: unknown[];
+            reports: string[];
+            error?: string;
+          },
+      );
     assert.equal(lines.length, 2);
     const [happy, missing] = [lines.find((l) => l.input.endsWith('happy.flv'))!, lines.find((l) => l.input.endsWith('missing.mp4'))!];
     assert.equal(happy.state, 'ended');

@@ -18,14 +18,22 @@ import { ffmpeg } from './media.js';
 
 /** Every file of the recall table with the faces each of its frames shows (MANIFEST.md). */
 const CASES: { file: string; faces: number; sizes: number[] }[] = [
-  ...['angry', 'disgusted', 'fearful', 'happy', 'neutral', 'sad', 'surprised'].map((e) => ({ file: `stills/faceapi_${e}.jpg`, faces: 1, sizes: [1, 2] })),
+  ...['angry', 'disgusted', 'fearful', 'happy', 'neutral', 'sad', 'surprised'].map((e) => ({
+    file: `stills/faceapi_${e}.jpg`,
+    faces: 1,
+    sizes: [1, 2],
+  })),
   { file: 'stills/friends_6faces_insightface_t1.jpg', faces: 6, sizes: [1, 2] },
   { file: 'stills/selfie_plus_group_6faces_mixed_sizes.jpg', faces: 6, sizes: [1, 2] },
   { file: 'scenes/intel_corridor_2people_walking_smallfaces.gif', faces: 2, sizes: [1, 2, 4] },
   { file: 'scenes/intel_corridor_3people_walk_and_pause.gif', faces: 3, sizes: [1, 2, 4] },
   { file: 'scenes/intel_classroom_4people_tinyfaces.gif', faces: 4, sizes: [1, 2, 4] },
   { file: 'scenes/intel_headpose_2people_female_male.gif', faces: 2, sizes: [1, 2, 4] },
-  ...['anger', 'disgust', 'fear', 'happy', 'neutral', 'sad'].map((l) => ({ file: `labelled/cremad_1001_DFA_${l}.flv`, faces: 1, sizes: [1, 2, 4] })),
+  ...['anger', 'disgust', 'fear', 'happy', 'neutral', 'sad'].map((l) => ({
+    file: `labelled/cremad_1001_DFA_${l}.flv`,
+    faces: 1,
+    sizes: [1, 2, 4],
+  })),
 ];
 
 describe('face detection at any input size', () => {
@@ -39,8 +47,16 @@ describe('face detection at any input size', () => {
       ffmpeg(['-i', sharedData(c.file), '-frames:v', '1', first]);
       const { width } = await sharp(first).metadata();
       for (const scale of c.sizes) {
-        const { data, info } = await sharp(first).resize({ width: width! * scale, kernel: 'lanczos3' }).removeAlpha().raw().toBuffer({ resolveWithObject: true });
-        const found = await detector.detect({ width: info.width, height: info.height, data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) });
+        const { data, info } = await sharp(first)
+          .resize({ width: width! * scale, kernel: 'lanczos3' })
+          .removeAlpha()
+          .raw()
+          .toBuffer({ resolveWithObject: true });
+        const found = await detector.detect({
+          width: info.width,
+          height: info.height,
+          data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
+        });
         if (found.length < c.faces) misses.push(`${c.file} at ${info.width} px: ${found.length} of ${c.faces} faces`);
       }
     }

@@ -15,7 +15,10 @@ export interface EmoProcess {
 
 /** `emo run <args>` as a child process that this one can talk to (signals) while it runs; logs off. */
 export function startEmoRun(args: string[]): EmoProcess {
-  const child = spawn(process.execPath, [emo, 'run', ...args], { env: { ...process.env, EMOSTREAM_LOG_LEVEL: 'fatal' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [emo, 'run', ...args], {
+    env: { ...process.env, EMOSTREAM_LOG_LEVEL: 'fatal' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let stdout = '';
   let stderr = '';
   child.stdout!.on('data', (chunk) => (stdout += chunk));

@@ -36,7 +36,9 @@ describe('emo run inputs on the command line', () => {
 
   it('keeps URLs and webcams live, and gives inputs that share a name their position', () => {
     assert.deepEqual(
-      expandInputs(['rtsp://cam.local:554/streams/lobby.sdp', 'http://10.0.0.5/clip.mp4', 'webcam:/dev/video2', 'x/a.mp4', 'y/a.mp4']).map((i) => [i.name, i.kind, i.live]),
+      expandInputs(['rtsp://cam.local:554/streams/lobby.sdp', 'http://10.0.0.5/clip.mp4', 'webcam:/dev/video2', 'x/a.mp4', 'y/a.mp4']).map(
+        (i) => [i.name, i.kind, i.live],
+      ),
       [
         ['cam.local-554-lobby', 'rtsp', true],
         ['10.0.0.5-clip', 'http', true],
@@ -48,7 +50,13 @@ describe('emo run inputs on the command line', () => {
   });
 
   it('fails clearly for a folder without videos or images and for an unsupported URL', () => {
-    assert.throws(() => expandInputs([mkdtempSync(path.join(tmpdir(), 'emo-empty-'))]), (e) => e instanceof InputError && /no video or image files in folder/.test(e.message));
-    assert.throws(() => expandInputs(['ftp://host/clip.mp4']), (e) => e instanceof InputError && /unsupported stream URL scheme/.test(e.message));
+    assert.throws(
+      () => expandInputs([mkdtempSync(path.join(tmpdir(), 'emo-empty-'))]),
+      (e) => e instanceof InputError && /no video or image files in folder/.test(e.message),
+    );
+    assert.throws(
+      () => expandInputs(['ftp://host/clip.mp4']),
+      (e) => e instanceof InputError && /unsupported stream URL scheme/.test(e.message),
+    );
   });
 });

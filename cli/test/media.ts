@@ -10,7 +10,11 @@ export const emoBin = fileURLToPath(new URL('../bin/emo.mjs', import.meta.url));
 
 /** `emo run <args>` to its end, logs off; fails the test on a hang. */
 export function runEmo(args: string[], timeoutMs = 240_000) {
-  return spawnSync(process.execPath, [emoBin, 'run', ...args], { env: { ...process.env, EMOSTREAM_LOG_LEVEL: 'fatal' }, encoding: 'utf8', timeout: timeoutMs });
+  return spawnSync(process.execPath, [emoBin, 'run', ...args], {
+    env: { ...process.env, EMOSTREAM_LOG_LEVEL: 'fatal' },
+    encoding: 'utf8',
+    timeout: timeoutMs,
+  });
 }
 
 export function ffmpeg(args: string[]): void {
@@ -19,7 +23,22 @@ export function ffmpeg(args: string[]): void {
 }
 
 export function videoSize(video: string): { width: number; height: number; frames: number } {
-  const probe = spawnSync('ffprobe', ['-v', 'error', '-count_frames', '-select_streams', 'v:0', '-show_entries', 'stream=width,height,nb_read_frames', '-of', 'csv=p=0', video], { encoding: 'utf8' });
+  const probe = spawnSync(
+    'ffprobe',
+    [
+      '-v',
+      'error',
+      '-count_frames',
+      '-select_streams',
+      'v:0',
+      '-show_entries',
+      'stream=width,height,nb_read_frames',
+      '-of',
+      'csv=p=0',
+      video,
+    ],
+    { encoding: 'utf8' },
+  );
   const [width, height, frames] = probe.stdout.trim().split(',').map(Number);
   assert.ok(width && height, `ffprobe cannot read ${video}: ${probe.stderr}`);
   return { width: width!, height: height!, frames: frames! };
@@ -30,20 +49,49 @@ export function decodeFrames(video: string, frameNumbers: number[]): Map<number,
   const { width, height } = videoSize(video);
   const wanted = [...new Set(frameNumbers)].sort((a, b) => a - b);
   const select = wanted.map((n) => `eq(n\\,${n - 1})`).join('+');
-  const out = spawnSync('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-i', video, '-vf', `select='${select}'`, '-fps_mode', 'passthrough', '-f', 'rawvideo', '-pix_fmt', 'rgb24', 'pipe:1'], { maxBuffer: 1 << 30 });
+  const out = spawnSync(
+    'ffmpeg',
+    [
+      '-hide_banner',
+      '-loglevel',
+      'error',
+      '-i',
+      video,
+      '-vf',
+      `select='${select}'`,
+      '-fps_mode',
+      'passthrough',
+      '-f',
+      'rawvideo',
+      '-pix_fmt',
+      'rgb24',
+      'pipe:1',
+    ],
+    { maxBuffer: 1 << 30 },
+  );
   assert.equal(out.status, 0, String(out.stderr));
   const bytes = width * height * 3;
   assert.equal(out.stdout.length, bytes * wanted.length, `expected ${wanted.length} frames of ${video}`);
-  return new Map(wanted.map((n, i) => [n, { width, height, data: new Uint8Array(out.stdout.buffer, out.stdout.byteOffset + i * bytes, bytes) }]));
+  return new Map(
+    wanted.map((n, i) => [n, { width, height, data: new Uint8Array(out.stdout.buffer, out.stdout.byteOffset + i * bytes, bytes) }]),
+  );
 }
 
 /** Every frame of a (small) video, 1-based. */
 export function decodeAllFrames(video: string): RgbImage[] {
   const { width, height } = videoSize(video);
-  const out = spawnSync('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-i', video, '-fps_mode', 'passthrough', '-f', 'rawvideo', '-pix_fmt', 'rgb24', 'pipe:1'], { maxBuffer: 1 << 30 });
+  const out = spawnSync(
+    'ffmpeg',
+    ['-hide_banner', '-loglevel', 'error', '-i', video, '-fps_mode', 'passthrough', '-f', 'rawvideo', '-pix_fmt', 'rgb24', 'pipe:1'],
+    { maxBuffer: 1 << 30 },
+  );
   assert.equal(out.status, 0, String(out.stderr));
   const bytes = width * height * 3;
-  return Array.from({ length: out.stdout.length / bytes }, (_, i) => ({ width, height, data: new Uint8Array(out.stdout.buffer, out.stdout.byteOffset + i * bytes, bytes) }));
+  return Array.from({ length: out.stdout.length / bytes }, (_, i) => ({
+    width,
+    height,
+    data: new Uint8Array(out.stdout.buffer, out.stdout.byteOffset + i * bytes, bytes),
+  }));
 }
 
 export async function decodeImage(file: string): Promise<RgbImage> {
@@ -125,9 +173,16 @@ export function assertWithin2Percent(actual: Box, truth: Box, frame: { width: nu
     height: Math.abs(actual.height - truth.height) / frame.height,
   };
   const worst = Math.max(...Object.values(off));
-  assert.ok(worst <= 0.02, `${where}: box ${JSON.stringify(actual)} is off the true ${JSON.stringify(truth)} by ${(worst * 100).toFixed(1)} % of the frame`);
+  assert.ok(
+    worst <= 0.02,
+    `${where}: box ${JSON.stringify(actual)} is off the true ${JSON.stringify(truth)} by ${(worst * 100).toFixed(1)} % of the frame`,
+  );
 }
 
 export function readJsonLines<T = Record<string, unknown>>(text: string): T[] {
-  return text.trim().split('\n').filter(Boolean).map((line) => JSON.parse(line) as T);
+  return text
+    .trim()
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => JSON.parse(line) as T);
 }

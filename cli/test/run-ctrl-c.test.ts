@@ -17,7 +17,10 @@ const emo = fileURLToPath(new URL('../bin/emo.mjs', import.meta.url));
 
 /** `emo run` with its logs on stdout (info), so the test sees when it has started reading. */
 function startRun(args: string[]) {
-  const child: ChildProcess = spawn(process.execPath, [emo, 'run', ...args], { env: { ...process.env, EMOSTREAM_LOG_LEVEL: 'info' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child: ChildProcess = spawn(process.execPath, [emo, 'run', ...args], {
+    env: { ...process.env, EMOSTREAM_LOG_LEVEL: 'info' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let stdout = '';
   let stderr = '';
   child.stdout!.on('data', (chunk) => (stdout += chunk));
@@ -34,7 +37,9 @@ describe('emo run and Ctrl-C on a long input', () => {
     // without re-encoding (ffmpeg's concat demuxer, stream copy).
     const list = path.join(dir, 'list.txt');
     writeFileSync(list, Array.from({ length: 60 }, () => `file '${sharedData('labelled/cremad_1001_DFA_happy.flv')}'\n`).join(''));
-    const made = spawnSync('ffmpeg', ['-v', 'error', '-f', 'concat', '-safe', '0', '-i', list, '-an', '-c:v', 'copy', long], { encoding: 'utf8' });
+    const made = spawnSync('ffmpeg', ['-v', 'error', '-f', 'concat', '-safe', '0', '-i', list, '-an', '-c:v', 'copy', long], {
+      encoding: 'utf8',
+    });
     assert.equal(made.status, 0, made.stderr);
   });
   after(() => rmSync(dir, { recursive: true, force: true }));
@@ -43,14 +48,22 @@ describe('emo run and Ctrl-C on a long input', () => {
     const out = path.join(dir, `out-${presses}`);
     const run = startRun([long, '--out', out, '--grace', String(graceS)]);
     // Reading has started and some frames are through the stages.
-    await waitFor(() => run.stdout().includes('"msg":"reading file"'), { timeoutMs: 180_000, message: () => `emo run to start reading: ${run.stderr()}` });
+    await waitFor(() => run.stdout().includes('"msg":"reading file"'), {
+      timeoutMs: 180_000,
+      message: () => `emo run to start reading: ${run.stderr()}`,
+    });
     await new Promise((resolve) => setTimeout(resolve, 8_000));
     const pressedAt = Date.now();
     for (let i = 0; i < presses; i += 1) {
       run.child.kill('SIGINT');
       await new Promise((resolve) => setTimeout(resolve, 500));
     }
-    const exit = await Promise.race([run.exited, new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`emo run still running 90 s after Ctrl-C: ${run.stderr()}`)), 90_000))]);
+    const exit = await Promise.race([
+      run.exited,
+      new Promise<never>((_, reject) =>
+        setTimeout(() => reject(new Error(`emo run still running 90 s after Ctrl-C: ${run.stderr()}`)), 90_000),
+      ),
+    ]);
     return { out, run, exit, tookMs: exit.atMs - pressedAt };
   }
 

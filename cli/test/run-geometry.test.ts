@@ -12,7 +12,18 @@ import { before, describe, it } from 'node:test';
 import { DEFAULT_MODELS_DIR, EMOTION_LABELS, openPackFaceDetector, type FaceEmotionEvent, type RgbImage } from '@emostream/shared';
 import { sharedData } from '@emostream/shared/testing';
 import {
-  assertWithin2Percent, bestMatch, decodeAllFrames, decodeFrames, decodeImage, drawnNear, ffmpeg, readJsonLines, runEmo, strokePixels, videoSize, type Box,
+  assertWithin2Percent,
+  bestMatch,
+  decodeAllFrames,
+  decodeFrames,
+  decodeImage,
+  drawnNear,
+  ffmpeg,
+  readJsonLines,
+  runEmo,
+  strokePixels,
+  videoSize,
+  type Box,
 } from './media.js';
 
 const selfie = sharedData('stills/selfie_plus_group_6faces_mixed_sizes.jpg');
@@ -38,14 +49,51 @@ describe('emo run on frames of any size', () => {
   let detect: (image: RgbImage) => Promise<Box[]>;
 
   before(async () => {
-    ffmpeg(['-i', happy, '-vf', 'hue=s=0,scale=1440:1080,pad=1920:1080:420:0', '-c:v', 'libx264', '-preset', 'veryfast', '-crf', '16', '-pix_fmt', 'yuv420p', '-an', hd]);
+    ffmpeg([
+      '-i',
+      happy,
+      '-vf',
+      'hue=s=0,scale=1440:1080,pad=1920:1080:420:0',
+      '-c:v',
+      'libx264',
+      '-preset',
+      'veryfast',
+      '-crf',
+      '16',
+      '-pix_fmt',
+      'yuv420p',
+      '-an',
+      hd,
+    ]);
     ffmpeg(['-loop', '1', '-framerate', '25', '-t', '1', '-i', sad, '-vf', 'scale=1024:675', '-c:v', 'ffv1', odd]);
     ffmpeg([
-      '-f', 'lavfi', '-i', 'color=c=gray:s=1280x720:r=25:d=0.92',
-      '-f', 'lavfi', '-i', 'color=c=0x304060:s=1280x720:r=25:d=1.48',
-      '-loop', '1', '-framerate', '25', '-i', fearful,
-      '-filter_complex', "[2]scale=270:180,split[f1][f2];[0][f1]overlay=40:90:shortest=1[a];[1][f2]overlay=760:400:shortest=1:enable='lt(t,0.6)'[b];[a][b]concat=n=2:v=1[v]",
-      '-map', '[v]', '-c:v', 'libx264', '-preset', 'veryfast', '-crf', '16', '-pix_fmt', 'yuv420p', cut,
+      '-f',
+      'lavfi',
+      '-i',
+      'color=c=gray:s=1280x720:r=25:d=0.92',
+      '-f',
+      'lavfi',
+      '-i',
+      'color=c=0x304060:s=1280x720:r=25:d=1.48',
+      '-loop',
+      '1',
+      '-framerate',
+      '25',
+      '-i',
+      fearful,
+      '-filter_complex',
+      "[2]scale=270:180,split[f1][f2];[0][f1]overlay=40:90:shortest=1[a];[1][f2]overlay=760:400:shortest=1:enable='lt(t,0.6)'[b];[a][b]concat=n=2:v=1[v]",
+      '-map',
+      '[v]',
+      '-c:v',
+      'libx264',
+      '-preset',
+      'veryfast',
+      '-crf',
+      '16',
+      '-pix_fmt',
+      'yuv420p',
+      cut,
     ]);
     assert.equal(videoSize(cut).frames, 60);
     result = runEmo([hd, selfie, odd, cut, '--out', out]);
@@ -56,7 +104,9 @@ describe('emo run on frames of any size', () => {
   });
 
   const faceEvents = (name: string) =>
-    readJsonLines<FaceEmotionEvent>(readFileSync(path.join(out, `${name}.events.jsonl`), 'utf8')).filter((e) => e.schema === 'emostream.event.face.v2');
+    readJsonLines<FaceEmotionEvent>(readFileSync(path.join(out, `${name}.events.jsonl`), 'utf8')).filter(
+      (e) => e.schema === 'emostream.event.face.v2',
+    );
 
   it('puts every event box and every drawn box of the 1920×1080 clip within 2 % of the face found on the original frame', async () => {
     const events = faceEvents('hd');
@@ -69,7 +119,10 @@ describe('emo run on frames of any size', () => {
       const truth = await detect(originals.get(event.seq)!);
       assert.equal(truth.length, 1, `frame ${event.seq}: one face on the original`);
       assertWithin2Percent(event.box, truth[0]!, event.frame, `frame ${event.seq} event`);
-      assert.ok(drawnNear(annotated.get(event.seq)!, truth[0]!), `frame ${event.seq}: the annotated video draws the box within 2 % of the face`);
+      assert.ok(
+        drawnNear(annotated.get(event.seq)!, truth[0]!),
+        `frame ${event.seq}: the annotated video draws the box within 2 % of the face`,
+      );
       assert.ok(!drawnNear(originals.get(event.seq)!, truth[0]!), 'control: the original frame has no such stroke');
     }
   });
@@ -99,7 +152,8 @@ describe('emo run on frames of any size', () => {
 
   it('writes every report of the odd-sized 1024×675 clip and of the inputs beside it', () => {
     for (const name of ['odd', 'hd', 'cut']) {
-      for (const suffix of ['.events.jsonl', '.annotated.mp4']) assert.ok(existsSync(path.join(out, name + suffix)), `${name}${suffix} is written`);
+      for (const suffix of ['.events.jsonl', '.annotated.mp4'])
+        assert.ok(existsSync(path.join(out, name + suffix)), `${name}${suffix} is written`);
     }
     assert.ok(existsSync(path.join(out, 'odd.csv')) && existsSync(path.join(out, 'hd.csv')));
     assert.ok(existsSync(path.join(out, 'selfie_plus_group_6faces_mixed_sizes.faces.csv')));
@@ -116,13 +170,18 @@ describe('emo run on frames of any size', () => {
 
   it('draws no box on the frames after a face left or after a cut, and one on every frame its observation covers', () => {
     const source = decodeAllFrames(cut);
-    assert.ok(source.every((frame) => strokePixels(frame) < 5), 'control: the clip itself has no stroke green');
+    assert.ok(
+      source.every((frame) => strokePixels(frame) < 5),
+      'control: the clip itself has no stroke green',
+    );
     const frames = decodeAllFrames(path.join(out, 'cut.annotated.mp4'));
     assert.equal(frames.length, 60);
     // Sampled frames 1–21 show the face (shot 1); the cut at 24 ends it before the next sample (26);
     // samples 26, 31, 36 show it in shot 2; it leaves at 39, so the sample at 41 has no face.
-    const expected = (frame: number) => (frame <= 23) || (frame >= 26 && frame <= 40);
-    const wrong = frames.map((f, i) => ({ frame: i + 1, drawn: strokePixels(f) > 30 })).filter(({ frame, drawn }) => drawn !== expected(frame));
+    const expected = (frame: number) => frame <= 23 || (frame >= 26 && frame <= 40);
+    const wrong = frames
+      .map((f, i) => ({ frame: i + 1, drawn: strokePixels(f) > 30 }))
+      .filter(({ frame, drawn }) => drawn !== expected(frame));
     assert.deepEqual(wrong, [], `frames drawn wrongly: ${wrong.map((w) => `${w.frame} (${w.drawn ? 'box' : 'none'})`).join(', ')}`);
   });
 
@@ -130,7 +189,13 @@ describe('emo run on frames of any size', () => {
     const events = faceEvents('cut');
     const tracks = [...new Set(events.map((e) => e.trackId))].sort((a, b) => a - b);
     assert.equal(tracks.length, 2, `one track per shot, got ${tracks.join(', ')}`);
-    const rows = tracks.map((id) => readFileSync(path.join(out, `cut.track${id}.csv`), 'utf8').trim().split('\n').slice(1).map((l) => Number(l.split(',')[0])));
+    const rows = tracks.map((id) =>
+      readFileSync(path.join(out, `cut.track${id}.csv`), 'utf8')
+        .trim()
+        .split('\n')
+        .slice(1)
+        .map((l) => Number(l.split(',')[0])),
+    );
     // Each runs from its first sampled frame to the frame before the sample after its last one.
     assert.deepEqual([rows[0]![0], rows[0]!.at(-1), rows[0]!.length], [1, 25, 25]);
     assert.deepEqual([rows[1]![0], rows[1]!.at(-1), rows[1]!.length], [26, 40, 15]);

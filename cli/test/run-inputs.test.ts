@@ -35,7 +35,9 @@ function ffmpeg(args: string[]): void {
 }
 
 function countFrames(video: string): number {
-  const probe = spawnSync('ffprobe', ['-v', 'error', '-count_frames', '-show_entries', 'stream=nb_read_frames', '-of', 'csv=p=0', video], { encoding: 'utf8' });
+  const probe = spawnSync('ffprobe', ['-v', 'error', '-count_frames', '-show_entries', 'stream=nb_read_frames', '-of', 'csv=p=0', video], {
+    encoding: 'utf8',
+  });
   return Number(probe.stdout.trim());
 }
 
@@ -57,7 +59,10 @@ describe('emo run inputs', () => {
     const out = mkdtempSync(path.join(tmpdir(), 'emo-out-'));
     const result = runEmo([folder, '--out', out]);
     assert.equal(result.status, 0, 'a face-less clip was still processed: no failure');
-    assert.match(result.stdout, new RegExp(`happy\\.flv: video emotion (${labels}), mean emotion (${labels}) — 10 faces, 1 track\\(s\\), 10 sampled of 56 frames`));
+    assert.match(
+      result.stdout,
+      new RegExp(`happy\\.flv: video emotion (${labels}), mean emotion (${labels}) — 10 faces, 1 track\\(s\\), 10 sampled of 56 frames`),
+    );
     assert.match(result.stdout, /bars\.mp4: no face found in 10 sampled frames/);
     assert.doesNotMatch(result.stdout + result.stderr, /\n\s+at .*:\d+:\d+/);
     assert.equal(csvRows(path.join(out, 'happy.csv')).length, 56);
@@ -84,13 +89,20 @@ describe('emo run inputs', () => {
     assert.equal(result.status, 0, result.stdout + result.stderr);
     const name = `127.0.0.1-${(server.address() as AddressInfo).port}-happy`;
     // 1.87 s of video sampled at 5 frames/s.
-    const summary = result.stdout.match(new RegExp(`${url.replace(/\./g, '\\.')}: video emotion (${labels}), mean emotion (?:${labels}) — (\\d+) faces, 1 track\\(s\\), (\\d+) sampled frames`));
+    const summary = result.stdout.match(
+      new RegExp(
+        `${url.replace(/\./g, '\\.')}: video emotion (${labels}), mean emotion (?:${labels}) — (\\d+) faces, 1 track\\(s\\), (\\d+) sampled frames`,
+      ),
+    );
     assert.ok(summary, result.stdout);
     const sampled = Number(summary[3]);
     assert.ok(sampled >= 8 && sampled <= 11, `${sampled} sampled frames`);
     const rows = csvRows(path.join(out, `${name}.csv`));
     assert.equal(rows.length, sampled, 'live inputs: one row per sampled frame');
-    const events = readFileSync(path.join(out, `${name}.events.jsonl`), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const events = readFileSync(path.join(out, `${name}.events.jsonl`), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     const faces = events.filter((e) => e.schema === 'emostream.event.face.v2');
     // The CSV holds the probabilities the pipeline emitted live for each sampled frame.
     for (const face of faces) {
@@ -103,7 +115,22 @@ describe('emo run inputs', () => {
   it('stops an RTSP camera on Ctrl-C and still writes the reports of what it saw', async () => {
     // H.264 the GStreamer server plays in real time, looped: a camera that never ends.
     const clip = path.join(mkdtempSync(path.join(tmpdir(), 'emo-rtsp-')), 'camera.mp4');
-    ffmpeg(['-i', sharedData('labelled/cremad_1001_DFA_happy.flv'), '-an', '-vf', 'loop=loop=10:size=60', '-c:v', 'libx264', '-preset', 'ultrafast', '-g', '10', '-pix_fmt', 'yuv420p', clip]);
+    ffmpeg([
+      '-i',
+      sharedData('labelled/cremad_1001_DFA_happy.flv'),
+      '-an',
+      '-vf',
+      'loop=loop=10:size=60',
+      '-c:v',
+      'libx264',
+      '-preset',
+      'ultrafast',
+      '-g',
+      '10',
+      '-pix_fmt',
+      'yuv420p',
+      clip,
+    ]);
     const port = await freePort();
     const server = await startRtspServer(port, clip);
     cleanup.push(() => server.kill('SIGKILL'));
@@ -113,20 +140,39 @@ describe('emo run inputs', () => {
     const run = startEmoRun([`rtsp://127.0.0.1:${port}/live`, '--fps', '5', '--out', out]);
     cleanup.push(() => run.child.kill('SIGKILL'));
     // The live input's sampled pictures are recorded as they arrive: wait for a few, then press Ctrl-C.
-    const recorded = () => readdirSync(out).filter((f) => f.includes('.frames-')).flatMap((dir) => readdirSync(path.join(out, dir))).length;
-    await waitFor(() => recorded() >= 6, { timeoutMs: 60_000, message: () => `six recorded RTSP frames; emo run said: ${run.stdout()}${run.stderr()}` });
+    const recorded = () =>
+      readdirSync(out)
+        .filter((f) => f.includes('.frames-'))
+        .flatMap((dir) => readdirSync(path.join(out, dir))).length;
+    await waitFor(() => recorded() >= 6, {
+      timeoutMs: 60_000,
+      message: () => `six recorded RTSP frames; emo run said: ${run.stdout()}${run.stderr()}`,
+    });
     run.child.kill('SIGINT');
-    const code = await Promise.race([run.exited, new Promise((_, reject) => setTimeout(() => reject(new Error(`emo run did not finish after Ctrl-C: ${run.stdout()}${run.stderr()}`)), 60_000))]);
+    const code = await Promise.race([
+      run.exited,
+      new Promise((_, reject) =>
+        setTimeout(() => reject(new Error(`emo run did not finish after Ctrl-C: ${run.stdout()}${run.stderr()}`)), 60_000),
+      ),
+    ]);
     const stdout = run.stdout();
     assert.equal(code, 0, stdout + run.stderr());
     assert.match(run.stderr(), /stopping: finishing the frames in flight/);
-    const summary = stdout.match(new RegExp(`rtsp://127\\.0\\.0\\.1:${port}/live: video emotion (${labels}), mean emotion (?:${labels}) — (\\d+) faces, 1 track\\(s\\), (\\d+) sampled frames in .* \\(stopped\\)`));
+    const summary = stdout.match(
+      new RegExp(
+        `rtsp://127\\.0\\.0\\.1:${port}/live: video emotion (${labels}), mean emotion (?:${labels}) — (\\d+) faces, 1 track\\(s\\), (\\d+) sampled frames in .* \\(stopped\\)`,
+      ),
+    );
     assert.ok(summary, stdout);
     const sampled = Number(summary[3]);
     assert.ok(sampled >= 6);
     const name = `127.0.0.1-${port}-live`;
     assert.equal(csvRows(path.join(out, `${name}.csv`)).length, sampled);
     assert.equal(countFrames(path.join(out, `${name}.annotated.mp4`)), sampled);
-    assert.deepEqual(readdirSync(out).filter((f) => f.includes('.frames-')), [], 'the recorded pictures are cleaned up');
+    assert.deepEqual(
+      readdirSync(out).filter((f) => f.includes('.frames-')),
+      [],
+      'the recorded pictures are cleaned up',
+    );
   });
 });

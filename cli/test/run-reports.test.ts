@@ -28,10 +28,18 @@ function modeOfArgmax(rows: readonly (readonly number[])[]): string {
 describe('emo run clip-level answers', () => {
   it('prints, emits and documents the same named quantities on the CREMA-D clips', () => {
     // The README defines both answers; a change of either definition must change this test too.
-    assert.match(readme, /\*\*video emotion\*\*[\s\S]{0,200}?mode of the per-window argmax[\s\S]{0,200}?without a temporal model[\s\S]{0,100}?per-sampled-frame argmax of the static probabilities/);
-    assert.match(readme, /\*\*mean emotion\*\*[\s\S]{0,200}?`meanEmotion`[\s\S]{0,100}?argmax of `meanProbabilities`[\s\S]{0,100}?mean of the probabilities of the track's face events/);
+    assert.match(
+      readme,
+      /\*\*video emotion\*\*[\s\S]{0,200}?mode of the per-window argmax[\s\S]{0,200}?without a temporal model[\s\S]{0,100}?per-sampled-frame argmax of the static probabilities/,
+    );
+    assert.match(
+      readme,
+      /\*\*mean emotion\*\*[\s\S]{0,200}?`meanEmotion`[\s\S]{0,100}?argmax of `meanProbabilities`[\s\S]{0,100}?mean of the probabilities of the track's face events/,
+    );
 
-    const clips = ['anger', 'disgust', 'fear', 'happy', 'neutral', 'sad'].map((label) => sharedData(`labelled/cremad_1001_DFA_${label}.flv`));
+    const clips = ['anger', 'disgust', 'fear', 'happy', 'neutral', 'sad'].map((label) =>
+      sharedData(`labelled/cremad_1001_DFA_${label}.flv`),
+    );
     const out = mkdtempSync(path.join(tmpdir(), 'emo-answers-'));
     const result = runEmo([...clips, '--features', '--out', out]);
     assert.equal(result.status, 0, result.stderr);
@@ -43,8 +51,13 @@ describe('emo run clip-level answers', () => {
 
       // Video emotion, by the README's definition for a pack without a temporal model (the default pack):
       // the mode of the per-sampled-frame argmax of the static probabilities the backbone gave.
-      const features = readJsonLines<{ trackId: number; staticProbs: number[] }>(readFileSync(path.join(out, `${name}.features.jsonl`), 'utf8'));
-      assert.ok(features.length >= 10 && features.every((f) => f.trackId === features[0]!.trackId), `${name}: one track, every sampled frame`);
+      const features = readJsonLines<{ trackId: number; staticProbs: number[] }>(
+        readFileSync(path.join(out, `${name}.features.jsonl`), 'utf8'),
+      );
+      assert.ok(
+        features.length >= 10 && features.every((f) => f.trackId === features[0]!.trackId),
+        `${name}: one track, every sampled frame`,
+      );
       assert.equal(printedVideo, modeOfArgmax(features.map((f) => f.staticProbs)), `${name}: the printed video emotion is the reference's`);
 
       // Mean emotion: the track summary event's, recomputed from the track's face events.
@@ -53,7 +66,9 @@ describe('emo run clip-level answers', () => {
       const [summary, ...more] = events.filter((e): e is TrackSummaryEvent => e.schema === 'emostream.event.track_summary.v2');
       assert.ok(summary && more.length === 0, `${name}: one track summary`);
       const means = EMOTION_LABELS.map((label) => faces.reduce((sum, f) => sum + f.probabilities[label], 0) / faces.length);
-      EMOTION_LABELS.forEach((label, i) => assert.ok(Math.abs(summary.meanProbabilities[label] - means[i]!) < 1e-6, `${name}: mean ${label}`));
+      EMOTION_LABELS.forEach((label, i) =>
+        assert.ok(Math.abs(summary.meanProbabilities[label] - means[i]!) < 1e-6, `${name}: mean ${label}`),
+      );
       assert.equal(summary.meanEmotion, EMOTION_LABELS[argmax(means)], `${name}: meanEmotion is the argmax of the mean probabilities`);
       assert.equal(printedMean, summary.meanEmotion, `${name}: the printed mean emotion is the track summary's`);
     }
@@ -86,7 +101,10 @@ describe('emo run on a folder of photos', () => {
     for (const [file, faces] of byFile) {
       for (const [, x, y, w, h, ...probs] of faces) {
         const [width, height] = sizes[file]!;
-        assert.ok(x! >= -1 && y! >= -1 && w! > 20 && h! > 20 && x! + w! <= width + 1 && y! + h! <= height + 1, `${file}: box ${[x, y, w, h]} lies in the ${width}×${height} photo`);
+        assert.ok(
+          x! >= -1 && y! >= -1 && w! > 20 && h! > 20 && x! + w! <= width + 1 && y! + h! <= height + 1,
+          `${file}: box ${[x, y, w, h]} lies in the ${width}×${height} photo`,
+        );
         assert.equal(probs.length, 7);
         assert.ok(Math.abs(probs.reduce((s, p) => s + p, 0) - 1) < 1e-3);
       }
@@ -97,7 +115,10 @@ describe('emo run on a folder of photos', () => {
       const annotated = await decodeImage(copy);
       assert.deepEqual([annotated.width, annotated.height], [original.width, original.height], `${name}: the copy keeps the photo's size`);
       assert.equal(strokePixels(annotated) > 100, name !== 'wall', `${name}: boxes drawn on the faces, none on the wall`);
-      assert.ok(!existsSync(path.join(out, `${name}.annotated.mp4`)) && !existsSync(path.join(out, `${name}.csv`)), `${name}: no video report for a photo`);
+      assert.ok(
+        !existsSync(path.join(out, `${name}.annotated.mp4`)) && !existsSync(path.join(out, `${name}.csv`)),
+        `${name}: no video report for a photo`,
+      );
     }
     assert.match(result.stdout, /faces of the images: .*photos\.faces\.csv/);
   });

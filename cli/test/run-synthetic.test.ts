@@ -59,7 +59,17 @@ describe('emo run on the synthetic pack', () => {
 
   it('writes the CSV that the reference offline windowing implies for the features the backbone produced', async () => {
     const out = mkdtempSync(path.join(tmpdir(), 'emo-run-synthetic-'));
-    const result = emoCommand(['run', sharedData('labelled/cremad_1001_DFA_happy.flv'), '--models-dir', modelsDir, '--pack', 'synthetic', '--features', '--out', out]);
+    const result = emoCommand([
+      'run',
+      sharedData('labelled/cremad_1001_DFA_happy.flv'),
+      '--models-dir',
+      modelsDir,
+      '--pack',
+      'synthetic',
+      '--features',
+      '--out',
+      out,
+    ]);
     assert.equal(result.status, 0, result.stdout + result.stderr);
     assert.match(result.stdout, /building the synthetic model pack/);
 
@@ -86,7 +96,9 @@ describe('emo run on the synthetic pack', () => {
     for (const line of csv.slice(1)) {
       const [frame, ...probs] = line.split(',');
       const want = expected.get(Number(frame))!;
-      probs.forEach((p, i) => assert.ok(Math.abs(Number(p) - want[i]!) <= 2e-6, `frame ${frame} ${EMOTION_LABELS[i]}: CSV ${p}, windowing ${want[i]}`));
+      probs.forEach((p, i) =>
+        assert.ok(Math.abs(Number(p) - want[i]!) <= 2e-6, `frame ${frame} ${EMOTION_LABELS[i]}: CSV ${p}, windowing ${want[i]}`),
+      );
     }
     // The first and second windows must differ, or the averaging above would prove nothing.
     assert.notDeepEqual(expected.get(1), expected.get(31));

@@ -21,7 +21,9 @@ describe('emo run (one process, no broker)', () => {
     const out = mkdtempSync(path.join(tmpdir(), 'emo-run-'));
     const result = runEmo([happy, '--out', out]);
     assert.equal(result.status, 0, result.stderr);
-    const summary = new RegExp(`cremad_1001_DFA_happy\\.flv: video emotion (${EMOTION_LABELS.join('|')}), mean emotion (${EMOTION_LABELS.join('|')}) — 10 faces, 1 track\\(s\\), 10 sampled of 56 frames`);
+    const summary = new RegExp(
+      `cremad_1001_DFA_happy\\.flv: video emotion (${EMOTION_LABELS.join('|')}), mean emotion (${EMOTION_LABELS.join('|')}) — 10 faces, 1 track\\(s\\), 10 sampled of 56 frames`,
+    );
     assert.match(result.stdout, summary);
 
     const csv = readFileSync(path.join(out, 'cremad_1001_DFA_happy.csv'), 'utf8').trim().split('\n');
@@ -31,11 +33,30 @@ describe('emo run (one process, no broker)', () => {
       const [frame, ...probs] = line.split(',');
       assert.equal(frame, String(i + 1).padStart(6, '0'));
       assert.equal(probs.length, 7);
-      assert.ok(Math.abs(probs.reduce((s, p) => s + Number(p), 0) - 1) <= 1e-3, `frame ${frame} sums to ${probs.reduce((s, p) => s + Number(p), 0)}`);
+      assert.ok(
+        Math.abs(probs.reduce((s, p) => s + Number(p), 0) - 1) <= 1e-3,
+        `frame ${frame} sums to ${probs.reduce((s, p) => s + Number(p), 0)}`,
+      );
     });
-    const annotated = spawnSync('ffprobe', ['-v', 'error', '-count_frames', '-show_entries', 'stream=nb_read_frames', '-of', 'csv=p=0', path.join(out, 'cremad_1001_DFA_happy.annotated.mp4')], { encoding: 'utf8' });
+    const annotated = spawnSync(
+      'ffprobe',
+      [
+        '-v',
+        'error',
+        '-count_frames',
+        '-show_entries',
+        'stream=nb_read_frames',
+        '-of',
+        'csv=p=0',
+        path.join(out, 'cremad_1001_DFA_happy.annotated.mp4'),
+      ],
+      { encoding: 'utf8' },
+    );
     assert.equal(annotated.stdout.trim(), '56', 'the annotated video has every frame of the clip');
-    const events = readFileSync(path.join(out, 'cremad_1001_DFA_happy.events.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const events = readFileSync(path.join(out, 'cremad_1001_DFA_happy.events.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     assert.equal(events.filter((e) => e.schema === 'emostream.event.face.v2').length, 10);
     assert.equal(events.filter((e) => e.schema === 'emostream.event.track_summary.v2').length, 1);
   });

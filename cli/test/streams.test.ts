@@ -8,7 +8,6 @@ import { listStreams } from '../src/index.js';
 
 const emo = fileURLToPath(new URL('../bin/emo.mjs', import.meta.url));
 
-
 function runEmo(args: string[], env: Record<string, string>) {
   return spawnSync(process.execPath, [emo, ...args], { env: { ...process.env, ...env }, encoding: 'utf8' });
 }
@@ -42,8 +41,16 @@ describe('emo streams, on the real broker', () => {
   });
 
   it('stores a relative file path as an absolute one, and refuses to remove a stream that does not exist', async () => {
-    const env = { KAFKA_BROKERS: kafkaBrokers(), EMOSTREAM_TOPIC_PREFIX: `cli-paths-${process.pid}-${Date.now()}`, EMOSTREAM_LOG_LEVEL: 'error' };
-    const added = spawnSync(process.execPath, [emo, 'streams', 'add', 'lobby', 'videos/lobby.mp4'], { cwd: '/tmp', env: { ...process.env, ...env }, encoding: 'utf8' });
+    const env = {
+      KAFKA_BROKERS: kafkaBrokers(),
+      EMOSTREAM_TOPIC_PREFIX: `cli-paths-${process.pid}-${Date.now()}`,
+      EMOSTREAM_LOG_LEVEL: 'error',
+    };
+    const added = spawnSync(process.execPath, [emo, 'streams', 'add', 'lobby', 'videos/lobby.mp4'], {
+      cwd: '/tmp',
+      env: { ...process.env, ...env },
+      encoding: 'utf8',
+    });
     assert.equal(added.status, 0, added.stderr);
     assert.match(added.stdout, /lobby → \/tmp\/videos\/lobby\.mp4/);
     const removed = runEmo(['streams', 'remove', 'nosuch'], env);
@@ -53,7 +60,10 @@ describe('emo streams, on the real broker', () => {
     const bus = new KafkaBus(kafkaTestConfig('cli-test'));
     const specs = await listStreams(bus, env.EMOSTREAM_TOPIC_PREFIX);
     await bus.close();
-    assert.deepEqual(specs.map((s) => [s.streamId, s.url]), [['lobby', '/tmp/videos/lobby.mp4']]);
+    assert.deepEqual(
+      specs.map((s) => [s.streamId, s.url]),
+      [['lobby', '/tmp/videos/lobby.mp4']],
+    );
   });
 
   it('fails with a clear message, not a stack trace, when no broker is configured', () => {

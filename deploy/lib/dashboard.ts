@@ -39,7 +39,9 @@ export const panels: Panel[] = [
     type: 'timeseries',
     unit: 'short',
     description: "Records each stage's consumer group is behind on its input topic (Strimzi's Kafka Exporter). What KEDA scales on.",
-    targets: [{ expr: 'sum by (consumergroup) (kafka_consumergroup_lag{consumergroup=~"$prefix\\\\..+"})', legendFormat: '{{consumergroup}}' }],
+    targets: [
+      { expr: 'sum by (consumergroup) (kafka_consumergroup_lag{consumergroup=~"$prefix\\\\..+"})', legendFormat: '{{consumergroup}}' },
+    ],
   },
   {
     title: 'Handler latency p95 per stage',
@@ -123,7 +125,10 @@ export const panels: Panel[] = [
     description: 'Reconnect attempts per stream, and stream failures by reason (ingest).',
     targets: [
       { expr: 'sum by (stream) (increase(emostream_ingest_reconnects_total[$__rate_interval]))', legendFormat: 'reconnects {{stream}}' },
-      { expr: 'sum by (stream, reason) (increase(emostream_ingest_stream_errors_total[$__rate_interval]))', legendFormat: '{{reason}} {{stream}}' },
+      {
+        expr: 'sum by (stream, reason) (increase(emostream_ingest_stream_errors_total[$__rate_interval]))',
+        legendFormat: '{{reason}} {{stream}}',
+      },
     ],
   },
   {
@@ -153,7 +158,12 @@ export const panels: Panel[] = [
     type: 'table',
     unit: 'short',
     description: 'The label with the most face events per stream over the selected range.',
-    targets: [{ expr: 'topk by (stream) (1, sum by (stream, label) (increase(emostream_sink_emotions_total[$__range])))', legendFormat: '{{stream}}: {{label}}' }],
+    targets: [
+      {
+        expr: 'topk by (stream) (1, sum by (stream, label) (increase(emostream_sink_emotions_total[$__range])))',
+        legendFormat: '{{stream}}: {{label}}',
+      },
+    ],
   },
   {
     title: 'Events per second per stream',

@@ -31,7 +31,11 @@ export function renderOverlay(overlay: Overlay): K8sObject[] {
 
 /** `kustomize build` of any kustomization folder. */
 export function renderDir(dir: string): K8sObject[] {
-  const text = execFileSync(ensureKustomize(), ['build', dir], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024, stdio: ['ignore', 'pipe', 'pipe'] });
+  const text = execFileSync(ensureKustomize(), ['build', dir], {
+    encoding: 'utf8',
+    maxBuffer: 64 * 1024 * 1024,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   return parseManifests(text, `kustomize build ${path.relative(process.cwd(), dir)}`);
 }
 

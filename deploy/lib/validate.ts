@@ -53,10 +53,17 @@ function strictSchema(node: unknown): unknown {
   const out: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(node)) {
     if (key === 'description' || key.startsWith('x-kubernetes-')) continue;
-    out[key] = key === 'properties' ? Object.fromEntries(Object.entries(value as object).map(([k, v]) => [k, strictSchema(v)])) : strictSchema(value);
+    out[key] =
+      key === 'properties'
+        ? Object.fromEntries(Object.entries(value as object).map(([k, v]) => [k, strictSchema(v)]))
+        : strictSchema(value);
   }
   const source = node as Record<string, unknown>;
-  if (source.properties !== undefined && source.additionalProperties === undefined && source['x-kubernetes-preserve-unknown-fields'] !== true) {
+  if (
+    source.properties !== undefined &&
+    source.additionalProperties === undefined &&
+    source['x-kubernetes-preserve-unknown-fields'] !== true
+  ) {
     out.additionalProperties = false;
   }
   return out;
@@ -114,7 +121,9 @@ export async function validateObjects(objects: readonly K8sObject[]): Promise<st
     }
     const Model = await modelClass(object.apiVersion, object.kind);
     if (!Model) {
-      problems.push(`${describe(object)}: no schema for ${object.apiVersion} ${object.kind} (add its validator package to deploy/lib/validate.ts)`);
+      problems.push(
+        `${describe(object)}: no schema for ${object.apiVersion} ${object.kind} (add its validator package to deploy/lib/validate.ts)`,
+      );
       continue;
     }
     try {

@@ -19,10 +19,13 @@ function stages(file: string): { from: string; instructions: Instruction[] }[] {
   }
   return result;
 }
-const text = (instructions: Instruction[], keyword: string) => instructions.filter((i) => i.getKeyword() === keyword).map((i) => i.getArgumentsContent() ?? '');
+const text = (instructions: Instruction[], keyword: string) =>
+  instructions.filter((i) => i.getKeyword() === keyword).map((i) => i.getArgumentsContent() ?? '');
 
 const manifestUser = (() => {
-  const backbone = renderOverlay('gpu').find((o) => o.kind === 'Deployment' && o.metadata.name === 'emostream-backbone') as unknown as { spec: { template: { spec: { securityContext: { runAsUser: number } } } } };
+  const backbone = renderOverlay('gpu').find((o) => o.kind === 'Deployment' && o.metadata.name === 'emostream-backbone') as unknown as {
+    spec: { template: { spec: { securityContext: { runAsUser: number } } } };
+  };
   return backbone.spec.template.spec.securityContext.runAsUser;
 })();
 
@@ -34,7 +37,10 @@ for (const file of ['Dockerfile', 'Dockerfile.cuda']) {
     it('is multi-stage: installs and builds in one stage, runs from a fresh one', () => {
       assert.ok(all.length >= 2, 'at least two FROM');
       assert.match(final.instructions.map((i) => i.getTextContent()).join('\n'), /COPY --from=build/);
-      assert.ok(all.some((s) => text(s.instructions, 'RUN').some((r) => /npm ci\b/.test(r))), 'npm ci in a build stage');
+      assert.ok(
+        all.some((s) => text(s.instructions, 'RUN').some((r) => /npm ci\b/.test(r))),
+        'npm ci in a build stage',
+      );
     });
 
     it('runs as the non-root user the manifests require', () => {
@@ -47,8 +53,14 @@ for (const file of ['Dockerfile', 'Dockerfile.cuda']) {
     });
 
     it('ships ffmpeg, the default model pack and the emo entry point', () => {
-      assert.ok(text(final.instructions, 'RUN').some((r) => /apt-get install[^&]*\bffmpeg\b/.test(r)), 'ffmpeg installed in the runtime stage');
-      assert.ok(all.some((s) => text(s.instructions, 'RUN').some((r) => /npm run models\b/.test(r))), 'npm run models builds the default pack');
+      assert.ok(
+        text(final.instructions, 'RUN').some((r) => /apt-get install[^&]*\bffmpeg\b/.test(r)),
+        'ffmpeg installed in the runtime stage',
+      );
+      assert.ok(
+        all.some((s) => text(s.instructions, 'RUN').some((r) => /npm run models\b/.test(r))),
+        'npm run models builds the default pack',
+      );
       assert.match(text(final.instructions, 'ENTRYPOINT').join(), /"emo"/);
       assert.match(text(final.instructions, 'ENV').join(' '), /EMOSTREAM_MODELS_DIR=\/app\/models/);
     });
@@ -56,12 +68,15 @@ for (const file of ['Dockerfile', 'Dockerfile.cuda']) {
 }
 
 describe('deploy/docker/Dockerfile.cuda', () => {
-  it('installs onnxruntime-node\'s CUDA 12 execution provider at build time and runs on a CUDA base', () => {
+  it("installs onnxruntime-node's CUDA 12 execution provider at build time and runs on a CUDA base", () => {
     const all = stages('Dockerfile.cuda');
     const build = all.find((s) => text(s.instructions, 'RUN').some((r) => /npm ci\b/.test(r)))!;
     // package.json's allowScripts keeps npm from running onnxruntime-node's install script, so the image runs it itself, after npm ci.
     const install = text(build.instructions, 'RUN').find((r) => /npm ci\b/.test(r))!;
-    assert.match(install, /npm ci\b[\s\S]*ONNXRUNTIME_NODE_INSTALL=cuda12 node node_modules\/onnxruntime-node\/script\/install\.js[\s\S]*libonnxruntime_providers_cuda\.so/);
+    assert.match(
+      install,
+      /npm ci\b[\s\S]*ONNXRUNTIME_NODE_INSTALL=cuda12 node node_modules\/onnxruntime-node\/script\/install\.js[\s\S]*libonnxruntime_providers_cuda\.so/,
+    );
     assert.match(text(all.at(-1)!.instructions, 'ENV').join(' '), /EMOSTREAM_EXECUTION_PROVIDER=cuda/);
     const dockerfile = readFileSync(path.join(DEPLOY_DIR, 'docker', 'Dockerfile.cuda'), 'utf8');
     assert.match(dockerfile, /ARG CUDA_IMAGE=nvidia\/cuda:12\.[\d.]+-cudnn-runtime/);

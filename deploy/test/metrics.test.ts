@@ -43,9 +43,16 @@ describe('metrics of the dashboard and alerts', () => {
         child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
         const ready = async () => {
           if (child.exitCode !== null) throw new Error(`emo serve ${stage} exited with ${child.exitCode}:\n${output.slice(-2000)}`);
-          return fetch(`http://127.0.0.1:${port}/readyz`).then((r) => r.ok, () => false);
+          return fetch(`http://127.0.0.1:${port}/readyz`).then(
+            (r) => r.ok,
+            () => false,
+          );
         };
-        await waitFor(ready, { timeoutMs: 120_000, intervalMs: 200, message: () => `emo serve ${stage} to be ready:\n${output.slice(-2000)}` });
+        await waitFor(ready, {
+          timeoutMs: 120_000,
+          intervalMs: 200,
+          message: () => `emo serve ${stage} to be ready:\n${output.slice(-2000)}`,
+        });
         const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
         const names = new Set([...text.matchAll(/^# TYPE (\S+) \S+$/gm)].map((m) => m[1]!));
         perStage.set(stage, names);
@@ -65,7 +72,8 @@ describe('metrics of the dashboard and alerts', () => {
   });
 
   it('every stage reports itself ready in its own metric once /readyz says so', () => {
-    for (const stage of STAGES) assert.ok(perStage.get(stage)?.has(`emostream_${stage}_ready`), `emostream_${stage}_ready missing from ${stage}'s /metrics`);
+    for (const stage of STAGES)
+      assert.ok(perStage.get(stage)?.has(`emostream_${stage}_ready`), `emostream_${stage}_ready missing from ${stage}'s /metrics`);
   });
 
   it('every metric named by a dashboard panel or an alert rule is exported by a running stage', () => {

@@ -30,7 +30,9 @@ const byName = (overlay: Overlay, kind: string, n: string): Any => {
   return found;
 };
 const configValue = (overlay: Overlay, key: string): string => {
-  const values = ofKind(overlay, 'ConfigMap').map((c) => c.data?.[key]).filter((v) => v !== undefined);
+  const values = ofKind(overlay, 'ConfigMap')
+    .map((c) => c.data?.[key])
+    .filter((v) => v !== undefined);
   assert.equal(values.length, 1, `${overlay}: ${key} must be set in exactly one ConfigMap`);
   return values[0];
 };
@@ -59,7 +61,11 @@ function documentedRetentions(): Map<string, { partitions: number; retentionMs: 
     const topic = /^`([^`]+)`$/.exec(cells[1] ?? '')?.[1];
     if (!topic) continue;
     const ms = /\((\d+) ms\)/.exec(cells[3] ?? '')?.[1];
-    rows.set(topic, { partitions: Number(cells[2]), retentionMs: ms ? Number(ms) : cells[3]!.startsWith('compacted') ? 'compact' : NaN, compacted: /compacted/.test(cells[3]!) });
+    rows.set(topic, {
+      partitions: Number(cells[2]),
+      retentionMs: ms ? Number(ms) : cells[3]!.startsWith('compacted') ? 'compact' : NaN,
+      compacted: /compacted/.test(cells[3]!),
+    });
   }
   return rows;
 }
@@ -68,7 +74,11 @@ const CONSUMING_STAGES = ['face', 'backbone', 'temporal', 'sink'] as const;
 /** Secrets the overlays reference but do not render: created by Strimzi (CA) or by the operator (docs/operations.md). */
 const EXTERNAL_SECRETS: Record<Overlay, string[]> = {
   dev: ['emostream-kafka-cluster-ca-cert', 'emostream-camera-credentials'],
-  gpu: ['emostream-kafka-cluster-ca-cert', 'emostream-camera-credentials', ...['ingest', 'face', 'backbone', 'temporal', 'sink', 'keda'].map((role) => `emostream-kafka-${role}`)],
+  gpu: [
+    'emostream-kafka-cluster-ca-cert',
+    'emostream-camera-credentials',
+    ...['ingest', 'face', 'backbone', 'temporal', 'sink', 'keda'].map((role) => `emostream-kafka-${role}`),
+  ],
 };
 
 for (const overlay of OVERLAYS) {
@@ -76,7 +86,10 @@ for (const overlay of OVERLAYS) {
     const deployments = ofKind(overlay, 'Deployment');
 
     it('has one Deployment per stage', () => {
-      assert.deepEqual(deployments.map((d) => d.metadata.name).sort(), ['backbone', 'face', 'ingest', 'sink', 'temporal'].map((s) => `emostream-${s}`));
+      assert.deepEqual(
+        deployments.map((d) => d.metadata.name).sort(),
+        ['backbone', 'face', 'ingest', 'sink', 'temporal'].map((s) => `emostream-${s}`),
+      );
     });
 
     it('runs no container as root, and none may escalate', () => {
@@ -101,7 +114,8 @@ for (const overlay of OVERLAYS) {
           assert.equal(c.readinessProbe?.httpGet?.path, '/readyz', `${where}: readiness probe`);
           const ops = c.ports?.find((p: Any) => p.name === 'ops');
           assert.equal(ops?.containerPort, Number(configValue(overlay, 'EMOSTREAM_OPS_PORT')), `${where}: ops port = EMOSTREAM_OPS_PORT`);
-          for (const probe of [c.livenessProbe, c.readinessProbe]) assert.equal(probe.httpGet.port, 'ops', `${where}: probes use the ops port`);
+          for (const probe of [c.livenessProbe, c.readinessProbe])
+            assert.equal(probe.httpGet.port, 'ops', `${where}: probes use the ops port`);
           for (const kind of ['requests', 'limits']) {
             for (const resource of ['cpu', 'memory']) assert.ok(c.resources?.[kind]?.[resource], `${where}: resources.${kind}.${resource}`);
           }
@@ -116,9 +130,16 @@ for (const overlay of OVERLAYS) {
       for (const d of deployments) {
         const pod = d.spec.template.spec;
         const own = pod.containers[0].env?.find((e: Any) => e.name === 'EMOSTREAM_SHUTDOWN_GRACE_MS')?.value;
-        assert.ok(pod.terminationGracePeriodSeconds * 1000 >= Number(own ?? graceMs) + 5000, `${name(d)}: terminationGracePeriodSeconds must exceed the grace period by 5 s`);
+        assert.ok(
+          pod.terminationGracePeriodSeconds * 1000 >= Number(own ?? graceMs) + 5000,
+          `${name(d)}: terminationGracePeriodSeconds must exceed the grace period by 5 s`,
+        );
         const labels = d.spec.template.metadata.labels;
-        const pdb = pdbs.find((p) => Object.entries(p.spec.selector.matchLabels).every(([k, v]) => labels[k] === v) && p.spec.selector.matchLabels['app.kubernetes.io/component']);
+        const pdb = pdbs.find(
+          (p) =>
+            Object.entries(p.spec.selector.matchLabels).every(([k, v]) => labels[k] === v) &&
+            p.spec.selector.matchLabels['app.kubernetes.io/component'],
+        );
         assert.ok(pdb, `${name(d)}: no PodDisruptionBudget selects it`);
         assert.ok(pod.topologySpreadConstraints?.length >= 1, `${name(d)}: topologySpreadConstraints`);
       }
@@ -131,10 +152,14 @@ for (const overlay of OVERLAYS) {
       for (const d of deployments) {
         const pod = d.spec.template.spec;
         for (const c of pod.containers) {
-          for (const from of c.envFrom ?? []) if (from.configMapRef) assert.ok(configMaps.has(from.configMapRef.name), `${name(d)}: ConfigMap ${from.configMapRef.name}`);
-          for (const e of c.env ?? []) if (e.valueFrom?.secretKeyRef) assert.ok(secrets.has(e.valueFrom.secretKeyRef.name), `${name(d)}: Secret ${e.valueFrom.secretKeyRef.name}`);
+          for (const from of c.envFrom ?? [])
+            if (from.configMapRef) assert.ok(configMaps.has(from.configMapRef.name), `${name(d)}: ConfigMap ${from.configMapRef.name}`);
+          for (const e of c.env ?? [])
+            if (e.valueFrom?.secretKeyRef)
+              assert.ok(secrets.has(e.valueFrom.secretKeyRef.name), `${name(d)}: Secret ${e.valueFrom.secretKeyRef.name}`);
         }
-        for (const v of pod.volumes ?? []) if (v.secret) assert.ok(secrets.has(v.secret.secretName), `${name(d)}: Secret ${v.secret.secretName}`);
+        for (const v of pod.volumes ?? [])
+          if (v.secret) assert.ok(secrets.has(v.secret.secretName), `${name(d)}: Secret ${v.secret.secretName}`);
       }
       for (const t of ofKind(overlay, 'TriggerAuthentication')) {
         for (const ref of t.spec.secretTargetRef) assert.ok(secrets.has(ref.name), `${name(t)}: Secret ${ref.name}`);
@@ -154,10 +179,17 @@ for (const overlay of OVERLAYS) {
         const { groupId, inputTopic } = stageBinding(stage, prefix);
         assert.equal(trigger.metadata.consumerGroup, groupId, `${name(so)}: consumerGroup`);
         assert.equal(trigger.metadata.topic, inputTopic, `${name(so)}: topic`);
-        assert.equal(trigger.metadata.bootstrapServers, configValue(overlay, 'KAFKA_BROKERS'), `${name(so)}: bootstrapServers = KAFKA_BROKERS`);
+        assert.equal(
+          trigger.metadata.bootstrapServers,
+          configValue(overlay, 'KAFKA_BROKERS'),
+          `${name(so)}: bootstrapServers = KAFKA_BROKERS`,
+        );
         const kafkaTopic = ofKind(overlay, 'KafkaTopic').find((t) => t.spec.topicName === inputTopic);
         assert.ok(kafkaTopic, `no KafkaTopic for ${inputTopic}`);
-        assert.ok(so.spec.maxReplicaCount <= kafkaTopic.spec.partitions, `${name(so)}: maxReplicaCount ${so.spec.maxReplicaCount} > ${kafkaTopic.spec.partitions} partitions`);
+        assert.ok(
+          so.spec.maxReplicaCount <= kafkaTopic.spec.partitions,
+          `${name(so)}: maxReplicaCount ${so.spec.maxReplicaCount} > ${kafkaTopic.spec.partitions} partitions`,
+        );
         assert.ok(so.spec.minReplicaCount >= 1, `${name(so)}: never scale a stage to zero (its state and warm models)`);
         const deployment = byName(overlay, 'Deployment', target);
         assert.equal(deployment.spec.replicas, undefined, `${target}: the ScaledObject owns replicas; the Deployment must not set them`);
@@ -171,7 +203,9 @@ for (const overlay of OVERLAYS) {
       const prefix = configValue(overlay, 'EMOSTREAM_TOPIC_PREFIX');
       const documented = documentedRetentions();
       const kafkaTopics = ofKind(overlay, 'KafkaTopic');
-      const expected = [...Object.values(topics), eventsTopic, streamStatusTopic, trackerStateTopic].map((t) => topicName(t, prefix)).sort();
+      const expected = [...Object.values(topics), eventsTopic, streamStatusTopic, trackerStateTopic]
+        .map((t) => topicName(t, prefix))
+        .sort();
       assert.deepEqual(kafkaTopics.map((t) => t.spec.topicName).sort(), expected);
       assert.deepEqual([...documented.keys()].sort(), expected, 'the guide documents every topic');
       for (const t of kafkaTopics) {
@@ -184,7 +218,8 @@ for (const overlay of OVERLAYS) {
           // A retention on a compacted topic (the tracker changelog) deletes old records besides compacting.
           assert.equal(config['cleanup.policy'], doc.compacted ? 'compact,delete' : 'delete', `${name(t)}: cleanup policy as documented`);
           assert.equal(Number(config['retention.ms']), doc.retentionMs, `${name(t)}: retention.ms as documented`);
-          if (doc.retentionMs < 86_400_000) assert.ok(Number(config['segment.ms']) <= doc.retentionMs / 3, `${name(t)}: segments short enough for the retention to bite`);
+          if (doc.retentionMs < 86_400_000)
+            assert.ok(Number(config['segment.ms']) <= doc.retentionMs / 3, `${name(t)}: segments short enough for the retention to bite`);
         }
         assert.equal(t.metadata.labels['strimzi.io/cluster'], 'emostream-kafka');
       }
@@ -201,9 +236,15 @@ for (const overlay of OVERLAYS) {
       assert.deepEqual(policy.spec.policyTypes.sort(), ['Egress', 'Ingress']);
       assert.equal(policy.spec.ingress.length, 1);
       assert.deepEqual(policy.spec.ingress[0].ports, [{ protocol: 'TCP', port: Number(configValue(overlay, 'EMOSTREAM_OPS_PORT')) }]);
-      assert.deepEqual(policy.spec.ingress[0].from.map((f: Any) => f.podSelector.matchLabels), [{ 'app.kubernetes.io/name': 'prometheus' }]);
+      assert.deepEqual(
+        policy.spec.ingress[0].from.map((f: Any) => f.podSelector.matchLabels),
+        [{ 'app.kubernetes.io/name': 'prometheus' }],
+      );
       const kafkaPort = Number(configValue(overlay, 'KAFKA_BROKERS').split(',')[0]!.split(':')[1]);
-      assert.ok(policy.spec.egress.some((e: Any) => e.ports.some((p: Any) => p.port === kafkaPort)), 'egress to the brokers');
+      assert.ok(
+        policy.spec.egress.some((e: Any) => e.ports.some((p: Any) => p.port === kafkaPort)),
+        'egress to the brokers',
+      );
       const monitor = byName(overlay, 'PodMonitor', 'emostream-stages');
       assert.deepEqual(monitor.spec.selector.matchLabels, policy.spec.podSelector.matchLabels);
       assert.equal(monitor.spec.podMetricsEndpoints[0].port, 'ops');
@@ -218,13 +259,23 @@ describe('overlay specifics', () => {
     assert.equal(container.resources.requests['nvidia.com/gpu'], '1');
     assert.equal(container.resources.limits['nvidia.com/gpu'], '1');
     assert.match(container.image, /emostream-cuda:/);
-    assert.equal(container.env.filter((e: Any) => e.name === 'EMOSTREAM_EXECUTION_PROVIDER').map((e: Any) => e.value).join(), 'cuda');
+    assert.equal(
+      container.env
+        .filter((e: Any) => e.name === 'EMOSTREAM_EXECUTION_PROVIDER')
+        .map((e: Any) => e.value)
+        .join(),
+      'cuda',
+    );
     assert.equal(backbone.nodeSelector['nvidia.com/gpu.present'], 'true');
     assert.ok(backbone.tolerations.some((t: Any) => t.key === 'nvidia.com/gpu' && t.effect === 'NoSchedule'));
     for (const d of ofKind('gpu', 'Deployment').filter((d) => d.metadata.name !== 'emostream-backbone')) {
       assert.equal(d.spec.template.spec.containers[0].resources.limits['nvidia.com/gpu'], undefined, `${name(d)} takes no GPU`);
     }
-    assert.equal(ofKind('dev', 'Deployment').some((d) => d.spec.template.spec.containers[0].resources.limits['nvidia.com/gpu']), false, 'dev uses no GPU');
+    assert.equal(
+      ofKind('dev', 'Deployment').some((d) => d.spec.template.spec.containers[0].resources.limits['nvidia.com/gpu']),
+      false,
+      'dev uses no GPU',
+    );
   });
 
   it('gpu: face, backbone and temporal run the EMO-AffectNet pack from the packs volume', () => {
@@ -233,25 +284,37 @@ describe('overlay specifics', () => {
       const pack = pod.containers[0].env.find((e: Any) => e.name === 'EMOSTREAM_PACK')?.value;
       const mount = pod.containers[0].volumeMounts.find((m: Any) => m.name === 'packs');
       assert.ok(pack?.startsWith(`${mount?.mountPath}/`), `${stage}: EMOSTREAM_PACK ${pack} lies on the packs volume`);
-      assert.equal(pod.volumes.find((v: Any) => v.name === 'packs').persistentVolumeClaim.claimName, byName('gpu', 'PersistentVolumeClaim', 'emostream-packs').metadata.name);
+      assert.equal(
+        pod.volumes.find((v: Any) => v.name === 'packs').persistentVolumeClaim.claimName,
+        byName('gpu', 'PersistentVolumeClaim', 'emostream-packs').metadata.name,
+      );
     }
   });
 
-  it('dev: a Strimzi Kafka (KRaft) with the Kafka Exporter that the lag panels and alerts read, and the stages\' SCRAM users', () => {
+  it("dev: a Strimzi Kafka (KRaft) with the Kafka Exporter that the lag panels and alerts read, and the stages' SCRAM users", () => {
     const kafka = byName('dev', 'Kafka', 'emostream-kafka');
     assert.equal(kafka.metadata.annotations['strimzi.io/kraft'], 'enabled');
     assert.ok(ofKind('dev', 'KafkaNodePool').some((p) => p.metadata.labels['strimzi.io/cluster'] === 'emostream-kafka'));
     assert.ok(kafka.spec.kafkaExporter, 'kafkaExporter enabled (kafka_consumergroup_lag)');
     const exporter = byName('dev', 'PodMonitor', 'emostream-kafka-exporter');
     assert.equal(exporter.spec.selector.matchLabels['strimzi.io/name'], 'emostream-kafka-kafka-exporter');
-    const listener = kafka.spec.kafka.listeners.find((l: Any) => `emostream-kafka-kafka-bootstrap:${l.port}` === configValue('dev', 'KAFKA_BROKERS'));
+    const listener = kafka.spec.kafka.listeners.find(
+      (l: Any) => `emostream-kafka-kafka-bootstrap:${l.port}` === configValue('dev', 'KAFKA_BROKERS'),
+    );
     assert.ok(listener, 'KAFKA_BROKERS names a listener of the Kafka');
     assert.equal(listener.tls, true);
     assert.equal(`scram-${listener.authentication.type.split('scram-')[1]}`, configValue('dev', 'KAFKA_SASL_MECHANISM'));
-    assert.ok(listener.networkPolicyPeers.some((p: Any) => p.podSelector?.matchLabels?.['app.kubernetes.io/name'] === 'emostream'), 'only the stages (and KEDA) reach the listener');
+    assert.ok(
+      listener.networkPolicyPeers.some((p: Any) => p.podSelector?.matchLabels?.['app.kubernetes.io/name'] === 'emostream'),
+      'only the stages (and KEDA) reach the listener',
+    );
     for (const user of ofKind('dev', 'KafkaUser')) {
       const secret = byName('dev', 'Secret', user.spec.authentication.password.valueFrom.secretKeyRef.name);
-      assert.equal(Buffer.from(secret.data.username, 'base64').toString(), user.metadata.name, `${secret.metadata.name}: the Secret's username is the KafkaUser`);
+      assert.equal(
+        Buffer.from(secret.data.username, 'base64').toString(),
+        user.metadata.name,
+        `${secret.metadata.name}: the Secret's username is the KafkaUser`,
+      );
     }
   });
 
@@ -302,6 +365,16 @@ function mkdirOverlay(dir: string): void {
   cpSync(path.join(K8S_DIR, 'overlays', 'gpu', 'namespace.yaml'), path.join(overlay, 'namespace.yaml'));
   writeFileSync(
     path.join(overlay, 'kustomization.yaml'),
-    ['resources: [namespace.yaml, ../base]', 'patches:', '  - patch: |-', '      apiVersion: apps/v1', '      kind: Deployment', '      metadata:', '        name: emostream-nonexistent', '      spec:', '        replicas: 2'].join('\n'),
+    [
+      'resources: [namespace.yaml, ../base]',
+      'patches:',
+      '  - patch: |-',
+      '      apiVersion: apps/v1',
+      '      kind: Deployment',
+      '      metadata:',
+      '        name: emostream-nonexistent',
+      '      spec:',
+      '        replicas: 2',
+    ].join('\n'),
   );
 }

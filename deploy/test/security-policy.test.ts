@@ -25,7 +25,15 @@ function documentedAcls(): string[] {
     .split('\n')
     .map((line) => line.split('|').map((c) => c.trim().replace(/`/g, '')))
     .filter((cells) => cells[1]?.startsWith('emostream-'))
-    .map((cells) => aclLine(cells[1]!, cells[2]!, cells[3]!, cells[4]!, cells[5]!.split(',').map((o) => o.trim())))
+    .map((cells) =>
+      aclLine(
+        cells[1]!,
+        cells[2]!,
+        cells[3]!,
+        cells[4]!,
+        cells[5]!.split(',').map((o) => o.trim()),
+      ),
+    )
     .sort();
 }
 
@@ -38,14 +46,24 @@ const users = dev.filter((o: K8sObject) => o.kind === 'KafkaUser');
 const aclsOf = (principal: string): Any[] => users.find((u) => u.metadata.name === principal)?.spec.authorization.acls ?? [];
 const grants = (principal: string, type: string, resource: string, operation: string) =>
   aclsOf(principal).some(
-    (a) => a.resource.type === type && (a.resource.patternType === 'prefix' ? resource.startsWith(a.resource.name) : resource === a.resource.name) && (a.operations.includes(operation) || a.operations.includes('All')),
+    (a) =>
+      a.resource.type === type &&
+      (a.resource.patternType === 'prefix' ? resource.startsWith(a.resource.name) : resource === a.resource.name) &&
+      (a.operations.includes(operation) || a.operations.includes('All')),
   );
 
 describe('Kafka least privilege (dev overlay)', () => {
   it('has one KafkaUser per stage plus KEDA, admin and operator, each with exactly the ACLs docs/operations.md lists', () => {
-    assert.deepEqual(users.map((u) => u.metadata.name).sort(), [...STAGES, 'keda', 'admin', 'operator'].map((r) => `emostream-${r}`).sort());
+    assert.deepEqual(
+      users.map((u) => u.metadata.name).sort(),
+      [...STAGES, 'keda', 'admin', 'operator'].map((r) => `emostream-${r}`).sort(),
+    );
     const rendered = users
-      .flatMap((u) => u.spec.authorization.acls.map((a: Any) => aclLine(u.metadata.name, a.resource.type, a.resource.name, a.resource.patternType, a.operations)))
+      .flatMap((u) =>
+        u.spec.authorization.acls.map((a: Any) =>
+          aclLine(u.metadata.name, a.resource.type, a.resource.name, a.resource.patternType, a.operations),
+        ),
+      )
       .sort();
     assert.deepEqual(rendered, documentedAcls());
     for (const u of users) {
@@ -57,14 +75,34 @@ describe('Kafka least privilege (dev overlay)', () => {
     const prefix = 'emostream';
     const topic = (t: { base: string; version: number }) => topicName(t, prefix);
     const principals = users.map((u) => u.metadata.name as string);
-    assert.deepEqual(principals.filter((p) => grants(p, 'topic', topic(topics.streams), 'Write')), ['emostream-admin']);
-    assert.deepEqual(principals.filter((p) => grants(p, 'topic', topic(topics.dlq), 'Read')), ['emostream-operator']);
-    assert.deepEqual(principals.filter((p) => grants(p, 'topic', topic(topics.frames), 'Write')), ['emostream-ingest']);
-    assert.deepEqual(principals.filter((p) => grants(p, 'topic', topic(topics.frames), 'Read')), ['emostream-face']);
-    assert.deepEqual(principals.filter((p) => grants(p, 'topic', topic(streamStatusTopic), 'Write')), ['emostream-ingest']);
-    assert.ok(grants('emostream-ingest', 'topic', topic(topics.streams), 'Read') && grants('emostream-ingest', 'group', 'emostream.ingest', 'Read'));
+    assert.deepEqual(
+      principals.filter((p) => grants(p, 'topic', topic(topics.streams), 'Write')),
+      ['emostream-admin'],
+    );
+    assert.deepEqual(
+      principals.filter((p) => grants(p, 'topic', topic(topics.dlq), 'Read')),
+      ['emostream-operator'],
+    );
+    assert.deepEqual(
+      principals.filter((p) => grants(p, 'topic', topic(topics.frames), 'Write')),
+      ['emostream-ingest'],
+    );
+    assert.deepEqual(
+      principals.filter((p) => grants(p, 'topic', topic(topics.frames), 'Read')),
+      ['emostream-face'],
+    );
+    assert.deepEqual(
+      principals.filter((p) => grants(p, 'topic', topic(streamStatusTopic), 'Write')),
+      ['emostream-ingest'],
+    );
+    assert.ok(
+      grants('emostream-ingest', 'topic', topic(topics.streams), 'Read') && grants('emostream-ingest', 'group', 'emostream.ingest', 'Read'),
+    );
     assert.ok(!grants('emostream-keda', 'topic', topic(topics.frames), 'Read'), 'KEDA describes, never reads data');
-    assert.ok(!principals.some((p) => grants(p, 'cluster', 'kafka-cluster', 'Create') || grants(p, 'topic', topic(topics.frames), 'Create')), 'topics come from the KafkaTopics');
+    assert.ok(
+      !principals.some((p) => grants(p, 'cluster', 'kafka-cluster', 'Create') || grants(p, 'topic', topic(topics.frames), 'Create')),
+      'topics come from the KafkaTopics',
+    );
   });
 
   it('logs every stage in as its own user', () => {
@@ -88,9 +126,14 @@ for (const overlay of OVERLAYS) {
 
     it('lets ingest reach cameras but never link-local (cloud metadata), loopback, private or cluster ranges', () => {
       const policies = objects.filter((o) => o.kind === 'NetworkPolicy' && (o.spec.policyTypes ?? []).includes('Egress'));
-      const ingestLabels = objects.find((o) => o.kind === 'Deployment' && o.metadata.name === 'emostream-ingest').spec.template.metadata.labels;
-      const applying = policies.filter((p) => Object.entries(p.spec.podSelector.matchLabels ?? {}).every(([k, v]) => ingestLabels[k] === v));
-      const blocks = applying.flatMap((p) => p.spec.egress.flatMap((rule: Any) => (rule.to ?? []).filter((to: Any) => to.ipBlock).map((to: Any) => to.ipBlock)));
+      const ingestLabels = objects.find((o) => o.kind === 'Deployment' && o.metadata.name === 'emostream-ingest').spec.template.metadata
+        .labels;
+      const applying = policies.filter((p) =>
+        Object.entries(p.spec.podSelector.matchLabels ?? {}).every(([k, v]) => ingestLabels[k] === v),
+      );
+      const blocks = applying.flatMap((p) =>
+        p.spec.egress.flatMap((rule: Any) => (rule.to ?? []).filter((to: Any) => to.ipBlock).map((to: Any) => to.ipBlock)),
+      );
       assert.ok(blocks.length > 0, 'ingest has an ipBlock egress rule (cameras)');
       for (const address of ['169.254.169.254', '169.254.1.1', '127.0.0.1', '10.96.0.1', '172.20.0.5', '192.168.1.1', '100.64.0.1']) {
         const reachable = blocks.some((block: Any) => {
@@ -106,15 +149,23 @@ for (const overlay of OVERLAYS) {
     });
 
     it('binds ops endpoints to 0.0.0.0 only because the manifests say so (the default is loopback)', () => {
-      const values = objects.filter((o) => o.kind === 'ConfigMap').map((c) => c.data?.EMOSTREAM_OPS_HOST).filter((v) => v !== undefined);
+      const values = objects
+        .filter((o) => o.kind === 'ConfigMap')
+        .map((c) => c.data?.EMOSTREAM_OPS_HOST)
+        .filter((v) => v !== undefined);
       assert.deepEqual(values, ['0.0.0.0']);
       assert.equal(runtimeConfigSchema.parse({ bus: 'memory' }).opsHost, '127.0.0.1');
     });
 
     it('starts ingest with the strict source policy: no extra hosts or media roots, a stream cap', () => {
-      const ingest = objects.find((o) => o.kind === 'Deployment' && o.metadata.name === 'emostream-ingest').spec.template.spec.containers[0];
+      const ingest = objects.find((o) => o.kind === 'Deployment' && o.metadata.name === 'emostream-ingest').spec.template.spec
+        .containers[0];
       const env = Object.fromEntries((ingest.env as Any[]).filter((e) => 'value' in e).map((e) => [e.name, e.value]));
-      const settings = ingestSettingsSchema.parse({ allowHosts: env.INGEST_ALLOW_HOSTS, mediaRoots: env.INGEST_MEDIA_ROOTS, maxStreams: env.INGEST_MAX_STREAMS });
+      const settings = ingestSettingsSchema.parse({
+        allowHosts: env.INGEST_ALLOW_HOSTS,
+        mediaRoots: env.INGEST_MEDIA_ROOTS,
+        maxStreams: env.INGEST_MAX_STREAMS,
+      });
       assert.deepEqual(settings.allowHosts, []);
       assert.deepEqual(settings.mediaRoots, []);
       assert.ok(settings.maxStreams > 0 && settings.maxStreams <= 64);

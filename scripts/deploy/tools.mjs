@@ -27,11 +27,14 @@ const STRIMZI_CLASSES = {
 function run(command, args, options = {}) {
   const result = spawnSync(command, args, { cwd: root, encoding: 'utf8', ...options });
   if (result.error) {
-    if (result.error.code === 'ENOENT') throw new Error(`\`${command}\` is not installed or not on PATH (${options.why ?? 'needed by deploy:check'})`);
+    if (result.error.code === 'ENOENT')
+      throw new Error(`\`${command}\` is not installed or not on PATH (${options.why ?? 'needed by deploy:check'})`);
     throw result.error;
   }
   if (result.status !== 0) {
-    throw new Error(`\`${command} ${args.join(' ')}\` failed (exit ${result.status ?? result.signal}):\n${(result.stderr ?? '').slice(-4000)}`);
+    throw new Error(
+      `\`${command} ${args.join(' ')}\` failed (exit ${result.status ?? result.signal}):\n${(result.stderr ?? '').slice(-4000)}`,
+    );
   }
   return result.stdout;
 }
@@ -64,8 +67,20 @@ export function ensureStrimziCrds() {
   rmSync(dir, { recursive: true, force: true });
   run(
     'mvn',
-    ['-q', '-B', '-f', path.join(here, 'strimzi-pom.xml'), `-Dstrimzi.version=${STRIMZI_VERSION}`, 'dependency:copy-dependencies', `-DoutputDirectory=${libs}`, '-DincludeScope=runtime'],
-    { why: 'Maven resolves Strimzi\'s jars from Maven Central (scripts/install-system-deps.sh --tests installs it)', stdio: ['ignore', 'inherit', 'pipe'] },
+    [
+      '-q',
+      '-B',
+      '-f',
+      path.join(here, 'strimzi-pom.xml'),
+      `-Dstrimzi.version=${STRIMZI_VERSION}`,
+      'dependency:copy-dependencies',
+      `-DoutputDirectory=${libs}`,
+      '-DincludeScope=runtime',
+    ],
+    {
+      why: "Maven resolves Strimzi's jars from Maven Central (scripts/install-system-deps.sh --tests installs it)",
+      stdio: ['ignore', 'inherit', 'pipe'],
+    },
   );
   if (!existsSync(libs) || readdirSync(libs).length === 0) throw new Error(`mvn copied no jars into ${libs}`);
   const staging = `${crds}.tmp`;
@@ -87,7 +102,7 @@ export function ensureStrimziCrds() {
       '1.25+',
       ...Object.entries(STRIMZI_CLASSES).map(([file, cls]) => `${cls}=${path.join(staging, `${file}.yaml`)}`),
     ],
-    { why: 'Java runs Strimzi\'s CRD generator', stdio: ['ignore', 'pipe', 'pipe'] },
+    { why: "Java runs Strimzi's CRD generator", stdio: ['ignore', 'pipe', 'pipe'] },
   );
   for (const file of Object.keys(STRIMZI_CLASSES)) {
     if (!existsSync(path.join(staging, `${file}.yaml`))) throw new Error(`Strimzi's CRD generator wrote no ${file}.yaml`);

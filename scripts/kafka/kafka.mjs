@@ -91,8 +91,10 @@ export function ensureJars({ quiet = false } = {}) {
   const res = spawnSync(
     mvn,
     [
-      '-q', '-B',
-      '-f', POM,
+      '-q',
+      '-B',
+      '-f',
+      POM,
       `-Dkafka.version=${KAFKA_VERSION}`,
       'dependency:copy-dependencies',
       `-DoutputDirectory=${tmp}`,
@@ -103,10 +105,11 @@ export function ensureJars({ quiet = false } = {}) {
   const jarOk = fs.existsSync(path.join(tmp, `kafka_2.13-${KAFKA_VERSION}.jar`));
   if (res.error || res.status !== 0 || !jarOk) {
     fs.rmSync(tmp, { recursive: true, force: true });
-    const why = res.error?.code === 'ENOENT'
-      ? 'Maven (`mvn`) is not installed or not on PATH; it is needed once to download Kafka from Maven Central'
-      : `\`mvn dependency:copy-dependencies\` failed (exit ${res.status ?? res.signal})` +
-        (jarOk || res.status !== 0 ? '' : `: kafka_2.13-${KAFKA_VERSION}.jar was not downloaded`);
+    const why =
+      res.error?.code === 'ENOENT'
+        ? 'Maven (`mvn`) is not installed or not on PATH; it is needed once to download Kafka from Maven Central'
+        : `\`mvn dependency:copy-dependencies\` failed (exit ${res.status ?? res.signal})` +
+          (jarOk || res.status !== 0 ? '' : `: kafka_2.13-${KAFKA_VERSION}.jar was not downloaded`);
     const out = tail(`${res.stdout ?? ''}${res.stderr ?? ''}`, 20);
     throw new Error(`Could not fetch the Kafka jars: ${why}${out ? `\n${out}` : ''}`);
   }
@@ -130,11 +133,15 @@ export function ensureJars({ quiet = false } = {}) {
 /** Asks the OS for n distinct free ports (all held open at once, so they differ). */
 async function freePorts(n) {
   const servers = await Promise.all(
-    Array.from({ length: n }, () => new Promise((resolve, reject) => {
-      const srv = net.createServer();
-      srv.once('error', reject);
-      srv.listen(0, '127.0.0.1', () => resolve(srv));
-    })),
+    Array.from(
+      { length: n },
+      () =>
+        new Promise((resolve, reject) => {
+          const srv = net.createServer();
+          srv.once('error', reject);
+          srv.listen(0, '127.0.0.1', () => resolve(srv));
+        }),
+    ),
   );
   const ports = servers.map((s) => s.address().port);
   await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
@@ -236,7 +243,11 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const live = new Set();
 process.on('exit', () => {
   for (const b of live) {
-    try { process.kill(b.pid, 'SIGKILL'); } catch { /* already gone */ }
+    try {
+      process.kill(b.pid, 'SIGKILL');
+    } catch {
+      /* already gone */
+    }
     if (b.tempDir) fs.rmSync(b.tempDir, { recursive: true, force: true });
     if (b.cdsDump) fs.rmSync(b.cdsDump, { force: true });
   }
@@ -285,15 +296,18 @@ export async function startKafka({ dataDir, logFile } = {}) {
   // KRaft needs its storage formatted with a cluster id before the first start
   // (a reused dataDir already is; formatting it again with a new id would fail).
   const formatted = fs.existsSync(path.join(dir, 'data', 'meta.properties'));
-  const fmt = formatted ? { status: 0 } : spawnSync(
-    'java',
-    [...cdsArgs, ...javaArgs(toolLog4jFile), 'kafka.tools.StorageTool', 'format', '-t', randomClusterId(), '-c', propsFile],
-    { encoding: 'utf8' },
-  );
+  const fmt = formatted
+    ? { status: 0 }
+    : spawnSync(
+        'java',
+        [...cdsArgs, ...javaArgs(toolLog4jFile), 'kafka.tools.StorageTool', 'format', '-t', randomClusterId(), '-c', propsFile],
+        { encoding: 'utf8' },
+      );
   if (fmt.error || fmt.status !== 0) {
-    const why = fmt.error?.code === 'ENOENT'
-      ? 'Java (`java`, 17+) is not installed or not on PATH'
-      : `kafka.tools.StorageTool format failed (exit ${fmt.status ?? fmt.signal})`;
+    const why =
+      fmt.error?.code === 'ENOENT'
+        ? 'Java (`java`, 17+) is not installed or not on PATH'
+        : `kafka.tools.StorageTool format failed (exit ${fmt.status ?? fmt.signal})`;
     const logText = logTail(logFile, 20); // read before the temp dir goes
     if (tempDir) fs.rmSync(tempDir, { recursive: true, force: true });
     throw new Error(`${why}\n${tail(`${fmt.stdout ?? ''}${fmt.stderr ?? ''}`, 20)}\n${logText}`);
@@ -305,7 +319,9 @@ export async function startKafka({ dataDir, logFile } = {}) {
   let exited = null; // { code, signal } once the current JVM is gone
   // Resolves when a JVM goes away that nobody asked to stop (a crash), or at the final stop().
   let unexpectedExit;
-  const exitedUnexpectedly = new Promise((resolve) => { unexpectedExit = resolve; });
+  const exitedUnexpectedly = new Promise((resolve) => {
+    unexpectedExit = resolve;
+  });
   let down = false; // stopped on purpose by kill(); restart() clears it
   const entry = { pid: 0, tempDir, cdsDump };
   live.add(entry);
@@ -314,7 +330,12 @@ export async function startKafka({ dataDir, logFile } = {}) {
     // log, opened in append mode so they don't overwrite what log4j writes.
     const out = fs.openSync(logFile, 'a');
     // Only the first JVM dumps the class archive (a killed one would leave it half written).
-    const cds = first && cdsDump ? [`-XX:ArchiveClassesAtExit=${cdsDump}`] : useCds && fs.existsSync(CDS_FILE) ? [`-XX:SharedArchiveFile=${CDS_FILE}`] : [];
+    const cds =
+      first && cdsDump
+        ? [`-XX:ArchiveClassesAtExit=${cdsDump}`]
+        : useCds && fs.existsSync(CDS_FILE)
+          ? [`-XX:SharedArchiveFile=${CDS_FILE}`]
+          : [];
     const jvm = spawn('java', [...cds, ...javaArgs(log4jFile), 'kafka.Kafka', propsFile], {
       stdio: ['ignore', out, out],
       // Own process group: a Ctrl-C in the terminal goes to the command under
@@ -344,7 +365,9 @@ export async function startKafka({ dataDir, logFile } = {}) {
     let timer;
     // Writing the class archive at exit takes a while on a busy machine.
     const ms = cdsDump ? 4 * STOP_TIMEOUT_MS : STOP_TIMEOUT_MS;
-    const timeout = new Promise((r) => { timer = setTimeout(() => r('timeout'), ms); });
+    const timeout = new Promise((r) => {
+      timer = setTimeout(() => r('timeout'), ms);
+    });
     const result = await Promise.race([exitPromise, timeout]);
     clearTimeout(timer); // a pending timer would keep the caller's process alive for 15 s
     if (result === 'timeout') {
@@ -367,7 +390,9 @@ export async function startKafka({ dataDir, logFile } = {}) {
   };
   // The class archive is written by the first JVM only: remember how that one ended.
   let firstExit = null;
-  void exitPromise.then((result) => { firstExit = result; });
+  void exitPromise.then((result) => {
+    firstExit = result;
+  });
 
   // A signal while we wait must not orphan the half-started JVM (Node's default
   // signal handling exits without running 'exit' hooks). Kill it right away,
@@ -377,7 +402,11 @@ export async function startKafka({ dataDir, logFile } = {}) {
   let interruptedBy = null;
   const onSignal = (sig) => {
     interruptedBy = sig;
-    try { child.kill('SIGKILL'); } catch { /* already gone */ }
+    try {
+      child.kill('SIGKILL');
+    } catch {
+      /* already gone */
+    }
     if (SIGNALS.every((s) => process.listenerCount(s) === 1 && process.listeners(s)[0] === onSignal)) {
       if (tempDir) fs.rmSync(tempDir, { recursive: true, force: true });
       if (cdsDump) fs.rmSync(cdsDump, { force: true });
@@ -396,7 +425,9 @@ export async function startKafka({ dataDir, logFile } = {}) {
       throw new Error(`interrupted by ${interruptedBy} while the broker was starting`);
     }
     const died = exited
-      ? exited.error ? `could not run java: ${exited.error.message}` : `the broker JVM exited (code ${exited.code ?? exited.signal})`
+      ? exited.error
+        ? `could not run java: ${exited.error.message}`
+        : `the broker JVM exited (code ${exited.code ?? exited.signal})`
       : err.message;
     const logText = logTail(logFile); // read before stop() deletes a temp log
     await stop();
@@ -410,27 +441,35 @@ export async function startKafka({ dataDir, logFile } = {}) {
   let changing = Promise.resolve();
   const serially = (work) => (changing = changing.then(work, work));
   /** Stops the broker, keeping its port and data: 'SIGKILL' (default) is a crash, 'SIGTERM' a clean shutdown. */
-  const kill = (signal = 'SIGKILL') => serially(async () => {
-    if (stopping) throw new Error('the broker was stopped for good');
-    down = true;
-    await endJvm(signal);
-  });
+  const kill = (signal = 'SIGKILL') =>
+    serially(async () => {
+      if (stopping) throw new Error('the broker was stopped for good');
+      down = true;
+      await endJvm(signal);
+    });
   /** Starts the broker again (after kill()) and waits until topics, groups and transactions work. */
-  const restart = () => serially(async () => {
-    if (stopping) throw new Error('the broker was stopped for good');
-    if (!exited) return;
-    launch(false);
-    down = false;
-    try {
-      await waitUntilUsable(brokers, () => exited);
-    } catch (err) {
-      throw new Error(`the broker did not come back: ${exited ? `its JVM exited (code ${exited.code ?? exited.signal})` : err.message}\n${logTail(logFile)}`);
-    }
-  });
+  const restart = () =>
+    serially(async () => {
+      if (stopping) throw new Error('the broker was stopped for good');
+      if (!exited) return;
+      launch(false);
+      down = false;
+      try {
+        await waitUntilUsable(brokers, () => exited);
+      } catch (err) {
+        throw new Error(
+          `the broker did not come back: ${exited ? `its JVM exited (code ${exited.code ?? exited.signal})` : err.message}\n${logTail(logFile)}`,
+        );
+      }
+    });
   return {
     brokers,
-    get pid() { return child.pid; },
-    get running() { return !exited; },
+    get pid() {
+      return child.pid;
+    },
+    get running() {
+      return !exited;
+    },
     logFile,
     dataDir: dir,
     exited: exitedUnexpectedly,
@@ -454,7 +493,11 @@ export async function serveBrokerControl(broker) {
       res.writeHead(code, { 'content-type': 'text/plain; charset=utf-8' });
       res.end(`${text}\n`);
     };
-    const act = (work, done) => work.then(() => reply(200, done), (err) => reply(500, err.message));
+    const act = (work, done) =>
+      work.then(
+        () => reply(200, done),
+        (err) => reply(500, err.message),
+      );
     if (req.method === 'GET' && url.pathname === '/status') return reply(200, broker.running ? 'running' : 'down');
     if (req.method !== 'POST') return reply(405, 'POST /kill[?signal=SIGTERM], POST /restart, GET /status');
     if (url.pathname === '/kill') {
@@ -472,10 +515,11 @@ export async function serveBrokerControl(broker) {
   server.unref(); // never keeps a process alive on its own
   return {
     url: `http://127.0.0.1:${server.address().port}`,
-    close: () => new Promise((resolve) => {
-      server.closeAllConnections();
-      server.close(() => resolve());
-    }),
+    close: () =>
+      new Promise((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
   };
 }
 
@@ -487,10 +531,14 @@ function promoteCdsArchive(dump, exited, javaArgs) {
   try {
     // Exited on its own after SIGTERM (code 143), not killed: the dump finished.
     // -Xshare:on makes `java -version` fail if the archive cannot be used.
-    const ok = exited?.code != null && fs.existsSync(dump) &&
+    const ok =
+      exited?.code != null &&
+      fs.existsSync(dump) &&
       spawnSync('java', ['-Xshare:on', `-XX:SharedArchiveFile=${dump}`, ...javaArgs, '-version'], { stdio: 'ignore' }).status === 0;
     if (ok) fs.renameSync(dump, CDS_FILE);
-  } catch { /* only an optimisation */ }
+  } catch {
+    /* only an optimisation */
+  }
   fs.rmSync(dump, { force: true });
 }
 
@@ -610,8 +658,9 @@ async function main(argv) {
     return;
   }
   if (cmd !== 'start') {
-    console.error('usage: node scripts/kafka/kafka.mjs fetch\n' +
-      '       node scripts/kafka/kafka.mjs start [--data-dir DIR] [--log-file FILE]');
+    console.error(
+      'usage: node scripts/kafka/kafka.mjs fetch\n' + '       node scripts/kafka/kafka.mjs start [--data-dir DIR] [--log-file FILE]',
+    );
     process.exitCode = 2;
     return;
   }
@@ -626,13 +675,17 @@ async function main(argv) {
   console.log(`KAFKA_BROKERS=${broker.brokers}`);
   console.log(`KAFKA_PID_FILE=${PID_FILE}`);
   console.log(`KAFKA_CONTROL_URL=${control.url}`);
-  console.error(`Kafka ${KAFKA_VERSION} ready in ${((Date.now() - started) / 1000).toFixed(1)} s ` +
-    `(JVM pid ${broker.pid}, log ${broker.logFile}). Ctrl-C to stop.`);
+  console.error(
+    `Kafka ${KAFKA_VERSION} ready in ${((Date.now() - started) / 1000).toFixed(1)} s ` +
+      `(JVM pid ${broker.pid}, log ${broker.logFile}). Ctrl-C to stop.`,
+  );
 
   const removePidFile = () => {
     try {
       if (fs.readFileSync(PID_FILE, 'utf8').trim() === String(process.pid)) fs.rmSync(PID_FILE);
-    } catch { /* another start owns or removed it */ }
+    } catch {
+      /* another start owns or removed it */
+    }
   };
   let signalled = false;
   const shutdown = async (sig) => {

@@ -38,16 +38,16 @@ async function consumeUntil({ topic, groupId, readUncommitted = false, done, tim
     await consumer.connect();
     await consumer.subscribe({ topics: [topic], fromBeginning: true });
     await new Promise((resolve, reject) => {
-      const timer = setTimeout(
-        () => reject(new Error(`timed out on ${topic} after ${seen.length} messages`)),
-        timeoutMs,
-      );
+      const timer = setTimeout(() => reject(new Error(`timed out on ${topic} after ${seen.length} messages`)), timeoutMs);
       consumer.on(consumer.events.CRASH, (e) => reject(e.payload.error));
       consumer
         .run({
           eachMessage: async ({ partition, message }) => {
             seen.push({ partition, offset: message.offset, key: message.key?.toString(), value: message.value });
-            if (done(seen)) { clearTimeout(timer); resolve(); }
+            if (done(seen)) {
+              clearTimeout(timer);
+              resolve();
+            }
           },
         })
         .catch(reject);

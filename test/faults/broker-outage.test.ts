@@ -28,7 +28,10 @@ describe('fault: the broker is down for 30 s in the middle of a file', () => {
     let restartAt: number;
     const framesAtKill = pipeline.frameSeqs('long');
     try {
-      assert.ok(!pipeline.framesWritten.some((f) => f.endOfStream), 'the file ended before the broker was killed: the fault did not land mid-file');
+      assert.ok(
+        !pipeline.framesWritten.some((f) => f.endOfStream),
+        'the file ended before the broker was killed: the fault did not land mid-file',
+      );
       await new Promise((resolve) => setTimeout(resolve, 30_000));
       pipeline.assertNoUnexpectedExit();
     } finally {
@@ -44,14 +47,24 @@ describe('fault: the broker is down for 30 s in the middle of a file', () => {
 
     for (const stage of STAGES) {
       const during = pipeline.readinessBetween(stage, downAt + BUS_UNREACHABLE_MS + 3_000, restartAt);
-      assert.ok(during.length > 0 && during.every((s) => s === 503), `${stage}: /readyz during the outage was ${[...new Set(during)].join(', ')}, not 503`);
+      assert.ok(
+        during.length > 0 && during.every((s) => s === 503),
+        `${stage}: /readyz during the outage was ${[...new Set(during)].join(', ')}, not 503`,
+      );
       const metrics = await pipeline.metrics(stage);
-      assert.ok(metrics.includes(`emostream_${stage}_bus_reachable 1`), `${stage}: bus_reachable is not back to 1; its log:\n${pipeline.logTail(stage)}`);
+      assert.ok(
+        metrics.includes(`emostream_${stage}_bus_reachable 1`),
+        `${stage}: bus_reachable is not back to 1; its log:\n${pipeline.logTail(stage)}`,
+      );
     }
     // Ingest was in the middle of the file: it waited for the bus, it did not end or fail the stream.
     const seqs = pipeline.frameSeqs('long');
     assert.ok(framesAtKill.length < seqs.length, `ingest had published all ${seqs.length} frames before the kill`);
-    assert.deepEqual(seqs, [...new Set(seqs)].sort((a, b) => a - b), 'each frame committed once, in order');
+    assert.deepEqual(
+      seqs,
+      [...new Set(seqs)].sort((a, b) => a - b),
+      'each frame committed once, in order',
+    );
     assert.equal(pipeline.framesWritten.filter((f) => f.endOfStream).length, 1, 'one end-of-stream marker, after the last frame');
     await assertSameEvents(pipeline, reference);
   });

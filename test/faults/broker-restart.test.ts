@@ -35,7 +35,11 @@ describe('the test broker as a fault switch', () => {
     await broker.restart();
 
     const ends = await bus.endOffsets(topic);
-    assert.deepEqual(ends.map((e) => e.offset), ['1'], 'the record written before the crash is still there');
+    assert.deepEqual(
+      ends.map((e) => e.offset),
+      ['1'],
+      'the record written before the crash is still there',
+    );
     const seen: string[] = [];
     const consumer = await bus.consumer({ groupId: `${topic}.reader`, topics: [topic], fromBeginning: true });
     await consumer.run({ eachBatch: async (batch) => void seen.push(...batch.records.map((r) => Buffer.from(r.value!).toString())) });

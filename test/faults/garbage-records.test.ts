@@ -24,7 +24,13 @@ describe('fault: a 10 MiB garbage record ahead of good records on every input to
     const file = clip('happy');
     const reference = await referenceEvents({ happy: file });
     const inputs = [topics.streams, topics.frames, topics.faces, topics.embeddings, topics.emotions];
-    await bus.createTopics(inputs.map((t) => ({ name: topicName(t, pipeline.prefix), partitions: t.defaultPartitions, ...(t.configEntries ? { configEntries: t.configEntries } : {}) })));
+    await bus.createTopics(
+      inputs.map((t) => ({
+        name: topicName(t, pipeline.prefix),
+        partitions: t.defaultPartitions,
+        ...(t.configEntries ? { configEntries: t.configEntries } : {}),
+      })),
+    );
     // Keyed like the stream, so the garbage sits on the partition of the good records behind it.
     const garbage = Buffer.alloc(MAX_MESSAGE_BYTES - 4096, 'g');
     const producer = await bus.producer();
@@ -40,7 +46,11 @@ describe('fault: a 10 MiB garbage record ahead of good records on every input to
     await assertSameEvents(pipeline, reference);
 
     const letters: ReturnType<typeof fromBinary<typeof DeadLetterSchema>>[] = [];
-    const dlq = await bus.consumer({ groupId: `${pipeline.prefix}.dlq-reader`, topics: [topicName(topics.dlq, pipeline.prefix)], fromBeginning: true });
+    const dlq = await bus.consumer({
+      groupId: `${pipeline.prefix}.dlq-reader`,
+      topics: [topicName(topics.dlq, pipeline.prefix)],
+      fromBeginning: true,
+    });
     await dlq.run({
       eachBatch: async (batch) => {
         for (const r of batch.records) {
@@ -49,7 +59,10 @@ describe('fault: a 10 MiB garbage record ahead of good records on every input to
         }
       },
     });
-    await waitFor(() => letters.length >= 4, { timeoutMs: 30_000, message: () => `a dead letter from each of face, backbone, temporal and sink (have ${letters.map((l) => l.stage)})` });
+    await waitFor(() => letters.length >= 4, {
+      timeoutMs: 30_000,
+      message: () => `a dead letter from each of face, backbone, temporal and sink (have ${letters.map((l) => l.stage)})`,
+    });
     await dlq.close();
     assert.deepEqual(letters.map((l) => l.stage).sort(), ['backbone', 'face', 'sink', 'temporal']);
     const sha256 = createHash('sha256').update(garbage).digest('hex');

@@ -56,7 +56,27 @@ export function longClip(): string {
   const inputs = names.flatMap((n) => ['-i', clip(n)]);
   const filter = `${names.map((_, i) => `[${i}:v]`).join('')}concat=n=${names.length}:v=1:a=0,fps=30000/1001[v]`;
   const temp = `${out}.${process.pid}.mp4`;
-  const made = spawnSync('ffmpeg', ['-v', 'error', '-y', ...inputs, '-filter_complex', filter, '-map', '[v]', '-c:v', 'libx264', '-preset', 'veryfast', '-pix_fmt', 'yuv420p', temp], { encoding: 'utf8' });
+  const made = spawnSync(
+    'ffmpeg',
+    [
+      '-v',
+      'error',
+      '-y',
+      ...inputs,
+      '-filter_complex',
+      filter,
+      '-map',
+      '[v]',
+      '-c:v',
+      'libx264',
+      '-preset',
+      'veryfast',
+      '-pix_fmt',
+      'yuv420p',
+      temp,
+    ],
+    { encoding: 'utf8' },
+  );
   assert.equal(made.status, 0, `ffmpeg could not make the long clip: ${made.stderr}`);
   spawnSync('mv', [temp, out]);
   return out;
@@ -124,7 +144,13 @@ export class FaultPipeline {
     // These readers never commit: a member re-created after the broker came back reads from the
     // start again, so each record counts once, by partition and offset.
     const seenEvents = new Set<string>();
-    const eventReader = await this.bus.consumer({ groupId: `${this.prefix}.events-reader`, topics: [events], fromBeginning: true, readCommitted: true, sessionTimeoutMs: 6_000 });
+    const eventReader = await this.bus.consumer({
+      groupId: `${this.prefix}.events-reader`,
+      topics: [events],
+      fromBeginning: true,
+      readCommitted: true,
+      sessionTimeoutMs: 6_000,
+    });
     await eventReader.run({
       eachBatch: async (batch) => {
         for (const r of batch.records) {
@@ -135,7 +161,13 @@ export class FaultPipeline {
       },
     });
     const seenFrames = new Set<string>();
-    const frameReader = await this.bus.consumer({ groupId: `${this.prefix}.frames-reader`, topics: [frames], fromBeginning: true, readCommitted: true, sessionTimeoutMs: 6_000 });
+    const frameReader = await this.bus.consumer({
+      groupId: `${this.prefix}.frames-reader`,
+      topics: [frames],
+      fromBeginning: true,
+      readCommitted: true,
+      sessionTimeoutMs: 6_000,
+    });
     await frameReader.run({
       eachBatch: async (batch) => {
         for (const r of batch.records) {
@@ -167,7 +199,8 @@ export class FaultPipeline {
     child.stdout!.on('data', keep);
     child.stderr!.on('data', keep);
     child.once('exit', (code, signal) => {
-      if (!proc.killed) this.unexpectedExits.push(`${stage} exited by itself (code ${code}, signal ${signal}):\n${proc.output.slice(-15).join('\n')}`);
+      if (!proc.killed)
+        this.unexpectedExits.push(`${stage} exited by itself (code ${code}, signal ${signal}):\n${proc.output.slice(-15).join('\n')}`);
     });
     this.processes.set(stage, proc);
     this.poller ??= setInterval(() => void this.sampleReadiness(), 200);
@@ -195,13 +228,21 @@ export class FaultPipeline {
         const statuses = await Promise.all(stages.map((s) => readyz(this.ports.get(s)!)));
         return statuses.every((s) => s === 200);
       },
-      { timeoutMs, intervalMs: 250, message: () => `every stage ready (${stages.map((s) => `${s}: ${this.lastReadiness(s)}`).join(', ')})` },
+      {
+        timeoutMs,
+        intervalMs: 250,
+        message: () => `every stage ready (${stages.map((s) => `${s}: ${this.lastReadiness(s)}`).join(', ')})`,
+      },
     );
   }
 
   /** `emo streams add`, as an operator would. */
   addStream(streamId: string, file: string): void {
-    const added = spawnSync(process.execPath, [emo, 'streams', 'add', streamId, file], { cwd: root, env: { ...process.env, ...this.env }, encoding: 'utf8' });
+    const added = spawnSync(process.execPath, [emo, 'streams', 'add', streamId, file], {
+      cwd: root,
+      env: { ...process.env, ...this.env },
+      encoding: 'utf8',
+    });
     assert.equal(added.status, 0, added.stderr);
   }
 
@@ -211,7 +252,9 @@ export class FaultPipeline {
   }
 
   faceEvents(streamId?: string): FaceEmotionEvent[] {
-    return this.events.filter((e): e is FaceEmotionEvent => e.schema === 'emostream.event.face.v2' && (streamId === undefined || e.streamId === streamId));
+    return this.events.filter(
+      (e): e is FaceEmotionEvent => e.schema === 'emostream.event.face.v2' && (streamId === undefined || e.streamId === streamId),
+    );
   }
 
   summaries(): TrackSummaryEvent[] {
@@ -225,7 +268,11 @@ export class FaultPipeline {
         this.assertNoUnexpectedExit();
         return this.summaries().length >= count;
       },
-      { timeoutMs, intervalMs: 200, message: () => `${count} track summaries (have ${this.summaries().length}; ${this.faceEvents().length} face events)` },
+      {
+        timeoutMs,
+        intervalMs: 200,
+        message: () => `${count} track summaries (have ${this.summaries().length}; ${this.faceEvents().length} face events)`,
+      },
     );
     await new Promise((resolve) => setTimeout(resolve, 3_000));
   }
@@ -248,7 +295,13 @@ export class FaultPipeline {
     for (const topic of [topics.frames, topics.faces, topics.embeddings, topics.emotions]) {
       const name = topicName(topic, this.prefix);
       const seqs: number[] = [];
-      const reader = await this.bus.consumer({ groupId: `${this.prefix}.trace-${topic.base}`, topics: [name], fromBeginning: true, readCommitted: true, sessionTimeoutMs: 6_000 });
+      const reader = await this.bus.consumer({
+        groupId: `${this.prefix}.trace-${topic.base}`,
+        topics: [name],
+        fromBeginning: true,
+        readCommitted: true,
+        sessionTimeoutMs: 6_000,
+      });
       await reader.run({
         eachBatch: async (batch) => {
           for (const r of batch.records) {
@@ -262,10 +315,18 @@ export class FaultPipeline {
         },
       });
       const ends = await this.bus.endOffsets(name);
-      await waitFor(() => ends.every((e) => e.offset === '0' || BigInt(reader.readPositions().find((p) => p.partition === e.partition)?.offset ?? '-1') >= BigInt(e.offset)), {
-        timeoutMs: 30_000,
-        message: `reading ${name} to its end`,
-      }).catch(() => lines.push(`(${name} not read to its end)`));
+      await waitFor(
+        () =>
+          ends.every(
+            (e) =>
+              e.offset === '0' ||
+              BigInt(reader.readPositions().find((p) => p.partition === e.partition)?.offset ?? '-1') >= BigInt(e.offset),
+          ),
+        {
+          timeoutMs: 30_000,
+          message: `reading ${name} to its end`,
+        },
+      ).catch(() => lines.push(`(${name} not read to its end)`));
       await reader.close();
       lines.push(`${topic.base}: ${seqs.join(',')}`);
     }
@@ -310,7 +371,8 @@ export class FaultPipeline {
       }),
     );
     // Bounded: a reader whose broker is gone must not hold the test run up.
-    const bounded = (work: Promise<unknown>) => Promise.race([work.catch(() => {}), new Promise((resolve) => setTimeout(resolve, 15_000).unref())]);
+    const bounded = (work: Promise<unknown>) =>
+      Promise.race([work.catch(() => {}), new Promise((resolve) => setTimeout(resolve, 15_000).unref())]);
     for (const reader of this.readers) await bounded(reader.close());
     await bounded(this.bus.close());
   }
@@ -329,7 +391,10 @@ async function readyz(port: number): Promise<number | 'refused'> {
  * (cached under the temp folder by broker address and input), so every fault compares with it.
  */
 export async function referenceEvents(streams: Record<string, string>): Promise<EmotionEvent[]> {
-  const key = createHash('sha256').update(JSON.stringify([process.env.KAFKA_CONTROL_URL ?? kafkaBrokers(), streams])).digest('hex').slice(0, 16);
+  const key = createHash('sha256')
+    .update(JSON.stringify([process.env.KAFKA_CONTROL_URL ?? kafkaBrokers(), streams]))
+    .digest('hex')
+    .slice(0, 16);
   const cache = path.join(tmpdir(), 'emostream-faults', `reference-${key}.json`);
   if (existsSync(cache)) return JSON.parse(readFileSync(cache, 'utf8')) as EmotionEvent[];
   const pipeline = new FaultPipeline();
@@ -357,7 +422,9 @@ export async function assertSameEvents(pipeline: FaultPipeline, reference: Emoti
     compareEvents(pipeline.events, reference);
   } catch (error) {
     const streams = [...new Set(reference.map((e) => e.streamId))];
-    const traces = await Promise.all(streams.map(async (s) => `${s}:\n${await pipeline.trace(s).catch((e: Error) => `(trace failed: ${e.message})`)}`));
+    const traces = await Promise.all(
+      streams.map(async (s) => `${s}:\n${await pipeline.trace(s).catch((e: Error) => `(trace failed: ${e.message})`)}`),
+    );
     (error as Error).message += `\nseqs per topic (read_committed):\n${traces.join('\n')}`;
     throw error;
   }
@@ -381,5 +448,9 @@ function compareEvents(actual: EmotionEvent[], reference: EmotionEvent[]): void 
   }
   const summaries = (list: EmotionEvent[]) => list.filter((e): e is TrackSummaryEvent => e.schema === 'emostream.event.track_summary.v2');
   const summaryKey = (e: TrackSummaryEvent) => `${e.streamId}#${e.trackId}#${e.firstSeq}-${e.lastSeq}#${e.frames}`;
-  assert.deepEqual(summaries(actual).map(summaryKey).sort(), summaries(reference).map(summaryKey).sort(), 'the track summaries differ from the undisturbed run');
+  assert.deepEqual(
+    summaries(actual).map(summaryKey).sort(),
+    summaries(reference).map(summaryKey).sort(),
+    'the track summaries differ from the undisturbed run',
+  );
 }

@@ -25,9 +25,15 @@ describe('fault: ingest is SIGTERMed and restarted, mid-file and after the file 
     const stopped = await pipeline.kill('ingest', 'SIGTERM');
     assert.equal(stopped.code, 0, 'ingest stops cleanly on SIGTERM');
     const atStop = pipeline.frameSeqs('long').length;
-    assert.ok(!pipeline.framesWritten.some((f) => f.endOfStream), 'the file ended before ingest was stopped: the fault did not land mid-file');
+    assert.ok(
+      !pipeline.framesWritten.some((f) => f.endOfStream),
+      'the file ended before ingest was stopped: the fault did not land mid-file',
+    );
     await pipeline.start('ingest');
-    await waitFor(() => pipeline.framesWritten.some((f) => f.endOfStream), { timeoutMs: 120_000, message: 'the file to finish after the restart' });
+    await waitFor(() => pipeline.framesWritten.some((f) => f.endOfStream), {
+      timeoutMs: 120_000,
+      message: 'the file to finish after the restart',
+    });
     assert.ok(pipeline.frameSeqs('long').length > atStop, 'the restarted ingest published nothing more');
 
     // After the file finished: a restart must not publish it again.
@@ -39,7 +45,11 @@ describe('fault: ingest is SIGTERMed and restarted, mid-file and after the file 
     assert.equal(pipeline.frameSeqs('long').length, finished, 'the finished file was published again after the restart');
 
     const seqs = pipeline.frameSeqs('long');
-    assert.deepEqual(seqs, [...new Set(seqs)].sort((a, b) => a - b), 'each frame committed once, in order');
+    assert.deepEqual(
+      seqs,
+      [...new Set(seqs)].sort((a, b) => a - b),
+      'each frame committed once, in order',
+    );
     pipeline.assertNoUnexpectedExit();
     await assertSameEvents(pipeline, reference);
   });

@@ -26,7 +26,10 @@ describe('fault: the stages start while the broker is down', () => {
       pipeline.assertNoUnexpectedExit();
       for (const stage of STAGES) {
         const seen = pipeline.readinessBetween(stage, startedAt, Date.now());
-        assert.ok(seen.includes(503), `${stage}: /readyz never answered 503 while the broker was down (saw ${[...new Set(seen)].join(', ')})`);
+        assert.ok(
+          seen.includes(503),
+          `${stage}: /readyz never answered 503 while the broker was down (saw ${[...new Set(seen)].join(', ')})`,
+        );
         assert.ok(!seen.includes(200), `${stage}: ready while the broker was down`);
       }
       await broker.restart();

@@ -69,7 +69,9 @@ export async function runStageInMemory(
 export function kafkaBrokers(): string {
   const brokers = process.env.KAFKA_BROKERS;
   if (!brokers) {
-    throw new Error('KAFKA_BROKERS is not set: run the tests with `npm test` (it starts a Kafka broker), or `node scripts/with-kafka.mjs <command>`');
+    throw new Error(
+      'KAFKA_BROKERS is not set: run the tests with `npm test` (it starts a Kafka broker), or `node scripts/with-kafka.mjs <command>`',
+    );
   }
   return brokers;
 }
@@ -81,7 +83,10 @@ export function kafkaBrokers(): string {
  */
 export function brokerControl(): { kill(signal?: 'SIGKILL' | 'SIGTERM'): Promise<void>; restart(): Promise<void> } {
   const url = process.env.KAFKA_CONTROL_URL;
-  if (!url) throw new Error('KAFKA_CONTROL_URL is not set: run the tests with `npm test` or `node scripts/with-kafka.mjs <command>` (it serves the broker control)');
+  if (!url)
+    throw new Error(
+      'KAFKA_CONTROL_URL is not set: run the tests with `npm test` or `node scripts/with-kafka.mjs <command>` (it serves the broker control)',
+    );
   const post = async (path: string) => {
     const response = await fetch(`${url}${path}`, { method: 'POST', signal: AbortSignal.timeout(180_000) });
     if (!response.ok) throw new Error(`broker control ${path}: ${response.status} ${await response.text()}`);
@@ -102,7 +107,11 @@ export function randomPrefix(label = 't'): string {
 /** Polls `condition` until it holds (waiting on conditions, never sleeping a guessed time). */
 export async function waitFor(
   condition: () => boolean | Promise<boolean>,
-  { timeoutMs = 30_000, intervalMs = 50, message = 'condition' }: { timeoutMs?: number; intervalMs?: number; message?: string | (() => string) } = {},
+  {
+    timeoutMs = 30_000,
+    intervalMs = 50,
+    message = 'condition',
+  }: { timeoutMs?: number; intervalMs?: number; message?: string | (() => string) } = {},
 ): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await condition())) {
@@ -149,7 +158,9 @@ export function sharedData(relative: string): string {
     const file = path.join(dir, relative);
     if (existsSync(file)) return file;
   }
-  throw new Error(`test media missing: ${relative} (looked in ${testMediaDirs().join(', ')}; stills are not shipped: put ../shared/data beside the checkout or set EMOSTREAM_TEST_DATA)`);
+  throw new Error(
+    `test media missing: ${relative} (looked in ${testMediaDirs().join(', ')}; stills are not shipped: put ../shared/data beside the checkout or set EMOSTREAM_TEST_DATA)`,
+  );
 }
 
 /** Whether a test-media file is there (the stills are only where `../shared/data` or EMOSTREAM_TEST_DATA is). */
@@ -164,7 +175,9 @@ export function hasTestMedia(relative: string): boolean {
  */
 export function unshippedMediaMissing(...relatives: string[]): string | false {
   const missing = relatives.filter((relative) => !hasTestMedia(relative));
-  return missing.length === 0 ? false : `needs ${missing.join(', ')}, which the project may not ship (put ../shared/data beside the checkout or set EMOSTREAM_TEST_DATA)`;
+  return missing.length === 0
+    ? false
+    : `needs ${missing.join(', ')}, which the project may not ship (put ../shared/data beside the checkout or set EMOSTREAM_TEST_DATA)`;
 }
 
 /**
@@ -189,7 +202,9 @@ export const CHROMIUM_PATH = process.env.EMOSTREAM_CHROMIUM ?? '/usr/bin/chromiu
  */
 export async function launchHeadlessChromium(): Promise<import('playwright-core').Browser> {
   if (!existsSync(CHROMIUM_PATH)) {
-    throw new Error(`no Chromium at ${CHROMIUM_PATH}: run scripts/install-system-deps.sh --tests (it installs Debian's chromium), or set EMOSTREAM_CHROMIUM`);
+    throw new Error(
+      `no Chromium at ${CHROMIUM_PATH}: run scripts/install-system-deps.sh --tests (it installs Debian's chromium), or set EMOSTREAM_CHROMIUM`,
+    );
   }
   const { chromium } = await import('playwright-core');
   return chromium.launch({

@@ -33,7 +33,11 @@ export function busContract(name: string, makeBus: () => Bus): void {
           assigned.push(...parts);
         },
         onRevoked: async (parts) => {
-          for (const p of parts) assigned.splice(assigned.findIndex((a) => a.topic === p.topic && a.partition === p.partition), 1);
+          for (const p of parts)
+            assigned.splice(
+              assigned.findIndex((a) => a.topic === p.topic && a.partition === p.partition),
+              1,
+            );
         },
         eachBatch: async (batch) => {
           seen.push(...batch.records);
@@ -61,17 +65,23 @@ export function busContract(name: string, makeBus: () => Bus): void {
       const producer = await bus.producer({ transactionalId: randomPrefix('tx') });
       await producer.sendInTransaction([], { groupId: group, offsets: [{ topic: name, partition: 1, offset: '3' }] });
       assert.deepEqual(await bus.committedOffsets(group, name), [{ topic: name, partition: 1, offset: '3' }]);
-      assert.deepEqual((await bus.startOffsets(name)).map((o) => o.offset), ['0', '0']);
+      assert.deepEqual(
+        (await bus.startOffsets(name)).map((o) => o.offset),
+        ['0', '0'],
+      );
       await producer.close();
     });
 
-    it('reports each partition\'s end offset', async () => {
+    it("reports each partition's end offset", async () => {
       const name = await topic(2);
       const producer = await bus.producer();
       await producer.send(Array.from({ length: 6 }, (_, i) => ({ topic: name, key: `k${i}`, value: bytes(String(i)) })));
       const ends = await bus.endOffsets(name);
       assert.deepEqual(ends.map((e) => e.partition).sort(), [0, 1]);
-      assert.equal(ends.reduce((sum, e) => sum + Number(e.offset), 0), 6);
+      assert.equal(
+        ends.reduce((sum, e) => sum + Number(e.offset), 0),
+        6,
+      );
       await producer.close();
     });
 
@@ -87,7 +97,11 @@ export function busContract(name: string, makeBus: () => Bus): void {
       assert.equal(seen.length, 200);
       for (const key of keys) {
         const values = seen.filter((r) => r.key === key).map((r) => Number(text(r.value)));
-        assert.deepEqual(values, [...values].sort((a, b) => a - b), `records of ${key} out of order`);
+        assert.deepEqual(
+          values,
+          [...values].sort((a, b) => a - b),
+          `records of ${key} out of order`,
+        );
         assert.equal(new Set(seen.filter((r) => r.key === key).map((r) => r.partition)).size, 1, `${key} spread over partitions`);
       }
       await producer.close();
@@ -136,7 +150,10 @@ export function busContract(name: string, makeBus: () => Bus): void {
       await producer.send(Array.from({ length: 5 }, (_, i) => ({ topic: name, key: 'k', value: bytes(String(10 + i)) })));
       const second = await collector(group, [name]);
       await waitFor(() => second.seen.length === 5, { message: () => `5 new records, saw ${second.seen.length}` });
-      assert.deepEqual(second.seen.map((r) => text(r.value)), ['10', '11', '12', '13', '14']);
+      assert.deepEqual(
+        second.seen.map((r) => text(r.value)),
+        ['10', '11', '12', '13', '14'],
+      );
       await producer.close();
     });
 
@@ -210,7 +227,10 @@ export function busContract(name: string, makeBus: () => Bus): void {
       const group = randomPrefix('g');
       const producer = await bus.producer({ transactionalId: randomPrefix('tx') });
       const plain = await bus.producer();
-      await plain.send([{ topic: input, key: 'k', value: bytes('in-0') }, { topic: input, key: 'k', value: bytes('in-1') }]);
+      await plain.send([
+        { topic: input, key: 'k', value: bytes('in-0') },
+        { topic: input, key: 'k', value: bytes('in-1') },
+      ]);
 
       await producer.sendInTransaction([{ topic: output, key: 'k', value: bytes('out-0') }], {
         groupId: group,
@@ -231,16 +251,24 @@ export function busContract(name: string, makeBus: () => Bus): void {
       const inputs = await collector(group, [input], { commit: false });
       await waitFor(() => outputs.seen.length >= 1 && inputs.seen.length >= 1, { message: 'the committed transaction' });
       await new Promise((resolve) => setTimeout(resolve, 1_000));
-      assert.deepEqual(outputs.seen.map((r) => text(r.value)), ['out-0']);
-      assert.deepEqual(inputs.seen.map((r) => text(r.value)), ['in-1'], 'the group did not resume at the transaction\'s committed offset');
+      assert.deepEqual(
+        outputs.seen.map((r) => text(r.value)),
+        ['out-0'],
+      );
+      assert.deepEqual(
+        inputs.seen.map((r) => text(r.value)),
+        ['in-1'],
+        "the group did not resume at the transaction's committed offset",
+      );
       await producer.close();
       await plain.close();
     });
 
-    it('tells where a member reads next, past transaction markers, so a reader knows it has read everything (ingest\'s progress relies on it)', async () => {
+    it("tells where a member reads next, past transaction markers, so a reader knows it has read everything (ingest's progress relies on it)", async () => {
       const name = await topic(1);
       const producer = await bus.producer({ transactionalId: randomPrefix('tx') });
-      for (const i of [0, 1, 2]) await producer.sendInTransaction([{ topic: name, key: 'k', value: bytes(`r-${i}`) }], { groupId: '', offsets: [] });
+      for (const i of [0, 1, 2])
+        await producer.sendInTransaction([{ topic: name, key: 'k', value: bytes(`r-${i}`) }], { groupId: '', offsets: [] });
       const reader = await collector(randomPrefix('g'), [name], { commit: false });
       const end = BigInt((await bus.endOffsets(name))[0]!.offset);
       const position = () => reader.consumer.readPositions().find((p) => p.topic === name && p.partition === 0)?.offset;

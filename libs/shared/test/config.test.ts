@@ -5,11 +5,17 @@ import path from 'node:path';
 import { describe, it } from 'node:test';
 import { ConfigError, loadConfig, runtimeConfigSchema, runtimeEnvBindings } from '../src/index.js';
 
-const load = (env: Record<string, string>, file?: string) => loadConfig(runtimeConfigSchema, runtimeEnvBindings, { env, ...(file ? { file } : {}) });
+const load = (env: Record<string, string>, file?: string) =>
+  loadConfig(runtimeConfigSchema, runtimeEnvBindings, { env, ...(file ? { file } : {}) });
 
 describe('runtime config', () => {
   it('reads the environment, with defaults for the rest', () => {
-    const config = load({ KAFKA_BROKERS: '127.0.0.1:9092', EMOSTREAM_DELIVERY: 'exactly-once', EMOSTREAM_MAX_BATCH_SIZE: '16', KAFKA_SSL: 'true' });
+    const config = load({
+      KAFKA_BROKERS: '127.0.0.1:9092',
+      EMOSTREAM_DELIVERY: 'exactly-once',
+      EMOSTREAM_MAX_BATCH_SIZE: '16',
+      KAFKA_SSL: 'true',
+    });
     assert.equal(config.kafka?.brokers, '127.0.0.1:9092');
     assert.equal(config.delivery, 'exactly-once');
     assert.equal(config.maxBatchSize, 16);
@@ -21,7 +27,10 @@ describe('runtime config', () => {
   it('layers the environment over a YAML file', () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'cfg-'));
     const file = path.join(dir, 'stage.yaml');
-    writeFileSync(file, 'topicPrefix: site-a\nkafka:\n  brokers: 10.0.0.1:9092\n  sasl:\n    mechanism: scram-sha-512\n    username: svc\n    password: from-file\n');
+    writeFileSync(
+      file,
+      'topicPrefix: site-a\nkafka:\n  brokers: 10.0.0.1:9092\n  sasl:\n    mechanism: scram-sha-512\n    username: svc\n    password: from-file\n',
+    );
     const config = load({ KAFKA_BROKERS: '127.0.0.1:9092' }, file);
     assert.equal(config.topicPrefix, 'site-a');
     assert.equal(config.kafka?.brokers, '127.0.0.1:9092');

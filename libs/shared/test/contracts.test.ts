@@ -35,7 +35,10 @@ describe('message contracts', () => {
   });
 
   it('round-trips a frame and keys it by its streamId', () => {
-    const frame = makeMessage(topics.frames, { ref: { streamId: 'cam-1', seq: 7, ptsMs: 280, capturedAtMs: 1_700_000_000_123, width: 640, height: 480 }, jpeg: new Uint8Array([1, 2, 3]) });
+    const frame = makeMessage(topics.frames, {
+      ref: { streamId: 'cam-1', seq: 7, ptsMs: 280, capturedAtMs: 1_700_000_000_123, width: 640, height: 480 },
+      jpeg: new Uint8Array([1, 2, 3]),
+    });
     const bytes = encodeMessage(topics.frames, frame);
     assert.equal(topics.frames.keyOf(frame), 'cam-1');
     const decoded = decodeMessage(topics.frames, 'cam-1', bytes);
@@ -44,9 +47,12 @@ describe('message contracts', () => {
     assert.deepEqual([...decoded.jpeg], [1, 2, 3]);
   });
 
-  it('rejects a message whose streamId differs from its key, and bytes that are not the topic\'s type', () => {
+  it("rejects a message whose streamId differs from its key, and bytes that are not the topic's type", () => {
     const bytes = encodeMessage(topics.faces, makeMessage(topics.faces, { ref: { streamId: 'cam-1' } }));
-    assert.throws(() => decodeMessage(topics.faces, 'cam-2', bytes), (e: unknown) => e instanceof DecodeError && /arrived under key "cam-2"/.test(e.message));
+    assert.throws(
+      () => decodeMessage(topics.faces, 'cam-2', bytes),
+      (e: unknown) => e instanceof DecodeError && /arrived under key "cam-2"/.test(e.message),
+    );
     assert.throws(() => decodeMessage(topics.faces, 'cam-1', Buffer.from('garbage')), DecodeError);
     assert.throws(() => decodeMessage(topics.faces, 'cam-1', new Uint8Array()), /no frame header/);
   });
@@ -122,7 +128,7 @@ describe('public event JSON Schema', () => {
     assert.equal(validate(frameless), false, 'a v2 face event without the frame size is invalid');
   });
 
-  it('lists the labels in REFERENCE.md\'s order', () => {
+  it("lists the labels in REFERENCE.md's order", () => {
     assert.deepEqual(schema.$defs.label.enum, [...EMOTION_LABELS]);
     assert.deepEqual(EMOTION_LABELS, ['Neutral', 'Happiness', 'Sadness', 'Surprise', 'Fear', 'Disgust', 'Anger']);
   });

@@ -13,7 +13,10 @@ describe('followTopic', () => {
     const reader = await followTopic(bus, { groupId: 'reader', topic: 'events', fromBeginning: true }, (record) => {
       seen.push((JSON.parse(Buffer.from(record.value!).toString('utf8')) as { n: number }).n);
     });
-    await waitFor(async () => (await bus.committedOffsets('reader', 'events'))[0]?.offset === '3', { timeoutMs: 5_000, message: 'the reader committed all three records' });
+    await waitFor(async () => (await bus.committedOffsets('reader', 'events'))[0]?.offset === '3', {
+      timeoutMs: 5_000,
+      message: 'the reader committed all three records',
+    });
     assert.deepEqual(seen, [1, 3]);
     await reader.close();
     await producer.close();

@@ -23,14 +23,20 @@ import { runStageInMemory } from '../src/testing.js';
 
 describe('redaction', () => {
   it('drops userinfo and query values from every URL in a text, keeping what the URL was', () => {
-    assert.equal(redactUrl('rtsp://viewer:secret@cam.lan:554/live?token=secret&channel=1'), 'rtsp://***@cam.lan:554/live?token=***&channel=***');
+    assert.equal(
+      redactUrl('rtsp://viewer:secret@cam.lan:554/live?token=secret&channel=1'),
+      'rtsp://***@cam.lan:554/live?token=***&channel=***',
+    );
     assert.equal(redactUrl('/videos/lobby.mp4'), '/videos/lobby.mp4');
     assert.equal(
       redactUrlsIn('ffmpeg failed on http://u:p%40ss@10.0.0.1/a.flv?sig=abc: 401; retry http://x/y'),
       // A query runs to the next blank: the value and whatever sticks to it go.
       'ffmpeg failed on http://***@10.0.0.1/a.flv?sig=*** 401; retry http://x/y',
     );
-    const fields = redactLogFields({ url: 'http://a:secret@h/', at: new Date(0), nested: { list: ['rtsp://b:secret@h/'] } }) as Record<string, unknown>;
+    const fields = redactLogFields({ url: 'http://a:secret@h/', at: new Date(0), nested: { list: ['rtsp://b:secret@h/'] } }) as Record<
+      string,
+      unknown
+    >;
     assert.doesNotMatch(JSON.stringify(fields), /secret/);
     assert.ok(fields.at instanceof Date, 'a Date keeps its own serialisation');
   });
@@ -64,7 +70,13 @@ describe('dead letters: privacy by default', () => {
     const dlq = topicName(topics.dlq, 'priv');
     const { records } = await runStageInMemory(failing, {
       topicPrefix: 'priv',
-      inputs: (prefix) => [{ topic: topicName(topics.frames, prefix), key: 'cam', value: encodeMessage(topics.frames, makeMessage(topics.frames, { ref: { streamId: 'cam', seq: 1 }, jpeg })) }],
+      inputs: (prefix) => [
+        {
+          topic: topicName(topics.frames, prefix),
+          key: 'cam',
+          value: encodeMessage(topics.frames, makeMessage(topics.frames, { ref: { streamId: 'cam', seq: 1 }, jpeg })),
+        },
+      ],
       read: [dlq],
       done: (got) => got.get(dlq)!.length >= 1,
     });

@@ -74,7 +74,13 @@ describe('A stage process on the real broker', () => {
     await producer.send(Array.from({ length: 1_000 }, (_, i) => frameRecord(frames, `cam-${i % 8}`, Math.floor(i / 8) + 1)));
     await producer.close();
 
-    const env = { EMOSTREAM_TOPIC_PREFIX: prefix, EMOSTREAM_DELIVERY: delivery, EMOSTREAM_INSTANCE_ID: 'replica-0', EMOSTREAM_MAX_BATCH_SIZE: '20', RELAY_DELAY_MS: '4' };
+    const env = {
+      EMOSTREAM_TOPIC_PREFIX: prefix,
+      EMOSTREAM_DELIVERY: delivery,
+      EMOSTREAM_INSTANCE_ID: 'replica-0',
+      EMOSTREAM_MAX_BATCH_SIZE: '20',
+      RELAY_DELAY_MS: '4',
+    };
     const first = startRelay(env);
     children.push(first.child);
     await first.opsPort;
@@ -127,8 +133,14 @@ describe('A stage process on the real broker', () => {
     assert.equal(keys.length, 1_000, `a read_committed consumer saw ${keys.length - 1_000} duplicate outputs`);
     // Per stream, outputs keep the inputs' order.
     for (let cam = 0; cam < 8; cam += 1) {
-      const seqs = records.map((r) => decodeFaces(r.value).ref!).filter((ref) => ref.streamId === `cam-${cam}`).map((ref) => ref.seq);
-      assert.deepEqual(seqs, [...seqs].sort((a, b) => a - b));
+      const seqs = records
+        .map((r) => decodeFaces(r.value).ref!)
+        .filter((ref) => ref.streamId === `cam-${cam}`)
+        .map((ref) => ref.seq);
+      assert.deepEqual(
+        seqs,
+        [...seqs].sort((a, b) => a - b),
+      );
     }
     console.log(
       `exactly-once: killed after ${atKill} committed outputs; exactly 1,000 committed outputs; ` +
@@ -141,7 +153,11 @@ describe('A stage process on the real broker', () => {
     const graceMs = 3_000;
     // The broker refuses a session timeout over its group.max.session.timeout.ms (30 min) with
     // INVALID_SESSION_TIMEOUT, which kafkajs does not retry: its consumer crashes and stays down.
-    const stage = startRelay({ EMOSTREAM_TOPIC_PREFIX: prefix, EMOSTREAM_SESSION_TIMEOUT_MS: String(31 * 60_000), EMOSTREAM_SHUTDOWN_GRACE_MS: String(graceMs) });
+    const stage = startRelay({
+      EMOSTREAM_TOPIC_PREFIX: prefix,
+      EMOSTREAM_SESSION_TIMEOUT_MS: String(31 * 60_000),
+      EMOSTREAM_SHUTDOWN_GRACE_MS: String(graceMs),
+    });
     children.push(stage.child);
     const port = await stage.opsPort;
     let exit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
@@ -156,7 +172,10 @@ describe('A stage process on the real broker', () => {
     }
     assert.ok(unhealthyAt, `/healthz never answered 503 before the exit (saw ${[...new Set(seen)].join(', ')})`);
     assert.equal(exit.code, 1);
-    assert.ok(Date.now() - unhealthyAt >= graceMs - 500, `exited ${Date.now() - unhealthyAt} ms after turning unhealthy, before the ${graceMs} ms grace period`);
+    assert.ok(
+      Date.now() - unhealthyAt >= graceMs - 500,
+      `exited ${Date.now() - unhealthyAt} ms after turning unhealthy, before the ${graceMs} ms grace period`,
+    );
   });
 
   it('serves per-stage counters and latency histograms on /metrics, and on SIGTERM turns unready at once and exits within the grace period', async () => {
@@ -168,14 +187,23 @@ describe('A stage process on the real broker', () => {
     await producer.close();
     const graceMs = 8_000;
     // 100 ms a message in batches of 10: a batch is in flight for a second, long enough to watch the drain.
-    const stage = startRelay({ EMOSTREAM_TOPIC_PREFIX: prefix, EMOSTREAM_MAX_BATCH_SIZE: '10', RELAY_DELAY_MS: '100', EMOSTREAM_SHUTDOWN_GRACE_MS: String(graceMs) });
+    const stage = startRelay({
+      EMOSTREAM_TOPIC_PREFIX: prefix,
+      EMOSTREAM_MAX_BATCH_SIZE: '10',
+      RELAY_DELAY_MS: '100',
+      EMOSTREAM_SHUTDOWN_GRACE_MS: String(graceMs),
+    });
     children.push(stage.child);
     const port = await stage.opsPort;
     await waitFor(async () => (await httpStatus(port, '/readyz')) === 200, { message: '/readyz 200' });
     assert.equal(await httpStatus(port, '/healthz'), 200);
-    await waitFor(async () => /emostream_relay_messages_total\{outcome="processed"\} [1-9]/.test(await (await fetch(`http://127.0.0.1:${port}/metrics`)).text()), {
-      message: 'processed messages in /metrics',
-    });
+    await waitFor(
+      async () =>
+        /emostream_relay_messages_total\{outcome="processed"\} [1-9]/.test(await (await fetch(`http://127.0.0.1:${port}/metrics`)).text()),
+      {
+        message: 'processed messages in /metrics',
+      },
+    );
     const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
     for (const name of [
       'emostream_relay_messages_total',

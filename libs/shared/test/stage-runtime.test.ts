@@ -96,7 +96,9 @@ function runtimeSuite(name: string, makeBus: () => Bus, delivery: RuntimeConfig[
       await producer.send(records);
       await producer.close();
 
-      const garbageHashes = new Map(Array.from({ length: 100 }, (_, i) => `garbage #${i + 1}`).map((text) => [createHash('sha256').update(text).digest('hex'), text]));
+      const garbageHashes = new Map(
+        Array.from({ length: 100 }, (_, i) => `garbage #${i + 1}`).map((text) => [createHash('sha256').update(text).digest('hex'), text]),
+      );
       const outputs = await collectTopic(bus, topicName(topics.faces, config.topicPrefix));
       const dlq = await collectTopic(bus, topicName(topics.dlq, config.topicPrefix));
       await waitFor(() => outputs.records.length >= 1_000 && dlq.records.length >= 100, {
@@ -118,7 +120,10 @@ function runtimeSuite(name: string, makeBus: () => Bus, delivery: RuntimeConfig[
         // A frame's bytes are withheld by default (privacy): its size and SHA-256 identify it.
         assert.equal(letter.originValue.length, 0);
         assert.ok(garbageHashes.has(record.headers['emostream-origin-sha256']!), 'the hash of one of the garbage messages');
-        assert.equal(Number(record.headers['emostream-origin-bytes']), Buffer.byteLength(garbageHashes.get(record.headers['emostream-origin-sha256']!)!));
+        assert.equal(
+          Number(record.headers['emostream-origin-bytes']),
+          Buffer.byteLength(garbageHashes.get(record.headers['emostream-origin-sha256']!)!),
+        );
       }
       assert.equal(runner.lifecycle.state, 'RUNNING');
       assert.ok(runner.lifecycle.ready);
@@ -176,7 +181,12 @@ function runtimeSuite(name: string, makeBus: () => Bus, delivery: RuntimeConfig[
       // As big as the topic takes (the broker counts a little framing on top of the value).
       const garbage = Buffer.alloc(MAX_MESSAGE_BYTES - 4096, 'g');
       const producer = await bus.producer();
-      await producer.send([frameRecord(frames, 'cam', 1), { topic: frames, key: 'cam', value: garbage }, frameRecord(frames, 'cam', 2), frameRecord(frames, 'cam', 3)]);
+      await producer.send([
+        frameRecord(frames, 'cam', 1),
+        { topic: frames, key: 'cam', value: garbage },
+        frameRecord(frames, 'cam', 2),
+        frameRecord(frames, 'cam', 3),
+      ]);
       await producer.close();
 
       const outputs = await collectTopic(bus, topicName(topics.faces, config.topicPrefix));
@@ -193,7 +203,10 @@ function runtimeSuite(name: string, makeBus: () => Bus, delivery: RuntimeConfig[
       assert.equal(letter.originSha256, createHash('sha256').update(garbage).digest('hex'));
       assert.ok(letter.originTruncated);
       assert.equal(letter.originValue.byteLength, DEAD_LETTER_ORIGINAL_BYTES);
-      assert.ok(dlq.records[0]!.value!.byteLength < 2 * DEAD_LETTER_ORIGINAL_BYTES, `the letter is ${dlq.records[0]!.value!.byteLength} bytes`);
+      assert.ok(
+        dlq.records[0]!.value!.byteLength < 2 * DEAD_LETTER_ORIGINAL_BYTES,
+        `the letter is ${dlq.records[0]!.value!.byteLength} bytes`,
+      );
       assert.ok(runner.lifecycle.ready);
     });
 
@@ -266,7 +279,9 @@ function runtimeSuite(name: string, makeBus: () => Bus, delivery: RuntimeConfig[
       runners.push(second);
       await second.start();
       await send(61, 120);
-      await waitFor(() => new Set(counted().map((ref) => ref.seq)).size === 120, { message: () => `120 outputs (have ${counted().length})` });
+      await waitFor(() => new Set(counted().map((ref) => ref.seq)).size === 120, {
+        message: () => `120 outputs (have ${counted().length})`,
+      });
       await keep.consumer.close();
       await outputs.consumer.close();
       await producer.close();
@@ -275,7 +290,7 @@ function runtimeSuite(name: string, makeBus: () => Bus, delivery: RuntimeConfig[
       for (const ref of counted()) assert.equal(ref.width, Math.floor((ref.seq - 1) / 3) + 1, `frame ${ref.seq} of ${ref.streamId}`);
     });
 
-    it('carries the trace id of an input\'s traceparent header to its outputs', async () => {
+    it("carries the trace id of an input's traceparent header to its outputs", async () => {
       startTracing({ serviceName: 'runtime-test', exporter: 'none' });
       const config = configFor(bus, delivery);
       const runner = new StageRunner(relayStage(), { bus, config, registry: new Registry() });

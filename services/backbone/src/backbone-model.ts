@@ -1,4 +1,11 @@
-import { toReferenceProbabilities, tensorSettingsOf, writeTensor, type LoadedPack, type RgbImage, type TensorSettings } from '@emostream/shared';
+import {
+  toReferenceProbabilities,
+  tensorSettingsOf,
+  writeTensor,
+  type LoadedPack,
+  type RgbImage,
+  type TensorSettings,
+} from '@emostream/shared';
 
 /** What the backbone stage needs from a model: face crops in, features and 7 probabilities (REFERENCE label order) out. */
 export interface BackboneModel {
@@ -33,7 +40,10 @@ export function packBackbone(pack: LoadedPack): BackboneModel {
       const featureSize = features.data.length / crops.length;
       return crops.map((_, i) => ({
         features: features.data.slice(i * featureSize, (i + 1) * featureSize),
-        probs: toReferenceProbabilities(probs.data.subarray(i * pack.toReferenceOrder.length, (i + 1) * pack.toReferenceOrder.length), pack.toReferenceOrder),
+        probs: toReferenceProbabilities(
+          probs.data.subarray(i * pack.toReferenceOrder.length, (i + 1) * pack.toReferenceOrder.length),
+          pack.toReferenceOrder,
+        ),
       }));
     },
   };

@@ -1,13 +1,5 @@
 import sharp from 'sharp';
-import {
-  CropEncoding,
-  makeMessage,
-  StageError,
-  topics,
-  type HandlerResult,
-  type RgbImage,
-  type StageDefinition,
-} from '@emostream/shared';
+import { CropEncoding, makeMessage, StageError, topics, type HandlerResult, type RgbImage, type StageDefinition } from '@emostream/shared';
 import type { BackboneModel } from './backbone-model.js';
 import type { BackboneMetrics } from './metrics.js';
 import { MicroBatcher } from './micro-batcher.js';
@@ -75,27 +67,47 @@ export function backboneStage(options: BackboneStageOptions): StageDefinition<ty
         if (!fresh[i]) return [];
         const out = input.value.faces.map((face) => {
           const { features, probs } = embedded[next++]!;
-          return { trackId: face.trackId, ...(face.box ? { box: face.box } : {}), score: face.score, features: [...features], staticProbs: [...probs] };
+          return {
+            trackId: face.trackId,
+            ...(face.box ? { box: face.box } : {}),
+            score: face.score,
+            features: [...features],
+            staticProbs: [...probs],
+          };
         });
-        return [context.emit(topics.embeddings, makeMessage(topics.embeddings, { ref: input.value.ref!, faces: out, endedTrackIds: input.value.endedTrackIds }))];
+        return [
+          context.emit(
+            topics.embeddings,
+            makeMessage(topics.embeddings, { ref: input.value.ref!, faces: out, endedTrackIds: input.value.endedTrackIds }),
+          ),
+        ];
       });
     },
   };
 }
 
 /** A crop as raw RGB at the model's input size: JPEG on the wire by default, raw RGB for parity runs. */
-async function decodeCrop(face: { crop: Uint8Array; encoding: CropEncoding; cropWidth: number; cropHeight: number }, size: { width: number; height: number }): Promise<RgbImage> {
+async function decodeCrop(
+  face: { crop: Uint8Array; encoding: CropEncoding; cropWidth: number; cropHeight: number },
+  size: { width: number; height: number },
+): Promise<RgbImage> {
   if (face.cropWidth !== size.width || face.cropHeight !== size.height) {
     throw new StageError('CROP_SIZE', `crop is ${face.cropWidth}×${face.cropHeight}, the backbone takes ${size.width}×${size.height}`);
   }
   if (face.encoding === CropEncoding.RGB8) {
-    if (face.crop.length !== size.width * size.height * 3) throw new StageError('CROP_INVALID', `raw crop has ${face.crop.length} bytes, expected ${size.width * size.height * 3}`);
+    if (face.crop.length !== size.width * size.height * 3)
+      throw new StageError('CROP_INVALID', `raw crop has ${face.crop.length} bytes, expected ${size.width * size.height * 3}`);
     return { width: size.width, height: size.height, data: face.crop };
   }
   try {
     // Never more pixels than the crop it claims to be: a bigger JPEG is refused from its header, undecoded.
-    const { data, info } = await sharp(face.crop, { limitInputPixels: size.width * size.height }).removeAlpha().toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
-    if (info.width !== size.width || info.height !== size.height || info.channels !== 3) throw new Error(`decoded ${info.width}×${info.height}×${info.channels}`);
+    const { data, info } = await sharp(face.crop, { limitInputPixels: size.width * size.height })
+      .removeAlpha()
+      .toColourspace('srgb')
+      .raw()
+      .toBuffer({ resolveWithObject: true });
+    if (info.width !== size.width || info.height !== size.height || info.channels !== 3)
+      throw new Error(`decoded ${info.width}×${info.height}×${info.channels}`);
     return { width: info.width, height: info.height, data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) };
   } catch (error) {
     throw new StageError('CROP_UNDECODABLE', `face crop JPEG cannot be decoded: ${(error as Error).message}`, { cause: error });

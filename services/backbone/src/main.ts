@@ -10,7 +10,12 @@ runMain(async () => {
   const { model } = config;
   const pack = await loadPack(resolvePackDir(model.pack, model.modelsDir), {
     roles: ['backbone'],
-    session: { executionProvider: model.executionProvider, intraOpThreads: model.intraOpThreads, warmUp: model.warmUp, inferenceThread: model.inferenceThread },
+    session: {
+      executionProvider: model.executionProvider,
+      intraOpThreads: model.intraOpThreads,
+      warmUp: model.warmUp,
+      inferenceThread: model.inferenceThread,
+    },
     logger: rootLogger.child({ module: 'model' }),
   });
   await runStageProcess(

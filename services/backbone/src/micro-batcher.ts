@@ -41,7 +41,8 @@ export class MicroBatcher<In, Out> {
       // All chunks are started at once: when the model runs in its own thread, the next chunk's tensor is
       // written here while the previous one computes there (the thread runs them one after another).
       const chunks: In[][] = [];
-      for (let start = 0; start < items.length; start += this.options.maxBatch) chunks.push(items.slice(start, start + this.options.maxBatch));
+      for (let start = 0; start < items.length; start += this.options.maxBatch)
+        chunks.push(items.slice(start, start + this.options.maxBatch));
       const results = (await Promise.all(chunks.map((chunk) => this.run(chunk)))).flat();
       let offset = 0;
       for (const caller of callers) {

@@ -6,7 +6,17 @@ import { after, before, describe, it } from 'node:test';
 import { fromBinary } from '@bufbuild/protobuf';
 import sharp from 'sharp';
 import { Registry } from 'prom-client';
-import { CropEncoding, DeadLetterSchema, EmbeddingsSchema, encodeMessage, loadPack, makeMessage, topicName, topics, type LoadedPack } from '@emostream/shared';
+import {
+  CropEncoding,
+  DeadLetterSchema,
+  EmbeddingsSchema,
+  encodeMessage,
+  loadPack,
+  makeMessage,
+  topicName,
+  topics,
+  type LoadedPack,
+} from '@emostream/shared';
 import { runStageInMemory } from '@emostream/shared/testing';
 import { buildSyntheticPack } from '@emostream/models';
 import { BackboneMetrics, backboneStage, packBackbone } from '../src/index.js';
@@ -31,10 +41,23 @@ describe('backbone stage on the synthetic EMO-AffectNet pack', () => {
 
   it('embeds each face (512 non-negative features, 7 probabilities summing to 1), passes faceless frames on, and dead-letters a frame with a corrupt crop', async () => {
     const registry = new Registry();
-    const jpeg = await sharp(Buffer.from(crop(3)), { raw: { width: 224, height: 224, channels: 3 } }).jpeg({ quality: 90 }).toBuffer();
-    const face = (trackId: number, bytes: Uint8Array, encoding: CropEncoding) => ({ trackId, box: { x: 0, y: 0, width: 90, height: 90 }, score: 0.9, encoding, cropWidth: 224, cropHeight: 224, crop: bytes });
+    const jpeg = await sharp(Buffer.from(crop(3)), { raw: { width: 224, height: 224, channels: 3 } })
+      .jpeg({ quality: 90 })
+      .toBuffer();
+    const face = (trackId: number, bytes: Uint8Array, encoding: CropEncoding) => ({
+      trackId,
+      box: { x: 0, y: 0, width: 90, height: 90 },
+      score: 0.9,
+      encoding,
+      cropWidth: 224,
+      cropHeight: 224,
+      crop: bytes,
+    });
     const frames = [
-      makeMessage(topics.faces, { ref: { streamId: 'a', seq: 1 }, faces: [face(1, crop(1), CropEncoding.RGB8), face(2, jpeg, CropEncoding.JPEG)] }),
+      makeMessage(topics.faces, {
+        ref: { streamId: 'a', seq: 1 },
+        faces: [face(1, crop(1), CropEncoding.RGB8), face(2, jpeg, CropEncoding.JPEG)],
+      }),
       makeMessage(topics.faces, { ref: { streamId: 'b', seq: 1 }, faces: [] }),
       makeMessage(topics.faces, { ref: { streamId: 'a', seq: 7 }, faces: [face(1, crop(1), CropEncoding.RGB8)] }),
       makeMessage(topics.faces, { ref: { streamId: 'b', seq: 7 }, faces: [face(1, Buffer.from('not a jpeg'), CropEncoding.JPEG)] }),
@@ -46,7 +69,8 @@ describe('backbone stage on the synthetic EMO-AffectNet pack', () => {
         topicPrefix: 'bb',
         registry,
         maxBatchSize: 16,
-        inputs: (prefix) => frames.map((f) => ({ topic: topicName(topics.faces, prefix), key: f.ref!.streamId, value: encodeMessage(topics.faces, f) })),
+        inputs: (prefix) =>
+          frames.map((f) => ({ topic: topicName(topics.faces, prefix), key: f.ref!.streamId, value: encodeMessage(topics.faces, f) })),
         read: [embeddingsTopic, dlqTopic],
         done: (got) => got.get(embeddingsTopic)!.length >= 3 && got.get(dlqTopic)!.length >= 1,
       },
@@ -59,7 +83,10 @@ describe('backbone stage on the synthetic EMO-AffectNet pack', () => {
     assert.equal(a1.faces.length, 2);
     for (const f of a1.faces) {
       assert.equal(f.features.length, 512);
-      assert.ok(f.features.every((v) => v >= 0), 'features are the ReLU output');
+      assert.ok(
+        f.features.every((v) => v >= 0),
+        'features are the ReLU output',
+      );
       assert.equal(f.staticProbs.length, 7);
       assert.ok(Math.abs(f.staticProbs.reduce((s, v) => s + v, 0) - 1) < 1e-4);
     }

@@ -9,16 +9,25 @@ export const faceConfigSchema = z
     model: modelSettingsSchema.default({}),
     face: z
       .object({
-        detectorPack: z.string().min(1).default('default').describe('Pack whose detectors (detection.json) find faces. Env FACE_DETECTOR_PACK.'),
+        detectorPack: z
+          .string()
+          .min(1)
+          .default('default')
+          .describe('Pack whose detectors (detection.json) find faces. Env FACE_DETECTOR_PACK.'),
         minFaceSize: z.coerce.number().min(0).default(12).describe('Faces narrower than this many pixels are ignored. Env FACE_MIN_SIZE.'),
-        cropEncoding: z.enum(['jpeg', 'rgb8']).default('jpeg').describe('Crops on the wire: jpeg (a tenth of the size) or raw rgb8 (bit-exact). Env FACE_CROP_ENCODING.'),
+        cropEncoding: z
+          .enum(['jpeg', 'rgb8'])
+          .default('jpeg')
+          .describe('Crops on the wire: jpeg (a tenth of the size) or raw rgb8 (bit-exact). Env FACE_CROP_ENCODING.'),
         jpegQuality: z.coerce.number().int().min(1).max(100).default(90).describe('JPEG quality of crops. Env FACE_CROP_JPEG_QUALITY.'),
         maxPixels: z.coerce
           .number()
           .int()
           .positive()
           .default(4096 * 4096)
-          .describe('Frames with more pixels (width × height, read from the JPEG header) are dead-lettered without decoding. Env FACE_MAX_PIXELS.'),
+          .describe(
+            'Frames with more pixels (width × height, read from the JPEG header) are dead-lettered without decoding. Env FACE_MAX_PIXELS.',
+          ),
       })
       .strict()
       .default({}),

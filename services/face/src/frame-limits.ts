@@ -39,6 +39,9 @@ export function jpegDimensions(jpeg: Uint8Array): { width: number; height: numbe
 export function assertFrameWithinLimit(jpeg: Uint8Array, maxPixels: number): void {
   const size = jpegDimensions(jpeg);
   if (size && size.width * size.height > maxPixels) {
-    throw new StageError('FRAME_TOO_LARGE', `frame of ${size.width}×${size.height} pixels is above FACE_MAX_PIXELS (${maxPixels}); not decoded`);
+    throw new StageError(
+      'FRAME_TOO_LARGE',
+      `frame of ${size.width}×${size.height} pixels is above FACE_MAX_PIXELS (${maxPixels}); not decoded`,
+    );
   }
 }

@@ -67,7 +67,13 @@ export function faceStage(options: FaceStageOptions): StageDefinition<typeof top
   const savedState = (input: { key: string; partition: number; offset: string }, context: HandlerContext): StageOutput[] => {
     const state = trackers.snapshot(input.key);
     if (!trackerState || !state) return [];
-    return [context.emitRaw(trackerStateTopic, input.key, encodeTrackerState({ v: 1, input: { partition: input.partition, offset: input.offset }, state }))];
+    return [
+      context.emitRaw(
+        trackerStateTopic,
+        input.key,
+        encodeTrackerState({ v: 1, input: { partition: input.partition, offset: input.offset }, state }),
+      ),
+    ];
   };
 
   return {
@@ -81,10 +87,19 @@ export function faceStage(options: FaceStageOptions): StageDefinition<typeof top
       if (ref.endOfStream) {
         streamPartitions.delete(input.key);
         const ended = tracked(() => trackers.endStream(input.key, ref.seq));
-        return [context.emit(topics.faces, makeMessage(topics.faces, { ref, faces: [], endedTrackIds: ended })), ...savedState(input, context)];
+        return [
+          context.emit(topics.faces, makeMessage(topics.faces, { ref, faces: [], endedTrackIds: ended })),
+          ...savedState(input, context),
+        ];
       }
       const frame = await decodeFrame(input.value.jpeg, options.maxFramePixels);
-      const detected = (await options.detector.detect(frame)).map((d) => ({ x: d.x1, y: d.y1, width: d.x2 - d.x1, height: d.y2 - d.y1, score: d.score }));
+      const detected = (await options.detector.detect(frame)).map((d) => ({
+        x: d.x1,
+        y: d.y1,
+        width: d.x2 - d.x1,
+        height: d.y2 - d.y1,
+        score: d.score,
+      }));
       // Boxes leave this stage in the source's pixels (ingest may have scaled the frame down for transport);
       // the appearance descriptor is read from the frame as received, with the box in its pixels.
       const toSource = { x: (ref.sourceWidth || frame.width) / frame.width, y: (ref.sourceHeight || frame.height) / frame.height };
@@ -94,7 +109,11 @@ export function faceStage(options: FaceStageOptions): StageDefinition<typeof top
       const { tracks, ended } = tracked(() =>
         trackers.update(
           input.key,
-          kept.map((i) => ({ box: boxOnly(inSource[i]!), score: detected[i]!.score, appearance: appearanceOf(frame, boxOnly(detected[i]!)) })),
+          kept.map((i) => ({
+            box: boxOnly(inSource[i]!),
+            score: detected[i]!.score,
+            appearance: appearanceOf(frame, boxOnly(detected[i]!)),
+          })),
           ref.seq,
           frameSignature(frame),
         ),
@@ -117,7 +136,10 @@ export function faceStage(options: FaceStageOptions): StageDefinition<typeof top
         }),
       );
       options.metrics?.faces.inc(faces.length);
-      return [context.emit(topics.faces, makeMessage(topics.faces, { ref, faces, endedTrackIds: [...ended] })), ...savedState(input, context)];
+      return [
+        context.emit(topics.faces, makeMessage(topics.faces, { ref, faces, endedTrackIds: [...ended] })),
+        ...savedState(input, context),
+      ];
     },
 
     async onAssigned(partitions) {
@@ -161,7 +183,11 @@ export async function decodeFrame(jpeg: Uint8Array, maxPixels = DEFAULT_MAX_FRAM
   assertFrameWithinLimit(jpeg, maxPixels);
   try {
     // sharp's own limit too, for what the header check cannot read (it also reads only the header).
-    const { data, info } = await sharp(jpeg, { limitInputPixels: maxPixels }).removeAlpha().toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
+    const { data, info } = await sharp(jpeg, { limitInputPixels: maxPixels })
+      .removeAlpha()
+      .toColourspace('srgb')
+      .raw()
+      .toBuffer({ resolveWithObject: true });
     return { width: info.width, height: info.height, data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) };
   } catch (error) {
     throw new StageError('FRAME_UNDECODABLE', `frame JPEG cannot be decoded: ${(error as Error).message}`, { cause: error });
@@ -170,7 +196,9 @@ export async function decodeFrame(jpeg: Uint8Array, maxPixels = DEFAULT_MAX_FRAM
 
 async function encodeCrop(face: RgbImage, spec: CropSpec): Promise<{ encoding: CropEncoding; crop: Uint8Array }> {
   if (spec.encoding === 'rgb8') return { encoding: CropEncoding.RGB8, crop: face.data };
-  const jpeg = await sharp(Buffer.from(face.data.buffer, face.data.byteOffset, face.data.byteLength), { raw: { width: face.width, height: face.height, channels: 3 } })
+  const jpeg = await sharp(Buffer.from(face.data.buffer, face.data.byteOffset, face.data.byteLength), {
+    raw: { width: face.width, height: face.height, channels: 3 },
+  })
     .jpeg({ quality: spec.jpegQuality })
     .toBuffer();
   return { encoding: CropEncoding.JPEG, crop: jpeg };

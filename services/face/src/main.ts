@@ -9,14 +9,23 @@ import { busTrackerStateStore } from './tracker-state.js';
 runMain(async () => {
   const config = loadConfig(faceConfigSchema, faceEnvBindings);
   const { model, face, runtime } = config;
-  const session = { executionProvider: model.executionProvider, intraOpThreads: model.intraOpThreads, warmUp: model.warmUp, inferenceThread: model.inferenceThread };
+  const session = {
+    executionProvider: model.executionProvider,
+    intraOpThreads: model.intraOpThreads,
+    warmUp: model.warmUp,
+    inferenceThread: model.inferenceThread,
+  };
   const detector = await openStageDetector(resolvePackDir(face.detectorPack, model.modelsDir), session);
   const crops = await packCropSpec(resolvePackDir(model.pack, model.modelsDir), face.cropEncoding, face.jpegQuality);
   // Its own bus, to read the tracker changelog back while the stage's consumer waits in its
   // assignment. The group is the stage runner's (`<prefix>.<stage>`): its committed offsets say how
   // far the changelog must be read.
   const stateBus = createBus(runtime);
-  const trackerState = busTrackerStateStore(stateBus, { topicPrefix: runtime.topicPrefix, groupId: `${runtime.topicPrefix}.face`, inputTopic: topicName(topics.frames, runtime.topicPrefix) });
+  const trackerState = busTrackerStateStore(stateBus, {
+    topicPrefix: runtime.topicPrefix,
+    groupId: `${runtime.topicPrefix}.face`,
+    inputTopic: topicName(topics.frames, runtime.topicPrefix),
+  });
   await runStageProcess(
     (registry) =>
       faceStage({

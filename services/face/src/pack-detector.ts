@@ -1,6 +1,15 @@
 import sharp from 'sharp';
 import {
-  detectFrame, detectTiled, mergeDetections, modePasses, openDetectors, readDetectionConfig, readPack, type Detection, type RgbImage, type SessionConfig,
+  detectFrame,
+  detectTiled,
+  mergeDetections,
+  modePasses,
+  openDetectors,
+  readDetectionConfig,
+  readPack,
+  type Detection,
+  type RgbImage,
+  type SessionConfig,
 } from '@emostream/shared';
 import type { CropSpec, FaceDetector } from './handler.js';
 
@@ -9,7 +18,8 @@ export async function packCropSpec(dir: string, encoding: CropSpec['encoding'], 
   const { manifest } = await readPack(dir);
   const backbone = manifest.models.backbone;
   const resize = backbone.preprocessing.resize;
-  if (resize !== 'nearest' && resize !== 'area') throw new Error(`pack ${manifest.name}: face crops are resized with nearest or area, not ${resize}`);
+  if (resize !== 'nearest' && resize !== 'area')
+    throw new Error(`pack ${manifest.name}: face crops are resized with nearest or area, not ${resize}`);
   return { inputSize: backbone.preprocessing.inputSize, resize, box: backbone.crop, encoding, jpegQuality };
 }
 
@@ -42,7 +52,10 @@ export async function openStageDetector(dir: string, session: Partial<SessionCon
         if (!scaled.has(side)) scaled.set(side, fitWithin(frame, side));
         const { image, fx, fy } = await scaled.get(side)!;
         const found = tiling ? await detectTiled(model, image, tiling) : await detectFrame(model, image);
-        kept = mergeDetections(kept, found.map((d) => ({ x1: d.x1 / fx, y1: d.y1 / fy, x2: d.x2 / fx, y2: d.y2 / fy, score: d.score })));
+        kept = mergeDetections(
+          kept,
+          found.map((d) => ({ x1: d.x1 / fx, y1: d.y1 / fy, x2: d.x2 / fx, y2: d.y2 / fy, score: d.score })),
+        );
       }
       return kept;
     },
@@ -62,10 +75,16 @@ async function fitWithin(frame: RgbImage, side: number): Promise<Fitted> {
   if (factor === 1) return { image: frame, fx: 1, fy: 1 };
   const width = Math.max(1, Math.round(frame.width * factor));
   const height = Math.max(1, Math.round(frame.height * factor));
-  const data = await sharp(Buffer.from(frame.data.buffer, frame.data.byteOffset, frame.data.byteLength), { raw: { width: frame.width, height: frame.height, channels: 3 } })
+  const data = await sharp(Buffer.from(frame.data.buffer, frame.data.byteOffset, frame.data.byteLength), {
+    raw: { width: frame.width, height: frame.height, channels: 3 },
+  })
     .resize(width, height, { fit: 'fill', kernel: 'lanczos3' })
     .raw()
     .toBuffer();
   // Boxes map back with the exact per-axis ratios (rounding the size changes them slightly).
-  return { image: { width, height, data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) }, fx: width / frame.width, fy: height / frame.height };
+  return {
+    image: { width, height, data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) },
+    fx: width / frame.width,
+    fy: height / frame.height,
+  };
 }

@@ -69,14 +69,22 @@ export function busTrackerStateStore(bus: Bus, options: BusTrackerStateStoreOpti
       const committed = await bus.committedOffsets(options.groupId, options.inputTopic);
       // The input offset whose state must be read, per partition (none for a partition never committed).
       const needed = new Map<number, bigint>();
-      for (const c of committed) if (partitions.includes(c.partition) && BigInt(c.offset) > 0n) needed.set(c.partition, BigInt(c.offset) - 1n);
+      for (const c of committed)
+        if (partitions.includes(c.partition) && BigInt(c.offset) > 0n) needed.set(c.partition, BigInt(c.offset) - 1n);
       const saved: [string, StreamSnapshot][] = [];
       if (needed.size === 0) return saved;
-      await bus.createTopics([{ name: topic, partitions: trackerStateTopic.defaultPartitions, configEntries: trackerStateTopic.configEntries }]);
+      await bus.createTopics([
+        { name: topic, partitions: trackerStateTopic.defaultPartitions, configEntries: trackerStateTopic.configEntries },
+      ]);
       const reached = new Set<number>();
       let done: () => void = () => {};
       const complete = new Promise<void>((resolve) => (done = resolve));
-      const consumer = await bus.consumer({ groupId: `${options.groupId}.restore.${randomUUID()}`, topics: [topic], fromBeginning: true, readCommitted: true });
+      const consumer = await bus.consumer({
+        groupId: `${options.groupId}.restore.${randomUUID()}`,
+        topics: [topic],
+        fromBeginning: true,
+        readCommitted: true,
+      });
       const started = Date.now();
       try {
         await consumer.run({
@@ -87,7 +95,10 @@ export function busTrackerStateStore(bus: Bus, options: BusTrackerStateStoreOpti
               try {
                 state = decodeTrackerState(record.value);
               } catch (error) {
-                logger.warn({ err: error, partition: record.partition, offset: record.offset }, 'skipped a changelog record it cannot read');
+                logger.warn(
+                  { err: error, partition: record.partition, offset: record.offset },
+                  'skipped a changelog record it cannot read',
+                );
                 continue;
               }
               saved.push([record.key, state.state]);
@@ -97,9 +108,15 @@ export function busTrackerStateStore(bus: Bus, options: BusTrackerStateStoreOpti
             if ([...needed.keys()].every((p) => reached.has(p))) done();
           },
         });
-        const timedOut = await Promise.race([complete.then(() => false), new Promise<boolean>((resolve) => setTimeout(() => resolve(true), options.timeoutMs ?? 30_000).unref())]);
+        const timedOut = await Promise.race([
+          complete.then(() => false),
+          new Promise<boolean>((resolve) => setTimeout(() => resolve(true), options.timeoutMs ?? 30_000).unref()),
+        ]);
         if (timedOut) {
-          logger.warn({ partitions: [...needed.keys()].filter((p) => !reached.has(p)) }, 'tracker changelog incomplete after the time-out: those partitions go on from the newest state read');
+          logger.warn(
+            { partitions: [...needed.keys()].filter((p) => !reached.has(p)) },
+            'tracker changelog incomplete after the time-out: those partitions go on from the newest state read',
+          );
         }
       } finally {
         await consumer.close();

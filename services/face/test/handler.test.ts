@@ -5,7 +5,15 @@ import { fromBinary } from '@bufbuild/protobuf';
 import sharp from 'sharp';
 import { CropEncoding, DeadLetterSchema, encodeMessage, FaceCropsSchema, makeMessage, topicName, topics } from '@emostream/shared';
 import { runStageInMemory, sharedData } from '@emostream/shared/testing';
-import { decodeTrackerState, faceStage, faceTrackerConfigSchema, trackerStateTopic, type FaceDetector, type StreamSnapshot, type TrackerStateStore } from '../src/index.js';
+import {
+  decodeTrackerState,
+  faceStage,
+  faceTrackerConfigSchema,
+  trackerStateTopic,
+  type FaceDetector,
+  type StreamSnapshot,
+  type TrackerStateStore,
+} from '../src/index.js';
 
 // A real picture (the first frame of a shipped scene) as the JPEG that ingest would send.
 const still = sharedData('scenes/intel_headpose_2people_female_male.gif');
@@ -21,12 +29,21 @@ describe('face stage', () => {
       async detect(frame) {
         assert.deepEqual([frame.width, frame.height], [width, height]);
         const dx = call++ * 2;
-        return [{ x1: 30 + dx, y1: 20, x2: 130 + dx, y2: 140, score: 0.95 }, { x1: 0, y1: 0, x2: 5, y2: 5, score: 0.9 }];
+        return [
+          { x1: 30 + dx, y1: 20, x2: 130 + dx, y2: 140, score: 0.95 },
+          { x1: 0, y1: 0, x2: 5, y2: 5, score: 0.9 },
+        ];
       },
     };
     const stage = faceStage({
       detector,
-      crops: { inputSize: { width: 224, height: 224 }, resize: 'nearest', box: { expand: 1, square: false }, encoding: 'rgb8', jpegQuality: 90 },
+      crops: {
+        inputSize: { width: 224, height: 224 },
+        resize: 'nearest',
+        box: { expand: 1, square: false },
+        encoding: 'rgb8',
+        jpegQuality: 90,
+      },
       tracker: faceTrackerConfigSchema.parse({ minHits: 1 }),
       minFaceSize: 20,
     });
@@ -36,7 +53,13 @@ describe('face stage', () => {
     const { records } = await runStageInMemory(stage, {
       topicPrefix: 'fc',
       inputs: (prefix) =>
-        [frame(1, jpeg), frame(7, jpeg), frame(13, Buffer.from('\xff\xd8 truncated')), frame(19, jpeg), frame(20, new Uint8Array(), true)].map((f) => ({
+        [
+          frame(1, jpeg),
+          frame(7, jpeg),
+          frame(13, Buffer.from('\xff\xd8 truncated')),
+          frame(19, jpeg),
+          frame(20, new Uint8Array(), true),
+        ].map((f) => ({
           topic: topicName(topics.frames, prefix),
           key: 'desk',
           value: encodeMessage(topics.frames, f),
@@ -48,7 +71,10 @@ describe('face stage', () => {
     const dlq = records.get(dlqTopic)!;
 
     const crops = out.map((r) => fromBinary(FaceCropsSchema, r.value!));
-    assert.deepEqual(crops.map((c) => c.ref!.seq), [1, 7, 19, 20]);
+    assert.deepEqual(
+      crops.map((c) => c.ref!.seq),
+      [1, 7, 19, 20],
+    );
     for (const c of crops.slice(0, 3)) {
       assert.equal(c.faces.length, 1, 'the 5-pixel box is below the minimum face size');
       const face = c.faces[0]!;
@@ -62,7 +88,7 @@ describe('face stage', () => {
     assert.match(letter.reason, /frame JPEG cannot be decoded/);
   });
 
-  it('gives boxes in the source frame\'s pixels when ingest scaled the frame down for transport', async () => {
+  it("gives boxes in the source frame's pixels when ingest scaled the frame down for transport", async () => {
     const jpeg = readFileSync(still);
     const { width, height } = await sharp(jpeg).metadata();
     const seen: [number, number][] = [];
@@ -75,7 +101,13 @@ describe('face stage', () => {
     };
     const stage = faceStage({
       detector,
-      crops: { inputSize: { width: 224, height: 224 }, resize: 'nearest', box: { expand: 1, square: false }, encoding: 'rgb8', jpegQuality: 90 },
+      crops: {
+        inputSize: { width: 224, height: 224 },
+        resize: 'nearest',
+        box: { expand: 1, square: false },
+        encoding: 'rgb8',
+        jpegQuality: 90,
+      },
       tracker: faceTrackerConfigSchema.parse({ minHits: 1 }),
       minFaceSize: 20,
     });
@@ -85,7 +117,14 @@ describe('face stage', () => {
     const { records } = await runStageInMemory(stage, {
       topicPrefix: 'fs',
       inputs: (prefix) => [
-        { topic: topicName(topics.frames, prefix), key: 'cam', value: encodeMessage(topics.frames, makeMessage(topics.frames, { ref: { streamId: 'cam', seq: 1, width: width!, height: height!, ...source }, jpeg })) },
+        {
+          topic: topicName(topics.frames, prefix),
+          key: 'cam',
+          value: encodeMessage(
+            topics.frames,
+            makeMessage(topics.frames, { ref: { streamId: 'cam', seq: 1, width: width!, height: height!, ...source }, jpeg }),
+          ),
+        },
       ],
       read: [facesTopic],
       done: (got) => got.get(facesTopic)!.length >= 1,
@@ -94,7 +133,8 @@ describe('face stage', () => {
     const face = fromBinary(FaceCropsSchema, records.get(facesTopic)![0]!.value!).faces[0]!;
     // Frame pixels → source pixels: × 1.5.
     const expected = { x: 75, y: 30, width: 75, height: 90 };
-    for (const key of ['x', 'y', 'width', 'height'] as const) assert.ok(Math.abs(face.box![key] - expected[key]) < 1e-3, `${key}: ${face.box![key]} vs ${expected[key]}`);
+    for (const key of ['x', 'y', 'width', 'height'] as const)
+      assert.ok(Math.abs(face.box![key] - expected[key]) < 1e-3, `${key}: ${face.box![key]} vs ${expected[key]}`);
   });
 });
 
@@ -103,21 +143,45 @@ describe('face stage tracker state', () => {
     const jpeg = readFileSync(still);
     const { width, height } = await sharp(jpeg).metadata();
     // A face that is seen, then a second one; the first leaves before the "restart".
-    const facesAt: Record<number, [number, number][]> = { 1: [[30, 20]], 6: [[32, 20], [200, 40]], 11: [[200, 40]], 16: [[202, 40]], 21: [[204, 41]] };
+    const facesAt: Record<number, [number, number][]> = {
+      1: [[30, 20]],
+      6: [
+        [32, 20],
+        [200, 40],
+      ],
+      11: [[200, 40]],
+      16: [[202, 40]],
+      21: [[204, 41]],
+    };
     let seqNow = 0;
     const detector: FaceDetector = {
       async detect() {
         return (facesAt[seqNow] ?? []).map(([x, y]) => ({ x1: x, y1: y, x2: x + 90, y2: y + 100, score: 0.95 }));
       },
     };
-    const crops = { inputSize: { width: 224, height: 224 }, resize: 'nearest' as const, box: { expand: 1, square: false }, encoding: 'rgb8' as const, jpegQuality: 90 };
+    const crops = {
+      inputSize: { width: 224, height: 224 },
+      resize: 'nearest' as const,
+      box: { expand: 1, square: false },
+      encoding: 'rgb8' as const,
+      jpegQuality: 90,
+    };
     const saved: [string, StreamSnapshot][] = [];
     const store: TrackerStateStore = { load: async () => saved };
-    const stage = () => faceStage({ detector, crops, tracker: faceTrackerConfigSchema.parse({ minHits: 1, maxMisses: 1 }), minFaceSize: 20, trackerState: store });
+    const stage = () =>
+      faceStage({
+        detector,
+        crops,
+        tracker: faceTrackerConfigSchema.parse({ minHits: 1, maxMisses: 1 }),
+        minFaceSize: 20,
+        trackerState: store,
+      });
     const statesTopic = topicName(trackerStateTopic, 'ts');
     const facesTopic = topicName(topics.faces, 'ts');
     const run = async (seqs: number[]) => {
-      const inputs = seqs.map((seq) => makeMessage(topics.frames, { ref: { streamId: 'desk', seq, width: width!, height: height! }, jpeg }));
+      const inputs = seqs.map((seq) =>
+        makeMessage(topics.frames, { ref: { streamId: 'desk', seq, width: width!, height: height! }, jpeg }),
+      );
       // The detector answers for the frame being handled: frames go one at a time.
       const records = [];
       for (const input of inputs) {
@@ -135,9 +199,19 @@ describe('face stage tracker state', () => {
     };
     // Each frame runs on a new stage: every one restores the state its predecessor saved.
     const out = await run([1, 6, 11, 16, 21]);
-    assert.deepEqual(out.map((m) => m.faces.map((f) => f.trackId)), [[1], [1, 2], [2], [2], [2]], 'the second face keeps id 2 across every restart');
-    assert.deepEqual(out.map((m) => [...m.endedTrackIds]), [[], [], [], [1], []]);
+    assert.deepEqual(
+      out.map((m) => m.faces.map((f) => f.trackId)),
+      [[1], [1, 2], [2], [2], [2]],
+      'the second face keeps id 2 across every restart',
+    );
+    assert.deepEqual(
+      out.map((m) => [...m.endedTrackIds]),
+      [[], [], [], [1], []],
+    );
     assert.equal(saved.length, 5, 'one saved state per frame');
-    assert.deepEqual(saved.map(([, s]) => s.seq), [1, 6, 11, 16, 21]);
+    assert.deepEqual(
+      saved.map(([, s]) => s.seq),
+      [1, 6, 11, 16, 21],
+    );
   });
 });

@@ -8,36 +8,76 @@ const frames = (rows: [LabelledBox[], LabelledBox[]][]): EvaluatedFrame[] => row
 
 describe('motMetrics', () => {
   it('scores a perfect tracking as IDF1 1 with no switches or fragments', () => {
-    const m = motMetrics(frames([0, 1, 2].map(() => [[at('A', 0), at('B', 50)], [at('1', 0), at('2', 50)]])));
-    assert.deepEqual([m.idf1, m.idSwitches, m.fragmentations, m.misses, m.falsePositives, m.mota, m.idsOnSeveralPeople], [1, 0, 0, 0, 0, 1, 0]);
+    const m = motMetrics(
+      frames(
+        [0, 1, 2].map(() => [
+          [at('A', 0), at('B', 50)],
+          [at('1', 0), at('2', 50)],
+        ]),
+      ),
+    );
+    assert.deepEqual(
+      [m.idf1, m.idSwitches, m.fragmentations, m.misses, m.falsePositives, m.mota, m.idsOnSeveralPeople],
+      [1, 0, 0, 0, 0, 1, 0],
+    );
   });
 
   it('counts one ID switch when a person’s id changes midway, and IDF1 keeps only the longer part', () => {
     // A is tracked as 1 for 3 frames, then as 2 for 1 frame.
-    const m = motMetrics(frames([[[at('A', 0)], [at('1', 0)]], [[at('A', 0)], [at('1', 0)]], [[at('A', 0)], [at('1', 0)]], [[at('A', 0)], [at('2', 0)]]]));
+    const m = motMetrics(
+      frames([
+        [[at('A', 0)], [at('1', 0)]],
+        [[at('A', 0)], [at('1', 0)]],
+        [[at('A', 0)], [at('1', 0)]],
+        [[at('A', 0)], [at('2', 0)]],
+      ]),
+    );
     assert.equal(m.idSwitches, 1);
     assert.equal(m.idf1, (2 * 3) / (4 + 4));
     assert.equal(m.trackIds, 2);
   });
 
   it('counts a fragmentation when a tracked person is lost and found again (same id: no switch)', () => {
-    const m = motMetrics(frames([[[at('A', 0)], [at('1', 0)]], [[at('A', 0)], []], [[at('A', 0)], [at('1', 0)]]]));
+    const m = motMetrics(
+      frames([
+        [[at('A', 0)], [at('1', 0)]],
+        [[at('A', 0)], []],
+        [[at('A', 0)], [at('1', 0)]],
+      ]),
+    );
     assert.deepEqual([m.fragmentations, m.idSwitches, m.misses], [1, 0, 1]);
     assert.equal(m.idf1, (2 * 2) / (3 + 2));
   });
 
   it('does not count a fragmentation for a person who left the picture and came back', () => {
-    const m = motMetrics(frames([[[at('A', 0)], [at('1', 0)]], [[], []], [[at('A', 0)], [at('1', 0)]]]));
+    const m = motMetrics(
+      frames([
+        [[at('A', 0)], [at('1', 0)]],
+        [[], []],
+        [[at('A', 0)], [at('1', 0)]],
+      ]),
+    );
     assert.deepEqual([m.fragmentations, m.idSwitches, m.misses], [0, 0, 0]);
   });
 
   it('catches one id covering two people (a swap) as two switches and a shared id', () => {
     // Two people swap their ids at frame 3.
-    const m = motMetrics(frames([
-      [[at('A', 0), at('B', 50)], [at('1', 0), at('2', 50)]],
-      [[at('A', 0), at('B', 50)], [at('1', 0), at('2', 50)]],
-      [[at('A', 0), at('B', 50)], [at('2', 0), at('1', 50)]],
-    ]));
+    const m = motMetrics(
+      frames([
+        [
+          [at('A', 0), at('B', 50)],
+          [at('1', 0), at('2', 50)],
+        ],
+        [
+          [at('A', 0), at('B', 50)],
+          [at('1', 0), at('2', 50)],
+        ],
+        [
+          [at('A', 0), at('B', 50)],
+          [at('2', 0), at('1', 50)],
+        ],
+      ]),
+    );
     assert.equal(m.idSwitches, 2);
     assert.equal(m.idsOnSeveralPeople, 2);
     assert.equal(m.idf1, (2 * 4) / (6 + 6));
@@ -50,10 +90,12 @@ describe('motMetrics', () => {
   });
 
   it('prefers continuing last frame’s pair when two tracker boxes fit one person equally', () => {
-    const m = motMetrics(frames([
-      [[at('A', 0)], [at('1', 0)]],
-      [[at('A', 0)], [at('2', 0), at('1', 0)]],
-    ]));
+    const m = motMetrics(
+      frames([
+        [[at('A', 0)], [at('1', 0)]],
+        [[at('A', 0)], [at('2', 0), at('1', 0)]],
+      ]),
+    );
     assert.deepEqual([m.idSwitches, m.falsePositives], [0, 1]);
   });
 });

@@ -20,7 +20,8 @@ import {
   type TrackerUpdate,
 } from '../src/index.js';
 
-const config = (overrides: Partial<FaceTrackerConfig> = {}): FaceTrackerConfig => faceTrackerConfigSchema.parse({ minHits: 2, maxMisses: 3, ...overrides });
+const config = (overrides: Partial<FaceTrackerConfig> = {}): FaceTrackerConfig =>
+  faceTrackerConfigSchema.parse({ minHits: 2, maxMisses: 3, ...overrides });
 const face = (x: number, y = 100, score = 0.9, size = 100): Detection => ({ box: { x, y, width: size, height: size }, score });
 const ids = (update: TrackerUpdate): number[] => update.tracks.map((t) => t.trackId);
 
@@ -32,7 +33,10 @@ function run(tracker: FaceTracker, frames: Detection[][], firstSeq = 1): Tracker
 describe('FaceTracker', () => {
   it('keeps one id for a face moving steadily across the frame', () => {
     const tracker = new FaceTracker(config());
-    const updates = run(tracker, Array.from({ length: 30 }, (_, t) => [face(15 * t)]));
+    const updates = run(
+      tracker,
+      Array.from({ length: 30 }, (_, t) => [face(15 * t)]),
+    );
     assert.deepEqual(ids(updates[0]!), [], 'tentative on its first frame');
     for (const update of updates.slice(1)) {
       assert.deepEqual(ids(update), [1]);
@@ -70,7 +74,10 @@ describe('FaceTracker', () => {
     const tracker = new FaceTracker(config({ maxMisses: 3 }));
     const updates = run(tracker, [[face(0)], [face(5)], [], [], [], [face(20)]]);
     assert.deepEqual(updates.slice(2, 5).map(ids), [[], [], []]);
-    assert.deepEqual(updates.flatMap((u) => u.ended), []);
+    assert.deepEqual(
+      updates.flatMap((u) => u.ended),
+      [],
+    );
     assert.deepEqual(ids(updates[5]!), [1]);
   });
 
@@ -84,14 +91,20 @@ describe('FaceTracker', () => {
   it('ends a face missing for more than maxMisses frames, and gives it a new id when it comes back', () => {
     const tracker = new FaceTracker(config({ maxMisses: 3 }));
     const updates = run(tracker, [[face(0)], [face(0)], [], [], [], [], [face(0)], [face(0)]]);
-    assert.deepEqual(updates.map((u) => u.ended), [[], [], [], [], [], [1], [], []]);
+    assert.deepEqual(
+      updates.map((u) => u.ended),
+      [[], [], [], [], [], [1], [], []],
+    );
     assert.deepEqual(ids(updates[6]!), [], 'a returning face is tentative again');
     assert.deepEqual(ids(updates[7]!), [2]);
   });
 
   it('does not start tracks from low-score detections', () => {
     const tracker = new FaceTracker(config({ minHits: 1 }));
-    const updates = run(tracker, Array.from({ length: 10 }, () => [face(0, 100, 0.5)]));
+    const updates = run(
+      tracker,
+      Array.from({ length: 10 }, () => [face(0, 100, 0.5)]),
+    );
     assert.deepEqual(updates.flatMap(ids), []);
   });
 
@@ -103,7 +116,10 @@ describe('FaceTracker', () => {
       assert.deepEqual(ids(update), [1]);
       assert.equal(update.tracks[0]?.score, 0.3);
     }
-    assert.deepEqual(updates.flatMap((u) => u.ended), []);
+    assert.deepEqual(
+      updates.flatMap((u) => u.ended),
+      [],
+    );
   });
 
   it('does not revive a track that was already missing with a low-score detection', () => {
@@ -123,7 +139,11 @@ describe('FaceTracker', () => {
     const tracker = new FaceTracker(config({ minHits: 3 }));
     const updates = run(tracker, [[face(0)], [face(0)], [], [face(0)], [face(0)], [face(0)]]);
     assert.deepEqual(updates.map(ids), [[], [], [], [], [], [1]]);
-    assert.deepEqual(updates.flatMap((u) => u.ended), [], 'a tentative track never had an id to end');
+    assert.deepEqual(
+      updates.flatMap((u) => u.ended),
+      [],
+      'a tentative track never had an id to end',
+    );
   });
 
   it('shows a face at once with minHits 1, as the reference uses every detection', () => {
@@ -341,10 +361,12 @@ describe('FaceTracker with appearance (sampled video)', () => {
   it('never hands an ended id to a new face, over a long random run', () => {
     const tracker = new FaceTracker(config({ minHits: 1, maxMisses: 2 }));
     let state = 7;
-    const random = () => ((state = (state * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    const random = () => (state = (state * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
     const ended = new Set<number>();
     for (let seq = 1; seq <= 400; seq++) {
-      const detections = Array.from({ length: Math.floor(random() * 4) }, () => seen(Math.floor(random() * 6) * 150, Math.floor(random() * 5)));
+      const detections = Array.from({ length: Math.floor(random() * 4) }, () =>
+        seen(Math.floor(random() * 6) * 150, Math.floor(random() * 5)),
+      );
       const update = tracker.update(detections, seq, { sceneCut: random() < 0.05 });
       for (const track of update.tracks) assert.ok(!ended.has(track.trackId), `id ${track.trackId} came back at frame ${seq}`);
       for (const id of update.ended) {
@@ -357,8 +379,10 @@ describe('FaceTracker with appearance (sampled video)', () => {
 
   it('restores from a JSON snapshot and goes on exactly as the tracker it was taken from', () => {
     let state = 11;
-    const random = () => ((state = (state * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
-    const frames = Array.from({ length: 60 }, () => Array.from({ length: 1 + Math.floor(random() * 3) }, () => seen(Math.floor(random() * 5) * 120, Math.floor(random() * 4))));
+    const random = () => (state = (state * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+    const frames = Array.from({ length: 60 }, () =>
+      Array.from({ length: 1 + Math.floor(random() * 3) }, () => seen(Math.floor(random() * 5) * 120, Math.floor(random() * 4))),
+    );
     const undisturbed = run(new FaceTracker(config({ minHits: 2 })), frames);
     const first = new FaceTracker(config({ minHits: 2 }));
     const head = run(first, frames.slice(0, 30));
@@ -374,7 +398,8 @@ describe('StreamTrackers and hard cuts', () => {
     const height = 54;
     const data = new Uint8Array(width * height * 3);
     for (let i = 0; i < width * height; i++) data.set(colour, i * 3);
-    if (faceAt !== undefined) for (let y = 10; y < 30; y++) for (let x = faceAt; x < faceAt + 20; x++) data.set([220, 180, 150], (y * width + x) * 3);
+    if (faceAt !== undefined)
+      for (let y = 10; y < 30; y++) for (let x = faceAt; x < faceAt + 20; x++) data.set([220, 180, 150], (y * width + x) * 3);
     return { width, height, data };
   };
 
@@ -410,8 +435,14 @@ describe('appearanceOf', () => {
     const happyFace = { x: 256, y: 41, width: 143, height: 183 };
     const sadFace = { x: 141, y: 55, width: 111, height: 145 };
     const descriptor = appearanceOf(happy, happyFace);
-    const halfSize = await sharp(Buffer.from(happy.data), { raw: { width: happy.width, height: happy.height, channels: 3 } }).resize(Math.round(happy.width / 2)).raw().toBuffer({ resolveWithObject: true });
-    const smaller = appearanceOf({ width: halfSize.info.width, height: halfSize.info.height, data: new Uint8Array(halfSize.data) }, { x: 128, y: 20.5, width: 71.5, height: 91.5 });
+    const halfSize = await sharp(Buffer.from(happy.data), { raw: { width: happy.width, height: happy.height, channels: 3 } })
+      .resize(Math.round(happy.width / 2))
+      .raw()
+      .toBuffer({ resolveWithObject: true });
+    const smaller = appearanceOf(
+      { width: halfSize.info.width, height: halfSize.info.height, data: new Uint8Array(halfSize.data) },
+      { x: 128, y: 20.5, width: 71.5, height: 91.5 },
+    );
     const shifted = appearanceOf(happy, { ...happyFace, x: happyFace.x + 6, y: happyFace.y + 4 });
     const other = appearanceOf(sad, sadFace);
     assert.ok(cosine(descriptor, smaller) > 0.85, `same face at half size: ${cosine(descriptor, smaller)}`);
@@ -422,7 +453,10 @@ describe('appearanceOf', () => {
 
 describe('StreamTrackers across redeliveries and restarts', () => {
   /** Two people walking apart, one leaving: frames 1, 6, 11, … as a file is sampled. */
-  const clip = Array.from({ length: 20 }, (_, i) => ({ seq: 1 + 5 * i, faces: i < 12 ? [seen(100 + 20 * i, 0), seen(600 - 20 * i, 1)] : [seen(100 + 20 * i, 0)] }));
+  const clip = Array.from({ length: 20 }, (_, i) => ({
+    seq: 1 + 5 * i,
+    faces: i < 12 ? [seen(100 + 20 * i, 0), seen(600 - 20 * i, 1)] : [seen(100 + 20 * i, 0)],
+  }));
   const play = (trackers: StreamTrackers, frames: typeof clip) => frames.map((f) => trackers.update('cam', f.faces, f.seq));
 
   it('gives a redelivered batch the same result as the first time (the state before it is kept)', () => {

@@ -3,46 +3,85 @@ import { type EnvBinding, envBindingsOf, runtimeConfigSchema } from '@emostream/
 
 export const ingestSettingsSchema = z
   .object({
-    jpegQuality: z.coerce.number().int().min(1).max(100).default(85).describe('JPEG quality of published frames, 1–100. Env INGEST_JPEG_QUALITY.'),
+    jpegQuality: z.coerce
+      .number()
+      .int()
+      .min(1)
+      .max(100)
+      .default(85)
+      .describe('JPEG quality of published frames, 1–100. Env INGEST_JPEG_QUALITY.'),
     maxWidth: z.coerce
       .number()
       .int()
       .min(0)
       .default(1920)
       .describe(
-        'Frames wider than this are scaled down for transport (0 keeps the size). Boxes stay in the source\'s pixels and the face stage detects at its own size; 1920 keeps 1080p cameras whole (a downscale plus JPEG can cost marginal faces). Env INGEST_MAX_WIDTH.',
+        "Frames wider than this are scaled down for transport (0 keeps the size). Boxes stay in the source's pixels and the face stage detects at its own size; 1920 keeps 1080p cameras whole (a downscale plus JPEG can cost marginal faces). Env INGEST_MAX_WIDTH.",
       ),
-    liveSampleFps: z.coerce.number().positive().max(60).default(5).describe('Sampling rate of live sources, frames/s. Env INGEST_LIVE_SAMPLE_FPS.'),
-    connectTimeoutMs: z.coerce.number().int().positive().default(10_000).describe('Time to open a live source. Env INGEST_CONNECT_TIMEOUT_MS.'),
-    readTimeoutMs: z.coerce.number().int().positive().default(10_000).describe('A live source silent this long counts as disconnected. Env INGEST_READ_TIMEOUT_MS.'),
-    reconnectInitialMs: z.coerce.number().int().positive().default(500).describe('First reconnect delay; doubles per failure. Env INGEST_RECONNECT_INITIAL_MS.'),
+    liveSampleFps: z.coerce
+      .number()
+      .positive()
+      .max(60)
+      .default(5)
+      .describe('Sampling rate of live sources, frames/s. Env INGEST_LIVE_SAMPLE_FPS.'),
+    connectTimeoutMs: z.coerce
+      .number()
+      .int()
+      .positive()
+      .default(10_000)
+      .describe('Time to open a live source. Env INGEST_CONNECT_TIMEOUT_MS.'),
+    readTimeoutMs: z.coerce
+      .number()
+      .int()
+      .positive()
+      .default(10_000)
+      .describe('A live source silent this long counts as disconnected. Env INGEST_READ_TIMEOUT_MS.'),
+    reconnectInitialMs: z.coerce
+      .number()
+      .int()
+      .positive()
+      .default(500)
+      .describe('First reconnect delay; doubles per failure. Env INGEST_RECONNECT_INITIAL_MS.'),
     reconnectMaxMs: z.coerce.number().int().positive().default(30_000).describe('Longest reconnect delay. Env INGEST_RECONNECT_MAX_MS.'),
     // Source policy (docs/operations.md, "Source policy"): what a spec from the streams topic may open.
     allowedSchemes: commaList(['rtsp', 'rtsps', 'http', 'https', 'file', 'webcam']).describe(
       'URL schemes stream specs may use (rtsp, rtsps, http, https, file, webcam), comma-separated. Env INGEST_ALLOWED_SCHEMES.',
     ),
     allowHosts: commaList([]).describe(
-      'Hosts a spec may name although they are loopback, link-local, private or cluster addresses: host, host:port, *.domain, IP, IP:port or CIDR, comma-separated (e.g. the cameras\' subnet 192.168.10.0/24). Env INGEST_ALLOW_HOSTS.',
+      "Hosts a spec may name although they are loopback, link-local, private or cluster addresses: host, host:port, *.domain, IP, IP:port or CIDR, comma-separated (e.g. the cameras' subnet 192.168.10.0/24). Env INGEST_ALLOW_HOSTS.",
     ),
     denyHosts: commaList([]).describe('Hosts and CIDRs always refused, even when allowed, comma-separated. Env INGEST_DENY_HOSTS.'),
     mediaRoots: commaList([]).describe('Folders file specs may read from, comma-separated; empty: no files. Env INGEST_MEDIA_ROOTS.'),
     credentialsDir: z
       .string()
       .default('/var/run/secrets/emostream/cameras')
-      .describe('Folder of camera credential files (a mounted Kubernetes Secret) that a URL names as ${file:NAME}. Env INGEST_CREDENTIALS_DIR.'),
+      .describe(
+        'Folder of camera credential files (a mounted Kubernetes Secret) that a URL names as ${file:NAME}. Env INGEST_CREDENTIALS_DIR.',
+      ),
     maxStreams: z.coerce
       .number()
       .int()
       .positive()
       .max(1_000)
       .default(32)
-      .describe('Most streams this replica runs at once, and so most ffmpeg processes (one per stream); more specs are refused (status CAPACITY). Env INGEST_MAX_STREAMS.'),
+      .describe(
+        'Most streams this replica runs at once, and so most ffmpeg processes (one per stream); more specs are refused (status CAPACITY). Env INGEST_MAX_STREAMS.',
+      ),
   })
   .strict();
 /** A list from the environment ("a,b") or a config file (a YAML list). */
 function commaList(fallback: string[]) {
   return z
-    .preprocess((value) => (typeof value === 'string' ? value.split(',').map((s) => s.trim()).filter(Boolean) : value), z.array(z.string().min(1)))
+    .preprocess(
+      (value) =>
+        typeof value === 'string'
+          ? value
+              .split(',')
+              .map((s) => s.trim())
+              .filter(Boolean)
+          : value,
+      z.array(z.string().min(1)),
+    )
     .default(fallback);
 }
 

@@ -23,12 +23,21 @@ export function resolveCredentialReferences(url: string, options: { credentialsD
   const env = options.env ?? process.env;
   return url.replace(REFERENCE, (_match, kind: string, name: string) => {
     if (kind === 'env') {
-      if (!CREDENTIAL_ENV.test(name)) throw new SourceRefusedError('CREDENTIAL_UNAVAILABLE', `credential reference \${env:${name.slice(0, 80)}} refused: only env vars named INGEST_CREDENTIAL_*`);
+      if (!CREDENTIAL_ENV.test(name))
+        throw new SourceRefusedError(
+          'CREDENTIAL_UNAVAILABLE',
+          `credential reference \${env:${name.slice(0, 80)}} refused: only env vars named INGEST_CREDENTIAL_*`,
+        );
       const value = env[name];
-      if (value === undefined || value === '') throw new SourceRefusedError('CREDENTIAL_UNAVAILABLE', `credential \${env:${name}} is not set in ingest's environment`);
+      if (value === undefined || value === '')
+        throw new SourceRefusedError('CREDENTIAL_UNAVAILABLE', `credential \${env:${name}} is not set in ingest's environment`);
       return encodeURIComponent(value);
     }
-    if (!CREDENTIAL_FILE.test(name)) throw new SourceRefusedError('CREDENTIAL_UNAVAILABLE', `credential reference \${file:${name.slice(0, 80)}} refused: a plain file name in INGEST_CREDENTIALS_DIR`);
+    if (!CREDENTIAL_FILE.test(name))
+      throw new SourceRefusedError(
+        'CREDENTIAL_UNAVAILABLE',
+        `credential reference \${file:${name.slice(0, 80)}} refused: a plain file name in INGEST_CREDENTIALS_DIR`,
+      );
     try {
       return encodeURIComponent(readFileSync(path.join(options.credentialsDir, name), 'utf8').trim());
     } catch {

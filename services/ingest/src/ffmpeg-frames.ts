@@ -57,7 +57,12 @@ export function probeVideo(source: Source, timeouts: { connectTimeoutMs: number;
   return new Promise((resolve, reject) => {
     ffmpeg.ffprobe(source.input, inputOptions(source, timeouts), (error, data) => {
       if (error) {
-        reject(new StageError('SOURCE_UNREADABLE', `cannot open ${source.input}: ${lastLine(String(error.message))}`, { retriable: source.live, cause: error }));
+        reject(
+          new StageError('SOURCE_UNREADABLE', `cannot open ${source.input}: ${lastLine(String(error.message))}`, {
+            retriable: source.live,
+            cause: error,
+          }),
+        );
         return;
       }
       const video = data.streams.find((s) => s.codec_type === 'video');
@@ -143,7 +148,10 @@ export async function* readFrames(source: Source, options: ReadOptions, summary?
       // arrives (a race under load); ffmpeg closes stdout only when it has written everything, so that
       // is an end, not a failure. A file cut short is still caught by the truncation check.
       if (!options.signal?.aborted && error.message !== 'Output stream closed') {
-        failure = new StageError('SOURCE_FAILED', `ffmpeg failed on ${source.input}: ${lastLine(error.message)}`, { retriable: source.live, cause: error });
+        failure = new StageError('SOURCE_FAILED', `ffmpeg failed on ${source.input}: ${lastLine(error.message)}`, {
+          retriable: source.live,
+          cause: error,
+        });
       }
       finished = true;
       notify();
@@ -213,6 +221,9 @@ export function jpegSize(jpeg: Buffer): { width: number; height: number } {
 }
 
 function lastLine(text: string): string {
-  const lines = text.split('\n').map((l) => l.trim()).filter(Boolean);
+  const lines = text
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean);
   return lines.slice(-2).join(' | ') || text;
 }

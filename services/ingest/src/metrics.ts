@@ -12,7 +12,12 @@ export class IngestMetrics {
   readonly finishedSkipped: Counter<'stream'>;
 
   constructor(registry: Registry) {
-    this.frames = new Counter({ name: 'emostream_ingest_frames_total', help: 'Sampled frames published, per stream.', labelNames: ['stream'], registers: [registry] });
+    this.frames = new Counter({
+      name: 'emostream_ingest_frames_total',
+      help: 'Sampled frames published, per stream.',
+      labelNames: ['stream'],
+      registers: [registry],
+    });
     this.reconnects = new Counter({
       name: 'emostream_ingest_reconnects_total',
       help: 'Reconnect attempts of live sources after a failure or disconnect, per stream.',
@@ -25,7 +30,11 @@ export class IngestMetrics {
       labelNames: ['stream', 'reason'],
       registers: [registry],
     });
-    this.running = new Gauge({ name: 'emostream_ingest_streams_running', help: 'Streams this worker is reading now.', registers: [registry] });
+    this.running = new Gauge({
+      name: 'emostream_ingest_streams_running',
+      help: 'Streams this worker is reading now.',
+      registers: [registry],
+    });
     // No stream label: refused specs are whatever a topic writer sends; their count must not grow the series.
     this.refused = new Counter({
       name: 'emostream_ingest_streams_refused_total',
@@ -45,6 +54,10 @@ export class IngestMetrics {
       labelNames: ['stream'],
       registers: [registry],
     });
-    this.ready = new Gauge({ name: 'emostream_ingest_ready', help: '1 while ingest is RUNNING (what /readyz reports), else 0; like the runtime\'s emostream_<stage>_ready.', registers: [registry] });
+    this.ready = new Gauge({
+      name: 'emostream_ingest_ready',
+      help: "1 while ingest is RUNNING (what /readyz reports), else 0; like the runtime's emostream_<stage>_ready.",
+      registers: [registry],
+    });
   }
 }

@@ -1,5 +1,13 @@
 import { randomBytes } from 'node:crypto';
-import { StageError, toStageError, type Bus, type BusConsumer, type BusProducer, type Logger, type OutgoingRecord } from '@emostream/shared';
+import {
+  StageError,
+  toStageError,
+  type Bus,
+  type BusConsumer,
+  type BusProducer,
+  type Logger,
+  type OutgoingRecord,
+} from '@emostream/shared';
 import type { Counter } from 'prom-client';
 
 /**
@@ -43,7 +51,12 @@ export class ProgressLog {
 
   async start(groupPrefix: string): Promise<void> {
     // A group of its own per replica and start: every replica reads every partition, from the start.
-    const follower = await this.bus.consumer({ groupId: `${groupPrefix}.${randomBytes(4).toString('hex')}`, topics: [this.topic], fromBeginning: true, readCommitted: true });
+    const follower = await this.bus.consumer({
+      groupId: `${groupPrefix}.${randomBytes(4).toString('hex')}`,
+      topics: [this.topic],
+      fromBeginning: true,
+      readCommitted: true,
+    });
     await follower.run({
       eachBatch: async (batch) => {
         for (const record of batch.records) {
@@ -76,7 +89,9 @@ export class ProgressLog {
       if (await this.caughtUp()) return this.latest.get(streamId);
       if (options.stopped()) throw new StageError('STOPPED', 'stopped while reading the stream progress');
       if (Date.now() > deadline) {
-        throw new StageError('PROGRESS_UNKNOWN', `could not read the progress of ${streamId} within ${options.timeoutMs} ms`, { retriable: true });
+        throw new StageError('PROGRESS_UNKNOWN', `could not read the progress of ${streamId} within ${options.timeoutMs} ms`, {
+          retriable: true,
+        });
       }
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
@@ -85,7 +100,9 @@ export class ProgressLog {
   private async caughtUp(): Promise<boolean> {
     const ends = await this.bus.endOffsets(this.topic);
     const positions = this.follower?.readPositions() ?? [];
-    return ends.every((end) => end.offset === '0' || BigInt(positions.find((p) => p.partition === end.partition)?.offset ?? '-1') >= BigInt(end.offset));
+    return ends.every(
+      (end) => end.offset === '0' || BigInt(positions.find((p) => p.partition === end.partition)?.offset ?? '-1') >= BigInt(end.offset),
+    );
   }
 
   async close(): Promise<void> {
@@ -119,10 +136,12 @@ export class TransactionalPublisher {
         this.queue = this.queue.filter((e) => e !== entry);
         reject(new StageError('STOPPED', 'publishing stopped'));
       };
-      const settle = <T>(done: (value: T) => void) => (value: T) => {
-        signal?.removeEventListener('abort', onAbort);
-        done(value);
-      };
+      const settle =
+        <T>(done: (value: T) => void) =>
+        (value: T) => {
+          signal?.removeEventListener('abort', onAbort);
+          done(value);
+        };
       const entry = { records, resolve: settle(resolve), reject: settle(reject), ...(signal ? { signal } : {}) };
       this.queue.push(entry);
       signal?.addEventListener('abort', onAbort, { once: true });
@@ -142,7 +161,10 @@ export class TransactionalPublisher {
       const batch = this.queue.splice(0);
       const live = batch.filter((e) => !e.signal?.aborted);
       try {
-        await this.sendUntilDone(live.flatMap((e) => e.records), () => this.closed || live.every((e) => e.signal?.aborted));
+        await this.sendUntilDone(
+          live.flatMap((e) => e.records),
+          () => this.closed || live.every((e) => e.signal?.aborted),
+        );
         for (const entry of live) entry.resolve();
       } catch (error) {
         for (const entry of live) entry.reject(error as Error);
@@ -163,7 +185,8 @@ export class TransactionalPublisher {
         if (!failure.retriable) throw failure;
         if (abandoned()) throw new StageError('STOPPED', 'publishing stopped while the bus was away', { cause: failure });
         this.options.retries.inc({ code: failure.code });
-        const log = attempt === 1 ? this.options.logger.warn.bind(this.options.logger) : this.options.logger.debug.bind(this.options.logger);
+        const log =
+          attempt === 1 ? this.options.logger.warn.bind(this.options.logger) : this.options.logger.debug.bind(this.options.logger);
         log({ attempt, reason: failure.message }, 'publishing failed; retrying the same frames in a new transaction');
         const delay = Math.min(max, initial * 2 ** Math.min(attempt - 1, 10));
         for (let waited = 0; waited < delay && !abandoned(); waited += 100) await new Promise((resolve) => setTimeout(resolve, 100));

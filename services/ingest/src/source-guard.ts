@@ -32,7 +32,13 @@ export class SourceGuard {
   constructor(private readonly options: SourceGuardOptions) {
     const { settings } = options;
     this.policy =
-      options.policy ?? new SourcePolicy({ schemes: settings.allowedSchemes, allowHosts: settings.allowHosts, denyHosts: settings.denyHosts, mediaRoots: settings.mediaRoots });
+      options.policy ??
+      new SourcePolicy({
+        schemes: settings.allowedSchemes,
+        allowHosts: settings.allowHosts,
+        denyHosts: settings.denyHosts,
+        mediaRoots: settings.mediaRoots,
+      });
     this.logger = options.logger ?? moduleLogger('source-guard');
     // Every reason's series exists from the start (at 0): a dashboard sees "none refused", and the set is fixed.
     for (const reason of REFUSAL_REASONS) options.metrics.refused.inc({ reason }, 0);
@@ -43,7 +49,10 @@ export class SourceGuard {
     try {
       assertValidStreamId(spec.streamId);
       if (running >= this.options.settings.maxStreams) {
-        throw new SourceRefusedError('CAPACITY', `this replica already runs ${running} streams (INGEST_MAX_STREAMS=${this.options.settings.maxStreams})`);
+        throw new SourceRefusedError(
+          'CAPACITY',
+          `this replica already runs ${running} streams (INGEST_MAX_STREAMS=${this.options.settings.maxStreams})`,
+        );
       }
       await this.policy.check(this.parse(spec.url));
     } catch (error) {
@@ -61,11 +70,16 @@ export class SourceGuard {
    */
   async prepare(streamId: string, source: Source, signal?: AbortSignal): Promise<Source> {
     try {
-      const input = hasCredentialReferences(source.input) ? resolveCredentialReferences(source.input, { credentialsDir: this.options.settings.credentialsDir }) : source.input;
+      const input = hasCredentialReferences(source.input)
+        ? resolveCredentialReferences(source.input, { credentialsDir: this.options.settings.credentialsDir })
+        : source.input;
       const resolved: Source = { ...source, input };
       await this.policy.check(resolved);
       if (resolved.kind !== 'http') return resolved;
-      const final = await this.policy.resolveRedirects(resolved.input, { timeoutMs: this.options.settings.connectTimeoutMs, ...(signal ? { signal } : {}) });
+      const final = await this.policy.resolveRedirects(resolved.input, {
+        timeoutMs: this.options.settings.connectTimeoutMs,
+        ...(signal ? { signal } : {}),
+      });
       return { ...resolved, input: final, redirectsChecked: true };
     } catch (error) {
       if (error instanceof SourceRefusedError) await this.refused(streamId, error);
@@ -89,18 +103,29 @@ export class SourceGuard {
       return parseSource(url);
     } catch {
       // parseSource's message quotes the URL: not here, a malformed URL may hide a credential.
-      throw new SourceRefusedError('INVALID_URL', 'stream URL not usable: a file path, rtsp(s)://, http(s):// or webcam:/dev/videoN (not shown: it may hold a credential)');
+      throw new SourceRefusedError(
+        'INVALID_URL',
+        'stream URL not usable: a file path, rtsp(s)://, http(s):// or webcam:/dev/videoN (not shown: it may hold a credential)',
+      );
     }
   }
 
   private async refused(streamId: string, error: SourceRefusedError): Promise<void> {
     this.options.metrics.refused.inc({ reason: error.reason });
     // The id as JSON, cut short: it may be anything a topic writer chose.
-    this.logger.warn({ streamId: JSON.stringify(streamId.slice(0, 80)), reason: error.reason, why: error.message }, 'stream spec refused: not fetched');
+    this.logger.warn(
+      { streamId: JSON.stringify(streamId.slice(0, 80)), reason: error.reason, why: error.message },
+      'stream spec refused: not fetched',
+    );
     await this.report({ streamId: streamId.slice(0, 200), state: 'refused', reason: error.reason, message: error.message });
   }
 
-  private async report(status: { streamId: string; state: 'running' | 'refused'; reason?: SourceRefusedError['reason']; message?: string }): Promise<void> {
+  private async report(status: {
+    streamId: string;
+    state: 'running' | 'refused';
+    reason?: SourceRefusedError['reason'];
+    message?: string;
+  }): Promise<void> {
     if (!this.options.status) return;
     try {
       await this.options.status.write({ ...status, instanceId: this.options.instanceId ?? '', atMs: Date.now() });

@@ -96,7 +96,10 @@ export const STREAM_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
 export function assertValidStreamId(streamId: string): void {
   if (!STREAM_ID_PATTERN.test(streamId)) {
-    throw new SourceRefusedError('INVALID_STREAM_ID', `invalid stream id ${JSON.stringify(streamId.slice(0, 80))}: use 1–64 letters, digits, ".", "_" or "-", starting with a letter or digit`);
+    throw new SourceRefusedError(
+      'INVALID_STREAM_ID',
+      `invalid stream id ${JSON.stringify(streamId.slice(0, 80))}: use 1–64 letters, digits, ".", "_" or "-", starting with a letter or digit`,
+    );
   }
 }
 
@@ -180,7 +183,10 @@ export class SourcePolicy {
         if (!this.options.permissive) await this.checkHost(next);
       } catch (error) {
         if (error instanceof SourceRefusedError) {
-          throw new SourceRefusedError('REDIRECT_NOT_ALLOWED', `${redactUrl(current)} redirects to ${redactUrl(next.href)}, which is refused: ${error.message}`);
+          throw new SourceRefusedError(
+            'REDIRECT_NOT_ALLOWED',
+            `${redactUrl(current)} redirects to ${redactUrl(next.href)}, which is refused: ${error.message}`,
+          );
         }
         throw error;
       }
@@ -191,7 +197,10 @@ export class SourcePolicy {
 
   private checkScheme(scheme: string, source: Source): void {
     if (!this.schemes.has(scheme)) {
-      throw new SourceRefusedError('SCHEME_NOT_ALLOWED', `${source.kind} source refused: scheme "${scheme}" is not in INGEST_ALLOWED_SCHEMES (${[...this.schemes].join(',') || 'none'})`);
+      throw new SourceRefusedError(
+        'SCHEME_NOT_ALLOWED',
+        `${source.kind} source refused: scheme "${scheme}" is not in INGEST_ALLOWED_SCHEMES (${[...this.schemes].join(',') || 'none'})`,
+      );
     }
   }
 
@@ -217,15 +226,21 @@ export class SourcePolicy {
     const host = url.hostname.replace(/^\[|\]$/g, '').toLowerCase();
     const port = Number(url.port) || defaultPort(url.protocol);
     if (host === '') throw new SourceRefusedError('INVALID_URL', `${redactUrl(url.href)} has no host`);
-    const addresses = isIP(host) ? [host] : await this.resolve(host).catch((error: unknown) => {
-      throw new SourceRefusedError('HOST_UNRESOLVABLE', `host ${host} does not resolve: ${(error as Error).message}`);
-    });
+    const addresses = isIP(host)
+      ? [host]
+      : await this.resolve(host).catch((error: unknown) => {
+          throw new SourceRefusedError('HOST_UNRESOLVABLE', `host ${host} does not resolve: ${(error as Error).message}`);
+        });
     if (addresses.length === 0) throw new SourceRefusedError('HOST_UNRESOLVABLE', `host ${host} does not resolve`);
     const denied = addresses.find((address) => this.deny.some((rule) => matches(rule, host, address, port)));
     if (denied !== undefined || this.deny.some((rule) => matches(rule, host, undefined, port))) {
-      throw new SourceRefusedError('ADDRESS_NOT_ALLOWED', `host ${host}${denied && denied !== host ? ` (${denied})` : ''} is in INGEST_DENY_HOSTS`);
+      throw new SourceRefusedError(
+        'ADDRESS_NOT_ALLOWED',
+        `host ${host}${denied && denied !== host ? ` (${denied})` : ''} is in INGEST_DENY_HOSTS`,
+      );
     }
-    if (this.allow.some((rule) => (rule.host !== undefined || rule.suffix !== undefined) && matches(rule, host, undefined, port))) return addresses;
+    if (this.allow.some((rule) => (rule.host !== undefined || rule.suffix !== undefined) && matches(rule, host, undefined, port)))
+      return addresses;
     for (const address of addresses) {
       if (this.allow.some((rule) => rule.block !== undefined && matches(rule, host, address, port))) continue;
       const plain = unmapIpv4(address);
@@ -252,15 +267,34 @@ export class SourcePolicy {
             else callback(null, address, isIP(address));
           };
     return new Promise((resolve, reject) => {
-      const request = client.get(url, { ...(lookup ? { lookup } : {}), timeout: options.timeoutMs, ...(options.signal ? { signal: options.signal } : {}), headers: { 'user-agent': 'emostream-ingest' } }, (response) => {
-        const status = response.statusCode ?? 0;
-        const location = response.headers.location;
-        response.destroy();
-        request.destroy();
-        resolve(status >= 300 && status < 400 && location ? location : undefined);
-      });
-      request.on('timeout', () => request.destroy(new StageError('SOURCE_FAILED', `no answer from ${redactUrl(url.href)} within ${options.timeoutMs} ms`, { retriable: true })));
-      request.on('error', (error) => reject(error instanceof StageError ? error : new StageError('SOURCE_FAILED', `cannot reach ${redactUrl(url.href)}: ${error.message}`, { retriable: true, cause: error })));
+      const request = client.get(
+        url,
+        {
+          ...(lookup ? { lookup } : {}),
+          timeout: options.timeoutMs,
+          ...(options.signal ? { signal: options.signal } : {}),
+          headers: { 'user-agent': 'emostream-ingest' },
+        },
+        (response) => {
+          const status = response.statusCode ?? 0;
+          const location = response.headers.location;
+          response.destroy();
+          request.destroy();
+          resolve(status >= 300 && status < 400 && location ? location : undefined);
+        },
+      );
+      request.on('timeout', () =>
+        request.destroy(
+          new StageError('SOURCE_FAILED', `no answer from ${redactUrl(url.href)} within ${options.timeoutMs} ms`, { retriable: true }),
+        ),
+      );
+      request.on('error', (error) =>
+        reject(
+          error instanceof StageError
+            ? error
+            : new StageError('SOURCE_FAILED', `cannot reach ${redactUrl(url.href)}: ${error.message}`, { retriable: true, cause: error }),
+        ),
+      );
     });
   }
 }
@@ -288,7 +322,11 @@ function parseHostRule(entry: string): HostRule {
     return { block };
   }
   const bracketed = /^\[([^\]]+)\](?::(\d+))?$/.exec(text);
-  const [host, port] = bracketed ? [bracketed[1]!, bracketed[2]] : isIP(text) === 6 ? [text, undefined] : (text.split(':') as [string, string | undefined]);
+  const [host, port] = bracketed
+    ? [bracketed[1]!, bracketed[2]]
+    : isIP(text) === 6
+      ? [text, undefined]
+      : (text.split(':') as [string, string | undefined]);
   const rule: HostRule = port ? { port: Number(port) } : {};
   if (isIP(host)) {
     const block = new BlockList();

@@ -31,7 +31,10 @@ export function parseSource(url: string): Source {
   }
   if (/^file:\/\//i.test(trimmed)) return { kind: 'file', input: decodeURIComponent(new URL(trimmed).pathname), live: false };
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(trimmed)) {
-    throw new StageError('SOURCE_UNSUPPORTED', `unsupported stream URL scheme in "${trimmed}": use a file path, rtsp://, http(s):// or webcam:/dev/videoN`);
+    throw new StageError(
+      'SOURCE_UNSUPPORTED',
+      `unsupported stream URL scheme in "${trimmed}": use a file path, rtsp://, http(s):// or webcam:/dev/videoN`,
+    );
   }
   if (trimmed === '') throw new StageError('SOURCE_UNSUPPORTED', 'empty stream URL');
   return { kind: 'file', input: path.resolve(trimmed), live: false };
@@ -55,7 +58,13 @@ export function inputOptions(source: Source, timeouts: { connectTimeoutMs: numbe
       // TCP: UDP loses packets (and frames) on busy networks; -timeout bounds connect and reads.
       return ['-rtsp_transport', 'tcp', '-timeout', micros(timeouts.readTimeoutMs)];
     case 'http':
-      return ['-rw_timeout', micros(timeouts.readTimeoutMs), '-reconnect', '0', ...(source.redirectsChecked ? ['-max_redirects', '0'] : [])];
+      return [
+        '-rw_timeout',
+        micros(timeouts.readTimeoutMs),
+        '-reconnect',
+        '0',
+        ...(source.redirectsChecked ? ['-max_redirects', '0'] : []),
+      ];
     case 'webcam':
       return ['-f', 'video4linux2'];
     case 'file':

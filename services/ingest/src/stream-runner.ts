@@ -208,7 +208,17 @@ export class StreamRunner {
   private async publishFrame(seq: number, ptsMs: number, size: FrameSize, jpeg: Buffer, gapBefore: boolean): Promise<FrameMessage> {
     const { width, height, sourceWidth, sourceHeight } = size;
     const frame = makeMessage(topics.frames, {
-      ref: { streamId: this.definition.streamId, seq, ptsMs, capturedAtMs: (this.deps.now ?? Date.now)(), width, height, sourceWidth, sourceHeight, gapBefore },
+      ref: {
+        streamId: this.definition.streamId,
+        seq,
+        ptsMs,
+        capturedAtMs: (this.deps.now ?? Date.now)(),
+        width,
+        height,
+        sourceWidth,
+        sourceHeight,
+        gapBefore,
+      },
       jpeg,
     });
     await this.deps.publish(frame, this.abort.signal);

@@ -5,7 +5,12 @@ import type { RefusalReason } from './source-policy.js';
  * What ingest did with each spec, for `emo streams list`: a compacted topic keyed by stream id,
  * JSON values. Ingest writes it; the CLI (an operator) reads it. It never holds a URL.
  */
-export const streamStatusTopic = { base: 'stream-status', version: 1, defaultPartitions: 6, configEntries: { 'cleanup.policy': 'compact' } } as const;
+export const streamStatusTopic = {
+  base: 'stream-status',
+  version: 1,
+  defaultPartitions: 6,
+  configEntries: { 'cleanup.policy': 'compact' },
+} as const;
 
 export interface StreamStatus {
   streamId: string;
@@ -44,7 +49,9 @@ export class StreamStatusWriter {
   }
 
   async start(): Promise<void> {
-    await this.bus.createTopics([{ name: this.topic, partitions: streamStatusTopic.defaultPartitions, configEntries: streamStatusTopic.configEntries }]);
+    await this.bus.createTopics([
+      { name: this.topic, partitions: streamStatusTopic.defaultPartitions, configEntries: streamStatusTopic.configEntries },
+    ]);
     this.producer = await this.bus.producer();
   }
 

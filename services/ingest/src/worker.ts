@@ -68,7 +68,12 @@ export class IngestWorker {
   constructor(private readonly options: IngestWorkerOptions) {
     this.logger = options.logger ?? moduleLogger('ingest-worker');
     this.status = new StreamStatusWriter(options.bus, options.topicPrefix);
-    this.guard = new SourceGuard({ settings: options.settings, metrics: options.metrics, status: this.status, ...(options.instanceId ? { instanceId: options.instanceId } : {}) });
+    this.guard = new SourceGuard({
+      settings: options.settings,
+      metrics: options.metrics,
+      status: this.status,
+      ...(options.instanceId ? { instanceId: options.instanceId } : {}),
+    });
   }
 
   get streamsTopic(): string {
@@ -86,10 +91,15 @@ export class IngestWorker {
   /** Creates the topics, connects and joins; waits (unready) while the bus is away or busy, never fails for that. */
   async start(): Promise<void> {
     const { bus, topicPrefix } = this.options;
-    const step = <T>(what: string, work: () => Promise<T>) => untilBusAnswers(what, work, { logger: this.logger, stopped: () => this.stopping });
+    const step = <T>(what: string, work: () => Promise<T>) =>
+      untilBusAnswers(what, work, { logger: this.logger, stopped: () => this.stopping });
     await step('creating topics', () =>
       bus.createTopics([
-        { name: this.streamsTopic, partitions: topics.streams.defaultPartitions, ...(topics.streams.configEntries ? { configEntries: topics.streams.configEntries } : {}) },
+        {
+          name: this.streamsTopic,
+          partitions: topics.streams.defaultPartitions,
+          ...(topics.streams.configEntries ? { configEntries: topics.streams.configEntries } : {}),
+        },
         { name: this.framesTopic, partitions: topics.frames.defaultPartitions },
         { name: this.progressTopic, partitions: ingestProgressTopic.defaultPartitions, configEntries: ingestProgressTopic.configEntries },
       ]),
@@ -104,19 +114,21 @@ export class IngestWorker {
     this.consumer = await step('connecting the consumer', () =>
       bus.consumer({ groupId: `${topicPrefix}.ingest`, topics: [this.streamsTopic], fromBeginning: true, readCommitted: true }),
     );
-    await step('joining the group', () => this.consumer!.run({
-      eachBatch: async (batch) => {
-        for (const record of batch.records) await this.apply(record);
-      },
-      onRevoked: async (partitions) => {
-        await Promise.all(
-          [...this.runners.entries()]
-            .filter(([, r]) => partitions.some((p) => p.topic === r.partition.topic && p.partition === r.partition.partition))
-            .map(([streamId]) => this.stopStream(streamId, 'partition revoked')),
-        );
-      },
-      onCrash: (error) => this.options.onCrash?.(error),
-    }));
+    await step('joining the group', () =>
+      this.consumer!.run({
+        eachBatch: async (batch) => {
+          for (const record of batch.records) await this.apply(record);
+        },
+        onRevoked: async (partitions) => {
+          await Promise.all(
+            [...this.runners.entries()]
+              .filter(([, r]) => partitions.some((p) => p.topic === r.partition.topic && p.partition === r.partition.partition))
+              .map(([streamId]) => this.stopStream(streamId, 'partition revoked')),
+          );
+        },
+        onCrash: (error) => this.options.onCrash?.(error),
+      }),
+    );
   }
 
   /** Streams running now. */
@@ -182,7 +194,10 @@ export class IngestWorker {
       publish: (frame, signal) => {
         const progress: StreamProgress = { spec: specKey, lastSeq: frame.ref!.seq, done: frame.ref!.endOfStream };
         return this.publisher!.publish(
-          [{ topic: this.framesTopic, key: spec.streamId, value: encodeMessage(topics.frames, frame) }, progressRecord(this.progressTopic, spec.streamId, progress)],
+          [
+            { topic: this.framesTopic, key: spec.streamId, value: encodeMessage(topics.frames, frame) },
+            progressRecord(this.progressTopic, spec.streamId, progress),
+          ],
           signal,
         );
       },
@@ -198,7 +213,8 @@ export class IngestWorker {
         this.outcomes.set(spec.streamId, outcome);
         if (this.runners.get(spec.streamId)?.runner === runner) this.runners.delete(spec.streamId);
         // The bus refuses this replica's frames for good (e.g. fenced by another replica with its id).
-        if (outcome.state === 'failed' && outcome.error instanceof BusError && outcome.error.code === 'BUS_FAILED') this.options.onCrash?.(outcome.error);
+        if (outcome.state === 'failed' && outcome.error instanceof BusError && outcome.error.code === 'BUS_FAILED')
+          this.options.onCrash?.(outcome.error);
       })
       .catch((error: unknown) => this.logger.error({ err: error, streamId: spec.streamId }, 'stream runner failed unexpectedly'));
   }
@@ -213,16 +229,33 @@ export class IngestWorker {
 }
 
 /** Writes (or with `remove`, deletes) a stream in the desired set. */
-export async function putStream(bus: Bus, topicPrefix: string, spec: StreamDefinition & { enabled?: boolean }, remove = false): Promise<void> {
+export async function putStream(
+  bus: Bus,
+  topicPrefix: string,
+  spec: StreamDefinition & { enabled?: boolean },
+  remove = false,
+): Promise<void> {
   const topic = topicName(topics.streams, topicPrefix);
-  await bus.createTopics([{ name: topic, partitions: topics.streams.defaultPartitions, ...(topics.streams.configEntries ? { configEntries: topics.streams.configEntries } : {}) }]);
+  await bus.createTopics([
+    {
+      name: topic,
+      partitions: topics.streams.defaultPartitions,
+      ...(topics.streams.configEntries ? { configEntries: topics.streams.configEntries } : {}),
+    },
+  ]);
   const producer = await bus.producer();
   try {
     const value = remove
       ? null
       : encodeMessage(
           topics.streams,
-          makeMessage(topics.streams, { streamId: spec.streamId, url: spec.url, sampleFps: spec.sampleFps, enabled: spec.enabled ?? true, maxWidth: spec.maxWidth }),
+          makeMessage(topics.streams, {
+            streamId: spec.streamId,
+            url: spec.url,
+            sampleFps: spec.sampleFps,
+            enabled: spec.enabled ?? true,
+            maxWidth: spec.maxWidth,
+          }),
         );
     await producer.send([{ topic, key: spec.streamId, value }]);
   } finally {

@@ -13,7 +13,12 @@ const timeouts = { connectTimeoutMs: 5_000, readTimeoutMs: 5_000 };
 async function readAll(file: string, step: number, maxWidth = 0): Promise<{ frames: SampledFrame[]; summary: ReadSummary }> {
   const summary: ReadSummary = { decodedFrames: 0, lastPtsMs: 0, warnings: [] };
   const frames: SampledFrame[] = [];
-  for await (const frame of readFrames(parseSource(file), { sampling: { kind: 'every', step }, maxWidth, jpegQuality: 85, ...timeouts }, summary)) frames.push(frame);
+  for await (const frame of readFrames(
+    parseSource(file),
+    { sampling: { kind: 'every', step }, maxWidth, jpegQuality: 85, ...timeouts },
+    summary,
+  ))
+    frames.push(frame);
   return { frames, summary };
 }
 
@@ -24,7 +29,10 @@ describe('reading frames with ffmpeg', () => {
     assert.equal(Math.round(info.fps * 100) / 100, 29.97);
     const step = samplingStep(info.fps);
     const { frames, summary } = await readAll(file, step);
-    assert.deepEqual(frames.map((f) => f.frameNumber), [1, 7, 13, 19, 25, 31, 37, 43, 49, 55]);
+    assert.deepEqual(
+      frames.map((f) => f.frameNumber),
+      [1, 7, 13, 19, 25, 31, 37, 43, 49, 55],
+    );
     assert.equal(summary.decodedFrames, 56);
     for (const frame of frames) {
       assert.equal(frame.jpeg[0], 0xff);
@@ -32,7 +40,10 @@ describe('reading frames with ffmpeg', () => {
       assert.deepEqual([frame.width, frame.height], [480, 360]);
     }
     const pts = frames.map((f) => f.ptsMs);
-    assert.deepEqual(pts, [...pts].sort((a, b) => a - b));
+    assert.deepEqual(
+      pts,
+      [...pts].sort((a, b) => a - b),
+    );
     assert.ok(Math.abs(pts[1]! - pts[0]! - 200) <= 2, `frame 7 is ${pts[1]! - pts[0]!} ms after frame 1`);
   });
 
@@ -50,17 +61,35 @@ describe('reading frames with ffmpeg', () => {
   it('keeps the exact size of frames not wider than the maximum, odd or not (regression: 1024×675 became 674 high)', async () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'ingest-odd-'));
     const odd = path.join(dir, 'odd.png');
-    execFileSync('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-i', sharedData('stills/faceapi_sad.jpg'), '-vf', 'scale=1024:675', odd]);
+    execFileSync('ffmpeg', [
+      '-hide_banner',
+      '-loglevel',
+      'error',
+      '-i',
+      sharedData('stills/faceapi_sad.jpg'),
+      '-vf',
+      'scale=1024:675',
+      odd,
+    ]);
     const { frames } = await readAll(odd, 1, 1920);
     assert.deepEqual([frames[0]!.width, frames[0]!.height, frames[0]!.sourceWidth, frames[0]!.sourceHeight], [1024, 675, 1024, 675]);
     const scaled = await readAll(sharedData('stills/selfie_plus_group_6faces_mixed_sizes.jpg'), 1, 1280);
-    assert.deepEqual([scaled.frames[0]!.width, scaled.frames[0]!.height, scaled.frames[0]!.sourceWidth, scaled.frames[0]!.sourceHeight], [1280, 960, 2048, 1536]);
+    assert.deepEqual(
+      [scaled.frames[0]!.width, scaled.frames[0]!.height, scaled.frames[0]!.sourceWidth, scaled.frames[0]!.sourceHeight],
+      [1280, 960, 2048, 1536],
+    );
   });
 
   it('stops ffmpeg when the reader is aborted', async () => {
     const controller = new AbortController();
     const frames: SampledFrame[] = [];
-    for await (const frame of readFrames(parseSource(sharedData('labelled/cremad_1001_DFA_anger.flv')), { sampling: { kind: 'every', step: 1 }, maxWidth: 0, jpegQuality: 80, ...timeouts, signal: controller.signal })) {
+    for await (const frame of readFrames(parseSource(sharedData('labelled/cremad_1001_DFA_anger.flv')), {
+      sampling: { kind: 'every', step: 1 },
+      maxWidth: 0,
+      jpegQuality: 80,
+      ...timeouts,
+      signal: controller.signal,
+    })) {
       frames.push(frame);
       if (frames.length === 3) controller.abort();
     }

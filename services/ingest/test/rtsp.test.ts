@@ -20,7 +20,26 @@ describe('ingest from a real RTSP server, on the real broker', () => {
   it('reconnects when the server stops for a few seconds, publishes a gap marker, resumes, and counts the reconnect', async () => {
     // About 11 s of H.264 made by ffmpeg from a test clip (the server plays it in real time).
     const clip = path.join(mkdtempSync(path.join(tmpdir(), 'rtsp-')), 'live.mp4');
-    const made = spawnSync('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-y', '-i', sharedData('labelled/cremad_1001_DFA_happy.flv'), '-an', '-vf', 'loop=loop=5:size=60', '-c:v', 'libx264', '-preset', 'ultrafast', '-g', '10', '-pix_fmt', 'yuv420p', clip]);
+    const made = spawnSync('ffmpeg', [
+      '-hide_banner',
+      '-loglevel',
+      'error',
+      '-y',
+      '-i',
+      sharedData('labelled/cremad_1001_DFA_happy.flv'),
+      '-an',
+      '-vf',
+      'loop=loop=5:size=60',
+      '-c:v',
+      'libx264',
+      '-preset',
+      'ultrafast',
+      '-g',
+      '10',
+      '-pix_fmt',
+      'yuv420p',
+      clip,
+    ]);
     assert.equal(made.status, 0, made.stderr?.toString());
 
     const port = await freePort();
@@ -35,7 +54,14 @@ describe('ingest from a real RTSP server, on the real broker', () => {
       topicPrefix: prefix,
       metrics: new IngestMetrics(registry),
       // The source policy refuses loopback by default: this test allows its own RTSP server.
-      settings: ingestSettingsSchema.parse({ allowHosts: [`127.0.0.1:${port}`], liveSampleFps: 5, reconnectInitialMs: 200, reconnectMaxMs: 1_000, readTimeoutMs: 3_000, connectTimeoutMs: 3_000 }),
+      settings: ingestSettingsSchema.parse({
+        allowHosts: [`127.0.0.1:${port}`],
+        liveSampleFps: 5,
+        reconnectInitialMs: 200,
+        reconnectMaxMs: 1_000,
+        readTimeoutMs: 3_000,
+        connectTimeoutMs: 3_000,
+      }),
     });
     await worker.start();
     cleanup.push(async () => {
@@ -44,7 +70,12 @@ describe('ingest from a real RTSP server, on the real broker', () => {
     });
 
     const frames: Frame[] = [];
-    const reader = await bus.consumer({ groupId: `${prefix}.reader`, topics: [topicName(topics.frames, prefix)], fromBeginning: true, sessionTimeoutMs: 6_000 });
+    const reader = await bus.consumer({
+      groupId: `${prefix}.reader`,
+      topics: [topicName(topics.frames, prefix)],
+      fromBeginning: true,
+      sessionTimeoutMs: 6_000,
+    });
     await reader.run({ eachBatch: async (batch) => void frames.push(...batch.records.map((r) => fromBinary(FrameSchema, r.value!))) });
     cleanup.push(() => reader.close());
 
@@ -63,13 +94,19 @@ describe('ingest from a real RTSP server, on the real broker', () => {
 
     assert.ok((await reconnects(registry)) > reconnectsBefore, 'the reconnect was not counted');
     const seqs = frames.map((f) => f.ref!.seq);
-    assert.deepEqual(seqs, seqs.map((_, i) => i + 1), 'frame numbers must keep counting across the reconnect');
+    assert.deepEqual(
+      seqs,
+      seqs.map((_, i) => i + 1),
+      'frame numbers must keep counting across the reconnect',
+    );
     assert.ok(frames.every((f) => f.jpeg.length > 0 && f.ref!.width === 480 && f.ref!.height === 360));
     assert.equal(frames.filter((f) => f.ref!.gapBefore).length, 1);
   });
 });
 
 async function reconnects(registry: Registry): Promise<number> {
-  const metric = (await registry.getSingleMetric('emostream_ingest_reconnects_total')!.get()).values.find((v) => v.labels.stream === 'door-cam');
+  const metric = (await registry.getSingleMetric('emostream_ingest_reconnects_total')!.get()).values.find(
+    (v) => v.labels.stream === 'door-cam',
+  );
   return metric?.value ?? 0;
 }

@@ -63,9 +63,13 @@ describe('a hostile stream spec gets nothing (running ingest, real broker)', () 
         response.on('end', () => resolve({ status: response.statusCode ?? 0, text }));
       }).on('error', reject);
     });
-  const metric = async (name: string, labels: string) => Number(new RegExp(`^${name}\\{${labels}\\} (\\S+)$`, 'm').exec((await ops('/metrics')).text)?.[1] ?? 0);
+  const metric = async (name: string, labels: string) =>
+    Number(new RegExp(`^${name}\\{${labels}\\} (\\S+)$`, 'm').exec((await ops('/metrics')).text)?.[1] ?? 0);
   const emoCli = (args: string[]) =>
-    spawnSync(process.execPath, [emo, ...args], { env: { ...process.env, KAFKA_BROKERS: kafkaBrokers(), EMOSTREAM_TOPIC_PREFIX: prefix, EMOSTREAM_LOG_LEVEL: 'error' }, encoding: 'utf8' });
+    spawnSync(process.execPath, [emo, ...args], {
+      env: { ...process.env, KAFKA_BROKERS: kafkaBrokers(), EMOSTREAM_TOPIC_PREFIX: prefix, EMOSTREAM_LOG_LEVEL: 'error' },
+      encoding: 'utf8',
+    });
   const put = (streamId: string, url: string) => putStream(bus, prefix, { streamId, url, sampleFps: 5, maxWidth: 0 });
 
   before(async () => {
@@ -79,7 +83,9 @@ describe('a hostile stream spec gets nothing (running ingest, real broker)', () 
     // The allowed camera: serves a clip only with the right credentials (so the references are really used).
     const clip = readFileSync(sharedData('labelled/cremad_1001_DFA_neutral.flv'));
     camera = await listen((request, response) => {
-      const authorized = request.headers.authorization === `Basic ${Buffer.from('viewer:secret').toString('base64')}` && new URL(request.url!, 'http://x').searchParams.get('token') === 'secret';
+      const authorized =
+        request.headers.authorization === `Basic ${Buffer.from('viewer:secret').toString('base64')}` &&
+        new URL(request.url!, 'http://x').searchParams.get('token') === 'secret';
       if (!authorized || cameraRefusals > 0) {
         cameraRefusals = Math.max(0, cameraRefusals - 1);
         // Like a real camera: the challenge makes the client (ffmpeg) send its Basic credentials.
@@ -131,15 +137,29 @@ describe('a hostile stream spec gets nothing (running ingest, real broker)', () 
       ingest.kill('SIGTERM');
       await once(ingest, 'exit');
     });
-    await waitFor(async () => (await ops('/readyz').catch(() => ({ status: 0 }))).status === 200, { message: () => `ingest to be ready; its output:\n${output.slice(-2000)}`, timeoutMs: 60_000 });
+    await waitFor(async () => (await ops('/readyz').catch(() => ({ status: 0 }))).status === 200, {
+      message: () => `ingest to be ready; its output:\n${output.slice(-2000)}`,
+      timeoutMs: 60_000,
+    });
 
-    const reader = await bus.consumer({ groupId: `${prefix}.reader`, topics: [topicName(topics.frames, prefix)], fromBeginning: true, sessionTimeoutMs: 6_000 });
+    const reader = await bus.consumer({
+      groupId: `${prefix}.reader`,
+      topics: [topicName(topics.frames, prefix)],
+      fromBeginning: true,
+      sessionTimeoutMs: 6_000,
+    });
     await reader.run({ eachBatch: async (batch) => void frames.push(...batch.records) });
     cleanup.push(() => reader.close());
 
     // The allowed stream, with its credentials by reference: it must keep flowing through everything below.
-    await put('door-cam', `http://viewer:\${env:INGEST_CREDENTIAL_CAM_PASSWORD}@127.0.0.1:${camera.port}/live.flv?token=\${env:INGEST_CREDENTIAL_CAM_TOKEN}`);
-    await waitFor(() => framesOf('door-cam').length >= 3, { message: () => `frames of the allowed camera; ingest said:\n${output.slice(-3000)}`, timeoutMs: 60_000 });
+    await put(
+      'door-cam',
+      `http://viewer:\${env:INGEST_CREDENTIAL_CAM_PASSWORD}@127.0.0.1:${camera.port}/live.flv?token=\${env:INGEST_CREDENTIAL_CAM_TOKEN}`,
+    );
+    await waitFor(() => framesOf('door-cam').length >= 3, {
+      message: () => `frames of the allowed camera; ingest said:\n${output.slice(-3000)}`,
+      timeoutMs: 60_000,
+    });
   });
 
   after(async () => {
@@ -181,14 +201,20 @@ describe('a hostile stream spec gets nothing (running ingest, real broker)', () 
     assert.ok((await metric('emostream_ingest_streams_refused_total', 'reason="DEVICE_NOT_ALLOWED"')) >= 1);
     assert.ok((await metric('emostream_ingest_streams_refused_total', 'reason="REDIRECT_NOT_ALLOWED"')) >= 1);
     // Logged with a clear reason.
-    assert.match(output, /"reason":"REDIRECT_NOT_ALLOWED","why":"http:\/\/127\.0\.0\.1:\d+\/go redirects to http:\/\/127\.0\.0\.1:\d+\/after-redirect, which is refused/);
+    assert.match(
+      output,
+      /"reason":"REDIRECT_NOT_ALLOWED","why":"http:\/\/127\.0\.0\.1:\d+\/go redirects to http:\/\/127\.0\.0\.1:\d+\/after-redirect, which is refused/,
+    );
     assert.match(output, /"why":"file \\"\/etc\/passwd\\" refused: it is not under a media root/);
 
     // Nothing was fetched: the canary saw no request, no frame came from a refused spec.
     assert.equal(canary.requests.length, 0, `the canary was requested: ${canary.requests.map((r) => r.url).join(', ')}`);
     for (const id of Object.keys(hostile)) assert.equal(framesOf(id).length, 0, `frames published for ${id}`);
     // The allowed stream kept flowing.
-    await waitFor(() => framesOf('door-cam').length >= framesBefore + 5, { message: 'the allowed camera to keep flowing', timeoutMs: 30_000 });
+    await waitFor(() => framesOf('door-cam').length >= framesBefore + 5, {
+      message: 'the allowed camera to keep flowing',
+      timeoutMs: 30_000,
+    });
     assert.ok(camera.requests.length >= 1);
   });
 
@@ -199,7 +225,16 @@ describe('a hostile stream spec gets nothing (running ingest, real broker)', () 
       topic,
       key: `flood-${i}`,
       // Allowed (the unused port): each admitted one keeps reconnecting, holding its slot and, at times, an ffmpeg.
-      value: encodeMessage(topics.streams, makeMessage(topics.streams, { streamId: `flood-${i}`, url: `rtsp://127.0.0.1:${deadPort}/flood-${i}`, sampleFps: 5, enabled: true, maxWidth: 0 })),
+      value: encodeMessage(
+        topics.streams,
+        makeMessage(topics.streams, {
+          streamId: `flood-${i}`,
+          url: `rtsp://127.0.0.1:${deadPort}/flood-${i}`,
+          sampleFps: 5,
+          enabled: true,
+          maxWidth: 0,
+        }),
+      ),
     }));
     for (let i = 0; i < specs.length; i += 100) await producer.send(specs.slice(i, i + 100));
     await producer.close();
@@ -218,15 +253,23 @@ describe('a hostile stream spec gets nothing (running ingest, real broker)', () 
       clearInterval(sampler);
     }
     const running = await metric('emostream_ingest_streams_running', '');
-    assert.ok(Number(/^emostream_ingest_streams_running (\S+)$/m.exec((await ops('/metrics')).text)?.[1]) <= MAX_STREAMS, `streams running: ${running}`);
+    assert.ok(
+      Number(/^emostream_ingest_streams_running (\S+)$/m.exec((await ops('/metrics')).text)?.[1]) <= MAX_STREAMS,
+      `streams running: ${running}`,
+    );
     assert.ok(mostFfmpeg <= MAX_STREAMS, `${mostFfmpeg} ffmpeg processes at once (cap ${MAX_STREAMS})`);
     // Per-stream series exist only for admitted streams: at most the cap (plus the redirect stream
     // refused on connect in the first test, which keeps its error series until removed).
-    const streamLabels = new Set([...(await ops('/metrics')).text.matchAll(/^emostream_ingest_\w+\{[^}]*stream="([^"]+)"/gm)].map((m) => m[1]));
+    const streamLabels = new Set(
+      [...(await ops('/metrics')).text.matchAll(/^emostream_ingest_\w+\{[^}]*stream="([^"]+)"/gm)].map((m) => m[1]),
+    );
     assert.ok(streamLabels.size <= MAX_STREAMS + 1, `${streamLabels.size} stream label values: ${[...streamLabels].join(', ')}`);
     assert.equal((await ops('/readyz')).status, 200);
     const before = framesOf('door-cam').length;
-    await waitFor(() => framesOf('door-cam').length >= before + 3, { message: 'the allowed camera to keep flowing under the flood', timeoutMs: 30_000 });
+    await waitFor(() => framesOf('door-cam').length >= before + 3, {
+      message: 'the allowed camera to keep flowing under the flood',
+      timeoutMs: 30_000,
+    });
   });
 
   it('keeps the camera credentials (user:secret@, ?token=secret) out of logs, metrics, the streams and status topics, and out of emo streams', async () => {
@@ -244,9 +287,25 @@ describe('a hostile stream spec gets nothing (running ingest, real broker)', () 
     const logged = () => output.split('\n').filter((line) => line.includes('401 Unauthorized')).length;
     const loggedBefore = logged();
     cameraRefusals = 12;
-    await waitFor(() => logged() > loggedBefore, { message: 'ffmpeg to fail on the camera, and the failure to be logged', timeoutMs: 60_000, intervalMs: 200 });
-    assert.match(output, /"reason":"ffmpeg failed on http:\/\/\*\*\*@127\.0\.0\.1:\d+\/live\.flv\?token=\*\*\*/, 'the failure is logged, redacted');
-    assert.doesNotMatch(output, /secret/, `ingest logged a credential:\n${output.split('\n').filter((l) => l.includes('secret')).slice(0, 3).join('\n')}`);
+    await waitFor(() => logged() > loggedBefore, {
+      message: 'ffmpeg to fail on the camera, and the failure to be logged',
+      timeoutMs: 60_000,
+      intervalMs: 200,
+    });
+    assert.match(
+      output,
+      /"reason":"ffmpeg failed on http:\/\/\*\*\*@127\.0\.0\.1:\d+\/live\.flv\?token=\*\*\*/,
+      'the failure is logged, redacted',
+    );
+    assert.doesNotMatch(
+      output,
+      /secret/,
+      `ingest logged a credential:\n${output
+        .split('\n')
+        .filter((l) => l.includes('secret'))
+        .slice(0, 3)
+        .join('\n')}`,
+    );
     assert.doesNotMatch((await ops('/metrics')).text, /secret/);
     // (Dead letters: no URL travels past ingest, and a dead letter's reason is redacted: libs/shared/test/privacy.test.ts.)
     for (const topic of [topicName(topics.streams, prefix), topicName(streamStatusTopic, prefix)]) {
@@ -287,7 +346,10 @@ async function readAll(bus: KafkaBus, topic: string, groupId: string): Promise<s
       reached.set(batch.partition, Number(batch.records.at(-1)!.offset) + 1);
     },
   });
-  await waitFor(() => [...ends].every(([partition, end]) => end === 0 || (reached.get(partition) ?? 0) >= end), { message: `reading ${topic} to its end`, timeoutMs: 30_000 });
+  await waitFor(() => [...ends].every(([partition, end]) => end === 0 || (reached.get(partition) ?? 0) >= end), {
+    message: `reading ${topic} to its end`,
+    timeoutMs: 30_000,
+  });
   await consumer.close();
   return texts;
 }

@@ -3,9 +3,21 @@ import { mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import { assertValidStreamId, parseSource, resolveCredentialReferences, SourcePolicy, SourceRefusedError, type SourcePolicyOptions } from '../src/index.js';
+import {
+  assertValidStreamId,
+  parseSource,
+  resolveCredentialReferences,
+  SourcePolicy,
+  SourceRefusedError,
+  type SourcePolicyOptions,
+} from '../src/index.js';
 
-const strict: SourcePolicyOptions = { schemes: ['rtsp', 'rtsps', 'http', 'https', 'file', 'webcam'], allowHosts: [], denyHosts: [], mediaRoots: [] };
+const strict: SourcePolicyOptions = {
+  schemes: ['rtsp', 'rtsps', 'http', 'https', 'file', 'webcam'],
+  allowHosts: [],
+  denyHosts: [],
+  mediaRoots: [],
+};
 /** Names resolve as the test says, never through real DNS. */
 const fakeDns = (table: Record<string, string[]>) => async (host: string) => {
   const answer = table[host];
@@ -25,7 +37,10 @@ async function refusal(policy: SourcePolicy, url: string): Promise<string> {
 
 describe('source policy', () => {
   it('refuses loopback, link-local (cloud metadata), private, CGNAT and IPv4-mapped addresses by default, and allows public ones', async () => {
-    const policy = new SourcePolicy(strict, fakeDns({ 'cam.example': ['203.0.113.7'], localhost: ['127.0.0.1', '::1'], 'rebound.example': ['203.0.113.8', '10.0.0.5'] }));
+    const policy = new SourcePolicy(
+      strict,
+      fakeDns({ 'cam.example': ['203.0.113.7'], localhost: ['127.0.0.1', '::1'], 'rebound.example': ['203.0.113.8', '10.0.0.5'] }),
+    );
     for (const url of [
       'http://169.254.169.254/latest/meta-data/',
       'http://127.0.0.1:8080/',
@@ -97,13 +112,18 @@ describe('source policy', () => {
 
   it('lets emo run (permissive) open whatever the user named', async () => {
     const policy = SourcePolicy.permissive();
-    for (const url of ['/etc/hostname', 'http://127.0.0.1:1/', 'webcam:/dev/video0', 'rtsp://192.168.1.2/live']) assert.equal(await refusal(policy, url), 'allowed', url);
+    for (const url of ['/etc/hostname', 'http://127.0.0.1:1/', 'webcam:/dev/video0', 'rtsp://192.168.1.2/live'])
+      assert.equal(await refusal(policy, url), 'allowed', url);
   });
 
   it('validates stream ids: letters, digits, ".", "_" and "-", at most 64', () => {
     for (const good of ['door-cam', 'cam_1.main', 'A'.repeat(64)]) assert.doesNotThrow(() => assertValidStreamId(good));
     for (const bad of ['../../etc/摄像头/1 📷', '', '-lead', 'a/b', 'a b', 'A'.repeat(65), 'x\n']) {
-      assert.throws(() => assertValidStreamId(bad), (error: unknown) => error instanceof SourceRefusedError && error.reason === 'INVALID_STREAM_ID', JSON.stringify(bad));
+      assert.throws(
+        () => assertValidStreamId(bad),
+        (error: unknown) => error instanceof SourceRefusedError && error.reason === 'INVALID_STREAM_ID',
+        JSON.stringify(bad),
+      );
     }
   });
 
@@ -111,10 +131,20 @@ describe('source policy', () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'creds-'));
     writeFileSync(path.join(dir, 'yard-token'), 'to/ken\n');
     const env = { INGEST_CREDENTIAL_DOOR: 'p@ss:word', KAFKA_SASL_PASSWORD: 'kafka' };
-    assert.equal(resolveCredentialReferences('rtsp://viewer:${env:INGEST_CREDENTIAL_DOOR}@cam/live', { credentialsDir: dir, env }), 'rtsp://viewer:p%40ss%3Aword@cam/live');
-    assert.equal(resolveCredentialReferences('http://cam/mjpeg?token=${file:yard-token}', { credentialsDir: dir, env }), 'http://cam/mjpeg?token=to%2Fken');
+    assert.equal(
+      resolveCredentialReferences('rtsp://viewer:${env:INGEST_CREDENTIAL_DOOR}@cam/live', { credentialsDir: dir, env }),
+      'rtsp://viewer:p%40ss%3Aword@cam/live',
+    );
+    assert.equal(
+      resolveCredentialReferences('http://cam/mjpeg?token=${file:yard-token}', { credentialsDir: dir, env }),
+      'http://cam/mjpeg?token=to%2Fken',
+    );
     const refused = (url: string) =>
-      assert.throws(() => resolveCredentialReferences(url, { credentialsDir: dir, env }), (error: unknown) => error instanceof SourceRefusedError && error.reason === 'CREDENTIAL_UNAVAILABLE', url);
+      assert.throws(
+        () => resolveCredentialReferences(url, { credentialsDir: dir, env }),
+        (error: unknown) => error instanceof SourceRefusedError && error.reason === 'CREDENTIAL_UNAVAILABLE',
+        url,
+      );
     refused('rtsp://u:${env:KAFKA_SASL_PASSWORD}@evil.example/');
     refused('rtsp://u:${env:INGEST_CREDENTIAL_MISSING}@cam/');
     refused('http://evil.example/?k=${file:../../etc/passwd}');

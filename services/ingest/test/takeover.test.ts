@@ -29,13 +29,21 @@ describe('ingest replicas taking a file over on the real broker', () => {
     const list = path.join(dir, 'list.txt');
     writeFileSync(list, Array.from({ length: 60 }, () => `file '${sharedData('labelled/cremad_1001_DFA_happy.flv')}'\n`).join(''));
     const file = path.join(dir, 'long.flv');
-    const made = spawnSync('ffmpeg', ['-v', 'error', '-f', 'concat', '-safe', '0', '-i', list, '-an', '-c:v', 'copy', file], { encoding: 'utf8' });
+    const made = spawnSync('ffmpeg', ['-v', 'error', '-f', 'concat', '-safe', '0', '-i', list, '-an', '-c:v', 'copy', file], {
+      encoding: 'utf8',
+    });
     assert.equal(made.status, 0, made.stderr);
 
     const prefix = randomPrefix('takeover');
     const frames: { seq: number; endOfStream: boolean }[] = [];
     await bus.createTopics([{ name: topicName(topics.frames, prefix), partitions: topics.frames.defaultPartitions }]);
-    const reader = await bus.consumer({ groupId: `${prefix}.reader`, topics: [topicName(topics.frames, prefix)], fromBeginning: true, readCommitted: true, sessionTimeoutMs: 6_000 });
+    const reader = await bus.consumer({
+      groupId: `${prefix}.reader`,
+      topics: [topicName(topics.frames, prefix)],
+      fromBeginning: true,
+      readCommitted: true,
+      sessionTimeoutMs: 6_000,
+    });
     await reader.run({
       eachBatch: async (batch) => {
         for (const r of batch.records) {
@@ -46,28 +54,47 @@ describe('ingest replicas taking a file over on the real broker', () => {
     });
     const replica = async (instanceId: string) => {
       const registry = new Registry();
-      const worker = new IngestWorker({ bus, topicPrefix: prefix, settings: ingestSettingsSchema.parse({ mediaRoots: testMediaDirs().join(',') }), metrics: new IngestMetrics(registry), instanceId });
+      const worker = new IngestWorker({
+        bus,
+        topicPrefix: prefix,
+        settings: ingestSettingsSchema.parse({ mediaRoots: testMediaDirs().join(',') }),
+        metrics: new IngestMetrics(registry),
+        instanceId,
+      });
       await worker.start();
       return { worker, registry };
     };
 
     const first = await replica('replica-a');
     await putStream(bus, prefix, { streamId: 'long', url: file, sampleFps: 0, maxWidth: 0 });
-    await waitFor(() => frames.length >= 20, { timeoutMs: 60_000, message: () => `20 frames from the first replica (have ${frames.length})` });
+    await waitFor(() => frames.length >= 20, {
+      timeoutMs: 60_000,
+      message: () => `20 frames from the first replica (have ${frames.length})`,
+    });
     await first.worker.stop();
     const byFirst = frames.length;
     assert.ok(!frames.some((f) => f.endOfStream), 'the first replica finished the file before it was stopped');
 
     const second = await replica('replica-b');
-    await waitFor(() => frames.some((f) => f.endOfStream), { timeoutMs: 120_000, message: () => `the second replica to finish the file (have ${frames.length} frames)` });
+    await waitFor(() => frames.some((f) => f.endOfStream), {
+      timeoutMs: 120_000,
+      message: () => `the second replica to finish the file (have ${frames.length} frames)`,
+    });
     await second.worker.stop();
     const seqs = frames.filter((f) => !f.endOfStream).map((f) => f.seq);
     assert.equal(seqs.length, 560, `every sampled frame once (the first replica published ${byFirst})`);
-    assert.deepEqual(seqs, Array.from({ length: 560 }, (_, i) => 1 + 6 * i), 'in order, none repeated, none missing');
+    assert.deepEqual(
+      seqs,
+      Array.from({ length: 560 }, (_, i) => 1 + 6 * i),
+      'in order, none repeated, none missing',
+    );
     const published = frames.length;
 
     const third = await replica('replica-c');
-    const skipped = async () => (await third.registry.getSingleMetric('emostream_ingest_finished_streams_skipped_total')!.get()).values.find((v) => v.labels.stream === 'long')?.value ?? 0;
+    const skipped = async () =>
+      (await third.registry.getSingleMetric('emostream_ingest_finished_streams_skipped_total')!.get()).values.find(
+        (v) => v.labels.stream === 'long',
+      )?.value ?? 0;
     await waitFor(async () => (await skipped()) === 1, { timeoutMs: 60_000, message: 'the third replica to find the file finished' });
     await third.worker.stop();
     await reader.close();

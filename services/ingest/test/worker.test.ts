@@ -37,7 +37,8 @@ async function startWorker(prefix: string) {
   });
   const framesOf = (streamId: string) => frames.filter((r) => r.key === streamId).map((r) => fromBinary(FrameSchema, r.value!));
   const metricValue = async (name: string, labels: Record<string, string>) =>
-    (await registry.getSingleMetric(name)!.get()).values.find((v) => Object.entries(labels).every(([k, val]) => v.labels[k] === val))?.value ?? 0;
+    (await registry.getSingleMetric(name)!.get()).values.find((v) => Object.entries(labels).every(([k, val]) => v.labels[k] === val))
+      ?.value ?? 0;
   return { bus, worker, framesOf, metricValue, close: async () => (await worker.stop(), await bus.close()) };
 }
 
@@ -47,13 +48,21 @@ describe('ingest worker', () => {
     for (const close of closers) await close();
   });
 
-  it('publishes a file\'s sampled frames with the reference\'s frame numbers, then an end-of-stream marker', async () => {
+  it("publishes a file's sampled frames with the reference's frame numbers, then an end-of-stream marker", async () => {
     const ingest = await startWorker('ingest-file');
     closers.push(ingest.close);
-    await putStream(ingest.bus, 'ingest-file', { streamId: 'happy', url: sharedData('labelled/cremad_1001_DFA_happy.flv'), sampleFps: 0, maxWidth: 0 });
+    await putStream(ingest.bus, 'ingest-file', {
+      streamId: 'happy',
+      url: sharedData('labelled/cremad_1001_DFA_happy.flv'),
+      sampleFps: 0,
+      maxWidth: 0,
+    });
     await waitFor(() => ingest.framesOf('happy').some((f) => f.ref!.endOfStream), { message: 'the end-of-stream marker' });
     const frames = ingest.framesOf('happy');
-    assert.deepEqual(frames.filter((f) => !f.ref!.endOfStream).map((f) => f.ref!.seq), [1, 7, 13, 19, 25, 31, 37, 43, 49, 55]);
+    assert.deepEqual(
+      frames.filter((f) => !f.ref!.endOfStream).map((f) => f.ref!.seq),
+      [1, 7, 13, 19, 25, 31, 37, 43, 49, 55],
+    );
     const marker = frames.at(-1)!;
     assert.equal(marker.ref!.seq, 57);
     assert.equal(marker.jpeg.length, 0);
@@ -88,7 +97,12 @@ describe('ingest worker', () => {
     await putStream(ingest.bus, 'ingest-bad', { streamId: 'missing', url: path.join(dir, 'no-such-clip.mp4'), sampleFps: 0, maxWidth: 0 });
     await putStream(ingest.bus, 'ingest-bad', { streamId: 'unreachable', url: `rtsp://127.0.0.1:${port}/live`, sampleFps: 0, maxWidth: 0 });
     await putStream(ingest.bus, 'ingest-bad', { streamId: 'truncated', url: truncated, sampleFps: 0, maxWidth: 0 });
-    await putStream(ingest.bus, 'ingest-bad', { streamId: 'healthy', url: sharedData('scenes/intel_headpose_2people_female_male.gif'), sampleFps: 0, maxWidth: 0 });
+    await putStream(ingest.bus, 'ingest-bad', {
+      streamId: 'healthy',
+      url: sharedData('scenes/intel_headpose_2people_female_male.gif'),
+      sampleFps: 0,
+      maxWidth: 0,
+    });
 
     await waitFor(() => ingest.framesOf('healthy').some((f) => f.ref!.endOfStream), { message: 'the healthy stream to finish' });
     assert.equal(ingest.framesOf('healthy').filter((f) => !f.ref!.endOfStream).length, 28); // 56 frames at 12 fps, every 2nd
@@ -98,9 +112,14 @@ describe('ingest worker', () => {
     assert.match(missing.state === 'failed' ? missing.error.message : '', /no such file: .*no-such-clip\.mp4/);
     assert.equal(await ingest.metricValue('emostream_ingest_stream_errors_total', { stream: 'missing', reason: 'SOURCE_NOT_FOUND' }), 1);
 
-    await waitFor(async () => (await ingest.metricValue('emostream_ingest_reconnects_total', { stream: 'unreachable' })) >= 2, { message: 'reconnect attempts' });
+    await waitFor(async () => (await ingest.metricValue('emostream_ingest_reconnects_total', { stream: 'unreachable' })) >= 2, {
+      message: 'reconnect attempts',
+    });
     assert.ok((await ingest.metricValue('emostream_ingest_stream_errors_total', { stream: 'unreachable', reason: 'SOURCE_FAILED' })) >= 1);
-    assert.ok(ingest.worker.running().some((s) => s.streamId === 'unreachable'), 'an unreachable live source must keep retrying');
+    assert.ok(
+      ingest.worker.running().some((s) => s.streamId === 'unreachable'),
+      'an unreachable live source must keep retrying',
+    );
 
     await waitFor(() => ingest.framesOf('truncated').some((f) => f.ref!.endOfStream), { message: 'the truncated stream to end' });
     const decoded = ingest.framesOf('truncated').filter((f) => !f.ref!.endOfStream).length;
@@ -124,7 +143,10 @@ describe('ingest worker', () => {
     await putStream(ingest.bus, 'ingest-http', { streamId: 'web', url: `http://127.0.0.1:${port}/neutral.flv`, sampleFps: 5, maxWidth: 0 });
     await waitFor(() => ingest.framesOf('web').length >= 5, { message: 'five frames over HTTP' });
     const frames = ingest.framesOf('web');
-    assert.deepEqual(frames.slice(0, 5).map((f) => f.ref!.seq), [1, 2, 3, 4, 5]);
+    assert.deepEqual(
+      frames.slice(0, 5).map((f) => f.ref!.seq),
+      [1, 2, 3, 4, 5],
+    );
     assert.ok(frames.every((f) => f.jpeg.length > 0 && f.ref!.width === 480));
   });
 

@@ -14,15 +14,21 @@ export const sinkSettingsSchema = z
       .string()
       .min(1)
       .default('127.0.0.1')
-      .describe('Address the live view listens on: loopback by default (it shows camera pictures); 0.0.0.0 to reach it from elsewhere. Env SINK_LIVE_VIEW_HOST.'),
+      .describe(
+        'Address the live view listens on: loopback by default (it shows camera pictures); 0.0.0.0 to reach it from elsewhere. Env SINK_LIVE_VIEW_HOST.',
+      ),
     liveViewToken: z
       .string()
       .min(16)
       .optional()
-      .describe('Token the live view page must present (open it as http://host:port/?token=…); required when it listens beyond loopback. Env SINK_LIVE_VIEW_TOKEN (secret: from a Kubernetes Secret).'),
+      .describe(
+        'Token the live view page must present (open it as http://host:port/?token=…); required when it listens beyond loopback. Env SINK_LIVE_VIEW_TOKEN (secret: from a Kubernetes Secret).',
+      ),
     liveViewRelayRtsp: envBoolean
       .default(true)
-      .describe('Relay the RTSP streams of the streams topic as live video on the page (ffmpeg per stream). Env SINK_LIVE_VIEW_RELAY_RTSP.'),
+      .describe(
+        'Relay the RTSP streams of the streams topic as live video on the page (ffmpeg per stream). Env SINK_LIVE_VIEW_RELAY_RTSP.',
+      ),
   })
   .strict();
 export type SinkSettings = z.infer<typeof sinkSettingsSchema>;

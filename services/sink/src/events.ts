@@ -1,4 +1,12 @@
-import { EMOTION_LABELS, FACE_EVENT, toProbabilities, type EmotionLabel, type EventBox, type FaceEmotionEvent, type FrameSize } from '@emostream/shared';
+import {
+  EMOTION_LABELS,
+  FACE_EVENT,
+  toProbabilities,
+  type EmotionLabel,
+  type EventBox,
+  type FaceEmotionEvent,
+  type FrameSize,
+} from '@emostream/shared';
 import { InvalidEmotionsError } from './errors.js';
 
 /** The frame header fields the events use (the wire `FrameRef` has this shape). */

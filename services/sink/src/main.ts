@@ -9,10 +9,16 @@ import { SinkMetrics } from './metrics.js';
 runMain(async () => {
   const config = loadConfig(sinkConfigSchema, sinkEnvBindings);
   let closeView: (() => Promise<void>) | undefined;
-  await runStageProcess((registry) => sinkStage({ metrics: new SinkMetrics(registry) }), config.runtime, { onShutdown: () => closeView?.() ?? Promise.resolve() });
+  await runStageProcess((registry) => sinkStage({ metrics: new SinkMetrics(registry) }), config.runtime, {
+    onShutdown: () => closeView?.() ?? Promise.resolve(),
+  });
   if (config.sink.liveViewPort > 0) {
     // Its own bus client: the view reads frames and events with consumers of its own, never the stage's.
-    const view = new LiveView({ port: config.sink.liveViewPort, host: config.sink.liveViewHost, ...(config.sink.liveViewToken ? { token: config.sink.liveViewToken } : {}) });
+    const view = new LiveView({
+      port: config.sink.liveViewPort,
+      host: config.sink.liveViewHost,
+      ...(config.sink.liveViewToken ? { token: config.sink.liveViewToken } : {}),
+    });
     await view.start();
     const viewBus = createBus(config.runtime);
     const stopFeed = await liveViewFeed(viewBus, config.runtime.topicPrefix, view, { relayRtsp: config.sink.liveViewRelayRtsp });
@@ -21,6 +27,7 @@ runMain(async () => {
       await viewBus.close();
       await view.close();
     };
-    if (config.runtime.bus === 'memory') moduleLogger('live-view').warn('the live view of a sink service on the in-memory bus sees only this process');
+    if (config.runtime.bus === 'memory')
+      moduleLogger('live-view').warn('the live view of a sink service on the in-memory bus sees only this process');
   }
 });

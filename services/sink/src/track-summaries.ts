@@ -62,9 +62,7 @@ export class TrackSummaries {
     for (const face of emotions.faces) this.add(ref, face);
     const ended = ref.endOfStream
       ? this.endStream(ref.streamId, emittedAtMs)
-      : [...emotions.endedTrackIds]
-          .sort((a, b) => a - b)
-          .flatMap((trackId) => this.end(ref.streamId, trackId, emittedAtMs) ?? []);
+      : [...emotions.endedTrackIds].sort((a, b) => a - b).flatMap((trackId) => this.end(ref.streamId, trackId, emittedAtMs) ?? []);
     return ended;
   }
 
@@ -74,7 +72,9 @@ export class TrackSummaries {
    */
   add(ref: FrameRefLike, face: FaceEmotionLike): void {
     if (face.probs.length !== EMOTION_LABELS.length) {
-      throw new InvalidEmotionsError(`stream ${ref.streamId} track ${face.trackId}: expected ${EMOTION_LABELS.length} probabilities, got ${face.probs.length}`);
+      throw new InvalidEmotionsError(
+        `stream ${ref.streamId} track ${face.trackId}: expected ${EMOTION_LABELS.length} probabilities, got ${face.probs.length}`,
+      );
     }
     let tracks = this.#streams.get(ref.streamId);
     if (!tracks) {

@@ -31,7 +31,10 @@ describe('face emotion events', () => {
   });
 
   it('writes float32 values from the wire as their shortest decimals', () => {
-    const message = emotionsMessage({ ref, faces: [{ trackId: 1, box: { x: 0.1, y: 0.2, width: 33.3, height: 44.4 }, score: 0.7, probs }] });
+    const message = emotionsMessage({
+      ref,
+      faces: [{ trackId: 1, box: { x: 0.1, y: 0.2, width: 33.3, height: 44.4 }, score: 0.7, probs }],
+    });
     assert.equal(message.faces[0]?.score, Math.fround(0.7), 'the wire holds float32');
     const [event] = faceEmotionEvents(message, 0);
     assert.equal(event?.detectorScore, 0.7);
@@ -43,10 +46,13 @@ describe('face emotion events', () => {
     const scaled = { ...ref, width: 1280, height: 720, sourceWidth: 1920, sourceHeight: 1080 };
     const [event] = faceEmotionEvents(emotionsMessage({ ref: scaled, faces: [{ trackId: 1, box, score: 0.9, probs }] }), 0);
     assert.deepEqual(event?.frame, { width: 1920, height: 1080 });
-    assert.deepEqual(event?.box, box, 'the sink passes the face stage\'s source-pixel box on unchanged');
+    assert.deepEqual(event?.box, box, "the sink passes the face stage's source-pixel box on unchanged");
     assertValidEvent(event!);
     const sizeless = { streamId: 'cam-1', seq: 1, ptsMs: 0, capturedAtMs: 0 };
-    assert.throws(() => faceEmotionEvent(sizeless, { trackId: 1, box, score: 0.9, probs }, 0), (e: unknown) => e instanceof InvalidEmotionsError && /frame has no size/.test(e.message));
+    assert.throws(
+      () => faceEmotionEvent(sizeless, { trackId: 1, box, score: 0.9, probs }, 0),
+      (e: unknown) => e instanceof InvalidEmotionsError && /frame has no size/.test(e.message),
+    );
   });
 
   it('takes the label from the probabilities, not from the message’s label field', () => {
@@ -59,17 +65,36 @@ describe('face emotion events', () => {
   });
 
   it('gives one event per face in message order, and none for a frame without faces', () => {
-    const two = emotionsMessage({ ref, faces: [{ trackId: 2, box, score: 0.9, probs }, { trackId: 1, box, score: 0.8, probs }] });
-    assert.deepEqual(faceEmotionEvents(two, 0).map((e) => e.trackId), [2, 1]);
+    const two = emotionsMessage({
+      ref,
+      faces: [
+        { trackId: 2, box, score: 0.9, probs },
+        { trackId: 1, box, score: 0.8, probs },
+      ],
+    });
+    assert.deepEqual(
+      faceEmotionEvents(two, 0).map((e) => e.trackId),
+      [2, 1],
+    );
     assert.deepEqual(faceEmotionEvents(emotionsMessage({ ref, faces: [] }), 0), []);
   });
 
   it('refuses, as a non-retriable INVALID_EMOTIONS error, faces that would break the public schema', () => {
     const isInvalid = (pattern: RegExp) => (e: unknown) =>
-      e instanceof InvalidEmotionsError && e instanceof StageError && e.code === 'INVALID_EMOTIONS' && !e.retriable && pattern.test(e.message);
+      e instanceof InvalidEmotionsError &&
+      e instanceof StageError &&
+      e.code === 'INVALID_EMOTIONS' &&
+      !e.retriable &&
+      pattern.test(e.message);
     assert.throws(() => faceEmotionEvent(ref, { trackId: 1, score: 0.9, probs }, 0), isInvalid(/no box/));
-    assert.throws(() => faceEmotionEvent(ref, { trackId: 1, box, score: 0.9, probs: [0.5, 0.5] }, 0), isInvalid(/expected 7 probabilities, got 2/));
-    assert.throws(() => faceEmotionEvent(ref, { trackId: 1, box, score: 0.9, probs: [2, -1, 0, 0, 0, 0, 0] }, 0), isInvalid(/probability 2 is not in/));
+    assert.throws(
+      () => faceEmotionEvent(ref, { trackId: 1, box, score: 0.9, probs: [0.5, 0.5] }, 0),
+      isInvalid(/expected 7 probabilities, got 2/),
+    );
+    assert.throws(
+      () => faceEmotionEvent(ref, { trackId: 1, box, score: 0.9, probs: [2, -1, 0, 0, 0, 0, 0] }, 0),
+      isInvalid(/probability 2 is not in/),
+    );
     assert.throws(() => faceEmotionEvent(ref, { trackId: 1, box, score: 0.9, probs: [Number.NaN, 0, 0, 0, 0, 0, 1] }, 0), isInvalid(/NaN/));
     assert.throws(() => faceEmotionEvent(ref, { trackId: 1, box, score: 1.5, probs }, 0), isInvalid(/detector score/));
     assert.throws(() => faceEmotionEvents({ faces: [], endedTrackIds: [] }, 0), isInvalid(/no frame header/));

@@ -38,7 +38,7 @@ describe('live view access', () => {
     for (const view of views) await view.close();
   });
 
-  it('refuses a WebSocket from a foreign Origin (403) and from a DNS-rebinding Host, and serves its own page\'s socket', async () => {
+  it("refuses a WebSocket from a foreign Origin (403) and from a DNS-rebinding Host, and serves its own page's socket", async () => {
     const view = new LiveView({ port: 0 });
     views.push(view);
     const { port } = await view.start();
@@ -69,12 +69,28 @@ describe('live view access', () => {
   it('bound beyond loopback: any Host name, but never without the token', () => {
     const request = (url: string, headers: Record<string, string>) => ({ url, headers }) as unknown as IncomingMessage;
     const options = { host: '0.0.0.0', token: 'a-long-random-token-0123456789' };
-    assert.deepEqual(checkSocketAccess(request('/ws', { host: 'sink.example:8080' }), options), { allowed: false, status: 401, reason: 'no token' });
-    assert.equal(checkSocketAccess(request('/ws?token=a-long-random-token-0123456789', { host: 'sink.example:8080', origin: 'http://evil.example' }), options).allowed, false);
-    assert.equal(checkSocketAccess(request('/ws?token=a-long-random-token-0123456789', { host: 'sink.example:8080', origin: 'http://sink.example:8080' }), options).allowed, true);
+    assert.deepEqual(checkSocketAccess(request('/ws', { host: 'sink.example:8080' }), options), {
+      allowed: false,
+      status: 401,
+      reason: 'no token',
+    });
+    assert.equal(
+      checkSocketAccess(
+        request('/ws?token=a-long-random-token-0123456789', { host: 'sink.example:8080', origin: 'http://evil.example' }),
+        options,
+      ).allowed,
+      false,
+    );
+    assert.equal(
+      checkSocketAccess(
+        request('/ws?token=a-long-random-token-0123456789', { host: 'sink.example:8080', origin: 'http://sink.example:8080' }),
+        options,
+      ).allowed,
+      true,
+    );
   });
 
-  it('never sends a stream URL\'s credentials to the page', async () => {
+  it("never sends a stream URL's credentials to the page", async () => {
     const view = new LiveView({ port: 0 });
     views.push(view);
     const { port } = await view.start();

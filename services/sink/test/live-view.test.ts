@@ -40,7 +40,10 @@ describe('StreamViews: which picture the live view shows', () => {
     assert.equal(shown?.seq, 3);
     assert.deepEqual(shown?.jpeg, jpeg(3), 'the boxes go on the picture they were found in');
     assert.equal(shown?.faces[0]?.label, 'Happiness');
-    assert.deepEqual(views.tracks('cam')[0]?.points.map((p) => p.seq), [3]);
+    assert.deepEqual(
+      views.tracks('cam')[0]?.points.map((p) => p.seq),
+      [3],
+    );
   });
 
   it('never shows boxes of an older frame once a newer picture is shown, but keeps them in the timeline', () => {
@@ -49,7 +52,11 @@ describe('StreamViews: which picture the live view shows', () => {
     views.frame('cam', frame(1));
     views.frame('cam', frame(2));
     now = 150;
-    assert.deepEqual(views.due().map((s) => [s.seq, s.faces.length]), [[2, 0]], 'the newest waiting frame, plain');
+    assert.deepEqual(
+      views.due().map((s) => [s.seq, s.faces.length]),
+      [[2, 0]],
+      'the newest waiting frame, plain',
+    );
     assert.equal(views.faces('cam', 1, [face('cam', 1)]), undefined, 'frame 1 is older than the picture shown');
     assert.equal(views.tracks('cam')[0]?.points.length, 1);
     // The same seq as the picture shown: the boxes arrived late, the picture is redrawn with them.
@@ -66,7 +73,10 @@ describe('StreamViews: which picture the live view shows', () => {
     now += 500;
     assert.deepEqual(views.due(), [], 'frame 2 may still get faces: the stream needs ~800 ms');
     now += 1_000;
-    assert.deepEqual(views.due().map((s) => s.seq), [2]);
+    assert.deepEqual(
+      views.due().map((s) => s.seq),
+      [2],
+    );
   });
 
   it('merges faces of one frame that arrive in two groups', () => {
@@ -83,7 +93,10 @@ describe('StreamViews: which picture the live view shows', () => {
     for (let seq = 1; seq <= 10; seq++) views.frame('cam', frame(seq));
     assert.equal(views.faces('cam', 5, [face('cam', 5)]), undefined, 'frame 5 left the ring of 4');
     for (let seq = 6; seq <= 10; seq++) views.faces('cam', seq, [face('cam', seq)]);
-    assert.deepEqual(views.tracks('cam')[0]?.points.map((p) => p.seq), [8, 9, 10]);
+    assert.deepEqual(
+      views.tracks('cam')[0]?.points.map((p) => p.seq),
+      [8, 9, 10],
+    );
     now = 2_000;
     assert.deepEqual(views.expire(), { streams: [], tracks: [{ streamId: 'cam', trackId: 1 }] });
     now = 10_000;
@@ -130,54 +143,80 @@ describe('LiveView RTSP relay, in headless Chromium', () => {
     for (const step of cleanup.reverse()) await step();
   });
 
-  it('relays a real RTSP camera through ffmpeg (node-rtsp-stream) to the page, whose JSMpeg player draws it, with boxes over it', { timeout: 90_000 }, async () => {
-    const clip = path.join(mkdtempSync(path.join(tmpdir(), 'live-view-rtsp-')), 'live.mp4');
-    const made = spawnSync('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-y', '-i', happy, '-an', '-vf', 'loop=loop=5:size=60', '-c:v', 'libx264', '-preset', 'ultrafast', '-g', '10', '-pix_fmt', 'yuv420p', clip]);
-    assert.equal(made.status, 0, made.stderr?.toString());
-    const port = await freePort();
-    const server = await startRtspServer(port, clip);
-    cleanup.push(() => server.kill('SIGKILL'));
+  it(
+    'relays a real RTSP camera through ffmpeg (node-rtsp-stream) to the page, whose JSMpeg player draws it, with boxes over it',
+    { timeout: 90_000 },
+    async () => {
+      const clip = path.join(mkdtempSync(path.join(tmpdir(), 'live-view-rtsp-')), 'live.mp4');
+      const made = spawnSync('ffmpeg', [
+        '-hide_banner',
+        '-loglevel',
+        'error',
+        '-y',
+        '-i',
+        happy,
+        '-an',
+        '-vf',
+        'loop=loop=5:size=60',
+        '-c:v',
+        'libx264',
+        '-preset',
+        'ultrafast',
+        '-g',
+        '10',
+        '-pix_fmt',
+        'yuv420p',
+        clip,
+      ]);
+      assert.equal(made.status, 0, made.stderr?.toString());
+      const port = await freePort();
+      const server = await startRtspServer(port, clip);
+      cleanup.push(() => server.kill('SIGKILL'));
 
-    const browser = await launchHeadlessChromium();
-    cleanup.push(() => browser.close());
-    const view = new LiveView({ port: 0 });
-    const { url } = await view.start();
-    let closed = false;
-    cleanup.push(() => closed || view.close());
-    const rtspUrl = `rtsp://127.0.0.1:${port}/live`;
-    view.addRtspSource('door-cam', rtspUrl);
+      const browser = await launchHeadlessChromium();
+      cleanup.push(() => browser.close());
+      const view = new LiveView({ port: 0 });
+      const { url } = await view.start();
+      let closed = false;
+      cleanup.push(() => closed || view.close());
+      const rtspUrl = `rtsp://127.0.0.1:${port}/live`;
+      view.addRtspSource('door-cam', rtspUrl);
 
-    const page = await browser.newPage({ viewport: { width: 800, height: 600 } });
-    const pageErrors: string[] = [];
-    page.on('pageerror', (error) => pageErrors.push(error.message));
-    await page.goto(url, { timeout: 15_000 });
-    const video = page.locator('.card[data-stream-id="door-cam"] canvas.video');
-    await waitFor(async () => Number((await video.getAttribute('data-frames', { timeout: 1_000 }).catch(() => null)) ?? 0) >= 10, {
-      timeoutMs: 45_000,
-      message: () => `the JSMpeg player to decode 10 frames (relayed ${view.relayedBytes('door-cam')} bytes so far)`,
-    });
-    assert.ok(view.relayedBytes('door-cam') > 10_000, 'ffmpeg relayed the stream');
-    // The picture is really there: the clip (a face on a green screen) is far from black.
-    const bright = await video.evaluate((canvas: any) => {
-      const data = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data as Uint8ClampedArray;
-      let sum = 0;
-      for (let i = 0; i < data.length; i += 4) sum += data[i]! + data[i + 1]! + data[i + 2]!;
-      return { size: [canvas.width, canvas.height], mean: sum / (data.length / 4) / 3 };
-    });
-    assert.deepEqual(bright.size, [480, 360]);
-    assert.ok(bright.mean > 40, `the relayed picture is black (mean ${bright.mean})`);
+      const page = await browser.newPage({ viewport: { width: 800, height: 600 } });
+      const pageErrors: string[] = [];
+      page.on('pageerror', (error) => pageErrors.push(error.message));
+      await page.goto(url, { timeout: 15_000 });
+      const video = page.locator('.card[data-stream-id="door-cam"] canvas.video');
+      await waitFor(async () => Number((await video.getAttribute('data-frames', { timeout: 1_000 }).catch(() => null)) ?? 0) >= 10, {
+        timeoutMs: 45_000,
+        message: () => `the JSMpeg player to decode 10 frames (relayed ${view.relayedBytes('door-cam')} bytes so far)`,
+      });
+      assert.ok(view.relayedBytes('door-cam') > 10_000, 'ffmpeg relayed the stream');
+      // The picture is really there: the clip (a face on a green screen) is far from black.
+      const bright = await video.evaluate((canvas: any) => {
+        const data = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data as Uint8ClampedArray;
+        let sum = 0;
+        for (let i = 0; i < data.length; i += 4) sum += data[i]! + data[i + 1]! + data[i + 2]!;
+        return { size: [canvas.width, canvas.height], mean: sum / (data.length / 4) / 3 };
+      });
+      assert.deepEqual(bright.size, [480, 360]);
+      assert.ok(bright.mean > 40, `the relayed picture is black (mean ${bright.mean})`);
 
-    // Face events of this stream are drawn over the live video while fresh.
-    view.event(face('door-cam', 1));
-    await page.locator('.card[data-stream-id="door-cam"] .faces .face-label').waitFor({ timeout: 5_000 });
-    assert.equal(await page.locator('.card[data-stream-id="door-cam"] .faces .face-label').textContent(), 'Happiness: 70.00%');
-    const screenshot = testArtifactPath('live-view-rtsp.png');
-    await page.screenshot({ path: screenshot });
-    console.log(`live view RTSP screenshot: ${screenshot}`);
-    assert.deepEqual(pageErrors, []);
+      // Face events of this stream are drawn over the live video while fresh.
+      view.event(face('door-cam', 1));
+      await page.locator('.card[data-stream-id="door-cam"] .faces .face-label').waitFor({ timeout: 5_000 });
+      assert.equal(await page.locator('.card[data-stream-id="door-cam"] .faces .face-label').textContent(), 'Happiness: 70.00%');
+      const screenshot = testArtifactPath('live-view-rtsp.png');
+      await page.screenshot({ path: screenshot });
+      console.log(`live view RTSP screenshot: ${screenshot}`);
+      assert.deepEqual(pageErrors, []);
 
-    await view.close();
-    closed = true;
-    await waitFor(() => spawnSync('pgrep', ['-f', rtspUrl]).status === 1, { timeoutMs: 5_000, message: 'the relay ffmpeg to stop on close' });
-  });
+      await view.close();
+      closed = true;
+      await waitFor(() => spawnSync('pgrep', ['-f', rtspUrl]).status === 1, {
+        timeoutMs: 5_000,
+        message: 'the relay ffmpeg to stop on close',
+      });
+    },
+  );
 });

@@ -7,9 +7,19 @@ const box = { x: 10, y: 20, width: 100, height: 120 };
 const happy = [0.1, 0.6, 0.1, 0.05, 0.05, 0.05, 0.05];
 const angry = [0.1, 0.05, 0.05, 0.05, 0.05, 0.1, 0.6];
 
-function frame(seq: number, faces: { trackId: number; probs: number[] }[], extra: { endedTrackIds?: number[]; endOfStream?: boolean; streamId?: string } = {}) {
+function frame(
+  seq: number,
+  faces: { trackId: number; probs: number[] }[],
+  extra: { endedTrackIds?: number[]; endOfStream?: boolean; streamId?: string } = {},
+) {
   return emotionsMessage({
-    ref: { streamId: extra.streamId ?? 'cam-1', seq, ptsMs: (seq - 1) * 40, capturedAtMs: 1_700_000_000_000 + seq, endOfStream: extra.endOfStream ?? false },
+    ref: {
+      streamId: extra.streamId ?? 'cam-1',
+      seq,
+      ptsMs: (seq - 1) * 40,
+      capturedAtMs: 1_700_000_000_000 + seq,
+      endOfStream: extra.endOfStream ?? false,
+    },
     faces: faces.map((face) => ({ ...face, box, score: 0.9 })),
     endedTrackIds: extra.endedTrackIds ?? [],
   });
@@ -70,7 +80,13 @@ describe('TrackSummaries', () => {
 
   it('summarises every track of a stream, by id, at its end and leaves other streams alone', () => {
     const summaries = new TrackSummaries();
-    summaries.observe(frame(1, [{ trackId: 2, probs: happy }, { trackId: 1, probs: angry }]), 0);
+    summaries.observe(
+      frame(1, [
+        { trackId: 2, probs: happy },
+        { trackId: 1, probs: angry },
+      ]),
+      0,
+    );
     summaries.observe(frame(1, [{ trackId: 1, probs: happy }], { streamId: 'cam-2' }), 0);
     const ended = summaries.observe(frame(2, [], { endOfStream: true }), 0);
     assert.deepEqual(
@@ -110,7 +126,10 @@ describe('TrackSummaries', () => {
 
   it('adds nothing from an invalid message', () => {
     const summaries = new TrackSummaries();
-    const bad = frame(1, [{ trackId: 1, probs: happy }, { trackId: 2, probs: [1] }]);
+    const bad = frame(1, [
+      { trackId: 1, probs: happy },
+      { trackId: 2, probs: [1] },
+    ]);
     assert.throws(() => summaries.observe(bad, 0), /expected 7 probabilities/);
     assert.equal(summaries.size, 0);
   });

@@ -7,9 +7,24 @@ export const temporalConfigSchema = z
     model: modelSettingsSchema.default({}),
     temporal: z
       .object({
-        windowLength: z.coerce.number().int().min(1).default(10).describe('Window of the static fallback when the pack has no LSTM (the LSTM\'s own length wins). Env TEMPORAL_WINDOW_LENGTH.'),
-        trackTtlMs: z.coerce.number().int().positive().default(2_000).describe('A track unseen this long (media time) ends. Env TEMPORAL_TRACK_TTL_MS.'),
-        replayRecords: z.coerce.number().int().min(0).default(2_000).describe('Records per partition re-read on assignment to rebuild windows. Env TEMPORAL_REPLAY_RECORDS.'),
+        windowLength: z.coerce
+          .number()
+          .int()
+          .min(1)
+          .default(10)
+          .describe("Window of the static fallback when the pack has no LSTM (the LSTM's own length wins). Env TEMPORAL_WINDOW_LENGTH."),
+        trackTtlMs: z.coerce
+          .number()
+          .int()
+          .positive()
+          .default(2_000)
+          .describe('A track unseen this long (media time) ends. Env TEMPORAL_TRACK_TTL_MS.'),
+        replayRecords: z.coerce
+          .number()
+          .int()
+          .min(0)
+          .default(2_000)
+          .describe('Records per partition re-read on assignment to rebuild windows. Env TEMPORAL_REPLAY_RECORDS.'),
       })
       .strict()
       .default({}),

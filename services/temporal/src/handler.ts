@@ -1,11 +1,4 @@
-import {
-  makeMessage,
-  topics,
-  type HandlerResult,
-  type StageDefinition,
-  type StageInput,
-  type StageOutput,
-} from '@emostream/shared';
+import { makeMessage, topics, type HandlerResult, type StageDefinition, type StageInput, type StageOutput } from '@emostream/shared';
 import { argmax } from './offline-windows.js';
 import { SlidingWindows } from './sliding-window.js';
 import { meanProbabilities } from './static-fallback.js';
@@ -41,7 +34,10 @@ interface PendingFace {
  * end of their stream or after `trackTtlMs` without a sighting; the frame that ends them lists them.
  */
 export function temporalStage(options: TemporalStageOptions): StageDefinition<typeof topics.embeddings.schema> {
-  const windows = new SlidingWindows<Float32Array>({ length: options.model?.windowLength ?? options.windowLength, trackTtlMs: options.trackTtlMs });
+  const windows = new SlidingWindows<Float32Array>({
+    length: options.model?.windowLength ?? options.windowLength,
+    trackTtlMs: options.trackTtlMs,
+  });
   const streamPartitions = new Map<string, number>();
 
   return {

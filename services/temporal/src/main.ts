@@ -11,10 +11,19 @@ runMain(async () => {
   const hasLstm = (await readPack(dir)).manifest.models.temporal !== undefined;
   const pack = await loadPack(dir, {
     roles: hasLstm ? ['temporal'] : [],
-    session: { executionProvider: model.executionProvider, intraOpThreads: model.intraOpThreads, warmUp: model.warmUp, inferenceThread: model.inferenceThread },
+    session: {
+      executionProvider: model.executionProvider,
+      intraOpThreads: model.intraOpThreads,
+      warmUp: model.warmUp,
+      inferenceThread: model.inferenceThread,
+    },
     logger: rootLogger.child({ module: 'model' }),
   });
-  if (!hasLstm) rootLogger.warn({ pack: pack.manifest.name }, 'the pack has no temporal model: each face gets the mean static probabilities of its window');
+  if (!hasLstm)
+    rootLogger.warn(
+      { pack: pack.manifest.name },
+      'the pack has no temporal model: each face gets the mean static probabilities of its window',
+    );
   await runStageProcess(
     {
       ...temporalStage({ model: packTemporal(pack), ...config.temporal }),

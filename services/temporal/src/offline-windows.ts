@@ -134,7 +134,8 @@ function frameSpan(window: Pick<CutWindow<unknown>, 'start' | 'count'>, frames: 
 }
 
 function assertSpec(spec: WindowSpec): void {
-  if (!Number.isInteger(spec.length) || spec.length < 1) throw new RangeError(`window length must be a positive integer, got ${spec.length}`);
+  if (!Number.isInteger(spec.length) || spec.length < 1)
+    throw new RangeError(`window length must be a positive integer, got ${spec.length}`);
   if (!Number.isInteger(spec.step) || spec.step < 1) throw new RangeError(`window step must be a positive integer, got ${spec.step}`);
 }
 

@@ -64,7 +64,8 @@ export class SlidingWindows<T> {
   readonly #streams = new Map<string, Map<number, TrackWindow<T>>>();
 
   constructor(config: Pick<SlidingWindowConfig, 'length' | 'trackTtlMs'>) {
-    if (!Number.isInteger(config.length) || config.length < 1) throw new RangeError(`window length must be a positive integer, got ${config.length}`);
+    if (!Number.isInteger(config.length) || config.length < 1)
+      throw new RangeError(`window length must be a positive integer, got ${config.length}`);
     if (!(config.trackTtlMs > 0)) throw new RangeError(`trackTtlMs must be positive, got ${config.trackTtlMs}`);
     this.#length = config.length;
     this.#ttlMs = config.trackTtlMs;

@@ -13,7 +13,8 @@ export function packTemporal(pack: LoadedPack): TemporalModel | null {
       const probs = out[spec.outputs.probs.name]!.data;
       const width = pack.toReferenceOrder.length;
       const reordered = new Float32Array(count * 7);
-      for (let i = 0; i < count; i += 1) reordered.set(toReferenceProbabilities(probs.subarray(i * width, (i + 1) * width), pack.toReferenceOrder), i * 7);
+      for (let i = 0; i < count; i += 1)
+        reordered.set(toReferenceProbabilities(probs.subarray(i * width, (i + 1) * width), pack.toReferenceOrder), i * 7);
       return reordered;
     },
   };

@@ -33,7 +33,10 @@ export async function followTopic(bus: Bus, options: FollowOptions, onRecord: (r
         try {
           onRecord(record);
         } catch (error) {
-          logger.warn({ err: error, topic: record.topic, partition: record.partition, offset: record.offset }, 'skipped a record it cannot read');
+          logger.warn(
+            { err: error, topic: record.topic, partition: record.partition, offset: record.offset },
+            'skipped a record it cannot read',
+          );
         }
       }
       const last = batch.records.at(-1);

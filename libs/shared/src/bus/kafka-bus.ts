@@ -32,7 +32,6 @@ import type {
 
 const log = moduleLogger('kafka-bus');
 
-
 /** The bus of the services: Apache Kafka through kafkajs. */
 export class KafkaBus implements Bus {
   readonly kind = 'kafka' as const;
@@ -75,9 +74,10 @@ export class KafkaBus implements Bus {
         topics: missing.map((s) => ({
           topic: s.name,
           numPartitions: s.partitions,
-          configEntries: Object.entries({ 'max.message.bytes': String(MAX_MESSAGE_BYTES), ...s.configEntries }).map(
-            ([name, value]) => ({ name, value }),
-          ),
+          configEntries: Object.entries({ 'max.message.bytes': String(MAX_MESSAGE_BYTES), ...s.configEntries }).map(([name, value]) => ({
+            name,
+            value,
+          })),
         })),
       });
     });
@@ -93,22 +93,30 @@ export class KafkaBus implements Bus {
 
   async endOffsets(topic: string): Promise<TopicPartitionOffset[]> {
     return retryRetriable(`reading end offsets of ${topic}`, () =>
-      this.withAdmin(async (admin) => (await admin.fetchTopicOffsets(topic)).map((p) => ({ topic, partition: p.partition, offset: p.high }))),
+      this.withAdmin(async (admin) =>
+        (await admin.fetchTopicOffsets(topic)).map((p) => ({ topic, partition: p.partition, offset: p.high })),
+      ),
     );
   }
 
   async startOffsets(topic: string): Promise<TopicPartitionOffset[]> {
     return retryRetriable(`reading start offsets of ${topic}`, () =>
-      this.withAdmin(async (admin) => (await admin.fetchTopicOffsets(topic)).map((p) => ({ topic, partition: p.partition, offset: p.low }))),
+      this.withAdmin(async (admin) =>
+        (await admin.fetchTopicOffsets(topic)).map((p) => ({ topic, partition: p.partition, offset: p.low })),
+      ),
     );
   }
 
   async committedOffsets(groupId: string, topic: string): Promise<TopicPartitionOffset[]> {
-    return retryRetriable(`reading the committed offsets of ${groupId}`, () => this.withAdmin(async (admin) => {
-      const [offsets] = await admin.fetchOffsets({ groupId, topics: [topic] });
-      // kafkajs reports a partition the group never committed as offset -1.
-      return (offsets?.partitions ?? []).filter((p) => Number(p.offset) >= 0).map((p) => ({ topic, partition: p.partition, offset: p.offset }));
-    }));
+    return retryRetriable(`reading the committed offsets of ${groupId}`, () =>
+      this.withAdmin(async (admin) => {
+        const [offsets] = await admin.fetchOffsets({ groupId, topics: [topic] });
+        // kafkajs reports a partition the group never committed as offset -1.
+        return (offsets?.partitions ?? [])
+          .filter((p) => Number(p.offset) >= 0)
+          .map((p) => ({ topic, partition: p.partition, offset: p.offset }));
+      }),
+    );
   }
 
   async producer(options: ProducerOptions = {}): Promise<BusProducer> {
@@ -239,7 +247,11 @@ class KafkaConsumer implements BusConsumer {
 
   private listen(handlers: ConsumerHandlers): void {
     this.consumer.on(this.consumer.events.END_BATCH_PROCESS, ({ payload }) => {
-      this.positions.set(`${payload.topic}\u0000${payload.partition}`, { topic: payload.topic, partition: payload.partition, offset: String(BigInt(payload.lastOffset) + 1n) });
+      this.positions.set(`${payload.topic}\u0000${payload.partition}`, {
+        topic: payload.topic,
+        partition: payload.partition,
+        offset: String(BigInt(payload.lastOffset) + 1n),
+      });
     });
     // kafkajs restarts a consumer by itself after a retriable failure (broker away, coordinator
     // moving); a non-retriable one stops it for good, and nothing would ever be delivered again.
@@ -273,7 +285,9 @@ class KafkaConsumer implements BusConsumer {
   private async subscribeAndRun(handlers: ConsumerHandlers): Promise<void> {
     for (const topic of this.options.topics) {
       // A topic another process has just created may not be in this client's metadata yet.
-      await retryRetriable(`subscribing to ${topic}`, () => this.consumer.subscribe({ topic, fromBeginning: this.options.fromBeginning ?? false }));
+      await retryRetriable(`subscribing to ${topic}`, () =>
+        this.consumer.subscribe({ topic, fromBeginning: this.options.fromBeginning ?? false }),
+      );
     }
     const maxRecords = this.options.maxBatchRecords ?? Number.MAX_SAFE_INTEGER;
     await this.consumer.run({
@@ -299,7 +313,10 @@ class KafkaConsumer implements BusConsumer {
           }));
           // A slow handler (a big model on CPU) can outlast the session timeout: keep heartbeating
           // while it works, or the group drops this member and the batch is redelivered forever.
-          const beat = setInterval(() => void heartbeat().catch((error: unknown) => log.debug({ err: error }, 'heartbeat during a batch failed')), this.heartbeatEveryMs);
+          const beat = setInterval(
+            () => void heartbeat().catch((error: unknown) => log.debug({ err: error }, 'heartbeat during a batch failed')),
+            this.heartbeatEveryMs,
+          );
           try {
             await handlers.eachBatch(
               { topic: batch.topic, partition: batch.partition, records },
@@ -369,7 +386,11 @@ function toBusError(what: string, error: unknown): BusError {
   const types = new Set<string>();
   for (let e = error as { type?: string; cause?: unknown } | undefined; e; e = e.cause as typeof e) if (e.type) types.add(e.type);
   if (types.has('MESSAGE_TOO_LARGE') || types.has('RECORD_LIST_TOO_LARGE')) {
-    return new BusError(`${what} failed: the broker refused a record over its size limit (${(error as Error).message})`, { cause: error, retriable: false, code: 'RECORD_TOO_LARGE' });
+    return new BusError(`${what} failed: the broker refused a record over its size limit (${(error as Error).message})`, {
+      cause: error,
+      retriable: false,
+      code: 'RECORD_TOO_LARGE',
+    });
   }
   return new BusError(`${what} failed: ${(error as Error).message}`, { cause: error, retriable: kafkaRetriable(error) });
 }
@@ -436,7 +457,10 @@ function toTopicMessages(records: OutgoingRecord[]) {
   for (const r of records) {
     // Refused here as the broker would, before it costs a request (and a transaction).
     if (r.value && r.value.byteLength > MAX_MESSAGE_BYTES) {
-      throw new BusError(`record for ${r.topic} is ${r.value.byteLength} bytes, over the ${MAX_MESSAGE_BYTES}-byte limit`, { retriable: false, code: 'RECORD_TOO_LARGE' });
+      throw new BusError(`record for ${r.topic} is ${r.value.byteLength} bytes, over the ${MAX_MESSAGE_BYTES}-byte limit`, {
+        retriable: false,
+        code: 'RECORD_TOO_LARGE',
+      });
     }
     const value = r.value === null ? null : Buffer.from(r.value.buffer, r.value.byteOffset, r.value.byteLength);
     byTopic.set(r.topic, [...(byTopic.get(r.topic) ?? []), { key: r.key, value, headers: r.headers ?? {} }]);
@@ -474,7 +498,10 @@ async function connect(client: { connect(): Promise<void> }, what: string): Prom
 }
 
 function toKafkaJsConfig(config: KafkaConfig): KafkaJsConfig {
-  const brokers = config.brokers.split(',').map((b) => b.trim()).filter(Boolean);
+  const brokers = config.brokers
+    .split(',')
+    .map((b) => b.trim())
+    .filter(Boolean);
   const ssl = config.ssl.enabled
     ? {
         rejectUnauthorized: config.ssl.rejectUnauthorized,
@@ -482,7 +509,9 @@ function toKafkaJsConfig(config: KafkaConfig): KafkaJsConfig {
       }
     : undefined;
   const sasl: SASLOptions | undefined =
-    config.sasl.mechanism === 'none' ? undefined : { mechanism: config.sasl.mechanism, username: config.sasl.username, password: config.sasl.password } as SASLOptions;
+    config.sasl.mechanism === 'none'
+      ? undefined
+      : ({ mechanism: config.sasl.mechanism, username: config.sasl.username, password: config.sasl.password } as SASLOptions);
   return {
     clientId: config.clientId,
     brokers,

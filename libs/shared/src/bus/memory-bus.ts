@@ -99,7 +99,10 @@ export class InMemoryBus implements Bus {
         if (!Number.isInteger(spec.partitions) || spec.partitions < 1) {
           throw new BusError(`topic ${spec.name}: partitions must be a positive integer`, { retriable: false });
         }
-        this.topics.set(spec.name, Array.from({ length: spec.partitions }, () => new PartitionLog()));
+        this.topics.set(
+          spec.name,
+          Array.from({ length: spec.partitions }, () => new PartitionLog()),
+        );
       }
     }
   }
@@ -194,7 +197,13 @@ export class InMemoryBus implements Bus {
 
   partitionOf(topic: string, key: string): number {
     const count = this.partitions(topic).length;
-    const partitionMetadata = Array.from({ length: count }, (_, partitionId) => ({ partitionId, leader: 0, partitionErrorCode: 0, replicas: [0], isr: [0] }));
+    const partitionMetadata = Array.from({ length: count }, (_, partitionId) => ({
+      partitionId,
+      leader: 0,
+      partitionErrorCode: 0,
+      replicas: [0],
+      isr: [0],
+    }));
     return this.partitioner({ topic, partitionMetadata, message: { key, value: null } });
   }
 
@@ -205,7 +214,10 @@ export class InMemoryBus implements Bus {
     // Kafka transaction would, and a plain send refuses it as the broker would.
     for (const r of records) {
       if (r.value && r.value.byteLength > MAX_MESSAGE_BYTES) {
-        throw new BusError(`record for ${r.topic} is ${r.value.byteLength} bytes, over the ${MAX_MESSAGE_BYTES}-byte limit`, { retriable: false, code: 'RECORD_TOO_LARGE' });
+        throw new BusError(`record for ${r.topic} is ${r.value.byteLength} bytes, over the ${MAX_MESSAGE_BYTES}-byte limit`, {
+          retriable: false,
+          code: 'RECORD_TOO_LARGE',
+        });
       }
     }
     const placed = records.map((r) => ({ record: r, partition: this.partitionOf(r.topic, r.key) }));
@@ -300,7 +312,9 @@ class MemoryConsumer implements BusConsumer {
   }
 
   readPositions(): TopicPartitionOffset[] {
-    return [...this.owned].filter(([key]) => this.positions.has(key)).map(([key, tp]) => ({ ...tp, offset: String(this.positions.get(key)) }));
+    return [...this.owned]
+      .filter(([key]) => this.positions.has(key))
+      .map(([key, tp]) => ({ ...tp, offset: String(this.positions.get(key)) }));
   }
 
   seek(position: TopicPartitionOffset): void {

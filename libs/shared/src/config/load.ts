@@ -52,7 +52,8 @@ function describedEnv(schema: z.ZodTypeAny): { env: string; secret: boolean } | 
 }
 
 function innerOf(schema: z.ZodTypeAny): z.ZodTypeAny | undefined {
-  if (schema instanceof z.ZodDefault || schema instanceof z.ZodOptional || schema instanceof z.ZodNullable) return schema._def.innerType as z.ZodTypeAny;
+  if (schema instanceof z.ZodDefault || schema instanceof z.ZodOptional || schema instanceof z.ZodNullable)
+    return schema._def.innerType as z.ZodTypeAny;
   if (schema instanceof z.ZodEffects) return schema._def.schema as z.ZodTypeAny;
   return undefined;
 }

@@ -9,18 +9,13 @@ const saslCredentials = {
 
 export const kafkaConfigSchema = z
   .object({
-    brokers: z
-      .string()
-      .min(1)
-      .describe('Bootstrap servers, comma-separated host:port. Env KAFKA_BROKERS.'),
+    brokers: z.string().min(1).describe('Bootstrap servers, comma-separated host:port. Env KAFKA_BROKERS.'),
     clientId: z.string().min(1).default('emostream').describe('Kafka client id prefix. Env KAFKA_CLIENT_ID.'),
     ssl: z
       .object({
         enabled: envBoolean.default(false).describe('Connect with TLS. Env KAFKA_SSL.'),
         caFile: z.string().optional().describe('PEM file of the CA to trust (else the system CAs). Env KAFKA_SSL_CA_FILE.'),
-        rejectUnauthorized: envBoolean
-          .default(true)
-          .describe('Verify the broker certificate. Env KAFKA_SSL_REJECT_UNAUTHORIZED.'),
+        rejectUnauthorized: envBoolean.default(true).describe('Verify the broker certificate. Env KAFKA_SSL_REJECT_UNAUTHORIZED.'),
       })
       .strict()
       .default({}),
@@ -74,10 +69,14 @@ export const runtimeConfigSchema = z
       .string()
       .min(1)
       .default('127.0.0.1')
-      .describe('Address the ops server binds: loopback by default (/metrics tells about the streams); the Kubernetes manifests set 0.0.0.0 so Prometheus and the kubelet reach it. Env EMOSTREAM_OPS_HOST.'),
+      .describe(
+        'Address the ops server binds: loopback by default (/metrics tells about the streams); the Kubernetes manifests set 0.0.0.0 so Prometheus and the kubelet reach it. Env EMOSTREAM_OPS_HOST.',
+      ),
     deadLetterImages: envBoolean
       .default(false)
-      .describe('Keep the pictures (frames, face crops) of dead-lettered messages; off: their size and SHA-256 only. Env EMOSTREAM_DLQ_KEEP_IMAGES.'),
+      .describe(
+        'Keep the pictures (frames, face crops) of dead-lettered messages; off: their size and SHA-256 only. Env EMOSTREAM_DLQ_KEEP_IMAGES.',
+      ),
     shutdownGraceMs: z.coerce
       .number()
       .int()
@@ -89,14 +88,16 @@ export const runtimeConfigSchema = z
       .int()
       .min(6_000)
       .default(30_000)
-      .describe('Consumer group session timeout: how soon a dead replica\'s partitions move. Env EMOSTREAM_SESSION_TIMEOUT_MS.'),
+      .describe("Consumer group session timeout: how soon a dead replica's partitions move. Env EMOSTREAM_SESSION_TIMEOUT_MS."),
     maxRetries: z.coerce
       .number()
       .int()
       .min(0)
       .max(100)
       .default(5)
-      .describe('Retries of a batch whose handler failed with a retriable error, with growing back-off, before its inputs are dead-lettered. Env EMOSTREAM_MAX_RETRIES.'),
+      .describe(
+        'Retries of a batch whose handler failed with a retriable error, with growing back-off, before its inputs are dead-lettered. Env EMOSTREAM_MAX_RETRIES.',
+      ),
     retryBackoffMs: z.coerce
       .number()
       .int()
@@ -108,7 +109,9 @@ export const runtimeConfigSchema = z
       .int()
       .positive()
       .default(15_000)
-      .describe('No answer from the bus for this long makes the process unready (/readyz 503), sets the bus_reachable metric to 0 and logs one warning; it keeps retrying and recovers by itself. Env EMOSTREAM_BUS_UNREACHABLE_MS.'),
+      .describe(
+        'No answer from the bus for this long makes the process unready (/readyz 503), sets the bus_reachable metric to 0 and logs one warning; it keeps retrying and recovers by itself. Env EMOSTREAM_BUS_UNREACHABLE_MS.',
+      ),
     tracing: z
       .object({
         exporter: z.enum(['none', 'otlp']).default('none').describe('Span exporter. Env EMOSTREAM_TRACING_EXPORTER.'),

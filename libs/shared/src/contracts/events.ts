@@ -1,7 +1,5 @@
 import { EMOTION_LABELS, type EmotionLabel } from './labels.js';
 
-
-
 /**
  * The public events on `${prefix}.events.v2`, as JSON. `schemas/emotion-event.v2.schema.json` is the
  * published contract for downstream consumers; a test keeps these types and that schema in step.

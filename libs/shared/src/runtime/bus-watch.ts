@@ -63,7 +63,10 @@ export class BusWatch {
     if (silentMs >= this.options.thresholdMs && this.reachable) {
       this.unreachableSince = this.bus.lastContactMs();
       this.gauge.set(0);
-      this.options.logger.warn({ silentMs, thresholdMs: this.options.thresholdMs }, 'the bus is unreachable: unready until a broker answers again (still retrying)');
+      this.options.logger.warn(
+        { silentMs, thresholdMs: this.options.thresholdMs },
+        'the bus is unreachable: unready until a broker answers again (still retrying)',
+      );
       for (const listener of this.listeners) listener();
     } else if (silentMs < this.options.thresholdMs && !this.reachable) {
       const downMs = Date.now() - this.unreachableSince!;
@@ -81,7 +84,11 @@ export class BusWatch {
  * still being created — with a growing pause. One warning says what it waits for; a non-retriable
  * error, or `stopped()`, ends the wait by throwing.
  */
-export async function untilBusAnswers<T>(what: string, work: () => Promise<T>, options: { logger: Logger; stopped: () => boolean }): Promise<T> {
+export async function untilBusAnswers<T>(
+  what: string,
+  work: () => Promise<T>,
+  options: { logger: Logger; stopped: () => boolean },
+): Promise<T> {
   for (let attempt = 1; ; attempt += 1) {
     try {
       return await work();

@@ -10,7 +10,11 @@ export const IMAGE_TOPIC_BASES: readonly string[] = ['frames', 'faces'];
  * SHA-256 (in headers), beside the reason and origin it always has, so a failure can be traced
  * without keeping a face for a day where every dead-letter reader can see it.
  */
-export function deadLetterOrigin(inputTopicBase: string, value: Uint8Array, keepImages: boolean): { originValue: Uint8Array; headers: Headers } {
+export function deadLetterOrigin(
+  inputTopicBase: string,
+  value: Uint8Array,
+  keepImages: boolean,
+): { originValue: Uint8Array; headers: Headers } {
   const headers: Headers = {
     'emostream-origin-bytes': String(value.length),
     'emostream-origin-sha256': createHash('sha256').update(value).digest('hex'),

@@ -2,7 +2,17 @@ import { createHash } from 'node:crypto';
 import { create, toBinary, type DescMessage, type MessageShape } from '@bufbuild/protobuf';
 import { deadLetterOrigin } from './dead-letter-privacy.js';
 import type { Registry } from 'prom-client';
-import type { Bus, BusConsumer, BusProducer, ConsumedRecord, Headers, OutgoingRecord, PartitionBatch, TopicPartition, TopicPartitionOffset } from '../bus/types.js';
+import type {
+  Bus,
+  BusConsumer,
+  BusProducer,
+  ConsumedRecord,
+  Headers,
+  OutgoingRecord,
+  PartitionBatch,
+  TopicPartition,
+  TopicPartitionOffset,
+} from '../bus/types.js';
 import type { RuntimeConfig } from '../config/runtime-config.js';
 import { DeadLetterSchema } from '../contracts/gen/emostream/v1/messages_pb.js';
 import { decodeMessage, encodeMessage, topicName, topics, type Topic } from '../contracts/topics.js';
@@ -141,7 +151,12 @@ export class StageRunner<Desc extends DescMessage = DescMessage> {
       emitRaw: (topic, key, value) => ({ topic: topicName(topic, prefix), key, value }),
       logger: this.logger,
     };
-    this.busWatch = new BusWatch(options.bus, { stage: definition.name, registry: options.registry, thresholdMs: options.config.busUnreachableMs, logger: this.logger });
+    this.busWatch = new BusWatch(options.bus, {
+      stage: definition.name,
+      registry: options.registry,
+      thresholdMs: options.config.busUnreachableMs,
+      logger: this.logger,
+    });
     const { lifecycle, busWatch } = this;
     this.health = {
       get ready() {
@@ -184,7 +199,8 @@ export class StageRunner<Desc extends DescMessage = DescMessage> {
     const { bus, config } = this.options;
     const prefix = config.topicPrefix;
     this.busWatch.start();
-    const step = <T>(what: string, work: () => Promise<T>) => untilBusAnswers(what, work, { logger: this.logger, stopped: () => this.stopping !== undefined });
+    const step = <T>(what: string, work: () => Promise<T>) =>
+      untilBusAnswers(what, work, { logger: this.logger, stopped: () => this.stopping !== undefined });
     const wanted = [this.definition.input, topics.dlq, ...this.definition.outputs];
     await step('creating topics', () =>
       bus.createTopics(
@@ -200,30 +216,34 @@ export class StageRunner<Desc extends DescMessage = DescMessage> {
     this.producer = await step('connecting the producer', () =>
       bus.producer(this.exactlyOnce ? { transactionalId: `${prefix}.${this.definition.name}.${config.instanceId}` } : {}),
     );
-    this.consumer = await step('connecting the consumer', () => bus.consumer({
-      groupId: this.groupId,
-      topics: [this.inputTopic],
-      fromBeginning: true,
-      readCommitted: true,
-      maxBatchRecords: config.maxBatchSize,
-      sessionTimeoutMs: config.sessionTimeoutMs,
-      // One producer holds one transaction at a time, so exactly-once handles one partition at a time.
-      partitionsConcurrently: this.exactlyOnce ? 1 : (this.definition.concurrentPartitions ?? 1),
-    }));
-    await step('joining the group', () => this.consumer!.run({
-      eachBatch: (batch, ctx) => this.processBatch(batch, ctx.isRunning),
-      onAssigned: async (partitions) => {
-        this.logger.info({ partitions }, 'partitions assigned');
-        await this.definition.onAssigned?.(partitions);
-        if (this.definition.replayRecords) await this.startReplay(partitions, this.definition.replayRecords);
-      },
-      onRevoked: async (partitions) => {
-        this.logger.info({ partitions }, 'partitions revoked');
-        await this.definition.onRevoked?.(partitions);
-      },
-      // Nothing will be delivered again: a dead consumer is a dead stage (the process then exits).
-      onCrash: (error) => this.fail(error),
-    }));
+    this.consumer = await step('connecting the consumer', () =>
+      bus.consumer({
+        groupId: this.groupId,
+        topics: [this.inputTopic],
+        fromBeginning: true,
+        readCommitted: true,
+        maxBatchRecords: config.maxBatchSize,
+        sessionTimeoutMs: config.sessionTimeoutMs,
+        // One producer holds one transaction at a time, so exactly-once handles one partition at a time.
+        partitionsConcurrently: this.exactlyOnce ? 1 : (this.definition.concurrentPartitions ?? 1),
+      }),
+    );
+    await step('joining the group', () =>
+      this.consumer!.run({
+        eachBatch: (batch, ctx) => this.processBatch(batch, ctx.isRunning),
+        onAssigned: async (partitions) => {
+          this.logger.info({ partitions }, 'partitions assigned');
+          await this.definition.onAssigned?.(partitions);
+          if (this.definition.replayRecords) await this.startReplay(partitions, this.definition.replayRecords);
+        },
+        onRevoked: async (partitions) => {
+          this.logger.info({ partitions }, 'partitions revoked');
+          await this.definition.onRevoked?.(partitions);
+        },
+        // Nothing will be delivered again: a dead consumer is a dead stage (the process then exits).
+        onCrash: (error) => this.fail(error),
+      }),
+    );
     // The consumer may have crashed for good while joining: the stage is FAILED, not running.
     if (!this.lifecycle.moveTo('RUNNING')) return;
     this.logger.info({ input: this.inputTopic, delivery: config.delivery, bus: bus.kind }, 'stage running');
@@ -257,7 +277,10 @@ export class StageRunner<Desc extends DescMessage = DescMessage> {
   private async startReplay(partitions: TopicPartition[], count: number): Promise<boolean> {
     const topic = this.inputTopic;
     let seeked = false;
-    const [committed, starts] = await Promise.all([this.options.bus.committedOffsets(this.groupId, topic), this.options.bus.startOffsets(topic)]);
+    const [committed, starts] = await Promise.all([
+      this.options.bus.committedOffsets(this.groupId, topic),
+      this.options.bus.startOffsets(topic),
+    ]);
     for (const tp of partitions) {
       const until = committed.find((c) => c.partition === tp.partition);
       if (!until) continue;
@@ -411,13 +434,19 @@ export class StageRunner<Desc extends DescMessage = DescMessage> {
       } catch (error) {
         const failure = toStageError(error);
         if (attempt >= maxRetries) {
-          this.logger.error({ code: failure.code, reason: failure.message, attempts: attempt + 1 }, 'retries exhausted: dead-lettering the batch');
+          this.logger.error(
+            { code: failure.code, reason: failure.message, attempts: attempt + 1 },
+            'retries exhausted: dead-lettering the batch',
+          );
           const givenUp = new StageError(failure.code, `gave up after ${attempt + 1} attempts: ${failure.message}`, { cause: failure });
           return inputs.map(() => givenUp);
         }
         this.metrics.retries.inc({ code: failure.code });
         const delay = Math.min(MAX_RETRY_BACKOFF_MS, retryBackoffMs * 2 ** attempt);
-        this.logger.warn({ code: failure.code, reason: failure.message, attempt: attempt + 1, maxRetries, delayMs: delay }, 'retriable failure: retrying the batch');
+        this.logger.warn(
+          { code: failure.code, reason: failure.message, attempt: attempt + 1, maxRetries, delayMs: delay },
+          'retriable failure: retrying the batch',
+        );
         for (let waited = 0; waited < delay; waited += 100) {
           if (!isRunning()) throw failure;
           await new Promise((resolve) => setTimeout(resolve, Math.min(100, delay - waited)));
@@ -481,7 +510,14 @@ export class StageRunner<Desc extends DescMessage = DescMessage> {
   private deadLetter(record: ConsumedRecord, error: StageError): OutgoingRecord {
     const original = record.value ?? new Uint8Array();
     this.logger.warn(
-      { code: error.code, reason: error.message, topic: record.topic, partition: record.partition, offset: record.offset, bytes: original.byteLength },
+      {
+        code: error.code,
+        reason: error.message,
+        topic: record.topic,
+        partition: record.partition,
+        offset: record.offset,
+        bytes: original.byteLength,
+      },
       'dead-lettering a message',
     );
     const origin = deadLetterOrigin(this.definition.input.base, original, this.options.config.deadLetterImages);
@@ -501,7 +537,12 @@ export class StageRunner<Desc extends DescMessage = DescMessage> {
       reason: redactUrlsIn(error.message).slice(0, 2_000),
       failedAtMs: Date.now(),
     });
-    return { topic: this.dlqTopic, key: record.key.slice(0, DEAD_LETTER_HEADER_BYTES), value: toBinary(DeadLetterSchema, letter), headers: { ...cappedHeaders(record.headers), ...origin.headers } };
+    return {
+      topic: this.dlqTopic,
+      key: record.key.slice(0, DEAD_LETTER_HEADER_BYTES),
+      value: toBinary(DeadLetterSchema, letter),
+      headers: { ...cappedHeaders(record.headers), ...origin.headers },
+    };
   }
 }
 

@@ -61,7 +61,11 @@ export function startMessageSpan(stage: string, topic: string, headers: Headers)
   const parent = contextFromHeaders(headers);
   const span = trace
     .getTracer('emostream')
-    .startSpan(`${stage} process`, { kind: SpanKind.CONSUMER, attributes: { 'messaging.system': 'kafka', 'messaging.source.name': topic } }, parent);
+    .startSpan(
+      `${stage} process`,
+      { kind: SpanKind.CONSUMER, attributes: { 'messaging.system': 'kafka', 'messaging.source.name': topic } },
+      parent,
+    );
   return { span, context: trace.setSpan(parent, span) };
 }
 

@@ -50,7 +50,9 @@ export const faceTrackerConfigSchema = z
       ),
     predictMotion: envBoolean
       .default(true)
-      .describe("Match tracks at their position extrapolated at constant velocity from their last two observations, not at their last box: keeps ids of faces that cross or move fast. Env FACE_TRACK_PREDICT_MOTION."),
+      .describe(
+        'Match tracks at their position extrapolated at constant velocity from their last two observations, not at their last box: keeps ids of faces that cross or move fast. Env FACE_TRACK_PREDICT_MOTION.',
+      ),
     appearanceWeight: z.coerce
       .number()
       .min(0)
@@ -94,7 +96,7 @@ export const faceTrackerConfigSchema = z
       .max(1)
       .default(0.7)
       .describe(
-        "A frame is a hard cut, and every track ends, when at least this share of its 3×3 cells changed colour since the previous processed frame (see scene-cut.ts).",
+        'A frame is a hard cut, and every track ends, when at least this share of its 3×3 cells changed colour since the previous processed frame (see scene-cut.ts).',
       ),
     endTracksAtSceneCuts: envBoolean.default(true).describe('End every track at a hard cut, so no id is carried onto another shot.'),
   })

@@ -164,7 +164,14 @@ export class FaceTracker {
       highLeft = this.#matchOnOverlap(leftover, highLeft, detections, (track) => track.box, this.#config.matchIou, matched).detections;
     }
     // 4. Leftover high detections against tentative tracks.
-    const third = this.#matchOnOverlap(tentative, highLeft, detections, (track) => this.#predict(track, frameSeq), this.#config.matchIou, matched);
+    const third = this.#matchOnOverlap(
+      tentative,
+      highLeft,
+      detections,
+      (track) => this.#predict(track, frameSeq),
+      this.#config.matchIou,
+      matched,
+    );
 
     // Births from the high detections nobody took.
     const born: Track[] = third.detections.map((index) => {
@@ -280,7 +287,13 @@ export class FaceTracker {
         const overlap = iou(box, detection.box);
         if (overlap < minIou) return undefined;
         // The veto holds in every round: a face very unlike a track is another person.
-        if (appearanceWeight > 0 && track.appearance && detection.appearance && cosine(track.appearance, detection.appearance) < appearanceVeto) return undefined;
+        if (
+          appearanceWeight > 0 &&
+          track.appearance &&
+          detection.appearance &&
+          cosine(track.appearance, detection.appearance) < appearanceVeto
+        )
+          return undefined;
         return 1 - overlap;
       });
     });
@@ -309,7 +322,9 @@ export class FaceTracker {
       track.velocity = { x: (to.x - from.x) / frames, y: (to.y - from.y) / frames };
     }
     if (detection.appearance && (clear || !track.appearance)) {
-      track.appearance = track.appearance ? blendAppearance(track.appearance, detection.appearance, APPEARANCE_MEMORY) : Float32Array.from(detection.appearance);
+      track.appearance = track.appearance
+        ? blendAppearance(track.appearance, detection.appearance, APPEARANCE_MEMORY)
+        : Float32Array.from(detection.appearance);
     }
     track.box = detection.box;
     track.score = detection.score;

@@ -78,7 +78,9 @@ export function motMetrics(frames: readonly EvaluatedFrame[], minIou = 0.5): Mot
     // CLEAR-MOT pairing: continuing last frame's pair costs least, then by overlap.
     const forbidden = frame.truth.length + frame.tracked.length + 10;
     const cost = frame.truth.map((t, i) =>
-      frame.tracked.map((h, j) => (overlaps[i]![j]! < minIou ? forbidden : (lastMatch.get(t.id) === h.id ? 0 : 1) + (1 - overlaps[i]![j]!))),
+      frame.tracked.map((h, j) =>
+        overlaps[i]![j]! < minIou ? forbidden : (lastMatch.get(t.id) === h.id ? 0 : 1) + (1 - overlaps[i]![j]!),
+      ),
     );
     const assignment = minCostAssignment(cost);
     const matchedNow = new Set<string>();

@@ -76,7 +76,10 @@ export class StreamTrackers {
   update(streamId: string, detections: readonly Detection[], frameSeq: number, signature?: FrameSignature): StreamUpdate {
     const stream = this.#streamAt(streamId, frameSeq);
     const sceneCut =
-      this.#config.endTracksAtSceneCuts && signature !== undefined && stream.signature !== undefined && sceneChange(stream.signature, signature) >= this.#config.sceneCutFraction;
+      this.#config.endTracksAtSceneCuts &&
+      signature !== undefined &&
+      stream.signature !== undefined &&
+      sceneChange(stream.signature, signature) >= this.#config.sceneCutFraction;
     const update = stream.tracker.update(detections, frameSeq, { sceneCut });
     if (signature) stream.signature = signature;
     this.#remember(stream, frameSeq);
@@ -142,7 +145,14 @@ export class StreamTrackers {
     if (stream && frameSeq > stream.lastSeq && !stream.ended) return stream;
     if (!stream || (stream.ended && frameSeq > stream.lastSeq) || frameSeq <= stream.firstSeq) {
       // A new stream, one starting again after its end, or its first frame again.
-      const fresh: StreamState = { tracker: new FaceTracker(this.#config), signature: undefined, firstSeq: frameSeq, lastSeq: -Infinity, ended: false, history: [] };
+      const fresh: StreamState = {
+        tracker: new FaceTracker(this.#config),
+        signature: undefined,
+        firstSeq: frameSeq,
+        lastSeq: -Infinity,
+        ended: false,
+        history: [],
+      };
       this.#streams.set(streamId, fresh);
       return fresh;
     }

@@ -36,11 +36,13 @@ export function checkSocketAccess(req: IncomingMessage, options: LiveViewAccessO
     } catch {
       return { allowed: false, status: 403, reason: `unreadable Origin ${JSON.stringify(origin.slice(0, 100))}` };
     }
-    if (originHost.toLowerCase() !== hostHeader.toLowerCase()) return { allowed: false, status: 403, reason: `foreign Origin ${origin.slice(0, 100)} (the page is ${hostHeader})` };
+    if (originHost.toLowerCase() !== hostHeader.toLowerCase())
+      return { allowed: false, status: 403, reason: `foreign Origin ${origin.slice(0, 100)} (the page is ${hostHeader})` };
   }
   if (isLoopbackHost(options.host)) {
     const name = hostHeader.replace(/:\d+$/, '');
-    if (!isLoopbackHost(name)) return { allowed: false, status: 403, reason: `Host ${hostHeader.slice(0, 100)} is not a loopback name (DNS rebinding?)` };
+    if (!isLoopbackHost(name))
+      return { allowed: false, status: 403, reason: `Host ${hostHeader.slice(0, 100)} is not a loopback name (DNS rebinding?)` };
   }
   if (options.token !== undefined) {
     const given = new URL(req.url ?? '/', 'http://live-view').searchParams.get('token') ?? '';

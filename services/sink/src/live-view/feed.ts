@@ -1,6 +1,19 @@
 import { randomBytes } from 'node:crypto';
 import { fromBinary } from '@bufbuild/protobuf';
-import { eventsTopic, followTopic, FrameSchema, StreamSpecSchema, moduleLogger, topicName, topics, type Bus, type BusConsumer, type ConsumedRecord, type EmotionEvent, type Logger } from '@emostream/shared';
+import {
+  eventsTopic,
+  followTopic,
+  FrameSchema,
+  StreamSpecSchema,
+  moduleLogger,
+  topicName,
+  topics,
+  type Bus,
+  type BusConsumer,
+  type ConsumedRecord,
+  type EmotionEvent,
+  type Logger,
+} from '@emostream/shared';
 import type { LiveView } from './live-view.js';
 
 /**
@@ -39,8 +52,27 @@ export async function liveViewFeed(
     await Promise.all(consumers.map((c) => c.close()));
   };
   // Each reader skips (and logs) a record it cannot read.
-  const follow = async (what: string, topic: string, fromBeginning: boolean, maxBatchRecords: number | undefined, onRecord: (record: ConsumedRecord) => void) => {
-    consumers.push(await followTopic(bus, { groupId: `${group}.${what}`, topic, fromBeginning, readCommitted: false, logger, ...(maxBatchRecords ? { maxBatchRecords } : {}) }, onRecord));
+  const follow = async (
+    what: string,
+    topic: string,
+    fromBeginning: boolean,
+    maxBatchRecords: number | undefined,
+    onRecord: (record: ConsumedRecord) => void,
+  ) => {
+    consumers.push(
+      await followTopic(
+        bus,
+        {
+          groupId: `${group}.${what}`,
+          topic,
+          fromBeginning,
+          readCommitted: false,
+          logger,
+          ...(maxBatchRecords ? { maxBatchRecords } : {}),
+        },
+        onRecord,
+      ),
+    );
   };
   try {
     // Two readers, so big frame batches never hold back the events (or the other way round).
@@ -56,7 +88,9 @@ export async function liveViewFeed(
     });
     if (options.relayRtsp) {
       const streamsTopic = topicName(topics.streams, prefix);
-      await bus.createTopics([{ name: streamsTopic, partitions: topics.streams.defaultPartitions, configEntries: topics.streams.configEntries! }]);
+      await bus.createTopics([
+        { name: streamsTopic, partitions: topics.streams.defaultPartitions, configEntries: topics.streams.configEntries! },
+      ]);
       // The compacted streams topic from its beginning: every declared stream (a null value removes one).
       await follow('streams', streamsTopic, true, undefined, (record) => {
         const spec = record.value ? fromBinary(StreamSpecSchema, record.value) : undefined;

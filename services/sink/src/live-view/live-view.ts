@@ -5,7 +5,16 @@ import path from 'node:path';
 import type { Duplex } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { WebSocket, WebSocketServer } from 'ws';
-import { EMOTION_LABELS, FACE_EVENT, moduleLogger, StageError, TRACK_SUMMARY_EVENT, type EmotionEvent, type FaceEmotionEvent, type Logger } from '@emostream/shared';
+import {
+  EMOTION_LABELS,
+  FACE_EVENT,
+  moduleLogger,
+  StageError,
+  TRACK_SUMMARY_EVENT,
+  type EmotionEvent,
+  type FaceEmotionEvent,
+  type Logger,
+} from '@emostream/shared';
 import { checkSocketAccess, isLoopbackHost } from './access.js';
 import { RtspRelay } from './rtsp-relay.js';
 import { faceOf, StreamViews, type Shown, type StreamViewsOptions } from './streams.js';
@@ -68,13 +77,19 @@ export class LiveView {
   async start(): Promise<{ url: string; port: number }> {
     const host = this.options.host ?? '127.0.0.1';
     if (!isLoopbackHost(host) && !this.options.token) {
-      throw new StageError('LIVE_VIEW_TOKEN_REQUIRED', `the live view would listen on ${host}, beyond loopback, without a token: set one (SINK_LIVE_VIEW_TOKEN) or listen on 127.0.0.1`);
+      throw new StageError(
+        'LIVE_VIEW_TOKEN_REQUIRED',
+        `the live view would listen on ${host}, beyond loopback, without a token: set one (SINK_LIVE_VIEW_TOKEN) or listen on 127.0.0.1`,
+      );
     }
     await new Promise<void>((resolve, reject) => {
       this.server.once('error', reject);
       this.server.listen(this.options.port, host, () => resolve());
     });
-    this.timers.push(setInterval(() => this.showDue(), 100), setInterval(() => this.expire(), 5_000));
+    this.timers.push(
+      setInterval(() => this.showDue(), 100),
+      setInterval(() => this.expire(), 5_000),
+    );
     process.once('exit', this.killRelays);
     const { port } = this.server.address() as { port: number };
     const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}/${this.options.token ? `?token=${encodeURIComponent(this.options.token)}` : ''}`;
@@ -103,7 +118,14 @@ export class LiveView {
     if (event.schema === TRACK_SUMMARY_EVENT) {
       this.flush();
       this.views.summary(event);
-      this.broadcast({ type: 'summary', streamId: event.streamId, trackId: event.trackId, meanEmotion: event.meanEmotion, durationMs: event.durationMs, frames: event.frames });
+      this.broadcast({
+        type: 'summary',
+        streamId: event.streamId,
+        trackId: event.trackId,
+        meanEmotion: event.meanEmotion,
+        durationMs: event.durationMs,
+        frames: event.frames,
+      });
       return;
     }
     if (event.schema !== FACE_EVENT) return;
@@ -181,7 +203,12 @@ export class LiveView {
   }
 
   private streamMessage(streamId: string) {
-    return { type: 'stream', streamId, ...(this.views.size(streamId) ?? {}), relay: this.relays.has(streamId) ? `/relay/${encodeURIComponent(streamId)}` : null };
+    return {
+      type: 'stream',
+      streamId,
+      ...(this.views.size(streamId) ?? {}),
+      relay: this.relays.has(streamId) ? `/relay/${encodeURIComponent(streamId)}` : null,
+    };
   }
 
   private broadcastStream(streamId: string): void {
@@ -223,15 +250,21 @@ export class LiveView {
   private relayChunk(streamId: string, chunk: Buffer): void {
     for (const ws of this.relaySockets.clients) {
       // A viewer far behind misses chunks (JSMpeg resyncs on the next picture) rather than buffering without bound.
-      if ((ws as RelaySocket).streamId === streamId && ws.readyState === WebSocket.OPEN && ws.bufferedAmount < 4 * 1024 * 1024) ws.send(chunk);
+      if ((ws as RelaySocket).streamId === streamId && ws.readyState === WebSocket.OPEN && ws.bufferedAmount < 4 * 1024 * 1024)
+        ws.send(chunk);
     }
   }
 
   private upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
-    const access = checkSocketAccess(req, { host: this.options.host ?? '127.0.0.1', ...(this.options.token ? { token: this.options.token } : {}) });
+    const access = checkSocketAccess(req, {
+      host: this.options.host ?? '127.0.0.1',
+      ...(this.options.token ? { token: this.options.token } : {}),
+    });
     if (!access.allowed) {
       this.logger.warn({ status: access.status, reason: access.reason }, 'live view socket refused');
-      socket.end(`HTTP/1.1 ${access.status} ${access.status === 401 ? 'Unauthorized' : 'Forbidden'}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+      socket.end(
+        `HTTP/1.1 ${access.status} ${access.status === 401 ? 'Unauthorized' : 'Forbidden'}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`,
+      );
       return;
     }
     const { pathname } = new URL(req.url ?? '/', 'http://live-view');
@@ -270,7 +303,15 @@ type RelaySocket = WebSocket & { streamId?: string };
 /** A picture on the page socket: 4-byte big-endian header length, the JSON header, then the JPEG. */
 function pictureMessage(shown: Shown): Buffer {
   const header = Buffer.from(
-    JSON.stringify({ type: 'picture', streamId: shown.streamId, seq: shown.seq, ptsMs: shown.ptsMs, width: shown.width, height: shown.height, faces: shown.faces }),
+    JSON.stringify({
+      type: 'picture',
+      streamId: shown.streamId,
+      seq: shown.seq,
+      ptsMs: shown.ptsMs,
+      width: shown.width,
+      height: shown.height,
+      faces: shown.faces,
+    }),
     'utf8',
   );
   const length = Buffer.alloc(4);

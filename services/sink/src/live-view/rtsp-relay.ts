@@ -57,7 +57,9 @@ export class RtspRelay {
     });
     let stderr = '';
     muxer.on('ffmpegStderr', (data) => void (stderr = (stderr + data.toString()).slice(-2000)));
-    muxer.stream.on('error', (error) => this.options.logger.warn({ err: error, streamId: this.streamId }, 'cannot start ffmpeg for the RTSP relay'));
+    muxer.stream.on('error', (error) =>
+      this.options.logger.warn({ err: error, streamId: this.streamId }, 'cannot start ffmpeg for the RTSP relay'),
+    );
     muxer.stream.on('exit', (code, signal) => {
       if (this.stopped) return;
       this.options.logger.warn({ streamId: this.streamId, code, signal, stderr: stderr.trim() }, 'RTSP relay ffmpeg exited; restarting');

@@ -186,7 +186,8 @@ export class StreamViews {
     const delay = now - frame.arrivedAt;
     s.delayMs = s.delayMs === undefined ? delay : 0.7 * s.delayMs + 0.3 * delay;
     if (seq < s.shownSeq) return undefined;
-    const merged = seq === s.shownSeq && s.shown ? [...s.shown.faces.filter((f) => !faces.some((n) => n.trackId === f.trackId)), ...faces] : faces;
+    const merged =
+      seq === s.shownSeq && s.shown ? [...s.shown.faces.filter((f) => !faces.some((n) => n.trackId === f.trackId)), ...faces] : faces;
     return this.show(s, frame, merged);
   }
 
@@ -238,7 +239,15 @@ export class StreamViews {
     s.shownSeq = frame.seq;
     // Frames up to the one shown will never be shown: drop them (keep the shown one for more faces).
     s.ring = s.ring.filter((f) => f.seq >= frame.seq);
-    s.shown = { streamId: s.streamId, seq: frame.seq, ptsMs: frame.ptsMs, width: frame.width, height: frame.height, jpeg: frame.jpeg, faces };
+    s.shown = {
+      streamId: s.streamId,
+      seq: frame.seq,
+      ptsMs: frame.ptsMs,
+      width: frame.width,
+      height: frame.height,
+      jpeg: frame.jpeg,
+      faces,
+    };
     return s.shown;
   }
 

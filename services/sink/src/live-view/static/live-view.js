@@ -5,7 +5,15 @@
 'use strict';
 
 const BOX = '#00e676';
-const COLORS = { Neutral: '#90a4ae', Happiness: '#ffca28', Sadness: '#42a5f5', Surprise: '#ab47bc', Fear: '#26a69a', Disgust: '#9ccc65', Anger: '#ef5350' };
+const COLORS = {
+  Neutral: '#90a4ae',
+  Happiness: '#ffca28',
+  Sadness: '#42a5f5',
+  Surprise: '#ab47bc',
+  Fear: '#26a69a',
+  Disgust: '#9ccc65',
+  Anger: '#ef5350',
+};
 const MAX_POINTS = 300;
 const FRESH_MS = 1500; // boxes over a relayed video disappear when no newer ones came for this long
 let labels = Object.keys(COLORS);
@@ -44,9 +52,35 @@ function card(streamId) {
   const badge = el('span', { class: 'badge', hidden: '' }, 'RTSP live');
   const faces = el('ul', { class: 'faces' });
   const tracks = el('div', { class: 'tracks' });
-  const root = el('section', { class: 'card', 'data-stream-id': streamId }, el('h2', {}, el('span', {}, streamId), badge, meta), picture, faces, tracks);
+  const root = el(
+    'section',
+    { class: 'card', 'data-stream-id': streamId },
+    el('h2', {}, el('span', {}, streamId), badge, meta),
+    picture,
+    faces,
+    tracks,
+  );
   grid.append(root);
-  c = { streamId, root, frame, overlay, waiting, picture, meta, badge, faces, tracks, trackRows: new Map(), drawing: Promise.resolve(), relay: null, player: null, width: 0, height: 0, latestFaces: [], latestFacesAt: 0 };
+  c = {
+    streamId,
+    root,
+    frame,
+    overlay,
+    waiting,
+    picture,
+    meta,
+    badge,
+    faces,
+    tracks,
+    trackRows: new Map(),
+    drawing: Promise.resolve(),
+    relay: null,
+    player: null,
+    width: 0,
+    height: 0,
+    latestFaces: [],
+    latestFacesAt: 0,
+  };
   cards.set(streamId, c);
   return c;
 }
@@ -94,7 +128,14 @@ function drawFaces(ctx, faces, frameWidth, frameHeight) {
 
 function showFaceList(c, faces, seq) {
   c.faces.replaceChildren(
-    ...faces.map((f) => el('li', { 'data-track-id': String(f.trackId) }, el('span', { class: 'track' }, `#${f.trackId}`), el('span', { class: 'face-label', style: `color:${COLORS[f.label] ?? '#fff'}` }, `${f.label}: ${pct(f.confidence)}`))),
+    ...faces.map((f) =>
+      el(
+        'li',
+        { 'data-track-id': String(f.trackId) },
+        el('span', { class: 'track' }, `#${f.trackId}`),
+        el('span', { class: 'face-label', style: `color:${COLORS[f.label] ?? '#fff'}` }, `${f.label}: ${pct(f.confidence)}`),
+      ),
+    ),
   );
   c.faces.dataset.seq = String(seq);
 }
@@ -103,29 +144,31 @@ function showFaceList(c, faces, seq) {
 function picture(header, jpeg) {
   const c = card(header.streamId);
   if (c.player) return; // the relayed video is this card's picture
-  c.drawing = c.drawing.then(async () => {
-    const bitmap = await createImageBitmap(new Blob([jpeg], { type: 'image/jpeg' }));
-    const { frame } = c;
-    if (frame.width !== bitmap.width || frame.height !== bitmap.height) {
-      frame.width = bitmap.width;
-      frame.height = bitmap.height;
-      c.picture.style.aspectRatio = `${bitmap.width} / ${bitmap.height}`;
-    }
-    const ctx = frame.getContext('2d');
-    ctx.drawImage(bitmap, 0, 0);
-    bitmap.close();
-    drawFaces(ctx, header.faces, frame.width, frame.height);
-    c.waiting.remove();
-    c.meta.textContent = `frame ${header.seq} · ${(header.ptsMs / 1000).toFixed(2)} s`;
-    frame.dataset.seq = String(header.seq);
-    frame.dataset.faces = String(header.faces.length);
-    if (header.faces.length > 0) {
-      showFaceList(c, header.faces, header.seq);
-      c.root.dataset.labelledSeq = String(header.seq);
-    } else {
-      c.faces.replaceChildren();
-    }
-  }).catch((error) => console.error('cannot draw a picture', error));
+  c.drawing = c.drawing
+    .then(async () => {
+      const bitmap = await createImageBitmap(new Blob([jpeg], { type: 'image/jpeg' }));
+      const { frame } = c;
+      if (frame.width !== bitmap.width || frame.height !== bitmap.height) {
+        frame.width = bitmap.width;
+        frame.height = bitmap.height;
+        c.picture.style.aspectRatio = `${bitmap.width} / ${bitmap.height}`;
+      }
+      const ctx = frame.getContext('2d');
+      ctx.drawImage(bitmap, 0, 0);
+      bitmap.close();
+      drawFaces(ctx, header.faces, frame.width, frame.height);
+      c.waiting.remove();
+      c.meta.textContent = `frame ${header.seq} · ${(header.ptsMs / 1000).toFixed(2)} s`;
+      frame.dataset.seq = String(header.seq);
+      frame.dataset.faces = String(header.faces.length);
+      if (header.faces.length > 0) {
+        showFaceList(c, header.faces, header.seq);
+        c.root.dataset.labelledSeq = String(header.seq);
+      } else {
+        c.faces.replaceChildren();
+      }
+    })
+    .catch((error) => console.error('cannot draw a picture', error));
 }
 
 function stream(message) {
@@ -199,7 +242,12 @@ function trackRow(c, trackId) {
   const name = el('b', {}, `#${trackId}`);
   const now = el('span');
   const range = el('span', { class: 'range' });
-  const root = el('div', { class: 'track-row', 'data-track-id': String(trackId) }, el('div', { class: 'caption' }, name, now, range), canvas);
+  const root = el(
+    'div',
+    { class: 'track-row', 'data-track-id': String(trackId) },
+    el('div', { class: 'caption' }, name, now, range),
+    canvas,
+  );
   const rows = [...c.trackRows.keys(), trackId].sort((a, b) => a - b);
   const before = c.trackRows.get(rows[rows.indexOf(trackId) + 1]);
   c.tracks.insertBefore(root, before ? before.root : null);
