@@ -13,7 +13,7 @@ import { after, describe, it } from 'node:test';
 import { fromBinary } from '@bufbuild/protobuf';
 import { Registry } from 'prom-client';
 import { FrameSchema, KafkaBus, topicName, topics } from '@emostream/shared';
-import { kafkaTestConfig, randomPrefix, sharedData, testMediaDirs, waitFor } from '@emostream/shared/testing';
+import { kafkaTestConfig, randomPrefix, sharedData, waitFor } from '@emostream/shared/testing';
 import { IngestMetrics, IngestWorker, ingestSettingsSchema, putStream } from '../src/index.js';
 
 describe('ingest replicas taking a file over on the real broker', () => {
@@ -57,7 +57,7 @@ describe('ingest replicas taking a file over on the real broker', () => {
       const worker = new IngestWorker({
         bus,
         topicPrefix: prefix,
-        settings: ingestSettingsSchema.parse({ mediaRoots: testMediaDirs().join(',') }),
+        settings: ingestSettingsSchema.parse({ mediaRoots: dir }),
         metrics: new IngestMetrics(registry),
         instanceId,
       });
