@@ -13,7 +13,7 @@ import { kafkaTestConfig, waitFor } from '@emostream/shared/testing';
 import { assertSameEvents, clip, FaultPipeline, referenceEvents } from './harness.js';
 
 describe('fault: a 10 MiB garbage record ahead of good records on every input topic', () => {
-  const pipeline = new FaultPipeline();
+  const pipeline = new FaultPipeline({ EMOSTREAM_DLQ_KEEP_IMAGES: 'true' });
   const bus = new KafkaBus(kafkaTestConfig('fault-garbage'));
   after(async () => {
     await pipeline.stop();
@@ -65,6 +65,7 @@ describe('fault: a 10 MiB garbage record ahead of good records on every input to
     });
     await dlq.close();
     assert.deepEqual(letters.map((l) => l.stage).sort(), ['backbone', 'face', 'sink', 'temporal']);
+    // Pictures are kept in dead letters here (EMOSTREAM_DLQ_KEEP_IMAGES), so each letter holds the capped prefix.
     const sha256 = createHash('sha256').update(garbage).digest('hex');
     for (const letter of letters) {
       assert.equal(letter.originSizeBytes, garbage.byteLength);

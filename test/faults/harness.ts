@@ -116,8 +116,8 @@ export class FaultPipeline {
       EMOSTREAM_TOPIC_PREFIX: this.prefix,
       EMOSTREAM_DELIVERY: 'exactly-once',
       EMOSTREAM_OPS_HOST: '127.0.0.1',
-      // Ingest opens files only under its media roots (source policy): the test media folders.
-      INGEST_MEDIA_ROOTS: testMediaDirs().join(','),
+      // Ingest opens files only under its media roots (source policy): the test media and the clips made here.
+      INGEST_MEDIA_ROOTS: [...testMediaDirs(), path.join(tmpdir(), 'emostream-faults')].join(','),
       EMOSTREAM_SESSION_TIMEOUT_MS: '6000',
       EMOSTREAM_BUS_UNREACHABLE_MS: String(BUS_UNREACHABLE_MS),
       EMOSTREAM_PACK: 'default',
@@ -173,7 +173,12 @@ export class FaultPipeline {
         for (const r of batch.records) {
           if (seenFrames.has(`${r.partition}:${r.offset}`)) continue;
           seenFrames.add(`${r.partition}:${r.offset}`);
-          const ref = fromBinary(FrameSchema, r.value!).ref!;
+          let ref;
+          try {
+            ref = fromBinary(FrameSchema, r.value!).ref!;
+          } catch {
+            continue; // a garbage record a test put on the frames topic: not a frame ingest wrote
+          }
           this.framesWritten.push({ streamId: ref.streamId, seq: ref.seq, endOfStream: ref.endOfStream });
         }
       },
