@@ -254,12 +254,10 @@ describe('the face process restarted in the middle of a two-person clip (real br
       assert.equal(run.size, frames + 1, `${label}: every sampled frame and the end marker exactly once`);
       const tracked = sampled.frames.map((f) => ({
         truth: scene.truth[f.seq - 1] ?? [],
-        tracked: run
-          .get(f.seq)!
-          .faces.map((face) => ({
-            id: String(face.trackId),
-            box: { x: face.box!.x, y: face.box!.y, width: face.box!.width, height: face.box!.height },
-          })),
+        tracked: run.get(f.seq)!.faces.map((face) => ({
+          id: String(face.trackId),
+          box: { x: face.box!.x, y: face.box!.y, width: face.box!.width, height: face.box!.height },
+        })),
       }));
       const metrics = motMetrics(tracked);
       assert.equal(metrics.idsOnSeveralPeople, 0, `${label}: a track id covered two people`);
