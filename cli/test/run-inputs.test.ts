@@ -70,7 +70,7 @@ describe('emo run inputs', () => {
 
     const empty = mkdtempSync(path.join(tmpdir(), 'emo-empty-'));
     const none = runEmo([empty, '--out', out]);
-    assert.equal(none.status, 1);
+    assert.equal(none.status, 2, 'a folder without media is a usage error');
     assert.match(none.stderr, /emo: no video or image files in folder/);
   });
 

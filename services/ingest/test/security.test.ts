@@ -277,7 +277,7 @@ describe('a hostile stream spec gets nothing (running ingest, real broker)', () 
     assert.ok(framesOf('door-cam').length > 0);
     // ...and emo streams refuses to store them inline: the compacted topic would keep them forever.
     const inline = emoCli(['streams', 'add', 'leaky', `http://viewer:secret@127.0.0.1:${camera.port}/live.flv?token=secret`]);
-    assert.equal(inline.status, 1);
+    assert.equal(inline.status, 2, 'inline credentials are a usage error');
     assert.match(inline.stderr, /carries a credential inline .*\$\{env:INGEST_CREDENTIAL_NAME\}/);
     assert.doesNotMatch(inline.stdout + inline.stderr, /secret/);
 
