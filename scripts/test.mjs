@@ -62,9 +62,13 @@ if (unitOnly) {
   typecheckAndLint();
   console.log(`» running ${files.length} unit test files (no broker)`);
   process.exit(
-    run(process.execPath, ['--import', 'tsx', '--test', '--test-reporter=spec', '--test-reporter-destination=stdout', ...files], {
-      EMOSTREAM_LOG_LEVEL: process.env.EMOSTREAM_LOG_LEVEL ?? 'error',
-    }),
+    run(
+      process.execPath,
+      ['--import', 'tsx', '--test', '--test-concurrency=1', '--test-reporter=spec', '--test-reporter-destination=stdout', ...files],
+      {
+        EMOSTREAM_LOG_LEVEL: process.env.EMOSTREAM_LOG_LEVEL ?? 'error',
+      },
+    ),
   );
 }
 

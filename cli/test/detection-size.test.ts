@@ -12,7 +12,7 @@ import path from 'node:path';
 import { describe, it } from 'node:test';
 import sharp from 'sharp';
 import { DEFAULT_MODELS_DIR } from '@emostream/shared';
-import { sharedData } from '@emostream/shared/testing';
+import { hasTestMedia, sharedData } from '@emostream/shared/testing';
 import { openStageDetector } from '@emostream/face';
 import { ffmpeg } from './media.js';
 
@@ -37,11 +37,14 @@ const CASES: { file: string; faces: number; sizes: number[] }[] = [
 ];
 
 describe('face detection at any input size', () => {
-  it('finds every face of the recall table on each file at its own size and enlarged', async () => {
+  it('finds every face of the recall table on each file at its own size and enlarged', async (t) => {
+    // The third-party stills are checked where they are (../shared/data); the shipped clips and scenes always are.
+    const notShipped = CASES.filter((c) => !hasTestMedia(c.file)).map((c) => c.file);
+    if (notShipped.length > 0) t.diagnostic(`not checked (media not shipped, no ../shared/data): ${notShipped.join(', ')}`);
     const detector = await openStageDetector(path.join(DEFAULT_MODELS_DIR, 'default'));
     const work = mkdtempSync(path.join(tmpdir(), 'emo-sizes-'));
     const misses: string[] = [];
-    for (const c of CASES) {
+    for (const c of CASES.filter((c) => hasTestMedia(c.file))) {
       // The first frame as a lossless picture, then enlarged (Lanczos): the same content at another size.
       const first = path.join(work, `${path.basename(c.file)}.png`);
       ffmpeg(['-i', sharedData(c.file), '-frames:v', '1', first]);
