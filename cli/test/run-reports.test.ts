@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
 import sharp from 'sharp';
 import { EMOTION_LABELS, type EmotionEvent, type FaceEmotionEvent, type TrackSummaryEvent } from '@emostream/shared';
-import { sharedData } from '@emostream/shared/testing';
+import { sharedData, unshippedMediaMissing } from '@emostream/shared/testing';
 import { decodeImage, ffmpeg, readJsonLines, runEmo, strokePixels } from './media.js';
 
 const readme = readFileSync(fileURLToPath(new URL('../../README.md', import.meta.url)), 'utf8');
@@ -76,50 +76,58 @@ describe('emo run clip-level answers', () => {
 });
 
 describe('emo run on a folder of photos', () => {
-  it('writes one row per face per photo in one CSV and an annotated copy of each photo', async () => {
-    const folder = path.join(mkdtempSync(path.join(tmpdir(), 'emo-photos-')), 'photos');
-    mkdirSync(folder);
-    symlinkSync(sharedData('stills/faceapi_sad.jpg'), path.join(folder, 'sad.jpg'));
-    symlinkSync(sharedData('stills/friends_6faces_insightface_t1.jpg'), path.join(folder, 'friends.jpg'));
-    // A photo without a face: it gets an (unmarked) copy and no row.
-    ffmpeg(['-f', 'lavfi', '-i', 'color=c=0x708090:s=320x240:d=1', '-frames:v', '1', path.join(folder, 'wall.png')]);
-    const out = mkdtempSync(path.join(tmpdir(), 'emo-photos-out-'));
-    const result = runEmo([folder, '--out', out]);
-    assert.equal(result.status, 0, result.stderr);
+  it(
+    'writes one row per face per photo in one CSV and an annotated copy of each photo',
+    { skip: unshippedMediaMissing('stills/faceapi_sad.jpg', 'stills/friends_6faces_insightface_t1.jpg') },
+    async () => {
+      const folder = path.join(mkdtempSync(path.join(tmpdir(), 'emo-photos-')), 'photos');
+      mkdirSync(folder);
+      symlinkSync(sharedData('stills/faceapi_sad.jpg'), path.join(folder, 'sad.jpg'));
+      symlinkSync(sharedData('stills/friends_6faces_insightface_t1.jpg'), path.join(folder, 'friends.jpg'));
+      // A photo without a face: it gets an (unmarked) copy and no row.
+      ffmpeg(['-f', 'lavfi', '-i', 'color=c=0x708090:s=320x240:d=1', '-frames:v', '1', path.join(folder, 'wall.png')]);
+      const out = mkdtempSync(path.join(tmpdir(), 'emo-photos-out-'));
+      const result = runEmo([folder, '--out', out]);
+      assert.equal(result.status, 0, result.stderr);
 
-    const [header, ...rows] = readFileSync(path.join(out, 'photos.faces.csv'), 'utf8').trim().split('\n');
-    assert.equal(header, `file,track,x,y,width,height,${EMOTION_LABELS.join(',')}`);
-    const byFile = new Map<string, number[][]>();
-    for (const row of rows) {
-      const [file, ...values] = row.split(',');
-      byFile.set(path.basename(file!), [...(byFile.get(path.basename(file!)) ?? []), values.map(Number)]);
-    }
-    assert.deepEqual([...byFile.keys()].sort(), ['friends.jpg', 'sad.jpg']);
-    assert.equal(byFile.get('sad.jpg')!.length, 1);
-    assert.equal(byFile.get('friends.jpg')!.length, 6, 'the six faces of the group photo');
-    const sizes = { 'sad.jpg': [400, 300], 'friends.jpg': [1280, 886] } as Record<string, [number, number]>;
-    for (const [file, faces] of byFile) {
-      for (const [, x, y, w, h, ...probs] of faces) {
-        const [width, height] = sizes[file]!;
-        assert.ok(
-          x! >= -1 && y! >= -1 && w! > 20 && h! > 20 && x! + w! <= width + 1 && y! + h! <= height + 1,
-          `${file}: box ${[x, y, w, h]} lies in the ${width}×${height} photo`,
-        );
-        assert.equal(probs.length, 7);
-        assert.ok(Math.abs(probs.reduce((s, p) => s + p, 0) - 1) < 1e-3);
+      const [header, ...rows] = readFileSync(path.join(out, 'photos.faces.csv'), 'utf8').trim().split('\n');
+      assert.equal(header, `file,track,x,y,width,height,${EMOTION_LABELS.join(',')}`);
+      const byFile = new Map<string, number[][]>();
+      for (const row of rows) {
+        const [file, ...values] = row.split(',');
+        byFile.set(path.basename(file!), [...(byFile.get(path.basename(file!)) ?? []), values.map(Number)]);
       }
-    }
-    for (const name of ['sad', 'friends', 'wall']) {
-      const copy = path.join(out, `${name}.annotated.jpg`);
-      const original = await sharp(path.join(folder, name === 'wall' ? 'wall.png' : `${name}.jpg`)).metadata();
-      const annotated = await decodeImage(copy);
-      assert.deepEqual([annotated.width, annotated.height], [original.width, original.height], `${name}: the copy keeps the photo's size`);
-      assert.equal(strokePixels(annotated) > 100, name !== 'wall', `${name}: boxes drawn on the faces, none on the wall`);
-      assert.ok(
-        !existsSync(path.join(out, `${name}.annotated.mp4`)) && !existsSync(path.join(out, `${name}.csv`)),
-        `${name}: no video report for a photo`,
-      );
-    }
-    assert.match(result.stdout, /faces of the images: .*photos\.faces\.csv/);
-  });
+      assert.deepEqual([...byFile.keys()].sort(), ['friends.jpg', 'sad.jpg']);
+      assert.equal(byFile.get('sad.jpg')!.length, 1);
+      assert.equal(byFile.get('friends.jpg')!.length, 6, 'the six faces of the group photo');
+      const sizes = { 'sad.jpg': [400, 300], 'friends.jpg': [1280, 886] } as Record<string, [number, number]>;
+      for (const [file, faces] of byFile) {
+        for (const [, x, y, w, h, ...probs] of faces) {
+          const [width, height] = sizes[file]!;
+          assert.ok(
+            x! >= -1 && y! >= -1 && w! > 20 && h! > 20 && x! + w! <= width + 1 && y! + h! <= height + 1,
+            `${file}: box ${[x, y, w, h]} lies in the ${width}×${height} photo`,
+          );
+          assert.equal(probs.length, 7);
+          assert.ok(Math.abs(probs.reduce((s, p) => s + p, 0) - 1) < 1e-3);
+        }
+      }
+      for (const name of ['sad', 'friends', 'wall']) {
+        const copy = path.join(out, `${name}.annotated.jpg`);
+        const original = await sharp(path.join(folder, name === 'wall' ? 'wall.png' : `${name}.jpg`)).metadata();
+        const annotated = await decodeImage(copy);
+        assert.deepEqual(
+          [annotated.width, annotated.height],
+          [original.width, original.height],
+          `${name}: the copy keeps the photo's size`,
+        );
+        assert.equal(strokePixels(annotated) > 100, name !== 'wall', `${name}: boxes drawn on the faces, none on the wall`);
+        assert.ok(
+          !existsSync(path.join(out, `${name}.annotated.mp4`)) && !existsSync(path.join(out, `${name}.csv`)),
+          `${name}: no video report for a photo`,
+        );
+      }
+      assert.match(result.stdout, /faces of the images: .*photos\.faces\.csv/);
+    },
+  );
 });
