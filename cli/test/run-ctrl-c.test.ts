@@ -61,7 +61,7 @@ describe('emo run and Ctrl-C on a long input', () => {
     const exit = await Promise.race([
       run.exited,
       new Promise<never>((_, reject) =>
-        setTimeout(() => reject(new Error(`emo run still running 90 s after Ctrl-C: ${run.stderr()}`)), 90_000),
+        setTimeout(() => reject(new Error(`emo run still running 300 s after Ctrl-C: ${run.stderr()}`)), 300_000),
       ),
     ]);
     return { out, run, exit, tookMs: exit.atMs - pressedAt };
@@ -83,9 +83,10 @@ describe('emo run and Ctrl-C on a long input', () => {
     const { out, run, exit, tookMs } = await interrupt(1, graceS);
     assert.equal(exit.code, 0, run.stderr());
     assert.match(run.stderr(), /stopping: finishing the frames in flight \(at most 4 s\)/);
-    // The grace bounds the drain; writing the reports (re-decoding for the annotated video) and
-    // closing the stages come on top.
-    assert.ok(tookMs < graceS * 1000 + 30_000, `took ${tookMs} ms after Ctrl-C`);
+    // The grace bounds the drain; writing the reports (the annotated video drawn on every frame up to
+    // the last one processed: about two minutes of video) and closing the stages come on top, and take
+    // up to two minutes on 2 busy cores: the bound is loose; that the run stopped early is checked below.
+    assert.ok(tookMs < graceS * 1000 + 240_000, `took ${tookMs} ms after Ctrl-C`);
     assertReports(out);
   });
 
