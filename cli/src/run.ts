@@ -487,18 +487,23 @@ async function runInput(
   const outcome = await runner.done;
   options.signal?.removeEventListener('abort', stop);
   // An end-of-stream marker follows whatever was published (and a file that ended, even with no frame).
-  if (outcome.frames > 0 || (outcome.state === 'ended' && !input.live)) await untilEventsWritten(pipeline, streamId, drainOver);
+  const drained =
+    (outcome.frames > 0 || (outcome.state === 'ended' && !input.live)) && (await untilEventsWritten(pipeline, streamId, drainOver));
   clearInterval(showProgress);
+  // Read to its end and every frame through the stages: the whole file. A file read to its end whose
+  // drain Ctrl-C cut short was stopped all the same: its reports end at the last frame processed.
+  const complete = outcome.state === 'ended' && (drained || outcome.frames === 0);
+  const state = outcome.state === 'ended' && !complete ? 'stopped' : outcome.state;
 
   const streamEvents = pipeline.events.get(streamId) ?? [];
   const faces = streamEvents.filter((e): e is FaceEmotionEvent => e.schema === FACE_EVENT);
   // Rows of the report: every frame of a file read to its end; otherwise up to the last frame processed.
   const totalFrames =
-    outcome.state === 'ended' && !input.live
+    outcome.state === 'ended' && complete && !input.live
       ? outcome.decodedFrames
       : Math.max(pipeline.progress.get(streamId)?.lastSeq ?? 0, ...faces.map((f) => f.seq));
   line.update({ frames: input.live ? outcome.frames : totalFrames, faces: faces.length });
-  line.finish(outcome.state === 'ended' ? '✔' : outcome.state);
+  line.finish(state === 'ended' ? '✔' : state);
 
   const trackEnds = streamEvents.filter((e): e is TrackSummaryEvent => e.schema === TRACK_SUMMARY_EVENT);
   const sampledSeqs = [...(pipeline.progress.get(streamId)?.sampledSeqs ?? [])].sort((a, b) => a - b);
@@ -564,7 +569,7 @@ async function runInput(
     input: input.input,
     streamId,
     live: input.live,
-    state: outcome.state,
+    state,
     sampledFrames: outcome.frames,
     totalFrames,
     faces: faces.length,
@@ -628,9 +633,9 @@ function writeJsonLines(file: string, rows: unknown[]): string {
 /**
  * Waits until the sink has committed the input that ends `streamId` (so its events are on the events
  * topic) and the events and embeddings readers have read everything there is — or until the drain
- * after Ctrl-C is over (the reports then cover what was processed by then).
+ * after Ctrl-C is over (the reports then cover what was processed by then). True when all of it was written.
  */
-async function untilEventsWritten(pipeline: Pipeline, streamId: string, drainOver: AbortSignal): Promise<void> {
+async function untilEventsWritten(pipeline: Pipeline, streamId: string, drainOver: AbortSignal): Promise<boolean> {
   const { bus, prefix } = pipeline;
   const emotions = topicName(topics.emotions, prefix);
   const readersDone = async (group: string, topic: string) => {
@@ -650,11 +655,12 @@ async function untilEventsWritten(pipeline: Pipeline, streamId: string, drainOve
         (await readersDone(`${prefix}.events-reader`, topicName(eventsTopic, prefix))) &&
         (await readersDone(`${prefix}.embeddings-reader`, topicName(topics.embeddings, prefix)))
       ) {
-        return;
+        return true;
       }
     }
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
+  return false;
 }
 
 /**

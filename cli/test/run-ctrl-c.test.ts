@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
-import { sharedData, waitFor } from '@emostream/shared/testing';
+import { sharedData, waitFor, within } from '@emostream/shared/testing';
 
 const emo = fileURLToPath(new URL('../bin/emo.mjs', import.meta.url));
 
@@ -58,12 +58,7 @@ describe('emo run and Ctrl-C on a long input', () => {
       run.child.kill('SIGINT');
       await new Promise((resolve) => setTimeout(resolve, 500));
     }
-    const exit = await Promise.race([
-      run.exited,
-      new Promise<never>((_, reject) =>
-        setTimeout(() => reject(new Error(`emo run still running 300 s after Ctrl-C: ${run.stderr()}`)), 300_000),
-      ),
-    ]);
+    const exit = await within(run.exited, 300_000, () => `emo run still running after Ctrl-C: ${run.stderr()}`);
     return { out, run, exit, tookMs: exit.atMs - pressedAt };
   }
 
@@ -84,9 +79,9 @@ describe('emo run and Ctrl-C on a long input', () => {
     assert.equal(exit.code, 0, run.stderr());
     assert.match(run.stderr(), /stopping: finishing the frames in flight \(at most 4 s\)/);
     // The grace bounds the drain; writing the reports (the annotated video drawn on every frame up to
-    // the last one processed: about two minutes of video) and closing the stages come on top, and take
-    // up to two minutes on 2 busy cores: the bound is loose; that the run stopped early is checked below.
-    assert.ok(tookMs < graceS * 1000 + 240_000, `took ${tookMs} ms after Ctrl-C`);
+    // the last one processed) and closing the stages come on top, and take a while on 2 busy cores:
+    // the bound is loose; that the run stopped early is checked below.
+    assert.ok(tookMs < graceS * 1000 + 90_000, `took ${tookMs} ms after Ctrl-C`);
     assertReports(out);
   });
 

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, describe, it } from 'node:test';
 import { EMOTION_LABELS } from '@emostream/shared';
-import { freePort, sharedData, startRtspServer, waitFor } from '@emostream/shared/testing';
+import { freePort, sharedData, startRtspServer, waitFor, within } from '@emostream/shared/testing';
 import { startEmoRun } from './emo-process.js';
 
 const emo = fileURLToPath(new URL('../bin/emo.mjs', import.meta.url));
@@ -149,12 +149,7 @@ describe('emo run inputs', () => {
       message: () => `six recorded RTSP frames; emo run said: ${run.stdout()}${run.stderr()}`,
     });
     run.child.kill('SIGINT');
-    const code = await Promise.race([
-      run.exited,
-      new Promise((_, reject) =>
-        setTimeout(() => reject(new Error(`emo run did not finish after Ctrl-C: ${run.stdout()}${run.stderr()}`)), 60_000),
-      ),
-    ]);
+    const code = await within(run.exited, 60_000, () => `emo run did not finish after Ctrl-C: ${run.stdout()}${run.stderr()}`);
     const stdout = run.stdout();
     assert.equal(code, 0, stdout + run.stderr());
     assert.match(run.stderr(), /stopping: finishing the frames in flight/);

@@ -122,6 +122,22 @@ export async function waitFor(
   }
 }
 
+/**
+ * `work`, or a rejection saying `message` once `timeoutMs` passes. The timer is cleared either way,
+ * so a settled wait never keeps the test process alive for the rest of its timeout.
+ */
+export async function within<T>(work: Promise<T>, timeoutMs: number, message: () => string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${timeoutMs} ms: ${message()}`)), timeoutMs);
+  });
+  try {
+    return await Promise.race([work, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** A loopback port that was free a moment ago (nothing listens there now: connections are refused). */
 export async function freePort(): Promise<number> {
   const server = createServer();
