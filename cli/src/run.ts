@@ -479,7 +479,8 @@ async function runInput(
       endOnStop: true,
       reconnect: input.kind !== 'http',
     },
-    { publish, metrics, settings: pipeline.settings },
+    // The input's summary names the failure that ended it: not logged as well.
+    { publish, metrics, settings: pipeline.settings, logFinalFailure: false },
   );
   const stop = () => void runner.stop();
   if (options.signal?.aborted) stop();

@@ -84,6 +84,17 @@ describe('emo command line', () => {
     assert.equal(existsSync(path.join(out, 'missing.events.jsonl')), false, 'no 0-byte events file');
   });
 
+  it('prints the error of an input it could not read once (in its summary, not also as a log line)', () => {
+    const out = mkdtempSync(path.join(tmpdir(), 'emo-cli-'));
+    // The default log level, as a user runs it.
+    const env: NodeJS.ProcessEnv = { ...process.env };
+    delete env.EMOSTREAM_LOG_LEVEL;
+    const result = spawnSync(process.execPath, [emoBin, 'run', path.join(out, 'missing.mp4'), '--out', out], { encoding: 'utf8', env });
+    assert.equal(result.status, 1, result.stderr);
+    const said = `${result.stdout}${result.stderr}`;
+    assert.equal(said.match(/no such file/g)?.length, 1, said);
+  });
+
   it('--json prints one machine-readable summary per input on stdout, and nothing else there', () => {
     const out = mkdtempSync(path.join(tmpdir(), 'emo-cli-'));
     const result = emo(['run', sharedData('labelled/cremad_1001_DFA_happy.flv'), path.join(out, 'missing.mp4'), '--out', out, '--json']);

@@ -53,6 +53,11 @@ export interface StreamRunnerDeps {
    * resolved, HTTP redirects followed and checked). Throws to refuse. Unset: the source as parsed (emo run).
    */
   prepareSource?: (source: Source, signal: AbortSignal) => Promise<Source>;
+  /**
+   * Whether the failure that ends the stream is logged (default true). `emo run` prints it in the
+   * input's summary instead, so the user reads each error once.
+   */
+  logFinalFailure?: boolean;
 }
 
 /**
@@ -255,7 +260,8 @@ export class StreamRunner {
   }
 
   private fail(error: StageError): StreamOutcome {
-    this.reportError(error);
+    if (this.deps.logFinalFailure === false) this.deps.metrics.errors.inc({ stream: this.definition.streamId, reason: error.code });
+    else this.reportError(error);
     return { state: 'failed', frames: this.published, error };
   }
 }
