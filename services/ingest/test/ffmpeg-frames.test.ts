@@ -59,21 +59,28 @@ describe('reading frames with ffmpeg', () => {
   });
 
   it('keeps the exact size of frames not wider than the maximum, odd or not (regression: 1024×675 became 674 high)', async () => {
+    // Sizes, not faces: generated pictures (the stills this once used are not shipped with the repo).
+    // testsrc2 makes even sizes only: an odd height is cropped from the next even one, in RGB.
     const dir = mkdtempSync(path.join(tmpdir(), 'ingest-odd-'));
-    const odd = path.join(dir, 'odd.png');
-    execFileSync('ffmpeg', [
-      '-hide_banner',
-      '-loglevel',
-      'error',
-      '-i',
-      sharedData('stills/faceapi_sad.jpg'),
-      '-vf',
-      'scale=1024:675',
-      odd,
-    ]);
-    const { frames } = await readAll(odd, 1, 1920);
+    const picture = (name: string, width: number, height: number) => {
+      const file = path.join(dir, name);
+      execFileSync('ffmpeg', [
+        '-hide_banner',
+        '-loglevel',
+        'error',
+        '-f',
+        'lavfi',
+        '-i',
+        `testsrc2=size=${width}x${height + (height % 2)},format=rgb24,crop=${width}:${height}:0:0`,
+        '-frames:v',
+        '1',
+        file,
+      ]);
+      return file;
+    };
+    const { frames } = await readAll(picture('odd.png', 1024, 675), 1, 1920);
     assert.deepEqual([frames[0]!.width, frames[0]!.height, frames[0]!.sourceWidth, frames[0]!.sourceHeight], [1024, 675, 1024, 675]);
-    const scaled = await readAll(sharedData('stills/selfie_plus_group_6faces_mixed_sizes.jpg'), 1, 1280);
+    const scaled = await readAll(picture('large.jpg', 2048, 1536), 1, 1280);
     assert.deepEqual(
       [scaled.frames[0]!.width, scaled.frames[0]!.height, scaled.frames[0]!.sourceWidth, scaled.frames[0]!.sourceHeight],
       [1280, 960, 2048, 1536],
