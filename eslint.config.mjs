@@ -64,6 +64,8 @@ export default tseslint.config(
         },
       ],
       '@typescript-eslint/no-misused-promises': 'error',
+      // Dead imports and variables hide what a file really uses; `_name` marks one kept on purpose.
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrors: 'none' }],
       'import-x/no-cycle': 'error',
       // A relative path into another workspace package (../../face/src/…) is a reach past its public entry.
       'import-x/no-relative-packages': 'error',

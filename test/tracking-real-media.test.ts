@@ -4,12 +4,11 @@
  * hard cut between two real clips ends every track, with no id ever handed out again.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { sharedData } from '@emostream/shared/testing';
+import { ffmpeg, sharedData, videoInfo } from '@emostream/shared/testing';
 import { cachedPackDetector, sampleFile, trackSampledFile, type TrackedFrame } from './track-file.js';
 
 type Detector = Awaited<ReturnType<typeof cachedPackDetector>>;
@@ -63,48 +62,23 @@ describe('tracking real footage at the pipeline’s sampling', () => {
     // scaled and padded to 480×360 and re-timed to 25 fps, as one H.264 file.
     const clip = path.join(workDir, 'cut.mp4');
     const fit = 'scale=480:360:force_original_aspect_ratio=decrease,pad=480:360:(ow-iw)/2:(oh-ih)/2,fps=25,format=yuv420p,setsar=1';
-    const made = spawnSync(
-      'ffmpeg',
-      [
-        '-hide_banner',
-        '-loglevel',
-        'error',
-        '-y',
-        '-i',
-        sharedData('labelled/cremad_1001_DFA_happy.flv'),
-        '-i',
-        sharedData('scenes/intel_headpose_2people_female_male.gif'),
-        '-filter_complex',
-        `[0:v]${fit}[a];[1:v]${fit}[b];[a][b]concat=n=2:v=1:a=0[out]`,
-        '-map',
-        '[out]',
-        '-c:v',
-        'libx264',
-        '-preset',
-        'veryfast',
-        clip,
-      ],
-      { encoding: 'utf8' },
-    );
-    assert.equal(made.status, 0, `ffmpeg could not make the test clip: ${made.stderr}`);
-    const probe = spawnSync(
-      'ffprobe',
-      [
-        '-v',
-        'error',
-        '-count_frames',
-        '-select_streams',
-        'v:0',
-        '-show_entries',
-        'stream=nb_read_frames',
-        '-of',
-        'csv=p=0',
-        sharedData('labelled/cremad_1001_DFA_happy.flv'),
-      ],
-      { encoding: 'utf8' },
-    );
+    ffmpeg([
+      '-i',
+      sharedData('labelled/cremad_1001_DFA_happy.flv'),
+      '-i',
+      sharedData('scenes/intel_headpose_2people_female_male.gif'),
+      '-filter_complex',
+      `[0:v]${fit}[a];[1:v]${fit}[b];[a][b]concat=n=2:v=1:a=0[out]`,
+      '-map',
+      '[out]',
+      '-c:v',
+      'libx264',
+      '-preset',
+      'veryfast',
+      clip,
+    ]);
     // The first clip's frames, re-timed from 29.97 to 25 fps: the cut comes right after them.
-    const firstClipFrames = Math.round((Number(probe.stdout.trim()) * 25) / (30000 / 1001));
+    const firstClipFrames = Math.round((videoInfo(sharedData('labelled/cremad_1001_DFA_happy.flv')).frames * 25) / (30000 / 1001));
 
     const tracked = await trackSampledFile(await sampleFile(clip, 'cut'), detector);
     const beforeCut = tracked.filter((f) => f.seq <= firstClipFrames - 2);

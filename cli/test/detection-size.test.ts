@@ -12,9 +12,8 @@ import path from 'node:path';
 import { describe, it } from 'node:test';
 import sharp from 'sharp';
 import { DEFAULT_MODELS_DIR } from '@emostream/shared';
-import { hasTestMedia, sharedData } from '@emostream/shared/testing';
+import { ffmpeg, hasTestMedia, sharedData } from '@emostream/shared/testing';
 import { openStageDetector } from '@emostream/face';
-import { ffmpeg } from './media.js';
 
 /** Every file of the recall table with the faces each of its frames shows (MANIFEST.md). */
 const CASES: { file: string; faces: number; sizes: number[] }[] = [

@@ -6,13 +6,12 @@
  * test-artifacts/. Ctrl-C then ends the run, which still writes its reports.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { EMOTION_LABELS } from '@emostream/shared';
-import { launchHeadlessChromium, sharedData, testArtifactPath, waitFor } from '@emostream/shared/testing';
+import { launchHeadlessChromium, loopedH264Clip, sharedData, testArtifactPath, waitFor } from '@emostream/shared/testing';
 import { startEmoRun } from './emo-process.js';
 
 const LABELLED = new RegExp(`^(${EMOTION_LABELS.join('|')}): \\d{1,3}\\.\\d\\d%$`);
@@ -31,29 +30,7 @@ describe('emo run --serve: the live view in headless Chromium while a clip runs'
       cleanup.push(() => browser.close());
       const work = mkdtempSync(path.join(tmpdir(), 'emo-serve-'));
       const clip = path.join(work, 'happy.mp4');
-      const made = spawnSync(
-        'ffmpeg',
-        [
-          '-hide_banner',
-          '-loglevel',
-          'error',
-          '-y',
-          '-i',
-          sharedData('labelled/cremad_1001_DFA_happy.flv'),
-          '-an',
-          '-vf',
-          'loop=loop=4:size=60',
-          '-c:v',
-          'libx264',
-          '-preset',
-          'ultrafast',
-          '-pix_fmt',
-          'yuv420p',
-          clip,
-        ],
-        { encoding: 'utf8' },
-      );
-      assert.equal(made.status, 0, made.stderr);
+      loopedH264Clip(sharedData('labelled/cremad_1001_DFA_happy.flv'), clip, 5);
 
       const out = path.join(work, 'out');
       const run = startEmoRun([clip, '--serve', '0', '--out', out]);

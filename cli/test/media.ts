@@ -5,6 +5,7 @@ import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import type { RgbImage } from '@emostream/shared';
+import { videoInfo } from '@emostream/shared/testing';
 
 export const emoBin = fileURLToPath(new URL('../bin/emo.mjs', import.meta.url));
 
@@ -17,36 +18,9 @@ export function runEmo(args: string[], timeoutMs = 240_000) {
   });
 }
 
-export function ffmpeg(args: string[]): void {
-  const made = spawnSync('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-y', ...args], { encoding: 'utf8' });
-  assert.equal(made.status, 0, made.stderr);
-}
-
-export function videoSize(video: string): { width: number; height: number; frames: number } {
-  const probe = spawnSync(
-    'ffprobe',
-    [
-      '-v',
-      'error',
-      '-count_frames',
-      '-select_streams',
-      'v:0',
-      '-show_entries',
-      'stream=width,height,nb_read_frames',
-      '-of',
-      'csv=p=0',
-      video,
-    ],
-    { encoding: 'utf8' },
-  );
-  const [width, height, frames] = probe.stdout.trim().split(',').map(Number);
-  assert.ok(width && height, `ffprobe cannot read ${video}: ${probe.stderr}`);
-  return { width: width!, height: height!, frames: frames! };
-}
-
 /** The given 1-based frames of a video, decoded to RGB at its own size. */
 export function decodeFrames(video: string, frameNumbers: number[]): Map<number, RgbImage> {
-  const { width, height } = videoSize(video);
+  const { width, height } = videoInfo(video);
   const wanted = [...new Set(frameNumbers)].sort((a, b) => a - b);
   const select = wanted.map((n) => `eq(n\\,${n - 1})`).join('+');
   const out = spawnSync(
@@ -79,7 +53,7 @@ export function decodeFrames(video: string, frameNumbers: number[]): Map<number,
 
 /** Every frame of a (small) video, 1-based. */
 export function decodeAllFrames(video: string): RgbImage[] {
-  const { width, height } = videoSize(video);
+  const { width, height } = videoInfo(video);
   const out = spawnSync(
     'ffmpeg',
     ['-hide_banner', '-loglevel', 'error', '-i', video, '-fps_mode', 'passthrough', '-f', 'rawvideo', '-pix_fmt', 'rgb24', 'pipe:1'],

@@ -4,14 +4,14 @@
  * Ctrl-C writes the reports of what is processed by then, without waiting for the drain.
  */
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
-import { sharedData, waitFor, within } from '@emostream/shared/testing';
+import { concatenatedClip, sharedData, waitFor, within } from '@emostream/shared/testing';
 
 const emo = fileURLToPath(new URL('../bin/emo.mjs', import.meta.url));
 
@@ -35,12 +35,7 @@ describe('emo run and Ctrl-C on a long input', () => {
   before(() => {
     // The happy clip 60 times over (~112 s, 560 sampled frames: minutes of work on a CPU), joined
     // without re-encoding (ffmpeg's concat demuxer, stream copy).
-    const list = path.join(dir, 'list.txt');
-    writeFileSync(list, Array.from({ length: 60 }, () => `file '${sharedData('labelled/cremad_1001_DFA_happy.flv')}'\n`).join(''));
-    const made = spawnSync('ffmpeg', ['-v', 'error', '-f', 'concat', '-safe', '0', '-i', list, '-an', '-c:v', 'copy', long], {
-      encoding: 'utf8',
-    });
-    assert.equal(made.status, 0, made.stderr);
+    concatenatedClip(sharedData('labelled/cremad_1001_DFA_happy.flv'), long, 60);
   });
   after(() => rmSync(dir, { recursive: true, force: true }));
 

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { before, describe, it } from 'node:test';
 import { DEFAULT_MODELS_DIR, EMOTION_LABELS, openPackFaceDetector, type FaceEmotionEvent, type RgbImage } from '@emostream/shared';
-import { sharedData, unshippedMediaMissing } from '@emostream/shared/testing';
+import { ffmpeg, sharedData, unshippedMediaMissing, videoInfo } from '@emostream/shared/testing';
 import {
   assertWithin2Percent,
   bestMatch,
@@ -18,11 +18,9 @@ import {
   decodeFrames,
   decodeImage,
   drawnNear,
-  ffmpeg,
   readJsonLines,
   runEmo,
   strokePixels,
-  videoSize,
   type Box,
 } from './media.js';
 
@@ -96,7 +94,7 @@ describe('emo run on frames of any size', { skip: missingStills }, () => {
       'yuv420p',
       cut,
     ]);
-    assert.equal(videoSize(cut).frames, 60);
+    assert.equal(videoInfo(cut).frames, 60);
     result = runEmo([hd, selfie, odd, cut, '--out', out]);
     assert.equal(result.status, 0, `emo run failed:\n${result.stdout}\n${result.stderr}`);
     // The truth: the default pack's detection on each original frame, at its full size.
@@ -158,7 +156,7 @@ describe('emo run on frames of any size', { skip: missingStills }, () => {
     }
     assert.ok(existsSync(path.join(out, 'odd.csv')) && existsSync(path.join(out, 'hd.csv')));
     assert.ok(existsSync(path.join(out, 'selfie_plus_group_6faces_mixed_sizes.faces.csv')));
-    const annotated = videoSize(path.join(out, 'odd.annotated.mp4'));
+    const annotated = videoInfo(path.join(out, 'odd.annotated.mp4'));
     assert.deepEqual(annotated, { width: 1024, height: 676, frames: 25 }, 'padded by one row for H.264, every frame');
     const csv = readFileSync(path.join(out, 'odd.csv'), 'utf8').trim().split('\n');
     assert.equal(csv.length - 1, 25, 'one row per frame');

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, describe, it } from 'node:test';
 import { EMOTION_LABELS } from '@emostream/shared';
-import { freePort, sharedData, startRtspServer, waitFor, within } from '@emostream/shared/testing';
+import { ffmpeg, freePort, loopedH264Clip, sharedData, startRtspServer, videoInfo, waitFor, within } from '@emostream/shared/testing';
 import { startEmoRun } from './emo-process.js';
 
 const emo = fileURLToPath(new URL('../bin/emo.mjs', import.meta.url));
@@ -29,17 +29,7 @@ async function runEmoAsync(args: string[]): Promise<{ status: number | null; std
   return { status, stdout: run.stdout(), stderr: run.stderr() };
 }
 
-function ffmpeg(args: string[]): void {
-  const made = spawnSync('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-y', ...args], { encoding: 'utf8' });
-  assert.equal(made.status, 0, made.stderr);
-}
-
-function countFrames(video: string): number {
-  const probe = spawnSync('ffprobe', ['-v', 'error', '-count_frames', '-show_entries', 'stream=nb_read_frames', '-of', 'csv=p=0', video], {
-    encoding: 'utf8',
-  });
-  return Number(probe.stdout.trim());
-}
+const countFrames = (video: string) => videoInfo(video).frames;
 
 function csvRows(file: string): string[][] {
   const [header, ...rows] = readFileSync(file, 'utf8').trim().split('\n');
@@ -115,22 +105,7 @@ describe('emo run inputs', () => {
   it('stops an RTSP camera on Ctrl-C and still writes the reports of what it saw', async () => {
     // H.264 the GStreamer server plays in real time, looped: a camera that never ends.
     const clip = path.join(mkdtempSync(path.join(tmpdir(), 'emo-rtsp-')), 'camera.mp4');
-    ffmpeg([
-      '-i',
-      sharedData('labelled/cremad_1001_DFA_happy.flv'),
-      '-an',
-      '-vf',
-      'loop=loop=10:size=60',
-      '-c:v',
-      'libx264',
-      '-preset',
-      'ultrafast',
-      '-g',
-      '10',
-      '-pix_fmt',
-      'yuv420p',
-      clip,
-    ]);
+    loopedH264Clip(sharedData('labelled/cremad_1001_DFA_happy.flv'), clip, 11);
     const port = await freePort();
     const server = await startRtspServer(port, clip);
     cleanup.push(() => server.kill('SIGKILL'));

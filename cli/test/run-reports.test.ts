@@ -9,8 +9,8 @@ import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
 import sharp from 'sharp';
 import { EMOTION_LABELS, type EmotionEvent, type FaceEmotionEvent, type TrackSummaryEvent } from '@emostream/shared';
-import { sharedData, unshippedMediaMissing } from '@emostream/shared/testing';
-import { decodeImage, ffmpeg, readJsonLines, runEmo, strokePixels } from './media.js';
+import { ffmpeg, sharedData, unshippedMediaMissing } from '@emostream/shared/testing';
+import { decodeImage, readJsonLines, runEmo, strokePixels } from './media.js';
 
 const readme = readFileSync(fileURLToPath(new URL('../../README.md', import.meta.url)), 'utf8');
 const labels = EMOTION_LABELS.join('|');

@@ -2,10 +2,10 @@
  * Test helpers for stage handlers (`@emostream/shared/testing`): run one stage on a fresh in-memory
  * bus, feed it records, and collect what it writes. Not part of the runtime's public index.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -194,6 +194,67 @@ export function unshippedMediaMissing(...relatives: string[]): string | false {
   return missing.length === 0
     ? false
     : `needs ${missing.join(', ')}, which the project may not ship (put ../shared/data beside the checkout or set EMOSTREAM_TEST_DATA)`;
+}
+
+/** Runs ffmpeg quietly, overwriting its output; throws with ffmpeg's own message when it fails. */
+export function ffmpeg(args: string[]): void {
+  const made = spawnSync('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-y', ...args], { encoding: 'utf8' });
+  if (made.status !== 0) throw new Error(`ffmpeg ${args.join(' ')} failed: ${made.error?.message ?? made.stderr}`);
+}
+
+/** ffprobe: the size of a video's first stream and the frames it really decodes to. */
+export function videoInfo(video: string): { width: number; height: number; frames: number } {
+  const probe = spawnSync(
+    'ffprobe',
+    [
+      '-v',
+      'error',
+      '-count_frames',
+      '-select_streams',
+      'v:0',
+      '-show_entries',
+      'stream=width,height,nb_read_frames',
+      '-of',
+      'csv=p=0',
+      video,
+    ],
+    { encoding: 'utf8' },
+  );
+  const [width, height, frames] = probe.stdout.trim().split(',').map(Number);
+  if (!width || !height || frames === undefined || Number.isNaN(frames)) throw new Error(`ffprobe cannot read ${video}: ${probe.stderr}`);
+  return { width, height, frames };
+}
+
+/**
+ * `source` played `times` times over (no audio) as H.264 in `output`, a keyframe every 10 frames: what
+ * an RTSP test camera plays (a client joining mid-stream gets a picture within 10 frames).
+ */
+export function loopedH264Clip(source: string, output: string, times: number): string {
+  ffmpeg([
+    '-i',
+    source,
+    '-an',
+    '-vf',
+    `loop=loop=${times - 1}:size=60`,
+    '-c:v',
+    'libx264',
+    '-preset',
+    'ultrafast',
+    '-g',
+    '10',
+    '-pix_fmt',
+    'yuv420p',
+    output,
+  ]);
+  return output;
+}
+
+/** `source` joined `times` times over without re-encoding (ffmpeg's concat demuxer, stream copy): a long input in moments. */
+export function concatenatedClip(source: string, output: string, times: number): string {
+  const list = `${output}.list.txt`;
+  writeFileSync(list, Array.from({ length: times }, () => `file '${source}'\n`).join(''));
+  ffmpeg(['-f', 'concat', '-safe', '0', '-i', list, '-an', '-c:v', 'copy', output]);
+  return output;
 }
 
 /**

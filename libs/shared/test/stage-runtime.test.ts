@@ -226,7 +226,7 @@ function runtimeSuite(name: string, makeBus: () => Bus, delivery: RuntimeConfig[
       runners.push(runner);
       await runner.start();
       const frames = topicName(topics.frames, config.topicPrefix);
-      const { outputs, dlq } = await feedOneByOne(bus, config, frames);
+      const { dlq } = await feedOneByOne(bus, config, frames);
       assert.equal(attempts, 4, 'one try and three retries');
       const letter = decodeDeadLetter(dlq.records[0]!.value);
       assert.equal(letter.errorCode, 'MODEL_BUSY');
@@ -248,7 +248,7 @@ function runtimeSuite(name: string, makeBus: () => Bus, delivery: RuntimeConfig[
       runners.push(runner);
       await runner.start();
       const frames = topicName(topics.frames, config.topicPrefix);
-      const { outputs, dlq } = await feedOneByOne(bus, config, frames);
+      const { dlq } = await feedOneByOne(bus, config, frames);
       const letter = decodeDeadLetter(dlq.records[0]!.value);
       assert.equal(letter.errorCode, 'OUTPUT_TOO_LARGE');
       assert.ok(runner.lifecycle.ready);

@@ -2,8 +2,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { execFileSync } from 'node:child_process';
-import { sharedData } from '@emostream/shared/testing';
+import { ffmpeg, sharedData } from '@emostream/shared/testing';
 import { describe, it } from 'node:test';
 import { samplingStep } from '@emostream/shared';
 import { parseSource, probeVideo, readFrames, type ReadSummary, type SampledFrame } from '../src/index.js';
@@ -64,10 +63,7 @@ describe('reading frames with ffmpeg', () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'ingest-odd-'));
     const picture = (name: string, width: number, height: number) => {
       const file = path.join(dir, name);
-      execFileSync('ffmpeg', [
-        '-hide_banner',
-        '-loglevel',
-        'error',
+      ffmpeg([
         '-f',
         'lavfi',
         '-i',

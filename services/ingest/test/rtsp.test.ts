@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -8,7 +7,7 @@ import { after, describe, it } from 'node:test';
 import { fromBinary } from '@bufbuild/protobuf';
 import { Registry } from 'prom-client';
 import { FrameSchema, KafkaBus, topicName, topics, type Frame } from '@emostream/shared';
-import { freePort, kafkaTestConfig, sharedData, startRtspServer, waitFor } from '@emostream/shared/testing';
+import { freePort, kafkaTestConfig, loopedH264Clip, sharedData, startRtspServer, waitFor } from '@emostream/shared/testing';
 import { IngestMetrics, IngestWorker, ingestSettingsSchema, putStream } from '../src/index.js';
 
 describe('ingest from a real RTSP server, on the real broker', () => {
@@ -20,27 +19,7 @@ describe('ingest from a real RTSP server, on the real broker', () => {
   it('reconnects when the server stops for a few seconds, publishes a gap marker, resumes, and counts the reconnect', async () => {
     // About 11 s of H.264 made by ffmpeg from a test clip (the server plays it in real time).
     const clip = path.join(mkdtempSync(path.join(tmpdir(), 'rtsp-')), 'live.mp4');
-    const made = spawnSync('ffmpeg', [
-      '-hide_banner',
-      '-loglevel',
-      'error',
-      '-y',
-      '-i',
-      sharedData('labelled/cremad_1001_DFA_happy.flv'),
-      '-an',
-      '-vf',
-      'loop=loop=5:size=60',
-      '-c:v',
-      'libx264',
-      '-preset',
-      'ultrafast',
-      '-g',
-      '10',
-      '-pix_fmt',
-      'yuv420p',
-      clip,
-    ]);
-    assert.equal(made.status, 0, made.stderr?.toString());
+    loopedH264Clip(sharedData('labelled/cremad_1001_DFA_happy.flv'), clip, 6);
 
     const port = await freePort();
     let server = await startRtspServer(port, clip);

@@ -5,15 +5,14 @@
  * and a finished file is never published again.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { fromBinary } from '@bufbuild/protobuf';
 import { Registry } from 'prom-client';
 import { FrameSchema, KafkaBus, topicName, topics } from '@emostream/shared';
-import { kafkaTestConfig, randomPrefix, sharedData, waitFor } from '@emostream/shared/testing';
+import { concatenatedClip, kafkaTestConfig, randomPrefix, sharedData, waitFor } from '@emostream/shared/testing';
 import { IngestMetrics, IngestWorker, ingestSettingsSchema, putStream } from '../src/index.js';
 
 describe('ingest replicas taking a file over on the real broker', () => {
@@ -26,13 +25,7 @@ describe('ingest replicas taking a file over on the real broker', () => {
 
   it('continues a file after the last frame another replica published, and never publishes a finished file again', async () => {
     // The happy clip 60 times over, joined without re-encoding: 560 sampled frames, seconds of publishing.
-    const list = path.join(dir, 'list.txt');
-    writeFileSync(list, Array.from({ length: 60 }, () => `file '${sharedData('labelled/cremad_1001_DFA_happy.flv')}'\n`).join(''));
-    const file = path.join(dir, 'long.flv');
-    const made = spawnSync('ffmpeg', ['-v', 'error', '-f', 'concat', '-safe', '0', '-i', list, '-an', '-c:v', 'copy', file], {
-      encoding: 'utf8',
-    });
-    assert.equal(made.status, 0, made.stderr);
+    const file = concatenatedClip(sharedData('labelled/cremad_1001_DFA_happy.flv'), path.join(dir, 'long.flv'), 60);
 
     const prefix = randomPrefix('takeover');
     const frames: { seq: number; endOfStream: boolean }[] = [];

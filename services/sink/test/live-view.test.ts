@@ -5,7 +5,15 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { EMOTION_LABELS, toProbabilities, type EmotionLabel, type FaceEmotionEvent } from '@emostream/shared';
-import { freePort, launchHeadlessChromium, sharedData, startRtspServer, testArtifactPath, waitFor } from '@emostream/shared/testing';
+import {
+  freePort,
+  launchHeadlessChromium,
+  loopedH264Clip,
+  sharedData,
+  startRtspServer,
+  testArtifactPath,
+  waitFor,
+} from '@emostream/shared/testing';
 import { LiveView, StreamViews } from '../src/index.js';
 
 const jpeg = (n: number) => Uint8Array.from([0xff, 0xd8, n, 0xff, 0xd9]);
@@ -148,27 +156,7 @@ describe('LiveView RTSP relay, in headless Chromium', () => {
     { timeout: 90_000 },
     async () => {
       const clip = path.join(mkdtempSync(path.join(tmpdir(), 'live-view-rtsp-')), 'live.mp4');
-      const made = spawnSync('ffmpeg', [
-        '-hide_banner',
-        '-loglevel',
-        'error',
-        '-y',
-        '-i',
-        happy,
-        '-an',
-        '-vf',
-        'loop=loop=5:size=60',
-        '-c:v',
-        'libx264',
-        '-preset',
-        'ultrafast',
-        '-g',
-        '10',
-        '-pix_fmt',
-        'yuv420p',
-        clip,
-      ]);
-      assert.equal(made.status, 0, made.stderr?.toString());
+      loopedH264Clip(happy, clip, 6);
       const port = await freePort();
       const server = await startRtspServer(port, clip);
       cleanup.push(() => server.kill('SIGKILL'));

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { blazeFaceAnchors } from '@emostream/shared';
 import { OnnxGraphBuilder } from '../onnx/builder.js';
 import { convertTfjsGraph, type TfjsGraphModel } from '../tfjs-graph/convert.js';
-import { floats, ints, normaliseNhwc, output, scalar } from '../tfjs-graph/layers.js';
+import { floats, ints, output, scalar } from '../tfjs-graph/layers.js';
 import { decodeGroups } from '../tfjs-graph/weights.js';
 
 export const BLAZEFACE_INPUT_SIZE = 256;

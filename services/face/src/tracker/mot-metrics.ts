@@ -50,7 +50,6 @@ export function motMetrics(frames: readonly EvaluatedFrame[], minIou = 0.5): Mot
   let falsePositives = 0;
   let idSwitches = 0;
   let fragmentations = 0;
-  let matches = 0;
   const lastMatch = new Map<string, string>(); // person → track id it was last matched to
   const trackedLastFrame = new Set<string>(); // persons matched in the previous frame they were present in
   const everTracked = new Set<string>();
@@ -88,7 +87,6 @@ export function motMetrics(frames: readonly EvaluatedFrame[], minIou = 0.5): Mot
       if (j < 0 || overlaps[i]![j]! < minIou) return;
       const person = frame.truth[i]!.id;
       const track = frame.tracked[j]!.id;
-      matches += 1;
       matchedNow.add(person);
       const previous = lastMatch.get(person);
       if (previous !== undefined && previous !== track) idSwitches += 1;
