@@ -85,13 +85,13 @@ export default tseslint.config(
   {
     // Production code never imports the testing helpers (real media paths, throwaway brokers).
     files: PACKAGE_DIRS.map((dir) => `${dir}/src/**/*.ts`),
-    ignores: ['libs/shared/src/testing.ts'],
+    ignores: ['*/*/src/testing.ts'],
     rules: {
       'no-restricted-imports': [
         'error',
         {
-          paths: [{ name: '@emostream/shared/testing', message: 'The testing entry is for tests, benchmarks and scripts only.' }],
           patterns: [
+            { group: ['@emostream/*/testing'], message: 'A testing entry is for tests, benchmarks and scripts only.' },
             {
               group: ['@emostream/*/src', '@emostream/*/src/**'],
               message: 'Import another package through its public entry (@emostream/<name>), never its src/.',

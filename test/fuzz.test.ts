@@ -29,7 +29,8 @@ import {
   type Topic,
 } from '@emostream/shared';
 import { backboneStage, type BackboneModel } from '@emostream/backbone';
-import { faceStage, faceTrackerConfigSchema } from '@emostream/face';
+import type { FaceDetector } from '@emostream/face';
+import { TEST_CROPS, testFaceStage } from '@emostream/face/testing';
 import { IngestMetrics, IngestWorker, ingestSettingsSchema } from '@emostream/ingest';
 import { sinkStage } from '@emostream/sink';
 import { temporalStage } from '@emostream/temporal';
@@ -193,19 +194,11 @@ describe(`fuzzing the stage decoders and handlers (${RUNS} messages each, seed $
         bytes: encodeMessage(topics.frames, makeMessage(topics.frames, { ref: f.ref, jpeg: f.jpeg.length > 0 ? f.jpeg : small })),
       }));
     const inputs = fc.sample(mutated(frame), { numRuns: RUNS, seed: SEED });
-    const stage = faceStage({
-      // Stands in for the pack's detector (tested on real media in libs/models): one face in the middle.
-      detector: { detect: async (f) => [{ x1: f.width / 4, y1: f.height / 4, x2: (3 * f.width) / 4, y2: (3 * f.height) / 4, score: 0.9 }] },
-      crops: {
-        inputSize: { width: 224, height: 224 },
-        resize: 'nearest',
-        box: { expand: 1, square: false },
-        encoding: 'jpeg',
-        jpegQuality: 80,
-      },
-      tracker: faceTrackerConfigSchema.parse({ minHits: 1 }),
-      minFaceSize: 4,
-    });
+    // The detector stands in for the pack's (tested on real media in libs/models): one face in the middle.
+    const detector: FaceDetector = {
+      detect: async (f) => [{ x1: f.width / 4, y1: f.height / 4, x2: (3 * f.width) / 4, y2: (3 * f.height) / 4, score: 0.9 }],
+    };
+    const stage = testFaceStage(detector, { crops: { ...TEST_CROPS, encoding: 'jpeg', jpegQuality: 80 }, minFaceSize: 4 });
     const { dlq } = await fuzzStage(stage, topics.faces, inputs, { imagesWithheld: true });
     assert.ok(
       dlq.some((r) => /FRAME_TOO_LARGE/.test(Buffer.from(r.value!).toString('latin1'))) ||

@@ -5,15 +5,8 @@ import { fromBinary } from '@bufbuild/protobuf';
 import sharp from 'sharp';
 import { CropEncoding, DeadLetterSchema, encodeMessage, FaceCropsSchema, makeMessage, topicName, topics } from '@emostream/shared';
 import { runStageInMemory, sharedData } from '@emostream/shared/testing';
-import {
-  decodeTrackerState,
-  faceStage,
-  faceTrackerConfigSchema,
-  trackerStateTopic,
-  type FaceDetector,
-  type StreamSnapshot,
-  type TrackerStateStore,
-} from '../src/index.js';
+import { decodeTrackerState, trackerStateTopic, type FaceDetector, type StreamSnapshot, type TrackerStateStore } from '../src/index.js';
+import { testFaceStage } from '../src/testing.js';
 
 // A real picture (the first frame of a shipped scene) as the JPEG that ingest would send.
 const still = sharedData('scenes/intel_headpose_2people_female_male.gif');
@@ -35,18 +28,7 @@ describe('face stage', () => {
         ];
       },
     };
-    const stage = faceStage({
-      detector,
-      crops: {
-        inputSize: { width: 224, height: 224 },
-        resize: 'nearest',
-        box: { expand: 1, square: false },
-        encoding: 'rgb8',
-        jpegQuality: 90,
-      },
-      tracker: faceTrackerConfigSchema.parse({ minHits: 1 }),
-      minFaceSize: 20,
-    });
+    const stage = testFaceStage(detector);
     const frame = (seq: number, bytes: Uint8Array, endOfStream = false) =>
       makeMessage(topics.frames, { ref: { streamId: 'desk', seq, width: width!, height: height!, endOfStream }, jpeg: bytes });
     const [facesTopic, dlqTopic] = [topicName(topics.faces, 'fc'), topicName(topics.dlq, 'fc')];
@@ -99,18 +81,7 @@ describe('face stage', () => {
         return [{ x1: 50, y1: 20, x2: 100, y2: 80, score: 0.9 }];
       },
     };
-    const stage = faceStage({
-      detector,
-      crops: {
-        inputSize: { width: 224, height: 224 },
-        resize: 'nearest',
-        box: { expand: 1, square: false },
-        encoding: 'rgb8',
-        jpegQuality: 90,
-      },
-      tracker: faceTrackerConfigSchema.parse({ minHits: 1 }),
-      minFaceSize: 20,
-    });
+    const stage = testFaceStage(detector);
     // The camera sent 1.5 × the transported size (ingest scaled it down).
     const source = { sourceWidth: width! * 1.5, sourceHeight: height! * 1.5 };
     const facesTopic = topicName(topics.faces, 'fs');
@@ -159,23 +130,9 @@ describe('face stage tracker state', () => {
         return (facesAt[seqNow] ?? []).map(([x, y]) => ({ x1: x, y1: y, x2: x + 90, y2: y + 100, score: 0.95 }));
       },
     };
-    const crops = {
-      inputSize: { width: 224, height: 224 },
-      resize: 'nearest' as const,
-      box: { expand: 1, square: false },
-      encoding: 'rgb8' as const,
-      jpegQuality: 90,
-    };
     const saved: [string, StreamSnapshot][] = [];
     const store: TrackerStateStore = { load: async () => saved };
-    const stage = () =>
-      faceStage({
-        detector,
-        crops,
-        tracker: faceTrackerConfigSchema.parse({ minHits: 1, maxMisses: 1 }),
-        minFaceSize: 20,
-        trackerState: store,
-      });
+    const stage = () => testFaceStage(detector, { tracker: { maxMisses: 1 }, trackerState: store });
     const statesTopic = topicName(trackerStateTopic, 'ts');
     const facesTopic = topicName(topics.faces, 'ts');
     const run = async (seqs: number[]) => {
