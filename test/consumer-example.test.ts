@@ -18,7 +18,7 @@ import {
   type ConsumedRecord,
   type EmotionEvent,
 } from '@emostream/shared';
-import { kafkaBrokers, kafkaTestConfig, randomPrefix, waitFor } from '@emostream/shared/testing';
+import { kafkaBrokers, kafkaTestConfig, randomPrefix, readEachRecordOnce, waitFor } from '@emostream/shared/testing';
 import { sinkStage } from '@emostream/sink';
 
 const example = fileURLToPath(new URL('../examples/events-consumer.mjs', import.meta.url));
@@ -68,26 +68,7 @@ describe('the events consumer example (docs/consumers.md)', () => {
     const sink = new StageRunner(sinkStage(), { bus, config, registry: new Registry() });
     await sink.start();
     try {
-      const reader = await bus.consumer({
-        groupId: `${prefix}.reader`,
-        topics: [events],
-        fromBeginning: true,
-        readCommitted: true,
-        sessionTimeoutMs: 6_000,
-      });
-      // The reader never commits: a re-created group member would read from the start again, so each
-      // record counts once, by partition and offset.
-      const seen = new Set<string>();
-      await reader.run({
-        eachBatch: async (batch) => {
-          for (const record of batch.records) {
-            const at = `${record.partition}:${record.offset}`;
-            if (seen.has(at)) continue;
-            seen.add(at);
-            written.push(record);
-          }
-        },
-      });
+      const reader = await readEachRecordOnce(bus, `${prefix}.reader`, [events], (record) => written.push(record));
       const frame = (streamId: string, seq: number, label: number | undefined) =>
         makeMessage(topics.emotions, {
           ref: {

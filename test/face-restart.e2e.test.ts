@@ -25,13 +25,12 @@ import {
   makeMessage,
   topicName,
   topics,
-  type ConsumedRecord,
   type EmotionEvent,
   type FaceCrops,
   type FaceEmotionEvent,
   type TrackSummaryEvent,
 } from '@emostream/shared';
-import { kafkaBrokers, kafkaTestConfig, randomPrefix, waitFor } from '@emostream/shared/testing';
+import { kafkaBrokers, kafkaTestConfig, randomPrefix, readEachRecordOnce, waitFor } from '@emostream/shared/testing';
 import { cutPortraits, renderScene, type RenderedScene } from './synthetic-scenes.js';
 import { cachedPackDetector, sampleFile, type SampledFile } from './track-file.js';
 
@@ -84,7 +83,6 @@ async function runPipeline(
   const processes = new Map(STAGES.map((stage) => [stage, startStage(stage, prefix)]));
   const faces = new Map<number, FaceCrops>();
   const events: EmotionEvent[] = [];
-  const offsets = new Set<string>();
   const duplicates: number[] = [];
   try {
     const facesTopic = topicName(topics.faces, prefix);
@@ -95,30 +93,15 @@ async function runPipeline(
       { name: framesTopic, partitions: topics.frames.defaultPartitions },
       { name: eventsName, partitions: eventsTopic.defaultPartitions },
     ]);
-    const reader = await bus.consumer({
-      groupId: `${prefix}.reader`,
-      topics: [facesTopic, eventsName],
-      fromBeginning: true,
-      readCommitted: true,
-      sessionTimeoutMs: 6_000,
-    });
-    await reader.run({
-      eachBatch: async (batch) => {
-        for (const record of batch.records as ConsumedRecord[]) {
-          // The reader never commits: a re-created group member reads from the start again.
-          const at = `${record.topic}:${record.partition}:${record.offset}`;
-          if (offsets.has(at)) continue;
-          offsets.add(at);
-          if (record.topic === eventsName) {
-            events.push(JSON.parse(Buffer.from(record.value!).toString('utf8')) as EmotionEvent);
-            continue;
-          }
-          const message = fromBinary(FaceCropsSchema, record.value!);
-          const seq = message.ref!.seq;
-          if (faces.has(seq)) duplicates.push(seq);
-          faces.set(seq, message);
-        }
-      },
+    const reader = await readEachRecordOnce(bus, `${prefix}.reader`, [facesTopic, eventsName], (record) => {
+      if (record.topic === eventsName) {
+        events.push(JSON.parse(Buffer.from(record.value!).toString('utf8')) as EmotionEvent);
+        return;
+      }
+      const message = fromBinary(FaceCropsSchema, record.value!);
+      const seq = message.ref!.seq;
+      if (faces.has(seq)) duplicates.push(seq);
+      faces.set(seq, message);
     });
     const producer = await bus.producer();
     const last = sampled.frames.at(-1)!;

@@ -14,11 +14,10 @@ import {
   KafkaBus,
   samplingStep,
   topicName,
-  type ConsumedRecord,
   type EmotionEvent,
   type FaceEmotionEvent,
 } from '@emostream/shared';
-import { kafkaBrokers, kafkaTestConfig, sharedData, testMediaDirs } from '@emostream/shared/testing';
+import { kafkaBrokers, kafkaTestConfig, readEachRecordOnce, sharedData, testMediaDirs } from '@emostream/shared/testing';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const emo = path.join(root, 'cli', 'bin', 'emo.mjs');
@@ -90,24 +89,8 @@ async function runClips(prefix: string, interrupt?: (events: EmotionEvent[], p: 
   try {
     const topic = topicName(eventsTopic, prefix);
     await bus.createTopics([{ name: topic, partitions: eventsTopic.defaultPartitions }]);
-    const reader = await bus.consumer({
-      groupId: `${prefix}.reader`,
-      topics: [topic],
-      fromBeginning: true,
-      readCommitted: true,
-      sessionTimeoutMs: 6_000,
-    });
-    // This reader never commits: if its group member is re-created (kafkajs re-joins after a missed
-    // heartbeat), it reads from the start again. Each record counts once, by partition and offset.
-    const seen = new Set<string>();
-    await reader.run({
-      eachBatch: async (batch) => {
-        for (const r of batch.records as ConsumedRecord[]) {
-          if (seen.has(`${r.partition}:${r.offset}`)) continue;
-          seen.add(`${r.partition}:${r.offset}`);
-          events.push(JSON.parse(Buffer.from(r.value!).toString('utf8')) as EmotionEvent);
-        }
-      },
+    const reader = await readEachRecordOnce(bus, `${prefix}.reader`, [topic], (r) => {
+      events.push(JSON.parse(Buffer.from(r.value!).toString('utf8')) as EmotionEvent);
     });
     for (const stage of STAGES) p.start(stage);
     for (const [streamId, file] of Object.entries(clips)) {

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Registry } from 'prom-client';
 import { InMemoryBus } from './bus/memory-bus.js';
-import type { ConsumedRecord, OutgoingRecord } from './bus/types.js';
+import type { Bus, BusConsumer, ConsumedRecord, OutgoingRecord } from './bus/types.js';
 import { runtimeConfigSchema, type KafkaConfig } from './config/runtime-config.js';
 import { StageRunner, type StageDefinition } from './runtime/stage.js';
 
@@ -136,6 +136,33 @@ export async function within<T>(work: Promise<T>, timeoutMs: number, message: ()
   } finally {
     clearTimeout(timer);
   }
+}
+
+/**
+ * Reads `topics` from their start with read_committed (what a downstream consumer sees), handing each
+ * record to `onRecord` once. The reader never commits: a group member re-created after a missed
+ * heartbeat or a broker outage reads from the start again, so records count once, by topic, partition
+ * and offset.
+ */
+export async function readEachRecordOnce(
+  bus: Bus,
+  groupId: string,
+  topics: string[],
+  onRecord: (record: ConsumedRecord) => void,
+): Promise<BusConsumer> {
+  const seen = new Set<string>();
+  const reader = await bus.consumer({ groupId, topics, fromBeginning: true, readCommitted: true, sessionTimeoutMs: 6_000 });
+  await reader.run({
+    eachBatch: async (batch) => {
+      for (const record of batch.records) {
+        const at = `${record.topic}:${record.partition}:${record.offset}`;
+        if (seen.has(at)) continue;
+        seen.add(at);
+        onRecord(record);
+      }
+    },
+  });
+  return reader;
 }
 
 /** A loopback port that was free a moment ago (nothing listens there now: connections are refused). */

@@ -12,7 +12,7 @@ import { after, describe, it } from 'node:test';
 import { fromBinary } from '@bufbuild/protobuf';
 import { Registry } from 'prom-client';
 import { FrameSchema, KafkaBus, topicName, topics } from '@emostream/shared';
-import { concatenatedClip, kafkaTestConfig, randomPrefix, sharedData, waitFor } from '@emostream/shared/testing';
+import { concatenatedClip, kafkaTestConfig, randomPrefix, readEachRecordOnce, sharedData, waitFor } from '@emostream/shared/testing';
 import { IngestMetrics, IngestWorker, ingestSettingsSchema, putStream } from '../src/index.js';
 
 describe('ingest replicas taking a file over on the real broker', () => {
@@ -30,20 +30,9 @@ describe('ingest replicas taking a file over on the real broker', () => {
     const prefix = randomPrefix('takeover');
     const frames: { seq: number; endOfStream: boolean }[] = [];
     await bus.createTopics([{ name: topicName(topics.frames, prefix), partitions: topics.frames.defaultPartitions }]);
-    const reader = await bus.consumer({
-      groupId: `${prefix}.reader`,
-      topics: [topicName(topics.frames, prefix)],
-      fromBeginning: true,
-      readCommitted: true,
-      sessionTimeoutMs: 6_000,
-    });
-    await reader.run({
-      eachBatch: async (batch) => {
-        for (const r of batch.records) {
-          const ref = fromBinary(FrameSchema, r.value!).ref!;
-          frames.push({ seq: ref.seq, endOfStream: ref.endOfStream });
-        }
-      },
+    const reader = await readEachRecordOnce(bus, `${prefix}.reader`, [topicName(topics.frames, prefix)], (r) => {
+      const ref = fromBinary(FrameSchema, r.value!).ref!;
+      frames.push({ seq: ref.seq, endOfStream: ref.endOfStream });
     });
     const replica = async (instanceId: string) => {
       const registry = new Registry();
