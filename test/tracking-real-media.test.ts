@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { ffmpeg, sharedData, videoInfo } from '@emostream/shared/testing';
+import { ffmpeg, h264Output, sharedData, videoInfo } from '@emostream/shared/testing';
 import { cachedPackDetector, sampleFile, trackSampledFile, type TrackedFrame } from './track-file.js';
 
 type Detector = Awaited<ReturnType<typeof cachedPackDetector>>;
@@ -71,10 +71,7 @@ describe('tracking real footage at the pipeline’s sampling', () => {
       `[0:v]${fit}[a];[1:v]${fit}[b];[a][b]concat=n=2:v=1:a=0[out]`,
       '-map',
       '[out]',
-      '-c:v',
-      'libx264',
-      '-preset',
-      'veryfast',
+      ...h264Output(),
       clip,
     ]);
     // The first clip's frames, re-timed from 29.97 to 25 fps: the cut comes right after them.

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { before, describe, it } from 'node:test';
 import { DEFAULT_MODELS_DIR, EMOTION_LABELS, openPackFaceDetector, type FaceEmotionEvent, type RgbImage } from '@emostream/shared';
-import { ffmpeg, sharedData, unshippedMediaMissing, videoInfo } from '@emostream/shared/testing';
+import { ffmpeg, h264Output, sharedData, unshippedMediaMissing, videoInfo } from '@emostream/shared/testing';
 import {
   assertWithin2Percent,
   bestMatch,
@@ -48,22 +48,7 @@ describe('emo run on frames of any size', { skip: missingStills }, () => {
   let detect: (image: RgbImage) => Promise<Box[]>;
 
   before(async () => {
-    ffmpeg([
-      '-i',
-      happy,
-      '-vf',
-      'hue=s=0,scale=1440:1080,pad=1920:1080:420:0',
-      '-c:v',
-      'libx264',
-      '-preset',
-      'veryfast',
-      '-crf',
-      '16',
-      '-pix_fmt',
-      'yuv420p',
-      '-an',
-      hd,
-    ]);
+    ffmpeg(['-i', happy, '-vf', 'hue=s=0,scale=1440:1080,pad=1920:1080:420:0', ...h264Output(16), '-an', hd]);
     ffmpeg(['-loop', '1', '-framerate', '25', '-t', '1', '-i', sad, '-vf', 'scale=1024:675', '-c:v', 'ffv1', odd]);
     ffmpeg([
       '-f',
@@ -84,14 +69,7 @@ describe('emo run on frames of any size', { skip: missingStills }, () => {
       "[2]scale=270:180,split[f1][f2];[0][f1]overlay=40:90:shortest=1[a];[1][f2]overlay=760:400:shortest=1:enable='lt(t,0.6)'[b];[a][b]concat=n=2:v=1[v]",
       '-map',
       '[v]',
-      '-c:v',
-      'libx264',
-      '-preset',
-      'veryfast',
-      '-crf',
-      '16',
-      '-pix_fmt',
-      'yuv420p',
+      ...h264Output(16),
       cut,
     ]);
     assert.equal(videoInfo(cut).frames, 60);

@@ -229,6 +229,11 @@ export function ffmpeg(args: string[]): void {
   if (made.status !== 0) throw new Error(`ffmpeg ${args.join(' ')} failed: ${made.error?.message ?? made.stderr}`);
 }
 
+/** ffmpeg's output options for an H.264 test clip any player and decoder reads (`crf`: lower is closer to the source). */
+export function h264Output(crf?: number): string[] {
+  return ['-c:v', 'libx264', '-preset', 'veryfast', ...(crf === undefined ? [] : ['-crf', String(crf)]), '-pix_fmt', 'yuv420p'];
+}
+
 /** ffprobe: the size of a video's first stream and the frames it really decodes to. */
 export function videoInfo(video: string): { width: number; height: number; frames: number } {
   const probe = spawnSync(

@@ -65,6 +65,11 @@ interface Track {
   appearance: Float32Array | undefined;
 }
 
+/** A track's position, motion and counters, copied (shared by a live track and its snapshot). */
+function copyMotion(t: Pick<Track, 'box' | 'score' | 'velocity' | 'lastSeq' | 'hits' | 'misses'>) {
+  return { box: { ...t.box }, score: t.score, velocity: { ...t.velocity }, lastSeq: t.lastSeq, hits: t.hits, misses: t.misses };
+}
+
 /** How much a track's running appearance keeps of itself at each match (BoT-SORT's EMA uses 0.9). */
 const APPEARANCE_MEMORY = 0.9;
 
@@ -109,13 +114,8 @@ export class FaceTracker {
     tracker.#nextId = snapshot.nextId;
     tracker.#lastSeq = snapshot.lastSeq ?? -Infinity;
     tracker.#tracks = snapshot.tracks.map((t) => ({
+      ...copyMotion(t),
       trackId: t.trackId ?? undefined,
-      box: { ...t.box },
-      score: t.score,
-      velocity: { ...t.velocity },
-      lastSeq: t.lastSeq,
-      hits: t.hits,
-      misses: t.misses,
       appearance: t.appearance ? Float32Array.from(t.appearance) : undefined,
     }));
     return tracker;
@@ -126,13 +126,8 @@ export class FaceTracker {
       nextId: this.#nextId,
       lastSeq: Number.isFinite(this.#lastSeq) ? this.#lastSeq : null,
       tracks: this.#tracks.map((t) => ({
+        ...copyMotion(t),
         trackId: t.trackId ?? null,
-        box: { ...t.box },
-        score: t.score,
-        velocity: { ...t.velocity },
-        lastSeq: t.lastSeq,
-        hits: t.hits,
-        misses: t.misses,
         appearance: t.appearance ? Array.from(t.appearance) : null,
       })),
     };
