@@ -1,4 +1,4 @@
-import { EMOTION_LABELS, toProbabilities, TRACK_SUMMARY_EVENT, type TrackSummaryEvent } from '@emostream/shared';
+import { EMOTION_LABELS, PerTrack, toProbabilities, TRACK_SUMMARY_EVENT, type TrackSummaryEvent } from '@emostream/shared';
 import { InvalidEmotionsError } from './errors.js';
 import { assertValidFace, dominantLabel, type EmotionsLike, type FaceEmotionLike, type FrameRefLike } from './events.js';
 
@@ -46,8 +46,7 @@ export function trackSummaryEvent(track: TrackAccumulator, emittedAtMs: number):
  * track when it ends: listed in a frame's `endedTrackIds`, or at the stream's end.
  */
 export class TrackSummaries {
-  /** streamId → trackId → accumulator. */
-  readonly #streams = new Map<string, Map<number, TrackAccumulator>>();
+  readonly #tracks = new PerTrack<TrackAccumulator>();
 
   /**
    * Takes one `Emotions` message: adds its faces, then returns the summaries of the tracks that ended
@@ -76,14 +75,9 @@ export class TrackSummaries {
         `stream ${ref.streamId} track ${face.trackId}: expected ${EMOTION_LABELS.length} probabilities, got ${face.probs.length}`,
       );
     }
-    let tracks = this.#streams.get(ref.streamId);
-    if (!tracks) {
-      tracks = new Map();
-      this.#streams.set(ref.streamId, tracks);
-    }
-    const track = tracks.get(face.trackId);
+    const track = this.#tracks.get(ref.streamId, face.trackId);
     if (!track) {
-      tracks.set(face.trackId, {
+      this.#tracks.set(ref.streamId, face.trackId, {
         streamId: ref.streamId,
         trackId: face.trackId,
         firstSeq: ref.seq,
@@ -104,36 +98,27 @@ export class TrackSummaries {
 
   /** Ends one track: its summary, or undefined if the sink never saw it. */
   end(streamId: string, trackId: number, emittedAtMs: number): TrackSummaryEvent | undefined {
-    const tracks = this.#streams.get(streamId);
-    const track = tracks?.get(trackId);
-    if (!tracks || !track) return undefined;
-    tracks.delete(trackId);
-    if (tracks.size === 0) this.#streams.delete(streamId);
-    return trackSummaryEvent(track, emittedAtMs);
+    const track = this.#tracks.delete(streamId, trackId);
+    return track && trackSummaryEvent(track, emittedAtMs);
   }
 
   /** Ends every track of a stream: their summaries by ascending id. */
   endStream(streamId: string, emittedAtMs: number): TrackSummaryEvent[] {
-    const tracks = this.#streams.get(streamId);
-    this.#streams.delete(streamId);
-    if (!tracks) return [];
-    return [...tracks.values()].sort((a, b) => a.trackId - b.trackId).map((track) => trackSummaryEvent(track, emittedAtMs));
+    return this.#tracks.deleteStream(streamId).map(([, track]) => trackSummaryEvent(track, emittedAtMs));
   }
 
   /** Forgets streams without summarising them (their partition moved to another consumer). */
   drop(streamIds: Iterable<string>): void {
-    for (const streamId of streamIds) this.#streams.delete(streamId);
+    for (const streamId of streamIds) this.#tracks.deleteStream(streamId);
   }
 
   /** Streams with at least one open track. */
   streamIds(): string[] {
-    return [...this.#streams.keys()];
+    return this.#tracks.streamIds();
   }
 
   /** Open tracks, over all streams. */
   get size(): number {
-    let size = 0;
-    for (const tracks of this.#streams.values()) size += tracks.size;
-    return size;
+    return this.#tracks.size;
   }
 }

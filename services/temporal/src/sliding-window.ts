@@ -1,3 +1,4 @@
+import { PerTrack } from '@emostream/shared';
 import { z } from 'zod';
 
 /**
@@ -60,8 +61,7 @@ interface TrackWindow<T> {
 export class SlidingWindows<T> {
   readonly #length: number;
   readonly #ttlMs: number;
-  /** streamId → trackId → window. */
-  readonly #streams = new Map<string, Map<number, TrackWindow<T>>>();
+  readonly #windows = new PerTrack<TrackWindow<T>>();
 
   constructor(config: Pick<SlidingWindowConfig, 'length' | 'trackTtlMs'>) {
     if (!Number.isInteger(config.length) || config.length < 1)
@@ -77,15 +77,10 @@ export class SlidingWindows<T> {
    * replayed message) leaves the window as it is, so one frame never shifts it twice.
    */
   push(key: WindowKey, item: T, at: FramePosition): readonly T[] {
-    let tracks = this.#streams.get(key.streamId);
-    if (!tracks) {
-      tracks = new Map();
-      this.#streams.set(key.streamId, tracks);
-    }
-    const window = tracks.get(key.trackId);
+    const window = this.#windows.get(key.streamId, key.trackId);
     if (!window) {
       const items = new Array<T>(this.#length).fill(item);
-      tracks.set(key.trackId, { items, lastSeq: at.seq, lastPtsMs: at.ptsMs });
+      this.#windows.set(key.streamId, key.trackId, { items, lastSeq: at.seq, lastPtsMs: at.ptsMs });
       return [...items];
     }
     if (at.seq > window.lastSeq) {
@@ -99,16 +94,13 @@ export class SlidingWindows<T> {
 
   /** The current window of a track, if it has one. */
   get(key: WindowKey): readonly T[] | undefined {
-    const window = this.#streams.get(key.streamId)?.get(key.trackId);
+    const window = this.#windows.get(key.streamId, key.trackId);
     return window ? [...window.items] : undefined;
   }
 
   /** Ends one track (its tracker ended it): drops its window. Returns whether it had one. */
   end(key: WindowKey): boolean {
-    const tracks = this.#streams.get(key.streamId);
-    const had = tracks?.delete(key.trackId) ?? false;
-    if (tracks?.size === 0) this.#streams.delete(key.streamId);
-    return had;
+    return this.#windows.delete(key.streamId, key.trackId) !== undefined;
   }
 
   /**
@@ -117,22 +109,17 @@ export class SlidingWindows<T> {
    * the frame's faces; returns the ended track ids (ascending) for the frame's `ended_track_ids`.
    */
   expireIdle(streamId: string, nowPtsMs: number): number[] {
-    const tracks = this.#streams.get(streamId);
-    if (!tracks) return [];
-    const ended: number[] = [];
-    for (const [trackId, window] of tracks) {
-      if (nowPtsMs - window.lastPtsMs > this.#ttlMs) ended.push(trackId);
-    }
-    for (const trackId of ended) tracks.delete(trackId);
-    if (tracks.size === 0) this.#streams.delete(streamId);
-    return ended.sort((a, b) => a - b);
+    const ended = this.#windows
+      .tracksOf(streamId)
+      .filter(([, window]) => nowPtsMs - window.lastPtsMs > this.#ttlMs)
+      .map(([trackId]) => trackId);
+    for (const trackId of ended) this.#windows.delete(streamId, trackId);
+    return ended;
   }
 
   /** Ends every track of a stream (end of stream): returns their ids, ascending. */
   endStream(streamId: string): number[] {
-    const tracks = this.#streams.get(streamId);
-    this.#streams.delete(streamId);
-    return tracks ? [...tracks.keys()].sort((a, b) => a - b) : [];
+    return this.#windows.deleteStream(streamId).map(([trackId]) => trackId);
   }
 
   /**
@@ -142,9 +129,9 @@ export class SlidingWindows<T> {
   windowsOnPartitions(revokedPartitions: Iterable<number>, partitionOf: (streamId: string) => number): WindowKey[] {
     const revoked = new Set(revokedPartitions);
     const keys: WindowKey[] = [];
-    for (const [streamId, tracks] of this.#streams) {
+    for (const streamId of this.#windows.streamIds()) {
       if (!revoked.has(partitionOf(streamId))) continue;
-      for (const trackId of tracks.keys()) keys.push({ streamId, trackId });
+      for (const [trackId] of this.#windows.tracksOf(streamId)) keys.push({ streamId, trackId });
     }
     return keys;
   }
@@ -156,13 +143,11 @@ export class SlidingWindows<T> {
 
   /** Streams that have at least one window. */
   streamIds(): string[] {
-    return [...this.#streams.keys()];
+    return this.#windows.streamIds();
   }
 
   /** Windows held, over all streams. */
   get size(): number {
-    let size = 0;
-    for (const tracks of this.#streams.values()) size += tracks.size;
-    return size;
+    return this.#windows.size;
   }
 }
