@@ -8,6 +8,7 @@ import tseslint from 'typescript-eslint';
 
 const PACKAGE_DIRS = [
   'libs/shared',
+  'libs/vision',
   'libs/models',
   'services/ingest',
   'services/face',

@@ -23,7 +23,6 @@ import {
   CropEncoding,
   encodeMessage,
   InMemoryBus,
-  loadPack,
   makeMessage,
   runtimeConfigSchema,
   StageRunner,
@@ -31,6 +30,7 @@ import {
   topics,
   type ConsumedRecord,
 } from '@emostream/shared';
+import { loadPack } from '@emostream/vision';
 import { buildSyntheticPack } from '@emostream/models';
 import { backboneConfigSchema, backboneStage, packBackbone } from '@emostream/backbone';
 import { machine, resultsPath, updateReadme } from './report.js';

@@ -8,7 +8,7 @@
 import { existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import ort from 'onnxruntime-node';
-import { DEFAULT_MODELS_DIR, ModelSession, readDetectionConfig, readPack } from '@emostream/shared';
+import { DEFAULT_MODELS_DIR, ModelSession, readDetectionConfig, readPack } from '@emostream/vision';
 import { buildSyntheticPack } from '@emostream/models';
 import { machine, resultsPath, updateReadme } from './report.js';
 

@@ -9,7 +9,7 @@ import { mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { DEFAULT_MODELS_DIR } from '@emostream/shared';
+import { DEFAULT_MODELS_DIR } from '@emostream/vision';
 import { expandInputs, runPipeline } from '@emostream/cli';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');

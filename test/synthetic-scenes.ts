@@ -13,7 +13,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import sharp from 'sharp';
 import type { FaceBox, LabelledBox } from '@emostream/face';
-import type { Detection, RgbImage } from '@emostream/shared';
+import type { Detection, RgbImage } from '@emostream/vision';
 import { sharedData } from '@emostream/shared/testing';
 
 type Overlay = NonNullable<Parameters<ReturnType<typeof sharp>['composite']>[0]>[number];

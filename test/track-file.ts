@@ -15,18 +15,8 @@ import {
   type LabelledBox,
 } from '@emostream/face';
 import { parseSource, probeVideo, readFrames } from '@emostream/ingest';
-import {
-  encodeMessage,
-  FaceCropsSchema,
-  makeMessage,
-  openPackFaceDetector,
-  resolvePackDir,
-  samplingStep,
-  topicName,
-  topics,
-  type Detection,
-  type RgbImage,
-} from '@emostream/shared';
+import { encodeMessage, FaceCropsSchema, makeMessage, samplingStep, topicName, topics } from '@emostream/shared';
+import { openPackFaceDetector, resolvePackDir, type Detection, type RgbImage } from '@emostream/vision';
 import { runStageInMemory } from '@emostream/shared/testing';
 
 export interface SampledFile {

@@ -6,12 +6,12 @@ import {
   StageError,
   createBus,
   redactUrl,
-  DEFAULT_MODELS_DIR,
   loadConfig,
   rootLogger,
   runtimeConfigSchema,
   runtimeEnvBindings,
 } from '@emostream/shared';
+import { DEFAULT_MODELS_DIR } from '@emostream/vision';
 import { ingestSettingsSchema, putStream } from '@emostream/ingest';
 import { runModelsCli } from '@emostream/models';
 import { expandInputs, InputError } from './inputs.js';

@@ -11,9 +11,6 @@ import {
   KafkaBus,
   type Bus,
   followTopic,
-  loadPack,
-  readPack,
-  resolvePackDir,
   runtimeConfigSchema,
   StageRunner,
   topicName,
@@ -24,6 +21,7 @@ import {
   TRACK_SUMMARY_EVENT,
   type TrackSummaryEvent,
 } from '@emostream/shared';
+import { loadPack, readPack, resolvePackDir } from '@emostream/vision';
 import {
   IngestMetrics,
   ingestSettingsSchema,

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { packsIn, DEFAULT_MODELS_DIR } from '@emostream/shared';
+import { packsIn, DEFAULT_MODELS_DIR } from '@emostream/vision';
 import { sharedData } from '@emostream/shared/testing';
 
 const emoBin = fileURLToPath(new URL('../bin/emo.mjs', import.meta.url));

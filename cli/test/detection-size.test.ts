@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import sharp from 'sharp';
-import { DEFAULT_MODELS_DIR } from '@emostream/shared';
+import { DEFAULT_MODELS_DIR } from '@emostream/vision';
 import { ffmpeg, hasTestMedia, sharedData } from '@emostream/shared/testing';
 import { openStageDetector } from '@emostream/face';
 

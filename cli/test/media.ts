@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
-import type { RgbImage } from '@emostream/shared';
+import type { RgbImage } from '@emostream/vision';
 import { videoInfo } from '@emostream/shared/testing';
 
 export const emoBin = fileURLToPath(new URL('../bin/emo.mjs', import.meta.url));

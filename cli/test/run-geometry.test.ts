@@ -9,7 +9,8 @@ import { mkdirSync, mkdtempSync, readFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { before, describe, it } from 'node:test';
-import { DEFAULT_MODELS_DIR, EMOTION_LABELS, openPackFaceDetector, type FaceEmotionEvent, type RgbImage } from '@emostream/shared';
+import { EMOTION_LABELS, type FaceEmotionEvent } from '@emostream/shared';
+import { DEFAULT_MODELS_DIR, openPackFaceDetector, type RgbImage } from '@emostream/vision';
 import { ffmpeg, h264Output, sharedData, unshippedMediaMissing, videoInfo } from '@emostream/shared/testing';
 import {
   assertWithin2Percent,

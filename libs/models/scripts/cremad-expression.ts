@@ -1,10 +1,8 @@
 // Diagnostic: the default pack's expression labels on the CREMA-D clips, pipeline stage by stage,
 // against face-api's own pipeline (its SSD, extractFaceTensors, FaceExpressionNet on tfjs wasm).
 // Run: node --import tsx libs/models/scripts/cremad-expression.ts
-import {
-  cropImage, EMOTION_LABELS, ModelSession, nms, preprocessFace, squareResize, tensorSettingsOf, toDetections,
-  type RgbImage,
-} from '@emostream/shared';
+import { EMOTION_LABELS } from '@emostream/shared';
+import { cropImage, ModelSession, nms, preprocessFace, squareResize, tensorSettingsOf, toDetections, type RgbImage } from '@emostream/vision';
 import { buildDefaultPack, DEFAULT_MODE } from '../src/default-pack.js';
 import { REFERENCE_FROM_FACE_API } from '../src/face-api/face-expression.js';
 import { decodeVideo } from '../src/media.js';

@@ -3,7 +3,7 @@
 
 REFERENCE.md's preprocessing resizes face crops with PIL's NEAREST (real-time script) or OpenCV's
 INTER_AREA (offline script). Rather than trust a formula, this records what Pillow and OpenCV
-actually output for small uint8 RGB images, so `libs/shared/test/models/preprocess.test.ts`
+actually output for small uint8 RGB images, so `libs/vision/test/preprocess.test.ts`
 can compare our TypeScript resizes pixel for pixel.
 
     /tmp/emo-venv/bin/pip install pillow opencv-python-headless numpy

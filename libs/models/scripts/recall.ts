@@ -5,9 +5,7 @@
 import { writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
-import {
-  detectFused, ModelSession, type DetectorModel, type RgbImage, type TilingOptions, sessionDetector, type Detection,
-} from '@emostream/shared';
+import { detectFused, ModelSession, type DetectorModel, type RgbImage, type TilingOptions, sessionDetector, type Detection } from '@emostream/vision';
 import { buildDefaultPack, DEFAULT_MODE } from '../src/default-pack.js';
 import { MEDIA_CASES, sampledFrames, VIDEO_STEP, type MediaCase } from './test-media.js';
 

@@ -1,7 +1,7 @@
 // The real test media of ../shared/data (see its MANIFEST.md) with the number of faces each frame
 // shows, as MANIFEST.md and issue 3 state them, and how frames are sampled from each file.
 import { join } from 'node:path';
-import type { RgbImage } from '@emostream/shared';
+import type { RgbImage } from '@emostream/vision';
 import { sharedData, sharedDataDir } from '@emostream/shared/testing';
 import { decodeImage, decodeVideo, gifFrameCount } from '../src/media.js';
 

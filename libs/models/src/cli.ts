@@ -15,7 +15,7 @@ import { readdir, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { existsSync } from 'node:fs';
-import { DEFAULT_MODELS_DIR, DETECTION_FILE, MANIFEST_FILE, MODEL_ROLES, ModelSession, loadPack, readDetectionConfig, readPack, resolvePackDir } from '@emostream/shared';
+import { DEFAULT_MODELS_DIR, DETECTION_FILE, MANIFEST_FILE, MODEL_ROLES, ModelSession, loadPack, readDetectionConfig, readPack, resolvePackDir } from '@emostream/vision';
 import { importEmoAffectNet } from './emo-affectnet/import.js';
 import { SYNTHETIC_PACK_NAME, buildSyntheticPack } from './synthetic.js';
 import { importUserOnnx } from './user-onnx.js';

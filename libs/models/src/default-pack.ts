@@ -6,10 +6,8 @@
 import { createHash } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import {
-  DETECTION_FILE, EMOTION_LABELS, MANIFEST_FILE, PackManifestSchema,
-  type DetectionConfig, type PackManifestInput,
-} from '@emostream/shared';
+import { EMOTION_LABELS } from '@emostream/shared';
+import { DETECTION_FILE, MANIFEST_FILE, PackManifestSchema, type DetectionConfig, type PackManifestInput } from '@emostream/vision';
 import { BLAZEFACE_ANCHORS, BLAZEFACE_INPUT_SIZE, buildBlazeFace } from './blazeface/blazeface.js';
 import { buildFaceExpression, EXPRESSION_INPUT_SIZE } from './face-api/face-expression.js';
 import { buildSsdMobilenetV1, SSD_ANCHORS, SSD_INPUT_SIZE } from './face-api/ssd-mobilenetv1.js';

@@ -2,7 +2,7 @@
 // ffmpeg (sharp has no video decoder). Used by the recall script and the tests, not at run time.
 import { execFileSync } from 'node:child_process';
 import sharp from 'sharp';
-import type { RgbImage } from '@emostream/shared';
+import type { RgbImage } from '@emostream/vision';
 
 /** Decodes a still (JPEG/PNG) or one page of an animated GIF. */
 export async function decodeImage(file: string, page = 0): Promise<RgbImage> {

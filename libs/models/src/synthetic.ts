@@ -8,7 +8,7 @@ import { BACKBONE_FEATURES, BACKBONE_INPUT, BACKBONE_INPUT_SIZE, BACKBONE_PROBS,
 import { writePack } from './emo-affectnet/pack-writer.js';
 import { TEMPORAL_INPUT, TEMPORAL_PROBS, TEMPORAL_SPEC, buildTemporal } from './emo-affectnet/temporal.js';
 import { SeededWeightSource } from './emo-affectnet/weights.js';
-import type { PackManifest } from '@emostream/shared';
+import type { PackManifest } from '@emostream/vision';
 
 export const SYNTHETIC_PACK_NAME = 'synthetic';
 /** The seed of the published synthetic pack; the same seed gives byte-identical ONNX files. */

@@ -12,7 +12,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
-import { ModelSession, type PackManifest, type TensorInfo } from '@emostream/shared';
+import { ModelSession, type PackManifest, type TensorInfo } from '@emostream/vision';
 import { writePack } from './emo-affectnet/pack-writer.js';
 
 export interface UserOnnxOptions {

@@ -2,7 +2,8 @@
 // the fused detector's box, then preprocessFace with the manifest's crop and preprocessing.
 import assert from 'node:assert/strict';
 import { describe, it, type TestContext } from 'node:test';
-import { EMOTION_LABELS, ModelSession, preprocessFace, tensorSettingsOf, toReferenceProbabilities, type EmotionLabel } from '@emostream/shared';
+import { EMOTION_LABELS, type EmotionLabel } from '@emostream/shared';
+import { ModelSession, preprocessFace, tensorSettingsOf, toReferenceProbabilities } from '@emostream/vision';
 import { buildDefaultPack, DEFAULT_MODE } from '../src/default-pack.js';
 import { FACE_API_EXPRESSIONS, REFERENCE_FROM_FACE_API } from '../src/face-api/face-expression.js';
 import { decodeImage, decodeVideo } from '../src/media.js';

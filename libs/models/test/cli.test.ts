@@ -4,7 +4,7 @@ import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { DEFAULT_MODELS_DIR } from '@emostream/shared';
+import { DEFAULT_MODELS_DIR } from '@emostream/vision';
 import { runModelsCli } from '../src/cli.js';
 
 const fixture = (name: string) => fileURLToPath(new URL(`./fixtures/keras/${name}`, import.meta.url));

@@ -3,7 +3,7 @@
 // returns at least as many boxes as faces present. Extra boxes are reported, and bounded.
 import assert from 'node:assert/strict';
 import { before, describe, it, type TestContext } from 'node:test';
-import type { DetectorModel } from '@emostream/shared';
+import type { DetectorModel } from '@emostream/vision';
 import { DEFAULT_MODE } from '../src/default-pack.js';
 import { detectWith, MODES, openDefaultDetectors, type Mode } from '../scripts/recall.js';
 import { unshippedMediaMissing } from '@emostream/shared/testing';

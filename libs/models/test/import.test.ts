@@ -4,7 +4,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { loadPack } from '@emostream/shared';
+import { loadPack } from '@emostream/vision';
 import { importEmoAffectNet } from '../src/emo-affectnet/import.js';
 
 const fixture = (name: string) => fileURLToPath(new URL(`./fixtures/keras/${name}`, import.meta.url));

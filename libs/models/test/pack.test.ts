@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { rm, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { loadPack, readPack, PackError, tensorSettingsOf, toReferenceProbabilities } from '@emostream/shared';
+import { loadPack, readPack, PackError, tensorSettingsOf, toReferenceProbabilities } from '@emostream/vision';
 import { writeManifest, writeTinyPack } from './helpers/tiny-pack.js';
 
 async function withPack(fn: (dir: string, manifest: any) => Promise<void>): Promise<void> {

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, describe, it, type TestContext } from 'node:test';
-import { blazeFaceAnchors, cropImage, ModelSession, nms, squareResize, toDetections, type Detection, type RgbImage } from '@emostream/shared';
+import { blazeFaceAnchors, cropImage, ModelSession, nms, squareResize, toDetections, type Detection, type RgbImage } from '@emostream/vision';
 import { buildDefaultPack } from '../src/default-pack.js';
 import { decodeImage, decodeVideo } from '../src/media.js';
 import { sharedData, testMediaDirs, unshippedMediaMissing } from '@emostream/shared/testing';

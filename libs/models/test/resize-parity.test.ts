@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { resizeArea, resizeNearest, type RgbImage } from '@emostream/shared';
+import { resizeArea, resizeNearest, type RgbImage } from '@emostream/vision';
 
 interface Case {
   in: { width: number; height: number; rgb: string };

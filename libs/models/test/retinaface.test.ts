@@ -9,7 +9,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { detectFrame, ModelSession, sessionDetector, type RgbImage } from '@emostream/shared';
+import { detectFrame, ModelSession, sessionDetector, type RgbImage } from '@emostream/vision';
 import { decodeImage, decodeVideo } from '../src/media.js';
 import { parseTorchCheckpoint } from '../src/pytorch/checkpoint.js';
 import { RETINAFACE_INPUT_SIZE, buildRetinaFace, retinaFaceAnchorCount } from '../src/retinaface/retinaface.js';

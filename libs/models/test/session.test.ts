@@ -1,7 +1,7 @@
 // ModelSession lives in @emostream/shared; tested here where models can be built.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ModelSession, ModelSessionError } from '@emostream/shared';
+import { ModelSession, ModelSessionError } from '@emostream/vision';
 import { tinyBackbone } from './helpers/tiny-pack.js';
 
 function recordingLogger() {

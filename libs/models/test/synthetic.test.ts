@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadPack, type LoadedPack } from '@emostream/shared';
+import { loadPack, type LoadedPack } from '@emostream/vision';
 import { buildSyntheticPack } from '../src/synthetic.js';
 import { decodeModel } from '../src/onnx/builder.js';
 import { buildBackbone } from '../src/emo-affectnet/backbone.js';

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import ort from 'onnxruntime-node';
-import { clampBox, crop, loadPack, preprocessFace, resize, tensorSettingsOf, type RgbImage } from '@emostream/shared';
+import { clampBox, crop, loadPack, preprocessFace, resize, tensorSettingsOf, type RgbImage } from '@emostream/vision';
 import { RESNET50_SPEC } from '../src/emo-affectnet/backbone.js';
 import { importEmoAffectNet } from '../src/emo-affectnet/import.js';
 import { buildTemporal } from '../src/emo-affectnet/temporal.js';

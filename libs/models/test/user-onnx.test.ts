@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadPack } from '@emostream/shared';
+import { loadPack } from '@emostream/vision';
 import { OnnxGraphBuilder } from '../src/onnx/builder.js';
 import { importUserOnnx } from '../src/user-onnx.js';
 import { tinyBackbone, tinyTemporal } from './helpers/tiny-pack.js';

@@ -16,4 +16,3 @@ export * from './runtime/dead-letter-privacy.js';
 export * from './runtime/process.js';
 export * from './telemetry/tracing.js';
 export * from './reference/file-sampling.js';
-export * from './models/index.js';

@@ -5,7 +5,7 @@ import {
   type LoadedPack,
   type RgbImage,
   type TensorSettings,
-} from '@emostream/shared';
+} from '@emostream/vision';
 
 /** What the backbone stage needs from a model: face crops in, features and 7 probabilities (REFERENCE label order) out. */
 export interface BackboneModel {

@@ -1,5 +1,6 @@
 import sharp from 'sharp';
-import { CropEncoding, makeMessage, StageError, topics, type HandlerResult, type RgbImage, type StageDefinition } from '@emostream/shared';
+import { CropEncoding, makeMessage, StageError, topics, type HandlerResult, type StageDefinition } from '@emostream/shared';
+import { type RgbImage } from '@emostream/vision';
 import type { BackboneModel } from './backbone-model.js';
 import type { BackboneMetrics } from './metrics.js';
 import { MicroBatcher } from './micro-batcher.js';

@@ -1,5 +1,6 @@
 /** The backbone service: face crops → features and static probabilities (see README for its configuration). */
-import { loadConfig, loadPack, resolvePackDir, rootLogger, runMain, runStageProcess } from '@emostream/shared';
+import { loadConfig, rootLogger, runMain, runStageProcess } from '@emostream/shared';
+import { loadPack, resolvePackDir } from '@emostream/vision';
 import { packBackbone } from './backbone-model.js';
 import { backboneConfigSchema, backboneEnvBindings } from './config.js';
 import { backboneStage } from './handler.js';

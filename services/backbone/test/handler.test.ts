@@ -6,17 +6,8 @@ import { after, before, describe, it } from 'node:test';
 import { fromBinary } from '@bufbuild/protobuf';
 import sharp from 'sharp';
 import { Registry } from 'prom-client';
-import {
-  CropEncoding,
-  DeadLetterSchema,
-  EmbeddingsSchema,
-  encodeMessage,
-  loadPack,
-  makeMessage,
-  topicName,
-  topics,
-  type LoadedPack,
-} from '@emostream/shared';
+import { CropEncoding, DeadLetterSchema, EmbeddingsSchema, encodeMessage, makeMessage, topicName, topics } from '@emostream/shared';
+import { loadPack, type LoadedPack } from '@emostream/vision';
 import { runStageInMemory } from '@emostream/shared/testing';
 import { buildSyntheticPack } from '@emostream/models';
 import { BackboneMetrics, backboneStage, packBackbone } from '../src/index.js';

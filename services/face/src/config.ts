@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { type EnvBinding, envBindingsOf, modelSettingsSchema, runtimeConfigSchema } from '@emostream/shared';
+import { type EnvBinding, envBindingsOf, runtimeConfigSchema } from '@emostream/shared';
+import { modelSettingsSchema } from '@emostream/vision';
 import { faceTrackerConfigSchema } from './tracker/index.js';
 
 export const faceConfigSchema = z

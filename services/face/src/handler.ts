@@ -1,20 +1,14 @@
 import sharp from 'sharp';
 import {
-  adjustBox,
-  clampBox,
-  crop,
   CropEncoding,
   makeMessage,
-  resize,
   StageError,
   topics,
-  type CropSettings,
-  type Detection,
   type HandlerContext,
-  type RgbImage,
   type StageDefinition,
   type StageOutput,
 } from '@emostream/shared';
+import { adjustBox, clampBox, crop, resize, type CropSettings, type Detection, type RgbImage } from '@emostream/vision';
 import { assertFrameWithinLimit, DEFAULT_MAX_FRAME_PIXELS } from './frame-limits.js';
 import type { FaceMetrics } from './metrics.js';
 import { encodeTrackerState, trackerStateTopic, type TrackerStateStore } from './tracker-state.js';

@@ -1,5 +1,6 @@
 /** The face service: frames → tracked face crops (see README for its configuration). */
-import { createBus, loadConfig, resolvePackDir, runMain, runStageProcess, topicName, topics } from '@emostream/shared';
+import { createBus, loadConfig, runMain, runStageProcess, topicName, topics } from '@emostream/shared';
+import { resolvePackDir } from '@emostream/vision';
 import { faceConfigSchema, faceEnvBindings } from './config.js';
 import { faceStage } from './handler.js';
 import { FaceMetrics } from './metrics.js';

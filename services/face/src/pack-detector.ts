@@ -10,7 +10,7 @@ import {
   type Detection,
   type RgbImage,
   type SessionConfig,
-} from '@emostream/shared';
+} from '@emostream/vision';
 import type { CropSpec, FaceDetector } from './handler.js';
 
 /** The crops the backbone of the pack in `dir` expects. */

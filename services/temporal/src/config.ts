@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { type EnvBinding, envBindingsOf, modelSettingsSchema, runtimeConfigSchema } from '@emostream/shared';
+import { type EnvBinding, envBindingsOf, runtimeConfigSchema } from '@emostream/shared';
+import { modelSettingsSchema } from '@emostream/vision';
 
 export const temporalConfigSchema = z
   .object({

@@ -1,5 +1,6 @@
 /** The temporal service: per-track windows of features → temporal probabilities (see README for its configuration). */
-import { loadConfig, loadPack, readPack, resolvePackDir, rootLogger, runMain, runStageProcess } from '@emostream/shared';
+import { loadConfig, rootLogger, runMain, runStageProcess } from '@emostream/shared';
+import { loadPack, readPack, resolvePackDir } from '@emostream/vision';
 import { temporalConfigSchema, temporalEnvBindings } from './config.js';
 import { temporalStage } from './handler.js';
 import { packTemporal } from './temporal-model.js';

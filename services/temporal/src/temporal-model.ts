@@ -1,4 +1,4 @@
-import { toReferenceProbabilities, type LoadedPack } from '@emostream/shared';
+import { toReferenceProbabilities, type LoadedPack } from '@emostream/vision';
 import type { TemporalModel } from './handler.js';
 
 /** The pack's LSTM as a TemporalModel, or null when the pack has none (the static-mean fallback then applies). */

@@ -2,7 +2,7 @@
 // model, converted to ONNX with the box decoding of human's src/face/blazeface.ts in the graph.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { blazeFaceAnchors } from '@emostream/shared';
+import { blazeFaceAnchors } from '@emostream/vision';
 import { OnnxGraphBuilder } from '../onnx/builder.js';
 import { convertTfjsGraph, type TfjsGraphModel } from '../tfjs-graph/convert.js';
 import { floats, ints, output, scalar } from '../tfjs-graph/layers.js';

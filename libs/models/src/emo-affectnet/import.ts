@@ -13,7 +13,7 @@
  */
 import { open } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import type { PackManifest } from '@emostream/shared';
+import type { PackManifest } from '@emostream/vision';
 import { readTorchCheckpoint } from '../pytorch/checkpoint.js';
 import { BACKBONE_FEATURES, BACKBONE_INPUT, BACKBONE_INPUT_SIZE, BACKBONE_PROBS, backboneSpecFromKeras, buildBackbone, type BackboneSpec } from './backbone.js';
 import { readKerasWeights } from './keras-h5.js';

@@ -6,7 +6,8 @@
 import { createHash } from 'node:crypto';
 import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { EMOTION_LABELS, MANIFEST_FILE, PACK_SCHEMA_VERSION, PackManifestSchema, type PackManifest, type PackManifestInput } from '@emostream/shared';
+import { EMOTION_LABELS } from '@emostream/shared';
+import { MANIFEST_FILE, PACK_SCHEMA_VERSION, PackManifestSchema, type PackManifest, type PackManifestInput } from '@emostream/vision';
 
 /** VGGFace2 channel means, in BGR order (REFERENCE.md). */
 export const VGGFACE2_MEAN_BGR: readonly [number, number, number] = [91.4953, 103.8827, 131.0912];

@@ -3,7 +3,8 @@ import { createHash } from 'node:crypto';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { EMOTION_LABELS, type PackManifestInput } from '@emostream/shared';
+import { EMOTION_LABELS } from '@emostream/shared';
+import { type PackManifestInput } from '@emostream/vision';
 import { OnnxGraphBuilder } from '../../src/onnx/builder.js';
 
 /** Backbone stand-in: mean colour → Dense 512 ReLU (`features`) → Dense 7 softmax (`probs`). */

@@ -1,16 +1,26 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
-  blazeFaceAnchors, cropImage, DetectionConfigSchema, mergeDetections, nms, planTiles, squareResize, toDetections, detectTiled,
-  type DetectorModel, type RgbImage,
-} from '../../src/index.js';
+  blazeFaceAnchors,
+  cropImage,
+  DetectionConfigSchema,
+  mergeDetections,
+  nms,
+  planTiles,
+  squareResize,
+  toDetections,
+  detectTiled,
+  type DetectorModel,
+  type RgbImage,
+} from '../src/index.js';
 
 /** A w×h image whose red channel is 10·x + y, green 0, blue 255. */
 function ramp(width: number, height: number): RgbImage {
   const data = new Uint8Array(width * height * 3);
-  for (let y = 0; y < height; y++) for (let x = 0; x < width; x++) {
-    data.set([10 * x + y, 0, 255], (y * width + x) * 3);
-  }
+  for (let y = 0; y < height; y++)
+    for (let x = 0; x < width; x++) {
+      data.set([10 * x + y, 0, 255], (y * width + x) * 3);
+    }
   return { width, height, data };
 }
 
@@ -50,7 +60,10 @@ describe('nms', () => {
   const box = (x: number, score: number) => ({ x1: x, y1: 0, x2: x + 10, y2: 10, score });
   it('keeps the best of overlapping boxes and every separate one', () => {
     const kept = nms([box(0, 0.6), box(1, 0.9), box(50, 0.7)], 0.5);
-    assert.deepEqual(kept.map((b) => b.score), [0.9, 0.7]);
+    assert.deepEqual(
+      kept.map((b) => b.score),
+      [0.9, 0.7],
+    );
   });
   it('merges a box lying inside another with the smaller-box metric, though their IoU is low', () => {
     const big = { x1: 0, y1: 0, x2: 40, y2: 40, score: 0.8 };
@@ -75,7 +88,11 @@ describe('blazeFaceAnchors', () => {
   it('makes 16×16 cells × 2 then 8×8 cells × 6 anchors at the cell centres of a 256 input', () => {
     const a = blazeFaceAnchors(256);
     assert.equal(a.length, 896);
-    assert.deepEqual(a.slice(0, 3), [[8, 8], [8, 8], [24, 8]]);
+    assert.deepEqual(a.slice(0, 3), [
+      [8, 8],
+      [8, 8],
+      [24, 8],
+    ]);
     assert.deepEqual(a[512], [16, 16]);
     assert.deepEqual(a[895], [240, 240]);
   });
@@ -100,7 +117,10 @@ describe('detectTiled', () => {
   it('finds a face only a tile shows, maps it into the frame and merges duplicates across tiles', async () => {
     // A fake detector that "sees" one face whenever its input contains the marker colour.
     const model: DetectorModel = {
-      name: 'fake', inputSize: 4, minScore: 0.5, iouThreshold: 0.5,
+      name: 'fake',
+      inputSize: 4,
+      minScore: 0.5,
+      iouThreshold: 0.5,
       async run(image) {
         const seen = image.some((v, i) => i % 3 === 1 && v > 100);
         return { boxes: Float32Array.from([0, 0, 0.5, 0.5]), scores: Float32Array.from([seen ? 0.9 : 0.1]) };
@@ -115,7 +135,7 @@ describe('detectTiled', () => {
 });
 
 describe('mergeDetections', () => {
-  it('keeps the earlier pass\'s box for a face both passes found, whatever the scores, and adds new faces', () => {
+  it("keeps the earlier pass's box for a face both passes found, whatever the scores, and adds new faces", () => {
     const square = { x1: 10, y1: 12, x2: 30, y2: 32, score: 0.6 };
     const tall = { x1: 9, y1: 8, x2: 31, y2: 36, score: 0.99 };
     const other = { x1: 100, y1: 10, x2: 120, y2: 30, score: 0.9 };
@@ -126,14 +146,26 @@ describe('mergeDetections', () => {
 describe('DetectionConfigSchema', () => {
   const detector = { file: 'd.onnx', sha256: 'a'.repeat(64), inputSize: 256, minScore: 0.5, iouThreshold: 0.3, licence: 'MIT' };
   it('accepts a mode whose passes name known detectors', () => {
-    const ok = DetectionConfigSchema.safeParse({ schemaVersion: 1, detectors: { d: detector }, mode: { name: 'd', passes: [{ detector: 'd' }] } });
+    const ok = DetectionConfigSchema.safeParse({
+      schemaVersion: 1,
+      detectors: { d: detector },
+      mode: { name: 'd', passes: [{ detector: 'd' }] },
+    });
     assert.equal(ok.success, true);
   });
   it('rejects a pass naming an unknown detector, and unknown keys', () => {
-    const bad = DetectionConfigSchema.safeParse({ schemaVersion: 1, detectors: { d: detector }, mode: { name: 'x', passes: [{ detector: 'x' }] } });
+    const bad = DetectionConfigSchema.safeParse({
+      schemaVersion: 1,
+      detectors: { d: detector },
+      mode: { name: 'x', passes: [{ detector: 'x' }] },
+    });
     assert.equal(bad.success, false);
     assert.match(JSON.stringify(bad.error?.issues), /unknown detector \\"x\\"/);
-    const extra = DetectionConfigSchema.safeParse({ schemaVersion: 1, detectors: { d: { ...detector, colour: 'red' } }, mode: { name: 'd', passes: [{ detector: 'd' }] } });
+    const extra = DetectionConfigSchema.safeParse({
+      schemaVersion: 1,
+      detectors: { d: { ...detector, colour: 'red' } },
+      mode: { name: 'd', passes: [{ detector: 'd' }] },
+    });
     assert.equal(extra.success, false);
   });
 });

@@ -11,13 +11,12 @@ import {
   writeTensor,
   type RgbImage,
   type TensorSettings,
-} from '../../src/index.js';
+} from '../src/index.js';
 
 /** A w×h image whose pixel (x, y) is R = 10x + y, G = 100 + x, B = 200 + y. */
 function gradient(width: number, height: number): RgbImage {
   const data = new Uint8Array(width * height * 3);
-  for (let y = 0; y < height; y++)
-    for (let x = 0; x < width; x++) data.set([10 * x + y, 100 + x, 200 + y], (y * width + x) * 3);
+  for (let y = 0; y < height; y++) for (let x = 0; x < width; x++) data.set([10 * x + y, 100 + x, 200 + y], (y * width + x) * 3);
   return { width, height, data };
 }
 const red = (img: RgbImage) => Array.from({ length: img.width * img.height }, (_, p) => img.data[p * 3]!);
@@ -37,7 +36,10 @@ test('clamps a box to the frame like the reference: truncate, start ≥ 0, end �
 });
 
 test('a box outside the frame is an EmptyCropError naming the box and frame', () => {
-  assert.throws(() => clampBox({ x: 12, y: 0, width: 8, height: 5 }, 10, 8), (e: unknown) => e instanceof EmptyCropError && /box at \(12, 0\) of 8×5 leaves no pixels inside the 10×8 frame/.test(e.message));
+  assert.throws(
+    () => clampBox({ x: 12, y: 0, width: 8, height: 5 }, 10, 8),
+    (e: unknown) => e instanceof EmptyCropError && /box at \(12, 0\) of 8×5 leaves no pixels inside the 10×8 frame/.test(e.message),
+  );
 });
 
 test('crops the half-open rectangle [x1, x2) × [y1, y2)', () => {
@@ -48,7 +50,12 @@ test('crops the half-open rectangle [x1, x2) × [y1, y2)', () => {
 });
 
 test('expands a box around its centre and squares it', () => {
-  assert.deepEqual(adjustBox({ x: 10, y: 20, width: 20, height: 40 }, { expand: 1.5, square: false }), { x: 5, y: 10, width: 30, height: 60 });
+  assert.deepEqual(adjustBox({ x: 10, y: 20, width: 20, height: 40 }, { expand: 1.5, square: false }), {
+    x: 5,
+    y: 10,
+    width: 30,
+    height: 60,
+  });
   assert.deepEqual(adjustBox({ x: 10, y: 20, width: 20, height: 40 }, { expand: 1, square: true }), { x: 0, y: 20, width: 40, height: 40 });
 });
 
@@ -80,7 +87,14 @@ test('writes BGR minus the VGGFace2 means, NHWC and NCHW', () => {
 
 test('preprocessFace crops, resizes and writes one batch row at an offset', () => {
   const out = new Float32Array(2 * 2 * 2 * 3).fill(-1);
-  preprocessFace(gradient(8, 8), { x: 2, y: 2, width: 4, height: 4 }, { expand: 1, square: false }, { ...VGGFACE2, mean: [0, 0, 0] }, out, 12);
+  preprocessFace(
+    gradient(8, 8),
+    { x: 2, y: 2, width: 4, height: 4 },
+    { expand: 1, square: false },
+    { ...VGGFACE2, mean: [0, 0, 0] },
+    out,
+    12,
+  );
   assert.deepEqual(Array.from(out.subarray(0, 12)), new Array(12).fill(-1), 'the first row is untouched');
   // Crop x, y ∈ [2, 6) → nearest 4→2 picks x, y ∈ {3, 5}; first pixel (3, 3): B 203, G 103, R 33.
   assert.deepEqual(Array.from(out.subarray(12, 15)), [203, 103, 33]);
@@ -90,7 +104,14 @@ test('preprocessFace crops, resizes and writes one batch row at an offset', () =
 
 test('preprocessFace refuses a padding fit, which only detector inputs use', () => {
   assert.throws(
-    () => preprocessFace(gradient(4, 4), { x: 0, y: 0, width: 3, height: 3 }, { expand: 1, square: false }, { ...VGGFACE2, fit: 'pad-center' }, new Float32Array(12)),
+    () =>
+      preprocessFace(
+        gradient(4, 4),
+        { x: 0, y: 0, width: 3, height: 3 },
+        { expand: 1, square: false },
+        { ...VGGFACE2, fit: 'pad-center' },
+        new Float32Array(12),
+      ),
     /fit "pad-center" is for detector inputs/,
   );
 });

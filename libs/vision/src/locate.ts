@@ -2,25 +2,32 @@ import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
-import { envBoolean } from '../config/load.js';
+import { envBoolean } from '@emostream/shared';
 import { MANIFEST_FILE, PackError } from './pack.js';
 
 /** `models/` at the repository root, where `npm run models` and `emo models build` put packs. */
-export const DEFAULT_MODELS_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../../models');
+export const DEFAULT_MODELS_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../models');
 
 /** Which pack a model-using stage runs, and how. */
 export const modelSettingsSchema = z
   .object({
     pack: z.string().min(1).default('default').describe('Pack name (a folder of the models dir) or path. Env EMOSTREAM_PACK.'),
     modelsDir: z.string().default(DEFAULT_MODELS_DIR).describe('Folder of named packs. Env EMOSTREAM_MODELS_DIR.'),
-    executionProvider: z.enum(['cpu', 'cuda']).default('cpu').describe('cpu, or cuda (falls back to cpu with a warning). Env EMOSTREAM_EXECUTION_PROVIDER.'),
-    intraOpThreads: z.coerce.number().int().min(0).default(0).describe('Threads per operator (0 = onnxruntime decides). Env EMOSTREAM_INTRA_OP_THREADS.'),
+    executionProvider: z
+      .enum(['cpu', 'cuda'])
+      .default('cpu')
+      .describe('cpu, or cuda (falls back to cpu with a warning). Env EMOSTREAM_EXECUTION_PROVIDER.'),
+    intraOpThreads: z.coerce
+      .number()
+      .int()
+      .min(0)
+      .default(0)
+      .describe('Threads per operator (0 = onnxruntime decides). Env EMOSTREAM_INTRA_OP_THREADS.'),
     warmUp: envBoolean.default(true).describe('Run each model once at start. Env EMOSTREAM_MODEL_WARM_UP.'),
     inferenceThread: envBoolean.default(true).describe('Run each model in a worker thread of its own. Env EMOSTREAM_INFERENCE_THREAD.'),
   })
   .strict();
 export type ModelSettings = z.infer<typeof modelSettingsSchema>;
-
 
 /** The folder of a pack given by name or path; fails with what to do when there is none. */
 export function resolvePackDir(pack: string, modelsDir: string = DEFAULT_MODELS_DIR): string {
@@ -30,12 +37,16 @@ export function resolvePackDir(pack: string, modelsDir: string = DEFAULT_MODELS_
   const hints: Record<string, string> = {
     default: ' (run `npm run models` to build it)',
     synthetic: ' (run `emo models build synthetic`)',
-    'emo-affectnet': ' (import the EMO-AffectNet Keras weights: `emo models import emo-affectnet --backbone <backbone.h5> --temporal <lstm.h5>`; see the README, Model packs)',
+    'emo-affectnet':
+      ' (import the EMO-AffectNet Keras weights: `emo models import emo-affectnet --backbone <backbone.h5> --temporal <lstm.h5>`; see the README, Model packs)',
   };
   const hint = hints[pack] ?? '';
   const there = packsIn(modelsDir);
   const available = there.length > 0 ? `; packs in ${modelsDir}: ${there.join(', ')}` : `; ${modelsDir} holds no pack`;
-  throw new PackError(pack, `not found: neither ${path.resolve(pack)} nor ${path.join(modelsDir, pack)} holds a ${MANIFEST_FILE}${hint}${available}`);
+  throw new PackError(
+    pack,
+    `not found: neither ${path.resolve(pack)} nor ${path.join(modelsDir, pack)} holds a ${MANIFEST_FILE}${hint}${available}`,
+  );
 }
 
 /** The names of the packs (folders with a manifest) in a models folder. */

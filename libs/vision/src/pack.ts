@@ -17,8 +17,8 @@ import { createReadStream } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { isAbsolute, join, normalize, sep } from 'node:path';
 import { z } from 'zod';
-import { EMOTION_LABELS } from '../contracts/labels.js';
-import { StageError } from '../errors.js';
+import { EMOTION_LABELS } from '@emostream/shared';
+import { StageError } from '@emostream/shared';
 import { ModelSession, type CreateSessionOptions, type SessionConfig, type TensorInfo } from './session.js';
 
 export const MANIFEST_FILE = 'manifest.json';
@@ -47,7 +47,9 @@ const ImagePreprocessingSchema = z
     scale: z.number().positive().default(1).describe('Multiplied after the mean subtraction (1 = none)'),
     resize: z
       .enum(['nearest', 'area', 'bilinear', 'bilinear-tf-legacy'])
-      .describe('nearest = PIL NEAREST, area = OpenCV INTER_AREA, bilinear = half-pixel centres, bilinear-tf-legacy = tf.image.resizeBilinear without half-pixel centres or aligned corners (face-api, human)'),
+      .describe(
+        'nearest = PIL NEAREST, area = OpenCV INTER_AREA, bilinear = half-pixel centres, bilinear-tf-legacy = tf.image.resizeBilinear without half-pixel centres or aligned corners (face-api, human)',
+      ),
     inputSize: z.object({ width: z.number().int().positive(), height: z.number().int().positive() }).strict(),
     fit: z
       .enum(['stretch', 'pad-bottom-right', 'pad-center'])
@@ -102,9 +104,7 @@ export const PackManifestSchema = z
     trained: z.boolean().describe('false for packs of random weights (synthetic): never offered as a trained model'),
     licence: z.string().min(1).describe('Licence text or summary of the weights and code'),
     source: z.string().optional().describe('Where the weights came from'),
-    labels: z
-      .array(z.string())
-      .describe(`The label of each probability output index; a permutation of ${EMOTION_LABELS.join(', ')}`),
+    labels: z.array(z.string()).describe(`The label of each probability output index; a permutation of ${EMOTION_LABELS.join(', ')}`),
     models: z
       .object({
         detector: DetectorSchema.optional(),
@@ -117,12 +117,20 @@ export const PackManifestSchema = z
   .superRefine((manifest, ctx) => {
     const unknown = manifest.labels.filter((l) => !(EMOTION_LABELS as readonly string[]).includes(l));
     if (unknown.length > 0) {
-      ctx.addIssue({ code: 'custom', path: ['labels'], message: `unknown label ${unknown.map((l) => `"${l}"`).join(', ')}; allowed: ${EMOTION_LABELS.join(', ')}` });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['labels'],
+        message: `unknown label ${unknown.map((l) => `"${l}"`).join(', ')}; allowed: ${EMOTION_LABELS.join(', ')}`,
+      });
       return;
     }
     const missing = EMOTION_LABELS.filter((l) => !manifest.labels.includes(l));
     if (missing.length > 0 || manifest.labels.length !== EMOTION_LABELS.length) {
-      ctx.addIssue({ code: 'custom', path: ['labels'], message: `must name each of the 7 labels exactly once; missing ${missing.join(', ') || 'none'}, got ${manifest.labels.length}` });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['labels'],
+        message: `must name each of the 7 labels exactly once; missing ${missing.join(', ') || 'none'}, got ${manifest.labels.length}`,
+      });
     }
   });
 export type PackManifest = z.infer<typeof PackManifestSchema>;
@@ -176,7 +184,10 @@ export async function readPack(dir: string): Promise<CheckedPack> {
   } catch (error) {
     throw new PackError(dir, `${MANIFEST_FILE} is not valid JSON: ${String(error)}`, { cause: error });
   }
-  const packName = typeof json === 'object' && json !== null && typeof (json as { name?: unknown }).name === 'string' ? (json as { name: string }).name : dir;
+  const packName =
+    typeof json === 'object' && json !== null && typeof (json as { name?: unknown }).name === 'string'
+      ? (json as { name: string }).name
+      : dir;
   const parsed = PackManifestSchema.safeParse(json);
   if (!parsed.success) {
     const problems = parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
@@ -196,7 +207,10 @@ export async function readPack(dir: string): Promise<CheckedPack> {
     }
     const actual = await sha256File(path);
     if (actual !== spec.sha256) {
-      throw new PackError(manifest.name, `${role} model file ${spec.file} has sha256 ${actual}, the manifest says ${spec.sha256} (file changed or corrupt; rebuild the pack)`);
+      throw new PackError(
+        manifest.name,
+        `${role} model file ${spec.file} has sha256 ${actual}, the manifest says ${spec.sha256} (file changed or corrupt; rebuild the pack)`,
+      );
     }
     files[role] = path;
   }
@@ -268,7 +282,10 @@ export function checkSignature(
   kind: 'input' | 'output',
 ): void {
   if (kind === 'input' && declared.length !== actual.length) {
-    throw new PackError(pack, `${role} model has inputs ${actual.map((a) => a.name).join(', ')}, the manifest declares ${declared.map((d) => d.name).join(', ')}`);
+    throw new PackError(
+      pack,
+      `${role} model has inputs ${actual.map((a) => a.name).join(', ')}, the manifest declares ${declared.map((d) => d.name).join(', ')}`,
+    );
   }
   for (const spec of declared) {
     const found = actual.find((a) => a.name === spec.name);
@@ -280,7 +297,10 @@ export function checkSignature(
     }
     const same = found.shape.length === spec.shape.length && found.shape.every((d, i) => d === spec.shape[i]);
     if (!same) {
-      throw new PackError(pack, `${role} ${kind} "${spec.name}" has shape [${found.shape.join(',')}], the manifest says [${spec.shape.join(',')}]`);
+      throw new PackError(
+        pack,
+        `${role} ${kind} "${spec.name}" has shape [${found.shape.join(',')}], the manifest says [${spec.shape.join(',')}]`,
+      );
     }
   }
 }

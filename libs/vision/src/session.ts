@@ -17,8 +17,8 @@
  */
 import ort from 'onnxruntime-node';
 import { z } from 'zod';
-import { StageError } from '../errors.js';
-import { moduleLogger } from '../log.js';
+import { StageError } from '@emostream/shared';
+import { moduleLogger } from '@emostream/shared';
 import { createSessionInThread, sessionOnThisThread, type OrtSessionLike } from './inference-thread.js';
 
 /** Session settings, part of each model-using stage's config. */
@@ -27,18 +27,24 @@ export const SessionConfigSchema = z
     executionProvider: z
       .enum(['cpu', 'cuda'])
       .default('cpu')
-      .describe('Where models run: cpu, or cuda (falls back to cpu with a warning when CUDA cannot be loaded); stages map it from EMOSTREAM_EXECUTION_PROVIDER'),
+      .describe(
+        'Where models run: cpu, or cuda (falls back to cpu with a warning when CUDA cannot be loaded); stages map it from EMOSTREAM_EXECUTION_PROVIDER',
+      ),
     intraOpThreads: z
       .number()
       .int()
       .min(0)
       .default(0)
-      .describe('Threads one operator may use; 0 lets onnxruntime choose (one per physical core); stages map it from EMOSTREAM_INTRA_OP_THREADS'),
+      .describe(
+        'Threads one operator may use; 0 lets onnxruntime choose (one per physical core); stages map it from EMOSTREAM_INTRA_OP_THREADS',
+      ),
     warmUp: z.boolean().default(true).describe('Run the model once on zeros at start so the first real batch is not slow'),
     inferenceThread: z
       .boolean()
       .default(true)
-      .describe('Run the model in a worker thread of its own, so decoding, batching and the bus go on while it computes; stages map it from EMOSTREAM_INFERENCE_THREAD'),
+      .describe(
+        'Run the model in a worker thread of its own, so decoding, batching and the bus go on while it computes; stages map it from EMOSTREAM_INFERENCE_THREAD',
+      ),
   })
   .strict();
 export type SessionConfig = z.infer<typeof SessionConfigSchema>;
@@ -127,7 +133,8 @@ export class ModelSession<I extends string = string, O extends string = string> 
     };
 
     let provider: 'cpu' | 'cuda' = cfg.executionProvider;
-    const open = (options: ort.InferenceSession.SessionOptions) => (cfg.inferenceThread ? createSessionInThread(model, options) : createOrt(model, options));
+    const open = (options: ort.InferenceSession.SessionOptions) =>
+      cfg.inferenceThread ? createSessionInThread(model, options) : createOrt(model, options);
     let session: OrtSessionLike | undefined;
     if (provider === 'cuda') {
       try {
@@ -190,7 +197,13 @@ export class ModelSession<I extends string = string, O extends string = string> 
     const feeds: Record<string, TensorValue<ElementType>> = {};
     for (const input of this.inputs) {
       const shape = dims[input.name] ?? input.shape.map((d) => (d < 0 ? 1 : d));
-      feeds[input.name] = { data: zeros(input.dtype, shape.reduce((a, b) => a * b, 1)), dims: shape };
+      feeds[input.name] = {
+        data: zeros(
+          input.dtype,
+          shape.reduce((a, b) => a * b, 1),
+        ),
+        dims: shape,
+      };
     }
     await this.run(feeds as Record<I, TensorValue<ElementType>>);
   }
@@ -198,7 +211,8 @@ export class ModelSession<I extends string = string, O extends string = string> 
 
 async function createOrt(model: string | Uint8Array, options: ort.InferenceSession.SessionOptions): Promise<OrtSessionLike> {
   // Two calls because `create` is overloaded separately for paths and bytes.
-  const session = typeof model === 'string' ? await ort.InferenceSession.create(model, options) : await ort.InferenceSession.create(model, options);
+  const session =
+    typeof model === 'string' ? await ort.InferenceSession.create(model, options) : await ort.InferenceSession.create(model, options);
   return sessionOnThisThread(session, ort.Tensor);
 }
 
@@ -210,7 +224,9 @@ function toTensorInfo(meta: ort.InferenceSession.ValueMetadata): TensorInfo {
 function checkDims(label: string, info: TensorInfo, dims: readonly number[]): void {
   const ok = dims.length === info.shape.length && info.shape.every((d, i) => d < 0 || d === dims[i]);
   if (!ok) {
-    throw new ModelSessionError(`model ${label}: input "${info.name}" has shape [${dims.join(',')}], the model expects [${info.shape.join(',')}] (-1 = any)`);
+    throw new ModelSessionError(
+      `model ${label}: input "${info.name}" has shape [${dims.join(',')}], the model expects [${info.shape.join(',')}] (-1 = any)`,
+    );
   }
 }
 

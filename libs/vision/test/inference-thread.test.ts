@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { test } from 'node:test';
-import { DEFAULT_MODELS_DIR, ModelSession } from '../../src/index.js';
+import { DEFAULT_MODELS_DIR, ModelSession } from '../src/index.js';
 
 // The SSD of the default pack (built by `npm run models`, which `npm test` runs first): big enough
 // that one batch-2 run takes hundreds of milliseconds on a CPU.
@@ -58,7 +58,11 @@ test('inputs handed over with transferInputs are detached here; a failing run na
 
     const copied = image();
     await session.run({ [name]: { data: copied, dims: DIMS } });
-    assert.equal(copied.length, DIMS.reduce((a, b) => a * b, 1), 'without transferInputs the caller keeps its array');
+    assert.equal(
+      copied.length,
+      DIMS.reduce((a, b) => a * b, 1),
+      'without transferInputs the caller keeps its array',
+    );
 
     // A wrong element count passes the shape check but fails inside onnxruntime, in the thread.
     await assert.rejects(session.run({ [name]: { data: new Float32Array(5), dims: DIMS } }), /model ssd \(thread\): run failed/);

@@ -10,7 +10,7 @@
  * - `area`: OpenCV's `cv2.resize(..., interpolation=INTER_AREA)` on uint8 (the offline script),
  *   which averages pixel areas when shrinking but interpolates linearly when enlarging.
  */
-import { StageError } from '../errors.js';
+import { StageError } from '@emostream/shared';
 
 /** An 8-bit RGB image, rows top to bottom, pixels interleaved R, G, B. */
 export interface RgbImage {
@@ -339,8 +339,16 @@ export function writeTensor(image: RgbImage, settings: TensorSettings, out: Floa
  * The whole face path: adjust the box, clamp and crop it from the frame, resize, and write the
  * tensor for one face. `out` receives width·height·3 floats at `offset` (one row of a batch).
  */
-export function preprocessFace(frame: RgbImage, box: BoxLike, cropSettings: CropSettings, settings: TensorSettings, out: Float32Array, offset = 0): void {
-  if (settings.fit && settings.fit !== 'stretch') throw new Error(`face crops are stretched to the input size; fit "${settings.fit}" is for detector inputs`);
+export function preprocessFace(
+  frame: RgbImage,
+  box: BoxLike,
+  cropSettings: CropSettings,
+  settings: TensorSettings,
+  out: Float32Array,
+  offset = 0,
+): void {
+  if (settings.fit && settings.fit !== 'stretch')
+    throw new Error(`face crops are stretched to the input size; fit "${settings.fit}" is for detector inputs`);
   const region = clampBox(adjustBox(box, cropSettings), frame.width, frame.height);
   const face = resize(crop(frame, region), settings.inputSize.width, settings.inputSize.height, settings.resize);
   writeTensor(face, settings, out, offset);
