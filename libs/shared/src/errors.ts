@@ -3,11 +3,58 @@
  * The stage runtime acts on `retriable`: a retriable error leaves the input unacknowledged so it is
  * redelivered; any other error dead-letters the input with its code and reason, and the stage goes on.
  */
+/**
+ * Every code a StageError may carry, in one closed list: dead letters' `errorCode`, the `code` label
+ * of the error and retry metrics, and the tests all name codes from here (a typo does not compile).
+ */
+export const ERROR_CODES = [
+  // runtime and bus
+  'HANDLER_FAILED',
+  'HANDLER_CONTRACT',
+  'DECODE_FAILED',
+  'BUS_FAILED',
+  'RECORD_TOO_LARGE',
+  'OUTPUT_TOO_LARGE',
+  'STOPPED',
+  'CONFIG_INVALID',
+  // ingest: sources
+  'SOURCE_UNSUPPORTED',
+  'SOURCE_NOT_FOUND',
+  'SOURCE_UNREADABLE',
+  'SOURCE_NO_VIDEO',
+  'SOURCE_NO_FRAME_RATE',
+  'SOURCE_BROKEN',
+  'SOURCE_TRUNCATED',
+  'SOURCE_FAILED',
+  'SOURCE_REFUSED',
+  'PROGRESS_UNKNOWN',
+  // face: frames and tracking
+  'JPEG_NO_SIZE',
+  'EMPTY_FRAME',
+  'FRAME_UNDECODABLE',
+  'FRAME_TOO_LARGE',
+  'TRACKER_REWIND_TOO_FAR',
+  // backbone and temporal: crops and models
+  'CROP_UNDECODABLE',
+  'CROP_SIZE',
+  'CROP_INVALID',
+  'EMPTY_CROP',
+  'MODEL_BUSY',
+  'MODEL_FAILED',
+  'MODEL_SESSION_FAILED',
+  'MODEL_PACK_INVALID',
+  // sink
+  'INVALID_EMOTIONS',
+  'LIVE_VIEW_TOKEN_REQUIRED',
+] as const;
+
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
 export class StageError extends Error {
-  readonly code: string;
+  readonly code: ErrorCode;
   readonly retriable: boolean;
 
-  constructor(code: string, message: string, options: { retriable?: boolean; cause?: unknown } = {}) {
+  constructor(code: ErrorCode, message: string, options: { retriable?: boolean; cause?: unknown } = {}) {
     super(message, { cause: options.cause });
     this.name = 'StageError';
     this.code = code;
