@@ -14,6 +14,7 @@ import {
   topicName,
   topics,
   makeMessage,
+  encodeMessage,
   type Bus,
   type RuntimeConfig,
   type StageDefinition,
@@ -311,3 +312,49 @@ function runtimeSuite(name: string, makeBus: () => Bus, delivery: RuntimeConfig[
 runtimeSuite('InMemoryBus', () => new InMemoryBus({ retryBackoffMs: 50 }), 'at-least-once');
 runtimeSuite('InMemoryBus', () => new InMemoryBus({ retryBackoffMs: 50 }), 'exactly-once');
 runtimeSuite('KafkaBus', () => new KafkaBus(kafkaTestConfig('runtime-test')), 'exactly-once');
+
+describe('the runtime keeps the stream → partition bookkeeping for stages with per-stream state', () => {
+  it('hands a stage the open streams of the partitions it loses to another replica, and never an ended one', async () => {
+    const bus = new InMemoryBus();
+    const config = configFor(bus, 'at-least-once');
+    const frames = topicName(topics.frames, config.topicPrefix);
+    const revokedStreams: string[][] = [];
+    const revokedPartitions = new Set<number>();
+    const stage: StageDefinition<typeof topics.frames.schema> = {
+      ...relayStage(),
+      onRevoked: async (partitions) => partitions.forEach((p) => revokedPartitions.add(p.partition)),
+      onStreamsRevoked: (streamIds) => void revokedStreams.push([...streamIds]),
+    };
+    const first = new StageRunner(stage, { bus, config, registry: new Registry() });
+    await first.start();
+    const outputs = await collectTopic(bus, topicName(topics.faces, config.topicPrefix));
+    const streams = Array.from({ length: 12 }, (_, i) => `cam-${i}`);
+    const producer = await bus.producer();
+    await producer.send(streams.map((streamId) => frameRecord(frames, streamId, 1)));
+    // cam-0 ends: nothing of it is left to hand over.
+    const ended = frameRecord(frames, 'cam-0', 2);
+    const endOfStream = makeMessage(topics.frames, { ref: { streamId: 'cam-0', seq: 2, endOfStream: true }, jpeg: Buffer.from([0xff]) });
+    await producer.send([{ ...ended, value: encodeMessage(topics.frames, endOfStream) }]);
+    await waitFor(() => outputs.records.length === streams.length + 1);
+
+    // A second replica joins: the first gives up half of its partitions.
+    const second = new StageRunner(relayStage(), {
+      bus,
+      config: { ...config, instanceId: `${config.instanceId}-2` },
+      registry: new Registry(),
+    });
+    await second.start();
+    try {
+      await waitFor(() => revokedStreams.length > 0, { message: 'onStreamsRevoked' });
+      const moved = revokedStreams.flat().sort();
+      assert.ok(moved.length > 0 && moved.length < streams.length, `moved ${moved.join(', ')}`);
+      assert.ok(!moved.includes('cam-0'), 'an ended stream is not handed over');
+      // Exactly the open streams on the partitions the first replica lost; the others are still its own.
+      const expected = streams.filter((s) => s !== 'cam-0' && revokedPartitions.has(bus.partitionOf(frames, s))).sort();
+      assert.deepEqual(moved, expected);
+    } finally {
+      await second.stop();
+      await first.stop();
+    }
+  });
+});

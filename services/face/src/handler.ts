@@ -54,7 +54,6 @@ export interface FaceStageOptions {
  */
 export function faceStage(options: FaceStageOptions): StageDefinition<typeof topics.frames.schema> {
   const trackers = new StreamTrackers(options.tracker, { historyFrames: options.historyFrames ?? 64 });
-  const streamPartitions = new Map<string, number>();
   const { trackerState } = options;
 
   /** The changelog record of the stream's state after this input (only when states are kept). */
@@ -77,9 +76,7 @@ export function faceStage(options: FaceStageOptions): StageDefinition<typeof top
 
     async handle(input, context): Promise<StageOutput[]> {
       const ref = input.value.ref!;
-      streamPartitions.set(input.key, input.partition);
       if (ref.endOfStream) {
-        streamPartitions.delete(input.key);
         const ended = tracked(() => trackers.endStream(input.key, ref.seq));
         return [
           context.emit(topics.faces, makeMessage(topics.faces, { ref, faces: [], endedTrackIds: ended })),
@@ -137,18 +134,13 @@ export function faceStage(options: FaceStageOptions): StageDefinition<typeof top
     },
 
     async onAssigned(partitions) {
-      if (!trackerState) return;
-      // Streams of partitions this replica no longer owns hold stale state; the changelog has the newest.
-      trackers.drop(trackers.streamIds().filter((streamId) => !streamPartitions.has(streamId)));
-      trackers.restore(await trackerState.load(partitions.map((p) => p.partition)));
+      // The changelog has the newest state of the streams on these partitions (streams this replica
+      // held before were dropped when their partition was revoked).
+      if (trackerState) trackers.restore(await trackerState.load(partitions.map((p) => p.partition)));
     },
 
-    async onRevoked(partitions) {
-      const revoked = new Set(partitions.map((p) => p.partition));
-      const streams = [...streamPartitions].filter(([, partition]) => revoked.has(partition)).map(([streamId]) => streamId);
-      trackers.drop(streams);
-      for (const streamId of streams) streamPartitions.delete(streamId);
-    },
+    // Another replica owns these streams now: its tracker state comes from the changelog.
+    onStreamsRevoked: (streamIds) => trackers.drop(streamIds),
   };
 }
 

@@ -19,7 +19,6 @@ export function sinkStage(
 ): StageDefinition<typeof topics.emotions.schema> {
   const now = deps.now ?? Date.now;
   const summaries = new TrackSummaries();
-  const streamPartitions = new Map<string, number>();
   return {
     name: 'sink',
     input: topics.emotions,
@@ -31,8 +30,6 @@ export function sinkStage(
       const emittedAtMs = now();
       const faces = faceEmotionEvents(input.value, emittedAtMs);
       const ended = summaries.observe(input.value, emittedAtMs);
-      streamPartitions.set(input.key, input.partition);
-      if (input.value.ref?.endOfStream) streamPartitions.delete(input.key);
       const events: EmotionEvent[] = [...faces, ...ended];
       if (deps.metrics) record(deps.metrics, input.key, faces.length > 0 ? emittedAtMs - input.value.ref!.capturedAtMs : undefined, events);
       const outputs = events.map((event) => context.emitRaw(eventsTopic, event.streamId, Buffer.from(JSON.stringify(event), 'utf8')));
@@ -40,13 +37,8 @@ export function sinkStage(
       else if (input.value.ref) deps.onFrame?.(input.key, input.value.ref.seq, faces.length);
       return outputs;
     },
-    async onRevoked(partitions) {
-      // Another replica now sums up these streams' tracks (from the frames it sees).
-      const revoked = new Set(partitions.map((p) => p.partition));
-      const streams = [...streamPartitions].filter(([, partition]) => revoked.has(partition)).map(([streamId]) => streamId);
-      summaries.drop(streams);
-      for (const streamId of streams) streamPartitions.delete(streamId);
-    },
+    // Another replica now sums up these streams' tracks (from the frames it sees).
+    onStreamsRevoked: (streamIds) => summaries.drop(streamIds),
   };
 }
 

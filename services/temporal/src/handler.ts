@@ -38,7 +38,6 @@ export function temporalStage(options: TemporalStageOptions): StageDefinition<ty
     length: options.model?.windowLength ?? options.windowLength,
     trackTtlMs: options.trackTtlMs,
   });
-  const streamPartitions = new Map<string, number>();
 
   return {
     name: 'temporal',
@@ -53,7 +52,6 @@ export function temporalStage(options: TemporalStageOptions): StageDefinition<ty
       const ended: number[][] = [];
       inputs.forEach((input, index) => {
         const ref = input.value.ref!;
-        streamPartitions.set(input.key, input.partition);
         for (const face of input.value.faces) {
           // Without an LSTM the window holds the static probabilities, whose mean is the fallback.
           const item = Float32Array.from(options.model ? face.features : face.staticProbs);
@@ -63,7 +61,6 @@ export function temporalStage(options: TemporalStageOptions): StageDefinition<ty
         for (const trackId of input.value.endedTrackIds) windows.end({ streamId: input.key, trackId });
         const expired = ref.endOfStream ? windows.endStream(input.key) : windows.expireIdle(input.key, ref.ptsMs);
         ended.push([...new Set([...input.value.endedTrackIds, ...expired])].sort((a, b) => a - b));
-        if (ref.endOfStream) streamPartitions.delete(input.key);
       });
 
       const probabilities = await predict(options.model, pending);
@@ -86,11 +83,8 @@ export function temporalStage(options: TemporalStageOptions): StageDefinition<ty
       return outputs;
     },
 
-    async onRevoked(partitions) {
-      // Another replica owns these streams now; it rebuilds their windows from the frames it reads.
-      const revoked = partitions.map((p) => p.partition);
-      windows.drop(windows.windowsOnPartitions(revoked, (streamId) => streamPartitions.get(streamId) ?? -1));
-    },
+    // Another replica owns these streams now; it rebuilds their windows from the frames it reads.
+    onStreamsRevoked: (streamIds) => windows.dropStreams(streamIds),
   };
 }
 

@@ -122,23 +122,9 @@ export class SlidingWindows<T> {
     return this.#windows.deleteStream(streamId).map(([trackId]) => trackId);
   }
 
-  /**
-   * The windows to drop when `revokedPartitions` are taken from this consumer: those of every stream
-   * that `partitionOf` (the producer's partitioner over the streamId key) places on one of them.
-   */
-  windowsOnPartitions(revokedPartitions: Iterable<number>, partitionOf: (streamId: string) => number): WindowKey[] {
-    const revoked = new Set(revokedPartitions);
-    const keys: WindowKey[] = [];
-    for (const streamId of this.#windows.streamIds()) {
-      if (!revoked.has(partitionOf(streamId))) continue;
-      for (const [trackId] of this.#windows.tracksOf(streamId)) keys.push({ streamId, trackId });
-    }
-    return keys;
-  }
-
-  /** Drops windows without ending anything downstream (their partition now belongs to another consumer). */
-  drop(keys: Iterable<WindowKey>): void {
-    for (const key of keys) this.end(key);
+  /** Drops the windows of these streams without ending anything downstream (their partition now belongs to another consumer). */
+  dropStreams(streamIds: Iterable<string>): void {
+    for (const streamId of streamIds) this.#windows.deleteStream(streamId);
   }
 
   /** Streams that have at least one window. */

@@ -95,6 +95,12 @@ export interface StageDefinition<Desc extends DescMessage = DescMessage> {
   onAssigned?(partitions: TopicPartition[]): Promise<void>;
   /** Partitions this replica no longer owns (drop their state). */
   onRevoked?(partitions: TopicPartition[]): Promise<void>;
+  /**
+   * The streams (record keys) this replica handled on the partitions just revoked, and not ended
+   * since: per-stream state to drop, as another replica owns those streams now. The runtime keeps
+   * the stream → partition bookkeeping, so stages need not.
+   */
+  onStreamsRevoked?(streamIds: string[]): Promise<void> | void;
   /** Releases the handler's resources (models, files) after the last batch. */
   close?(): Promise<void>;
 }
@@ -133,6 +139,8 @@ export class StageRunner<Desc extends DescMessage = DescMessage> {
   private stopping: Promise<void> | undefined;
   /** Partitions whose last batch was handled but not delivered: their handler state must be rebuilt first. */
   private readonly rewind = new Set<string>();
+  /** The partition each open stream (record key) was last read from; a stream's end removes it. */
+  private readonly streamPartitions = new Map<string, number>();
   /** Per newly assigned partition: records below this offset are replayed (state only), not processed. */
   private readonly replayUntil = new Map<string, bigint>();
 
@@ -239,6 +247,10 @@ export class StageRunner<Desc extends DescMessage = DescMessage> {
         onRevoked: async (partitions) => {
           this.logger.info({ partitions }, 'partitions revoked');
           await this.definition.onRevoked?.(partitions);
+          const revoked = new Set(partitions.map((p) => p.partition));
+          const streams = [...this.streamPartitions].filter(([, partition]) => revoked.has(partition)).map(([streamId]) => streamId);
+          for (const streamId of streams) this.streamPartitions.delete(streamId);
+          if (streams.length > 0) await this.definition.onStreamsRevoked?.(streams);
         },
         // Nothing will be delivered again: a dead consumer is a dead stage (the process then exits).
         onCrash: (error) => this.fail(error),
@@ -470,10 +482,20 @@ export class StageRunner<Desc extends DescMessage = DescMessage> {
     await this.invokeHandler(inputs);
   }
 
+  /** Every pipeline message has a frame header: its end-of-stream marker ends the stream's bookkeeping. */
+  private noteStreams(inputs: StageInput<Desc>[]): void {
+    for (const input of inputs) {
+      const ref = (input.value as { ref?: { endOfStream?: boolean } }).ref;
+      if (ref?.endOfStream) this.streamPartitions.delete(input.key);
+      else this.streamPartitions.set(input.key, input.partition);
+    }
+  }
+
   /** Runs the handler; returns one result per input. Throws only for a retriable failure. */
   private async invokeHandler(inputs: StageInput<Desc>[]): Promise<HandlerResult[]> {
     const { handle, handleBatch } = this.definition;
     if (inputs.length === 0) return [];
+    this.noteStreams(inputs);
     if (handleBatch) {
       let results: HandlerResult[];
       try {
