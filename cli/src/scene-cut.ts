@@ -14,31 +14,33 @@ export class SceneCutDetector {
     private readonly rows = 18,
   ) {}
 
-  /** Takes the next frame (RGB24, width × height); true when it starts a new shot. */
-  next(frame: Uint8Array, width: number, height: number): boolean {
-    const grid = this.lumaGrid(frame, width, height);
-    const previous = this.previous;
-    this.previous = grid;
-    if (!previous) return false;
-    let change = 0;
-    for (let i = 0; i < grid.length; i++) change += Math.abs(grid[i]! - previous[i]!);
-    return change / grid.length / 255 > this.threshold;
-  }
-
-  private lumaGrid(frame: Uint8Array, width: number, height: number): Float32Array {
+  /**
+   * Takes the next frame as its luma plane (the Y of yuv420p, BT.601 limited range: 16–235), of which
+   * width × height is the picture and `stride` the bytes per row; true when it starts a new shot.
+   */
+  nextLuma(plane: Uint8Array, width: number, height: number, stride: number): boolean {
     const sums = new Float32Array(this.columns * this.rows);
     const counts = new Uint32Array(this.columns * this.rows);
     // Every other pixel of every other row is plenty for block means, at a quarter of the cost.
     for (let y = 0; y < height; y += 2) {
       const row = Math.min(this.rows - 1, Math.floor((y * this.rows) / height));
       for (let x = 0; x < width; x += 2) {
-        const i = (y * width + x) * 3;
         const cell = row * this.columns + Math.min(this.columns - 1, Math.floor((x * this.columns) / width));
-        sums[cell]! += 0.299 * frame[i]! + 0.587 * frame[i + 1]! + 0.114 * frame[i + 2]!;
+        sums[cell]! += plane[y * stride + x]!;
         counts[cell]! += 1;
       }
     }
-    for (let i = 0; i < sums.length; i++) sums[i] = counts[i]! > 0 ? sums[i]! / counts[i]! : 0;
-    return sums;
+    // Back to full range (0–255), the scale the threshold is given in.
+    for (let i = 0; i < sums.length; i++) sums[i] = counts[i]! > 0 ? ((sums[i]! / counts[i]! - 16) * 255) / 219 : 0;
+    return this.compare(sums);
+  }
+
+  private compare(grid: Float32Array): boolean {
+    const previous = this.previous;
+    this.previous = grid;
+    if (!previous) return false;
+    let change = 0;
+    for (let i = 0; i < grid.length; i++) change += Math.abs(grid[i]! - previous[i]!);
+    return change / grid.length / 255 > this.threshold;
   }
 }
