@@ -1,5 +1,7 @@
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { cpus, totalmem } from 'node:os';
+import { cpus, loadavg, totalmem } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { encodeMessage, makeMessage, topics } from '@emostream/shared';
@@ -46,4 +48,40 @@ export function updateReadme(name: string, markdown: string): void {
   const to = text.indexOf(end);
   if (from < 0 || to < from) throw new Error(`README.md has no ${start} … ${end} block`);
   writeFileSync(readme, `${text.slice(0, from + start.length)}\n${markdown}\n${text.slice(to)}`);
+}
+
+/** A process run to its end: its whole wall time (spawn to exit) and what it printed. */
+export interface TimedRun {
+  wallSeconds: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs a command to its end, timing it from spawn to exit; fails loudly (with its stderr) on a non-zero exit. */
+export async function timeProcess(command: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<TimedRun> {
+  const started = performance.now();
+  const child = spawn(command, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (chunk) => (stdout += String(chunk)));
+  child.stderr.on('data', (chunk) => (stderr += String(chunk)));
+  const [code] = (await once(child, 'exit')) as [number | null];
+  const wallSeconds = (performance.now() - started) / 1000;
+  if (code !== 0)
+    throw new Error(`${path.basename(command)} ${args.join(' ')} exited with ${code}:\n${stderr.trim().split('\n').slice(-10).join('\n')}`);
+  return { wallSeconds, stdout, stderr };
+}
+
+export function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+}
+
+/** The load averages (1, 5 min) now: how busy the shared machine was around a measurement. */
+export function load(): string {
+  return loadavg()
+    .slice(0, 2)
+    .map((l) => l.toFixed(1))
+    .join(' / ');
 }
