@@ -167,7 +167,7 @@ export class AnnotatedVideo {
     const cuts = new SceneCutDetector();
     let frameNumber = 0;
     let current: FaceEmotionEvent[] = [];
-    let overlay: Promise<Overlay | undefined> | undefined;
+    let overlay: Promise<Overlay> | undefined;
     reading: for await (const chunk of this.decoder.stdout as AsyncIterable<Buffer>) {
       for (const frame of frames.push(chunk)) {
         frameNumber += 1;
@@ -180,11 +180,12 @@ export class AnnotatedVideo {
           overlay = undefined;
         }
         if (current.length > 0) {
-          overlay ??= renderOverlay(current, this.video.width, this.video.height);
-          const drawn = await overlay;
-          if (drawn) blend(frame, paddedWidth, paddedHeight, drawn);
+          overlay ??= renderOverlay(current, this.frame);
+          blend(frame, await overlay);
         }
-        if (!this.encoder.stdin.write(frame)) await Promise.race([once(this.encoder.stdin, 'drain'), encoderDone]);
+        // The pipe holds the frame until it is written; then it is free for the next one.
+        if (!this.encoder.stdin.write(frame, () => frames.release(frame)))
+          await Promise.race([once(this.encoder.stdin, 'drain'), encoderDone]);
       }
     }
     // The decoder may still hold frames past the last one wanted (a stopped run): not needed.
@@ -217,8 +218,12 @@ export async function writeAnnotatedVideo(
   return writer.finish();
 }
 
-/** Cuts a byte stream into frames of `size` bytes, copying each byte once (no growing concatenations). */
+/**
+ * Cuts a byte stream into frames of `size` bytes, copying each byte once (no growing concatenations).
+ * Frames the encoder has taken are handed back (`release`) and reused: no large allocation per frame.
+ */
 class FrameAssembler {
+  private readonly spare: Buffer[] = [];
   private frame: Buffer;
   private filled = 0;
 
@@ -233,58 +238,71 @@ class FrameAssembler {
       this.filled += taken;
       offset += taken;
       if (this.filled === this.size) {
-        // A fresh buffer per frame: the encoder's pipe holds the previous one until it is written.
         const full = this.frame;
-        this.frame = Buffer.allocUnsafe(this.size);
+        this.frame = this.spare.pop() ?? Buffer.allocUnsafe(this.size);
         this.filled = 0;
         yield full;
       }
     }
   }
-}
 
-/** One sampled frame's drawing, as yuv420p planes with alpha, covering the region x, y, width × height (all even). */
-interface Overlay {
-  x: number;
-  y: number;
-  width: number;
-  height: number;
-  luma: Uint8Array;
-  alpha: Uint8Array;
-  /** Chroma at half resolution: alpha-weighted means of each 2 × 2 block, and that block's mean alpha. */
-  u: Uint8Array;
-  v: Uint8Array;
-  chromaAlpha: Uint8Array;
-}
-
-/** Renders the faces' drawing once (SVG, only the region it covers) and converts it to yuv420p with alpha. */
-async function renderOverlay(faces: FaceEmotionEvent[], frameWidth: number, frameHeight: number): Promise<Overlay | undefined> {
-  const region = overlayRegion(faces, frameWidth, frameHeight);
-  if (region.width <= 0 || region.height <= 0) return undefined;
-  const { x, y, width, height } = region;
-  const svg =
-    `<svg width="${width}" height="${height}" viewBox="${x} ${y} ${width} ${height}" xmlns="http://www.w3.org/2000/svg">` +
-    `${faces.map((f) => faceSvg(f, frameWidth, frameHeight)).join('')}</svg>`;
-  const rgba = await sharp(Buffer.from(svg)).ensureAlpha().raw().toBuffer();
-  return toYuva(rgba, region);
-}
-
-/** The even-aligned rectangle, inside the frame, that holds everything `faceSvg` draws for these faces. */
-function overlayRegion(
-  faces: FaceEmotionEvent[],
-  frameWidth: number,
-  frameHeight: number,
-): { x: number; y: number; width: number; height: number } {
-  let [left, top, right, bottom] = [Infinity, Infinity, -Infinity, -Infinity];
-  for (const face of faces) {
-    const layout = faceLayout(face, frameWidth, frameHeight);
-    const { x, y, width, height } = layout.box;
-    // The label's text may run a little past its backing rectangle: a font size of slack.
-    left = Math.min(left, x, layout.chartX - 2);
-    right = Math.max(right, x + width, x + layout.labelWidth + layout.font, layout.chartX - 2 + CHART_WIDTH);
-    top = Math.min(top, layout.labelY, y - 2);
-    bottom = Math.max(bottom, y + height, y - 2 + CHART_HEIGHT);
+  release(frame: Buffer): void {
+    this.spare.push(frame);
   }
+}
+
+/**
+ * One sampled frame's drawing as the yuv420p samples it changes: for each drawn pixel (alpha > 0) of
+ * the luma plane and of the two chroma planes, its offset in the frame, its value and its alpha. Blending
+ * then touches only what is drawn, not the empty space between faces.
+ */
+interface Overlay {
+  luma: DrawnSamples;
+  /** Chroma at half resolution: alpha-weighted means of each 2 × 2 block, with that block's mean alpha. */
+  u: DrawnSamples;
+  v: DrawnSamples;
+}
+
+interface DrawnSamples {
+  offsets: Int32Array;
+  values: Uint8Array;
+  alphas: Uint8Array;
+}
+
+type Region = { x: number; y: number; width: number; height: number };
+
+/**
+ * Renders the faces' drawing once (an SVG per face, only the region it covers), as the samples it
+ * changes in a yuv420p frame `paddedWidth` × `paddedHeight`. Faces are drawn in order, as in one SVG.
+ */
+async function renderOverlay(
+  faces: FaceEmotionEvent[],
+  frame: { width: number; height: number; paddedWidth: number; paddedHeight: number },
+): Promise<Overlay> {
+  const parts = await Promise.all(
+    faces.map(async (face) => {
+      const region = overlayRegion(face, frame.width, frame.height);
+      if (region.width <= 0 || region.height <= 0) return undefined;
+      const { x, y, width, height } = region;
+      const svg =
+        `<svg width="${width}" height="${height}" viewBox="${x} ${y} ${width} ${height}" xmlns="http://www.w3.org/2000/svg">` +
+        `${faceSvg(face, frame.width, frame.height)}</svg>`;
+      return toYuvSamples(await sharp(Buffer.from(svg)).ensureAlpha().raw().toBuffer(), region, frame.paddedWidth, frame.paddedHeight);
+    }),
+  );
+  const drawn = parts.filter((part): part is Overlay => part !== undefined);
+  return { luma: joined(drawn.map((d) => d.luma)), u: joined(drawn.map((d) => d.u)), v: joined(drawn.map((d) => d.v)) };
+}
+
+/** The even-aligned rectangle, inside the (padded) frame, that holds everything `faceSvg` draws for a face. */
+function overlayRegion(face: FaceEmotionEvent, frameWidth: number, frameHeight: number): Region {
+  const layout = faceLayout(face, frameWidth, frameHeight);
+  const { x, y, width, height } = layout.box;
+  // The label's text may run a little past its backing rectangle: a font size of slack.
+  const left = Math.min(x, layout.chartX - 2);
+  const right = Math.max(x + width, x + layout.labelWidth + layout.font, layout.chartX - 2 + CHART_WIDTH);
+  const top = Math.min(layout.labelY, y - 2);
+  const bottom = Math.max(y + height, y - 2 + CHART_HEIGHT);
   // Stroke width 2 reaches a pixel outside the box; round out to even coordinates for the chroma planes.
   const x0 = Math.max(0, Math.floor((left - 2) / 2) * 2);
   const y0 = Math.max(0, Math.floor((top - 2) / 2) * 2);
@@ -293,64 +311,86 @@ function overlayRegion(
   return { x: x0, y: y0, width: x1 - x0, height: y1 - y0 };
 }
 
-/** RGBA (straight alpha) to yuv420p with alpha, BT.601 limited range: what ffmpeg assumes for untagged video. */
-function toYuva(rgba: Buffer, region: { x: number; y: number; width: number; height: number }): Overlay {
-  const { width, height } = region;
-  const luma = new Uint8Array(width * height);
-  const alpha = new Uint8Array(width * height);
+/** RGBA (straight alpha) of a region to the yuv420p samples it changes, BT.601 limited range: what ffmpeg assumes for untagged video. */
+function toYuvSamples(rgba: Buffer, region: Region, paddedWidth: number, paddedHeight: number): Overlay {
+  const { x, y, width, height } = region;
+  const luma: number[][] = [[], [], []];
   const chromaWidth = width / 2;
-  const chromaHeight = height / 2;
-  const u = new Uint8Array(chromaWidth * chromaHeight);
-  const v = new Uint8Array(chromaWidth * chromaHeight);
-  const chromaAlpha = new Uint8Array(chromaWidth * chromaHeight);
-  const uSum = new Float64Array(chromaWidth * chromaHeight);
-  const vSum = new Float64Array(chromaWidth * chromaHeight);
-  const aSum = new Float64Array(chromaWidth * chromaHeight);
+  const uSum = new Float64Array(chromaWidth * (height / 2));
+  const vSum = new Float64Array(uSum.length);
+  const aSum = new Float64Array(uSum.length);
   for (let row = 0; row < height; row++) {
     for (let col = 0; col < width; col++) {
-      const p = row * width + col;
-      const a = rgba[p * 4 + 3]!;
+      const p = (row * width + col) * 4;
+      const a = rgba[p + 3]!;
       if (a === 0) continue;
-      const [r, g, b] = [rgba[p * 4]!, rgba[p * 4 + 1]!, rgba[p * 4 + 2]!];
-      luma[p] = Math.round(16 + (65.481 * r + 128.553 * g + 24.966 * b) / 255);
-      alpha[p] = a;
+      const [r, g, b] = [rgba[p]!, rgba[p + 1]!, rgba[p + 2]!];
+      luma[0]!.push((y + row) * paddedWidth + x + col);
+      luma[1]!.push(Math.round(16 + (65.481 * r + 128.553 * g + 24.966 * b) / 255));
+      luma[2]!.push(a);
       const c = (row >> 1) * chromaWidth + (col >> 1);
       uSum[c]! += a * (128 + (-37.797 * r - 74.203 * g + 112 * b) / 255);
       vSum[c]! += a * (128 + (112 * r - 93.786 * g - 18.214 * b) / 255);
       aSum[c]! += a;
     }
   }
-  for (let c = 0; c < aSum.length; c++) {
-    if (aSum[c] === 0) continue;
-    u[c] = Math.round(uSum[c]! / aSum[c]!);
-    v[c] = Math.round(vSum[c]! / aSum[c]!);
-    chromaAlpha[c] = Math.round(aSum[c]! / 4);
-  }
-  return { ...region, luma, alpha, u, v, chromaAlpha };
-}
-
-/** Alpha-blends an overlay onto a yuv420p frame (paddedWidth × paddedHeight, both even), in place. */
-function blend(frame: Buffer, paddedWidth: number, paddedHeight: number, overlay: Overlay): void {
-  const { x, y, width, height } = overlay;
-  for (let row = 0; row < height; row++) {
-    const line = (y + row) * paddedWidth + x;
-    for (let col = 0; col < width; col++) {
-      const a = overlay.alpha[row * width + col]!;
-      if (a === 0) continue;
-      frame[line + col] = (frame[line + col]! * (255 - a) + overlay.luma[row * width + col]! * a + 127) / 255;
-    }
-  }
+  const u: number[][] = [[], [], []];
+  const v: number[][] = [[], [], []];
   const chromaStride = paddedWidth / 2;
   const uPlane = paddedWidth * paddedHeight;
   const vPlane = uPlane + chromaStride * (paddedHeight / 2);
-  for (let row = 0; row < height / 2; row++) {
-    const line = (y / 2 + row) * chromaStride + x / 2;
-    for (let col = 0; col < width / 2; col++) {
-      const c = row * (width / 2) + col;
-      const a = overlay.chromaAlpha[c]!;
-      if (a === 0) continue;
-      frame[uPlane + line + col] = (frame[uPlane + line + col]! * (255 - a) + overlay.u[c]! * a + 127) / 255;
-      frame[vPlane + line + col] = (frame[vPlane + line + col]! * (255 - a) + overlay.v[c]! * a + 127) / 255;
+  for (let c = 0; c < aSum.length; c++) {
+    if (aSum[c] === 0) continue;
+    const at = (y / 2 + Math.floor(c / chromaWidth)) * chromaStride + x / 2 + (c % chromaWidth);
+    const alpha = Math.round(aSum[c]! / 4);
+    u[0]!.push(uPlane + at);
+    u[1]!.push(Math.round(uSum[c]! / aSum[c]!));
+    u[2]!.push(alpha);
+    v[0]!.push(vPlane + at);
+    v[1]!.push(Math.round(vSum[c]! / aSum[c]!));
+    v[2]!.push(alpha);
+  }
+  const samples = ([offsets, values, alphas]: number[][]): DrawnSamples => ({
+    offsets: Int32Array.from(offsets!),
+    values: Uint8Array.from(values!),
+    alphas: Uint8Array.from(alphas!),
+  });
+  return { luma: samples(luma), u: samples(u), v: samples(v) };
+}
+
+function joined(parts: DrawnSamples[]): DrawnSamples {
+  const join = <T extends Int32Array | Uint8Array>(arrays: T[], make: (length: number) => T): T => {
+    const out = make(arrays.reduce((n, a) => n + a.length, 0));
+    let at = 0;
+    for (const a of arrays) {
+      out.set(a, at);
+      at += a.length;
+    }
+    return out;
+  };
+  return {
+    offsets: join(
+      parts.map((p) => p.offsets),
+      (n) => new Int32Array(n),
+    ),
+    values: join(
+      parts.map((p) => p.values),
+      (n) => new Uint8Array(n),
+    ),
+    alphas: join(
+      parts.map((p) => p.alphas),
+      (n) => new Uint8Array(n),
+    ),
+  };
+}
+
+/** Alpha-blends an overlay's samples onto a yuv420p frame, in place. */
+function blend(frame: Buffer, overlay: Overlay): void {
+  for (const { offsets, values, alphas } of [overlay.luma, overlay.u, overlay.v]) {
+    for (let i = 0; i < offsets.length; i++) {
+      const at = offsets[i]!;
+      const a = alphas[i]!;
+      frame[at] = (frame[at]! * (255 - a) + values[i]! * a + 127) / 255;
     }
   }
 }
