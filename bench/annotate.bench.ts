@@ -79,7 +79,9 @@ const perRound = Array.from({ length: ROUNDS }, (_, i) => {
 const ratio = wall(true) / wall(false);
 const cpu = (video: boolean) => median(runs.filter((r) => r.video === video).map((r) => r.cpuSeconds ?? NaN));
 const cpuRatio = cpu(true) / cpu(false);
-const pass = ratio <= TARGET;
+// Met only when both the ratio of the medians and the median of the per-round ratios are: on a shared
+// machine one lucky or unlucky run moves either, and a verdict that one of them alone gives is noise.
+const pass = ratio <= TARGET && median(perRound) <= TARGET;
 const report = {
   benchmark: 'annotate',
   date: new Date().toISOString(),
@@ -105,7 +107,7 @@ updateReadme(
     `| \`emo run\` --no-video | ${wall(false).toFixed(1)} | 1.00 | ${cpu(false).toFixed(1)} | 1.00 |`,
     `| \`emo run\` (annotated video) | ${wall(true).toFixed(1)} | ${ratio.toFixed(2)} | ${cpu(true).toFixed(1)} | ${cpuRatio.toFixed(2)} |`,
     '',
-    `Wall-time ratio per round: ${perRound.map((r) => r.toFixed(2)).join(', ')}. Target (wall) ≤ ${TARGET}: **${pass ? 'met' : `not met (${((ratio - 1) * 100).toFixed(0)} % added)`}**.`,
+    `Wall-time ratio per round: ${perRound.map((r) => r.toFixed(2)).join(', ')} (median ${median(perRound).toFixed(2)}). Target (wall) ≤ ${TARGET}, by the ratio of the medians and by the median round: **${pass ? 'met' : 'not met'}**. The CPU time, steadier on a shared machine, says what the video costs: ${((cpuRatio - 1) * 100).toFixed(0)} % more; the wall time grows less because the stages leave part of the 2 cores idle.`,
   ].join('\n'),
 );
 console.log(

@@ -314,48 +314,56 @@ function overlayRegion(face: FaceEmotionEvent, frameWidth: number, frameHeight: 
 /** RGBA (straight alpha) of a region to the yuv420p samples it changes, BT.601 limited range: what ffmpeg assumes for untagged video. */
 function toYuvSamples(rgba: Buffer, region: Region, paddedWidth: number, paddedHeight: number): Overlay {
   const { x, y, width, height } = region;
-  const luma: number[][] = [[], [], []];
   const chromaWidth = width / 2;
   const uSum = new Float64Array(chromaWidth * (height / 2));
   const vSum = new Float64Array(uSum.length);
   const aSum = new Float64Array(uSum.length);
+  let drawnPixels = 0;
+  for (let p = 3; p < rgba.length; p += 4) if (rgba[p] !== 0) drawnPixels++;
+  // Typed arrays sized up front: this runs per face per sampled frame, and growing arrays cost GC.
+  const luma = samplesOf(drawnPixels);
+  let n = 0;
   for (let row = 0; row < height; row++) {
     for (let col = 0; col < width; col++) {
       const p = (row * width + col) * 4;
       const a = rgba[p + 3]!;
       if (a === 0) continue;
-      const [r, g, b] = [rgba[p]!, rgba[p + 1]!, rgba[p + 2]!];
-      luma[0]!.push((y + row) * paddedWidth + x + col);
-      luma[1]!.push(Math.round(16 + (65.481 * r + 128.553 * g + 24.966 * b) / 255));
-      luma[2]!.push(a);
+      const r = rgba[p]!;
+      const g = rgba[p + 1]!;
+      const b = rgba[p + 2]!;
+      luma.offsets[n] = (y + row) * paddedWidth + x + col;
+      luma.values[n] = Math.round(16 + (65.481 * r + 128.553 * g + 24.966 * b) / 255);
+      luma.alphas[n++] = a;
       const c = (row >> 1) * chromaWidth + (col >> 1);
       uSum[c]! += a * (128 + (-37.797 * r - 74.203 * g + 112 * b) / 255);
       vSum[c]! += a * (128 + (112 * r - 93.786 * g - 18.214 * b) / 255);
       aSum[c]! += a;
     }
   }
-  const u: number[][] = [[], [], []];
-  const v: number[][] = [[], [], []];
+  let drawnBlocks = 0;
+  for (let c = 0; c < aSum.length; c++) if (aSum[c] !== 0) drawnBlocks++;
+  const u = samplesOf(drawnBlocks);
+  const v = samplesOf(drawnBlocks);
   const chromaStride = paddedWidth / 2;
   const uPlane = paddedWidth * paddedHeight;
   const vPlane = uPlane + chromaStride * (paddedHeight / 2);
+  n = 0;
   for (let c = 0; c < aSum.length; c++) {
     if (aSum[c] === 0) continue;
     const at = (y / 2 + Math.floor(c / chromaWidth)) * chromaStride + x / 2 + (c % chromaWidth);
     const alpha = Math.round(aSum[c]! / 4);
-    u[0]!.push(uPlane + at);
-    u[1]!.push(Math.round(uSum[c]! / aSum[c]!));
-    u[2]!.push(alpha);
-    v[0]!.push(vPlane + at);
-    v[1]!.push(Math.round(vSum[c]! / aSum[c]!));
-    v[2]!.push(alpha);
+    u.offsets[n] = uPlane + at;
+    u.values[n] = Math.round(uSum[c]! / aSum[c]!);
+    u.alphas[n] = alpha;
+    v.offsets[n] = vPlane + at;
+    v.values[n] = Math.round(vSum[c]! / aSum[c]!);
+    v.alphas[n++] = alpha;
   }
-  const samples = ([offsets, values, alphas]: number[][]): DrawnSamples => ({
-    offsets: Int32Array.from(offsets!),
-    values: Uint8Array.from(values!),
-    alphas: Uint8Array.from(alphas!),
-  });
-  return { luma: samples(luma), u: samples(u), v: samples(v) };
+  return { luma, u, v };
+}
+
+function samplesOf(length: number): DrawnSamples {
+  return { offsets: new Int32Array(length), values: new Uint8Array(length), alphas: new Uint8Array(length) };
 }
 
 function joined(parts: DrawnSamples[]): DrawnSamples {
