@@ -60,7 +60,7 @@ export class AnnotatedVideo {
   constructor(
     inputArgs: string[],
     private readonly output: string,
-    private readonly video: VideoShape,
+    video: VideoShape,
   ) {
     const { width, height, fps } = video;
     const paddedWidth = width + (width % 2);
