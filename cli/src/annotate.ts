@@ -1,5 +1,6 @@
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { once } from 'node:events';
+import { rmSync } from 'node:fs';
 import sharp from 'sharp';
 import { EMOTION_LABELS, type FaceEmotionEvent } from '@emostream/shared';
 import { SceneCutDetector } from './scene-cut.js';
@@ -11,98 +12,395 @@ export interface Annotations {
   sampledSeqs: number[];
 }
 
+export interface VideoShape {
+  width: number;
+  height: number;
+  fps: number;
+}
+
 /**
- * Writes `<name>.annotated.mp4`: every frame of the input (`inputArgs`: ffmpeg's input options, e.g.
- * `['-i', file]`) with each face's box, "Label: NN.NN%" above it (as the reference draws), its track
- * id, and a small bar chart of the seven probabilities. A face is drawn on the frames its observation
- * covers: from its sampled frame until the next sampled frame (with faces or not), and never past a
- * hard cut. Boxes are in the source frame's pixels (`event.frame`), scaled to the video's size. An odd
- * width or height is padded by one pixel at the right or bottom (H.264 in 4:2:0 needs even sizes).
+ * x264's speed/size trade-off for the annotated video, a preview beside the reports. On the 720p demo
+ * clip (150 frames, yuv420p in): "ultrafast" at CRF 28 took 0.9 CPU-s for 1.3 MB, "superfast" 1.6 CPU-s
+ * for 0.75 MB, "veryfast" 2.0 CPU-s for 0.46 MB; the labels stay legible at CRF 28.
+ */
+const X264_OPTIONS = ['-preset', 'ultrafast', '-crf', '28'];
+
+/**
+ * `<name>.annotated.mp4`, written while the pipeline runs: every frame of the input (`inputArgs`:
+ * ffmpeg's input options, e.g. `['-i', file]`) with each face's box, "Label: NN.NN%" above it (as the
+ * reference draws), its track id, and a small bar chart of the seven probabilities.
+ *
+ * A face is drawn on the frames its observation covers: from its sampled frame until the next sampled
+ * frame (with faces or not), and never past a hard cut. So a frame is drawn once the sink has reported
+ * a sampled frame at or after it (`sampled`), or once the input is over (`finish`); until then the
+ * decoder waits (pipe back-pressure), a sampling interval ahead at most. Boxes are in the source
+ * frame's pixels (`event.frame`), scaled to the video's size. An odd width or height is padded by one
+ * pixel at the right or bottom (H.264 in 4:2:0 needs even sizes).
+ *
+ * Cheap by construction: frames travel as yuv420p (what the decoder makes and the encoder takes: no
+ * colour conversion, half the bytes of RGB), each frame is copied once out of the pipe, the overlay of
+ * a sampled frame is rendered once (only the region it covers) and alpha-blended onto each frame it covers.
+ */
+export class AnnotatedVideo {
+  /** Frames up to this one may be drawn: the sink has reported a sampled frame at or after it. */
+  private known = 0;
+  /** The last frame to write (set by `finish`). */
+  private last = Number.POSITIVE_INFINITY;
+  /** The sampled frames reported so far, ascending, and the first one not yet drawn. */
+  private readonly samples: { seq: number; faces: FaceEmotionEvent[] }[] = [];
+  private next = 0;
+  private wake: (() => void) | undefined;
+  private aborted = false;
+  private readonly decoder: ChildProcessWithoutNullStreams;
+  private readonly encoder: ChildProcessWithoutNullStreams;
+  private readonly frame: { width: number; height: number; paddedWidth: number; paddedHeight: number };
+  /** Resolves to the number of frames written once the video is complete. */
+  readonly done: Promise<number>;
+
+  constructor(
+    inputArgs: string[],
+    private readonly output: string,
+    video: VideoShape,
+  ) {
+    const { width, height, fps } = video;
+    const paddedWidth = width + (width % 2);
+    const paddedHeight = height + (height % 2);
+    this.frame = { width, height, paddedWidth, paddedHeight };
+    // Their own process group: a Ctrl-C at the terminal stops the run's reading, and the video is then
+    // finished up to the last frame processed; a SIGINT reaching these ffmpegs would cut it short.
+    // (Should this process die, they end too: the encoder at the end of its input, the decoder on EPIPE.)
+    const spawnOptions = { detached: true };
+    // passthrough: every decoded frame once (no frames duplicated or dropped to keep a constant rate).
+    this.decoder = spawn(
+      'ffmpeg',
+      [
+        '-hide_banner',
+        '-loglevel',
+        'error',
+        ...inputArgs,
+        '-an',
+        '-fps_mode',
+        'passthrough',
+        '-vf',
+        `scale=${width}:${height},pad=${paddedWidth}:${paddedHeight}`,
+        '-f',
+        'rawvideo',
+        '-pix_fmt',
+        'yuv420p',
+        'pipe:1',
+      ],
+      spawnOptions,
+    );
+    this.encoder = spawn(
+      'ffmpeg',
+      [
+        '-hide_banner',
+        '-loglevel',
+        'error',
+        '-y',
+        '-f',
+        'rawvideo',
+        '-pix_fmt',
+        'yuv420p',
+        '-s',
+        `${paddedWidth}x${paddedHeight}`,
+        '-r',
+        String(fps),
+        '-i',
+        'pipe:0',
+        '-c:v',
+        'libx264',
+        ...X264_OPTIONS,
+        '-pix_fmt',
+        'yuv420p',
+        output,
+      ],
+      spawnOptions,
+    );
+    this.done = this.write();
+    // Whoever awaits `finish` sees a failure; an abandoned video must not be an unhandled rejection.
+    this.done.catch(() => undefined);
+  }
+
+  /** A sampled frame reached the sink with these faces (maybe none): it covers the frames from it on. */
+  sampled(seq: number, faces: FaceEmotionEvent[]): void {
+    let at = this.samples.length - 1;
+    while (at >= 0 && this.samples[at]!.seq > seq) at -= 1;
+    if (this.samples[at]?.seq === seq) this.samples[at] = { seq, faces };
+    else {
+      this.samples.splice(at + 1, 0, { seq, faces });
+      // Frames come in order; one that did not and whose frames are written already is too late to draw.
+      if (at + 1 < this.next) this.next += 1;
+    }
+    this.known = Math.max(this.known, seq);
+    this.wake?.();
+  }
+
+  /** The input is over: draws what is left, up to frame `frames` (all decoded frames when not given). */
+  finish(frames?: number): Promise<number> {
+    this.last = frames ?? Number.POSITIVE_INFINITY;
+    this.known = Number.POSITIVE_INFINITY;
+    this.wake?.();
+    return this.done;
+  }
+
+  /** Gives the video up (the input had no frame): stops both ffmpegs and removes what was written. */
+  async abort(): Promise<void> {
+    this.aborted = true;
+    this.known = Number.POSITIVE_INFINITY;
+    this.wake?.();
+    this.decoder.kill('SIGKILL');
+    this.encoder.kill('SIGKILL');
+    await this.done.catch(() => undefined);
+    rmSync(this.output, { force: true });
+  }
+
+  private async write(): Promise<number> {
+    const { width, height, paddedWidth, paddedHeight } = this.frame;
+    const lumaBytes = paddedWidth * paddedHeight;
+    const frames = new FrameAssembler(lumaBytes + 2 * (paddedWidth / 2) * (paddedHeight / 2));
+    const encoderError = collect(this.encoder.stderr);
+    const encoderDone = once(this.encoder, 'exit');
+    // A failed encoder closes its input: stop feeding it and report its own message below.
+    this.encoder.stdin.on('error', () => this.decoder.kill('SIGKILL'));
+    this.decoder.stderr.resume();
+    const cuts = new SceneCutDetector();
+    let frameNumber = 0;
+    let current: FaceEmotionEvent[] = [];
+    let overlay: Promise<Overlay> | undefined;
+    reading: for await (const chunk of this.decoder.stdout as AsyncIterable<Buffer>) {
+      for (const frame of frames.push(chunk)) {
+        frameNumber += 1;
+        while (this.known < frameNumber) await new Promise<void>((resolve) => (this.wake = resolve));
+        if (this.aborted || frameNumber > this.last || this.encoder.stdin.destroyed) break reading;
+        // A new shot ends what was drawn; a sampled frame replaces it with its own faces (maybe none).
+        if (cuts.nextLuma(frame, width, height, paddedWidth)) current = [];
+        while (this.next < this.samples.length && this.samples[this.next]!.seq <= frameNumber) {
+          current = this.samples[this.next++]!.faces;
+          overlay = undefined;
+        }
+        if (current.length > 0) {
+          overlay ??= renderOverlay(current, this.frame);
+          blend(frame, await overlay);
+        }
+        // The pipe holds the frame until it is written; then it is free for the next one.
+        if (!this.encoder.stdin.write(frame, () => frames.release(frame)))
+          await Promise.race([once(this.encoder.stdin, 'drain'), encoderDone]);
+      }
+    }
+    // The decoder may still hold frames past the last one wanted (a stopped run): not needed.
+    this.decoder.kill('SIGKILL');
+    this.encoder.stdin.end();
+    const [code] = await encoderDone;
+    if (this.aborted) throw new Error('the annotated video was abandoned');
+    if (code !== 0)
+      throw new Error(
+        `ffmpeg could not write ${this.output} (exit code ${code}): ${(await encoderError).trim().split('\n').slice(-2).join(' | ')}`,
+      );
+    return Math.min(frameNumber, this.last);
+  }
+}
+
+/**
+ * Writes `<name>.annotated.mp4` when every annotation is known beforehand (a live input's recorded
+ * pictures): see AnnotatedVideo.
  */
 export async function writeAnnotatedVideo(
   inputArgs: string[],
   output: string,
-  video: { width: number; height: number; fps: number },
+  video: VideoShape,
   annotations: Annotations,
 ): Promise<number> {
-  const { width, height, fps } = video;
-  const frameBytes = width * height * 3;
+  const writer = new AnnotatedVideo(inputArgs, output, video);
   const bySeq = new Map<number, FaceEmotionEvent[]>();
   for (const face of annotations.faces) bySeq.set(face.seq, [...(bySeq.get(face.seq) ?? []), face]);
-  const sampledSeqs = [...new Set([...annotations.sampledSeqs, ...bySeq.keys()])].sort((a, b) => a - b);
-  const cuts = new SceneCutDetector();
+  for (const seq of new Set([...annotations.sampledSeqs, ...bySeq.keys()])) writer.sampled(seq, bySeq.get(seq) ?? []);
+  return writer.finish();
+}
 
-  // passthrough: every decoded frame once (no frames duplicated or dropped to keep a constant rate).
-  const decoder = spawn('ffmpeg', [
-    '-hide_banner',
-    '-loglevel',
-    'error',
-    ...inputArgs,
-    '-an',
-    '-fps_mode',
-    'passthrough',
-    '-f',
-    'rawvideo',
-    '-pix_fmt',
-    'rgb24',
-    '-vf',
-    `scale=${width}:${height}`,
-    'pipe:1',
-  ]);
-  const encoder = spawn('ffmpeg', [
-    '-hide_banner',
-    '-loglevel',
-    'error',
-    '-y',
-    '-f',
-    'rawvideo',
-    '-pix_fmt',
-    'rgb24',
-    '-s',
-    `${width}x${height}`,
-    '-r',
-    String(fps),
-    '-i',
-    'pipe:0',
-    '-vf',
-    'pad=ceil(iw/2)*2:ceil(ih/2)*2',
-    '-c:v',
-    'libx264',
-    '-preset',
-    'veryfast',
-    '-pix_fmt',
-    'yuv420p',
-    output,
-  ]);
-  const encoderError = collect(encoder.stderr);
-  const encoderDone = once(encoder, 'exit');
-  // A failed encoder closes its input: stop feeding it and report its own message below.
-  encoder.stdin.on('error', () => decoder.kill('SIGKILL'));
-  let pending: Buffer = Buffer.alloc(0);
-  let frameNumber = 0;
-  let current: FaceEmotionEvent[] = [];
-  let next = 0;
-  for await (const chunk of decoder.stdout as AsyncIterable<Buffer>) {
-    pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk]);
-    while (pending.length >= frameBytes) {
-      const frame = pending.subarray(0, frameBytes);
-      pending = pending.subarray(frameBytes);
-      frameNumber += 1;
-      // A new shot ends what was drawn; a sampled frame replaces it with its own faces (maybe none).
-      if (cuts.next(frame, width, height)) current = [];
-      while (next < sampledSeqs.length && sampledSeqs[next]! <= frameNumber) current = bySeq.get(sampledSeqs[next++]!) ?? [];
-      const drawn: Uint8Array = current.length === 0 ? frame : await overlay(frame, width, height, current);
-      if (encoder.stdin.destroyed) break;
-      if (!encoder.stdin.write(drawn)) await Promise.race([once(encoder.stdin, 'drain'), encoderDone]);
+/**
+ * Cuts a byte stream into frames of `size` bytes, copying each byte once (no growing concatenations).
+ * Frames the encoder has taken are handed back (`release`) and reused: no large allocation per frame.
+ */
+class FrameAssembler {
+  private readonly spare: Buffer[] = [];
+  private frame: Buffer;
+  private filled = 0;
+
+  constructor(private readonly size: number) {
+    this.frame = Buffer.allocUnsafe(size);
+  }
+
+  *push(chunk: Buffer): Generator<Buffer> {
+    for (let offset = 0; offset < chunk.length;) {
+      const taken = Math.min(this.size - this.filled, chunk.length - offset);
+      chunk.copy(this.frame, this.filled, offset, offset + taken);
+      this.filled += taken;
+      offset += taken;
+      if (this.filled === this.size) {
+        const full = this.frame;
+        this.frame = this.spare.pop() ?? Buffer.allocUnsafe(this.size);
+        this.filled = 0;
+        yield full;
+      }
     }
   }
-  encoder.stdin.end();
-  const [code] = await encoderDone;
-  if (code !== 0)
-    throw new Error(
-      `ffmpeg could not write ${output} (exit code ${code}): ${(await encoderError).trim().split('\n').slice(-2).join(' | ')}`,
-    );
-  return frameNumber;
+
+  release(frame: Buffer): void {
+    this.spare.push(frame);
+  }
+}
+
+/**
+ * One sampled frame's drawing as the yuv420p samples it changes: for each drawn pixel (alpha > 0) of
+ * the luma plane and of the two chroma planes, its offset in the frame, its value and its alpha. Blending
+ * then touches only what is drawn, not the empty space between faces.
+ */
+interface Overlay {
+  luma: DrawnSamples;
+  /** Chroma at half resolution: alpha-weighted means of each 2 × 2 block, with that block's mean alpha. */
+  u: DrawnSamples;
+  v: DrawnSamples;
+}
+
+interface DrawnSamples {
+  offsets: Int32Array;
+  values: Uint8Array;
+  alphas: Uint8Array;
+}
+
+type Region = { x: number; y: number; width: number; height: number };
+
+/**
+ * Renders the faces' drawing once (an SVG per face, only the region it covers), as the samples it
+ * changes in a yuv420p frame `paddedWidth` × `paddedHeight`. Faces are drawn in order, as in one SVG.
+ */
+async function renderOverlay(
+  faces: FaceEmotionEvent[],
+  frame: { width: number; height: number; paddedWidth: number; paddedHeight: number },
+): Promise<Overlay> {
+  const parts = await Promise.all(
+    faces.map(async (face) => {
+      const region = overlayRegion(face, frame.width, frame.height);
+      if (region.width <= 0 || region.height <= 0) return undefined;
+      const { x, y, width, height } = region;
+      const svg =
+        `<svg width="${width}" height="${height}" viewBox="${x} ${y} ${width} ${height}" xmlns="http://www.w3.org/2000/svg">` +
+        `${faceSvg(face, frame.width, frame.height)}</svg>`;
+      return toYuvSamples(await sharp(Buffer.from(svg)).ensureAlpha().raw().toBuffer(), region, frame.paddedWidth, frame.paddedHeight);
+    }),
+  );
+  const drawn = parts.filter((part): part is Overlay => part !== undefined);
+  return { luma: joined(drawn.map((d) => d.luma)), u: joined(drawn.map((d) => d.u)), v: joined(drawn.map((d) => d.v)) };
+}
+
+/** The even-aligned rectangle, inside the (padded) frame, that holds everything `faceSvg` draws for a face. */
+function overlayRegion(face: FaceEmotionEvent, frameWidth: number, frameHeight: number): Region {
+  const layout = faceLayout(face, frameWidth, frameHeight);
+  const { x, y, width, height } = layout.box;
+  // The label's text may run a little past its backing rectangle: a font size of slack.
+  const left = Math.min(x, layout.chartX - 2);
+  const right = Math.max(x + width, x + layout.labelWidth + layout.font, layout.chartX - 2 + CHART_WIDTH);
+  const top = Math.min(layout.labelY, y - 2);
+  const bottom = Math.max(y + height, y - 2 + CHART_HEIGHT);
+  // Stroke width 2 reaches a pixel outside the box; round out to even coordinates for the chroma planes.
+  const x0 = Math.max(0, Math.floor((left - 2) / 2) * 2);
+  const y0 = Math.max(0, Math.floor((top - 2) / 2) * 2);
+  const x1 = Math.min(frameWidth + (frameWidth % 2), Math.ceil((right + 2) / 2) * 2);
+  const y1 = Math.min(frameHeight + (frameHeight % 2), Math.ceil((bottom + 2) / 2) * 2);
+  return { x: x0, y: y0, width: x1 - x0, height: y1 - y0 };
+}
+
+/** RGBA (straight alpha) of a region to the yuv420p samples it changes, BT.601 limited range: what ffmpeg assumes for untagged video. */
+function toYuvSamples(rgba: Buffer, region: Region, paddedWidth: number, paddedHeight: number): Overlay {
+  const { x, y, width, height } = region;
+  const chromaWidth = width / 2;
+  const uSum = new Float64Array(chromaWidth * (height / 2));
+  const vSum = new Float64Array(uSum.length);
+  const aSum = new Float64Array(uSum.length);
+  let drawnPixels = 0;
+  for (let p = 3; p < rgba.length; p += 4) if (rgba[p] !== 0) drawnPixels++;
+  // Typed arrays sized up front: this runs per face per sampled frame, and growing arrays cost GC.
+  const luma = samplesOf(drawnPixels);
+  let n = 0;
+  for (let row = 0; row < height; row++) {
+    for (let col = 0; col < width; col++) {
+      const p = (row * width + col) * 4;
+      const a = rgba[p + 3]!;
+      if (a === 0) continue;
+      const r = rgba[p]!;
+      const g = rgba[p + 1]!;
+      const b = rgba[p + 2]!;
+      luma.offsets[n] = (y + row) * paddedWidth + x + col;
+      luma.values[n] = Math.round(16 + (65.481 * r + 128.553 * g + 24.966 * b) / 255);
+      luma.alphas[n++] = a;
+      const c = (row >> 1) * chromaWidth + (col >> 1);
+      uSum[c]! += a * (128 + (-37.797 * r - 74.203 * g + 112 * b) / 255);
+      vSum[c]! += a * (128 + (112 * r - 93.786 * g - 18.214 * b) / 255);
+      aSum[c]! += a;
+    }
+  }
+  let drawnBlocks = 0;
+  for (let c = 0; c < aSum.length; c++) if (aSum[c] !== 0) drawnBlocks++;
+  const u = samplesOf(drawnBlocks);
+  const v = samplesOf(drawnBlocks);
+  const chromaStride = paddedWidth / 2;
+  const uPlane = paddedWidth * paddedHeight;
+  const vPlane = uPlane + chromaStride * (paddedHeight / 2);
+  n = 0;
+  for (let c = 0; c < aSum.length; c++) {
+    if (aSum[c] === 0) continue;
+    const at = (y / 2 + Math.floor(c / chromaWidth)) * chromaStride + x / 2 + (c % chromaWidth);
+    const alpha = Math.round(aSum[c]! / 4);
+    u.offsets[n] = uPlane + at;
+    u.values[n] = Math.round(uSum[c]! / aSum[c]!);
+    u.alphas[n] = alpha;
+    v.offsets[n] = vPlane + at;
+    v.values[n] = Math.round(vSum[c]! / aSum[c]!);
+    v.alphas[n++] = alpha;
+  }
+  return { luma, u, v };
+}
+
+function samplesOf(length: number): DrawnSamples {
+  return { offsets: new Int32Array(length), values: new Uint8Array(length), alphas: new Uint8Array(length) };
+}
+
+function joined(parts: DrawnSamples[]): DrawnSamples {
+  const join = <T extends Int32Array | Uint8Array>(arrays: T[], make: (length: number) => T): T => {
+    const out = make(arrays.reduce((n, a) => n + a.length, 0));
+    let at = 0;
+    for (const a of arrays) {
+      out.set(a, at);
+      at += a.length;
+    }
+    return out;
+  };
+  return {
+    offsets: join(
+      parts.map((p) => p.offsets),
+      (n) => new Int32Array(n),
+    ),
+    values: join(
+      parts.map((p) => p.values),
+      (n) => new Uint8Array(n),
+    ),
+    alphas: join(
+      parts.map((p) => p.alphas),
+      (n) => new Uint8Array(n),
+    ),
+  };
+}
+
+/** Alpha-blends an overlay's samples onto a yuv420p frame, in place. */
+function blend(frame: Buffer, overlay: Overlay): void {
+  for (const { offsets, values, alphas } of [overlay.luma, overlay.u, overlay.v]) {
+    for (let i = 0; i < offsets.length; i++) {
+      const at = offsets[i]!;
+      const a = alphas[i]!;
+      frame[at] = (frame[at]! * (255 - a) + values[i]! * a + 127) / 255;
+    }
+  }
 }
 
 /**
@@ -111,7 +409,7 @@ export async function writeAnnotatedVideo(
  */
 export async function writeAnnotatedImage(image: string, output: string, faces: FaceEmotionEvent[]): Promise<string> {
   const { data, info } = await sharp(image).removeAlpha().toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
-  const drawn = faces.length === 0 ? data : await overlay(data, info.width, info.height, faces);
+  const drawn = faces.length === 0 ? data : await overlayImage(data, info.width, info.height, faces);
   await sharp(drawn, { raw: { width: info.width, height: info.height, channels: 3 } })
     .jpeg({ quality: 92 })
     .toFile(output);
@@ -127,7 +425,7 @@ function collect(stream: NodeJS.ReadableStream): Promise<string> {
   );
 }
 
-async function overlay(frame: Buffer, width: number, height: number, faces: FaceEmotionEvent[]): Promise<Buffer> {
+async function overlayImage(frame: Buffer, width: number, height: number, faces: FaceEmotionEvent[]): Promise<Buffer> {
   const svg = `<svg width="${width}" height="${height}" xmlns="http://www.w3.org/2000/svg">${faces.map((f) => faceSvg(f, width, height)).join('')}</svg>`;
   return sharp(frame, { raw: { width, height, channels: 3 } })
     .composite([{ input: Buffer.from(svg) }])
@@ -148,28 +446,36 @@ export function boxInPicture(
 }
 
 const BAR_LABELS = EMOTION_LABELS.map((l) => l.slice(0, 3));
+const CHART_WIDTH = 90;
+const CHART_HEIGHT = 7 * 13 + 4;
 
-function faceSvg(face: FaceEmotionEvent, frameWidth: number, frameHeight: number): string {
-  const { x, y, width, height } = boxInPicture(face, frameWidth, frameHeight);
-  const font = Math.max(11, Math.round(width / 7));
+/** Where a face's drawing goes: its box, the label above it and the probability chart beside it. */
+function faceLayout(face: FaceEmotionEvent, frameWidth: number, frameHeight: number) {
+  const box = boxInPicture(face, frameWidth, frameHeight);
+  const font = Math.max(11, Math.round(box.width / 7));
   const text = `${face.label}: ${(face.confidence * 100).toFixed(2)}%`;
   // The bar chart sits right of the box, or left of it when the box touches the right edge.
-  const chartWidth = 90;
-  const chartX = x + width + 6 + chartWidth < frameWidth ? x + width + 6 : Math.max(0, x - chartWidth - 6);
+  const chartX = box.x + box.width + 6 + CHART_WIDTH < frameWidth ? box.x + box.width + 6 : Math.max(0, box.x - CHART_WIDTH - 6);
+  return { box, font, text, labelY: Math.max(0, box.y - font - 8), labelWidth: Math.round(text.length * font * 0.62), chartX };
+}
+
+function faceSvg(face: FaceEmotionEvent, frameWidth: number, frameHeight: number): string {
+  const { box, font, text, labelY, labelWidth, chartX } = faceLayout(face, frameWidth, frameHeight);
+  const { x, y, width, height } = box;
   const bars = EMOTION_LABELS.map((label, i) => {
     const p = face.probabilities[label];
     const rowY = y + i * 13;
     return (
       `<text x="${chartX}" y="${rowY + 10}" font-family="DejaVu Sans, sans-serif" font-size="10" fill="white">${BAR_LABELS[i]}</text>` +
-      `<rect x="${chartX + 26}" y="${rowY + 2}" width="${(p * (chartWidth - 28)).toFixed(1)}" height="9" fill="${label === face.label ? '#00e676' : '#90caf9'}"/>`
+      `<rect x="${chartX + 26}" y="${rowY + 2}" width="${(p * (CHART_WIDTH - 28)).toFixed(1)}" height="9" fill="${label === face.label ? '#00e676' : '#90caf9'}"/>`
     );
   }).join('');
   return (
     `<rect x="${x}" y="${y}" width="${width}" height="${height}" fill="none" stroke="#00e676" stroke-width="2"/>` +
-    `<rect x="${x}" y="${Math.max(0, y - font - 8)}" width="${Math.round(text.length * font * 0.62)}" height="${font + 6}" fill="black" fill-opacity="0.6"/>` +
+    `<rect x="${x}" y="${labelY}" width="${labelWidth}" height="${font + 6}" fill="black" fill-opacity="0.6"/>` +
     `<text x="${x + 2}" y="${Math.max(font, y - 6)}" font-family="DejaVu Sans, sans-serif" font-size="${font}" fill="white">${text}</text>` +
     `<text x="${x + 3}" y="${y + height - 4}" font-family="DejaVu Sans, sans-serif" font-size="${Math.max(10, font - 2)}" fill="yellow">#${face.trackId}</text>` +
-    `<rect x="${chartX - 2}" y="${y - 2}" width="${chartWidth}" height="${7 * 13 + 4}" fill="black" fill-opacity="0.55"/>` +
+    `<rect x="${chartX - 2}" y="${y - 2}" width="${CHART_WIDTH}" height="${CHART_HEIGHT}" fill="black" fill-opacity="0.55"/>` +
     bars
   );
 }

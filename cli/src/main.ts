@@ -76,6 +76,7 @@ program
   .option('--max-width <px>', 'scale wider frames down (0 = ingest default)', positiveNumber, 0)
   .option('--device <cpu|cuda>', 'where the models run (cuda falls back to cpu with a warning)', deviceOption, 'cpu')
   .option('--features', 'also write <name>.features.jsonl: per track and sampled frame, the backbone features and static probabilities')
+  .option('--no-video', 'skip the annotated video of each input (and the annotated copy of each image)')
   .option(
     '--serve <port>',
     'serve the live view (pictures, boxes, timelines) on this port while the inputs run, and after them until Ctrl-C',
@@ -106,6 +107,7 @@ program
         maxWidth: number;
         device: 'cpu' | 'cuda';
         features?: boolean;
+        video: boolean;
         serve?: number;
         serveHost: string;
         kafka?: string;
@@ -153,6 +155,7 @@ program
         maxWidth: options.maxWidth,
         device: options.device,
         features: Boolean(options.features),
+        video: options.video,
         log: say,
         signal: stop.signal,
         drainGraceMs: options.grace * 1000,
@@ -163,7 +166,9 @@ program
       if (options.json) for (const summary of summaries) console.log(JSON.stringify(summary));
       if (summaries.some((s) => s.reports.length > 0)) {
         say(
-          `reports written to ${options.out}/ (<input>.csv, .events.jsonl, .annotated.mp4; images: <folder>.faces.csv, <image>.annotated.jpg)`,
+          options.video
+            ? `reports written to ${options.out}/ (<input>.csv, .events.jsonl, .annotated.mp4; images: <folder>.faces.csv, <image>.annotated.jpg)`
+            : `reports written to ${options.out}/ (<input>.csv, .events.jsonl; images: <folder>.faces.csv)`,
         );
       } else {
         say('no reports written: no input could be read');

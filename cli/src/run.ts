@@ -38,7 +38,7 @@ import { packTemporal, temporalConfigSchema, temporalStage, type TemporalModel }
 import { sinkStage } from '@emostream/sink';
 import { buildSyntheticPack, SYNTHETIC_PACK_NAME, writeDefaultPack } from '@emostream/models';
 import { fromBinary } from '@bufbuild/protobuf';
-import { writeAnnotatedImage, writeAnnotatedVideo, type Annotations } from './annotate.js';
+import { AnnotatedVideo, writeAnnotatedImage, writeAnnotatedVideo, type Annotations } from './annotate.js';
 import type { RunInput } from './inputs.js';
 import { RunProgress } from './progress.js';
 import {
@@ -69,6 +69,8 @@ export interface RunOptions {
   maxWidth?: number;
   /** Also write `<name>.features.jsonl`: per track and sampled frame, the backbone's features and static probabilities. */
   features?: boolean;
+  /** Write `<name>.annotated.mp4` (and images' `.annotated.jpg`); default true. */
+  video?: boolean;
   /** Draw progress bars and status lines (default: when stderr is a terminal). */
   progress?: boolean;
   /** Aborting it (Ctrl-C) stops reading the inputs; what was read is still processed and reported. */
@@ -135,6 +137,8 @@ interface Pipeline {
   progress: Map<string, StreamProgress>;
   /** Live inputs' sampled pictures, recorded for their annotated video. */
   recordings: Map<string, Recording>;
+  /** Files' annotated videos, drawn while the pipeline runs: the sink tells each its sampled frames. */
+  videos: Map<string, AnnotatedVideo>;
   /** Where each stream's end-of-stream marker sits on the emotions topic, once the sink has seen it. */
   streamEnds: Map<string, { partition: number; offset: string }>;
   sinkGroup: string;
@@ -277,6 +281,7 @@ async function startPipeline(inputs: RunInput[], options: RunOptions, log: (line
   const temporalModel = packTemporal(pack);
 
   const progress = new Map<string, StreamProgress>();
+  const videos = new Map<string, AnnotatedVideo>();
   const streamEnds = new Map<string, { partition: number; offset: string }>();
   // Each stage with its service's own defaults (one source of truth: what `emo serve <stage>` runs with).
   const defaults = {
@@ -302,9 +307,10 @@ async function startPipeline(inputs: RunInput[], options: RunOptions, log: (line
         progress.set(streamId, {
           lastSeq: Math.max(seen.lastSeq, seq),
           frames: seen.frames + 1,
-          faces: seen.faces + faces,
+          faces: seen.faces + faces.length,
           sampledSeqs: seen.sampledSeqs,
         });
+        videos.get(streamId)?.sampled(seq, faces);
       },
     }),
   ] as StageDefinition[];
@@ -341,7 +347,7 @@ async function startPipeline(inputs: RunInput[], options: RunOptions, log: (line
   mkdirSync(options.outDir, { recursive: true });
   const recordings = new Map<string, Recording>(
     inputs
-      .filter((i) => i.live)
+      .filter((i) => i.live && options.video !== false)
       .map((i) => [i.name, { dir: mkdtempSync(path.join(options.outDir, `.${i.name}.frames-`)), frames: 0, width: 0, height: 0 }]),
   );
   const framesReader =
@@ -376,6 +382,7 @@ async function startPipeline(inputs: RunInput[], options: RunOptions, log: (line
     observations,
     progress,
     recordings,
+    videos,
     streamEnds,
     sinkGroup: runners.at(-1)!.groupId,
     publish: (streamId, frame) => producer.send([{ topic: framesTopic, key: streamId, value: encodeMessage(topics.frames, frame) }]),
@@ -387,6 +394,8 @@ async function startPipeline(inputs: RunInput[], options: RunOptions, log: (line
       await kafka?.deleteTopicsWithPrefix(`${prefix}.`);
       await bus.close();
       await Promise.all(Object.values(pack.sessions).map((s) => s.release()));
+      // An input that threw before its video was finished: its ffmpegs go, and the partial file.
+      await Promise.all([...videos.values()].map((video) => video.abort()));
       for (const recording of recordings.values()) rmSync(recording.dir, { recursive: true, force: true });
     },
   };
@@ -446,6 +455,13 @@ async function runInput(
     const seen = pipeline.progress.get(streamId);
     if (seen) line.update({ frames: input.live ? seen.frames : seen.lastSeq, faces: seen.faces });
   }, 200);
+
+  // A file's annotated video is drawn alongside the stages (the sink hands it each sampled frame).
+  const annotated =
+    video && !input.image && options.video !== false
+      ? new AnnotatedVideo(['-i', parseSource(input.input).input], path.join(options.outDir, `${streamId}.annotated.mp4`), video)
+      : undefined;
+  if (annotated) pipeline.videos.set(streamId, annotated);
 
   const metrics = new IngestMetrics(new Registry());
   // Watched live (--serve), a file is read only a few frames ahead of the sink, so each picture the
@@ -545,23 +561,25 @@ async function runInput(
     written.push(...((await attempt('CSV report', () => writeReports(options.outDir, streamId, reports))) ?? []));
   if (options.features && !unread)
     written.push(writeJsonLines(path.join(options.outDir, `${streamId}.features.jsonl`), featureRows(tracks)));
-  if (outcome.frames > 0) {
-    const annotated = input.image
+  pipeline.videos.delete(streamId);
+  if (outcome.frames > 0 && options.video !== false) {
+    const output = input.image
       ? await attempt('annotated image', () =>
           writeAnnotatedImage(parseSource(input.input).input, path.join(options.outDir, `${streamId}.annotated.jpg`), faces),
         )
       : await attempt('annotated video', () =>
-          writeAnnotated(
-            input,
-            pipeline,
-            video,
-            { faces, sampledSeqs },
-            totalFrames,
-            path.join(options.outDir, `${streamId}.annotated.mp4`),
-          ),
+          annotated
+            ? annotated.finish(totalFrames).then(() => path.join(options.outDir, `${streamId}.annotated.mp4`))
+            : writeRecordedVideo(
+                input,
+                pipeline,
+                { faces, sampledSeqs },
+                totalFrames,
+                path.join(options.outDir, `${streamId}.annotated.mp4`),
+              ),
         );
-    if (annotated) written.push(annotated);
-  }
+    if (output) written.push(output);
+  } else await annotated?.abort();
   const failure = [...(outcome.state === 'failed' ? [outcome.error.message] : []), ...errors];
 
   return {
@@ -585,23 +603,15 @@ async function runInput(
   };
 }
 
-/**
- * The annotated video, `frames` long: a file is decoded again at its full rate (up to the last frame
- * processed); a live input's recorded sampled pictures are used.
- */
-async function writeAnnotated(
+/** A live input's annotated video, `frames` long, from its recorded sampled pictures. */
+async function writeRecordedVideo(
   input: RunInput,
   pipeline: Pipeline,
-  video: VideoInfo | undefined,
   annotations: Annotations,
   frames: number,
   output: string,
 ): Promise<string | undefined> {
-  if (!input.live) {
-    if (!video) return undefined;
-    await writeAnnotatedVideo(['-i', parseSource(input.input).input, '-frames:v', String(frames)], output, video, annotations);
-    return output;
-  }
+  if (!input.live) return undefined;
   const recording = pipeline.recordings.get(input.name)!;
   // The recorder reads the frames topic on its own; give it a moment to catch up with the last frame.
   for (let waited = 0; recording.frames < frames && waited < 10_000; waited += 50) await new Promise((resolve) => setTimeout(resolve, 50));

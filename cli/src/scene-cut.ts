@@ -7,6 +7,7 @@
  */
 export class SceneCutDetector {
   private previous: Float32Array | undefined;
+  private columnTable: { width: number; table: Uint16Array } | undefined;
 
   constructor(
     private readonly threshold = 0.1,
@@ -14,31 +15,47 @@ export class SceneCutDetector {
     private readonly rows = 18,
   ) {}
 
-  /** Takes the next frame (RGB24, width × height); true when it starts a new shot. */
-  next(frame: Uint8Array, width: number, height: number): boolean {
-    const grid = this.lumaGrid(frame, width, height);
+  /**
+   * Takes the next frame as its luma plane (the Y of yuv420p, BT.601 limited range: 16–235), of which
+   * width × height is the picture and `stride` the bytes per row; true when it starts a new shot.
+   */
+  nextLuma(plane: Uint8Array, width: number, height: number, stride: number): boolean {
+    const sums = new Float32Array(this.columns * this.rows);
+    const counts = new Uint32Array(this.columns * this.rows);
+    // A few dozen samples per cell are plenty for block means: on HD frames every 5th pixel of every
+    // 5th row (at least every other one), a fraction of the cost of reading them all.
+    const step = Math.max(2, Math.floor(Math.min(width / this.columns, height / this.rows) / 8));
+    const columnOf = this.columnsFor(width, step);
+    for (let y = 0; y < height; y += step) {
+      const rowStart = Math.min(this.rows - 1, Math.floor((y * this.rows) / height)) * this.columns;
+      const line = y * stride;
+      for (let i = 0, x = 0; x < width; i++, x += step) {
+        const cell = rowStart + columnOf[i]!;
+        sums[cell]! += plane[line + x]!;
+        counts[cell]! += 1;
+      }
+    }
+    // Back to full range (0–255), the scale the threshold is given in.
+    for (let i = 0; i < sums.length; i++) sums[i] = counts[i]! > 0 ? ((sums[i]! / counts[i]! - 16) * 255) / 219 : 0;
+    return this.compare(sums);
+  }
+
+  /** The grid column of every `step`th pixel of a row `width` wide (computed once: the inner loop is hot). */
+  private columnsFor(width: number, step: number): Uint16Array {
+    if (this.columnTable?.width !== width) {
+      const table = new Uint16Array(Math.ceil(width / step));
+      for (let i = 0; i < table.length; i++) table[i] = Math.min(this.columns - 1, Math.floor((step * i * this.columns) / width));
+      this.columnTable = { width, table };
+    }
+    return this.columnTable.table;
+  }
+
+  private compare(grid: Float32Array): boolean {
     const previous = this.previous;
     this.previous = grid;
     if (!previous) return false;
     let change = 0;
     for (let i = 0; i < grid.length; i++) change += Math.abs(grid[i]! - previous[i]!);
     return change / grid.length / 255 > this.threshold;
-  }
-
-  private lumaGrid(frame: Uint8Array, width: number, height: number): Float32Array {
-    const sums = new Float32Array(this.columns * this.rows);
-    const counts = new Uint32Array(this.columns * this.rows);
-    // Every other pixel of every other row is plenty for block means, at a quarter of the cost.
-    for (let y = 0; y < height; y += 2) {
-      const row = Math.min(this.rows - 1, Math.floor((y * this.rows) / height));
-      for (let x = 0; x < width; x += 2) {
-        const i = (y * width + x) * 3;
-        const cell = row * this.columns + Math.min(this.columns - 1, Math.floor((x * this.columns) / width));
-        sums[cell]! += 0.299 * frame[i]! + 0.587 * frame[i + 1]! + 0.114 * frame[i + 2]!;
-        counts[cell]! += 1;
-      }
-    }
-    for (let i = 0; i < sums.length; i++) sums[i] = counts[i]! > 0 ? sums[i]! / counts[i]! : 0;
-    return sums;
   }
 }

@@ -1,4 +1,4 @@
-import { eventsTopic, FACE_EVENT, topics, type EmotionEvent, type StageDefinition } from '@emostream/shared';
+import { eventsTopic, FACE_EVENT, topics, type EmotionEvent, type FaceEmotionEvent, type StageDefinition } from '@emostream/shared';
 import { faceEmotionEvents } from './events.js';
 import type { SinkMetrics } from './metrics.js';
 import { TrackSummaries } from './track-summaries.js';
@@ -13,8 +13,8 @@ export function sinkStage(
     now?: () => number;
     /** Told which input ends a stream (emo run waits until it is committed). */
     onEndOfStream?: (streamId: string, at: { partition: number; offset: string }) => void;
-    /** Told of every frame that reached the sink, with its number of faces (emo run's progress). */
-    onFrame?: (streamId: string, seq: number, faces: number) => void;
+    /** Told of every frame that reached the sink, with its face events (emo run's progress and annotated video). */
+    onFrame?: (streamId: string, seq: number, faces: FaceEmotionEvent[]) => void;
   } = {},
 ): StageDefinition<typeof topics.emotions.schema> {
   const now = deps.now ?? Date.now;
@@ -34,7 +34,7 @@ export function sinkStage(
       if (deps.metrics) record(deps.metrics, input.key, faces.length > 0 ? emittedAtMs - input.value.ref!.capturedAtMs : undefined, events);
       const outputs = events.map((event) => context.emitRaw(eventsTopic, event.streamId, Buffer.from(JSON.stringify(event), 'utf8')));
       if (input.value.ref?.endOfStream) deps.onEndOfStream?.(input.key, { partition: input.partition, offset: input.offset });
-      else if (input.value.ref) deps.onFrame?.(input.key, input.value.ref.seq, faces.length);
+      else if (input.value.ref) deps.onFrame?.(input.key, input.value.ref.seq, faces);
       return outputs;
     },
     // Another replica now sums up these streams' tracks (from the frames it sees).
