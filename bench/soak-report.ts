@@ -12,6 +12,8 @@ export interface SoakSample {
   /** Resident set size per process, MiB (its own; children such as ffmpeg in `childrenRssMiB`). */
   rssMiB: Record<string, number>;
   childrenRssMiB: Record<string, number>;
+  /** The V8 heap in use per process, MiB (services: from /metrics), to tell a JavaScript leak from allocator slack. */
+  heapUsedMiB: Record<string, number>;
   /** Capture → event at the downstream reader, over the events that arrived since the previous sample. */
   eventLag: { count: number; p50Ms: number | null; maxMs: number | null };
   /** Records each stage's consumer group has not committed yet (services only; null while the broker is away). */
@@ -64,11 +66,16 @@ export function rssVerdict(process: string, samples: SoakSample[], window: Phase
   const start = median(series.slice(0, 3));
   const end = median(series.slice(-3));
   const growth = end / start - 1;
+  const heap = samples
+    .filter((s) => s.t >= window.warmupEndS && s.heapUsedMiB?.[process] !== undefined)
+    .map((s) => s.heapUsedMiB[process]!);
+  const heapDetail =
+    heap.length >= 6 ? `; JS heap used ${median(heap.slice(0, 3)).toFixed(0)} → ${median(heap.slice(-3)).toFixed(0)} MiB` : '';
   return {
     process,
     check: 'RSS after warm-up grows ≤ 10 %',
     pass: growth <= RSS_GROWTH_LIMIT,
-    detail: `${start.toFixed(0)} → ${end.toFixed(0)} MiB (${growth >= 0 ? '+' : ''}${(growth * 100).toFixed(1)} %), peak ${Math.max(...series).toFixed(0)} MiB`,
+    detail: `${start.toFixed(0)} → ${end.toFixed(0)} MiB (${growth >= 0 ? '+' : ''}${(growth * 100).toFixed(1)} %), peak ${Math.max(...series).toFixed(0)} MiB${heapDetail}`,
   };
 }
 

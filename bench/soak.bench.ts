@@ -202,7 +202,21 @@ function describeSample(phase: string, totalS: number, s: SoakSample): string {
   const backlog = Object.entries(s.backlog)
     .map(([name, v]) => `${name} ${v ?? '?'}`)
     .join(', ');
-  return `[${phase} ${(s.t / 60).toFixed(1)}/${(totalS / 60).toFixed(0)} min] RSS MiB: ${rss}; event lag ${lag}${backlog ? `; backlog ${backlog}` : ''}`;
+  const heap = Object.entries(s.heapUsedMiB)
+    .map(([name, v]) => `${name} ${v.toFixed(0)}`)
+    .join(', ');
+  return `[${phase} ${(s.t / 60).toFixed(1)}/${(totalS / 60).toFixed(0)} min] RSS MiB: ${rss}${heap ? ` (JS heap ${heap})` : ''}; event lag ${lag}${backlog ? `; backlog ${backlog}` : ''}`;
+}
+
+/** One gauge of a process's /metrics (prom-client's default process metrics), or undefined. */
+async function gauge(port: number, name: string): Promise<number | undefined> {
+  try {
+    const text = await (await fetch(`http://127.0.0.1:${port}/metrics`, { signal: AbortSignal.timeout(2_000) })).text();
+    const line = text.split('\n').find((l) => l.startsWith(`${name} `));
+    return line === undefined ? undefined : Number(line.split(' ')[1]);
+  } catch {
+    return undefined;
+  }
 }
 
 async function readyz(port: number): Promise<number | 'refused'> {
@@ -362,6 +376,11 @@ async function servicesPhase(durationS: number): Promise<PhaseResult> {
         t: Math.round(now()),
         rssMiB: Object.fromEntries(STAGES.map((s) => [s, rssMiB(children.get(s)!.pid!) ?? NaN])),
         childrenRssMiB: Object.fromEntries(STAGES.map((s) => [s, childrenRssMiB(children.get(s)!.pid!)])),
+        heapUsedMiB: Object.fromEntries(
+          (await Promise.all(STAGES.map(async (s) => [s, await gauge(ports.get(s)!, 'nodejs_heap_size_used_bytes')] as const)))
+            .filter(([, bytes]) => bytes !== undefined)
+            .map(([s, bytes]) => [s, bytes! / 2 ** 20]),
+        ),
         eventLag: lag.take(),
         backlog: await backlog(),
         ready: Object.fromEntries(await Promise.all(STAGES.map(async (s) => [s, await readyz(ports.get(s)!)] as const))),
@@ -588,6 +607,7 @@ async function emoRunPhase(durationS: number): Promise<PhaseResult> {
         t: Math.round((Date.now() - startedAt) / 1000),
         rssMiB: { 'emo run': rssMiB(child.pid!) ?? NaN },
         childrenRssMiB: { 'emo run': childrenRssMiB(child.pid!) },
+        heapUsedMiB: {},
         eventLag: lag.take(),
         backlog: {},
         ready: {},
