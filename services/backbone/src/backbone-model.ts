@@ -48,3 +48,17 @@ export function packBackbone(pack: LoadedPack): BackboneModel {
     },
   };
 }
+
+/**
+ * Runs the model twice on `batch` blank crops. onnxruntime's memory arena grows to fit the largest
+ * batch it has run and keeps that size (and a second run of that size grows it once more): warmed
+ * at the stage's largest batch, a long-running backbone is at its memory plateau from the start
+ * instead of stepping up by ~150 MiB at the first burst (after a broker outage, a rebalance), and
+ * that first burst does not pay for the allocation.
+ */
+export async function warmUpAtBatch(model: BackboneModel, batch: number): Promise<void> {
+  const { width, height } = model.inputSize;
+  const blank: RgbImage = { width, height, data: new Uint8Array(width * height * 3) };
+  const crops = Array.from({ length: batch }, () => blank);
+  for (let run = 0; run < 2; run += 1) await model.embed(crops);
+}

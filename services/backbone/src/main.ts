@@ -1,7 +1,7 @@
 /** The backbone service: face crops → features and static probabilities (see README for its configuration). */
 import { loadConfig, rootLogger, runMain, runStageProcess } from '@emostream/shared';
 import { loadPack, resolvePackDir } from '@emostream/vision';
-import { packBackbone } from './backbone-model.js';
+import { packBackbone, warmUpAtBatch } from './backbone-model.js';
 import { backboneConfigSchema, backboneEnvBindings } from './config.js';
 import { backboneStage } from './handler.js';
 import { BackboneMetrics } from './metrics.js';
@@ -19,9 +19,12 @@ runMain(async () => {
     },
     logger: rootLogger.child({ module: 'model' }),
   });
+  const backbone = packBackbone(pack);
+  // Memory at its plateau from the start (see warmUpAtBatch): what a long-running service needs.
+  if (model.warmUp) await warmUpAtBatch(backbone, config.backbone.maxBatch);
   await runStageProcess(
     (registry) => ({
-      ...backboneStage({ model: packBackbone(pack), ...config.backbone, metrics: new BackboneMetrics(registry) }),
+      ...backboneStage({ model: backbone, ...config.backbone, metrics: new BackboneMetrics(registry) }),
       close: () => pack.sessions.backbone!.release(),
     }),
     config.runtime,

@@ -289,10 +289,13 @@ export class StageRunner<Desc extends DescMessage = DescMessage> {
   private async startReplay(partitions: TopicPartition[], count: number): Promise<boolean> {
     const topic = this.inputTopic;
     let seeked = false;
-    const [committed, starts] = await Promise.all([
-      this.options.bus.committedOffsets(this.groupId, topic),
-      this.options.bus.startOffsets(topic),
-    ]);
+    // The broker may go away between the join and these reads: wait for it however long it takes
+    // (the partition's batches wait too), or the stage would go on without its state.
+    const [committed, starts] = await untilBusAnswers(
+      'reading offsets to replay',
+      () => Promise.all([this.options.bus.committedOffsets(this.groupId, topic), this.options.bus.startOffsets(topic)]),
+      { logger: this.logger, stopped: () => this.stopping !== undefined },
+    );
     for (const tp of partitions) {
       const until = committed.find((c) => c.partition === tp.partition);
       if (!until) continue;
