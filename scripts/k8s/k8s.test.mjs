@@ -45,11 +45,17 @@ function apply(objectsOrYaml, opts) {
 }
 
 async function allDeploymentsAvailable(ns) {
-  await waitFor(
-    `every Deployment in ${ns} available on kwok nodes`,
-    () => json(['get', 'deployments', '-n', ns]).items.every((d) => (d.status.availableReplicas ?? 0) === d.spec.replicas),
-    { timeoutMs: 120_000, processes: cluster.processes },
-  );
+  try {
+    await waitFor(
+      `every Deployment in ${ns} available on kwok nodes`,
+      () => json(['get', 'deployments', '-n', ns]).items.every((d) => (d.status.availableReplicas ?? 0) === d.spec.replicas),
+      { timeoutMs: 120_000, processes: cluster.processes },
+    );
+  } catch (err) {
+    const state = cluster.kubectl(['get', 'deployments,pods', '-n', ns, '-o', 'wide'], { check: false }).stdout;
+    const events = cluster.kubectl(['get', 'events', '-n', ns], { check: false }).stdout;
+    throw new Error(`${err.message}\n${state}\n${events.split('\n').slice(-20).join('\n')}`);
+  }
 }
 
 before(async () => {
@@ -173,8 +179,9 @@ describe('scheduling in the gpu overlay (kwok nodes: 6 CPU nodes over 3 zones, 2
     assert.equal(Object.keys(perZone).length, 3, `face pods per zone: ${JSON.stringify(perZone)}`);
     assert.ok(skew(Object.values(perZone)) <= 1, `face pods per zone: ${JSON.stringify(perZone)}`);
 
-    // PDB maxUnavailable 1: with 6 healthy replicas one eviction is allowed; a second one right
-    // after is refused (429) until the replacement is healthy, then allowed again.
+    // PDB maxUnavailable 1, as in a node drain: with every node cordoned (no room for replacements)
+    // one eviction is allowed, a second one is refused (429); once the nodes take pods again and the
+    // replacement is healthy, the next eviction is allowed.
     const pdbAllows = () => {
       const pdb = json(['get', 'pdb', 'emostream-face', '-n', GPU_NS]);
       return pdb.status?.currentHealthy === 6 && pdb.status?.disruptionsAllowed === 1;
@@ -186,11 +193,18 @@ describe('scheduling in the gpu overlay (kwok nodes: 6 CPU nodes over 3 zones, 2
         input: JSON.stringify({ apiVersion: 'policy/v1', kind: 'Eviction', metadata: { name: pod, namespace: GPU_NS } }),
       });
     const [first, second, third] = runningOn(pods('face')).map((p) => p.metadata.name);
+    const allNodes = nodes.map((n) => n.metadata.name);
+    cluster.kubectl(['cordon', ...allNodes]);
     const ok = evict(first);
     assert.equal(ok.status, 0, `first eviction refused: ${ok.stderr}`);
     const refused = evict(second);
     assert.notEqual(refused.status, 0, 'a second eviction at once was allowed despite maxUnavailable: 1');
     assert.match(refused.stderr, /disruption budget|TooManyRequests|429/i, refused.stderr);
+    assert.ok(
+      pods('face').some((p) => p.metadata.name === second && !p.metadata.deletionTimestamp),
+      'the refused pod must still run',
+    );
+    cluster.kubectl(['uncordon', ...allNodes]);
     await waitFor('the evicted face pod replaced and the budget back to 1', pdbAllows, { timeoutMs: 90_000, processes: cluster.processes });
     const again = evict(third);
     assert.equal(again.status, 0, `eviction refused once the budget allowed it again: ${again.stderr}`);
