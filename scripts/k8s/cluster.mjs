@@ -306,6 +306,9 @@ export async function startCluster({ stateDir, keepState = false, nodes = DEFAUL
         '--requestheader-extra-headers-prefix=X-Remote-Extra-',
         `--proxy-client-cert-file=${p('front-proxy-client.crt')}`,
         `--proxy-client-key-file=${p('front-proxy-client.key')}`,
+        // The built-in `kubernetes` Service's endpoint would be 127.0.0.1, which Endpoints refuse;
+        // nothing in this cluster reaches the API server through that Service.
+        '--endpoint-reconciler-type=none',
         '--profiling=false',
       ],
       { logDir },

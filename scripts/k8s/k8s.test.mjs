@@ -44,6 +44,15 @@ function apply(objectsOrYaml, opts) {
   return cluster.kubectl(applyArgs(), { input, ...opts });
 }
 
+/** waitFor, with the pods of the namespace (and where they run) in the error. */
+async function waitShowingPods(what, fn, timeoutMs = 90_000) {
+  try {
+    return await waitFor(what, fn, { timeoutMs, processes: cluster.processes });
+  } catch (err) {
+    throw new Error(`${err.message}\n${cluster.kubectl(['get', 'pods', '-n', GPU_NS, '-o', 'wide'], { check: false }).stdout}`);
+  }
+}
+
 async function allDeploymentsAvailable(ns) {
   try {
     await waitFor(
@@ -139,17 +148,13 @@ describe('scheduling in the gpu overlay (kwok nodes: 6 CPU nodes over 3 zones, 2
     await allDeploymentsAvailable(GPU_NS);
     // More replicas than GPUs: 4 run (on GPU nodes), 2 stay Pending rather than land on a CPU node.
     scale('emostream-backbone', 6);
-    await waitFor(
-      '4 backbone pods running and 2 unschedulable',
-      () => {
-        const list = pods('backbone');
-        const unschedulable = list.filter((p) =>
-          p.status.conditions?.some((c) => c.type === 'PodScheduled' && c.status === 'False' && c.reason === 'Unschedulable'),
-        );
-        return list.length === 6 && runningOn(list).length === 4 && unschedulable.length === 2;
-      },
-      { timeoutMs: 90_000, processes: cluster.processes },
-    );
+    await waitShowingPods('4 backbone pods running and 2 unschedulable', () => {
+      const list = pods('backbone');
+      const unschedulable = list.filter((p) =>
+        p.status.conditions?.some((c) => c.type === 'PodScheduled' && c.status === 'False' && c.reason === 'Unschedulable'),
+      );
+      return list.length === 6 && runningOn(list).length === 4 && unschedulable.length === 2;
+    });
     for (const pod of pods('backbone')) {
       if (pod.spec.nodeName) assert.ok(isGpuNode(pod.spec.nodeName), `backbone pod ${pod.metadata.name} on ${pod.spec.nodeName}`);
     }
