@@ -73,6 +73,7 @@ before(async () => {
   // The pack volume's claim (components/emo-affectnet-pack) needs a volume to bind to before its
   // pods can be scheduled; a real cluster has a storage class or an NFS export for it.
   await applyObjects(cluster, [
+    { apiVersion: 'v1', kind: 'Namespace', metadata: { name: GPU_NS } },
     {
       apiVersion: 'v1',
       kind: 'PersistentVolume',
@@ -84,6 +85,20 @@ before(async () => {
         hostPath: { path: '/var/lib/emostream-packs' },
         claimRef: { namespace: GPU_NS, name: 'emostream-packs' },
       },
+    },
+    // The Secrets the gpu overlay expects to be created outside it (docs/operations.md, "Credentials"):
+    // the Deployments refer to them, and KEDA resolves a scale target's environment from them.
+    ...['ingest', 'face', 'backbone', 'temporal', 'sink', 'keda'].map((role) => ({
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { name: `emostream-kafka-${role}`, namespace: GPU_NS },
+      stringData: { username: `emostream-${role}`, password: `local-test-only-${role}` },
+    })),
+    {
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { name: 'emostream-kafka-cluster-ca-cert', namespace: GPU_NS },
+      stringData: { 'ca.crt': fs.readFileSync(path.join(cluster.stateDir, 'pki', 'ca.crt'), 'utf8') },
     },
   ]);
 });

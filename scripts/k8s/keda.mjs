@@ -57,6 +57,8 @@ export async function startKeda(cluster) {
     'keda-adapter',
     path.join(bin, 'adapter'),
     [
+      // The adapter reads ScaledObjects with this one (in a pod: the in-cluster config).
+      `--lister-kubeconfig=${cluster.kubeconfig}`,
       `--authentication-kubeconfig=${cluster.kubeconfig}`,
       `--authorization-kubeconfig=${cluster.kubeconfig}`,
       '--bind-address=127.0.0.1',
