@@ -277,7 +277,7 @@ describe('KEDA autoscaling on real Kafka lag (local broker)', () => {
     await admin.disconnect();
   });
 
-  it('a backlog scales face up to its partition count and backbone to lag / lagThreshold, and both back to 1 when it is gone', async () => {
+  it('a backlog scales face up to its partition count and backbone to lag / lagThreshold, and both back to 1 when it is gone', async (t) => {
     await waitFor(
       "KEDA's HPAs for face and backbone",
       () => {
@@ -315,6 +315,7 @@ describe('KEDA autoscaling on real Kafka lag (local broker)', () => {
       await sleep(2000);
       sample();
     }
+    t.diagnostic(`replicas every 2 s after the backlog: face ${seen.face.join(' ')}; backbone ${seen.backbone.join(' ')}`);
     assert.equal(Math.max(...seen.face), PARTITIONS, `face replicas seen: ${seen.face}`);
     assert.equal(Math.max(...seen.backbone), 3, `backbone replicas seen: ${seen.backbone}`);
     assert.deepEqual([...new Set(seen.temporal)], [1], 'temporal has no lag and must stay at 1');
@@ -333,10 +334,12 @@ describe('KEDA autoscaling on real Kafka lag (local broker)', () => {
       const ends = await admin.fetchTopicOffsets(topic);
       await admin.setOffsets({ groupId, topic, partitions: ends.map((e) => ({ partition: e.partition, offset: e.high })) });
     }
+    const caughtUp = Date.now();
     await waitFor('face and backbone back to 1 replica', () => replicas('emostream-face') === 1 && replicas('emostream-backbone') === 1, {
       timeoutMs: 240_000,
       intervalMs: 2000,
       processes: cluster.processes,
     });
+    t.diagnostic(`back to 1 replica ${Math.round((Date.now() - caughtUp) / 1000)} s after the groups caught up`);
   });
 });
