@@ -101,6 +101,15 @@ before(async () => {
       stringData: { 'ca.crt': fs.readFileSync(path.join(cluster.stateDir, 'pki', 'ca.crt'), 'utf8') },
     },
   ]);
+  // Pods are admitted only once their namespace's default ServiceAccount exists; a ReplicaSet that
+  // tried too early backs off for long, so wait for it before the overlay creates any.
+  await waitFor(
+    `the default ServiceAccount of ${GPU_NS}`,
+    () => cluster.kubectl(['get', 'sa', 'default', '-n', GPU_NS], { check: false }).status === 0,
+    {
+      processes: cluster.processes,
+    },
+  );
 });
 
 after(async () => {
