@@ -7,6 +7,7 @@
 #     java + mvn  - to resolve Apache Kafka's jars from Maven Central and run the test broker
 #     GStreamer RTSP server - a real RTSP camera on loopback
 #     chromium    - headless browser for the live view's tests (driven by playwright-core)
+#     openssl     - certificates of the local Kubernetes control plane (npm run test:k8s)
 # Does nothing when all are present. Needs root (or sudo) only when something is missing. Waits up to
 # 10 minutes for another package manager that holds the dpkg lock instead of giving up.
 set -euo pipefail
@@ -27,6 +28,7 @@ if $tests; then
     dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
   done
   command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+  command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 fi
 [ ${#missing[@]} -eq 0 ] && exit 0
 
