@@ -7,30 +7,12 @@
 // The CLI (scripts/k8s/k8s.mjs) wraps it; scripts/k8s/k8s.test.mjs uses it.
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { freePorts } from '../lib/ports.mjs';
 import { ensureKubernetes, ensureKwok, kwokStages } from './build.mjs';
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-/** Asks the OS for n distinct free loopback ports (held open at once, so they differ). */
-export async function freePorts(n) {
-  const servers = await Promise.all(
-    Array.from(
-      { length: n },
-      () =>
-        new Promise((resolve, reject) => {
-          const srv = net.createServer();
-          srv.once('error', reject);
-          srv.listen(0, '127.0.0.1', () => resolve(srv));
-        }),
-    ),
-  );
-  const ports = servers.map((s) => s.address().port);
-  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
-  return ports;
-}
 
 function openssl(args, cwd) {
   const r = spawnSync('openssl', args, { cwd, encoding: 'utf8' });

@@ -10,7 +10,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { ensureKeda } from './build.mjs';
-import { applyObjects, freePorts, issueCert, startProcess, waitFor } from './cluster.mjs';
+import { freePorts } from '../lib/ports.mjs';
+import { applyObjects, issueCert, startProcess, waitFor } from './cluster.mjs';
 
 export const KEDA_NAMESPACE = 'keda';
 

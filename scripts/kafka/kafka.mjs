@@ -26,10 +26,10 @@
 import { spawn, spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { freePorts } from '../lib/ports.mjs';
 
 // Newest 3.9 patch on Maven Central. Not 4.x: Kafka 4.0 dropped old protocol
 // versions that kafkajs 2.x still sends. Passed to mvn as -Dkafka.version, so
@@ -129,24 +129,6 @@ export function ensureJars({ quiet = false } = {}) {
 
 // ---------------------------------------------------------------------------
 // Broker
-
-/** Asks the OS for n distinct free ports (all held open at once, so they differ). */
-async function freePorts(n) {
-  const servers = await Promise.all(
-    Array.from(
-      { length: n },
-      () =>
-        new Promise((resolve, reject) => {
-          const srv = net.createServer();
-          srv.once('error', reject);
-          srv.listen(0, '127.0.0.1', () => resolve(srv));
-        }),
-    ),
-  );
-  const ports = servers.map((s) => s.address().port);
-  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
-  return ports;
-}
 
 /** A Kafka cluster id: 16 random bytes, URL-safe base64 without padding (like `StorageTool random-uuid`, minus a JVM start). */
 function randomClusterId() {

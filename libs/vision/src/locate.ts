@@ -29,6 +29,12 @@ export const modelSettingsSchema = z
   .strict();
 export type ModelSettings = z.infer<typeof modelSettingsSchema>;
 
+/** A stage's model settings as the options of its onnxruntime sessions (the same names, less the pack's whereabouts). */
+export function sessionOptionsOf(settings: ModelSettings) {
+  const { executionProvider, intraOpThreads, warmUp, inferenceThread } = settings;
+  return { executionProvider, intraOpThreads, warmUp, inferenceThread };
+}
+
 /** The folder of a pack given by name or path; fails with what to do when there is none. */
 export function resolvePackDir(pack: string, modelsDir: string = DEFAULT_MODELS_DIR): string {
   for (const candidate of [path.resolve(pack), path.join(modelsDir, pack)]) {

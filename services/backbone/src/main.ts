@@ -1,6 +1,6 @@
 /** The backbone service: face crops → features and static probabilities (see README for its configuration). */
 import { loadConfig, rootLogger, runMain, runStageProcess } from '@emostream/shared';
-import { loadPack, resolvePackDir } from '@emostream/vision';
+import { loadPack, resolvePackDir, sessionOptionsOf } from '@emostream/vision';
 import { packBackbone, warmUpAtBatch } from './backbone-model.js';
 import { backboneConfigSchema, backboneEnvBindings } from './config.js';
 import { backboneStage } from './handler.js';
@@ -11,12 +11,7 @@ runMain(async () => {
   const { model } = config;
   const pack = await loadPack(resolvePackDir(model.pack, model.modelsDir), {
     roles: ['backbone'],
-    session: {
-      executionProvider: model.executionProvider,
-      intraOpThreads: model.intraOpThreads,
-      warmUp: model.warmUp,
-      inferenceThread: model.inferenceThread,
-    },
+    session: sessionOptionsOf(model),
     logger: rootLogger.child({ module: 'model' }),
   });
   const backbone = packBackbone(pack);

@@ -1,6 +1,6 @@
 /** The face service: frames → tracked face crops (see README for its configuration). */
 import { createBus, loadConfig, runMain, runStageProcess, topicName, topics } from '@emostream/shared';
-import { resolvePackDir } from '@emostream/vision';
+import { resolvePackDir, sessionOptionsOf } from '@emostream/vision';
 import { faceConfigSchema, faceEnvBindings } from './config.js';
 import { faceStage } from './handler.js';
 import { FaceMetrics } from './metrics.js';
@@ -10,13 +10,7 @@ import { busTrackerStateStore } from './tracker-state.js';
 runMain(async () => {
   const config = loadConfig(faceConfigSchema, faceEnvBindings);
   const { model, face, runtime } = config;
-  const session = {
-    executionProvider: model.executionProvider,
-    intraOpThreads: model.intraOpThreads,
-    warmUp: model.warmUp,
-    inferenceThread: model.inferenceThread,
-  };
-  const detector = await openStageDetector(resolvePackDir(face.detectorPack, model.modelsDir), session);
+  const detector = await openStageDetector(resolvePackDir(face.detectorPack, model.modelsDir), sessionOptionsOf(model));
   const crops = await packCropSpec(resolvePackDir(model.pack, model.modelsDir), face.cropEncoding, face.jpegQuality);
   // Its own bus, to read the tracker changelog back while the stage's consumer waits in its
   // assignment. The group is the stage runner's (`<prefix>.<stage>`): its committed offsets say how

@@ -3,7 +3,17 @@
  * publishes sampled JPEG frames. Config: environment / $EMOSTREAM_CONFIG (see README).
  */
 import { collectDefaultMetrics, Registry } from 'prom-client';
-import { BusWatch, createBus, exitWhenFailed, Lifecycle, loadConfig, rootLogger, runMain, startOpsServer } from '@emostream/shared';
+import {
+  BusWatch,
+  createBus,
+  exitWhenFailed,
+  healthWithBus,
+  Lifecycle,
+  loadConfig,
+  rootLogger,
+  runMain,
+  startOpsServer,
+} from '@emostream/shared';
 import { ingestConfigSchema, ingestEnvBindings } from './config.js';
 import { IngestMetrics } from './metrics.js';
 import { IngestWorker } from './worker.js';
@@ -18,20 +28,8 @@ runMain(async () => {
   const bus = createBus(config.runtime);
   // Unready (and one warning) while the bus does not answer; publishing waits it out meanwhile.
   const busWatch = new BusWatch(bus, { stage: 'ingest', registry, thresholdMs: config.runtime.busUnreachableMs, logger });
-  const health = {
-    get ready() {
-      return lifecycle.ready && busWatch.reachable;
-    },
-    get healthy() {
-      return lifecycle.healthy;
-    },
-    get state() {
-      return busWatch.reachable ? lifecycle.state : `${lifecycle.state} (bus unreachable)`;
-    },
-  };
-  const updateReady = () => metrics.ready.set(health.ready ? 1 : 0);
-  lifecycle.onChange(updateReady);
-  busWatch.onChange(updateReady);
+  const health = healthWithBus(lifecycle, busWatch);
+  health.onChange(() => metrics.ready.set(health.ready ? 1 : 0));
   busWatch.start();
   const worker = new IngestWorker({
     bus,

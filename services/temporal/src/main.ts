@@ -1,6 +1,6 @@
 /** The temporal service: per-track windows of features → temporal probabilities (see README for its configuration). */
 import { loadConfig, rootLogger, runMain, runStageProcess } from '@emostream/shared';
-import { loadPack, readPack, resolvePackDir } from '@emostream/vision';
+import { loadPack, readPack, resolvePackDir, sessionOptionsOf } from '@emostream/vision';
 import { temporalConfigSchema, temporalEnvBindings } from './config.js';
 import { temporalStage } from './handler.js';
 import { packTemporal } from './temporal-model.js';
@@ -12,12 +12,7 @@ runMain(async () => {
   const hasLstm = (await readPack(dir)).manifest.models.temporal !== undefined;
   const pack = await loadPack(dir, {
     roles: hasLstm ? ['temporal'] : [],
-    session: {
-      executionProvider: model.executionProvider,
-      intraOpThreads: model.intraOpThreads,
-      warmUp: model.warmUp,
-      inferenceThread: model.inferenceThread,
-    },
+    session: sessionOptionsOf(model),
     logger: rootLogger.child({ module: 'model' }),
   });
   if (!hasLstm)

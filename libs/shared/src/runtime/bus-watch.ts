@@ -2,7 +2,9 @@ import { Gauge, type Registry } from 'prom-client';
 import type { Bus } from '../bus/types.js';
 import { StageError, toStageError } from '../errors.js';
 import type { Logger } from '../log.js';
+import type { Lifecycle } from './lifecycle.js';
 import { metricPrefix } from './metrics.js';
+import type { HealthSource } from './ops-server.js';
 
 /**
  * Watches whether the bus answers. Consumers poll all the time; when the clients have been quiet
@@ -102,4 +104,27 @@ export async function untilBusAnswers<T>(
       for (let waited = 0; waited < delay && !options.stopped(); waited += 100) await new Promise((resolve) => setTimeout(resolve, 100));
     }
   }
+}
+
+/**
+ * A process's probes: healthy as its lifecycle says; ready only while the lifecycle is and the bus
+ * answers (unready, not unhealthy, through an outage: restarting would not bring the broker back).
+ * `onChange` hears both.
+ */
+export function healthWithBus(lifecycle: Lifecycle, busWatch: BusWatch): HealthSource & { onChange(listener: () => void): void } {
+  return {
+    get ready() {
+      return lifecycle.ready && busWatch.reachable;
+    },
+    get healthy() {
+      return lifecycle.healthy;
+    },
+    get state() {
+      return busWatch.reachable ? lifecycle.state : `${lifecycle.state} (bus unreachable)`;
+    },
+    onChange(listener) {
+      lifecycle.onChange(listener);
+      busWatch.onChange(listener);
+    },
+  };
 }

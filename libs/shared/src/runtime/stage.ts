@@ -20,7 +20,7 @@ import { DecodeError, StageError, toStageError } from '../errors.js';
 import { moduleLogger, type Logger } from '../log.js';
 import { redactUrlsIn } from '../security/redact.js';
 import { endSpan, headersFromContext, startMessageSpan } from '../telemetry/tracing.js';
-import { BusWatch, untilBusAnswers } from './bus-watch.js';
+import { BusWatch, healthWithBus, untilBusAnswers } from './bus-watch.js';
 import { Lifecycle } from './lifecycle.js';
 import { StageMetrics } from './metrics.js';
 import type { HealthSource } from './ops-server.js';
@@ -165,21 +165,9 @@ export class StageRunner<Desc extends DescMessage = DescMessage> {
       thresholdMs: options.config.busUnreachableMs,
       logger: this.logger,
     });
-    const { lifecycle, busWatch } = this;
-    this.health = {
-      get ready() {
-        return lifecycle.ready && busWatch.reachable;
-      },
-      get healthy() {
-        return lifecycle.healthy;
-      },
-      get state() {
-        return busWatch.reachable ? lifecycle.state : `${lifecycle.state} (bus unreachable)`;
-      },
-    };
-    const updateReady = () => this.metrics.ready.set(this.health.ready ? 1 : 0);
-    this.lifecycle.onChange(updateReady);
-    this.busWatch.onChange(updateReady);
+    const health = healthWithBus(this.lifecycle, this.busWatch);
+    this.health = health;
+    health.onChange(() => this.metrics.ready.set(health.ready ? 1 : 0));
   }
 
   get groupId(): string {
