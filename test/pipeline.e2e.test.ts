@@ -9,14 +9,7 @@ import { once } from 'node:events';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, describe, it } from 'node:test';
-import {
-  eventsTopic,
-  KafkaBus,
-  samplingStep,
-  topicName,
-  type EmotionEvent,
-  type FaceEmotionEvent,
-} from '@emostream/shared';
+import { eventsTopic, KafkaBus, samplingStep, topicName, type EmotionEvent, type FaceEmotionEvent } from '@emostream/shared';
 import { kafkaBrokers, kafkaTestConfig, readEachRecordOnce, sharedData, testMediaDirs } from '@emostream/shared/testing';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');

@@ -30,7 +30,6 @@ import {
   StreamRunner,
   type FrameMessage,
   type IngestSettings,
-  type VideoInfo,
 } from '@emostream/ingest';
 import { faceConfigSchema, faceStage, openStageDetector, packCropSpec } from '@emostream/face';
 import { backboneConfigSchema, backboneStage, packBackbone } from '@emostream/backbone';

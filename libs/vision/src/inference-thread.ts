@@ -81,7 +81,10 @@ export function sessionOnThisThread(session: ort.InferenceSession, tensor: typeo
 }
 
 /** Opens `model` in a new worker thread; rejects (and ends the thread) when onnxruntime cannot load it. */
-export async function createSessionInThread(model: string | Uint8Array, options: ort.InferenceSession.SessionOptions): Promise<OrtSessionLike> {
+export async function createSessionInThread(
+  model: string | Uint8Array,
+  options: ort.InferenceSession.SessionOptions,
+): Promise<OrtSessionLike> {
   const ortPath = createRequire(import.meta.url).resolve('onnxruntime-node');
   const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { ortPath } });
   const pending = new Map<number, { resolve: (value: unknown) => void; reject: (error: Error) => void }>();
@@ -127,7 +130,18 @@ export async function createSessionInThread(model: string | Uint8Array, options:
     ...metadata,
     run: (feeds, transfer = false) =>
       // With `transfer`, the inputs' buffers move to the thread (no copy) and are unusable here afterwards.
-      call({ op: 'run', feeds }, transfer ? [...new Set(Object.values(feeds).flatMap((t) => (ArrayBuffer.isView(t.data) && t.data.buffer instanceof ArrayBuffer ? [t.data.buffer] : [])))] : []),
+      call(
+        { op: 'run', feeds },
+        transfer
+          ? [
+              ...new Set(
+                Object.values(feeds).flatMap((t) =>
+                  ArrayBuffer.isView(t.data) && t.data.buffer instanceof ArrayBuffer ? [t.data.buffer] : [],
+                ),
+              ),
+            ]
+          : [],
+      ),
     // Ending the thread frees the session with it; runs still queued there are rejected rather than
     // waited for, so a stage that stops (Ctrl-C, SIGTERM) is not held up by a backlog of model calls.
     release: async () => {

@@ -5,8 +5,12 @@ import type { Detection } from './nms.js';
 
 /** Boxes of one batch item scoring above `minScore`, mapped into the frame and clamped to it. */
 export function toDetections(
-  boxes: Float32Array, scores: Float32Array, minScore: number,
-  inputSize: number, placement: Placement, frame: { width: number; height: number },
+  boxes: Float32Array,
+  scores: Float32Array,
+  minScore: number,
+  inputSize: number,
+  placement: Placement,
+  frame: { width: number; height: number },
 ): Detection[] {
   const out: Detection[] = [];
   const k = inputSize * placement.scale;
@@ -28,7 +32,13 @@ export function toDetections(
  * BlazeFace's anchor centres in input pixels (MediaPipe's SSD anchor generator as @vladmandic/human
  * writes it): for each stride, a grid of cells, `perCell` anchors at each cell centre.
  */
-export function blazeFaceAnchors(inputSize: number, layers = [{ stride: 16, perCell: 2 }, { stride: 32, perCell: 6 }]): [number, number][] {
+export function blazeFaceAnchors(
+  inputSize: number,
+  layers = [
+    { stride: 16, perCell: 2 },
+    { stride: 32, perCell: 6 },
+  ],
+): [number, number][] {
   const anchors: [number, number][] = [];
   for (const { stride, perCell } of layers) {
     const cells = Math.floor((inputSize + stride - 1) / stride);

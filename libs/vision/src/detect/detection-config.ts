@@ -19,7 +19,7 @@ const DetectorEntrySchema = z
     sha256: z.string().regex(/^[0-9a-f]{64}$/),
     inputSize: z.number().int().positive().describe('S: side of the square input'),
     minScore: z.number().min(0).max(1).describe('Boxes scoring at or below this are dropped'),
-    iouThreshold: z.number().min(0).max(1).describe('NMS IoU threshold among this detector\'s boxes'),
+    iouThreshold: z.number().min(0).max(1).describe("NMS IoU threshold among this detector's boxes"),
     licence: z.string().min(1),
   })
   .strict();
@@ -29,7 +29,7 @@ const TilingSchema = z
     columns: z.number().int().positive().describe('Tiles across the frame'),
     rows: z.number().int().positive().describe('Tiles down the frame'),
     overlap: z.number().min(0).lt(1).describe('Fraction of a tile shared with its neighbour'),
-    minScore: z.number().min(0).max(1).optional().describe('Score threshold for boxes found in tiles (default: the detector\'s)'),
+    minScore: z.number().min(0).max(1).optional().describe("Score threshold for boxes found in tiles (default: the detector's)"),
   })
   .strict();
 
@@ -54,7 +54,8 @@ export const DetectionConfigSchema = z
   .strict()
   .superRefine((c, ctx) => {
     for (const [i, pass] of c.mode.passes.entries()) {
-      if (!(pass.detector in c.detectors)) ctx.addIssue({ code: 'custom', path: ['mode', 'passes', i, 'detector'], message: `unknown detector "${pass.detector}"` });
+      if (!(pass.detector in c.detectors))
+        ctx.addIssue({ code: 'custom', path: ['mode', 'passes', i, 'detector'], message: `unknown detector "${pass.detector}"` });
     }
   });
 export type DetectionConfig = z.infer<typeof DetectionConfigSchema>;
@@ -69,7 +70,10 @@ export async function readDetectionConfig(dir: string, pack = dir): Promise<Dete
   }
   const parsed = DetectionConfigSchema.safeParse(json);
   if (!parsed.success) {
-    throw new PackError(pack, `${DETECTION_FILE} is invalid: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+    throw new PackError(
+      pack,
+      `${DETECTION_FILE} is invalid: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
+    );
   }
   for (const [name, d] of Object.entries(parsed.data.detectors)) {
     let actual: string;
@@ -78,7 +82,8 @@ export async function readDetectionConfig(dir: string, pack = dir): Promise<Dete
     } catch (error) {
       throw new PackError(pack, `detector ${name} file ${d.file} is missing`, { cause: error });
     }
-    if (actual !== d.sha256) throw new PackError(pack, `detector ${name} file ${d.file} has sha256 ${actual}, ${DETECTION_FILE} says ${d.sha256}`);
+    if (actual !== d.sha256)
+      throw new PackError(pack, `detector ${name} file ${d.file} has sha256 ${actual}, ${DETECTION_FILE} says ${d.sha256}`);
   }
   return parsed.data;
 }
@@ -101,7 +106,11 @@ export function sessionDetector(name: string, session: ModelSession, entry: z.in
 }
 
 /** Opens the sessions of every detector named in the config. */
-export async function openDetectors(dir: string, config: DetectionConfig, session: Partial<SessionConfig> = {}): Promise<Map<string, DetectorModel>> {
+export async function openDetectors(
+  dir: string,
+  config: DetectionConfig,
+  session: Partial<SessionConfig> = {},
+): Promise<Map<string, DetectorModel>> {
   const models = new Map<string, DetectorModel>();
   for (const [name, entry] of Object.entries(config.detectors)) {
     const s = await ModelSession.create(join(dir, entry.file), session, { label: `detector/${name}` });
@@ -111,7 +120,10 @@ export async function openDetectors(dir: string, config: DetectionConfig, sessio
 }
 
 /** The passes of the config's mode, ready for detectFused. */
-export function modePasses(config: DetectionConfig, models: Map<string, DetectorModel>): { model: DetectorModel; tiling?: TilingOptions | undefined }[] {
+export function modePasses(
+  config: DetectionConfig,
+  models: Map<string, DetectorModel>,
+): { model: DetectorModel; tiling?: TilingOptions | undefined }[] {
   return config.mode.passes.map((p) => {
     const model = models.get(p.detector);
     if (!model) throw new Error(`detector ${p.detector} is not open`);

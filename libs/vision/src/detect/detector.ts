@@ -60,7 +60,11 @@ export async function detectFrame(model: DetectorModel, image: RgbImage, minScor
 }
 
 /** The grid's tile rectangles (integer pixels); neighbours share `overlap` of a tile. */
-export function planTiles(width: number, height: number, { columns, rows, overlap }: TilingOptions): { x: number; y: number; w: number; h: number }[] {
+export function planTiles(
+  width: number,
+  height: number,
+  { columns, rows, overlap }: TilingOptions,
+): { x: number; y: number; w: number; h: number }[] {
   if (!(overlap >= 0 && overlap < 1)) throw new RangeError(`tile overlap ${overlap} must be in [0, 1)`);
   if (!(columns >= 1 && rows >= 1)) throw new RangeError(`tile grid ${columns}×${rows} must have at least one tile`);
   const axis = (length: number, count: number) => {
@@ -90,7 +94,8 @@ export async function detectTiled(model: DetectorModel, image: RgbImage, tiling:
 
 /** Runs several detectors (each optionally tiled) in order; each adds only the faces not yet found. */
 export async function detectFused(
-  passes: readonly { model: DetectorModel; tiling?: TilingOptions | undefined }[], image: RgbImage,
+  passes: readonly { model: DetectorModel; tiling?: TilingOptions | undefined }[],
+  image: RgbImage,
 ): Promise<Detection[]> {
   let kept: Detection[] = [];
   for (const { model, tiling } of passes) {

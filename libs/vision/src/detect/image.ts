@@ -32,15 +32,20 @@ export function squareResize(image: RgbImage, size: number, align: 'top-left' | 
   const { width, height, data } = image;
   // Padded-square sampling: coordinates outside the frame read zeros, as padToSquare's fill does.
   const at = (x: number, y: number, c: number): number => {
-    const fx = x - offsetX; const fy = y - offsetY;
+    const fx = x - offsetX;
+    const fy = y - offsetY;
     return fx < 0 || fy < 0 || fx >= width || fy >= height ? 0 : data[(fy * width + fx) * 3 + c]!;
   };
   for (let r = 0; r < size; r++) {
     const sy = ratio * r;
-    const y0 = Math.floor(sy); const y1 = Math.min(side - 1, Math.ceil(sy)); const fy = sy - y0;
+    const y0 = Math.floor(sy);
+    const y1 = Math.min(side - 1, Math.ceil(sy));
+    const fy = sy - y0;
     for (let col = 0; col < size; col++) {
       const sx = ratio * col;
-      const x0 = Math.floor(sx); const x1 = Math.min(side - 1, Math.ceil(sx)); const fx = sx - x0;
+      const x0 = Math.floor(sx);
+      const x1 = Math.min(side - 1, Math.ceil(sx));
+      const fx = sx - x0;
       for (let c = 0; c < 3; c++) {
         const top = at(x0, y0, c) + (at(x1, y0, c) - at(x0, y0, c)) * fx;
         const bottom = at(x0, y1, c) + (at(x1, y1, c) - at(x0, y1, c)) * fx;
@@ -57,7 +62,8 @@ export function cropImage(image: RgbImage, x: number, y: number, w: number, h: n
   const y0 = Math.max(0, Math.min(image.height - 1, Math.floor(y)));
   const x1 = Math.max(x0 + 1, Math.min(image.width, Math.ceil(x + w)));
   const y1 = Math.max(y0 + 1, Math.min(image.height, Math.ceil(y + h)));
-  const width = x1 - x0; const height = y1 - y0;
+  const width = x1 - x0;
+  const height = y1 - y0;
   const data = new Uint8Array(width * height * 3);
   for (let row = 0; row < height; row++) {
     const start = ((y0 + row) * image.width + x0) * 3;
