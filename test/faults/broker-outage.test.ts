@@ -6,21 +6,15 @@
  */
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
-import { brokerControl, waitFor } from '@emostream/shared/testing';
-import { assertSameEvents, BUS_UNREACHABLE_MS, FaultPipeline, longClip, referenceEvents, STAGES } from './harness.js';
+import { brokerControl } from '@emostream/shared/testing';
+import { assertSameEvents, BUS_UNREACHABLE_MS, FaultPipeline, STAGES } from './harness.js';
 
 describe('fault: the broker is down for 30 s in the middle of a file', () => {
   const pipeline = new FaultPipeline();
   after(() => pipeline.stop());
 
   it('loses nothing, repeats nothing, and every stage is unready during the outage and ready after', async () => {
-    const file = longClip();
-    const reference = await referenceEvents({ long: file });
-    await pipeline.startReaders();
-    await pipeline.startAll();
-    await pipeline.waitReady();
-    pipeline.addStream('long', file);
-    await waitFor(() => pipeline.frameSeqs('long').length >= 2, { timeoutMs: 60_000, message: 'ingest publishing the file' });
+    const { reference } = await pipeline.startOnLongClip(2);
 
     const broker = brokerControl();
     await broker.kill('SIGKILL');

@@ -241,6 +241,22 @@ export class FaultPipeline {
     );
   }
 
+  /**
+   * The start most faults share: the undisturbed run's events of the long clip (cached), then the
+   * readers and the five processes, ready, reading the clip as stream `long` until ingest has
+   * published `framesBefore` frames. The fault comes next.
+   */
+  async startOnLongClip(framesBefore: number): Promise<{ file: string; reference: EmotionEvent[] }> {
+    const file = longClip();
+    const reference = await referenceEvents({ long: file });
+    await this.startReaders();
+    await this.startAll();
+    await this.waitReady();
+    this.addStream('long', file);
+    await waitFor(() => this.frameSeqs('long').length >= framesBefore, { timeoutMs: 60_000, message: 'ingest publishing the file' });
+    return { file, reference };
+  }
+
   /** `emo streams add`, as an operator would. */
   addStream(streamId: string, file: string): void {
     const added = spawnSync(process.execPath, [emo, 'streams', 'add', streamId, file], {

@@ -7,21 +7,14 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { waitFor } from '@emostream/shared/testing';
-import { assertSameEvents, FaultPipeline, longClip, referenceEvents } from './harness.js';
+import { assertSameEvents, FaultPipeline } from './harness.js';
 
 describe('fault: ingest is SIGTERMed and restarted, mid-file and after the file finished', () => {
   const pipeline = new FaultPipeline();
   after(() => pipeline.stop());
 
   it('publishes each frame once and gives exactly the events of an undisturbed run', async () => {
-    const file = longClip();
-    const reference = await referenceEvents({ long: file });
-    await pipeline.startReaders();
-    await pipeline.startAll();
-    await pipeline.waitReady();
-    pipeline.addStream('long', file);
-
-    await waitFor(() => pipeline.frameSeqs('long').length >= 3, { timeoutMs: 60_000, message: 'ingest publishing the file' });
+    const { reference } = await pipeline.startOnLongClip(3);
     const stopped = await pipeline.kill('ingest', 'SIGTERM');
     assert.equal(stopped.code, 0, 'ingest stops cleanly on SIGTERM');
     const atStop = pipeline.frameSeqs('long').length;

@@ -4,22 +4,16 @@
  */
 import { after, describe, it } from 'node:test';
 import { waitFor } from '@emostream/shared/testing';
-import { assertSameEvents, FaultPipeline, longClip, referenceEvents, STAGES } from './harness.js';
+import { assertSameEvents, FaultPipeline, STAGES } from './harness.js';
 
 describe('fault: each stage is SIGKILLed once mid-stream and restarted', () => {
   const pipeline = new FaultPipeline();
   after(() => pipeline.stop());
 
   it('gives exactly the events of an undisturbed run', async () => {
-    const file = longClip();
-    const reference = await referenceEvents({ long: file });
-    const faces = reference.filter((e) => e.schema === 'emostream.event.face.v2').length;
-    await pipeline.startReaders();
-    await pipeline.startAll();
-    await pipeline.waitReady();
-    pipeline.addStream('long', file);
     // Ingest first, while it is in the middle of the file; then each stage after a little progress.
-    await waitFor(() => pipeline.frameSeqs('long').length >= 3, { timeoutMs: 60_000, message: 'ingest publishing the file' });
+    const { reference } = await pipeline.startOnLongClip(3);
+    const faces = reference.filter((e) => e.schema === 'emostream.event.face.v2').length;
     for (const [i, stage] of STAGES.entries()) {
       if (i > 0) {
         const target = Math.min(faces - 1, Math.round((faces * i) / (STAGES.length + 1)));
