@@ -35,7 +35,7 @@ import {
   type Topic,
 } from '@emostream/shared';
 import { DEFAULT_MODELS_DIR } from '@emostream/vision';
-import { brokerControl, freePort, sharedData, startRtspServer } from '@emostream/shared/testing';
+import { brokerControl, cremadSixClip, ffmpeg, freePort, startRtspServer } from '@emostream/shared/testing';
 import type { DescMessage } from '@bufbuild/protobuf';
 import { machine, resultsPath, updateReadme } from './report.js';
 import {
@@ -108,46 +108,15 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 // ---------------------------------------------------------------------------------------------
 // The source: the six CREMA-D clips as one H.264 file, looped long enough for the whole run.
 
-function ffmpeg(args: string[], what: string): void {
-  const made = spawnSync('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-y', ...args], { encoding: 'utf8' });
-  if (made.status !== 0) throw new Error(`ffmpeg could not make ${what}: ${made.stderr}`);
-}
-
 /** A looped clip of at least `seconds`, made once per length (H.264, a key frame every half second for clean RTSP joins). */
 function loopedClip(seconds: number): string {
   mkdirSync(work, { recursive: true });
-  const names = ['happy', 'anger', 'sad', 'fear', 'disgust', 'neutral'];
-  const six = path.join(work, 'cremad-six.mp4');
-  if (!existsSync(six)) {
-    const inputs = names.flatMap((n) => ['-i', sharedData(`labelled/cremad_1001_DFA_${n}.flv`)]);
-    const filter = `${names.map((_, i) => `[${i}:v]`).join('')}concat=n=${names.length}:v=1:a=0,fps=30000/1001[v]`;
-    const temp = `${six}.${process.pid}.mp4`;
-    ffmpeg(
-      [
-        ...inputs,
-        '-filter_complex',
-        filter,
-        '-map',
-        '[v]',
-        '-c:v',
-        'libx264',
-        '-preset',
-        'veryfast',
-        '-g',
-        '15',
-        '-pix_fmt',
-        'yuv420p',
-        temp,
-      ],
-      'the clip',
-    );
-    renameSync(temp, six);
-  }
+  const six = cremadSixClip(path.join(work, 'cremad-six.mp4'), 15);
   const loops = Math.ceil(seconds / 12) + 1; // the six clips last ~12.7 s
   const looped = path.join(work, `cremad-six-x${loops}.mp4`);
   if (!existsSync(looped)) {
     const temp = `${looped}.${process.pid}.mp4`;
-    ffmpeg(['-stream_loop', String(loops - 1), '-i', six, '-c', 'copy', temp], 'the looped clip');
+    ffmpeg(['-stream_loop', String(loops - 1), '-i', six, '-c', 'copy', temp]);
     renameSync(temp, looped);
   }
   return looped;

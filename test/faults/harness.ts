@@ -30,7 +30,16 @@ import {
   type Topic,
   type TrackSummaryEvent,
 } from '@emostream/shared';
-import { freePort, kafkaBrokers, kafkaTestConfig, randomPrefix, sharedData, testMediaDirs, waitFor } from '@emostream/shared/testing';
+import {
+  cremadSixClip,
+  freePort,
+  kafkaBrokers,
+  kafkaTestConfig,
+  randomPrefix,
+  sharedData,
+  testMediaDirs,
+  waitFor,
+} from '@emostream/shared/testing';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const emo = path.join(root, 'cli', 'bin', 'emo.mjs');
@@ -49,37 +58,7 @@ export function clip(name: 'happy' | 'anger' | 'sad' | 'fear' | 'disgust' | 'neu
  * land in the middle of a file. Made once per machine with ffmpeg (H.264 in MP4, constant 29.97 fps).
  */
 export function longClip(): string {
-  const names = ['happy', 'anger', 'sad', 'fear', 'disgust', 'neutral'] as const;
-  const out = path.join(tmpdir(), 'emostream-faults', 'cremad_1001_six.mp4');
-  if (existsSync(out)) return out;
-  mkdirSync(path.dirname(out), { recursive: true });
-  const inputs = names.flatMap((n) => ['-i', clip(n)]);
-  const filter = `${names.map((_, i) => `[${i}:v]`).join('')}concat=n=${names.length}:v=1:a=0,fps=30000/1001[v]`;
-  const temp = `${out}.${process.pid}.mp4`;
-  const made = spawnSync(
-    'ffmpeg',
-    [
-      '-v',
-      'error',
-      '-y',
-      ...inputs,
-      '-filter_complex',
-      filter,
-      '-map',
-      '[v]',
-      '-c:v',
-      'libx264',
-      '-preset',
-      'veryfast',
-      '-pix_fmt',
-      'yuv420p',
-      temp,
-    ],
-    { encoding: 'utf8' },
-  );
-  assert.equal(made.status, 0, `ffmpeg could not make the long clip: ${made.stderr}`);
-  spawnSync('mv', [temp, out]);
-  return out;
+  return cremadSixClip(path.join(tmpdir(), 'emostream-faults', 'cremad_1001_six.mp4'));
 }
 
 interface StageProcess {

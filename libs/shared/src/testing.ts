@@ -5,7 +5,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -278,6 +278,24 @@ export function loopedH264Clip(source: string, output: string, times: number): s
     'yuv420p',
     output,
   ]);
+  return output;
+}
+
+/**
+ * The six labelled CREMA-D clips of one actor one after another (~12.7 s) at a constant 29.97 fps, as
+ * H.264 in `output` (a key frame every `keyframeEvery` frames when given). Made once: an existing
+ * file is kept (written under another name first, so a half-written file is never taken for one).
+ */
+export function cremadSixClip(output: string, keyframeEvery?: number): string {
+  if (existsSync(output)) return output;
+  mkdirSync(path.dirname(output), { recursive: true });
+  const names = ['happy', 'anger', 'sad', 'fear', 'disgust', 'neutral'];
+  const inputs = names.flatMap((name) => ['-i', sharedData(`labelled/cremad_1001_DFA_${name}.flv`)]);
+  const concat = `${names.map((_, i) => `[${i}:v]`).join('')}concat=n=${names.length}:v=1:a=0,fps=30000/1001[v]`;
+  const temp = `${output}.${process.pid}.mp4`;
+  const keyframes = keyframeEvery === undefined ? [] : ['-g', String(keyframeEvery)];
+  ffmpeg([...inputs, '-filter_complex', concat, '-map', '[v]', ...h264Output(), ...keyframes, temp]);
+  renameSync(temp, output);
   return output;
 }
 
