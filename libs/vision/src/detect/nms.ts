@@ -10,14 +10,19 @@ export interface Detection {
   score: number;
 }
 
-export function iou(a: Detection, b: Detection): number {
+/** The areas of two boxes and of their intersection (0 for an empty box). */
+function areas(a: Detection, b: Detection): { a: number; b: number; intersection: number } {
   const areaA = Math.max(0, a.x2 - a.x1) * Math.max(0, a.y2 - a.y1);
   const areaB = Math.max(0, b.x2 - b.x1) * Math.max(0, b.y2 - b.y1);
-  if (areaA <= 0 || areaB <= 0) return 0;
   const w = Math.max(0, Math.min(a.x2, b.x2) - Math.max(a.x1, b.x1));
   const h = Math.max(0, Math.min(a.y2, b.y2) - Math.max(a.y1, b.y1));
-  const inter = w * h;
-  return inter / (areaA + areaB - inter);
+  return { a: areaA, b: areaB, intersection: w * h };
+}
+
+export function iou(a: Detection, b: Detection): number {
+  const area = areas(a, b);
+  if (area.a <= 0 || area.b <= 0) return 0;
+  return area.intersection / (area.a + area.b - area.intersection);
 }
 
 /**
@@ -26,12 +31,9 @@ export function iou(a: Detection, b: Detection): number {
  * SSD, or cut by a tile edge, can overlap little by IoU while one box contains the other.
  */
 export function overlapOfSmaller(a: Detection, b: Detection): number {
-  const areaA = Math.max(0, a.x2 - a.x1) * Math.max(0, a.y2 - a.y1);
-  const areaB = Math.max(0, b.x2 - b.x1) * Math.max(0, b.y2 - b.y1);
-  if (areaA <= 0 || areaB <= 0) return 0;
-  const w = Math.max(0, Math.min(a.x2, b.x2) - Math.max(a.x1, b.x1));
-  const h = Math.max(0, Math.min(a.y2, b.y2) - Math.max(a.y1, b.y1));
-  return (w * h) / Math.min(areaA, areaB);
+  const area = areas(a, b);
+  if (area.a <= 0 || area.b <= 0) return 0;
+  return area.intersection / Math.min(area.a, area.b);
 }
 
 export type OverlapMetric = 'iou' | 'smaller';
