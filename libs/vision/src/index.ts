@@ -4,3 +4,4 @@ export * from './session.js';
 export * from './preprocess.js';
 export * from './locate.js';
 export * from './detect/index.js';
+export * from './image-decode.js';

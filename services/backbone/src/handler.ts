@@ -1,6 +1,5 @@
-import sharp from 'sharp';
 import { CropEncoding, makeMessage, StageError, topics, type HandlerResult, type StageDefinition } from '@emostream/shared';
-import { type RgbImage } from '@emostream/vision';
+import { decodeToRgb, type RgbImage } from '@emostream/vision';
 import type { BackboneModel } from './backbone-model.js';
 import type { BackboneMetrics } from './metrics.js';
 import { MicroBatcher } from './micro-batcher.js';
@@ -102,14 +101,9 @@ async function decodeCrop(
   }
   try {
     // Never more pixels than the crop it claims to be: a bigger JPEG is refused from its header, undecoded.
-    const { data, info } = await sharp(face.crop, { limitInputPixels: size.width * size.height })
-      .removeAlpha()
-      .toColourspace('srgb')
-      .raw()
-      .toBuffer({ resolveWithObject: true });
-    if (info.width !== size.width || info.height !== size.height || info.channels !== 3)
-      throw new Error(`decoded ${info.width}×${info.height}×${info.channels}`);
-    return { width: info.width, height: info.height, data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) };
+    const image = await decodeToRgb(face.crop, size.width * size.height);
+    if (image.width !== size.width || image.height !== size.height) throw new Error(`decoded ${image.width}×${image.height}`);
+    return image;
   } catch (error) {
     throw new StageError('CROP_UNDECODABLE', `face crop JPEG cannot be decoded: ${(error as Error).message}`, { cause: error });
   }

@@ -8,7 +8,7 @@ import {
   type StageDefinition,
   type StageOutput,
 } from '@emostream/shared';
-import { adjustBox, clampBox, crop, resize, type CropSettings, type Detection, type RgbImage } from '@emostream/vision';
+import { adjustBox, clampBox, crop, decodeToRgb, resize, type CropSettings, type Detection, type RgbImage } from '@emostream/vision';
 import { assertFrameWithinLimit, DEFAULT_MAX_FRAME_PIXELS } from './frame-limits.js';
 import type { FaceMetrics } from './metrics.js';
 import { encodeTrackerState, trackerStateTopic, type TrackerStateStore } from './tracker-state.js';
@@ -169,12 +169,7 @@ export async function decodeFrame(jpeg: Uint8Array, maxPixels = DEFAULT_MAX_FRAM
   assertFrameWithinLimit(jpeg, maxPixels);
   try {
     // sharp's own limit too, for what the header check cannot read (it also reads only the header).
-    const { data, info } = await sharp(jpeg, { limitInputPixels: maxPixels })
-      .removeAlpha()
-      .toColourspace('srgb')
-      .raw()
-      .toBuffer({ resolveWithObject: true });
-    return { width: info.width, height: info.height, data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) };
+    return await decodeToRgb(jpeg, maxPixels);
   } catch (error) {
     throw new StageError('FRAME_UNDECODABLE', `frame JPEG cannot be decoded: ${(error as Error).message}`, { cause: error });
   }
