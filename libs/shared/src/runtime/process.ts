@@ -1,39 +1,53 @@
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { createBus } from '../bus/index.js';
+import type { Bus } from '../bus/types.js';
 import type { RuntimeConfig } from '../config/runtime-config.js';
 import { rootLogger, type Logger } from '../log.js';
 import { startTracing, stopTracing } from '../telemetry/tracing.js';
 import type { Lifecycle } from './lifecycle.js';
-import { startOpsServer } from './ops-server.js';
+import { startOpsServer, type HealthSource } from './ops-server.js';
 import { StageRunner, type StageDefinition } from './stage.js';
 
+/** What a process runs: a stage (StageRunner) or ingest's worker, with the probes and life that the process runner drives. */
+export interface Service {
+  readonly lifecycle: Lifecycle;
+  readonly health: HealthSource;
+  /** Starts the service; while the bus is away it waits, unready. */
+  start(): Promise<void>;
+  /** Finishes what is in flight and releases the bus's clients (not the bus itself). */
+  stop(): Promise<void>;
+  /** Marks the service FAILED (/healthz 503; the process exits after the grace period). */
+  fail(error: unknown): void;
+}
+
 /**
- * Runs one stage as a process: tracing, bus, ops server (/metrics, /healthz, /readyz), the stage,
- * and graceful shutdown on SIGTERM/SIGINT — readiness drops at once, the in-flight batch finishes and
+ * Runs one service as a process: tracing, bus, ops server (/metrics, /healthz, /readyz), the service,
+ * and graceful shutdown on SIGTERM/SIGINT — readiness drops at once, the in-flight work finishes and
  * commits, then everything disconnects; past the grace period the process stops hard with exit code 1.
- * While the bus is away (at start-up or later) it waits, unready. A stage that FAILs (its consumer
- * crashed for good, its producer was fenced) turns /healthz to 503 and the process exits with code 1
+ * While the bus is away (at start-up or later) it waits, unready. A service that FAILs (a consumer
+ * crashed for good, a producer was fenced) turns /healthz to 503 and the process exits with code 1
  * once the grace period has passed, so that Kubernetes restarts it.
  * Any other failure to start exits with code 1 and a clear log line.
  */
-export async function runStageProcess(
-  stage: StageDefinition | ((registry: Registry) => StageDefinition | Promise<StageDefinition>),
+export async function runServiceProcess(
+  name: string,
   config: RuntimeConfig,
+  makeService: (parts: { bus: Bus; registry: Registry; logger: Logger }) => Service | Promise<Service>,
   options: {
-    /** Closes what the service runs beside its stage (e.g. the sink's live view), within the grace period. */
+    /** Closes what the process runs beside its service (e.g. the sink's live view), within the grace period. */
     onShutdown?: () => Promise<void>;
+    /** The process's metrics registry, when metrics were registered before the service (default: a new one). */
+    registry?: Registry;
   } = {},
 ): Promise<void> {
-  const registry = new Registry();
+  const registry = options.registry ?? new Registry();
   collectDefaultMetrics({ register: registry });
-  // A factory gets the registry, so the stage can register metrics of its own.
-  const definition = typeof stage === 'function' ? await stage(registry) : stage;
-  const logger = rootLogger.child({ stage: definition.name });
-  startTracing({ serviceName: `emostream-${definition.name}`, exporter: config.tracing.exporter, endpoint: config.tracing.endpoint });
+  const logger = rootLogger.child({ stage: name });
+  startTracing({ serviceName: `emostream-${name}`, exporter: config.tracing.exporter, endpoint: config.tracing.endpoint });
 
   const bus = createBus(config);
-  const runner = new StageRunner(definition, { bus, config, registry, logger });
-  const ops = await startOpsServer({ port: config.opsPort, host: config.opsHost, registry, health: () => [runner.health] });
+  const service = await makeService({ bus, registry, logger });
+  const ops = await startOpsServer({ port: config.opsPort, host: config.opsHost, registry, health: () => [service.health] });
   logger.info({ opsPort: ops.port }, 'ops server listening');
 
   let shuttingDown = false;
@@ -47,7 +61,7 @@ export async function runStageProcess(
     }, config.shutdownGraceMs);
     hardStop.unref();
     try {
-      await runner.stop();
+      await service.stop();
       await options.onShutdown?.();
       await bus.close();
       await ops.close();
@@ -59,19 +73,33 @@ export async function runStageProcess(
       process.exit(1);
     }
   };
-  exitWhenFailed(runner.lifecycle, config.shutdownGraceMs, logger, () => bus.close());
+  exitWhenFailed(service.lifecycle, config.shutdownGraceMs, logger, () => bus.close());
   process.once('SIGTERM', () => void shutdown('SIGTERM'));
   process.once('SIGINT', () => void shutdown('SIGINT'));
 
   try {
-    await runner.start();
+    await service.start();
   } catch (error) {
     if (shuttingDown) return; // SIGTERM while it waited for the bus: shutdown() ends the process
-    runner.fail(error);
+    service.fail(error);
     await ops.close();
     await bus.close().catch(() => {});
     throw error;
   }
+}
+
+/** Runs one stage as a process (see runServiceProcess). A factory gets the registry, so the stage can register metrics of its own. */
+export async function runStageProcess(
+  stage: StageDefinition | ((registry: Registry) => StageDefinition | Promise<StageDefinition>),
+  config: RuntimeConfig,
+  options: { onShutdown?: () => Promise<void> } = {},
+): Promise<void> {
+  const registry = new Registry();
+  const definition = typeof stage === 'function' ? await stage(registry) : stage;
+  await runServiceProcess(definition.name, config, ({ bus, logger }) => new StageRunner(definition, { bus, config, registry, logger }), {
+    ...options,
+    registry,
+  });
 }
 
 /**
