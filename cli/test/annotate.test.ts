@@ -7,10 +7,9 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
-import { FACE_EVENT, type FaceEmotionEvent } from '@emostream/shared';
 import { AnnotatedVideo } from '../src/annotate.js';
 import { decodeAllFrames, strokePixels } from './media.js';
-import { ffmpeg } from '@emostream/shared/testing';
+import { faceEventFixture, ffmpeg } from '@emostream/shared/testing';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'emo-annotate-'));
 const clip = path.join(dir, 'grey.mp4');
@@ -18,23 +17,7 @@ const clip = path.join(dir, 'grey.mp4');
 ffmpeg(['-f', 'lavfi', '-i', 'color=c=gray:s=320x240:r=25:d=0.4', '-pix_fmt', 'yuv420p', '-c:v', 'libx264', clip]);
 const shape = { width: 320, height: 240, fps: 25 };
 
-function face(seq: number): FaceEmotionEvent {
-  return {
-    schema: FACE_EVENT,
-    streamId: 'grey',
-    seq,
-    ptsMs: 0,
-    capturedAtMs: 0,
-    emittedAtMs: 0,
-    trackId: 1,
-    box: { x: 60, y: 80, width: 80, height: 90 },
-    frame: { width: 320, height: 240 },
-    detectorScore: 0.9,
-    label: 'Happiness',
-    confidence: 0.9,
-    probabilities: { Neutral: 0.1, Happiness: 0.9, Sadness: 0, Surprise: 0, Fear: 0, Disgust: 0, Anger: 0 },
-  };
-}
+const face = (seq: number) => faceEventFixture({ streamId: 'grey', seq });
 
 describe('AnnotatedVideo', () => {
   after(() => rmSync(dir, { recursive: true, force: true }));

@@ -13,6 +13,7 @@ import { Registry } from 'prom-client';
 import { InMemoryBus } from './bus/memory-bus.js';
 import type { Bus, BusConsumer, ConsumedRecord, OutgoingRecord } from './bus/types.js';
 import { runtimeConfigSchema, type KafkaConfig } from './config/runtime-config.js';
+import { FACE_EVENT, toProbabilities, type FaceEmotionEvent } from './contracts/index.js';
 import { StageRunner, type StageDefinition } from './runtime/stage.js';
 
 export interface StageRun {
@@ -163,6 +164,26 @@ export async function readEachRecordOnce(
     },
   });
   return reader;
+}
+
+/** A valid public face event (one face, Happiness 0.9, in a 320×240 frame), with `overrides`. */
+export function faceEventFixture(overrides: Partial<FaceEmotionEvent> = {}): FaceEmotionEvent {
+  return {
+    schema: FACE_EVENT,
+    streamId: 'cam',
+    seq: 1,
+    ptsMs: 0,
+    capturedAtMs: 0,
+    emittedAtMs: 0,
+    trackId: 1,
+    box: { x: 60, y: 80, width: 80, height: 90 },
+    frame: { width: 320, height: 240 },
+    detectorScore: 0.9,
+    label: 'Happiness',
+    confidence: 0.9,
+    probabilities: toProbabilities([0.1, 0.9, 0, 0, 0, 0, 0]),
+    ...overrides,
+  };
 }
 
 /** A loopback port that was free a moment ago (nothing listens there now: connections are refused). */

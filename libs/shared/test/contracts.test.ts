@@ -12,7 +12,6 @@ import {
   EMOTION_LABELS,
   encodeMessage,
   eventsTopic,
-  FACE_EVENT,
   makeMessage,
   toProbabilities,
   topicName,
@@ -21,6 +20,7 @@ import {
   type FaceEmotionEvent,
   type TrackSummaryEvent,
 } from '../src/index.js';
+import { faceEventFixture } from '../src/testing.js';
 
 const sharedDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -84,21 +84,18 @@ describe('public event JSON Schema', () => {
   const validate = new Ajv2020({ allErrors: true, strict: true }).compile(schema);
   const probabilities = toProbabilities([0.1, 0.6, 0.05, 0.05, 0.05, 0.05, 0.1]);
 
-  const face: FaceEmotionEvent = {
-    schema: FACE_EVENT,
+  const face: FaceEmotionEvent = faceEventFixture({
     streamId: 'lobby-cam',
     seq: 31,
     ptsMs: 1_000,
     capturedAtMs: 1_700_000_000_000,
     emittedAtMs: 1_700_000_000_180,
-    trackId: 1,
     box: { x: 10, y: 20, width: 90, height: 95 },
     frame: { width: 1920, height: 1080 },
     detectorScore: 0.93,
-    label: 'Happiness',
     confidence: 0.6,
     probabilities,
-  };
+  });
   const summary: TrackSummaryEvent = {
     schema: TRACK_SUMMARY_EVENT,
     streamId: 'lobby-cam',

@@ -20,7 +20,7 @@ import {
   topics,
   type FaceEmotionEvent,
 } from '@emostream/shared';
-import { freePort, kafkaBrokers, kafkaTestConfig, randomPrefix, waitFor } from '@emostream/shared/testing';
+import { faceEventFixture, freePort, kafkaBrokers, kafkaTestConfig, randomPrefix, waitFor } from '@emostream/shared/testing';
 
 const main = fileURLToPath(new URL('../src/main.ts', import.meta.url));
 
@@ -76,18 +76,16 @@ describe('sink service with the live view on', () => {
       const producer = await bus.producer();
       const jpeg = Uint8Array.from([0xff, 0xd8, 1, 2, 3, 0xff, 0xd9]);
       const ref = { streamId: 'lobby', seq: 11, ptsMs: 440, capturedAtMs: Date.now(), width: 640, height: 480 };
-      const event: FaceEmotionEvent = {
-        schema: 'emostream.event.face.v2',
+      const event: FaceEmotionEvent = faceEventFixture({
         ...ref,
         emittedAtMs: Date.now(),
         trackId: 3,
         box: { x: 10, y: 20, width: 100, height: 120 },
         frame: { width: 640, height: 480 },
-        detectorScore: 0.9,
         label: 'Surprise',
         confidence: 0.6,
         probabilities: toProbabilities(EMOTION_LABELS.map((l) => (l === 'Surprise' ? 0.6 : 0.4 / 6))),
-      };
+      });
       // The feed starts at the newest offsets once its consumers have joined: send until the picture comes.
       await waitFor(
         async () => {
