@@ -14,7 +14,7 @@ import path from 'node:path';
 import sharp from 'sharp';
 import type { FaceBox, LabelledBox } from '@emostream/face';
 import type { Detection, RgbImage } from '@emostream/vision';
-import { sharedData } from '@emostream/shared/testing';
+import { h264Output, sharedData } from '@emostream/shared/testing';
 
 type Overlay = NonNullable<Parameters<ReturnType<typeof sharp>['composite']>[0]>[number];
 
@@ -142,28 +142,10 @@ export async function renderScene(spec: SceneSpec, portraits: readonly Portrait[
   const encoder = spawn(
     'ffmpeg',
     [
-      '-hide_banner',
-      '-loglevel',
-      'error',
-      '-y',
-      '-f',
-      'rawvideo',
-      '-pix_fmt',
-      'rgb24',
-      '-s',
-      `${spec.width}x${spec.height}`,
-      '-r',
-      String(spec.fps),
-      '-i',
-      '-',
-      '-c:v',
-      'libx264',
-      '-preset',
-      'veryfast',
-      '-crf',
-      '18',
-      '-pix_fmt',
-      'yuv420p',
+      ...['-hide_banner', '-loglevel', 'error', '-y'],
+      // The frames drawn here, as raw RGB on stdin.
+      ...['-f', 'rawvideo', '-pix_fmt', 'rgb24', '-s', `${spec.width}x${spec.height}`, '-r', String(spec.fps), '-i', '-'],
+      ...h264Output(18),
       file,
     ],
     {
