@@ -11,7 +11,7 @@ import { describe, it } from 'node:test';
 import { Registry } from 'prom-client';
 import { eventsTopic, InMemoryBus, runtimeConfigSchema, StageRunner, topicName, topics } from '@emostream/shared';
 import { backboneStage } from '@emostream/backbone';
-import { streamStatusTopic } from '@emostream/ingest';
+import { ingestProgressTopic, streamStatusTopic } from '@emostream/ingest';
 import { faceStage, trackerStateTopic } from '@emostream/face';
 import { sinkStage } from '@emostream/sink';
 import { temporalStage } from '@emostream/temporal';
@@ -203,7 +203,7 @@ for (const overlay of OVERLAYS) {
       const prefix = configValue(overlay, 'EMOSTREAM_TOPIC_PREFIX');
       const documented = documentedRetentions();
       const kafkaTopics = ofKind(overlay, 'KafkaTopic');
-      const expected = [...Object.values(topics), eventsTopic, streamStatusTopic, trackerStateTopic]
+      const expected = [...Object.values(topics), eventsTopic, streamStatusTopic, ingestProgressTopic, trackerStateTopic]
         .map((t) => topicName(t, prefix))
         .sort();
       assert.deepEqual(kafkaTopics.map((t) => t.spec.topicName).sort(), expected);

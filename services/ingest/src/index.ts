@@ -8,3 +8,5 @@ export * from './credentials.js';
 export * from './source-guard.js';
 export * from './source-policy.js';
 export * from './stream-status.js';
+export * from './progress.js';
+export * from './service.js';
