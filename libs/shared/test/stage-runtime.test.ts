@@ -375,6 +375,8 @@ describe('the runtime keeps the stream → partition bookkeeping for stages with
     } finally {
       await second.stop();
       await first.stop();
+      await producer.close();
+      await outputs.consumer.close();
     }
   });
 });
