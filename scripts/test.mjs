@@ -64,7 +64,16 @@ if (unitOnly) {
   process.exit(
     run(
       process.execPath,
-      ['--import', 'tsx', '--test', '--test-concurrency=1', '--test-force-exit', '--test-reporter=spec', '--test-reporter-destination=stdout', ...files],
+      [
+        '--import',
+        'tsx',
+        '--test',
+        '--test-concurrency=1',
+        '--test-force-exit',
+        '--test-reporter=spec',
+        '--test-reporter-destination=stdout',
+        ...files,
+      ],
       {
         EMOSTREAM_LOG_LEVEL: process.env.EMOSTREAM_LOG_LEVEL ?? 'error',
       },
