@@ -37,7 +37,8 @@ function run(command, args, env = {}) {
 const args = process.argv.slice(2);
 const unitOnly = args.includes('--unit');
 const filter = args.filter((a) => a !== '--unit');
-const INTEGRATION = /kafkaBrokers|kafkaTestConfig|KAFKA_BROKERS|startRtspServer|launchHeadlessChromium|emoProcess/;
+const INTEGRATION =
+  /kafkaBrokers|kafkaTestConfig|KAFKA_BROKERS|startRtspServer|launchHeadlessChromium|emoProcess|FaultPipeline|brokerControl/;
 const files = roots
   .flatMap((r) => findTests(path.join(root, r)))
   .filter((f) => filter.length === 0 || filter.some((part) => f.includes(part)))
