@@ -58,27 +58,27 @@ function typecheckAndLint() {
   if (run('npm', ['run', '--silent', 'lint']) !== 0) process.exit(1);
 }
 
+// Node's test runner, one file at a time. A file whose tests are done ends even if something (a
+// timer, a client) was left open: a forgotten handle must not hold CI until its time limit. Tests
+// still close what they open.
+const TEST_RUNNER = [
+  '--import',
+  'tsx',
+  '--test',
+  '--test-concurrency=1',
+  '--test-force-exit',
+  '--test-reporter=spec',
+  '--test-reporter-destination=stdout',
+];
+
 if (unitOnly) {
   if (run('npm', ['run', '--silent', 'models']) !== 0) process.exit(1);
   typecheckAndLint();
   console.log(`» running ${files.length} unit test files (no broker)`);
   process.exit(
-    run(
-      process.execPath,
-      [
-        '--import',
-        'tsx',
-        '--test',
-        '--test-concurrency=1',
-        '--test-force-exit',
-        '--test-reporter=spec',
-        '--test-reporter-destination=stdout',
-        ...files,
-      ],
-      {
-        EMOSTREAM_LOG_LEVEL: process.env.EMOSTREAM_LOG_LEVEL ?? 'error',
-      },
-    ),
+    run(process.execPath, [...TEST_RUNNER, ...files], {
+      EMOSTREAM_LOG_LEVEL: process.env.EMOSTREAM_LOG_LEVEL ?? 'error',
+    }),
   );
 }
 
@@ -99,20 +99,7 @@ if (run('npm', ['run', '--silent', 'deploy:check']) !== 0) process.exit(1);
 console.log(`» running ${files.length} test files against a fresh Kafka broker`);
 const status = run(
   process.execPath,
-  [
-    'scripts/with-kafka.mjs',
-    process.execPath,
-    '--import',
-    'tsx',
-    '--test',
-    '--test-concurrency=1',
-    // A test file whose tests are done ends even if something (a timer, a client) was left open:
-    // a forgotten handle must not hold CI until its time limit. Tests still close what they open.
-    '--test-force-exit',
-    '--test-reporter=spec',
-    '--test-reporter-destination=stdout',
-    ...files,
-  ],
+  ['scripts/with-kafka.mjs', process.execPath, ...TEST_RUNNER, ...files],
   // Tests assert on outcomes; routine warnings (dead-lettered test inputs) would bury the report.
   { EMOSTREAM_LOG_LEVEL: process.env.EMOSTREAM_LOG_LEVEL ?? 'error' },
 );
