@@ -40,6 +40,48 @@ describe('squareResize', () => {
     assert.equal(data[6], 10);
   });
 
+  it('gives, to the bit, what the per-pixel formula gives on any shape and alignment', () => {
+    // The formula as face-api's resizeBilinear defines it, one source read per tap (the oracle).
+    const naive = (image: RgbImage, size: number, align: 'top-left' | 'centre'): Float32Array => {
+      const side = Math.max(image.width, image.height);
+      const diff = side - Math.min(image.width, image.height);
+      const before = align === 'centre' ? diff - Math.round(diff * 0.5) : 0;
+      const ox = image.width < side ? before : 0;
+      const oy = image.height < side ? before : 0;
+      const at = (x: number, y: number, c: number) =>
+        x - ox < 0 || y - oy < 0 || x - ox >= image.width || y - oy >= image.height
+          ? 0
+          : image.data[((y - oy) * image.width + x - ox) * 3 + c]!;
+      const out = new Float32Array(size * size * 3);
+      for (let r = 0; r < size; r++)
+        for (let col = 0; col < size; col++)
+          for (let c = 0; c < 3; c++) {
+            const sy = (side / size) * r;
+            const sx = (side / size) * col;
+            const [y0, x0] = [Math.floor(sy), Math.floor(sx)];
+            const [y1, x1] = [Math.min(side - 1, Math.ceil(sy)), Math.min(side - 1, Math.ceil(sx))];
+            const top = at(x0, y0, c) + (at(x1, y0, c) - at(x0, y0, c)) * (sx - x0);
+            const bottom = at(x0, y1, c) + (at(x1, y1, c) - at(x0, y1, c)) * (sx - x0);
+            out[(r * size + col) * 3 + c] = top + (bottom - top) * (sy - y0);
+          }
+      return out;
+    };
+    let seed = 7;
+    const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+    for (const [width, height, size] of [
+      [37, 21, 16],
+      [21, 37, 50],
+      [64, 64, 64],
+      [160, 90, 128],
+      [5, 120, 33],
+    ] as const) {
+      const image = { width, height, data: Uint8Array.from({ length: width * height * 3 }, () => Math.floor(random() * 256)) };
+      for (const align of ['top-left', 'centre'] as const) {
+        assert.deepEqual(squareResize(image, size, align).data, naive(image, size, align), `${width}×${height} → ${size}, ${align}`);
+      }
+    }
+  });
+
   it('centres the image when asked: round(diff / 2) after, the rest before', () => {
     const { placement } = squareResize(ramp(2, 5), 5, 'centre');
     assert.equal(placement.offsetX, 1); // diff 3: 2 after, 1 before

@@ -30,26 +30,43 @@ export function squareResize(image: RgbImage, size: number, align: 'top-left' | 
   const ratio = side / size;
   const out = new Float32Array(size * size * 3);
   const { width, height, data } = image;
-  // Padded-square sampling: coordinates outside the frame read zeros, as padToSquare's fill does.
-  const at = (x: number, y: number, c: number): number => {
-    const fx = x - offsetX;
-    const fy = y - offsetY;
-    return fx < 0 || fy < 0 || fx >= width || fy >= height ? 0 : data[(fy * width + fx) * 3 + c]!;
+  // The source taps of every output column and row are computed once (this runs on every frame, at
+  // 512² for the SSD): a tap is the index of its pixel or row in `data`, or -1 where it falls in the
+  // padding, which reads zeros as padToSquare's fill does. The arithmetic per channel is the
+  // reference bilinear formula, unchanged, so the output is the same to the bit.
+  const taps = (span: number, offset: number, stride: number) => {
+    const near = new Int32Array(size);
+    const far = new Int32Array(size);
+    const weight = new Float64Array(size);
+    for (let i = 0; i < size; i++) {
+      const at = ratio * i;
+      const lo = Math.floor(at);
+      const hi = Math.min(side - 1, Math.ceil(at));
+      const index = (v: number) => (v - offset < 0 || v - offset >= span ? -1 : (v - offset) * stride);
+      near[i] = index(lo);
+      far[i] = index(hi);
+      weight[i] = at - lo;
+    }
+    return { near, far, weight };
   };
+  const columns = taps(width, offsetX, 3);
+  const rows = taps(height, offsetY, width * 3);
+  const read = (row: number, column: number, c: number): number => (row < 0 || column < 0 ? 0 : data[row + column + c]!);
+  let o = 0;
   for (let r = 0; r < size; r++) {
-    const sy = ratio * r;
-    const y0 = Math.floor(sy);
-    const y1 = Math.min(side - 1, Math.ceil(sy));
-    const fy = sy - y0;
+    const top = rows.near[r]!;
+    const bottom = rows.far[r]!;
+    const fy = rows.weight[r]!;
     for (let col = 0; col < size; col++) {
-      const sx = ratio * col;
-      const x0 = Math.floor(sx);
-      const x1 = Math.min(side - 1, Math.ceil(sx));
-      const fx = sx - x0;
+      const left = columns.near[col]!;
+      const right = columns.far[col]!;
+      const fx = columns.weight[col]!;
       for (let c = 0; c < 3; c++) {
-        const top = at(x0, y0, c) + (at(x1, y0, c) - at(x0, y0, c)) * fx;
-        const bottom = at(x0, y1, c) + (at(x1, y1, c) - at(x0, y1, c)) * fx;
-        out[(r * size + col) * 3 + c] = top + (bottom - top) * fy;
+        const topLeft = read(top, left, c);
+        const bottomLeft = read(bottom, left, c);
+        const upper = topLeft + (read(top, right, c) - topLeft) * fx;
+        const lower = bottomLeft + (read(bottom, right, c) - bottomLeft) * fx;
+        out[o++] = upper + (lower - upper) * fy;
       }
     }
   }
