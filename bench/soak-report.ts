@@ -14,6 +14,9 @@ export interface SoakSample {
   childrenRssMiB: Record<string, number>;
   /** The V8 heap in use per process, MiB (services: from /metrics), to tell a JavaScript leak from allocator slack. */
   heapUsedMiB: Record<string, number>;
+  /** The V8 heap reserved (used + free pages) and the memory of Buffers and other objects outside it, MiB (services). */
+  heapTotalMiB?: Record<string, number>;
+  externalMiB?: Record<string, number>;
   /** Capture → event at the downstream reader, over the events that arrived since the previous sample. */
   eventLag: { count: number; p50Ms: number | null; maxMs: number | null };
   /** Records each stage's consumer group has not committed yet (services only; null while the broker is away). */
@@ -66,11 +69,14 @@ export function rssVerdict(process: string, samples: SoakSample[], window: Phase
   const start = median(series.slice(0, 3));
   const end = median(series.slice(-3));
   const growth = end / start - 1;
-  const heap = samples
-    .filter((s) => s.t >= window.warmupEndS && s.heapUsedMiB?.[process] !== undefined)
-    .map((s) => s.heapUsedMiB[process]!);
+  const startAndEnd = (pick: (s: SoakSample) => Record<string, number> | undefined, label: string): string => {
+    const values = samples.filter((s) => s.t >= window.warmupEndS && pick(s)?.[process] !== undefined).map((s) => pick(s)![process]!);
+    return values.length >= 6 ? `; ${label} ${median(values.slice(0, 3)).toFixed(0)} → ${median(values.slice(-3)).toFixed(0)} MiB` : '';
+  };
   const heapDetail =
-    heap.length >= 6 ? `; JS heap used ${median(heap.slice(0, 3)).toFixed(0)} → ${median(heap.slice(-3)).toFixed(0)} MiB` : '';
+    startAndEnd((s) => s.heapUsedMiB, 'JS heap used') +
+    startAndEnd((s) => s.heapTotalMiB, 'JS heap reserved') +
+    startAndEnd((s) => s.externalMiB, 'external');
   return {
     process,
     check: 'RSS after warm-up grows ≤ 10 %',

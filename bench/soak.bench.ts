@@ -339,17 +339,22 @@ async function servicesPhase(durationS: number): Promise<PhaseResult> {
       );
       return Object.fromEntries(entries);
     };
+    /** One prom-client gauge of every stage, MiB (stages that did not answer are left out). */
+    const gaugeMiB = async (name: string): Promise<Record<string, number>> =>
+      Object.fromEntries(
+        (await Promise.all(STAGES.map(async (s) => [s, await gauge(ports.get(s)!, name)] as const)))
+          .filter(([, bytes]) => bytes !== undefined)
+          .map(([s, bytes]) => [s, bytes! / 2 ** 20]),
+      );
     for (let next = intervalS; next <= durationS + 0.001; next += intervalS) {
       await sleep(Math.max(0, startedAt + next * 1000 - Date.now()));
       const sample: SoakSample = {
         t: Math.round(now()),
         rssMiB: Object.fromEntries(STAGES.map((s) => [s, rssMiB(children.get(s)!.pid!) ?? NaN])),
         childrenRssMiB: Object.fromEntries(STAGES.map((s) => [s, childrenRssMiB(children.get(s)!.pid!)])),
-        heapUsedMiB: Object.fromEntries(
-          (await Promise.all(STAGES.map(async (s) => [s, await gauge(ports.get(s)!, 'nodejs_heap_size_used_bytes')] as const)))
-            .filter(([, bytes]) => bytes !== undefined)
-            .map(([s, bytes]) => [s, bytes! / 2 ** 20]),
-        ),
+        heapUsedMiB: await gaugeMiB('nodejs_heap_size_used_bytes'),
+        heapTotalMiB: await gaugeMiB('nodejs_heap_size_total_bytes'),
+        externalMiB: await gaugeMiB('nodejs_external_memory_bytes'),
         eventLag: lag.take(),
         backlog: await backlog(),
         ready: Object.fromEntries(await Promise.all(STAGES.map(async (s) => [s, await readyz(ports.get(s)!)] as const))),
