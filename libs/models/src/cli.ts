@@ -15,7 +15,7 @@ import { readdir, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { existsSync } from 'node:fs';
-import { DEFAULT_MODELS_DIR, DETECTION_FILE, MANIFEST_FILE, MODEL_ROLES, ModelSession, loadPack, readDetectionConfig, readPack, resolvePackDir } from '@emostream/vision';
+import { DEFAULT_MODELS_DIR, DETECTION_FILE, forgetModelHashes, MANIFEST_FILE, MODEL_ROLES, ModelSession, loadPack, readDetectionConfig, readPack, resolvePackDir } from '@emostream/vision';
 import { importEmoAffectNet } from './emo-affectnet/import.js';
 import { SYNTHETIC_PACK_NAME, buildSyntheticPack } from './synthetic.js';
 import { importUserOnnx } from './user-onnx.js';
@@ -162,6 +162,7 @@ async function list(modelsDir: string, io: CliIo): Promise<number> {
 }
 
 async function verify(dir: string, provider: 'cpu' | 'cuda', threads: number, io: CliIo): Promise<number> {
+  await forgetModelHashes(dir); // verify reads every byte, whatever a start-up remembered
   const started = performance.now();
   const pack = await loadPack(dir, { session: { executionProvider: provider, intraOpThreads: threads } });
   const loadMs = performance.now() - started;

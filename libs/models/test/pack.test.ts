@@ -2,9 +2,17 @@
 // graph builder to make real (tiny) ONNX files, and shared must not depend on models.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { rm, unlink, writeFile } from 'node:fs/promises';
+import { readFile, rm, unlink, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { loadPack, readPack, PackError, tensorSettingsOf, toReferenceProbabilities } from '@emostream/vision';
+import {
+  forgetModelHashes,
+  HASH_CACHE_FILE,
+  loadPack,
+  readPack,
+  PackError,
+  tensorSettingsOf,
+  toReferenceProbabilities,
+} from '@emostream/vision';
 import { writeManifest, writeTinyPack } from './helpers/tiny-pack.js';
 
 async function withPack(fn: (dir: string, manifest: any) => Promise<void>): Promise<void> {
@@ -36,6 +44,35 @@ test('rejects a file whose sha256 differs from the manifest', async () => {
       assert.match(e.message, /model pack "tiny": temporal model file temporal\.onnx has sha256 [0-9a-f]{64}, the manifest says [0-9a-f]{64}/);
       return true;
     });
+  });
+});
+
+test('remembers each file\'s sha256 for its size, mtime and inode, and hashes a changed file again', async () => {
+  await withPack(async (dir) => {
+    await readPack(dir);
+    const cache = JSON.parse(await readFile(join(dir, HASH_CACHE_FILE), 'utf8')) as Record<string, { sha256: string }>;
+    assert.deepEqual(Object.keys(cache).sort(), ['backbone.onnx', 'temporal.onnx']);
+    // A remembered hash is what the check reads while the file is unchanged: a planted one is believed…
+    const planted = { ...cache, 'temporal.onnx': { ...cache['temporal.onnx']!, sha256: '0'.repeat(64) } };
+    await writeFile(join(dir, HASH_CACHE_FILE), JSON.stringify(planted));
+    await assert.rejects(readPack(dir), /temporal model file temporal\.onnx has sha256 0{64}/);
+    // …and forgotten as soon as the file's mtime moves (same bytes, same size).
+    const later = new Date(Date.now() + 5_000);
+    await utimes(join(dir, 'temporal.onnx'), later, later);
+    await readPack(dir);
+    // Same size, new bytes: the mtime moves with the write, so the file is hashed again and refused.
+    const bytes = await readFile(join(dir, 'backbone.onnx'));
+    bytes[bytes.length - 1] ^= 0xff;
+    await writeFile(join(dir, 'backbone.onnx'), bytes);
+    await assert.rejects(readPack(dir), /backbone model file backbone\.onnx has sha256/);
+  });
+});
+
+test('forgetModelHashes (emo models verify) drops what was remembered', async () => {
+  await withPack(async (dir) => {
+    await readPack(dir);
+    await forgetModelHashes(dir);
+    await assert.rejects(readFile(join(dir, HASH_CACHE_FILE)), /ENOENT/);
   });
 });
 

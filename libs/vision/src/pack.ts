@@ -14,8 +14,8 @@
  */
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { readFile, stat } from 'node:fs/promises';
-import { isAbsolute, join, normalize, sep } from 'node:path';
+import { readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { basename, dirname, isAbsolute, join, normalize, sep } from 'node:path';
 import { z } from 'zod';
 import { EMOTION_LABELS } from '@emostream/shared';
 import { StageError } from '@emostream/shared';
@@ -205,7 +205,7 @@ export async function readPack(dir: string): Promise<CheckedPack> {
     } catch (error) {
       throw new PackError(manifest.name, `${role} model file ${spec.file} is missing (${path})`, { cause: error });
     }
-    const actual = await sha256File(path);
+    const actual = await modelFileSha256(path);
     if (actual !== spec.sha256) {
       throw new PackError(
         manifest.name,
@@ -310,6 +310,47 @@ export async function sha256File(path: string): Promise<string> {
   const hash = createHash('sha256');
   for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
   return hash.digest('hex');
+}
+
+/** Beside the model files: the sha256 of each, with the size, mtime and inode it was computed for. */
+export const HASH_CACHE_FILE = '.sha256-cache.json';
+
+interface CachedHash {
+  size: number;
+  mtimeMs: number;
+  ino: number;
+  sha256: string;
+}
+
+/**
+ * sha256 of a model file, hashed once per version of the file: the result is kept in
+ * {@link HASH_CACHE_FILE} beside it with the file's size, mtime and inode, and reused while all three
+ * are unchanged (a rebuilt, copied or edited file differs in one of them and is hashed again).
+ * Hashing the ~100 MB ResNet50 on every start (several times: each process reads its pack) cost
+ * 0.3–2 s of every `emo run`. A folder that cannot be written (a read-only image) hashes every time.
+ * `emo models verify` drops the cache first ({@link forgetModelHashes}), so it reads every byte.
+ */
+export async function modelFileSha256(path: string): Promise<string> {
+  const { size, mtimeMs, ino } = await stat(path);
+  const cacheFile = join(dirname(path), HASH_CACHE_FILE);
+  const cache = await readFile(cacheFile, 'utf8')
+    .then((text) => JSON.parse(text) as Record<string, CachedHash>)
+    .catch(() => ({}) as Record<string, CachedHash>);
+  const known = cache[basename(path)];
+  if (known && known.size === size && known.mtimeMs === mtimeMs && known.ino === ino) return known.sha256;
+  const sha256 = await sha256File(path);
+  cache[basename(path)] = { size, mtimeMs, ino, sha256 };
+  // Written whole and renamed into place, so a process reading it never sees half a file.
+  const temporary = `${cacheFile}.${process.pid}.tmp`;
+  await writeFile(temporary, JSON.stringify(cache, null, 1))
+    .then(() => rename(temporary, cacheFile))
+    .catch(() => rm(temporary, { force: true }));
+  return sha256;
+}
+
+/** Drops the remembered hashes of a pack folder: the next check reads every file again. */
+export async function forgetModelHashes(dir: string): Promise<void> {
+  await rm(join(dir, HASH_CACHE_FILE), { force: true });
 }
 
 function resolveInside(pack: string, dir: string, file: string): string {

@@ -5,7 +5,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { PackError, sha256File } from '../pack.js';
+import { modelFileSha256, PackError } from '../pack.js';
 import { ModelSession, type SessionConfig } from '../session.js';
 import { detectFused, type DetectorModel, type TilingOptions } from './detector.js';
 import type { RgbImage } from '../preprocess.js';
@@ -78,7 +78,7 @@ export async function readDetectionConfig(dir: string, pack = dir): Promise<Dete
   for (const [name, d] of Object.entries(parsed.data.detectors)) {
     let actual: string;
     try {
-      actual = await sha256File(join(dir, d.file));
+      actual = await modelFileSha256(join(dir, d.file));
     } catch (error) {
       throw new PackError(pack, `detector ${name} file ${d.file} is missing`, { cause: error });
     }
