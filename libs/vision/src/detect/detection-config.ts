@@ -105,14 +105,20 @@ export function sessionDetector(name: string, session: ModelSession, entry: z.in
   };
 }
 
-/** Opens the sessions of every detector named in the config. */
+/**
+ * Opens the sessions of the detectors the config's mode runs. The others stay closed: each session
+ * is a worker thread with its own memory and warm-up (the default pack's fused mode runs two of its
+ * four detectors).
+ */
 export async function openDetectors(
   dir: string,
   config: DetectionConfig,
   session: Partial<SessionConfig> = {},
 ): Promise<Map<string, DetectorModel>> {
   const models = new Map<string, DetectorModel>();
+  const used = new Set(config.mode.passes.map((p) => p.detector));
   for (const [name, entry] of Object.entries(config.detectors)) {
+    if (!used.has(name)) continue;
     const s = await ModelSession.create(join(dir, entry.file), session, { label: `detector/${name}` });
     models.set(name, sessionDetector(name, s, entry));
   }
