@@ -6,23 +6,20 @@
  * backbone's share of the pipeline's CPU time (how close the pipeline runs to the model's own cost).
  * Writes bench/results/pipeline.json and the README table.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
+import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { eventsTopic, KafkaBus, topicName, type EmotionEvent } from '@emostream/shared';
 import { DEFAULT_MODELS_DIR } from '@emostream/vision';
 import { sharedDataDir } from '@emostream/shared/testing';
 import { buildSyntheticPack } from '@emostream/models';
 import { machine, resultsPath, updateReadme } from './report.js';
+import { emo, percentile, startServices, type StageName } from './services.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const emo = path.join(root, 'cli', 'bin', 'emo.mjs');
 const media = path.join(sharedDataDir(), 'labelled');
-const STAGES = ['ingest', 'face', 'backbone', 'temporal', 'sink'] as const;
-const STREAM_COUNTS = (process.env.BENCH_STREAMS ?? '1,4').split(',').map(Number);
+const STREAM_COUNTS = (process.env.BENCH_STREAMS ?? '1,2,4,8').split(',').map(Number);
 const brokers = process.env.KAFKA_BROKERS;
 if (!brokers) throw new Error('KAFKA_BROKERS is not set: run this with `npm run bench:pipeline` (it starts a Kafka broker)');
 if (!existsSync(media)) throw new Error(`test media missing: ${media}`);
@@ -30,43 +27,6 @@ const clips = readdirSync(media)
   .filter((f) => f.endsWith('.flv'))
   .sort()
   .map((f) => path.join(media, f));
-
-interface Stage {
-  child: ChildProcess;
-  opsPort: Promise<number>;
-}
-
-function startStage(stage: string, env: Record<string, string>): Stage {
-  const child = spawn(process.execPath, [emo, 'serve', stage], {
-    env: { ...process.env, ...env, EMOSTREAM_INSTANCE_ID: `${stage}-0`, EMOSTREAM_LOG_LEVEL: 'info' },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  const opsPort = new Promise<number>((resolve, reject) => {
-    createInterface({ input: child.stdout! }).on('line', (line) => {
-      try {
-        const entry = JSON.parse(line) as { msg?: string; opsPort?: number; level?: number };
-        if (entry.msg === 'ops server listening' && entry.opsPort) resolve(entry.opsPort);
-        if ((entry.level ?? 0) >= 50) process.stderr.write(`[${stage}] ${line}\n`);
-      } catch {
-        process.stderr.write(`[${stage}] ${line}\n`);
-      }
-    });
-    child.once('exit', (code) => reject(new Error(`${stage} exited with code ${code} before serving its ops port`)));
-  });
-  return { child, opsPort };
-}
-
-async function metric(port: number, name: string): Promise<number> {
-  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-  return text
-    .split('\n')
-    .filter((l) => l.startsWith(name) && !l.startsWith('#'))
-    .reduce((sum, l) => sum + Number(l.split(' ').at(-1)), 0);
-}
-
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
-}
 
 async function runOnce(label: string, packEnv: Record<string, string>, streams: number) {
   const prefix = `bench-${Date.now()}`;
@@ -86,20 +46,8 @@ async function runOnce(label: string, packEnv: Record<string, string>, streams: 
     ssl: { enabled: false, rejectUnauthorized: true },
     sasl: { mechanism: 'none' },
   });
-  const stages = new Map(STAGES.map((s) => [s, startStage(s, env)]));
+  const services = await startServices(env);
   try {
-    const ports = new Map<string, number>();
-    for (const [name, stage] of stages) ports.set(name, await stage.opsPort);
-    for (const [name, port] of ports) {
-      while (
-        (await fetch(`http://127.0.0.1:${port}/readyz`)
-          .then((r) => r.status)
-          .catch(() => 0)) !== 200
-      ) {
-        if (stages.get(name as (typeof STAGES)[number])!.child.exitCode !== null) throw new Error(`${name} exited`);
-        await new Promise((resolve) => setTimeout(resolve, 100));
-      }
-    }
     const topic = topicName(eventsTopic, prefix);
     await bus.createTopics([{ name: topic, partitions: eventsTopic.defaultPartitions }]);
     const events: { event: EmotionEvent; at: number }[] = [];
@@ -111,8 +59,8 @@ async function runOnce(label: string, packEnv: Record<string, string>, streams: 
         ),
     });
 
-    const cpuBefore = new Map<string, number>();
-    for (const [name, port] of ports) cpuBefore.set(name, await metric(port, 'process_cpu_seconds_total'));
+    const cpuBefore = new Map<StageName, number>();
+    for (const name of services.ports.keys()) cpuBefore.set(name, await services.metric(name, 'process_cpu_seconds_total'));
     const started = Date.now();
     for (let i = 0; i < streams; i += 1) {
       const added = spawnSync(process.execPath, [emo, 'streams', 'add', `cam-${i}`, clips[i % clips.length]!], {
@@ -127,10 +75,11 @@ async function runOnce(label: string, packEnv: Record<string, string>, streams: 
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
     const seconds = (Math.max(...events.map((e) => e.at)) - started) / 1000;
-    const cpu = new Map<string, number>();
-    for (const [name, port] of ports) cpu.set(name, (await metric(port, 'process_cpu_seconds_total')) - cpuBefore.get(name)!);
-    const frames = await metric(ports.get('ingest')!, 'emostream_ingest_frames_total');
-    const faces = await metric(ports.get('backbone')!, 'emostream_backbone_faces_total');
+    const cpu = new Map<StageName, number>();
+    for (const name of services.ports.keys())
+      cpu.set(name, (await services.metric(name, 'process_cpu_seconds_total')) - cpuBefore.get(name)!);
+    const frames = await services.metric('ingest', 'emostream_ingest_frames_total');
+    const faces = await services.metric('backbone', 'emostream_backbone_faces_total');
     const latencies = events
       .map((e) => e.event)
       .filter((e) => e.schema === 'emostream.event.face.v2')
@@ -150,12 +99,7 @@ async function runOnce(label: string, packEnv: Record<string, string>, streams: 
       backboneCpuShare: cpu.get('backbone')! / totalCpu,
     };
   } finally {
-    for (const { child } of stages.values()) {
-      if (child.exitCode === null) {
-        child.kill('SIGTERM');
-        await once(child, 'exit');
-      }
-    }
+    await services.stop();
     await bus.close();
   }
 }
