@@ -8,6 +8,7 @@ import { once } from 'node:events';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { SERVICE_NODE_FLAGS } from '@emostream/shared';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const emo = path.join(root, 'cli', 'bin', 'emo.mjs');
@@ -36,7 +37,7 @@ export async function startServices(env: Record<string, string>): Promise<Runnin
   try {
     const ports = new Map<StageName, number>();
     const opsPorts = STAGES.map((stage) => {
-      const child = spawn(process.execPath, [emo, 'serve', stage], {
+      const child = spawn(process.execPath, [...SERVICE_NODE_FLAGS, emo, 'serve', stage], {
         env: { ...process.env, ...env, EMOSTREAM_OPS_PORT: '0', EMOSTREAM_INSTANCE_ID: `${stage}-0`, EMOSTREAM_LOG_LEVEL: 'info' },
         stdio: ['ignore', 'pipe', 'inherit'],
       });

@@ -28,6 +28,7 @@ import {
   decodeMessage,
   eventsTopic,
   KafkaBus,
+  SERVICE_NODE_FLAGS,
   topicName,
   topics,
   type BusConsumer,
@@ -249,7 +250,8 @@ async function servicesPhase(durationS: number): Promise<PhaseResult> {
   for (const stage of STAGES) {
     const port = await freePort();
     ports.set(stage, port);
-    const child = spawn(process.execPath, [emo, 'serve', stage], {
+    // As the images start it (SERVICE_NODE_FLAGS): the soak measures the memory of what runs in production.
+    const child = spawn(process.execPath, [...SERVICE_NODE_FLAGS, emo, 'serve', stage], {
       cwd: root,
       env: { ...process.env, ...env, EMOSTREAM_OPS_PORT: String(port), EMOSTREAM_INSTANCE_ID: `${stage}-0` },
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { DockerfileParser, type Instruction } from 'dockerfile-ast';
+import { SERVICE_NODE_FLAGS } from '@emostream/shared';
 import { DEPLOY_DIR } from '../lib/paths.js';
 import { renderOverlay } from '../lib/render.js';
 
@@ -61,7 +62,12 @@ for (const file of ['Dockerfile', 'Dockerfile.cuda']) {
         all.some((s) => text(s.instructions, 'RUN').some((r) => /npm run models\b/.test(r))),
         'npm run models builds the default pack',
       );
-      assert.match(text(final.instructions, 'ENTRYPOINT').join(), /"emo"/);
+      const entrypoint = JSON.parse(text(final.instructions, 'ENTRYPOINT').join()) as string[];
+      assert.deepEqual(
+        entrypoint,
+        ['/usr/bin/tini', '--', 'node', ...SERVICE_NODE_FLAGS, '/app/cli/bin/emo.mjs'],
+        "emo under the services' node flags",
+      );
       assert.match(text(final.instructions, 'ENV').join(' '), /EMOSTREAM_MODELS_DIR=\/app\/models/);
     });
   });
