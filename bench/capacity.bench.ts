@@ -18,13 +18,13 @@
  * Writes bench/results/capacity.json and the README block. Not part of `npm test`.
  */
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import ort from 'onnxruntime-node';
 import { eventsTopic, followTopic, KafkaBus, topicName, type Bus, type EmotionEvent } from '@emostream/shared';
-import { cremadSixClip, freePort, startRtspServer } from '@emostream/shared/testing';
+import { concatenatedClip, cremadSixClip, freePort, startRtspServer } from '@emostream/shared/testing';
 import { DEFAULT_MODELS_DIR, readDetectionConfig } from '@emostream/vision';
 import { buildSyntheticPack } from '@emostream/models';
 import { expandInputs, runPipeline } from '@emostream/cli';
@@ -54,7 +54,7 @@ interface Arrival {
 const syntheticDir = path.join(root, '.cache', 'bench', 'synthetic');
 if (!existsSync(path.join(syntheticDir, 'manifest.json'))) await buildSyntheticPack(syntheticDir);
 
-/** The default pack's BlazeFace alone, as a detector pack (links to its file, a detection.json of one pass). */
+/** The default pack with BlazeFace alone as its detection mode (links to its files, a detection.json of one pass). */
 async function blazeFaceOnlyPack(): Promise<string> {
   const source = path.join(DEFAULT_MODELS_DIR, 'default');
   const config = await readDetectionConfig(source);
@@ -63,7 +63,9 @@ async function blazeFaceOnlyPack(): Promise<string> {
   const dir = path.join(work, 'blazeface-only');
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
-  symlinkSync(path.join(source, blazeface.file), path.join(dir, blazeface.file));
+  for (const file of readdirSync(source).filter((f) => f !== 'detection.json' && !f.startsWith('.'))) {
+    symlinkSync(path.join(source, file), path.join(dir, file));
+  }
   const detection = { schemaVersion: 1, detectors: { blazeface }, mode: { name: 'blazeface', passes: [{ detector: 'blazeface' }] } };
   writeFileSync(path.join(dir, 'detection.json'), `${JSON.stringify(detection, null, 2)}\n`);
   return dir;
@@ -156,9 +158,16 @@ async function observeFaces(bus: Bus, prefix: string, into: Arrival[]): Promise<
   return () => reader.close();
 }
 
+/** The six clips joined end to end for the whole paced run (the camera would otherwise end after ~13 s). */
+function cameraClip(): string {
+  const times = Math.ceil((PACED_SECONDS + 60) / 12);
+  const looped = path.join(work, `cremad-six-x${times}.mp4`);
+  return existsSync(looped) ? looped : concatenatedClip(clip, looped, times);
+}
+
 async function withCamera<T>(work: (url: string) => Promise<T>): Promise<T> {
   const port = await freePort();
-  const camera = await startRtspServer(port, clip);
+  const camera = await startRtspServer(port, cameraClip());
   try {
     return await work(`rtsp://127.0.0.1:${port}/live`);
   } finally {
