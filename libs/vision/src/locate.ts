@@ -23,6 +23,9 @@ export const modelSettingsSchema = z
       .min(0)
       .default(0)
       .describe('Threads per operator (0 = onnxruntime decides). Env EMOSTREAM_INTRA_OP_THREADS.'),
+    spinWait: envBoolean
+      .default(false)
+      .describe("Let onnxruntime's threads spin between runs (only worth it on cores of their own). Env EMOSTREAM_ORT_SPIN_WAIT."),
     warmUp: envBoolean.default(true).describe('Run each model once at start. Env EMOSTREAM_MODEL_WARM_UP.'),
     inferenceThread: envBoolean.default(true).describe('Run each model in a worker thread of its own. Env EMOSTREAM_INFERENCE_THREAD.'),
   })
@@ -31,8 +34,8 @@ export type ModelSettings = z.infer<typeof modelSettingsSchema>;
 
 /** A stage's model settings as the options of its onnxruntime sessions (the same names, less the pack's whereabouts). */
 export function sessionOptionsOf(settings: ModelSettings) {
-  const { executionProvider, intraOpThreads, warmUp, inferenceThread } = settings;
-  return { executionProvider, intraOpThreads, warmUp, inferenceThread };
+  const { executionProvider, intraOpThreads, spinWait, warmUp, inferenceThread } = settings;
+  return { executionProvider, intraOpThreads, spinWait, warmUp, inferenceThread };
 }
 
 /** The folder of a pack given by name or path; fails with what to do when there is none. */

@@ -38,6 +38,12 @@ export const SessionConfigSchema = z
       .describe(
         'Threads one operator may use; 0 lets onnxruntime choose (one per physical core); stages map it from EMOSTREAM_INTRA_OP_THREADS',
       ),
+    spinWait: z
+      .boolean()
+      .default(false)
+      .describe(
+        "Let onnxruntime's threads spin-wait for the next run instead of sleeping: a little lower latency on cores of their own, but on shared cores (emo run, several models in one stage) the spinning took a quarter of the CPU the other stages needed; stages map it from EMOSTREAM_ORT_SPIN_WAIT",
+      ),
     warmUp: z.boolean().default(true).describe('Run the model once on zeros at start so the first real batch is not slow'),
     inferenceThread: z
       .boolean()
@@ -130,6 +136,10 @@ export class ModelSession<I extends string = string, O extends string = string> 
     const base: ort.InferenceSession.SessionOptions = {
       graphOptimizationLevel: 'all',
       ...(cfg.intraOpThreads > 0 ? { intraOpNumThreads: cfg.intraOpThreads } : {}),
+      // onnxruntime's session config entries session.intra_op.allow_spinning / inter_op.allow_spinning.
+      extra: {
+        session: { intra_op: { allow_spinning: cfg.spinWait ? '1' : '0' }, inter_op: { allow_spinning: cfg.spinWait ? '1' : '0' } },
+      },
     };
 
     let provider: 'cpu' | 'cuda' = cfg.executionProvider;

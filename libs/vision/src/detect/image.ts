@@ -51,7 +51,6 @@ export function squareResize(image: RgbImage, size: number, align: 'top-left' | 
   };
   const columns = taps(width, offsetX, 3);
   const rows = taps(height, offsetY, width * 3);
-  const read = (row: number, column: number, c: number): number => (row < 0 || column < 0 ? 0 : data[row + column + c]!);
   let o = 0;
   for (let r = 0; r < size; r++) {
     const top = rows.near[r]!;
@@ -61,12 +60,26 @@ export function squareResize(image: RgbImage, size: number, align: 'top-left' | 
       const left = columns.near[col]!;
       const right = columns.far[col]!;
       const fx = columns.weight[col]!;
-      for (let c = 0; c < 3; c++) {
-        const topLeft = read(top, left, c);
-        const bottomLeft = read(bottom, left, c);
-        const upper = topLeft + (read(top, right, c) - topLeft) * fx;
-        const lower = bottomLeft + (read(bottom, right, c) - bottomLeft) * fx;
-        out[o++] = upper + (lower - upper) * fy;
+      if (top >= 0 && bottom >= 0 && left >= 0 && right >= 0) {
+        // Inside the frame (most of the square): four taps, read directly.
+        for (let c = 0; c < 3; c++) {
+          const topLeft = data[top + left + c]!;
+          const bottomLeft = data[bottom + left + c]!;
+          const upper = topLeft + (data[top + right + c]! - topLeft) * fx;
+          const lower = bottomLeft + (data[bottom + right + c]! - bottomLeft) * fx;
+          out[o++] = upper + (lower - upper) * fy;
+        }
+      } else {
+        // At the padding's edge: a tap outside the frame reads zero, as padToSquare's fill does.
+        for (let c = 0; c < 3; c++) {
+          const topLeft = top < 0 || left < 0 ? 0 : data[top + left + c]!;
+          const topRight = top < 0 || right < 0 ? 0 : data[top + right + c]!;
+          const bottomLeft = bottom < 0 || left < 0 ? 0 : data[bottom + left + c]!;
+          const bottomRight = bottom < 0 || right < 0 ? 0 : data[bottom + right + c]!;
+          const upper = topLeft + (topRight - topLeft) * fx;
+          const lower = bottomLeft + (bottomRight - bottomLeft) * fx;
+          out[o++] = upper + (lower - upper) * fy;
+        }
       }
     }
   }
