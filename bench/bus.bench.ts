@@ -23,7 +23,7 @@ import {
   type RuntimeConfig,
   type StageDefinition,
 } from '@emostream/shared';
-import { frameBytes, resultsPath, updateReadme, type BenchRow } from './report.js';
+import { frameBytes, localKafkaBus, resultsPath, type BenchRow, updateReadme } from './report.js';
 
 const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 2_000);
 const PAYLOAD_BYTES = 100 * 1024;
@@ -147,12 +147,7 @@ function row(path: string, bus: string, delivery: string, seconds: number): Benc
   };
 }
 
-const kafkaBus = new KafkaBus({
-  brokers,
-  clientId: 'bench',
-  ssl: { enabled: false, rejectUnauthorized: true },
-  sasl: { mechanism: 'none' },
-});
+const kafkaBus = localKafkaBus(brokers, 'bench');
 const rows: BenchRow[] = [];
 // Warm-up (JIT, broker page cache) that is not reported.
 await throughRuntime(kafkaBus, 'at-least-once', 'warm-up');

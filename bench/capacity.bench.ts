@@ -23,12 +23,12 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import ort from 'onnxruntime-node';
-import { eventsTopic, followTopic, KafkaBus, topicName, type Bus, type EmotionEvent } from '@emostream/shared';
+import { eventsTopic, followTopic, topicName, type Bus, type EmotionEvent } from '@emostream/shared';
 import { concatenatedClip, cremadSixClip, freePort, startRtspServer } from '@emostream/shared/testing';
 import { DEFAULT_MODELS_DIR, readDetectionConfig } from '@emostream/vision';
 import { buildSyntheticPack } from '@emostream/models';
 import { expandInputs, runPipeline } from '@emostream/cli';
-import { machine, resultsPath, updateReadme } from './report.js';
+import { localKafkaBus, machine, resultsPath, updateReadme } from './report.js';
 import { emo, percentile, startServices } from './services.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -221,12 +221,7 @@ async function services(
     INGEST_MEDIA_ROOTS: clipsDir,
     INGEST_ALLOW_HOSTS: '127.0.0.1',
   };
-  const bus = new KafkaBus({
-    brokers: brokers!,
-    clientId: 'bench-capacity',
-    ssl: { enabled: false, rejectUnauthorized: true },
-    sasl: { mechanism: 'none' },
-  });
+  const bus = localKafkaBus(brokers!, 'bench-capacity');
   const running = await startServices(env);
   const arrivals: Arrival[] = [];
   let summaries = 0;

@@ -10,11 +10,11 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { eventsTopic, KafkaBus, topicName, type EmotionEvent } from '@emostream/shared';
+import { eventsTopic, topicName, type EmotionEvent } from '@emostream/shared';
 import { DEFAULT_MODELS_DIR } from '@emostream/vision';
 import { sharedDataDir } from '@emostream/shared/testing';
 import { buildSyntheticPack } from '@emostream/models';
-import { machine, resultsPath, updateReadme } from './report.js';
+import { localKafkaBus, machine, resultsPath, updateReadme } from './report.js';
 import { emo, percentile, startServices, type StageName } from './services.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -40,12 +40,7 @@ async function runOnce(label: string, packEnv: Record<string, string>, streams: 
     EMOSTREAM_MAX_BATCH_SIZE: '8',
     ...packEnv,
   };
-  const bus = new KafkaBus({
-    brokers: brokers!,
-    clientId: 'bench-pipeline',
-    ssl: { enabled: false, rejectUnauthorized: true },
-    sasl: { mechanism: 'none' },
-  });
+  const bus = localKafkaBus(brokers!, 'bench-pipeline');
   const services = await startServices(env);
   try {
     const topic = topicName(eventsTopic, prefix);

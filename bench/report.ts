@@ -4,7 +4,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { encodeMessage, makeMessage, topics } from '@emostream/shared';
+import { encodeMessage, KafkaBus, makeMessage, topics } from '@emostream/shared';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -23,6 +23,11 @@ export function resultsPath(file: string): string {
   const dir = path.join(root, 'bench', 'results');
   mkdirSync(dir, { recursive: true });
   return path.join(dir, file);
+}
+
+/** A client of the benchmarks' local broker (plaintext, no SASL: what scripts/with-kafka.mjs starts). */
+export function localKafkaBus(brokers: string, clientId: string): KafkaBus {
+  return new KafkaBus({ brokers, clientId, ssl: { enabled: false, rejectUnauthorized: true }, sasl: { mechanism: 'none' } });
 }
 
 /** What the numbers were measured on, for the README. */

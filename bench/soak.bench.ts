@@ -38,7 +38,7 @@ import {
 import { DEFAULT_MODELS_DIR } from '@emostream/vision';
 import { brokerControl, cremadSixClip, ffmpeg, freePort, startRtspServer } from '@emostream/shared/testing';
 import type { DescMessage } from '@bufbuild/protobuf';
-import { machine, resultsPath, updateReadme } from './report.js';
+import { localKafkaBus, machine, resultsPath, updateReadme } from './report.js';
 import {
   lagVerdict,
   percentile,
@@ -266,12 +266,7 @@ async function servicesPhase(durationS: number): Promise<PhaseResult> {
     children.set(stage, child);
   }
   console.log(`services: logs in ${logDir}`);
-  const bus = new KafkaBus({
-    brokers,
-    clientId: 'bench-soak',
-    ssl: { enabled: false, rejectUnauthorized: true },
-    sasl: { mechanism: 'none' },
-  });
+  const bus = localKafkaBus(brokers, 'bench-soak');
   const readiness: { t: number; stage: Stage; status: number | 'refused' }[] = [];
   let poller: NodeJS.Timeout | undefined;
   // Reset once the camera is added: the phase's clock starts with the stream.
