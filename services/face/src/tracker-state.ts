@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { moduleLogger, topicName, type Bus, type Logger } from '@emostream/shared';
+import { moduleLogger, topicName, untilBusAnswers, type Bus, type Logger } from '@emostream/shared';
 import type { StreamSnapshot } from './tracker/index.js';
 
 /**
@@ -50,8 +50,6 @@ export interface BusTrackerStateStoreOptions {
   /** The face stage's consumer group and input topic: their committed offsets say how far the changelog must be read. */
   groupId: string;
   inputTopic: string;
-  /** Gives up waiting for a complete changelog after this long (logged; the stage goes on with what it read). */
-  timeoutMs?: number;
   logger?: Logger;
 }
 
@@ -60,62 +58,83 @@ export interface BusTrackerStateStoreOptions {
  * has seen, for each assigned input partition, the state after the group's last committed input
  * (the changelog record that went out with it). Waiting on the committed offsets rather than the
  * topic's end works whatever transaction markers or aborted records trail the log.
+ *
+ * It never gives up on a clock: while the broker is away it waits (the stage's input waits with it),
+ * as the stage's own start-up does. It stops early only when it has read the whole changelog as it
+ * stood when the restore began and a needed state is not in it — the last committed frame was
+ * dead-lettered (no state saved), or the topic's retention deleted it after an hour without frames —
+ * and says so; the stream then goes on from the newest state read (which a dead letter left as it was).
  */
 export function busTrackerStateStore(bus: Bus, options: BusTrackerStateStoreOptions): TrackerStateStore {
   const logger = options.logger ?? moduleLogger('tracker-state');
   const topic = topicName(trackerStateTopic, options.topicPrefix);
+  const step = <T>(what: string, work: () => Promise<T>) =>
+    untilBusAnswers(`tracker restore: ${what}`, work, { logger, stopped: () => false });
   return {
     async load(partitions) {
-      const committed = await bus.committedOffsets(options.groupId, options.inputTopic);
+      const committed = await step("reading the face group's committed offsets", () =>
+        bus.committedOffsets(options.groupId, options.inputTopic),
+      );
       // The input offset whose state must be read, per partition (none for a partition never committed).
       const needed = new Map<number, bigint>();
       for (const c of committed)
         if (partitions.includes(c.partition) && BigInt(c.offset) > 0n) needed.set(c.partition, BigInt(c.offset) - 1n);
       const saved: [string, StreamSnapshot][] = [];
       if (needed.size === 0) return saved;
-      await bus.createTopics([
-        { name: topic, partitions: trackerStateTopic.defaultPartitions, configEntries: trackerStateTopic.configEntries },
-      ]);
+      await step('creating the changelog topic', () =>
+        bus.createTopics([
+          { name: topic, partitions: trackerStateTopic.defaultPartitions, configEntries: trackerStateTopic.configEntries },
+        ]),
+      );
+      // Read after the committed offsets: every state they need was written before this end. A
+      // partition whose records are all gone (start = end) has nothing to read.
+      const starts = await step("reading the changelog's start", () => bus.startOffsets(topic));
+      const ends = (await step("reading the changelog's end", () => bus.endOffsets(topic))).filter(
+        (end) => starts.find((start) => start.partition === end.partition)?.offset !== end.offset,
+      );
       const reached = new Set<number>();
-      let done: () => void = () => {};
-      const complete = new Promise<void>((resolve) => (done = resolve));
-      const consumer = await bus.consumer({
-        groupId: `${options.groupId}.restore.${randomUUID()}`,
-        topics: [topic],
-        fromBeginning: true,
-        readCommitted: true,
-      });
+      const consumer = await step('joining a restore group', () =>
+        bus.consumer({ groupId: `${options.groupId}.restore.${randomUUID()}`, topics: [topic], fromBeginning: true, readCommitted: true }),
+      );
       const started = Date.now();
+      let crashed: unknown;
       try {
-        await consumer.run({
-          eachBatch: async (batch) => {
-            for (const record of batch.records) {
-              if (record.value === null) continue;
-              let state: SavedTrackerState;
-              try {
-                state = decodeTrackerState(record.value);
-              } catch (error) {
-                logger.warn(
-                  { err: error, partition: record.partition, offset: record.offset },
-                  'skipped a changelog record it cannot read',
-                );
-                continue;
+        await step('reading the changelog', () =>
+          consumer.run({
+            eachBatch: async (batch) => {
+              for (const record of batch.records) {
+                if (record.value === null) continue;
+                let state: SavedTrackerState;
+                try {
+                  state = decodeTrackerState(record.value);
+                } catch (error) {
+                  logger.warn(
+                    { err: error, partition: record.partition, offset: record.offset },
+                    'skipped a changelog record it cannot read',
+                  );
+                  continue;
+                }
+                saved.push([record.key, state.state]);
+                const want = needed.get(state.input.partition);
+                if (want !== undefined && BigInt(state.input.offset) >= want) reached.add(state.input.partition);
               }
-              saved.push([record.key, state.state]);
-              const want = needed.get(state.input.partition);
-              if (want !== undefined && BigInt(state.input.offset) >= want) reached.add(state.input.partition);
-            }
-            if ([...needed.keys()].every((p) => reached.has(p))) done();
-          },
-        });
-        const timedOut = await Promise.race([
-          complete.then(() => false),
-          new Promise<boolean>((resolve) => setTimeout(() => resolve(true), options.timeoutMs ?? 30_000).unref()),
-        ]);
-        if (timedOut) {
+            },
+            onCrash: (error) => (crashed = error),
+          }),
+        );
+        const complete = () => [...needed.keys()].every((p) => reached.has(p));
+        const readToEnd = () => {
+          const positions = consumer.readPositions();
+          return ends.every((end) => BigInt(positions.find((p) => p.partition === end.partition)?.offset ?? '-1') >= BigInt(end.offset));
+        };
+        while (!complete() && !readToEnd()) {
+          if (crashed) throw crashed;
+          await new Promise((resolve) => setTimeout(resolve, 50));
+        }
+        if (!complete()) {
           logger.warn(
             { partitions: [...needed.keys()].filter((p) => !reached.has(p)) },
-            'tracker changelog incomplete after the time-out: those partitions go on from the newest state read',
+            'the tracker changelog has no state after the last committed frame of these partitions (a dead-lettered frame saves none; retention deletes states after an hour): their streams go on from the newest state read',
           );
         }
       } finally {
