@@ -165,7 +165,12 @@ export class KafkaBus implements Bus {
       createPartitioner: Partitioners.DefaultPartitioner,
       // An idempotent producer must not give up on a send it may already have written: kafkajs keeps
       // its sequence numbers consistent only with unlimited retries (a dead broker shows in health).
-      retry: { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 200, maxRetryTime: 5_000 },
+      // A transaction's first send right after the previous commit is refused with
+      // CONCURRENT_TRANSACTIONS until the broker has written the commit markers (a few ms); at
+      // kafkajs's usual first pause (200 ms) that wait dominated every transaction (p50 357 ms for
+      // 16 records of 100 KB, 74 ms at 10 ms; Java's client retries it after 20 ms). The pause still
+      // doubles up to 5 s, so an outage is not hammered.
+      retry: { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: transactional ? 10 : 200, maxRetryTime: 5_000 },
       ...(transactional ? { transactionalId: options.transactionalId, transactionTimeout: 60_000 } : {}),
     });
     producer.on(producer.events.REQUEST, this.touch);
