@@ -62,7 +62,7 @@ test('remembers each file\'s sha256 for its size, mtime and inode, and hashes a 
     await readPack(dir);
     // Same size, new bytes: the mtime moves with the write, so the file is hashed again and refused.
     const bytes = await readFile(join(dir, 'backbone.onnx'));
-    bytes[bytes.length - 1] ^= 0xff;
+    bytes[bytes.length - 1] = bytes[bytes.length - 1]! ^ 0xff;
     await writeFile(join(dir, 'backbone.onnx'), bytes);
     await assert.rejects(readPack(dir), /backbone model file backbone\.onnx has sha256/);
   });

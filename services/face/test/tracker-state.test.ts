@@ -25,7 +25,7 @@ async function faceRanUpTo(bus: InMemoryBus, lastInputOffset: number, savedUpTo 
     { name: INPUT, partitions: 1 },
     { name: CHANGELOG, partitions: trackerStateTopic.defaultPartitions },
   ]);
-  const producer = await bus.producer({ transactionalId: 'face-0' });
+  const producer = await bus.producer();
   for (let offset = 0; offset <= lastInputOffset; offset += 1) {
     const records =
       offset <= savedUpTo
