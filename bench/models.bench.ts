@@ -77,7 +77,16 @@ async function time(run: () => Promise<unknown>): Promise<number> {
 const rows = [];
 for (const model of await modelsToMeasure()) {
   const wrapper = await ModelSession.create(model.file, { warmUp: false }, { label: model.name });
-  const bare = await ort.InferenceSession.create(model.file, { graphOptimizationLevel: 'all', executionProviders: ['cpu'] });
+  // The bare session has the wrapper's default settings (onnxruntime's threads sleep between runs), so
+  // the ratio is the wrapper's own cost; a third session with onnxruntime's default (spinning) shows
+  // what the sleeping costs a model called back to back on cores of its own.
+  const sleeping = { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } };
+  const bare = await ort.InferenceSession.create(model.file, {
+    graphOptimizationLevel: 'all',
+    executionProviders: ['cpu'],
+    extra: sleeping,
+  });
+  const spinning = await ort.InferenceSession.create(model.file, { graphOptimizationLevel: 'all', executionProviders: ['cpu'] });
   for (const batch of BATCHES) {
     const dims = [batch, ...model.item];
     const data = new Float32Array(dims.reduce((a, b) => a * b, 1)).map((_, i) => (i % 255) - 128);
@@ -85,11 +94,14 @@ for (const model of await modelsToMeasure()) {
     // One warm-up each (first runs allocate), then interleaved runs so both see the same machine.
     await wrapper.run({ [model.input]: { data, dims } });
     await bare.run({ [model.input]: tensor });
+    await spinning.run({ [model.input]: tensor });
     const wrapped: number[] = [];
     const plain: number[] = [];
+    const spun: number[] = [];
     for (let r = 0; r < RUNS; r += 1) {
       wrapped.push(await time(() => wrapper.run({ [model.input]: { data, dims } })));
       plain.push(await time(() => bare.run({ [model.input]: tensor })));
+      spun.push(await time(() => spinning.run({ [model.input]: tensor })));
     }
     const row = {
       model: model.name,
@@ -100,6 +112,7 @@ for (const model of await modelsToMeasure()) {
       wrapperPerSecond: (batch * 1000) / median(wrapped),
       barePerSecond: (batch * 1000) / median(plain),
       overhead: median(wrapped) / median(plain),
+      spinningMs: median(spun),
     };
     rows.push(row);
     console.log(
@@ -108,6 +121,7 @@ for (const model of await modelsToMeasure()) {
   }
   await wrapper.release();
   await bare.release();
+  await spinning.release();
 }
 
 const report = { benchmark: 'models', date: new Date().toISOString(), machine: machine(), runs: RUNS, executionProvider: 'cpu', rows };
@@ -115,13 +129,13 @@ writeFileSync(resultsPath('models.json'), `${JSON.stringify(report, null, 2)}\n`
 updateReadme(
   'models',
   [
-    `CPU (onnxruntime-node, all optimisations), median of ${RUNS} runs after a warm-up; ${report.machine}; ${report.date.slice(0, 10)}. "× bare" is the wrapper's time over a bare \`session.run\` on the same pre-made tensor.`,
+    `CPU (onnxruntime-node, all optimisations), median of ${RUNS} runs after a warm-up; ${report.machine}; ${report.date.slice(0, 10)}. "× bare" is the wrapper's time over a bare \`session.run\` on the same pre-made tensor, both with onnxruntime's threads sleeping between runs (the wrapper's default, \`EMOSTREAM_ORT_SPIN_WAIT=false\`); "spinning ms" is a bare session with onnxruntime's own default.`,
     '',
-    '| model | batch | ms per call | items/s | bare ms | × bare |',
-    '|---|---:|---:|---:|---:|---:|',
+    '| model | batch | ms per call | items/s | bare ms | × bare | spinning ms |',
+    '|---|---:|---:|---:|---:|---:|---:|',
     ...rows.map(
       (r) =>
-        `| ${r.model} | ${r.batch} | ${r.wrapperMs.toFixed(1)} | ${r.wrapperPerSecond.toFixed(1)} ${r.unit}/s | ${r.bareMs.toFixed(1)} | ${r.overhead.toFixed(2)} |`,
+        `| ${r.model} | ${r.batch} | ${r.wrapperMs.toFixed(1)} | ${r.wrapperPerSecond.toFixed(1)} ${r.unit}/s | ${r.bareMs.toFixed(1)} | ${r.overhead.toFixed(2)} | ${r.spinningMs.toFixed(1)} |`,
     ),
   ].join('\n'),
 );
