@@ -30,8 +30,8 @@ import { concatenatedClip, cremadSixClip, freePort, startRtspServer } from '@emo
 import { DEFAULT_MODELS_DIR, readDetectionConfig } from '@emostream/vision';
 import { buildSyntheticPack } from '@emostream/models';
 import { expandInputs, runPipeline } from '@emostream/cli';
-import { localKafkaBus, machine, resultsPath, updateReadme } from './report.js';
-import { emo, percentile, startServices } from './services.js';
+import { localKafkaBus, machine, percentile, resultsPath, updateReadme } from './report.js';
+import { emo, startServices } from './services.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const work = path.join(root, '.cache', 'bench', 'capacity');

@@ -8,7 +8,7 @@
 import { existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import ort from 'onnxruntime-node';
-import { DEFAULT_MODELS_DIR, ModelSession, readDetectionConfig, readPack } from '@emostream/vision';
+import { DEFAULT_MODELS_DIR, ModelSession, readDetectionConfig, readPack, spinningEntries } from '@emostream/vision';
 import { buildSyntheticPack } from '@emostream/models';
 import { machine, resultsPath, updateReadme } from './report.js';
 
@@ -80,11 +80,10 @@ for (const model of await modelsToMeasure()) {
   // The bare session has the wrapper's default settings (onnxruntime's threads sleep between runs), so
   // the ratio is the wrapper's own cost; a third session with onnxruntime's default (spinning) shows
   // what the sleeping costs a model called back to back on cores of its own.
-  const sleeping = { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } };
   const bare = await ort.InferenceSession.create(model.file, {
     graphOptimizationLevel: 'all',
     executionProviders: ['cpu'],
-    extra: sleeping,
+    extra: spinningEntries(false),
   });
   const spinning = await ort.InferenceSession.create(model.file, { graphOptimizationLevel: 'all', executionProviders: ['cpu'] });
   for (const batch of BATCHES) {

@@ -14,8 +14,8 @@ import { eventsTopic, topicName, type EmotionEvent } from '@emostream/shared';
 import { DEFAULT_MODELS_DIR } from '@emostream/vision';
 import { sharedDataDir } from '@emostream/shared/testing';
 import { buildSyntheticPack } from '@emostream/models';
-import { localKafkaBus, machine, resultsPath, updateReadme } from './report.js';
-import { emo, percentile, startServices, type StageName } from './services.js';
+import { localKafkaBus, machine, percentile, resultsPath, updateReadme } from './report.js';
+import { emo, startServices, type StageName } from './services.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const media = path.join(sharedDataDir(), 'labelled');

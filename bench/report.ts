@@ -30,6 +30,12 @@ export function localKafkaBus(brokers: string, clientId: string): KafkaBus {
   return new KafkaBus({ brokers, clientId, ssl: { enabled: false, rejectUnauthorized: true }, sasl: { mechanism: 'none' } });
 }
 
+/** The value below which `p` percent of `values` lie (nearest rank); NaN for none. */
+export function percentile(values: readonly number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
+}
+
 /** What the numbers were measured on, for the README. */
 export function machine(): string {
   return `${cpus().length} × ${cpus()[0]?.model.trim() ?? 'unknown CPU'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.versions.node}`;

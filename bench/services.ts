@@ -86,8 +86,3 @@ async function status(port: number, route: string): Promise<number> {
     .then((r) => r.status)
     .catch(() => 0);
 }
-
-/** The value below which `p` percent of `sorted` lie (nearest rank). */
-export function percentile(sorted: readonly number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
-}

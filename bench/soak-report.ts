@@ -46,12 +46,6 @@ const median = (values: number[]) => {
   return sorted.length === 0 ? NaN : sorted[Math.floor((sorted.length - 1) / 2)]!;
 };
 
-export function percentile(values: number[], p: number): number | null {
-  if (values.length === 0) return null;
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
-}
-
 /**
  * RSS after warm-up grows ≤ 10 %: the median of the last three samples against the median of the
  * first three after warm-up (medians, so one garbage-collection peak neither passes nor fails it).

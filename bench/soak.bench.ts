@@ -38,17 +38,8 @@ import {
 import { DEFAULT_MODELS_DIR } from '@emostream/vision';
 import { brokerControl, cremadSixClip, ffmpeg, freePort, startRtspServer } from '@emostream/shared/testing';
 import type { DescMessage } from '@bufbuild/protobuf';
-import { localKafkaBus, machine, resultsPath, updateReadme } from './report.js';
-import {
-  lagVerdict,
-  percentile,
-  previousPhases,
-  rssVerdict,
-  soakChart,
-  type PhaseWindow,
-  type SoakSample,
-  type Verdict,
-} from './soak-report.js';
+import { localKafkaBus, machine, percentile, resultsPath, updateReadme } from './report.js';
+import { lagVerdict, previousPhases, rssVerdict, soakChart, type PhaseWindow, type SoakSample, type Verdict } from './soak-report.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const emo = path.join(root, 'cli', 'bin', 'emo.mjs');
@@ -160,7 +151,7 @@ class LagWindow {
   take(): SoakSample['eventLag'] {
     const lags = this.lags;
     this.lags = [];
-    return { count: lags.length, p50Ms: percentile(lags, 50), maxMs: lags.length ? Math.max(...lags) : null };
+    return { count: lags.length, p50Ms: lags.length ? percentile(lags, 50) : null, maxMs: lags.length ? Math.max(...lags) : null };
   }
 }
 

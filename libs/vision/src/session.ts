@@ -55,6 +55,12 @@ export const SessionConfigSchema = z
   .strict();
 export type SessionConfig = z.infer<typeof SessionConfigSchema>;
 
+/** onnxruntime's session config entries (`extra`) that let its threads spin between runs, or sleep. */
+export function spinningEntries(spin: boolean) {
+  const allow_spinning = spin ? '1' : '0';
+  return { session: { intra_op: { allow_spinning }, inter_op: { allow_spinning } } };
+}
+
 /** Element types the wrapper feeds and returns. */
 export type ElementType = 'float32' | 'int64' | 'int32' | 'uint8';
 type TypedArrayOf<T extends ElementType> = T extends 'float32'
@@ -136,10 +142,7 @@ export class ModelSession<I extends string = string, O extends string = string> 
     const base: ort.InferenceSession.SessionOptions = {
       graphOptimizationLevel: 'all',
       ...(cfg.intraOpThreads > 0 ? { intraOpNumThreads: cfg.intraOpThreads } : {}),
-      // onnxruntime's session config entries session.intra_op.allow_spinning / inter_op.allow_spinning.
-      extra: {
-        session: { intra_op: { allow_spinning: cfg.spinWait ? '1' : '0' }, inter_op: { allow_spinning: cfg.spinWait ? '1' : '0' } },
-      },
+      extra: spinningEntries(cfg.spinWait),
     };
 
     let provider: 'cpu' | 'cuda' = cfg.executionProvider;

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { moduleLogger, topicName, untilBusAnswers, type Bus, type Logger } from '@emostream/shared';
+import { endsToRead, hasReadTo, moduleLogger, topicName, untilBusAnswers, type Bus, type Logger } from '@emostream/shared';
 import type { StreamSnapshot } from './tracker/index.js';
 
 /**
@@ -86,12 +86,8 @@ export function busTrackerStateStore(bus: Bus, options: BusTrackerStateStoreOpti
           { name: topic, partitions: trackerStateTopic.defaultPartitions, configEntries: trackerStateTopic.configEntries },
         ]),
       );
-      // Read after the committed offsets: every state they need was written before this end. A
-      // partition whose records are all gone (start = end) has nothing to read.
-      const starts = await step("reading the changelog's start", () => bus.startOffsets(topic));
-      const ends = (await step("reading the changelog's end", () => bus.endOffsets(topic))).filter(
-        (end) => starts.find((start) => start.partition === end.partition)?.offset !== end.offset,
-      );
+      // Read after the committed offsets: every state they need was written before this end.
+      const ends = await step("reading the changelog's end", () => endsToRead(bus, topic));
       const reached = new Set<number>();
       const consumer = await step('joining a restore group', () =>
         bus.consumer({ groupId: `${options.groupId}.restore.${randomUUID()}`, topics: [topic], fromBeginning: true, readCommitted: true }),
@@ -123,11 +119,7 @@ export function busTrackerStateStore(bus: Bus, options: BusTrackerStateStoreOpti
           }),
         );
         const complete = () => [...needed.keys()].every((p) => reached.has(p));
-        const readToEnd = () => {
-          const positions = consumer.readPositions();
-          return ends.every((end) => BigInt(positions.find((p) => p.partition === end.partition)?.offset ?? '-1') >= BigInt(end.offset));
-        };
-        while (!complete() && !readToEnd()) {
+        while (!complete() && !hasReadTo(consumer, ends)) {
           if (crashed) throw crashed;
           await new Promise((resolve) => setTimeout(resolve, 50));
         }

@@ -1,5 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import {
+  endsToRead,
+  hasReadTo,
   StageError,
   toStageError,
   type Bus,
@@ -98,11 +100,7 @@ export class ProgressLog {
   }
 
   private async caughtUp(): Promise<boolean> {
-    const ends = await this.bus.endOffsets(this.topic);
-    const positions = this.follower?.readPositions() ?? [];
-    return ends.every(
-      (end) => end.offset === '0' || BigInt(positions.find((p) => p.partition === end.partition)?.offset ?? '-1') >= BigInt(end.offset),
-    );
+    return hasReadTo(this.follower ?? { readPositions: () => [] }, await endsToRead(this.bus, this.topic));
   }
 
   async close(): Promise<void> {

@@ -1,5 +1,5 @@
 import { moduleLogger, type Logger } from '../log.js';
-import type { Bus, BusConsumer, ConsumedRecord } from './types.js';
+import type { Bus, BusConsumer, ConsumedRecord, TopicPartitionOffset } from './types.js';
 
 export interface FollowOptions {
   groupId: string;
@@ -44,4 +44,20 @@ export async function followTopic(bus: Bus, options: FollowOptions, onRecord: (r
     },
   });
   return consumer;
+}
+
+/**
+ * A topic's end offsets, less the partitions with nothing left to read (start = end: empty, or every
+ * record deleted by retention), which a reader's position would never reach. With
+ * {@link hasReadTo}, how a reader tells it has read a topic to its end.
+ */
+export async function endsToRead(bus: Bus, topic: string): Promise<TopicPartitionOffset[]> {
+  const [starts, ends] = await Promise.all([bus.startOffsets(topic), bus.endOffsets(topic)]);
+  return ends.filter((end) => starts.find((start) => start.partition === end.partition)?.offset !== end.offset);
+}
+
+/** Whether a member's read positions (past transaction markers and aborted records) reach every one of `ends`. */
+export function hasReadTo(consumer: Pick<BusConsumer, 'readPositions'>, ends: readonly TopicPartitionOffset[]): boolean {
+  const positions = consumer.readPositions();
+  return ends.every((end) => BigInt(positions.find((p) => p.partition === end.partition)?.offset ?? '-1') >= BigInt(end.offset));
 }

@@ -8,7 +8,7 @@ export * from './types.js';
 export { InMemoryBus, type InMemoryBusOptions } from './memory-bus.js';
 export { KafkaBus } from './kafka-bus.js';
 export { MAX_MESSAGE_BYTES } from './limits.js';
-export { followTopic, type FollowOptions } from './follow.js';
+export { endsToRead, followTopic, hasReadTo, type FollowOptions } from './follow.js';
 
 /** The bus the runtime config asks for. */
 export function createBus(config: Pick<RuntimeConfig, 'bus' | 'kafka'>): Bus {
