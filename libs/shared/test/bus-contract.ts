@@ -182,6 +182,44 @@ export function busContract(name: string, makeBus: () => Bus): void {
       await producer.close();
     });
 
+    it('handles batches of different partitions at once with partitionsConcurrently, one batch per partition', async () => {
+      const name = await topic(2);
+      const producer = await bus.producer();
+      await producer.send(Array.from({ length: 20 }, (_, i) => ({ topic: name, key: `cam-${i % 10}`, value: bytes(String(i)) })));
+      const consumer = await bus.consumer({
+        groupId: randomPrefix('g'),
+        topics: [name],
+        fromBeginning: true,
+        sessionTimeoutMs: 6_000,
+        partitionsConcurrently: 2,
+      });
+      consumers.push(consumer);
+      const handling = new Set<number>();
+      let mostAtOnce = 0;
+      let samePartitionTwice = false;
+      const seen: string[] = [];
+      await consumer.run({
+        eachBatch: async (batch) => {
+          if (handling.has(batch.partition)) samePartitionTwice = true;
+          handling.add(batch.partition);
+          mostAtOnce = Math.max(mostAtOnce, handling.size);
+          // Hold the batch until the other partition's batch is in hand too (or give up after 5 s).
+          for (let waited = 0; waited < 5_000 && mostAtOnce < 2; waited += 20) await new Promise((resolve) => setTimeout(resolve, 20));
+          seen.push(...batch.records.map((r) => text(r.value)));
+          handling.delete(batch.partition);
+          await consumer.commit([{ topic: name, partition: batch.partition, offset: String(Number(batch.records.at(-1)!.offset) + 1) }]);
+        },
+      });
+      await waitFor(() => seen.length >= 20, { timeoutMs: 30_000, message: () => `all 20 records, saw ${seen.length}` });
+      assert.equal(mostAtOnce, 2, 'the two partitions must have been handled at the same time');
+      assert.equal(samePartitionTwice, false, 'a partition must never have two batches in hand');
+      assert.deepEqual(
+        seen.map(Number).sort((a, b) => a - b),
+        Array.from({ length: 20 }, (_, i) => i),
+      );
+      await producer.close();
+    });
+
     it('delivers a batch once even when its handler works longer than the session timeout (regression: slow CPU models were redelivered forever)', async () => {
       const name = await topic(1);
       const producer = await bus.producer();

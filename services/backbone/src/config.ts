@@ -9,7 +9,14 @@ export const backboneConfigSchema = z
     backbone: z
       .object({
         maxBatch: z.coerce.number().int().min(1).default(32).describe('Most faces per model call. Env BACKBONE_MAX_BATCH.'),
-        maxWaitMs: z.coerce.number().int().min(0).default(10).describe('Longest wait for a model call to fill. Env BACKBONE_MAX_WAIT_MS.'),
+        maxWaitMs: z.coerce
+          .number()
+          .int()
+          .min(0)
+          .default(0)
+          .describe(
+            'Longest a model call that is not full waits for more faces (0 = none: a call starts once the model is free, and faces that arrive meanwhile go in the next). Env BACKBONE_MAX_WAIT_MS.',
+          ),
         concurrentPartitions: z.coerce
           .number()
           .int()

@@ -282,6 +282,10 @@ class MemoryConsumer implements BusConsumer {
   private loop: Promise<void> | undefined;
   private closing = false;
   private nextIndex = 0;
+  /** The batch being handled per partition (several partitions at once with partitionsConcurrently). */
+  private readonly inFlight = new Map<string, Promise<void>>();
+  /** Failed batches in a row per partition: the pause before the next delivery grows with them. */
+  private readonly failures = new Map<string, number>();
 
   constructor(
     private readonly bus: InMemoryBus,
@@ -333,32 +337,56 @@ class MemoryConsumer implements BusConsumer {
   }
 
   private async consumeLoop(): Promise<void> {
-    let failures = 0;
+    const concurrently = Math.max(1, this.options.partitionsConcurrently ?? 1);
     while (!this.closing) {
       try {
         await this.followAssignment();
+      } catch (error) {
+        log.warn({ err: error, group: this.group.id }, 'assignment handler failed; retrying');
+        await sleep(this.bus.retryBackoffMs);
+        continue;
+      }
+      let started = false;
+      while (this.inFlight.size < concurrently) {
         const batch = this.nextBatch();
-        if (!batch) {
-          await this.bus.changed.wait();
-          continue;
-        }
-        const key = tpKey(batch.topic, batch.partition);
+        if (!batch) break;
+        this.startBatch(batch);
+        started = true;
+      }
+      // Wait for news (a record, a commit, a rebalance) or for a batch to end and free its partition.
+      if (!started) await Promise.race([this.bus.changed.wait(), ...this.inFlight.values()]);
+    }
+    await Promise.all(this.inFlight.values());
+    await this.releaseAll();
+  }
+
+  /**
+   * Hands one partition's batch to the handler, alongside batches of other partitions; a partition
+   * has one batch at a time. A failed batch is redelivered from its committed offset after a pause
+   * that grows with each failure in a row; the other partitions go on meanwhile.
+   */
+  private startBatch(batch: { topic: string; partition: number; records: ConsumedRecord[] }): void {
+    const key = tpKey(batch.topic, batch.partition);
+    const done = (async () => {
+      try {
         await this.handlers!.eachBatch(batch, {
           isRunning: () => !this.closing && this.owned.has(key),
           heartbeat: async () => {},
         });
         const last = batch.records[batch.records.length - 1]!;
         if (this.positions.get(key) === Number(batch.records[0]!.offset)) this.positions.set(key, Number(last.offset) + 1);
-        failures = 0;
+        this.failures.delete(key);
       } catch (error) {
-        // Unacknowledged: rewind every owned partition to its committed offset and retry after a pause.
-        failures += 1;
-        log.warn({ err: error, group: this.group.id, failures }, 'batch failed; redelivering from the committed offset');
-        for (const [key, tp] of this.owned) this.positions.set(key, this.startOffset(tp));
+        const failures = (this.failures.get(key) ?? 0) + 1;
+        this.failures.set(key, failures);
+        log.warn({ err: error, group: this.group.id, partition: key, failures }, 'batch failed; redelivering from the committed offset');
+        if (this.owned.has(key)) this.positions.set(key, this.startOffset({ topic: batch.topic, partition: batch.partition }));
         await sleep(Math.min(this.bus.retryBackoffMs * failures, 5_000));
+      } finally {
+        this.inFlight.delete(key);
       }
-    }
-    await this.releaseAll();
+    })();
+    this.inFlight.set(key, done);
   }
 
   /** Releases partitions this member should no longer hold, then takes the free ones it should. */
@@ -367,6 +395,8 @@ class MemoryConsumer implements BusConsumer {
     const wantedKeys = new Set(wanted.map((p) => tpKey(p.topic, p.partition)));
     const revoked = [...this.owned].filter(([key]) => !wantedKeys.has(key));
     if (revoked.length > 0) {
+      // As Kafka does, a partition is given up only once its batch in hand is done.
+      await Promise.all(revoked.map(([key]) => this.inFlight.get(key)));
       await this.handlers!.onRevoked?.(revoked.map(([, tp]) => tp));
       for (const [key] of revoked) {
         this.owned.delete(key);
@@ -402,7 +432,7 @@ class MemoryConsumer implements BusConsumer {
     const owned = [...this.owned.entries()];
     for (let i = 0; i < owned.length; i += 1) {
       const [key, tp] = owned[(this.nextIndex + i) % owned.length]!;
-      if (this.paused.has(key)) continue;
+      if (this.paused.has(key) || this.inFlight.has(key)) continue;
       const log = this.bus.partitions(tp.topic)[tp.partition]!;
       const position = this.positions.get(key)!;
       if (position >= log.endOffset) continue;

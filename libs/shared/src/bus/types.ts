@@ -92,7 +92,7 @@ export interface ConsumerOptions {
   sessionTimeoutMs?: number;
   /**
    * Batches of different partitions handled at once (default 1). More lets a stage overlap work of
-   * several partitions (the backbone's micro-batches then span them); the in-memory bus ignores it.
+   * several partitions (the backbone's micro-batches then span them). One partition has one batch at a time.
    */
   partitionsConcurrently?: number;
 }
