@@ -8,7 +8,7 @@
  *   face stage sends by default), timed from the first input sent to the last embedding read.
  * The ratio stage / bare is what the stage's batching, decoding and bookkeeping cost.
  *
- *   BENCH_DEVICE=cpu|cuda (default cpu)   BENCH_FACES (default 256 on CPU, 4096 on CUDA)
+ *   BENCH_DEVICE=cpu|cuda (default cpu)   BENCH_FACES (default 256 on CPU, 4096 on CUDA)   BENCH_ROUNDS (default 3)
  *
  * Writes bench/results/backbone-<device>.json and, on CPU, the README table. On CUDA it fails loudly
  * when the CUDA provider cannot be loaded instead of measuring the CPU fallback. scripts/gpu-check.sh
@@ -39,6 +39,7 @@ const device = (process.env.BENCH_DEVICE ?? 'cpu') as 'cpu' | 'cuda';
 if (device !== 'cpu' && device !== 'cuda') throw new Error(`BENCH_DEVICE must be cpu or cuda, not ${String(device)}`);
 const FACES = Number(process.env.BENCH_FACES ?? (device === 'cuda' ? 4096 : 256));
 const FACES_PER_FRAME = 4;
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const PACK_DIR = path.resolve(process.env.BENCH_SYNTHETIC_PACK ?? '.cache/bench/synthetic');
 
 /** The backbone service's defaults, from its own schema: what `emo serve backbone` runs with. */
@@ -131,19 +132,48 @@ async function stageFacesPerSecond(encoding: CropEncoding, inferenceThread: bool
 
 if (!existsSync(path.join(PACK_DIR, 'manifest.json'))) await buildSyntheticPack(PACK_DIR);
 const file = path.join(PACK_DIR, 'backbone.onnx');
-const bare = await bareFacesPerSecond(existsSync(file) ? file : (await loadPack(PACK_DIR, { roles: [] })).files.backbone!);
-const rows = [{ path: 'bare session.run loop', crops: '–', facesPerSecond: bare, ratio: 1 }];
+const bareFile = existsSync(file) ? file : (await loadPack(PACK_DIR, { roles: [] })).files.backbone!;
 // The service default runs the model in its own thread; the same stage with the model on the main thread is the comparison.
-for (const inferenceThread of [true, false]) {
-  for (const [encoding, crops] of [
-    [CropEncoding.RGB8, 'raw RGB'],
-    [CropEncoding.JPEG, 'JPEG (face stage default)'],
-  ] as const) {
-    const facesPerSecond = await stageFacesPerSecond(encoding, inferenceThread);
-    const path = `backbone stage, model ${inferenceThread ? 'in its own thread (default)' : 'on the main thread'}`;
-    rows.push({ path, crops, facesPerSecond, ratio: facesPerSecond / bare });
-  }
+const variants = [true, false].flatMap((inferenceThread) =>
+  (
+    [
+      [CropEncoding.RGB8, 'raw RGB'],
+      [CropEncoding.JPEG, 'JPEG (face stage default)'],
+    ] as const
+  ).map(([encoding, crops]) => ({
+    encoding,
+    inferenceThread,
+    crops,
+    path: `backbone stage, model ${inferenceThread ? 'in its own thread (default)' : 'on the main thread'}`,
+  })),
+);
+/**
+ * Rounds of the bare loop and every variant, one after another; each variant's ratio is taken to the
+ * bare loop of its own round, and the median over rounds is reported: on shared cores a single run
+ * drifts by ±10 %, which is as much as the stage's own cost.
+ */
+const rounds: { bare: number; stages: number[] }[] = [];
+for (let round = 1; round <= ROUNDS; round += 1) {
+  const bare = await bareFacesPerSecond(bareFile);
+  const stages: number[] = [];
+  for (const v of variants) stages.push(await stageFacesPerSecond(v.encoding, v.inferenceThread));
+  rounds.push({ bare, stages });
+  console.log(`round ${round}/${ROUNDS}: bare ${bare.toFixed(1)} faces/s; × bare ${stages.map((f) => (f / bare).toFixed(2)).join(' ')}`);
 }
+const median = (values: number[]) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+};
+const rows = [
+  { path: 'bare session.run loop', crops: '–', facesPerSecond: median(rounds.map((r) => r.bare)), ratio: 1 },
+  ...variants.map((v, i) => ({
+    path: v.path,
+    crops: v.crops,
+    facesPerSecond: median(rounds.map((r) => r.stages[i]!)),
+    ratio: median(rounds.map((r) => r.stages[i]! / r.bare)),
+  })),
+];
 for (const r of rows)
   console.log(
     `${device} ${r.path.padEnd(54)} ${r.crops.padEnd(26)} ${r.facesPerSecond.toFixed(1).padStart(8)} faces/s  × bare ${r.ratio.toFixed(2)}`,
@@ -155,6 +185,7 @@ const report = {
   machine: machine(),
   device,
   faces: FACES,
+  rounds: rounds.map((r) => ({ bare: r.bare, stages: r.stages })),
   maxBatch: defaults.maxBatch,
   maxWaitMs: defaults.maxWaitMs,
   concurrentPartitions: defaults.concurrentPartitions,
@@ -165,7 +196,7 @@ if (device === 'cpu') {
   updateReadme(
     'backbone',
     [
-      `Synthetic EMO-AffectNet ResNet50 on CPU, ${FACES} faces, batch ${defaults.maxBatch}, wait ${defaults.maxWaitMs} ms, ${defaults.concurrentPartitions} partitions at once; ${report.machine}; ${report.date.slice(0, 10)}.`,
+      `Synthetic EMO-AffectNet ResNet50 on CPU, ${FACES} faces a run, medians of ${ROUNDS} rounds (each ratio to the bare loop of its own round), batch ${defaults.maxBatch}, wait ${defaults.maxWaitMs} ms, ${defaults.concurrentPartitions} partitions at once; ${report.machine}; ${report.date.slice(0, 10)}.`,
       '',
       '| path | crops | faces/s | × bare |',
       '|---|---|---:|---:|',
