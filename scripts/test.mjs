@@ -50,8 +50,15 @@ if (files.length === 0) {
 
 const tsc = path.join(root, 'node_modules', '.bin', 'tsc');
 function typecheckAndLint() {
-  console.log('» type-checking (tsc -b; benchmarks, scripts and deploy too, so they cannot rot)');
-  for (const project of [['-b'], ['-p', 'bench/tsconfig.json'], ['-p', 'scripts/tsconfig.json'], ['-p', 'deploy/tsconfig.json']]) {
+  // The build type-checks the packages and compiles them, so the CLI the tests start runs the
+  // compiled JS, as the images do.
+  console.log('» building and type-checking (npm run build; benchmarks, scripts and deploy too, so they cannot rot)');
+  if (run(process.execPath, [path.join(root, 'scripts', 'build.mjs')]) !== 0) process.exit(1);
+  for (const project of [
+    ['-p', 'bench/tsconfig.json'],
+    ['-p', 'scripts/tsconfig.json'],
+    ['-p', 'deploy/tsconfig.json'],
+  ]) {
     if (run(tsc, project) !== 0) process.exit(1);
   }
   console.log('» lint and format (npm run lint)');

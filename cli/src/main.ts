@@ -7,6 +7,7 @@ import {
   createBus,
   redactUrl,
   loadConfig,
+  packageDir,
   rootLogger,
   runtimeConfigSchema,
   runtimeEnvBindings,
@@ -19,7 +20,7 @@ import { serveLiveView } from './live-view.js';
 import { runPipeline } from './run.js';
 import { assertStorableSpec, formatStreamLine, listStreams, listStreamStatuses } from './streams.js';
 
-const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+const { version } = JSON.parse(readFileSync(path.join(packageDir(import.meta.url), 'package.json'), 'utf8')) as { version: string };
 const program = new Command('emo')
   .description('EmoStream: real-time facial emotion recognition on Kafka')
   .version(version, '-V, --version')

@@ -62,6 +62,10 @@ for (const file of ['Dockerfile', 'Dockerfile.cuda']) {
         all.some((s) => text(s.instructions, 'RUN').some((r) => /npm run models\b/.test(r))),
         'npm run models builds the default pack',
       );
+      assert.ok(
+        all.some((s) => text(s.instructions, 'RUN').some((r) => /npm run build\b[\s\S]*npm prune/.test(r))),
+        'the image runs compiled JS: npm run build, before the compiler is pruned with the dev dependencies',
+      );
       const entrypoint = JSON.parse(text(final.instructions, 'ENTRYPOINT').join()) as string[];
       assert.deepEqual(
         entrypoint,

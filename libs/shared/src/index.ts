@@ -1,6 +1,7 @@
 // Public entry of @emostream/shared: services and the CLI import only from here.
 export * from './errors.js';
 export * from './log.js';
+export * from './package-dir.js';
 export * from './security/redact.js';
 export * from './config/load.js';
 export * from './config/runtime-config.js';

@@ -8,13 +8,13 @@ import { once } from 'node:events';
 import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Registry } from 'prom-client';
 import { InMemoryBus } from './bus/memory-bus.js';
 import type { Bus, BusConsumer, ConsumedRecord, OutgoingRecord } from './bus/types.js';
 import { runtimeConfigSchema, type KafkaConfig } from './config/runtime-config.js';
 import { FACE_EVENT, toProbabilities, type FaceEmotionEvent } from './contracts/index.js';
 import { StageRunner, type StageDefinition } from './runtime/stage.js';
+import { packageDir } from './package-dir.js';
 
 export interface StageRun {
   /** Records per topic read. */
@@ -195,7 +195,7 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
-const REPO_ROOT = path.resolve(fileURLToPath(new URL('../../../', import.meta.url)));
+const REPO_ROOT = path.resolve(packageDir(import.meta.url), '../..');
 const REPO_MEDIA = path.join(REPO_ROOT, 'test', 'media');
 const SHARED_MEDIA = path.resolve(REPO_ROOT, '../shared/data');
 
@@ -334,7 +334,7 @@ export function concatenatedClip(source: string, output: string, times: number):
  * returned process to take the camera away.
  */
 export async function startRtspServer(port: number, clip: string): Promise<ChildProcess> {
-  const script = fileURLToPath(new URL('../test-support/rtsp-server.py', import.meta.url));
+  const script = path.join(packageDir(import.meta.url), 'test-support', 'rtsp-server.py');
   const child = spawn('/usr/bin/python3', [script, String(port), clip], { stdio: ['ignore', 'pipe', 'inherit'] });
   const [data] = (await Promise.race([once(child.stdout!, 'data'), once(child, 'exit').then(() => [Buffer.from('exited')])])) as [Buffer];
   if (!data.toString().includes('ready')) throw new Error(`the RTSP server did not start: ${data.toString()}`);
@@ -364,7 +364,7 @@ export async function launchHeadlessChromium(): Promise<import('playwright-core'
 
 /** A path under the repository's git-ignored `test-artifacts/` (created), for screenshots and the like. */
 export function testArtifactPath(name: string): string {
-  const dir = fileURLToPath(new URL('../../../test-artifacts/', import.meta.url));
+  const dir = path.join(REPO_ROOT, 'test-artifacts');
   mkdirSync(dir, { recursive: true });
   return path.join(dir, name);
 }

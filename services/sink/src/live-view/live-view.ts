@@ -3,12 +3,12 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import type { Duplex } from 'node:stream';
-import { fileURLToPath } from 'node:url';
 import { WebSocket, WebSocketServer } from 'ws';
 import {
   EMOTION_LABELS,
   FACE_EVENT,
   moduleLogger,
+  packageDir,
   StageError,
   TRACK_SUMMARY_EVENT,
   type EmotionEvent,
@@ -19,7 +19,8 @@ import { checkSocketAccess, isLoopbackHost } from './access.js';
 import { RtspRelay } from './rtsp-relay.js';
 import { faceOf, StreamViews, type Shown, type StreamViewsOptions } from './streams.js';
 
-const staticDir = fileURLToPath(new URL('./static/', import.meta.url));
+// The page's files stay in src/ (the compiler copies no assets): found from the package, compiled or not.
+const staticDir = path.join(packageDir(import.meta.url), 'src', 'live-view', 'static');
 // The JSMpeg player (MPEG-1 decoder in JS) from npm, served from this server: the page needs no CDN.
 const jsmpegFile = path.join(path.dirname(createRequire(import.meta.url).resolve('@cycjimmy/jsmpeg-player')), 'jsmpeg-player.umd.min.js');
 
