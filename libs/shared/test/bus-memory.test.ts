@@ -39,3 +39,29 @@ describe('InMemoryBus backpressure', () => {
     gate = Promise.resolve();
   });
 });
+
+describe('InMemoryBus consumer close', () => {
+  it('closes at once even when the close comes while the consumer is busy with other news (regression: each stop waited 1 s)', async () => {
+    const bus = new InMemoryBus();
+    await bus.createTopics([
+      { name: 'in', partitions: 6 },
+      { name: 'elsewhere', partitions: 1 },
+    ]);
+    const producer = await bus.producer();
+    const slowest: number[] = [];
+    // The close lands a few microtask turns after the news: one of them finds the loop between waking and waiting again.
+    for (let turns = 0; turns < 12; turns += 1) {
+      const consumer = await bus.consumer({ groupId: `g${turns}`, topics: ['in'], fromBeginning: true, partitionsConcurrently: 4 });
+      await consumer.run({ eachBatch: async () => {} });
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      const sent = producer.send([{ topic: 'elsewhere', key: 'k', value: bytes(String(turns)) }]);
+      for (let turn = 0; turn < turns; turn += 1) await Promise.resolve();
+      const started = performance.now();
+      await consumer.close();
+      slowest.push(performance.now() - started);
+      await sent;
+    }
+    await bus.close();
+    assert.ok(Math.max(...slowest) < 300, `close took ${slowest.map((ms) => ms.toFixed(0)).join(', ')} ms`);
+  });
+});

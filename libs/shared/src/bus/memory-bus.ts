@@ -353,8 +353,10 @@ class MemoryConsumer implements BusConsumer {
         this.startBatch(batch);
         started = true;
       }
-      // Wait for news (a record, a commit, a rebalance) or for a batch to end and free its partition.
-      if (!started) await Promise.race([this.bus.changed.wait(), ...this.inFlight.values()]);
+      // Wait for news (a record, a commit, a rebalance, close) or for a batch to end and free its
+      // partition. `closing` is checked in the same synchronous step as the wait begins: a close whose
+      // notification came while this loop was busy is not missed.
+      if (!started && !this.closing) await Promise.race([this.bus.changed.wait(), ...this.inFlight.values()]);
     }
     await Promise.all(this.inFlight.values());
     await this.releaseAll();
