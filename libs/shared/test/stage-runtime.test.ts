@@ -380,3 +380,29 @@ describe('the runtime keeps the stream → partition bookkeeping for stages with
     }
   });
 });
+
+describe('stopping a runner whose stage is still in onAssigned', () => {
+  it('tells onAssigned to stop and stops promptly (regression: a restore through a broker outage held the shutdown)', async () => {
+    const bus = new InMemoryBus();
+    const config = configFor(bus, 'at-least-once');
+    let entered = false;
+    let told = false;
+    // A stage whose assignment work ends only when it is told to stop, as a restore waiting on a broker that is away.
+    const stage: StageDefinition<typeof topics.frames.schema> = {
+      ...relayStage(),
+      onAssigned: async (_partitions, stopping) => {
+        entered = true;
+        await new Promise<void>((resolve) => stopping.addEventListener('abort', () => resolve(), { once: true }));
+        told = true;
+      },
+    };
+    const runner = new StageRunner(stage, { bus, config, registry: new Registry() });
+    await runner.start();
+    await waitFor(() => entered, { message: 'onAssigned to begin' });
+    const started = Date.now();
+    await runner.stop();
+    assert.ok(told, 'onAssigned heard the stop');
+    assert.ok(Date.now() - started < 3_000, `the stop took ${Date.now() - started} ms`);
+    await bus.close();
+  });
+});

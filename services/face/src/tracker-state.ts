@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { endsToRead, hasReadTo, moduleLogger, topicName, untilBusAnswers, type Bus, type Logger } from '@emostream/shared';
+import { endsToRead, hasReadTo, moduleLogger, StageError, topicName, untilBusAnswers, type Bus, type Logger } from '@emostream/shared';
 import type { StreamSnapshot } from './tracker/index.js';
 
 /**
@@ -42,7 +42,7 @@ export interface TrackerStateStore {
    * Every saved state, oldest first, once the changelog is complete for the given input partitions
    * (it holds the state after the group's last committed input of each).
    */
-  load(partitions: readonly number[]): Promise<[string, StreamSnapshot][]>;
+  load(partitions: readonly number[], stopping?: AbortSignal): Promise<[string, StreamSnapshot][]>;
 }
 
 export interface BusTrackerStateStoreOptions {
@@ -64,14 +64,15 @@ export interface BusTrackerStateStoreOptions {
  * stood when the restore began and a needed state is not in it — the last committed frame was
  * dead-lettered (no state saved), or the topic's retention deleted it after an hour without frames —
  * and says so; the stream then goes on from the newest state read (which a dead letter left as it was).
+ * When `stopping` aborts (the replica is told to stop) it ends with a StageError `STOPPED`.
  */
 export function busTrackerStateStore(bus: Bus, options: BusTrackerStateStoreOptions): TrackerStateStore {
   const logger = options.logger ?? moduleLogger('tracker-state');
   const topic = topicName(trackerStateTopic, options.topicPrefix);
-  const step = <T>(what: string, work: () => Promise<T>) =>
-    untilBusAnswers(`tracker restore: ${what}`, work, { logger, stopped: () => false });
   return {
-    async load(partitions) {
+    async load(partitions, stopping) {
+      const stopped = () => stopping?.aborted ?? false;
+      const step = <T>(what: string, work: () => Promise<T>) => untilBusAnswers(`tracker restore: ${what}`, work, { logger, stopped });
       const committed = await step("reading the face group's committed offsets", () =>
         bus.committedOffsets(options.groupId, options.inputTopic),
       );
@@ -121,6 +122,7 @@ export function busTrackerStateStore(bus: Bus, options: BusTrackerStateStoreOpti
         const complete = () => [...needed.keys()].every((p) => reached.has(p));
         while (!complete() && !hasReadTo(consumer, ends)) {
           if (crashed) throw crashed;
+          if (stopped()) throw new StageError('STOPPED', 'stopped while reading the tracker changelog');
           await new Promise((resolve) => setTimeout(resolve, 50));
         }
         if (!complete()) {

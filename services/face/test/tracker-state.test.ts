@@ -93,4 +93,28 @@ describe('busTrackerStateStore', () => {
     );
     await bus.close();
   });
+
+  it('ends with STOPPED when the replica is told to stop while the bus is away', async () => {
+    const bus = new InMemoryBus({ retryBackoffMs: 20 });
+    await faceRanUpTo(bus, 2);
+    const away = new Proxy(bus, {
+      get(target, property, receiver) {
+        const value = Reflect.get(target, property, receiver) as unknown;
+        if (property === 'committedOffsets')
+          return async () => {
+            throw new BusError('connect ECONNREFUSED 127.0.0.1:9092');
+          };
+        return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+      },
+    });
+    const stopping = new AbortController();
+    setTimeout(() => stopping.abort(), 300);
+    const started = Date.now();
+    await assert.rejects(
+      within(store(away).load([0], stopping.signal), 10_000, () => 'the stopped restore'),
+      { code: 'STOPPED' },
+    );
+    assert.ok(Date.now() - started < 5_000, 'it must end soon after the stop, not wait for the bus');
+    await bus.close();
+  });
 });

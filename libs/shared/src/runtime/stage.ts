@@ -91,8 +91,12 @@ export interface StageDefinition<Desc extends DescMessage = DescMessage> {
    * The backbone uses it so one model call serves faces of several partitions.
    */
   concurrentPartitions?: number;
-  /** Partitions this replica now owns (per-key state can be rebuilt here, before their first message). */
-  onAssigned?(partitions: TopicPartition[]): Promise<void>;
+  /**
+   * Partitions this replica now owns (per-key state can be rebuilt here, before their first message).
+   * `stopping` aborts once the runner begins to stop: a long wait here (a restore through a broker
+   * outage) must end then, or the replica's shutdown waits for it.
+   */
+  onAssigned?(partitions: TopicPartition[], stopping: AbortSignal): Promise<void>;
   /** Partitions this replica no longer owns (drop their state). */
   onRevoked?(partitions: TopicPartition[]): Promise<void>;
   /**
@@ -137,6 +141,8 @@ export class StageRunner<Desc extends DescMessage = DescMessage> {
   private consumer: BusConsumer | undefined;
   private producer: BusProducer | undefined;
   private stopping: Promise<void> | undefined;
+  /** Aborted as stop() begins: what onAssigned waits on ends then. */
+  private readonly stopRequested = new AbortController();
   /** Partitions whose last batch was handled but not delivered: their handler state must be rebuilt first. */
   private readonly rewind = new Set<string>();
   /** The partition each open stream (record key) was last read from; a stream's end removes it. */
@@ -229,7 +235,7 @@ export class StageRunner<Desc extends DescMessage = DescMessage> {
         eachBatch: (batch, ctx) => this.processBatch(batch, ctx.isRunning),
         onAssigned: async (partitions) => {
           this.logger.info({ partitions }, 'partitions assigned');
-          await this.definition.onAssigned?.(partitions);
+          await this.definition.onAssigned?.(partitions, this.stopRequested.signal);
           if (this.definition.replayRecords) await this.startReplay(partitions, this.definition.replayRecords);
         },
         onRevoked: async (partitions) => {
@@ -252,6 +258,7 @@ export class StageRunner<Desc extends DescMessage = DescMessage> {
   /** Stops fetching, lets the in-flight batch finish and commit, then releases everything. Idempotent. */
   stop(): Promise<void> {
     this.stopping ??= (async () => {
+      this.stopRequested.abort();
       this.lifecycle.moveTo('DRAINING');
       this.busWatch.stop();
       try {
@@ -308,7 +315,7 @@ export class StageRunner<Desc extends DescMessage = DescMessage> {
   private async rewindState(tp: TopicPartition): Promise<boolean> {
     this.logger.info({ partition: tp.partition }, 'rebuilding per-key state after an undelivered batch');
     await this.definition.onRevoked?.([tp]);
-    await this.definition.onAssigned?.([tp]);
+    await this.definition.onAssigned?.([tp], this.stopRequested.signal);
     return this.definition.replayRecords ? this.startReplay([tp], this.definition.replayRecords) : false;
   }
 
