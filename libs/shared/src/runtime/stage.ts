@@ -202,7 +202,7 @@ export class StageRunner<Desc extends DescMessage = DescMessage> {
     const prefix = config.topicPrefix;
     this.busWatch.start();
     const step = <T>(what: string, work: () => Promise<T>) =>
-      untilBusAnswers(what, work, { logger: this.logger, stopped: () => this.stopRequested.signal.aborted });
+      untilBusAnswers(what, work, { logger: this.logger, stopped: () => this.stopping !== undefined });
     const wanted = [this.definition.input, topics.dlq, ...this.definition.outputs];
     await step('creating topics', () =>
       bus.createTopics(
@@ -235,7 +235,7 @@ export class StageRunner<Desc extends DescMessage = DescMessage> {
         eachBatch: (batch, ctx) => this.processBatch(batch, ctx.isRunning),
         onAssigned: async (partitions) => {
           this.logger.info({ partitions }, 'partitions assigned');
-          await this.stageAssigned(partitions);
+          await this.definition.onAssigned?.(partitions, this.stopRequested.signal);
           if (this.definition.replayRecords) await this.startReplay(partitions, this.definition.replayRecords);
         },
         onRevoked: async (partitions) => {
@@ -289,7 +289,7 @@ export class StageRunner<Desc extends DescMessage = DescMessage> {
     const [committed, starts] = await untilBusAnswers(
       'reading offsets to replay',
       () => Promise.all([this.options.bus.committedOffsets(this.groupId, topic), this.options.bus.startOffsets(topic)]),
-      { logger: this.logger, stopped: () => this.stopRequested.signal.aborted },
+      { logger: this.logger, stopped: () => this.stopping !== undefined },
     );
     for (const tp of partitions) {
       const until = committed.find((c) => c.partition === tp.partition);
@@ -306,20 +306,6 @@ export class StageRunner<Desc extends DescMessage = DescMessage> {
   }
 
   /**
-   * The stage's onAssigned, with the signal that aborts when this runner stops. What it gives up
-   * because of the stop (a restore waiting on a broker that is away) is no error: a stopping runner
-   * delivers nothing, so no input is handled without the state it would have rebuilt.
-   */
-  private async stageAssigned(partitions: TopicPartition[]): Promise<void> {
-    try {
-      await this.definition.onAssigned?.(partitions, this.stopRequested.signal);
-    } catch (error) {
-      if (!this.stopRequested.signal.aborted) throw error;
-      this.logger.info({ partitions, reason: toStageError(error).message }, 'assignment work ended by the stop');
-    }
-  }
-
-  /**
    * A batch whose outputs could not be delivered (its transaction aborted) left the handler's
    * per-key state ahead of what was committed: before the partition is handled again, that state
    * is rebuilt as after a reassignment — dropped, then replayed up to the committed offset (stages
@@ -329,7 +315,7 @@ export class StageRunner<Desc extends DescMessage = DescMessage> {
   private async rewindState(tp: TopicPartition): Promise<boolean> {
     this.logger.info({ partition: tp.partition }, 'rebuilding per-key state after an undelivered batch');
     await this.definition.onRevoked?.([tp]);
-    await this.stageAssigned([tp]);
+    await this.definition.onAssigned?.([tp], this.stopRequested.signal);
     return this.definition.replayRecords ? this.startReplay([tp], this.definition.replayRecords) : false;
   }
 
