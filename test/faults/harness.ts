@@ -370,6 +370,12 @@ export class FaultPipeline {
         clearTimeout(timer);
       }),
     );
+    // For diagnosing a failure: FAULTS_LOG_DIR keeps each stage's whole log (FAULTS_LOG_LEVEL sets its level).
+    const logDir = process.env.FAULTS_LOG_DIR;
+    if (logDir) {
+      mkdirSync(logDir, { recursive: true });
+      for (const [stage, proc] of this.processes) writeFileSync(path.join(logDir, `${this.prefix}-${stage}.log`), proc.output.join('\n'));
+    }
     // Bounded: a reader whose broker is gone must not hold the test run up.
     const bounded = (work: Promise<unknown>) =>
       Promise.race([work.catch(() => {}), new Promise((resolve) => setTimeout(resolve, 15_000).unref())]);

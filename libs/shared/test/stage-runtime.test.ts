@@ -17,6 +17,11 @@ import {
   makeMessage,
   encodeMessage,
   type Bus,
+  type BusConsumer,
+  type BusProducer,
+  type ConsumerOptions,
+  type OutgoingRecord,
+  type ProducerOptions,
   type RuntimeConfig,
   type StageDefinition,
 } from '../src/index.js';
@@ -37,8 +42,7 @@ function configFor(bus: Bus, delivery: RuntimeConfig['delivery']): RuntimeConfig
 }
 
 /** A stage with per-stream state: each output's width is the number of frames of its stream seen so far. */
-function countingStage(): StageDefinition<typeof topics.frames.schema> {
-  const seen = new Map<string, number>();
+function countingStage(seen = new Map<string, number>()): StageDefinition<typeof topics.frames.schema> {
   return {
     name: 'counter',
     input: topics.frames,
@@ -405,4 +409,205 @@ describe('stopping a runner whose stage is still in onAssigned', () => {
     assert.ok(Date.now() - started < 3_000, `the stop took ${Date.now() - started} ms`);
     await bus.close();
   });
+});
+
+/**
+ * The bus, except that the first transaction with records fails as Kafka's can when the broker goes
+ * away mid-commit: the caller hears it failed, yet the broker had it and commits it later. Kafka
+ * finishes it when the producer's id is initialised again (settle), and otherwise whenever the
+ * broker gets to it — here just after the producer's next transaction, the latest it can be: after
+ * the batch was read again from the committed offsets that did not show it yet.
+ */
+function commitLostInOutage(bus: Bus): { bus: Bus; lost: () => boolean; finished: () => boolean } {
+  let lost = false;
+  let pending: (() => Promise<void>) | undefined;
+  const finish = async () => {
+    const commit = pending;
+    pending = undefined;
+    await commit?.();
+  };
+  const wrapped = new Proxy(bus, {
+    get(target, property) {
+      if (property === 'producer') {
+        return async (options?: ProducerOptions): Promise<BusProducer> => {
+          const producer = await target.producer(options);
+          return {
+            send: (records) => producer.send(records),
+            close: () => producer.close(),
+            async sendInTransaction(records, commit) {
+              if (!lost && records.length > 0) {
+                lost = true;
+                pending = () => producer.sendInTransaction(records, commit);
+                throw new BusError('transaction failed: the broker went away before answering the commit (test)', { retriable: true });
+              }
+              await producer.sendInTransaction(records, commit);
+              await finish();
+            },
+            async settle() {
+              await finish();
+              await producer.settle();
+            },
+          };
+        };
+      }
+      const value = Reflect.get(target, property, target) as unknown;
+      return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+    },
+  });
+  return { bus: wrapped, lost: () => lost, finished: () => lost && pending === undefined };
+}
+
+describe('exactly-once when a failed commit was committed after all (the broker took it and went away)', () => {
+  /** countingStage, with its counts dropped when the (single) partition is taken away, as a real stage drops a partition's state. */
+  function countingStageWithRevoke(): StageDefinition<typeof topics.frames.schema> {
+    const seen = new Map<string, number>();
+    return { ...countingStage(seen), onRevoked: async () => seen.clear() };
+  }
+  const cases = [
+    { name: 'a stage without replay', stage: relayStage, replays: false },
+    { name: 'a stage that replays its state', stage: countingStageWithRevoke, replays: true },
+  ];
+  for (const { name, stage, replays } of cases) {
+    it(`${name} writes each output once, not again from the committed offsets that did not show it yet`, async () => {
+      const memory = new InMemoryBus();
+      const config = configFor(memory, 'exactly-once');
+      const frames = topicName(topics.frames, config.topicPrefix);
+      const faces = topicName(topics.faces, config.topicPrefix);
+      await memory.createTopics([
+        { name: frames, partitions: 1 },
+        { name: faces, partitions: 1 },
+      ]);
+      // A reader that never commits keeps the in-memory bus from dropping what the replay needs.
+      const keep = await collectTopic(memory, frames);
+      const outputs = await collectTopic(memory, faces);
+      const seqs = () => outputs.records.map((r) => decodeFaces(r.value).ref!.seq);
+      const fault = commitLostInOutage(memory);
+      const runner = new StageRunner(stage(), { bus: fault.bus, config, registry: new Registry() });
+      const producer = await memory.producer();
+      try {
+        await runner.start();
+        const send = (from: number, to: number) =>
+          producer.send(Array.from({ length: to - from + 1 }, (_, i) => frameRecord(frames, `cam-${(from + i) % 3}`, from + i)));
+        await send(1, 30);
+        await waitFor(() => fault.finished() && new Set(seqs()).size === 30, {
+          message: () => `the lost commit finished and 30 outputs (have ${seqs().length})`,
+        });
+        await send(31, 60);
+        await waitFor(() => new Set(seqs()).size === 60, { message: () => `60 outputs (have ${seqs().length})` });
+        await new Promise((resolve) => setTimeout(resolve, 300)); // room for a late duplicate to show
+        const repeated = seqs().filter((seq, i, all) => all.indexOf(seq) !== i);
+        assert.deepEqual(repeated, [], 'outputs written twice');
+        if (replays) {
+          for (const r of outputs.records) {
+            const ref = decodeFaces(r.value).ref!;
+            assert.equal(ref.width, Math.floor((ref.seq - 1) / 3) + 1, `frame ${ref.seq} of ${ref.streamId}: the count goes on`);
+          }
+        }
+      } finally {
+        await runner.stop();
+        await producer.close();
+        await keep.consumer.close();
+        await outputs.consumer.close();
+        await memory.close();
+      }
+    });
+  }
+});
+
+/**
+ * The bus, except that the first batch with records is handed to the stage twice at once, and the
+ * first copy's transaction takes a while: as kafkajs does when its consumer crashes (the broker went
+ * away) with a batch in hand, rejoins without waiting for it and reads the batch again from
+ * committed offsets that do not show its delivery yet.
+ */
+function batchHandedTwice(bus: Bus): { bus: Bus; handedTwice: () => boolean } {
+  let handedTwice = false;
+  let slowNext = false;
+  const wrapped = new Proxy(bus, {
+    get(target, property) {
+      if (property === 'producer') {
+        return async (options?: ProducerOptions): Promise<BusProducer> => {
+          const producer = await target.producer(options);
+          const slowFirst = async (records: OutgoingRecord[]) => {
+            if (!slowNext || records.length === 0) return;
+            slowNext = false;
+            await new Promise((resolve) => setTimeout(resolve, 300));
+          };
+          return {
+            async send(records) {
+              await slowFirst(records);
+              await producer.send(records);
+            },
+            async sendInTransaction(records, commit) {
+              await slowFirst(records);
+              await producer.sendInTransaction(records, commit);
+            },
+            settle: () => producer.settle(),
+            close: () => producer.close(),
+          };
+        };
+      }
+      if (property === 'consumer') {
+        return async (options: ConsumerOptions): Promise<BusConsumer> => {
+          const consumer = await target.consumer(options);
+          const run = consumer.run.bind(consumer);
+          consumer.run = (handlers) =>
+            run({
+              ...handlers,
+              eachBatch: async (batch, context) => {
+                if (handedTwice || batch.records.length === 0 || !options.groupId.includes('relay')) {
+                  return handlers.eachBatch(batch, context);
+                }
+                handedTwice = true;
+                slowNext = true;
+                const first = handlers.eachBatch(batch, context);
+                await new Promise((resolve) => setTimeout(resolve, 50)); // the first copy is in its transaction
+                await Promise.all([first, handlers.eachBatch(batch, context)]);
+              },
+            });
+          return consumer;
+        };
+      }
+      const value = Reflect.get(target, property, target) as unknown;
+      return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+    },
+  });
+  return { bus: wrapped, handedTwice: () => handedTwice };
+}
+
+describe('a batch handed again while its first copy is still being delivered (kafkajs after a consumer crash)', () => {
+  for (const delivery of ['exactly-once', 'at-least-once'] as const) {
+    it(`${delivery}: the copies are taken in turn and the second skips what the first delivered`, async () => {
+      const memory = new InMemoryBus();
+      const config = configFor(memory, delivery);
+      const frames = topicName(topics.frames, config.topicPrefix);
+      const faces = topicName(topics.faces, config.topicPrefix);
+      await memory.createTopics([
+        { name: frames, partitions: 1 },
+        { name: faces, partitions: 1 },
+      ]);
+      const outputs = await collectTopic(memory, faces);
+      const seqs = () => outputs.records.map((r) => decodeFaces(r.value).ref!.seq);
+      const fault = batchHandedTwice(memory);
+      const runner = new StageRunner(relayStage(), { bus: fault.bus, config, registry: new Registry() });
+      const producer = await memory.producer();
+      try {
+        await runner.start();
+        await producer.send(Array.from({ length: 10 }, (_, i) => frameRecord(frames, 'cam', i + 1)));
+        await waitFor(() => new Set(seqs()).size === 10, { message: () => `10 outputs (have ${seqs().length})` });
+        await new Promise((resolve) => setTimeout(resolve, 500)); // room for the second copy's outputs to show
+        assert.ok(fault.handedTwice(), 'the fault did not happen');
+        assert.deepEqual(
+          seqs().filter((seq, i, all) => all.indexOf(seq) !== i),
+          [],
+          'outputs written twice',
+        );
+      } finally {
+        await runner.stop();
+        await producer.close();
+        await outputs.consumer.close();
+        await memory.close();
+      }
+    });
+  }
 });

@@ -147,6 +147,12 @@ export class KafkaBus implements Bus {
     return {
       send: (records) => guarded((p) => sendRecords(p, records)),
       sendInTransaction: (records, commit) => guarded((p) => sendInTransaction(p, records, commit)),
+      // An empty transaction sends the broker nothing but the InitProducerId a fresh (or never
+      // used) producer makes first; kafkajs retries it while the broker answers that the id's last
+      // transaction is still being finished (CONCURRENT_TRANSACTIONS), so it resolves after that.
+      settle: async () => {
+        if (options.transactionalId !== undefined) await guarded((p) => sendInTransaction(p, [], { groupId: '', offsets: [] }));
+      },
       close: async () => {
         this.closers.delete(close);
         await close();

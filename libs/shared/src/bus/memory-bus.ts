@@ -132,6 +132,8 @@ export class InMemoryBus implements Bus {
     return {
       send: (records) => this.append(records),
       sendInTransaction: (records, commit) => this.append(records, commit),
+      // A transaction here is applied whole or not at all: none is ever left unfinished.
+      settle: async () => {},
       close: async () => {},
     };
   }
@@ -286,6 +288,9 @@ class MemoryConsumer implements BusConsumer {
   private readonly inFlight = new Map<string, Promise<void>>();
   /** Failed batches in a row per partition: the pause before the next delivery grows with them. */
   private readonly failures = new Map<string, number>();
+  /** Partitions sought while their batch was in hand: the seek, not the batch's end, says where to go on
+   *  (even a seek to the batch's own first offset, as a replay from the start of the log does). */
+  private readonly sought = new Set<string>();
 
   constructor(
     private readonly bus: InMemoryBus,
@@ -325,6 +330,7 @@ class MemoryConsumer implements BusConsumer {
     const key = tpKey(position.topic, position.partition);
     if (!this.owned.has(key)) throw new BusError(`cannot seek ${position.topic}[${position.partition}]: not assigned to this member`);
     this.positions.set(key, Number(position.offset));
+    this.sought.add(key);
     this.bus.changed.notify();
   }
 
@@ -369,6 +375,7 @@ class MemoryConsumer implements BusConsumer {
    */
   private startBatch(batch: { topic: string; partition: number; records: ConsumedRecord[] }): void {
     const key = tpKey(batch.topic, batch.partition);
+    this.sought.delete(key);
     const done = (async () => {
       try {
         await this.handlers!.eachBatch(batch, {
@@ -376,7 +383,7 @@ class MemoryConsumer implements BusConsumer {
           heartbeat: async () => {},
         });
         const last = batch.records[batch.records.length - 1]!;
-        if (this.positions.get(key) === Number(batch.records[0]!.offset)) this.positions.set(key, Number(last.offset) + 1);
+        if (!this.sought.has(key)) this.positions.set(key, Number(last.offset) + 1);
         this.failures.delete(key);
       } catch (error) {
         const failures = (this.failures.get(key) ?? 0) + 1;

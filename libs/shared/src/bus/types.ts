@@ -127,6 +127,15 @@ export interface BusProducer {
   send(records: OutgoingRecord[]): Promise<void>;
   /** Writes the records and commits the group's offsets in one transaction: all or nothing. */
   sendInTransaction(records: OutgoingRecord[], commit: { groupId: string; offsets: TopicPartitionOffset[] }): Promise<void>;
+  /**
+   * Resolves once no transaction of this producer's transactional id is left unfinished (at once
+   * without one). When a commit fails its outcome can be unknown: the broker may have taken it and
+   * gone away before answering, and it then finishes that transaction after coming back. Until it
+   * has, the group's committed offsets do not show it, and work redone from them is written twice.
+   * Initialising the id (which this does) makes the broker finish it first — or abort an open one
+   * of a dead predecessor.
+   */
+  settle(): Promise<void>;
   close(): Promise<void>;
 }
 

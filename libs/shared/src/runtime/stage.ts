@@ -149,6 +149,10 @@ export class StageRunner<Desc extends DescMessage = DescMessage> {
   private readonly streamPartitions = new Map<string, number>();
   /** Per newly assigned partition: records below this offset are replayed (state only), not processed. */
   private readonly replayUntil = new Map<string, bigint>();
+  /** Per partition: the batch in hand. A partition's batches are taken in turn (see processInTurn). */
+  private readonly batchInHand = new Map<string, Promise<void>>();
+  /** Per partition: the offset up to which this replica has delivered (outputs sent and offsets committed). */
+  private readonly deliveredUntil = new Map<string, bigint>();
 
   constructor(
     readonly definition: StageDefinition<Desc>,
@@ -201,8 +205,7 @@ export class StageRunner<Desc extends DescMessage = DescMessage> {
     const { bus, config } = this.options;
     const prefix = config.topicPrefix;
     this.busWatch.start();
-    const step = <T>(what: string, work: () => Promise<T>) =>
-      untilBusAnswers(what, work, { logger: this.logger, stopped: () => this.stopping !== undefined });
+    const step = <T>(what: string, work: () => Promise<T>) => this.untilAnswered(what, work);
     const wanted = [this.definition.input, topics.dlq, ...this.definition.outputs];
     await step('creating topics', () =>
       bus.createTopics(
@@ -218,6 +221,9 @@ export class StageRunner<Desc extends DescMessage = DescMessage> {
     this.producer = await step('connecting the producer', () =>
       bus.producer(this.exactlyOnce ? { transactionalId: `${prefix}.${this.definition.name}.${config.instanceId}` } : {}),
     );
+    // Before the group's committed offsets are read (on joining): a predecessor killed mid-commit
+    // may have left a transaction the broker has yet to finish, and its offsets are not shown until then.
+    if (this.exactlyOnce) await step('finishing a transaction left by a predecessor', () => this.producer!.settle());
     this.consumer = await step('connecting the consumer', () =>
       bus.consumer({
         groupId: this.groupId,
@@ -232,7 +238,7 @@ export class StageRunner<Desc extends DescMessage = DescMessage> {
     );
     await step('joining the group', () =>
       this.consumer!.run({
-        eachBatch: (batch, ctx) => this.processBatch(batch, ctx.isRunning),
+        eachBatch: (batch, ctx) => this.processInTurn(batch, ctx.isRunning),
         onAssigned: async (partitions) => {
           this.logger.info({ partitions }, 'partitions assigned');
           await this.definition.onAssigned?.(partitions, this.stopRequested.signal);
@@ -280,16 +286,19 @@ export class StageRunner<Desc extends DescMessage = DescMessage> {
     this.lifecycle.moveTo('FAILED');
   }
 
+  /** Runs bus work until the bus answers (however long the broker is away), or until the stage stops. */
+  private untilAnswered<T>(what: string, work: () => Promise<T>): Promise<T> {
+    return untilBusAnswers(what, work, { logger: this.logger, stopped: () => this.stopping !== undefined });
+  }
+
   /** Seeks each assigned partition back by up to `count` records before its committed offset. */
   private async startReplay(partitions: TopicPartition[], count: number): Promise<boolean> {
     const topic = this.inputTopic;
     let seeked = false;
     // The broker may go away between the join and these reads: wait for it however long it takes
     // (the partition's batches wait too), or the stage would go on without its state.
-    const [committed, starts] = await untilBusAnswers(
-      'reading offsets to replay',
-      () => Promise.all([this.options.bus.committedOffsets(this.groupId, topic), this.options.bus.startOffsets(topic)]),
-      { logger: this.logger, stopped: () => this.stopping !== undefined },
+    const [committed, starts] = await this.untilAnswered('reading offsets to replay', () =>
+      Promise.all([this.options.bus.committedOffsets(this.groupId, topic), this.options.bus.startOffsets(topic)]),
     );
     for (const tp of partitions) {
       const until = committed.find((c) => c.partition === tp.partition);
@@ -312,17 +321,53 @@ export class StageRunner<Desc extends DescMessage = DescMessage> {
    * with replayRecords) — so the redelivered inputs give the outputs they would have given.
    * Returns true when it moved the read position (the batch at hand is then not handled).
    */
-  private async rewindState(tp: TopicPartition): Promise<boolean> {
+  private async rewindState(tp: TopicPartition, firstOffset: string): Promise<boolean> {
     this.logger.info({ partition: tp.partition }, 'rebuilding per-key state after an undelivered batch');
+    // "Undelivered" may be wrong under exactly-once: the broker may have taken the commit and gone
+    // away before answering. It finishes that transaction when it is back, possibly after the
+    // consumer has re-read the committed offsets (kafkajs cannot ask for stable ones, KIP-447), so
+    // this batch may already be written. Found by test/faults/broker-outage.test.ts.
+    if (this.exactlyOnce) await this.untilAnswered('finishing the failed transaction', () => this.producer!.settle());
     await this.definition.onRevoked?.([tp]);
     await this.definition.onAssigned?.([tp], this.stopRequested.signal);
-    return this.definition.replayRecords ? this.startReplay([tp], this.definition.replayRecords) : false;
+    if (this.definition.replayRecords) return this.startReplay([tp], this.definition.replayRecords);
+    if (!this.exactlyOnce) return false;
+    const committed = (
+      await this.untilAnswered('reading the committed offset', () => this.options.bus.committedOffsets(this.groupId, tp.topic))
+    ).find((c) => c.partition === tp.partition);
+    if (!committed || BigInt(committed.offset) <= BigInt(firstOffset)) return false;
+    this.logger.info(
+      { partition: tp.partition, from: committed.offset },
+      'the failed transaction was committed after all: going on after it',
+    );
+    this.consumer!.seek({ topic: tp.topic, partition: tp.partition, offset: committed.offset });
+    return true;
+  }
+
+  /**
+   * Hands a partition's batches to processBatch one at a time. kafkajs can break that: when its
+   * consumer crashes (the broker went away) it rejoins without waiting for the batch in hand, whose
+   * delivery goes on, and re-reads the batch from the committed offsets, which do not show that
+   * delivery yet. Taken in turn, the second copy sees what the first delivered and skips it (found
+   * by test/faults/broker-outage.test.ts: the first four face events twice).
+   */
+  private async processInTurn(batch: PartitionBatch, isRunning: () => boolean): Promise<void> {
+    const key = `${batch.topic}:${batch.partition}`;
+    const previous = this.batchInHand.get(key);
+    if (previous) this.logger.warn({ partition: batch.partition }, 'a batch of this partition is still in hand: the next waits for it');
+    const current = (previous ?? Promise.resolve()).catch(() => {}).then(() => this.processBatch(batch, isRunning));
+    this.batchInHand.set(key, current);
+    try {
+      await current;
+    } finally {
+      if (this.batchInHand.get(key) === current) this.batchInHand.delete(key);
+    }
   }
 
   private async processBatch(batch: PartitionBatch, isRunning: () => boolean): Promise<void> {
     const key = `${batch.topic}:${batch.partition}`;
     if (this.rewind.has(key)) {
-      const moved = await this.rewindState({ topic: batch.topic, partition: batch.partition });
+      const moved = await this.rewindState({ topic: batch.topic, partition: batch.partition }, batch.records[0]!.offset);
       this.rewind.delete(key);
       if (moved) return;
     }
@@ -334,6 +379,16 @@ export class StageRunner<Desc extends DescMessage = DescMessage> {
       if (rest.length > 0 || replay.length === 0) this.replayUntil.delete(key);
       if (rest.length === 0) return;
       batch = { ...batch, records: rest };
+    }
+    const delivered = this.deliveredUntil.get(key);
+    if (delivered !== undefined && BigInt(batch.records[0]!.offset) < delivered) {
+      const undelivered = batch.records.filter((r) => BigInt(r.offset) >= delivered);
+      this.logger.warn(
+        { partition: batch.partition, skipped: batch.records.length - undelivered.length },
+        'records already delivered were handed again: skipped',
+      );
+      if (undelivered.length === 0) return;
+      batch = { ...batch, records: undelivered };
     }
     const inputs: StageInput<Desc>[] = [];
     const inputRecords: ConsumedRecord[] = []; // the raw record of each input, for its dead letter
@@ -377,8 +432,12 @@ export class StageRunner<Desc extends DescMessage = DescMessage> {
       endSpan(span);
     });
 
-    // A revoked partition's batch is not acknowledged: its new owner processes it again.
-    if (!isRunning()) return;
+    // A revoked partition's batch is not acknowledged: its new owner processes it again. Its state
+    // has moved past what was delivered: should the partition come back, it is rebuilt first.
+    if (!isRunning()) {
+      this.rewind.add(key);
+      return;
+    }
 
     const last = batch.records[batch.records.length - 1]!;
     const offsets = [{ topic: batch.topic, partition: batch.partition, offset: String(BigInt(last.offset) + 1n) }];
@@ -412,6 +471,7 @@ export class StageRunner<Desc extends DescMessage = DescMessage> {
         throw stageError;
       }
     }
+    this.deliveredUntil.set(key, BigInt(last.offset) + 1n);
 
     const now = Date.now();
     for (const record of batch.records) this.metrics.processLatencySeconds.observe(Math.max(0, now - record.timestampMs) / 1000);
