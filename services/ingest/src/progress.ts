@@ -112,9 +112,10 @@ export class ProgressLog {
  * Publishes frames with their progress records, in transactions: whatever is waiting when the
  * previous transaction ends goes into the next (one transaction per frame would cap throughput).
  * While the bus is away it retries the same records with growing back-off, through outages of any
- * length: an aborted transaction leaves nothing visible, so a retry never duplicates a frame. It
- * gives up only on a non-retriable error (e.g. a record over the size limit), or for a caller
- * whose signal aborts.
+ * length. A failed transaction may still have been committed (the broker took the commit and went
+ * away before answering): before a retry the producer settles it and `committedAfterAll` is asked,
+ * so a retry never duplicates a frame. It gives up only on a non-retriable error (e.g. a record
+ * over the size limit), or for a caller whose signal aborts.
  */
 export class TransactionalPublisher {
   private queue: { records: OutgoingRecord[]; resolve: () => void; reject: (error: Error) => void; signal?: AbortSignal }[] = [];
@@ -123,7 +124,14 @@ export class TransactionalPublisher {
 
   constructor(
     private readonly producer: BusProducer,
-    private readonly options: { logger: Logger; retries: Counter<'code'>; initialBackoffMs?: number; maxBackoffMs?: number },
+    private readonly options: {
+      logger: Logger;
+      retries: Counter<'code'>;
+      initialBackoffMs?: number;
+      maxBackoffMs?: number;
+      /** Whether these records (one transaction, all or nothing) are on the bus, once their transaction is settled. */
+      committedAfterAll: (records: OutgoingRecord[]) => Promise<boolean>;
+    },
   ) {}
 
   publish(records: OutgoingRecord[], signal?: AbortSignal): Promise<void> {
@@ -173,12 +181,23 @@ export class TransactionalPublisher {
   private async sendUntilDone(records: OutgoingRecord[], abandoned: () => boolean): Promise<void> {
     const initial = this.options.initialBackoffMs ?? 200;
     const max = this.options.maxBackoffMs ?? 5_000;
+    let outcomeUnknown = false;
     for (let attempt = 1; ; attempt += 1) {
       try {
+        if (outcomeUnknown) {
+          await this.producer.settle();
+          if (await this.options.committedAfterAll(records)) {
+            this.options.logger.info({ attempts: attempt }, 'the failed transaction was committed after all: not publishing again');
+            return;
+          }
+          outcomeUnknown = false;
+        }
         await this.producer.sendInTransaction(records, { groupId: '', offsets: [] });
         if (attempt > 1) this.options.logger.info({ attempts: attempt }, 'publishing again after the bus came back');
         return;
       } catch (error) {
+        // Whether a failed settle or check, or a failed transaction: what is on the bus is not known.
+        outcomeUnknown = true;
         const failure = toStageError(error);
         if (!failure.retriable) throw failure;
         if (abandoned()) throw new StageError('STOPPED', 'publishing stopped while the bus was away', { cause: failure });

@@ -13,6 +13,7 @@ import {
   type BusProducer,
   type ConsumedRecord,
   type Logger,
+  type OutgoingRecord,
   type TopicPartition,
   redactUrl,
   untilBusAnswers,
@@ -107,10 +108,14 @@ export class IngestWorker {
     const instanceId = this.options.instanceId ?? randomBytes(6).toString('hex');
     this.producer = await step('connecting the producer', () => bus.producer({ transactionalId: `${topicPrefix}.ingest.${instanceId}` }));
     await step('starting the stream statuses', () => this.status.start());
-    this.publisher = new TransactionalPublisher(this.producer, { logger: this.logger, retries: this.options.metrics.publishRetries });
     const progress = new ProgressLog(bus, this.progressTopic, this.logger);
     await step('reading the stream progress', () => progress.start(`${topicPrefix}.ingest-progress.${instanceId}`));
     this.progress = progress;
+    this.publisher = new TransactionalPublisher(this.producer, {
+      logger: this.logger,
+      retries: this.options.metrics.publishRetries,
+      committedAfterAll: (records) => this.progressShows(records),
+    });
     this.consumer = await step('connecting the consumer', () =>
       bus.consumer({ groupId: `${topicPrefix}.ingest`, topics: [this.streamsTopic], fromBeginning: true, readCommitted: true }),
     );
@@ -144,6 +149,20 @@ export class IngestWorker {
     await this.progress?.close();
     await this.producer?.close();
     await this.status.close();
+  }
+
+  /**
+   * Whether a transaction of frames and progress records is on the bus: its last progress record is
+   * what the progress topic shows now (or it shows a later frame of that stream). A transaction of
+   * tombstones alone is answered "no": writing one again changes nothing.
+   */
+  private async progressShows(records: OutgoingRecord[]): Promise<boolean> {
+    const last = records.filter((r) => r.topic === this.progressTopic && r.value !== null).at(-1);
+    if (!last?.value) return false;
+    const written = JSON.parse(Buffer.from(last.value).toString('utf8')) as StreamProgress;
+    const now = await this.progress!.current(last.key, { timeoutMs: PROGRESS_TIMEOUT_MS, stopped: () => this.stopping });
+    if (!now || now.spec !== written.spec) return false;
+    return now.lastSeq > written.lastSeq || (now.lastSeq === written.lastSeq && (now.done || !written.done));
   }
 
   /** One record of the streams topic: start, restart or stop a stream. */

@@ -6,7 +6,17 @@ import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { fromBinary } from '@bufbuild/protobuf';
 import { Registry } from 'prom-client';
-import { FrameSchema, InMemoryBus, topicName, topics, type ConsumedRecord } from '@emostream/shared';
+import {
+  BusError,
+  FrameSchema,
+  InMemoryBus,
+  topicName,
+  topics,
+  type Bus,
+  type BusProducer,
+  type ConsumedRecord,
+  type ProducerOptions,
+} from '@emostream/shared';
 import { freePort, sharedData, testMediaDirs, waitFor } from '@emostream/shared/testing';
 import { IngestMetrics, IngestWorker, ingestSettingsSchema, putStream } from '../src/index.js';
 
@@ -21,11 +31,11 @@ const settings = ingestSettingsSchema.parse({
   mediaRoots: [...testMediaDirs(), tmpdir()],
 });
 
-async function startWorker(prefix: string) {
+async function startWorker(prefix: string, wrap: (bus: Bus) => Bus = (bus) => bus) {
   const bus = new InMemoryBus();
   const registry = new Registry();
   const metrics = new IngestMetrics(registry);
-  const worker = new IngestWorker({ bus, topicPrefix: prefix, settings, metrics });
+  const worker = new IngestWorker({ bus: wrap(bus), topicPrefix: prefix, settings, metrics });
   await worker.start();
   const frames: ConsumedRecord[] = [];
   const reader = await bus.consumer({ groupId: 'reader', topics: [topicName(topics.frames, prefix)], fromBeginning: true });
@@ -40,6 +50,38 @@ async function startWorker(prefix: string) {
     (await registry.getSingleMetric(name)!.get()).values.find((v) => Object.entries(labels).every(([k, val]) => v.labels[k] === val))
       ?.value ?? 0;
   return { bus, worker, framesOf, metricValue, close: async () => (await worker.stop(), await bus.close()) };
+}
+
+/**
+ * The bus, except that one transaction of frames (the `nth`) is committed and yet reported failed,
+ * as when the broker takes a commit and goes away before answering.
+ */
+function commitAnswerLost(nth: number): { wrap: (bus: Bus) => Bus; lost: () => boolean } {
+  let transactions = 0;
+  const wrap = (bus: Bus) =>
+    new Proxy(bus, {
+      get(target, property) {
+        if (property === 'producer') {
+          return async (options?: ProducerOptions): Promise<BusProducer> => {
+            const producer = await target.producer(options);
+            return {
+              send: (records) => producer.send(records),
+              settle: () => producer.settle(),
+              close: () => producer.close(),
+              async sendInTransaction(records, commit) {
+                await producer.sendInTransaction(records, commit);
+                if (records.some((r) => r.topic.endsWith('frames.v1')) && ++transactions === nth) {
+                  throw new BusError('transaction failed: the broker went away before answering the commit (test)', { retriable: true });
+                }
+              },
+            };
+          };
+        }
+        const value = Reflect.get(target, property, target) as unknown;
+        return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+      },
+    });
+  return { wrap, lost: () => transactions >= nth };
 }
 
 describe('ingest worker', () => {
@@ -68,6 +110,25 @@ describe('ingest worker', () => {
     assert.equal(marker.jpeg.length, 0);
     assert.equal(await ingest.metricValue('emostream_ingest_frames_total', { stream: 'happy' }), 10);
     assert.equal(ingest.worker.outcomes.get('happy')?.state, 'ended');
+  });
+
+  it('publishes a frame once when its transaction was committed but reported failed (the broker took the commit and went away)', async () => {
+    const fault = commitAnswerLost(3);
+    const ingest = await startWorker('ingest-lost-answer', fault.wrap);
+    closers.push(ingest.close);
+    await putStream(ingest.bus, 'ingest-lost-answer', {
+      streamId: 'happy',
+      url: sharedData('labelled/cremad_1001_DFA_happy.flv'),
+      sampleFps: 0,
+      maxWidth: 0,
+    });
+    await waitFor(() => ingest.framesOf('happy').some((f) => f.ref!.endOfStream), { message: 'the end-of-stream marker' });
+    assert.ok(fault.lost(), 'the fault did not happen');
+    assert.deepEqual(
+      ingest.framesOf('happy').map((f) => f.ref!.seq),
+      [1, 7, 13, 19, 25, 31, 37, 43, 49, 55, 57],
+      'each frame once, then the end-of-stream marker',
+    );
   });
 
   it('does not ingest a finished file again when its spec is delivered again (as after a rebalance), until the stream is removed and re-added', async () => {
