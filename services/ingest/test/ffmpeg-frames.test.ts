@@ -5,7 +5,7 @@ import path from 'node:path';
 import { ffmpeg, sharedData } from '@emostream/shared/testing';
 import { describe, it } from 'node:test';
 import { samplingStep } from '@emostream/shared';
-import { parseSource, probeVideo, readFrames, type ReadSummary, type SampledFrame } from '../src/index.js';
+import { parseSource, probeVideo, readFrames, showinfo, type ReadSummary, type SampledFrame } from '../src/index.js';
 
 const timeouts = { connectTimeoutMs: 5_000, readTimeoutMs: 5_000 };
 
@@ -22,6 +22,10 @@ async function readAll(file: string, step: number, maxWidth = 0): Promise<{ fram
 }
 
 describe('reading frames with ffmpeg', () => {
+  it("turns off showinfo's per-frame checksum on the installed ffmpeg (5.1, as the project installs it)", async () => {
+    assert.equal(await showinfo(), 'showinfo=checksum=0');
+  });
+
   it('samples a CREMA-D FLV (VP6, 29.97 fps) at frames 1, 7, …, 55 of its 56, as the reference numbers them', async () => {
     const file = sharedData('labelled/cremad_1001_DFA_happy.flv');
     const info = await probeVideo(parseSource(file), timeouts);
