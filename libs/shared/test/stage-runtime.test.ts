@@ -316,7 +316,7 @@ function runtimeSuite(name: string, makeBus: () => Bus, delivery: RuntimeConfig[
     });
 
     it("carries the trace id of an input's traceparent header to its outputs", async () => {
-      startTracing({ serviceName: 'runtime-test', exporter: 'none' });
+      await startTracing({ serviceName: 'runtime-test', exporter: 'none' });
       const config = configFor(bus, delivery);
       const runner = new StageRunner(relayStage(), { bus, config, registry: new Registry() });
       runners.push(runner);

@@ -54,7 +54,7 @@ export async function runServiceProcess(
   const registry = options.registry ?? new Registry();
   collectDefaultMetrics({ register: registry });
   const logger = rootLogger.child({ stage: name });
-  startTracing({ serviceName: `emostream-${name}`, exporter: config.tracing.exporter, endpoint: config.tracing.endpoint });
+  await startTracing({ serviceName: `emostream-${name}`, exporter: config.tracing.exporter, endpoint: config.tracing.endpoint });
 
   const bus = createBus(config);
   const service = await makeService({ bus, registry, logger });

@@ -1,7 +1,9 @@
 import { context, propagation, trace, SpanKind, SpanStatusCode, type Context, type Span } from '@opentelemetry/api';
-import { NodeSDK } from '@opentelemetry/sdk-node';
+import { CompositePropagator, W3CBaggagePropagator, W3CTraceContextPropagator } from '@opentelemetry/core';
+import type { NodeSDK } from '@opentelemetry/sdk-node';
 import type { Headers } from '../bus/types.js';
 
+let started = false;
 let sdk: NodeSDK | undefined;
 
 export interface TracingOptions {
@@ -13,22 +15,30 @@ export interface TracingOptions {
 }
 
 /**
- * Starts OpenTelemetry once per process (W3C trace-context propagation; an OTLP exporter only when
- * configured). Later calls are no-ops, so `emo run` can start five stages in one process.
+ * Starts tracing once per process (later calls are no-ops, so `emo run` can start five stages in
+ * one process). W3C trace context always goes from a message's inputs to its outputs. Spans are
+ * recorded only with an exporter: the OpenTelemetry SDK is then loaded (it costs a few hundred ms
+ * of start-up, which every process paid before, exporting or not). Without one, an output carries
+ * its input's span as parent, so an exporting service downstream links to the last exported span.
  */
-export function startTracing(options: TracingOptions): void {
-  if (sdk) return;
-  if (options.exporter === 'otlp') {
-    process.env.OTEL_TRACES_EXPORTER = 'otlp';
-    if (options.endpoint) process.env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT = options.endpoint;
+export async function startTracing(options: TracingOptions): Promise<void> {
+  if (started) return;
+  started = true;
+  if (options.exporter === 'none') {
+    propagation.setGlobalPropagator(
+      new CompositePropagator({ propagators: [new W3CTraceContextPropagator(), new W3CBaggagePropagator()] }),
+    );
+    return;
   }
+  process.env.OTEL_TRACES_EXPORTER = 'otlp';
+  if (options.endpoint) process.env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT = options.endpoint;
+  const { NodeSDK } = await import('@opentelemetry/sdk-node');
   sdk = new NodeSDK({
     serviceName: options.serviceName,
     autoDetectResources: false,
     // Logs and metrics have their own paths (pino, prom-client); never let the SDK open exporters for them.
     logRecordProcessors: [],
     metricReaders: [],
-    ...(options.exporter === 'none' ? { spanProcessors: [] } : {}),
   });
   sdk.start();
 }
@@ -36,6 +46,7 @@ export function startTracing(options: TracingOptions): void {
 export async function stopTracing(): Promise<void> {
   const running = sdk;
   sdk = undefined;
+  started = false;
   await running?.shutdown();
 }
 
