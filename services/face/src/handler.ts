@@ -3,8 +3,11 @@ import {
   CropEncoding,
   makeMessage,
   StageError,
+  toStageError,
   topics,
   type HandlerContext,
+  type HandlerResult,
+  type StageInput,
   type StageDefinition,
   type StageOutput,
 } from '@emostream/shared';
@@ -17,6 +20,18 @@ import { appearanceOf, frameSignature, StreamTrackers, TrackerRewindError, type 
 /** The pack's detector(s): a decoded frame in, faces out. */
 export interface FaceDetector {
   detect(frame: RgbImage): Promise<Detection[]>;
+}
+
+/**
+ * Frames of a batch decoded and detected ahead of the one being tracked. Enough to keep the
+ * detectors' threads busy while the main thread tracks and crops; each holds a decoded frame.
+ */
+export const DETECT_AHEAD = 3;
+
+/** A decoded frame and the faces detected in it (frame pixels). */
+interface Detected {
+  frame: RgbImage;
+  detected: ScoredBox[];
 }
 
 /** How a face becomes the crop the backbone sees: the backbone pack's input size, resize and box convention. */
@@ -69,68 +84,107 @@ export function faceStage(options: FaceStageOptions): StageDefinition<typeof top
     ];
   };
 
+  /** Decodes and detects (no state); an end-of-stream marker has nothing to detect. */
+  const detectFaces = async (input: StageInput<typeof topics.frames.schema>): Promise<Detected | undefined> => {
+    if (input.value.ref!.endOfStream) return undefined;
+    const frame = await decodeFrame(input.value.jpeg, options.maxFramePixels);
+    const detected = (await options.detector.detect(frame)).map((d) => ({
+      x: d.x1,
+      y: d.y1,
+      width: d.x2 - d.x1,
+      height: d.y2 - d.y1,
+      score: d.score,
+    }));
+    return { frame, detected };
+  };
+
+  /** Tracks a frame's faces in its stream (in order) and crops each tracked face. */
+  const follow = async (
+    input: StageInput<typeof topics.frames.schema>,
+    found: Detected | undefined,
+    context: HandlerContext,
+  ): Promise<StageOutput[]> => {
+    const ref = input.value.ref!;
+    if (!found) {
+      const ended = tracked(() => trackers.endStream(input.key, ref.seq));
+      return [
+        context.emit(topics.faces, makeMessage(topics.faces, { ref, faces: [], endedTrackIds: ended })),
+        ...savedState(input, context),
+      ];
+    }
+    const { frame, detected } = found;
+    // Boxes leave this stage in the source's pixels (ingest may have scaled the frame down for transport);
+    // the appearance descriptor is read from the frame as received, with the box in its pixels.
+    const toSource = { x: (ref.sourceWidth || frame.width) / frame.width, y: (ref.sourceHeight || frame.height) / frame.height };
+    const inSource = detected.map((box) => scaleBox(box, toSource.x, toSource.y));
+    const kept = inSource.map((_, i) => i).filter((i) => inSource[i]!.width >= options.minFaceSize);
+    options.metrics?.detections.inc(kept.length);
+    const { tracks, ended } = tracked(() =>
+      trackers.update(
+        input.key,
+        kept.map((i) => ({
+          box: boxOnly(inSource[i]!),
+          score: detected[i]!.score,
+          appearance: appearanceOf(frame, boxOnly(detected[i]!)),
+        })),
+        ref.seq,
+        frameSignature(frame),
+      ),
+    );
+    const faces = await Promise.all(
+      tracks.map(async (track) => {
+        // Crop from the detector's own box in frame pixels (double precision): rebuilt from the float32
+        // wire box the corners can truncate a pixel short.
+        const index = kept[track.detectionIndex]!;
+        const region = clampBox(adjustBox(detected[index]!, options.crops.box), frame.width, frame.height);
+        const face = resize(crop(frame, region), options.crops.inputSize.width, options.crops.inputSize.height, options.crops.resize);
+        return {
+          trackId: track.trackId,
+          box: boxOnly(inSource[index]!),
+          score: detected[index]!.score,
+          cropWidth: face.width,
+          cropHeight: face.height,
+          ...(await encodeCrop(face, options.crops)),
+        };
+      }),
+    );
+    options.metrics?.faces.inc(faces.length);
+    return [
+      context.emit(topics.faces, makeMessage(topics.faces, { ref, faces, endedTrackIds: [...ended] })),
+      ...savedState(input, context),
+    ];
+  };
+
   return {
     name: 'face',
     input: topics.frames,
     outputs: trackerState ? [topics.faces, trackerStateTopic] : [topics.faces],
 
-    async handle(input, context): Promise<StageOutput[]> {
-      const ref = input.value.ref!;
-      if (ref.endOfStream) {
-        const ended = tracked(() => trackers.endStream(input.key, ref.seq));
-        return [
-          context.emit(topics.faces, makeMessage(topics.faces, { ref, faces: [], endedTrackIds: ended })),
-          ...savedState(input, context),
-        ];
+    /**
+     * Tracking must see a stream's frames in order, one at a time; decoding and detection keep no
+     * state, so they run up to DETECT_AHEAD frames ahead: the detectors work on the next frames in
+     * their threads while this one is tracked and cropped on the main thread.
+     */
+    async handleBatch(inputs, context): Promise<HandlerResult[]> {
+      const ahead = new Map<number, Promise<Detected | undefined>>();
+      const results: HandlerResult[] = [];
+      for (const [i, input] of inputs.entries()) {
+        for (let j = i; j <= i + DETECT_AHEAD && j < inputs.length; j += 1) {
+          if (ahead.has(j)) continue;
+          const detection = detectFaces(inputs[j]!);
+          detection.catch(() => {}); // awaited (and its failure handled) in its turn below
+          ahead.set(j, detection);
+        }
+        try {
+          results.push(await follow(input, await ahead.get(i)!, context));
+        } catch (error) {
+          const failure = toStageError(error);
+          if (failure.retriable) throw failure;
+          results.push(failure);
+        }
+        ahead.delete(i);
       }
-      const frame = await decodeFrame(input.value.jpeg, options.maxFramePixels);
-      const detected = (await options.detector.detect(frame)).map((d) => ({
-        x: d.x1,
-        y: d.y1,
-        width: d.x2 - d.x1,
-        height: d.y2 - d.y1,
-        score: d.score,
-      }));
-      // Boxes leave this stage in the source's pixels (ingest may have scaled the frame down for transport);
-      // the appearance descriptor is read from the frame as received, with the box in its pixels.
-      const toSource = { x: (ref.sourceWidth || frame.width) / frame.width, y: (ref.sourceHeight || frame.height) / frame.height };
-      const inSource = detected.map((box) => scaleBox(box, toSource.x, toSource.y));
-      const kept = inSource.map((_, i) => i).filter((i) => inSource[i]!.width >= options.minFaceSize);
-      options.metrics?.detections.inc(kept.length);
-      const { tracks, ended } = tracked(() =>
-        trackers.update(
-          input.key,
-          kept.map((i) => ({
-            box: boxOnly(inSource[i]!),
-            score: detected[i]!.score,
-            appearance: appearanceOf(frame, boxOnly(detected[i]!)),
-          })),
-          ref.seq,
-          frameSignature(frame),
-        ),
-      );
-      const faces = await Promise.all(
-        tracks.map(async (track) => {
-          // Crop from the detector's own box in frame pixels (double precision): rebuilt from the float32
-          // wire box the corners can truncate a pixel short.
-          const index = kept[track.detectionIndex]!;
-          const region = clampBox(adjustBox(detected[index]!, options.crops.box), frame.width, frame.height);
-          const face = resize(crop(frame, region), options.crops.inputSize.width, options.crops.inputSize.height, options.crops.resize);
-          return {
-            trackId: track.trackId,
-            box: boxOnly(inSource[index]!),
-            score: detected[index]!.score,
-            cropWidth: face.width,
-            cropHeight: face.height,
-            ...(await encodeCrop(face, options.crops)),
-          };
-        }),
-      );
-      options.metrics?.faces.inc(faces.length);
-      return [
-        context.emit(topics.faces, makeMessage(topics.faces, { ref, faces, endedTrackIds: [...ended] })),
-        ...savedState(input, context),
-      ];
+      return results;
     },
 
     async onAssigned(partitions, stopping) {

@@ -5,7 +5,14 @@ import { fromBinary } from '@bufbuild/protobuf';
 import sharp from 'sharp';
 import { CropEncoding, DeadLetterSchema, encodeMessage, FaceCropsSchema, makeMessage, topicName, topics } from '@emostream/shared';
 import { runStageInMemory, sharedData } from '@emostream/shared/testing';
-import { decodeTrackerState, trackerStateTopic, type FaceDetector, type StreamSnapshot, type TrackerStateStore } from '../src/index.js';
+import {
+  decodeTrackerState,
+  DETECT_AHEAD,
+  trackerStateTopic,
+  type FaceDetector,
+  type StreamSnapshot,
+  type TrackerStateStore,
+} from '../src/index.js';
 import { testFaceStage } from '../src/testing.js';
 
 // A real picture (the first frame of a shipped scene) as the JPEG that ingest would send.
@@ -68,6 +75,41 @@ describe('face stage', () => {
     const letter = fromBinary(DeadLetterSchema, dlq[0]!.value!);
     assert.equal(letter.errorCode, 'FRAME_UNDECODABLE');
     assert.match(letter.reason, /frame JPEG cannot be decoded/);
+  });
+
+  it('detects up to DETECT_AHEAD frames ahead of the one it tracks, and still tracks and emits them in order', async () => {
+    const jpeg = await sharp(readFileSync(still)).jpeg().toBuffer();
+    let inFlight = 0;
+    let mostInFlight = 0;
+    // A detector that takes a while, as a model in its own thread does: the stage need not wait for it.
+    const detector: FaceDetector = {
+      async detect() {
+        mostInFlight = Math.max(mostInFlight, ++inFlight);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        inFlight -= 1;
+        return [{ x1: 30, y1: 20, x2: 130, y2: 140, score: 0.95 }];
+      },
+    };
+    const facesTopic = topicName(topics.faces, 'ahead');
+    const seqs = Array.from({ length: 12 }, (_, i) => 1 + 6 * i);
+    const { records } = await runStageInMemory(testFaceStage(detector), {
+      topicPrefix: 'ahead',
+      inputs: (prefix) =>
+        seqs.map((seq) => ({
+          topic: topicName(topics.frames, prefix),
+          key: 'desk',
+          value: encodeMessage(topics.frames, makeMessage(topics.frames, { ref: { streamId: 'desk', seq, width: 1, height: 1 }, jpeg })),
+        })),
+      read: [facesTopic],
+      done: (got) => got.get(facesTopic)!.length >= seqs.length,
+    });
+    const crops = records.get(facesTopic)!.map((r) => fromBinary(FaceCropsSchema, r.value!));
+    assert.deepEqual(
+      crops.map((c) => c.ref!.seq),
+      seqs,
+    );
+    assert.deepEqual(new Set(crops.map((c) => c.faces[0]?.trackId)), new Set([1]), 'one track all along');
+    assert.ok(mostInFlight > 1 && mostInFlight <= DETECT_AHEAD + 1, `${mostInFlight} detections at once`);
   });
 
   it("gives boxes in the source frame's pixels when ingest scaled the frame down for transport", async () => {
