@@ -14,7 +14,6 @@ import {
 } from '@emostream/shared';
 import { DEFAULT_MODELS_DIR } from '@emostream/vision';
 import { ingestSettingsSchema, putStream } from '@emostream/ingest';
-import { runModelsCli } from '@emostream/models';
 import { expandInputs, InputError } from './inputs.js';
 import { serveLiveView } from './live-view.js';
 import { runPipeline } from './run.js';
@@ -188,6 +187,8 @@ program
   .allowUnknownOption()
   .argument('[args...]')
   .action(async (args: string[]) => {
+    // Loaded here only: the build tooling costs every other command start-up time.
+    const { runModelsCli } = await import('@emostream/models');
     process.exitCode = await runModelsCli(args);
   });
 

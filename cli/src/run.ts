@@ -35,7 +35,6 @@ import { faceConfigSchema, faceStage, openStageDetector, packCropSpec } from '@e
 import { backboneConfigSchema, backboneStage, packBackbone } from '@emostream/backbone';
 import { packTemporal, temporalConfigSchema, temporalStage, type TemporalModel } from '@emostream/temporal';
 import { sinkStage } from '@emostream/sink';
-import { buildSyntheticPack, SYNTHETIC_PACK_NAME, writeDefaultPack } from '@emostream/models';
 import { fromBinary } from '@bufbuild/protobuf';
 import { AnnotatedVideo, writeAnnotatedImage, writeAnnotatedVideo, type Annotations } from './annotate.js';
 import type { RunInput } from './inputs.js';
@@ -264,12 +263,14 @@ async function startPipeline(inputs: RunInput[], options: RunOptions, log: (line
   // The synthetic pack is built from code just as fast (its outputs are meaningless: tests and benchmarks).
   for (const name of new Set([options.pack, options.detectorPack])) {
     if (packExists(name, options.modelsDir)) continue;
+    // The build tooling is loaded only when a pack is missing: it costs every other start time.
+    const models = await import('@emostream/models');
     if (name === 'default') {
       log('building the default model pack (first run) …');
-      await writeDefaultPack(path.join(options.modelsDir, 'default'));
-    } else if (name === SYNTHETIC_PACK_NAME) {
+      await models.writeDefaultPack(path.join(options.modelsDir, 'default'));
+    } else if (name === models.SYNTHETIC_PACK_NAME) {
       log('building the synthetic model pack (random weights: for tests and benchmarks, its emotions are meaningless) …');
-      await buildSyntheticPack(path.join(options.modelsDir, SYNTHETIC_PACK_NAME));
+      await models.buildSyntheticPack(path.join(options.modelsDir, models.SYNTHETIC_PACK_NAME));
     }
   }
   const session = { executionProvider: options.device ?? 'cpu' };
