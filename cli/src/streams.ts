@@ -1,6 +1,16 @@
 import { fromBinary } from '@bufbuild/protobuf';
-import { redactUrl, StreamSpecSchema, topicName, topics, type Bus, type StreamSpec } from '@emostream/shared';
-import { assertValidStreamId, decodeStreamStatus, streamStatusTopic, type StreamStatus } from '@emostream/ingest';
+import {
+  decodeStreamStatus,
+  redactUrl,
+  streamStatusTopic,
+  StreamSpecSchema,
+  topicName,
+  topics,
+  type Bus,
+  type StreamSpec,
+  type StreamStatus,
+} from '@emostream/shared';
+import { assertValidStreamId } from '@emostream/ingest';
 
 /**
  * The desired set of streams: reads the compacted streams topic from its start up to its current end

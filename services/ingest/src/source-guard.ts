@@ -1,4 +1,4 @@
-import { moduleLogger, type Logger } from '@emostream/shared';
+import { moduleLogger, specUrlDigest, type Logger } from '@emostream/shared';
 import type { IngestSettings } from './config.js';
 import { hasCredentialReferences, resolveCredentialReferences } from './credentials.js';
 import type { IngestMetrics } from './metrics.js';
@@ -60,7 +60,7 @@ export class SourceGuard {
       await this.refused(spec.streamId, error);
       return false;
     }
-    await this.report({ streamId: spec.streamId, state: 'running' });
+    await this.report({ streamId: spec.streamId, state: 'running', urlDigest: specUrlDigest(spec.url) });
     return true;
   }
 
@@ -125,6 +125,7 @@ export class SourceGuard {
     state: 'running' | 'refused';
     reason?: SourceRefusedError['reason'];
     message?: string;
+    urlDigest?: string;
   }): Promise<void> {
     if (!this.options.status) return;
     try {

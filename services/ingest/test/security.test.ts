@@ -14,9 +14,18 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { fromBinary } from '@bufbuild/protobuf';
-import { encodeMessage, FrameSchema, KafkaBus, makeMessage, topicName, topics, type ConsumedRecord } from '@emostream/shared';
+import {
+  encodeMessage,
+  FrameSchema,
+  KafkaBus,
+  makeMessage,
+  streamStatusTopic,
+  topicName,
+  topics,
+  type ConsumedRecord,
+} from '@emostream/shared';
 import { freePort, kafkaBrokers, kafkaTestConfig, sharedData, testMediaDirs, waitFor } from '@emostream/shared/testing';
-import { putStream, streamStatusTopic } from '../src/index.js';
+import { putStream } from '../src/index.js';
 
 const emo = fileURLToPath(new URL('../../../cli/bin/emo.mjs', import.meta.url));
 const MAX_STREAMS = 8;

@@ -1,7 +1,7 @@
 /**
  * The sink service with SINK_LIVE_VIEW_PORT, on the real broker: its page is served, and a frame on the
  * frames topic plus a face event of that frame on the events topic reach a page's WebSocket as one
- * annotated picture; an RTSP stream on the streams topic gets a relay.
+ * annotated picture; an RTSP stream on the streams topic that ingest admitted gets a relay.
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -12,9 +12,12 @@ import { WebSocket } from 'ws';
 import {
   EMOTION_LABELS,
   encodeMessage,
+  encodeStreamStatus,
   eventsTopic,
   KafkaBus,
   makeMessage,
+  specUrlDigest,
+  streamStatusTopic,
   toProbabilities,
   topicName,
   topics,
@@ -31,7 +34,7 @@ describe('sink service with the live view on', () => {
   });
 
   it(
-    'serves the page and pushes a frame with the faces of its events, read from Kafka; relays RTSP streams of the streams topic',
+    'serves the page and pushes a frame with the faces of its events, read from Kafka; relays the admitted RTSP streams of the streams topic',
     { timeout: 90_000 },
     async () => {
       const prefix = randomPrefix('live-view-svc');
@@ -115,15 +118,24 @@ describe('sink service with the live view on', () => {
         'timeline points were pushed',
       );
 
-      // An RTSP stream on the streams topic gets a relay (nothing listens there: the relay just retries).
-      const spec = makeMessage(topics.streams, {
-        streamId: 'door',
-        url: 'rtsp://127.0.0.1:9/none',
-        sampleFps: 5,
-        enabled: true,
-        maxWidth: 0,
-      });
+      // An RTSP stream on the streams topic that ingest admitted (its status, as ingest writes it) gets
+      // a relay (nothing listens there: the relay just retries). Without the status: live-view-feed.test.ts.
+      const rtspUrl = 'rtsp://127.0.0.1:9/none';
+      const spec = makeMessage(topics.streams, { streamId: 'door', url: rtspUrl, sampleFps: 5, enabled: true, maxWidth: 0 });
       await producer.send([{ topic: topicName(topics.streams, prefix), key: 'door', value: encodeMessage(topics.streams, spec) }]);
+      await producer.send([
+        {
+          topic: topicName(streamStatusTopic, prefix),
+          key: 'door',
+          value: encodeStreamStatus({
+            streamId: 'door',
+            state: 'running',
+            urlDigest: specUrlDigest(rtspUrl),
+            instanceId: 'test',
+            atMs: Date.now(),
+          }),
+        },
+      ]);
       await waitFor(() => messages.some((m: any) => m.type === 'stream' && m.streamId === 'door' && m.relay === '/relay/door'), {
         timeoutMs: 30_000,
         message: 'a relay for the RTSP stream',

@@ -1,9 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { fromBinary } from '@bufbuild/protobuf';
 import {
+  decodeStreamStatus,
   eventsTopic,
   followTopic,
   FrameSchema,
+  specUrlDigest,
+  streamStatusTopic,
   StreamSpecSchema,
   moduleLogger,
   topicName,
@@ -24,8 +27,11 @@ import type { LiveView } from './live-view.js';
  * and start at the newest records: a live view shows what happens from now on, never history. They
  * commit after each batch: on the in-memory bus an uncommitted group would hold back the producers
  * (its backlog is bounded); on Kafka it costs little. A record that cannot be read is logged and
- * skipped. With `relayRtsp`, it also reads the compacted streams topic from its beginning and keeps a
- * relay running for each enabled rtsp:// or rtsps:// stream. Returns a closer.
+ * skipped. With `relayRtsp`, it also reads the compacted streams and stream-status topics from their
+ * beginning and keeps a relay running for each enabled rtsp:// or rtsps:// stream that ingest admitted
+ * with that very URL: a spec is written by whoever can write the topic, and ingest's source policy
+ * (no cloud metadata, loopback or cluster addresses unless allowed) decides what is fetched, for the
+ * relay too. Returns a closer.
  */
 export async function liveViewFeed(
   bus: Bus,
@@ -91,11 +97,30 @@ export async function liveViewFeed(
       await bus.createTopics([
         { name: streamsTopic, partitions: topics.streams.defaultPartitions, configEntries: topics.streams.configEntries! },
       ]);
-      // The compacted streams topic from its beginning: every declared stream (a null value removes one).
+      const statusTopic = topicName(streamStatusTopic, prefix);
+      await bus.createTopics([
+        { name: statusTopic, partitions: streamStatusTopic.defaultPartitions, configEntries: streamStatusTopic.configEntries },
+      ]);
+      // Both compacted topics from their beginning: every declared stream (a null value removes one),
+      // and what ingest last did with each.
+      const rtspUrls = new Map<string, string>();
+      const admitted = new Map<string, string>(); // stream → digest of the URL ingest admitted
+      const update = (streamId: string) => {
+        const url = rtspUrls.get(streamId);
+        if (url !== undefined && admitted.get(streamId) === specUrlDigest(url)) view.addRtspSource(streamId, url);
+        else view.removeRtspSource(streamId);
+      };
       await follow('streams', streamsTopic, true, undefined, (record) => {
         const spec = record.value ? fromBinary(StreamSpecSchema, record.value) : undefined;
-        if (spec && spec.enabled && /^rtsps?:\/\//i.test(spec.url)) view.addRtspSource(record.key, spec.url);
-        else view.removeRtspSource(record.key);
+        if (spec && spec.enabled && /^rtsps?:\/\//i.test(spec.url)) rtspUrls.set(record.key, spec.url);
+        else rtspUrls.delete(record.key);
+        update(record.key);
+      });
+      await follow('stream-status', statusTopic, true, undefined, (record) => {
+        const status = record.value ? decodeStreamStatus(record.value) : undefined;
+        if (status?.state === 'running' && status.urlDigest) admitted.set(record.key, status.urlDigest);
+        else admitted.delete(record.key);
+        update(record.key);
       });
     }
   } catch (error) {
