@@ -14,6 +14,7 @@ export const ERROR_CODES = [
   'DECODE_FAILED',
   'BUS_FAILED',
   'RECORD_TOO_LARGE',
+  'PRODUCER_FENCED',
   'OUTPUT_TOO_LARGE',
   'STOPPED',
   'CONFIG_INVALID',
@@ -85,7 +86,10 @@ export class ConfigError extends Error {
  * non-retriable answer such as a fenced transactional producer (code BUS_FAILED, retriable false).
  */
 export class BusError extends StageError {
-  constructor(message: string, options: { cause?: unknown; retriable?: boolean; code?: 'BUS_FAILED' | 'RECORD_TOO_LARGE' } = {}) {
+  constructor(
+    message: string,
+    options: { cause?: unknown; retriable?: boolean; code?: 'BUS_FAILED' | 'RECORD_TOO_LARGE' | 'PRODUCER_FENCED' } = {},
+  ) {
     super(options.code ?? 'BUS_FAILED', message, { retriable: options.retriable ?? true, cause: options.cause });
     this.name = 'BusError';
   }

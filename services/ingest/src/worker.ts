@@ -232,7 +232,11 @@ export class IngestWorker {
         this.outcomes.set(spec.streamId, outcome);
         if (this.runners.get(spec.streamId)?.runner === runner) this.runners.delete(spec.streamId);
         // The bus refuses this replica's frames for good (e.g. fenced by another replica with its id).
-        if (outcome.state === 'failed' && outcome.error instanceof BusError && outcome.error.code === 'BUS_FAILED')
+        if (
+          outcome.state === 'failed' &&
+          outcome.error instanceof BusError &&
+          (outcome.error.code === 'BUS_FAILED' || outcome.error.code === 'PRODUCER_FENCED')
+        )
           this.options.onCrash?.(outcome.error);
       })
       .catch((error: unknown) => this.logger.error({ err: error, streamId: spec.streamId }, 'stream runner failed unexpectedly'));

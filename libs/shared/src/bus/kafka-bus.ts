@@ -396,6 +396,17 @@ function toBusError(what: string, error: unknown): BusError {
   if (error instanceof BusError) return error;
   const types = new Set<string>();
   for (let e = error as { type?: string; cause?: unknown } | undefined; e; e = e.cause as typeof e) if (e.type) types.add(e.type);
+  // Another producer initialised this transactional id (a partition's new owner): kafkajs's request
+  // versions get INVALID_PRODUCER_EPOCH, newer ones PRODUCER_FENCED (90, unknown to kafkajs).
+  const messages = [] as string[];
+  for (let e = error as { message?: string; cause?: unknown } | undefined; e; e = e.cause as typeof e) messages.push(e.message ?? '');
+  if (types.has('INVALID_PRODUCER_EPOCH') || types.has('PRODUCER_FENCED') || messages.some((m) => /Unknown error code 90\b/.test(m))) {
+    return new BusError(`${what} failed: this producer was fenced by a newer one with its transactional id (${(error as Error).message})`, {
+      cause: error,
+      retriable: false,
+      code: 'PRODUCER_FENCED',
+    });
+  }
   if (types.has('MESSAGE_TOO_LARGE') || types.has('RECORD_LIST_TOO_LARGE')) {
     return new BusError(`${what} failed: the broker refused a record over its size limit (${(error as Error).message})`, {
       cause: error,

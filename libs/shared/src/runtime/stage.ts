@@ -127,7 +127,9 @@ export interface StageRunnerOptions {
  *   its inputs are dead-lettered: no record can hold a partition up for ever;
  * - outputs the broker refuses as too large dead-letter their batch's inputs instead;
  * - the bus away (broker down, coordinator loading) is waited out, at start-up too; the stage is
- *   unready meanwhile. What cannot pass — a consumer crashed for good, a fenced producer — FAILs it.
+ *   unready meanwhile. What cannot pass — a consumer crashed for good, a refusal such as no
+ *   authorisation — FAILs it. Under exactly-once a fenced producer is a partition taken over by
+ *   another replica: its batch is left to that replica.
  */
 export class StageRunner<Desc extends DescMessage = DescMessage> {
   readonly lifecycle = new Lifecycle();
@@ -151,6 +153,10 @@ export class StageRunner<Desc extends DescMessage = DescMessage> {
   private readonly replayUntil = new Map<string, bigint>();
   /** Per partition: the batch in hand. A partition's batches are taken in turn (see processInTurn). */
   private readonly batchInHand = new Map<string, Promise<void>>();
+  /** Exactly-once: per assigned partition, the producer whose transactional id belongs to that partition. */
+  private readonly partitionProducers = new Map<string, BusProducer>();
+  /** Exactly-once: newly assigned partitions whose first batch is checked against the committed offset. */
+  private readonly checkCommitted = new Set<string>();
   /** Per partition: the offset up to which this replica has delivered (outputs sent and offsets committed). */
   private readonly deliveredUntil = new Map<string, bigint>();
 
@@ -216,14 +222,9 @@ export class StageRunner<Desc extends DescMessage = DescMessage> {
         })),
       ),
     );
-    // A stable transactional id per replica: a restarted replica fences its dead predecessor,
-    // whose open transaction is then aborted rather than left half-visible.
-    this.producer = await step('connecting the producer', () =>
-      bus.producer(this.exactlyOnce ? { transactionalId: `${prefix}.${this.definition.name}.${config.instanceId}` } : {}),
-    );
-    // Before the group's committed offsets are read (on joining): a predecessor killed mid-commit
-    // may have left a transaction the broker has yet to finish, and its offsets are not shown until then.
-    if (this.exactlyOnce) await step('finishing a transaction left by a predecessor', () => this.producer!.settle());
+    // Exactly-once writes through one producer per input partition, opened when the partition is
+    // assigned (takeTransactions); at-least-once through this one.
+    if (!this.exactlyOnce) this.producer = await step('connecting the producer', () => bus.producer());
     this.consumer = await step('connecting the consumer', () =>
       bus.consumer({
         groupId: this.groupId,
@@ -241,6 +242,7 @@ export class StageRunner<Desc extends DescMessage = DescMessage> {
         eachBatch: (batch, ctx) => this.processInTurn(batch, ctx.isRunning),
         onAssigned: async (partitions) => {
           this.logger.info({ partitions }, 'partitions assigned');
+          if (this.exactlyOnce) await this.takeTransactions(partitions);
           await this.definition.onAssigned?.(partitions, this.stopRequested.signal);
           if (this.definition.replayRecords) await this.startReplay(partitions, this.definition.replayRecords);
         },
@@ -270,6 +272,7 @@ export class StageRunner<Desc extends DescMessage = DescMessage> {
       try {
         await this.consumer?.close();
         await this.producer?.close();
+        await Promise.all([...this.partitionProducers.values()].map((p) => p.close()));
         await this.definition.close?.();
         this.lifecycle.moveTo('STOPPED');
       } catch (error) {
@@ -327,19 +330,45 @@ export class StageRunner<Desc extends DescMessage = DescMessage> {
     // away before answering. It finishes that transaction when it is back, possibly after the
     // consumer has re-read the committed offsets (kafkajs cannot ask for stable ones, KIP-447), so
     // this batch may already be written. Found by test/faults/broker-outage.test.ts.
-    if (this.exactlyOnce) await this.untilAnswered('finishing the failed transaction', () => this.producer!.settle());
+    const producer = this.partitionProducers.get(partitionKey(tp));
+    if (producer) await this.untilAnswered('finishing the failed transaction', () => producer.settle());
     await this.definition.onRevoked?.([tp]);
     await this.definition.onAssigned?.([tp], this.stopRequested.signal);
     if (this.definition.replayRecords) return this.startReplay([tp], this.definition.replayRecords);
-    if (!this.exactlyOnce) return false;
+    return this.exactlyOnce ? this.skipCommitted(tp, firstOffset) : false;
+  }
+
+  /**
+   * Exactly-once: opens a producer for each newly assigned partition, with that partition's own
+   * transactional id, before anything of the partition is read. Initialising the id makes the
+   * broker finish the transaction the partition's last owner left (commit or abort) and fences that
+   * owner: should it still run (it lost the partition while it held a batch), its late transaction
+   * is refused instead of writing the batch a second time (test/zombie.test.ts). A partition that
+   * comes back gets a fresh producer for the same reason.
+   */
+  private async takeTransactions(partitions: TopicPartition[]): Promise<void> {
+    const prefix = this.options.config.topicPrefix;
+    for (const tp of partitions) {
+      const key = partitionKey(tp);
+      const previous = this.partitionProducers.get(key);
+      this.partitionProducers.delete(key);
+      await previous?.close().catch((error: unknown) => this.logger.debug({ err: error }, 'closing a partition producer failed'));
+      const transactionalId = `${prefix}.${this.definition.name}.${tp.topic}.${tp.partition}`;
+      const producer = await this.untilAnswered('connecting the partition producer', () => this.options.bus.producer({ transactionalId }));
+      this.partitionProducers.set(key, producer);
+      await this.untilAnswered('finishing the transaction the partition was left with', () => producer.settle());
+      // kafkajs read the committed offset when it joined, perhaps before that transaction was finished.
+      if (!this.definition.replayRecords) this.checkCommitted.add(key);
+    }
+  }
+
+  /** Seeks past what the committed offset shows was delivered already; true when it moved the read position. */
+  private async skipCommitted(tp: TopicPartition, firstOffset: string): Promise<boolean> {
     const committed = (
       await this.untilAnswered('reading the committed offset', () => this.options.bus.committedOffsets(this.groupId, tp.topic))
     ).find((c) => c.partition === tp.partition);
     if (!committed || BigInt(committed.offset) <= BigInt(firstOffset)) return false;
-    this.logger.info(
-      { partition: tp.partition, from: committed.offset },
-      'the failed transaction was committed after all: going on after it',
-    );
+    this.logger.info({ partition: tp.partition, from: committed.offset }, 'these records were delivered already: going on after them');
     this.consumer!.seek({ topic: tp.topic, partition: tp.partition, offset: committed.offset });
     return true;
   }
@@ -366,6 +395,17 @@ export class StageRunner<Desc extends DescMessage = DescMessage> {
 
   private async processBatch(batch: PartitionBatch, isRunning: () => boolean): Promise<void> {
     const key = `${batch.topic}:${batch.partition}`;
+    // A partition without its producer (this replica was fenced on it, and kafkajs still hands it
+    // over): take its transactional id again, which finishes whatever its other owner left, and go
+    // on from the committed offset.
+    if (this.exactlyOnce && !this.partitionProducers.has(key))
+      await this.takeTransactions([{ topic: batch.topic, partition: batch.partition }]);
+    if (
+      this.checkCommitted.delete(key) &&
+      (await this.skipCommitted({ topic: batch.topic, partition: batch.partition }, batch.records[0]!.offset))
+    ) {
+      return;
+    }
     if (this.rewind.has(key)) {
       const moved = await this.rewindState({ topic: batch.topic, partition: batch.partition }, batch.records[0]!.offset);
       this.rewind.delete(key);
@@ -452,8 +492,19 @@ export class StageRunner<Desc extends DescMessage = DescMessage> {
         this.metrics.messages.inc({ outcome: 'retried' }, batch.records.length);
         throw failure;
       }
+      if (failure.code === 'PRODUCER_FENCED') {
+        // Another replica was given this partition and took its transactional id: the batch is its
+        // to deliver. This replica's state for the partition ran ahead of what it delivered.
+        this.logger.warn({ partition: batch.partition }, 'another replica took this partition: its batch is left to it');
+        this.rewind.add(key);
+        const fenced = this.partitionProducers.get(key);
+        this.partitionProducers.delete(key);
+        await fenced?.close().catch((closeError: unknown) => this.logger.debug({ err: closeError }, 'closing a fenced producer failed'));
+        this.metrics.messages.inc({ outcome: 'retried' }, batch.records.length);
+        throw new StageError('STOPPED', "fenced by the partition's new owner", { retriable: true, cause: failure });
+      }
       if (failure.code !== 'RECORD_TOO_LARGE') {
-        // E.g. a fenced producer (another replica with this instance id): this replica must go.
+        // A refusal no retry can cure (e.g. no authorisation): this replica must go.
         this.fail(failure);
         throw failure;
       }
@@ -483,7 +534,10 @@ export class StageRunner<Desc extends DescMessage = DescMessage> {
   /** Sends the outputs and acknowledges the inputs: one transaction (exactly-once), or send then commit. */
   private async deliver(records: OutgoingRecord[], offsets: TopicPartitionOffset[]): Promise<void> {
     if (this.exactlyOnce) {
-      await this.producer!.sendInTransaction(records, { groupId: this.groupId, offsets });
+      const producer = this.partitionProducers.get(partitionKey(offsets[0]!));
+      // Revoked meanwhile (its producer went with it): the partition's new owner delivers the batch.
+      if (!producer) throw new StageError('STOPPED', 'this replica no longer holds the partition', { retriable: true });
+      await producer.sendInTransaction(records, { groupId: this.groupId, offsets });
     } else {
       await this.producer!.send(records);
       await this.consumer!.commit(offsets);
@@ -631,4 +685,9 @@ function cappedHeaders(headers: Headers): Headers {
   let bytes = 0;
   for (const [name, value] of Object.entries(headers)) bytes += name.length + value.length;
   return bytes <= DEAD_LETTER_HEADER_BYTES ? headers : {};
+}
+
+/** A partition's key in the runner's per-partition maps. */
+function partitionKey(tp: TopicPartition): string {
+  return `${tp.topic}:${tp.partition}`;
 }
