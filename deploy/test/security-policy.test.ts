@@ -7,8 +7,8 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { BlockList } from 'node:net';
-import { runtimeConfigSchema, topicName, topics } from '@emostream/shared';
-import { ingestSettingsSchema, streamStatusTopic } from '@emostream/ingest';
+import { runtimeConfigSchema, streamStatusTopic, topicName, topics } from '@emostream/shared';
+import { ingestSettingsSchema } from '@emostream/ingest';
 import { OPERATIONS_GUIDE, OVERLAYS } from '../lib/paths.js';
 import { renderOverlay, type K8sObject } from '../lib/render.js';
 
