@@ -348,18 +348,23 @@ export class StageRunner<Desc extends DescMessage = DescMessage> {
    */
   private async takeTransactions(partitions: TopicPartition[]): Promise<void> {
     const prefix = this.options.config.topicPrefix;
-    for (const tp of partitions) {
-      const key = partitionKey(tp);
-      const previous = this.partitionProducers.get(key);
-      this.partitionProducers.delete(key);
-      await previous?.close().catch((error: unknown) => this.logger.debug({ err: error }, 'closing a partition producer failed'));
-      const transactionalId = `${prefix}.${this.definition.name}.${tp.topic}.${tp.partition}`;
-      const producer = await this.untilAnswered('connecting the partition producer', () => this.options.bus.producer({ transactionalId }));
-      this.partitionProducers.set(key, producer);
-      await this.untilAnswered('finishing the transaction the partition was left with', () => producer.settle());
-      // kafkajs read the committed offset when it joined, perhaps before that transaction was finished.
-      if (!this.definition.replayRecords) this.checkCommitted.add(key);
-    }
+    // In parallel: each is a connection and an InitProducerId, and a replica may be given many partitions.
+    await Promise.all(
+      partitions.map(async (tp) => {
+        const key = partitionKey(tp);
+        const previous = this.partitionProducers.get(key);
+        this.partitionProducers.delete(key);
+        await previous?.close().catch((error: unknown) => this.logger.debug({ err: error }, 'closing a partition producer failed'));
+        const transactionalId = `${prefix}.${this.definition.name}.${tp.topic}.${tp.partition}`;
+        const producer = await this.untilAnswered('connecting the partition producer', () =>
+          this.options.bus.producer({ transactionalId }),
+        );
+        this.partitionProducers.set(key, producer);
+        await this.untilAnswered('finishing the transaction the partition was left with', () => producer.settle());
+        // kafkajs read the committed offset when it joined, perhaps before that transaction was finished.
+        if (!this.definition.replayRecords) this.checkCommitted.add(key);
+      }),
+    );
   }
 
   /** Seeks past what the committed offset shows was delivered already; true when it moved the read position. */
