@@ -10,7 +10,7 @@ import { createServer } from 'node:net';
 import path from 'node:path';
 import { Registry } from 'prom-client';
 import { InMemoryBus } from './bus/memory-bus.js';
-import type { Bus, BusConsumer, ConsumedRecord, OutgoingRecord } from './bus/types.js';
+import type { Bus, BusConsumer, BusProducer, ConsumedRecord, ConsumerOptions, OutgoingRecord, ProducerOptions } from './bus/types.js';
 import { runtimeConfigSchema, type KafkaConfig } from './config/runtime-config.js';
 import { FACE_EVENT, toProbabilities, type FaceEmotionEvent } from './contracts/index.js';
 import { StageRunner, type StageDefinition } from './runtime/stage.js';
@@ -367,4 +367,29 @@ export function testArtifactPath(name: string): string {
   const dir = path.join(REPO_ROOT, 'test-artifacts');
   mkdirSync(dir, { recursive: true });
   return path.join(dir, name);
+}
+
+/**
+ * The bus, with what it makes passed through the given wrappers (fault injection in tests: a commit
+ * whose answer is lost, a batch handed twice); everything else is the bus itself.
+ */
+export function wrapBus(
+  bus: Bus,
+  wrap: {
+    producer?: (producer: BusProducer, options?: ProducerOptions) => BusProducer;
+    consumer?: (consumer: BusConsumer, options: ConsumerOptions) => BusConsumer;
+  },
+): Bus {
+  return new Proxy(bus, {
+    get(target, property) {
+      if (property === 'producer' && wrap.producer) {
+        return async (options?: ProducerOptions) => wrap.producer!(await target.producer(options), options);
+      }
+      if (property === 'consumer' && wrap.consumer) {
+        return async (options: ConsumerOptions) => wrap.consumer!(await target.consumer(options), options);
+      }
+      const value = Reflect.get(target, property, target) as unknown;
+      return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+    },
+  });
 }

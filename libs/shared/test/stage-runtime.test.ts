@@ -17,17 +17,13 @@ import {
   makeMessage,
   encodeMessage,
   type Bus,
-  type BusConsumer,
-  type BusProducer,
-  type ConsumerOptions,
   type OutgoingRecord,
-  type ProducerOptions,
   type RuntimeConfig,
   type StageDefinition,
 } from '../src/index.js';
 import { decodeDeadLetter, decodeFaces, frameRecord, garbageRecord } from './fixtures/frames.js';
 import { relayStage } from './fixtures/relay-stage.js';
-import { collectTopic, kafkaBrokers, kafkaTestConfig, randomPrefix, waitFor } from './helpers.js';
+import { collectTopic, kafkaBrokers, kafkaTestConfig, randomPrefix, waitFor, wrapBus } from './helpers.js';
 
 function configFor(bus: Bus, delivery: RuntimeConfig['delivery']): RuntimeConfig {
   return runtimeConfigSchema.parse({
@@ -426,33 +422,24 @@ function commitLostInOutage(bus: Bus): { bus: Bus; lost: () => boolean; finished
     pending = undefined;
     await commit?.();
   };
-  const wrapped = new Proxy(bus, {
-    get(target, property) {
-      if (property === 'producer') {
-        return async (options?: ProducerOptions): Promise<BusProducer> => {
-          const producer = await target.producer(options);
-          return {
-            send: (records) => producer.send(records),
-            close: () => producer.close(),
-            async sendInTransaction(records, commit) {
-              if (!lost && records.length > 0) {
-                lost = true;
-                pending = () => producer.sendInTransaction(records, commit);
-                throw new BusError('transaction failed: the broker went away before answering the commit (test)', { retriable: true });
-              }
-              await producer.sendInTransaction(records, commit);
-              await finish();
-            },
-            async settle() {
-              await finish();
-              await producer.settle();
-            },
-          };
-        };
-      }
-      const value = Reflect.get(target, property, target) as unknown;
-      return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
-    },
+  const wrapped = wrapBus(bus, {
+    producer: (producer) => ({
+      send: (records) => producer.send(records),
+      close: () => producer.close(),
+      async sendInTransaction(records, commit) {
+        if (!lost && records.length > 0) {
+          lost = true;
+          pending = () => producer.sendInTransaction(records, commit);
+          throw new BusError('transaction failed: the broker went away before answering the commit (test)', { retriable: true });
+        }
+        await producer.sendInTransaction(records, commit);
+        await finish();
+      },
+      async settle() {
+        await finish();
+        await producer.settle();
+      },
+    }),
   });
   return { bus: wrapped, lost: () => lost, finished: () => lost && pending === undefined };
 }
@@ -523,53 +510,41 @@ describe('exactly-once when a failed commit was committed after all (the broker 
 function batchHandedTwice(bus: Bus): { bus: Bus; handedTwice: () => boolean } {
   let handedTwice = false;
   let slowNext = false;
-  const wrapped = new Proxy(bus, {
-    get(target, property) {
-      if (property === 'producer') {
-        return async (options?: ProducerOptions): Promise<BusProducer> => {
-          const producer = await target.producer(options);
-          const slowFirst = async (records: OutgoingRecord[]) => {
-            if (!slowNext || records.length === 0) return;
-            slowNext = false;
-            await new Promise((resolve) => setTimeout(resolve, 300));
-          };
-          return {
-            async send(records) {
-              await slowFirst(records);
-              await producer.send(records);
-            },
-            async sendInTransaction(records, commit) {
-              await slowFirst(records);
-              await producer.sendInTransaction(records, commit);
-            },
-            settle: () => producer.settle(),
-            close: () => producer.close(),
-          };
-        };
-      }
-      if (property === 'consumer') {
-        return async (options: ConsumerOptions): Promise<BusConsumer> => {
-          const consumer = await target.consumer(options);
-          const run = consumer.run.bind(consumer);
-          consumer.run = (handlers) =>
-            run({
-              ...handlers,
-              eachBatch: async (batch, context) => {
-                if (handedTwice || batch.records.length === 0 || !options.groupId.includes('relay')) {
-                  return handlers.eachBatch(batch, context);
-                }
-                handedTwice = true;
-                slowNext = true;
-                const first = handlers.eachBatch(batch, context);
-                await new Promise((resolve) => setTimeout(resolve, 50)); // the first copy is in its transaction
-                await Promise.all([first, handlers.eachBatch(batch, context)]);
-              },
-            });
-          return consumer;
-        };
-      }
-      const value = Reflect.get(target, property, target) as unknown;
-      return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+  const slowFirst = async (records: OutgoingRecord[]) => {
+    if (!slowNext || records.length === 0) return;
+    slowNext = false;
+    await new Promise((resolve) => setTimeout(resolve, 300));
+  };
+  const wrapped = wrapBus(bus, {
+    producer: (producer) => ({
+      async send(records) {
+        await slowFirst(records);
+        await producer.send(records);
+      },
+      async sendInTransaction(records, commit) {
+        await slowFirst(records);
+        await producer.sendInTransaction(records, commit);
+      },
+      settle: () => producer.settle(),
+      close: () => producer.close(),
+    }),
+    consumer: (consumer, options) => {
+      const run = consumer.run.bind(consumer);
+      consumer.run = (handlers) =>
+        run({
+          ...handlers,
+          eachBatch: async (batch, context) => {
+            if (handedTwice || batch.records.length === 0 || !options.groupId.includes('relay')) {
+              return handlers.eachBatch(batch, context);
+            }
+            handedTwice = true;
+            slowNext = true;
+            const first = handlers.eachBatch(batch, context);
+            await new Promise((resolve) => setTimeout(resolve, 50)); // the first copy is in its transaction
+            await Promise.all([first, handlers.eachBatch(batch, context)]);
+          },
+        });
+      return consumer;
     },
   });
   return { bus: wrapped, handedTwice: () => handedTwice };

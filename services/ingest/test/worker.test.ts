@@ -6,18 +6,8 @@ import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { fromBinary } from '@bufbuild/protobuf';
 import { Registry } from 'prom-client';
-import {
-  BusError,
-  FrameSchema,
-  InMemoryBus,
-  topicName,
-  topics,
-  type Bus,
-  type BusProducer,
-  type ConsumedRecord,
-  type ProducerOptions,
-} from '@emostream/shared';
-import { freePort, sharedData, testMediaDirs, waitFor } from '@emostream/shared/testing';
+import { BusError, FrameSchema, InMemoryBus, topicName, topics, type Bus, type ConsumedRecord } from '@emostream/shared';
+import { freePort, sharedData, testMediaDirs, waitFor, wrapBus } from '@emostream/shared/testing';
 import { IngestMetrics, IngestWorker, ingestSettingsSchema, putStream } from '../src/index.js';
 
 // The source policy refuses loopback and files outside media roots by default: these tests allow
@@ -59,27 +49,18 @@ async function startWorker(prefix: string, wrap: (bus: Bus) => Bus = (bus) => bu
 function commitAnswerLost(nth: number): { wrap: (bus: Bus) => Bus; lost: () => boolean } {
   let transactions = 0;
   const wrap = (bus: Bus) =>
-    new Proxy(bus, {
-      get(target, property) {
-        if (property === 'producer') {
-          return async (options?: ProducerOptions): Promise<BusProducer> => {
-            const producer = await target.producer(options);
-            return {
-              send: (records) => producer.send(records),
-              settle: () => producer.settle(),
-              close: () => producer.close(),
-              async sendInTransaction(records, commit) {
-                await producer.sendInTransaction(records, commit);
-                if (records.some((r) => r.topic.endsWith('frames.v1')) && ++transactions === nth) {
-                  throw new BusError('transaction failed: the broker went away before answering the commit (test)', { retriable: true });
-                }
-              },
-            };
-          };
-        }
-        const value = Reflect.get(target, property, target) as unknown;
-        return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
-      },
+    wrapBus(bus, {
+      producer: (producer) => ({
+        send: (records) => producer.send(records),
+        settle: () => producer.settle(),
+        close: () => producer.close(),
+        async sendInTransaction(records, commit) {
+          await producer.sendInTransaction(records, commit);
+          if (records.some((r) => r.topic.endsWith('frames.v1')) && ++transactions === nth) {
+            throw new BusError('transaction failed: the broker went away before answering the commit (test)', { retriable: true });
+          }
+        },
+      }),
     });
   return { wrap, lost: () => transactions >= nth };
 }
