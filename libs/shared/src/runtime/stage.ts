@@ -309,7 +309,7 @@ export class StageRunner<Desc extends DescMessage = DescMessage> {
       const low = BigInt(starts.find((s) => s.partition === tp.partition)?.offset ?? '0');
       const from = BigInt(until.offset) - BigInt(count) > low ? BigInt(until.offset) - BigInt(count) : low;
       if (from >= BigInt(until.offset)) continue;
-      this.replayUntil.set(`${tp.topic}:${tp.partition}`, BigInt(until.offset));
+      this.replayUntil.set(partitionKey(tp), BigInt(until.offset));
       this.consumer!.seek({ topic: tp.topic, partition: tp.partition, offset: String(from) });
       seeked = true;
       this.logger.info({ partition: tp.partition, from: String(from), until: until.offset }, 'replaying to rebuild state');
@@ -386,7 +386,7 @@ export class StageRunner<Desc extends DescMessage = DescMessage> {
    * by test/faults/broker-outage.test.ts: the first four face events twice).
    */
   private async processInTurn(batch: PartitionBatch, isRunning: () => boolean): Promise<void> {
-    const key = `${batch.topic}:${batch.partition}`;
+    const key = partitionKey(batch);
     const previous = this.batchInHand.get(key);
     if (previous) this.logger.warn({ partition: batch.partition }, 'a batch of this partition is still in hand: the next waits for it');
     const current = (previous ?? Promise.resolve()).catch(() => {}).then(() => this.processBatch(batch, isRunning));
@@ -399,7 +399,7 @@ export class StageRunner<Desc extends DescMessage = DescMessage> {
   }
 
   private async processBatch(batch: PartitionBatch, isRunning: () => boolean): Promise<void> {
-    const key = `${batch.topic}:${batch.partition}`;
+    const key = partitionKey(batch);
     // A partition without its producer (this replica was fenced on it, and kafkajs still hands it
     // over): take its transactional id again, which finishes whatever its other owner left, and go
     // on from the committed offset.
@@ -539,9 +539,8 @@ export class StageRunner<Desc extends DescMessage = DescMessage> {
   /** Sends the outputs and acknowledges the inputs: one transaction (exactly-once), or send then commit. */
   private async deliver(records: OutgoingRecord[], offsets: TopicPartitionOffset[]): Promise<void> {
     if (this.exactlyOnce) {
-      const producer = this.partitionProducers.get(partitionKey(offsets[0]!));
-      // Revoked meanwhile (its producer went with it): the partition's new owner delivers the batch.
-      if (!producer) throw new StageError('STOPPED', 'this replica no longer holds the partition', { retriable: true });
+      // processBatch took the partition's transactional id before handling the batch.
+      const producer = this.partitionProducers.get(partitionKey(offsets[0]!))!;
       await producer.sendInTransaction(records, { groupId: this.groupId, offsets });
     } else {
       await this.producer!.send(records);
