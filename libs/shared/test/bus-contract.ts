@@ -64,7 +64,13 @@ export function busContract(name: string, makeBus: () => Bus): void {
       assert.deepEqual(await bus.committedOffsets(group, name), []);
       const producer = await bus.producer({ transactionalId: randomPrefix('tx') });
       await producer.sendInTransaction([], { groupId: group, offsets: [{ topic: name, partition: 1, offset: '3' }] });
-      assert.deepEqual(await bus.committedOffsets(group, name), [{ topic: name, partition: 1, offset: '3' }]);
+      // Kafka shows a transaction's offsets once it has written the commit markers, just after the commit returns.
+      let shown = await bus.committedOffsets(group, name);
+      await waitFor(async () => (shown = await bus.committedOffsets(group, name)).length > 0, {
+        timeoutMs: 5_000,
+        message: 'the committed offset',
+      });
+      assert.deepEqual(shown, [{ topic: name, partition: 1, offset: '3' }]);
       assert.deepEqual(
         (await bus.startOffsets(name)).map((o) => o.offset),
         ['0', '0'],

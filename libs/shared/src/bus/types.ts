@@ -149,7 +149,12 @@ export interface Bus {
   endOffsets(topic: string): Promise<TopicPartitionOffset[]>;
   /** Each partition's first offset still stored (retention and compaction move it). */
   startOffsets(topic: string): Promise<TopicPartitionOffset[]>;
-  /** The group's committed offsets on a topic's partitions; partitions it never committed are left out. */
+  /**
+   * The group's committed offsets on a topic's partitions; partitions it never committed are left out.
+   * On Kafka, offsets committed in a transaction show a few milliseconds after the commit returns
+   * (once the broker has written its markers; kafkajs cannot ask for stable offsets, KIP-447): read
+   * them after settling the transactional id (BusProducer.settle), which waits for that.
+   */
   committedOffsets(groupId: string, topic: string): Promise<TopicPartitionOffset[]>;
   producer(options?: ProducerOptions): Promise<BusProducer>;
   consumer(options: ConsumerOptions): Promise<BusConsumer>;
