@@ -311,6 +311,52 @@ function runtimeSuite(name: string, makeBus: () => Bus, delivery: RuntimeConfig[
       for (const ref of counted()) assert.equal(ref.width, Math.floor((ref.seq - 1) / 3) + 1, `frame ${ref.seq} of ${ref.streamId}`);
     });
 
+    it('handles as many partitions at once as the stage allows, and delivers each output once', async () => {
+      const config = configFor(bus, delivery);
+      const frames = topicName(topics.frames, config.topicPrefix);
+      await bus.createTopics([
+        { name: frames, partitions: 2 },
+        { name: topicName(topics.faces, config.topicPrefix), partitions: 2 },
+      ]);
+      // Streams on both partitions, written before the stage starts, so both have a batch waiting.
+      const streams = Array.from({ length: 8 }, (_, i) => `cam-${i}`);
+      const producer = await bus.producer();
+      await producer.send(streams.flatMap((streamId) => [1, 2, 3].map((seq) => frameRecord(frames, streamId, seq))));
+      await producer.close();
+      // Each batch waits (up to 5 s) for a batch of the other partition to be in hand as well.
+      let inHand = 0;
+      let most = 0;
+      let bothInHand!: () => void;
+      const together = new Promise<void>((resolve) => (bothInHand = resolve));
+      const relay = relayStage({ name: 'side-by-side' });
+      const stage: StageDefinition<typeof topics.frames.schema> = {
+        ...relay,
+        concurrentPartitions: 2,
+        async handleBatch(inputs, context) {
+          inHand += 1;
+          most = Math.max(most, inHand);
+          if (inHand === 2) bothInHand();
+          await Promise.race([together, new Promise((resolve) => setTimeout(resolve, 5_000))]);
+          inHand -= 1;
+          return Promise.all(inputs.map((input) => relay.handle!.call(relay, input, context)));
+        },
+      };
+      const runner = new StageRunner(stage, { bus, config, registry: new Registry() });
+      runners.push(runner);
+      await runner.start();
+      const outputs = await collectTopic(bus, topicName(topics.faces, config.topicPrefix));
+      await waitFor(() => outputs.records.length >= streams.length * 3, {
+        timeoutMs: 30_000,
+        message: () => `${streams.length * 3} outputs (have ${outputs.records.length})`,
+      });
+      await new Promise((resolve) => setTimeout(resolve, 200)); // a duplicate would show by now
+      await outputs.consumer.close();
+      assert.equal(most, 2, 'batches of both partitions were in hand at once');
+      const written = outputs.records.map((r) => `${decodeFaces(r.value).ref!.streamId}#${decodeFaces(r.value).ref!.seq}`);
+      assert.equal(written.length, new Set(written).size, 'no output twice');
+      assert.equal(new Set(written).size, streams.length * 3);
+    });
+
     it("carries the trace id of an input's traceparent header to its outputs", async () => {
       await startTracing({ serviceName: 'runtime-test', exporter: 'none' });
       const config = configFor(bus, delivery);

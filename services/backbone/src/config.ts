@@ -22,9 +22,7 @@ export const backboneConfigSchema = z
           .int()
           .min(1)
           .default(4)
-          .describe(
-            'Partitions handled at once so one model call spans them (at-least-once; exactly-once uses 1). Env BACKBONE_CONCURRENT_PARTITIONS.',
-          ),
+          .describe('Partitions handled at once so one model call spans them. Env BACKBONE_CONCURRENT_PARTITIONS.'),
         maxFrameAgeMs: z.coerce
           .number()
           .int()

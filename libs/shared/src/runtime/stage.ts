@@ -87,8 +87,8 @@ export interface StageDefinition<Desc extends DescMessage = DescMessage> {
    */
   replayRecords?: number;
   /**
-   * Partitions handled at once (at-least-once only: exactly-once runs one transaction at a time).
-   * The backbone uses it so one model call serves faces of several partitions.
+   * Partitions handled at once, each batch delivered on its own (under exactly-once, in its
+   * partition's own transaction). The backbone uses it so one model call serves faces of several partitions.
    */
   concurrentPartitions?: number;
   /**
@@ -233,8 +233,8 @@ export class StageRunner<Desc extends DescMessage = DescMessage> {
         readCommitted: true,
         maxBatchRecords: config.maxBatchSize,
         sessionTimeoutMs: config.sessionTimeoutMs,
-        // One producer holds one transaction at a time, so exactly-once handles one partition at a time.
-        partitionsConcurrently: this.exactlyOnce ? 1 : (this.definition.concurrentPartitions ?? 1),
+        // Exactly-once too: each partition has its own producer, so their transactions run side by side.
+        partitionsConcurrently: this.definition.concurrentPartitions ?? 1,
       }),
     );
     await step('joining the group', () =>
