@@ -453,6 +453,51 @@ describe('stopping a runner whose stage is still in onAssigned', () => {
   });
 });
 
+describe('a stage whose onAssigned gives up because the runner is stopping', () => {
+  it('is no failure: the runner stops cleanly and reports no assignment error to the bus', async () => {
+    const memory = new InMemoryBus();
+    const config = configFor(memory, 'at-least-once');
+    let entered = false;
+    // What a restore waiting on a broker that is away does when told to stop (the face stage's tracker changelog).
+    const stage: StageDefinition<typeof topics.frames.schema> = {
+      ...relayStage(),
+      onAssigned: async (_partitions, stopping) => {
+        entered = true;
+        await new Promise<void>((resolve) => stopping.addEventListener('abort', () => resolve(), { once: true }));
+        throw new StageError('STOPPED', 'stopped while reading the changelog (test)');
+      },
+    };
+    // The bus's own view of the assignment handler's outcome: it logs a rejection as a failed assignment.
+    const outcomes: string[] = [];
+    const bus = wrapBus(memory, {
+      consumer: (consumer) => {
+        const run = consumer.run.bind(consumer);
+        consumer.run = (handlers) =>
+          run({
+            ...handlers,
+            onAssigned: (partitions) =>
+              handlers.onAssigned!(partitions).then(
+                () => void outcomes.push('resolved'),
+                (error: unknown) => {
+                  outcomes.push(`rejected: ${(error as Error).message}`);
+                  throw error;
+                },
+              ),
+          });
+        return consumer;
+      },
+    });
+    const runner = new StageRunner(stage, { bus, config, registry: new Registry() });
+    await runner.start();
+    await waitFor(() => entered, { message: 'onAssigned to begin' });
+    await runner.stop();
+    await waitFor(() => outcomes.length > 0, { message: 'the assignment handler to end' });
+    assert.deepEqual(outcomes, ['resolved']);
+    assert.equal(runner.lifecycle.state, 'STOPPED');
+    await memory.close();
+  });
+});
+
 /**
  * The bus, except that the first transaction with records fails as Kafka's can when the broker goes
  * away mid-commit: the caller hears it failed, yet the broker had it and commits it later. Kafka
