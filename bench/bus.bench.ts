@@ -3,6 +3,8 @@
  * - through the runtime on KafkaBus (at-least-once and exactly-once),
  * - side by side, in the same run and on the same broker, with a bare kafkajs
  *   consume → produce → commit loop doing the same work without the runtime (the ratio is the figure),
+ * - each with one partition handled at a time and with all of them at once (a stage's
+ *   `concurrentPartitions`, the bare loop's `partitionsConsumedConcurrently`),
  * - through the runtime on InMemoryBus.
  * Each path copies N frames of 100 KB into face-crop messages (the crop carries the bytes on), so the
  * payload crosses the bus twice. Writes bench/results/bus.json and the README table.
@@ -33,6 +35,8 @@ if (!brokers) throw new Error('KAFKA_BROKERS is not set: run this with `npm run 
 
 const payload = randomBytes(PAYLOAD_BYTES);
 
+type BusRow = BenchRow & { partitionsAtOnce: number };
+
 /** Frame → FaceCrops holding the frame's bytes as one crop: real decode, encode and a 100 KB copy. */
 const copyStage: StageDefinition<typeof topics.frames.schema> = {
   name: 'bench_copy',
@@ -53,7 +57,7 @@ async function waitUntil(condition: () => boolean | Promise<boolean>, what: stri
 }
 
 /** Runs the copy stage on `bus`: inputs are written first, then the clock runs from start to the last commit. */
-async function throughRuntime(bus: Bus, delivery: RuntimeConfig['delivery'], label: string): Promise<BenchRow> {
+async function throughRuntime(bus: Bus, delivery: RuntimeConfig['delivery'], atOnce: number, label: string): Promise<BusRow> {
   const prefix = `bench-${randomBytes(4).toString('hex')}`;
   const config = runtimeConfigSchema.parse({
     bus: bus.kind,
@@ -69,14 +73,14 @@ async function throughRuntime(bus: Bus, delivery: RuntimeConfig['delivery'], lab
     { name: topicName(topics.faces, prefix), partitions: PARTITIONS },
   ]);
   await preload(bus, frames);
-  const runner = new StageRunner(copyStage, { bus, config, registry: new Registry() });
+  const runner = new StageRunner({ ...copyStage, concurrentPartitions: atOnce }, { bus, config, registry: new Registry() });
   const processed = async () => (await runner.metrics.messages.get()).values.find((v) => v.labels.outcome === 'processed')?.value ?? 0;
   const started = performance.now();
   await runner.start();
   await waitUntil(async () => (await processed()) >= MESSAGES, `${label}: ${MESSAGES} messages`);
   const seconds = (performance.now() - started) / 1000;
   await runner.stop();
-  return row(label, bus.kind, delivery, seconds);
+  return row(label, bus.kind, delivery, atOnce, seconds);
 }
 
 /** Fills the input topic before timing, so each path is measured on the same backlog. */
@@ -92,7 +96,7 @@ async function preload(bus: Bus, topic: string): Promise<void> {
 }
 
 /** The same copy without the runtime: kafkajs eachBatch → producer.send → commitOffsets, no decoding. */
-async function bareKafkajs(bus: KafkaBus): Promise<BenchRow> {
+async function bareKafkajs(bus: KafkaBus, atOnce: number): Promise<BusRow> {
   const prefix = `bench-${randomBytes(4).toString('hex')}`;
   const input = `${prefix}.in`;
   const output = `${prefix}.out`;
@@ -115,6 +119,7 @@ async function bareKafkajs(bus: KafkaBus): Promise<BenchRow> {
   await consumer.subscribe({ topic: input, fromBeginning: true });
   await consumer.run({
     autoCommit: false,
+    partitionsConsumedConcurrently: atOnce,
     eachBatch: async ({ batch }) => {
       for (let i = 0; i < batch.messages.length; i += 64) {
         const slice = batch.messages.slice(i, i + 64);
@@ -130,15 +135,16 @@ async function bareKafkajs(bus: KafkaBus): Promise<BenchRow> {
   const seconds = (performance.now() - started) / 1000;
   await consumer.disconnect();
   await producer.disconnect();
-  return row('bare kafkajs loop (no runtime)', 'kafka', 'at-least-once', seconds);
+  return row('bare kafkajs loop (no runtime)', 'kafka', 'at-least-once', atOnce, seconds);
 }
 
-function row(path: string, bus: string, delivery: string, seconds: number): BenchRow {
+function row(path: string, bus: string, delivery: string, partitionsAtOnce: number, seconds: number): BusRow {
   const messagesPerSecond = MESSAGES / seconds;
   return {
     path,
     bus,
     delivery,
+    partitionsAtOnce,
     messages: MESSAGES,
     payloadBytes: PAYLOAD_BYTES,
     seconds,
@@ -148,25 +154,35 @@ function row(path: string, bus: string, delivery: string, seconds: number): Benc
 }
 
 const kafkaBus = localKafkaBus(brokers, 'bench');
-const rows: BenchRow[] = [];
+const rows: BusRow[] = [];
 // Warm-up (JIT, broker page cache) that is not reported.
-await throughRuntime(kafkaBus, 'at-least-once', 'warm-up');
-for (const run of [
-  () => bareKafkajs(kafkaBus),
-  () => throughRuntime(kafkaBus, 'at-least-once', 'runtime on KafkaBus'),
-  () => throughRuntime(kafkaBus, 'exactly-once', 'runtime on KafkaBus'),
-  () => throughRuntime(new InMemoryBus(), 'at-least-once', 'runtime on InMemoryBus'),
-  () => throughRuntime(new InMemoryBus(), 'exactly-once', 'runtime on InMemoryBus'),
-]) {
+await throughRuntime(kafkaBus, 'at-least-once', 1, 'warm-up');
+const runs = [1, PARTITIONS].flatMap((atOnce) => [
+  () => bareKafkajs(kafkaBus, atOnce),
+  () => throughRuntime(kafkaBus, 'at-least-once', atOnce, 'runtime on KafkaBus'),
+  () => throughRuntime(kafkaBus, 'exactly-once', atOnce, 'runtime on KafkaBus'),
+]);
+runs.push(
+  () => throughRuntime(new InMemoryBus(), 'at-least-once', 1, 'runtime on InMemoryBus'),
+  () => throughRuntime(new InMemoryBus(), 'exactly-once', 1, 'runtime on InMemoryBus'),
+);
+for (const run of runs) {
   const result = await run();
   rows.push(result);
   console.log(
-    `${result.path.padEnd(32)} ${result.bus.padEnd(6)} ${result.delivery.padEnd(14)} ${result.messagesPerSecond.toFixed(0).padStart(7)} msg/s ${result.megabytesPerSecond.toFixed(1).padStart(7)} MB/s`,
+    `${result.path.padEnd(32)} ${result.bus.padEnd(6)} ${result.delivery.padEnd(14)} ${String(result.partitionsAtOnce).padStart(2)} at once ${result.messagesPerSecond.toFixed(0).padStart(7)} msg/s ${result.megabytesPerSecond.toFixed(1).padStart(7)} MB/s`,
   );
 }
 await kafkaBus.close();
 
-const bare = rows.find((r) => r.path.startsWith('bare'))!;
+/** Each Kafka row against the bare loop that handled as many partitions at once. */
+const bareFor = (atOnce: number) => rows.find((r) => r.path.startsWith('bare') && r.partitionsAtOnce === atOnce)!;
+/** Exactly-once against at-least-once through the runtime, as many partitions at once: the issue's figure. */
+const exactlyOnceRatio = (atOnce: number) => {
+  const through = (delivery: string) =>
+    rows.find((r) => r.bus === 'kafka' && r.path.startsWith('runtime') && r.delivery === delivery && r.partitionsAtOnce === atOnce)!;
+  return through('exactly-once').messagesPerSecond / through('at-least-once').messagesPerSecond;
+};
 const report = {
   benchmark: 'bus',
   date: new Date().toISOString(),
@@ -174,19 +190,24 @@ const report = {
   messages: MESSAGES,
   payloadBytes: PAYLOAD_BYTES,
   partitions: PARTITIONS,
-  rows: rows.map((r) => ({ ...r, ratioToBareKafkajs: r.bus === 'kafka' ? r.messagesPerSecond / bare.messagesPerSecond : null })),
+  exactlyOnceToAtLeastOnce: { oneAtATime: exactlyOnceRatio(1), allAtOnce: exactlyOnceRatio(PARTITIONS) },
+  rows: rows.map((r) => ({
+    ...r,
+    ratioToBareKafkajs: r.bus === 'kafka' ? r.messagesPerSecond / bareFor(r.partitionsAtOnce).messagesPerSecond : null,
+  })),
 };
 writeFileSync(resultsPath('bus.json'), `${JSON.stringify(report, null, 2)}\n`);
 updateReadme(
   'bus',
   [
     `${MESSAGES} messages of ${PAYLOAD_BYTES / 1024} KB, ${PARTITIONS} partitions, copied frame → face-crop message (payload crosses the bus twice); ${report.machine}; ${report.date.slice(0, 10)}.`,
+    `Exactly-once ÷ at-least-once through the runtime: ${report.exactlyOnceToAtLeastOnce.oneAtATime.toFixed(2)} with one partition at a time, ${report.exactlyOnceToAtLeastOnce.allAtOnce.toFixed(2)} with ${PARTITIONS} at once. Each Kafka row's ratio is to the bare loop handling as many partitions at once.`,
     '',
-    '| path | bus | delivery | msg/s | MB/s | × bare kafkajs |',
-    '|---|---|---|---:|---:|---:|',
+    '| path | bus | delivery | partitions at once | msg/s | MB/s | × bare kafkajs |',
+    '|---|---|---|---:|---:|---:|---:|',
     ...report.rows.map(
       (r) =>
-        `| ${r.path} | ${r.bus} | ${r.delivery} | ${r.messagesPerSecond.toFixed(0)} | ${r.megabytesPerSecond.toFixed(1)} | ${r.ratioToBareKafkajs === null ? '–' : r.ratioToBareKafkajs.toFixed(2)} |`,
+        `| ${r.path} | ${r.bus} | ${r.delivery} | ${r.partitionsAtOnce} | ${r.messagesPerSecond.toFixed(0)} | ${r.megabytesPerSecond.toFixed(1)} | ${r.ratioToBareKafkajs === null ? '–' : r.ratioToBareKafkajs.toFixed(2)} |`,
     ),
   ].join('\n'),
 );
