@@ -8,7 +8,9 @@ import {
   type IHeaders,
   type KafkaConfig as KafkaJsConfig,
   type LogEntry,
+  type Offsets,
   type Producer,
+  type Transaction,
   type SASLOptions,
 } from 'kafkajs';
 import type { KafkaConfig } from '../config/runtime-config.js';
@@ -484,15 +486,33 @@ async function sendInTransaction(
     if (commit.offsets.length > 0) {
       const byTopic = new Map<string, { partition: number; offset: string }[]>();
       for (const o of commit.offsets) byTopic.set(o.topic, [...(byTopic.get(o.topic) ?? []), { partition: o.partition, offset: o.offset }]);
-      await transaction.sendOffsets({
-        consumerGroupId: commit.groupId,
-        topics: [...byTopic].map(([topic, partitions]) => ({ topic, partitions })),
-      });
+      const offsets = { consumerGroupId: commit.groupId, topics: [...byTopic].map(([topic, partitions]) => ({ topic, partitions })) };
+      await (records.length > 0 ? transaction.sendOffsets(offsets) : sendOffsetsAlone(transaction, offsets));
     }
     await transaction.commit();
   } catch (error) {
     await transaction.abort().catch((abortError: unknown) => log.warn({ err: abortError }, 'abort after a failed transaction failed'));
     throw toBusError('transaction', error);
+  }
+}
+
+/**
+ * The offsets of a transaction without records (a batch without outputs: the sink's frames without
+ * faces). Such a transaction's first request is AddOffsetsToTxn, which the broker refuses with
+ * CONCURRENT_TRANSACTIONS until it has written the previous transaction's markers (a few ms), and
+ * kafkajs retries that refusal only for AddPartitionsToTxn. Unretried, about one in four such
+ * transactions right after a commit failed, and each failure made the runner rebuild the partition's
+ * state (the sink replays 2,000 records).
+ */
+async function sendOffsetsAlone(transaction: Transaction, offsets: Offsets & { consumerGroupId: string }): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  for (let pause = 10; ; pause = Math.min(pause * 2, 1_000)) {
+    try {
+      return await transaction.sendOffsets(offsets);
+    } catch (error) {
+      if ((error as { type?: string }).type !== 'CONCURRENT_TRANSACTIONS' || Date.now() > deadline) throw error;
+      await sleep(pause);
+    }
   }
 }
 
