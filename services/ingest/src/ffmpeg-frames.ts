@@ -187,9 +187,25 @@ export async function* readFrames(source: Source, options: ReadOptions, summary?
     if (jpegs.length > 8) stdout.pause();
     notify();
   });
+  // fluent-ffmpeg starts ffmpeg a moment after pipe() (it checks ffmpeg's capabilities first), and
+  // kill() before then does nothing: a reader stopped in that window killed nothing, waited for an
+  // end that never came (so did the stream's stop), and the ffmpeg started later read on unwatched.
+  let started = false;
+  let stopped = false;
+  const stop = () => {
+    stopped = true;
+    if (started) command.kill('SIGKILL');
+  };
+  command.on('start', () => {
+    started = true;
+    if (stopped) command.kill('SIGKILL');
+  });
   const stdout = command.pipe() as NodeJS.ReadableStream;
   stdout.on('data', (chunk: Buffer) => splitter.write(chunk));
-  const abort = () => command.kill('SIGKILL');
+  const abort = () => {
+    stop();
+    notify();
+  };
   options.signal?.addEventListener('abort', abort, { once: true });
 
   try {
@@ -209,7 +225,7 @@ export async function* readFrames(source: Source, options: ReadOptions, summary?
     if (failure) throw failure;
   } finally {
     options.signal?.removeEventListener('abort', abort);
-    if (!finished) command.kill('SIGKILL');
+    if (!finished) stop();
   }
 }
 

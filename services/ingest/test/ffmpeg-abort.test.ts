@@ -1,0 +1,63 @@
+/**
+ * Its own file (its own process): fluent-ffmpeg checks ffmpeg's capabilities once per process before
+ * it starts the first command, which leaves a window in which ffmpeg does not exist yet. The test
+ * aborts the reader in that window.
+ */
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import { describe, it } from 'node:test';
+import { sharedData } from '@emostream/shared/testing';
+import { parseSource, readFrames, showinfo } from '../src/index.js';
+
+/** ffmpeg processes of this test process reading `url` (fluent-ffmpeg's capability checks are ffmpeg too). */
+function readersOf(url: string): number {
+  let count = 0;
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const parent = Number(/^\d+ \(.*\) \S+ (\d+)/.exec(readFileSync(`/proc/${entry}/stat`, 'utf8'))![1]);
+      if (parent === process.pid && readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0').includes(url)) count += 1;
+    } catch {
+      // the process ended while we looked
+    }
+  }
+  return count;
+}
+
+describe('reading frames with ffmpeg, aborted before ffmpeg has started', () => {
+  it('ends at once and leaves no ffmpeg behind (regression: the reader waited forever, and so did the stream stop)', async () => {
+    // A live source that sends the start of a clip and then nothing: an ffmpeg reading it stays.
+    const clip = readFileSync(sharedData('labelled/cremad_1001_DFA_neutral.flv'));
+    const server = createServer((_request, response) => {
+      response.writeHead(200, { 'content-type': 'video/x-flv' });
+      response.write(clip.subarray(0, 4_096));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(server.address() as { port: number }).port}/live.flv`;
+    try {
+      await showinfo(); // asked once per process; the reader then goes straight on to ffmpeg
+      const controller = new AbortController();
+      const reader = readFrames(parseSource(url), {
+        sampling: { kind: 'rate', fps: 5 },
+        maxWidth: 0,
+        jpegQuality: 80,
+        connectTimeoutMs: 5_000,
+        readTimeoutMs: 5_000,
+        signal: controller.signal,
+      });
+      const first = reader.next();
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      assert.equal(readersOf(url), 0, 'the test aborts before ffmpeg has started');
+      controller.abort();
+      const ended = await Promise.race([first, new Promise((resolve) => setTimeout(() => resolve('still waiting'), 5_000))]);
+      assert.deepEqual(ended, { done: true, value: undefined });
+      // Had ffmpeg started after the abort, it would still be reading the source.
+      await new Promise((resolve) => setTimeout(resolve, 1_500));
+      assert.equal(readersOf(url), 0, 'no ffmpeg left reading the source');
+    } finally {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
+  });
+});
