@@ -65,7 +65,7 @@ export const ingestSettingsSchema = z
       .max(1_000)
       .default(32)
       .describe(
-        'Most streams this replica runs at once, and so most ffmpeg processes (one per stream); more specs are refused (status CAPACITY). Env INGEST_MAX_STREAMS.',
+        'Most streams this replica runs at once, and so most ffmpeg processes (one per stream); more specs are refused (status CAPACITY) and start, oldest first, when a stream here ends or is removed. Env INGEST_MAX_STREAMS.',
       ),
   })
   .strict();

@@ -63,6 +63,14 @@ export class IngestWorker {
   private publisher: TransactionalPublisher | undefined;
   private progress: ProgressLog | undefined;
   private stopping = false;
+  /**
+   * Specs refused because this replica ran its most streams (CAPACITY), oldest first. When a stream
+   * here ends or stops they are applied again, so a camera refused for want of room starts once
+   * there is room, not at the next restart or rebalance.
+   */
+  private readonly waitingForRoom = new Map<string, ConsumedRecord>();
+  /** Spec records are applied one at a time, from the topic or from waitingForRoom. */
+  private applying: Promise<void> = Promise.resolve();
   /** Outcomes of finished streams, for tests and the CLI. */
   readonly outcomes = new Map<string, StreamOutcome>();
 
@@ -122,9 +130,12 @@ export class IngestWorker {
     await step('joining the group', () =>
       this.consumer!.run({
         eachBatch: async (batch) => {
-          for (const record of batch.records) await this.apply(record);
+          for (const record of batch.records) await this.inTurn(() => this.apply(record));
         },
         onRevoked: async (partitions) => {
+          // Their new owner reads the specs of these partitions from the start.
+          for (const [streamId, record] of this.waitingForRoom)
+            if (partitions.some((p) => p.topic === record.topic && p.partition === record.partition)) this.waitingForRoom.delete(streamId);
           await Promise.all(
             [...this.runners.entries()]
               .filter(([, r]) => partitions.some((p) => p.topic === r.partition.topic && p.partition === r.partition.partition))
@@ -165,9 +176,29 @@ export class IngestWorker {
     return now.lastSeq > written.lastSeq || (now.lastSeq === written.lastSeq && (now.done || !written.done));
   }
 
+  private inTurn(work: () => Promise<void>): Promise<void> {
+    const done = this.applying.then(work);
+    this.applying = done.catch(() => undefined);
+    return done;
+  }
+
+  /** A stream here ended or stopped: the specs waiting for room get it, oldest first. */
+  private admitWaiting(): void {
+    if (this.stopping || this.waitingForRoom.size === 0) return;
+    this.inTurn(async () => {
+      for (const record of [...this.waitingForRoom.values()]) {
+        if (this.stopping || this.runners.size >= this.options.settings.maxStreams) return;
+        // Not superseded meanwhile (a newer spec, a removal or a revoked partition drops it).
+        if (this.waitingForRoom.get(record.key) === record) await this.apply(record);
+      }
+    }).catch((error: unknown) => this.logger.error({ err: error }, 'starting the streams that waited for room failed'));
+  }
+
   /** One record of the streams topic: start, restart or stop a stream. */
   private async apply(record: ConsumedRecord): Promise<void> {
     const streamId = record.key;
+    // The newest record of a stream decides: an older one waiting for room is dropped.
+    this.waitingForRoom.delete(streamId);
     if (record.value === null) {
       await this.stopStream(streamId, 'removed');
       await this.guard.forget(streamId);
@@ -204,7 +235,11 @@ export class IngestWorker {
       return;
     }
     const resumeAfter = progress?.spec === key ? progress.lastSeq : 0;
-    if (!(await this.guard.admit(wanted, this.runners.size))) return;
+    const full = this.runners.size >= this.options.settings.maxStreams;
+    if (!(await this.guard.admit(wanted, this.runners.size))) {
+      if (full) this.waitingForRoom.set(streamId, record);
+      return;
+    }
     this.startStream({ ...wanted, ...(resumeAfter > 0 ? { resumeAfter } : {}) }, key, { topic: record.topic, partition: record.partition });
   }
 
@@ -230,7 +265,10 @@ export class IngestWorker {
     void runner.done
       .then((outcome) => {
         this.outcomes.set(spec.streamId, outcome);
-        if (this.runners.get(spec.streamId)?.runner === runner) this.runners.delete(spec.streamId);
+        if (this.runners.get(spec.streamId)?.runner === runner) {
+          this.runners.delete(spec.streamId);
+          this.admitWaiting();
+        }
         // The bus refuses this replica's frames for good (e.g. fenced by another replica with its id).
         if (
           outcome.state === 'failed' &&
@@ -248,6 +286,7 @@ export class IngestWorker {
     this.runners.delete(streamId);
     await entry.runner.stop();
     this.logger.info({ streamId, why }, 'stream stopped');
+    this.admitWaiting();
   }
 }
 

@@ -21,11 +21,11 @@ const settings = ingestSettingsSchema.parse({
   mediaRoots: [...testMediaDirs(), tmpdir()],
 });
 
-async function startWorker(prefix: string, wrap: (bus: Bus) => Bus = (bus) => bus) {
+async function startWorker(prefix: string, wrap: (bus: Bus) => Bus = (bus) => bus, overrides: Partial<typeof settings> = {}) {
   const bus = new InMemoryBus();
   const registry = new Registry();
   const metrics = new IngestMetrics(registry);
-  const worker = new IngestWorker({ bus: wrap(bus), topicPrefix: prefix, settings, metrics });
+  const worker = new IngestWorker({ bus: wrap(bus), topicPrefix: prefix, settings: { ...settings, ...overrides }, metrics });
   await worker.start();
   const frames: ConsumedRecord[] = [];
   const reader = await bus.consumer({ groupId: 'reader', topics: [topicName(topics.frames, prefix)], fromBeginning: true });
@@ -202,5 +202,29 @@ describe('ingest worker', () => {
     await putStream(ingest.bus, 'ingest-remove', { streamId: 'cam', url: '', sampleFps: 0, maxWidth: 0 }, true);
     await waitFor(() => ingest.worker.running().length === 0, { message: 'the stream to stop', timeoutMs: 5_000 });
     assert.ok(Date.now() - removedAt < 5_000);
+  });
+
+  it('starts a spec refused for want of room once a stream here stops, oldest first, unless it was removed meanwhile', async () => {
+    const ingest = await startWorker('ingest-room', undefined, { maxStreams: 1 });
+    closers.push(ingest.close);
+    const port = await freePort();
+    const put = (streamId: string, url: string, remove = false) =>
+      putStream(ingest.bus, 'ingest-room', { streamId, url, sampleFps: 0, maxWidth: 0 }, remove);
+    // A camera that is not answering holds the one slot (it keeps reconnecting).
+    await put('camera', `rtsp://127.0.0.1:${port}/live`);
+    await waitFor(() => ingest.worker.running().length === 1, { message: 'the camera to start' });
+    await put('happy', sharedData('labelled/cremad_1001_DFA_happy.flv'));
+    await put('sad', sharedData('labelled/cremad_1001_DFA_sad.flv'));
+    await waitFor(async () => (await ingest.metricValue('emostream_ingest_streams_refused_total', { reason: 'CAPACITY' })) === 2, {
+      message: 'both files refused for want of room',
+    });
+    await put('sad', '', true);
+    await put('camera', '', true);
+    await waitFor(() => ingest.framesOf('happy').some((f) => f.ref!.endOfStream), {
+      message: 'the waiting file to run once the camera stopped',
+    });
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    assert.equal(ingest.framesOf('happy').filter((f) => !f.ref!.endOfStream).length, 10);
+    assert.equal(ingest.framesOf('sad').length, 0, 'a removed spec does not start');
   });
 });
