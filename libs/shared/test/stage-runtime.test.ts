@@ -69,6 +69,16 @@ function offsetsFailingFirst(bus: Bus, failures: number): Bus {
   });
 }
 
+/** The stage's input and output topics with two partitions each (more than one stream partition); returns the input's name. */
+async function twoPartitionTopics(bus: Bus, config: RuntimeConfig): Promise<string> {
+  const frames = topicName(topics.frames, config.topicPrefix);
+  await bus.createTopics([
+    { name: frames, partitions: 2 },
+    { name: topicName(topics.faces, config.topicPrefix), partitions: 2 },
+  ]);
+  return frames;
+}
+
 /**
  * Sends frames 1, 2 and 3 of one stream, each once the previous one is through (frame 2 into the
  * DLQ), so each is a batch of its own: a batch is retried and dead-lettered as a whole.
@@ -275,11 +285,7 @@ function runtimeSuite(name: string, makeBus: () => Bus, delivery: RuntimeConfig[
 
     it('replays records before the committed offset after a restart, so per-stream state and outputs continue as if uninterrupted', async () => {
       const config = configFor(bus, delivery);
-      const frames = topicName(topics.frames, config.topicPrefix);
-      await bus.createTopics([
-        { name: frames, partitions: 2 },
-        { name: topicName(topics.faces, config.topicPrefix), partitions: 2 },
-      ]);
+      const frames = await twoPartitionTopics(bus, config);
       // A reader that never commits keeps the in-memory bus from dropping what the stage committed.
       const keep = await collectTopic(bus, frames);
       const producer = await bus.producer();
@@ -313,11 +319,7 @@ function runtimeSuite(name: string, makeBus: () => Bus, delivery: RuntimeConfig[
 
     it('handles as many partitions at once as the stage allows, and delivers each output once', async () => {
       const config = configFor(bus, delivery);
-      const frames = topicName(topics.frames, config.topicPrefix);
-      await bus.createTopics([
-        { name: frames, partitions: 2 },
-        { name: topicName(topics.faces, config.topicPrefix), partitions: 2 },
-      ]);
+      const frames = await twoPartitionTopics(bus, config);
       // Streams on both partitions, written before the stage starts, so both have a batch waiting.
       const streams = Array.from({ length: 8 }, (_, i) => `cam-${i}`);
       const producer = await bus.producer();
@@ -427,46 +429,45 @@ describe('the runtime keeps the stream → partition bookkeeping for stages with
   });
 });
 
+/**
+ * A relay stage whose assignment work ends only when the runner stops, as a restore waiting on a
+ * broker that is away; then `whenTold` runs (it may throw, as the face stage's restore does).
+ */
+function stageStuckInOnAssigned(whenTold: () => void) {
+  const seen = { entered: false, told: false };
+  const stage: StageDefinition<typeof topics.frames.schema> = {
+    ...relayStage(),
+    onAssigned: async (_partitions, stopping) => {
+      seen.entered = true;
+      await new Promise<void>((resolve) => stopping.addEventListener('abort', () => resolve(), { once: true }));
+      seen.told = true;
+      whenTold();
+    },
+  };
+  return { stage, seen };
+}
+
 describe('stopping a runner whose stage is still in onAssigned', () => {
   it('tells onAssigned to stop and stops promptly (regression: a restore through a broker outage held the shutdown)', async () => {
     const bus = new InMemoryBus();
     const config = configFor(bus, 'at-least-once');
-    let entered = false;
-    let told = false;
-    // A stage whose assignment work ends only when it is told to stop, as a restore waiting on a broker that is away.
-    const stage: StageDefinition<typeof topics.frames.schema> = {
-      ...relayStage(),
-      onAssigned: async (_partitions, stopping) => {
-        entered = true;
-        await new Promise<void>((resolve) => stopping.addEventListener('abort', () => resolve(), { once: true }));
-        told = true;
-      },
-    };
+    const { stage, seen } = stageStuckInOnAssigned(() => {});
     const runner = new StageRunner(stage, { bus, config, registry: new Registry() });
     await runner.start();
-    await waitFor(() => entered, { message: 'onAssigned to begin' });
+    await waitFor(() => seen.entered, { message: 'onAssigned to begin' });
     const started = Date.now();
     await runner.stop();
-    assert.ok(told, 'onAssigned heard the stop');
+    assert.ok(seen.told, 'onAssigned heard the stop');
     assert.ok(Date.now() - started < 3_000, `the stop took ${Date.now() - started} ms`);
     await bus.close();
   });
-});
 
-describe('a stage whose onAssigned gives up because the runner is stopping', () => {
-  it('is no failure: the runner stops cleanly and reports no assignment error to the bus', async () => {
+  it('takes onAssigned giving up because of the stop as no failure, and reports no assignment error to the bus', async () => {
     const memory = new InMemoryBus();
     const config = configFor(memory, 'at-least-once');
-    let entered = false;
-    // What a restore waiting on a broker that is away does when told to stop (the face stage's tracker changelog).
-    const stage: StageDefinition<typeof topics.frames.schema> = {
-      ...relayStage(),
-      onAssigned: async (_partitions, stopping) => {
-        entered = true;
-        await new Promise<void>((resolve) => stopping.addEventListener('abort', () => resolve(), { once: true }));
-        throw new StageError('STOPPED', 'stopped while reading the changelog (test)');
-      },
-    };
+    const { stage, seen } = stageStuckInOnAssigned(() => {
+      throw new StageError('STOPPED', 'stopped while reading the changelog (test)');
+    });
     // The bus's own view of the assignment handler's outcome: it logs a rejection as a failed assignment.
     const outcomes: string[] = [];
     const bus = wrapBus(memory, {
@@ -489,7 +490,7 @@ describe('a stage whose onAssigned gives up because the runner is stopping', () 
     });
     const runner = new StageRunner(stage, { bus, config, registry: new Registry() });
     await runner.start();
-    await waitFor(() => entered, { message: 'onAssigned to begin' });
+    await waitFor(() => seen.entered, { message: 'onAssigned to begin' });
     await runner.stop();
     await waitFor(() => outcomes.length > 0, { message: 'the assignment handler to end' });
     assert.deepEqual(outcomes, ['resolved']);
