@@ -171,16 +171,19 @@ function resizeAreaIntegerShrink(image: RgbImage, width: number, height: number,
   return { width, height, data: out };
 }
 
-interface AreaTap {
-  readonly src: number;
-  readonly dst: number;
-  readonly weight: number;
+/** OpenCV's `computeResizeAreaTab` as parallel arrays: tap i adds `weight[i]` × source pixel `src[i]` to output `dst[i]`. */
+interface AreaTaps {
+  readonly src: Int32Array;
+  readonly dst: Int32Array;
+  readonly weight: Float32Array;
 }
 
 /** OpenCV's `computeResizeAreaTab`: which source pixels cover each output pixel, and how much. */
-function areaTaps(srcSize: number, dstSize: number, scale: number): AreaTap[] {
-  const taps: AreaTap[] = [];
-  const f = Math.fround;
+function areaTaps(srcSize: number, dstSize: number, scale: number): AreaTaps {
+  const src: number[] = [];
+  const dst: number[] = [];
+  const weight: number[] = [];
+  const add = (s: number, d: number, w: number) => (src.push(s), dst.push(d), weight.push(w));
   for (let d = 0; d < dstSize; d++) {
     const fs1 = d * scale;
     const fs2 = fs1 + scale;
@@ -188,31 +191,58 @@ function areaTaps(srcSize: number, dstSize: number, scale: number): AreaTap[] {
     let s2 = Math.floor(fs2);
     s2 = Math.min(s2, srcSize - 1);
     const s1 = Math.min(Math.ceil(fs1), s2);
-    if (s1 - fs1 > 1e-3) taps.push({ src: s1 - 1, dst: d, weight: f((s1 - fs1) / cell) });
-    for (let s = s1; s < s2; s++) taps.push({ src: s, dst: d, weight: f(1 / cell) });
-    if (fs2 - s2 > 1e-3) taps.push({ src: s2, dst: d, weight: f(Math.min(Math.min(fs2 - s2, 1), cell) / cell) });
+    if (s1 - fs1 > 1e-3) add(s1 - 1, d, (s1 - fs1) / cell);
+    for (let s = s1; s < s2; s++) add(s, d, 1 / cell);
+    if (fs2 - s2 > 1e-3) add(s2, d, Math.min(Math.min(fs2 - s2, 1), cell) / cell);
   }
-  return taps;
+  // Float32Array rounds each weight to a float, as OpenCV's table holds them.
+  return { src: Int32Array.from(src), dst: Int32Array.from(dst), weight: Float32Array.from(weight) };
 }
 
-/** OpenCV's `resizeArea_` (float accumulation, rounded to nearest-even like `cvRound`). */
+/**
+ * OpenCV's `resizeArea_` (float accumulation, rounded to nearest-even like `cvRound`). Every sum is
+ * a float as in OpenCV (Math.fround after each product and each addition), in OpenCV's order. This
+ * runs on every face crop, so a source row is shrunk horizontally once, though a row on the border
+ * of two output rows serves both (a third fewer passes on a 300 → 224 crop).
+ */
 function resizeAreaShrink(image: RgbImage, width: number, height: number, scaleX: number, scaleY: number): RgbImage {
   const f = Math.fround;
-  const xTaps = areaTaps(image.width, width, scaleX);
-  const yTaps = areaTaps(image.height, height, scaleY);
+  const x = areaTaps(image.width, width, scaleX);
+  const y = areaTaps(image.height, height, scaleY);
+  const data = image.data;
   const out = new Uint8Array(width * height * 3);
   const row = new Float32Array(width * 3);
   const sum = new Float32Array(width * 3);
-  let currentDst = -1;
-  const flush = (dy: number) => {
-    for (let i = 0; i < sum.length; i++) out[dy * width * 3 + i] = roundHalfEvenToByte(sum[i]!);
-  };
-  for (const { src: sy, dst: dy, weight: beta } of yTaps) {
-    row.fill(0);
+  /** Source row `sy` shrunk horizontally into `row`: the taps of an output pixel are consecutive. */
+  const shrinkRow = (sy: number) => {
     const base = sy * image.width * 3;
-    for (const { src: sx, dst: dx, weight: alpha } of xTaps) {
-      for (let c = 0; c < 3; c++) row[dx * 3 + c] = f(row[dx * 3 + c]! + f(image.data[base + sx * 3 + c]! * alpha));
+    for (let k = 0; k < x.src.length;) {
+      const dx = x.dst[k]!;
+      let r = 0;
+      let g = 0;
+      let b = 0;
+      for (; k < x.src.length && x.dst[k] === dx; k++) {
+        const from = base + x.src[k]! * 3;
+        const alpha = x.weight[k]!;
+        r = f(r + f(data[from]! * alpha));
+        g = f(g + f(data[from + 1]! * alpha));
+        b = f(b + f(data[from + 2]! * alpha));
+      }
+      row[dx * 3] = r;
+      row[dx * 3 + 1] = g;
+      row[dx * 3 + 2] = b;
     }
+  };
+  const flush = (dy: number) => {
+    const at = dy * width * 3;
+    for (let i = 0; i < sum.length; i++) out[at + i] = roundHalfEvenToByte(sum[i]!);
+  };
+  let shrunk = -1;
+  let currentDst = -1;
+  for (let t = 0; t < y.src.length; t++) {
+    const dy = y.dst[t]!;
+    const beta = y.weight[t]!;
+    if (y.src[t] !== shrunk) shrinkRow((shrunk = y.src[t]!));
     if (dy !== currentDst) {
       if (currentDst >= 0) flush(currentDst);
       for (let i = 0; i < sum.length; i++) sum[i] = f(beta * row[i]!);
