@@ -4,6 +4,7 @@
  * aborts the reader in that window.
  */
 import assert from 'node:assert/strict';
+import { getEventListeners } from 'node:events';
 import { readdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { describe, it } from 'node:test';
@@ -47,7 +48,8 @@ describe('reading frames with ffmpeg, aborted before ffmpeg has started', () => 
         signal: controller.signal,
       });
       const first = reader.next();
-      await new Promise((resolve) => setTimeout(resolve, 5));
+      // The earliest abort that reaches the reader: once it listens, with ffmpeg not started yet.
+      while (getEventListeners(controller.signal, 'abort').length === 0) await new Promise((resolve) => setImmediate(resolve));
       assert.equal(readersOf(url), 0, 'the test aborts before ffmpeg has started');
       controller.abort();
       const ended = await Promise.race([first, new Promise((resolve) => setTimeout(() => resolve('still waiting'), 5_000))]);
