@@ -23,6 +23,8 @@ const MEDIA_TESTS = [
   'libs/models/test/default-pack.test.ts',
   'libs/models/test/retinaface.test.ts',
   'services/face/test/handler.test.ts',
+  'services/face/test/frame-limits.test.ts',
+  'services/face/test/tracker.test.ts',
   'services/ingest/test/ffmpeg-frames.test.ts',
   'cli/test/detection-size.test.ts',
   'cli/test/run-geometry.test.ts',

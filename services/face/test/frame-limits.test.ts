@@ -11,7 +11,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
 import sharp from 'sharp';
-import { sharedData } from '@emostream/shared/testing';
+import { ffmpeg, sharedData } from '@emostream/shared/testing';
 import { assertFrameWithinLimit, jpegDimensions } from '../src/index.js';
 
 const child = fileURLToPath(new URL('./fixtures/oversized-frame-child.ts', import.meta.url));
@@ -28,7 +28,9 @@ describe('face stage: bounded decoding', () => {
         .jpeg({ quality: 50 })
         .toFile(huge);
       assert.deepEqual(jpegDimensions(readFileSync(huge)), { width: 16_000, height: 16_000 });
-      const normal = sharedData('stills/faceapi_happy.jpg');
+      // A normal frame: one of a shipped CREMA-D clip, as ingest would send it.
+      const normal = path.join(dir, 'normal.jpg');
+      ffmpeg(['-i', sharedData('labelled/cremad_1001_DFA_happy.flv'), '-frames:v', '1', '-q:v', '3', normal]);
 
       const run = spawnSync(process.execPath, ['--import', 'tsx', child, huge, normal], {
         env: { ...process.env, FACE_MAX_PIXELS: String(4096 * 4096), EMOSTREAM_LOG_LEVEL: 'error' },
