@@ -44,8 +44,8 @@ export class SourceGuard {
     for (const reason of REFUSAL_REASONS) options.metrics.refused.inc({ reason }, 0);
   }
 
-  /** True when `spec` may start now, with `running` streams already running here; else it is refused (and reported). */
-  async admit(spec: StreamDefinition, running: number): Promise<boolean> {
+  /** Whether `spec` may start now, with `running` streams already running here: undefined when it may, else its refusal (reported). */
+  async admit(spec: StreamDefinition, running: number): Promise<SourceRefusedError | undefined> {
     try {
       assertValidStreamId(spec.streamId);
       if (running >= this.options.settings.maxStreams) {
@@ -58,10 +58,10 @@ export class SourceGuard {
     } catch (error) {
       if (!(error instanceof SourceRefusedError)) throw error;
       await this.refused(spec.streamId, error);
-      return false;
+      return error;
     }
     await this.report({ streamId: spec.streamId, state: 'running', urlDigest: specUrlDigest(spec.url) });
-    return true;
+    return undefined;
   }
 
   /**

@@ -235,9 +235,9 @@ export class IngestWorker {
       return;
     }
     const resumeAfter = progress?.spec === key ? progress.lastSeq : 0;
-    const full = this.runners.size >= this.options.settings.maxStreams;
-    if (!(await this.guard.admit(wanted, this.runners.size))) {
-      if (full) this.waitingForRoom.set(streamId, record);
+    const refusal = await this.guard.admit(wanted, this.runners.size);
+    if (refusal) {
+      if (refusal.reason === 'CAPACITY') this.waitingForRoom.set(streamId, record);
       return;
     }
     this.startStream({ ...wanted, ...(resumeAfter > 0 ? { resumeAfter } : {}) }, key, { topic: record.topic, partition: record.partition });
