@@ -28,8 +28,10 @@ import {
   parseSource,
   probeVideo,
   StreamRunner,
+  warmUpFfmpeg,
   type FrameMessage,
   type IngestSettings,
+  type VideoInfo,
 } from '@emostream/ingest';
 import { faceConfigSchema, faceStage, openStageDetector, packCropSpec } from '@emostream/face';
 import { backboneConfigSchema, backboneStage, packBackbone } from '@emostream/backbone';
@@ -161,7 +163,12 @@ interface Recording {
 export async function runPipeline(inputs: RunInput[], options: RunOptions): Promise<InputSummary[]> {
   const progress = new RunProgress(options.progress);
   const log = options.log ?? ((line: string) => progress.log(line));
-  const pipeline = await startPipeline(inputs, options, log);
+  // ffmpeg's own start-up (its capability checks, each file's ffprobe) would otherwise come one call
+  // after another once the models are loaded (~0.3 s before the first frame): it overlaps their loading.
+  void warmUpFfmpeg();
+  const settings = ingestSettings(options);
+  const probes = new Map(inputs.flatMap((input) => (input.live || input.image ? [] : [[input, probeFile(input, settings)] as const])));
+  const pipeline = await startPipeline(inputs, options, log, settings);
   const detach = options.attach ? await options.attach(pipeline.bus, pipeline.prefix) : undefined;
   const drainOver = drainDeadline(options);
   try {
@@ -171,7 +178,7 @@ export async function runPipeline(inputs: RunInput[], options: RunOptions): Prom
       inputs.map(async (input) => {
         const release = input.image ? await imageSlots.acquire() : undefined;
         // One input's failure is its own: the others still run and write all their reports.
-        const summary = await runInput(input, pipeline, options, progress, drainOver.signal)
+        const summary = await runInput(input, pipeline, options, progress, drainOver.signal, probes.get(input))
           .catch((error: Error): InputSummary => failedInput(input, error))
           .finally(() => release?.());
         log(describe(summary));
@@ -240,7 +247,32 @@ class Slots {
   }
 }
 
-async function startPipeline(inputs: RunInput[], options: RunOptions, log: (line: string) => void): Promise<Pipeline> {
+/** The ingest settings `emo run` reads its inputs with: the service's defaults and the run's options. */
+function ingestSettings(options: RunOptions): IngestSettings {
+  return ingestSettingsSchema.parse({
+    ...(options.liveFps ? { liveSampleFps: options.liveFps } : {}),
+    ...(options.maxWidth ? { maxWidth: options.maxWidth } : {}),
+  });
+}
+
+/**
+ * A file's size, rate and length from ffprobe. Never rejects: undefined when the input cannot be
+ * probed, and its stream then fails with the reason (in the input's summary).
+ */
+async function probeFile(input: RunInput, settings: IngestSettings): Promise<VideoInfo | undefined> {
+  try {
+    return await probeVideo(parseSource(input.input), settings);
+  } catch {
+    return undefined;
+  }
+}
+
+async function startPipeline(
+  inputs: RunInput[],
+  options: RunOptions,
+  log: (line: string) => void,
+  settings: IngestSettings,
+): Promise<Pipeline> {
   // On Kafka every run gets its own topics, so runs never read each other's records.
   const prefix = options.kafkaBrokers ? `emo-run-${Date.now()}-${process.pid}` : 'emo-run';
   const kafka = options.kafkaBrokers
@@ -276,8 +308,12 @@ async function startPipeline(inputs: RunInput[], options: RunOptions, log: (line
   const session = { executionProvider: options.device ?? 'cpu' };
   const backboneDir = resolvePackDir(options.pack, options.modelsDir);
   const hasLstm = (await readPack(backboneDir)).manifest.models.temporal !== undefined;
-  const pack = await loadPack(backboneDir, { roles: hasLstm ? ['backbone', 'temporal'] : ['backbone'], session });
-  const detector = await openStageDetector(resolvePackDir(options.detectorPack, options.modelsDir), session);
+  // Side by side: each session is made in a thread of its own, and its file read and graph optimised
+  // there, so the two packs load in about the time of the slower one.
+  const [pack, detector] = await Promise.all([
+    loadPack(backboneDir, { roles: hasLstm ? ['backbone', 'temporal'] : ['backbone'], session }),
+    openStageDetector(resolvePackDir(options.detectorPack, options.modelsDir), session),
+  ]);
   const temporalModel = packTemporal(pack);
 
   const progress = new Map<string, StreamProgress>();
@@ -374,10 +410,7 @@ async function startPipeline(inputs: RunInput[], options: RunOptions, log: (line
     bus,
     prefix,
     temporalModel,
-    settings: ingestSettingsSchema.parse({
-      ...(options.liveFps ? { liveSampleFps: options.liveFps } : {}),
-      ...(options.maxWidth ? { maxWidth: options.maxWidth } : {}),
-    }),
+    settings,
     events,
     observations,
     progress,
@@ -443,11 +476,12 @@ async function runInput(
   options: RunOptions,
   progress: RunProgress,
   drainOver: AbortSignal,
+  probe: Promise<VideoInfo | undefined> | undefined,
 ): Promise<InputSummary> {
   const started = performance.now();
   const streamId = input.name;
   // Files: probed up front for the progress bar's total and the annotated video's size and rate.
-  const video = input.live ? undefined : await probeVideo(parseSource(input.input), pipeline.settings).catch(() => undefined);
+  const video = input.live ? undefined : await (probe ?? probeFile(input, pipeline.settings));
   const line = video
     ? progress.file(streamId, video.declaredFrames ?? Math.round(((video.durationMs ?? 0) / 1000) * video.fps))
     : progress.live(streamId);
@@ -494,7 +528,7 @@ async function runInput(
       reconnect: input.kind !== 'http',
     },
     // The input's summary names the failure that ended it: not logged as well.
-    { publish, metrics, settings: pipeline.settings, logFinalFailure: false },
+    { publish, metrics, settings: pipeline.settings, logFinalFailure: false, ...(video ? { probed: video } : {}) },
   );
   const stop = () => void runner.stop();
   if (options.signal?.aborted) stop();

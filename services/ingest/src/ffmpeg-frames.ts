@@ -114,6 +114,19 @@ export function showinfo(): Promise<string> {
 }
 
 /**
+ * Asks ffmpeg, ahead of the first stream, what every `readFrames` needs to know first: the `showinfo`
+ * option, and the formats and encoders fluent-ffmpeg checks the command against. Each answer is
+ * cached for the process; asked one after another when the first stream starts they delay its first
+ * frame by ~0.2 s (several ffmpeg starts), so a process that is about to read calls this while it
+ * loads its models. Never rejects: a failure shows where the answer is needed.
+ */
+export async function warmUpFfmpeg(): Promise<void> {
+  const ask = (question: 'getAvailableFormats' | 'getAvailableEncoders') =>
+    new Promise<void>((resolve) => ffmpeg[question](() => resolve()));
+  await Promise.all([showinfo(), ask('getAvailableFormats'), ask('getAvailableEncoders')]);
+}
+
+/**
  * Decodes `source` with ffmpeg and yields its sampled frames as JPEG, in order. The filter graph logs
  * every decoded frame (showinfo) before sampling, so each output JPEG is paired with its original frame
  * number and presentation time, and the summary counts all decoded frames. Ends when the source ends,

@@ -1,6 +1,7 @@
 import { BusWatch, healthWithBus, Lifecycle, type Bus, type HealthSource, type Logger, type Service } from '@emostream/shared';
 import type { Registry } from 'prom-client';
 import type { IngestSettings } from './config.js';
+import { warmUpFfmpeg } from './ffmpeg-frames.js';
 import { IngestMetrics } from './metrics.js';
 import { IngestWorker } from './worker.js';
 
@@ -46,6 +47,8 @@ export class IngestService implements Service {
 
   async start(): Promise<void> {
     this.busWatch.start();
+    // While the worker joins its group: the first stream assigned then starts ffmpeg straight away.
+    void warmUpFfmpeg();
     await this.worker.start();
     this.lifecycle.moveTo('RUNNING');
   }

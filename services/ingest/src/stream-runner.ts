@@ -1,6 +1,6 @@
 import { BusError, makeMessage, moduleLogger, samplingStep, StageError, toStageError, topics, type Logger } from '@emostream/shared';
 import type { IngestSettings } from './config.js';
-import { probeVideo, readFrames, type ReadSummary, type SampledFrame } from './ffmpeg-frames.js';
+import { probeVideo, readFrames, type ReadSummary, type SampledFrame, type VideoInfo } from './ffmpeg-frames.js';
 import type { IngestMetrics } from './metrics.js';
 import { assertReadable, parseSource, type Source } from './sources.js';
 
@@ -53,6 +53,11 @@ export interface StreamRunnerDeps {
    * resolved, HTTP redirects followed and checked). Throws to refuse. Unset: the source as parsed (emo run).
    */
   prepareSource?: (source: Source, signal: AbortSignal) => Promise<Source>;
+  /**
+   * Files: what ffprobe already said of this source, when the caller asked it (`emo run` does, for its
+   * progress bar and annotated video), so it is not asked twice. Unset: the runner probes the file.
+   */
+  probed?: VideoInfo;
   /**
    * Whether the failure that ends the stream is logged (default true). `emo run` prints it in the
    * input's summary instead, so the user reads each error once.
@@ -115,7 +120,7 @@ export class StreamRunner {
     try {
       const source = await this.prepare(parsed);
       assertReadable(source);
-      const info = await probeVideo(source, settings);
+      const info = this.deps.probed ?? (await probeVideo(source, settings));
       // The reference cannot sample videos under 3 fps (its k is 0); ingest takes every frame of those.
       const step = info.fps < 3 ? 1 : samplingStep(info.fps);
       this.logger.info({ file: source.input, fps: info.fps, step, width: info.width, height: info.height }, 'reading file');

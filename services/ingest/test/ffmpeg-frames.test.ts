@@ -2,10 +2,24 @@ import assert from 'node:assert/strict';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import fluentFfmpeg from 'fluent-ffmpeg';
+import { Registry } from 'prom-client';
 import { ffmpeg, sharedData } from '@emostream/shared/testing';
 import { describe, it } from 'node:test';
 import { samplingStep } from '@emostream/shared';
-import { parseSource, probeVideo, readFrames, showinfo, type ReadSummary, type SampledFrame } from '../src/index.js';
+import {
+  IngestMetrics,
+  ingestSettingsSchema,
+  parseSource,
+  probeVideo,
+  readFrames,
+  showinfo,
+  StreamRunner,
+  warmUpFfmpeg,
+  type FrameMessage,
+  type ReadSummary,
+  type SampledFrame,
+} from '../src/index.js';
 
 const timeouts = { connectTimeoutMs: 5_000, readTimeoutMs: 5_000 };
 
@@ -22,6 +36,18 @@ async function readAll(file: string, step: number, maxWidth = 0): Promise<{ fram
 }
 
 describe('reading frames with ffmpeg', () => {
+  // First in this file (its own process): nothing has asked fluent-ffmpeg anything yet.
+  it("asks ffmpeg's capabilities ahead of the first stream, so reading one starts no capability check", async () => {
+    await warmUpFfmpeg();
+    // fluent-ffmpeg answers from its process-wide cache synchronously, and asks ffmpeg (a child process) otherwise.
+    for (const question of ['getAvailableFormats', 'getAvailableEncoders'] as const) {
+      let answered = false;
+      fluentFfmpeg[question](() => (answered = true));
+      assert.ok(answered, `${question} was not cached by the warm-up`);
+    }
+    assert.equal(await showinfo(), 'showinfo=checksum=0');
+  });
+
   it("turns off showinfo's per-frame checksum on the installed ffmpeg (5.1, as the project installs it)", async () => {
     assert.equal(await showinfo(), 'showinfo=checksum=0');
   });
@@ -84,6 +110,29 @@ describe('reading frames with ffmpeg', () => {
     assert.deepEqual(
       [scaled.frames[0]!.width, scaled.frames[0]!.height, scaled.frames[0]!.sourceWidth, scaled.frames[0]!.sourceHeight],
       [1280, 960, 2048, 1536],
+    );
+  });
+
+  it("samples a file by the rate its caller probed, not asking ffprobe again (emo run's probe)", async () => {
+    const file = sharedData('labelled/cremad_1001_DFA_happy.flv');
+    const probed = await probeVideo(parseSource(file), timeouts);
+    const published: FrameMessage[] = [];
+    const runner = new StreamRunner(
+      { streamId: 'happy', url: file, sampleFps: 0, maxWidth: 0 },
+      {
+        publish: async (frame) => void published.push(frame),
+        metrics: new IngestMetrics(new Registry()),
+        settings: ingestSettingsSchema.parse({}),
+        // 50 fps instead of the file's 29.97: the reference's step becomes 10, so the frames tell which rate was used.
+        probed: { ...probed, fps: 50 },
+      },
+    );
+    const outcome = await runner.done;
+    assert.equal(outcome.state, 'ended');
+    assert.equal(samplingStep(50), 10);
+    assert.deepEqual(
+      published.filter((f) => !f.ref!.endOfStream).map((f) => f.ref!.seq),
+      [1, 11, 21, 31, 41, 51],
     );
   });
 
