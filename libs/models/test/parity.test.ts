@@ -14,6 +14,7 @@ import { REFERENCE_FROM_FACE_API } from '../src/face-api/face-expression.js';
 import { faceapi, initReference, loadBlazeFaceGraphModel, tensor, tf } from './helpers/tfjs-reference.js';
 
 const TOLERANCE = 1e-4;
+const FRIENDS_STILL = 'stills/friends_6faces_insightface_t1.jpg';
 
 const sessions = new Map<string, ModelSession>();
 async function run(file: string, data: Float32Array, size: number): Promise<Record<string, Float32Array>> {
@@ -46,14 +47,21 @@ before(async () => {
   await initReference();
   const pack = buildDefaultPack();
   for (const [file, bytes] of pack.files) sessions.set(file, await ModelSession.create(bytes, { warmUp: false }, { label: file }));
-  // The Friends still (6 faces) is compared when it is there (../shared/data); the shipped frames always are.
-  const friends = testMediaDirs().map((dir) => join(dir, 'stills/friends_6faces_insightface_t1.jpg')).find((f) => existsSync(f));
+  // The Friends still (6 faces) is compared when it is there (../shared/data); the shipped frames always
+  // are. The test below says which (skipped, naming the still, when it is not here).
+  const friends = testMediaDirs().map((dir) => join(dir, FRIENDS_STILL)).find((f) => existsSync(f));
   frames = [
     ...(friends ? [{ name: 'friends_6faces', image: await decodeImage(friends) }] : []),
     { name: 'headpose#10', image: await decodeImage(sharedData('scenes/intel_headpose_2people_female_male.gif'), 10) },
     { name: 'corridor_3people#35', image: await decodeImage(sharedData('scenes/intel_corridor_3people_walk_and_pause.gif'), 35) },
     { name: 'cremad_happy#12', image: decodeVideo(sharedData('labelled/cremad_1001_DFA_happy.flv'), 480, 360)[12]! },
   ];
+});
+
+describe('the frames compared', () => {
+  it('include the Friends still (6 faces), the first frame of every comparison below', { skip: unshippedMediaMissing(FRIENDS_STILL) }, () => {
+    assert.equal(frames[0]?.name, 'friends_6faces');
+  });
 });
 
 describe('preprocessing parity with face-api (NetInput.toBatchTensor)', () => {
