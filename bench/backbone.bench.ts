@@ -5,7 +5,12 @@
  * - **bare**: a loop of onnxruntime `session.run` calls on a pre-made batch of BACKBONE_MAX_BATCH faces;
  * - **stage**: the real backbone stage (`backboneStage`, the service defaults from its own config schema)
  *   run by the real StageRunner on the in-memory bus, fed frames of face crops (raw RGB, and JPEG as the
- *   face stage sends by default), timed from the first input sent to the last embedding read.
+ *   face stage sends by default), timed from the first input sent to the last embedding read. The
+ *   model loaded as the service loads it (crops prepared inside the graph, in its own thread), and for
+ *   comparison with the crops prepared by writeTensor on the main thread, and on the main thread.
+ * - **the stage's own ceiling**: the same stage with a model that answers at once (it only copies the
+ *   crops into a batch, as the real one does): the faces/s its decoding, batching and bookkeeping allow
+ *   on this machine, whatever the device. On a GPU node this, not the GPU, is what bounds the stage.
  * The ratio stage / bare is what the stage's batching, decoding and bookkeeping cost.
  *
  *   BENCH_DEVICE=cpu|cuda (default cpu)   BENCH_FACES (default 256 on CPU, 4096 on CUDA)   BENCH_ROUNDS (default 3)
@@ -32,7 +37,7 @@ import {
 } from '@emostream/shared';
 import { loadPack } from '@emostream/vision';
 import { buildSyntheticPack } from '@emostream/models';
-import { backboneConfigSchema, backboneStage, packBackbone } from '@emostream/backbone';
+import { backboneConfigSchema, backboneStage, packBackbone, type BackboneModel } from '@emostream/backbone';
 import { machine, resultsPath, updateReadme } from './report.js';
 
 const device = (process.env.BENCH_DEVICE ?? 'cpu') as 'cpu' | 'cuda';
@@ -68,14 +73,39 @@ async function bareFacesPerSecond(file: string): Promise<number> {
   return (calls * batch) / seconds;
 }
 
-async function stageFacesPerSecond(encoding: CropEncoding, inferenceThread: boolean): Promise<number> {
-  const pack = await loadPack(PACK_DIR, { roles: ['backbone'], session: { executionProvider: device, warmUp: true, inferenceThread } });
-  if (pack.sessions.backbone!.executionProvider !== device) {
+interface Variant {
+  encoding: CropEncoding;
+  /** The model in its own thread (default) or on the main thread; 'none': a model that answers at once. */
+  model: 'thread' | 'main' | 'none';
+  /** Crops prepared inside the graph (as the backbone service loads the model) or by writeTensor. */
+  bytesIn: boolean;
+}
+
+/** Answers at once with zeros, after copying the crops into a batch as the real model does. */
+function instantModel(): BackboneModel {
+  return {
+    inputSize: { width: 224, height: 224 },
+    async embed(crops) {
+      const batch = new Uint8Array(crops.length * 224 * 224 * 3);
+      crops.forEach((c, i) => batch.set(c.data, i * c.data.length));
+      return crops.map(() => ({ features: new Float32Array(512), probs: new Float32Array(7) }));
+    },
+  };
+}
+
+async function stageFacesPerSecond({ encoding, model, bytesIn }: Variant): Promise<number> {
+  const pack = await loadPack(PACK_DIR, {
+    roles: model === 'none' ? [] : ['backbone'],
+    backboneTakesBytes: bytesIn,
+    session: { executionProvider: device, warmUp: true, inferenceThread: model === 'thread' },
+  });
+  if (model !== 'none' && pack.sessions.backbone!.executionProvider !== device) {
     throw new Error(
       `the backbone session runs on ${pack.sessions.backbone!.executionProvider}, not ${device}: the CUDA provider did not load`,
     );
   }
-  const frames = Math.ceil(FACES / FACES_PER_FRAME);
+  // Without a model a run takes a fraction of a second: 8 times the faces, for a steadier figure.
+  const frames = Math.ceil((model === 'none' ? 8 * FACES : FACES) / FACES_PER_FRAME);
   const crops = await Promise.all(
     Array.from({ length: 16 }, async (_, i) =>
       encoding === CropEncoding.JPEG
@@ -89,7 +119,7 @@ async function stageFacesPerSecond(encoding: CropEncoding, inferenceThread: bool
   const bus = new InMemoryBus();
   const config = runtimeConfigSchema.parse({ bus: 'memory', topicPrefix: prefix });
   const stage = backboneStage({
-    model: packBackbone(pack),
+    model: model === 'none' ? instantModel() : packBackbone(pack),
     maxBatch: defaults.maxBatch,
     maxWaitMs: defaults.maxWaitMs,
     maxFrameAgeMs: 0,
@@ -126,27 +156,37 @@ async function stageFacesPerSecond(encoding: CropEncoding, inferenceThread: bool
   const seconds = (performance.now() - started) / 1000;
   await runner.stop();
   await bus.close();
-  await pack.sessions.backbone!.release();
+  await pack.sessions.backbone?.release();
   return (frames * FACES_PER_FRAME) / seconds;
 }
 
 if (!existsSync(path.join(PACK_DIR, 'manifest.json'))) await buildSyntheticPack(PACK_DIR);
 const file = path.join(PACK_DIR, 'backbone.onnx');
 const bareFile = existsSync(file) ? file : (await loadPack(PACK_DIR, { roles: [] })).files.backbone!;
-// The service default runs the model in its own thread; the same stage with the model on the main thread is the comparison.
-const variants = [true, false].flatMap((inferenceThread) =>
-  (
-    [
-      [CropEncoding.RGB8, 'raw RGB'],
-      [CropEncoding.JPEG, 'JPEG (face stage default)'],
-    ] as const
-  ).map(([encoding, crops]) => ({
-    encoding,
-    inferenceThread,
-    crops,
-    path: `backbone stage, model ${inferenceThread ? 'in its own thread (default)' : 'on the main thread'}`,
-  })),
-);
+const [RAW, JPEG] = [
+  [CropEncoding.RGB8, 'raw RGB'],
+  [CropEncoding.JPEG, 'JPEG (face stage default)'],
+] as const;
+// The service's way (model in its own thread, crops prepared inside it) on both crop encodings; then
+// one thing changed at a time; then the stage without a model.
+const variants = [
+  {
+    at: RAW,
+    model: 'thread',
+    bytesIn: true,
+    path: 'backbone stage as the service runs it (model in its own thread, crops prepared in the graph)',
+  },
+  {
+    at: JPEG,
+    model: 'thread',
+    bytesIn: true,
+    path: 'backbone stage as the service runs it (model in its own thread, crops prepared in the graph)',
+  },
+  { at: RAW, model: 'thread', bytesIn: false, path: 'backbone stage, crops prepared by writeTensor on the main thread' },
+  { at: RAW, model: 'main', bytesIn: true, path: 'backbone stage, model on the main thread' },
+  { at: RAW, model: 'none', bytesIn: true, path: "the stage's own ceiling (a model that answers at once)" },
+  { at: JPEG, model: 'none', bytesIn: true, path: "the stage's own ceiling (a model that answers at once)" },
+].map(({ at: [encoding, crops], ...rest }) => ({ ...rest, encoding, crops }) as Variant & { crops: string; path: string });
 /**
  * Rounds of the bare loop and every variant, one after another; each variant's ratio is taken to the
  * bare loop of its own round, and the median over rounds is reported: on shared cores a single run
@@ -156,7 +196,7 @@ const rounds: { bare: number; stages: number[] }[] = [];
 for (let round = 1; round <= ROUNDS; round += 1) {
   const bare = await bareFacesPerSecond(bareFile);
   const stages: number[] = [];
-  for (const v of variants) stages.push(await stageFacesPerSecond(v.encoding, v.inferenceThread));
+  for (const v of variants) stages.push(await stageFacesPerSecond(v));
   rounds.push({ bare, stages });
   console.log(`round ${round}/${ROUNDS}: bare ${bare.toFixed(1)} faces/s; × bare ${stages.map((f) => (f / bare).toFixed(2)).join(' ')}`);
 }

@@ -311,7 +311,7 @@ async function startPipeline(
   // Side by side: each session is made in a thread of its own, and its file read and graph optimised
   // there, so the two packs load in about the time of the slower one.
   const [pack, detector] = await Promise.all([
-    loadPack(backboneDir, { roles: hasLstm ? ['backbone', 'temporal'] : ['backbone'], session }),
+    loadPack(backboneDir, { roles: hasLstm ? ['backbone', 'temporal'] : ['backbone'], backboneTakesBytes: true, session }),
     openStageDetector(resolvePackDir(options.detectorPack, options.modelsDir), session),
   ]);
   const temporalModel = packTemporal(pack);

@@ -5,3 +5,4 @@ export * from './preprocess.js';
 export * from './locate.js';
 export * from './detect/index.js';
 export * from './image-decode.js';
+export * from './byte-input.js';

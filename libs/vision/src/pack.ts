@@ -19,6 +19,8 @@ import { basename, dirname, isAbsolute, join, normalize, sep } from 'node:path';
 import { z } from 'zod';
 import { EMOTION_LABELS } from '@emostream/shared';
 import { StageError } from '@emostream/shared';
+import { withByteImageInput } from './byte-input.js';
+import { tensorSettingsOf } from './preprocess.js';
 import { ModelSession, type CreateSessionOptions, type SessionConfig, type TensorInfo } from './session.js';
 
 export const MANIFEST_FILE = 'manifest.json';
@@ -235,6 +237,12 @@ export interface LoadPackOptions {
   readonly roles?: readonly ModelRole[];
   readonly session?: Partial<SessionConfig>;
   readonly logger?: CreateSessionOptions['logger'];
+  /**
+   * The backbone's session takes its crops as bytes (uint8 RGB, [N, H, W, 3]) and prepares them
+   * inside the graph ({@link withByteImageInput}): what the backbone stage runs. Off, it takes the
+   * float tensor the manifest declares (parity checks, tools).
+   */
+  readonly backboneTakesBytes?: boolean;
 }
 
 /**
@@ -253,9 +261,12 @@ export async function loadPack(dir: string, options: LoadPackOptions = {}): Prom
         if (options.roles) throw new PackError(manifest.name, `has no ${role} model`);
         continue;
       }
+      const bytes = role === 'backbone' && options.backboneTakesBytes === true;
+      const input = bytes ? byteImageInputSpec(spec as BackboneSpec) : spec.input;
       let session: ModelSession;
       try {
-        session = await ModelSession.create(file, options.session ?? {}, {
+        const model = bytes ? withByteImageInput(await readFile(file), spec.input.name, tensorSettingsOf(spec as BackboneSpec)) : file;
+        session = await ModelSession.create(model, options.session ?? {}, {
           label: `${manifest.name}/${role}`,
           ...(options.logger ? { logger: options.logger } : {}),
         });
@@ -263,7 +274,7 @@ export async function loadPack(dir: string, options: LoadPackOptions = {}): Prom
         throw new PackError(manifest.name, `${role} model ${spec.file} cannot be loaded: ${String(error)}`, { cause: error });
       }
       sessions[role] = session;
-      checkSignature(manifest.name, role, [spec.input], session.inputs, 'input');
+      checkSignature(manifest.name, role, [input], session.inputs, 'input');
       checkSignature(manifest.name, role, Object.values(spec.outputs), session.outputs, 'output');
     }
   } catch (error) {
@@ -271,6 +282,14 @@ export async function loadPack(dir: string, options: LoadPackOptions = {}): Prom
     throw error;
   }
   return { ...checked, sessions };
+}
+
+type BackboneSpec = NonNullable<PackManifest['models']['backbone']>;
+
+/** The input a backbone takes as bytes: the same name, uint8 RGB [N, H, W, 3]. */
+function byteImageInputSpec(spec: BackboneSpec): z.infer<typeof TensorSpecSchema> {
+  const { width, height } = spec.preprocessing.inputSize;
+  return { name: spec.input.name, dtype: 'uint8', shape: [spec.input.shape[0]!, height, width, 3] };
 }
 
 /** Compares declared tensors with a model's metadata; throws a PackError naming the first mismatch. */

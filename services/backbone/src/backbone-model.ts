@@ -21,18 +21,21 @@ export function packBackbone(pack: LoadedPack): BackboneModel {
   const settings: TensorSettings = tensorSettingsOf(spec);
   const { width, height } = settings.inputSize;
   const perImage = width * height * 3;
+  // Loaded with `backboneTakesBytes`, the model prepares the crops itself: they are only copied side by side.
+  const takesBytes = session.inputs.find((i) => i.name === spec.input.name)?.dtype === 'uint8';
   return {
     inputSize: { width, height },
     async embed(crops) {
       if (crops.length === 0) return [];
-      const input = new Float32Array(crops.length * perImage);
+      const input = takesBytes ? new Uint8Array(crops.length * perImage) : new Float32Array(crops.length * perImage);
       crops.forEach((crop, i) => {
         if (crop.width !== width || crop.height !== height) {
           throw new Error(`crop is ${crop.width}×${crop.height}, the backbone takes ${width}×${height}`);
         }
-        writeTensor(crop, settings, input, i * perImage);
+        if (input instanceof Uint8Array) input.set(crop.data, i * perImage);
+        else writeTensor(crop, settings, input, i * perImage);
       });
-      const dims = settings.layout === 'NHWC' ? [crops.length, height, width, 3] : [crops.length, 3, height, width];
+      const dims = takesBytes || settings.layout === 'NHWC' ? [crops.length, height, width, 3] : [crops.length, 3, height, width];
       // The batch tensor is built for this call only: hand it to the inference thread rather than copy it.
       const out = await session.run({ [spec.input.name]: { data: input, dims } }, { transferInputs: true });
       const features = out[spec.outputs.features.name]!;

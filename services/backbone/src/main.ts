@@ -11,6 +11,7 @@ runMain(async () => {
   const { model } = config;
   const pack = await loadPack(resolvePackDir(model.pack, model.modelsDir), {
     roles: ['backbone'],
+    backboneTakesBytes: true,
     session: sessionOptionsOf(model),
     logger: rootLogger.child({ module: 'model' }),
   });

@@ -30,6 +30,19 @@ describe('backbone stage on the synthetic EMO-AffectNet pack', () => {
     await pack.sessions.backbone?.release();
   });
 
+  it('gives the same embeddings, to the bit, with the crops prepared inside the model (as the service loads it) as with writeTensor', async () => {
+    const bytesPack = await loadPack(pack.dir, { roles: ['backbone'], backboneTakesBytes: true });
+    try {
+      assert.equal(bytesPack.sessions.backbone!.inputs[0]!.dtype, 'uint8');
+      const crops = [1, 2, 3].map((seed) => ({ width: 224, height: 224, data: crop(seed) }));
+      const [fromFloats, fromBytes] = await Promise.all([packBackbone(pack).embed(crops), packBackbone(bytesPack).embed(crops)]);
+      assert.deepEqual(fromBytes, fromFloats);
+      assert.ok(fromFloats[0]!.features.some((v) => v > 0));
+    } finally {
+      await bytesPack.sessions.backbone?.release();
+    }
+  });
+
   it('embeds each face (512 non-negative features, 7 probabilities summing to 1), passes faceless frames on, and dead-letters a frame with a corrupt crop', async () => {
     const registry = new Registry();
     const jpeg = await sharp(Buffer.from(crop(3)), { raw: { width: 224, height: 224, channels: 3 } })
