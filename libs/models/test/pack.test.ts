@@ -1,5 +1,6 @@
 // loadPack lives in @emostream/shared; its tests live here because they need this package's
 // graph builder to make real (tiny) ONNX files, and shared must not depend on models.
+import { createHash } from 'node:crypto';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile, rm, unlink, utimes, writeFile } from 'node:fs/promises';
@@ -13,7 +14,9 @@ import {
   tensorSettingsOf,
   toReferenceProbabilities,
 } from '@emostream/vision';
-import { writeManifest, writeTinyPack } from './helpers/tiny-pack.js';
+import { tinyBackbone, writeManifest, writeTinyPack } from './helpers/tiny-pack.js';
+import onnxProto from 'onnx-proto';
+import { decodeModel } from '../src/onnx/builder.js';
 
 async function withPack(fn: (dir: string, manifest: any) => Promise<void>): Promise<void> {
   const { dir, manifest } = await writeTinyPack();
@@ -33,6 +36,34 @@ test('loads a valid pack, opens a session per role and maps labels to the refere
     const out = await pack.sessions.temporal!.run({ window: { data: new Float32Array(2 * 10 * 512), dims: [2, 10, 512] } });
     assert.deepEqual(out['probs']!.dims, [2, 7]);
     await Promise.all(Object.values(pack.sessions).map((s) => s.release()));
+  });
+});
+
+test('loads a backbone that cannot take its crops as bytes as it is, on floats, and says so', async () => {
+  await withPack(async (dir, manifest) => {
+    // A graph that also returns its input: the byte steps cannot go in front of it.
+    const model = decodeModel(tinyBackbone());
+    model.graph!.output!.push(model.graph!.input![0]!);
+    const bytes = onnxProto.onnx.ModelProto.encode(model).finish();
+    await writeFile(join(dir, 'backbone.onnx'), bytes);
+    manifest.models.backbone.sha256 = createHash('sha256').update(bytes).digest('hex');
+    await writeManifest(dir, manifest);
+    const warnings: string[] = [];
+    const logger = { warn: (obj: object, msg: string) => void warnings.push(`${msg} ${JSON.stringify(obj)}`), info: () => undefined };
+    const pack = await loadPack(dir, { roles: ['backbone'], backboneTakesBytes: true, logger });
+    try {
+      assert.equal(pack.sessions.backbone!.inputs[0]!.dtype, 'float32');
+      assert.equal(warnings.length, 1);
+      assert.match(warnings[0]!, /the backbone takes floats.*tiny\/backbone.*returns its input ..input.. as an output/);
+    } finally {
+      await pack.sessions.backbone!.release();
+    }
+    // The tiny pack's own backbone does take bytes.
+    const { dir: plain } = await writeTinyPack();
+    const bytesPack = await loadPack(plain, { roles: ['backbone'], backboneTakesBytes: true, logger });
+    assert.equal(bytesPack.sessions.backbone!.inputs[0]!.dtype, 'uint8');
+    await bytesPack.sessions.backbone!.release();
+    await rm(plain, { recursive: true, force: true });
   });
 });
 

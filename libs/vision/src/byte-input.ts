@@ -44,6 +44,9 @@ export function withByteImageInput(model: Uint8Array, inputName: string, setting
   if ((graph.node ?? []).some((n) => (n.attribute ?? []).some((a) => a.g || (a.graphs?.length ?? 0) > 0)))
     throw new Error(`the model has subgraphs (If, Loop, Scan): its input "${inputName}" cannot be taken as bytes`);
 
+  if ((graph.output ?? []).some((o) => o.name === inputName))
+    throw new Error(`the model returns its input "${inputName}" as an output: it cannot be taken as bytes`);
+
   const used = new Set<string>([
     ...(graph.input ?? []).map((i) => i.name ?? ''),
     ...(graph.initializer ?? []).map((i) => i.name ?? ''),
@@ -58,8 +61,6 @@ export function withByteImageInput(model: Uint8Array, inputName: string, setting
   // What the model's nodes read from now on: the float tensor the new steps make.
   const prepared = fresh('prepared');
   for (const node of graph.node ?? []) node.input = (node.input ?? []).map((name) => (name === inputName ? prepared : name));
-  if ((graph.output ?? []).some((o) => o.name === inputName))
-    throw new Error(`the model returns its input "${inputName}" as an output: it cannot be taken as bytes`);
 
   const nodes: onnx.INodeProto[] = [];
   const initializers: onnx.ITensorProto[] = [];

@@ -261,11 +261,22 @@ export async function loadPack(dir: string, options: LoadPackOptions = {}): Prom
         if (options.roles) throw new PackError(manifest.name, `has no ${role} model`);
         continue;
       }
-      const bytes = role === 'backbone' && options.backboneTakesBytes === true;
-      const input = bytes ? byteImageInputSpec(spec as BackboneSpec) : spec.input;
+      let model: string | Uint8Array = file;
+      let input: z.infer<typeof TensorSpecSchema> = spec.input;
+      if (role === 'backbone' && options.backboneTakesBytes === true) {
+        try {
+          model = withByteImageInput(await readFile(file), spec.input.name, tensorSettingsOf(spec as BackboneSpec));
+          input = byteImageInputSpec(spec as BackboneSpec);
+        } catch (error) {
+          // A graph the steps cannot be put in front of still runs as it is, on crops prepared by writeTensor.
+          options.logger?.warn(
+            { model: `${manifest.name}/${role}`, err: String(error) },
+            'the backbone takes floats: its crops are prepared on the main thread',
+          );
+        }
+      }
       let session: ModelSession;
       try {
-        const model = bytes ? withByteImageInput(await readFile(file), spec.input.name, tensorSettingsOf(spec as BackboneSpec)) : file;
         session = await ModelSession.create(model, options.session ?? {}, {
           label: `${manifest.name}/${role}`,
           ...(options.logger ? { logger: options.logger } : {}),
