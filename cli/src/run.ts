@@ -21,7 +21,7 @@ import {
   TRACK_SUMMARY_EVENT,
   type TrackSummaryEvent,
 } from '@emostream/shared';
-import { loadPack, readPack, resolvePackDir } from '@emostream/vision';
+import { loadPack, readPack, resolvePackDir, type LoadedPack } from '@emostream/vision';
 import {
   IngestMetrics,
   ingestSettingsSchema,
@@ -34,7 +34,7 @@ import {
   type VideoInfo,
 } from '@emostream/ingest';
 import { faceConfigSchema, faceStage, openStageDetector, packCropSpec } from '@emostream/face';
-import { backboneConfigSchema, backboneStage, packBackbone } from '@emostream/backbone';
+import { backboneConfigSchema, backboneStage, packBackbone, type BackboneModel } from '@emostream/backbone';
 import { packTemporal, temporalConfigSchema, temporalStage, type TemporalModel } from '@emostream/temporal';
 import { sinkStage } from '@emostream/sink';
 import { fromBinary } from '@bufbuild/protobuf';
@@ -125,6 +125,8 @@ interface StreamProgress {
 
 /** The five stages in this process and the readers `emo run` takes its reports from. */
 interface Pipeline {
+  /** Resolves once the backbone's pack has loaded (the stages run meanwhile); rejects when it cannot. */
+  modelsLoaded: Promise<void>;
   bus: Bus;
   prefix: string;
   temporalModel: TemporalModel | null;
@@ -171,20 +173,36 @@ export async function runPipeline(inputs: RunInput[], options: RunOptions): Prom
   const pipeline = await startPipeline(inputs, options, log, settings);
   const detach = options.attach ? await options.attach(pipeline.bus, pipeline.prefix) : undefined;
   const drainOver = drainDeadline(options);
+  // The inputs start while the backbone's pack loads; should it fail to, they stop where they are.
+  const modelsFailed = new AbortController();
+  const inputOptions = {
+    ...options,
+    signal: options.signal ? AbortSignal.any([options.signal, modelsFailed.signal]) : modelsFailed.signal,
+  };
   try {
     // Images are one frame each and a folder may hold hundreds: a few at a time.
     const imageSlots = new Slots(4);
-    const summaries = await Promise.all(
+    const running = Promise.all(
       inputs.map(async (input) => {
         const release = input.image ? await imageSlots.acquire() : undefined;
         // One input's failure is its own: the others still run and write all their reports.
-        const summary = await runInput(input, pipeline, options, progress, drainOver.signal, probes.get(input))
+        const summary = await runInput(input, pipeline, inputOptions, progress, drainOver.signal, probes.get(input))
           .catch((error: Error): InputSummary => failedInput(input, error))
           .finally(() => release?.());
-        log(describe(summary));
+        if (!modelsFailed.signal.aborted) log(describe(summary));
         return summary;
       }),
     );
+    try {
+      await Promise.race([pipeline.modelsLoaded, running]);
+    } catch (error) {
+      // The pack cannot load: the run fails naming why, once the inputs have stopped (without reports).
+      modelsFailed.abort();
+      drainOver.abort();
+      await running;
+      throw error;
+    }
+    const summaries = await running;
     for (const table of writeFaceTables(options.outDir, inputs, summaries)) log(`faces of the images: ${table}`);
     const signal = options.signal;
     if (options.holdAfterEnd && signal && !signal.aborted) {
@@ -307,14 +325,18 @@ async function startPipeline(
   }
   const session = { executionProvider: options.device ?? 'cpu' };
   const backboneDir = resolvePackDir(options.pack, options.modelsDir);
-  const hasLstm = (await readPack(backboneDir)).manifest.models.temporal !== undefined;
-  // Side by side: each session is made in a thread of its own, and its file read and graph optimised
-  // there, so the two packs load in about the time of the slower one.
-  const [pack, detector] = await Promise.all([
-    loadPack(backboneDir, { roles: hasLstm ? ['backbone', 'temporal'] : ['backbone'], backboneTakesBytes: true, session }),
-    openStageDetector(resolvePackDir(options.detectorPack, options.modelsDir), session),
-  ]);
-  const temporalModel = packTemporal(pack);
+  const { manifest } = await readPack(backboneDir);
+  // The backbone's pack (a ResNet50 takes ~1 s to load) loads while the stages already run: the first
+  // frames are read, detected and tracked meanwhile, and the backbone's first call waits for it. Each
+  // session is made in a thread of its own, so the detectors load beside it.
+  const packLoading = loadPack(backboneDir, {
+    roles: manifest.models.temporal ? ['backbone', 'temporal'] : ['backbone'],
+    backboneTakesBytes: true,
+    session,
+  });
+  packLoading.catch(() => undefined); // awaited by the run (modelsLoaded) and the models' calls
+  const detector = await openStageDetector(resolvePackDir(options.detectorPack, options.modelsDir), session);
+  const temporalModel = manifest.models.temporal ? loadingTemporal(packLoading, manifest.models.temporal.windowLength) : null;
 
   const progress = new Map<string, StreamProgress>();
   const videos = new Map<string, AnnotatedVideo>();
@@ -333,7 +355,7 @@ async function startPipeline(
       tracker: defaults.face.tracker,
       minFaceSize: defaults.face.face.minFaceSize,
     }),
-    backboneStage({ model: packBackbone(pack), ...defaults.backbone }),
+    backboneStage({ model: loadingBackbone(packLoading, manifest.models.backbone.preprocessing.inputSize), ...defaults.backbone }),
     temporalStage({ model: temporalModel, ...defaults.temporal }),
     sinkStage({
       onEndOfStream: (streamId, at) => streamEnds.set(streamId, at),
@@ -407,6 +429,7 @@ async function startPipeline(
   const producer = await bus.producer();
   const framesTopic = topicName(topics.frames, prefix);
   return {
+    modelsLoaded: packLoading.then(() => undefined),
     bus,
     prefix,
     temporalModel,
@@ -426,12 +449,27 @@ async function startPipeline(
       // The run's topics are its own (a fresh prefix): the cluster keeps nothing of it but the reports here.
       await kafka?.deleteTopicsWithPrefix(`${prefix}.`);
       await bus.close();
-      await Promise.all(Object.values(pack.sessions).map((s) => s.release()));
+      const pack = await packLoading.catch(() => undefined);
+      await Promise.all(Object.values(pack?.sessions ?? {}).map((s) => s.release()));
       // An input that threw before its video was finished: its ffmpegs go, and the partial file.
       await Promise.all([...videos.values()].map((video) => video.abort()));
       for (const recording of recordings.values()) rmSync(recording.dir, { recursive: true, force: true });
     },
   };
+}
+
+/** The backbone of a pack still loading: its calls wait for the pack (and fail as its loading did). */
+function loadingBackbone(pack: Promise<LoadedPack>, inputSize: BackboneModel['inputSize']): BackboneModel {
+  const model = pack.then(packBackbone);
+  model.catch(() => undefined); // a failed load is reported by the run, once
+  return { inputSize, embed: async (crops) => (await model).embed(crops) };
+}
+
+/** The temporal model of a pack still loading, as {@link loadingBackbone}. */
+function loadingTemporal(pack: Promise<LoadedPack>, windowLength: number): TemporalModel {
+  const model = pack.then((loaded) => packTemporal(loaded)!);
+  model.catch(() => undefined);
+  return { windowLength, predict: async (windows, count, featureSize) => (await model).predict(windows, count, featureSize) };
 }
 
 function packExists(name: string, modelsDir: string): boolean {
@@ -535,6 +573,8 @@ async function runInput(
   options.signal?.addEventListener('abort', stop, { once: true });
   const outcome = await runner.done;
   options.signal?.removeEventListener('abort', stop);
+  // The backbone's pack loaded while the input started; one that could not leaves nothing to report.
+  await pipeline.modelsLoaded;
   // An end-of-stream marker follows whatever was published (and a file that ended, even with no frame).
   const drained =
     (outcome.frames > 0 || (outcome.state === 'ended' && !input.live)) && (await untilEventsWritten(pipeline, streamId, drainOver));

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -69,6 +70,54 @@ describe('emo run (one process, no broker)', () => {
     const mixed = runEmo([path.join(out, 'missing.mp4'), happy, '--out', out]);
     assert.equal(mixed.status, 0, 'one good input is enough for success');
     assert.match(mixed.stdout, /missing\.mp4: no such file/);
+  });
+
+  // The inputs start while the backbone's pack loads: a pack that then fails must stop them and fail
+  // the run, not leave it waiting on a backbone that never comes, nor write reports of nothing.
+  it('fails, naming the pack, when its backbone cannot be loaded, and writes no reports', () => {
+    const models = mkdtempSync(path.join(tmpdir(), 'emo-models-'));
+    const out = mkdtempSync(path.join(tmpdir(), 'emo-run-'));
+    const packDir = path.join(models, 'broken');
+    mkdirSync(packDir);
+    const notOnnx = Buffer.from('these bytes are no ONNX model');
+    writeFileSync(path.join(packDir, 'backbone.onnx'), notOnnx);
+    writeFileSync(
+      path.join(packDir, 'manifest.json'),
+      JSON.stringify({
+        schemaVersion: 1,
+        name: 'broken',
+        description: 'a backbone file that is not a model',
+        trained: false,
+        licence: 'MIT',
+        labels: [...EMOTION_LABELS],
+        models: {
+          backbone: {
+            file: 'backbone.onnx',
+            sha256: createHash('sha256').update(notOnnx).digest('hex'),
+            input: { name: 'input', shape: [-1, 224, 224, 3], dtype: 'float32', layout: 'NHWC' },
+            preprocessing: {
+              colorOrder: 'BGR',
+              mean: [91.4953, 103.8827, 131.0912],
+              scale: 1,
+              resize: 'nearest',
+              inputSize: { width: 224, height: 224 },
+            },
+            crop: { expand: 1, square: false },
+            outputs: { features: { name: 'features', shape: [-1, 512] }, probs: { name: 'probs', shape: [-1, 7] } },
+          },
+        },
+      }),
+    );
+    const started = Date.now();
+    const broken = spawnSync(process.execPath, [emo, 'run', happy, '--pack', packDir, '--out', out], {
+      env: { ...process.env, EMOSTREAM_LOG_LEVEL: 'fatal' },
+      encoding: 'utf8',
+      timeout: 120_000,
+    });
+    assert.equal(broken.status, 1, `exit ${broken.status} after ${Date.now() - started} ms: ${broken.stderr}`);
+    assert.match(broken.stderr, /^emo: model pack "broken": backbone model backbone\.onnx cannot be loaded/m);
+    assert.doesNotMatch(broken.stdout + broken.stderr, /\n\s+at .*:\d+:\d+/);
+    assert.deepEqual(readdirSync(out), [], 'no reports');
   });
 });
 
