@@ -17,7 +17,7 @@ interface Queued<In, Out> {
   readonly index: number;
 }
 
-/** Model calls in flight at once: one computing, the next one's tensor written meanwhile. */
+/** Model calls in flight at once: one computing, the next one's batch gathered and handed over meanwhile. */
 const MAX_CALLS_IN_FLIGHT = 2;
 
 /**
@@ -26,7 +26,7 @@ const MAX_CALLS_IN_FLIGHT = 2;
  * in order.
  *
  * A call starts as soon as the model has room for it (at most two in flight: one computing while the
- * next one's tensor is written). Items that arrive while the model is busy queue up and go together in
+ * next one's batch is gathered). Items that arrive while the model is busy queue up and go together in
  * the next call. So an idle model adds no wait, and a loaded one batches as deeply as the load makes
  * it. `maxWaitMs` > 0 also holds a call that is not full for up to that long after its oldest item
  * arrived: worth it only where a bigger batch is much cheaper per item (a GPU).
