@@ -97,7 +97,8 @@ export function sessionDetector(name: string, session: ModelSession, entry: z.in
     minScore: entry.minScore,
     iouThreshold: entry.iouThreshold,
     async run(image) {
-      const out = await session.run({ image: { data: image, dims: [1, S, S, 3] } });
+      // Each frame's input is made for this call (squareResize): handed to the model's thread, not copied (3 MB at 512²).
+      const out = await session.run({ image: { data: image, dims: [1, S, S, 3] } }, { transferInputs: true });
       const { boxes, scores } = out as Record<string, { data: Float32Array }>;
       if (!boxes || !scores) throw new Error(`detector ${name} did not return boxes and scores`);
       return { boxes: boxes.data, scores: scores.data };

@@ -14,7 +14,10 @@ export interface DetectorModel {
   readonly minScore: number;
   /** NMS IoU threshold of this detector's own boxes. */
   readonly iouThreshold: number;
-  /** Runs the graph on [1, S, S, 3] RGB 0–255; returns its `boxes` [K·4] and `scores` [K]. */
+  /**
+   * Runs the graph on [1, S, S, 3] RGB 0–255; returns its `boxes` [K·4] and `scores` [K]. `image` may
+   * be handed to another thread: the caller must not use it afterwards.
+   */
   run(image: Float32Array): Promise<{ boxes: Float32Array; scores: Float32Array }>;
 }
 
