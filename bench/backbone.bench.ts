@@ -6,8 +6,9 @@
  * - **stage**: the real backbone stage (`backboneStage`, the service defaults from its own config schema)
  *   run by the real StageRunner on the in-memory bus, fed frames of face crops (raw RGB, and JPEG as the
  *   face stage sends by default), timed from the first input sent to the last embedding read. The
- *   model loaded as the service loads it (crops prepared inside the graph, in its own thread), and for
- *   comparison with the crops prepared by writeTensor on the main thread, and on the main thread.
+ *   model loaded as the service loads it (in its own thread; the crops prepared inside the graph on
+ *   CUDA, by writeTensor on the main thread on CPU), and for comparison with the crops prepared the
+ *   other way, and with the model on the main thread.
  * - **the stage's own ceiling**: the same stage with a model that answers at once (it only copies the
  *   crops into a batch, as the real one does): the faces/s its decoding, batching and bookkeeping allow
  *   on this machine, whatever the device. On a GPU node this, not the GPU, is what bounds the stage.
@@ -167,23 +168,26 @@ const [RAW, JPEG] = [
   [CropEncoding.RGB8, 'raw RGB'],
   [CropEncoding.JPEG, 'JPEG (face stage default)'],
 ] as const;
-// The service's way (model in its own thread, crops prepared inside it) on both crop encodings; then
-// one thing changed at a time; then the stage without a model.
+// The service's way (model in its own thread; crops prepared inside it on CUDA, by writeTensor on
+// CPU: see the backbone's main.ts) on both crop encodings; then one thing changed at a time; then the
+// stage without a model.
+const serviceBytes = device === 'cuda';
+const prepared = (bytesIn: boolean) => (bytesIn ? 'crops prepared in the graph' : 'crops prepared by writeTensor');
 const variants = [
   {
     at: RAW,
     model: 'thread',
-    bytesIn: true,
-    path: 'backbone stage as the service runs it (model in its own thread, crops prepared in the graph)',
+    bytesIn: serviceBytes,
+    path: `backbone stage as the service runs it (model in its own thread, ${prepared(serviceBytes)})`,
   },
   {
     at: JPEG,
     model: 'thread',
-    bytesIn: true,
-    path: 'backbone stage as the service runs it (model in its own thread, crops prepared in the graph)',
+    bytesIn: serviceBytes,
+    path: `backbone stage as the service runs it (model in its own thread, ${prepared(serviceBytes)})`,
   },
-  { at: RAW, model: 'thread', bytesIn: false, path: 'backbone stage, crops prepared by writeTensor on the main thread' },
-  { at: RAW, model: 'main', bytesIn: true, path: 'backbone stage, model on the main thread' },
+  { at: RAW, model: 'thread', bytesIn: !serviceBytes, path: `backbone stage, ${prepared(!serviceBytes)} instead` },
+  { at: RAW, model: 'main', bytesIn: serviceBytes, path: 'backbone stage, model on the main thread' },
   { at: RAW, model: 'none', bytesIn: true, path: "the stage's own ceiling (a model that answers at once)" },
   { at: JPEG, model: 'none', bytesIn: true, path: "the stage's own ceiling (a model that answers at once)" },
 ].map(({ at: [encoding, crops], ...rest }) => ({ ...rest, encoding, crops }) as Variant & { crops: string; path: string });

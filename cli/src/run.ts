@@ -331,7 +331,7 @@ async function startPipeline(
   // session is made in a thread of its own, so the detectors load beside it.
   const packLoading = loadPack(backboneDir, {
     roles: manifest.models.temporal ? ['backbone', 'temporal'] : ['backbone'],
-    backboneTakesBytes: true,
+    backboneTakesBytes: session.executionProvider === 'cuda', // as the backbone service decides
     session,
   });
   packLoading.catch(() => undefined); // awaited by the run (modelsLoaded) and the models' calls
