@@ -38,7 +38,7 @@ import {
 } from '@emostream/shared';
 import { loadPack } from '@emostream/vision';
 import { buildSyntheticPack } from '@emostream/models';
-import { backboneConfigSchema, backboneStage, packBackbone, type BackboneModel } from '@emostream/backbone';
+import { backboneConfigSchema, backboneStage, backboneTakesBytesOn, packBackbone, type BackboneModel } from '@emostream/backbone';
 import { machine, resultsPath, updateReadme } from './report.js';
 
 const device = (process.env.BENCH_DEVICE ?? 'cpu') as 'cpu' | 'cuda';
@@ -171,7 +171,7 @@ const [RAW, JPEG] = [
 // The service's way (model in its own thread; crops prepared inside it on CUDA, by writeTensor on
 // CPU: see the backbone's main.ts) on both crop encodings; then one thing changed at a time; then the
 // stage without a model.
-const serviceBytes = device === 'cuda';
+const serviceBytes = backboneTakesBytesOn(device);
 const prepared = (bytesIn: boolean) => (bytesIn ? 'crops prepared in the graph' : 'crops prepared by writeTensor');
 const variants = [
   {

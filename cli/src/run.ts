@@ -34,7 +34,7 @@ import {
   type VideoInfo,
 } from '@emostream/ingest';
 import { faceConfigSchema, faceStage, openStageDetector, packCropSpec } from '@emostream/face';
-import { backboneConfigSchema, backboneStage, packBackbone, type BackboneModel } from '@emostream/backbone';
+import { backboneConfigSchema, backboneStage, backboneTakesBytesOn, packBackbone, type BackboneModel } from '@emostream/backbone';
 import { packTemporal, temporalConfigSchema, temporalStage, type TemporalModel } from '@emostream/temporal';
 import { sinkStage } from '@emostream/sink';
 import { fromBinary } from '@bufbuild/protobuf';
@@ -331,7 +331,7 @@ async function startPipeline(
   // session is made in a thread of its own, so the detectors load beside it.
   const packLoading = loadPack(backboneDir, {
     roles: manifest.models.temporal ? ['backbone', 'temporal'] : ['backbone'],
-    backboneTakesBytes: session.executionProvider === 'cuda', // as the backbone service decides
+    backboneTakesBytes: backboneTakesBytesOn(session.executionProvider),
     session,
   });
   packLoading.catch(() => undefined); // awaited by the run (modelsLoaded) and the models' calls

@@ -13,6 +13,16 @@ export interface BackboneModel {
   embed(crops: RgbImage[]): Promise<{ features: Float32Array; probs: Float32Array }[]>;
 }
 
+/**
+ * Whether the backbone is loaded to take its crops as bytes (`loadPack`'s `backboneTakesBytes`): on a
+ * GPU yes (nothing per value on the main thread, a quarter of the bytes to copy). On CPU no: there
+ * writeTensor on the main thread overlaps the model's previous call, while inside the graph the same
+ * work adds to a model that already fills the cores (~2 % fewer faces/s in bench:backbone).
+ */
+export function backboneTakesBytesOn(executionProvider: 'cpu' | 'cuda'): boolean {
+  return executionProvider === 'cuda';
+}
+
 /** The pack's backbone session as a BackboneModel: one session.run per call, the whole batch at once. */
 export function packBackbone(pack: LoadedPack): BackboneModel {
   const spec = pack.manifest.models.backbone;
