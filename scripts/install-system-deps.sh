@@ -8,14 +8,19 @@
 #     GStreamer RTSP server - a real RTSP camera on loopback
 #     chromium    - headless browser for the live view's tests (driven by playwright-core)
 #     openssl     - certificates of the local Kubernetes control plane (npm run test:k8s)
+#   scripts/install-system-deps.sh --containers   what `npm run test:containers` needs besides --tests:
+#     podman, buildah, runc - build and run the images (runc: crun refuses cgroups v1 hybrid hosts)
+#     debootstrap - the base image, made from Debian's packages (base images cannot be pulled)
 # Does nothing when all are present. Needs root (or sudo) only when something is missing. Waits up to
 # 10 minutes for another package manager that holds the dpkg lock instead of giving up.
 set -euo pipefail
 
+containers=false
 case "${1:-}" in
   '') tests=false ;;
   --tests) tests=true ;;
-  *) echo "usage: scripts/install-system-deps.sh [--tests]" >&2; exit 2 ;;
+  --containers) tests=true; containers=true ;;
+  *) echo "usage: scripts/install-system-deps.sh [--tests|--containers]" >&2; exit 2 ;;
 esac
 
 missing=()
@@ -29,6 +34,11 @@ if $tests; then
   done
   command -v chromium >/dev/null 2>&1 || missing+=(chromium)
   command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+fi
+if $containers; then
+  for pkg in podman buildah runc debootstrap; do
+    dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+  done
 fi
 [ ${#missing[@]} -eq 0 ] && exit 0
 

@@ -1,6 +1,7 @@
 /**
- * The Dockerfiles cannot be built here (no container engine): they are parsed with dockerfile-ast
- * and checked for what the manifests rely on. A build on a machine with Docker is still needed.
+ * The Dockerfiles, parsed with dockerfile-ast and checked for what the manifests rely on. The CPU image
+ * is also built and run, as the manifests run it, by `npm run test:containers`
+ * (scripts/containers/containers.test.ts, in CI); the CUDA image needs NuGet and a GPU and is not.
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -42,6 +43,22 @@ for (const file of ['Dockerfile', 'Dockerfile.cuda']) {
         all.some((s) => text(s.instructions, 'RUN').some((r) => /npm ci\b/.test(r))),
         'npm ci in a build stage',
       );
+    });
+
+    it("builds offline: no frontend image to pull, and npm ci never runs onnxruntime-node's download", () => {
+      const source = readFileSync(path.join(DEPLOY_DIR, 'docker', file), 'utf8');
+      assert.doesNotMatch(source, /^#\s*syntax=/m, 'a syntax directive makes BuildKit pull a frontend image');
+      const build = all.find((s) => text(s.instructions, 'RUN').some((r) => /npm ci\b/.test(r)))!;
+      const before = build.instructions.slice(
+        0,
+        build.instructions.findIndex((i) => /npm ci\b/.test(i.getArgumentsContent() ?? '')),
+      );
+      assert.ok(
+        text(before, 'ENV').some((e) => /\bONNXRUNTIME_NODE_INSTALL=skip\b/.test(e)),
+        "ONNXRUNTIME_NODE_INSTALL=skip before npm ci (Node 20's npm runs install scripts whatever allowScripts says)",
+      );
+      const downloads = source.match(/onnxruntime-node\/script\/install\.js/g) ?? [];
+      assert.equal(downloads.length, file === 'Dockerfile.cuda' ? 1 : 0, 'the CUDA provider is fetched once, by the CUDA image only');
     });
 
     it('runs as the non-root user the manifests require', () => {
