@@ -43,17 +43,20 @@ describe('redaction', () => {
 });
 
 describe('dead letters: privacy by default', () => {
-  it('withholds the bytes of frames and crops (size and SHA-256 instead) unless configured, and keeps other messages', () => {
+  it('withholds the bytes of frames, crops and face features (size and SHA-256 instead) unless configured, and keeps other messages', () => {
     const picture = Buffer.from('a JPEG of a face');
     const withheld = deadLetterOrigin('frames', picture, false);
     assert.equal(withheld.originValue.length, 0);
     assert.deepEqual(withheld.headers, {
       'emostream-origin-bytes': String(picture.length),
       'emostream-origin-sha256': createHash('sha256').update(picture).digest('hex'),
-      'emostream-origin-withheld': 'image',
+      'emostream-origin-withheld': 'biometric',
     });
     assert.equal(deadLetterOrigin('faces', picture, false).originValue.length, 0);
     assert.deepEqual(deadLetterOrigin('faces', picture, true).originValue, picture, 'EMOSTREAM_DLQ_KEEP_IMAGES=true keeps them');
+    // Regression: temporal's dead letters kept 64 KiB of a face's features for a day (the DLQ's
+    // retention) while their own topic keeps them 2 hours.
+    assert.equal(deadLetterOrigin('embeddings', picture, false).originValue.length, 0, 'face features are biometric too');
     assert.deepEqual(deadLetterOrigin('emotions', picture, false).originValue, picture, 'no picture in emotions: kept for replay');
   });
 
@@ -85,7 +88,7 @@ describe('dead letters: privacy by default', () => {
     assert.equal(letter.errorCode, 'SOURCE_BROKEN');
     assert.equal(letter.reason, 'cannot open rtsp://***@cam.lan/live?token=***');
     assert.equal(letter.originValue.length, 0);
-    assert.equal(record.headers['emostream-origin-withheld'], 'image');
+    assert.equal(record.headers['emostream-origin-withheld'], 'biometric');
     assert.ok(!Buffer.from(record.value!).includes(jpeg), 'the picture is not in the dead letter');
   });
 });

@@ -75,7 +75,7 @@ export const runtimeConfigSchema = z
     deadLetterImages: envBoolean
       .default(false)
       .describe(
-        'Keep the pictures (frames, face crops) of dead-lettered messages; off: their size and SHA-256 only. Env EMOSTREAM_DLQ_KEEP_IMAGES.',
+        'Keep the biometric payloads (frames, face crops, face features) of dead-lettered messages; off: their size and SHA-256 only. Env EMOSTREAM_DLQ_KEEP_IMAGES.',
       ),
     shutdownGraceMs: z.coerce
       .number()

@@ -1,14 +1,18 @@
 import { createHash } from 'node:crypto';
 import type { Headers } from '../bus/types.js';
 
-/** Input topics whose messages carry pictures: camera frames and face crops (biometric data). */
-export const IMAGE_TOPIC_BASES: readonly string[] = ['frames', 'faces'];
+/**
+ * Input topics whose messages carry biometric data: camera frames and face crops (pictures) and face
+ * features (the backbone's embeddings, temporal's input: a face's 512 numbers identify it as well as
+ * its picture does). Their topics keep them 30 minutes to 2 hours; the DLQ keeps a day.
+ */
+export const BIOMETRIC_TOPIC_BASES: readonly string[] = ['frames', 'faces', 'embeddings'];
 
 /**
- * What a dead letter keeps of the message that failed. Frames and face crops are withheld unless
- * `keepImages` (EMOSTREAM_DLQ_KEEP_IMAGES): the dead letter then says how big the message was and its
- * SHA-256 (in headers), beside the reason and origin it always has, so a failure can be traced
- * without keeping a face for a day where every dead-letter reader can see it.
+ * What a dead letter keeps of the message that failed. Frames, face crops and face features are
+ * withheld unless `keepImages` (EMOSTREAM_DLQ_KEEP_IMAGES): the dead letter then says how big the
+ * message was and its SHA-256 (in headers), beside the reason and origin it always has, so a failure
+ * can be traced without keeping a face for a day where every dead-letter reader can see it.
  */
 export function deadLetterOrigin(
   inputTopicBase: string,
@@ -19,6 +23,6 @@ export function deadLetterOrigin(
     'emostream-origin-bytes': String(value.length),
     'emostream-origin-sha256': createHash('sha256').update(value).digest('hex'),
   };
-  if (keepImages || !IMAGE_TOPIC_BASES.includes(inputTopicBase)) return { originValue: value, headers };
-  return { originValue: new Uint8Array(), headers: { ...headers, 'emostream-origin-withheld': 'image' } };
+  if (keepImages || !BIOMETRIC_TOPIC_BASES.includes(inputTopicBase)) return { originValue: value, headers };
+  return { originValue: new Uint8Array(), headers: { ...headers, 'emostream-origin-withheld': 'biometric' } };
 }

@@ -652,7 +652,7 @@ export class StageRunner<Desc extends DescMessage = DescMessage> {
 
   /**
    * The DLQ record of an input: origin, reason, size and SHA-256 of the original, and the original itself —
-   * withheld for frames and face crops unless EMOSTREAM_DLQ_KEEP_IMAGES, and capped so that it always fits
+   * withheld for frames, face crops and face features unless EMOSTREAM_DLQ_KEEP_IMAGES, and capped so that it always fits
    * on the topic.
    */
   private deadLetter(record: ConsumedRecord, error: StageError): OutgoingRecord {
