@@ -687,8 +687,10 @@ async function main(argv) {
   });
   process.on('SIGINT', () => shutdown('SIGINT'));
   process.on('SIGTERM', () => shutdown('SIGTERM'));
-  // Nothing more to do: the JVM child keeps Node running until a signal
-  // arrives or the broker dies.
+  // The script lives until a signal or a crash of the broker, also while the broker is down on
+  // purpose (POST /kill): the JVM child alone kept Node running, so a kill ended the script and the
+  // control URL's /restart with it.
+  setInterval(() => {}, 1 << 30);
 }
 
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
