@@ -27,6 +27,7 @@ export const ERROR_CODES = [
   'SOURCE_BROKEN',
   'SOURCE_TRUNCATED',
   'SOURCE_FAILED',
+  'SOURCE_ENDED',
   'SOURCE_REFUSED',
   'PROGRESS_UNKNOWN',
   // face: frames and tracking
