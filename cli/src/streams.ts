@@ -1,6 +1,8 @@
 import { fromBinary } from '@bufbuild/protobuf';
 import {
   decodeStreamStatus,
+  envBindingsOf,
+  loadConfig,
   redactUrl,
   specUrlDigest,
   streamStatusTopic,
@@ -11,7 +13,14 @@ import {
   type StreamSpec,
   type StreamStatus,
 } from '@emostream/shared';
-import { assertValidStreamId } from '@emostream/ingest';
+import {
+  assertValidStreamId,
+  ingestSettingsSchema,
+  parseSource,
+  SourcePolicy,
+  SourceRefusedError,
+  type RefusalReason,
+} from '@emostream/ingest';
 
 /**
  * The desired set of streams: reads the compacted streams topic from its start up to its current end
@@ -133,6 +142,66 @@ export function assertStorableSpec(streamId: string, url: string): void {
         'put it in a Kubernetes Secret and name it as ${env:INGEST_CREDENTIAL_NAME} or ${file:NAME} in the URL',
     );
   }
+}
+
+/** What `emo streams add` can tell of a spec before it writes it. */
+export type SpecCheck =
+  | { verdict: 'allowed' }
+  | { verdict: 'refused'; reason: RefusalReason; message: string }
+  /** Allowed as far as this environment tells; `unchecked` says what only ingest can check. */
+  | { verdict: 'unchecked'; unchecked: string[] };
+
+/**
+ * Checks a stream URL with ingest's own source policy, configured from the INGEST_* variables of this
+ * environment (the operator runs `emo streams add` with those of the ingest deployment): a scheme not
+ * allowed, an address outside INGEST_ALLOW_HOSTS or in INGEST_DENY_HOSTS, a file outside
+ * INGEST_MEDIA_ROOTS, a device that is not /dev/videoN, a malformed URL are refused here, before the
+ * spec is written. What this environment cannot tell is said, not guessed: a file when
+ * INGEST_MEDIA_ROOTS is not set here, a private or loopback address when neither INGEST_ALLOW_HOSTS nor
+ * INGEST_DENY_HOSTS is, and a host name (ingest resolves it where it runs).
+ */
+export async function checkSpec(url: string, env: NodeJS.ProcessEnv = process.env): Promise<SpecCheck> {
+  const isSet = (name: string) => env[name] !== undefined && env[name] !== '';
+  // Only the INGEST_* variables: a config file (EMOSTREAM_CONFIG) holds the whole service config, not this part.
+  const settings = loadConfig(ingestSettingsSchema, envBindingsOf(ingestSettingsSchema), {
+    env: Object.fromEntries(Object.entries(env).filter(([name]) => name.startsWith('INGEST_'))),
+  });
+  let source;
+  try {
+    source = parseSource(url);
+  } catch (error) {
+    return { verdict: 'refused', reason: 'INVALID_URL', message: redactUrl((error as Error).message) };
+  }
+  const unchecked: string[] = [];
+  const knowsRoots = isSet('INGEST_MEDIA_ROOTS');
+  const knowsHosts = isSet('INGEST_ALLOW_HOSTS') || isSet('INGEST_DENY_HOSTS');
+  if (source.kind === 'file' && !knowsRoots) unchecked.push('the file against the media roots (INGEST_MEDIA_ROOTS is not set here)');
+  let askedToResolve = false;
+  const policy = new SourcePolicy(
+    {
+      schemes: settings.allowedSchemes,
+      // Unknown here: every address passes this check and the note says so.
+      allowHosts: knowsHosts ? settings.allowHosts : ['0.0.0.0/0', '::/0'],
+      denyHosts: settings.denyHosts,
+      mediaRoots: knowsRoots ? settings.mediaRoots : ['/'],
+    },
+    // The CLI does not resolve names: ingest does, where it runs, on every connection.
+    () => {
+      askedToResolve = true;
+      return Promise.reject(new Error('not resolved by emo streams add'));
+    },
+  );
+  try {
+    await policy.check(source);
+  } catch (error) {
+    if (!(error instanceof SourceRefusedError)) throw error;
+    if (!(error.reason === 'HOST_UNRESOLVABLE' && askedToResolve))
+      return { verdict: 'refused', reason: error.reason, message: error.message };
+    unchecked.push('the host name (ingest resolves it and checks its addresses)');
+  }
+  if ((source.kind === 'rtsp' || source.kind === 'http') && !knowsHosts && !unchecked.some((u) => u.startsWith('the host name')))
+    unchecked.push('the address (neither INGEST_ALLOW_HOSTS nor INGEST_DENY_HOSTS is set here)');
+  return unchecked.length === 0 ? { verdict: 'allowed' } : { verdict: 'unchecked', unchecked };
 }
 
 async function readCompacted<T>(

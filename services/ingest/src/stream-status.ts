@@ -60,7 +60,7 @@ export interface StreamStatusReporterOptions {
 /**
  * One admitted stream's status, from what its runner does: `running` at its first frame (and after
  * each reconnect), refreshed at most every `intervalMs` while frames flow; `reconnecting` with the
- * attempt and the last error; `finished`, `failed` or `refused` from its outcome. Writes go out one
+ * attempt and the last error at the first failed attempt, refreshed at most every `intervalMs`; `finished`, `failed` or `refused` from its outcome. Writes go out one
  * after the other in order, never holding up a frame; one that fails is logged and the stream goes on.
  */
 export class StreamStatusReporter {
@@ -87,7 +87,9 @@ export class StreamStatusReporter {
 
   /** A live source failed or ended and is tried again. */
   reconnecting(attempt: number, error: StageError): void {
-    this.write({ state: 'reconnecting', attempt, code: error.code, message: error.message });
+    // A camera down for long retries every few seconds: its status follows at most every intervalMs.
+    if (this.state !== 'reconnecting' || this.now() - this.lastWrittenAtMs >= this.options.intervalMs)
+      this.write({ state: 'reconnecting', attempt, code: error.code, message: error.message });
   }
 
   /** The runner's outcome. A stop (removal, rebalance, shutdown) says nothing: whoever runs the stream next reports it. */
