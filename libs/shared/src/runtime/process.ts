@@ -2,7 +2,7 @@ import { collectDefaultMetrics, Registry } from 'prom-client';
 import { createBus } from '../bus/index.js';
 import { ConfigError } from '../errors.js';
 import type { Bus } from '../bus/types.js';
-import type { RuntimeConfig } from '../config/runtime-config.js';
+import { opsPortOf, type RuntimeConfig } from '../config/runtime-config.js';
 import { rootLogger, type Logger } from '../log.js';
 import { startTracing, stopTracing } from '../telemetry/tracing.js';
 import type { Lifecycle } from './lifecycle.js';
@@ -59,7 +59,7 @@ export async function runServiceProcess(
 
   const bus = createBus(config);
   const service = await makeService({ bus, registry, logger });
-  const ops = await startOpsServer({ port: config.opsPort, host: config.opsHost, registry, health: () => [service.health] });
+  const ops = await startOpsServer({ port: opsPortOf(name, config), host: config.opsHost, registry, health: () => [service.health] });
   logger.info({ opsPort: ops.port }, 'ops server listening');
 
   let shuttingDown = false;
