@@ -17,7 +17,7 @@ import { ingestSettingsSchema, putStream } from '@emostream/ingest';
 import { expandInputs, InputError } from './inputs.js';
 import { serveLiveView } from './live-view.js';
 import { runPipeline } from './run.js';
-import { assertStorableSpec, formatStreamLine, listStreams, listStreamStatuses } from './streams.js';
+import { assertStorableSpec, checkSpec, formatStreamLine, listStreams, listStreamStatuses, printableJson, streamJson } from './streams.js';
 
 const { version } = JSON.parse(readFileSync(path.join(packageDir(import.meta.url), 'package.json'), 'utf8')) as { version: string };
 const program = new Command('emo')
@@ -215,10 +215,14 @@ streams
     }
     // A file path is stored absolute: ingest runs elsewhere, in another working directory.
     const source = isLocalPath(url) ? path.resolve(url) : url;
+    // Ingest's source policy, with this environment's INGEST_* settings: a refusal writes nothing.
+    const check = await checkSpec(source);
+    if (check.verdict === 'refused') throw new InvalidArgumentError(`ingest would refuse this stream (${check.reason}): ${check.message}`);
     const { bus, prefix } = busFromEnv();
     await putStream(bus, prefix, { streamId, url: source, sampleFps: options.fps, maxWidth: options.maxWidth, enabled: !options.disabled });
     await bus.close();
     console.log(`stream ${streamId} → ${redactUrl(source)}${options.disabled ? ' (disabled)' : ''}`);
+    if (check.verdict === 'unchecked') console.log(`not checked here, will be checked by ingest: ${check.unchecked.join('; ')}`);
   });
 
 streams
@@ -239,12 +243,19 @@ streams
 
 streams
   .command('list')
-  .description('list the declared streams, with what ingest did with each (running, or refused and why)')
-  .action(async () => {
+  .description(
+    'list the declared streams with what ingest says of each: starting, running, reconnecting, finished, failed or refused (and why)',
+  )
+  .option('--json', 'print a JSON array: each spec (URL without credentials) with its status')
+  .action(async (options: { json?: boolean }) => {
     const { bus, prefix } = busFromEnv();
     const specs = await listStreams(bus, prefix);
     const statuses = await listStreamStatuses(bus, prefix);
     await bus.close();
+    if (options.json) {
+      console.log(printableJson(specs.map((s) => streamJson(s, statuses.get(s.streamId)))));
+      return;
+    }
     if (specs.length === 0) console.log('no streams');
     for (const s of specs) console.log(formatStreamLine(s, statuses.get(s.streamId)));
   });

@@ -1,7 +1,10 @@
 import { fromBinary } from '@bufbuild/protobuf';
 import {
   decodeStreamStatus,
+  envBindingsOf,
+  loadConfig,
   redactUrl,
+  specUrlDigest,
   streamStatusTopic,
   StreamSpecSchema,
   topicName,
@@ -10,7 +13,14 @@ import {
   type StreamSpec,
   type StreamStatus,
 } from '@emostream/shared';
-import { assertValidStreamId } from '@emostream/ingest';
+import {
+  assertValidStreamId,
+  ingestSettingsSchema,
+  parseSource,
+  SourcePolicy,
+  SourceRefusedError,
+  type RefusalReason,
+} from '@emostream/ingest';
 
 /**
  * The desired set of streams: reads the compacted streams topic from its start up to its current end
@@ -29,10 +39,85 @@ export async function listStreamStatuses(bus: Bus, topicPrefix: string): Promise
   return new Map([...latest].filter((entry): entry is [string, StreamStatus] => entry[1] !== undefined));
 }
 
-/** One line of `emo streams list`: id, enabled, the URL without credentials, rate, and ingest's status. */
+/**
+ * Text from the topics made safe for a terminal: control characters (newline, tab, ESC, DEL, the C1
+ * range) and invisible format characters (bidi overrides, zero-width) are written as escapes, and so
+ * is the backslash, so every id reads unambiguously on one line. Anyone who can write the streams
+ * topic chooses the ids; none of it reaches the terminal raw.
+ */
+export function printable(text: string): string {
+  return text.replace(/[\\\p{Cc}\p{Cf}\u2028\u2029]/gu, (c) => {
+    if (c === '\\') return '\\\\';
+    const named: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t' };
+    if (named[c]) return named[c];
+    const code = c.codePointAt(0)!;
+    return code <= 0xff ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u{${code.toString(16)}}`;
+  });
+}
+
+/** JSON whose strings hold no character a terminal acts on: JSON.stringify leaves DEL, C1 and format characters raw. */
+export function printableJson(value: unknown): string {
+  return JSON.stringify(value, null, 2).replace(
+    /[\u007f-\u009f\p{Cf}\u2028\u2029]/gu,
+    // Each UTF-16 unit on its own: a character beyond U+FFFF is a surrogate pair in JSON.
+    (c) => [...Array(c.length).keys()].map((i) => `\\u${c.charCodeAt(i).toString(16).padStart(4, '0')}`).join(''),
+  );
+}
+
+/** A time as ISO 8601 UTC, to the second. */
+function at(ms: number): string {
+  return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+/**
+ * What ingest says of a stream, in words: `running (12 frames, last frame at …)`, `failed (SOURCE_NOT_FOUND: no such file …)`, …
+ * A status about another URL than the spec's (the spec changed and ingest has not taken it up yet)
+ * and no status at all say so instead of repeating something stale.
+ */
+export function describeStatus(spec: StreamSpec, status: StreamStatus | undefined): string {
+  if (!spec.enabled) return 'disabled';
+  if (!status) return 'no status from ingest yet';
+  if (status.urlDigest !== undefined && status.urlDigest !== specUrlDigest(spec.url))
+    return 'changed; no status from ingest for this URL yet';
+  const where = status.instanceId ? ` on ${status.instanceId}` : '';
+  const lastFrame = status.lastFrameAtMs !== undefined ? `, last frame at ${at(status.lastFrameAtMs)}` : '';
+  const why = (code: string | undefined) => (code ? `${code}: ${status.message ?? ''}` : (status.message ?? ''));
+  switch (status.state) {
+    case 'starting':
+      return `starting${where} (since ${at(status.atMs)})`;
+    case 'running':
+      return `running${where} (${status.frames ?? 0} frames${lastFrame})`;
+    case 'reconnecting':
+      return `reconnecting${where} (attempt ${status.attempt ?? 1}, last error ${why(status.code)}${lastFrame})`;
+    case 'finished':
+      return `finished (${status.frames ?? 0} frames, at ${at(status.atMs)})`;
+    case 'failed':
+      return `failed (${why(status.code)}, at ${at(status.atMs)})`;
+    case 'refused':
+      return `refused (${why(status.reason)})`;
+  }
+}
+
+/** One line of `emo streams list`: id, enabled, the URL without credentials, rate, and what ingest says of it; nothing raw from the topics. */
 export function formatStreamLine(spec: StreamSpec, status: StreamStatus | undefined): string {
-  const state = status ? `\t${status.state}${status.reason ? ` (${status.reason}: ${status.message ?? ''})` : ''}` : '';
-  return `${spec.streamId}\t${spec.enabled ? 'enabled' : 'disabled'}\t${redactUrl(spec.url)}${spec.sampleFps ? `\t${spec.sampleFps} fps` : ''}${state}`;
+  const fields = [spec.streamId, spec.enabled ? 'enabled' : 'disabled', redactUrl(spec.url)];
+  if (spec.sampleFps) fields.push(`${spec.sampleFps} fps`);
+  if (spec.enabled) fields.push(describeStatus(spec, status));
+  return fields.map(printable).join('\t');
+}
+
+/** One stream of `emo streams list --json`: the spec (URL without credentials) and ingest's status as written, or null. */
+export function streamJson(spec: StreamSpec, status: StreamStatus | undefined) {
+  const current = status && (status.urlDigest === undefined || status.urlDigest === specUrlDigest(spec.url)) ? status : undefined;
+  return {
+    streamId: spec.streamId,
+    enabled: spec.enabled,
+    url: redactUrl(spec.url),
+    sampleFps: spec.sampleFps,
+    maxWidth: spec.maxWidth,
+    summary: describeStatus(spec, status),
+    status: spec.enabled && current ? current : null,
+  };
 }
 
 /**
@@ -57,6 +142,66 @@ export function assertStorableSpec(streamId: string, url: string): void {
         'put it in a Kubernetes Secret and name it as ${env:INGEST_CREDENTIAL_NAME} or ${file:NAME} in the URL',
     );
   }
+}
+
+/** What `emo streams add` can tell of a spec before it writes it. */
+export type SpecCheck =
+  | { verdict: 'allowed' }
+  | { verdict: 'refused'; reason: RefusalReason; message: string }
+  /** Allowed as far as this environment tells; `unchecked` says what only ingest can check. */
+  | { verdict: 'unchecked'; unchecked: string[] };
+
+/**
+ * Checks a stream URL with ingest's own source policy, configured from the INGEST_* variables of this
+ * environment (the operator runs `emo streams add` with those of the ingest deployment): a scheme not
+ * allowed, an address outside INGEST_ALLOW_HOSTS or in INGEST_DENY_HOSTS, a file outside
+ * INGEST_MEDIA_ROOTS, a device that is not /dev/videoN, a malformed URL are refused here, before the
+ * spec is written. What this environment cannot tell is said, not guessed: a file when
+ * INGEST_MEDIA_ROOTS is not set here, a private or loopback address when neither INGEST_ALLOW_HOSTS nor
+ * INGEST_DENY_HOSTS is, and a host name (ingest resolves it where it runs).
+ */
+export async function checkSpec(url: string, env: NodeJS.ProcessEnv = process.env): Promise<SpecCheck> {
+  const isSet = (name: string) => env[name] !== undefined && env[name] !== '';
+  // Only the INGEST_* variables: a config file (EMOSTREAM_CONFIG) holds the whole service config, not this part.
+  const settings = loadConfig(ingestSettingsSchema, envBindingsOf(ingestSettingsSchema), {
+    env: Object.fromEntries(Object.entries(env).filter(([name]) => name.startsWith('INGEST_'))),
+  });
+  let source;
+  try {
+    source = parseSource(url);
+  } catch (error) {
+    return { verdict: 'refused', reason: 'INVALID_URL', message: redactUrl((error as Error).message) };
+  }
+  const unchecked: string[] = [];
+  const knowsRoots = isSet('INGEST_MEDIA_ROOTS');
+  const knowsHosts = isSet('INGEST_ALLOW_HOSTS') || isSet('INGEST_DENY_HOSTS');
+  if (source.kind === 'file' && !knowsRoots) unchecked.push('the file against the media roots (INGEST_MEDIA_ROOTS is not set here)');
+  let askedToResolve = false;
+  const policy = new SourcePolicy(
+    {
+      schemes: settings.allowedSchemes,
+      // Unknown here: every address passes this check and the note says so.
+      allowHosts: knowsHosts ? settings.allowHosts : ['0.0.0.0/0', '::/0'],
+      denyHosts: settings.denyHosts,
+      mediaRoots: knowsRoots ? settings.mediaRoots : ['/'],
+    },
+    // The CLI does not resolve names: ingest does, where it runs, on every connection.
+    () => {
+      askedToResolve = true;
+      return Promise.reject(new Error('not resolved by emo streams add'));
+    },
+  );
+  try {
+    await policy.check(source);
+  } catch (error) {
+    if (!(error instanceof SourceRefusedError)) throw error;
+    if (!(error.reason === 'HOST_UNRESOLVABLE' && askedToResolve))
+      return { verdict: 'refused', reason: error.reason, message: error.message };
+    unchecked.push('the host name (ingest resolves it and checks its addresses)');
+  }
+  if ((source.kind === 'rtsp' || source.kind === 'http') && !knowsHosts && !unchecked.some((u) => u.startsWith('the host name')))
+    unchecked.push('the address (neither INGEST_ALLOW_HOSTS nor INGEST_DENY_HOSTS is set here)');
+  return unchecked.length === 0 ? { verdict: 'allowed' } : { verdict: 'unchecked', unchecked };
 }
 
 async function readCompacted<T>(

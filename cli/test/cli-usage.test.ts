@@ -40,6 +40,28 @@ describe('emo command line', () => {
     assert.equal(unknownStage.stderr.match(/unknown stage/g)?.length, 1, 'the error is printed once');
   });
 
+  it('a stage started without KAFKA_BROKERS exits 1 naming KAFKA_BROKERS and its fix, in one JSON line without a stack trace (issue 26: it said "runtime: Required")', () => {
+    const env: NodeJS.ProcessEnv = { ...process.env, EMOSTREAM_LOG_LEVEL: 'info' };
+    delete env.KAFKA_BROKERS;
+    delete env.EMOSTREAM_CONFIG;
+    for (const stage of ['face', 'ingest']) {
+      const result = spawnSync(process.execPath, [emoBin, 'serve', stage], { encoding: 'utf8', env, timeout: 60_000 });
+      assert.equal(result.status, 1, `emo serve ${stage}: exit ${result.status}\n${result.stdout}${result.stderr}`);
+      // Not a terminal here: one JSON log line, the problems as fields.
+      const lines = result.stdout.trim().split('\n');
+      assert.equal(lines.length, 1, result.stdout);
+      const line = JSON.parse(lines[0]!) as { level: number; code: string; msg: string; problems: { env: string }[]; err?: unknown };
+      assert.equal(line.code, 'CONFIG_INVALID');
+      assert.match(line.msg, /^invalid configuration: KAFKA_BROKERS is not set \(Required when bus is kafka\); set it: Bootstrap servers/);
+      assert.deepEqual(
+        line.problems.map((p) => p.env),
+        ['KAFKA_BROKERS'],
+      );
+      assert.equal(line.err, undefined, 'no stack trace');
+      assert.doesNotMatch(result.stdout + result.stderr, /runtime: Required|\n\s+at .*:\d+:\d+/);
+    }
+  });
+
   it('shows the live sampling default the README states (5 frames/s)', () => {
     const help = emo(['run', '--help']);
     assert.match(help.stdout, /--fps <n>[\s\S]{0,200}?\(default: 5\)/);

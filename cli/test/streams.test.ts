@@ -37,7 +37,11 @@ describe('emo streams, on the real broker', () => {
     );
     const listed = runEmo(['streams', 'list'], env);
     assert.equal(listed.status, 0, listed.stderr);
-    assert.match(listed.stdout, /^door\tenabled\trtsp:\/\/127\.0\.0\.1:8554\/door-hd\t4 fps\nyard\tdisabled\twebcam:\/dev\/video2\n$/);
+    // No ingest runs here: the enabled stream says so rather than showing nothing (or something stale).
+    assert.match(
+      listed.stdout,
+      /^door\tenabled\trtsp:\/\/127\.0\.0\.1:8554\/door-hd\t4 fps\tno status from ingest yet\nyard\tdisabled\twebcam:\/dev\/video2\n$/,
+    );
   });
 
   it('stores a relative file path as an absolute one, and refuses to remove a stream that does not exist', async () => {
@@ -66,10 +70,58 @@ describe('emo streams, on the real broker', () => {
     );
   });
 
+  it("refuses a spec that ingest's source policy would refuse, with the reason, and writes nothing to the streams topic", async () => {
+    const env = {
+      KAFKA_BROKERS: kafkaBrokers(),
+      EMOSTREAM_TOPIC_PREFIX: `cli-policy-${process.pid}-${Date.now()}`,
+      EMOSTREAM_LOG_LEVEL: 'error',
+      // The operator's ingest settings, as the ingest deployment has them.
+      INGEST_MEDIA_ROOTS: '/srv/media',
+      INGEST_ALLOW_HOSTS: '10.20.0.0/16',
+      INGEST_ALLOWED_SCHEMES: 'rtsp,file,webcam',
+    };
+    for (const [url, refusal] of [
+      [
+        '/etc/passwd',
+        /^emo: ingest would refuse this stream \(FILE_OUTSIDE_MEDIA_ROOTS\): file "\/etc\/passwd" refused: .*INGEST_MEDIA_ROOTS: \/srv\/media/,
+      ],
+      ['rtsp://127.0.0.1:8554/door', /^emo: ingest would refuse this stream \(ADDRESS_NOT_ALLOWED\): host 127\.0\.0\.1 is a loopback/],
+      ['rtsp://169.254.169.254/latest', /^emo: ingest would refuse this stream \(ADDRESS_NOT_ALLOWED\)/],
+      ['http://10.20.0.5/cam.mjpg', /^emo: ingest would refuse this stream \(SCHEME_NOT_ALLOWED\): .*INGEST_ALLOWED_SCHEMES/],
+      ['ftp://10.20.0.5/cam', /^emo: ingest would refuse this stream \(INVALID_URL\): unsupported stream URL scheme/],
+      ['webcam:/etc/shadow', /^emo: ingest would refuse this stream \(DEVICE_NOT_ALLOWED\)/],
+    ] as const) {
+      const result = runEmo(['streams', 'add', 'cam', url], env);
+      assert.equal(result.status, 2, `${url}: ${result.stdout}${result.stderr}`);
+      assert.match(result.stderr, refusal, url);
+      assert.equal(result.stdout, '', url);
+    }
+    const bus = new KafkaBus(kafkaTestConfig('cli-test'));
+    try {
+      assert.deepEqual(await listStreams(bus, env.EMOSTREAM_TOPIC_PREFIX), [], 'nothing written to the streams topic');
+      // Allowed by the same settings: written. A host name is not resolved here, and says so.
+      const allowed = runEmo(['streams', 'add', 'cam', 'rtsp://10.20.0.5/door'], env);
+      assert.equal(allowed.status, 0, allowed.stderr);
+      assert.doesNotMatch(allowed.stdout, /not checked/);
+      const named = runEmo(['streams', 'add', 'named', 'rtsp://door-cam.cameras.internal/live'], env);
+      assert.equal(named.status, 0, named.stderr);
+      assert.match(named.stdout, /^not checked here, will be checked by ingest: the host name \(ingest resolves it/m);
+      assert.deepEqual(
+        (await listStreams(bus, env.EMOSTREAM_TOPIC_PREFIX)).map((s) => s.streamId),
+        ['cam', 'named'],
+      );
+    } finally {
+      await bus.close();
+    }
+  });
+
   it('fails with a clear message, not a stack trace, when no broker is configured', () => {
     const result = runEmo(['streams', 'list'], { KAFKA_BROKERS: '' });
     assert.equal(result.status, 1);
-    assert.match(result.stderr, /^emo: invalid configuration .*\n\s+- kafka\.brokers: Required when bus is kafka \(env KAFKA_BROKERS\)/);
+    assert.match(
+      result.stderr,
+      /^emo: invalid configuration \(environment\): KAFKA_BROKERS is not set \(Required when bus is kafka\); set it: /,
+    );
     assert.doesNotMatch(result.stderr, /\bat .*\.ts:\d+/);
   });
 });

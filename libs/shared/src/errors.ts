@@ -27,6 +27,7 @@ export const ERROR_CODES = [
   'SOURCE_BROKEN',
   'SOURCE_TRUNCATED',
   'SOURCE_FAILED',
+  'SOURCE_ENDED',
   'SOURCE_REFUSED',
   'PROGRESS_UNKNOWN',
   // face: frames and tracking
@@ -71,13 +72,43 @@ export class DecodeError extends StageError {
   }
 }
 
-/** Thrown at start-up when configuration is missing or invalid. The message names each bad path, never a secret's value. */
+/** One problem of a configuration: where, what is wrong, and how to fix it. */
+export interface ConfigProblem {
+  /** Dotted path in the config object, e.g. runtime.kafka.brokers. */
+  path: string;
+  /** The environment variable that sets it, when there is one. */
+  env?: string;
+  /** What is wrong, naming the variable (never a secret's value), e.g. "KAFKA_BROKERS is not set". */
+  problem: string;
+  /** What to set it to: the setting's documented meaning. */
+  fix?: string;
+}
+
+/**
+ * Thrown at start-up when configuration is missing or invalid. The message names each bad
+ * variable (or path), what is wrong with its value and what to set, never a secret's value.
+ */
 export class ConfigError extends Error {
   readonly code = 'CONFIG_INVALID';
-  constructor(message: string) {
+  constructor(
+    message: string,
+    /** Each problem, for a structured log line; empty when the error is not about fields (an unreadable file). */
+    readonly problems: readonly ConfigProblem[] = [],
+  ) {
     super(message);
     this.name = 'ConfigError';
   }
+
+  /** The whole error on one line, for a terminal. */
+  oneLine(): string {
+    if (this.problems.length === 0) return this.message.replace(/\s*\n\s*/g, ' ');
+    return `invalid configuration: ${this.problems.map(describeConfigProblem).join('; ')}`;
+  }
+}
+
+/** "KAFKA_BROKERS is not set (Required when bus is kafka); set it: bootstrap servers, comma-separated host:port". */
+export function describeConfigProblem(problem: ConfigProblem): string {
+  return problem.fix ? `${problem.problem}; set it: ${problem.fix}` : problem.problem;
 }
 
 /**

@@ -3,7 +3,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import { ConfigError, loadConfig, runtimeConfigSchema, runtimeEnvBindings } from '../src/index.js';
+import { z } from 'zod';
+import { ConfigError, envBindingsOf, loadConfig, runtimeConfigSchema, runtimeEnvBindings } from '../src/index.js';
 
 const load = (env: Record<string, string>, file?: string) =>
   loadConfig(runtimeConfigSchema, runtimeEnvBindings, { env, ...(file ? { file } : {}) });
@@ -37,15 +38,43 @@ describe('runtime config', () => {
     assert.equal(config.kafka?.sasl.mechanism, 'scram-sha-512');
   });
 
-  it('fails with every bad path and where to set it', () => {
+  it('fails naming every bad variable, what is wrong with its value and what to set it to', () => {
     assert.throws(
       () => load({ KAFKA_BROKERS: 'b:9092', EMOSTREAM_DELIVERY: 'twice', EMOSTREAM_OPS_PORT: '70000' }),
       (error: unknown) =>
         error instanceof ConfigError &&
-        /delivery: .*'twice'.* \(env EMOSTREAM_DELIVERY\)/.test(error.message) &&
-        /opsPort: .* \(env EMOSTREAM_OPS_PORT\)/.test(error.message),
+        /^ {2}- EMOSTREAM_DELIVERY="twice" is not valid \(.*'twice'.*\); set it: Delivery guarantee/m.test(error.message) &&
+        /^ {2}- EMOSTREAM_OPS_PORT="70000" is not valid \(.*65535.*\); set it: Port of \/metrics/m.test(error.message) &&
+        error.problems.map((p) => p.env).join() === 'EMOSTREAM_DELIVERY,EMOSTREAM_OPS_PORT',
     );
-    assert.throws(() => load({}), /kafka\.brokers: Required when bus is kafka \(env KAFKA_BROKERS\)/);
+    assert.throws(
+      () => load({}),
+      /invalid configuration \(environment\): KAFKA_BROKERS is not set \(Required when bus is kafka\); set it: Bootstrap servers/,
+    );
+  });
+
+  it('names the variable inside a section nothing set, not the section ("runtime: Required", issue 26)', () => {
+    const service = z.object({ runtime: runtimeConfigSchema }).strict();
+    try {
+      loadConfig(service, envBindingsOf(service), { env: {} });
+      assert.fail('a config without KAFKA_BROKERS was accepted');
+    } catch (error) {
+      assert.ok(error instanceof ConfigError);
+      assert.deepEqual(error.problems, [
+        {
+          path: 'runtime.kafka.brokers',
+          env: 'KAFKA_BROKERS',
+          problem: 'KAFKA_BROKERS is not set (Required when bus is kafka)',
+          fix: 'Bootstrap servers, comma-separated host:port',
+        },
+      ]);
+      assert.equal(
+        error.oneLine(),
+        'invalid configuration: KAFKA_BROKERS is not set (Required when bus is kafka); set it: Bootstrap servers, comma-separated host:port',
+      );
+    }
+    // The same section, set: it parses (the empty section is only filled in to name what is missing).
+    assert.equal(loadConfig(service, envBindingsOf(service), { env: { EMOSTREAM_BUS: 'memory' } }).runtime.bus, 'memory');
   });
 
   it('rejects unknown keys in a config file (a misspelt key is an error, not ignored)', () => {
@@ -64,7 +93,7 @@ describe('runtime config', () => {
     } catch (error) {
       assert.ok(error instanceof ConfigError);
       assert.ok(!error.message.includes(secret), error.message);
-      assert.match(error.message, /kafka\.sasl/);
+      assert.match(error.message, /KAFKA_SASL_MECHANISM="gssapi" is not valid/);
     }
   });
 });

@@ -43,6 +43,14 @@ export const ingestSettingsSchema = z
       .default(500)
       .describe('First reconnect delay; doubles per failure. Env INGEST_RECONNECT_INITIAL_MS.'),
     reconnectMaxMs: z.coerce.number().int().positive().default(30_000).describe('Longest reconnect delay. Env INGEST_RECONNECT_MAX_MS.'),
+    statusIntervalMs: z.coerce
+      .number()
+      .int()
+      .positive()
+      .default(5_000)
+      .describe(
+        "While a stream's frames flow, its status (emo streams list) is written again with the time of its last frame at most this often. Env INGEST_STATUS_INTERVAL_MS.",
+      ),
     // Source policy (docs/operations.md, "Source policy"): what a spec from the streams topic may open.
     allowedSchemes: commaList(['rtsp', 'rtsps', 'http', 'https', 'file', 'webcam']).describe(
       'URL schemes stream specs may use (rtsp, rtsps, http, https, file, webcam), comma-separated. Env INGEST_ALLOWED_SCHEMES.',

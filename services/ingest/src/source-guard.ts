@@ -60,7 +60,7 @@ export class SourceGuard {
       await this.refused(spec.streamId, error);
       return error;
     }
-    await this.report({ streamId: spec.streamId, state: 'running', urlDigest: specUrlDigest(spec.url) });
+    await this.report({ streamId: spec.streamId, state: 'starting', urlDigest: specUrlDigest(spec.url) });
     return undefined;
   }
 
@@ -122,7 +122,7 @@ export class SourceGuard {
 
   private async report(status: {
     streamId: string;
-    state: 'running' | 'refused';
+    state: 'starting' | 'refused';
     reason?: SourceRefusedError['reason'];
     message?: string;
     urlDigest?: string;

@@ -63,7 +63,15 @@ export interface StreamRunnerDeps {
    * input's summary instead, so the user reads each error once.
    */
   logFinalFailure?: boolean;
+  /**
+   * Told of each frame published and each reconnect, for the stream's status (ingest's
+   * stream-status topic); the outcome itself is `done`. Must not throw or block. Unset: not told (emo run).
+   */
+  onEvent?: (event: StreamEvent) => void;
 }
+
+/** What a runner tells `onEvent` while it runs. */
+export type StreamEvent = { kind: 'frame'; frames: number } | { kind: 'reconnecting'; attempt: number; error: StageError };
 
 /**
  * Reads one stream until it ends, fails for good, or is stopped.
@@ -155,6 +163,7 @@ export class StreamRunner {
     let gapPending = seqBase > 0;
     let sessionFrames = 0;
     let lastFrame: FrameMessage | undefined;
+    let lastError: StageError | undefined;
     const noDecoding: ReadSummary = { decodedFrames: 0, lastPtsMs: 0, warnings: [] };
     const fps = this.definition.sampleFps > 0 ? this.definition.sampleFps : settings.liveSampleFps;
     while (!this.abort.signal.aborted) {
@@ -175,6 +184,7 @@ export class StreamRunner {
           return { state: 'ended', frames: this.published, decodedFrames: this.published };
         }
         this.logger.warn({ url: this.definition.url, sessionFrames }, 'live source ended; reconnecting');
+        lastError = new StageError('SOURCE_ENDED', `the live source ended after ${sessionFrames} frames`, { retriable: true });
       } catch (error) {
         if (this.abort.signal.aborted) break;
         const failure = toStageError(error);
@@ -183,10 +193,12 @@ export class StreamRunner {
           return this.fail(failure);
         }
         this.reportError(failure);
+        lastError = failure;
       }
       gapPending = gapPending || this.published > 0;
       failures += 1;
       metrics.reconnects.inc({ stream: this.definition.streamId });
+      this.deps.onEvent?.({ kind: 'reconnecting', attempt: failures, error: lastError! });
       const delay = backoffMs(failures, settings.reconnectInitialMs, settings.reconnectMaxMs, this.deps.random ?? Math.random);
       this.logger.info({ attempt: failures, delayMs: delay }, 'reconnecting');
       await abortableSleep(delay, this.abort.signal);
@@ -235,6 +247,7 @@ export class StreamRunner {
     this.published += 1;
     this.lastPublishedSeq = seq;
     this.deps.metrics.frames.inc({ stream: this.definition.streamId });
+    this.deps.onEvent?.({ kind: 'frame', frames: this.published });
     return frame;
   }
 

@@ -16,13 +16,14 @@ import {
   type OutgoingRecord,
   type TopicPartition,
   redactUrl,
+  specUrlDigest,
   untilBusAnswers,
 } from '@emostream/shared';
 import type { IngestSettings } from './config.js';
 import type { IngestMetrics } from './metrics.js';
 import { ingestProgressTopic, ProgressLog, progressRecord, TransactionalPublisher, type StreamProgress } from './progress.js';
 import { SourceGuard } from './source-guard.js';
-import { StreamStatusWriter } from './stream-status.js';
+import { StreamStatusReporter, StreamStatusWriter } from './stream-status.js';
 import { StreamRunner, type StreamDefinition, type StreamOutcome } from './stream-runner.js';
 
 export interface IngestWorkerOptions {
@@ -53,7 +54,10 @@ const PROGRESS_TIMEOUT_MS = 120_000;
  * While the bus is away, publishing waits and retries; nothing is marked failed or finished.
  */
 export class IngestWorker {
-  private readonly runners = new Map<string, { runner: StreamRunner; partition: TopicPartition; spec: StreamDefinition }>();
+  private readonly runners = new Map<
+    string,
+    { runner: StreamRunner; partition: TopicPartition; spec: StreamDefinition; status: StreamStatusReporter }
+  >();
   private readonly logger: Logger;
   private consumer: BusConsumer | undefined;
   private producer: BusProducer | undefined;
@@ -201,6 +205,7 @@ export class IngestWorker {
     this.waitingForRoom.delete(streamId);
     if (record.value === null) {
       await this.stopStream(streamId, 'removed');
+      await this.forgetStatus(streamId);
       await this.guard.forget(streamId);
       // Forgotten: added again, the stream starts from its beginning.
       await this.publisher!.publish([progressRecord(this.progressTopic, streamId, null)]);
@@ -215,6 +220,7 @@ export class IngestWorker {
     }
     if (!spec.enabled) {
       await this.stopStream(streamId, 'disabled');
+      await this.forgetStatus(streamId);
       return;
     }
     const wanted: StreamDefinition = { streamId, url: spec.url, sampleFps: spec.sampleFps, maxWidth: spec.maxWidth };
@@ -244,6 +250,13 @@ export class IngestWorker {
   }
 
   private startStream(spec: StreamDefinition, specKey: string, partition: TopicPartition): void {
+    const status = new StreamStatusReporter({
+      writer: this.status,
+      streamId: spec.streamId,
+      urlDigest: specUrlDigest(spec.url),
+      instanceId: this.options.instanceId ?? '',
+      intervalMs: this.options.settings.statusIntervalMs,
+    });
     const runner = new StreamRunner(spec, {
       publish: (frame, signal) => {
         const progress: StreamProgress = { spec: specKey, lastSeq: frame.ref!.seq, done: frame.ref!.endOfStream };
@@ -258,12 +271,14 @@ export class IngestWorker {
       metrics: this.options.metrics,
       settings: this.options.settings,
       prepareSource: (source, signal) => this.guard.prepare(spec.streamId, source, signal),
+      onEvent: (event) => (event.kind === 'frame' ? status.frame(event.frames) : status.reconnecting(event.attempt, event.error)),
     });
     const { resumeAfter: _resumed, ...wanted } = spec;
-    this.runners.set(spec.streamId, { runner, partition, spec: wanted });
+    this.runners.set(spec.streamId, { runner, partition, spec: wanted, status });
     this.logger.info({ streamId: spec.streamId, url: redactUrl(spec.url), resumeAfter: spec.resumeAfter }, 'stream started');
     void runner.done
       .then((outcome) => {
+        status.ended(outcome);
         this.outcomes.set(spec.streamId, outcome);
         if (this.runners.get(spec.streamId)?.runner === runner) {
           this.runners.delete(spec.streamId);
@@ -280,11 +295,22 @@ export class IngestWorker {
       .catch((error: unknown) => this.logger.error({ err: error, streamId: spec.streamId }, 'stream runner failed unexpectedly'));
   }
 
+  /** A removed or disabled stream has no status: nothing runs it, and `emo streams list` shows none. */
+  private async forgetStatus(streamId: string): Promise<void> {
+    try {
+      await this.status.remove(streamId);
+    } catch (error) {
+      // Advisory, as every status: the stream is stopped whether or not this is written.
+      this.logger.warn({ err: error, streamId }, 'could not delete a stream status');
+    }
+  }
+
   private async stopStream(streamId: string, why: string): Promise<void> {
     const entry = this.runners.get(streamId);
     if (!entry) return;
     this.runners.delete(streamId);
     await entry.runner.stop();
+    await entry.status.settled();
     this.logger.info({ streamId, why }, 'stream stopped');
     this.admitWaiting();
   }

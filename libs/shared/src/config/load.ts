@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import { ConfigError } from '../errors.js';
+import { ConfigError, describeConfigProblem, type ConfigProblem } from '../errors.js';
 
 /** Where one config field can come from in the environment. */
 export interface EnvBinding {
@@ -11,6 +11,8 @@ export interface EnvBinding {
   path: string;
   /** Secrets are never echoed in error messages. */
   secret?: boolean;
+  /** What the setting means, from its description (without "Env X"): the fix an error suggests. */
+  meaning?: string;
 }
 
 /**
@@ -34,19 +36,34 @@ export function envBindingsOf(schema: z.ZodTypeAny, at: readonly string[] = []):
     for (const [key, child] of Object.entries(inner.shape as Record<string, z.ZodTypeAny>)) envBindingsOf(child, [...at, key]).forEach(add);
   } else if (inner instanceof z.ZodDiscriminatedUnion) {
     const union = inner as z.ZodDiscriminatedUnion<string, z.ZodObject<z.ZodRawShape>[]>;
-    if (own) add({ env: own.env, path: [...at, union.discriminator].join('.'), ...(own.secret ? { secret: true } : {}) });
+    if (own) add({ env: own.env, path: [...at, union.discriminator].join('.'), ...bindingExtras(own) });
     for (const option of union.options) envBindingsOf(option, at).forEach(add);
   } else if (own) {
-    add({ env: own.env, path: at.join('.'), ...(own.secret ? { secret: true } : {}) });
+    add({ env: own.env, path: at.join('.'), ...bindingExtras(own) });
   }
   return bindings;
 }
 
+function bindingExtras(own: { secret: boolean; meaning: string }): Pick<EnvBinding, 'secret' | 'meaning'> {
+  return { ...(own.secret ? { secret: true } : {}), ...(own.meaning ? { meaning: own.meaning } : {}) };
+}
+
 /** The variable a field's description names ("Env X"), looking through defaults, optionals and refinements. */
-function describedEnv(schema: z.ZodTypeAny): { env: string; secret: boolean } | undefined {
+function describedEnv(schema: z.ZodTypeAny): { env: string; secret: boolean; meaning: string } | undefined {
   for (let s: z.ZodTypeAny | undefined = schema; s; s = innerOf(s)) {
-    const match = s.description ? /\bEnv ([A-Z][A-Z0-9_]*)/.exec(s.description) : null;
-    if (match) return { env: match[1]!, secret: /\(secret\)/.test(s.description!) };
+    const match = s.description ? /\bEnv ([A-Z][A-Z0-9_]*)(.*)$/s.exec(s.description) : null;
+    if (match) {
+      // "SASL authentication. Env KAFKA_SASL_MECHANISM (none|plain)." → "SASL authentication (none|plain)"
+      const before = s
+        .description!.slice(0, match.index)
+        .trim()
+        .replace(/[.\s]+$/, '');
+      const after = match[2]!
+        .replace(/\(secret\)/, '')
+        .trim()
+        .replace(/[.\s]+$/, '');
+      return { env: match[1]!, secret: /\(secret\)/.test(s.description!), meaning: [before, after].filter(Boolean).join(' ') };
+    }
   }
   return undefined;
 }
@@ -94,9 +111,27 @@ export function loadConfig<S extends z.ZodTypeAny>(
   }
   deepMerge(raw, options.overrides ?? {});
 
-  const result = schema.safeParse(raw);
+  let result = schema.safeParse(raw);
+  // A required section that nothing set (a service's `runtime`) is absent, and zod says only
+  // "runtime: Required": give it an empty object and parse again, so the problems are the fields
+  // inside it, each with its variable (KAFKA_BROKERS).
+  for (let round = 0; round < 5 && !result.success; round++) {
+    const absent = result.error.issues
+      .filter((issue) => issue.code === 'invalid_type' && issue.received === 'undefined')
+      .map((issue) => issue.path.join('.'))
+      .filter((at) => at !== '' && bindings.some((b) => b.path.startsWith(`${at}.`)));
+    if (absent.length === 0) break;
+    for (const at of absent) setPath(raw, at, {});
+    result = schema.safeParse(raw);
+  }
   if (result.success) return result.data;
-  throw new ConfigError(describeIssues(result.error, bindings, file));
+  const problems = describeIssues(result.error, bindings, env, raw);
+  const source = file ? ` (file ${file} and environment)` : ' (environment)';
+  const message =
+    problems.length === 1
+      ? `invalid configuration${source}: ${describeConfigProblem(problems[0]!)}`
+      : `invalid configuration${source}, ${problems.length} problems:\n${problems.map((p) => `  - ${describeConfigProblem(p)}`).join('\n')}`;
+  throw new ConfigError(message, problems);
 }
 
 function readYamlFile(file: string): Record<string, unknown> {
@@ -119,18 +154,47 @@ function readYamlFile(file: string): Record<string, unknown> {
   return parsed as Record<string, unknown>;
 }
 
-function describeIssues(error: z.ZodError, bindings: readonly EnvBinding[], file: string | undefined): string {
-  const lines = error.issues.map((issue) => {
+/**
+ * Each issue as a problem that names its variable and what is wrong with the value:
+ * "KAFKA_BROKERS is not set (Required when bus is kafka)", "EMOSTREAM_OPS_PORT="abc" is not valid
+ * (Expected number, received nan)", with the setting's meaning as the fix. Secret values never appear.
+ */
+function describeIssues(
+  error: z.ZodError,
+  bindings: readonly EnvBinding[],
+  env: NodeJS.ProcessEnv,
+  raw: Record<string, unknown>,
+): ConfigProblem[] {
+  return error.issues.map((issue) => {
     const path = issue.path.join('.') || '(root)';
     const binding = bindings.find((b) => b.path === path);
     const secret = bindings.some((b) => b.secret && (path === b.path || path.startsWith(`${b.path}.`)));
+    // Neither the environment nor the file set it.
+    const absent = getPath(raw, issue.path) === undefined;
     // Zod's messages can quote the received value (enums, literals): hide it for secrets.
-    const reason = secret ? 'invalid value (secret, not shown)' : issue.message;
-    const where = binding ? ` (env ${binding.env})` : '';
-    return `  - ${path}: ${reason}${where}`;
+    const reason = secret && !absent ? 'invalid value (secret, not shown)' : issue.message;
+    if (!binding) return { path, problem: `${path}: ${reason}` };
+    const value = env[binding.env];
+    const fromEnv = value !== undefined && value !== '';
+    const what = absent
+      ? `${binding.env} is not set`
+      : !fromEnv
+        ? `${path} (config file; env ${binding.env}) is not valid`
+        : secret
+          ? `${binding.env} is not valid`
+          : `${binding.env}=${JSON.stringify(value.length > 80 ? `${value.slice(0, 80)}…` : value)} is not valid`;
+    const detail = reason === 'Required' && absent ? '' : ` (${reason})`;
+    return { path, env: binding.env, problem: `${what}${detail}`, ...(binding.meaning ? { fix: binding.meaning } : {}) };
   });
-  const source = file ? ` (file ${file} and environment)` : ' (environment)';
-  return `invalid configuration${source}, ${lines.length} problem(s):\n${lines.join('\n')}`;
+}
+
+function getPath(target: Record<string, unknown>, keys: readonly (string | number)[]): unknown {
+  let node: unknown = target;
+  for (const key of keys) {
+    if (typeof node !== 'object' || node === null) return undefined;
+    node = (node as Record<string, unknown>)[key];
+  }
+  return node;
 }
 
 function setPath(target: Record<string, unknown>, dotted: string, value: unknown): void {

@@ -63,8 +63,10 @@ export const runtimeConfigSchema = z
       .int()
       .min(0)
       .max(65_535)
-      .default(9400)
-      .describe('Port of /metrics, /healthz and /readyz (0 = any free port). Env EMOSTREAM_OPS_PORT.'),
+      .optional()
+      .describe(
+        "Port of /metrics, /healthz and /readyz (0 = any free port); unset, each stage's own (ingest 9401, face 9402, backbone 9403, temporal 9404, sink 9405), so stages side by side on one host all start. Env EMOSTREAM_OPS_PORT.",
+      ),
     opsHost: z
       .string()
       .min(1)
@@ -127,6 +129,18 @@ export const runtimeConfigSchema = z
     }
   });
 export type RuntimeConfig = z.infer<typeof runtimeConfigSchema>;
+
+/**
+ * Each stage's ops port when EMOSTREAM_OPS_PORT is not set: distinct, so the five stages started side
+ * by side with their defaults on one host all start (one shared default made the second die with
+ * EADDRINUSE). Containers and the Kubernetes manifests set EMOSTREAM_OPS_PORT=9400, which wins.
+ */
+export const DEFAULT_OPS_PORTS: Readonly<Record<string, number>> = { ingest: 9401, face: 9402, backbone: 9403, temporal: 9404, sink: 9405 };
+
+/** The port a stage's ops server listens on: EMOSTREAM_OPS_PORT when set, else the stage's own default (9400 for a stage not listed). */
+export function opsPortOf(stage: string, config: Pick<RuntimeConfig, 'opsPort'>): number {
+  return config.opsPort ?? DEFAULT_OPS_PORTS[stage] ?? 9400;
+}
 
 /** Environment variables of the runtime config, relative to its own root (from the schema's descriptions). */
 export const runtimeEnvBindings: readonly EnvBinding[] = envBindingsOf(runtimeConfigSchema);

@@ -13,17 +13,43 @@ export const streamStatusTopic = {
   configEntries: { 'cleanup.policy': 'compact' },
 } as const;
 
+/**
+ * What ingest says of a stream, newest last:
+ * - starting: admitted by the source policy on `instanceId`; no frame published yet.
+ * - running: frames flow; `lastFrameAtMs` is refreshed while they do (every INGEST_STATUS_INTERVAL_MS).
+ * - reconnecting: a live source failed or ended; `attempt` counts the tries since its last frame,
+ *   `code` and `message` say what went wrong last.
+ * - finished: a file played to its end; `frames` were published, the last at `lastFrameAtMs`.
+ * - failed: the stream stopped for good; `code` and `message` say why (SOURCE_NOT_FOUND, …).
+ * - refused: never fetched; `reason` is the source policy's or the stream cap's (ingest's RefusalReason).
+ * A removed or disabled stream has no status (ingest deletes it).
+ */
+export type StreamState = 'starting' | 'running' | 'reconnecting' | 'finished' | 'failed' | 'refused';
+
+export const STREAM_STATES: readonly StreamState[] = ['starting', 'running', 'reconnecting', 'finished', 'failed', 'refused'];
+
+/** States of a stream that ingest admitted and still works on: what `emostream_ingest_streams_running` counts. */
+export const ACTIVE_STREAM_STATES: readonly StreamState[] = ['starting', 'running', 'reconnecting'];
+
 export interface StreamStatus {
   streamId: string;
-  /** running: admitted and started on `instanceId`; refused: never fetched, `reason` says why. */
-  state: 'running' | 'refused';
-  /** Why it was refused (ingest's RefusalReason). */
+  state: StreamState;
+  /** Refused: why (ingest's RefusalReason). */
   reason?: string;
-  /** The human reason (URLs redacted). */
+  /** Failed, or reconnecting after a failure: the error's code (StageError code). */
+  code?: string;
+  /** The human reason of a refusal, failure or reconnect (URLs redacted). */
   message?: string;
-  /** Of a running stream: `specUrlDigest` of the URL admitted, so a reader can tell which spec it is about. */
+  /** Reconnecting: the attempt since the last frame, from 1. */
+  attempt?: number;
+  /** Running, finished or failed: frames this replica published for the stream (a file taken over counts from where it resumed). */
+  frames?: number;
+  /** When the last frame was published (ms since the epoch); absent before the first. */
+  lastFrameAtMs?: number;
+  /** Of an admitted stream: `specUrlDigest` of the URL admitted, so a reader can tell which spec it is about. */
   urlDigest?: string;
   instanceId: string;
+  /** When ingest wrote this status. */
   atMs: number;
 }
 
@@ -43,7 +69,7 @@ export function encodeStreamStatus(status: StreamStatus): Buffer {
 export function decodeStreamStatus(value: Uint8Array): StreamStatus | undefined {
   try {
     const parsed = JSON.parse(Buffer.from(value).toString('utf8')) as StreamStatus;
-    return typeof parsed.streamId === 'string' && (parsed.state === 'running' || parsed.state === 'refused') ? parsed : undefined;
+    return typeof parsed.streamId === 'string' && STREAM_STATES.includes(parsed.state) ? parsed : undefined;
   } catch {
     return undefined; // not ours to fail on: readers show no status for it
   }

@@ -1,7 +1,8 @@
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { createBus } from '../bus/index.js';
+import { ConfigError } from '../errors.js';
 import type { Bus } from '../bus/types.js';
-import type { RuntimeConfig } from '../config/runtime-config.js';
+import { opsPortOf, type RuntimeConfig } from '../config/runtime-config.js';
 import { rootLogger, type Logger } from '../log.js';
 import { startTracing, stopTracing } from '../telemetry/tracing.js';
 import type { Lifecycle } from './lifecycle.js';
@@ -58,7 +59,7 @@ export async function runServiceProcess(
 
   const bus = createBus(config);
   const service = await makeService({ bus, registry, logger });
-  const ops = await startOpsServer({ port: config.opsPort, host: config.opsHost, registry, health: () => [service.health] });
+  const ops = await startOpsServer({ port: opsPortOf(name, config), host: config.opsHost, registry, health: () => [service.health] });
   logger.info({ opsPort: ops.port }, 'ops server listening');
 
   let shuttingDown = false;
@@ -126,10 +127,21 @@ export function exitWhenFailed(lifecycle: Lifecycle, graceMs: number, logger: Lo
   });
 }
 
-/** The `main` of a stage process: any error that escapes is logged and ends the process with code 1. */
+/**
+ * The `main` of a stage process: any error that escapes is logged and ends the process with code 1.
+ * A configuration error is the operator's to fix, not a bug: no stack trace, each problem named by its
+ * variable — one line of text on a terminal, a JSON log line with the problems as fields otherwise.
+ */
 export function runMain(main: () => Promise<void>): void {
   main().catch((error: unknown) => {
-    rootLogger.fatal({ err: error }, error instanceof Error ? error.message : String(error));
+    if (error instanceof ConfigError) reportConfigError(error, { terminal: Boolean(process.stderr.isTTY) });
+    else rootLogger.fatal({ err: error }, error instanceof Error ? error.message : String(error));
     process.exit(1);
   });
+}
+
+/** How a process that cannot start reports its configuration error: text on stderr for a person at a terminal, JSON for a log collector. */
+export function reportConfigError(error: ConfigError, { terminal }: { terminal: boolean }, logger: Logger = rootLogger): void {
+  if (terminal) process.stderr.write(`emo: ${error.oneLine()}\n`);
+  else logger.fatal({ code: error.code, problems: error.problems }, error.oneLine());
 }

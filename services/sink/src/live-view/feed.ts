@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { fromBinary } from '@bufbuild/protobuf';
 import {
+  ACTIVE_STREAM_STATES,
   decodeStreamStatus,
   eventsTopic,
   followTopic,
@@ -118,7 +119,8 @@ export async function liveViewFeed(
       });
       await follow('stream-status', statusTopic, true, undefined, (record) => {
         const status = record.value ? decodeStreamStatus(record.value) : undefined;
-        if (status?.state === 'running' && status.urlDigest) admitted.set(record.key, status.urlDigest);
+        // Admitted and not over (starting, running or reconnecting): the camera may be relayed.
+        if (status && ACTIVE_STREAM_STATES.includes(status.state) && status.urlDigest) admitted.set(record.key, status.urlDigest);
         else admitted.delete(record.key);
         update(record.key);
       });
