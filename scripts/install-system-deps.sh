@@ -8,6 +8,7 @@
 #     GStreamer RTSP server - a real RTSP camera on loopback
 #     chromium    - headless browser for the live view's tests (driven by playwright-core)
 #     openssl     - certificates of the local Kubernetes control plane (npm run test:k8s)
+#     kcat        - docs/consumers.md's first look at the events topic, run as written by a test
 #   scripts/install-system-deps.sh --containers   what `npm run test:containers` needs besides --tests:
 #     podman, buildah, runc - build and run the images (runc: crun refuses cgroups v1 hybrid hosts)
 #     debootstrap - the base image, made from Debian's packages (base images cannot be pulled)
@@ -34,6 +35,7 @@ if $tests; then
   done
   command -v chromium >/dev/null 2>&1 || missing+=(chromium)
   command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+  command -v kcat >/dev/null 2>&1 || missing+=(kcat)
 fi
 if $containers; then
   for pkg in podman buildah runc debootstrap; do
