@@ -40,6 +40,6 @@ if (summary.faces === 0) process.exit(1);
 function describeReport(file: string): string {
   if (file.endsWith('.annotated.mp4')) return '  (every frame with boxes, labels, track ids and probability bars)';
   if (file.endsWith('.events.jsonl')) return '  (one JSON event per face per sampled frame, plus a summary per track)';
-  if (file.endsWith('.csv')) return "  (the reference's per-frame report of one track)";
+  if (file.endsWith('.csv')) return "  (the reference's per-frame report, a row per frame and track)";
   return '';
 }

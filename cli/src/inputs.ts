@@ -14,6 +14,8 @@ export interface RunInput {
   image?: boolean;
   /** The images of one folder share one table of faces, named after the folder (a lone image: after itself). */
   group?: string;
+  /** Known before reading to make no report (a folder without media, an empty file): its summary names it. */
+  problem?: string;
 }
 
 /** Containers ffmpeg reads that people keep video in; a folder input takes every such file in it. */
@@ -46,10 +48,11 @@ export class InputError extends Error {}
  * Turns the command line's inputs into streams: a folder becomes every video and image file directly in
  * it (sorted, like the reference's `run.py --path_video`; its images share one table of faces), URLs and `webcam[:/dev/videoN]` stay live
  * sources, anything else is a file (a missing one is reported when it is read, with the others
- * still running). Fails for a folder without videos and for an unsupported URL scheme.
+ * still running). A folder without media and an empty file are inputs with a `problem`: they fail on
+ * their own, like a missing file. Fails (a usage error) for an unsupported URL scheme.
  */
 export function expandInputs(args: string[]): RunInput[] {
-  const expanded = args.flatMap((arg): { input: string; source: Source; group?: string }[] => {
+  const expanded = args.flatMap((arg): { input: string; source: Source; group?: string; problem?: string }[] => {
     let source: Source;
     try {
       source = parseSource(arg);
@@ -62,21 +65,43 @@ export function expandInputs(args: string[]): RunInput[] {
         .sort()
         .map((file) => path.join(arg, file));
       if (media.length === 0)
-        throw new InputError(
-          `no video or image files in folder ${arg} (looked for ${[...VIDEO_EXTENSIONS, ...IMAGE_EXTENSIONS].join(' ')})`,
-        );
+        return [
+          {
+            input: arg,
+            source,
+            problem: `no video or image files in folder (looked for ${[...VIDEO_EXTENSIONS, ...IMAGE_EXTENSIONS].join(' ')})`,
+          },
+        ];
       const group = baseName(source);
       return media.map((input) => ({ input, source: parseSource(input), ...(isImageFile(input) ? { group } : {}) }));
     }
+    // ffmpeg would say "moov atom not found" or "Invalid data" of a file with nothing in it.
+    if (source.kind === 'file' && isEmptyFile(source.input)) return [{ input: arg, source, problem: 'empty file (0 bytes)' }];
     return [{ input: arg, source }];
   });
   // Inputs sharing a name get their position appended, so their reports never overwrite each other.
   const names = expanded.map((item) => baseName(item.source));
-  return expanded.map(({ input, source, group }, index) => {
+  return expanded.map(({ input, source, group, problem }, index) => {
     const name = names.filter((n) => n === names[index]).length > 1 ? `${names[index]}-${index + 1}` : names[index]!;
     const image = source.kind === 'file' && isImageFile(source.input);
-    return { input, kind: source.kind, live: source.live, name, ...(image ? { image, group: group ?? name } : {}) };
+    return {
+      input,
+      kind: source.kind,
+      live: source.live,
+      name,
+      ...(image ? { image, group: group ?? name } : {}),
+      ...(problem ? { problem } : {}),
+    };
   });
+}
+
+function isEmptyFile(file: string): boolean {
+  try {
+    const stat = statSync(file);
+    return stat.isFile() && stat.size === 0;
+  } catch {
+    return false;
+  }
 }
 
 function isDirectory(file: string): boolean {

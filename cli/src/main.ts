@@ -1,4 +1,4 @@
-import { accessSync, constants, mkdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import {
@@ -12,17 +12,18 @@ import {
   runtimeConfigSchema,
   runtimeEnvBindings,
 } from '@emostream/shared';
-import { DEFAULT_MODELS_DIR } from '@emostream/vision';
+import { DEFAULT_MODELS_DIR, resolvePackDir } from '@emostream/vision';
 import { ingestSettingsSchema, putStream } from '@emostream/ingest';
 import { expandInputs, InputError } from './inputs.js';
 import { serveLiveView } from './live-view.js';
 import { runPipeline } from './run.js';
+import { OutFolderError, prepareOutFolder, removeIfEmpty, RUN_MANIFEST } from './reports/run-manifest.js';
 import { assertStorableSpec, checkSpec, formatStreamLine, listStreams, listStreamStatuses, printableJson, streamJson } from './streams.js';
 
 const { version } = JSON.parse(readFileSync(path.join(packageDir(import.meta.url), 'package.json'), 'utf8')) as { version: string };
 const program = new Command('emo')
   .description('EmoStream: real-time facial emotion recognition on Kafka')
-  .version(version, '-V, --version')
+  .version(version, '-v, --version')
   .showHelpAfterError()
   // Usage errors exit 2 (as `emo models` does), everything else 1: commander's own exits go through the catch below.
   .exitOverride();
@@ -66,12 +67,19 @@ program
 
 program
   .command('run')
-  .description('run the whole pipeline in this process (no broker) over video files, folders, URLs or a webcam; writes reports per input')
-  .argument('<inputs...>', 'video files (any container ffmpeg reads), folders of them, rtsp:// or http(s):// URLs, webcam[:/dev/videoN]')
+  .description(
+    'run the whole pipeline in this process (no broker) over videos, images, folders of them, URLs or a webcam; writes reports per input and <out>/run.json',
+  )
+  .argument(
+    '<inputs...>',
+    'video files (any container ffmpeg reads), images (jpg, png, bmp, webp, tiff), folders of videos and/or images, rtsp:// or http(s):// URLs, webcam[:/dev/videoN]',
+  )
   .option('--pack <name|dir>', 'pack of the backbone and temporal model (default, emo-affectnet, synthetic, or a folder)', 'default')
   .option('--detector-pack <name|dir>', 'pack whose detectors find faces', 'default')
   .option('--models-dir <dir>', 'folder of named packs', DEFAULT_MODELS_DIR)
-  .option('--out <dir>', 'output folder', 'emo-output')
+  .option('--out <dir>', 'output folder (refused if it holds an earlier run, see --overwrite)', 'emo-output')
+  .option('--overwrite', "reuse an --out that holds an earlier run: that run's files (listed in its run.json) are removed first")
+  .option('--per-track-csv', "also write the reference's CSV per track, <name>.track<N>.csv, beside <name>.csv")
   .option('--fps <n>', 'sampling rate of live inputs, frames/s (files always use the reference sampling)', positiveNumber, DEFAULT_LIVE_FPS)
   .option('--max-width <px>', 'scale wider frames down (0 = ingest default)', positiveNumber, 0)
   .option('--device <cpu|cuda>', 'where the models run (cuda falls back to cpu with a warning)', deviceOption, 'cpu')
@@ -107,6 +115,8 @@ program
         maxWidth: number;
         device: 'cpu' | 'cuda';
         features?: boolean;
+        overwrite?: boolean;
+        perTrackCsv?: boolean;
         video: boolean;
         serve?: number;
         serveHost: string;
@@ -122,8 +132,23 @@ program
         if (error instanceof InputError) throw new InvalidArgumentError(error.message);
         throw error;
       }
+      // The packs named must exist (default and synthetic are built on first use): a usage error otherwise.
+      for (const pack of new Set([options.pack, options.detectorPack])) {
+        if (pack === 'default' || pack === 'synthetic') continue;
+        try {
+          resolvePackDir(pack, options.modelsDir);
+        } catch (error) {
+          throw new InvalidArgumentError((error as Error).message);
+        }
+      }
       // The output folder is checked before any work: a read-only --out must not fail after the whole input ran.
-      assertWritableFolder(options.out);
+      let outFolder: { created: boolean };
+      try {
+        outFolder = prepareOutFolder(options.out, { overwrite: Boolean(options.overwrite) });
+      } catch (error) {
+        if (error instanceof OutFolderError) throw new InvalidArgumentError(error.message);
+        throw error;
+      }
       // With --json, stdout carries only the JSON summaries; the human lines go to stderr.
       const say = options.json ? (line: string) => console.error(line) : (line: string) => console.log(line);
       // Ctrl-C once: stop reading, finish what is in flight (within --grace) and write the reports.
@@ -155,6 +180,7 @@ program
         maxWidth: options.maxWidth,
         device: options.device,
         features: Boolean(options.features),
+        perTrackCsv: Boolean(options.perTrackCsv),
         video: options.video,
         log: say,
         signal: stop.signal,
@@ -162,21 +188,27 @@ program
         force: force.signal,
         ...(serve ? { attach: serve, holdAfterEnd: true } : {}),
         ...(options.kafka ? { kafkaBrokers: options.kafka } : {}),
+      }).catch((error: unknown) => {
+        // The pack could not load (or worse): no report, and no folder left behind that this run made.
+        if (outFolder.created) removeIfEmpty(options.out);
+        throw error;
       });
       if (options.json) for (const summary of summaries) console.log(JSON.stringify(summary));
-      if (summaries.some((s) => s.reports.length > 0)) {
-        say(
-          options.video
-            ? `reports written to ${options.out}/ (<input>.csv, .events.jsonl, .annotated.mp4; images: <folder>.faces.csv, <image>.annotated.jpg)`
-            : `reports written to ${options.out}/ (<input>.csv, .events.jsonl; images: <folder>.faces.csv)`,
-        );
+      const written = [...new Set(summaries.flatMap((s) => s.reports))];
+      if (written.length > 0) {
+        say(`reports written to ${options.out}/: ${listFiles([...written, path.join(options.out, RUN_MANIFEST)], options.out)}`);
       } else {
         say('no reports written: no input could be read');
+        // Nothing to keep: a folder this run made goes again.
+        if (outFolder.created) removeIfEmpty(options.out);
       }
-      // Cut short by Ctrl-C: the stages may still be finishing frames nobody waits for any more.
+      // Ctrl-C stopped an input before its end: its reports are partial (run.json says which), exit 130.
+      const stopped = stop.signal.aborted && summaries.some((s) => s.state === 'stopped');
+      // Cut short by a second Ctrl-C: the stages may still be finishing frames nobody waits for any more.
       if (force.signal.aborted) process.exit(130);
-      // Non-zero only when nothing could be processed.
-      if (summaries.every((s) => s.sampledFrames === 0)) process.exitCode = 1;
+      if (stopped) process.exitCode = 130;
+      // Otherwise non-zero only when nothing could be processed.
+      else if (summaries.every((s) => s.sampledFrames === 0)) process.exitCode = 1;
     },
   );
 
@@ -265,16 +297,11 @@ function isLocalPath(source: string): boolean {
   return !/^[a-z][a-z0-9+.-]*:/i.test(source);
 }
 
-/** Creates the folder if needed and checks that files can be written in it; a usage error otherwise. */
-function assertWritableFolder(dir: string): void {
-  try {
-    mkdirSync(dir, { recursive: true });
-    accessSync(dir, constants.W_OK);
-  } catch (error) {
-    throw new InvalidArgumentError(
-      `cannot write reports to --out ${dir}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
-    );
-  }
+/** The files written, by name (relative to the output folder); past 12, a count and where they all are listed. */
+function listFiles(files: string[], outDir: string): string {
+  const names = files.map((file) => path.relative(outDir, file));
+  if (names.length <= 12) return names.join(', ');
+  return `${names.slice(0, 12).join(', ')} and ${names.length - 12} more (all listed in ${RUN_MANIFEST})`;
 }
 
 program.parseAsync().catch((error: unknown) => {

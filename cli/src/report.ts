@@ -116,18 +116,30 @@ export function writeImageFaces(file: string, rows: ImageFaceRow[]): string {
 }
 
 /**
- * Writes the report as the reference's CSV: `frame` zero-padded to 6 digits, then the seven label
- * columns; one row per video frame that has a prediction. One track: `<name>.csv`; several:
- * `<name>.track<N>.csv` each. Returns the files written.
+ * Writes the input's CSV report, `<name>.csv`, whatever it found: the reference's columns (`frame`
+ * zero-padded to 6 digits, then the seven labels), then `track`; one row per video frame and track that
+ * has a prediction, by frame then track. No face: the header alone. The name never depends on the
+ * content, so `*.csv` finds every report. With `perTrack`, also the reference's own file per track,
+ * `<name>.track<N>.csv` (its columns exactly, no `track`). Returns the files written.
  */
-export function writeReports(outDir: string, name: string, reports: TrackReport[]): string[] {
-  return reports.map((report) => {
-    const file = path.join(outDir, reports.length === 1 ? `${name}.csv` : `${name}.track${report.trackId}.csv`);
-    const lines = [`frame,${EMOTION_LABELS.join(',')}`];
-    report.rows.forEach((row, i) => {
-      if (row) lines.push(`${String(i + 1).padStart(6, '0')},${row.map((p) => p.toFixed(6)).join(',')}`);
-    });
-    writeFileSync(file, `${lines.join('\n')}\n`);
-    return file;
+export function writeReports(outDir: string, name: string, reports: TrackReport[], options: { perTrack?: boolean } = {}): string[] {
+  const prediction = (row: number[], i: number) => `${String(i + 1).padStart(6, '0')},${row.map((p) => p.toFixed(6)).join(',')}`;
+  const file = path.join(outDir, `${name}.csv`);
+  const lines = [`frame,${EMOTION_LABELS.join(',')},track`];
+  const sorted = [...reports].sort((a, b) => a.trackId - b.trackId);
+  const frames = Math.max(0, ...sorted.map((report) => report.rows.length));
+  for (let i = 0; i < frames; i += 1) {
+    for (const report of sorted) {
+      const row = report.rows[i];
+      if (row) lines.push(`${prediction(row, i)},${report.trackId}`);
+    }
+  }
+  writeFileSync(file, `${lines.join('\n')}\n`);
+  const perTrack = (options.perTrack ? sorted : []).map((report) => {
+    const trackFile = path.join(outDir, `${name}.track${report.trackId}.csv`);
+    const rows = report.rows.flatMap((row, i) => (row ? [prediction(row, i)] : []));
+    writeFileSync(trackFile, `${[`frame,${EMOTION_LABELS.join(',')}`, ...rows].join('\n')}\n`);
+    return trackFile;
   });
+  return [file, ...perTrack];
 }

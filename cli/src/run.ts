@@ -1,11 +1,10 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Registry } from 'prom-client';
 import {
   EmbeddingsSchema,
   encodeMessage,
   eventsTopic,
-  FACE_EVENT,
   FrameSchema,
   InMemoryBus,
   KafkaBus,
@@ -15,8 +14,8 @@ import {
   StageRunner,
   topicName,
   topics,
+  packageDir,
   type EmotionEvent,
-  type FaceEmotionEvent,
   type StageDefinition,
   TRACK_SUMMARY_EVENT,
   type TrackSummaryEvent,
@@ -51,6 +50,11 @@ import {
   type TrackObservations,
   type TrackReport,
 } from './report.js';
+import { cutReports, eventsCaughtUp } from './reports/cut.js';
+import { manifestInput, RUN_MANIFEST, writeRunManifest } from './reports/run-manifest.js';
+
+const emoVersion = (JSON.parse(readFileSync(path.join(packageDir(import.meta.url), 'package.json'), 'utf8')) as { version: string })
+  .version;
 
 export interface RunOptions {
   /** Pack of the backbone (and temporal model): a name in the models folder, or a path. */
@@ -69,6 +73,8 @@ export interface RunOptions {
   maxWidth?: number;
   /** Also write `<name>.features.jsonl`: per track and sampled frame, the backbone's features and static probabilities. */
   features?: boolean;
+  /** Also write the reference's CSV per track, `<name>.track<N>.csv`, beside `<name>.csv`. */
+  perTrackCsv?: boolean;
   /** Write `<name>.annotated.mp4` (and images' `.annotated.jpg`); default true. */
   video?: boolean;
   /** Draw progress bars and status lines (default: when stderr is a terminal). */
@@ -97,6 +103,8 @@ export interface InputSummary {
   totalFrames: number;
   faces: number;
   tracks: number;
+  /** Tracks open when the input stopped: `emo run` closed their summary in the events. */
+  tracksClosedAtStop?: number[];
   /**
    * Per track, the two clip-level answers, named for what they are: `videoEmotion`, the reference's
    * (mode of the per-window argmax), and `meanEmotion`, the track summary event's (argmax of the mean
@@ -105,7 +113,7 @@ export interface InputSummary {
   trackEmotions: { trackId: number; videoEmotion: string; meanEmotion: string | undefined }[];
   /** Image inputs: a row per face for their folder's table of faces. */
   imageFaces?: ImageFaceRow[];
-  /** The files written: CSV reports, events, features and the annotated video. */
+  /** The files written: CSV reports, events, features, the annotated video, and for an image its folder's table of faces. */
   reports: string[];
   seconds: number;
   error?: string;
@@ -121,6 +129,8 @@ interface StreamProgress {
   faces: number;
   /** Every frame that reached the sink, with a face or not: what each observation covers ends at the next. */
   sampledSeqs: number[];
+  /** Per frame that reached the sink, its number of face events. */
+  facesBySeq: Map<number, number>;
 }
 
 /** The five stages in this process and the readers `emo run` takes its reports from. */
@@ -169,7 +179,10 @@ export async function runPipeline(inputs: RunInput[], options: RunOptions): Prom
   // after another once the models are loaded (~0.3 s before the first frame): it overlaps their loading.
   void warmUpFfmpeg();
   const settings = ingestSettings(options);
-  const probes = new Map(inputs.flatMap((input) => (input.live || input.image ? [] : [[input, probeFile(input, settings)] as const])));
+  const startedAt = new Date();
+  const probes = new Map(
+    inputs.flatMap((input) => (input.live || input.image || input.problem ? [] : [[input, probeFile(input, settings)] as const])),
+  );
   const pipeline = await startPipeline(inputs, options, log, settings);
   const detach = options.attach ? await options.attach(pipeline.bus, pipeline.prefix) : undefined;
   const drainOver = drainDeadline(options);
@@ -184,6 +197,12 @@ export async function runPipeline(inputs: RunInput[], options: RunOptions): Prom
     const imageSlots = new Slots(4);
     const running = Promise.all(
       inputs.map(async (input) => {
+        // Known not to be readable (a folder without media, an empty file): it fails as a missing file does.
+        if (input.problem) {
+          const summary = failedInput(input, new Error(input.problem));
+          log(describe(summary));
+          return summary;
+        }
         const release = input.image ? await imageSlots.acquire() : undefined;
         // One input's failure is its own: the others still run and write all their reports.
         const summary = await runInput(input, pipeline, inputOptions, progress, drainOver.signal, probes.get(input))
@@ -204,6 +223,7 @@ export async function runPipeline(inputs: RunInput[], options: RunOptions): Prom
     }
     const summaries = await running;
     for (const table of writeFaceTables(options.outDir, inputs, summaries)) log(`faces of the images: ${table}`);
+    if (summaries.some((s) => s.reports.length > 0)) writeManifest(options, inputs, summaries, startedAt);
     const signal = options.signal;
     if (options.holdAfterEnd && signal && !signal.aborted) {
       progress.stop();
@@ -219,14 +239,65 @@ export async function runPipeline(inputs: RunInput[], options: RunOptions): Prom
   }
 }
 
-/** The faces of the images of each folder (or of each lone image), one CSV per group: `<group>.faces.csv`. */
+/**
+ * The faces of the images of each folder (or of each lone image), one CSV per group: `<group>.faces.csv`,
+ * added to the reports of each image of the group that was read.
+ */
 function writeFaceTables(outDir: string, inputs: RunInput[], summaries: InputSummary[]): string[] {
   const groups = new Map<string, ImageFaceRow[]>();
   inputs.forEach((input, i) => {
-    if (!input.image || !input.group) return;
+    if (!input.image || !input.group || summaries[i]!.sampledFrames === 0) return;
     groups.set(input.group, [...(groups.get(input.group) ?? []), ...(summaries[i]!.imageFaces ?? [])]);
   });
-  return [...groups].map(([group, rows]) => writeImageFaces(path.join(outDir, `${group}.faces.csv`), rows));
+  const tables = new Map([...groups].map(([group, rows]) => [group, writeImageFaces(path.join(outDir, `${group}.faces.csv`), rows)]));
+  inputs.forEach((input, i) => {
+    const table = input.group && summaries[i]!.sampledFrames > 0 ? tables.get(input.group) : undefined;
+    if (table) summaries[i]!.reports.push(table);
+  });
+  return [...tables.values()];
+}
+
+/** `<out>/run.json`: the inputs, the settings, each input's state and files, and every file written. */
+function writeManifest(options: RunOptions, inputs: RunInput[], summaries: InputSummary[], startedAt: Date): void {
+  const stopped = summaries.some((s) => s.state === 'stopped');
+  const manifestFile = path.join(options.outDir, RUN_MANIFEST);
+  const files = [...new Set([...summaries.flatMap((s) => s.reports), manifestFile])].map((file) => path.relative(options.outDir, file));
+  writeRunManifest(options.outDir, {
+    manifestVersion: 1,
+    version: emoVersion,
+    startedAt: startedAt.toISOString(),
+    endedAt: new Date().toISOString(),
+    state: stopped ? 'stopped' : 'complete',
+    settings: {
+      pack: options.pack,
+      detectorPack: options.detectorPack,
+      modelsDir: options.modelsDir,
+      device: options.device ?? 'cpu',
+      bus: options.kafkaBrokers ? 'kafka' : 'memory',
+      liveFps: options.liveFps || ingestSettings(options).liveSampleFps,
+      maxWidth: options.maxWidth || ingestSettings(options).maxWidth,
+      features: Boolean(options.features),
+      video: options.video !== false,
+      perTrackCsv: Boolean(options.perTrackCsv),
+      graceSeconds: (options.drainGraceMs ?? 10_000) / 1000,
+    },
+    inputs: summaries.map((s, i) =>
+      manifestInput(options.outDir, {
+        input: s.input,
+        name: inputs[i]!.name,
+        state: s.state,
+        complete: s.state === 'ended' && !s.error,
+        sampledFrames: s.sampledFrames,
+        totalFrames: s.totalFrames,
+        faces: s.faces,
+        tracks: s.tracks,
+        ...(s.tracksClosedAtStop?.length ? { tracksClosedAtStop: s.tracksClosedAtStop } : {}),
+        files: s.reports,
+        ...(s.error ? { error: s.error } : {}),
+      }),
+    ),
+    files,
+  });
 }
 
 /** The summary of an input whose run threw (its reports may be missing; the other inputs' are not). */
@@ -360,13 +431,15 @@ async function startPipeline(
     sinkStage({
       onEndOfStream: (streamId, at) => streamEnds.set(streamId, at),
       onFrame: (streamId, seq, faces) => {
-        const seen = progress.get(streamId) ?? { lastSeq: 0, frames: 0, faces: 0, sampledSeqs: [] };
+        const seen = progress.get(streamId) ?? { lastSeq: 0, frames: 0, faces: 0, sampledSeqs: [], facesBySeq: new Map<number, number>() };
         seen.sampledSeqs.push(seq);
+        seen.facesBySeq.set(seq, faces.length);
         progress.set(streamId, {
           lastSeq: Math.max(seen.lastSeq, seq),
           frames: seen.frames + 1,
           faces: seen.faces + faces.length,
           sampledSeqs: seen.sampledSeqs,
+          facesBySeq: seen.facesBySeq,
         });
         videos.get(streamId)?.sampled(seq, faces);
       },
@@ -584,18 +657,23 @@ async function runInput(
   const complete = outcome.state === 'ended' && (drained || outcome.frames === 0);
   const state = outcome.state === 'ended' && !complete ? 'stopped' : outcome.state;
 
-  const streamEvents = pipeline.events.get(streamId) ?? [];
-  const faces = streamEvents.filter((e): e is FaceEmotionEvent => e.schema === FACE_EVENT);
+  // The reports, the summary and the events cover the same frames. Drained, that is all of them; cut
+  // short, the sink may have handed on a frame or two whose events are not read back yet: a moment
+  // for them, then each report is cut to the frames whose events are all there.
+  const sinkFrames = new Map(pipeline.progress.get(streamId)?.facesBySeq ?? []);
+  for (let waited = 0; waited < 2_000 && !eventsCaughtUp(sinkFrames, pipeline.events.get(streamId) ?? []); waited += 20) {
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  const cut = cutReports(sinkFrames, [...(pipeline.events.get(streamId) ?? [])], Date.now());
+  const streamEvents = cut.events;
+  const faces = cut.faces;
   // Rows of the report: every frame of a file read to its end; otherwise up to the last frame processed.
-  const totalFrames =
-    outcome.state === 'ended' && complete && !input.live
-      ? outcome.decodedFrames
-      : Math.max(pipeline.progress.get(streamId)?.lastSeq ?? 0, ...faces.map((f) => f.seq));
-  line.update({ frames: input.live ? outcome.frames : totalFrames, faces: faces.length });
+  const totalFrames = outcome.state === 'ended' && complete && !input.live ? outcome.decodedFrames : cut.lastFrame;
+  line.update({ frames: input.live ? cut.sampledSeqs.length : totalFrames, faces: faces.length });
   line.finish(state === 'ended' ? '✔' : state);
 
   const trackEnds = streamEvents.filter((e): e is TrackSummaryEvent => e.schema === TRACK_SUMMARY_EVENT);
-  const sampledSeqs = [...(pipeline.progress.get(streamId)?.sampledSeqs ?? [])].sort((a, b) => a - b);
+  const sampledSeqs = cut.sampledSeqs;
   // Each report on its own: one that cannot be written (an encoder that refuses the input, say) is
   // named in the summary, and every other report of this input (and of the others) is still written.
   const errors: string[] = [];
@@ -608,9 +686,13 @@ async function runInput(
     }
   };
   // An input that could not be read at all (missing, unreachable, never connected) gets no empty reports.
-  const unread = outcome.state === 'failed' && outcome.frames === 0 && streamEvents.length === 0;
+  const unread = outcome.state === 'failed' && outcome.frames === 0 && (pipeline.events.get(streamId)?.length ?? 0) === 0;
   const written: string[] = unread ? [] : [writeJsonLines(path.join(options.outDir, `${streamId}.events.jsonl`), streamEvents)];
-  const tracks = [...(pipeline.observations.get(streamId)?.values() ?? [])].sort((a, b) => a.trackId - b.trackId);
+  const inCut = new Set(sampledSeqs);
+  const tracks = [...(pipeline.observations.get(streamId)?.values() ?? [])]
+    .map((track) => ({ ...track, frames: track.frames.filter((f) => inCut.has(f.frame)) }))
+    .filter((track) => track.frames.length > 0)
+    .sort((a, b) => a.trackId - b.trackId);
   // Files get the reference's offline windows; live inputs report what the sliding window said live.
   const full: TrackReport[] =
     (await attempt('report', () =>
@@ -632,7 +714,9 @@ async function runInput(
         );
   // Images get a row per face in their folder's table (written once all are done) instead of a video report.
   if (!input.image && !unread)
-    written.push(...((await attempt('CSV report', () => writeReports(options.outDir, streamId, reports))) ?? []));
+    written.push(
+      ...((await attempt('CSV report', () => writeReports(options.outDir, streamId, reports, { perTrack: options.perTrackCsv }))) ?? []),
+    );
   if (options.features && !unread)
     written.push(writeJsonLines(path.join(options.outDir, `${streamId}.features.jsonl`), featureRows(tracks)));
   pipeline.videos.delete(streamId);
@@ -661,10 +745,12 @@ async function runInput(
     streamId,
     live: input.live,
     state,
-    sampledFrames: outcome.frames,
+    // What the reports hold: the sampled frames through every stage (ingest may have read more before a stop).
+    sampledFrames: sampledSeqs.length,
     totalFrames,
     faces: faces.length,
     tracks: reports.length,
+    ...(cut.closedAtStop.length > 0 ? { tracksClosedAtStop: cut.closedAtStop } : {}),
     trackEmotions: reports.map((report) => ({
       trackId: report.trackId,
       videoEmotion: report.videoEmotion,
@@ -757,6 +843,13 @@ export function describe(s: InputSummary): string {
   const failed = s.error
     ? ` — ${s.sampledFrames > 0 && s.state === 'failed' ? `stopped by an error after ${s.sampledFrames} frames` : 'error'}: ${s.error}`
     : '';
+  // A photo is one picture, not a video: its faces and their emotions.
+  if (s.imageFaces) {
+    const labels = s.imageFaces.map(({ face }) => (s.imageFaces!.length === 1 ? face.label : `#${face.trackId} ${face.label}`));
+    const listed = labels.length > 6 ? [...labels.slice(0, 6), `… (${labels.length - 6} more)`] : labels;
+    const found = s.faces === 0 ? 'no face found' : `${s.faces} face${s.faces === 1 ? '' : 's'}: ${listed.join(', ')}`;
+    return `${s.input}: ${found} (image, ${s.seconds.toFixed(1)} s)${stopped}${failed}`;
+  }
   if (s.faces === 0) return `${s.input}: no face found in ${s.sampledFrames} sampled frames (${s.seconds.toFixed(1)} s)${stopped}${failed}`;
   const frames = s.live ? `${s.sampledFrames} sampled frames` : `${s.sampledFrames} sampled of ${s.totalFrames} frames`;
   return `${s.input}: ${clipEmotions(s.trackEmotions)} — ${s.faces} faces, ${s.tracks} track(s), ${frames} in ${s.seconds.toFixed(1)} s (${(s.sampledFrames / s.seconds).toFixed(1)} frames/s)${stopped}${failed}`;

@@ -49,11 +49,13 @@ describe('emo run inputs on the command line', () => {
     );
   });
 
-  it('fails clearly for a folder without videos or images and for an unsupported URL', () => {
-    assert.throws(
-      () => expandInputs([mkdtempSync(path.join(tmpdir(), 'emo-empty-'))]),
-      (e) => e instanceof InputError && /no video or image files in folder/.test(e.message),
-    );
+  it('names the problem of a folder without videos or images and of an empty file, and fails for an unsupported URL', () => {
+    const folder = mkdtempSync(path.join(tmpdir(), 'emo-empty-'));
+    const [empty] = expandInputs([folder]);
+    assert.match(empty!.problem ?? '', /^no video or image files in folder/);
+    writeFileSync(path.join(folder, 'nothing.mp4'), '');
+    const [zero] = expandInputs([path.join(folder, 'nothing.mp4')]);
+    assert.equal(zero!.problem, 'empty file (0 bytes)');
     assert.throws(
       () => expandInputs(['ftp://host/clip.mp4']),
       (e) => e instanceof InputError && /unsupported stream URL scheme/.test(e.message),

@@ -2,15 +2,18 @@
  * `emo run` and Ctrl-C on a long input (issue 15, item 7): the first Ctrl-C stops reading at once and
  * the frames already read get at most the grace period before the reports are written; a second
  * Ctrl-C writes the reports of what is processed by then, without waiting for the drain.
+ * Issue 26: a stopped run's reports agree with each other (the summary said 199 sampled frames, the
+ * reports held 81; tracks open at the stop had no track_summary), run.json says it stopped, exit 130.
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
+import { EMOTION_LABELS, type EmotionEvent, type FaceEmotionEvent, type TrackSummaryEvent } from '@emostream/shared';
 import { concatenatedClip, sharedData, waitFor, within } from '@emostream/shared/testing';
 
 const emo = fileURLToPath(new URL('../bin/emo.mjs', import.meta.url));
@@ -57,27 +60,81 @@ describe('emo run and Ctrl-C on a long input', () => {
     return { out, run, exit, tookMs: exit.atMs - pressedAt };
   }
 
-  function assertReports(out: string) {
+  /** The reports of a stopped run: each of them, and the summary line, covers the same frames. */
+  function assertReports(out: string, stdout: string) {
     const csv = path.join(out, 'long.csv');
-    const events = path.join(out, 'long.events.jsonl');
-    assert.ok(existsSync(csv) && existsSync(events), 'the reports were not written');
-    const faces = readFileSync(events, 'utf8').split('\n').filter(Boolean).length;
-    assert.ok(faces > 0, 'no event in the report');
-    const rows = readFileSync(csv, 'utf8').trim().split('\n').length - 1;
-    assert.ok(rows > 0 && rows < 3360, `the CSV has ${rows} rows of 3,360 frames: the run did not stop early`);
-    return { faces, rows };
+    const eventsFile = path.join(out, 'long.events.jsonl');
+    assert.ok(existsSync(csv) && existsSync(eventsFile), 'the reports were not written');
+    const line = /long\.flv: video emotion .* — (\d+) faces, (\d+) track\(s\), (\d+) sampled of (\d+) frames in .*\(stopped\)/.exec(stdout);
+    assert.ok(line, `a summary marked (stopped): ${stdout}`);
+    const [faces, tracks, sampled, frames] = line.slice(1).map(Number) as [number, number, number, number];
+    assert.ok(frames > 0 && frames < 3360, `the report covers ${frames} of 3,360 frames: the run did not stop early`);
+
+    const events = readFileSync(eventsFile, 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as EmotionEvent);
+    const faceEvents = events.filter((e): e is FaceEmotionEvent => e.schema === 'emostream.event.face.v2');
+    assert.equal(faceEvents.length, faces, 'the summary counts the face events of the report');
+    // Every sampled frame of the CREMA-D clip shows its face: the frames with events are the sampled frames.
+    assert.equal(new Set(faceEvents.map((e) => e.seq)).size, sampled, 'the summary counts the sampled frames of the report');
+    assert.ok(Math.max(...faceEvents.map((e) => e.seq)) <= frames, 'no event past the last frame of the report');
+    // Every track with faces has exactly one summary, of exactly those faces (open ones closed at the stop).
+    const summaries = events.filter((e): e is TrackSummaryEvent => e.schema === 'emostream.event.track_summary.v2');
+    const trackIds = [...new Set(faceEvents.map((e) => e.trackId))].sort((a, b) => a - b);
+    assert.equal(trackIds.length, tracks);
+    assert.deepEqual(
+      summaries.map((e) => e.trackId).sort((a, b) => a - b),
+      trackIds,
+      'one track_summary per track',
+    );
+    for (const summary of summaries) {
+      const own = faceEvents.filter((e) => e.trackId === summary.trackId);
+      assert.equal(summary.frames, own.length, `track ${summary.trackId}: its summary counts its face events`);
+      assert.equal(summary.lastSeq, Math.max(...own.map((e) => e.seq)));
+    }
+
+    const [header, ...rows] = readFileSync(csv, 'utf8').trim().split('\n');
+    assert.equal(header, `frame,${EMOTION_LABELS.join(',')},track`);
+    assert.equal(Math.max(...rows.map((r) => Number(r.split(',')[0]))), frames, 'the CSV ends at the last frame of the summary');
+    assert.deepEqual(
+      [...new Set(rows.map((r) => Number(r.split(',')[8])))].sort((a, b) => a - b),
+      trackIds,
+      'the CSV has the same tracks',
+    );
+
+    const manifest = JSON.parse(readFileSync(path.join(out, 'run.json'), 'utf8')) as {
+      state: string;
+      inputs: {
+        state: string;
+        complete: boolean;
+        sampledFrames: number;
+        totalFrames: number;
+        faces: number;
+        tracks: number;
+        files: string[];
+      }[];
+      files: string[];
+    };
+    assert.equal(manifest.state, 'stopped');
+    const [input] = manifest.inputs;
+    assert.deepEqual(
+      [input!.state, input!.complete, input!.sampledFrames, input!.totalFrames, input!.faces, input!.tracks],
+      ['stopped', false, sampled, frames, faces, tracks],
+    );
+    assert.deepEqual([...manifest.files].sort(), readdirSync(out).sort(), 'run.json lists every file in the folder');
   }
 
   it('one Ctrl-C: stops reading, drains within the grace period and writes the reports of what was processed', async () => {
     const graceS = 4;
     const { out, run, exit, tookMs } = await interrupt(1, graceS);
-    assert.equal(exit.code, 0, run.stderr());
+    assert.equal(exit.code, 130, `a stopped run exits 130: ${run.stderr()}`);
     assert.match(run.stderr(), /stopping: finishing the frames in flight \(at most 4 s\)/);
     // The grace bounds the drain; writing the reports (the annotated video drawn on every frame up to
     // the last one processed) and closing the stages come on top, and take a while on 2 busy cores:
     // the bound is loose; that the run stopped early is checked below.
     assert.ok(tookMs < graceS * 1000 + 90_000, `took ${tookMs} ms after Ctrl-C`);
-    assertReports(out);
+    assertReports(out, run.stdout());
   });
 
   it('a second Ctrl-C writes the reports without waiting for the drain', async () => {
@@ -85,6 +142,6 @@ describe('emo run and Ctrl-C on a long input', () => {
     assert.equal(exit.code, 130, run.stderr());
     assert.match(run.stderr(), /writing the reports of what is processed now/);
     assert.ok(tookMs < 60_000, `took ${tookMs} ms after the second Ctrl-C (the grace was 600 s)`);
-    assertReports(out);
+    assertReports(out, run.stdout());
   });
 });

@@ -74,7 +74,7 @@ describe('emo run on frames of any size', { skip: missingStills }, () => {
       cut,
     ]);
     assert.equal(videoInfo(cut).frames, 60);
-    result = runEmo([hd, selfie, odd, cut, '--out', out]);
+    result = runEmo([hd, selfie, odd, cut, '--out', out, '--per-track-csv']);
     assert.equal(result.status, 0, `emo run failed:\n${result.stdout}\n${result.stderr}`);
     // The truth: the default pack's detection on each original frame, at its full size.
     const detector = await openPackFaceDetector(path.join(DEFAULT_MODELS_DIR, 'default'));
@@ -141,9 +141,10 @@ describe('emo run on frames of any size', { skip: missingStills }, () => {
     assert.equal(csv.length - 1, 25, 'one row per frame');
     assert.equal(faceEvents('odd')[0]?.frame.height, 675, 'the events keep the odd source height');
     assert.doesNotMatch(result.stdout, /error|could not/i);
-    for (const name of ['hd.mp4', 'odd.mkv', 'cut.mp4', 'selfie_plus_group_6faces_mixed_sizes.jpg']) {
+    for (const name of ['hd.mp4', 'odd.mkv', 'cut.mp4']) {
       assert.match(result.stdout, new RegExp(`${name.replace('.', '\\.')}: video emotion (#1 )?(${EMOTION_LABELS.join('|')})`));
     }
+    assert.match(result.stdout, new RegExp(`selfie_plus_group_6faces_mixed_sizes\\.jpg: 6 faces: #1 (${EMOTION_LABELS.join('|')}), #2 `));
   });
 
   it('draws no box on the frames after a face left or after a cut, and one on every frame its observation covers', () => {
@@ -163,19 +164,33 @@ describe('emo run on frames of any size', { skip: missingStills }, () => {
     assert.deepEqual(wrong, [], `frames drawn wrongly: ${wrong.map((w) => `${w.frame} (${w.drawn ? 'box' : 'none'})`).join(', ')}`);
   });
 
-  it('writes per-track CSVs that cover only the frames of their track', () => {
+  it('writes one CSV with a track column whose tracks cover only their frames, and with --per-track-csv the same rows per track', () => {
     const events = faceEvents('cut');
     const tracks = [...new Set(events.map((e) => e.trackId))].sort((a, b) => a - b);
     assert.equal(tracks.length, 2, `one track per shot, got ${tracks.join(', ')}`);
-    const rows = tracks.map((id) =>
-      readFileSync(path.join(out, `cut.track${id}.csv`), 'utf8')
-        .trim()
-        .split('\n')
-        .slice(1)
-        .map((l) => Number(l.split(',')[0])),
+    const [header, ...lines] = readFileSync(path.join(out, 'cut.csv'), 'utf8').trim().split('\n');
+    assert.equal(header, `frame,${EMOTION_LABELS.join(',')},track`, "the reference's columns, then the track");
+    const all = lines.map((l) => l.split(','));
+    assert.deepEqual(
+      all.map((r) => Number(r[0])),
+      [...all.map((r) => Number(r[0]))].sort((a, b) => a - b),
+      'rows by frame',
     );
+    const rows = tracks.map((id) => all.filter((r) => Number(r[8]) === id));
     // Each runs from its first sampled frame to the frame before the sample after its last one.
-    assert.deepEqual([rows[0]![0], rows[0]!.at(-1), rows[0]!.length], [1, 25, 25]);
-    assert.deepEqual([rows[1]![0], rows[1]!.at(-1), rows[1]!.length], [26, 40, 15]);
+    const frames = rows.map((r) => r.map((cells) => Number(cells[0])));
+    assert.deepEqual([frames[0]![0], frames[0]!.at(-1), frames[0]!.length], [1, 25, 25]);
+    assert.deepEqual([frames[1]![0], frames[1]!.at(-1), frames[1]!.length], [26, 40, 15]);
+    tracks.forEach((id, i) => {
+      const [trackHeader, ...trackLines] = readFileSync(path.join(out, `cut.track${id}.csv`), 'utf8')
+        .trim()
+        .split('\n');
+      assert.equal(trackHeader, `frame,${EMOTION_LABELS.join(',')}`, "the reference's columns exactly");
+      assert.deepEqual(
+        trackLines,
+        rows[i]!.map((r) => r.slice(0, 8).join(',')),
+        `track ${id}: the same rows as in cut.csv`,
+      );
+    });
   });
 });

@@ -33,7 +33,7 @@ const countFrames = (video: string) => videoInfo(video).frames;
 
 function csvRows(file: string): string[][] {
   const [header, ...rows] = readFileSync(file, 'utf8').trim().split('\n');
-  assert.equal(header, `frame,${EMOTION_LABELS.join(',')}`);
+  assert.equal(header, `frame,${EMOTION_LABELS.join(',')},track`);
   return rows.map((row) => row.split(','));
 }
 
@@ -57,11 +57,7 @@ describe('emo run inputs', () => {
     assert.doesNotMatch(result.stdout + result.stderr, /\n\s+at .*:\d+:\d+/);
     assert.equal(csvRows(path.join(out, 'happy.csv')).length, 56);
     assert.equal(readFileSync(path.join(out, 'bars.events.jsonl'), 'utf8'), '', 'no face, no event');
-
-    const empty = mkdtempSync(path.join(tmpdir(), 'emo-empty-'));
-    const none = runEmo([empty, '--out', out]);
-    assert.equal(none.status, 2, 'a folder without media is a usage error');
-    assert.match(none.stderr, /emo: no video or image files in folder/);
+    assert.deepEqual(csvRows(path.join(out, 'bars.csv')), [], 'no face: the CSV has its header only, under the same name');
   });
 
   it('reads an HTTP URL as a live source: the sliding window per sampled frame, and an annotated video of the sampled frames', async () => {
@@ -126,7 +122,7 @@ describe('emo run inputs', () => {
     run.child.kill('SIGINT');
     const code = await within(run.exited, 60_000, () => `emo run did not finish after Ctrl-C: ${run.stdout()}${run.stderr()}`);
     const stdout = run.stdout();
-    assert.equal(code, 0, stdout + run.stderr());
+    assert.equal(code, 130, `a camera stopped by Ctrl-C: ${stdout}${run.stderr()}`);
     assert.match(run.stderr(), /stopping: finishing the frames in flight/);
     const summary = stdout.match(
       new RegExp(
@@ -139,6 +135,8 @@ describe('emo run inputs', () => {
     const name = `127.0.0.1-${port}-live`;
     assert.equal(csvRows(path.join(out, `${name}.csv`)).length, sampled);
     assert.equal(countFrames(path.join(out, `${name}.annotated.mp4`)), sampled);
+    const manifest = JSON.parse(readFileSync(path.join(out, 'run.json'), 'utf8')) as { state: string; inputs: { state: string }[] };
+    assert.deepEqual([manifest.state, manifest.inputs[0]!.state], ['stopped', 'stopped']);
     assert.deepEqual(
       readdirSync(out).filter((f) => f.includes('.frames-')),
       [],

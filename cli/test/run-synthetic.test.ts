@@ -91,10 +91,11 @@ describe('emo run on the synthetic pack', () => {
     assert.equal(expected.size, 56);
 
     const csv = readFileSync(path.join(out, 'cremad_1001_DFA_happy.csv'), 'utf8').trim().split('\n');
-    assert.equal(csv[0], `frame,${EMOTION_LABELS.join(',')}`);
+    assert.equal(csv[0], `frame,${EMOTION_LABELS.join(',')},track`);
     assert.equal(csv.length - 1, 56);
     for (const line of csv.slice(1)) {
-      const [frame, ...probs] = line.split(',');
+      const [frame, ...cells] = line.split(',');
+      const probs = cells.slice(0, 7);
       const want = expected.get(Number(frame))!;
       probs.forEach((p, i) =>
         assert.ok(Math.abs(Number(p) - want[i]!) <= 2e-6, `frame ${frame} ${EMOTION_LABELS[i]}: CSV ${p}, windowing ${want[i]}`),

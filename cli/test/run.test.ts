@@ -28,11 +28,13 @@ describe('emo run (one process, no broker)', () => {
     assert.match(result.stdout, summary);
 
     const csv = readFileSync(path.join(out, 'cremad_1001_DFA_happy.csv'), 'utf8').trim().split('\n');
-    assert.equal(csv[0], `frame,${EMOTION_LABELS.join(',')}`);
+    assert.equal(csv[0], `frame,${EMOTION_LABELS.join(',')},track`);
     assert.equal(csv.length - 1, 56, 'one row per frame of the 56-frame clip');
     csv.slice(1).forEach((line, i) => {
-      const [frame, ...probs] = line.split(',');
+      const [frame, ...cells] = line.split(',');
+      const probs = cells.slice(0, 7);
       assert.equal(frame, String(i + 1).padStart(6, '0'));
+      assert.equal(cells[7], '1', 'its one track');
       assert.equal(probs.length, 7);
       assert.ok(
         Math.abs(probs.reduce((s, p) => s + Number(p), 0) - 1) <= 1e-3,
@@ -63,7 +65,7 @@ describe('emo run (one process, no broker)', () => {
     assert.doesNotMatch(bad.stdout + bad.stderr, /\n\s+at .*:\d+:\d+/);
 
     const noPack = runEmo([happy, '--pack', 'emo-affectnet', '--models-dir', out, '--out', out]);
-    assert.equal(noPack.status, 1);
+    assert.equal(noPack.status, 2, 'a pack that is not there is a usage error');
     assert.match(noPack.stderr, /^emo: model pack "emo-affectnet": not found: .*emo models import emo-affectnet/m);
     assert.doesNotMatch(noPack.stdout + noPack.stderr, /\n\s+at .*:\d+:\d+/);
 
