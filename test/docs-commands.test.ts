@@ -64,7 +64,8 @@ async function runLine(shell: Shell, command: string, how: How): Promise<void> {
     how.check?.(done.stdout);
     return;
   }
-  const child = spawn('bash', ['-c', `exec ${command}`], { cwd: shell.cwd, env: shell.env, stdio: ['ignore', 'pipe', 'pipe'] });
+  // Its own process group, so that a signal reaches the command and not only its shell.
+  const child = spawn('bash', ['-c', command], { cwd: shell.cwd, env: shell.env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   shell.background.push(child);
   let stdout = '';
   let stderr = '';
@@ -77,10 +78,15 @@ async function runLine(shell: Shell, command: string, how: How): Promise<void> {
     },
     { timeoutMs: 300_000, intervalMs: 500, message: () => `${command} to be ready; stderr:\n${stderr.slice(-3000)}` },
   );
-  if (how.then === 'SIGINT') {
-    child.kill('SIGINT');
-    await once(child, 'exit');
-  }
+  if (how.then === 'SIGINT') await stopGroup(child, 'SIGINT');
+}
+
+/** Signals a background line's whole process group (its shell and the command) and waits for the shell. */
+async function stopGroup(child: ChildProcess, signal: NodeJS.Signals): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = once(child, 'exit');
+  process.kill(-child.pid!, signal);
+  await exited;
 }
 
 /** Runs every line of a docs block by its rule, checking the rules and the block name the same lines. */
@@ -101,11 +107,7 @@ describe('the docs, run as written', () => {
     copyFileSync(path.join(media, 'cremad_1001_DFA_sad.flv'), path.join(cwd, 'videos', 'sad.flv'));
   });
   after(async () => {
-    for (const child of shell.background.reverse()) {
-      if (child.exitCode !== null || child.signalCode !== null) continue;
-      child.kill('SIGTERM');
-      await once(child, 'exit');
-    }
+    for (const child of shell.background.reverse()) await stopGroup(child, 'SIGTERM');
   });
 
   it("README's quick tour", async () => {
@@ -120,7 +122,7 @@ describe('the docs, run as written', () => {
         },
       ],
       [
-        'node cli/bin/emo.mjs run videos/ --serve 8080',
+        'node cli/bin/emo.mjs run videos/ --serve 8080 --out videos-output',
         // Serves the live view after the run, until Ctrl-C: ready once the page answers and the run is summarised.
         { run: 'background', readyWhen: async (output) => /sad/.test(output) && (await answers('http://127.0.0.1:8080/')), then: 'SIGINT' },
       ],
