@@ -184,6 +184,15 @@ for (const overlay of OVERLAYS) {
           configValue(overlay, 'KAFKA_BROKERS'),
           `${name(so)}: bootstrapServers = KAFKA_BROKERS`,
         );
+        // KEDA's operator runs in its own namespace (keda): a bare Service name resolves there, not here.
+        const namespace = so.metadata.namespace as string;
+        for (const server of String(trigger.metadata.bootstrapServers).split(',')) {
+          const host = server.split(':')[0]!;
+          assert.ok(
+            host.includes('.'),
+            `${name(so)}: bootstrapServers ${server} is a bare name, which KEDA resolves in its own namespace; name the Service as <service>.${namespace}.svc`,
+          );
+        }
         const kafkaTopic = ofKind(overlay, 'KafkaTopic').find((t) => t.spec.topicName === inputTopic);
         assert.ok(kafkaTopic, `no KafkaTopic for ${inputTopic}`);
         assert.ok(
@@ -299,7 +308,7 @@ describe('overlay specifics', () => {
     const exporter = byName('dev', 'PodMonitor', 'emostream-kafka-exporter');
     assert.equal(exporter.spec.selector.matchLabels['strimzi.io/name'], 'emostream-kafka-kafka-exporter');
     const listener = kafka.spec.kafka.listeners.find(
-      (l: Any) => `emostream-kafka-kafka-bootstrap:${l.port}` === configValue('dev', 'KAFKA_BROKERS'),
+      (l: Any) => `emostream-kafka-kafka-bootstrap.${kafka.metadata.namespace}.svc:${l.port}` === configValue('dev', 'KAFKA_BROKERS'),
     );
     assert.ok(listener, 'KAFKA_BROKERS names a listener of the Kafka');
     assert.equal(listener.tls, true);
