@@ -2,6 +2,7 @@ import { execFile } from 'node:child_process';
 import ffmpeg from 'fluent-ffmpeg';
 import Pipe2Jpeg from 'pipe2jpeg';
 import { StageError } from '@emostream/shared';
+import { SourceRefusedError } from './source-policy.js';
 import { inputOptions, type Source } from './sources.js';
 
 /** One sampled frame as ffmpeg encoded it. */
@@ -59,10 +60,11 @@ export function probeVideo(source: Source, timeouts: { connectTimeoutMs: number;
     ffmpeg.ffprobe(source.input, inputOptions(source, timeouts), (error, data) => {
       if (error) {
         reject(
-          new StageError('SOURCE_UNREADABLE', `cannot open ${source.input}: ${lastLine(String(error.message))}`, {
-            retriable: source.live,
-            cause: error,
-          }),
+          formatRefusal(source, String(error.message)) ??
+            new StageError('SOURCE_UNREADABLE', `cannot open ${source.input}: ${lastLine(String(error.message))}`, {
+              retriable: source.live,
+              cause: error,
+            }),
         );
         return;
       }
@@ -179,10 +181,12 @@ export async function* readFrames(source: Source, options: ReadOptions, summary?
       // arrives (a race under load); ffmpeg closes stdout only when it has written everything, so that
       // is an end, not a failure. A file cut short is still caught by the truncation check.
       if (!options.signal?.aborted && error.message !== 'Output stream closed') {
-        failure = new StageError('SOURCE_FAILED', `ffmpeg failed on ${source.input}: ${lastLine(error.message)}`, {
-          retriable: source.live,
-          cause: error,
-        });
+        failure =
+          formatRefusal(source, error.message) ??
+          new StageError('SOURCE_FAILED', `ffmpeg failed on ${source.input}: ${lastLine(error.message)}`, {
+            retriable: source.live,
+            cause: error,
+          });
       }
       finished = true;
       notify();
@@ -265,6 +269,18 @@ export function jpegSize(jpeg: Buffer): { width: number; height: number } {
     offset += 2 + length;
   }
   throw new StageError('JPEG_NO_SIZE', 'JPEG without a frame header');
+}
+
+/**
+ * ffmpeg refused the source's format (`-format_whitelist`): a playlist (HLS, DASH) or a list of other
+ * URLs, whose segments could lie on any host, past the policy. Refused for good, not retried.
+ */
+function formatRefusal(source: Source, message: string): SourceRefusedError | undefined {
+  if (!/not on (the )?whitelist/i.test(message)) return undefined;
+  return new SourceRefusedError(
+    'FORMAT_NOT_ALLOWED',
+    `${source.input} is a playlist or another format ingest does not open from the network (HLS, DASH, concat…: its segments could be on any host); serve the video itself (${lastLine(message)})`,
+  );
 }
 
 function lastLine(text: string): string {

@@ -51,6 +51,11 @@ export type RefusalReason =
   | 'DEVICE_NOT_ALLOWED'
   | 'REDIRECT_NOT_ALLOWED'
   | 'CREDENTIAL_UNAVAILABLE'
+  | 'CREDENTIAL_MISPLACED'
+  | 'CREDENTIAL_NOT_BOUND'
+  | 'FORMAT_NOT_ALLOWED'
+  | 'TLS_NOT_VERIFIED'
+  | 'SPEC_OUT_OF_RANGE'
   | 'CAPACITY';
 
 /** Every reason, so the refusal metric's series are known up front (and bounded). */
@@ -64,6 +69,11 @@ export const REFUSAL_REASONS: readonly RefusalReason[] = [
   'DEVICE_NOT_ALLOWED',
   'REDIRECT_NOT_ALLOWED',
   'CREDENTIAL_UNAVAILABLE',
+  'CREDENTIAL_MISPLACED',
+  'CREDENTIAL_NOT_BOUND',
+  'FORMAT_NOT_ALLOWED',
+  'TLS_NOT_VERIFIED',
+  'SPEC_OUT_OF_RANGE',
   'CAPACITY',
 ];
 
@@ -141,24 +151,24 @@ export class SourcePolicy {
   /**
    * Checks a parsed source and resolves it for ffmpeg: files and devices must lie where allowed, a
    * network source's host must resolve only to allowed addresses. Throws SourceRefusedError.
+   * Returns the addresses checked (network sources), for connecting to exactly those.
    */
-  async check(source: Source): Promise<void> {
-    if (this.options.permissive) return;
+  async check(source: Source): Promise<string[]> {
+    if (this.options.permissive) return [];
     switch (source.kind) {
       case 'file':
         this.checkScheme('file', source);
         this.checkFile(source.input);
-        return;
+        return [];
       case 'webcam':
         this.checkScheme('webcam', source);
         this.checkDevice(source.input);
-        return;
+        return [];
       case 'rtsp':
       case 'http': {
         const url = parseUrl(source.input);
         this.checkScheme(url.protocol.replace(/:$/, ''), source);
-        await this.checkHost(url);
-        return;
+        return await this.checkHost(url);
       }
     }
   }
