@@ -150,6 +150,8 @@ export async function* readFrames(source: Source, options: ReadOptions, summary?
   const selected: { frameNumber: number; ptsMs: number; sourceWidth: number; sourceHeight: number }[] = [];
   let finished = false;
   let failure: Error | undefined;
+  /** ffmpeg's line saying it refused the input's format (-format_whitelist), if it did. */
+  let refusedFormat: string | undefined;
   let wake: (() => void) | undefined;
   const notify = () => {
     wake?.();
@@ -172,6 +174,8 @@ export async function* readFrames(source: Source, options: ReadOptions, summary?
         stats.lastPtsMs = ptsMs;
         if (options.sampling.kind === 'rate' || n % options.sampling.step === 0) selected.push({ frameNumber: n + 1, ptsMs, ...source });
         notify();
+      } else if (/not on (the )?whitelist/i.test(line)) {
+        refusedFormat = line.trim();
       } else if (/corrupt|truncat|invalid|error|end of .* stream/i.test(line) && stats.warnings.length < 20) {
         stats.warnings.push(line.trim());
       }
@@ -182,7 +186,7 @@ export async function* readFrames(source: Source, options: ReadOptions, summary?
       // is an end, not a failure. A file cut short is still caught by the truncation check.
       if (!options.signal?.aborted && error.message !== 'Output stream closed') {
         failure =
-          formatRefusal(source, error.message) ??
+          formatRefusal(source, refusedFormat ?? error.message) ??
           new StageError('SOURCE_FAILED', `ffmpeg failed on ${source.input}: ${lastLine(error.message)}`, {
             retriable: source.live,
             cause: error,
@@ -277,9 +281,10 @@ export function jpegSize(jpeg: Buffer): { width: number; height: number } {
  */
 function formatRefusal(source: Source, message: string): SourceRefusedError | undefined {
   if (!/not on (the )?whitelist/i.test(message)) return undefined;
+  const format = /\[(\w+) @/.exec(message)?.[1];
   return new SourceRefusedError(
     'FORMAT_NOT_ALLOWED',
-    `${source.input} is a playlist or another format ingest does not open from the network (HLS, DASH, concat…: its segments could be on any host); serve the video itself (${lastLine(message)})`,
+    `${source.input} is ${format ? `in format ${format}, ` : ''}a playlist or another format ingest does not open from the network (HLS, DASH, concat…: its segments could be on any host); serve the video itself`,
   );
 }
 

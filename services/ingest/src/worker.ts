@@ -287,7 +287,13 @@ export class IngestWorker {
         if (outcome.state === 'failed' && outcome.error instanceof SourceRefusedError) {
           // Refused on connection (ffmpeg refused a playlist, the RTSP guard a redirect): reported like any refusal.
           void this.guard.reportRefusal(spec.streamId, outcome.error);
-        } else if (outcome.state === 'failed' && current && !this.stopping) {
+        } else if (
+          outcome.state === 'failed' &&
+          current &&
+          !this.stopping &&
+          (outcome.error.retriable || outcome.error instanceof BusError)
+        ) {
+          // Not the source's fault (a missing file stays failed until its spec changes): the bus refused its frames.
           this.retryLater(spec.streamId, record);
         } else if (outcome.state === 'ended') {
           this.failuresInRow.delete(spec.streamId);
@@ -304,7 +310,8 @@ export class IngestWorker {
   }
 
   /**
-   * A stream that failed starts again after a back-off (INGEST_RECONNECT_INITIAL_MS doubling up to
+   * A stream that failed for a reason that may pass (the bus refused its frames: before issue 27, a
+   * healthy file stopped mid-way when another stream's frame was too large) starts again after a back-off (INGEST_RECONNECT_INITIAL_MS doubling up to
    * INGEST_RECONNECT_MAX_MS), from the record that started it: where its progress says it got to
    * (a file that was finished is not read again). A newer record, a revoked partition or a stop cancels it.
    */
