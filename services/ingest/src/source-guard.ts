@@ -111,7 +111,8 @@ export class SourceGuard {
 
   /** Plain HTTP goes to the checked address with the Host header of the name; HTTPS keeps the name and verifies it. */
   private pinHttp(source: Source, url: URL, addresses: string[]): Source {
-    const address = addresses[0];
+    // ffmpeg takes one address: IPv4 first, as most cameras listen there.
+    const address = addresses.find((a) => isIP(a) === 4) ?? addresses[0];
     if (url.protocol === 'http:') {
       if (address === undefined || isIP(url.hostname.replace(/^\[|\]$/g, ''))) return source;
       const pinned = new URL(url.href);
@@ -136,7 +137,7 @@ export class SourceGuard {
     let refusal: SourceRefusedError | undefined;
     const guard = await RtspGuard.open({
       host,
-      address: addresses[0] ?? host,
+      addresses: addresses.length > 0 ? addresses : [host],
       port,
       ...(secure ? { tls: { ca: this.cas(), verify } } : {}),
       connectTimeoutMs: this.options.settings.connectTimeoutMs,
@@ -230,12 +231,17 @@ export function policyFor(settings: IngestSettings): SourcePolicy {
  * Whether ingest with these settings would run this spec: its id, its values (sampling rate and
  * width within the limits), its URL (one parser's reading, credential references in their place and
  * bound to its host) and the source policy. Resolves to the refusal, or undefined when it would be
- * admitted (the stream cap aside). `emo streams add` can call it before writing a spec.
+ * admitted (the stream cap aside). `emo streams add` can call it before writing a spec, with
+ * `resolveCredentials: false` where ingest's credentials are not at hand.
  */
 export async function checkStreamSpec(
   spec: Pick<StreamDefinition, 'streamId' | 'url' | 'sampleFps' | 'maxWidth'>,
   settings: IngestSettings,
   policy: SourcePolicy = policyFor(settings),
+  options: {
+    /** Resolve credential references (default: ingest's environment). Off, only their place and binding are checked. */
+    resolveCredentials?: boolean;
+  } = {},
 ): Promise<SourceRefusedError | undefined> {
   try {
     assertValidStreamId(spec.streamId);
@@ -253,7 +259,11 @@ export async function checkStreamSpec(
     if (source.kind === 'rtsp' || source.kind === 'http') {
       source = {
         ...source,
-        input: buildSourceUrl(source.input, { credentialsDir: settings.credentialsDir, scope: settings.credentialsScope }).url,
+        input: buildSourceUrl(source.input, {
+          credentialsDir: settings.credentialsDir,
+          scope: settings.credentialsScope,
+          resolve: options.resolveCredentials !== false,
+        }).url,
       };
     }
     await policy.check(source);

@@ -31,6 +31,11 @@ export interface CredentialOptions {
   /** INGEST_CREDENTIALS_SCOPE entries: `env:NAME=scheme://host[:port]` or `file:NAME=scheme://host[:port]`. */
   scope: readonly string[];
   env?: NodeJS.ProcessEnv;
+  /**
+   * Resolve the references (default). Off, only their place and binding are checked and the URL
+   * gets a stand-in value: for a check away from ingest's environment (`emo streams add`).
+   */
+  resolve?: boolean;
 }
 
 const REFERENCE = /\$\{(env|file):([^}]*)\}/g;
@@ -87,7 +92,7 @@ export function buildSourceUrl(raw: string, options: CredentialOptions): SourceU
         `credential reference ${label} refused in the URL's ${where}: a credential may stand only in the user, the password or a query value (there it is redacted)`,
       );
     }
-    const value = resolveReference(reference.kind, reference.name, options);
+    const value = options.resolve === false ? 'credential' : resolveReference(reference.kind, reference.name, options);
     if (!boundTo(reference.kind, reference.name, parsed.protocol, parsed.hostname, port, options.scope)) {
       throw new SourceRefusedError(
         'CREDENTIAL_NOT_BOUND',
@@ -96,7 +101,7 @@ export function buildSourceUrl(raw: string, options: CredentialOptions): SourceU
     }
     values.set(reference.token, value);
   }
-  const secrets = [...values.values()];
+  const secrets = options.resolve === false ? [] : [...values.values()];
   for (const secret of secrets) registerSecret(secret);
   const fill = (text: string) => {
     let out = text;

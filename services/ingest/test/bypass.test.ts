@@ -70,7 +70,10 @@ async function listenHttp(host: string, handler: (request: IncomingMessage, resp
       }),
   };
   server.on('connection', () => (listener.connections += 1));
-  server.on('request', (request: IncomingMessage) => (listener.received += `${request.url}\n`));
+  server.on('request', (request: IncomingMessage) => {
+    const hosts = request.rawHeaders.filter((_value, i) => i % 2 === 0 && /^host$/i.test(request.rawHeaders[i]!)).length;
+    listener.received += `${request.headers.host} (${hosts} Host) ${request.url}\n`;
+  });
   await new Promise<void>((resolve) => server.listen(0, host, resolve));
   listener.port = (server.address() as net.AddressInfo).port;
   return listener;
@@ -225,6 +228,7 @@ describe('the source policy holds against what ffmpeg opens next (issue 27; runn
     cleanup.push(() => bus.close());
     registry = new Registry();
     const allowed = [playlist, redirector, camera, elsewhere, pathCamera, impostor, impostorOptedOut].map((l) => `127.0.0.1:${l.port}`);
+    allowed.push(`localhost:${camera.port}`);
     worker = new IngestWorker({
       bus,
       topicPrefix: prefix,
@@ -330,6 +334,15 @@ describe('the source policy holds against what ffmpeg opens next (issue 27; runn
       redactUrlsIn(`ffmpeg failed on http://127.0.0.1:1/s/${SECRET}: 404; ${encodeURIComponent(SECRET)}`),
       'ffmpeg failed on http://127.0.0.1:1/s/***: 404; ***',
     );
+  });
+
+  it('reaches an HTTP camera named by host name at the address it checked, with the name (once) in the Host header', async () => {
+    await put('by-name', `http://localhost:${camera.port}/named.flv`);
+    await waitFor(() => camera.received.includes(`localhost:${camera.port} (1 Host) /named.flv`), {
+      timeoutMs: 60_000,
+      message: () => `the camera to be asked for /named.flv as localhost (it saw: ${camera.received})`,
+    });
+    await putStream(bus, prefix, { streamId: 'by-name', url: '', sampleFps: 0, maxWidth: 0 }, true);
   });
 
   it('verifies rtsps:// certificates: a self-signed impostor never gets the RTSP conversation nor the Basic credentials (the logged per-host opt-out does)', async () => {

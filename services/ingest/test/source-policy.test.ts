@@ -159,6 +159,15 @@ describe('source policy', () => {
     refused('rtsp://viewer:${env:INGEST_CREDENTIAL_DOOR}@cam:8554/live', 'CREDENTIAL_NOT_BOUND');
     refused('rtsps://viewer:${env:INGEST_CREDENTIAL_DOOR}@cam/live', 'CREDENTIAL_NOT_BOUND');
     refused('http://cam/mjpeg?token=${file:yard-token}', 'CREDENTIAL_NOT_BOUND');
+    // Checked away from ingest's environment (emo streams add): place and binding only, nothing resolved.
+    assert.equal(
+      buildSourceUrl('rtsp://viewer:${env:INGEST_CREDENTIAL_DOOR}@cam/live', { ...options, env: {}, resolve: false }).url,
+      'rtsp://viewer:credential@cam/live',
+    );
+    assert.throws(
+      () => buildSourceUrl('http://elsewhere.example/?t=${env:INGEST_CREDENTIAL_DOOR}', { ...options, env: {}, resolve: false }),
+      (error: unknown) => error instanceof SourceRefusedError && error.reason === 'CREDENTIAL_NOT_BOUND',
+    );
     // ...and never in the host, the path, a query name or the fragment, where nothing redacts it.
     refused('rtsp://cam/s/${env:INGEST_CREDENTIAL_DOOR}', 'CREDENTIAL_MISPLACED');
     refused('rtsp://${env:INGEST_CREDENTIAL_DOOR}.cam/live', 'CREDENTIAL_MISPLACED');

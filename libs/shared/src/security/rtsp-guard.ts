@@ -18,8 +18,8 @@ import tls from 'node:tls';
 export interface RtspGuardOptions {
   /** The host name the URL named: TLS server name and certificate check. */
   host: string;
-  /** The address to connect to (the one the source policy checked). */
-  address: string;
+  /** The addresses to connect to, tried in order (those the source policy checked). */
+  addresses: readonly string[];
   port: number;
   /** rtsps://: TLS to the camera. */
   tls?: { ca?: readonly (string | Buffer)[]; verify: boolean };
@@ -82,62 +82,98 @@ export class RtspGuard {
   }
 
   private relay(client: net.Socket): void {
-    const { host, address, port, connectTimeoutMs } = this.options;
+    const { host, port } = this.options;
     this.sockets.add(client);
     client.pause();
-    const upstream: net.Socket = this.options.tls
-      ? tls.connect({
-          host: address,
-          port,
-          ...(net.isIP(host) ? {} : { servername: host }),
-          ca: [...tls.rootCertificates, ...(this.options.tls.ca ?? [])],
-          rejectUnauthorized: this.options.tls.verify,
-          // The certificate names the host the URL named, not the address connected to.
-          checkServerIdentity: (_name, cert) => tls.checkServerIdentity(host, cert),
-        })
-      : net.connect({ host: address, port });
-    this.sockets.add(upstream);
-    upstream.setTimeout(connectTimeoutMs, () => upstream.destroy());
-    const connectedEvent = this.options.tls ? 'secureConnect' : 'connect';
-    upstream.once(connectedEvent, () => {
-      upstream.setTimeout(0);
-      client.resume();
-    });
-    upstream.on('error', (error: NodeJS.ErrnoException) => {
-      if (this.options.tls && /certificate|self[- ]signed|unable to verify|Hostname\/IP/i.test(`${error.code ?? ''} ${error.message}`)) {
-        this.refuse(
-          { reason: 'TLS_NOT_VERIFIED', message: `rtsps://${host}:${port}: the certificate does not verify (${error.message})` },
-          client,
-        );
+    client.on('error', () => client.destroy());
+    client.on('close', () => this.sockets.delete(client));
+    this.connectUpstream().then(
+      (upstream) => {
+        this.sockets.add(upstream);
+        if (client.destroyed) {
+          upstream.destroy();
+          return;
+        }
+        upstream.on('error', () => client.destroy());
+        client.on('close', () => upstream.destroy());
+        upstream.on('close', () => {
+          client.destroy();
+          this.sockets.delete(upstream);
+        });
+        client.on('data', (chunk: Buffer) => upstream.write(chunk));
+        const scanner = new RtspAnswerScanner();
+        upstream.on('data', (chunk: Buffer) => {
+          const { forward, refusal } = scanner.push(chunk);
+          if (refusal) {
+            const message =
+              refusal.reason === 'REDIRECT_NOT_ALLOWED'
+                ? `rtsp${this.options.tls ? 's' : ''}://${host}:${port} ${refusal.message}`
+                : refusal.message;
+            this.refuse({ ...refusal, message }, client, upstream);
+            return;
+          }
+          if (forward.length > 0) client.write(forward);
+        });
+        client.resume();
+      },
+      (error: NodeJS.ErrnoException) => {
+        if (this.options.tls && isCertificateError(error)) {
+          this.refuse(
+            { reason: 'TLS_NOT_VERIFIED', message: `rtsps://${host}:${port}: the certificate does not verify (${error.message})` },
+            client,
+          );
+        }
+        client.destroy();
+      },
+    );
+  }
+
+  /** A connection to the first checked address that answers (TLS: verified). */
+  private async connectUpstream(): Promise<net.Socket> {
+    let last: Error = new Error('no address to connect to');
+    for (const address of this.options.addresses) {
+      try {
+        return await this.connectTo(address);
+      } catch (error) {
+        last = error as Error;
+        // A certificate that does not verify is not a reason to try another address.
+        if (isCertificateError(last)) throw last;
       }
-      client.destroy();
-    });
-    client.on('error', () => upstream.destroy());
-    client.on('close', () => {
-      upstream.destroy();
-      this.sockets.delete(client);
-    });
-    upstream.on('close', () => {
-      client.destroy();
-      this.sockets.delete(upstream);
-    });
-    client.on('data', (chunk: Buffer) => upstream.write(chunk));
-    const scanner = new RtspAnswerScanner();
-    upstream.on('data', (chunk: Buffer) => {
-      const { forward, refusal } = scanner.push(chunk);
-      if (refusal) {
-        this.refuse(
-          refusal.reason === 'REDIRECT_NOT_ALLOWED'
-            ? { ...refusal, message: `rtsp${this.options.tls ? 's' : ''}://${host}:${port} ${refusal.message}` }
-            : refusal,
-          client,
-          upstream,
-        );
-        return;
-      }
-      if (forward.length > 0) client.write(forward);
+    }
+    throw last;
+  }
+
+  private connectTo(address: string): Promise<net.Socket> {
+    const { host, port, connectTimeoutMs } = this.options;
+    return new Promise((resolve, reject) => {
+      const socket: net.Socket = this.options.tls
+        ? tls.connect({
+            host: address,
+            port,
+            ...(net.isIP(host) ? {} : { servername: host }),
+            ca: [...tls.rootCertificates, ...(this.options.tls.ca ?? [])],
+            rejectUnauthorized: this.options.tls.verify,
+            // The certificate names the host the URL named, not the address connected to.
+            checkServerIdentity: (_name, cert) => tls.checkServerIdentity(host, cert),
+          })
+        : net.connect({ host: address, port });
+      const fail = (error: Error) => {
+        socket.destroy();
+        reject(error);
+      };
+      socket.setTimeout(connectTimeoutMs, () => fail(new Error(`no connection to ${address}:${port} within ${connectTimeoutMs} ms`)));
+      socket.once('error', fail);
+      socket.once(this.options.tls ? 'secureConnect' : 'connect', () => {
+        socket.setTimeout(0);
+        socket.removeListener('error', fail);
+        resolve(socket);
+      });
     });
   }
+}
+
+function isCertificateError(error: NodeJS.ErrnoException): boolean {
+  return /CERT|SELF_SIGNED|VERIFY|ALTNAME/i.test(error.code ?? '') || /certificate/i.test(error.message);
 }
 
 /**

@@ -59,9 +59,9 @@ export class RtspRelay {
     const url = parseRtspUrl(this.url);
     if (typeof url === 'string') return this.refuse(url);
     const host = url.hostname.replace(/^\[|\]$/g, '');
-    let address = host;
+    let addresses = [host];
     try {
-      if (!isIP(host)) address = (await lookup(host)).address;
+      if (!isIP(host)) addresses = (await lookup(host, { all: true })).map((a) => a.address);
     } catch (error) {
       this.options.logger.warn({ err: error, streamId: this.streamId }, 'RTSP relay: the camera name does not resolve; retrying');
       return this.restartLater();
@@ -69,7 +69,7 @@ export class RtspRelay {
     if (this.stopped) return;
     const guard = await RtspGuard.open({
       host,
-      address,
+      addresses,
       port: Number(url.port) || (url.protocol === 'rtsps:' ? 322 : 554),
       ...(url.protocol === 'rtsps:' ? { tls: { verify: true } } : {}),
       connectTimeoutMs: this.options.connectTimeoutMs ?? 10_000,
