@@ -150,7 +150,7 @@ export async function* readFrames(source: Source, options: ReadOptions, summary?
   const selected: { frameNumber: number; ptsMs: number; sourceWidth: number; sourceHeight: number }[] = [];
   let finished = false;
   let failure: Error | undefined;
-  /** ffmpeg's line saying it refused the input's format (-format_whitelist), if it did. */
+  /** ffmpeg's line saying it refused the input's format (-format_whitelist) or certificate (-tls_verify), if it did. */
   let refusedFormat: string | undefined;
   let wake: (() => void) | undefined;
   const notify = () => {
@@ -174,7 +174,7 @@ export async function* readFrames(source: Source, options: ReadOptions, summary?
         stats.lastPtsMs = ptsMs;
         if (options.sampling.kind === 'rate' || n % options.sampling.step === 0) selected.push({ frameNumber: n + 1, ptsMs, ...source });
         notify();
-      } else if (/not on (the )?whitelist/i.test(line)) {
+      } else if (/not on (the )?whitelist|certificate failed verification/i.test(line)) {
         refusedFormat = line.trim();
       } else if (/corrupt|truncat|invalid|error|end of .* stream/i.test(line) && stats.warnings.length < 20) {
         stats.warnings.push(line.trim());
@@ -277,9 +277,13 @@ export function jpegSize(jpeg: Buffer): { width: number; height: number } {
 
 /**
  * ffmpeg refused the source's format (`-format_whitelist`): a playlist (HLS, DASH) or a list of other
- * URLs, whose segments could lie on any host, past the policy. Refused for good, not retried.
+ * URLs, whose segments could lie on any host, past the policy; or its certificate (`-tls_verify`).
+ * Refused for good, not retried.
  */
 function formatRefusal(source: Source, message: string): SourceRefusedError | undefined {
+  if (/certificate failed verification/i.test(message)) {
+    return new SourceRefusedError('TLS_NOT_VERIFIED', `${source.input}: the certificate does not verify (ffmpeg: ${lastLine(message)})`);
+  }
   if (!/not on (the )?whitelist/i.test(message)) return undefined;
   const format = /\[(\w+) @/.exec(message)?.[1];
   return new SourceRefusedError(

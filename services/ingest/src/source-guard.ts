@@ -89,6 +89,7 @@ export class SourceGuard {
         const final = await this.policy.resolveRedirects(built.url, {
           timeoutMs: settings.connectTimeoutMs,
           ...(signal ? { signal } : {}),
+          tls: (host, port) => ({ ca: this.cas(), verify: !this.tlsInsecure(host, port) }),
         });
         if (final !== built.url) {
           built = buildSourceUrl(final, credentials);

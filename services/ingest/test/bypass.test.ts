@@ -10,6 +10,7 @@ import assert from 'node:assert/strict';
 import { spawn, execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -117,6 +118,8 @@ describe('the source policy holds against what ffmpeg opens next (issue 27; runn
   let pathCamera: Listener;
   let impostor: Listener;
   let impostorOptedOut: Listener;
+  let httpsImpostor: Listener;
+  let httpsImpostorOptedOut: Listener;
   // Canaries on 127.0.0.2: refused by the policy (loopback, not allowed).
   let hlsCanary: Listener;
   let rtspCanary: Listener;
@@ -210,6 +213,31 @@ describe('the source policy holds against what ffmpeg opens next (issue 27; runn
     };
     impostor = await tlsImpostor();
     impostorOptedOut = await tlsImpostor();
+    const httpsImpostorServer = async (): Promise<Listener> => {
+      const server = createHttpsServer(tlsOptions, (request, response) => {
+        listener.received += `${request.url}\n`;
+        response.writeHead(404);
+        response.end();
+      });
+      // Counted once the TLS handshake is done: a connection that could carry a request.
+      server.on('secureConnection', () => (listener.connections += 1));
+      server.on('tlsClientError', () => undefined);
+      const listener: Listener = {
+        port: 0,
+        connections: 0,
+        received: '',
+        close: () =>
+          new Promise((resolve) => {
+            server.closeAllConnections();
+            server.close(() => resolve());
+          }),
+      };
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      listener.port = (server.address() as net.AddressInfo).port;
+      return listener;
+    };
+    httpsImpostor = await httpsImpostorServer();
+    httpsImpostorOptedOut = await httpsImpostorServer();
     for (const listener of [
       hlsCanary,
       rtspCanary,
@@ -221,13 +249,25 @@ describe('the source policy holds against what ffmpeg opens next (issue 27; runn
       pathCamera,
       impostor,
       impostorOptedOut,
+      httpsImpostor,
+      httpsImpostorOptedOut,
     ])
       cleanup.push(() => listener.close());
 
     bus = new KafkaBus(kafkaTestConfig('bypass-test'));
     cleanup.push(() => bus.close());
     registry = new Registry();
-    const allowed = [playlist, redirector, camera, elsewhere, pathCamera, impostor, impostorOptedOut].map((l) => `127.0.0.1:${l.port}`);
+    const allowed = [
+      playlist,
+      redirector,
+      camera,
+      elsewhere,
+      pathCamera,
+      impostor,
+      impostorOptedOut,
+      httpsImpostor,
+      httpsImpostorOptedOut,
+    ].map((l) => `127.0.0.1:${l.port}`);
     allowed.push(`localhost:${camera.port}`);
     worker = new IngestWorker({
       bus,
@@ -240,8 +280,10 @@ describe('the source policy holds against what ffmpeg opens next (issue 27; runn
           `env:INGEST_CREDENTIAL_DOOR=http://127.0.0.1:${pathCamera.port}`,
           `env:INGEST_CREDENTIAL_DOOR=rtsps://127.0.0.1:${impostor.port}`,
           `env:INGEST_CREDENTIAL_DOOR=rtsps://127.0.0.1:${impostorOptedOut.port}`,
+          `env:INGEST_CREDENTIAL_DOOR=https://127.0.0.1:${httpsImpostor.port}`,
+          `env:INGEST_CREDENTIAL_DOOR=https://127.0.0.1:${httpsImpostorOptedOut.port}`,
         ],
-        tlsInsecureHosts: [`127.0.0.1:${impostorOptedOut.port}`],
+        tlsInsecureHosts: [`127.0.0.1:${impostorOptedOut.port}`, `127.0.0.1:${httpsImpostorOptedOut.port}`],
         reconnectInitialMs: 200,
         reconnectMaxMs: 1_000,
         connectTimeoutMs: 3_000,
@@ -359,5 +401,20 @@ describe('the source policy holds against what ffmpeg opens next (issue 27; runn
       message: 'the opted-out impostor to get the credentials',
     });
     await putStream(bus, prefix, { streamId: 'impostor-opted-out', url: '', sampleFps: 0, maxWidth: 0 }, true);
+  });
+
+  it('verifies https:// certificates: a self-signed impostor never gets a request nor the token (the logged per-host opt-out does)', async () => {
+    await put('https-impostor', `https://127.0.0.1:${httpsImpostor.port}/live.flv?t=\${env:INGEST_CREDENTIAL_DOOR}`);
+    const error = await refusalOf('https-impostor');
+    assert.equal(error.reason, 'TLS_NOT_VERIFIED');
+    assert.equal(httpsImpostor.connections, 0, 'the impostor completed a TLS handshake with ingest');
+    assert.ok(!httpsImpostor.received.includes(SECRET));
+    // The control: on a host in INGEST_TLS_INSECURE_HOSTS the same impostor gets the request, token included.
+    await put('https-impostor-opted-out', `https://127.0.0.1:${httpsImpostorOptedOut.port}/live.flv?t=\${env:INGEST_CREDENTIAL_DOOR}`);
+    await waitFor(() => httpsImpostorOptedOut.received.includes(`t=${SECRET}`), {
+      timeoutMs: 60_000,
+      message: 'the opted-out impostor to get the request',
+    });
+    await putStream(bus, prefix, { streamId: 'https-impostor-opted-out', url: '', sampleFps: 0, maxWidth: 0 }, true);
   });
 });
