@@ -8,7 +8,7 @@ import type { IngestSettings } from './config.js';
 import type { IngestMetrics } from './metrics.js';
 import { assertValidStreamId, REFUSAL_REASONS, SourcePolicy, SourceRefusedError } from './source-policy.js';
 import { buildSourceUrl, defaultPort } from './source-url.js';
-import { parseSource, type Source } from './sources.js';
+import { HTTP_DEMUXERS, parseSource, type Source } from './sources.js';
 import type { StreamStatusWriter } from './stream-status.js';
 import type { StreamDefinition } from './stream-runner.js';
 
@@ -77,9 +77,14 @@ export class SourceGuard {
   async prepare(streamId: string, source: Source, signal?: AbortSignal): Promise<Source> {
     const { settings } = this.options;
     try {
-      if (source.kind === 'file' || source.kind === 'webcam') {
+      if (source.kind === 'webcam') {
         await this.policy.check(source);
         return source;
+      }
+      if (source.kind === 'file') {
+        await this.policy.check(source);
+        // Local files only: a playlist or concat list in a media root cannot make ffmpeg fetch from the network.
+        return { ...source, extraInputOptions: ['-protocol_whitelist', 'file'] };
       }
       const credentials = { credentialsDir: settings.credentialsDir, scope: settings.credentialsScope };
       let built = buildSourceUrl(source.input, credentials);
@@ -111,22 +116,28 @@ export class SourceGuard {
   }
 
   /** Plain HTTP goes to the checked address with the Host header of the name; HTTPS keeps the name and verifies it. */
+  /**
+   * HTTP(S) for ffmpeg: container formats only (no playlists: their segments could be on any host);
+   * plain HTTP goes to the checked address with the name in the Host header; HTTPS keeps the name
+   * (the certificate must be valid for it) and is verified.
+   */
   private pinHttp(source: Source, url: URL, addresses: string[]): Source {
+    const formats = ['-format_whitelist', HTTP_DEMUXERS.join(',')];
     // ffmpeg takes one address: IPv4 first, as most cameras listen there.
     const address = addresses.find((a) => isIP(a) === 4) ?? addresses[0];
     if (url.protocol === 'http:') {
-      if (address === undefined || isIP(url.hostname.replace(/^\[|\]$/g, ''))) return source;
+      if (address === undefined || isIP(url.hostname.replace(/^\[|\]$/g, ''))) return { ...source, extraInputOptions: formats };
       const pinned = new URL(url.href);
       pinned.hostname = isIP(address) === 6 ? `[${address}]` : address;
-      return { ...source, input: pinned.href, extraInputOptions: ['-headers', `Host: ${url.host}\r\n`] };
+      return { ...source, input: pinned.href, extraInputOptions: [...formats, '-headers', `Host: ${url.host}\r\n`] };
     }
     const port = Number(url.port) || defaultPort(url.protocol);
     if (this.tlsInsecure(url.hostname, port)) {
       this.logger.warn({ host: url.hostname, port }, 'TLS certificate NOT verified for this host (INGEST_TLS_INSECURE_HOSTS)');
-      return source;
+      return { ...source, extraInputOptions: formats };
     }
     const bundle = this.caBundle();
-    return { ...source, extraInputOptions: ['-tls_verify', '1', ...(bundle ? ['-ca_file', bundle] : [])] };
+    return { ...source, extraInputOptions: [...formats, '-tls_verify', '1', ...(bundle ? ['-ca_file', bundle] : [])] };
   }
 
   private async guardRtsp(streamId: string, source: Source, url: URL, addresses: string[]): Promise<Source> {

@@ -27,9 +27,11 @@ export interface Source {
 }
 
 /**
- * Demuxers an HTTP(S) source may use: containers and raw streams a camera serves. Not playlists
- * (hls, dash), concat or image sequences: those open further URLs (segments on any host) that only
- * ffmpeg would see, past the source policy. ffmpeg refuses any other format ("Format not on whitelist").
+ * Demuxers an HTTP(S) source from the streams topic may use (the source guard sets
+ * `-format_whitelist`): containers and raw streams a camera serves. Not playlists (hls, dash), concat
+ * or image sequences: those open further URLs (segments on any host) that only ffmpeg would see, past
+ * the source policy. ffmpeg refuses any other format ("Format not on whitelist"). `emo run` opens
+ * what its user names, playlists included.
  */
 export const HTTP_DEMUXERS = [
   'mov',
@@ -93,7 +95,7 @@ export function assertReadable(source: Source): void {
  * ffmpeg input options per source kind: transports and timeouts that keep a dead camera from hanging
  * ingest, and what ffmpeg may open beyond the source itself: the protocols per scheme
  * (`-protocol_whitelist`, inherited by everything the input opens) and the demuxer (RTSP: `-f rtsp`,
- * webcams: `-f video4linux2`, HTTP: container formats only, no playlists).
+ * webcams: `-f video4linux2`; HTTP from the streams topic: see HTTP_DEMUXERS).
  */
 export function inputOptions(source: Source, timeouts: { connectTimeoutMs: number; readTimeoutMs: number }): string[] {
   const micros = (ms: number) => String(ms * 1000);
@@ -123,8 +125,6 @@ export function inputOptions(source: Source, timeouts: { connectTimeoutMs: numbe
         '0',
         '-protocol_whitelist',
         tls ? 'https,tls,tcp' : 'http,tcp',
-        '-format_whitelist',
-        HTTP_DEMUXERS.join(','),
         ...(source.redirectsChecked ? ['-max_redirects', '0'] : []),
         ...extra,
       ];
@@ -132,7 +132,6 @@ export function inputOptions(source: Source, timeouts: { connectTimeoutMs: numbe
     case 'webcam':
       return ['-f', 'video4linux2', ...extra];
     case 'file':
-      // Local files only: a playlist or concat list in a media root cannot make ffmpeg fetch from the network.
-      return ['-protocol_whitelist', 'file', ...extra];
+      return extra;
   }
 }
