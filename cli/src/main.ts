@@ -248,7 +248,7 @@ streams
     // A file path is stored absolute: ingest runs elsewhere, in another working directory.
     const source = isLocalPath(url) ? path.resolve(url) : url;
     // Ingest's source policy, with this environment's INGEST_* settings: a refusal writes nothing.
-    const check = await checkSpec(source);
+    const check = await checkSpec({ streamId, url: source, sampleFps: options.fps, maxWidth: options.maxWidth });
     if (check.verdict === 'refused') throw new InvalidArgumentError(`ingest would refuse this stream (${check.reason}): ${check.message}`);
     const { bus, prefix } = busFromEnv();
     await putStream(bus, prefix, { streamId, url: source, sampleFps: options.fps, maxWidth: options.maxWidth, enabled: !options.disabled });

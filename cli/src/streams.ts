@@ -15,10 +15,10 @@ import {
 } from '@emostream/shared';
 import {
   assertValidStreamId,
+  checkStreamSpec,
   ingestSettingsSchema,
   parseSource,
   SourcePolicy,
-  SourceRefusedError,
   type RefusalReason,
 } from '@emostream/ingest';
 
@@ -160,7 +160,10 @@ export type SpecCheck =
  * INGEST_MEDIA_ROOTS is not set here, a private or loopback address when neither INGEST_ALLOW_HOSTS nor
  * INGEST_DENY_HOSTS is, and a host name (ingest resolves it where it runs).
  */
-export async function checkSpec(url: string, env: NodeJS.ProcessEnv = process.env): Promise<SpecCheck> {
+export async function checkSpec(
+  spec: { streamId: string; url: string; sampleFps: number; maxWidth: number },
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<SpecCheck> {
   const isSet = (name: string) => env[name] !== undefined && env[name] !== '';
   // Only the INGEST_* variables: a config file (EMOSTREAM_CONFIG) holds the whole service config, not this part.
   const settings = loadConfig(ingestSettingsSchema, envBindingsOf(ingestSettingsSchema), {
@@ -168,7 +171,7 @@ export async function checkSpec(url: string, env: NodeJS.ProcessEnv = process.en
   });
   let source;
   try {
-    source = parseSource(url);
+    source = parseSource(spec.url);
   } catch (error) {
     return { verdict: 'refused', reason: 'INVALID_URL', message: redactUrl((error as Error).message) };
   }
@@ -191,12 +194,15 @@ export async function checkSpec(url: string, env: NodeJS.ProcessEnv = process.en
       return Promise.reject(new Error('not resolved by emo streams add'));
     },
   );
-  try {
-    await policy.check(source);
-  } catch (error) {
-    if (!(error instanceof SourceRefusedError)) throw error;
-    if (!(error.reason === 'HOST_UNRESOLVABLE' && askedToResolve))
-      return { verdict: 'refused', reason: error.reason, message: error.message };
+  // Ingest's whole spec check (one parse and the URL ffmpeg would get, credential places and
+  // bindings, value limits, the policy), without resolving credentials: their values are ingest's.
+  const refusal = await checkStreamSpec(spec, settings, policy, { resolveCredentials: false });
+  if (refusal?.reason === 'CREDENTIAL_NOT_BOUND' && !isSet('INGEST_CREDENTIALS_SCOPE')) {
+    // Which camera a credential may go to is ingest's setting: not known here, so not judged here.
+    unchecked.push("the credential's host and the rest of ingest's check (INGEST_CREDENTIALS_SCOPE is not set here)");
+  } else if (refusal && !(refusal.reason === 'HOST_UNRESOLVABLE' && askedToResolve)) {
+    return { verdict: 'refused', reason: refusal.reason, message: refusal.message };
+  } else if (refusal) {
     unchecked.push('the host name (ingest resolves it and checks its addresses)');
   }
   if ((source.kind === 'rtsp' || source.kind === 'http') && !knowsHosts && !unchecked.some((u) => u.startsWith('the host name')))

@@ -79,6 +79,7 @@ describe('emo streams, on the real broker', () => {
       INGEST_MEDIA_ROOTS: '/srv/media',
       INGEST_ALLOW_HOSTS: '10.20.0.0/16',
       INGEST_ALLOWED_SCHEMES: 'rtsp,file,webcam',
+      INGEST_CREDENTIALS_SCOPE: 'env:INGEST_CREDENTIAL_DOOR=rtsp://10.20.0.9:554',
     };
     for (const [url, refusal] of [
       [
@@ -90,12 +91,20 @@ describe('emo streams, on the real broker', () => {
       ['http://10.20.0.5/cam.mjpg', /^emo: ingest would refuse this stream \(SCHEME_NOT_ALLOWED\): .*INGEST_ALLOWED_SCHEMES/],
       ['ftp://10.20.0.5/cam', /^emo: ingest would refuse this stream \(INVALID_URL\): unsupported stream URL scheme/],
       ['webcam:/etc/shadow', /^emo: ingest would refuse this stream \(DEVICE_NOT_ALLOWED\)/],
+      // Issue 27: a URL the policy and ffmpeg read differently (the policy saw the allowed host).
+      ['rtsp://10.20.0.5:1\\@127.0.0.2:2/', /^emo: (ingest would refuse this stream \(INVALID_URL\)|.* carries a credential inline)/],
+      // Issue 27: a credential reference no INGEST_CREDENTIALS_SCOPE binds to this camera.
+      ['rtsp://admin:${env:INGEST_CREDENTIAL_DOOR}@10.20.0.5/door', /^emo: ingest would refuse this stream \(CREDENTIAL_NOT_BOUND\)/],
     ] as const) {
       const result = runEmo(['streams', 'add', 'cam', url], env);
       assert.equal(result.status, 2, `${url}: ${result.stdout}${result.stderr}`);
       assert.match(result.stderr, refusal, url);
       assert.equal(result.stdout, '', url);
     }
+    // Issue 27: a sampling rate over ingest's limit (INGEST_MAX_SAMPLE_FPS, 30 by default).
+    const tooFast = runEmo(['streams', 'add', 'cam', 'rtsp://10.20.0.5/door', '--fps', '1000'], env);
+    assert.equal(tooFast.status, 2, tooFast.stderr);
+    assert.match(tooFast.stderr, /^emo: ingest would refuse this stream \(SPEC_OUT_OF_RANGE\)/);
     const bus = new KafkaBus(kafkaTestConfig('cli-test'));
     try {
       assert.deepEqual(await listStreams(bus, env.EMOSTREAM_TOPIC_PREFIX), [], 'nothing written to the streams topic');

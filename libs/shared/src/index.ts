@@ -3,6 +3,7 @@ export * from './errors.js';
 export * from './log.js';
 export * from './package-dir.js';
 export * from './security/redact.js';
+export * from './security/rtsp-guard.js';
 export * from './config/load.js';
 export * from './config/runtime-config.js';
 export * from './contracts/index.js';

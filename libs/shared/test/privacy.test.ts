@@ -14,6 +14,7 @@ import {
   redactLogFields,
   redactUrl,
   redactUrlsIn,
+  registerSecret,
   StageError,
   topicName,
   topics,
@@ -39,6 +40,19 @@ describe('redaction', () => {
     >;
     assert.doesNotMatch(JSON.stringify(fields), /secret/);
     assert.ok(fields.at instanceof Date, 'a Date keeps its own serialisation');
+  });
+
+  it('redacts a registered secret by value wherever it stands: a path, a header, a message, an error in log fields (issue 27: a credential in a path was logged)', () => {
+    const secret = 'p@th/s3cret!';
+    const text = `ffmpeg failed on http://cam/s/${encodeURIComponent(secret)}: 404; header X-Token: ${secret}`;
+    // URL redaction alone keeps a path: the case the audit found.
+    assert.ok(redactUrlsIn(text).includes(encodeURIComponent(secret)), 'the control: a path is not a URL credential');
+    registerSecret(secret);
+    assert.equal(redactUrlsIn(text), 'ffmpeg failed on http://cam/s/***: 404; header X-Token: ***');
+    assert.doesNotMatch(JSON.stringify(redactLogFields({ err: new Error(`at /s/${secret}`), why: [secret] })), /s3cret/);
+    // Too short to redact by value (it would blank out text everywhere): left to URL redaction.
+    registerSecret('ab');
+    assert.equal(redactUrlsIn('tab cab'), 'tab cab');
   });
 });
 

@@ -66,6 +66,47 @@ export const ingestSettingsSchema = z
       .describe(
         'Folder of camera credential files (a mounted Kubernetes Secret) that a URL names as ${file:NAME}. Env INGEST_CREDENTIALS_DIR.',
       ),
+    credentialsScope: commaList([])
+      .refine((entries) => entries.every((entry) => CREDENTIAL_SCOPE_ENTRY.test(entry)), {
+        message: 'each entry is env:INGEST_CREDENTIAL_NAME=scheme://host[:port] or file:NAME=scheme://host[:port]',
+      })
+      .describe(
+        'Where each camera credential may be sent: entries env:INGEST_CREDENTIAL_NAME=scheme://host[:port] or file:NAME=scheme://host[:port] (the default port of the scheme when none), comma-separated; a credential may have several entries. A reference used in a URL of another scheme, host or port is refused (CREDENTIAL_NOT_BOUND), and so is one with no entry. Env INGEST_CREDENTIALS_SCOPE.',
+      ),
+    maxSampleFps: z.coerce
+      .number()
+      .positive()
+      .max(60)
+      .default(30)
+      .describe(
+        'Highest sampling rate a stream spec may ask for (its sampleFps), frames/s; a spec over it is refused (SPEC_OUT_OF_RANGE). Env INGEST_MAX_SAMPLE_FPS.',
+      ),
+    maxFrameWidth: z.coerce
+      .number()
+      .int()
+      .min(16)
+      .max(16_384)
+      .default(3840)
+      .describe(
+        'Widest frame a stream spec may ask for (its maxWidth); a spec over it is refused (SPEC_OUT_OF_RANGE). Env INGEST_MAX_FRAME_WIDTH.',
+      ),
+    maxFrameBytes: z.coerce
+      .number()
+      .int()
+      .min(1_024)
+      .default(1_000_000)
+      .describe(
+        'Largest JPEG frame published; a bigger one (e.g. a noise stream at full size) is dropped and counted (emostream_ingest_frames_dropped_total{reason="too_large"}), never sent to the broker. A frame the broker refuses as too large is dropped the same way, and only that frame. Env INGEST_MAX_FRAME_BYTES.',
+      ),
+    caFile: z
+      .string()
+      .default('')
+      .describe(
+        'PEM bundle of extra certificate authorities trusted for https:// and rtsps:// sources (besides the system CAs); empty: system CAs only. Env INGEST_CA_FILE.',
+      ),
+    tlsInsecureHosts: commaList([]).describe(
+      'Hosts (host or host:port) whose https:// or rtsps:// certificate is NOT verified: an explicit opt-out for a camera with a self-signed certificate, logged at every connection. Env INGEST_TLS_INSECURE_HOSTS.',
+    ),
     maxStreams: z.coerce
       .number()
       .int()
@@ -77,6 +118,10 @@ export const ingestSettingsSchema = z
       ),
   })
   .strict();
+/** `env:INGEST_CREDENTIAL_NAME=scheme://host[:port]` or `file:NAME=scheme://host[:port]`. */
+export const CREDENTIAL_SCOPE_ENTRY =
+  /^(env:INGEST_CREDENTIAL_[A-Z0-9_]{1,64}|file:[A-Za-z0-9_-][A-Za-z0-9._-]{0,127})=(rtsps?|https?):\/\/(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+)(:\d{1,5})?\/?$/;
+
 /** A list from the environment ("a,b") or a config file (a YAML list). */
 function commaList(fallback: string[]) {
   return z

@@ -2,6 +2,7 @@ import { execFile } from 'node:child_process';
 import ffmpeg from 'fluent-ffmpeg';
 import Pipe2Jpeg from 'pipe2jpeg';
 import { StageError } from '@emostream/shared';
+import { SourceRefusedError } from './source-policy.js';
 import { inputOptions, type Source } from './sources.js';
 
 /** One sampled frame as ffmpeg encoded it. */
@@ -59,10 +60,11 @@ export function probeVideo(source: Source, timeouts: { connectTimeoutMs: number;
     ffmpeg.ffprobe(source.input, inputOptions(source, timeouts), (error, data) => {
       if (error) {
         reject(
-          new StageError('SOURCE_UNREADABLE', `cannot open ${source.input}: ${lastLine(String(error.message))}`, {
-            retriable: source.live,
-            cause: error,
-          }),
+          formatRefusal(source, String(error.message)) ??
+            new StageError('SOURCE_UNREADABLE', `cannot open ${source.input}: ${lastLine(String(error.message))}`, {
+              retriable: source.live,
+              cause: error,
+            }),
         );
         return;
       }
@@ -148,6 +150,8 @@ export async function* readFrames(source: Source, options: ReadOptions, summary?
   const selected: { frameNumber: number; ptsMs: number; sourceWidth: number; sourceHeight: number }[] = [];
   let finished = false;
   let failure: Error | undefined;
+  /** ffmpeg's line saying it refused the input's format (-format_whitelist) or certificate (-tls_verify), if it did. */
+  let refusedFormat: string | undefined;
   let wake: (() => void) | undefined;
   const notify = () => {
     wake?.();
@@ -170,6 +174,8 @@ export async function* readFrames(source: Source, options: ReadOptions, summary?
         stats.lastPtsMs = ptsMs;
         if (options.sampling.kind === 'rate' || n % options.sampling.step === 0) selected.push({ frameNumber: n + 1, ptsMs, ...source });
         notify();
+      } else if (/not on (the )?whitelist|certificate failed verification/i.test(line)) {
+        refusedFormat = line.trim();
       } else if (/corrupt|truncat|invalid|error|end of .* stream/i.test(line) && stats.warnings.length < 20) {
         stats.warnings.push(line.trim());
       }
@@ -179,10 +185,12 @@ export async function* readFrames(source: Source, options: ReadOptions, summary?
       // arrives (a race under load); ffmpeg closes stdout only when it has written everything, so that
       // is an end, not a failure. A file cut short is still caught by the truncation check.
       if (!options.signal?.aborted && error.message !== 'Output stream closed') {
-        failure = new StageError('SOURCE_FAILED', `ffmpeg failed on ${source.input}: ${lastLine(error.message)}`, {
-          retriable: source.live,
-          cause: error,
-        });
+        failure =
+          formatRefusal(source, refusedFormat ?? error.message) ??
+          new StageError('SOURCE_FAILED', `ffmpeg failed on ${source.input}: ${lastLine(error.message)}`, {
+            retriable: source.live,
+            cause: error,
+          });
       }
       finished = true;
       notify();
@@ -265,6 +273,23 @@ export function jpegSize(jpeg: Buffer): { width: number; height: number } {
     offset += 2 + length;
   }
   throw new StageError('JPEG_NO_SIZE', 'JPEG without a frame header');
+}
+
+/**
+ * ffmpeg refused the source's format (`-format_whitelist`): a playlist (HLS, DASH) or a list of other
+ * URLs, whose segments could lie on any host, past the policy; or its certificate (`-tls_verify`).
+ * Refused for good, not retried.
+ */
+function formatRefusal(source: Source, message: string): SourceRefusedError | undefined {
+  if (/certificate failed verification/i.test(message)) {
+    return new SourceRefusedError('TLS_NOT_VERIFIED', `${source.input}: the certificate does not verify (ffmpeg: ${lastLine(message)})`);
+  }
+  if (!/not on (the )?whitelist/i.test(message)) return undefined;
+  const format = /\[(\w+) @/.exec(message)?.[1];
+  return new SourceRefusedError(
+    'FORMAT_NOT_ALLOWED',
+    `${source.input} is ${format ? `in format ${format}, ` : ''}a playlist or another format ingest does not open from the network (HLS, DASH, concat…: its segments could be on any host); serve the video itself`,
+  );
 }
 
 function lastLine(text: string): string {

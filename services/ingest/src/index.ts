@@ -4,7 +4,7 @@ export * from './metrics.js';
 export * from './sources.js';
 export * from './stream-runner.js';
 export * from './worker.js';
-export * from './credentials.js';
+export * from './source-url.js';
 export * from './source-guard.js';
 export * from './source-policy.js';
 export * from './stream-status.js';

@@ -10,6 +10,7 @@ export class IngestMetrics {
   readonly refused: Counter<'reason'>;
   readonly publishRetries: Counter<'code'>;
   readonly finishedSkipped: Counter<'stream'>;
+  readonly framesDropped: Counter<'stream' | 'reason'>;
 
   constructor(registry: Registry) {
     this.frames = new Counter({
@@ -52,6 +53,12 @@ export class IngestMetrics {
       name: 'emostream_ingest_finished_streams_skipped_total',
       help: 'File streams not read again because their progress says they were finished (by this or another replica), per stream.',
       labelNames: ['stream'],
+      registers: [registry],
+    });
+    this.framesDropped = new Counter({
+      name: 'emostream_ingest_frames_dropped_total',
+      help: "Frames not published because they were too large, per stream: reason too_large (over INGEST_MAX_FRAME_BYTES) or refused_by_broker (over the topic's max.message.bytes). Only that frame is lost.",
+      labelNames: ['stream', 'reason'],
       registers: [registry],
     });
     this.ready = new Gauge({

@@ -173,7 +173,22 @@ export class TransactionalPublisher {
         );
         for (const entry of live) entry.resolve();
       } catch (error) {
-        for (const entry of live) entry.reject(error as Error);
+        const failure = toStageError(error);
+        if (failure.retriable || failure.code === 'STOPPED' || live.length === 1) {
+          for (const entry of live) entry.reject(failure);
+          continue;
+        }
+        // Refused for good (a record over the size limit): which entry's record is not known, and
+        // the others must not fail with it — each goes again in a transaction of its own.
+        for (const entry of live) {
+          if (entry.signal?.aborted) continue;
+          try {
+            await this.sendUntilDone(entry.records, () => this.closed || entry.signal?.aborted === true);
+            entry.resolve();
+          } catch (alone) {
+            entry.reject(alone as Error);
+          }
+        }
       }
     }
   }

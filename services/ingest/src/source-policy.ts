@@ -4,6 +4,7 @@ import http from 'node:http';
 import https from 'node:https';
 import { BlockList, isIP, type LookupFunction } from 'node:net';
 import path from 'node:path';
+import { rootCertificates } from 'node:tls';
 import { redactUrl, StageError } from '@emostream/shared';
 import type { Source } from './sources.js';
 
@@ -51,6 +52,11 @@ export type RefusalReason =
   | 'DEVICE_NOT_ALLOWED'
   | 'REDIRECT_NOT_ALLOWED'
   | 'CREDENTIAL_UNAVAILABLE'
+  | 'CREDENTIAL_MISPLACED'
+  | 'CREDENTIAL_NOT_BOUND'
+  | 'FORMAT_NOT_ALLOWED'
+  | 'TLS_NOT_VERIFIED'
+  | 'SPEC_OUT_OF_RANGE'
   | 'CAPACITY';
 
 /** Every reason, so the refusal metric's series are known up front (and bounded). */
@@ -64,6 +70,11 @@ export const REFUSAL_REASONS: readonly RefusalReason[] = [
   'DEVICE_NOT_ALLOWED',
   'REDIRECT_NOT_ALLOWED',
   'CREDENTIAL_UNAVAILABLE',
+  'CREDENTIAL_MISPLACED',
+  'CREDENTIAL_NOT_BOUND',
+  'FORMAT_NOT_ALLOWED',
+  'TLS_NOT_VERIFIED',
+  'SPEC_OUT_OF_RANGE',
   'CAPACITY',
 ];
 
@@ -141,24 +152,24 @@ export class SourcePolicy {
   /**
    * Checks a parsed source and resolves it for ffmpeg: files and devices must lie where allowed, a
    * network source's host must resolve only to allowed addresses. Throws SourceRefusedError.
+   * Returns the addresses checked (network sources), for connecting to exactly those.
    */
-  async check(source: Source): Promise<void> {
-    if (this.options.permissive) return;
+  async check(source: Source): Promise<string[]> {
+    if (this.options.permissive) return [];
     switch (source.kind) {
       case 'file':
         this.checkScheme('file', source);
         this.checkFile(source.input);
-        return;
+        return [];
       case 'webcam':
         this.checkScheme('webcam', source);
         this.checkDevice(source.input);
-        return;
+        return [];
       case 'rtsp':
       case 'http': {
         const url = parseUrl(source.input);
         this.checkScheme(url.protocol.replace(/:$/, ''), source);
-        await this.checkHost(url);
-        return;
+        return await this.checkHost(url);
       }
     }
   }
@@ -168,7 +179,16 @@ export class SourcePolicy {
    * with the policy before it is requested, and returns the final URL. Requests go to the address
    * that was checked (no second lookup a DNS answer could change in between).
    */
-  async resolveRedirects(url: string, options: { timeoutMs: number; maxRedirects?: number; signal?: AbortSignal }): Promise<string> {
+  async resolveRedirects(
+    url: string,
+    options: {
+      timeoutMs: number;
+      maxRedirects?: number;
+      signal?: AbortSignal;
+      /** HTTPS hops: the CAs to trust (besides the system's) and whether to verify the host's certificate. */
+      tls?: (host: string, port: number) => { ca: readonly string[]; verify: boolean };
+    },
+  ): Promise<string> {
     let current = url;
     for (let hop = 0; hop <= (options.maxRedirects ?? 5); hop++) {
       const target = parseUrl(current);
@@ -255,8 +275,17 @@ export class SourcePolicy {
   }
 
   /** One request, headers only: the Location of a redirect, or undefined. Connects only to an address already checked. */
-  private peekRedirect(url: URL, addresses: string[], options: { timeoutMs: number; signal?: AbortSignal }): Promise<string | undefined> {
+  private peekRedirect(
+    url: URL,
+    addresses: string[],
+    options: {
+      timeoutMs: number;
+      signal?: AbortSignal;
+      tls?: (host: string, port: number) => { ca: readonly string[]; verify: boolean };
+    },
+  ): Promise<string | undefined> {
     const client = url.protocol === 'https:' ? https : http;
+    const tlsSettings = url.protocol === 'https:' ? options.tls?.(url.hostname, Number(url.port) || 443) : undefined;
     const address = addresses[0];
     // No second name lookup: a DNS answer that changed since the check must not pick the address.
     const lookup: LookupFunction | undefined =
@@ -271,6 +300,7 @@ export class SourcePolicy {
         url,
         {
           ...(lookup ? { lookup } : {}),
+          ...(tlsSettings ? { ca: [...rootCertificates, ...tlsSettings.ca], rejectUnauthorized: tlsSettings.verify } : {}),
           timeout: options.timeoutMs,
           ...(options.signal ? { signal: options.signal } : {}),
           headers: { 'user-agent': 'emostream-ingest' },
@@ -288,11 +318,13 @@ export class SourcePolicy {
           new StageError('SOURCE_FAILED', `no answer from ${redactUrl(url.href)} within ${options.timeoutMs} ms`, { retriable: true }),
         ),
       );
-      request.on('error', (error) =>
+      request.on('error', (error: NodeJS.ErrnoException) =>
         reject(
           error instanceof StageError
             ? error
-            : new StageError('SOURCE_FAILED', `cannot reach ${redactUrl(url.href)}: ${error.message}`, { retriable: true, cause: error }),
+            : url.protocol === 'https:' && (/CERT|SELF_SIGNED|VERIFY|ALTNAME/i.test(error.code ?? '') || /certificate/i.test(error.message))
+              ? new SourceRefusedError('TLS_NOT_VERIFIED', `${redactUrl(url.href)}: the certificate does not verify (${error.message})`)
+              : new StageError('SOURCE_FAILED', `cannot reach ${redactUrl(url.href)}: ${error.message}`, { retriable: true, cause: error }),
         ),
       );
     });

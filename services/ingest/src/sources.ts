@@ -15,7 +15,48 @@ export interface Source {
    * none itself (a later redirect could lead where the policy refuses).
    */
   redirectsChecked?: boolean;
+  /**
+   * More ffmpeg input options, set by the source guard: the Host header of an HTTP source that
+   * ffmpeg reaches at its checked address, TLS verification of an HTTPS one.
+   */
+  extraInputOptions?: string[];
+  /** Called once ffmpeg is done with this source (the source guard's RTSP relay closes). */
+  release?: () => void;
+  /** Why the source guard cut ffmpeg's connection (an RTSP redirect, a certificate that does not verify), if it did. */
+  refusal?: () => Error | undefined;
 }
+
+/**
+ * Demuxers an HTTP(S) source from the streams topic may use (the source guard sets
+ * `-format_whitelist`): containers and raw streams a camera serves. Not playlists (hls, dash), concat
+ * or image sequences: those open further URLs (segments on any host) that only ffmpeg would see, past
+ * the source policy. ffmpeg refuses any other format ("Format not on whitelist"). `emo run` opens
+ * what its user names, playlists included.
+ */
+export const HTTP_DEMUXERS = [
+  'mov',
+  'mp4',
+  'm4a',
+  '3gp',
+  '3g2',
+  'mj2',
+  'matroska',
+  'webm',
+  'flv',
+  'live_flv',
+  'avi',
+  'mpegts',
+  'mpeg',
+  'mpjpeg',
+  'mjpeg',
+  'jpeg_pipe',
+  'h264',
+  'hevc',
+  'ogg',
+  'asf',
+  'gif',
+  'nut',
+];
 
 /**
  * Reads a stream URL: `rtsp://…`, `http(s)://…`, `webcam` / `webcam:/dev/videoN`, `file:///…` or a
@@ -50,24 +91,47 @@ export function assertReadable(source: Source): void {
   }
 }
 
-/** ffmpeg input options per source kind: transports and timeouts that keep a dead camera from hanging ingest. */
+/**
+ * ffmpeg input options per source kind: transports and timeouts that keep a dead camera from hanging
+ * ingest, and what ffmpeg may open beyond the source itself: the protocols per scheme
+ * (`-protocol_whitelist`, inherited by everything the input opens) and the demuxer (RTSP: `-f rtsp`,
+ * webcams: `-f video4linux2`; HTTP from the streams topic: see HTTP_DEMUXERS).
+ */
 export function inputOptions(source: Source, timeouts: { connectTimeoutMs: number; readTimeoutMs: number }): string[] {
   const micros = (ms: number) => String(ms * 1000);
+  const extra = source.extraInputOptions ?? [];
   switch (source.kind) {
-    case 'rtsp':
-      // TCP: UDP loses packets (and frames) on busy networks; -timeout bounds connect and reads.
-      return ['-rtsp_transport', 'tcp', '-timeout', micros(timeouts.readTimeoutMs)];
-    case 'http':
+    case 'rtsp': {
+      // TCP: UDP loses packets (and frames) on busy networks, and opens ports; -timeout bounds connect and reads.
+      const tls = /^rtsps:/i.test(source.input);
+      return [
+        '-rtsp_transport',
+        'tcp',
+        '-timeout',
+        micros(timeouts.readTimeoutMs),
+        '-protocol_whitelist',
+        tls ? 'rtsp,rtsps,tcp,tls' : 'rtsp,tcp',
+        '-f',
+        'rtsp',
+        ...extra,
+      ];
+    }
+    case 'http': {
+      const tls = /^https:/i.test(source.input);
       return [
         '-rw_timeout',
         micros(timeouts.readTimeoutMs),
         '-reconnect',
         '0',
+        '-protocol_whitelist',
+        tls ? 'https,tls,tcp' : 'http,tcp',
         ...(source.redirectsChecked ? ['-max_redirects', '0'] : []),
+        ...extra,
       ];
+    }
     case 'webcam':
-      return ['-f', 'video4linux2'];
+      return ['-f', 'video4linux2', ...extra];
     case 'file':
-      return [];
+      return extra;
   }
 }

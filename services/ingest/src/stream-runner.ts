@@ -134,7 +134,7 @@ export class StreamRunner {
       this.logger.info({ file: source.input, fps: info.fps, step, width: info.width, height: info.height }, 'reading file');
       for await (const frame of readFrames(source, this.readOptions({ kind: 'every', step }), summary)) {
         if (frame.frameNumber <= (this.definition.resumeAfter ?? 0)) continue;
-        lastFrame = await this.publishFrame(frame.frameNumber, frame.ptsMs, frame, frame.jpeg, false);
+        lastFrame = (await this.publishFrame(frame.frameNumber, frame.ptsMs, frame, frame.jpeg, false)) ?? lastFrame;
       }
       if (this.abort.signal.aborted) return await this.stopped(lastFrame, summary);
       const truncation = describeTruncation(info.durationMs, info.fps, summary);
@@ -170,14 +170,25 @@ export class StreamRunner {
       sessionFrames = 0;
       try {
         const source = await this.prepare(parsed);
-        assertReadable(source);
-        for await (const frame of readFrames(source, this.readOptions({ kind: 'rate', fps }))) {
-          // Live media time restarts with every connection; wall-clock time since the stream started stays monotonic.
-          lastFrame = await this.publishFrame(seqBase + this.published + 1, now() - startedAt, frame, frame.jpeg, gapPending);
-          gapPending = false;
-          sessionFrames += 1;
-          failures = 0;
+        try {
+          assertReadable(source);
+          for await (const frame of readFrames(source, this.readOptions({ kind: 'rate', fps }))) {
+            // Live media time restarts with every connection; wall-clock time since the stream started stays monotonic.
+            const published = await this.publishFrame(seqBase + this.published + 1, now() - startedAt, frame, frame.jpeg, gapPending);
+            if (!published) continue;
+            lastFrame = published;
+            gapPending = false;
+            sessionFrames += 1;
+            failures = 0;
+          }
+        } catch (error) {
+          // ffmpeg failed because the guard cut its connection: the guard's reason, not ffmpeg's.
+          throw source.refusal?.() ?? error;
+        } finally {
+          source.release?.();
         }
+        const refusal = source.refusal?.();
+        if (refusal) throw refusal;
         if (this.abort.signal.aborted) break;
         if (this.definition.reconnect === false) {
           if (this.published > 0) await this.publishEndOfStream(lastFrame, noDecoding);
@@ -227,8 +238,27 @@ export class StreamRunner {
     };
   }
 
-  private async publishFrame(seq: number, ptsMs: number, size: FrameSize, jpeg: Buffer, gapBefore: boolean): Promise<FrameMessage> {
+  /**
+   * Publishes one frame; resolves to it, or to undefined when the frame was dropped (counted):
+   * over INGEST_MAX_FRAME_BYTES, or refused by the broker as too large. Only that frame is lost:
+   * the stream goes on, and other streams' frames never share its fate (see TransactionalPublisher).
+   */
+  private async publishFrame(
+    seq: number,
+    ptsMs: number,
+    size: FrameSize,
+    jpeg: Buffer,
+    gapBefore: boolean,
+  ): Promise<FrameMessage | undefined> {
     const { width, height, sourceWidth, sourceHeight } = size;
+    const drop = (reason: 'too_large' | 'refused_by_broker', why: string) => {
+      this.deps.metrics.framesDropped.inc({ stream: this.definition.streamId, reason });
+      this.logger.warn({ seq, bytes: jpeg.length, width, height, reason, why }, 'frame dropped: too large to publish');
+      return undefined;
+    };
+    if (jpeg.length > this.deps.settings.maxFrameBytes) {
+      return drop('too_large', `${jpeg.length} bytes, over INGEST_MAX_FRAME_BYTES (${this.deps.settings.maxFrameBytes})`);
+    }
     const frame = makeMessage(topics.frames, {
       ref: {
         streamId: this.definition.streamId,
@@ -243,7 +273,12 @@ export class StreamRunner {
       },
       jpeg,
     });
-    await this.deps.publish(frame, this.abort.signal);
+    try {
+      await this.deps.publish(frame, this.abort.signal);
+    } catch (error) {
+      if (error instanceof BusError && error.code === 'RECORD_TOO_LARGE') return drop('refused_by_broker', error.message);
+      throw error;
+    }
     this.published += 1;
     this.lastPublishedSeq = seq;
     this.deps.metrics.frames.inc({ stream: this.definition.streamId });

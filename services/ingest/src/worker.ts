@@ -23,8 +23,9 @@ import type { IngestSettings } from './config.js';
 import type { IngestMetrics } from './metrics.js';
 import { ingestProgressTopic, ProgressLog, progressRecord, TransactionalPublisher, type StreamProgress } from './progress.js';
 import { SourceGuard } from './source-guard.js';
+import { SourceRefusedError } from './source-policy.js';
 import { StreamStatusReporter, StreamStatusWriter } from './stream-status.js';
-import { StreamRunner, type StreamDefinition, type StreamOutcome } from './stream-runner.js';
+import { backoffMs, StreamRunner, type StreamDefinition, type StreamOutcome } from './stream-runner.js';
 
 export interface IngestWorkerOptions {
   bus: Bus;
@@ -75,6 +76,13 @@ export class IngestWorker {
   private readonly waitingForRoom = new Map<string, ConsumedRecord>();
   /** Spec records are applied one at a time, from the topic or from waitingForRoom. */
   private applying: Promise<void> = Promise.resolve();
+  /**
+   * Streams that failed (not refused) wait here to start again, with back-off: a failure of one
+   * stream (a source that went away, a bus refusal) never needs an ingest restart to recover.
+   */
+  private readonly retries = new Map<string, { timer: NodeJS.Timeout; record: ConsumedRecord }>();
+  /** Failed starts in a row per stream, for the back-off; reset when a stream ends or is replaced. */
+  private readonly failuresInRow = new Map<string, number>();
   /** Outcomes of finished streams, for tests and the CLI. */
   readonly outcomes = new Map<string, StreamOutcome>();
 
@@ -140,6 +148,9 @@ export class IngestWorker {
           // Their new owner reads the specs of these partitions from the start.
           for (const [streamId, record] of this.waitingForRoom)
             if (partitions.some((p) => p.topic === record.topic && p.partition === record.partition)) this.waitingForRoom.delete(streamId);
+          for (const [streamId, retry] of [...this.retries])
+            if (partitions.some((p) => p.topic === retry.record.topic && p.partition === retry.record.partition))
+              this.cancelRetry(streamId);
           await Promise.all(
             [...this.runners.entries()]
               .filter(([, r]) => partitions.some((p) => p.topic === r.partition.topic && p.partition === r.partition.partition))
@@ -158,6 +169,7 @@ export class IngestWorker {
 
   async stop(): Promise<void> {
     this.stopping = true;
+    for (const streamId of [...this.retries.keys()]) this.cancelRetry(streamId);
     await this.consumer?.close();
     await Promise.all([...this.runners.keys()].map((id) => this.stopStream(id, 'worker stopping')));
     await this.publisher?.close();
@@ -201,8 +213,9 @@ export class IngestWorker {
   /** One record of the streams topic: start, restart or stop a stream. */
   private async apply(record: ConsumedRecord): Promise<void> {
     const streamId = record.key;
-    // The newest record of a stream decides: an older one waiting for room is dropped.
+    // The newest record of a stream decides: an older one waiting for room or a retry is dropped.
     this.waitingForRoom.delete(streamId);
+    this.cancelRetry(streamId);
     if (record.value === null) {
       await this.stopStream(streamId, 'removed');
       await this.forgetStatus(streamId);
@@ -246,10 +259,11 @@ export class IngestWorker {
       if (refusal.reason === 'CAPACITY') this.waitingForRoom.set(streamId, record);
       return;
     }
-    this.startStream({ ...wanted, ...(resumeAfter > 0 ? { resumeAfter } : {}) }, key, { topic: record.topic, partition: record.partition });
+    this.startStream({ ...wanted, ...(resumeAfter > 0 ? { resumeAfter } : {}) }, key, record);
   }
 
-  private startStream(spec: StreamDefinition, specKey: string, partition: TopicPartition): void {
+  private startStream(spec: StreamDefinition, specKey: string, record: ConsumedRecord): void {
+    const partition: TopicPartition = { topic: record.topic, partition: record.partition };
     const status = new StreamStatusReporter({
       writer: this.status,
       streamId: spec.streamId,
@@ -280,9 +294,24 @@ export class IngestWorker {
       .then((outcome) => {
         status.ended(outcome);
         this.outcomes.set(spec.streamId, outcome);
-        if (this.runners.get(spec.streamId)?.runner === runner) {
+        const current = this.runners.get(spec.streamId)?.runner === runner;
+        if (current) {
           this.runners.delete(spec.streamId);
           this.admitWaiting();
+        }
+        if (outcome.state === 'failed' && outcome.error instanceof SourceRefusedError) {
+          // Refused on connection (ffmpeg refused a playlist, the RTSP guard a redirect): reported like any refusal.
+          void this.guard.reportRefusal(spec.streamId, outcome.error);
+        } else if (
+          outcome.state === 'failed' &&
+          current &&
+          !this.stopping &&
+          (outcome.error.retriable || outcome.error instanceof BusError)
+        ) {
+          // Not the source's fault (a missing file stays failed until its spec changes): the bus refused its frames.
+          this.retryLater(spec.streamId, record);
+        } else if (outcome.state === 'ended') {
+          this.failuresInRow.delete(spec.streamId);
         }
         // The bus refuses this replica's frames for good (e.g. fenced by another replica with its id).
         if (
@@ -303,6 +332,36 @@ export class IngestWorker {
       // Advisory, as every status: the stream is stopped whether or not this is written.
       this.logger.warn({ err: error, streamId }, 'could not delete a stream status');
     }
+  }
+
+  /**
+   * A stream that failed for a reason that may pass (the bus refused its frames: before issue 27, a
+   * healthy file stopped mid-way when another stream's frame was too large) starts again after a back-off (INGEST_RECONNECT_INITIAL_MS doubling up to
+   * INGEST_RECONNECT_MAX_MS), from the record that started it: where its progress says it got to
+   * (a file that was finished is not read again). A newer record, a revoked partition or a stop cancels it.
+   */
+  private retryLater(streamId: string, record: ConsumedRecord): void {
+    const { settings, metrics } = this.options;
+    const attempt = (this.failuresInRow.get(streamId) ?? 0) + 1;
+    this.failuresInRow.set(streamId, attempt);
+    const delayMs = backoffMs(attempt, settings.reconnectInitialMs, settings.reconnectMaxMs, Math.random);
+    metrics.reconnects.inc({ stream: streamId });
+    this.logger.warn({ streamId, attempt, delayMs }, 'stream failed; starting it again after a back-off');
+    const timer = setTimeout(() => {
+      this.retries.delete(streamId);
+      if (this.stopping || this.runners.has(streamId)) return;
+      this.inTurn(() => this.apply(record)).catch((error: unknown) =>
+        this.logger.error({ err: error, streamId }, 'starting a failed stream again failed'),
+      );
+    }, delayMs);
+    this.retries.set(streamId, { timer, record });
+  }
+
+  private cancelRetry(streamId: string): void {
+    const retry = this.retries.get(streamId);
+    if (!retry) return;
+    clearTimeout(retry.timer);
+    this.retries.delete(streamId);
   }
 
   private async stopStream(streamId: string, why: string): Promise<void> {

@@ -131,6 +131,8 @@ describe('a hostile stream spec gets nothing (running ingest, real broker)', () 
         // The camera's credentials, as a Kubernetes Secret would provide them.
         INGEST_CREDENTIAL_CAM_PASSWORD: 'secret',
         INGEST_CREDENTIAL_CAM_TOKEN: 'secret',
+        // ...bound to the camera: sent nowhere else (issue 27).
+        INGEST_CREDENTIALS_SCOPE: `env:INGEST_CREDENTIAL_CAM_PASSWORD=http://127.0.0.1:${camera.port},env:INGEST_CREDENTIAL_CAM_TOKEN=http://127.0.0.1:${camera.port}`,
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     });

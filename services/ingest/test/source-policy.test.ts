@@ -5,8 +5,10 @@ import path from 'node:path';
 import { describe, it } from 'node:test';
 import {
   assertValidStreamId,
+  buildSourceUrl,
+  checkStreamSpec,
+  ingestSettingsSchema,
   parseSource,
-  resolveCredentialReferences,
   SourcePolicy,
   SourceRefusedError,
   type SourcePolicyOptions,
@@ -127,27 +129,101 @@ describe('source policy', () => {
     }
   });
 
-  it('resolves credential references from INGEST_CREDENTIAL_* env vars and files in the credentials folder only', () => {
+  it('resolves credential references from INGEST_CREDENTIAL_* env vars and files in the credentials folder only, for the hosts they are bound to', () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'creds-'));
     writeFileSync(path.join(dir, 'yard-token'), 'to/ken\n');
     const env = { INGEST_CREDENTIAL_DOOR: 'p@ss:word', KAFKA_SASL_PASSWORD: 'kafka' };
+    const scope = ['env:INGEST_CREDENTIAL_DOOR=rtsp://cam', 'file:yard-token=http://cam:8080'];
+    const options = { credentialsDir: dir, env, scope };
     assert.equal(
-      resolveCredentialReferences('rtsp://viewer:${env:INGEST_CREDENTIAL_DOOR}@cam/live', { credentialsDir: dir, env }),
+      buildSourceUrl('rtsp://viewer:${env:INGEST_CREDENTIAL_DOOR}@cam/live', options).url,
       'rtsp://viewer:p%40ss%3Aword@cam/live',
     );
     assert.equal(
-      resolveCredentialReferences('http://cam/mjpeg?token=${file:yard-token}', { credentialsDir: dir, env }),
-      'http://cam/mjpeg?token=to%2Fken',
+      buildSourceUrl('rtsp://viewer:${env:INGEST_CREDENTIAL_DOOR}@cam:554/live', options).url,
+      'rtsp://viewer:p%40ss%3Aword@cam:554/live',
     );
-    const refused = (url: string) =>
+    assert.equal(buildSourceUrl('http://cam:8080/mjpeg?token=${file:yard-token}', options).url, 'http://cam:8080/mjpeg?token=to%2Fken');
+    const refused = (url: string, reason: string) =>
       assert.throws(
-        () => resolveCredentialReferences(url, { credentialsDir: dir, env }),
-        (error: unknown) => error instanceof SourceRefusedError && error.reason === 'CREDENTIAL_UNAVAILABLE',
+        () => buildSourceUrl(url, options),
+        (error: unknown) => error instanceof SourceRefusedError && error.reason === reason && !error.message.includes('p@ss'),
         url,
       );
-    refused('rtsp://u:${env:KAFKA_SASL_PASSWORD}@evil.example/');
-    refused('rtsp://u:${env:INGEST_CREDENTIAL_MISSING}@cam/');
-    refused('http://evil.example/?k=${file:../../etc/passwd}');
-    refused('http://evil.example/?k=${file:missing}');
+    refused('rtsp://u:${env:KAFKA_SASL_PASSWORD}@evil.example/', 'CREDENTIAL_UNAVAILABLE');
+    refused('rtsp://u:${env:INGEST_CREDENTIAL_MISSING}@cam/', 'CREDENTIAL_UNAVAILABLE');
+    refused('http://cam:8080/?k=${file:../../etc/passwd}', 'CREDENTIAL_UNAVAILABLE');
+    refused('http://cam:8080/?k=${file:missing}', 'CREDENTIAL_UNAVAILABLE');
+    // Issue 27: a credential goes only where INGEST_CREDENTIALS_SCOPE binds it (scheme, host and port)...
+    refused('http://elsewhere.example/x?t=${env:INGEST_CREDENTIAL_DOOR}', 'CREDENTIAL_NOT_BOUND');
+    refused('rtsp://viewer:${env:INGEST_CREDENTIAL_DOOR}@cam:8554/live', 'CREDENTIAL_NOT_BOUND');
+    refused('rtsps://viewer:${env:INGEST_CREDENTIAL_DOOR}@cam/live', 'CREDENTIAL_NOT_BOUND');
+    refused('http://cam/mjpeg?token=${file:yard-token}', 'CREDENTIAL_NOT_BOUND');
+    // Checked away from ingest's environment (emo streams add): place and binding only, nothing resolved.
+    assert.equal(
+      buildSourceUrl('rtsp://viewer:${env:INGEST_CREDENTIAL_DOOR}@cam/live', { ...options, env: {}, resolve: false }).url,
+      'rtsp://viewer:credential@cam/live',
+    );
+    assert.throws(
+      () => buildSourceUrl('http://elsewhere.example/?t=${env:INGEST_CREDENTIAL_DOOR}', { ...options, env: {}, resolve: false }),
+      (error: unknown) => error instanceof SourceRefusedError && error.reason === 'CREDENTIAL_NOT_BOUND',
+    );
+    // ...and never in the host, the path, a query name or the fragment, where nothing redacts it.
+    refused('rtsp://cam/s/${env:INGEST_CREDENTIAL_DOOR}', 'CREDENTIAL_MISPLACED');
+    refused('rtsp://${env:INGEST_CREDENTIAL_DOOR}.cam/live', 'CREDENTIAL_MISPLACED');
+    refused('http://cam:8080/x?${file:yard-token}=1', 'CREDENTIAL_MISPLACED');
+    refused('http://cam:8080/x#${file:yard-token}', 'CREDENTIAL_MISPLACED');
+  });
+
+  it('hands ffmpeg a URL rebuilt from its checked parts, and refuses characters two URL parsers read differently (issue 27: http://allowed:p\\@other:q/)', async () => {
+    const options = { credentialsDir: '/nonexistent', scope: [] };
+    // WHATWG reads the backslash as a slash (host 127.0.0.1); ffmpeg reads userinfo up to the last "@" (host 127.0.0.2).
+    const differential = 'http://127.0.0.1:8080\\@127.0.0.2:9090/';
+    assert.equal(new URL(differential).hostname, '127.0.0.1', 'the policy reads the allowed host');
+    assert.throws(
+      () => buildSourceUrl(differential, options),
+      (error: unknown) => error instanceof SourceRefusedError && error.reason === 'INVALID_URL' && /backslash/.test(error.message),
+    );
+    for (const bad of ['http://cam.example/a b', 'rtsp://cam.example/live\tx', 'http://cam.example/\u0000', 'http://cäm.example/']) {
+      assert.throws(
+        () => buildSourceUrl(bad, options),
+        (error: unknown) => error instanceof SourceRefusedError && error.reason === 'INVALID_URL',
+        bad,
+      );
+    }
+    // What ffmpeg gets is WHATWG's reading, serialised: one "@", the authority ending at the first "/".
+    assert.equal(buildSourceUrl('http://a@b@cam.example:81/x/../y?q=1#frag', options).url, 'http://a%40b@cam.example:81/y?q=1');
+    assert.equal(buildSourceUrl('HTTP://CAM.example:80/live', options).url, 'http://cam.example/live');
+    // And the spec check that emo streams add can call refuses the differential too.
+    const settings = ingestSettingsSchema.parse({ allowHosts: ['127.0.0.1:8080'] });
+    const refusal = await checkStreamSpec({ streamId: 'x', url: differential, sampleFps: 0, maxWidth: 0 }, settings);
+    assert.equal(refusal?.reason, 'INVALID_URL');
+    assert.equal(await checkStreamSpec({ streamId: 'x', url: 'http://127.0.0.1:8080/', sampleFps: 0, maxWidth: 0 }, settings), undefined);
+  });
+
+  it('refuses spec values out of range with the reason: sampleFps 1000, a negative or fractional width, a width over the limit (issue 27)', async () => {
+    const settings = ingestSettingsSchema.parse({ allowHosts: ['127.0.0.1:8080'], maxSampleFps: 30, maxFrameWidth: 3840 });
+    const check = (sampleFps: number, maxWidth: number) =>
+      checkStreamSpec({ streamId: 'cam', url: 'http://127.0.0.1:8080/live', sampleFps, maxWidth }, settings);
+    for (const [fps, width] of [
+      [1000, 0],
+      [-1, 0],
+      [Number.NaN, 0],
+      [30.5, 0],
+      [5, 4096],
+      [5, -1],
+      [5, 8],
+      [5, 1280.5],
+    ] as const) {
+      const refusal = await check(fps, width);
+      assert.equal(refusal?.reason, 'SPEC_OUT_OF_RANGE', `sampleFps ${fps}, maxWidth ${width}`);
+      assert.match(refusal.message, /INGEST_MAX_SAMPLE_FPS|INGEST_MAX_FRAME_WIDTH/);
+    }
+    for (const [fps, width] of [
+      [0, 0],
+      [30, 3840],
+      [0.5, 16],
+    ] as const)
+      assert.equal(await check(fps, width), undefined, `sampleFps ${fps}, maxWidth ${width}`);
   });
 });

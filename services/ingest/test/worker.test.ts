@@ -192,6 +192,46 @@ describe('ingest worker', () => {
     assert.ok(frames.every((f) => f.jpeg.length > 0 && f.ref!.width === 480));
   });
 
+  it('starts a stream the bus refused again after a back-off, without a restart, and finishes it with every frame once (issue 27: a healthy file stopped mid-way for good)', async () => {
+    // The bus refuses the stream's end marker once, for good (not retriable), as it refused a healthy stream's frames before issue 27.
+    let refusals = 0;
+    const wrap = (bus: Bus) =>
+      wrapBus(bus, {
+        producer: (producer) => ({
+          send: (records) => producer.send(records),
+          settle: () => producer.settle(),
+          close: () => producer.close(),
+          async sendInTransaction(records, commit) {
+            const marker = records.some((r) => r.value !== null && Buffer.from(r.value).toString('utf8').includes('"done":true'));
+            if (marker && refusals === 0) {
+              refusals += 1;
+              throw new BusError('transaction failed: the broker refused the records (test)', {
+                retriable: false,
+                code: 'RECORD_TOO_LARGE',
+              });
+            }
+            await producer.sendInTransaction(records, commit);
+          },
+        }),
+      });
+    const ingest = await startWorker('ingest-retried', wrap);
+    closers.push(ingest.close);
+    await putStream(ingest.bus, 'ingest-retried', {
+      streamId: 'happy',
+      url: sharedData('labelled/cremad_1001_DFA_happy.flv'),
+      sampleFps: 0,
+      maxWidth: 0,
+    });
+    await waitFor(() => ingest.framesOf('happy').some((f) => f.ref!.endOfStream), { message: 'the end-of-stream marker, after the retry' });
+    assert.equal(refusals, 1, 'the bus refused the marker once');
+    assert.deepEqual(
+      ingest.framesOf('happy').map((f) => f.ref!.seq),
+      [1, 7, 13, 19, 25, 31, 37, 43, 49, 55, 57],
+    );
+    assert.ok((await ingest.metricValue('emostream_ingest_reconnects_total', { stream: 'happy' })) >= 1, 'the restart is counted');
+    await waitFor(() => ingest.worker.outcomes.get('happy')?.state === 'ended', { message: 'the stream to end' });
+  });
+
   it('stops a removed stream within seconds', async () => {
     const ingest = await startWorker('ingest-remove');
     closers.push(ingest.close);

@@ -152,7 +152,7 @@ describe('LiveView RTSP relay, in headless Chromium', () => {
   });
 
   it(
-    'relays a real RTSP camera through ffmpeg (node-rtsp-stream) to the page, whose JSMpeg player draws it, with boxes over it',
+    'relays a real RTSP camera through ffmpeg (and the RTSP guard) to the page, whose JSMpeg player draws it, with boxes over it',
     { timeout: 90_000 },
     async () => {
       const clip = path.join(mkdtempSync(path.join(tmpdir(), 'live-view-rtsp-')), 'live.mp4');
@@ -199,9 +199,11 @@ describe('LiveView RTSP relay, in headless Chromium', () => {
       console.log(`live view RTSP screenshot: ${screenshot}`);
       assert.deepEqual(pageErrors, []);
 
+      const relayPid = view.relayPid('door-cam');
+      assert.ok(relayPid !== undefined && spawnSync('kill', ['-0', String(relayPid)]).status === 0, 'the relay ffmpeg runs');
       await view.close();
       closed = true;
-      await waitFor(() => spawnSync('pgrep', ['-f', rtspUrl]).status === 1, {
+      await waitFor(() => spawnSync('kill', ['-0', String(relayPid)]).status !== 0, {
         timeoutMs: 5_000,
         message: 'the relay ffmpeg to stop on close',
       });

@@ -143,7 +143,12 @@ export class KafkaBus implements Bus {
       try {
         await work(await current());
       } catch (error) {
-        if (error instanceof BusError && error.retriable) broken = true;
+        // Also after the broker refused a record as too large: kafkajs then keeps the sequence numbers
+        // of the request's other partitions, which the broker did write (in the aborted transaction),
+        // and a resend of their records was acknowledged as a duplicate and never written (issue 27).
+        // A fresh producer starts a new epoch, with new sequences.
+        if (error instanceof BusError && (error.retriable || (error.code === 'RECORD_TOO_LARGE' && error.cause !== undefined)))
+          broken = true;
         throw error;
       }
     };

@@ -12,10 +12,37 @@ export function redactUrl(url: string): string {
   return redactUrlsIn(url);
 }
 
-/** Redacts every URL inside `text` (an error message, a log line) the way redactUrl does. */
+/**
+ * Secret values this process resolved (camera credentials), in every form they may be printed in:
+ * as they are and URL-encoded. Redaction replaces them wherever they appear in a string, whatever
+ * the position (a path, a header, ffmpeg's message), not only where a URL keeps its credentials.
+ * Bounded: a process holds a few camera credentials, not thousands.
+ */
+const secrets = new Set<string>();
+const MAX_SECRETS = 1_000;
+/** Shorter values are not redacted by value: a one- or two-character secret would blank out text everywhere. */
+const MIN_SECRET_LENGTH = 3;
+
+/** Registers a secret value: from now on every redaction replaces it (and its URL-encoded form) with `***`. */
+export function registerSecret(value: string): void {
+  if (value.length < MIN_SECRET_LENGTH || secrets.size >= MAX_SECRETS) return;
+  for (const form of [value, encodeURIComponent(value), encodeURI(value)]) secrets.add(form);
+}
+
+/** Every registered secret value in `text` replaced with `***`. */
+export function redactSecretsIn(text: string): string {
+  if (secrets.size === 0) return text;
+  let out = text;
+  // Longest first: a secret that contains another is replaced whole.
+  for (const secret of [...secrets].sort((a, b) => b.length - a.length)) if (out.includes(secret)) out = out.split(secret).join('***');
+  return out;
+}
+
+/** Redacts every URL inside `text` (an error message, a log line) the way redactUrl does, and every registered secret value. */
 export function redactUrlsIn(text: string): string {
-  if (!text.includes('://')) return text;
-  return text.replace(URL_IN_TEXT, (_match, scheme: string, userinfo: string | undefined, rest: string, query: string | undefined) => {
+  const plain = redactSecretsIn(text);
+  if (!plain.includes('://')) return plain;
+  return plain.replace(URL_IN_TEXT, (_match, scheme: string, userinfo: string | undefined, rest: string, query: string | undefined) => {
     const auth = userinfo ? '***@' : '';
     const params = query ? query.replace(/=[^&;]*/g, '=***') : '';
     return `${scheme}${auth}${rest}${params}`;

@@ -143,7 +143,7 @@ export class LiveView {
   }
 
   /**
-   * Relays an RTSP source as live video on the stream's card (ffmpeg via node-rtsp-stream → MPEG-1 →
+   * Relays an RTSP source as live video on the stream's card (ffmpeg → MPEG-1 →
    * the page's JSMpeg player). Boxes from the events are drawn over it while they are fresh; they lag
    * the video by the pipeline's delay. Stopped by `removeRtspSource` or `close`; the same URL again
    * keeps the running relay.
@@ -165,6 +165,11 @@ export class LiveView {
     if (!this.relays.delete(streamId)) return;
     for (const ws of this.relaySockets.clients) if ((ws as RelaySocket).streamId === streamId) ws.close();
     this.broadcastStream(streamId);
+  }
+
+  /** The process id of the ffmpeg relaying an RTSP source now, if one runs. */
+  relayPid(streamId: string): number | undefined {
+    return this.relays.get(streamId)?.pid;
   }
 
   /** Bytes relayed for an RTSP source so far. */
