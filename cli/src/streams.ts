@@ -136,9 +136,13 @@ export function assertStorableSpec(streamId: string, url: string): void {
   }
   const inlinePassword = parsed !== undefined && parsed.password !== '' && parsed.password !== 'REF';
   const inlineQuery = parsed !== undefined && [...parsed.searchParams.values()].some((value) => value !== 'REF' && value !== '');
-  if (inlinePassword || inlineQuery) {
+  // A user name without a password is the whole credential (a token as user name, a camera without a
+  // password): as secret as a password. With a password reference beside it, it is just the account.
+  const inlineUserOnly = parsed !== undefined && parsed.username !== '' && parsed.username !== 'REF' && parsed.password === '';
+  if (inlinePassword || inlineQuery || inlineUserOnly) {
+    const what = inlinePassword ? 'a password' : inlineQuery ? 'a query value' : 'a user name without a password';
     throw new Error(
-      `${redactUrl(url)} carries a credential inline (${inlinePassword ? 'a password' : 'a query value'}); the streams topic keeps it forever: ` +
+      `${redactUrl(url)} carries a credential inline (${what}); the streams topic keeps it forever: ` +
         'put it in a Kubernetes Secret and name it as ${env:INGEST_CREDENTIAL_NAME} or ${file:NAME} in the URL',
     );
   }
