@@ -18,6 +18,7 @@ import { expandInputs, InputError } from './inputs.js';
 import { serveLiveView } from './live-view.js';
 import { runPipeline } from './run.js';
 import { OutFolderError, prepareOutFolder, removeIfEmpty, RUN_MANIFEST } from './reports/run-manifest.js';
+import { stageSettingsFromEnv } from './stage-settings.js';
 import { assertStorableSpec, checkSpec, formatStreamLine, listStreams, listStreamStatuses, printableJson, streamJson } from './streams.js';
 
 const { version } = JSON.parse(readFileSync(path.join(packageDir(import.meta.url), 'package.json'), 'utf8')) as { version: string };
@@ -68,14 +69,15 @@ program
 program
   .command('run')
   .description(
-    'run the whole pipeline in this process (no broker) over videos, images, folders of them, URLs or a webcam; writes reports per input and <out>/run.json',
+    'run the whole pipeline in this process (no broker) over videos, images, folders of them, URLs or a webcam; writes reports per input and <out>/run.json. ' +
+      'The stages read the same settings as `emo serve` (FACE_*, BACKBONE_*, TEMPORAL_* variables or EMOSTREAM_CONFIG; see README)',
   )
   .argument(
     '<inputs...>',
     'video files (any container ffmpeg reads), images (jpg, png, bmp, webp, tiff), folders of videos and/or images, rtsp:// or http(s):// URLs, webcam[:/dev/videoN]',
   )
   .option('--pack <name|dir>', 'pack of the backbone and temporal model (default, emo-affectnet, synthetic, or a folder)', 'default')
-  .option('--detector-pack <name|dir>', 'pack whose detectors find faces', 'default')
+  .option('--detector-pack <name|dir>', 'pack whose detectors find faces (default: FACE_DETECTOR_PACK, else default)')
   .option('--models-dir <dir>', 'folder of named packs', DEFAULT_MODELS_DIR)
   .option('--out <dir>', 'output folder (refused if it holds an earlier run, see --overwrite)', 'emo-output')
   .option('--overwrite', "reuse an --out that holds an earlier run: that run's files (listed in its run.json) are removed first")
@@ -108,7 +110,7 @@ program
       args: string[],
       options: {
         pack: string;
-        detectorPack: string;
+        detectorPack?: string;
         modelsDir: string;
         out: string;
         fps: number;
@@ -132,8 +134,12 @@ program
         if (error instanceof InputError) throw new InvalidArgumentError(error.message);
         throw error;
       }
+      // The stages' settings from the environment, as `emo serve` reads them (FACE_*, BACKBONE_*,
+      // TEMPORAL_*): a bad value stops the run here, naming its variable.
+      const stages = stageSettingsFromEnv();
+      const detectorPack = options.detectorPack ?? stages.face.face.detectorPack;
       // The packs named must exist (default and synthetic are built on first use): a usage error otherwise.
-      for (const pack of new Set([options.pack, options.detectorPack])) {
+      for (const pack of new Set([options.pack, detectorPack])) {
         if (pack === 'default' || pack === 'synthetic') continue;
         try {
           resolvePackDir(pack, options.modelsDir);
@@ -173,7 +179,8 @@ program
           : serveLiveView(inputs, { port: options.serve, host: options.serveHost, onReady: (url) => say(`live view: ${url}`) });
       const summaries = await runPipeline(inputs, {
         pack: options.pack,
-        detectorPack: options.detectorPack,
+        detectorPack,
+        stages,
         modelsDir: options.modelsDir,
         outDir: options.out,
         liveFps: options.fps,

@@ -32,9 +32,10 @@ import {
   type IngestSettings,
   type VideoInfo,
 } from '@emostream/ingest';
-import { faceConfigSchema, faceStage, openStageDetector, packCropSpec } from '@emostream/face';
-import { backboneConfigSchema, backboneStage, backboneTakesBytesOn, packBackbone, type BackboneModel } from '@emostream/backbone';
-import { packTemporal, temporalConfigSchema, temporalStage, type TemporalModel } from '@emostream/temporal';
+import { faceStage, openStageDetector, packCropSpec } from '@emostream/face';
+import { stageSettingsFromEnv, type StageSettings } from './stage-settings.js';
+import { backboneStage, backboneTakesBytesOn, packBackbone, type BackboneModel } from '@emostream/backbone';
+import { packTemporal, temporalStage, type TemporalModel } from '@emostream/temporal';
 import { sinkStage } from '@emostream/sink';
 import { fromBinary } from '@bufbuild/protobuf';
 import { AnnotatedVideo, writeAnnotatedImage, writeAnnotatedVideo, type Annotations } from './annotate.js';
@@ -59,8 +60,10 @@ const emoVersion = (JSON.parse(readFileSync(path.join(packageDir(import.meta.url
 export interface RunOptions {
   /** Pack of the backbone (and temporal model): a name in the models folder, or a path. */
   pack: string;
-  /** Pack whose detectors find the faces. */
+  /** Pack whose detectors find the faces (--detector-pack, else FACE_DETECTOR_PACK, else the default). */
   detectorPack: string;
+  /** The stages' settings, as `emo serve` reads them; default: read from this environment (stageSettingsFromEnv). */
+  stages?: StageSettings;
   modelsDir: string;
   outDir: string;
   /** Run on this Kafka cluster instead of the in-memory bus (same stages, same single process). */
@@ -412,22 +415,17 @@ async function startPipeline(
   const progress = new Map<string, StreamProgress>();
   const videos = new Map<string, AnnotatedVideo>();
   const streamEnds = new Map<string, { partition: number; offset: string }>();
-  // Each stage with its service's own defaults (one source of truth: what `emo serve <stage>` runs with).
-  const defaults = {
-    face: faceConfigSchema.parse({ runtime: { bus: 'memory' } }),
-    backbone: backboneConfigSchema.parse({ runtime: { bus: 'memory' } }).backbone,
-    temporal: temporalConfigSchema.parse({ runtime: { bus: 'memory' } }).temporal,
-  };
+  const { face, backbone, temporal } = options.stages ?? stageSettingsFromEnv();
   const stages: StageDefinition[] = [
-    // In one process crops stay raw RGB: no JPEG round trip between two stages of the same process.
     faceStage({
       detector,
-      crops: await packCropSpec(backboneDir, 'rgb8', defaults.face.face.jpegQuality),
-      tracker: defaults.face.tracker,
-      minFaceSize: defaults.face.face.minFaceSize,
+      crops: await packCropSpec(backboneDir, face.face.cropEncoding, face.face.jpegQuality),
+      tracker: face.tracker,
+      minFaceSize: face.face.minFaceSize,
+      maxFramePixels: face.face.maxPixels,
     }),
-    backboneStage({ model: loadingBackbone(packLoading, manifest.models.backbone.preprocessing.inputSize), ...defaults.backbone }),
-    temporalStage({ model: temporalModel, ...defaults.temporal }),
+    backboneStage({ model: loadingBackbone(packLoading, manifest.models.backbone.preprocessing.inputSize), ...backbone }),
+    temporalStage({ model: temporalModel, ...temporal }),
     sinkStage({
       onEndOfStream: (streamId, at) => streamEnds.set(streamId, at),
       onFrame: (streamId, seq, faces) => {
