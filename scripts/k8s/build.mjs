@@ -132,6 +132,23 @@ export function ensureKubernetes() {
   });
 }
 
+/**
+ * kubelet for the one real node (scripts/k8s/node.mjs): the same module and replaces as the control
+ * plane, its own set so a machine that never runs a real node never builds it. Most of its packages
+ * (client-go, apimachinery, k8s.io/kubernetes/pkg/apis) are already in the Go build cache from the
+ * control plane's build; what remains is the kubelet's own code, cadvisor and runc's libcontainer.
+ */
+export function ensureKubelet() {
+  const { goMod } = goModule('k8s.io/kubernetes', KUBERNETES_VERSION);
+  const { replaces } = stagingReplaces(goMod);
+  return buildSet({
+    name: `kubelet-${KUBERNETES_VERSION}`,
+    goMod: `module emostream.local/kubelet\n\ngo 1.24.0\n\nrequire k8s.io/kubernetes ${KUBERNETES_VERSION}\n\nreplace (\n${replaces}\n)\n`,
+    packages: ['k8s.io/kubernetes/cmd/kubelet'],
+    expect: ['kubelet'],
+  });
+}
+
 export function ensureKwok() {
   return buildSet({
     name: `kwok-${KWOK_VERSION}`,
