@@ -5,6 +5,8 @@
 // emostream image (imported from podman's storage into containerd's k8s.io namespace), and their
 // probes are the kubelet's real HTTP probes.
 //
+//   node scripts/k8s/node.mjs build   builds what it needs once: the control plane and kwok sets, the
+//                                     kubelet set (.cache/k8s/kubelet-<v>), the pause image
 //   node scripts/k8s/node.mjs start   joins a control plane started by `node scripts/k8s/k8s.mjs start`
 //                                     (its .cache/k8s/state/kubeconfig); runs until Ctrl-C / SIGTERM
 //   node scripts/k8s/node.mjs stop    stops a `start` running elsewhere (its pid file)
@@ -129,6 +131,9 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
     tolerate_missing_hugetlb_controller = true
     # The pods' network namespaces under the state dir, not /var/run/netns.
     netns_mounts_under_state_dir = true
+    # No CAP_SYS_RESOURCE here: an oom_score_adj below containerd's own (the sandbox's -998, a
+    # Guaranteed pod's -997) cannot be set; clamp to containerd's instead of failing the pod.
+    restrict_oom_score_adj = true
     enable_unprivileged_ports = false
     enable_unprivileged_icmp = false
 
@@ -219,6 +224,8 @@ registerWithTaints:
 resolvConf: /etc/resolv.conf
 serializeImagePulls: true
 maxPods: 16
+# Its own -999 needs CAP_SYS_RESOURCE, which this machine does not give.
+oomScoreAdj: 0
 `;
 }
 
@@ -290,6 +297,12 @@ const cgroupV1Hierarchies = () =>
 /** The kubelet's --cgroup-root must exist in every hierarchy it uses. */
 function ensureCgroupParent() {
   for (const h of cgroupV1Hierarchies()) fs.mkdirSync(path.join('/sys/fs/cgroup', h, CGROUP_PARENT), { recursive: true });
+  // A new cpuset cgroup starts with no CPUs and no memory nodes: give it its parent's.
+  const cpuset = '/sys/fs/cgroup/cpuset';
+  for (const f of ['cpuset.cpus', 'cpuset.mems']) {
+    const mine = path.join(cpuset, CGROUP_PARENT, f);
+    if (fs.existsSync(mine) && !fs.readFileSync(mine, 'utf8').trim()) fs.writeFileSync(mine, fs.readFileSync(path.join(cpuset, f), 'utf8').trim());
+  }
 }
 
 function removeCgroupParent() {
@@ -331,7 +344,9 @@ function restoreTunables(saved) {
 export async function startNode(cluster, { stateDir = path.join(cacheDir, 'node'), readyTimeoutMs = 180_000 } = {}) {
   if (process.getuid?.() !== 0) throw new Error('the real node needs root (containerd, runc, cgroups, the bridge)');
   const kubeletBin = ensureKubelet();
-  // Anything a previous run left (a killed run: its containers are gone with containerd's shims).
+  // Anything a previous run left: a killed run could not put the kernel settings back; do it now.
+  const leftTunables = path.join(stateDir, 'kernel-tunables.json');
+  if (fs.existsSync(leftTunables)) restoreTunables(JSON.parse(fs.readFileSync(leftTunables, 'utf8')));
   fs.rmSync(stateDir, { recursive: true, force: true });
   const d = nodeDirs(stateDir);
   for (const dir of [d.logDir, d.containerdRoot, d.containerdState, d.cniConf, d.cniState, d.kubeletRoot, d.podLogs]) fs.mkdirSync(dir, { recursive: true });
@@ -575,11 +590,17 @@ export async function runSinkPod(cluster, { brokers, opsPort, applyArgs, ns = 'e
 if (process.argv[1] && path.resolve(process.argv[1]) === path.resolve(new URL(import.meta.url).pathname)) {
   const [command] = process.argv.slice(2);
   try {
-    if (command === 'start') await cliStart();
+    if (command === 'build') {
+      const { ensureKubernetes, ensureKwok } = await import('./build.mjs');
+      ensureKubernetes();
+      ensureKwok();
+      console.log(ensureKubelet());
+      console.log(ensurePauseImage());
+    } else if (command === 'start') await cliStart();
     else if (command === 'stop') cliStop();
     else if (command === 'pod') await cliPod();
     else {
-      console.error('usage: node scripts/k8s/node.mjs start | stop | pod');
+      console.error('usage: node scripts/k8s/node.mjs build | start | stop | pod');
       process.exit(2);
     }
   } catch (err) {
