@@ -136,7 +136,13 @@ export function ensureKubernetes() {
 /** -X flags for k8s.io/component-base/version (otherwise `v0.0.0-master+$Format:%H$`). */
 function versionLdflags() {
   const [major, minor] = KUBERNETES_VERSION.slice(1).split('.');
-  const vars = { gitVersion: KUBERNETES_VERSION, gitMajor: major, gitMinor: minor, gitTreeState: 'clean', buildDate: '1970-01-01T00:00:00Z' };
+  const vars = {
+    gitVersion: KUBERNETES_VERSION,
+    gitMajor: major,
+    gitMinor: minor,
+    gitTreeState: 'clean',
+    buildDate: '1970-01-01T00:00:00Z',
+  };
   return Object.entries(vars)
     .map(([k, v]) => `-X k8s.io/component-base/version.${k}=${v}`)
     .join(' ');

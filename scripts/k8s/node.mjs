@@ -72,15 +72,31 @@ export function ensurePauseImage() {
   const { dir: k8sSrc } = goModule('k8s.io/kubernetes', KUBERNETES_VERSION);
   const rootfs = path.join(staging, 'rootfs');
   fs.mkdirSync(rootfs, { recursive: true });
-  sh('gcc', ['-Os', '-Wall', '-Werror', '-static', `-DVERSION=v${tag}-emostream`, '-o', path.join(rootfs, 'pause'), path.join(k8sSrc, 'build/pause/linux/pause.c')], {
-    why: 'gcc and libc6-dev compile the pause binary',
-  });
+  sh(
+    'gcc',
+    [
+      '-Os',
+      '-Wall',
+      '-Werror',
+      '-static',
+      `-DVERSION=v${tag}-emostream`,
+      '-o',
+      path.join(rootfs, 'pause'),
+      path.join(k8sSrc, 'build/pause/linux/pause.c'),
+    ],
+    {
+      why: 'gcc and libc6-dev compile the pause binary',
+    },
+  );
   sh('strip', [path.join(rootfs, 'pause')], { check: false });
   const out = path.join(staging, 'archive');
   fs.mkdirSync(out);
   const tarFlags = ['--owner=0', '--group=0', '--numeric-owner', '--mtime=@0', '--sort=name'];
   sh('tar', [...tarFlags, '-C', rootfs, '-cf', path.join(out, 'layer.tar'), 'pause']);
-  const diffId = crypto.createHash('sha256').update(fs.readFileSync(path.join(out, 'layer.tar'))).digest('hex');
+  const diffId = crypto
+    .createHash('sha256')
+    .update(fs.readFileSync(path.join(out, 'layer.tar')))
+    .digest('hex');
   const config = JSON.stringify({
     architecture: 'amd64',
     os: 'linux',
@@ -92,7 +108,10 @@ export function ensurePauseImage() {
   });
   const configName = `${crypto.createHash('sha256').update(config).digest('hex')}.json`;
   fs.writeFileSync(path.join(out, configName), config);
-  fs.writeFileSync(path.join(out, 'manifest.json'), JSON.stringify([{ Config: configName, RepoTags: [PAUSE_IMAGE], Layers: ['layer.tar'] }]));
+  fs.writeFileSync(
+    path.join(out, 'manifest.json'),
+    JSON.stringify([{ Config: configName, RepoTags: [PAUSE_IMAGE], Layers: ['layer.tar'] }]),
+  );
   sh('tar', [...tarFlags, '-C', out, '-cf', path.join(staging, 'pause.tar'), 'manifest.json', configName, 'layer.tar']);
   fs.rmSync(dir, { recursive: true, force: true });
   fs.renameSync(staging, dir);
@@ -292,7 +311,13 @@ function removeBridge() {
 const cgroupV1Hierarchies = () =>
   fs
     .readdirSync('/sys/fs/cgroup')
-    .filter((h) => h !== 'unified' && !h.includes(',') && fs.statSync(path.join('/sys/fs/cgroup', h)).isDirectory() && !fs.lstatSync(path.join('/sys/fs/cgroup', h)).isSymbolicLink());
+    .filter(
+      (h) =>
+        h !== 'unified' &&
+        !h.includes(',') &&
+        fs.statSync(path.join('/sys/fs/cgroup', h)).isDirectory() &&
+        !fs.lstatSync(path.join('/sys/fs/cgroup', h)).isSymbolicLink(),
+    );
 
 /** The kubelet's --cgroup-root must exist in every hierarchy it uses. */
 function ensureCgroupParent() {
@@ -301,13 +326,15 @@ function ensureCgroupParent() {
   const cpuset = '/sys/fs/cgroup/cpuset';
   for (const f of ['cpuset.cpus', 'cpuset.mems']) {
     const mine = path.join(cpuset, CGROUP_PARENT, f);
-    if (fs.existsSync(mine) && !fs.readFileSync(mine, 'utf8').trim()) fs.writeFileSync(mine, fs.readFileSync(path.join(cpuset, f), 'utf8').trim());
+    if (fs.existsSync(mine) && !fs.readFileSync(mine, 'utf8').trim())
+      fs.writeFileSync(mine, fs.readFileSync(path.join(cpuset, f), 'utf8').trim());
   }
 }
 
 function removeCgroupParent() {
   // Deepest first; a cgroup with processes left in it stays (and says so).
-  for (const h of cgroupV1Hierarchies()) {
+  // runc also makes the pods' cgroups in the hybrid layout's cgroup v2 tree (unified).
+  for (const h of [...cgroupV1Hierarchies(), 'unified']) {
     const top = path.join('/sys/fs/cgroup', h, CGROUP_PARENT);
     if (!fs.existsSync(top)) continue;
     const dirs = [];
@@ -322,6 +349,36 @@ function removeCgroupParent() {
       } catch (err) {
         console.error(`left ${dir}: ${err.code}`);
       }
+    }
+  }
+}
+
+// What the kubelet adds to iptables (and ip6tables) at start: its canary chains, and KUBE-FIREWALL
+// (drops connections to 127.0.0.0/8 from other sources) jumped to from INPUT and OUTPUT. Taken out
+// again at stop, unless they were already there before (someone else's kubelet or kube-proxy).
+const KUBELET_CHAINS = [
+  { table: 'filter', chain: 'KUBE-FIREWALL', from: ['INPUT', 'OUTPUT'] },
+  { table: 'filter', chain: 'KUBE-KUBELET-CANARY', from: [] },
+  { table: 'nat', chain: 'KUBE-KUBELET-CANARY', from: [] },
+  { table: 'mangle', chain: 'KUBE-KUBELET-CANARY', from: [] },
+  { table: 'mangle', chain: 'KUBE-IPTABLES-HINT', from: [] },
+];
+const IPTABLES = ['iptables', 'ip6tables'];
+const chainExists = (tool, table, chain) => sh(tool, ['-w', '-t', table, '-S', chain], { check: false }).status === 0;
+function iptablesBefore() {
+  return IPTABLES.flatMap((tool) =>
+    KUBELET_CHAINS.filter((c) => chainExists(tool, c.table, c.chain)).map((c) => `${tool}/${c.table}/${c.chain}`),
+  );
+}
+function removeKubeletChains(existedBefore) {
+  for (const tool of IPTABLES) {
+    for (const { table, chain, from } of KUBELET_CHAINS) {
+      if (existedBefore.includes(`${tool}/${table}/${chain}`) || !chainExists(tool, table, chain)) continue;
+      for (const parent of from) {
+        for (let i = 0; i < 10 && sh(tool, ['-w', '-t', table, '-D', parent, '-j', chain], { check: false }).status === 0; i++);
+      }
+      sh(tool, ['-w', '-t', table, '-F', chain], { check: false });
+      sh(tool, ['-w', '-t', table, '-X', chain], { check: false });
     }
   }
 }
@@ -349,9 +406,11 @@ export async function startNode(cluster, { stateDir = path.join(cacheDir, 'node'
   if (fs.existsSync(leftTunables)) restoreTunables(JSON.parse(fs.readFileSync(leftTunables, 'utf8')));
   fs.rmSync(stateDir, { recursive: true, force: true });
   const d = nodeDirs(stateDir);
-  for (const dir of [d.logDir, d.containerdRoot, d.containerdState, d.cniConf, d.cniState, d.kubeletRoot, d.podLogs]) fs.mkdirSync(dir, { recursive: true });
+  for (const dir of [d.logDir, d.containerdRoot, d.containerdState, d.cniConf, d.cniState, d.kubeletRoot, d.podLogs])
+    fs.mkdirSync(dir, { recursive: true });
   const savedTunables = readTunables();
   fs.writeFileSync(path.join(stateDir, 'kernel-tunables.json'), JSON.stringify(savedTunables));
+  const chainsBefore = iptablesBefore();
 
   const processes = [];
   const stop = async () => {
@@ -364,6 +423,7 @@ export async function startNode(cluster, { stateDir = path.join(cacheDir, 'node'
       await containerd.stop();
     }
     restoreTunables(savedTunables);
+    removeKubeletChains(chainsBefore);
     removeCgroupParent();
     removeBridge();
   };
@@ -380,7 +440,10 @@ export async function startNode(cluster, { stateDir = path.join(cacheDir, 'node'
 
     const [kubeletPort, healthzPort] = await freePorts(2);
     const pki = path.join(cluster.stateDir, 'pki');
-    fs.writeFileSync(path.join(stateDir, 'kubelet.yaml'), kubeletConfig(d, { kubelet: kubeletPort, healthz: healthzPort }, path.join(pki, 'ca.crt')));
+    fs.writeFileSync(
+      path.join(stateDir, 'kubelet.yaml'),
+      kubeletConfig(d, { kubelet: kubeletPort, healthz: healthzPort }, path.join(pki, 'ca.crt')),
+    );
     const kubelet = startProcess(
       'kubelet',
       path.join(kubeletBin, 'kubelet'),
@@ -437,7 +500,11 @@ function removeAllPods(d) {
     }
   }
   // Any mount the kubelet left (projected volumes, emptyDirs on tmpfs).
-  const mounts = fs.readFileSync('/proc/self/mounts', 'utf8').split('\n').map((l) => l.split(' ')[1]).filter((m) => m?.startsWith(d.stateDir));
+  const mounts = fs
+    .readFileSync('/proc/self/mounts', 'utf8')
+    .split('\n')
+    .map((l) => l.split(' ')[1])
+    .filter((m) => m?.startsWith(d.stateDir));
   for (const m of mounts.reverse()) spawnSync('umount', ['-l', m]);
 }
 
@@ -468,7 +535,12 @@ export function sinkObjects({ ns, brokers, topicPrefix, opsPort, renderOverlay, 
     delete o.metadata.annotations;
   }
   for (const k of ['KAFKA_SSL_CA_FILE', 'KAFKA_SSL_REJECT_UNAUTHORIZED']) delete kafka.data[k];
-  Object.assign(kafka.data, { KAFKA_BROKERS: brokers, KAFKA_SSL: 'false', KAFKA_SASL_MECHANISM: 'none', EMOSTREAM_TOPIC_PREFIX: topicPrefix });
+  Object.assign(kafka.data, {
+    KAFKA_BROKERS: brokers,
+    KAFKA_SSL: 'false',
+    KAFKA_SASL_MECHANISM: 'none',
+    EMOSTREAM_TOPIC_PREFIX: topicPrefix,
+  });
   Object.assign(runtime.data, { EMOSTREAM_OPS_PORT: String(opsPort), EMOSTREAM_OPS_HOST: NODE_IP });
   deployment.spec.replicas = 1;
   const pod = deployment.spec.template.spec;
@@ -529,7 +601,9 @@ async function cliStart() {
       await stop();
     });
   }
-  console.log(`node ${NODE_NAME} Ready (taint ${NODE_TAINT.key}=${NODE_TAINT.value}:${NODE_TAINT.effect}, label ${NODE_LABEL.key}=${NODE_LABEL.value})`);
+  console.log(
+    `node ${NODE_NAME} Ready (taint ${NODE_TAINT.key}=${NODE_TAINT.value}:${NODE_TAINT.effect}, label ${NODE_LABEL.key}=${NODE_LABEL.value})`,
+  );
   console.log(`logs: ${node.dirs.logDir}`);
   console.log(`ctr:  ctr --address ${node.dirs.socket} -n k8s.io containers ls`);
 }
@@ -557,7 +631,10 @@ async function cliPod() {
 }
 
 /** Applies sinkObjects and waits for its pod to be Ready on the real node; returns the pod and a summary. */
-export async function runSinkPod(cluster, { brokers, opsPort, applyArgs, ns = 'emostream-realnode', topicPrefix = `realnode-${Date.now()}`, timeoutMs = 300_000 }) {
+export async function runSinkPod(
+  cluster,
+  { brokers, opsPort, applyArgs, ns = 'emostream-realnode', topicPrefix = `realnode-${Date.now()}`, timeoutMs = 300_000 },
+) {
   const { renderOverlay } = await import('./crds.mjs');
   const YAML = (await import('yaml')).default;
   const objects = sinkObjects({
@@ -569,12 +646,14 @@ export async function runSinkPod(cluster, { brokers, opsPort, applyArgs, ns = 'e
     parseAll: (y) => YAML.parseAllDocuments(y).map((doc) => doc.toJS()),
   });
   cluster.kubectl(applyArgs(), { input: objects.map((o) => JSON.stringify(o)).join('\n---\n') });
-  const podList = () => JSON.parse(cluster.kubectl(['get', 'pods', '-n', ns, '-l', 'app.kubernetes.io/component=sink', '-o', 'json']).stdout).items;
+  const podList = () =>
+    JSON.parse(cluster.kubectl(['get', 'pods', '-n', ns, '-l', 'app.kubernetes.io/component=sink', '-o', 'json']).stdout).items;
   let pod;
   try {
     pod = await waitFor(
       'the sink pod Ready on the real node (its readiness probe on /readyz)',
-      () => podList().find((p) => p.spec.nodeName === NODE_NAME && p.status.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')),
+      () =>
+        podList().find((p) => p.spec.nodeName === NODE_NAME && p.status.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')),
       { timeoutMs, intervalMs: 2_000, processes: cluster.processes },
     );
   } catch (err) {

@@ -16,7 +16,8 @@ import { freePorts } from '../lib/ports.mjs';
 
 const brokers = process.env.KAFKA_BROKERS;
 const control = process.env.KAFKA_CONTROL_URL;
-if (!brokers || !control) throw new Error('KAFKA_BROKERS/KAFKA_CONTROL_URL not set: run this through scripts/with-kafka.mjs (npm run test:k8s:node)');
+if (!brokers || !control)
+  throw new Error('KAFKA_BROKERS/KAFKA_CONTROL_URL not set: run this through scripts/with-kafka.mjs (npm run test:k8s:node)');
 
 describe('a real kubelet node beside the kwok nodes', () => {
   let cluster;
@@ -24,7 +25,8 @@ describe('a real kubelet node beside the kwok nodes', () => {
   let opsPort;
   let ns;
   const readyOf = (name) =>
-    JSON.parse(cluster.kubectl(['get', 'pod', name, '-n', ns, '-o', 'json']).stdout).status.conditions?.find((c) => c.type === 'Ready')?.status;
+    JSON.parse(cluster.kubectl(['get', 'pod', name, '-n', ns, '-o', 'json']).stdout).status.conditions?.find((c) => c.type === 'Ready')
+      ?.status;
 
   before(async () => {
     cluster = await startCluster({ nodes: DEFAULT_NODES.slice(0, 2) });
@@ -67,13 +69,17 @@ describe('a real kubelet node beside the kwok nodes', () => {
     assert.equal(r.status, 200, await r.text());
     try {
       // busUnreachableMs (15 s) + failureThreshold 2 × periodSeconds 5.
-      await waitFor('the sink pod NotReady with the broker away', () => readyOf(name) === 'False', { timeoutMs: 90_000, intervalMs: 1_000 });
+      await waitFor('the sink pod NotReady with the broker away', () => readyOf(name) === 'False', {
+        timeoutMs: 90_000,
+        intervalMs: 1_000,
+      });
     } finally {
       const back = await fetch(`${control}/restart`, { method: 'POST' });
       assert.equal(back.status, 200, await back.text());
     }
     await waitFor('the sink pod Ready again', () => readyOf(name) === 'True', { timeoutMs: 120_000, intervalMs: 1_000 });
-    const restarts = JSON.parse(cluster.kubectl(['get', 'pod', name, '-n', ns, '-o', 'json']).stdout).status.containerStatuses[0].restartCount;
+    const restarts = JSON.parse(cluster.kubectl(['get', 'pod', name, '-n', ns, '-o', 'json']).stdout).status.containerStatuses[0]
+      .restartCount;
     assert.equal(restarts, 0, 'readiness, not liveness: the container was not restarted');
   });
 });
