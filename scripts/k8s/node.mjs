@@ -12,7 +12,9 @@
 //   node scripts/k8s/node.mjs stop    stops a `start` running elsewhere (its pid file)
 //   node scripts/k8s/node.mjs pod     with a `start` running: a sink pod of localhost/emostream:test on
 //                                     the real node, against KAFKA_BROKERS (a broker on 127.0.0.1),
-//                                     waits until its readiness probe on /readyz passes
+//                                     waits until its readiness probe on /readyz passes (hostNetwork)
+//        [--pod-network]              the same on the pod network (bridge), the broker relayed to the
+//                                     pod by this process (see sinkObjects), until Ctrl-C
 //
 // What it needs and does on this machine (root): it creates the bridge emo-node0 with 10.244.99.1/24
 // (the node's address: the kubelet refuses a loopback node IP) and cgroups under /emostream-node in
@@ -520,7 +522,7 @@ function removeAllPods(d) {
  *    the kubelet's probes go (a hostNetwork pod's IP is the node IP);
  *  - nodeSelector + toleration for the real node.
  */
-export function sinkObjects({ ns, brokers, topicPrefix, opsPort, renderOverlay, parseAll }) {
+export function sinkObjects({ ns, brokers, topicPrefix, opsPort, renderOverlay, parseAll, network = 'host' }) {
   const objects = parseAll(renderOverlay());
   const byKind = (kind, name) => {
     const o = objects.find((x) => x.kind === kind && x.metadata.name === name);
@@ -541,11 +543,8 @@ export function sinkObjects({ ns, brokers, topicPrefix, opsPort, renderOverlay, 
     KAFKA_SASL_MECHANISM: 'none',
     EMOSTREAM_TOPIC_PREFIX: topicPrefix,
   });
-  Object.assign(runtime.data, { EMOSTREAM_OPS_PORT: String(opsPort), EMOSTREAM_OPS_HOST: NODE_IP });
   deployment.spec.replicas = 1;
   const pod = deployment.spec.template.spec;
-  pod.hostNetwork = true;
-  pod.dnsPolicy = 'Default';
   pod.nodeSelector = { [NODE_LABEL.key]: NODE_LABEL.value };
   pod.tolerations = [{ key: NODE_TAINT.key, operator: 'Equal', value: NODE_TAINT.value, effect: NODE_TAINT.effect }];
   pod.volumes = pod.volumes.filter((v) => v.name !== 'kafka-ca');
@@ -554,9 +553,65 @@ export function sinkObjects({ ns, brokers, topicPrefix, opsPort, renderOverlay, 
   c.imagePullPolicy = 'Never';
   c.env = c.env.filter((e) => !e.valueFrom?.secretKeyRef);
   c.volumeMounts = c.volumeMounts.filter((m) => m.name !== 'kafka-ca');
-  c.ports = [{ name: 'ops', containerPort: opsPort, hostPort: opsPort, protocol: 'TCP' }];
+  if (network === 'host') {
+    Object.assign(runtime.data, { EMOSTREAM_OPS_PORT: String(opsPort), EMOSTREAM_OPS_HOST: NODE_IP });
+    pod.hostNetwork = true;
+    pod.dnsPolicy = 'Default';
+    c.ports = [{ name: 'ops', containerPort: opsPort, hostPort: opsPort, protocol: 'TCP' }];
+  } else {
+    // The pod network: its own namespace and address on the bridge, the ops server on 0.0.0.0:9400
+    // as in the manifests. The broker listens on, and advertises, 127.0.0.1:<port> of the node: a
+    // sidecar (native: an init container that keeps running) relays 127.0.0.1:<port> of the pod to
+    // the same port on the node address, where relayBroker() relays it to the broker.
+    pod.dnsPolicy = 'Default';
+    const [host, port] = brokers.split(',')[0].split(':');
+    if (host !== '127.0.0.1') throw new Error(`the pod-network sink expects a broker on 127.0.0.1, not ${brokers}`);
+    pod.initContainers = [
+      {
+        name: 'broker-relay',
+        image: APP_IMAGE,
+        imagePullPolicy: 'Never',
+        restartPolicy: 'Always',
+        command: ['node', '-e', RELAY_JS, `127.0.0.1:${port}`, `${NODE_IP}:${port}`],
+        resources: { requests: { cpu: '10m', memory: '32Mi' }, limits: { cpu: '200m', memory: '64Mi' } },
+        securityContext: structuredClone(c.securityContext),
+      },
+    ];
+  }
   const namespace = { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } };
   return [namespace, kafka, runtime, deployment];
+}
+
+// A TCP relay in a few lines of Node: `node -e RELAY_JS <listen host:port> <target host:port>`.
+const RELAY_JS = `const net = require('node:net');
+const [listen, target] = process.argv.slice(1).map((a) => { const i = a.lastIndexOf(':'); return [a.slice(0, i), Number(a.slice(i + 1))]; });
+net.createServer((c) => { const u = net.connect(target[1], target[0]); c.pipe(u).pipe(c); c.on('error', () => u.destroy()); u.on('error', () => c.destroy()); })
+  .listen(listen[1], listen[0], () => console.log('relay', listen.join(':'), '->', target.join(':')));
+process.on('SIGTERM', () => process.exit(0));`;
+
+/** The node side of the pod-network sink's broker path: NODE_IP:<port> -> 127.0.0.1:<port>. Returns close(). */
+export async function relayBroker(brokers) {
+  const net = await import('node:net');
+  const port = Number(brokers.split(',')[0].split(':')[1]);
+  const sockets = new Set();
+  const server = net.createServer((c) => {
+    const u = net.connect(port, '127.0.0.1');
+    for (const s of [c, u]) {
+      sockets.add(s);
+      s.on('close', () => sockets.delete(s));
+    }
+    c.pipe(u).pipe(c);
+    c.on('error', () => u.destroy());
+    u.on('error', () => c.destroy());
+  });
+  await new Promise((resolve, reject) => server.once('error', reject).listen(port, NODE_IP, resolve));
+  return {
+    close: () =>
+      new Promise((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(resolve);
+      }),
+  };
 }
 
 export const _internal = { containerdConfig, kubeletConfig, cniConfig, os };
@@ -620,20 +675,35 @@ function cliStop() {
   }
 }
 
-async function cliPod() {
+async function cliPod(podNetwork) {
   const brokers = process.env.KAFKA_BROKERS;
   if (!brokers) throw new Error('KAFKA_BROKERS is not set (a broker on 127.0.0.1, e.g. `node scripts/kafka/kafka.mjs`)');
   const cluster = await runningCluster();
   const { applyArgs } = await import('./cluster.mjs');
   const [opsPort] = await freePorts(1);
-  const result = await runSinkPod(cluster, { brokers, opsPort, applyArgs });
+  const relay = podNetwork ? await relayBroker(brokers) : null;
+  const result = await runSinkPod(cluster, { brokers, opsPort, applyArgs, network: podNetwork ? 'pod' : 'host' });
   console.log(result.summary);
+  if (relay) {
+    // The pod reaches the broker through this process: keep relaying until Ctrl-C.
+    console.log(`relaying ${NODE_IP}:${brokers.split(':')[1]} -> the broker until Ctrl-C`);
+    await new Promise((resolve) => ['SIGINT', 'SIGTERM'].forEach((sig) => process.once(sig, resolve)));
+    await relay.close();
+  }
 }
 
 /** Applies sinkObjects and waits for its pod to be Ready on the real node; returns the pod and a summary. */
 export async function runSinkPod(
   cluster,
-  { brokers, opsPort, applyArgs, ns = 'emostream-realnode', topicPrefix = `realnode-${Date.now()}`, timeoutMs = 300_000 },
+  {
+    brokers,
+    opsPort,
+    applyArgs,
+    network = 'host',
+    ns = `emostream-realnode-${network}`,
+    topicPrefix = `realnode-${network}-${Date.now()}`,
+    timeoutMs = 300_000,
+  },
 ) {
   const { renderOverlay } = await import('./crds.mjs');
   const YAML = (await import('yaml')).default;
@@ -642,6 +712,7 @@ export async function runSinkPod(
     brokers,
     topicPrefix,
     opsPort,
+    network,
     renderOverlay: () => renderOverlay(path.join(cacheDir, '..', '..', 'deploy', 'k8s', 'overlays', 'dev')),
     parseAll: (y) => YAML.parseAllDocuments(y).map((doc) => doc.toJS()),
   });
@@ -677,9 +748,9 @@ if (process.argv[1] && path.resolve(process.argv[1]) === path.resolve(new URL(im
       console.log(ensurePauseImage());
     } else if (command === 'start') await cliStart();
     else if (command === 'stop') cliStop();
-    else if (command === 'pod') await cliPod();
+    else if (command === 'pod') await cliPod(process.argv.includes('--pod-network'));
     else {
-      console.error('usage: node scripts/k8s/node.mjs build | start | stop | pod');
+      console.error('usage: node scripts/k8s/node.mjs build | start | stop | pod [--pod-network]');
       process.exit(2);
     }
   } catch (err) {

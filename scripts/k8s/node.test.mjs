@@ -1,7 +1,8 @@
 // `npm run test:k8s:node`: one real node (containerd + runc + a kubelet built from the Go module
 // proxy, scripts/k8s/node.mjs) joined to the local control plane beside kwok nodes, running the
 // dev overlay's sink stage from the CPU image, Ready through the kubelet's own readiness probe on
-// /readyz — and unready again while the broker is away, Ready again once it is back.
+// /readyz — and unready again while the broker is away, Ready again once it is back; then once more
+// on the pod network (its own network namespace and address on the node's bridge).
 // Runs under scripts/with-kafka.mjs (KAFKA_BROKERS, KAFKA_CONTROL_URL). Needs root; not part of
 // `npm run test:k8s` (it changes the machine: a bridge, cgroups, kernel settings it restores).
 // What differs from the manifests, and why: see sinkObjects in scripts/k8s/node.mjs.
@@ -11,7 +12,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { cacheDir } from './build.mjs';
 import { applyArgs, DEFAULT_NODES, startCluster, waitFor } from './cluster.mjs';
-import { NODE_IP, NODE_NAME, runSinkPod, startNode } from './node.mjs';
+import { NODE_IP, NODE_NAME, POD_SUBNET, relayBroker, runSinkPod, startNode } from './node.mjs';
 import { freePorts } from '../lib/ports.mjs';
 
 const brokers = process.env.KAFKA_BROKERS;
@@ -81,6 +82,21 @@ describe('a real kubelet node beside the kwok nodes', () => {
     const restarts = JSON.parse(cluster.kubectl(['get', 'pod', name, '-n', ns, '-o', 'json']).stdout).status.containerStatuses[0]
       .restartCount;
     assert.equal(restarts, 0, 'readiness, not liveness: the container was not restarted');
+  });
+
+  it('runs it on the pod network too: its own address on the bridge, probed there on 9400 as in the manifests', async () => {
+    const relay = await relayBroker(brokers);
+    try {
+      const { pod, summary } = await runSinkPod(cluster, { brokers, opsPort: 9400, applyArgs, network: 'pod' });
+      console.log(summary);
+      const ip = pod.status.podIP;
+      assert.ok(ip.startsWith(POD_SUBNET.replace(/0\/24$/, '')) && ip !== NODE_IP, `a pod address on the bridge: ${ip}`);
+      assert.equal(pod.spec.hostNetwork, undefined);
+      assert.equal((await fetch(`http://${ip}:9400/readyz`)).status, 200);
+      assert.equal(pod.status.containerStatuses[0].restartCount, 0);
+    } finally {
+      await relay.close();
+    }
   });
 });
 
