@@ -493,6 +493,9 @@ function removeAllPods(d) {
   }
   for (const id of ctr(d, ['containers', 'ls', '-q'], { check: false }).stdout?.split('\n').filter(Boolean) ?? []) {
     ctr(d, ['containers', 'delete', id], { check: false });
+    // libcni's cache of the sandbox's networks (its own folder, not configurable through containerd).
+    for (const f of [`emostream-node-${id}-eth0`, `cni-loopback-${id}-lo`])
+      fs.rmSync(path.join('/var/lib/cni/results', f), { force: true });
   }
   // The pods' network namespaces and their bind mounts under the state dir.
   const netns = path.join(d.containerdState, 'io.containerd.grpc.v1.cri', 'netns');
