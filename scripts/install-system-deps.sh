@@ -12,16 +12,22 @@
 #   scripts/install-system-deps.sh --containers   what `npm run test:containers` needs besides --tests:
 #     podman, buildah, runc - build and run the images (runc: crun refuses cgroups v1 hybrid hosts)
 #     debootstrap - the base image, made from Debian's packages (base images cannot be pulled)
+#   scripts/install-system-deps.sh --node   what `npm run test:k8s:node` needs besides --containers:
+#     containerd, containernetworking-plugins - the real node's runtime and its pod network
+#     gcc + libc6-dev - the pause image, compiled static from k8s.io/kubernetes' pause.c
+#     iproute2, iptables - the node's bridge; the kubelet's own chains
 # Does nothing when all are present. Needs root (or sudo) only when something is missing. Waits up to
 # 10 minutes for another package manager that holds the dpkg lock instead of giving up.
 set -euo pipefail
 
 containers=false
+node=false
 case "${1:-}" in
   '') tests=false ;;
   --tests) tests=true ;;
   --containers) tests=true; containers=true ;;
-  *) echo "usage: scripts/install-system-deps.sh [--tests|--containers]" >&2; exit 2 ;;
+  --node) tests=true; containers=true; node=true ;;
+  *) echo "usage: scripts/install-system-deps.sh [--tests|--containers|--node]" >&2; exit 2 ;;
 esac
 
 missing=()
@@ -39,6 +45,11 @@ if $tests; then
 fi
 if $containers; then
   for pkg in podman buildah runc debootstrap; do
+    dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+  done
+fi
+if $node; then
+  for pkg in containerd containernetworking-plugins gcc libc6-dev iproute2 iptables; do
     dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
   done
 fi

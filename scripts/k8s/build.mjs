@@ -62,7 +62,7 @@ export function goModule(module, version) {
  * Builds `packages` of a throwaway main module (go.mod text + extra files) into <cacheDir>/<name>/bin,
  * unless already there. Returns the bin folder.
  */
-function buildSet({ name, goMod, files = {}, packages, expect }) {
+function buildSet({ name, goMod, files = {}, packages, expect, ldflags = '' }) {
   const dir = path.join(cacheDir, name);
   const bin = path.join(dir, 'bin');
   if (expect.every((b) => fs.existsSync(path.join(bin, b)))) return bin;
@@ -77,7 +77,8 @@ function buildSet({ name, goMod, files = {}, packages, expect }) {
   }
   const started = Date.now();
   console.error(`» building ${name}: ${expect.join(', ')} (go build, once; a cold build takes many minutes on 2 cores)`);
-  run('go', ['build', ...GO_BUILD_FLAGS, '-o', `${path.join(staging, 'bin')}${path.sep}`, ...packages], {
+  const flags = ldflags ? GO_BUILD_FLAGS.map((f) => (f.startsWith('-ldflags=') ? `${f} ${ldflags}` : f)) : GO_BUILD_FLAGS;
+  run('go', ['build', ...flags, '-o', `${path.join(staging, 'bin')}${path.sep}`, ...packages], {
     cwd: src,
     why: 'Go builds the control plane from the Go module proxy',
   });
@@ -129,6 +130,40 @@ export function ensureKubernetes() {
       './cmd/etcd',
     ],
     expect: ['kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'kubectl', 'etcd'],
+  });
+}
+
+/** -X flags for k8s.io/component-base/version (otherwise `v0.0.0-master+$Format:%H$`). */
+function versionLdflags() {
+  const [major, minor] = KUBERNETES_VERSION.slice(1).split('.');
+  const vars = {
+    gitVersion: KUBERNETES_VERSION,
+    gitMajor: major,
+    gitMinor: minor,
+    gitTreeState: 'clean',
+    buildDate: '1970-01-01T00:00:00Z',
+  };
+  return Object.entries(vars)
+    .map(([k, v]) => `-X k8s.io/component-base/version.${k}=${v}`)
+    .join(' ');
+}
+
+/**
+ * kubelet for the one real node (scripts/k8s/node.mjs): the same module and replaces as the control
+ * plane, its own set so a machine that never runs a real node never builds it. Most of its packages
+ * (client-go, apimachinery, k8s.io/kubernetes/pkg/apis) are already in the Go build cache from the
+ * control plane's build; what remains is the kubelet's own code, cadvisor and runc's libcontainer.
+ */
+export function ensureKubelet() {
+  const { goMod } = goModule('k8s.io/kubernetes', KUBERNETES_VERSION);
+  const { replaces } = stagingReplaces(goMod);
+  return buildSet({
+    name: `kubelet-${KUBERNETES_VERSION}`,
+    goMod: `module emostream.local/kubelet\n\ngo 1.24.0\n\nrequire k8s.io/kubernetes ${KUBERNETES_VERSION}\n\nreplace (\n${replaces}\n)\n`,
+    packages: ['k8s.io/kubernetes/cmd/kubelet'],
+    expect: ['kubelet'],
+    // What `make` stamps in (hack/lib/version.sh): the node reports it as its kubeletVersion.
+    ldflags: versionLdflags(),
   });
 }
 

@@ -337,7 +337,7 @@ export async function startCluster({ stateDir, keepState = false, nodes = DEFAUL
     );
 
     const cluster = { kubeconfig, server, stateDir: dir, logDir, bin, kubectl, processes, stop };
-    await applyObjects(cluster, nodes.map(nodeManifest));
+    if (nodes.length) await applyObjects(cluster, nodes.map(nodeManifest));
     await waitFor(
       `${nodes.length} kwok nodes Ready`,
       () => {
