@@ -432,8 +432,23 @@ export async function referenceEvents(
  * summaries.
  */
 export async function assertSameEvents(pipeline: FaultPipeline, reference: EmotionEvent[]): Promise<void> {
+  await withTraces(pipeline, reference, () => compareEvents(pipeline.events, reference));
+}
+
+/**
+ * Under at-least-once, a disturbed run may repeat events but must lose none: every (stream, seq,
+ * track) face event and every track summary of the undisturbed run is there, nothing else is, and a
+ * repeated event says the same as the undisturbed one (probabilities within 1e-6). Returns how many
+ * face events were repeated.
+ */
+export async function assertNothingLost(pipeline: FaultPipeline, reference: EmotionEvent[]): Promise<number> {
+  return withTraces(pipeline, reference, () => compareEvents(pipeline.events, reference, { repeatsAllowed: true }));
+}
+
+/** `compare`, and on failure the seqs each internal topic holds per stream, to say where an event was lost or made. */
+async function withTraces<T>(pipeline: FaultPipeline, reference: EmotionEvent[], compare: () => T): Promise<T> {
   try {
-    compareEvents(pipeline.events, reference);
+    return compare();
   } catch (error) {
     const streams = [...new Set(reference.map((e) => e.streamId))];
     const traces = await Promise.all(
@@ -445,22 +460,27 @@ export async function assertSameEvents(pipeline: FaultPipeline, reference: Emoti
 }
 
 /**
- * Under at-least-once, a disturbed run may repeat events but must lose none: every (stream, seq,
- * track) face event and every track summary of the undisturbed run is there, nothing else is, and a
- * repeated event says the same as the undisturbed one (probabilities within 1e-6). Returns how many
- * face events were repeated.
+ * Fault (b): on the long clip, each of the five stages SIGKILLed once mid-stream (ingest first, while
+ * it is in the middle of the file; then each after a little more progress) and restarted; returns
+ * once every track summary of the undisturbed run is there.
  */
-export async function assertNothingLost(pipeline: FaultPipeline, reference: EmotionEvent[]): Promise<number> {
-  try {
-    return compareEvents(pipeline.events, reference, { repeatsAllowed: true });
-  } catch (error) {
-    const streams = [...new Set(reference.map((e) => e.streamId))];
-    const traces = await Promise.all(
-      streams.map(async (s) => `${s}:\n${await pipeline.trace(s).catch((e: Error) => `(trace failed: ${e.message})`)}`),
-    );
-    (error as Error).message += `\nseqs per topic (read_committed):\n${traces.join('\n')}`;
-    throw error;
+export async function killEachStageMidStream(pipeline: FaultPipeline): Promise<EmotionEvent[]> {
+  const { reference } = await pipeline.startOnLongClip(3);
+  const faces = reference.filter((e) => e.schema === 'emostream.event.face.v2').length;
+  for (const [i, stage] of STAGES.entries()) {
+    if (i > 0) {
+      const target = Math.min(faces - 1, Math.round((faces * i) / (STAGES.length + 1)));
+      await waitFor(() => (pipeline.assertNoUnexpectedExit(), pipeline.faceEvents('long').length >= target), {
+        timeoutMs: 180_000,
+        message: () => `${target} face events before killing ${stage} (have ${pipeline.faceEvents('long').length})`,
+      });
+    }
+    await pipeline.kill(stage, 'SIGKILL');
+    await pipeline.start(stage);
   }
+  await pipeline.waitForSummaries(reference.filter((e) => e.schema === 'emostream.event.track_summary.v2').length);
+  pipeline.assertNoUnexpectedExit();
+  return reference;
 }
 
 function compareEvents(actual: EmotionEvent[], reference: EmotionEvent[], { repeatsAllowed = false } = {}): number {
