@@ -53,7 +53,7 @@ function startStage(stage: (typeof STAGES)[number], prefix: string): ChildProces
       EMOSTREAM_SESSION_TIMEOUT_MS: '6000',
       EMOSTREAM_PACK: 'default',
       EMOSTREAM_INTRA_OP_THREADS: '1',
-      EMOSTREAM_LOG_LEVEL: process.env.E2E_LOG_LEVEL ?? 'warn',
+      EMOSTREAM_LOG_LEVEL: process.env.E2E_LOG_LEVEL ?? 'error',
       // Small batches, so the kill lands between transactions in the middle of the clip.
       EMOSTREAM_MAX_BATCH_SIZE: '4',
     },

@@ -364,10 +364,12 @@ describe(`fuzzing the stage decoders and handlers (${RUNS} messages each, seed $
         assert.equal(everRunning, 0, `seed ${SEED}: a fuzzed spec was started`);
         assert.equal(await refused(), expectedRefusals);
         for (const status of statuses) {
-          assert.ok(status.value!.length <= 1_024, `seed ${SEED}: a status of ${status.value!.length} bytes`);
+          // A disabled or removed stream's status is deleted (a tombstone): nothing to bound.
+          if (status.value === null) continue;
+          assert.ok(status.value.length <= 1_024, `seed ${SEED}: a status of ${status.value.length} bytes`);
           assert.ok(
-            !Buffer.from(status.value!).toString('utf8').includes('secret'),
-            `a status carried a credential: ${Buffer.from(status.value!).toString('utf8')}`,
+            !Buffer.from(status.value).toString('utf8').includes('secret'),
+            `a status carried a credential: ${Buffer.from(status.value).toString('utf8')}`,
           );
         }
       } finally {

@@ -46,7 +46,7 @@ function pipeline(prefix: string): Pipeline {
     EMOSTREAM_SESSION_TIMEOUT_MS: '6000',
     EMOSTREAM_PACK: 'default',
     EMOSTREAM_INTRA_OP_THREADS: '1',
-    EMOSTREAM_LOG_LEVEL: process.env.E2E_LOG_LEVEL ?? 'warn',
+    EMOSTREAM_LOG_LEVEL: process.env.E2E_LOG_LEVEL ?? 'error',
     // Small batches, so a kill lands in the middle of the run.
     EMOSTREAM_MAX_BATCH_SIZE: '4',
   };
