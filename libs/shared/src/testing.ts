@@ -5,7 +5,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import path from 'node:path';
 import { Registry } from 'prom-client';
@@ -188,11 +188,33 @@ export function faceEventFixture(overrides: Partial<FaceEmotionEvent> = {}): Fac
 
 /** A loopback port that was free a moment ago (nothing listens there now: connections are refused). */
 export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
+  // Below the kernel's ephemeral range: a port from it (listen(0)) can be taken, between this check
+  // and the server's own listen, or across a restart of that server, by any client socket's local
+  // end (a stage's ops port was, in CI: EADDRINUSE). Above the range's start nothing binds by chance.
+  const [ephemeralStart] = ephemeralPortRange();
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const port = 10_000 + Math.floor(Math.random() * (ephemeralStart - 10_000));
+    const server = createServer();
+    const bound = await new Promise<boolean>((resolve) => {
+      server.once('error', () => resolve(false));
+      server.listen(port, '127.0.0.1', () => resolve(true));
+    });
+    if (!bound) continue;
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    return port;
+  }
+  throw new Error(`no free port between 10000 and ${ephemeralStart} after 200 tries`);
+}
+
+/** The kernel's range of ephemeral (client) ports: Linux's setting, else the IANA range. */
+function ephemeralPortRange(): [number, number] {
+  try {
+    const [start, end] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
+    if (start! > 10_100 && end! > start!) return [start!, end!];
+  } catch {
+    // not Linux
+  }
+  return [49_152, 65_535];
 }
 
 const REPO_ROOT = path.resolve(packageDir(import.meta.url), '../..');
