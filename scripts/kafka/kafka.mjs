@@ -153,18 +153,35 @@ function logTail(file, lines = 30) {
 // Java's properties format treats '\' as an escape; forward slashes work on every OS.
 const javaPath = (p) => p.split(path.sep).join('/');
 
-function serverProperties({ port, controllerPort, logDirs }) {
+function serverProperties({ port, controllerPort, logDirs, saslSsl }) {
+  // The optional second listener: TLS + SCRAM-SHA-512 as a Strimzi cluster's port 9093, advertised
+  // under the name its clients are given (see startKafka's saslSsl).
+  const secured = saslSsl
+    ? {
+        listeners: `,SASL_SSL://127.0.0.1:${saslSsl.port}`,
+        advertised: `,SASL_SSL://${saslSsl.advertised}`,
+        map: ',SASL_SSL:SASL_SSL',
+        settings: `
+# SASL_SSL: TLS with a PEM key store (private key and certificate chain in one file), SCRAM-SHA-512
+# users created at format time. No authorizer: every authenticated user may do everything.
+sasl.enabled.mechanisms=SCRAM-SHA-512
+listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.sasl_ssl.ssl.keystore.type=PEM
+listener.name.sasl_ssl.ssl.keystore.location=${javaPath(saslSsl.keystore)}
+`,
+      }
+    : { listeners: '', advertised: '', map: '', settings: '' };
   return `# Written by scripts/kafka/kafka.mjs: a single-node KRaft broker for dev/tests.
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:${controllerPort}
-listeners=PLAINTEXT://127.0.0.1:${port},CONTROLLER://127.0.0.1:${controllerPort}
-advertised.listeners=PLAINTEXT://127.0.0.1:${port}
+listeners=PLAINTEXT://127.0.0.1:${port},CONTROLLER://127.0.0.1:${controllerPort}${secured.listeners}
+advertised.listeners=PLAINTEXT://127.0.0.1:${port}${secured.advertised}
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT${secured.map}
 log.dirs=${javaPath(logDirs)}
-
+${secured.settings}
 # One node: every internal topic must live with replication factor 1,
 # otherwise consumer groups and transactions never become available.
 offsets.topic.replication.factor=1
@@ -243,12 +260,17 @@ process.on('exit', () => {
  * @param {string} [opts.dataDir]  keep the data here (reused across runs, never deleted);
  *                                 default: a fresh temp dir deleted by stop()
  * @param {string} [opts.logFile]  broker log (default: kafka.log in the data dir)
+ * @param {object} [opts.saslSsl]  a second listener, TLS + SASL SCRAM-SHA-512 on another free 127.0.0.1
+ *   port, as a Strimzi cluster's: { advertised: 'host:port' (the address its clients are told),
+ *   keystore: a PEM file with the private key (PKCS#8, unencrypted) and the certificate chain,
+ *   users: [{ username, password }] (SCRAM credentials, made when the storage is formatted) }.
+ *   The result then has saslSslPort.
  * @returns {Promise<{brokers: string, pid: number, running: boolean, logFile: string, dataDir: string,
  *   exited: Promise<{code: number|null, signal: string|null}>, stop: () => Promise<void>,
  *   kill: (signal?: 'SIGKILL'|'SIGTERM') => Promise<void>, restart: () => Promise<void>}>}
  *   `exited` resolves when the broker goes away unasked (or at stop()), not on kill().
  */
-export async function startKafka({ dataDir, logFile } = {}) {
+export async function startKafka({ dataDir, logFile, saslSsl } = {}) {
   const libs = ensureJars();
   const classpath = `${libs}${path.sep}*`; // JVM wildcard: every jar in the dir
 
@@ -258,10 +280,13 @@ export async function startKafka({ dataDir, logFile } = {}) {
   logFile = path.resolve(logFile ?? path.join(dir, 'kafka.log'));
   fs.mkdirSync(path.dirname(logFile), { recursive: true });
 
-  const [port, controllerPort] = await freePorts(2);
+  const [port, controllerPort, saslSslPort] = await freePorts(saslSsl ? 3 : 2);
   const propsFile = path.join(dir, 'server.properties');
   const log4jFile = path.join(dir, 'log4j.properties');
-  fs.writeFileSync(propsFile, serverProperties({ port, controllerPort, logDirs: path.join(dir, 'data') }));
+  fs.writeFileSync(
+    propsFile,
+    serverProperties({ port, controllerPort, logDirs: path.join(dir, 'data'), saslSsl: saslSsl && { ...saslSsl, port: saslSslPort } }),
+  );
   fs.writeFileSync(log4jFile, log4jProperties(logFile));
   // StorageTool would otherwise dump the whole KafkaConfig into the log.
   const toolLog4jFile = path.join(dir, 'log4j-tools.properties');
@@ -282,7 +307,18 @@ export async function startKafka({ dataDir, logFile } = {}) {
     ? { status: 0 }
     : spawnSync(
         'java',
-        [...cdsArgs, ...javaArgs(toolLog4jFile), 'kafka.tools.StorageTool', 'format', '-t', randomClusterId(), '-c', propsFile],
+        [
+          ...cdsArgs,
+          ...javaArgs(toolLog4jFile),
+          'kafka.tools.StorageTool',
+          'format',
+          '-t',
+          randomClusterId(),
+          '-c',
+          propsFile,
+          // KRaft keeps SCRAM credentials in its metadata log: written at format time (KIP-900).
+          ...(saslSsl?.users ?? []).flatMap((u) => ['--add-scram', `SCRAM-SHA-512=[name=${u.username},password=${u.password}]`]),
+        ],
         { encoding: 'utf8' },
       );
   if (fmt.error || fmt.status !== 0) {
@@ -446,6 +482,7 @@ export async function startKafka({ dataDir, logFile } = {}) {
     });
   return {
     brokers,
+    ...(saslSsl ? { saslSslPort } : {}),
     get pid() {
       return child.pid;
     },
