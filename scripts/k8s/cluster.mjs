@@ -56,7 +56,7 @@ export function issueCert(dir, name, { subject, sans = [], ca = 'ca' }) {
   );
 }
 
-function makeCa(dir, name, cn) {
+export function makeCa(dir, name, cn) {
   openssl(
     ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', `${name}.key`, '-out', `${name}.crt`, '-days', '30', '-subj', `/CN=${cn}`],
     dir,
@@ -73,6 +73,8 @@ function makePki(dir) {
   });
   // system:masters: the admin (kubectl, the controllers, kwok, KEDA all use it on this local cluster).
   issueCert(dir, 'admin', { subject: '/CN=emostream-admin/O=system:masters' });
+  // The API server's identity towards kubelets (`kubectl exec`/`logs` on the real node of node.mjs).
+  issueCert(dir, 'apiserver-kubelet-client', { subject: '/CN=kube-apiserver-kubelet-client/O=system:masters' });
   // The aggregator's identity towards extension API servers (KEDA's metrics adapter).
   makeCa(dir, 'front-proxy-ca', 'emostream-front-proxy-ca');
   issueCert(dir, 'front-proxy-client', { subject: '/CN=front-proxy-client', ca: 'front-proxy-ca' });
@@ -292,6 +294,13 @@ export async function startCluster({ stateDir, keepState = false, nodes = DEFAUL
         // nothing in this cluster reaches the API server through that Service.
         '--endpoint-reconciler-type=none',
         '--profiling=false',
+        // `kubectl exec`/`logs` on a real kubelet (node.mjs): the API server authenticates with a
+        // client certificate of the cluster CA, which the kubelet trusts, and reaches it on its
+        // InternalIP (its Hostname, the node name, resolves nowhere here). Kubelets serve a
+        // self-signed certificate, which the API server does not check (no --kubelet-certificate-authority).
+        `--kubelet-client-certificate=${p('apiserver-kubelet-client.crt')}`,
+        `--kubelet-client-key=${p('apiserver-kubelet-client.key')}`,
+        '--kubelet-preferred-address-types=InternalIP',
       ],
       { logDir },
     );

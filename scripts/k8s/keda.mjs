@@ -15,8 +15,14 @@ import { applyObjects, issueCert, startProcess, waitFor } from './cluster.mjs';
 
 export const KEDA_NAMESPACE = 'keda';
 
-/** Starts the operator and the adapter, registers the external-metrics APIService; resolves once it is Available. */
-export async function startKeda(cluster) {
+/**
+ * Starts the operator and the adapter, registers the external-metrics APIService; resolves once it is Available.
+ * hosts: { name: ip } the operator resolves (its scalers dial the Kafka bootstrap address of the
+ * ScaledObjects, a cluster DNS name this cluster has no DNS for): the operator runs in a mount
+ * namespace of its own where /etc/hosts is a copy of the machine's plus these, the machine's own
+ * /etc/hosts untouched.
+ */
+export async function startKeda(cluster, { hosts = {} } = {}) {
   const bin = ensureKeda();
   const certDir = path.join(cluster.stateDir, 'keda-certs');
   fs.mkdirSync(certDir, { recursive: true });
@@ -38,10 +44,31 @@ export async function startKeda(cluster) {
     POD_NAMESPACE: KEDA_NAMESPACE,
     KEDA_CLUSTER_OBJECT_NAMESPACE: KEDA_NAMESPACE,
   };
+  const operatorCommand = [path.join(bin, 'operator')];
+  if (Object.keys(hosts).length) {
+    const hostsFile = path.join(certDir, 'hosts');
+    fs.writeFileSync(
+      hostsFile,
+      `${fs.readFileSync('/etc/hosts', 'utf8').trimEnd()}\n# scripts/k8s/keda.mjs\n${Object.entries(hosts)
+        .map(([name, ip]) => `${ip} ${name}`)
+        .join('\n')}\n`,
+    );
+    operatorCommand.unshift(
+      'unshare',
+      '--mount',
+      '--propagation',
+      'private',
+      'sh',
+      '-c',
+      'mount --bind "$0" /etc/hosts && exec "$@"',
+      hostsFile,
+    );
+  }
   const operator = startProcess(
     'keda-operator',
-    path.join(bin, 'operator'),
+    operatorCommand[0],
     [
+      ...operatorCommand.slice(1),
       `--metrics-bind-address=127.0.0.1:${opMetrics}`,
       `--health-probe-bind-address=127.0.0.1:${opProbe}`,
       `--metrics-service-bind-address=127.0.0.1:${grpcPort}`,

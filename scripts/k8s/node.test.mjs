@@ -1,45 +1,109 @@
 // `npm run test:k8s:node`: one real node (containerd + runc + a kubelet built from the Go module
-// proxy, scripts/k8s/node.mjs) joined to the local control plane beside kwok nodes, running the
-// dev overlay's sink stage from the CPU image, Ready through the kubelet's own readiness probe on
-// /readyz — and unready again while the broker is away, Ready again once it is back; then once more
-// on the pod network (its own network namespace and address on the node's bridge).
-// Runs under scripts/with-kafka.mjs (KAFKA_BROKERS, KAFKA_CONTROL_URL). Needs root; not part of
-// `npm run test:k8s` (it changes the machine: a bridge, cgroups, kernel settings it restores).
-// What differs from the manifests, and why: see sinkObjects in scripts/k8s/node.mjs.
+// proxy, scripts/k8s/node.mjs) joined to the local control plane beside kwok nodes.
+//  1. The dev overlay's sink stage from the CPU image, Ready through the kubelet's own readiness
+//     probe on /readyz — unready while the broker is away, Ready again once it is back; then on the
+//     pod network (its own network namespace and address on the node's bridge).
+//  2. The whole dev overlay on the node: the five stages Ready by their real probes, against the
+//     test broker standing in for the overlay's Strimzi cluster (TLS + SCRAM-SHA-512 on the
+//     bootstrap name the manifests give: scripts/k8s/node-stages.mjs); streams added from inside
+//     the cluster with `kubectl exec deploy/emostream-ingest -- emo streams add` (docs/operations.md)
+//     reach the events topic, every event schema-valid; `kubectl rollout restart` of face while
+//     streams flow loses and repeats nothing (counted against an undisturbed run of the same
+//     clips); KEDA scales face on the real lag of its consumer group with the shipped ScaledObjects.
+// Starts its own broker (scripts/kafka/kafka.mjs, with the second listener). Needs root; not part
+// of `npm run test:k8s` (it changes the machine: a bridge, cgroups, kernel settings it restores).
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { Ajv2020 } from 'ajv/dist/2020.js';
+import kafkajs from 'kafkajs';
+import { startKafka } from '../kafka/kafka.mjs';
+import { freePorts } from '../lib/ports.mjs';
 import { cacheDir } from './build.mjs';
 import { applyArgs, DEFAULT_NODES, startCluster, waitFor } from './cluster.mjs';
+import { installCrds, renderOverlay } from './crds.mjs';
+import { startKeda } from './keda.mjs';
 import { NODE_IP, NODE_NAME, POD_SUBNET, relayBroker, runSinkPod, startNode } from './node.mjs';
-import { freePorts } from '../lib/ports.mjs';
+import {
+  bootstrapOf,
+  clusterCaSecret,
+  CPU_REQUEST_DIVISOR,
+  createTopicsOf,
+  kafkaUsersOf,
+  makeKafkaTls,
+  objectsOf,
+  realNodeKustomization,
+  relay,
+  STAGES,
+} from './node-stages.mjs';
 
-const brokers = process.env.KAFKA_BROKERS;
-const control = process.env.KAFKA_CONTROL_URL;
-if (!brokers || !control)
-  throw new Error('KAFKA_BROKERS/KAFKA_CONTROL_URL not set: run this through scripts/with-kafka.mjs (npm run test:k8s:node)');
+const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..', '..');
+const OVERLAY = path.join(ROOT, 'deploy', 'k8s', 'overlays', 'dev');
+const MEDIA = path.join(ROOT, 'test', 'media', 'labelled');
+const CLIPS = fs
+  .readdirSync(MEDIA)
+  .filter((f) => f.endsWith('.flv'))
+  .sort();
+/** Streams of the disturbed run (the clips over and over): enough to still flow while face rolls over. */
+const RESTART_STREAMS = 24;
+/** Streams added at once for KEDA: frames far beyond face's lagThreshold (20) before it catches up. */
+const KEDA_STREAMS = 30;
+
+const summary = [];
+const note = (line) => {
+  summary.push(line);
+  console.log(line);
+};
 
 describe('a real kubelet node beside the kwok nodes', () => {
+  const started = Date.now();
+  const overlayObjects = objectsOf(renderOverlay(OVERLAY));
+  const bootstrap = bootstrapOf(overlayObjects);
+  const ns = bootstrap.namespace;
+  const users = kafkaUsersOf(overlayObjects);
+  const tlsDir = fs.mkdtempSync(path.join(os.tmpdir(), 'emostream-node-kafka-'));
+  let tls;
+  let broker;
   let cluster;
   let node;
   let opsPort;
-  let ns;
-  const readyOf = (name) =>
-    JSON.parse(cluster.kubectl(['get', 'pod', name, '-n', ns, '-o', 'json']).stdout).status.conditions?.find((c) => c.type === 'Ready')
-      ?.status;
+  let sinkNs;
+  let bootstrapRelay;
+  let kafka;
+  let consumer;
+  let keda;
+  /** Every event read from the events topic, with when it arrived. */
+  const events = [];
+  const kubectl = (args, opts) => cluster.kubectl(args, opts);
+  const getJson = (args) => JSON.parse(kubectl([...args, '-o', 'json']).stdout);
+  const readyOf = (name) => getJson(['get', 'pod', name, '-n', sinkNs]).status.conditions?.find((c) => c.type === 'Ready')?.status;
+  const stagePods = (stage) =>
+    getJson(['get', 'pods', '-n', ns, '-l', `app.kubernetes.io/component=${stage}`]).items.filter((p) => !p.metadata.deletionTimestamp);
+  const isReady = (p) => p.status.conditions?.some((c) => c.type === 'Ready' && c.status === 'True');
 
   before(async () => {
+    tls = makeKafkaTls(tlsDir, bootstrap.host);
+    broker = await startKafka({
+      saslSsl: { advertised: `${bootstrap.host}:${bootstrap.port}`, keystore: tls.keystore, users },
+    });
     cluster = await startCluster({ nodes: DEFAULT_NODES.slice(0, 2) });
     node = await startNode(cluster, { stateDir: path.join(cacheDir, 'node-test') });
   });
   after(async () => {
+    await consumer?.disconnect();
+    await bootstrapRelay?.close();
     await node?.stop();
     await cluster?.stop();
+    await broker?.stop();
+    fs.rmSync(tlsDir, { recursive: true, force: true });
+    console.log(`\n=== summary (${((Date.now() - started) / 1000).toFixed(0)} s) ===\n${summary.join('\n')}`);
   });
 
   it('registers as a real node: kubelet v1.34.0 on containerd, Ready, beside the kwok nodes', () => {
-    const nodes = JSON.parse(cluster.kubectl(['get', 'nodes', '-o', 'json']).stdout).items;
+    const nodes = getJson(['get', 'nodes']).items;
     const real = nodes.find((n) => n.metadata.name === NODE_NAME);
     assert.ok(real, 'the real node is registered');
     assert.equal(real.status.nodeInfo.kubeletVersion, 'v1.34.0');
@@ -47,13 +111,16 @@ describe('a real kubelet node beside the kwok nodes', () => {
     assert.equal(real.metadata.annotations?.['kwok.x-k8s.io/node'], undefined, 'not a kwok node');
     assert.ok(real.status.addresses.some((a) => a.type === 'InternalIP' && a.address === NODE_IP));
     assert.equal(nodes.filter((n) => n.metadata.annotations?.['kwok.x-k8s.io/node'] === 'fake').length, 2);
+    note(
+      `node ${NODE_NAME}: kubelet ${real.status.nodeInfo.kubeletVersion}, ${real.status.nodeInfo.containerRuntimeVersion}, ${real.status.capacity.cpu} CPUs`,
+    );
   });
 
   it("runs the dev overlay's sink stage from the CPU image, Ready through its readiness probe on /readyz", async () => {
     [opsPort] = await freePorts(1);
-    const { pod, ns: namespace, summary } = await runSinkPod(cluster, { brokers, opsPort, applyArgs });
-    ns = namespace;
-    console.log(summary);
+    const { pod, ns: namespace, summary: line } = await runSinkPod(cluster, { brokers: broker.brokers, opsPort, applyArgs });
+    sinkNs = namespace;
+    console.log(line);
     const [status] = pod.status.containerStatuses;
     assert.ok(status.containerID.startsWith('containerd://'));
     assert.equal(status.ready, true);
@@ -65,9 +132,8 @@ describe('a real kubelet node beside the kwok nodes', () => {
   });
 
   it('goes unready while the broker is away and Ready again once it is back (the probe, live)', async () => {
-    const name = JSON.parse(cluster.kubectl(['get', 'pods', '-n', ns, '-o', 'json']).stdout).items[0].metadata.name;
-    const r = await fetch(`${control}/kill`, { method: 'POST' });
-    assert.equal(r.status, 200, await r.text());
+    const name = getJson(['get', 'pods', '-n', sinkNs]).items[0].metadata.name;
+    await broker.kill();
     try {
       // busUnreachableMs (15 s) + failureThreshold 2 × periodSeconds 5.
       await waitFor('the sink pod NotReady with the broker away', () => readyOf(name) === 'False', {
@@ -75,28 +141,314 @@ describe('a real kubelet node beside the kwok nodes', () => {
         intervalMs: 1_000,
       });
     } finally {
-      const back = await fetch(`${control}/restart`, { method: 'POST' });
-      assert.equal(back.status, 200, await back.text());
+      await broker.restart();
     }
     await waitFor('the sink pod Ready again', () => readyOf(name) === 'True', { timeoutMs: 120_000, intervalMs: 1_000 });
-    const restarts = JSON.parse(cluster.kubectl(['get', 'pod', name, '-n', ns, '-o', 'json']).stdout).status.containerStatuses[0]
-      .restartCount;
+    const restarts = getJson(['get', 'pod', name, '-n', sinkNs]).status.containerStatuses[0].restartCount;
     assert.equal(restarts, 0, 'readiness, not liveness: the container was not restarted');
+    note('sink (hostNetwork): Ready by its probe, NotReady with the broker killed, Ready again, 0 restarts');
+    kubectl(['delete', 'namespace', sinkNs, '--wait=false']);
   });
 
   it('runs it on the pod network too: its own address on the bridge, probed there on 9400 as in the manifests', async () => {
-    const relay = await relayBroker(brokers);
+    const brokerRelay = await relayBroker(broker.brokers);
     try {
-      const { pod, summary } = await runSinkPod(cluster, { brokers, opsPort: 9400, applyArgs, network: 'pod' });
-      console.log(summary);
+      const {
+        pod,
+        ns: podNs,
+        summary: line,
+      } = await runSinkPod(cluster, { brokers: broker.brokers, opsPort: 9400, applyArgs, network: 'pod' });
+      console.log(line);
       const ip = pod.status.podIP;
       assert.ok(ip.startsWith(POD_SUBNET.replace(/0\/24$/, '')) && ip !== NODE_IP, `a pod address on the bridge: ${ip}`);
       assert.equal(pod.spec.hostNetwork, undefined);
       assert.equal((await fetch(`http://${ip}:9400/readyz`)).status, 200);
       assert.equal(pod.status.containerStatuses[0].restartCount, 0);
+      // Its CPU goes to the five stages next.
+      kubectl(['delete', 'namespace', podNs, '--wait=false']);
     } finally {
-      await relay.close();
+      await brokerRelay.close();
     }
+  });
+
+  it('runs the five stages of the dev overlay on the node from the CPU image, each Ready by its own probes', async () => {
+    // What Strimzi would provide (scripts/k8s/node-stages.mjs): the CRDs so that the whole overlay
+    // applies, the topics of its KafkaTopics, the cluster CA Secret, the bootstrap address.
+    await installCrds(cluster);
+    kafka = new kafkajs.Kafka({ clientId: 'node-test', brokers: [broker.brokers], logLevel: kafkajs.logLevel.NOTHING });
+    const admin = kafka.admin();
+    await admin.connect();
+    const topics = await createTopicsOf(overlayObjects, admin);
+    await admin.disconnect();
+    bootstrapRelay = await relay({ listenHost: NODE_IP, listenPort: bootstrap.port, targetPort: broker.saslSslPort });
+    const { dir, printed } = realNodeKustomization({
+      overlayDir: OVERLAY,
+      dir: path.join(cacheDir, 'node-test-overlay'),
+      objects: overlayObjects,
+      mediaDir: MEDIA,
+    });
+    console.log(`--- the kustomization applied (the dev overlay plus these patches) ---\n${printed}`);
+    const rendered = objectsOf(renderOverlay(dir));
+    // The Namespace first: the Secret below and every object of the overlay live in it.
+    const applied = Date.now();
+    kubectl(applyArgs(), {
+      input: [...rendered, clusterCaSecret(ns, tls.caFile)].map((o) => JSON.stringify(o)).join('\n---\n'),
+    });
+    note(
+      `applied the dev overlay (${rendered.length} objects) + Secret emostream-kafka-cluster-ca-cert; ${topics.length} topics made from its KafkaTopics; ` +
+        `CPU requests / ${CPU_REQUEST_DIVISOR}, limits as shipped`,
+    );
+
+    const readyAt = {};
+    await waitFor(
+      'the five stages Ready on the real node',
+      () => {
+        for (const stage of STAGES) {
+          if (readyAt[stage]) continue;
+          const want = getJson(['get', 'deployment', `emostream-${stage}`, '-n', ns]).spec.replicas ?? 1;
+          const pods = stagePods(stage).filter((p) => p.spec.nodeName === NODE_NAME && isReady(p));
+          if (pods.length >= want) readyAt[stage] = Date.now();
+        }
+        return STAGES.every((s) => readyAt[s]);
+      },
+      {
+        timeoutMs: 300_000,
+        intervalMs: 2_000,
+        processes: node.processes,
+      },
+    ).catch((err) => {
+      err.message += `\n${kubectl(['get', 'pods', '-n', ns, '-o', 'wide'], { check: false }).stdout}\n${kubectl(['describe', 'pods', '-n', ns], { check: false }).stdout.split('\n').slice(-60).join('\n')}`;
+      throw err;
+    });
+    for (const stage of STAGES) {
+      for (const pod of stagePods(stage)) {
+        const [c] = pod.status.containerStatuses;
+        assert.equal(pod.spec.nodeName, NODE_NAME);
+        assert.equal(c.image.replace(/^docker\.io\//, ''), 'localhost/emostream:test');
+        assert.ok(c.containerID.startsWith('containerd://'));
+        assert.ok(pod.status.podIP.startsWith('10.244.99.') && pod.status.podIP !== NODE_IP);
+        // Ready because the kubelet's probe passed after the container started.
+        const ready = pod.status.conditions.find((x) => x.type === 'Ready');
+        assert.ok(Date.parse(ready.lastTransitionTime) >= Date.parse(c.state.running.startedAt), `${pod.metadata.name}: Ready after start`);
+        assert.equal((await fetch(`http://${pod.status.podIP}:9400/readyz`)).status, 200, `${pod.metadata.name} /readyz`);
+        assert.match(await (await fetch(`http://${pod.status.podIP}:9400/metrics`)).text(), /^emostream_/m);
+      }
+      note(`${stage}: ${stagePods(stage).length} pod(s) Ready ${((readyAt[stage] - applied) / 1000).toFixed(0)} s after apply`);
+    }
+  });
+
+  /** Adds streams the way docs/operations.md says: kubectl exec into ingest, the admin user's credentials. */
+  const addStreams = async (specs, { parallel = false } = {}) => {
+    const admin = users.find((u) => u.secret === 'emostream-kafka-admin');
+    assert.ok(admin, 'the overlay has the Secret emostream-kafka-admin');
+    const one = ({ id, clip }) => `emo streams add ${id} /media/${clip}`;
+    const script = parallel ? `${specs.map((s) => `${one(s)} >/dev/null &`).join('\n')}\nwait` : specs.map(one).join(' && ');
+    const args = [
+      'exec',
+      '-n',
+      ns,
+      'deploy/emostream-ingest',
+      '--',
+      'env',
+      `KAFKA_SASL_USERNAME=${admin.username}`,
+      `KAFKA_SASL_PASSWORD=${admin.password}`,
+      'sh',
+      '-c',
+      script,
+    ];
+    // Asynchronous: the test goes on (restarts face, watches KEDA) while the streams are added.
+    return new Promise((resolve, reject) => {
+      const child = spawn(path.join(cluster.bin, 'kubectl'), [`--kubeconfig=${cluster.kubeconfig}`, ...args], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let out = '';
+      child.stdout.on('data', (d) => (out += d));
+      child.stderr.on('data', (d) => (out += d));
+      child.on('exit', (code) =>
+        code === 0 ? resolve(out) : reject(new Error(`kubectl exec … emo streams add failed (exit ${code}):\n${out}`)),
+      );
+    });
+  };
+  const faceKey = (e) =>
+    e.schema === 'emostream.event.face.v2'
+      ? `face seq ${e.seq} track ${e.trackId}`
+      : `summary track ${e.trackId} ${e.firstSeq}-${e.lastSeq} frames ${e.frames}`;
+  const clipOf = (streamId) => streamId.replace(/^[a-z]+\d*-/, '');
+  /** Per stream: key -> how many times it arrived. */
+  const countsOf = (prefix) => {
+    const byStream = new Map();
+    for (const { event } of events.filter((x) => x.event.streamId.startsWith(prefix))) {
+      const m = byStream.get(event.streamId) ?? new Map();
+      m.set(faceKey(event), (m.get(faceKey(event)) ?? 0) + 1);
+      byStream.set(event.streamId, m);
+    }
+    return byStream;
+  };
+  const reference = new Map(); // clip -> Map(key -> count) of the undisturbed run
+
+  it('a stream added from inside the cluster (kubectl exec … emo streams add) reaches the events topic, every event schema-valid', async () => {
+    consumer = kafka.consumer({ groupId: `node-test-reader-${Date.now()}` });
+    await consumer.connect();
+    await consumer.subscribe({ topic: 'emostream.events.v2', fromBeginning: true });
+    await consumer.run({
+      eachMessage: async ({ message }) => {
+        events.push({ at: Date.now(), event: JSON.parse(message.value.toString('utf8')) });
+      },
+    });
+    const t0 = Date.now();
+    const out = await addStreams(CLIPS.map((clip) => ({ id: `ref-${clip.replace(/\.flv$/, '')}`, clip })));
+    console.log(out.trim());
+    const summaries = () =>
+      new Set(events.filter((e) => e.event.schema === 'emostream.event.track_summary.v2').map((e) => e.event.streamId));
+    await waitFor(
+      `a track summary for each of the ${CLIPS.length} reference streams`,
+      () => CLIPS.every((c) => summaries().has(`ref-${c.replace(/\.flv$/, '')}`)),
+      {
+        timeoutMs: 240_000,
+        intervalMs: 1_000,
+      },
+    );
+    // Late duplicates would still come in: give them a moment before counting.
+    await new Promise((r) => setTimeout(r, 5_000));
+    const ajv = new Ajv2020({ allErrors: true, strict: false });
+    const validate = ajv.compile(JSON.parse(fs.readFileSync(path.join(ROOT, 'libs/shared/schemas/emotion-event.v2.schema.json'), 'utf8')));
+    for (const { event } of events)
+      assert.ok(validate(event), `schema-valid: ${JSON.stringify(event)}: ${ajv.errorsText(validate.errors)}`);
+    for (const [streamId, counts] of countsOf('ref-')) {
+      for (const [key, n] of counts) assert.equal(n, 1, `${streamId}: ${key} arrived ${n} times in the undisturbed run`);
+      reference.set(`${streamId.slice(4)}.flv`, counts);
+    }
+    const faces = events.filter((e) => e.event.schema === 'emostream.event.face.v2').length;
+    note(
+      `reference run: ${CLIPS.length} streams added in-cluster, ${events.length} events (${faces} face) in ${((Date.now() - t0) / 1000).toFixed(0)} s, all schema-valid`,
+    );
+  });
+
+  it('kubectl rollout restart deployment/emostream-face while streams flow loses and repeats nothing', async () => {
+    const runtime = overlayObjects.find((o) => o.kind === 'ConfigMap' && o.metadata.name === 'emostream-runtime');
+    const delivery = runtime.data.EMOSTREAM_DELIVERY;
+    const [oldFace] = stagePods('face');
+    const specs = Array.from({ length: RESTART_STREAMS }, (_, i) => ({
+      id: `rr${i}-${CLIPS[i % CLIPS.length].replace(/\.flv$/, '')}`,
+      clip: CLIPS[i % CLIPS.length],
+    }));
+    // The streams go in one after another (a few seconds each): they keep coming while face rolls over.
+    const adding = addStreams(specs);
+    await waitFor('the first event of the disturbed run', () => events.some((e) => e.event.streamId.startsWith('rr')), {
+      timeoutMs: 120_000,
+      intervalMs: 500,
+    });
+    const restartedAt = Date.now();
+    kubectl(['rollout', 'restart', '-n', ns, 'deployment/emostream-face']);
+    let oldGoneAt;
+    await waitFor(
+      'the rollout of face done and the old face pod gone',
+      () => {
+        const pods = getJson(['get', 'pods', '-n', ns, '-l', 'app.kubernetes.io/component=face']).items;
+        if (!oldGoneAt && !pods.some((p) => p.metadata.name === oldFace.metadata.name)) oldGoneAt = Date.now();
+        return oldGoneAt && pods.length === 1 && isReady(pods[0]);
+      },
+      { timeoutMs: 240_000, intervalMs: 1_000 },
+    );
+    await adding;
+    const expected = (streamId) => reference.get(`${clipOf(streamId)}.flv`);
+    const complete = () =>
+      specs.every((s) => {
+        const got = countsOf(`${s.id}`).get(s.id);
+        return got && [...expected(s.id).keys()].every((k) => got.has(k));
+      });
+    await waitFor(`every event of the ${RESTART_STREAMS} streams (as many as the undisturbed run of the same clip)`, complete, {
+      timeoutMs: 240_000,
+      intervalMs: 1_000,
+    }).catch((err) => {
+      const missing = specs
+        .map((s) => `${s.id}: ${[...expected(s.id).keys()].filter((k) => !countsOf(s.id).get(s.id)?.has(k)).length} missing`)
+        .join(', ');
+      err.message += `\n${missing}`;
+      throw err;
+    });
+    await new Promise((r) => setTimeout(r, 5_000));
+    const counts = countsOf('rr');
+    let total = 0;
+    for (const s of specs) {
+      const got = counts.get(s.id);
+      assert.deepEqual(
+        [...got.keys()].sort(),
+        [...expected(s.id).keys()].sort(),
+        `${s.id}: the same events as the undisturbed run of ${s.clip}`,
+      );
+      for (const [key, n] of got) assert.equal(n, 1, `${s.id}: ${key} arrived ${n} times`);
+      total += [...got.values()].reduce((a, b) => a + b, 0);
+    }
+    const before = events.filter((e) => e.event.streamId.startsWith('rr') && e.at < restartedAt).length;
+    const afterOld = events.filter((e) => e.event.streamId.startsWith('rr') && e.at > oldGoneAt).length;
+    // Mid-stream: events of the run came in before the restart and after the old pod was gone.
+    assert.ok(before > 0 && afterOld > 0, `mid-stream: ${before} events before the restart, ${afterOld} after the old face pod was gone`);
+    const [newFace] = stagePods('face');
+    assert.notEqual(newFace.metadata.name, oldFace.metadata.name);
+    note(
+      `rollout restart of face (delivery ${delivery}): ${RESTART_STREAMS} streams, ${total} events = the undisturbed run's per clip, none lost, none repeated; ` +
+        `${before} before the restart, ${afterOld} after the old pod (${oldFace.metadata.name}) was gone ${((oldGoneAt - restartedAt) / 1000).toFixed(0)} s later`,
+    );
+  });
+
+  it('KEDA scales face on the real lag of its consumer group, with the ScaledObjects as shipped', async () => {
+    keda = await startKeda(cluster, { hosts: { [bootstrap.host]: NODE_IP } });
+    const scaledObjects = () => getJson(['get', 'scaledobjects', '-n', ns]).items;
+    await waitFor(
+      'every shipped ScaledObject READY True',
+      () => scaledObjects().every((so) => so.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')),
+      { timeoutMs: 120_000, intervalMs: 2_000, processes: [keda.operator, keda.adapter] },
+    ).catch((err) => {
+      err.message += `\n${kubectl(['get', 'scaledobjects', '-n', ns], { check: false }).stdout}`;
+      throw err;
+    });
+    const face = scaledObjects().find((so) => so.metadata.name === 'emostream-face');
+    assert.equal(face.spec.triggers[0].metadata.bootstrapServers, `${bootstrap.host}:${bootstrap.port}`);
+    assert.equal(face.spec.triggers[0].metadata.tls, 'enable');
+    assert.equal(face.spec.triggers[0].metadata.sasl, 'scram_sha512');
+    const max = face.spec.maxReplicaCount;
+    const t0 = Date.now();
+    const specs = Array.from({ length: KEDA_STREAMS }, (_, i) => ({
+      id: `keda${i}-${CLIPS[i % CLIPS.length].replace(/\.flv$/, '')}`,
+      clip: CLIPS[i % CLIPS.length],
+    }));
+    const adding = addStreams(specs, { parallel: true });
+    let lagSeen = 0;
+    const lagNow = async () => {
+      const admin = kafka.admin();
+      await admin.connect();
+      try {
+        const [offsets] = await admin.fetchOffsets({ groupId: 'emostream.face', topics: ['emostream.frames.v1'] });
+        const ends = await admin.fetchTopicOffsets('emostream.frames.v1');
+        return ends.reduce(
+          (sum, p) => sum + Number(p.high) - Math.max(0, Number(offsets.partitions.find((x) => x.partition === p.partition)?.offset ?? 0)),
+          0,
+        );
+      } finally {
+        await admin.disconnect();
+      }
+    };
+    await waitFor(
+      `face scaled to ${max} replicas by KEDA's HPA, all Ready on the real node`,
+      async () => {
+        lagSeen = Math.max(lagSeen, await lagNow());
+        const pods = stagePods('face').filter((p) => p.spec.nodeName === NODE_NAME && isReady(p));
+        return pods.length >= max;
+      },
+      { timeoutMs: 240_000, intervalMs: 2_000, processes: [keda.operator, keda.adapter] },
+    ).catch((err) => {
+      err.message += `\nmax lag seen ${lagSeen}\n${kubectl(['get', 'hpa', '-n', ns], { check: false }).stdout}\n${kubectl(['describe', 'hpa', '-n', ns, 'keda-hpa-emostream-face'], { check: false }).stdout}`;
+      throw err;
+    });
+    await adding;
+    const hpa = getJson(['get', 'hpa', '-n', ns, 'keda-hpa-emostream-face']);
+    assert.equal(hpa.spec.scaleTargetRef.name, 'emostream-face');
+    assert.ok(lagSeen > 20, `the lag went over face's lagThreshold (20): ${lagSeen}`);
+    note(
+      `KEDA: 4 shipped ScaledObjects READY True (TLS + SCRAM to ${bootstrap.host}:${bootstrap.port}); ${KEDA_STREAMS} streams at once, lag up to ${lagSeen} frames, ` +
+        `face scaled 1 -> ${max} Ready pods on the real node ${((Date.now() - t0) / 1000).toFixed(0)} s after the streams were added (HPA ${hpa.metadata.name})`,
+    );
   });
 });
 
