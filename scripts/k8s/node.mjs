@@ -406,6 +406,7 @@ export async function startNode(cluster, { stateDir = path.join(cacheDir, 'node'
   // Anything a previous run left: a killed run could not put the kernel settings back; do it now.
   const leftTunables = path.join(stateDir, 'kernel-tunables.json');
   if (fs.existsSync(leftTunables)) restoreTunables(JSON.parse(fs.readFileSync(leftTunables, 'utf8')));
+  unmountUnder(stateDir);
   fs.rmSync(stateDir, { recursive: true, force: true });
   const d = nodeDirs(stateDir);
   for (const dir of [d.logDir, d.containerdRoot, d.containerdState, d.cniConf, d.cniState, d.kubeletRoot, d.podLogs])
@@ -504,12 +505,22 @@ function removeAllPods(d) {
       spawnSync('umount', [path.join(netns, f)]);
     }
   }
-  // Any mount the kubelet left (projected volumes, emptyDirs on tmpfs).
+  unmountUnder(d.stateDir);
+}
+
+/**
+ * Unmounts whatever is mounted under dir, deepest last-mounted first: the kubelet's volumes (Secrets,
+ * emptyDirs on tmpfs), the sandboxes' /dev/shm, the kubelet's bind mount of its own root. The
+ * kernel lists mounts by their real path, so dir is resolved first (.cache may be a symlink).
+ */
+function unmountUnder(dir) {
+  if (!fs.existsSync(dir)) return;
+  const real = `${fs.realpathSync(dir)}/`;
   const mounts = fs
     .readFileSync('/proc/self/mounts', 'utf8')
     .split('\n')
     .map((l) => l.split(' ')[1])
-    .filter((m) => m?.startsWith(d.stateDir));
+    .filter((m) => m && `${m}/`.startsWith(real));
   for (const m of mounts.reverse()) spawnSync('umount', ['-l', m]);
 }
 
