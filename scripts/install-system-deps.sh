@@ -16,6 +16,7 @@
 #     containerd, containernetworking-plugins - the real node's runtime and its pod network
 #     gcc + libc6-dev - the pause image, compiled static from k8s.io/kubernetes' pause.c
 #     iproute2, iptables - the node's bridge; the kubelet's own chains
+#     ipset       - kube-router's sets of pod addresses (NetworkPolicies on the real node)
 # Does nothing when all are present. Needs root (or sudo) only when something is missing. Waits up to
 # 10 minutes for another package manager that holds the dpkg lock instead of giving up.
 set -euo pipefail
@@ -49,7 +50,7 @@ if $containers; then
   done
 fi
 if $node; then
-  for pkg in containerd containernetworking-plugins gcc libc6-dev iproute2 iptables; do
+  for pkg in containerd containernetworking-plugins gcc libc6-dev iproute2 iptables ipset; do
     dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
   done
 fi

@@ -6,6 +6,7 @@
 //                       (the etcd version k8s.io/kubernetes itself pins), one `go build`, one module
 //   kwok-<v>/bin:       kwok (fake nodes: marks pods bound to its nodes as running)
 //   keda-<v>/bin:       operator and adapter (KEDA's external-metrics API server)
+//   kube-router-<v>/bin: kube-router (the real node's NetworkPolicy agent)
 //
 // Each set is built in a staging folder and renamed into place at the end, so an interrupted build
 // never counts; a version bump builds into a new folder. The Go build cache is shared with the
@@ -25,6 +26,9 @@ export const KUBERNETES_VERSION = 'v1.34.0';
 const STAGING_VERSION = KUBERNETES_VERSION.replace(/^v1\./, 'v0.');
 export const KWOK_VERSION = 'v0.8.0';
 export const KEDA_VERSION = 'v2.21.0';
+// The NetworkPolicy agent of the real node (its firewall part only). v2.1.0 is the one version the
+// Go module proxy lists for github.com/cloudnativelabs/kube-router/v2.
+export const KUBE_ROUTER_VERSION = 'v2.1.0';
 // Only its CRD files are used (PodMonitor, PrometheusRule); no operator runs.
 export const PROMETHEUS_OPERATOR_VERSION = 'v0.85.0';
 
@@ -185,6 +189,16 @@ export function ensureKeda() {
     goMod: `module emostream.local/keda\n\ngo 1.26.0\n\nrequire github.com/kedacore/keda/v2 ${KEDA_VERSION}\n\n${kedaReplaces.join('\n')}\n`,
     packages: ['github.com/kedacore/keda/v2/cmd/operator', 'github.com/kedacore/keda/v2/cmd/adapter'],
     expect: ['operator', 'adapter'],
+  });
+}
+
+/** kube-router (NetworkPolicies on the real node of node.mjs, scripts/k8s/policy.mjs). */
+export function ensureKubeRouter() {
+  return buildSet({
+    name: `kube-router-${KUBE_ROUTER_VERSION}`,
+    goMod: `module emostream.local/kube-router\n\ngo 1.26.0\n\nrequire github.com/cloudnativelabs/kube-router/v2 ${KUBE_ROUTER_VERSION}\n`,
+    packages: ['github.com/cloudnativelabs/kube-router/v2/cmd/kube-router'],
+    expect: ['kube-router'],
   });
 }
 

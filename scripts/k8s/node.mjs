@@ -188,7 +188,11 @@ function cniConfig(d) {
           type: 'bridge',
           bridge: BRIDGE,
           isGateway: true,
-          // The pods talk to the node (probes) and to each other; no NAT to anywhere else.
+          // The pods talk to the node (probes) and to each other; no NAT to anywhere else. Their
+          // default route is the node, so that what they send beyond the bridge (a link-local
+          // address, the node's other addresses) reaches it and meets the NetworkPolicies there
+          // (scripts/k8s/policy.mjs) instead of failing in the pod with ENETUNREACH.
+          isDefaultGateway: true,
           ipMasq: false,
           hairpinMode: true,
           ipam: {
