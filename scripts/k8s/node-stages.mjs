@@ -14,7 +14,6 @@
 // This cluster has no DNS and no kube-proxy, so the name is resolved by each pod's /etc/hosts
 // (hostAliases: the node address, where relay() passes 9093 to the listener) and, for KEDA's
 // operator, which runs on the machine, by an /etc/hosts of its own mount namespace (keda.mjs).
-import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
@@ -191,11 +190,4 @@ export async function relay({ listenHost, listenPort, targetPort }) {
         server.close(resolve);
       }),
   };
-}
-
-/** `kustomize build` of a directory (the binary of scripts/deploy/tools.mjs). */
-export function kustomizeBuild(kustomize, dir) {
-  const r = spawnSync(kustomize, ['build', dir], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
-  if (r.status !== 0) throw new Error(`kustomize build ${dir} failed:\n${r.stderr}`);
-  return r.stdout;
 }

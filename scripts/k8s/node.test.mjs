@@ -10,6 +10,9 @@
 //     reach the events topic, every event schema-valid; `kubectl rollout restart` of face while
 //     streams flow loses and repeats nothing (counted against an undisturbed run of the same
 //     clips); KEDA scales face on the real lag of its consumer group with the shipped ScaledObjects.
+//  3. The overlay's NetworkPolicies enforced by kube-router (scripts/k8s/policy.mjs): ops ports only
+//     for Prometheus, no link-local egress for ingest (last: the stages' broker is not a Strimzi pod,
+//     so the policies cut them off from it).
 // Starts its own broker (scripts/kafka/kafka.mjs, with the second listener). Needs root; not part
 // of `npm run test:k8s` (it changes the machine: a bridge, cgroups, kernel settings it restores).
 import assert from 'node:assert/strict';
