@@ -327,6 +327,15 @@ describe('overlay specifics', () => {
     }
   });
 
+  it('dev: every stage runs the locally built emostream:dev image; gpu: the release images', () => {
+    // An images entry that names an image the base has already renamed matches nothing, and
+    // kustomize says nothing: the dev overlay once deployed the release image without anyone noticing.
+    const images = (overlay: Overlay) =>
+      new Set(ofKind(overlay, 'Deployment').flatMap((d) => d.spec.template.spec.containers.map((c: Any) => c.image)));
+    assert.deepEqual([...images('dev')], ['emostream:dev']);
+    assert.deepEqual([...images('gpu')].sort(), ['ghcr.io/emostream/emostream-cuda:0.1.0', 'ghcr.io/emostream/emostream:0.1.0']);
+  });
+
   it('ships the dashboard that deploy/lib/dashboard.ts builds (run npm run deploy:dashboard after editing it)', () => {
     assert.equal(readFileSync(DASHBOARD_FILE, 'utf8'), dashboardJson());
     const configMap = byName('dev', 'ConfigMap', 'emostream-grafana-dashboard');

@@ -146,8 +146,7 @@ export function realNodeKustomization({ overlayDir, dir, objects, mediaDir }) {
     patches.push({ file: `real-node-${stage}.yaml`, patch });
   }
   const [imageName, imageTag] = APP_IMAGE.split(':');
-  // The image as the overlay renders it (the base's ghcr.io name: the dev overlay's own `images`
-  // entry, name "emostream", matches nothing once the base has renamed it).
+  // The image as the overlay renders it (emostream:dev), whatever it is named there.
   const shipped = new Set(
     objects.filter((o) => o.kind === 'Deployment').map((o) => o.spec.template.spec.containers[0].image.replace(/:[^:/]+$/, '')),
   );
