@@ -193,7 +193,11 @@ export const DEFAULT_NODES = [
   { name: 'gpu-b1', zone: 'zone-b', gpus: 2 },
 ];
 
-function nodeManifest({ name, zone, gpus }) {
+/**
+ * A kwok node. gpus > 0: advertises nvidia.com/gpu and carries the GPU taint; gpuLabel (default: it
+ * has GPUs) sets the label GPU feature discovery would set, so a test can offer GPUs without it.
+ */
+function nodeManifest({ name, zone, gpus, gpuLabel = gpus > 0 }) {
   const gpu = gpus > 0;
   return {
     apiVersion: 'v1',
@@ -209,7 +213,7 @@ function nodeManifest({ name, zone, gpus }) {
         'topology.kubernetes.io/zone': zone,
         type: 'kwok',
         // What NVIDIA's GPU feature discovery sets and the gpu overlay's nodeSelector asks for.
-        ...(gpu ? { 'nvidia.com/gpu.present': 'true' } : {}),
+        ...(gpuLabel ? { 'nvidia.com/gpu.present': 'true' } : {}),
       },
     },
     spec: gpu ? { taints: [{ key: 'nvidia.com/gpu', value: 'present', effect: 'NoSchedule' }] } : {},

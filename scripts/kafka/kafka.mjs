@@ -153,17 +153,33 @@ function logTail(file, lines = 30) {
 // Java's properties format treats '\' as an escape; forward slashes work on every OS.
 const javaPath = (p) => p.split(path.sep).join('/');
 
-function serverProperties({ port, controllerPort, logDirs, saslSsl }) {
+/**
+ * Optional ACL checks (KRaft's StandardAuthorizer): without an ACL a principal may do nothing;
+ * superUsers (e.g. `User:ANONYMOUS`, the principal of the PLAINTEXT listeners the broker, its
+ * controller and the start-up check use) may do everything.
+ */
+function authorizerProperties(authorizer) {
+  if (!authorizer) return '';
+  return `
+# ACLs (startKafka({ authorizer })).
+authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
+allow.everyone.if.no.acl.found=false
+super.users=${authorizer.superUsers.join(';')}
+`;
+}
+
+function serverProperties({ port, controllerPort, logDirs, saslSsl, authorizer }) {
   // The optional second listener: TLS + SCRAM-SHA-512 as a Strimzi cluster's port 9093, advertised
   // under the name its clients are given (see startKafka's saslSsl).
   const secured = saslSsl
     ? {
-        listeners: `,SASL_SSL://127.0.0.1:${saslSsl.port}`,
+        listeners: `,SASL_SSL://${saslSsl.bindIp ?? '127.0.0.1'}:${saslSsl.port}`,
         advertised: `,SASL_SSL://${saslSsl.advertised}`,
         map: ',SASL_SSL:SASL_SSL',
         settings: `
 # SASL_SSL: TLS with a PEM key store (private key and certificate chain in one file), SCRAM-SHA-512
-# users created at format time. No authorizer: every authenticated user may do everything.
+# users created at format time. Without an authorizer (startKafka's authorizer) every
+# authenticated user may do everything.
 sasl.enabled.mechanisms=SCRAM-SHA-512
 listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
 listener.name.sasl_ssl.ssl.keystore.type=PEM
@@ -181,7 +197,7 @@ controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
 listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT${secured.map}
 log.dirs=${javaPath(logDirs)}
-${secured.settings}
+${secured.settings}${authorizerProperties(authorizer)}
 # One node: every internal topic must live with replication factor 1,
 # otherwise consumer groups and transactions never become available.
 offsets.topic.replication.factor=1
@@ -264,13 +280,17 @@ process.on('exit', () => {
  *   port, as a Strimzi cluster's: { advertised: 'host:port' (the address its clients are told),
  *   keystore: a PEM file with the private key (PKCS#8, unencrypted) and the certificate chain,
  *   users: [{ username, password }] (SCRAM credentials, made when the storage is formatted) }.
- *   The result then has saslSslPort.
+ *   The result then has saslSslPort. bind: 'ip:port' to listen on that address instead (a fixed port,
+ *   e.g. the 9093 of a bootstrap address, on a loopback address of its own, 127.x.y.z).
+ * @param {{superUsers: string[]}} [opts.authorizer]  check ACLs (StandardAuthorizer): a principal
+ *   without ACLs may do nothing, the super users everything (include `User:ANONYMOUS`, the PLAINTEXT
+ *   listeners' principal, which the broker itself and its start-up check use)
  * @returns {Promise<{brokers: string, pid: number, running: boolean, logFile: string, dataDir: string,
  *   exited: Promise<{code: number|null, signal: string|null}>, stop: () => Promise<void>,
  *   kill: (signal?: 'SIGKILL'|'SIGTERM') => Promise<void>, restart: () => Promise<void>}>}
  *   `exited` resolves when the broker goes away unasked (or at stop()), not on kill().
  */
-export async function startKafka({ dataDir, logFile, saslSsl } = {}) {
+export async function startKafka({ dataDir, logFile, saslSsl, authorizer } = {}) {
   const libs = ensureJars();
   const classpath = `${libs}${path.sep}*`; // JVM wildcard: every jar in the dir
 
@@ -280,12 +300,20 @@ export async function startKafka({ dataDir, logFile, saslSsl } = {}) {
   logFile = path.resolve(logFile ?? path.join(dir, 'kafka.log'));
   fs.mkdirSync(path.dirname(logFile), { recursive: true });
 
-  const [port, controllerPort, saslSslPort] = await freePorts(saslSsl ? 3 : 2);
+  const [port, controllerPort, freeSaslSslPort] = await freePorts(saslSsl && !saslSsl.bind ? 3 : 2);
+  const [bindIp, boundPort] = saslSsl?.bind ? saslSsl.bind.split(':') : [undefined, freeSaslSslPort];
+  const saslSslPort = Number(boundPort);
   const propsFile = path.join(dir, 'server.properties');
   const log4jFile = path.join(dir, 'log4j.properties');
   fs.writeFileSync(
     propsFile,
-    serverProperties({ port, controllerPort, logDirs: path.join(dir, 'data'), saslSsl: saslSsl && { ...saslSsl, port: saslSslPort } }),
+    serverProperties({
+      port,
+      controllerPort,
+      logDirs: path.join(dir, 'data'),
+      saslSsl: saslSsl && { ...saslSsl, bindIp, port: saslSslPort },
+      authorizer,
+    }),
   );
   fs.writeFileSync(log4jFile, log4jProperties(logFile));
   // StorageTool would otherwise dump the whole KafkaConfig into the log.
