@@ -21,7 +21,8 @@
  * pack from `emo models quantize`).
  *
  * Every run of a round is interleaved (the order rotates every round, so a drift in the machine's
- * load favours no side) for BENCH_ROUNDS rounds (default 5) after one untimed warm-up of each.
+ * load favours no side) for BENCH_ROUNDS rounds (default 5) after one untimed warm-up of each
+ * (BENCH_WARMUP=0: none, for a smoke run).
  * Figures: the whole process's wall time (spawn to exit), CPU time, the reference's import time,
  * the lead time each prints and the faces each embedded. Target: emo run (default pack)'s
  * whole-process wall ≤ 1/3 of the reference's, in each pair. Not part of `npm test` or `npm run bench`.
@@ -212,7 +213,8 @@ const sides: Side[] = clips.flatMap(([pair, clip]) => [
 ]);
 
 console.log(`${sides.length} runs a round, ${ROUNDS} rounds interleaved (+1 warm-up each) on ${machine()} …`);
-for (const side of sides) await side.run(0);
+// BENCH_WARMUP=0 skips the warm-ups (a smoke run that the bench works, not a measurement).
+if (process.env.BENCH_WARMUP !== '0') for (const side of sides) await side.run(0);
 const runs: Run[] = [];
 for (let round = 1; round <= ROUNDS; round += 1) {
   // Rotate the order every round, so a drift in the machine's load does not favour one side.
