@@ -89,6 +89,16 @@ describe('emo models quantize', async () => {
     );
   });
 
+  it('verifies like any pack, and verify names how its backbone was made', () => {
+    const verified = emo(['models', 'verify', int8]);
+    assert.equal(verified.status, 0, verified.stderr);
+    assert.match(
+      verified.stdout,
+      /backbone: int8 \((u8s8|u8s8-reduce-range|u8u8), minmax calibration\) from pack "default"; top-1 agreement with float32 [\d.]+ % \(\d+\/15 held-out crops\)/,
+    );
+    assert.match(verified.stdout, /verify: ok/);
+  });
+
   it('runs in emo run by its path, unchanged', () => {
     const out = path.join(dir, 'run');
     const run = emo([

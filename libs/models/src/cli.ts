@@ -218,6 +218,14 @@ async function verify(dir: string, provider: 'cpu' | 'cuda', threads: number, io
   io.out(`pack "${manifest.name}": ${manifest.description}`);
   io.out(`trained: ${manifest.trained ? 'yes' : 'NO — random weights, for tests and benchmarks only'}; licence: ${manifest.licence}`);
   io.out(`labels: ${manifest.labels.join(', ')}; sha256 checked; loaded and warmed up in ${loadMs.toFixed(0)} ms`);
+  const q = manifest.models.backbone.quantization;
+  if (q) {
+    const a = q.heldOut.agreement;
+    io.out(
+      `backbone: int8 (${q.scheme}, ${q.calibrationMethod} calibration) from pack "${q.from.pack}"; top-1 agreement with float32 ${pct(a.top1)} ` +
+        `(${a.top1Crops}/${a.crops} held-out crops), embedding error ${a.relativeEmbeddingError.toFixed(4)} of the face-to-face spread, measured on ${q.measuredOn}`,
+    );
+  }
   const rows: string[][] = [['role', 'file', 'input', 'outputs', 'provider', 'run ms (batch 1)']];
   try {
     for (const role of MODEL_ROLES) {
