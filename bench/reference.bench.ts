@@ -212,9 +212,10 @@ const sides: Side[] = clips.flatMap(([pair, clip]) => [
   ...packs.map(([pack, label]) => emoSide(pair, clip, pack, label)),
 ]);
 
-console.log(`${sides.length} runs a round, ${ROUNDS} rounds interleaved (+1 warm-up each) on ${machine()} …`);
 // BENCH_WARMUP=0 skips the warm-ups (a smoke run that the bench works, not a measurement).
-if (process.env.BENCH_WARMUP !== '0') for (const side of sides) await side.run(0);
+const warmUp = process.env.BENCH_WARMUP !== '0';
+console.log(`${sides.length} runs a round, ${ROUNDS} rounds interleaved (${warmUp ? '+1 warm-up each' : 'no warm-up'}) on ${machine()} …`);
+if (warmUp) for (const side of sides) await side.run(0);
 const runs: Run[] = [];
 for (let round = 1; round <= ROUNDS; round += 1) {
   // Rotate the order every round, so a drift in the machine's load does not favour one side.
@@ -272,7 +273,7 @@ const f = (x: number | undefined, digits = 1) => (x === undefined || Number.isNa
 updateReadme(
   'reference',
   [
-    `Median of ${ROUNDS} interleaved rounds after a warm-up of each; ${result.machine}; reference: ${result.reference}; ${result.date.slice(0, 10)}. Load averages per run in \`bench/results/reference.json\`: on a shared machine, compare rows of one run only.`,
+    `Median of ${ROUNDS} interleaved rounds ${warmUp ? 'after a warm-up of each' : 'without warm-ups (a smoke run)'}; ${result.machine}; reference: ${result.reference}; ${result.date.slice(0, 10)}. Load averages per run in \`bench/results/reference.json\`: on a shared machine, compare rows of one run only.`,
     '',
     '| clip · work | run | whole-process wall s | CPU-s | reference imports s | lead time s | faces embedded | wall / reference (median round) |',
     '|---|---|---:|---:|---:|---:|---:|---:|',
