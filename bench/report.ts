@@ -5,6 +5,7 @@ import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { encodeMessage, KafkaBus, makeMessage, topics } from '@emostream/shared';
+import { cpuDescription } from '@emostream/models';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -38,7 +39,7 @@ export function percentile(values: readonly number[], p: number): number {
 
 /** What the numbers were measured on, for the README. */
 export function machine(): string {
-  return `${cpus().length} × ${cpus()[0]?.model.trim() ?? 'unknown CPU'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.versions.node}`;
+  return `${cpus().length} × ${cpuDescription()}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.versions.node}`;
 }
 
 /** A real encoded Frame carrying `payload` as its JPEG bytes. */

@@ -2,6 +2,10 @@
 # The backbone on CUDA: faces/s of the backbone stage with the service defaults, and its ratio to a
 # bare onnxruntime session.run loop on the same model and batch (bench/backbone.bench.ts with
 # BENCH_DEVICE=cuda, synthetic EMO-AffectNet ResNet50). Results: bench/results/backbone-cuda.json.
+# Then, in a checkout, the same ResNet50 as float32, float16 and int8 (bare loops) and the JPEG-decode
+# ceiling of this machine's CPU (bench/backbone-variants.bench.ts; results:
+# bench/results/backbone-variants-cuda.json). Making the float16 and int8 models needs Python 3 with
+# venv and PyPI once (.cache/quantize-venv); the int8 pack is calibrated on the shipped test media.
 #
 #   bash scripts/gpu-check.sh                 in an installed checkout on a GPU node whose onnxruntime-node
 #                                             has its CUDA provider (ONNXRUNTIME_NODE_INSTALL=cuda12 npm ci, or
@@ -11,7 +15,10 @@
 #                                             scripts/gpu-bundle.sh made (node, the bundled benchmark, the few
 #                                             node_modules it needs, the CUDA provider in parts)
 #
-# It fails when the CUDA provider does not load: the benchmark refuses to measure the CPU fallback.
+# It fails when there is no NVIDIA GPU (nvidia-smi missing or failing) and when the CUDA provider does
+# not load: the benchmarks refuse to measure the CPU fallback. The bundle has no Python and no
+# quantizer, so bundle mode measures float32 only, and then fails unless GPU_CHECK_FP32_ONLY=1 says
+# that is what was wanted.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,10 +33,19 @@ except Exception:
 PY
 )
 export LD_LIBRARY_PATH="${nvidia_libs}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader || echo "nvidia-smi: not available"
+if ! command -v nvidia-smi >/dev/null; then
+  echo "gpu-check: no NVIDIA GPU here (nvidia-smi not found); run it on a GPU node" >&2
+  exit 1
+fi
+if ! gpus=$(nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>&1); then
+  echo "gpu-check: nvidia-smi failed, so no usable GPU: $gpus" >&2
+  exit 1
+fi
+echo "$gpus"
 
 if [ $# -eq 0 ]; then
   BENCH_DEVICE=cuda node --import tsx bench/backbone.bench.ts
+  BENCH_DEVICE=cuda node --import tsx bench/backbone-variants.bench.ts
   exit
 fi
 
@@ -71,3 +87,7 @@ cp "$work/bench.mjs" "$work/.gpu/bench.mjs"
 out=${GPU_CHECK_OUT:-bench/results}
 mkdir -p "$out" && cp "$work"/bench/results/backbone-cuda.json "$out"/
 cat "$out"/backbone-cuda.json
+if [ "${GPU_CHECK_FP32_ONLY:-0}" != 1 ]; then
+  echo "gpu-check: bundle mode measured the float32 backbone only; the int8/fp16 backbones and the JPEG-decode ceiling need a checkout (bash scripts/gpu-check.sh with no folder: Python makes those models). Set GPU_CHECK_FP32_ONLY=1 to accept float32 only." >&2
+  exit 1
+fi

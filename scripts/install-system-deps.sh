@@ -9,6 +9,7 @@
 #     chromium    - headless browser for the live view's tests (driven by playwright-core)
 #     openssl     - certificates of the local Kubernetes control plane (npm run test:k8s)
 #     kcat        - docs/consumers.md's first look at the events topic, run as written by a test
+#     python3 + venv - `emo models quantize` (onnxruntime's quantizer, in .cache/quantize-venv from PyPI)
 #   scripts/install-system-deps.sh --containers   what `npm run test:containers` needs besides --tests:
 #     podman, buildah, runc - build and run the images (runc: crun refuses cgroups v1 hybrid hosts)
 #     debootstrap - the base image, made from Debian's packages (base images cannot be pulled)
@@ -43,6 +44,7 @@ if $tests; then
   command -v chromium >/dev/null 2>&1 || missing+=(chromium)
   command -v openssl >/dev/null 2>&1 || missing+=(openssl)
   command -v kcat >/dev/null 2>&1 || missing+=(kcat)
+  python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || missing+=(python3 python3-venv)
 fi
 if $containers; then
   for pkg in podman buildah runc debootstrap; do

@@ -1,25 +1,38 @@
 """A Python equivalent of the EMO-AffectNet authors' offline run.py, for timing (bench:reference).
 
 What it does, as the authors' script does (see ../shared/design/REFERENCE.md): read the video with
-OpenCV, find a face on the frames, take the sampled frames (1, 1+k, ... with k = round(5 * fps / 25)),
-crop and preprocess each sampled face (224 x 224, area resize, BGR minus the VGGFace2 means), run the
-Keras ResNet50 backbone on them in one batch up to its 512-d `features` layer, cut the features into
-windows of 10 with step 5, run the LSTM on the windows, spread each window's prediction over its
-frames, average overlaps, write one CSV (every frame of the video) and print the video's emotion (mode
-of the per-window argmax) and the lead time.
+OpenCV, run the face detector on every frame, take the sampled frames (1, 1+k, ... with
+k = round(5 * fps / 25)), crop and preprocess each sampled face (224 x 224, area resize, BGR minus the
+VGGFace2 means), run the Keras ResNet50 backbone on them in one batch up to its 512-d `features`
+layer, cut the features into windows of 10 with step 5, run the LSTM on the windows, spread each
+window's prediction over its frames, average overlaps, write one CSV (every frame of the video) and
+print the video's emotion (mode of the per-window argmax) and the lead time.
+
+Two modes (--faces):
+  one    the authors' work: detection on every frame (their run.py detects on every frame and keeps
+         the sampled ones), one face a frame (the most confident), as their per-video script does.
+  every  emo run's work: detection only on the sampled frames (the frames it needs), every face
+         found is embedded; the LSTM runs per face slot (the i-th face from the left of each frame:
+         no tracker, but the same number of windows as one track per face), one CSV per slot
+         (the first as VIDEO.csv, the others VIDEO.face<N>.csv).
 
 Differences, on purpose: the weights are random (seeded; the authors' are not redistributable), so
 the emotions are meaningless and only the cost is real; faces are found by MediaPipe's face detection
-on every frame (as bench:reference asks; the authors' offline script uses RetinaFace). Like the
-authors' per-video script it keeps one face per frame (the most confident).
+(the authors' offline script uses RetinaFace).
 
-Usage: python reference_run.py VIDEO OUT_DIR
+It prints the time its imports took (TensorFlow and MediaPipe: seconds, and the part of the reference's
+wall time that depends most on its environment) apart from the lead time of the work itself.
+
+Usage: python reference_run.py [--faces one|every] VIDEO OUT_DIR
 """
 
-import os
-import statistics
-import sys
 import time
+
+IMPORTS_STARTED = time.time()
+
+import os  # noqa: E402
+import statistics  # noqa: E402
+import sys  # noqa: E402
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -30,6 +43,8 @@ import pandas as pd  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from tensorflow import keras  # noqa: E402
 from tensorflow.keras import layers  # noqa: E402
+
+IMPORT_SECONDS = time.time() - IMPORTS_STARTED
 
 LABELS = ["Neutral", "Happiness", "Sadness", "Surprise", "Fear", "Disgust", "Anger"]
 MEANS_BGR = np.array([91.4953, 103.8827, 131.0912], dtype=np.float32)
@@ -84,8 +99,12 @@ def lstm():
     return keras.Model(inputs, layers.Dense(7, activation="softmax")(x))
 
 
-def detect_faces(path):
-    """Every frame through MediaPipe; the sampled frames' face crops (most confident face), preprocessed."""
+def detect_faces(path, every_face):
+    """The sampled frames' face crops, preprocessed: per sampled frame a list of crops, left to right.
+
+    One face (the authors' run.py): MediaPipe on every frame, the most confident face of each sampled
+    frame. Every face (emo run's work): MediaPipe on the sampled frames only, every face it finds.
+    """
     capture = cv2.VideoCapture(path)
     fps = capture.get(cv2.CAP_PROP_FPS) or 25.0
     step = max(1, round(5 * fps / 25))
@@ -96,17 +115,24 @@ def detect_faces(path):
             if not ok:
                 break
             total += 1
+            sampled = (total - 1) % step == 0
+            if every_face and not sampled:
+                continue
             h, w = frame.shape[:2]
             found = detector.process(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)).detections or []
-            if not found or (total - 1) % step != 0:
+            if not found or not sampled:
                 continue
-            box = max(found, key=lambda d: d.score[0]).location_data.relative_bounding_box
-            x0 = min(max(int(box.xmin * w), 0), w - 1)
-            y0 = min(max(int(box.ymin * h), 0), h - 1)
-            x1 = min(max(int((box.xmin + box.width) * w), x0 + 1), w)
-            y1 = min(max(int((box.ymin + box.height) * h), y0 + 1), h)
-            face = cv2.resize(frame[y0:y1, x0:x1], (224, 224), interpolation=cv2.INTER_AREA)
-            crops.append(face.astype(np.float32) - MEANS_BGR)  # OpenCV frames are BGR already
+            chosen = found if every_face else [max(found, key=lambda d: d.score[0])]
+            boxes = sorted((d.location_data.relative_bounding_box for d in chosen), key=lambda b: b.xmin)
+            faces = []
+            for box in boxes:
+                x0 = min(max(int(box.xmin * w), 0), w - 1)
+                y0 = min(max(int(box.ymin * h), 0), h - 1)
+                x1 = min(max(int((box.xmin + box.width) * w), x0 + 1), w)
+                y1 = min(max(int((box.ymin + box.height) * h), y0 + 1), h)
+                face = cv2.resize(frame[y0:y1, x0:x1], (224, 224), interpolation=cv2.INTER_AREA)
+                faces.append(face.astype(np.float32) - MEANS_BGR)  # OpenCV frames are BGR already
+            crops.append(faces)
             frames.append(total)
     capture.release()
     return crops, frames, total
@@ -125,18 +151,8 @@ def windows(frames, features):
     return out
 
 
-def main(path, out_dir):
-    started = time.time()
-    keras.utils.set_random_seed(0)
-    crops, frames, total = detect_faces(path)
-    feature_model, lstm_model = backbone(), lstm()
-    if not crops:
-        print(f"{path}: no face found; Lead time: {time.time() - started:.2f} s")
-        return
-    features = feature_model.predict(np.stack(crops), batch_size=32, verbose=0)
-    seqs = windows(frames, features)
-    preds = lstm_model.predict(np.stack([f for _, f in seqs]), verbose=0)
-    # Each window's prediction covers its first to last sampled frame; overlaps are averaged.
+def report(seqs, preds, total):
+    """Each window's prediction covers its first to last sampled frame; overlaps are averaged."""
     sums = np.zeros((total + 1, 7), dtype=np.float64)
     counts = np.zeros(total + 1)
     for (names, _), pred in zip(seqs, preds):
@@ -148,15 +164,49 @@ def main(path, out_dir):
     rows = sums[1:] / np.maximum(counts[1:], 1)[:, None]
     table = pd.DataFrame(rows, columns=LABELS)
     table.insert(0, "frame", [f"{n:06d}" for n in range(1, total + 1)])
+    return table
+
+
+def main(path, out_dir, every_face):
+    started = time.time()
+    keras.utils.set_random_seed(0)
+    crops, frames, total = detect_faces(path, every_face)
+    feature_model, lstm_model = backbone(), lstm()
+    faces = sum(len(c) for c in crops)
+    if faces == 0:
+        print(f"{path}: no face found; Import time: {IMPORT_SECONDS:.2f} s; Lead time: {time.time() - started:.2f} s")
+        return
+    features = feature_model.predict(np.stack([f for c in crops for f in c]), batch_size=32, verbose=0)
+    # Face slot i: the i-th face from the left of each sampled frame that has one.
+    slots, at = [], 0
+    for frame, found in zip(frames, crops):
+        for i in range(len(found)):
+            if i == len(slots):
+                slots.append(([], []))
+            slots[i][0].append(frame)
+            slots[i][1].append(features[at])
+            at += 1
     name = os.path.splitext(os.path.basename(path))[0]
     os.makedirs(out_dir, exist_ok=True)
-    table.to_csv(os.path.join(out_dir, f"{name}.csv"), index=False)
-    emotion = LABELS[statistics.mode(int(np.argmax(p)) for p in preds)]
-    print(f"{path}: {emotion}, {len(crops)} faces of {total} frames; Lead time: {time.time() - started:.2f} s")
+    emotions = []
+    for i, (slot_frames, slot_features) in enumerate(slots):
+        seqs = windows(slot_frames, slot_features)
+        preds = lstm_model.predict(np.stack([f for _, f in seqs]), verbose=0)
+        csv = f"{name}.csv" if i == 0 else f"{name}.face{i + 1}.csv"
+        report(seqs, preds, total).to_csv(os.path.join(out_dir, csv), index=False)
+        emotions.append(LABELS[statistics.mode(int(np.argmax(p)) for p in preds)])
+    print(
+        f"{path}: {', '.join(emotions)}, {faces} faces of {total} frames ({len(frames)} sampled, {len(slots)} face slots); "
+        f"Import time: {IMPORT_SECONDS:.2f} s; Lead time: {time.time() - started:.2f} s"
+    )
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 3:
-        sys.exit("usage: reference_run.py VIDEO OUT_DIR")
+    args = sys.argv[1:]
+    mode = "one"
+    if len(args) >= 2 and args[0] == "--faces":
+        mode, args = args[1], args[2:]
+    if mode not in ("one", "every") or len(args) != 2:
+        sys.exit("usage: reference_run.py [--faces one|every] VIDEO OUT_DIR")
     print(f"TensorFlow {tf.__version__}, MediaPipe {mp.__version__}", file=sys.stderr)
-    main(sys.argv[1], sys.argv[2])
+    main(args[0], args[1], mode == "every")

@@ -73,6 +73,69 @@ const DetectorSchema = ModelFileSchema.extend({
   scoreThreshold: z.number().min(0).max(1).default(0.5),
 }).strict();
 
+/** How far a derived backbone's outputs agree with the float32 one's on the same crops. */
+export const AgreementSchema = z
+  .object({
+    crops: z.number().int().positive().describe('Face crops compared'),
+    top1: z.number().min(0).max(1).describe("Share of crops whose most probable label is the float32 model's"),
+    top1Crops: z.number().int().min(0).describe('How many crops that is'),
+    embeddingError: z.number().min(0).describe("Mean L2 distance between a crop's features and the float32 features of the same crop"),
+    faceSpread: z.number().positive().describe('Mean L2 distance between the float32 features of two different crops'),
+    relativeEmbeddingError: z.number().min(0).describe('embeddingError / faceSpread'),
+    maxProbabilityError: z.number().min(0).max(1).describe('Largest |p − p_float32| over crops and labels'),
+  })
+  .strict();
+export type Agreement = z.infer<typeof AgreementSchema>;
+
+export const INT8_SCHEMES = ['u8s8', 'u8s8-reduce-range', 'u8u8'] as const;
+export type Int8Scheme = (typeof INT8_SCHEMES)[number];
+export const CALIBRATION_METHODS = ['minmax', 'percentile'] as const;
+export type CalibrationMethod = (typeof CALIBRATION_METHODS)[number];
+
+/** What `emo models quantize` records about a backbone it made from a float32 one. */
+export const QuantizationSchema = z
+  .object({
+    method: z.string().min(1).describe('The quantization method and the tool that did it'),
+    scheme: z.enum(INT8_SCHEMES).describe('Activation / weight types: u8s8, u8s8 with 7-bit weights (reduce range), u8u8'),
+    calibrationMethod: z.enum(CALIBRATION_METHODS).describe('How activation ranges were set: min/max, or the 99.999th percentile of |x|'),
+    opTypes: z.array(z.string()).min(1).describe('The ONNX op types quantized; the rest stay float32'),
+    from: z.object({ pack: z.string().min(1), file: z.string().min(1), sha256: z.string().regex(/^[0-9a-f]{64}$/) }).strict(),
+    calibration: z
+      .object({
+        sources: z.array(z.string()).min(1).describe('Videos, images, folders, or "shipped" (the repository\'s test media)'),
+        crops: z.number().int().positive().describe('Crops that calibrated (and chose the scheme)'),
+        maxCrops: z.number().int().positive().describe('Crops taken from the sources at most, held-out ones included'),
+      })
+      .strict(),
+    chosenBy: z.string().min(1).describe('How the scheme was chosen'),
+    candidates: z
+      .array(
+        z
+          .object({ scheme: z.enum(INT8_SCHEMES), calibrationMethod: z.enum(CALIBRATION_METHODS), calibrationAgreement: AgreementSchema })
+          .strict(),
+      )
+      .min(1)
+      .describe('Each scheme and calibration tried, with its agreement on the calibration crops'),
+    heldOut: z
+      .object({
+        sources: z.array(z.string()).min(1),
+        rule: z.string().min(1).describe('Which crops were held out of calibration and of the choice'),
+        sha256: z
+          .string()
+          .regex(/^[0-9a-f]{64}$/)
+          .describe("Of the held-out crops' float32 tensor, so a re-measurement can tell it has the same crops"),
+        agreement: AgreementSchema,
+      })
+      .strict()
+      .describe('Agreement with the float32 backbone on crops neither calibration nor the choice saw'),
+    measuredOn: z
+      .string()
+      .min(1)
+      .describe('The CPU and its vector extensions: int8 kernels (and so agreement) differ between AVX2-only and VNNI machines'),
+  })
+  .strict();
+export type Quantization = z.infer<typeof QuantizationSchema>;
+
 const BackboneSchema = ModelFileSchema.extend({
   input: ImageInputSchema,
   preprocessing: ImagePreprocessingSchema,
@@ -89,6 +152,7 @@ const BackboneSchema = ModelFileSchema.extend({
       probs: TensorSpecSchema.describe('Static class probabilities in the pack label order, [N, 7]'),
     })
     .strict(),
+  quantization: QuantizationSchema.optional().describe('Present when this backbone is an int8 copy of a float32 one (emo models quantize)'),
 }).strict();
 
 const TemporalSchema = ModelFileSchema.extend({
