@@ -2,7 +2,6 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import {
-  ConfigError,
   StageError,
   createBus,
   redactUrl,
@@ -323,7 +322,7 @@ program.parseAsync().catch((error: unknown) => {
   // Bad config, input or model pack: a clear message, never a stack trace. Anything else is a bug:
   // its message too, and the stack in the log at debug level (EMOSTREAM_LOG_LEVEL=debug).
   console.error(`emo: ${message}`);
-  if (!(error instanceof ConfigError || error instanceof StageError)) {
+  if (!(error instanceof StageError)) {
     rootLogger.debug({ err: error }, 'emo failed');
     console.error('(an unexpected error: EMOSTREAM_LOG_LEVEL=debug shows where it happened)');
   }

@@ -1,66 +1,81 @@
 /**
- * Errors that cross module boundaries carry a constant `code` and say whether a retry can help.
- * The stage runtime acts on `retriable`: a retriable error leaves the input unacknowledged so it is
- * redelivered; any other error dead-letters the input with its code and reason, and the stage goes on.
+ * Errors that cross module boundaries carry a constant `code`, and the code alone says whether a
+ * retry can help. The stage runtime acts on `retriable`: a retriable error leaves the input
+ * unacknowledged so it is redelivered; any other error dead-letters the input with its code and
+ * reason, and the stage goes on.
  */
-/**
- * Every code a StageError may carry, in one closed list: dead letters' `errorCode`, the `code` label
- * of the error and retry metrics, and the tests all name codes from here (a typo does not compile).
- */
-export const ERROR_CODES = [
-  // runtime and bus
-  'HANDLER_FAILED',
-  'HANDLER_CONTRACT',
-  'DECODE_FAILED',
-  'BUS_FAILED',
-  'RECORD_TOO_LARGE',
-  'PRODUCER_FENCED',
-  'OUTPUT_TOO_LARGE',
-  'STOPPED',
-  'CONFIG_INVALID',
-  // ingest: sources
-  'SOURCE_UNSUPPORTED',
-  'SOURCE_NOT_FOUND',
-  'SOURCE_UNREADABLE',
-  'SOURCE_NO_VIDEO',
-  'SOURCE_NO_FRAME_RATE',
-  'SOURCE_BROKEN',
-  'SOURCE_TRUNCATED',
-  'SOURCE_FAILED',
-  'SOURCE_ENDED',
-  'SOURCE_REFUSED',
-  'PROGRESS_UNKNOWN',
-  // face: frames and tracking
-  'JPEG_NO_SIZE',
-  'EMPTY_FRAME',
-  'FRAME_UNDECODABLE',
-  'FRAME_TOO_LARGE',
-  'TRACKER_REWIND_TOO_FAR',
-  // backbone and temporal: crops and models
-  'CROP_UNDECODABLE',
-  'CROP_SIZE',
-  'CROP_INVALID',
-  'EMPTY_CROP',
-  'MODEL_BUSY',
-  'MODEL_FAILED',
-  'MODEL_SESSION_FAILED',
-  'MODEL_PACK_INVALID',
-  // sink
-  'INVALID_EMOTIONS',
-  'LIVE_VIEW_TOKEN_REQUIRED',
-] as const;
 
-export type ErrorCode = (typeof ERROR_CODES)[number];
+/** What a code means: whether a retry of the same work can succeed, and when it is raised. */
+export interface ErrorCodeInfo {
+  readonly retriable: boolean;
+  readonly when: string;
+}
+
+/**
+ * Every code a StageError may carry, in one closed table: dead letters' `errorCode`, the `code` label
+ * of the error and retry metrics, and the tests all name codes from here (a typo does not compile).
+ * Retriability is decided here, per code, never at a throw site: a condition that may pass and one
+ * that cannot are two codes.
+ */
+export const ERROR_CODES = {
+  // runtime and bus
+  HANDLER_FAILED: { retriable: false, when: 'a handler threw something other than a StageError (a bug, or a library error)' },
+  HANDLER_CONTRACT: { retriable: false, when: 'handleBatch returned a different number of results than it was given inputs' },
+  DECODE_FAILED: { retriable: false, when: "a record's bytes are not its topic's type, or break its invariants (key ≠ streamId)" },
+  BUS_FAILED: { retriable: true, when: 'the broker cannot be reached or is busy (down, coordinator loading, leader moving)' },
+  BUS_REFUSED: { retriable: false, when: 'the bus refused an operation no retry can cure (no authorisation, no such topic, closed)' },
+  RECORD_TOO_LARGE: { retriable: false, when: 'the broker refused a record over its size limit' },
+  PRODUCER_FENCED: { retriable: false, when: "a newer producer took this producer's transactional id (a partition's new owner)" },
+  OUTPUT_TOO_LARGE: { retriable: false, when: "a stage's output was refused as too large: the batch's inputs are dead-lettered" },
+  STOPPED: { retriable: false, when: 'the stage or worker began to stop: the work was abandoned, left to whoever runs next' },
+  CONFIG_INVALID: { retriable: false, when: 'configuration is missing or invalid (see ConfigError)' },
+  // ingest: sources
+  SOURCE_UNSUPPORTED: { retriable: false, when: 'a stream URL of a kind ingest does not read' },
+  SOURCE_NOT_FOUND: { retriable: false, when: 'a file source that does not exist' },
+  SOURCE_UNREADABLE: { retriable: false, when: 'a file source ffprobe cannot open' },
+  SOURCE_NO_VIDEO: { retriable: false, when: 'a source without a video stream' },
+  SOURCE_NO_FRAME_RATE: { retriable: false, when: 'a file source whose frame rate is unknown (its sampling needs it)' },
+  SOURCE_BROKEN: { retriable: false, when: 'ffmpeg failed part-way through a file: its data is broken' },
+  SOURCE_TRUNCATED: { retriable: false, when: 'a file ended before the frames its header declares' },
+  SOURCE_FAILED: { retriable: true, when: 'a live source cannot be reached or opened now, or failed mid-stream: it reconnects' },
+  SOURCE_ENDED: { retriable: true, when: 'a live source ended: it reconnects' },
+  SOURCE_REFUSED: { retriable: false, when: 'the source policy refused a URL (see SourceRefusedError)' },
+  JPEG_NO_SIZE: { retriable: false, when: 'a JPEG ffmpeg wrote has no frame header (SOF) to read its size from' },
+  PROGRESS_UNKNOWN: { retriable: true, when: "a stream's progress could not be read in time (a dead replica's transaction holds it back)" },
+  // face: frames and tracking
+  FRAME_UNDECODABLE: { retriable: false, when: "a frame's JPEG cannot be decoded (empty, or not a JPEG)" },
+  FRAME_TOO_LARGE: { retriable: false, when: 'a frame over FACE_MAX_FRAME_PIXELS (refused from its header)' },
+  TRACKER_REWIND_TOO_FAR: { retriable: false, when: 'a redelivered batch starts before the tracker states the face stage keeps' },
+  // backbone and temporal: crops and models
+  CROP_UNDECODABLE: { retriable: false, when: 'a face crop that cannot be decoded' },
+  CROP_SIZE: { retriable: false, when: "a face crop not of the backbone's input size" },
+  CROP_INVALID: { retriable: false, when: 'a face crop whose encoding or byte length is wrong' },
+  EMPTY_CROP: { retriable: false, when: 'a box that, clamped to its frame, leaves no pixels' },
+  MODEL_FAILED: { retriable: true, when: 'a model call failed for reasons not of its input (the inference thread)' },
+  MODEL_SESSION_FAILED: { retriable: false, when: 'onnxruntime refused an input (the same input fails the same way)' },
+  MODEL_PACK_INVALID: { retriable: false, when: 'a model pack whose manifest, files or signatures are wrong' },
+  // sink
+  INVALID_EMOTIONS: { retriable: false, when: 'an Emotions message that would break the public events schema' },
+  LIVE_VIEW_TOKEN_REQUIRED: { retriable: false, when: 'the live view would serve beyond loopback without a token' },
+} as const satisfies Record<string, ErrorCodeInfo>;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+/** Whether a retry of the work that failed with `code` can succeed. */
+export function isRetriable(code: ErrorCode): boolean {
+  return ERROR_CODES[code].retriable;
+}
 
 export class StageError extends Error {
   readonly code: ErrorCode;
+  /** Whether a retry can help: a property of the code (ERROR_CODES), the same wherever it is thrown. */
   readonly retriable: boolean;
 
-  constructor(code: ErrorCode, message: string, options: { retriable?: boolean; cause?: unknown } = {}) {
+  constructor(code: ErrorCode, message: string, options: { cause?: unknown } = {}) {
     super(message, { cause: options.cause });
     this.name = 'StageError';
     this.code = code;
-    this.retriable = options.retriable ?? false;
+    this.retriable = isRetriable(code);
   }
 }
 
@@ -88,14 +103,14 @@ export interface ConfigProblem {
  * Thrown at start-up when configuration is missing or invalid. The message names each bad
  * variable (or path), what is wrong with its value and what to set, never a secret's value.
  */
-export class ConfigError extends Error {
-  readonly code = 'CONFIG_INVALID';
+export class ConfigError extends StageError {
+  declare readonly code: 'CONFIG_INVALID';
   constructor(
     message: string,
     /** Each problem, for a structured log line; empty when the error is not about fields (an unreadable file). */
     readonly problems: readonly ConfigProblem[] = [],
   ) {
-    super(message);
+    super('CONFIG_INVALID', message);
     this.name = 'ConfigError';
   }
 
@@ -111,17 +126,17 @@ export function describeConfigProblem(problem: ConfigProblem): string {
   return problem.fix ? `${problem.problem}; set it: ${problem.fix}` : problem.problem;
 }
 
+/** The codes a bus raises. */
+export type BusErrorCode = 'BUS_FAILED' | 'BUS_REFUSED' | 'RECORD_TOO_LARGE' | 'PRODUCER_FENCED';
+
 /**
- * Thrown by a bus when the broker cannot be reached or refuses an operation. Retriable unless the
- * broker said a retry cannot help: code RECORD_TOO_LARGE (a record over the size limit), or a
- * non-retriable answer such as a fenced transactional producer (code BUS_FAILED, retriable false).
+ * Thrown by a bus when the broker cannot be reached (BUS_FAILED, retriable) or refuses an operation
+ * for good: BUS_REFUSED (e.g. no authorisation), RECORD_TOO_LARGE, PRODUCER_FENCED.
  */
 export class BusError extends StageError {
-  constructor(
-    message: string,
-    options: { cause?: unknown; retriable?: boolean; code?: 'BUS_FAILED' | 'RECORD_TOO_LARGE' | 'PRODUCER_FENCED' } = {},
-  ) {
-    super(options.code ?? 'BUS_FAILED', message, { retriable: options.retriable ?? true, cause: options.cause });
+  declare readonly code: BusErrorCode;
+  constructor(message: string, options: { cause?: unknown; code?: BusErrorCode } = {}) {
+    super(options.code ?? 'BUS_FAILED', message, { cause: options.cause });
     this.name = 'BusError';
   }
 }

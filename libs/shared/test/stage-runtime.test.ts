@@ -60,7 +60,7 @@ function offsetsFailingFirst(bus: Bus, failures: number): Bus {
       if (property === 'committedOffsets') {
         return (groupId: string, topic: string) =>
           left-- > 0
-            ? Promise.reject(new BusError('reading committed offsets failed: the broker is away (test)', { retriable: true }))
+            ? Promise.reject(new BusError('reading committed offsets failed: the broker is away (test)'))
             : target.committedOffsets(groupId, topic);
       }
       const value = Reflect.get(target, property, target) as unknown;
@@ -169,7 +169,7 @@ function runtimeSuite(name: string, makeBus: () => Bus, delivery: RuntimeConfig[
       stage.handle = async (input, context) => {
         if (input.value.ref!.seq === 2 && failures === 0) {
           failures += 1;
-          throw new StageError('MODEL_BUSY', 'try again', { retriable: true });
+          throw new StageError('MODEL_FAILED', 'try again');
         }
         return relay.call(stage, input, context);
       };
@@ -196,7 +196,7 @@ function runtimeSuite(name: string, makeBus: () => Bus, delivery: RuntimeConfig[
       assert.equal(failures, 1);
       assert.deepEqual([...new Set(outputs.records.map((r) => decodeFaces(r.value).ref!.seq))].sort(), [1, 2, 4]);
       const letter = decodeDeadLetter(dlq.records[0]!.value);
-      assert.equal(letter.errorCode, 'EMPTY_FRAME');
+      assert.equal(letter.errorCode, 'FRAME_UNDECODABLE');
       assert.equal(letter.reason, 'frame has no JPEG bytes');
     });
 
@@ -247,7 +247,7 @@ function runtimeSuite(name: string, makeBus: () => Bus, delivery: RuntimeConfig[
       stage.handle = async (input, context) => {
         if (input.value.ref!.seq === 2) {
           attempts += 1;
-          throw new StageError('MODEL_BUSY', 'the model is busy', { retriable: true });
+          throw new StageError('MODEL_FAILED', 'the model is busy');
         }
         return relay.call(stage, input, context);
       };
@@ -258,9 +258,9 @@ function runtimeSuite(name: string, makeBus: () => Bus, delivery: RuntimeConfig[
       const { dlq } = await feedOneByOne(bus, config, frames);
       assert.equal(attempts, 4, 'one try and three retries');
       const letter = decodeDeadLetter(dlq.records[0]!.value);
-      assert.equal(letter.errorCode, 'MODEL_BUSY');
+      assert.equal(letter.errorCode, 'MODEL_FAILED');
       assert.match(letter.reason, /gave up after 4 attempts: the model is busy/);
-      const retries = (await runner.metrics.retries.get()).values.find((v) => v.labels.code === 'MODEL_BUSY');
+      const retries = (await runner.metrics.retries.get()).values.find((v) => v.labels.code === 'MODEL_FAILED');
       assert.equal(retries?.value, 3);
     });
 
@@ -522,7 +522,7 @@ function commitLostInOutage(bus: Bus): { bus: Bus; lost: () => boolean; finished
         if (!lost && records.length > 0) {
           lost = true;
           pending = () => producer.sendInTransaction(records, commit);
-          throw new BusError('transaction failed: the broker went away before answering the commit (test)', { retriable: true });
+          throw new BusError('transaction failed: the broker went away before answering the commit (test)');
         }
         await producer.sendInTransaction(records, commit);
         await finish();

@@ -56,7 +56,7 @@ export function backboneStage(options: BackboneStageOptions): StageDefinition<ty
       const crops = decoded.flatMap((d) => (d instanceof Error ? [] : d));
       const embedded = await batcher.submit(crops).catch((error: unknown) => {
         // A failing model is not the input's fault: retry (redelivery) rather than dead-letter.
-        throw new StageError('MODEL_FAILED', `backbone inference failed: ${String(error)}`, { retriable: true, cause: error });
+        throw new StageError('MODEL_FAILED', `backbone inference failed: ${String(error)}`, { cause: error });
       });
       options.metrics?.faces.inc(crops.length);
 

@@ -61,10 +61,14 @@ export function probeVideo(source: Source, timeouts: { connectTimeoutMs: number;
       if (error) {
         reject(
           formatRefusal(source, String(error.message)) ??
-            new StageError('SOURCE_UNREADABLE', `cannot open ${source.input}: ${lastLine(String(error.message))}`, {
-              retriable: source.live,
-              cause: error,
-            }),
+            // A live source that cannot be opened now may be back later (it reconnects); a file stays unreadable.
+            new StageError(
+              source.live ? 'SOURCE_FAILED' : 'SOURCE_UNREADABLE',
+              `cannot open ${source.input}: ${lastLine(String(error.message))}`,
+              {
+                cause: error,
+              },
+            ),
         );
         return;
       }
@@ -187,8 +191,8 @@ export async function* readFrames(source: Source, options: ReadOptions, summary?
       if (!options.signal?.aborted && error.message !== 'Output stream closed') {
         failure =
           formatRefusal(source, refusedFormat ?? error.message) ??
-          new StageError('SOURCE_FAILED', `ffmpeg failed on ${source.input}: ${lastLine(error.message)}`, {
-            retriable: source.live,
+          // A live source failing mid-stream reconnects; a file that fails part-way is broken for good.
+          new StageError(source.live ? 'SOURCE_FAILED' : 'SOURCE_BROKEN', `ffmpeg failed on ${source.input}: ${lastLine(error.message)}`, {
             cause: error,
           });
       }

@@ -27,7 +27,7 @@ export class IngestMetrics {
     });
     this.errors = new Counter({
       name: 'emostream_ingest_stream_errors_total',
-      help: 'Stream failures by reason (SOURCE_NOT_FOUND, SOURCE_UNREADABLE, SOURCE_FAILED, SOURCE_TRUNCATED, …), per stream.',
+      help: 'Stream failures by reason (SOURCE_NOT_FOUND, SOURCE_UNREADABLE, SOURCE_BROKEN, SOURCE_FAILED, SOURCE_TRUNCATED, …), per stream.',
       labelNames: ['stream', 'reason'],
       registers: [registry],
     });

@@ -91,9 +91,7 @@ export class ProgressLog {
       if (await this.caughtUp()) return this.latest.get(streamId);
       if (options.stopped()) throw new StageError('STOPPED', 'stopped while reading the stream progress');
       if (Date.now() > deadline) {
-        throw new StageError('PROGRESS_UNKNOWN', `could not read the progress of ${streamId} within ${options.timeoutMs} ms`, {
-          retriable: true,
-        });
+        throw new StageError('PROGRESS_UNKNOWN', `could not read the progress of ${streamId} within ${options.timeoutMs} ms`);
       }
       await new Promise((resolve) => setTimeout(resolve, 100));
     }

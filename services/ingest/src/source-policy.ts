@@ -314,9 +314,7 @@ export class SourcePolicy {
         },
       );
       request.on('timeout', () =>
-        request.destroy(
-          new StageError('SOURCE_FAILED', `no answer from ${redactUrl(url.href)} within ${options.timeoutMs} ms`, { retriable: true }),
-        ),
+        request.destroy(new StageError('SOURCE_FAILED', `no answer from ${redactUrl(url.href)} within ${options.timeoutMs} ms`)),
       );
       request.on('error', (error: NodeJS.ErrnoException) =>
         reject(
@@ -324,7 +322,7 @@ export class SourcePolicy {
             ? error
             : url.protocol === 'https:' && (/CERT|SELF_SIGNED|VERIFY|ALTNAME/i.test(error.code ?? '') || /certificate/i.test(error.message))
               ? new SourceRefusedError('TLS_NOT_VERIFIED', `${redactUrl(url.href)}: the certificate does not verify (${error.message})`)
-              : new StageError('SOURCE_FAILED', `cannot reach ${redactUrl(url.href)}: ${error.message}`, { retriable: true, cause: error }),
+              : new StageError('SOURCE_FAILED', `cannot reach ${redactUrl(url.href)}: ${error.message}`, { cause: error }),
         ),
       );
     });

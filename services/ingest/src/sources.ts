@@ -87,7 +87,8 @@ export function assertReadable(source: Source): void {
     throw new StageError('SOURCE_NOT_FOUND', `no such file: ${source.input}`);
   }
   if (source.kind === 'webcam' && !existsSync(source.input)) {
-    throw new StageError('SOURCE_NOT_FOUND', `no such video device: ${source.input}`, { retriable: true });
+    // A camera may be plugged in later: a live source's failure, which reconnects.
+    throw new StageError('SOURCE_FAILED', `no such video device: ${source.input}`);
   }
 }
 

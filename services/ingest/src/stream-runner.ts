@@ -195,11 +195,11 @@ export class StreamRunner {
           return { state: 'ended', frames: this.published, decodedFrames: this.published };
         }
         this.logger.warn({ url: this.definition.url, sessionFrames }, 'live source ended; reconnecting');
-        lastError = new StageError('SOURCE_ENDED', `the live source ended after ${sessionFrames} frames`, { retriable: true });
+        lastError = new StageError('SOURCE_ENDED', `the live source ended after ${sessionFrames} frames`);
       } catch (error) {
         if (this.abort.signal.aborted) break;
         const failure = toStageError(error);
-        if (this.definition.reconnect === false || (!failure.retriable && failure.code !== 'SOURCE_FAILED')) {
+        if (this.definition.reconnect === false || !failure.retriable) {
           if (this.published > 0) await this.publishEndOfStream(lastFrame, noDecoding);
           return this.fail(failure);
         }

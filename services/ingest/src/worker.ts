@@ -317,7 +317,7 @@ export class IngestWorker {
         if (
           outcome.state === 'failed' &&
           outcome.error instanceof BusError &&
-          (outcome.error.code === 'BUS_FAILED' || outcome.error.code === 'PRODUCER_FENCED')
+          (outcome.error.code === 'BUS_REFUSED' || outcome.error.code === 'PRODUCER_FENCED')
         )
           this.options.onCrash?.(outcome.error);
       })

@@ -58,10 +58,10 @@ describe('stream status reporter', () => {
   it('writes reconnecting with the attempt and last error at once, running again at the next frame, and the outcome last', async () => {
     const t = await reporterOnBus(5_000);
     t.reporter.frame(1);
-    t.reporter.reconnecting(1, new StageError('SOURCE_FAILED', 'connection refused', { retriable: true }));
-    t.reporter.reconnecting(2, new StageError('SOURCE_FAILED', 'connection refused again', { retriable: true })); // within the interval: not written
+    t.reporter.reconnecting(1, new StageError('SOURCE_FAILED', 'connection refused'));
+    t.reporter.reconnecting(2, new StageError('SOURCE_FAILED', 'connection refused again')); // within the interval: not written
     t.advance(6_000);
-    t.reporter.reconnecting(3, new StageError('SOURCE_FAILED', 'still refused', { retriable: true }));
+    t.reporter.reconnecting(3, new StageError('SOURCE_FAILED', 'still refused'));
     t.reporter.frame(2);
     t.reporter.ended({ state: 'failed', frames: 2, error: new StageError('SOURCE_UNREADABLE', 'broken stream') });
     await t.reporter.settled();

@@ -57,7 +57,7 @@ function commitAnswerLost(nth: number): { wrap: (bus: Bus) => Bus; lost: () => b
         async sendInTransaction(records, commit) {
           await producer.sendInTransaction(records, commit);
           if (records.some((r) => r.topic.endsWith('frames.v1')) && ++transactions === nth) {
-            throw new BusError('transaction failed: the broker went away before answering the commit (test)', { retriable: true });
+            throw new BusError('transaction failed: the broker went away before answering the commit (test)');
           }
         },
       }),
@@ -206,7 +206,6 @@ describe('ingest worker', () => {
             if (marker && refusals === 0) {
               refusals += 1;
               throw new BusError('transaction failed: the broker refused the records (test)', {
-                retriable: false,
                 code: 'RECORD_TOO_LARGE',
               });
             }

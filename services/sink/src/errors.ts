@@ -7,7 +7,7 @@ import { StageError } from '@emostream/shared';
  */
 export class InvalidEmotionsError extends StageError {
   constructor(message: string) {
-    super('INVALID_EMOTIONS', message, { retriable: false });
+    super('INVALID_EMOTIONS', message);
     this.name = 'InvalidEmotionsError';
   }
 }

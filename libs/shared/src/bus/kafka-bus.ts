@@ -432,18 +432,19 @@ function toBusError(what: string, error: unknown): BusError {
   if (types.has('INVALID_PRODUCER_EPOCH') || types.has('PRODUCER_FENCED') || messages.some((m) => /Unknown error code 90\b/.test(m))) {
     return new BusError(`${what} failed: this producer was fenced by a newer one with its transactional id (${(error as Error).message})`, {
       cause: error,
-      retriable: false,
       code: 'PRODUCER_FENCED',
     });
   }
   if (types.has('MESSAGE_TOO_LARGE') || types.has('RECORD_LIST_TOO_LARGE')) {
     return new BusError(`${what} failed: the broker refused a record over its size limit (${(error as Error).message})`, {
       cause: error,
-      retriable: false,
       code: 'RECORD_TOO_LARGE',
     });
   }
-  return new BusError(`${what} failed: ${(error as Error).message}`, { cause: error, retriable: kafkaRetriable(error) });
+  return new BusError(`${what} failed: ${(error as Error).message}`, {
+    cause: error,
+    code: kafkaRetriable(error) ? 'BUS_FAILED' : 'BUS_REFUSED',
+  });
 }
 
 /**
@@ -527,7 +528,6 @@ function toTopicMessages(records: OutgoingRecord[]) {
     // Refused here as the broker would, before it costs a request (and a transaction).
     if (r.value && r.value.byteLength > MAX_MESSAGE_BYTES) {
       throw new BusError(`record for ${r.topic} is ${r.value.byteLength} bytes, over the ${MAX_MESSAGE_BYTES}-byte limit`, {
-        retriable: false,
         code: 'RECORD_TOO_LARGE',
       });
     }

@@ -97,7 +97,7 @@ export class InMemoryBus implements Bus {
     for (const spec of specs) {
       if (!this.topics.has(spec.name)) {
         if (!Number.isInteger(spec.partitions) || spec.partitions < 1) {
-          throw new BusError(`topic ${spec.name}: partitions must be a positive integer`, { retriable: false });
+          throw new BusError(`topic ${spec.name}: partitions must be a positive integer`, { code: 'BUS_REFUSED' });
         }
         this.topics.set(
           spec.name,
@@ -162,7 +162,7 @@ export class InMemoryBus implements Bus {
 
   partitions(topic: string): PartitionLog[] {
     const logs = this.topics.get(topic);
-    if (!logs) throw new BusError(`topic ${topic} does not exist (create it first)`, { retriable: false });
+    if (!logs) throw new BusError(`topic ${topic} does not exist (create it first)`, { code: 'BUS_REFUSED' });
     return logs;
   }
 
@@ -217,7 +217,6 @@ export class InMemoryBus implements Bus {
     for (const r of records) {
       if (r.value && r.value.byteLength > MAX_MESSAGE_BYTES) {
         throw new BusError(`record for ${r.topic} is ${r.value.byteLength} bytes, over the ${MAX_MESSAGE_BYTES}-byte limit`, {
-          retriable: false,
           code: 'RECORD_TOO_LARGE',
         });
       }
@@ -271,7 +270,7 @@ export class InMemoryBus implements Bus {
   }
 
   private assertOpen(): void {
-    if (this.closed) throw new BusError('the in-memory bus is closed', { retriable: false });
+    if (this.closed) throw new BusError('the in-memory bus is closed', { code: 'BUS_REFUSED' });
   }
 }
 
@@ -300,7 +299,7 @@ class MemoryConsumer implements BusConsumer {
   }
 
   async run(handlers: ConsumerHandlers): Promise<void> {
-    if (this.loop) throw new BusError('consumer is already running', { retriable: false });
+    if (this.loop) throw new BusError('consumer is already running', { code: 'BUS_REFUSED' });
     this.handlers = handlers;
     this.group.members.push(this);
     this.bus.rebalance(this.group);

@@ -75,7 +75,7 @@ export interface StageDefinition<Desc extends DescMessage = DescMessage> {
   input: Topic<Desc>;
   /** Topics this stage writes (created at start if missing). */
   outputs: readonly { base: string; version: number; defaultPartitions: number; configEntries?: Readonly<Record<string, string>> }[];
-  /** Throw a StageError with retriable=true to have the input redelivered; any other error dead-letters it. */
+  /** Throw a StageError whose code is retriable (ERROR_CODES) to have the input retried; any other error dead-letters it. */
   handle?(input: StageInput<Desc>, context: HandlerContext): StageOutput[] | Promise<StageOutput[]>;
   /** Must return one result per input, in order. Throwing applies to the whole batch. */
   handleBatch?(inputs: StageInput<Desc>[], context: HandlerContext): Promise<HandlerResult[]>;
@@ -516,7 +516,8 @@ export class StageRunner<Desc extends DescMessage = DescMessage> {
         this.partitionProducers.delete(key);
         await fenced?.close().catch((closeError: unknown) => this.logger.debug({ err: closeError }, 'closing a fenced producer failed'));
         this.metrics.messages.inc({ outcome: 'retried' }, batch.records.length);
-        throw new StageError('STOPPED', "fenced by the partition's new owner", { retriable: true, cause: failure });
+        // Thrown so the bus does not acknowledge the batch (its new owner delivers it).
+        throw failure;
       }
       if (failure.code !== 'RECORD_TOO_LARGE') {
         // A refusal no retry can cure (e.g. no authorisation): this replica must go.
