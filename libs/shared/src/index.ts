@@ -13,6 +13,7 @@ export * from './runtime/lifecycle.js';
 export * from './runtime/metrics.js';
 export * from './runtime/ops-server.js';
 export * from './runtime/stage.js';
+export * from './runtime/dead-letter-writer.js';
 export * from './runtime/per-track.js';
 export * from './runtime/dead-letter-privacy.js';
 export * from './runtime/process.js';
