@@ -311,7 +311,11 @@ describe(`fuzzing the stage decoders and handlers (${RUNS} messages each, seed $
       await worker.start();
       const statuses: ConsumedRecord[] = [];
       try {
-        const reader = await bus.consumer({ groupId: 'fuzz-status', topics: ['fuzz.stream-status.v1'], fromBeginning: true });
+        const reader = await bus.consumer({
+          groupId: 'fuzz-status',
+          topics: [topicName(topics.streamStatus, 'fuzz')],
+          fromBeginning: true,
+        });
         await reader.run({
           eachBatch: async (batch) => {
             statuses.push(...batch.records);

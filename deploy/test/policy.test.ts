@@ -9,10 +9,9 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { Registry } from 'prom-client';
-import { eventsTopic, InMemoryBus, runtimeConfigSchema, StageRunner, streamStatusTopic, topicName, topics } from '@emostream/shared';
+import { ALL_TOPICS, carriesBiometrics, InMemoryBus, runtimeConfigSchema, StageRunner, topicName, topics } from '@emostream/shared';
 import { backboneStage } from '@emostream/backbone';
-import { ingestProgressTopic } from '@emostream/ingest';
-import { faceStage, trackerStateTopic } from '@emostream/face';
+import { faceStage } from '@emostream/face';
 import { sinkStage } from '@emostream/sink';
 import { temporalStage } from '@emostream/temporal';
 import { dashboardJson } from '../lib/dashboard.js';
@@ -212,9 +211,7 @@ for (const overlay of OVERLAYS) {
       const prefix = configValue(overlay, 'EMOSTREAM_TOPIC_PREFIX');
       const documented = documentedRetentions();
       const kafkaTopics = ofKind(overlay, 'KafkaTopic');
-      const expected = [...Object.values(topics), eventsTopic, streamStatusTopic, ingestProgressTopic, trackerStateTopic]
-        .map((t) => topicName(t, prefix))
-        .sort();
+      const expected = ALL_TOPICS.map((t) => topicName(t, prefix)).sort();
       assert.deepEqual(kafkaTopics.map((t) => t.spec.topicName).sort(), expected);
       assert.deepEqual([...documented.keys()].sort(), expected, 'the guide documents every topic');
       for (const t of kafkaTopics) {
@@ -233,10 +230,14 @@ for (const overlay of OVERLAYS) {
         assert.equal(t.metadata.labels['strimzi.io/cluster'], 'emostream-kafka');
       }
       const retention = (topic: string) => Number(kafkaTopics.find((t) => t.spec.topicName === topic).spec.config['retention.ms']);
-      for (const biometric of [topics.frames, topics.faces, trackerStateTopic]) {
+      // Pictures of faces and the tracker's descriptors at most an hour; every biometric topic (face features too) at most two.
+      for (const biometric of [...ALL_TOPICS.filter((t) => t.carriesImages), topics.faceTrackerState]) {
         assert.ok(retention(topicName(biometric, prefix)) <= 3_600_000, `${biometric.base}: biometric data kept at most 1 h`);
       }
-      assert.ok(retention(topicName(eventsTopic, prefix)) >= 7 * 86_400_000, 'events kept at least 7 days');
+      for (const biometric of ALL_TOPICS.filter(carriesBiometrics)) {
+        assert.ok(retention(topicName(biometric, prefix)) <= 7_200_000, `${biometric.base}: biometric data kept at most 2 h`);
+      }
+      assert.ok(retention(topicName(topics.events, prefix)) >= 7 * 86_400_000, 'events kept at least 7 days');
     });
 
     it('lets only Prometheus reach the ops port, and the stages reach only DNS and the Kafka client listener', () => {

@@ -1,23 +1,21 @@
 import { randomUUID } from 'node:crypto';
-import { endsToRead, hasReadTo, moduleLogger, StageError, topicName, untilBusAnswers, type Bus, type Logger } from '@emostream/shared';
+import {
+  decodeJson,
+  encodeJson,
+  endsToRead,
+  hasReadTo,
+  moduleLogger,
+  StageError,
+  topicName,
+  topics,
+  untilBusAnswers,
+  type Bus,
+  type Logger,
+} from '@emostream/shared';
 import type { StreamSnapshot } from './tracker/index.js';
 
-/**
- * The face stage's changelog: after every frame, the frame's stream's whole tracking state, keyed by
- * streamId, compacted (the newest per stream stays, up to an hour), written in the same batch — and
- * under exactly-once the same transaction — as the frame's faces. After a restart or rebalance the
- * stage reads it back, so tracks go on with the ids and history an undisturbed run would have (as
- * Kafka Streams restores a state store from its changelog).
- */
-export const trackerStateTopic = {
-  base: 'face-tracker-state',
-  version: 1,
-  defaultPartitions: 6,
-  // Compacted, and deleted after an hour too: the states hold face descriptors (biometric data, kept
-  // no longer than the frames). A stream that runs writes a new state with every frame; one idle for
-  // an hour has no live track left to continue, and a stream that starts again counts from 1.
-  configEntries: { 'cleanup.policy': 'compact,delete', 'retention.ms': '3600000', 'segment.ms': '600000', 'max.message.bytes': '1048576' },
-} as const;
+/** The face stage's changelog (`topics.faceTrackerState`: name, configs and codec are the registry's). */
+export const trackerStateTopic = topics.faceTrackerState;
 
 /** One changelog record: the state after the input record at `input`. */
 export interface SavedTrackerState {
@@ -27,13 +25,13 @@ export interface SavedTrackerState {
 }
 
 export function encodeTrackerState(saved: SavedTrackerState): Uint8Array {
-  return Buffer.from(JSON.stringify(saved), 'utf8');
+  return encodeJson(trackerStateTopic, saved);
 }
 
+/** Throws DecodeError for a record that is not a saved state (v1); the registry's schema checks the envelope and `state.seq`. */
 export function decodeTrackerState(bytes: Uint8Array): SavedTrackerState {
-  const saved = JSON.parse(Buffer.from(bytes).toString('utf8')) as SavedTrackerState;
-  if (saved.v !== 1 || typeof saved.state?.seq !== 'number') throw new Error('not a face tracker state (v1)');
-  return saved;
+  // The snapshot inside is the tracker's own shape (written by encodeTrackerState): its fields are not re-checked here.
+  return decodeJson(trackerStateTopic, bytes) as SavedTrackerState;
 }
 
 /** Where the face stage gets its saved tracker states back after an assignment. */

@@ -1,40 +1,23 @@
 import { randomBytes } from 'node:crypto';
 import {
+  decodeJson,
+  encodeJson,
   endsToRead,
   hasReadTo,
   StageError,
   toStageError,
+  topics,
   type Bus,
   type BusConsumer,
   type BusProducer,
   type Logger,
   type OutgoingRecord,
+  type StreamProgress,
 } from '@emostream/shared';
 import type { Counter } from 'prom-client';
 
-/**
- * Ingest's progress per stream, on a compacted topic keyed by streamId, written in the same Kafka
- * transaction as the frames it describes: whatever replica takes a stream over (after a restart, a
- * rebalance or a crash) finds exactly the last frame the broker acknowledged — never on local disk.
- */
-export const ingestProgressTopic = {
-  base: 'ingest-progress',
-  version: 1,
-  defaultPartitions: 6,
-  configEntries: { 'cleanup.policy': 'compact' },
-} as const;
-
-export interface StreamProgress {
-  /** The stream's spec (URL, sampling, size) the progress belongs to: a changed spec starts over. */
-  spec: string;
-  /** Files: the original number of the last frame published; live sources: the last seq. */
-  lastSeq: number;
-  /** The end-of-stream marker is out: a finished file is never published again. */
-  done: boolean;
-}
-
 export function progressRecord(topic: string, streamId: string, progress: StreamProgress | null): OutgoingRecord {
-  return { topic, key: streamId, value: progress === null ? null : Buffer.from(JSON.stringify(progress), 'utf8') };
+  return { topic, key: streamId, value: progress === null ? null : encodeJson(topics.ingestProgress, progress) };
 }
 
 /**
@@ -67,7 +50,7 @@ export class ProgressLog {
             continue;
           }
           try {
-            this.latest.set(record.key, JSON.parse(Buffer.from(record.value).toString('utf8')) as StreamProgress);
+            this.latest.set(record.key, decodeJson(topics.ingestProgress, record.value, record.key));
           } catch (error) {
             this.logger.warn({ err: error, streamId: record.key }, 'skipped an unreadable progress record');
           }

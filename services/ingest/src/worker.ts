@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { fromBinary } from '@bufbuild/protobuf';
 import {
+  decodeJson,
   BusError,
   encodeMessage,
   makeMessage,
@@ -18,10 +19,11 @@ import {
   redactUrl,
   specUrlDigest,
   untilBusAnswers,
+  type StreamProgress,
 } from '@emostream/shared';
 import type { IngestSettings } from './config.js';
 import type { IngestMetrics } from './metrics.js';
-import { ingestProgressTopic, ProgressLog, progressRecord, TransactionalPublisher, type StreamProgress } from './progress.js';
+import { ProgressLog, progressRecord, TransactionalPublisher } from './progress.js';
 import { SourceGuard } from './source-guard.js';
 import { SourceRefusedError } from './source-policy.js';
 import { StreamStatusReporter, StreamStatusWriter } from './stream-status.js';
@@ -106,7 +108,7 @@ export class IngestWorker {
   }
 
   get progressTopic(): string {
-    return topicName(ingestProgressTopic, this.options.topicPrefix);
+    return topicName(topics.ingestProgress, this.options.topicPrefix);
   }
 
   /** Creates the topics, connects and joins; waits (unready) while the bus is away or busy, never fails for that. */
@@ -122,7 +124,11 @@ export class IngestWorker {
           ...(topics.streams.configEntries ? { configEntries: topics.streams.configEntries } : {}),
         },
         { name: this.framesTopic, partitions: topics.frames.defaultPartitions },
-        { name: this.progressTopic, partitions: ingestProgressTopic.defaultPartitions, configEntries: ingestProgressTopic.configEntries },
+        {
+          name: this.progressTopic,
+          partitions: topics.ingestProgress.defaultPartitions,
+          configEntries: topics.ingestProgress.configEntries,
+        },
       ]),
     );
     const instanceId = this.options.instanceId ?? randomBytes(6).toString('hex');
@@ -186,7 +192,7 @@ export class IngestWorker {
   private async progressShows(records: OutgoingRecord[]): Promise<boolean> {
     const last = records.filter((r) => r.topic === this.progressTopic && r.value !== null).at(-1);
     if (!last?.value) return false;
-    const written = JSON.parse(Buffer.from(last.value).toString('utf8')) as StreamProgress;
+    const written = decodeJson(topics.ingestProgress, last.value, last.key);
     const now = await this.progress!.current(last.key, { timeoutMs: PROGRESS_TIMEOUT_MS, stopped: () => this.stopping });
     if (!now || now.spec !== written.spec) return false;
     return now.lastSeq > written.lastSeq || (now.lastSeq === written.lastSeq && (now.done || !written.done));

@@ -1,4 +1,4 @@
-import { eventsTopic, FACE_EVENT, topics, type EmotionEvent, type FaceEmotionEvent, type StageDefinition } from '@emostream/shared';
+import { encodeJson, FACE_EVENT, topics, type EmotionEvent, type FaceEmotionEvent, type StageDefinition } from '@emostream/shared';
 import { faceEmotionEvents } from './events.js';
 import type { SinkMetrics } from './metrics.js';
 import { TrackSummaries } from './track-summaries.js';
@@ -22,7 +22,7 @@ export function sinkStage(
   return {
     name: 'sink',
     input: topics.emotions,
-    outputs: [eventsTopic],
+    outputs: [topics.events],
     // A track's summary covers all its frames: after a restart, a rebalance or an undelivered batch
     // the runtime re-reads this many records per partition (outputs discarded) to rebuild them.
     replayRecords: 2_000,
@@ -32,7 +32,7 @@ export function sinkStage(
       const ended = summaries.observe(input.value, emittedAtMs);
       const events: EmotionEvent[] = [...faces, ...ended];
       if (deps.metrics) record(deps.metrics, input.key, faces.length > 0 ? emittedAtMs - input.value.ref!.capturedAtMs : undefined, events);
-      const outputs = events.map((event) => context.emitRaw(eventsTopic, event.streamId, Buffer.from(JSON.stringify(event), 'utf8')));
+      const outputs = events.map((event) => context.emitRaw(topics.events, event.streamId, encodeJson(topics.events, event)));
       if (input.value.ref?.endOfStream) deps.onEndOfStream?.(input.key, { partition: input.partition, offset: input.offset });
       else if (input.value.ref) deps.onFrame?.(input.key, input.value.ref.seq, faces);
       return outputs;

@@ -1,17 +1,6 @@
 import { createHash } from 'node:crypto';
+import { z } from 'zod';
 import { redactUrl, redactUrlsIn } from '../security/redact.js';
-
-/**
- * What ingest did with each stream spec: a compacted topic keyed by stream id, JSON values. Ingest
- * writes it; `emo streams list` shows it, and the sink's live view relays a camera only once ingest
- * has admitted that very URL. It never holds a URL.
- */
-export const streamStatusTopic = {
-  base: 'stream-status',
-  version: 1,
-  defaultPartitions: 6,
-  configEntries: { 'cleanup.policy': 'compact' },
-} as const;
 
 /**
  * What ingest says of a stream, newest last:
@@ -62,15 +51,31 @@ export function specUrlDigest(url: string): string {
   return createHash('sha256').update(redactUrl(url), 'utf8').digest('hex');
 }
 
+/** The schema of a value on the stream-status topic (`topics.streamStatus`); unknown fields are dropped. */
+export const streamStatusSchema: z.ZodType<StreamStatus, z.ZodTypeDef, unknown> = z.object({
+  streamId: z.string().min(1),
+  state: z.enum(STREAM_STATES as [StreamState, ...StreamState[]]),
+  reason: z.string().optional(),
+  code: z.string().optional(),
+  message: z.string().optional(),
+  attempt: z.number().optional(),
+  frames: z.number().optional(),
+  lastFrameAtMs: z.number().optional(),
+  urlDigest: z.string().optional(),
+  instanceId: z.string(),
+  atMs: z.number(),
+});
+
 export function encodeStreamStatus(status: StreamStatus): Buffer {
   return Buffer.from(JSON.stringify({ ...status, ...(status.message ? { message: redactUrlsIn(status.message).slice(0, 500) } : {}) }));
 }
 
+/** A status as written, or undefined for a value that is not one (not ours to fail on: readers show no status for it). */
 export function decodeStreamStatus(value: Uint8Array): StreamStatus | undefined {
   try {
-    const parsed = JSON.parse(Buffer.from(value).toString('utf8')) as StreamStatus;
-    return typeof parsed.streamId === 'string' && STREAM_STATES.includes(parsed.state) ? parsed : undefined;
+    const parsed = streamStatusSchema.safeParse(JSON.parse(Buffer.from(value).toString('utf8')));
+    return parsed.success ? parsed.data : undefined;
   } catch {
-    return undefined; // not ours to fail on: readers show no status for it
+    return undefined; // not JSON
   }
 }

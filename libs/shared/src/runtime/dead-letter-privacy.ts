@@ -1,12 +1,14 @@
 import { createHash } from 'node:crypto';
 import type { Headers } from '../bus/types.js';
+import { ALL_TOPICS, carriesBiometrics } from '../contracts/topics.js';
 
 /**
- * Input topics whose messages carry biometric data: camera frames and face crops (pictures) and face
- * features (the backbone's embeddings, temporal's input: a face's 512 numbers identify it as well as
- * its picture does). Their topics keep them 30 minutes to 2 hours; the DLQ keeps a day.
+ * Topics whose messages carry biometric data, by the registry's `carriesImages` and
+ * `carriesFaceFeatures`: camera frames and face crops (pictures), face features (the backbone's
+ * embeddings, temporal's input: a face's 512 numbers identify it as well as its picture does) and the
+ * tracker changelog's descriptors. Their topics keep them 30 minutes to 2 hours; the DLQ keeps a day.
  */
-export const BIOMETRIC_TOPIC_BASES: readonly string[] = ['frames', 'faces', 'embeddings'];
+export const BIOMETRIC_TOPIC_BASES: readonly string[] = ALL_TOPICS.filter(carriesBiometrics).map((topic) => topic.base);
 
 /**
  * What a dead letter keeps of the message that failed. Frames, face crops and face features are
