@@ -16,7 +16,7 @@ import {
 } from '@emostream/face';
 import { parseSource, probeVideo, readFrames } from '@emostream/ingest';
 import { encodeMessage, FaceCropsSchema, makeMessage, samplingStep, topicName, topics } from '@emostream/shared';
-import { openPackFaceDetector, resolvePackDir, type Detection, type RgbImage } from '@emostream/vision';
+import { DEFAULT_MIN_FACE_SIZE, openPackFaceDetector, resolvePackDir, type Detection, type RgbImage } from '@emostream/vision';
 import { runStageInMemory } from '@emostream/shared/testing';
 
 export interface SampledFile {
@@ -57,16 +57,18 @@ export async function sampleFile(file: string, streamId: string): Promise<Sample
 export async function cachedPackDetector(
   pack = 'default',
 ): Promise<FaceDetector & { detectRgb(frame: RgbImage): Promise<Detection[]>; readonly stats: { frames: number; ms: number } }> {
+  // The face stage's own detection path (openPackFaceDetector), with its default minimum face size.
   const detector = await openPackFaceDetector(resolvePackDir(pack), { intraOpThreads: 1 });
   const cache = new Map<string, Detection[]>();
   /** Frames really detected and the time it took (what tracking is compared with). */
   const stats = { frames: 0, ms: 0 };
-  const detect = async (frame: RgbImage): Promise<Detection[]> => {
-    const key = createHash('sha1').update(frame.data).digest('hex');
+  const detect = async (frame: RgbImage, options?: { minFaceSize?: number }): Promise<Detection[]> => {
+    // The minimum face size plans the detection (tiles): part of the answer's key.
+    const key = `${createHash('sha1').update(frame.data).digest('hex')}@${options?.minFaceSize ?? 'default'}`;
     let found = cache.get(key);
     if (!found) {
       const started = performance.now();
-      found = await detector.detect(frame);
+      found = await detector.detect(frame, options);
       stats.ms += performance.now() - started;
       stats.frames += 1;
       cache.set(key, found);
@@ -84,7 +86,12 @@ export async function trackSampledFile(
 ): Promise<TrackedFrame[]> {
   const crops = await packCropSpec(resolvePackDir('default'), 'jpeg', 90);
   // As `emo run` configures it: every detection counts from its first frame.
-  const stage = faceStage({ detector, crops, tracker: faceTrackerConfigSchema.parse({ minHits: 1, ...tracker }), minFaceSize: 12 });
+  const stage = faceStage({
+    detector,
+    crops,
+    tracker: faceTrackerConfigSchema.parse({ minHits: 1, ...tracker }),
+    minFaceSize: DEFAULT_MIN_FACE_SIZE,
+  });
   const prefix = 'track';
   const facesTopic = topicName(topics.faces, prefix);
   const last = sampled.frames.at(-1)!;

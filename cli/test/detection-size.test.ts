@@ -11,9 +11,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import sharp from 'sharp';
-import { DEFAULT_MODELS_DIR } from '@emostream/vision';
+import { DEFAULT_MODELS_DIR, openPackFaceDetector } from '@emostream/vision';
 import { ffmpeg, hasTestMedia, sharedData } from '@emostream/shared/testing';
-import { openStageDetector } from '@emostream/face';
 
 /** Every file of the recall table with the faces each of its frames shows (MANIFEST.md). */
 const CASES: { file: string; faces: number; sizes: number[] }[] = [
@@ -40,7 +39,7 @@ describe('face detection at any input size', () => {
     // The third-party stills are checked where they are (../shared/data); the shipped clips and scenes always are.
     const notShipped = CASES.filter((c) => !hasTestMedia(c.file)).map((c) => c.file);
     if (notShipped.length > 0) t.diagnostic(`not checked (media not shipped, no ../shared/data): ${notShipped.join(', ')}`);
-    const detector = await openStageDetector(path.join(DEFAULT_MODELS_DIR, 'default'));
+    const detector = await openPackFaceDetector(path.join(DEFAULT_MODELS_DIR, 'default'));
     const work = mkdtempSync(path.join(tmpdir(), 'emo-sizes-'));
     const misses: string[] = [];
     for (const c of CASES.filter((c) => hasTestMedia(c.file))) {

@@ -59,21 +59,29 @@ function detectors(faceApiModels: string, humanModels: string): DetectorBuild[] 
 }
 
 /**
- * The detection mode chosen by measured recall (libs/models/RECALL.md, `npm run recall`):
- * BlazeFace finds the turned and downward-looking faces of the Intel scenes that the SSD misses,
- * the SSD finds the Friends face BlazeFace misses; merged, they find every face. Adding BlazeFace
- * on tiles found nothing more on the test media, at about twice BlazeFace's cost, so it is off.
- * RetinaFace, the reference's own detector, was measured too (RECALL.md): alone it finds every face
- * but one tiny classroom face in one frame, at a bit over half the fused mode's time; the fused mode
- * stays, for its full recall and because the expression net wants the SSD's box (below).
+ * RetinaFace seen by the minimum face size (detection.json `faceSizeTiling`). At its own scale it
+ * finds faces down to about 10 px (its smallest anchor is 16 px at stride 8): the seed runs it on
+ * the whole image at full size and finds 10-px faces there. With FACE_MIN_SIZE at its default (10) a
+ * frame is seen at its own size: whole up to 640 px, in 640² tiles overlapping by a quarter (160 px:
+ * a face up to that lies whole in some tile) beyond, plus the whole frame for larger faces.
+ */
+export const RETINAFACE_FACE_SIZE_TILING = { smallestFace: 10, overlap: 0.25 } as const;
+
+/**
+ * The detection mode chosen by measured recall (libs/models/RECALL.md, `npm run recall`).
+ * RetinaFace, the seed's own detector, seen by the minimum face size, finds on the crowd photos of
+ * test/media/crowds as many faces as the seed's RetinaFace at full size (94–108 %), where every
+ * 640²-input mode finds a tenth of them; on the other test media it finds what the former default
+ * (`fused`: SSD + BlazeFace) found but one tiny classroom face in one frame.
  * The SSD runs first, so a face both find keeps the SSD's box: the expression net was made for
- * face-api's SSD boxes; BlazeFace's square box sits lower and cuts the forehead, and on the CREMA-D
- * clips it turned face-api's Happiness and Disgust into Sadness (backbone.test.ts). The order does
- * not change which faces are found (the same boxes per frame on every test medium).
+ * face-api's SSD boxes; on RetinaFace's box a CREMA-D disgust frame reads as Anger (backbone.test.ts).
+ * The SSD keeps boxes above 0.7 here, the seed's confidence and the tracker's birth threshold
+ * (FACE_TRACK_HIGH_THRESHOLD): every detected face can start a track, so none is dropped for its
+ * score; faces it scores lower are RetinaFace's to find.
  */
 export const DEFAULT_MODE: DetectionConfig['mode'] = {
-  name: 'fused',
-  passes: [{ detector: 'ssd' }, { detector: 'blazeface' }],
+  name: 'ssd0.7+retinaface@size',
+  passes: [{ detector: 'ssd', minScore: 0.7 }, { detector: 'retinaface', faceSizeTiling: RETINAFACE_FACE_SIZE_TILING }],
 };
 
 export const sha256 = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex');

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { type EnvBinding, envBindingsOf, runtimeConfigSchema } from '@emostream/shared';
-import { modelSettingsSchema } from '@emostream/vision';
+import { DEFAULT_MIN_FACE_SIZE, modelSettingsSchema } from '@emostream/vision';
 import { faceTrackerConfigSchema } from './tracker/index.js';
 
 export const faceConfigSchema = z
@@ -15,7 +15,13 @@ export const faceConfigSchema = z
           .min(1)
           .default('default')
           .describe('Pack whose detectors (detection.json) find faces. Env FACE_DETECTOR_PACK.'),
-        minFaceSize: z.coerce.number().min(0).default(12).describe('Faces narrower than this many pixels are ignored. Env FACE_MIN_SIZE.'),
+        minFaceSize: z.coerce
+          .number()
+          .min(4)
+          .default(DEFAULT_MIN_FACE_SIZE)
+          .describe(
+            'Smallest face to find, in source pixels: detection sees the frame at the scale that brings a face this wide to its detector\'s smallest (whole, or in overlapping tiles when the frame is larger: smaller values cost more per frame, see the README\'s recall table; at least 4), and narrower faces are dropped (counted in emostream_face_dropped_total{reason="min_size"}). Env FACE_MIN_SIZE.',
+          ),
         cropEncoding: z
           .enum(['jpeg', 'rgb8'])
           .default('jpeg')

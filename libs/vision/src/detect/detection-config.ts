@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { modelFileSha256, PackError } from '../pack.js';
 import { ModelSession, type SessionConfig } from '../session.js';
-import { detectFused, type DetectorModel, type TilingOptions } from './detector.js';
+import { detectFrame, detectTiled, mergeDetections, type DetectorModel, type TilingOptions } from './detector.js';
+import { detectAtFaceSize, scaleFrame, unscale, type FaceSizeTiling } from './face-size.js';
 import type { RgbImage } from '../preprocess.js';
 import type { Detection } from './nms.js';
 
@@ -33,12 +34,29 @@ const TilingSchema = z
   })
   .strict();
 
+const FaceSizeTilingSchema = z
+  .object({
+    smallestFace: z.number().positive().describe("Smallest face, in the detector's input pixels, it finds reliably"),
+    overlap: z.number().min(0).max(0.5).describe('Fraction of a tile shared with its neighbour'),
+  })
+  .strict();
+
 const PassSchema = z
   .object({
     detector: z.string().min(1).describe('Key in `detectors`'),
-    tiling: TilingSchema.optional().describe('Also detect on overlapping tiles (small faces in wide views)'),
+    minScore: z
+      .number()
+      .min(0)
+      .max(1)
+      .optional()
+      .describe("Boxes scoring at or below this are dropped in this pass (default: the detector's minScore)"),
+    tiling: TilingSchema.optional().describe('Also detect on a fixed grid of overlapping tiles (small faces in wide views)'),
+    faceSizeTiling: FaceSizeTilingSchema.optional().describe(
+      'See the frame at the scale that brings the minimum face size (FACE_MIN_SIZE) to smallestFace: whole, or in overlapping tiles when it is larger than the input at that scale',
+    ),
   })
-  .strict();
+  .strict()
+  .refine((p) => !(p.tiling && p.faceSizeTiling), { message: 'a pass has either tiling or faceSizeTiling, not both' });
 
 export const DetectionConfigSchema = z
   .object({
@@ -126,30 +144,98 @@ export async function openDetectors(
   return models;
 }
 
-/** The passes of the config's mode, ready for detectFused. */
-export function modePasses(
-  config: DetectionConfig,
-  models: Map<string, DetectorModel>,
-): { model: DetectorModel; tiling?: TilingOptions | undefined }[] {
+/** One pass of a mode: a detector, optionally tiled on a fixed grid or by the minimum face size. */
+export interface ModePass {
+  model: DetectorModel;
+  tiling?: TilingOptions | undefined;
+  faceSizeTiling?: FaceSizeTiling | undefined;
+}
+
+/** The passes of the config's mode, with their open detectors. */
+export function modePasses(config: DetectionConfig, models: Map<string, DetectorModel>): ModePass[] {
   return config.mode.passes.map((p) => {
     const model = models.get(p.detector);
     if (!model) throw new Error(`detector ${p.detector} is not open`);
-    return { model, tiling: p.tiling };
+    // A pass's own threshold: the same session, read with another cut.
+    return {
+      model: p.minScore === undefined ? model : { ...model, minScore: p.minScore },
+      tiling: p.tiling,
+      faceSizeTiling: p.faceSizeTiling,
+    };
   });
 }
+
+/**
+ * Most frame pixels per model-input pixel a fixed-size pass is given. A detector's own input resize
+ * samples without smoothing (face-api's bilinear, for parity), so a frame much larger than its input
+ * aliases and small faces vanish: the 13-px faces of ../shared/data's corridor clip, enlarged, were
+ * lost to BlazeFace's 256-px input. Larger frames are first smoothed down (Lanczos) to this many times
+ * the input (× the tile grid when it tiles). At 2 the default pack's SSD sees up to 1024 px, which
+ * keeps the selfie's smallest face scoring as it does on the original.
+ */
+export const MAX_PIXELS_PER_INPUT = 2;
+
+/**
+ * Smallest face (frame pixels) detection is planned for when the caller names none: the face stage's
+ * FACE_MIN_SIZE default.
+ */
+export const DEFAULT_MIN_FACE_SIZE = 10;
 
 /** A pack's detectors in its chosen mode, behind one call: a frame in, face corners out. */
 export interface PackFaceDetector {
   readonly mode: string;
-  detect(frame: RgbImage): Promise<Detection[]>;
+  /**
+   * Faces in `frame` (frame pixels). `minFaceSize`, in frame pixels, plans the passes tiled by face
+   * size (default: the one the detector was opened with).
+   */
+  detect(frame: RgbImage, options?: { minFaceSize?: number }): Promise<Detection[]>;
 }
 
 /**
- * Reads `dir/detection.json` (checking every file's sha256), opens its detectors and returns the
- * configured mode as one detector; this is what the face stage's `FaceDetector` needs.
+ * The one detection path: the face stage, `emo run`, the tests, the tools and the benchmarks all
+ * detect through this. Each pass adds only the faces not yet found (mergeDetections); a face-size
+ * pass sees the frame as planFaceSize says, a fixed-size pass sees it smoothed down to at most
+ * MAX_PIXELS_PER_INPUT × its input, so detection sees about the same picture whatever size a camera sends.
  */
-export async function openPackFaceDetector(dir: string, session: Partial<SessionConfig> = {}): Promise<PackFaceDetector> {
+export function modeDetector(name: string, passes: readonly ModePass[], defaultMinFaceSize = DEFAULT_MIN_FACE_SIZE): PackFaceDetector {
+  return {
+    mode: name,
+    async detect(frame, options = {}) {
+      const minFaceSize = options.minFaceSize ?? defaultMinFaceSize;
+      let kept: Detection[] = [];
+      for (const { model, tiling, faceSizeTiling } of passes) {
+        let found: Detection[];
+        if (faceSizeTiling) {
+          found = await detectAtFaceSize(model, frame, minFaceSize, faceSizeTiling);
+        } else {
+          const grid = tiling ? Math.max(tiling.columns, tiling.rows) : 1;
+          const side = model.inputSize * MAX_PIXELS_PER_INPUT * grid;
+          const { image, fx, fy } = await scaleFrame(frame, side / Math.max(frame.width, frame.height));
+          const raw = tiling ? await detectTiled(model, image, tiling) : await detectFrame(model, image);
+          found = raw.map((d) => unscale(d, fx, fy));
+        }
+        kept = mergeDetections(kept, found);
+      }
+      return kept;
+    },
+  };
+}
+
+/** Options of openPackFaceDetector. */
+export interface PackDetectorOptions {
+  /** Smallest face (frame pixels) face-size passes are planned for, unless detect() names one. */
+  minFaceSize?: number;
+}
+
+/**
+ * Reads `dir/detection.json` (checking every file's sha256), opens the detectors of its mode and
+ * returns the mode as one detector (modeDetector): what the face stage, `emo run` and the tools use.
+ */
+export async function openPackFaceDetector(
+  dir: string,
+  session: Partial<SessionConfig> = {},
+  options: PackDetectorOptions = {},
+): Promise<PackFaceDetector> {
   const config = await readDetectionConfig(dir);
-  const passes = modePasses(config, await openDetectors(dir, config, session));
-  return { mode: config.mode.name, detect: (frame) => detectFused(passes, frame) };
+  return modeDetector(config.mode.name, modePasses(config, await openDetectors(dir, config, session)), options.minFaceSize);
 }

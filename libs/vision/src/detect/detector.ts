@@ -94,15 +94,3 @@ export async function detectTiled(model: DetectorModel, image: RgbImage, tiling:
   }
   return mergeDetections(whole, fromTiles);
 }
-
-/** Runs several detectors (each optionally tiled) in order; each adds only the faces not yet found. */
-export async function detectFused(
-  passes: readonly { model: DetectorModel; tiling?: TilingOptions | undefined }[],
-  image: RgbImage,
-): Promise<Detection[]> {
-  let kept: Detection[] = [];
-  for (const { model, tiling } of passes) {
-    kept = mergeDetections(kept, tiling ? await detectTiled(model, image, tiling) : await detectFrame(model, image));
-  }
-  return kept;
-}

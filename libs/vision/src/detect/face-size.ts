@@ -1,0 +1,139 @@
+// Detection planned by the smallest face to be found. A detector finds faces down to some size in
+// its own input pixels (RetinaFace-MobileNet0.25: about 10 px, its smallest anchor is 16); a frame
+// letterboxed whole into a 640² input shrinks a 1080p frame's 20-px faces to 7 px, below it. So the
+// frame is seen at the scale that brings the smallest wanted face to the detector's smallest size:
+// whole when it fits the input at that scale, otherwise as overlapping input-sized tiles (plus the
+// whole frame, for faces larger than the tiles' overlap), boxes merged across tiles by NMS.
+import sharp from 'sharp';
+import type { DetectorModel } from './detector.js';
+import { detectFrame, mergeDetections } from './detector.js';
+import { cropImage, type RgbImage } from './image.js';
+import type { Detection } from './nms.js';
+
+/** How a detector pass is planned from the minimum face size (detection.json `faceSizeTiling`). */
+export interface FaceSizeTiling {
+  /** Smallest face, in the detector's input pixels, it finds reliably. */
+  smallestFace: number;
+  /** Fraction of a tile shared with its neighbour, in [0, 0.5]. A face up to this × tile side lies whole in some tile. */
+  overlap: number;
+}
+
+/** A tile in the (scaled) frame's pixels. */
+export interface Tile {
+  x: number;
+  y: number;
+  w: number;
+  h: number;
+}
+
+/** What one frame's detection runs: the frame scaled by `scale`, then whole or tiled. */
+export interface FaceSizePlan {
+  /** Frame scale applied before the detector (≤ 1; above 1 the detector's own resize enlarges the tiles). */
+  scale: number;
+  /** Tiles in the scaled frame's pixels; none: the whole frame in one pass. */
+  tiles: Tile[];
+}
+
+/**
+ * Plans a frame of width × height: the scale s = smallestFace / minFaceSize brings a face of
+ * minFaceSize frame pixels to the detector's smallest face. At s ≤ 1 the frame is first scaled down
+ * by s (smoothly) and tiles are input-sized; at s > 1 tiles are inputSize / s frame pixels, enlarged
+ * by the detector's resize. A frame whose longer side at scale s fits the input is one pass (scaled
+ * down smoothly to the input when larger: the detector's own resize fills its input anyway).
+ */
+export function planFaceSize(width: number, height: number, inputSize: number, minFaceSize: number, tiling: FaceSizeTiling): FaceSizePlan {
+  if (!(minFaceSize > 0)) throw new RangeError(`minimum face size ${minFaceSize} must be above 0 pixels`);
+  if (!(tiling.overlap >= 0 && tiling.overlap <= 0.5)) throw new RangeError(`tile overlap ${tiling.overlap} must be in [0, 0.5]`);
+  const s = tiling.smallestFace / minFaceSize;
+  const longer = Math.max(width, height);
+  // One pass: the detector's input holds the whole frame at scale s or more (it fills its input).
+  if (longer * s <= inputSize) return { scale: Math.min(1, inputSize / longer), tiles: [] };
+  const scale = Math.min(1, s);
+  const w = Math.max(1, Math.round(width * scale));
+  const h = Math.max(1, Math.round(height * scale));
+  const side = s <= 1 ? inputSize : Math.floor(inputSize / s);
+  const overlap = Math.round(side * tiling.overlap);
+  const axis = (length: number): { start: number; size: number }[] => {
+    if (length <= side) return [{ start: 0, size: length }];
+    const count = Math.ceil((length - overlap) / (side - overlap));
+    const step = (length - side) / (count - 1);
+    return Array.from({ length: count }, (_, i) => ({ start: Math.round(i * step), size: side }));
+  };
+  const tiles = axis(h).flatMap((y) => axis(w).map((x) => ({ x: x.start, y: y.start, w: x.size, h: y.size })));
+  return { scale, tiles };
+}
+
+/** A tile box touching a tile edge inside the frame is a face cut by the tile: its neighbour sees it whole. */
+const EDGE_MARGIN = 2;
+
+function cutByTile(d: Detection, tile: Tile, width: number, height: number): boolean {
+  return (
+    (tile.x > 0 && d.x1 <= tile.x + EDGE_MARGIN) ||
+    (tile.y > 0 && d.y1 <= tile.y + EDGE_MARGIN) ||
+    (tile.x + tile.w < width && d.x2 >= tile.x + tile.w - EDGE_MARGIN) ||
+    (tile.y + tile.h < height && d.y2 >= tile.y + tile.h - EDGE_MARGIN)
+  );
+}
+
+/**
+ * Detects as planFaceSize plans: the whole frame first (its boxes take precedence: a large face cut
+ * by tiles keeps its whole box), then each tile; tile boxes cut by an inner tile edge are dropped
+ * (the overlap shows that face whole in a neighbour), the rest merged across tiles by NMS.
+ */
+export async function detectAtFaceSize(
+  model: DetectorModel,
+  frame: RgbImage,
+  minFaceSize: number,
+  tiling: FaceSizeTiling,
+): Promise<Detection[]> {
+  const plan = planFaceSize(frame.width, frame.height, model.inputSize, minFaceSize, tiling);
+  const { image, fx, fy } = await scaleFrame(frame, plan.scale);
+  let found: Detection[];
+  if (plan.tiles.length === 0) {
+    found = await detectFrame(model, image);
+  } else {
+    // The whole frame as the detector's input size, smoothed (its own resize does not smooth).
+    const whole = await scaleFrame(image, model.inputSize / Math.max(image.width, image.height));
+    const wholeFound = (await detectFrame(model, whole.image)).map((d) => unscale(d, whole.fx, whole.fy));
+    const fromTiles: Detection[] = [];
+    for (const tile of plan.tiles) {
+      for (const d of await detectFrame(model, cropImage(image, tile.x, tile.y, tile.w, tile.h))) {
+        const box = { x1: d.x1 + tile.x, y1: d.y1 + tile.y, x2: d.x2 + tile.x, y2: d.y2 + tile.y, score: d.score };
+        if (!cutByTile(box, tile, image.width, image.height)) fromTiles.push(box);
+      }
+    }
+    found = mergeDetections(wholeFound, fromTiles);
+  }
+  return found.map((d) => unscale(d, fx, fy));
+}
+
+/** A box of a frame scaled by (fx, fy), in the original frame's pixels. */
+export function unscale(d: Detection, fx: number, fy: number): Detection {
+  return fx === 1 && fy === 1 ? d : { x1: d.x1 / fx, y1: d.y1 / fy, x2: d.x2 / fx, y2: d.y2 / fy, score: d.score };
+}
+
+/** A frame scaled for a detector, and the scale applied per axis (boxes map back with them exactly). */
+export interface ScaledFrame {
+  image: RgbImage;
+  fx: number;
+  fy: number;
+}
+
+/** The frame scaled down (Lanczos) by `factor` (≥ 1: unchanged). */
+export async function scaleFrame(frame: RgbImage, factor: number): Promise<ScaledFrame> {
+  if (factor >= 1) return { image: frame, fx: 1, fy: 1 };
+  const width = Math.max(1, Math.round(frame.width * factor));
+  const height = Math.max(1, Math.round(frame.height * factor));
+  if (width === frame.width && height === frame.height) return { image: frame, fx: 1, fy: 1 };
+  const data = await sharp(Buffer.from(frame.data.buffer, frame.data.byteOffset, frame.data.byteLength), {
+    raw: { width: frame.width, height: frame.height, channels: 3 },
+  })
+    .resize(width, height, { fit: 'fill', kernel: 'lanczos3' })
+    .raw()
+    .toBuffer();
+  return {
+    image: { width, height, data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) },
+    fx: width / frame.width,
+    fy: height / frame.height,
+  };
+}
