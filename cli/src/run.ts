@@ -20,7 +20,7 @@ import {
   TRACK_SUMMARY_EVENT,
   type TrackSummaryEvent,
 } from '@emostream/shared';
-import { loadPack, readPack, resolvePackDir, type LoadedPack } from '@emostream/vision';
+import { loadPack, openPackFaceDetector, readPack, resolvePackDir, type LoadedPack } from '@emostream/vision';
 import {
   IngestMetrics,
   ingestSettingsSchema,
@@ -32,7 +32,7 @@ import {
   type IngestSettings,
   type VideoInfo,
 } from '@emostream/ingest';
-import { faceStage, openStageDetector, packCropSpec } from '@emostream/face';
+import { faceStage, FaceMetrics, packCropSpec, type FaceDropReason, type FrameFaceAccount } from '@emostream/face';
 import { stageSettingsFromEnv, type StageSettings } from './stage-settings.js';
 import { backboneStage, backboneTakesBytesOn, packBackbone, type BackboneModel } from '@emostream/backbone';
 import { packTemporal, temporalStage, type TemporalModel } from '@emostream/temporal';
@@ -105,6 +105,12 @@ export interface InputSummary {
   /** Frames of the video (decoded; live inputs: sampled), the rows of its report. */
   totalFrames: number;
   faces: number;
+  /**
+   * Faces the detector found in the frames the face stage processed, and those that became no face
+   * event, by reason (emostream_face_dropped_total): detected = face events + dropped.
+   */
+  detectedFaces: number;
+  droppedFaces: Partial<Record<FaceDropReason, number>>;
   tracks: number;
   /** Tracks open when the input stopped: `emo run` closed their summary in the events. */
   tracksClosedAtStop?: number[];
@@ -150,6 +156,8 @@ interface Pipeline {
   observations: Map<string, Map<number, TrackObservations>>;
   /** Where the sink has got to, per stream (the progress display). */
   progress: Map<string, StreamProgress>;
+  /** What became of the detected faces, per stream (the face stage's account, summed). */
+  faceAccounts: Map<string, FrameFaceAccount>;
   /** Live inputs' sampled pictures, recorded for their annotated video. */
   recordings: Map<string, Recording>;
   /** Files' annotated videos, drawn while the pipeline runs: the sink tells each its sampled frames. */
@@ -313,6 +321,8 @@ function failedInput(input: RunInput, error: Error): InputSummary {
     sampledFrames: 0,
     totalFrames: 0,
     faces: 0,
+    detectedFaces: 0,
+    droppedFaces: {},
     tracks: 0,
     trackEmotions: [],
     reports: [],
@@ -409,13 +419,16 @@ async function startPipeline(
     session,
   });
   packLoading.catch(() => undefined); // awaited by the run (modelsLoaded) and the models' calls
-  const detector = await openStageDetector(resolvePackDir(options.detectorPack, options.modelsDir), session);
+  const { face, backbone, temporal } = options.stages ?? stageSettingsFromEnv();
+  const detector = await openPackFaceDetector(resolvePackDir(options.detectorPack, options.modelsDir), session, {
+    minFaceSize: face.face.minFaceSize,
+  });
   const temporalModel = manifest.models.temporal ? loadingTemporal(packLoading, manifest.models.temporal.windowLength) : null;
 
   const progress = new Map<string, StreamProgress>();
   const videos = new Map<string, AnnotatedVideo>();
   const streamEnds = new Map<string, { partition: number; offset: string }>();
-  const { face, backbone, temporal } = options.stages ?? stageSettingsFromEnv();
+  const faceAccounts = new Map<string, FrameFaceAccount>();
   const stages: StageDefinition[] = [
     faceStage({
       detector,
@@ -423,6 +436,8 @@ async function startPipeline(
       tracker: face.tracker,
       minFaceSize: face.face.minFaceSize,
       maxFramePixels: face.face.maxPixels,
+      metrics: new FaceMetrics(registry),
+      onFaceAccount: (streamId, frame) => faceAccounts.set(streamId, addAccount(faceAccounts.get(streamId), frame)),
     }),
     backboneStage({ model: loadingBackbone(packLoading, manifest.models.backbone.preprocessing.inputSize), ...backbone }),
     temporalStage({ model: temporalModel, ...temporal }),
@@ -508,6 +523,7 @@ async function startPipeline(
     events,
     observations,
     progress,
+    faceAccounts,
     recordings,
     videos,
     streamEnds,
@@ -747,6 +763,8 @@ async function runInput(
     sampledFrames: sampledSeqs.length,
     totalFrames,
     faces: faces.length,
+    detectedFaces: pipeline.faceAccounts.get(streamId)?.detected ?? 0,
+    droppedFaces: { ...pipeline.faceAccounts.get(streamId)?.dropped },
     tracks: reports.length,
     ...(cut.closedAtStop.length > 0 ? { tracksClosedAtStop: cut.closedAtStop } : {}),
     trackEmotions: reports.map((report) => ({
@@ -836,7 +854,7 @@ async function untilEventsWritten(pipeline: Pipeline, streamId: string, drainOve
  * tracks, frames, time, frames/s.
  */
 export function describe(s: InputSummary): string {
-  const stopped = s.state === 'stopped' ? ' (stopped)' : '';
+  const stopped = (s.state === 'stopped' ? ' (stopped)' : '') + describeDrops(s);
   if (s.error && s.sampledFrames === 0) return `${s.input}: ${s.error}`;
   const failed = s.error
     ? ` — ${s.sampledFrames > 0 && s.state === 'failed' ? `stopped by an error after ${s.sampledFrames} frames` : 'error'}: ${s.error}`
@@ -851,6 +869,21 @@ export function describe(s: InputSummary): string {
   if (s.faces === 0) return `${s.input}: no face found in ${s.sampledFrames} sampled frames (${s.seconds.toFixed(1)} s)${stopped}${failed}`;
   const frames = s.live ? `${s.sampledFrames} sampled frames` : `${s.sampledFrames} sampled of ${s.totalFrames} frames`;
   return `${s.input}: ${clipEmotions(s.trackEmotions)} — ${s.faces} faces, ${s.tracks} track(s), ${frames} in ${s.seconds.toFixed(1)} s (${(s.sampledFrames / s.seconds).toFixed(1)} frames/s)${stopped}${failed}`;
+}
+
+/** The detected faces that became no event, by reason ("; 3 of 12 detected faces dropped: low_score 2, min_size 1"); none: nothing. */
+function describeDrops(s: Pick<InputSummary, 'detectedFaces' | 'droppedFaces'>): string {
+  const reasons = Object.entries(s.droppedFaces).filter(([, n]) => n > 0);
+  if (reasons.length === 0) return '';
+  const total = reasons.reduce((sum, [, n]) => sum + n, 0);
+  return `; ${total} of ${s.detectedFaces} detected faces dropped: ${reasons.map(([reason, n]) => `${reason} ${n}`).join(', ')}`;
+}
+
+/** Two frames' accounts summed (the first may be undefined: the stream's first frame with faces). */
+function addAccount(sum: FrameFaceAccount | undefined, frame: FrameFaceAccount): FrameFaceAccount {
+  const dropped = { ...sum?.dropped };
+  for (const [reason, n] of Object.entries(frame.dropped) as [FaceDropReason, number][]) dropped[reason] = (dropped[reason] ?? 0) + n;
+  return { detected: (sum?.detected ?? 0) + frame.detected, passedOn: (sum?.passedOn ?? 0) + frame.passedOn, dropped };
 }
 
 /** "video emotion X, mean emotion Y" for one track; per track ("#1 X, #2 Z; …") for several (at most 6 listed). */

@@ -13,13 +13,21 @@ import {
 } from '@emostream/shared';
 import { adjustBox, clampBox, crop, decodeToRgb, resize, type CropSettings, type Detection, type RgbImage } from '@emostream/vision';
 import { assertFrameWithinLimit, DEFAULT_MAX_FRAME_PIXELS } from './frame-limits.js';
-import type { FaceMetrics } from './metrics.js';
+import type { FaceDropReason, FaceMetrics } from './metrics.js';
 import { encodeTrackerState, trackerStateTopic, type TrackerStateStore } from './tracker-state.js';
 import { appearanceOf, frameSignature, StreamTrackers, TrackerRewindError, type FaceTrackerConfig } from './tracker/index.js';
 
-/** The pack's detector(s): a decoded frame in, faces out. */
+/** The pack's detector(s): a decoded frame in, faces out (openPackFaceDetector). */
 export interface FaceDetector {
-  detect(frame: RgbImage): Promise<Detection[]>;
+  /** `minFaceSize`: the smallest face to find, in this frame's pixels (plans tiling by face size). */
+  detect(frame: RgbImage, options?: { minFaceSize?: number }): Promise<Detection[]>;
+}
+
+/** What became of one frame's detected faces: every one is an event or a counted drop. */
+export interface FrameFaceAccount {
+  detected: number;
+  passedOn: number;
+  dropped: Partial<Record<FaceDropReason, number>>;
 }
 
 /**
@@ -60,6 +68,8 @@ export interface FaceStageOptions {
   historyFrames?: number;
   /** Frames with more pixels are dead-lettered before decoding (default DEFAULT_MAX_FRAME_PIXELS). */
   maxFramePixels?: number;
+  /** Told, per frame with detections, what became of each detected face (`emo run`'s summary). */
+  onFaceAccount?: (streamId: string, account: FrameFaceAccount) => void;
 }
 
 /**
@@ -88,7 +98,10 @@ export function faceStage(options: FaceStageOptions): StageDefinition<typeof top
   const detectFaces = async (input: StageInput<typeof topics.frames.schema>): Promise<Detected | undefined> => {
     if (input.value.ref!.endOfStream) return undefined;
     const frame = await decodeFrame(input.value.jpeg, options.maxFramePixels);
-    const detected = (await options.detector.detect(frame)).map((d) => ({
+    // FACE_MIN_SIZE is in source pixels; ingest may have scaled the frame down for transport.
+    const sourceWidth = input.value.ref!.sourceWidth || frame.width;
+    const minFaceSize = Math.max(1, (options.minFaceSize * frame.width) / sourceWidth);
+    const detected = (await options.detector.detect(frame, { minFaceSize })).map((d) => ({
       x: d.x1,
       y: d.y1,
       width: d.x2 - d.x1,
@@ -118,7 +131,6 @@ export function faceStage(options: FaceStageOptions): StageDefinition<typeof top
     const toSource = { x: (ref.sourceWidth || frame.width) / frame.width, y: (ref.sourceHeight || frame.height) / frame.height };
     const inSource = detected.map((box) => scaleBox(box, toSource.x, toSource.y));
     const kept = inSource.map((_, i) => i).filter((i) => inSource[i]!.width >= options.minFaceSize);
-    options.metrics?.detections.inc(kept.length);
     const { tracks, ended } = tracked(() =>
       trackers.update(
         input.key,
@@ -148,11 +160,31 @@ export function faceStage(options: FaceStageOptions): StageDefinition<typeof top
         };
       }),
     );
-    options.metrics?.faces.inc(faces.length);
+    account(input.key, detected, kept, tracks);
     return [
       context.emit(topics.faces, makeMessage(topics.faces, { ref, faces, endedTrackIds: [...ended] })),
       ...savedState(input, context),
     ];
+  };
+
+  /** Counts what became of each detected face: a crop, or a drop with its reason. */
+  const account = (streamId: string, detected: ScoredBox[], kept: number[], tracks: readonly { detectionIndex: number }[]): void => {
+    const passed = new Set(tracks.map((t) => kept[t.detectionIndex]!));
+    const keptSet = new Set(kept);
+    const dropped: Partial<Record<FaceDropReason, number>> = {};
+    detected.forEach((d, i) => {
+      if (passed.has(i)) return;
+      const reason: FaceDropReason = !keptSet.has(i)
+        ? 'min_size'
+        : d.score > options.tracker.highThreshold
+          ? 'unconfirmed_track'
+          : 'low_score';
+      dropped[reason] = (dropped[reason] ?? 0) + 1;
+      options.metrics?.dropped.inc({ reason });
+    });
+    options.metrics?.detections.inc(detected.length);
+    options.metrics?.faces.inc(passed.size);
+    if (detected.length > 0) options.onFaceAccount?.(streamId, { detected: detected.length, passedOn: passed.size, dropped });
   };
 
   return {
