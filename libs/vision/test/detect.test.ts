@@ -10,6 +10,8 @@ import {
   squareResize,
   toDetections,
   detectTiled,
+  detectAtFaceSize,
+  planFaceSize,
   type DetectorModel,
   type RgbImage,
 } from '../src/index.js';
@@ -173,6 +175,92 @@ describe('detectTiled', () => {
     const found = await detectTiled(model, frame, { columns: 2, rows: 2, overlap: 0.5 });
     assert.ok(found.length >= 1);
     assert.ok(found.every((d) => d.x2 <= 8 && d.y2 <= 8));
+  });
+});
+
+describe('planFaceSize', () => {
+  const tiling = { smallestFace: 10, overlap: 0.25 };
+  /** Every pixel of the (scaled) frame lies in some tile, and neighbours share at least `overlap` pixels. */
+  const assertCovers = (tiles: { x: number; y: number; w: number; h: number }[], w: number, h: number, overlap: number) => {
+    for (const [axis, length] of [
+      ['x', w],
+      ['y', h],
+    ] as const) {
+      const spans = [...new Set(tiles.map((t) => `${t[axis]},${axis === 'x' ? t.w : t.h}`))].map(
+        (s) => s.split(',').map(Number) as [number, number],
+      );
+      spans.sort((a, b) => a[0] - b[0]);
+      assert.equal(spans[0]![0], 0);
+      assert.equal(spans.at(-1)![0] + spans.at(-1)![1], length);
+      for (let i = 1; i < spans.length; i++)
+        assert.ok(spans[i - 1]![0] + spans[i - 1]![1] - spans[i]![0] >= overlap, `${axis} tiles ${i - 1}, ${i} overlap`);
+    }
+  };
+  it('sees a frame that fits the input at the face scale in one pass', () => {
+    assert.deepEqual(planFaceSize(480, 270, 640, 10, tiling), { scale: 1, tiles: [] });
+    // 40-px faces: a quarter of 1920 fits 640, so the whole frame at a third.
+    assert.deepEqual(planFaceSize(1920, 1080, 640, 40, tiling), { scale: 640 / 1920, tiles: [] });
+  });
+  it('tiles a 1080p frame at its own size for 10-px faces: 4 × 2 tiles of 640² overlapping by 160 px', () => {
+    const plan = planFaceSize(1920, 1080, 640, 10, tiling);
+    assert.equal(plan.scale, 1);
+    assert.equal(plan.tiles.length, 8);
+    assert.ok(plan.tiles.every((t) => t.w === 640 && t.h === 640));
+    assertCovers(plan.tiles, 1920, 1080, 160);
+  });
+  it('scales the frame down first for larger faces, and enlarges smaller tiles for smaller faces', () => {
+    const half = planFaceSize(1920, 1080, 640, 20, tiling);
+    assert.equal(half.scale, 0.5);
+    assert.equal(half.tiles.length, 2);
+    assertCovers(half.tiles, 960, 540, 160);
+    const small = planFaceSize(1920, 1080, 640, 5, tiling);
+    assert.equal(small.scale, 1);
+    assert.ok(small.tiles.every((t) => t.w === 320));
+    assert.equal(small.tiles.length, 8 * 5);
+    assertCovers(small.tiles, 1920, 1080, 80);
+  });
+  it('rejects a minimum face size of 0 and an overlap above a half', () => {
+    assert.throws(() => planFaceSize(100, 100, 64, 0, tiling), RangeError);
+    assert.throws(() => planFaceSize(100, 100, 64, 10, { smallestFace: 10, overlap: 0.6 }), RangeError);
+  });
+});
+
+describe('detectAtFaceSize', () => {
+  it('finds a face only its own size shows, maps it into the frame, and keeps one box for it across overlapping tiles', async () => {
+    // A fake detector that sees a bright green pixel at its input's own scale: a box of 6 input px around it.
+    const inputSize = 64;
+    const model: DetectorModel = {
+      name: 'fake',
+      inputSize,
+      minScore: 0.5,
+      iouThreshold: 0.5,
+      async run(image) {
+        const boxes: number[] = [];
+        const scores: number[] = [];
+        for (let i = 0; i < inputSize * inputSize; i++) {
+          if (image[i * 3 + 1]! > 200 && image[i * 3]! < 50) {
+            const x = (i % inputSize) / inputSize;
+            const y = Math.floor(i / inputSize) / inputSize;
+            boxes.push(x - 3 / inputSize, y - 3 / inputSize, x + 3 / inputSize, y + 3 / inputSize);
+            scores.push(0.9);
+          }
+        }
+        return { boxes: Float32Array.from(boxes), scores: Float32Array.from(scores) };
+      },
+    };
+    const frame: RgbImage = { width: 320, height: 180, data: new Uint8Array(320 * 180 * 3).fill(0) };
+    // One marker in the middle of a tile, one where tiles overlap (x 48–64 is shared by the first two).
+    for (const [x, y] of [
+      [150, 100],
+      [56, 30],
+    ] as const)
+      frame.data.set([0, 255, 0], (y * 320 + x) * 3);
+    const found = await detectAtFaceSize(model, frame, 10, { smallestFace: 10, overlap: 0.25 });
+    const centres = found.map((d) => [Math.round((d.x1 + d.x2) / 2), Math.round((d.y1 + d.y2) / 2)]).sort((a, b) => a[0]! - b[0]!);
+    assert.deepEqual(centres, [
+      [56, 30],
+      [150, 100],
+    ]);
   });
 });
 

@@ -14,6 +14,8 @@ import {
   type TrackerStateStore,
 } from '../src/index.js';
 import { testFaceStage } from '../src/testing.js';
+import { FaceMetrics, type FrameFaceAccount } from '../src/index.js';
+import { Registry } from 'prom-client';
 
 // A real picture (the first frame of a shipped scene) as the JPEG that ingest would send.
 const still = sharedData('scenes/intel_headpose_2people_female_male.gif');
@@ -148,6 +150,94 @@ describe('face stage', () => {
     const expected = { x: 75, y: 30, width: 75, height: 90 };
     for (const key of ['x', 'y', 'width', 'height'] as const)
       assert.ok(Math.abs(face.box![key] - expected[key]) < 1e-3, `${key}: ${face.box![key]} vs ${expected[key]}`);
+  });
+  it("asks the detector for faces down to FACE_MIN_SIZE in the frame's own pixels", async () => {
+    const jpeg = readFileSync(still);
+    const { width, height } = await sharp(jpeg).metadata();
+    const asked: (number | undefined)[] = [];
+    const detector: FaceDetector = {
+      async detect(_frame, options) {
+        asked.push(options?.minFaceSize);
+        return [];
+      },
+    };
+    const facesTopic = topicName(topics.faces, 'fm');
+    await runStageInMemory(testFaceStage(detector, { minFaceSize: 30 }), {
+      topicPrefix: 'fm',
+      inputs: (prefix) => [
+        {
+          topic: topicName(topics.frames, prefix),
+          key: 'cam',
+          value: encodeMessage(
+            topics.frames,
+            makeMessage(topics.frames, {
+              ref: { streamId: 'cam', seq: 1, width: width!, height: height!, sourceWidth: width! * 2, sourceHeight: height! * 2 },
+              jpeg,
+            }),
+          ),
+        },
+      ],
+      read: [facesTopic],
+      done: (got) => got.get(facesTopic)!.length >= 1,
+    });
+    // 30 source pixels are 15 pixels of a frame ingest halved.
+    assert.deepEqual(asked, [15]);
+  });
+
+  it("passes every detected face on or counts it dropped, by reason, in emostream_face_dropped_total and the stream's account", async () => {
+    const jpeg = await sharp(readFileSync(still)).jpeg().toBuffer();
+    const { width, height } = await sharp(jpeg).metadata();
+    // Per frame: a face seen throughout (high score), one narrower than FACE_MIN_SIZE (20), one
+    // scoring below the tracker's birth threshold (0.7) that no track awaits.
+    const detector: FaceDetector = {
+      async detect() {
+        return [
+          { x1: 30, y1: 20, x2: 130, y2: 140, score: 0.95 },
+          { x1: 200, y1: 20, x2: 210, y2: 30, score: 0.9 },
+          { x1: 300, y1: 100, x2: 360, y2: 170, score: 0.6 },
+        ];
+      },
+    };
+    const registry = new Registry();
+    const accounts: FrameFaceAccount[] = [];
+    // A track needs two frames in a row before it is passed on: the first frame's face is unconfirmed.
+    const stage = testFaceStage(detector, {
+      metrics: new FaceMetrics(registry),
+      tracker: { minHits: 2 },
+      onFaceAccount: (streamId, account) => {
+        assert.equal(streamId, 'desk');
+        accounts.push(account);
+      },
+    });
+    const facesTopic = topicName(topics.faces, 'fd');
+    const { records } = await runStageInMemory(stage, {
+      topicPrefix: 'fd',
+      inputs: (prefix) =>
+        [1, 7, 13].map((seq) => ({
+          topic: topicName(topics.frames, prefix),
+          key: 'desk',
+          value: encodeMessage(
+            topics.frames,
+            makeMessage(topics.frames, { ref: { streamId: 'desk', seq, width: width!, height: height! }, jpeg }),
+          ),
+        })),
+      read: [facesTopic],
+      done: (got) => got.get(facesTopic)!.length >= 3,
+    });
+    const events = records.get(facesTopic)!.map((r) => fromBinary(FaceCropsSchema, r.value!).faces.length);
+    assert.deepEqual(events, [0, 1, 1]);
+    assert.deepEqual(accounts, [
+      { detected: 3, passedOn: 0, dropped: { unconfirmed_track: 1, min_size: 1, low_score: 1 } },
+      { detected: 3, passedOn: 1, dropped: { min_size: 1, low_score: 1 } },
+      { detected: 3, passedOn: 1, dropped: { min_size: 1, low_score: 1 } },
+    ]);
+    const value = async (name: string, labels: Record<string, string> = {}) =>
+      (await registry.getSingleMetric(name)!.get()).values.find((v) => Object.entries(labels).every(([k, l]) => v.labels[k] === l))!.value;
+    assert.equal(await value('emostream_face_detections_total'), 9);
+    assert.equal(await value('emostream_face_crops_total'), 2);
+    assert.equal(await value('emostream_face_dropped_total', { reason: 'min_size' }), 3);
+    assert.equal(await value('emostream_face_dropped_total', { reason: 'low_score' }), 3);
+    assert.equal(await value('emostream_face_dropped_total', { reason: 'unconfirmed_track' }), 1);
   });
 });
 
