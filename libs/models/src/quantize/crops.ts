@@ -10,14 +10,14 @@ import { createHash } from 'node:crypto';
 import { readdirSync, statSync } from 'node:fs';
 import { basename, extname, join, resolve } from 'node:path';
 import { packageDir } from '@emostream/shared';
-import { preprocessFace, tensorSettingsOf, type CropSettings, type PackFaceDetector, type RgbImage, type TensorSettings } from '@emostream/vision';
+import { DEFAULT_MIN_FACE_SIZE, preprocessFace, tensorSettingsOf, type CropSettings, type PackFaceDetector, type RgbImage, type TensorSettings } from '@emostream/vision';
 import { decodeImage, gifFrameCount } from '../media.js';
 
 /** Where the shipped calibration set lives (the repository's test media). */
 export const SHIPPED_MEDIA_DIR = resolve(packageDir(import.meta.url), '../../test/media');
 export const SHIPPED = 'shipped';
 /** The face stage's default FACE_MIN_SIZE: smaller faces never reach the backbone. */
-export const MIN_FACE_SIZE = 12;
+export const MIN_FACE_SIZE = DEFAULT_MIN_FACE_SIZE;
 /** GIF pages of the shipped scenes taken: every 4th (consecutive pages are nearly the same picture). */
 const SHIPPED_GIF_STEP = 4;
 
