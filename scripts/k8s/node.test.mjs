@@ -13,8 +13,9 @@
 //  3. The overlay's NetworkPolicies enforced by kube-router (scripts/k8s/policy.mjs): ops ports only
 //     for Prometheus, no link-local egress for ingest (last: the stages' broker is not a Strimzi pod,
 //     so the policies cut them off from it).
-// Starts its own broker (scripts/kafka/kafka.mjs, with the second listener). Needs root; not part
-// of `npm run test:k8s` (it changes the machine: a bridge, cgroups, kernel settings it restores).
+// Starts its own broker (scripts/kafka/kafka.mjs, with the second listener). Needs root (it changes
+// the machine: a bridge, cgroups, kernel settings it restores); `npm run test:k8s` runs it after the
+// control-plane test.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
