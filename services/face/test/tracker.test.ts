@@ -277,6 +277,9 @@ describe('faceTrackerConfigSchema', () => {
       appearanceWeight: 0.5,
       appearanceGate: 0.8,
       appearanceVeto: 0.5,
+      swapMargin: 0.1,
+      reidGate: 0.6,
+      duplicateOverlap: 0.6,
       maxJump: 4,
       maxScaleChange: 2,
       recoverFromLastObservation: true,
@@ -375,6 +378,70 @@ describe('FaceTracker with appearance (sampled video)', () => {
       }
     }
     assert.ok(ended.size > 20, `the run ended ${ended.size} tracks`);
+  });
+
+  /** A unit descriptor between persons `a` and `b`: cosine `mix` with `a`'s look (for looks that are alike but not equal). */
+  const between = (a: number, b: number, mix: number): number[] => look(a).map((v, i) => mix * v + Math.sqrt(1 - mix * mix) * look(b)[i]!);
+
+  it('never moves an id to another person while that person’s own track is alive: appearance vetoes the swap (issue 25)', () => {
+    // Person 0 is hidden for a frame while person 1 walks onto the box where person 0 was predicted.
+    // The face there looks 0.75 like person 1's track and 0.55 like person 0's: above the absolute veto
+    // (0.5), so only the swap veto keeps person 0's id off person 1.
+    const frames = (swapMargin: number) => {
+      const tracker = new FaceTracker(config({ minHits: 1, maxMisses: 5, swapMargin }));
+      tracker.update([seen(100, 0), seen(400, 1)], 1);
+      tracker.update([seen(110, 0), seen(330, 1)], 2);
+      const onPersonZeroBox = { ...face(120), appearance: between(1, 0, 0.75) };
+      // The face is mostly person 1 (cosine with person 0's track: √(1 − 0.75²) ≈ 0.66, with person 1's: 0.75).
+      return tracker.update([onPersonZeroBox], 3);
+    };
+    const withVeto = frames(0.05);
+    assert.notDeepEqual(ids(withVeto), [1], 'id 1 (person 0) must not take a face that looks more like person 1');
+    const withoutVeto = frames(2);
+    assert.deepEqual(ids(withoutVeto), [1], 'without the swap veto the overlap wins and id 1 jumps to person 1 (the fault)');
+  });
+
+  it('gives a person hidden for three sampled frames the same id back, and starts no second track for them (issue 25)', () => {
+    // Walks right 40 px a frame, hidden for frames 4–6 (behind a pillar), comes out 300 px further on
+    // (ahead of its prediction) looking 0.7 like its track (turned, lit differently): no overlap with the
+    // prediction, below appearanceGate (0.8).
+    const comeBack = { ...face(380), appearance: between(0, 1, 0.7) };
+    const frames = [
+      [seen(0, 0), seen(500, 2, 300)],
+      [seen(40, 0), seen(500, 2, 300)],
+      [seen(80, 0), seen(500, 2, 300)],
+      [seen(500, 2, 300)],
+      [seen(500, 2, 300)],
+      [seen(500, 2, 300)],
+      [comeBack, seen(500, 2, 300)],
+    ];
+    const withReid = run(new FaceTracker(config({ minHits: 1, maxMisses: 5, maxJump: 1 })), frames);
+    assert.deepEqual(ids(withReid.at(-1)!), [1, 2], 'the person comes back under id 1');
+    assert.deepEqual(
+      withReid.flatMap((u) => u.ended),
+      [],
+    );
+    const withoutReid = run(new FaceTracker(config({ minHits: 1, maxMisses: 5, maxJump: 1, reidGate: 1 })), frames);
+    assert.deepEqual(ids(withoutReid.at(-1)!), [2, 3], 'without re-identification a second id starts while id 1 is alive (the fault)');
+  });
+
+  it('does not give a returning face to a track it does not look most like', () => {
+    const tracker = new FaceTracker(config({ minHits: 1, maxMisses: 5, maxJump: 1 }));
+    run(tracker, [[seen(0, 0), seen(500, 1, 300)], [seen(40, 0), seen(500, 1, 300)], [], []]);
+    // A newcomer near where person 0 went looks 0.65 like person 0's track and 0.76 like person 1's.
+    const update = tracker.update([{ ...face(200), appearance: between(1, 0, 0.76) }], 5);
+    assert.deepEqual(ids(update), [3], 'a new id, not 1 or 2');
+  });
+
+  it('starts no second track from a second box on a face a track already has (a close-up, issue 25)', () => {
+    const closeUp = (duplicateOverlap: number) => {
+      const tracker = new FaceTracker(config({ minHits: 1, duplicateOverlap }));
+      tracker.update([seen(100, 0, 50, 250)], 1);
+      // The detectors give the close-up a second, smaller box mostly inside the first (mouth and chin).
+      return tracker.update([seen(105, 0, 55, 250), { ...face(150, 220, 0.9, 120), appearance: look(0) }], 2);
+    };
+    assert.deepEqual(ids(closeUp(0.6)), [1]);
+    assert.deepEqual(ids(closeUp(0.9)), [1, 2], 'with a looser check (0.9) the second box starts id 2 (the fault)');
   });
 
   it('restores from a JSON snapshot and goes on exactly as the tracker it was taken from', () => {

@@ -75,6 +75,30 @@ export const faceTrackerConfigSchema = z
       .max(1)
       .default(0.5)
       .describe('A track never matches a face this unlike it (cosine below), however much they overlap: keeps two crossing faces apart.'),
+    swapMargin: z.coerce
+      .number()
+      .min(0)
+      .max(2)
+      .default(0.1)
+      .describe(
+        'A track never takes a face that looks more like another live track than like itself by more than this (cosine): appearance vetoes an id moving from one person to another when their boxes cross or one of them is hidden.',
+      ),
+    reidGate: z.coerce
+      .number()
+      .min(-1)
+      .max(1)
+      .default(0.6)
+      .describe(
+        'Least appearance similarity (cosine) for a track that missed the last frame(s) to take back a face it neither overlaps nor resembles by appearanceGate, when it is the live track that face looks most like and the face is within maxJump face widths per missed frame of where it was last seen: a person hidden for a few frames keeps the id.',
+      ),
+    duplicateOverlap: z.coerce
+      .number()
+      .gt(0)
+      .max(1)
+      .default(0.6)
+      .describe(
+        'A detection lying this much (share of the smaller box) over a face already matched to a track in the same frame starts no track: a second box on one face (another detector, part of a close-up) is no second person.',
+      ),
     maxJump: z.coerce
       .number()
       .gt(0)

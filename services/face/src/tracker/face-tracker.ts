@@ -102,6 +102,8 @@ export class FaceTracker {
   #tracks: Track[] = [];
   #nextId = 1;
   #lastSeq = -Infinity;
+  /** This update's detections → the confirmed track each looks most like (set at the start of `update`). */
+  #likeness = new Map<number, Likeness>();
 
   constructor(config: FaceTrackerConfig) {
     if (config.lowThreshold > config.highThreshold) throw new RangeError('lowThreshold must not be above highThreshold');
@@ -146,6 +148,7 @@ export class FaceTracker {
     const confirmed = this.#tracks.filter((track) => track.trackId !== undefined);
     const tentative = this.#tracks.filter((track) => track.trackId === undefined);
     const matched = new Map<Track, number>(); // track → detection index
+    this.#likeness = this.#config.appearanceWeight > 0 ? likeness(confirmed, detections) : new Map();
 
     // 1. High detections against every confirmed track, on overlap and appearance.
     const first = this.#matchFused(confirmed, high, detections, frameSeq, matched);
@@ -158,6 +161,11 @@ export class FaceTracker {
       const leftover = first.tracks.filter((track) => !matched.has(track));
       highLeft = this.#matchOnOverlap(leftover, highLeft, detections, (track) => track.box, this.#config.matchIou, matched).detections;
     }
+    // 3b. Re-identification: leftover tracks take back a face within reach that looks most like them.
+    if (this.#config.appearanceWeight > 0) {
+      const leftover = confirmed.filter((track) => !matched.has(track));
+      highLeft = this.#reidentify(leftover, highLeft, detections, frameSeq, matched);
+    }
     // 4. Leftover high detections against tentative tracks.
     const third = this.#matchOnOverlap(
       tentative,
@@ -168,8 +176,13 @@ export class FaceTracker {
       matched,
     );
 
-    // Births from the high detections nobody took.
-    const born: Track[] = third.detections.map((index) => {
+    // Births from the high detections nobody took, but none from a second box on a face a track
+    // already has in this frame (a close-up's second box, another detector's box on the same face).
+    const trackedBoxes = [...matched.values()].map((index) => detections[index]!.box);
+    const unborn = third.detections.filter(
+      (index) => !trackedBoxes.some((box) => overlapOfSmaller(box, detections[index]!.box) >= this.#config.duplicateOverlap),
+    );
+    const born: Track[] = unborn.map((index) => {
       const detection = detections[index]!;
       const track: Track = {
         trackId: undefined,
@@ -248,7 +261,7 @@ export class FaceTracker {
         const overlap = iou(predicted, detection.box);
         const similarity = track.appearance && detection.appearance ? cosine(track.appearance, detection.appearance) : undefined;
         if (similarity === undefined) return overlap >= matchIou ? 1 - overlap : undefined;
-        if (similarity < appearanceVeto) return undefined;
+        if (similarity < appearanceVeto || this.#swapVetoed(track, index, similarity)) return undefined;
         const scale = detection.box.width / predicted.width;
         const jump = distance(centre(predicted), centre(detection.box)) / Math.sqrt(predicted.width * detection.box.width);
         const nearEnough = jump <= maxJump * steps && scale <= maxScaleChange && scale >= 1 / maxScaleChange;
@@ -281,14 +294,12 @@ export class FaceTracker {
         const detection = detections[index]!;
         const overlap = iou(box, detection.box);
         if (overlap < minIou) return undefined;
-        // The veto holds in every round: a face very unlike a track is another person.
-        if (
-          appearanceWeight > 0 &&
-          track.appearance &&
-          detection.appearance &&
-          cosine(track.appearance, detection.appearance) < appearanceVeto
-        )
-          return undefined;
+        // The vetoes hold in every round: a face very unlike a track, or clearly more like another
+        // live track, is another person.
+        if (appearanceWeight > 0 && track.appearance && detection.appearance) {
+          const similarity = cosine(track.appearance, detection.appearance);
+          if (similarity < appearanceVeto || this.#swapVetoed(track, index, similarity)) return undefined;
+        }
         return 1 - overlap;
       });
     });
@@ -298,6 +309,52 @@ export class FaceTracker {
       tracks: result.unmatchedRows.map((i) => tracks[i]!),
       detections: result.unmatchedColumns.map((i) => candidates[i]!),
     };
+  }
+
+  /**
+   * Whether detection `index` looks more like another live track than like `track` (at `similarity`)
+   * by more than swapMargin: then it is that other person, and `track` taking it would move an id
+   * from one person to another (two faces crossing, one of them hidden for the moment).
+   */
+  #swapVetoed(track: Track, index: number, similarity: number): boolean {
+    const best = this.#likeness.get(index);
+    return best !== undefined && best.track !== track && best.similarity - similarity > this.#config.swapMargin;
+  }
+
+  /**
+   * Tracks left unmatched take back, on appearance, a face they neither overlap nor resemble by
+   * appearanceGate: allowed when the face looks at least reidGate like the track, more like it than
+   * like any other live track, and lies within maxJump face widths per frame since the track was
+   * last seen (from its last box or its prediction) at a width within maxScaleChange. A person
+   * hidden behind another or a pillar for a few frames comes back under the same id instead of
+   * starting a second track while the first is still alive. Returns the detections left.
+   */
+  #reidentify(
+    tracks: readonly Track[],
+    candidates: readonly number[],
+    detections: readonly Detection[],
+    frameSeq: number,
+    matched: Map<Track, number>,
+  ): number[] {
+    const { reidGate, maxJump, maxScaleChange } = this.#config;
+    const cost = tracks.map((track) => {
+      const predicted = this.#predict(track, frameSeq);
+      const steps = track.misses + 1;
+      return candidates.map((index): number | undefined => {
+        const detection = detections[index]!;
+        const best = this.#likeness.get(index);
+        if (!best || best.track !== track || best.similarity < reidGate) return undefined;
+        const scale = detection.box.width / track.box.width;
+        if (scale > maxScaleChange || scale < 1 / maxScaleChange) return undefined;
+        const reach = maxJump * steps * Math.sqrt(track.box.width * detection.box.width);
+        const to = centre(detection.box);
+        if (Math.min(distance(centre(track.box), to), distance(centre(predicted), to)) > reach) return undefined;
+        return (1 - best.similarity) / 2;
+      });
+    });
+    const result = matchByCost(cost, candidates.length);
+    for (const [track, candidate] of result.pairs) matched.set(tracks[track]!, candidates[candidate]!);
+    return result.unmatchedColumns.map((i) => candidates[i]!);
   }
 
   #predict(track: Track, frameSeq: number): FaceBox {
@@ -327,6 +384,35 @@ export class FaceTracker {
     track.hits += 1;
     track.misses = 0;
   }
+}
+
+/** The confirmed track a detection looks most like, and the cosine. */
+interface Likeness {
+  readonly track: Track;
+  readonly similarity: number;
+}
+
+/** For each detection with a descriptor, the track (of those with a descriptor) it looks most like. */
+function likeness(tracks: readonly Track[], detections: readonly Detection[]): Map<number, Likeness> {
+  const result = new Map<number, Likeness>();
+  detections.forEach((detection, index) => {
+    if (!detection.appearance) return;
+    for (const track of tracks) {
+      if (!track.appearance) continue;
+      const similarity = cosine(track.appearance, detection.appearance);
+      if (similarity > (result.get(index)?.similarity ?? -Infinity)) result.set(index, { track, similarity });
+    }
+  });
+  return result;
+}
+
+/** Intersection over the smaller box's area: 1 when one box lies inside the other. */
+function overlapOfSmaller(a: FaceBox, b: FaceBox): number {
+  const width = Math.min(a.x + a.width, b.x + b.width) - Math.max(a.x, b.x);
+  const height = Math.min(a.y + a.height, b.y + b.height) - Math.max(a.y, b.y);
+  if (width <= 0 || height <= 0) return 0;
+  const smaller = Math.min(a.width * a.height, b.width * b.height);
+  return smaller > 0 ? (width * height) / smaller : 0;
 }
 
 /** Whether another detection overlaps detection `index` (a face partly in front of or behind another). */
