@@ -32,7 +32,7 @@ import {
 } from '@emostream/shared';
 import { kafkaBrokers, kafkaTestConfig, randomPrefix, readEachRecordOnce, unshippedMediaMissing, waitFor } from '@emostream/shared/testing';
 import { cutPortraits, renderScene, type RenderedScene } from './synthetic-scenes.js';
-import { cachedPackDetector, sampleFile, type SampledFile } from './track-file.js';
+import { cachedStageDetector, sampleFile, type SampledFile } from './track-file.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const emo = path.join(root, 'cli', 'bin', 'emo.mjs');
@@ -175,7 +175,7 @@ describe(
     let sampled: SampledFile;
     before(async () => {
       workDir = mkdtempSync(path.join(tmpdir(), 'emostream-face-restart-'));
-      const detector = await cachedPackDetector();
+      const detector = await cachedStageDetector();
       const portraits = await cutPortraits((frame) => detector.detectRgb(frame));
       scene = await renderScene(
         {

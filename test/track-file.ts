@@ -1,7 +1,8 @@
 /**
  * Runs a video file through the face stage as the pipeline does: ingest's own reader samples it
  * (the reference's sampling, frames 1, 1+k, …, JPEG), and the real face stage (the pack's detectors,
- * the tracker under test, crops) handles the frames on the in-memory bus. Returns what the faces
+ * the tracker under test, crops) handles the frames on the in-memory bus. Detection is the face
+ * stage's own path, so what is measured here is what ships. Returns what the faces
  * topic carried per sampled frame. Used by the tracking tests and `npm run bench:tracking`.
  */
 import { createHash } from 'node:crypto';
@@ -51,10 +52,11 @@ export async function sampleFile(file: string, streamId: string): Promise<Sample
 }
 
 /**
- * The default pack's detectors, remembering each frame's answer: comparing trackers on the same
- * frames costs one detection per frame, and each tracker sees exactly the same detections.
+ * The face stage's detector (`openPackFaceDetector`, as `emo serve face` and `emo run` open it) on the
+ * pack's detectors, remembering each frame's answer: comparing trackers on the same frames costs one
+ * detection per frame, and each tracker sees exactly the same detections.
  */
-export async function cachedPackDetector(
+export async function cachedStageDetector(
   pack = 'default',
 ): Promise<FaceDetector & { detectRgb(frame: RgbImage): Promise<Detection[]>; readonly stats: { frames: number; ms: number } }> {
   // The face stage's own detection path (openPackFaceDetector), with its default minimum face size.

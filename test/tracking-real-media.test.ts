@@ -9,9 +9,9 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ffmpeg, h264Output, sharedData, videoInfo } from '@emostream/shared/testing';
-import { cachedPackDetector, sampleFile, trackSampledFile, type TrackedFrame } from './track-file.js';
+import { cachedStageDetector, sampleFile, trackSampledFile, type TrackedFrame } from './track-file.js';
 
-type Detector = Awaited<ReturnType<typeof cachedPackDetector>>;
+type Detector = Awaited<ReturnType<typeof cachedStageDetector>>;
 
 /** Track ids in order of first appearance. */
 function trackIds(frames: readonly TrackedFrame[]): string[] {
@@ -33,7 +33,7 @@ describe('tracking real footage at the pipeline’s sampling', () => {
   let detector: Detector;
   let workDir: string;
   before(async () => {
-    detector = await cachedPackDetector();
+    detector = await cachedStageDetector();
     workDir = mkdtempSync(path.join(tmpdir(), 'emostream-tracking-test-'));
   });
   after(() => rmSync(workDir, { recursive: true, force: true }));
