@@ -279,6 +279,7 @@ describe('faceTrackerConfigSchema', () => {
       appearanceVeto: 0.5,
       swapMargin: 0.1,
       reidGate: 0.6,
+      reidMaxJump: 1.5,
       duplicateOverlap: 0.6,
       maxJump: 4,
       maxScaleChange: 2,
@@ -415,18 +416,18 @@ describe('FaceTracker with appearance (sampled video)', () => {
       [seen(500, 2, 300)],
       [comeBack, seen(500, 2, 300)],
     ];
-    const withReid = run(new FaceTracker(config({ minHits: 1, maxMisses: 5, maxJump: 1 })), frames);
+    const withReid = run(new FaceTracker(config({ minHits: 1, maxMisses: 5, reidMaxJump: 1 })), frames);
     assert.deepEqual(ids(withReid.at(-1)!), [1, 2], 'the person comes back under id 1');
     assert.deepEqual(
       withReid.flatMap((u) => u.ended),
       [],
     );
-    const withoutReid = run(new FaceTracker(config({ minHits: 1, maxMisses: 5, maxJump: 1, reidGate: 1 })), frames);
+    const withoutReid = run(new FaceTracker(config({ minHits: 1, maxMisses: 5, reidMaxJump: 1, reidGate: 1 })), frames);
     assert.deepEqual(ids(withoutReid.at(-1)!), [2, 3], 'without re-identification a second id starts while id 1 is alive (the fault)');
   });
 
   it('does not give a returning face to a track it does not look most like', () => {
-    const tracker = new FaceTracker(config({ minHits: 1, maxMisses: 5, maxJump: 1 }));
+    const tracker = new FaceTracker(config({ minHits: 1, maxMisses: 5, reidMaxJump: 1 }));
     run(tracker, [[seen(0, 0), seen(500, 1, 300)], [seen(40, 0), seen(500, 1, 300)], [], []]);
     // A newcomer near where person 0 went looks 0.65 like person 0's track and 0.76 like person 1's.
     const update = tracker.update([{ ...face(200), appearance: between(1, 0, 0.76) }], 5);

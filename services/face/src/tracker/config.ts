@@ -91,13 +91,20 @@ export const faceTrackerConfigSchema = z
       .describe(
         'Least appearance similarity (cosine) for a track that missed the last frame(s) to take back a face it neither overlaps nor resembles by appearanceGate, when it is the live track that face looks most like and the face is within maxJump face widths per missed frame of where it was last seen: a person hidden for a few frames keeps the id.',
       ),
+    reidMaxJump: z.coerce
+      .number()
+      .gt(0)
+      .default(1.5)
+      .describe(
+        'Farthest, in face widths per processed frame since the track was last seen, a face may be from the track (its last box or its prediction) to be re-identified on appearance: a hidden person walks on, at walking speed.',
+      ),
     duplicateOverlap: z.coerce
       .number()
       .gt(0)
       .max(1)
       .default(0.6)
       .describe(
-        'A detection lying this much (share of the smaller box) over a face already matched to a track in the same frame starts no track: a second box on one face (another detector, part of a close-up) is no second person.',
+        'A detection lying this much (share of the smaller box) over a face already matched to a track in the same frame starts no track: a second box on one face (another detector, part of a close-up) is no second person. And two live tracks on one person are made one: an unmatched track whose last box lies this much over a face another track took, and that looks at least reidGate like it, is the same person; the older id keeps the face and the younger track ends.',
       ),
     maxJump: z.coerce
       .number()

@@ -176,6 +176,8 @@ export class FaceTracker {
       matched,
     );
 
+    if (this.#config.appearanceWeight > 0) ended.push(...this.#mergeDuplicates(confirmed, detections, matched));
+
     // Births from the high detections nobody took, but none from a second box on a face a track
     // already has in this frame (a close-up's second box, another detector's box on the same face).
     const trackedBoxes = [...matched.values()].map((index) => detections[index]!.box);
@@ -312,6 +314,39 @@ export class FaceTracker {
   }
 
   /**
+   * Two live tracks on one person become one: a confirmed track left unmatched whose last box lies
+   * duplicateOverlap over a face another track took in this frame, and that looks at least reidGate
+   * like that face, is the same person (a second track started while the first was hidden, and the
+   * two would take the face in turns). The older id keeps the face; the younger track ends at once.
+   * Returns the ids ended.
+   */
+  #mergeDuplicates(confirmed: readonly Track[], detections: readonly Detection[], matched: Map<Track, number>): number[] {
+    const { duplicateOverlap, reidGate } = this.#config;
+    const ended: number[] = [];
+    const merged = new Set<Track>();
+    for (const idle of confirmed) {
+      if (merged.has(idle) || matched.has(idle) || !idle.appearance || idle.trackId === undefined) continue;
+      for (const [holder, index] of matched) {
+        const detection = detections[index]!;
+        if (holder === idle || holder.trackId === undefined || !detection.appearance) continue;
+        const similarity = cosine(idle.appearance, detection.appearance);
+        if (overlapOfSmaller(idle.box, detection.box) < duplicateOverlap || similarity < reidGate) continue;
+        if (this.#swapVetoed(idle, index, similarity)) continue; // the face is clearly another live track's
+        const [older, younger] = idle.trackId < holder.trackId ? [idle, holder] : [holder, idle];
+        if (older === idle) {
+          matched.delete(holder);
+          matched.set(idle, index);
+        }
+        ended.push(younger.trackId!);
+        merged.add(younger);
+        this.#tracks = this.#tracks.filter((track) => track !== younger);
+        break;
+      }
+    }
+    return ended;
+  }
+
+  /**
    * Whether detection `index` looks more like another live track than like `track` (at `similarity`)
    * by more than swapMargin: then it is that other person, and `track` taking it would move an id
    * from one person to another (two faces crossing, one of them hidden for the moment).
@@ -324,7 +359,7 @@ export class FaceTracker {
   /**
    * Tracks left unmatched take back, on appearance, a face they neither overlap nor resemble by
    * appearanceGate: allowed when the face looks at least reidGate like the track, more like it than
-   * like any other live track, and lies within maxJump face widths per frame since the track was
+   * like any other live track, and lies within reidMaxJump face widths per frame since the track was
    * last seen (from its last box or its prediction) at a width within maxScaleChange. A person
    * hidden behind another or a pillar for a few frames comes back under the same id instead of
    * starting a second track while the first is still alive. Returns the detections left.
@@ -336,7 +371,7 @@ export class FaceTracker {
     frameSeq: number,
     matched: Map<Track, number>,
   ): number[] {
-    const { reidGate, maxJump, maxScaleChange } = this.#config;
+    const { reidGate, reidMaxJump: maxJump, maxScaleChange } = this.#config;
     const cost = tracks.map((track) => {
       const predicted = this.#predict(track, frameSeq);
       const steps = track.misses + 1;
