@@ -1,12 +1,13 @@
 /**
  * Scenes with ground truth for tracking tests and `npm run bench:tracking`: real faces cut out of
- * real photos (face-api's npm-shipped samples and ../shared/data stills) move over drawn backgrounds —
- * walking, crossing in front of each other, approaching the camera, leaving and coming back — with
- * hard cuts between shots; rendered frame by frame (sharp) and encoded as a 25 fps H.264 video
+ * real photos (face-api's npm-shipped samples and ../shared/data stills, `cutPortraits`) or, frame by
+ * frame, out of the shipped real clips (test/media, `cutClipPortraits`) move over drawn backgrounds —
+ * walking, crossing in front of each other, passing behind pillars, approaching the camera, leaving
+ * and coming back — with hard cuts between shots; rendered frame by frame (sharp) and encoded as a 25 fps H.264 video
  * (ffmpeg), so the pipeline reads them as it reads any file. The ground truth is each face's box in
  * every rendered frame, known from how it was drawn.
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -14,18 +15,27 @@ import path from 'node:path';
 import sharp from 'sharp';
 import type { FaceBox, LabelledBox } from '@emostream/face';
 import type { Detection, RgbImage } from '@emostream/vision';
-import { h264Output, sharedData } from '@emostream/shared/testing';
+import { h264Output, sharedData, videoInfo } from '@emostream/shared/testing';
 
 type Overlay = NonNullable<Parameters<ReturnType<typeof sharp>['composite']>[0]>[number];
 
-/** A face cut out of a photo: RGBA pixels with a soft elliptical edge, and where the face is in them. */
-export interface Portrait {
-  readonly id: string;
+/** A face cut out of one picture: RGBA pixels with a soft elliptical edge, and where the face is in them. */
+export interface PortraitFrame {
   readonly width: number;
   readonly height: number;
   readonly rgba: Buffer;
-  /** The face's box inside the cut-out (the detector's box on the photo). */
+  /** The face's box inside the cut-out (the detector's box on the picture). */
   readonly face: FaceBox;
+}
+
+/**
+ * A person to put in scenes: one cut-out (from a photo) or several (from a clip, the face as it
+ * moved, spoke and turned there), shown in turn at `fps` and back, so a face from a clip keeps moving.
+ */
+export interface Portrait {
+  readonly id: string;
+  readonly frames: readonly PortraitFrame[];
+  readonly fps: number;
 }
 
 /** Where an actor's face is at time `t` (seconds from the start of its shot): centre and width, in frame pixels. */
@@ -49,6 +59,8 @@ export interface Shot {
   readonly palette: readonly [string, string, string];
   /** Drawn back to front: a later actor passes in front of an earlier one. */
   readonly actors: readonly Actor[];
+  /** Pillars, signs: drawn over every actor (frame pixels), so a face passing behind one is hidden for a while. */
+  readonly occluders?: readonly FaceBox[];
 }
 
 export interface SceneSpec {
@@ -97,38 +109,190 @@ export async function cutPortraits(
     const frame: RgbImage = { width: info.width, height: info.height, data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) };
     const faces = (await detect(frame)).filter((f) => f.score >= 0.8 && f.x2 - f.x1 >= 60);
     for (const [n, f] of faces.entries()) {
-      const faceWidth = f.x2 - f.x1;
-      const faceHeight = f.y2 - f.y1;
-      const left = Math.max(0, Math.round(f.x1 - 0.4 * faceWidth));
-      const top = Math.max(0, Math.round(f.y1 - 0.45 * faceHeight));
-      const right = Math.min(info.width, Math.round(f.x2 + 0.4 * faceWidth));
-      const bottom = Math.min(info.height, Math.round(f.y2 + 0.35 * faceHeight));
-      const width = right - left;
-      const height = bottom - top;
-      const mask = await sharp(
-        Buffer.from(
-          `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}"><defs><filter id="f"><feGaussianBlur stdDeviation="${Math.max(2, width / 40)}"/></filter></defs>` +
-            `<ellipse cx="${width / 2}" cy="${height / 2}" rx="${width * 0.46}" ry="${height * 0.47}" fill="white" filter="url(#f)"/></svg>`,
-        ),
-      )
-        .extractChannel(0)
-        .raw()
-        .toBuffer();
-      const rgba = await sharp(data, { raw: { width: info.width, height: info.height, channels: 3 } })
-        .extract({ left, top, width, height })
-        .joinChannel(mask, { raw: { width, height, channels: 1 } })
-        .raw()
-        .toBuffer();
-      portraits.push({
-        id: `${path.basename(photo, '.jpg')}#${n}`,
-        width,
-        height,
-        rgba,
-        face: { x: f.x1 - left, y: f.y1 - top, width: faceWidth, height: faceHeight },
-      });
+      portraits.push({ id: `${path.basename(photo, '.jpg')}#${n}`, frames: [await cutOut(frame, f)], fps: 1 });
     }
   }
   return portraits;
+}
+
+/** The face `f` of `frame` with hair and chin (1.8 × the face box) and a feathered elliptical edge. */
+async function cutOut(frame: RgbImage, f: Detection): Promise<PortraitFrame> {
+  const faceWidth = f.x2 - f.x1;
+  const faceHeight = f.y2 - f.y1;
+  const left = Math.max(0, Math.round(f.x1 - 0.4 * faceWidth));
+  const top = Math.max(0, Math.round(f.y1 - 0.45 * faceHeight));
+  const right = Math.min(frame.width, Math.round(f.x2 + 0.4 * faceWidth));
+  const bottom = Math.min(frame.height, Math.round(f.y2 + 0.35 * faceHeight));
+  const width = right - left;
+  const height = bottom - top;
+  const mask = await sharp(
+    Buffer.from(
+      `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}"><defs><filter id="f"><feGaussianBlur stdDeviation="${Math.max(2, width / 40)}"/></filter></defs>` +
+        `<ellipse cx="${width / 2}" cy="${height / 2}" rx="${width * 0.46}" ry="${height * 0.47}" fill="white" filter="url(#f)"/></svg>`,
+    ),
+  )
+    .extractChannel(0)
+    .raw()
+    .toBuffer();
+  const rgba = await sharp(Buffer.from(frame.data.buffer, frame.data.byteOffset, frame.data.byteLength), {
+    raw: { width: frame.width, height: frame.height, channels: 3 },
+  })
+    .extract({ left, top, width, height })
+    .joinChannel(mask, { raw: { width, height, channels: 1 } })
+    .raw()
+    .toBuffer();
+  return { width, height, rgba, face: { x: f.x1 - left, y: f.y1 - top, width: faceWidth, height: faceHeight } };
+}
+
+/** A clip of the shipped test media (test/media, licences in its MANIFEST.md) whose people become portraits. */
+export interface CastClip {
+  /** Path under the test media folder. */
+  readonly file: string;
+  /** Portrait ids are `<name>#<n>`, people numbered left to right as first seen. */
+  readonly name: string;
+  /** A face is cut from a frame only where the detector found it this sure and this wide (px). */
+  readonly minScore: number;
+  readonly minWidth: number;
+}
+
+/**
+ * The shippable cast: every person of the shipped clips whose face is big enough to cut out — the
+ * CREMA-D actor (ODbL/DbCL) and the people of three Intel sample scenes (CC BY 4.0): 8 people.
+ */
+export const SHIPPED_CAST: readonly CastClip[] = [
+  { file: 'labelled/cremad_1001_DFA_happy.flv', name: 'cremad_1001', minScore: 0.9, minWidth: 60 },
+  { file: 'scenes/intel_corridor_3people_walk_and_pause.gif', name: 'intel_corridor', minScore: 0.8, minWidth: 45 },
+  { file: 'scenes/intel_headpose_2people_female_male.gif', name: 'intel_headpose', minScore: 0.8, minWidth: 40 },
+  { file: 'scenes/intel_corridor_2people_walking_smallfaces.gif', name: 'intel_smallfaces', minScore: 0.8, minWidth: 14 },
+];
+
+/** Source frames between two cut-outs of a clip's face (the clip's motion at a third of its rate is plenty). */
+const CLIP_FRAME_STEP = 3;
+
+/**
+ * Cuts the people of real clips out, frame by frame, as moving portraits. The clip is decoded (ffmpeg),
+ * every CLIP_FRAME_STEP-th frame detected, and faces are followed from frame to frame by nearest
+ * centre (these clips' people keep apart); a person's portrait is its face in the frames where it was
+ * found surely enough (`minScore`, `minWidth`), each box calibrated at the scenes' scale (`calibrated`).
+ */
+export async function cutClipPortraits(
+  detect: (frame: RgbImage) => Promise<Detection[]>,
+  scene: { width: number; height: number; faceWidth: number },
+  cast: readonly CastClip[] = SHIPPED_CAST,
+): Promise<Portrait[]> {
+  const portraits: Portrait[] = [];
+  for (const clip of cast) {
+    const file = sharedData(clip.file);
+    const { width, height } = videoInfo(file);
+    const fps = clipFps(file);
+    const decoded = spawnSync('ffmpeg', ['-v', 'error', '-i', file, '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-'], {
+      maxBuffer: 1024 * 1024 * 1024,
+    });
+    if (decoded.status !== 0) throw new Error(`ffmpeg could not decode ${file}: ${decoded.stderr.toString()}`);
+    const frameBytes = width * height * 3;
+    const people: { last: Detection; frames: PortraitFrame[]; firstX: number }[] = [];
+    for (let offset = 0; offset + frameBytes <= decoded.stdout.length; offset += frameBytes * CLIP_FRAME_STEP) {
+      const frame: RgbImage = {
+        width,
+        height,
+        data: new Uint8Array(decoded.stdout.buffer, decoded.stdout.byteOffset + offset, frameBytes),
+      };
+      const faces = await detect(frame);
+      const taken = new Set<number>();
+      // Nearest person within a face width of its last box; the rest are new people.
+      for (const face of [...faces].sort((a, b) => b.score - a.score)) {
+        const centre = { x: (face.x1 + face.x2) / 2, y: (face.y1 + face.y2) / 2 };
+        let best = -1;
+        let bestDistance = Infinity;
+        people.forEach((person, i) => {
+          if (taken.has(i)) return;
+          const d = Math.hypot((person.last.x1 + person.last.x2) / 2 - centre.x, (person.last.y1 + person.last.y2) / 2 - centre.y);
+          if (d < bestDistance && d <= person.last.x2 - person.last.x1) [best, bestDistance] = [i, d];
+        });
+        const sure = face.score >= clip.minScore && face.x2 - face.x1 >= clip.minWidth;
+        if (best < 0 && !sure) continue;
+        if (best < 0) best = people.push({ last: face, frames: [], firstX: centre.x }) - 1;
+        taken.add(best);
+        people[best]!.last = face;
+        if (!sure) continue;
+        const cut = await calibrated(await cutOut(frame, face), detect, scene);
+        if (cut) people[best]!.frames.push(cut);
+      }
+    }
+    const found = people.filter((p) => p.frames.length > 0).sort((a, b) => a.firstX - b.firstX);
+    if (found.length === 0) throw new Error(`${clip.file}: no face found surely enough to cut out`);
+    found.forEach((person, n) => portraits.push({ id: `${clip.name}#${n}`, frames: person.frames, fps: fps / CLIP_FRAME_STEP }));
+  }
+  return portraits;
+}
+
+/**
+ * The cut-out with its face box as the detector gives it at the scenes' scale: the cut-out is drawn
+ * alone, its face `faceWidth` wide, on a grey frame of the scenes' size and detected again. Why: a
+ * fused detector's box depends on which of its detectors found the face (the SSD's tall box, BlazeFace's
+ * square one, IoU about 0.4 apart), and which one does changes with the face's size and sharpness; a
+ * truth box of the other convention would count every correct detection as a miss. Undefined when
+ * the face is not found there (the frame is not used).
+ */
+async function calibrated(
+  cut: PortraitFrame,
+  detect: (frame: RgbImage) => Promise<Detection[]>,
+  scene: { width: number; height: number; faceWidth: number },
+): Promise<PortraitFrame | undefined> {
+  const scale = scene.faceWidth / cut.face.width;
+  const width = Math.max(8, Math.round(cut.width * scale));
+  const height = Math.max(8, Math.round(cut.height * scale));
+  const left = Math.round((scene.width - width) / 2);
+  const top = Math.round((scene.height - height) / 2);
+  const pixels = await sharp(cut.rgba, { raw: { width: cut.width, height: cut.height, channels: 4 } })
+    .resize(width, height, { fit: 'fill' })
+    .raw()
+    .toBuffer();
+  const data = await sharp({ create: { width: scene.width, height: scene.height, channels: 3, background: '#808080' } })
+    .composite([{ input: pixels, raw: { width, height, channels: 4 }, left, top }])
+    .removeAlpha()
+    .raw()
+    .toBuffer();
+  const sx = width / cut.width;
+  const sy = height / cut.height;
+  const expected = { x: left + cut.face.x * sx, y: top + cut.face.y * sy, width: cut.face.width * sx, height: cut.face.height * sy };
+  const found = (
+    await detect({ width: scene.width, height: scene.height, data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) })
+  )
+    .map((d) => ({ x: d.x1, y: d.y1, width: d.x2 - d.x1, height: d.y2 - d.y1 }))
+    .filter((box) => boxIou(box, expected) >= 0.3)
+    .sort((a, b) => boxIou(b, expected) - boxIou(a, expected))[0];
+  if (!found) return undefined;
+  return { ...cut, face: { x: (found.x - left) / sx, y: (found.y - top) / sy, width: found.width / sx, height: found.height / sy } };
+}
+
+function boxIou(a: FaceBox, b: FaceBox): number {
+  const overlap = intersection(a, b);
+  return overlap ? area(overlap) / (area(a) + area(b) - area(overlap)) : 0;
+}
+
+/** A clip's frame rate (ffprobe). */
+function clipFps(file: string): number {
+  const probe = spawnSync(
+    'ffprobe',
+    ['-v', 'error', '-select_streams', 'v:0', '-show_entries', 'stream=r_frame_rate', '-of', 'csv=p=0', file],
+    {
+      encoding: 'utf8',
+    },
+  );
+  const [num, den] = probe.stdout.trim().split('/').map(Number);
+  if (probe.status !== 0 || !num || !den) throw new Error(`ffprobe could not read the frame rate of ${file}: ${probe.stderr}`);
+  return num / den;
+}
+
+/** The portrait's cut-out at time `t`: its frames shown in turn at its rate, forwards then backwards (no jump at the loop). */
+function portraitFrameAt(portrait: Portrait, t: number): { frame: PortraitFrame; index: number } {
+  const count = portrait.frames.length;
+  if (count === 1) return { frame: portrait.frames[0]!, index: 0 };
+  const period = 2 * (count - 1);
+  const step = Math.floor(t * portrait.fps) % period;
+  const index = step < count ? step : period - step;
+  return { frame: portrait.frames[index]!, index };
 }
 
 /** Renders `spec` with `portraits` to `file` (H.264, yuv420p) and returns its ground truth. */
@@ -167,11 +331,11 @@ export async function renderScene(spec: SceneSpec, portraits: readonly Portrait[
       for (const actor of shot.actors) {
         const at = position(actor.path, t);
         if (!at) continue;
-        const portrait = byId.get(actor.person)!;
+        const { frame: portrait, index } = portraitFrameAt(byId.get(actor.person)!, t);
         const scale = at.width / portrait.face.width;
         const width = Math.max(8, Math.round(portrait.width * scale));
         const height = Math.max(8, Math.round(portrait.height * (width / portrait.width)));
-        const key = `${portrait.id}@${width}x${height}`;
+        const key = `${actor.person}/${index}@${width}x${height}`;
         let pixels = resized.get(key);
         if (!pixels) {
           pixels = await sharp(portrait.rgba, { raw: { width: portrait.width, height: portrait.height, channels: 4 } })
@@ -199,6 +363,15 @@ export async function renderScene(spec: SceneSpec, portraits: readonly Portrait[
           cutout: { x: left, y: top, width, height },
         });
       }
+      for (const box of shot.occluders ?? []) {
+        const width = Math.round(box.width);
+        const height = Math.round(box.height);
+        layers.push({
+          input: { create: { width, height, channels: 3, background: shot.palette[2] } },
+          left: Math.round(box.x) + margin,
+          top: Math.round(box.y) + margin,
+        });
+      }
       // Two pipelines: sharp extracts before it composites within one.
       const composed = await sharp(background, { raw: { ...canvas, channels: 3 } })
         .composite(layers)
@@ -210,7 +383,7 @@ export async function renderScene(spec: SceneSpec, portraits: readonly Portrait[
         .raw()
         .toBuffer();
       if (!encoder.stdin!.write(rgb)) await once(encoder.stdin!, 'drain');
-      truth.push(visibleFaces(drawn, spec.width, spec.height));
+      truth.push(visibleFaces(drawn, shot.occluders ?? [], spec.width, spec.height));
     }
   }
   encoder.stdin!.end();
@@ -219,15 +392,21 @@ export async function renderScene(spec: SceneSpec, portraits: readonly Portrait[
   return { file, frameCount: truth.length, truth, cuts };
 }
 
-/** Faces at least 60 % inside the picture and at most half covered by cut-outs drawn after them, clipped to the picture. */
-function visibleFaces(drawn: readonly { id: string; face: FaceBox; cutout: FaceBox }[], width: number, height: number): LabelledBox[] {
+/** Faces at least 60 % inside the picture and at most half covered by cut-outs drawn after them or occluders, clipped to the picture. */
+function visibleFaces(
+  drawn: readonly { id: string; face: FaceBox; cutout: FaceBox }[],
+  occluders: readonly FaceBox[],
+  width: number,
+  height: number,
+): LabelledBox[] {
   const visible: LabelledBox[] = [];
   drawn.forEach(({ id, face }, i) => {
     const clipped = intersection(face, { x: 0, y: 0, width, height });
     if (!clipped || area(clipped) < 0.6 * area(face)) return;
-    const hidden = drawn
-      .slice(i + 1)
-      .reduce((sum, other) => sum + area(intersection(face, other.cutout) ?? { x: 0, y: 0, width: 0, height: 0 }), 0);
+    const hidden = [...drawn.slice(i + 1).map((d) => d.cutout), ...occluders].reduce(
+      (sum, other) => sum + area(intersection(face, other) ?? { x: 0, y: 0, width: 0, height: 0 }),
+      0,
+    );
     if (hidden > 0.5 * area(face)) return;
     visible.push({ id, box: clipped });
   });
