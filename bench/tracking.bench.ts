@@ -472,7 +472,7 @@ try {
     '',
     '| scene | sampled frames | ' +
       Object.keys(TRACKERS)
-        .map((t) => `${t.split(' (')[0]}: IDF1 / IDSW / FM`)
+        .map((t) => `${t}: IDF1 / IDSW / FM`)
         .join(' | ') +
       ' |',
     '|---|---|' +
