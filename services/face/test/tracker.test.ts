@@ -434,6 +434,32 @@ describe('FaceTracker with appearance (sampled video)', () => {
     assert.deepEqual(ids(update), [3], 'a new id, not 1 or 2');
   });
 
+  it('makes two live tracks on one person one, the older id keeping the face (issue 25)', () => {
+    // Id 1 missed the last frame, and id 2 was started on the same person meanwhile (both look like them).
+    const track = (trackId: number, misses: number, appearance: number[]) => ({
+      trackId,
+      box: face(100).box,
+      score: 0.9,
+      velocity: { x: 0, y: 0 },
+      lastSeq: misses > 0 ? 1 : 2,
+      hits: misses > 0 ? 0 : 1,
+      misses,
+      appearance,
+    });
+    const snapshot = { nextId: 3, lastSeq: 2, tracks: [track(1, 1, look(0)), track(2, 0, between(0, 1, 0.9))] };
+    const next = (duplicateOverlap: number) =>
+      FaceTracker.restore(config({ minHits: 1, duplicateOverlap }), snapshot).update(
+        [{ ...face(102), appearance: between(0, 1, 0.95) }],
+        3,
+      );
+    const merged = next(0.6);
+    assert.deepEqual(ids(merged), [1], 'the older id keeps the face');
+    assert.deepEqual(merged.ended, [2], 'the younger track ends');
+    const notMerged = next(1);
+    assert.deepEqual(ids(notMerged), [2], 'without the check both stay alive and take the face in turns (the fault)');
+    assert.deepEqual(notMerged.ended, []);
+  });
+
   it('starts no second track from a second box on a face a track already has (a close-up, issue 25)', () => {
     const closeUp = (duplicateOverlap: number) => {
       const tracker = new FaceTracker(config({ minHits: 1, duplicateOverlap }));
