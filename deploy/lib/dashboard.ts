@@ -94,11 +94,12 @@ export const panels: Panel[] = [
     title: 'Faces per second',
     type: 'timeseries',
     unit: 'ops',
-    description: 'Faces detected, cropped and embedded.',
+    description: 'Faces detected, cropped and embedded, and detected faces dropped by reason (every detected face is cropped or dropped).',
     targets: [
       { expr: `sum(${rate('emostream_face_detections_total')})`, legendFormat: 'detected' },
       { expr: `sum(${rate('emostream_face_crops_total')})`, legendFormat: 'cropped' },
       { expr: `sum(${rate('emostream_backbone_faces_total')})`, legendFormat: 'embedded' },
+      { expr: `sum by (reason) (${rate('emostream_face_dropped_total')})`, legendFormat: 'dropped ({{reason}})' },
     ],
   },
   {
