@@ -15,7 +15,6 @@
 // (hostAliases: the node address, where relay() passes 9093 to the listener) and, for KEDA's
 // operator, which runs on the machine, by an /etc/hosts of its own mount namespace (keda.mjs).
 import fs from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import YAML from 'yaml';
 import { issueCert, makeCa } from './cluster.mjs';
@@ -166,27 +165,4 @@ export function realNodeKustomization({ overlayDir, dir, objects, mediaDir }) {
     ...patches.map((p) => `# ${p.file}\n${YAML.stringify(p.patch)}`),
   ].join('\n');
   return { dir, printed };
-}
-
-/** A TCP relay on listenHost:listenPort to 127.0.0.1:targetPort; returns close(). */
-export async function relay({ listenHost, listenPort, targetPort }) {
-  const sockets = new Set();
-  const server = net.createServer((c) => {
-    const u = net.connect(targetPort, '127.0.0.1');
-    for (const s of [c, u]) {
-      sockets.add(s);
-      s.on('close', () => sockets.delete(s));
-    }
-    c.pipe(u).pipe(c);
-    c.on('error', () => u.destroy());
-    u.on('error', () => c.destroy());
-  });
-  await new Promise((resolve, reject) => server.once('error', reject).listen(listenPort, listenHost, resolve));
-  return {
-    close: () =>
-      new Promise((resolve) => {
-        for (const s of sockets) s.destroy();
-        server.close(resolve);
-      }),
-  };
 }

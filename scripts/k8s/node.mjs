@@ -31,6 +31,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import net from 'node:net';
 import { freePorts } from '../lib/ports.mjs';
 import { cacheDir, ensureKubelet, goModule, KUBERNETES_VERSION } from './build.mjs';
 import { logTail, startProcess, waitFor } from './cluster.mjs';
@@ -609,11 +610,15 @@ process.on('SIGTERM', () => process.exit(0));`;
 
 /** The node side of the pod-network sink's broker path: NODE_IP:<port> -> 127.0.0.1:<port>. Returns close(). */
 export async function relayBroker(brokers) {
-  const net = await import('node:net');
   const port = Number(brokers.split(',')[0].split(':')[1]);
+  return relay({ listenHost: NODE_IP, listenPort: port, targetPort: port });
+}
+
+/** A TCP relay on listenHost:listenPort to 127.0.0.1:targetPort; returns close(). */
+export async function relay({ listenHost, listenPort, targetPort }) {
   const sockets = new Set();
   const server = net.createServer((c) => {
-    const u = net.connect(port, '127.0.0.1');
+    const u = net.connect(targetPort, '127.0.0.1');
     for (const s of [c, u]) {
       sockets.add(s);
       s.on('close', () => sockets.delete(s));
@@ -622,7 +627,7 @@ export async function relayBroker(brokers) {
     c.on('error', () => u.destroy());
     u.on('error', () => c.destroy());
   });
-  await new Promise((resolve, reject) => server.once('error', reject).listen(port, NODE_IP, resolve));
+  await new Promise((resolve, reject) => server.once('error', reject).listen(listenPort, listenHost, resolve));
   return {
     close: () =>
       new Promise((resolve) => {

@@ -32,7 +32,7 @@ import { applyArgs, DEFAULT_NODES, startCluster, waitFor } from './cluster.mjs';
 import { installCrds, renderOverlay } from './crds.mjs';
 import { startKeda } from './keda.mjs';
 import { startPolicyAgent } from './policy.mjs';
-import { APP_IMAGE, NODE_IP, NODE_LABEL, NODE_NAME, NODE_TAINT, POD_SUBNET, relayBroker, runSinkPod, startNode } from './node.mjs';
+import { APP_IMAGE, NODE_IP, NODE_LABEL, NODE_NAME, NODE_TAINT, POD_SUBNET, relay, relayBroker, runSinkPod, startNode } from './node.mjs';
 import {
   bootstrapOf,
   clusterCaSecret,
@@ -42,7 +42,6 @@ import {
   makeKafkaTls,
   objectsOf,
   realNodeKustomization,
-  relay,
   STAGES,
 } from './node-stages.mjs';
 
