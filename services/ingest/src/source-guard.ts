@@ -105,14 +105,19 @@ export class SourceGuard {
       }
       return await this.guardRtsp(streamId, prepared, built.parsed, addresses);
     } catch (error) {
-      if (error instanceof SourceRefusedError) await this.refused(streamId, error);
+      // The stream's own reporter writes its refused status when its runner fails with this error.
+      if (error instanceof SourceRefusedError) await this.refused(streamId, error, { writeStatus: false });
       throw error;
     }
   }
 
-  /** A refusal found after the connection started (ffmpeg refused a playlist): counted and reported once. */
+  /**
+   * A refusal found after the connection started (ffmpeg refused a playlist): counted and logged once.
+   * Its status is the stream's reporter's to write (with the stream's URL digest and frames), so one
+   * refusal is one status record.
+   */
   async reportRefusal(streamId: string, error: SourceRefusedError): Promise<void> {
-    await this.refused(streamId, error);
+    await this.refused(streamId, error, { writeStatus: false });
   }
 
   /** Plain HTTP goes to the checked address with the Host header of the name; HTTPS keeps the name and verifies it. */
@@ -156,7 +161,7 @@ export class SourceGuard {
       onRefused: (why) => {
         const error = new SourceRefusedError(why.reason === 'MALFORMED_ANSWER' ? 'REDIRECT_NOT_ALLOWED' : why.reason, why.message);
         refusal ??= error;
-        void this.refused(streamId, error);
+        void this.refused(streamId, error, { writeStatus: false });
       },
     });
     return { ...source, input: guard.urlFor(url), release: () => guard.close(), refusal: () => refusal };
@@ -200,7 +205,8 @@ export class SourceGuard {
     }
   }
 
-  private async refused(streamId: string, error: SourceRefusedError): Promise<void> {
+  /** Counts and logs a refusal once; `writeStatus` for a spec refused before any runner (its only status). */
+  private async refused(streamId: string, error: SourceRefusedError, { writeStatus = true } = {}): Promise<void> {
     if (this.reported.has(error)) return;
     this.reported.add(error);
     this.options.metrics.refused.inc({ reason: error.reason });
@@ -209,7 +215,8 @@ export class SourceGuard {
       { streamId: JSON.stringify(streamId.slice(0, 80)), reason: error.reason, why: error.message },
       'stream spec refused: not fetched',
     );
-    await this.report({ streamId: streamId.slice(0, 200), state: 'refused', reason: error.reason, message: error.message });
+    if (writeStatus)
+      await this.report({ streamId: streamId.slice(0, 200), state: 'refused', reason: error.reason, message: error.message });
   }
 
   private async report(status: {

@@ -17,7 +17,7 @@ import path from 'node:path';
 import tls from 'node:tls';
 import { after, before, describe, it } from 'node:test';
 import { Registry } from 'prom-client';
-import { KafkaBus, redactUrlsIn } from '@emostream/shared';
+import { decodeStreamStatus, KafkaBus, redactUrlsIn, type StreamStatus } from '@emostream/shared';
 import { kafkaTestConfig, sharedData, waitFor } from '@emostream/shared/testing';
 import {
   IngestMetrics,
@@ -27,6 +27,7 @@ import {
   putStream,
   SourcePolicy,
   SourceRefusedError,
+  StreamStatusWriter,
 } from '../src/index.js';
 
 const SECRET = 'door-secret-7f3a9c';
@@ -129,6 +130,21 @@ describe('the source policy holds against what ffmpeg opens next (issue 27; runn
     (await registry.getSingleMetric('emostream_ingest_streams_refused_total')!.get()).values.find((v) => v.labels.reason === reason)
       ?.value ?? 0;
   const put = (streamId: string, url: string) => putStream(bus, prefix, { streamId, url, sampleFps: 0, maxWidth: 0 });
+  // Every stream status the worker wrote, read from the topic as `emo streams list` reads it.
+  const statuses: StreamStatus[] = [];
+  let markers: StreamStatusWriter;
+  /** The refused statuses of `streamId`: all of them, once a marker written after the refusal was read back. */
+  const refusedStatusesOf = async (streamId: string) => {
+    await waitFor(() => statuses.some((s) => s.streamId === streamId && s.state === 'refused'), {
+      timeoutMs: 30_000,
+      message: `${streamId}'s refused status`,
+    });
+    // Same key, so the same partition: read after every status the worker wrote before it.
+    const marker = `marker-${Date.now()}`;
+    await markers.write({ streamId, state: 'starting', instanceId: marker, atMs: Date.now() });
+    await waitFor(() => statuses.some((s) => s.instanceId === marker), { timeoutMs: 30_000, message: 'the marker status' });
+    return statuses.filter((s) => s.streamId === streamId && s.state === 'refused');
+  };
   const refusalOf = async (streamId: string) => {
     await waitFor(() => worker.outcomes.get(streamId)?.state === 'failed', {
       timeoutMs: 60_000,
@@ -292,6 +308,16 @@ describe('the source policy holds against what ffmpeg opens next (issue 27; runn
     });
     await worker.start();
     cleanup.push(() => worker.stop());
+    markers = new StreamStatusWriter(bus, prefix);
+    await markers.start();
+    cleanup.push(() => markers.close());
+    const reader = await bus.consumer({ groupId: `${prefix}-status-reader`, topics: [markers.topic], fromBeginning: true });
+    cleanup.push(() => reader.close());
+    await reader.run({
+      eachBatch: async (batch) => {
+        for (const record of batch.records) if (record.value) statuses.push(decodeStreamStatus(record.value)!);
+      },
+    });
   });
 
   after(async () => {
@@ -307,6 +333,11 @@ describe('the source policy holds against what ffmpeg opens next (issue 27; runn
     assert.ok(playlist.connections >= 1, 'ingest did fetch the playlist (so the refusal is about what it lists)');
     assert.equal(hlsCanary.connections, 0, 'the segment host was connected to through ingest');
     assert.ok((await refused('FORMAT_NOT_ALLOWED')) >= 1);
+    // One refusal, one status record (the guard counted it, the stream's reporter wrote it).
+    assert.deepEqual(
+      (await refusedStatusesOf('hls')).map((s) => s.reason),
+      ['FORMAT_NOT_ALLOWED'],
+    );
     // Without the control, ffmpeg goes to the segment's host.
     await plainFfmpeg(['-i', url], () => hlsCanary.connections > 0);
     assert.ok(hlsCanary.connections > 0, 'plain ffmpeg did not reach the segment host: the attack was not real');
@@ -320,6 +351,10 @@ describe('the source policy holds against what ffmpeg opens next (issue 27; runn
     assert.match(error.message, new RegExp(`answered 302 redirecting to rtsp://127\\.0\\.0\\.2:${rtspCanary.port}/live`));
     assert.ok(redirector.connections >= 1, 'ingest did connect to the allowed server');
     assert.equal(rtspCanary.connections, 0, 'the redirect target was connected to through ingest');
+    assert.deepEqual(
+      (await refusedStatusesOf('rtsp-redirect')).map((s) => s.reason),
+      ['REDIRECT_NOT_ALLOWED'],
+    );
     // Without the guard, ffmpeg follows the redirect.
     await plainFfmpeg(['-rtsp_transport', 'tcp', '-i', url], () => rtspCanary.connections > 0);
     assert.ok(rtspCanary.connections > 0, 'plain ffmpeg did not follow the redirect: the attack was not real');
