@@ -34,12 +34,12 @@ import {
   type StageDefinition,
   type Topic,
 } from '@emostream/shared';
-import { backboneStage, type BackboneModel } from '@emostream/backbone';
+import { backboneSettingsSchema, backboneStage, type BackboneModel } from '@emostream/backbone';
 import type { FaceDetector } from '@emostream/face';
 import { TEST_CROPS, testFaceStage } from '@emostream/face/testing';
 import { IngestMetrics, IngestWorker, ingestSettingsSchema } from '@emostream/ingest';
 import { sinkStage } from '@emostream/sink';
-import { temporalStage } from '@emostream/temporal';
+import { temporalSettingsSchema, temporalStage } from '@emostream/temporal';
 
 // Thousands of dead letters and refusals are the point here: their log lines would drown the report.
 rootLogger.level = process.env.EMOSTREAM_LOG_LEVEL ?? 'fatal';
@@ -240,9 +240,14 @@ describe(`fuzzing the stage decoders and handlers (${RUNS} messages each, seed $
         return crops.map(() => ({ features: new Float32Array(512).fill(0.5), probs: new Float32Array(7).fill(1 / 7) }));
       },
     };
-    await fuzzStage(backboneStage({ model, maxBatch: 16, maxWaitMs: 2, maxFrameAgeMs: 0 }), topics.embeddings, inputs, {
-      imagesWithheld: true,
-    });
+    await fuzzStage(
+      backboneStage({ model, ...backboneSettingsSchema.parse({ maxBatch: 16, maxWaitMs: 2, concurrentPartitions: 1 }) }),
+      topics.embeddings,
+      inputs,
+      {
+        imagesWithheld: true,
+      },
+    );
   });
 
   it('temporal: random and mutated embeddings (feature lengths, track ids, sequences)', { timeout: 120_000 }, async () => {
@@ -255,7 +260,12 @@ describe(`fuzzing the stage decoders and handlers (${RUNS} messages each, seed $
       .record({ ref, faces: fc.array(face, { maxLength: 3 }), endedTrackIds: fc.array(fc.integer({ min: 0, max: 5 }), { maxLength: 2 }) })
       .map((m) => ({ key: m.ref.streamId, bytes: encodeMessage(topics.embeddings, makeMessage(topics.embeddings, m)) }));
     const inputs = fc.sample(mutated(embeddings), { numRuns: RUNS, seed: SEED + 2 });
-    await fuzzStage(temporalStage({ model: null, windowLength: 5, trackTtlMs: 1_000 }), topics.emotions, inputs, { imagesWithheld: false });
+    await fuzzStage(
+      temporalStage({ model: null, ...temporalSettingsSchema.parse({ windowLength: 5, trackTtlMs: 1_000 }) }),
+      topics.emotions,
+      inputs,
+      { imagesWithheld: false },
+    );
   });
 
   it('sink: random and mutated emotions (labels, probabilities, boxes)', { timeout: 120_000 }, async () => {

@@ -1,15 +1,15 @@
-// One source of truth per setting: each service's environment bindings are read from its zod schema
-// (a field's description names its variable), so a variable cannot be documented and bound nowhere.
-// Here: every variable the README and the operations guide document is bound by some service (or is
-// one of the few read outside the schemas, listed below with where), every bound variable is
-// documented, and setting each one to another valid value changes the config the service runs with.
+// One source of truth per setting: each service's environment bindings are the variables its zod
+// schema's fields declare (`fromEnv`), so a variable cannot be documented and bound nowhere. Here:
+// every variable the README and the operations guide document is bound by some service or by the
+// process settings (or is one of the few test-harness variables listed below with where), every bound
+// variable is documented, and setting each one to another valid value changes the config it sets.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
-import { loadConfig, type EnvBinding } from '@emostream/shared';
+import { loadConfig, processEnvBindings, processSettingsSchema, type EnvBinding } from '@emostream/shared';
 import { backboneConfigSchema, backboneEnvBindings } from '@emostream/backbone';
 import { faceConfigSchema, faceEnvBindings } from '@emostream/face';
 import { ingestConfigSchema, ingestEnvBindings } from '@emostream/ingest';
@@ -23,12 +23,12 @@ const SERVICES: [string, z.ZodTypeAny, readonly EnvBinding[]][] = [
   ['backbone', backboneConfigSchema, backboneEnvBindings],
   ['temporal', temporalConfigSchema, temporalEnvBindings],
   ['sink', sinkConfigSchema, sinkEnvBindings],
+  ['process', processSettingsSchema, processEnvBindings],
 ];
 
-/** Documented variables that are not settings of a service schema, and the file that reads each. */
+/** Documented variables that are not settings of a schema, and the file that reads each. */
 const OUTSIDE_SCHEMAS: Record<string, string> = {
   EMOSTREAM_CONFIG: 'libs/shared/src/config/load.ts', // names the YAML file the schemas are read from
-  EMOSTREAM_LOG_LEVEL: 'libs/shared/src/log.ts',
   EMOSTREAM_TEST_DATA: 'libs/shared/src/testing.ts',
   KAFKA_LOG_FILE: 'scripts/kafka/kafka.mjs',
   KAFKA_CONTROL_URL: 'scripts/with-kafka.mjs', // the test broker's kill/restart control, for fault tests
@@ -38,7 +38,7 @@ const FAMILIES = [/^INGEST_CREDENTIAL_/];
 
 const documented = (() => {
   const text = ['README.md', 'docs/operations.md'].map((f) => readFileSync(path.join(root, f), 'utf8')).join('\n');
-  return new Set(text.match(/\b(?:EMOSTREAM|KAFKA|INGEST|FACE|BACKBONE|TEMPORAL|SINK|OTEL)_[A-Z0-9_]*[A-Z0-9]\b/g) ?? []);
+  return new Set(text.match(/\b(?:EMOSTREAM|KAFKA|INGEST|FACE|BACKBONE|TEMPORAL|SINK|OTEL|FFMPEG)_[A-Z0-9_]*[A-Z0-9]\b/g) ?? []);
 })();
 const bound = new Map<string, string[]>();
 for (const [service, , bindings] of SERVICES) for (const b of bindings) bound.set(b.env, [...(bound.get(b.env) ?? []), service]);
@@ -81,6 +81,7 @@ const CANDIDATES = [
   'cuda',
   'memory',
   'exactly-once',
+  'debug',
   'otlp',
   'scram-sha-512',
   'rgb8',

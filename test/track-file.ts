@@ -8,6 +8,7 @@
 import { createHash } from 'node:crypto';
 import { fromBinary } from '@bufbuild/protobuf';
 import {
+  faceConfigSchema,
   faceStage,
   faceTrackerConfigSchema,
   packCropSpec,
@@ -17,7 +18,7 @@ import {
 } from '@emostream/face';
 import { parseSource, probeVideo, readFrames } from '@emostream/ingest';
 import { encodeMessage, FaceCropsSchema, makeMessage, samplingStep, topicName, topics } from '@emostream/shared';
-import { DEFAULT_MIN_FACE_SIZE, openPackFaceDetector, resolvePackDir, type Detection, type RgbImage } from '@emostream/vision';
+import { openPackFaceDetector, resolvePackDir, type Detection, type RgbImage } from '@emostream/vision';
 import { runStageInMemory } from '@emostream/shared/testing';
 
 export interface SampledFile {
@@ -87,12 +88,15 @@ export async function trackSampledFile(
   tracker: Partial<FaceTrackerConfig> = {},
 ): Promise<TrackedFrame[]> {
   const crops = await packCropSpec(resolvePackDir('default'), 'jpeg', 90);
-  // As `emo run` configures it: every detection counts from its first frame.
+  // As `emo run` configures it: every detection counts from its first frame; the rest the schemas' defaults.
+  const { face, runtime } = faceConfigSchema.parse({ runtime: { bus: 'memory' } });
   const stage = faceStage({
     detector,
     crops,
     tracker: faceTrackerConfigSchema.parse({ minHits: 1, ...tracker }),
-    minFaceSize: DEFAULT_MIN_FACE_SIZE,
+    minFaceSize: face.minFaceSize,
+    maxFramePixels: face.maxPixels,
+    historyFrames: runtime.maxBatchSize + 1,
   });
   const prefix = 'track';
   const facesTopic = topicName(topics.faces, prefix);

@@ -436,6 +436,8 @@ async function startPipeline(
       tracker: face.tracker,
       minFaceSize: face.face.minFaceSize,
       maxFramePixels: face.face.maxPixels,
+      // A redelivered batch restarts from the state before its first frame (as the face service).
+      historyFrames: config.maxBatchSize + 1,
       metrics: new FaceMetrics(registry),
       onFaceAccount: (streamId, frame) => faceAccounts.set(streamId, addAccount(faceAccounts.get(streamId), frame)),
     }),

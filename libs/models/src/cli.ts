@@ -18,7 +18,8 @@ import { readdir, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { existsSync } from 'node:fs';
-import { CALIBRATION_METHODS, DEFAULT_MODELS_DIR, DETECTION_FILE, forgetModelHashes, INT8_SCHEMES, MANIFEST_FILE, MODEL_ROLES, ModelSession, loadPack, readDetectionConfig, readPack, resolvePackDir, type CalibrationMethod, type Int8Scheme } from '@emostream/vision';
+import { CALIBRATION_METHODS, DETECTION_FILE, forgetModelHashes, INT8_SCHEMES, MANIFEST_FILE, MODEL_ROLES, ModelSession, loadPack, readDetectionConfig, readPack, resolvePackDir, modelSettingsSchema, type CalibrationMethod, type Int8Scheme } from '@emostream/vision';
+import { envBindingsOf, loadConfig } from '@emostream/shared';
 import { importEmoAffectNet } from './emo-affectnet/import.js';
 import { SYNTHETIC_PACK_NAME, buildSyntheticPack } from './synthetic.js';
 import { importUserOnnx } from './user-onnx.js';
@@ -78,7 +79,10 @@ export async function runModelsCli(argv: readonly string[], io: CliIo = consoleI
     return 2;
   }
   const { values, positionals } = parsed;
-  const modelsDir = resolve(values['models-dir'] ?? process.env['EMOSTREAM_MODELS_DIR'] ?? DEFAULT_MODELS_DIR);
+  // --models-dir wins over EMOSTREAM_MODELS_DIR, whose declaration (and default) is the stages' own.
+  const modelsDirSetting = modelSettingsSchema.pick({ modelsDir: true });
+  const overrides = values['models-dir'] === undefined ? {} : { modelsDir: values['models-dir'] };
+  const modelsDir = resolve(loadConfig(modelsDirSetting, envBindingsOf(modelsDirSetting), { file: '', overrides }).modelsDir);
   const [command, sub, ...rest] = positionals;
   if (values.help || !command) {
     io.out(USAGE);

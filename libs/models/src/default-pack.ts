@@ -139,7 +139,6 @@ export function buildDefaultPack(): BuiltPack {
           scores: { name: 'scores', shape: [-1, primary.anchors], dtype: 'float32' },
         },
         decoder: 'boxes-xyxy',
-        scoreThreshold: primary.minScore,
       },
       backbone: {
         file: 'face-expression.onnx',

@@ -1,4 +1,5 @@
 import { pino, type Logger } from 'pino';
+import { processSettings } from './config/process-config.js';
 import { redactLogFields, redactUrlsIn } from './security/redact.js';
 
 export type { Logger };
@@ -9,7 +10,7 @@ export type { Logger };
  * URL in a message or field is printed without its userinfo and query values (camera credentials).
  */
 export const rootLogger: Logger = pino({
-  level: process.env.EMOSTREAM_LOG_LEVEL ?? process.env.LOG_LEVEL ?? 'info',
+  level: processSettings().logLevel,
   base: { pid: process.pid },
   timestamp: pino.stdTimeFunctions.isoTime,
   redact: { paths: ['*.password', '*.sasl', 'password'], censor: '[secret]' },

@@ -1,6 +1,10 @@
 /**
  * Test helpers for stage handlers (`@emostream/shared/testing`): run one stage on a fresh in-memory
  * bus, feed it records, and collect what it writes. Not part of the runtime's public index.
+ *
+ * The variables read here (KAFKA_BROKERS, KAFKA_CONTROL_URL, EMOSTREAM_TEST_DATA, EMOSTREAM_CHROMIUM)
+ * are the test harness's, set by scripts/with-kafka.mjs or by whoever runs the tests: no stage or
+ * command reads them, so they are not settings and have no schema.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';

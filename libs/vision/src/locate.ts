@@ -1,7 +1,7 @@
 import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
-import { envBoolean, packageDir } from '@emostream/shared';
+import { envBoolean, fromEnv, packageDir } from '@emostream/shared';
 import { MANIFEST_FILE, PackError } from './pack.js';
 
 /** `models/` at the repository root, where `npm run models` and `emo models build` put packs. */
@@ -10,23 +10,25 @@ export const DEFAULT_MODELS_DIR = path.resolve(packageDir(import.meta.url), '../
 /** Which pack a model-using stage runs, and how. */
 export const modelSettingsSchema = z
   .object({
-    pack: z.string().min(1).default('default').describe('Pack name (a folder of the models dir) or path. Env EMOSTREAM_PACK.'),
-    modelsDir: z.string().default(DEFAULT_MODELS_DIR).describe('Folder of named packs. Env EMOSTREAM_MODELS_DIR.'),
-    executionProvider: z
-      .enum(['cpu', 'cuda'])
-      .default('cpu')
-      .describe('cpu, or cuda (falls back to cpu with a warning). Env EMOSTREAM_EXECUTION_PROVIDER.'),
-    intraOpThreads: z.coerce
-      .number()
-      .int()
-      .min(0)
-      .default(0)
-      .describe('Threads per operator (0 = onnxruntime decides). Env EMOSTREAM_INTRA_OP_THREADS.'),
-    spinWait: envBoolean
-      .default(false)
-      .describe("Let onnxruntime's threads spin between runs (only worth it on cores of their own). Env EMOSTREAM_ORT_SPIN_WAIT."),
-    warmUp: envBoolean.default(true).describe('Run each model once at start. Env EMOSTREAM_MODEL_WARM_UP.'),
-    inferenceThread: envBoolean.default(true).describe('Run each model in a worker thread of its own. Env EMOSTREAM_INFERENCE_THREAD.'),
+    pack: fromEnv('EMOSTREAM_PACK', z.string().min(1).default('default').describe('Pack name (a folder of the models dir) or path.')),
+    modelsDir: fromEnv('EMOSTREAM_MODELS_DIR', z.string().default(DEFAULT_MODELS_DIR).describe('Folder of named packs.')),
+    executionProvider: fromEnv(
+      'EMOSTREAM_EXECUTION_PROVIDER',
+      z.enum(['cpu', 'cuda']).default('cpu').describe('cpu, or cuda (falls back to cpu with a warning).'),
+    ),
+    intraOpThreads: fromEnv(
+      'EMOSTREAM_INTRA_OP_THREADS',
+      z.coerce.number().int().min(0).default(0).describe('Threads per operator (0 = onnxruntime decides).'),
+    ),
+    spinWait: fromEnv(
+      'EMOSTREAM_ORT_SPIN_WAIT',
+      envBoolean.default(false).describe("Let onnxruntime's threads spin between runs (only worth it on cores of their own)."),
+    ),
+    warmUp: fromEnv('EMOSTREAM_MODEL_WARM_UP', envBoolean.default(true).describe('Run each model once at start.')),
+    inferenceThread: fromEnv(
+      'EMOSTREAM_INFERENCE_THREAD',
+      envBoolean.default(true).describe('Run each model in a worker thread of its own.'),
+    ),
   })
   .strict();
 export type ModelSettings = z.infer<typeof modelSettingsSchema>;

@@ -65,13 +65,26 @@ const ModelFileSchema = z.object({
   sha256: z.string().regex(/^[0-9a-f]{64}$/, 'must be 64 lowercase hex digits'),
 });
 
-const DetectorSchema = ModelFileSchema.extend({
-  input: ImageInputSchema,
-  preprocessing: ImagePreprocessingSchema,
-  outputs: z.record(z.string(), TensorSpecSchema).describe('Raw outputs by purpose; the decoder knows their meaning'),
-  decoder: z.string().min(1).describe('Name of the box decoder for these outputs (e.g. ssd-mobilenetv1, blazeface)'),
-  scoreThreshold: z.number().min(0).max(1).default(0.5),
-}).strict();
+/**
+ * Packs built before the detectors' thresholds moved to detection.json (each detector's minScore)
+ * carry a `scoreThreshold` here that nothing reads: it is dropped before the strict parse, so those
+ * packs still load, and no pack is written with it any more.
+ */
+function withoutLegacyScoreThreshold(detector: unknown): unknown {
+  if (typeof detector !== 'object' || detector === null || !('scoreThreshold' in detector)) return detector;
+  const { scoreThreshold: _unread, ...rest } = detector as Record<string, unknown>;
+  return rest;
+}
+
+const DetectorSchema = z.preprocess(
+  withoutLegacyScoreThreshold,
+  ModelFileSchema.extend({
+    input: ImageInputSchema,
+    preprocessing: ImagePreprocessingSchema,
+    outputs: z.record(z.string(), TensorSpecSchema).describe('Raw outputs by purpose; the decoder knows their meaning'),
+    decoder: z.string().min(1).describe('Name of the box decoder for these outputs (e.g. ssd-mobilenetv1, blazeface)'),
+  }).strict(),
+);
 
 /** How far a derived backbone's outputs agree with the float32 one's on the same crops. */
 export const AgreementSchema = z

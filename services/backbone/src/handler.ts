@@ -1,17 +1,13 @@
 import { CropEncoding, makeMessage, StageError, topics, type HandlerResult, type StageDefinition } from '@emostream/shared';
 import { decodeToRgb, type RgbImage } from '@emostream/vision';
 import type { BackboneModel } from './backbone-model.js';
+import type { BackboneSettings } from './config.js';
 import type { BackboneMetrics } from './metrics.js';
 import { MicroBatcher } from './micro-batcher.js';
 
-export interface BackboneStageOptions {
+/** The stage's settings as they are parsed (backboneSettingsSchema: its defaults are the only ones), and its model. */
+export interface BackboneStageOptions extends BackboneSettings {
   model: BackboneModel;
-  maxBatch: number;
-  maxWaitMs: number;
-  /** Live freshness: a frame captured longer ago than this is skipped (0 = never skip; keep 0 for files). */
-  maxFrameAgeMs: number;
-  /** Partitions handled at once (at-least-once only), so micro-batches span partitions. */
-  concurrentPartitions?: number;
   metrics?: BackboneMetrics;
   now?: () => number;
 }
@@ -33,7 +29,7 @@ export function backboneStage(options: BackboneStageOptions): StageDefinition<ty
     name: 'backbone',
     input: topics.faces,
     outputs: [topics.embeddings],
-    concurrentPartitions: options.concurrentPartitions ?? 1,
+    concurrentPartitions: options.concurrentPartitions,
 
     async handleBatch(inputs, context): Promise<HandlerResult[]> {
       const fresh = inputs.map((input) => {

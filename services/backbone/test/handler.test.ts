@@ -10,7 +10,7 @@ import { CropEncoding, DeadLetterSchema, EmbeddingsSchema, encodeMessage, makeMe
 import { loadPack, type LoadedPack } from '@emostream/vision';
 import { runStageInMemory } from '@emostream/shared/testing';
 import { buildSyntheticPack } from '@emostream/models';
-import { BackboneMetrics, backboneStage, packBackbone } from '../src/index.js';
+import { BackboneMetrics, backboneSettingsSchema, backboneStage, packBackbone } from '../src/index.js';
 
 /** A deterministic 224×224 RGB "face". */
 function crop(seed: number): Uint8Array {
@@ -68,7 +68,11 @@ describe('backbone stage on the synthetic EMO-AffectNet pack', () => {
     ];
     const [embeddingsTopic, dlqTopic] = [topicName(topics.embeddings, 'bb'), topicName(topics.dlq, 'bb')];
     const { records } = await runStageInMemory(
-      backboneStage({ model: packBackbone(pack), maxBatch: 8, maxWaitMs: 5, maxFrameAgeMs: 0, metrics: new BackboneMetrics(registry) }),
+      backboneStage({
+        model: packBackbone(pack),
+        ...backboneSettingsSchema.parse({ maxBatch: 8, maxWaitMs: 5, concurrentPartitions: 1 }),
+        metrics: new BackboneMetrics(registry),
+      }),
       {
         topicPrefix: 'bb',
         registry,

@@ -1,6 +1,7 @@
 import { z } from 'zod';
-import { type EnvBinding, envBindingsOf, runtimeConfigSchema } from '@emostream/shared';
+import { type EnvBinding, envBindingsOf, fromEnv, runtimeConfigSchema } from '@emostream/shared';
 import { DEFAULT_MIN_FACE_SIZE, modelSettingsSchema } from '@emostream/vision';
+import { DEFAULT_MAX_FRAME_PIXELS } from './frame-limits.js';
 import { faceTrackerConfigSchema } from './tracker/index.js';
 
 export const faceConfigSchema = z
@@ -10,31 +11,37 @@ export const faceConfigSchema = z
     model: modelSettingsSchema.default({}),
     face: z
       .object({
-        detectorPack: z
-          .string()
-          .min(1)
-          .default('default')
-          .describe('Pack whose detectors (detection.json) find faces. Env FACE_DETECTOR_PACK.'),
-        minFaceSize: z.coerce
-          .number()
-          .min(4)
-          .default(DEFAULT_MIN_FACE_SIZE)
-          .describe(
-            'Smallest face to find, in source pixels: detection sees the frame at the scale that brings a face this wide to its detector\'s smallest (whole, or in overlapping tiles when the frame is larger: smaller values cost more per frame, see the README\'s recall table; at least 4), and narrower faces are dropped (counted in emostream_face_dropped_total{reason="min_size"}). Env FACE_MIN_SIZE.',
-          ),
-        cropEncoding: z
-          .enum(['jpeg', 'rgb8'])
-          .default('jpeg')
-          .describe('Crops on the wire: jpeg (a tenth of the size) or raw rgb8 (bit-exact). Env FACE_CROP_ENCODING.'),
-        jpegQuality: z.coerce.number().int().min(1).max(100).default(90).describe('JPEG quality of crops. Env FACE_CROP_JPEG_QUALITY.'),
-        maxPixels: z.coerce
-          .number()
-          .int()
-          .positive()
-          .default(4096 * 4096)
-          .describe(
-            'Frames with more pixels (width × height, read from the JPEG header) are dead-lettered without decoding. Env FACE_MAX_PIXELS.',
-          ),
+        detectorPack: fromEnv(
+          'FACE_DETECTOR_PACK',
+          z.string().min(1).default('default').describe('Pack whose detectors (detection.json) find faces.'),
+        ),
+        minFaceSize: fromEnv(
+          'FACE_MIN_SIZE',
+          z.coerce
+            .number()
+            .min(4)
+            .default(DEFAULT_MIN_FACE_SIZE)
+            .describe(
+              'Smallest face to find, in source pixels: detection sees the frame at the scale that brings a face this wide to its detector\'s smallest (whole, or in overlapping tiles when the frame is larger: smaller values cost more per frame, see the README\'s recall table; at least 4), and narrower faces are dropped (counted in emostream_face_dropped_total{reason="min_size"}).',
+            ),
+        ),
+        cropEncoding: fromEnv(
+          'FACE_CROP_ENCODING',
+          z.enum(['jpeg', 'rgb8']).default('jpeg').describe('Crops on the wire: jpeg (a tenth of the size) or raw rgb8 (bit-exact).'),
+        ),
+        jpegQuality: fromEnv(
+          'FACE_CROP_JPEG_QUALITY',
+          z.coerce.number().int().min(1).max(100).default(90).describe('JPEG quality of crops.'),
+        ),
+        maxPixels: fromEnv(
+          'FACE_MAX_PIXELS',
+          z.coerce
+            .number()
+            .int()
+            .positive()
+            .default(DEFAULT_MAX_FRAME_PIXELS)
+            .describe('Frames with more pixels (width × height, read from the JPEG header) are dead-lettered without decoding.'),
+        ),
       })
       .strict()
       .default({}),
@@ -44,5 +51,5 @@ export const faceConfigSchema = z
   .strict();
 export type FaceConfig = z.infer<typeof faceConfigSchema>;
 
-/** Its environment variables, read from the schema (each field's description names its variable). */
+/** Its environment variables, as its fields declare them (`fromEnv`). */
 export const faceEnvBindings: EnvBinding[] = envBindingsOf(faceConfigSchema);

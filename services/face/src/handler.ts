@@ -64,10 +64,10 @@ export interface FaceStageOptions {
    * run, one process) nothing is saved.
    */
   trackerState?: TrackerStateStore;
-  /** Tracking states kept per stream for a redelivered batch: at least the runtime's batch size. Default 64. */
-  historyFrames?: number;
-  /** Frames with more pixels are dead-lettered before decoding (default DEFAULT_MAX_FRAME_PIXELS). */
-  maxFramePixels?: number;
+  /** Tracking states kept per stream for a redelivered batch: more than the runtime's batch size (EMOSTREAM_MAX_BATCH_SIZE + 1). */
+  historyFrames: number;
+  /** Frames with more pixels are dead-lettered before decoding (FACE_MAX_PIXELS). */
+  maxFramePixels: number;
   /** Told, per frame with detections, what became of each detected face (`emo run`'s summary). */
   onFaceAccount?: (streamId: string, account: FrameFaceAccount) => void;
 }
@@ -78,7 +78,7 @@ export interface FaceStageOptions {
  * faces flows on with an empty list; an undecodable frame is dead-lettered.
  */
 export function faceStage(options: FaceStageOptions): StageDefinition<typeof topics.frames.schema> {
-  const trackers = new StreamTrackers(options.tracker, { historyFrames: options.historyFrames ?? 64 });
+  const trackers = new StreamTrackers(options.tracker, { historyFrames: options.historyFrames });
   const { trackerState } = options;
 
   /** The changelog record of the stream's state after this input (only when states are kept). */

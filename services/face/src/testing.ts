@@ -3,6 +3,7 @@
  * the fixed crop the tests expect, so each test says only what it changes. Not for production code.
  */
 import type { StageDefinition, topics } from '@emostream/shared';
+import { faceConfigSchema } from './config.js';
 import { faceStage, type CropSpec, type FaceStageOptions } from './handler.js';
 import { faceTrackerConfigSchema, type FaceTrackerConfig } from './tracker/index.js';
 
@@ -21,10 +22,14 @@ export function testFaceStage(
   options: Partial<Omit<FaceStageOptions, 'tracker'>> & { tracker?: Partial<FaceTrackerConfig> } = {},
 ): StageDefinition<typeof topics.frames.schema> {
   const { tracker, ...rest } = options;
+  // The defaults of the schemas, as a service given no settings would run.
+  const { face, runtime } = faceConfigSchema.parse({ runtime: { bus: 'memory' } });
   return faceStage({
     detector,
     crops: TEST_CROPS,
     minFaceSize: 20,
+    maxFramePixels: face.maxPixels,
+    historyFrames: runtime.maxBatchSize + 1,
     ...rest,
     tracker: faceTrackerConfigSchema.parse({ minHits: 1, ...tracker }),
   });

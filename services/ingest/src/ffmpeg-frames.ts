@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import ffmpeg from 'fluent-ffmpeg';
 import Pipe2Jpeg from 'pipe2jpeg';
-import { StageError } from '@emostream/shared';
+import { processSettings, StageError } from '@emostream/shared';
 import { SourceRefusedError } from './source-policy.js';
 import { inputOptions, type Source } from './sources.js';
 
@@ -104,6 +104,19 @@ function parseRate(rate: string | undefined): number | undefined {
 }
 
 let showinfoFilter: Promise<string> | undefined;
+let program: string | undefined;
+
+/**
+ * The ffmpeg to run (FFMPEG_PATH, a process setting), told to fluent-ffmpeg once so that its own
+ * capability checks run the same program as the frames do.
+ */
+function ffmpegProgram(): string {
+  if (program === undefined) {
+    program = processSettings().ffmpegPath;
+    ffmpeg.setFfmpegPath(program);
+  }
+  return program;
+}
 
 /**
  * The `showinfo` filter that numbers the decoded frames. By default it also computes an Adler-32
@@ -112,7 +125,7 @@ let showinfoFilter: Promise<string> | undefined;
  */
 export function showinfo(): Promise<string> {
   showinfoFilter ??= new Promise((resolve) => {
-    execFile(process.env.FFMPEG_PATH ?? 'ffmpeg', ['-hide_banner', '-h', 'filter=showinfo'], (error, stdout) => {
+    execFile(ffmpegProgram(), ['-hide_banner', '-h', 'filter=showinfo'], (error, stdout) => {
       resolve(!error && /\bchecksum\b/.test(stdout) ? 'showinfo=checksum=0' : 'showinfo');
     });
   });
@@ -129,6 +142,7 @@ export function showinfo(): Promise<string> {
 export async function warmUpFfmpeg(): Promise<void> {
   const ask = (question: 'getAvailableFormats' | 'getAvailableEncoders') =>
     new Promise<void>((resolve) => ffmpeg[question](() => resolve()));
+  ffmpegProgram();
   await Promise.all([showinfo(), ask('getAvailableFormats'), ask('getAvailableEncoders')]);
 }
 
@@ -143,7 +157,7 @@ export async function* readFrames(source: Source, options: ReadOptions, summary?
   // Only wider frames are scaled (to an even height); others keep their exact size, odd or not.
   const w = options.maxWidth;
   const scale = w > 0 ? `,scale=w='min(iw,${w})':h='if(gt(iw,${w}),2*trunc(ih*${w}/iw/2),ih)'` : '';
-  const info = await showinfo();
+  const info = await showinfo(); // also tells fluent-ffmpeg which program to run
   const filter =
     options.sampling.kind === 'every'
       ? `${info},select='not(mod(n\\,${options.sampling.step}))'${scale}`

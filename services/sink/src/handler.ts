@@ -1,4 +1,12 @@
-import { encodeJson, FACE_EVENT, topics, type EmotionEvent, type FaceEmotionEvent, type StageDefinition } from '@emostream/shared';
+import {
+  DEFAULT_REPLAY_RECORDS,
+  encodeJson,
+  FACE_EVENT,
+  topics,
+  type EmotionEvent,
+  type FaceEmotionEvent,
+  type StageDefinition,
+} from '@emostream/shared';
 import { faceEmotionEvents } from './events.js';
 import type { SinkMetrics } from './metrics.js';
 import { TrackSummaries } from './track-summaries.js';
@@ -25,7 +33,7 @@ export function sinkStage(
     outputs: [topics.events],
     // A track's summary covers all its frames: after a restart, a rebalance or an undelivered batch
     // the runtime re-reads this many records per partition (outputs discarded) to rebuild them.
-    replayRecords: 2_000,
+    replayRecords: DEFAULT_REPLAY_RECORDS,
     handle(input, context) {
       const emittedAtMs = now();
       const faces = faceEmotionEvents(input.value, emittedAtMs);

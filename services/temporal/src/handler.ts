@@ -1,4 +1,5 @@
 import { makeMessage, topics, type HandlerResult, type StageDefinition, type StageInput, type StageOutput } from '@emostream/shared';
+import type { TemporalSettings } from './config.js';
 import { argmax } from './offline-windows.js';
 import { SlidingWindows } from './sliding-window.js';
 import { meanProbabilities } from './static-fallback.js';
@@ -10,14 +11,10 @@ export interface TemporalModel {
   predict(windows: Float32Array, count: number, featureSize: number): Promise<Float32Array>;
 }
 
-export interface TemporalStageOptions {
+/** The stage's settings as they are parsed (temporalSettingsSchema: its defaults are the only ones), and its model. */
+export interface TemporalStageOptions extends TemporalSettings {
   /** null: the pack has no temporal model; each face then gets the mean of its window's static probabilities. */
   model: TemporalModel | null;
-  windowLength: number;
-  /** A track unseen for this long (media time) ends. */
-  trackTtlMs: number;
-  /** Records per partition re-read after a restart or rebalance to rebuild the windows (see StageDefinition.replayRecords). */
-  replayRecords?: number;
 }
 
 type EmbeddingsInput = StageInput<typeof topics.embeddings.schema>;
@@ -43,9 +40,8 @@ export function temporalStage(options: TemporalStageOptions): StageDefinition<ty
     name: 'temporal',
     input: topics.embeddings,
     outputs: [topics.emotions],
-    // Enough for ~20 streams per partition to replay 100 sampled frames each (20 s at 5 frames/s),
-    // well past a window of 10 plus the track TTL.
-    replayRecords: options.replayRecords ?? 2_000,
+    // Records per partition re-read after a restart or rebalance to rebuild the windows.
+    replayRecords: options.replayRecords,
 
     async handleBatch(inputs, context): Promise<HandlerResult[]> {
       const pending: PendingFace[] = [];

@@ -16,8 +16,11 @@ export interface WindowSpec {
   readonly step: number;
 }
 
+/** EMO-AffectNet's LSTM sequence length: the reference's windows, and the static fallback's by default. */
+export const REFERENCE_WINDOW_LENGTH = 10;
+
 /** The reference's windows: 10 sampled frames, a new window every 5. */
-export const REFERENCE_WINDOWS: WindowSpec = { length: 10, step: 5 };
+export const REFERENCE_WINDOWS: WindowSpec = { length: REFERENCE_WINDOW_LENGTH, step: 5 };
 
 /** One window over a sequence: `count` real items from index `start`, padded to the full length. */
 export interface CutWindow<T> {

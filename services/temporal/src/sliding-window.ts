@@ -1,5 +1,4 @@
 import { PerTrack } from '@emostream/shared';
-import { z } from 'zod';
 
 /**
  * The real-time window of the reference (REFERENCE.md, "Real-time use"), one per (stream, track):
@@ -12,27 +11,11 @@ import { z } from 'zod';
  * without a temporal model (static-fallback.ts).
  */
 
-export const slidingWindowConfigSchema = z
-  .object({
-    length: z.coerce
-      .number()
-      .int()
-      .min(1)
-      .default(10)
-      .describe("Sampled frames per window: the temporal model's sequence length (10 for EMO-AffectNet). Env TEMPORAL_WINDOW_LENGTH."),
-    trackTtlMs: z.coerce
-      .number()
-      .int()
-      .positive()
-      .default(2_000)
-      .describe(
-        'A track whose window got nothing for this long, in media time (ptsMs) of its own stream, ends. ' +
-          "Keep it above the face tracker's maxMisses × the sampling interval, or tracks end here before the tracker ends them. " +
-          'Env TEMPORAL_TRACK_TTL_MS.',
-      ),
-  })
-  .strict();
-export type SlidingWindowConfig = z.infer<typeof slidingWindowConfigSchema>;
+/** A window's shape: `length` items; a track whose window got nothing for `trackTtlMs` of media time ends. */
+export interface SlidingWindowConfig {
+  readonly length: number;
+  readonly trackTtlMs: number;
+}
 
 export interface WindowKey {
   readonly streamId: string;
@@ -63,7 +46,7 @@ export class SlidingWindows<T> {
   readonly #ttlMs: number;
   readonly #windows = new PerTrack<TrackWindow<T>>();
 
-  constructor(config: Pick<SlidingWindowConfig, 'length' | 'trackTtlMs'>) {
+  constructor(config: SlidingWindowConfig) {
     if (!Number.isInteger(config.length) || config.length < 1)
       throw new RangeError(`window length must be a positive integer, got ${config.length}`);
     if (!(config.trackTtlMs > 0)) throw new RangeError(`trackTtlMs must be positive, got ${config.trackTtlMs}`);

@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { fromBinary } from '@bufbuild/protobuf';
 import { EmotionsSchema, encodeMessage, makeMessage, topicName, topics } from '@emostream/shared';
 import { runStageInMemory } from '@emostream/shared/testing';
-import { temporalStage, type TemporalModel } from '../src/index.js';
+import { temporalSettingsSchema, temporalStage, type TemporalModel } from '../src/index.js';
 
 const oneHot = (i: number) => Array.from({ length: 7 }, (_, j) => (j === i ? 1 : 0));
 
@@ -22,17 +22,20 @@ function embeddings(streamId: string, seq: number, faces: { trackId: number; lab
 
 async function run(model: TemporalModel | null, messages: ReturnType<typeof embeddings>[]) {
   const out = topicName(topics.emotions, 'tmp');
-  const { records } = await runStageInMemory(temporalStage({ model, windowLength: 3, trackTtlMs: 1_000 }), {
-    topicPrefix: 'tmp',
-    inputs: (prefix) =>
-      messages.map((m) => ({
-        topic: topicName(topics.embeddings, prefix),
-        key: m.ref!.streamId,
-        value: encodeMessage(topics.embeddings, m),
-      })),
-    read: [out],
-    done: (got) => got.get(out)!.length >= messages.length,
-  });
+  const { records } = await runStageInMemory(
+    temporalStage({ model, ...temporalSettingsSchema.parse({ windowLength: 3, trackTtlMs: 1_000 }) }),
+    {
+      topicPrefix: 'tmp',
+      inputs: (prefix) =>
+        messages.map((m) => ({
+          topic: topicName(topics.embeddings, prefix),
+          key: m.ref!.streamId,
+          value: encodeMessage(topics.embeddings, m),
+        })),
+      read: [out],
+      done: (got) => got.get(out)!.length >= messages.length,
+    },
+  );
   return records.get(out)!.map((r) => fromBinary(EmotionsSchema, r.value!));
 }
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { meanProbabilities, SlidingWindows, slidingWindowConfigSchema } from '../src/index.js';
+import { meanProbabilities, REFERENCE_WINDOWS, SlidingWindows, temporalSettingsSchema } from '../src/index.js';
 
 const cam = (trackId: number, streamId = 'cam-1') => ({ streamId, trackId });
 const at = (seq: number, ptsMs = seq * 200) => ({ seq, ptsMs });
@@ -95,16 +95,18 @@ describe('SlidingWindows (reference real-time window per stream and track)', () 
   });
 });
 
-describe('slidingWindowConfigSchema', () => {
-  it('defaults to the reference window of 10 and rejects unknown keys', () => {
-    assert.deepEqual(slidingWindowConfigSchema.parse({}), { length: 10, trackTtlMs: 2000 });
-    assert.deepEqual(slidingWindowConfigSchema.parse({ length: '12' }), { length: 12, trackTtlMs: 2000 });
-    assert.throws(() => slidingWindowConfigSchema.parse({ lenght: 10 }));
-    assert.throws(() => slidingWindowConfigSchema.parse({ length: 0 }));
+describe('temporalSettingsSchema (the window settings the stage takes)', () => {
+  it("defaults to the reference's window of 10 and rejects unknown keys", () => {
+    const defaults = temporalSettingsSchema.parse({});
+    assert.equal(defaults.windowLength, 10);
+    assert.equal(defaults.windowLength, REFERENCE_WINDOWS.length, 'one length for the offline windows and the live ones');
+    assert.equal(temporalSettingsSchema.parse({ windowLength: '12' }).windowLength, 12);
+    assert.throws(() => temporalSettingsSchema.parse({ windowLenght: 10 }));
+    assert.throws(() => temporalSettingsSchema.parse({ windowLength: 0 }));
   });
 
   it('describes every field', () => {
-    for (const [name, field] of Object.entries(slidingWindowConfigSchema.shape)) {
+    for (const [name, field] of Object.entries(temporalSettingsSchema.shape)) {
       assert.ok(field.description, `${name} has no description`);
     }
   });

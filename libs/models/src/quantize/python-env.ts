@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { packageDir } from '@emostream/shared';
+import { packageDir, processSettings } from '@emostream/shared';
 
 const PACKAGE_DIR = packageDir(import.meta.url);
 /** `.cache/quantize-venv` at the repository root (git-ignored), whatever the working directory. */
@@ -16,9 +16,9 @@ export const QUANTIZE_REQUIREMENTS = join(PACKAGE_DIR, 'quantize', 'requirements
 export const CONVERT_SCRIPT = join(PACKAGE_DIR, 'quantize', 'convert_backbone.py');
 const MARKER = '.requirements-sha256';
 
-/** The interpreter the environment is made with: $EMOSTREAM_PYTHON, else python3. */
+/** The interpreter the environment is made with: EMOSTREAM_PYTHON (a process setting), else python3. */
 function basePython(): string {
-  return process.env['EMOSTREAM_PYTHON'] ?? 'python3';
+  return processSettings().python;
 }
 
 /**

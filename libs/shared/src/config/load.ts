@@ -11,61 +11,81 @@ export interface EnvBinding {
   path: string;
   /** Secrets are never echoed in error messages. */
   secret?: boolean;
-  /** What the setting means, from its description (without "Env X"): the fix an error suggests. */
+  /** What the setting means (the field's description): the fix an error suggests. */
   meaning?: string;
 }
 
+/** The environment variable a schema field is declared with (see `fromEnv`). */
+export interface EnvVariable {
+  readonly env: string;
+  readonly secret?: boolean;
+}
+
+const ENV_NAME = /^[A-Z][A-Z0-9_]*$/;
 /**
- * The environment bindings of a config schema, read from the schema itself: every field whose
- * description names its variable ("… Env KAFKA_BROKERS.") is bound to that variable at its path, and
- * one whose description says "(secret)" is never echoed. One source of truth: a setting is documented,
- * bound and validated where it is declared. A discriminated union binds its discriminator from the
- * union's own description and the fields of every option.
+ * The registry of declared variables: schema instance → its variable. A registry rather than a
+ * pattern over the description, so a setting's variable is data that cannot be misspelt into prose,
+ * and the docs, `--help` and the loader all read the same declaration.
+ */
+const declaredVariables = new WeakMap<z.ZodTypeAny, EnvVariable>();
+
+/**
+ * Declares the environment variable that sets a schema field, and returns the field:
+ * `minFaceSize: fromEnv('FACE_MIN_SIZE', z.coerce.number().default(10).describe('Smallest face…'))`.
+ * Declare it on the field as it sits in its object (after `.default()`/`.describe()`, which make new
+ * schema instances); a discriminated union declares the variable of its discriminator.
+ */
+export function fromEnv<T extends z.ZodTypeAny>(env: string, schema: T, options: { secret?: boolean } = {}): T {
+  if (!ENV_NAME.test(env)) throw new Error(`fromEnv: "${env}" is not an environment variable name (A-Z, 0-9, _)`);
+  if (declaredVariables.has(schema)) throw new Error(`fromEnv(${env}): this schema already has ${declaredVariables.get(schema)!.env}`);
+  declaredVariables.set(schema, { env, ...(options.secret ? { secret: true } : {}) });
+  return schema;
+}
+
+/** The variable declared on a field, looking through defaults, optionals and refinements. */
+export function declaredVariableOf(schema: z.ZodTypeAny): EnvVariable | undefined {
+  for (let s: z.ZodTypeAny | undefined = schema; s; s = innerOf(s)) {
+    const declared = declaredVariables.get(s);
+    if (declared) return declared;
+  }
+  return undefined;
+}
+
+/**
+ * The environment bindings of a config schema, read from the variables its fields declare with
+ * `fromEnv`: each is bound at its field's path, with the field's description as its meaning. One
+ * source of truth: a setting is documented, bound and validated where it is declared. A
+ * discriminated union binds its discriminator from the union's own declaration and the fields of
+ * every option. The same variable declared at two paths is an error (which one would win?).
  */
 export function envBindingsOf(schema: z.ZodTypeAny, at: readonly string[] = []): EnvBinding[] {
   const bindings: EnvBinding[] = [];
-  const seen = new Set<string>();
   const add = (binding: EnvBinding) => {
-    if (seen.has(binding.env)) return;
-    seen.add(binding.env);
-    bindings.push(binding);
+    const twin = bindings.find((b) => b.env === binding.env);
+    if (twin && twin.path !== binding.path) throw new Error(`${binding.env} is declared at both ${twin.path} and ${binding.path}`);
+    if (!twin) bindings.push(binding);
   };
   const inner = unwrapSchema(schema);
-  const own = describedEnv(schema);
+  const own = declaredVariableOf(schema);
+  const extras = own ? { ...(own.secret ? { secret: true } : {}), ...meaningOf(schema) } : {};
   if (inner instanceof z.ZodObject) {
     for (const [key, child] of Object.entries(inner.shape as Record<string, z.ZodTypeAny>)) envBindingsOf(child, [...at, key]).forEach(add);
   } else if (inner instanceof z.ZodDiscriminatedUnion) {
     const union = inner as z.ZodDiscriminatedUnion<string, z.ZodObject<z.ZodRawShape>[]>;
-    if (own) add({ env: own.env, path: [...at, union.discriminator].join('.'), ...bindingExtras(own) });
+    if (own) add({ env: own.env, path: [...at, union.discriminator].join('.'), ...extras });
     for (const option of union.options) envBindingsOf(option, at).forEach(add);
   } else if (own) {
-    add({ env: own.env, path: at.join('.'), ...bindingExtras(own) });
+    add({ env: own.env, path: at.join('.'), ...extras });
   }
   return bindings;
 }
 
-function bindingExtras(own: { secret: boolean; meaning: string }): Pick<EnvBinding, 'secret' | 'meaning'> {
-  return { ...(own.secret ? { secret: true } : {}), ...(own.meaning ? { meaning: own.meaning } : {}) };
-}
-
-/** The variable a field's description names ("Env X"), looking through defaults, optionals and refinements. */
-function describedEnv(schema: z.ZodTypeAny): { env: string; secret: boolean; meaning: string } | undefined {
+/** A field's description (the first found through its wrappers), without its final full stop. */
+function meaningOf(schema: z.ZodTypeAny): Pick<EnvBinding, 'meaning'> {
   for (let s: z.ZodTypeAny | undefined = schema; s; s = innerOf(s)) {
-    const match = s.description ? /\bEnv ([A-Z][A-Z0-9_]*)(.*)$/s.exec(s.description) : null;
-    if (match) {
-      // "SASL authentication. Env KAFKA_SASL_MECHANISM (none|plain)." → "SASL authentication (none|plain)"
-      const before = s
-        .description!.slice(0, match.index)
-        .trim()
-        .replace(/[.\s]+$/, '');
-      const after = match[2]!
-        .replace(/\(secret\)/, '')
-        .trim()
-        .replace(/[.\s]+$/, '');
-      return { env: match[1]!, secret: /\(secret\)/.test(s.description!), meaning: [before, after].filter(Boolean).join(' ') };
-    }
+    if (s.description) return { meaning: s.description.trim().replace(/[.\s]+$/, '') };
   }
-  return undefined;
+  return {};
 }
 
 function innerOf(schema: z.ZodTypeAny): z.ZodTypeAny | undefined {

@@ -4,6 +4,14 @@ import type { Topic } from '../contracts/topics.js';
 import type { StageError } from '../errors.js';
 import type { Logger } from '../log.js';
 
+/**
+ * The replay depth of the stages that keep per-track state (temporal's windows, the sink's track
+ * summaries): enough for ~20 streams per partition to replay 100 sampled frames each (20 s at
+ * 5 frames/s), well past a window of 10 plus the track TTL. Temporal's TEMPORAL_REPLAY_RECORDS
+ * defaults to it; the sink uses it as it is.
+ */
+export const DEFAULT_REPLAY_RECORDS = 2_000;
+
 /** One decoded input message, with where it came from. */
 export interface StageInput<Desc extends DescMessage> {
   value: MessageShape<Desc>;

@@ -30,6 +30,8 @@ export async function startTracing(options: TracingOptions): Promise<void> {
     );
     return;
   }
+  // Written, not read: the OpenTelemetry SDK takes its exporter from these variables, and our own
+  // settings (EMOSTREAM_TRACING_EXPORTER, OTEL_EXPORTER_OTLP_TRACES_ENDPOINT in the runtime schema) fill them.
   process.env.OTEL_TRACES_EXPORTER = 'otlp';
   if (options.endpoint) process.env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT = options.endpoint;
   const { NodeSDK } = await import('@opentelemetry/sdk-node');
