@@ -17,6 +17,7 @@ import { expandInputs, InputError } from './inputs.js';
 import { serveLiveView } from './live-view.js';
 import { runPipeline } from './run.js';
 import { OutFolderError, prepareOutFolder, removeIfEmpty, RUN_MANIFEST } from './reports/run-manifest.js';
+import { settingsHelp } from './settings-reference.js';
 import { stageSettingsFromEnv } from './stage-settings.js';
 import { assertStorableSpec, checkSpec, formatStreamLine, listStreams, listStreamStatuses, printableJson, streamJson } from './streams.js';
 
@@ -51,6 +52,8 @@ program
   .command('serve')
   .description('run one pipeline stage as a service (configured by environment, see README)')
   .argument('<stage>', 'ingest, face, backbone, temporal or sink')
+  // Listed from the schemas' declarations, so the help names every variable a stage reads.
+  .addHelpText('after', () => settingsHelp())
   .action(async (stage: string) => {
     // Each service's main wires its stage and runs until SIGTERM.
     const mains: Record<string, () => Promise<unknown>> = {

@@ -92,6 +92,25 @@ describe('default pack', () => {
     assert.deepEqual(short, []);
   });
 
+  it('writes no scoreThreshold (nothing reads it), and still reads a pack written with one', async () => {
+    const manifestFile = join(dir, 'manifest.json');
+    const manifest = JSON.parse(await readFile(manifestFile, 'utf8')) as { models: Record<string, { file: string } & Record<string, unknown>> };
+    assert.ok(!('scoreThreshold' in manifest.models.detector!), 'the manifest still carries scoreThreshold');
+    const legacy = await mkdtemp(join(tmpdir(), 'emostream-legacy-'));
+    try {
+      for (const { file } of Object.values(manifest.models)) await writeFile(join(legacy, file), await readFile(join(dir, file)));
+      manifest.models.detector!.scoreThreshold = 0.5;
+      await writeFile(join(legacy, 'manifest.json'), JSON.stringify(manifest));
+      const read = await readPack(legacy);
+      assert.ok(!('scoreThreshold' in read.manifest.models.detector!), 'the legacy key is dropped, not kept');
+      manifest.models.detector!.unknownKey = 1;
+      await writeFile(join(legacy, 'manifest.json'), JSON.stringify(manifest));
+      await assert.rejects(readPack(legacy), /unknownKey/, 'other unknown keys are still refused');
+    } finally {
+      await rm(legacy, { recursive: true, force: true });
+    }
+  });
+
   it('refuses a pack whose detector file was changed', async () => {
     const copy = await mkdtemp(join(tmpdir(), 'emostream-default-bad-'));
     try {

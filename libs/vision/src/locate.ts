@@ -11,7 +11,9 @@ export const DEFAULT_MODELS_DIR = path.resolve(packageDir(import.meta.url), '../
 export const modelSettingsSchema = z
   .object({
     pack: fromEnv('EMOSTREAM_PACK', z.string().min(1).default('default').describe('Pack name (a folder of the models dir) or path.')),
-    modelsDir: fromEnv('EMOSTREAM_MODELS_DIR', z.string().default(DEFAULT_MODELS_DIR).describe('Folder of named packs.')),
+    modelsDir: fromEnv('EMOSTREAM_MODELS_DIR', z.string().default(DEFAULT_MODELS_DIR).describe('Folder of named packs.'), {
+      shownDefault: 'models/ at the repository root',
+    }),
     executionProvider: fromEnv(
       'EMOSTREAM_EXECUTION_PROVIDER',
       z.enum(['cpu', 'cuda']).default('cpu').describe('cpu, or cuda (falls back to cpu with a warning).'),

@@ -13,12 +13,16 @@ export interface EnvBinding {
   secret?: boolean;
   /** What the setting means (the field's description): the fix an error suggests. */
   meaning?: string;
+  /** Its default as the docs show it (the schema's, or what the declaration says for one set at run time); none: no default. */
+  shownDefault?: string;
 }
 
 /** The environment variable a schema field is declared with (see `fromEnv`). */
 export interface EnvVariable {
   readonly env: string;
   readonly secret?: boolean;
+  /** The default as the docs should show it, for one computed where the process runs (the host name, a path). */
+  readonly shownDefault?: string;
 }
 
 const ENV_NAME = /^[A-Z][A-Z0-9_]*$/;
@@ -35,10 +39,10 @@ const declaredVariables = new WeakMap<z.ZodTypeAny, EnvVariable>();
  * Declare it on the field as it sits in its object (after `.default()`/`.describe()`, which make new
  * schema instances); a discriminated union declares the variable of its discriminator.
  */
-export function fromEnv<T extends z.ZodTypeAny>(env: string, schema: T, options: { secret?: boolean } = {}): T {
+export function fromEnv<T extends z.ZodTypeAny>(env: string, schema: T, options: Omit<EnvVariable, 'env'> = {}): T {
   if (!ENV_NAME.test(env)) throw new Error(`fromEnv: "${env}" is not an environment variable name (A-Z, 0-9, _)`);
   if (declaredVariables.has(schema)) throw new Error(`fromEnv(${env}): this schema already has ${declaredVariables.get(schema)!.env}`);
-  declaredVariables.set(schema, { env, ...(options.secret ? { secret: true } : {}) });
+  declaredVariables.set(schema, { env, ...options });
   return schema;
 }
 
@@ -68,16 +72,33 @@ export function envBindingsOf(schema: z.ZodTypeAny, at: readonly string[] = []):
   const inner = unwrapSchema(schema);
   const own = declaredVariableOf(schema);
   const extras = own ? { ...(own.secret ? { secret: true } : {}), ...meaningOf(schema) } : {};
+  const shown = (value: unknown) => (own?.shownDefault !== undefined ? { shownDefault: own.shownDefault } : shownValue(value));
   if (inner instanceof z.ZodObject) {
     for (const [key, child] of Object.entries(inner.shape as Record<string, z.ZodTypeAny>)) envBindingsOf(child, [...at, key]).forEach(add);
   } else if (inner instanceof z.ZodDiscriminatedUnion) {
     const union = inner as z.ZodDiscriminatedUnion<string, z.ZodObject<z.ZodRawShape>[]>;
-    if (own) add({ env: own.env, path: [...at, union.discriminator].join('.'), ...extras });
+    const fallback = defaultOf(schema) as Record<string, unknown> | undefined;
+    if (own) add({ env: own.env, path: [...at, union.discriminator].join('.'), ...extras, ...shown(fallback?.[union.discriminator]) });
     for (const option of union.options) envBindingsOf(option, at).forEach(add);
   } else if (own) {
-    add({ env: own.env, path: at.join('.'), ...extras });
+    add({ env: own.env, path: at.join('.'), ...extras, ...shown(defaultOf(schema)) });
   }
   return bindings;
+}
+
+/** The value a field's `.default()` gives (through its wrappers); undefined: it has none. */
+function defaultOf(schema: z.ZodTypeAny): unknown {
+  for (let s: z.ZodTypeAny | undefined = schema; s; s = innerOf(s)) {
+    if (s instanceof z.ZodDefault) return (s._def as { defaultValue: () => unknown }).defaultValue();
+  }
+  return undefined;
+}
+
+/** A default as an environment variable would spell it: lists comma-separated, an empty one as "" (none). */
+function shownValue(value: unknown): Pick<EnvBinding, 'shownDefault'> {
+  if (value === undefined) return {};
+  if (Array.isArray(value)) return { shownDefault: value.join(',') };
+  return { shownDefault: String(value) };
 }
 
 /** A field's description (the first found through its wrappers), without its final full stop. */

@@ -58,6 +58,7 @@ export const runtimeConfigSchema = z
     instanceId: fromEnv(
       'EMOSTREAM_INSTANCE_ID',
       z.string().min(1).default(hostname()).describe('Stable id of this replica (pod name); the transactional id derives from it.'),
+      { shownDefault: 'the host name' },
     ),
     maxBatchSize: fromEnv(
       'EMOSTREAM_MAX_BATCH_SIZE',
