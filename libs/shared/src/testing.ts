@@ -44,7 +44,7 @@ export async function runStageInMemory(
 ): Promise<StageRun> {
   const bus = new InMemoryBus();
   const registry = options.registry ?? new Registry();
-  const config = runtimeConfigSchema.parse({ bus: 'memory', topicPrefix: options.topicPrefix, maxBatchSize: options.maxBatchSize ?? 64 });
+  const config = runtimeConfigSchema.parse({ bus: 'memory', topicPrefix: options.topicPrefix, maxBatchSize: options.maxBatchSize });
   const runner = new StageRunner(definition, { bus, config, registry });
   await runner.start();
   const records = new Map<string, ConsumedRecord[]>(options.read.map((topic) => [topic, []]));

@@ -39,7 +39,7 @@ describe('live view access', () => {
   });
 
   it("refuses a WebSocket from a foreign Origin (403) and from a DNS-rebinding Host, and serves its own page's socket", async () => {
-    const view = new LiveView({ port: 0 });
+    const view = new LiveView({ port: 0, host: '127.0.0.1' });
     views.push(view);
     const { port } = await view.start();
     const ws = `ws://127.0.0.1:${port}/ws`;
@@ -56,7 +56,7 @@ describe('live view access', () => {
   it('asks for the token whenever one is set, and will not listen beyond loopback without one', async () => {
     await assert.rejects(new LiveView({ port: await freePort(), host: '0.0.0.0' }).start(), /beyond loopback, without a token/);
     const token = 'a-long-random-token-0123456789';
-    const view = new LiveView({ port: 0, token });
+    const view = new LiveView({ port: 0, host: '127.0.0.1', token });
     views.push(view);
     const { port, url } = await view.start();
     assert.equal(url, `http://127.0.0.1:${port}/?token=${token}`, 'the address to open carries the token');
@@ -91,7 +91,7 @@ describe('live view access', () => {
   });
 
   it("never sends a stream URL's credentials to the page", async () => {
-    const view = new LiveView({ port: 0 });
+    const view = new LiveView({ port: 0, host: '127.0.0.1' });
     views.push(view);
     const { port } = await view.start();
     // A relay of a camera with inline credentials (nothing listens there: ffmpeg fails and retries).

@@ -123,7 +123,7 @@ describe('StreamViews: which picture the live view shows', () => {
 
 describe('LiveView server', () => {
   it('serves the page and its player from itself, on loopback, and 404s anything else', async () => {
-    const view = new LiveView({ port: 0 });
+    const view = new LiveView({ port: 0, host: '127.0.0.1' });
     const { url } = await view.start();
     try {
       assert.match(url, /^http:\/\/127\.0\.0\.1:\d+\/$/);
@@ -163,7 +163,7 @@ describe('LiveView RTSP relay, in headless Chromium', () => {
 
       const browser = await launchHeadlessChromium();
       cleanup.push(() => browser.close());
-      const view = new LiveView({ port: 0 });
+      const view = new LiveView({ port: 0, host: '127.0.0.1' });
       const { url } = await view.start();
       let closed = false;
       cleanup.push(() => closed || view.close());

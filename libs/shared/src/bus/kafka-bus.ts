@@ -13,7 +13,7 @@ import {
   type Transaction,
   type SASLOptions,
 } from 'kafkajs';
-import type { KafkaConfig } from '../config/runtime-config.js';
+import { DEFAULT_SESSION_TIMEOUT_MS, type KafkaConfig } from '../config/runtime-config.js';
 import { BusError } from '../errors.js';
 import { moduleLogger } from '../log.js';
 import { MAX_MESSAGE_BYTES } from './limits.js';
@@ -195,7 +195,7 @@ export class KafkaBus implements Bus {
   }
 
   async consumer(options: ConsumerOptions): Promise<BusConsumer> {
-    const sessionTimeout = options.sessionTimeoutMs ?? 30_000;
+    const sessionTimeout = options.sessionTimeoutMs ?? DEFAULT_SESSION_TIMEOUT_MS;
     const consumer = this.kafka.consumer({
       groupId: options.groupId,
       sessionTimeout,
@@ -275,7 +275,7 @@ class KafkaConsumer implements BusConsumer {
     private readonly consumer: Consumer,
     private readonly options: ConsumerOptions,
   ) {
-    this.heartbeatEveryMs = Math.max(500, Math.floor((options.sessionTimeoutMs ?? 30_000) / 5));
+    this.heartbeatEveryMs = Math.max(500, Math.floor((options.sessionTimeoutMs ?? DEFAULT_SESSION_TIMEOUT_MS) / 5));
   }
 
   /** May be called again after it failed (the broker was away): the listeners are installed once. */

@@ -35,6 +35,9 @@ export const kafkaConfigSchema = z
   .strict();
 export type KafkaConfig = z.infer<typeof kafkaConfigSchema>;
 
+/** EMOSTREAM_SESSION_TIMEOUT_MS's default, also the session of consumers made outside a stage (readers, followers). */
+export const DEFAULT_SESSION_TIMEOUT_MS = 30_000;
+
 /** The settings every stage shares: which bus, how to deliver, ops endpoints, shutdown. */
 export const runtimeConfigSchema = z
   .object({
@@ -104,7 +107,7 @@ export const runtimeConfigSchema = z
         .number()
         .int()
         .min(6_000)
-        .default(30_000)
+        .default(DEFAULT_SESSION_TIMEOUT_MS)
         .describe("Consumer group session timeout: how soon a dead replica's partitions move."),
     ),
     maxRetries: fromEnv(

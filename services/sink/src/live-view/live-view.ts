@@ -32,8 +32,8 @@ const ASSETS: Record<string, { file: string; type: string }> = {
 
 export interface LiveViewOptions extends StreamViewsOptions {
   port: number;
-  /** Loopback by default: the page shows camera pictures; expose it on purpose (e.g. '0.0.0.0' in a pod), with a token. */
-  host?: string;
+  /** SINK_LIVE_VIEW_HOST (loopback by default: the page shows camera pictures); beyond loopback (e.g. '0.0.0.0' in a pod) it needs a token. */
+  host: string;
   /**
    * Required on the page's sockets (`/?token=…` in the page's address). Must be set when `host` is
    * not loopback: the server refuses to start without it (see access.ts for all the checks).
@@ -76,7 +76,7 @@ export class LiveView {
   }
 
   async start(): Promise<{ url: string; port: number }> {
-    const host = this.options.host ?? '127.0.0.1';
+    const { host } = this.options;
     if (!isLoopbackHost(host) && !this.options.token) {
       throw new StageError(
         'LIVE_VIEW_TOKEN_REQUIRED',
@@ -263,7 +263,7 @@ export class LiveView {
 
   private upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     const access = checkSocketAccess(req, {
-      host: this.options.host ?? '127.0.0.1',
+      host: this.options.host,
       ...(this.options.token ? { token: this.options.token } : {}),
     });
     if (!access.allowed) {

@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
-import { RtspGuard, type Logger } from '@emostream/shared';
+import { processSettings, RtspGuard, type Logger } from '@emostream/shared';
 
 /**
  * One RTSP source relayed as MPEG-1 in MPEG-TS, the format the page's JSMpeg player decodes, by an
@@ -78,7 +78,7 @@ export class RtspRelay {
     if (this.stopped) return guard.close();
     this.guard = guard;
     const child = spawn(
-      this.options.ffmpegPath ?? 'ffmpeg',
+      this.options.ffmpegPath ?? processSettings().ffmpegPath,
       [
         '-rtsp_transport',
         'tcp',
