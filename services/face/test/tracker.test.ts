@@ -6,8 +6,6 @@ import {
   appearanceOf,
   cosine,
   FaceTracker,
-  frameSignature,
-  sceneChange,
   faceTrackerConfigSchema,
   iou,
   matchByIou,
@@ -19,6 +17,7 @@ import {
   type FaceTrackerConfig,
   type TrackerUpdate,
 } from '../src/index.js';
+import { frameSignature, sceneChange } from '@emostream/vision';
 
 const config = (overrides: Partial<FaceTrackerConfig> = {}): FaceTrackerConfig =>
   faceTrackerConfigSchema.parse({ minHits: 2, maxMisses: 3, ...overrides });

@@ -1,4 +1,5 @@
 import { envBoolean } from '@emostream/shared';
+import { DEFAULT_SCENE_CUT_FRACTION } from '@emostream/vision';
 import { z } from 'zod';
 
 /** The face tracker's settings (per model pack: detectors differ in how they score faces). */
@@ -125,9 +126,9 @@ export const faceTrackerConfigSchema = z
       .number()
       .gt(0)
       .max(1)
-      .default(0.7)
+      .default(DEFAULT_SCENE_CUT_FRACTION)
       .describe(
-        'A frame is a hard cut, and every track ends, when at least this share of its 3×3 cells changed colour since the previous processed frame (see scene-cut.ts).',
+        'A frame is a hard cut, and every track ends, when at least this share of its 3×3 cells changed colour since the previous processed frame outside the faces (see scene-cut.ts in @emostream/vision).',
       ),
     endTracksAtSceneCuts: envBoolean.default(true).describe('End every track at a hard cut, so no id is carried onto another shot.'),
   })
