@@ -40,7 +40,14 @@ const FPS = 25;
 /** The tracker of before this benchmark: overlap only, no recovery, no cut detection. */
 const TRACKERS: Record<string, Partial<FaceTrackerConfig>> = {
   'ByteTrack-style (IoU only, before)': { appearanceWeight: 0, recoverFromLastObservation: false, endTracksAtSceneCuts: false },
-  'appearance + OC-SORT recovery + cuts (before issue 25)': { swapMargin: 2, reidGate: 1, duplicateOverlap: 1 },
+  // The tracker before issue 25: no swap veto, re-identification or duplicate check, and its settings of then.
+  'appearance + OC-SORT recovery + cuts (before issue 25)': {
+    swapMargin: 2,
+    reidGate: 1,
+    duplicateOverlap: 1,
+    appearanceVeto: 0.5,
+    maxMisses: 5,
+  },
   'appearance + OC-SORT recovery + cuts (now)': {},
 };
 
@@ -426,7 +433,9 @@ try {
             '   ',
             pairs.join(' '),
             '| tracked',
-            f.tracked.map((h) => `${h.id}@${Math.round(h.box.x)},${Math.round(h.box.y)}`).join(' '),
+            f.tracked
+              .map((h) => `${h.id}@${Math.round(h.box.x)},${Math.round(h.box.y)},${Math.round(h.box.width)}x${Math.round(h.box.height)}`)
+              .join(' '),
           );
         }
       }

@@ -45,9 +45,9 @@ export const faceTrackerConfigSchema = z
       .number()
       .int()
       .min(0)
-      .default(5)
+      .default(7)
       .describe(
-        "Consecutive processed frames a confirmed track may go unmatched and keep its id; one more and it ends. 5 is about 1 s at 5 sampled frames per second. Keep the temporal stage's trackTtlMs above this × the sampling interval. Env FACE_TRACK_MAX_MISSES.",
+        "Consecutive processed frames a confirmed track may go unmatched and keep its id; one more and it ends. 7 is about 1.4 s at 5 sampled frames per second: a walker hidden by a pillar or a passer-by, or missed by the detector, for a few frames keeps the id. Keep the temporal stage's trackTtlMs above this × the sampling interval. Env FACE_TRACK_MAX_MISSES.",
       ),
     predictMotion: envBoolean
       .default(true)
@@ -74,15 +74,17 @@ export const faceTrackerConfigSchema = z
       .number()
       .min(-1)
       .max(1)
-      .default(0.5)
-      .describe('A track never matches a face this unlike it (cosine below), however much they overlap: keeps two crossing faces apart.'),
+      .default(0.3)
+      .describe(
+        "A track never matches a face this unlike it (cosine below), however much they overlap. Low, because the same face's descriptor changes with its box's shape (the default mode's two detectors draw different boxes) and the swap veto (swapMargin) is what keeps two crossing faces apart.",
+      ),
     swapMargin: z.coerce
       .number()
       .min(0)
       .max(2)
       .default(0.1)
       .describe(
-        'A track never takes a face that looks more like another live track than like itself by more than this (cosine): appearance vetoes an id moving from one person to another when their boxes cross or one of them is hidden.',
+        'A track never takes a face that looks more like another live track than like itself by more than this (cosine): appearance vetoes an id moving from one person to another when their boxes cross or one of them is hidden. Only tracks within reidMaxJump face widths of the face (their last box or prediction) count: a look-alike across the picture is no rival.',
       ),
     reidGate: z.coerce
       .number()
@@ -97,7 +99,7 @@ export const faceTrackerConfigSchema = z
       .gt(0)
       .default(1.5)
       .describe(
-        'Farthest, in face widths per processed frame since the track was last seen, a face may be from the track (its last box or its prediction) to be re-identified on appearance: a hidden person walks on, at walking speed.',
+        'Farthest, in face widths per processed frame since the track was last seen, a face may be from the track (its last box or its prediction) to be re-identified on appearance: a hidden person walks on, at walking speed. Also how near (face widths, not growing with misses) a track must be to a face to count as its look-alike for swapMargin and re-identification.',
       ),
     duplicateOverlap: z.coerce
       .number()
