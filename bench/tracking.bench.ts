@@ -39,7 +39,12 @@ const FPS = 25;
 
 /** The tracker of before this benchmark: overlap only, no recovery, no cut detection. */
 const TRACKERS: Record<string, Partial<FaceTrackerConfig>> = {
-  'ByteTrack-style (IoU only, before)': { appearanceWeight: 0, recoverFromLastObservation: false, endTracksAtSceneCuts: false },
+  'ByteTrack-style (IoU only, before)': {
+    appearanceWeight: 0,
+    recoverFromLastObservation: false,
+    endTracksAtSceneCuts: false,
+    maxMisses: 5,
+  },
   // The tracker before issue 25: no swap veto, re-identification or duplicate check, and its settings of then.
   'appearance + OC-SORT recovery + cuts (before issue 25)': {
     swapMargin: 2,
