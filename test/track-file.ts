@@ -6,6 +6,8 @@
  * topic carried per sampled frame. Used by the tracking tests and `npm run bench:tracking`.
  */
 import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { fromBinary } from '@bufbuild/protobuf';
 import {
   faceConfigSchema,
@@ -55,10 +57,13 @@ export async function sampleFile(file: string, streamId: string): Promise<Sample
 /**
  * The face stage's detector (`openPackFaceDetector`, as `emo serve face` and `emo run` open it) on the
  * pack's detectors, remembering each frame's answer: comparing trackers on the same frames costs one
- * detection per frame, and each tracker sees exactly the same detections.
+ * detection per frame, and each tracker sees exactly the same detections. `cacheDir` also keeps the
+ * answers on disk (one JSON file per frame and minimum face size), so a tuning loop over tracker
+ * settings detects each frame once across runs; `stats` counts only frames really detected.
  */
 export async function cachedStageDetector(
   pack = 'default',
+  cacheDir?: string,
 ): Promise<FaceDetector & { detectRgb(frame: RgbImage): Promise<Detection[]>; readonly stats: { frames: number; ms: number } }> {
   // The face stage's own detection path (openPackFaceDetector), with its default minimum face size.
   const detector = await openPackFaceDetector(resolvePackDir(pack), { intraOpThreads: 1 });
@@ -69,12 +74,21 @@ export async function cachedStageDetector(
     // The minimum face size plans the detection (tiles): part of the answer's key.
     const key = `${createHash('sha1').update(frame.data).digest('hex')}@${options?.minFaceSize ?? 'default'}`;
     let found = cache.get(key);
+    const file = cacheDir ? path.join(cacheDir, `${key}.json`) : undefined;
+    if (!found && file && existsSync(file)) {
+      found = JSON.parse(readFileSync(file, 'utf8')) as Detection[];
+      cache.set(key, found);
+    }
     if (!found) {
       const started = performance.now();
       found = await detector.detect(frame, options);
       stats.ms += performance.now() - started;
       stats.frames += 1;
       cache.set(key, found);
+      if (cacheDir && file) {
+        mkdirSync(cacheDir, { recursive: true });
+        writeFileSync(file, JSON.stringify(found));
+      }
     }
     return found;
   };

@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import { rmSync } from 'node:fs';
 import sharp from 'sharp';
 import { EMOTION_LABELS, type FaceEmotionEvent } from '@emostream/shared';
-import { SceneCutDetector } from './scene-cut.js';
+import { frameSignatureYuv420, SceneCutDetector } from '@emostream/vision';
 
 /** What the annotated video draws: the faces of each sampled frame, and which frames were sampled. */
 export interface Annotations {
@@ -174,7 +174,7 @@ export class AnnotatedVideo {
         while (this.known < frameNumber) await new Promise<void>((resolve) => (this.wake = resolve));
         if (this.aborted || frameNumber > this.last || this.encoder.stdin.destroyed) break reading;
         // A new shot ends what was drawn; a sampled frame replaces it with its own faces (maybe none).
-        if (cuts.nextLuma(frame, width, height, paddedWidth)) current = [];
+        if (cuts.next(frameSignatureYuv420({ data: frame, width, height, stride: paddedWidth, paddedHeight }))) current = [];
         while (this.next < this.samples.length && this.samples[this.next]!.seq <= frameNumber) {
           current = this.samples[this.next++]!.faces;
           overlay = undefined;

@@ -34,6 +34,21 @@ describe('AnnotatedVideo', () => {
     assert.deepEqual(drawn, [true, true, true, true, true, false, false, false, false, false]);
   });
 
+  it('draws no box after a hard cut (the scene-cut definition of @emostream/vision, on the decoded yuv420p frames)', async () => {
+    // 5 grey frames, then a cut to 5 frames of another (blue) shot; one sample, at frame 1, with a face.
+    const cut = path.join(dir, 'cut.mp4');
+    ffmpeg([
+      ...['-f', 'lavfi', '-i', 'color=c=gray:s=320x240:r=25:d=0.2', '-f', 'lavfi', '-i', 'color=c=0x304060:s=320x240:r=25:d=0.2'],
+      ...['-filter_complex', '[0][1]concat=n=2:v=1[v]', '-map', '[v]', '-pix_fmt', 'yuv420p', '-c:v', 'libx264', cut],
+    ]);
+    const output = path.join(dir, 'cut-drawn.mp4');
+    const video = new AnnotatedVideo(['-i', cut], output, shape);
+    video.sampled(1, [face(1)]);
+    assert.equal(await video.finish(), 10);
+    const drawn = decodeAllFrames(output).map((frame) => strokePixels(frame) > 30);
+    assert.deepEqual(drawn, [true, true, true, true, true, false, false, false, false, false], 'the box ends with its shot');
+  });
+
   it('ends at the frame it is told to (a stopped run) and removes the file when given up', async () => {
     const short = path.join(dir, 'short.mp4');
     const video = new AnnotatedVideo(['-i', clip], short, shape);

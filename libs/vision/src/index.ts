@@ -6,3 +6,4 @@ export * from './locate.js';
 export * from './detect/index.js';
 export * from './image-decode.js';
 export * from './byte-input.js';
+export * from './scene-cut.js';

@@ -11,11 +11,22 @@ import {
   type StageDefinition,
   type StageOutput,
 } from '@emostream/shared';
-import { adjustBox, clampBox, crop, decodeToRgb, resize, type CropSettings, type Detection, type RgbImage } from '@emostream/vision';
+import {
+  adjustBox,
+  clampBox,
+  crop,
+  decodeToRgb,
+  faceSurroundings,
+  frameSignature,
+  resize,
+  type CropSettings,
+  type Detection,
+  type RgbImage,
+} from '@emostream/vision';
 import { assertFrameWithinLimit, DEFAULT_MAX_FRAME_PIXELS } from './frame-limits.js';
 import type { FaceDropReason, FaceMetrics } from './metrics.js';
 import { encodeTrackerState, trackerStateTopic, type TrackerStateStore } from './tracker-state.js';
-import { appearanceOf, frameSignature, StreamTrackers, TrackerRewindError, type FaceTrackerConfig } from './tracker/index.js';
+import { appearanceOf, StreamTrackers, TrackerRewindError, type FaceTrackerConfig } from './tracker/index.js';
 
 /** The pack's detector(s): a decoded frame in, faces out (openPackFaceDetector). */
 export interface FaceDetector {
@@ -140,7 +151,8 @@ export function faceStage(options: FaceStageOptions): StageDefinition<typeof top
           appearance: appearanceOf(frame, boxOnly(detected[i]!)),
         })),
         ref.seq,
-        frameSignature(frame),
+        // Only the scenery outside the faces tells a cut: a face coming up to the camera is none.
+        frameSignature(frame, { ignore: faceSurroundings(detected.map(boxOnly)) }),
       ),
     );
     const faces = await Promise.all(

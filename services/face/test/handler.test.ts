@@ -304,3 +304,64 @@ describe('face stage tracker state', () => {
     );
   });
 });
+
+describe('face stage scene cuts', () => {
+  // 768×432 pictures: a grey or blue background and a person (face box in skin, head and shoulders
+  // in dark clothes and hair around it); the stand-in detector returns the face box of each frame.
+  type Colour = [number, number, number];
+  const [W, H] = [768, 432];
+  const person = (size: number, top: number) => {
+    const face = { x1: W / 2 - size / 2, y1: top, x2: W / 2 + size / 2, y2: top + size * 1.15, score: 0.95 };
+    return { face, body: { x1: W / 2 - size * 1.2, y1: top - size * 0.4, x2: W / 2 + size * 1.2, y2: H } };
+  };
+  const draw = async (background: Colour, who: ReturnType<typeof person>) => {
+    const data = new Uint8Array(W * H * 3);
+    for (let y = 0; y < H; y++)
+      for (let x = 0; x < W; x++) {
+        const inside = (b: { x1: number; y1: number; x2: number; y2: number }) => x >= b.x1 && x < b.x2 && y >= b.y1 && y < b.y2;
+        data.set(inside(who.face) ? [224, 160, 96] : inside(who.body) ? [32, 32, 32] : background, (y * W + x) * 3);
+      }
+    return sharp(data, { raw: { width: W, height: H, channels: 3 } })
+      .jpeg({ quality: 95 })
+      .toBuffer();
+  };
+
+  it('ends no track when a face comes up to the camera (only the scenery outside the faces tells a cut), and ends them at a real cut', async () => {
+    const grey: Colour = [96, 96, 96];
+    const far = person(48, 160);
+    const near = person(224, 80);
+    const frames = [
+      { seq: 1, jpeg: await draw(grey, far) },
+      // The person came up to the camera: head and shoulders now fill most of the picture.
+      { seq: 6, jpeg: await draw(grey, near) },
+      // Another shot behind the same close-up.
+      { seq: 11, jpeg: await draw([32, 96, 224], near) },
+    ];
+    // Frames are decoded in parallel (detection runs ahead): tell them apart by their pixels, not by call order.
+    const detector: FaceDetector = {
+      async detect(frame) {
+        const shoulder = frame.data[(200 * W + 150) * 3]!;
+        return [(shoulder < 64 ? near : far).face];
+      },
+    };
+    const facesTopic = topicName(topics.faces, 'cut');
+    const { records } = await runStageInMemory(testFaceStage(detector), {
+      topicPrefix: 'cut',
+      inputs: (prefix) =>
+        frames.map(({ seq, jpeg }) => ({
+          topic: topicName(topics.frames, prefix),
+          key: 'cam',
+          value: encodeMessage(topics.frames, makeMessage(topics.frames, { ref: { streamId: 'cam', seq, width: W, height: H }, jpeg })),
+        })),
+      read: [facesTopic],
+      done: (got) => got.get(facesTopic)!.length >= frames.length,
+    });
+    const out = records.get(facesTopic)!.map((r) => fromBinary(FaceCropsSchema, r.value!));
+    // The close-up is 4.7 times the far face: too big a step to keep the id (a new track), but no cut.
+    assert.deepEqual(
+      out.map((m) => [...m.endedTrackIds]),
+      [[], [], [1, 2]],
+      'the close-up ends no track; the change of shot ends them all',
+    );
+  });
+});

@@ -6,8 +6,6 @@ import {
   appearanceOf,
   cosine,
   FaceTracker,
-  frameSignature,
-  sceneChange,
   faceTrackerConfigSchema,
   iou,
   matchByIou,
@@ -19,6 +17,7 @@ import {
   type FaceTrackerConfig,
   type TrackerUpdate,
 } from '../src/index.js';
+import { frameSignature, sceneChange } from '@emostream/vision';
 
 const config = (overrides: Partial<FaceTrackerConfig> = {}): FaceTrackerConfig =>
   faceTrackerConfigSchema.parse({ minHits: 2, maxMisses: 3, ...overrides });
@@ -272,11 +271,11 @@ describe('faceTrackerConfigSchema', () => {
       matchIou: 0.2,
       lowMatchIou: 0.5,
       minHits: 1,
-      maxMisses: 5,
+      maxMisses: 7,
       predictMotion: true,
       appearanceWeight: 0.5,
       appearanceGate: 0.8,
-      appearanceVeto: 0.5,
+      appearanceVeto: 0.3,
       swapMargin: 0.1,
       reidGate: 0.6,
       reidMaxJump: 1.5,
@@ -428,10 +427,32 @@ describe('FaceTracker with appearance (sampled video)', () => {
 
   it('does not give a returning face to a track it does not look most like', () => {
     const tracker = new FaceTracker(config({ minHits: 1, maxMisses: 5, reidMaxJump: 1 }));
-    run(tracker, [[seen(0, 0), seen(500, 1, 300)], [seen(40, 0), seen(500, 1, 300)], [], []]);
-    // A newcomer near where person 0 went looks 0.65 like person 0's track and 0.76 like person 1's.
-    const update = tracker.update([{ ...face(200), appearance: between(1, 0, 0.76) }], 5);
-    assert.deepEqual(ids(update), [3], 'a new id, not 1 or 2');
+    // Person 0 walks right and is lost after frame 2; person 1 walks left, in view throughout.
+    run(tracker, [[seen(0, 0), seen(400, 1)], [seen(40, 0), seen(370, 1)], [seen(340, 1)], [seen(310, 1)]]);
+    // A newcomer near where person 0 went, beside person 1, looks 0.65 like person 0's track and 0.76 like person 1's.
+    const update = tracker.update([{ ...face(200), appearance: between(1, 0, 0.76) }, seen(280, 1)], 5);
+    assert.deepEqual(ids(update), [2, 3], 'a new id, not 1');
+  });
+
+  it('lets no look-alike across the picture veto a match: only tracks within reidMaxJump face widths are rivals, however long missing', () => {
+    // Person 0 walks right; person 1 was seen once, 5 face widths off, and has been missing since
+    // (still alive). In frame 5 person 0's face comes with another box shape and looks only 0.55 like
+    // its track (below reidGate), 0.83 like person 1's.
+    const tracker = new FaceTracker(config({ minHits: 1, maxMisses: 7 }));
+    run(tracker, [[seen(100, 0), seen(600, 1)], [seen(120, 0)], [seen(140, 0)], [seen(160, 0)]]);
+    const update = tracker.update([{ ...face(180), appearance: between(0, 1, 0.55) }], 5);
+    assert.deepEqual(ids(update), [1], 'person 0 keeps id 1: person 1 cannot be where person 0 walks');
+    assert.deepEqual(tracker.activeTrackIds, [1, 2]);
+  });
+
+  it("keeps the id of a face whose look dropped to 0.4 of its track's (another detector's box), when nothing else is near", () => {
+    const frames = (appearanceVeto: number) => {
+      const tracker = new FaceTracker(config({ minHits: 1, appearanceVeto }));
+      run(tracker, [[seen(100, 0)], [seen(120, 0)]]);
+      return tracker.update([{ ...face(140), appearance: between(0, 1, 0.4) }], 3);
+    };
+    assert.deepEqual(ids(frames(faceTrackerConfigSchema.parse({}).appearanceVeto)), [1], 'the default veto lets the overlap win');
+    assert.deepEqual(ids(frames(0.5)), [2], 'with the veto of before (0.5) the face gets a second id (the fault)');
   });
 
   it('makes two live tracks on one person one, the older id keeping the face (issue 25)', () => {

@@ -1,4 +1,5 @@
 import { envBoolean, fromEnv } from '@emostream/shared';
+import { DEFAULT_SCENE_CUT_FRACTION } from '@emostream/vision';
 import { z } from 'zod';
 
 /** The face tracker's settings (per model pack: detectors differ in how they score faces). */
@@ -61,9 +62,9 @@ export const faceTrackerConfigSchema = z
         .number()
         .int()
         .min(0)
-        .default(5)
+        .default(7)
         .describe(
-          "Consecutive processed frames a confirmed track may go unmatched and keep its id; one more and it ends. 5 is about 1 s at 5 sampled frames per second. Keep the temporal stage's trackTtlMs above this × the sampling interval.",
+          "Consecutive processed frames a confirmed track may go unmatched and keep its id; one more and it ends. 7 is about 1.4 s at 5 sampled frames per second: a walker hidden by a pillar or a passer-by, or missed by the detector, for a few frames keeps the id. Keep the temporal stage's trackTtlMs above this × the sampling interval.",
         ),
     ),
     predictMotion: fromEnv(
@@ -94,15 +95,17 @@ export const faceTrackerConfigSchema = z
       .number()
       .min(-1)
       .max(1)
-      .default(0.5)
-      .describe('A track never matches a face this unlike it (cosine below), however much they overlap: keeps two crossing faces apart.'),
+      .default(0.3)
+      .describe(
+        "A track never matches a face this unlike it (cosine below), however much they overlap. Low, because the same face's descriptor changes with its box's shape (the default mode's two detectors draw different boxes) and the swap veto (swapMargin) is what keeps two crossing faces apart.",
+      ),
     swapMargin: z.coerce
       .number()
       .min(0)
       .max(2)
       .default(0.1)
       .describe(
-        'A track never takes a face that looks more like another live track than like itself by more than this (cosine): appearance vetoes an id moving from one person to another when their boxes cross or one of them is hidden.',
+        'A track never takes a face that looks more like another live track than like itself by more than this (cosine): appearance vetoes an id moving from one person to another when their boxes cross or one of them is hidden. Only tracks within reidMaxJump face widths of the face (their last box or prediction) count: a look-alike across the picture is no rival.',
       ),
     reidGate: z.coerce
       .number()
@@ -117,7 +120,7 @@ export const faceTrackerConfigSchema = z
       .gt(0)
       .default(1.5)
       .describe(
-        'Farthest, in face widths per processed frame since the track was last seen, a face may be from the track (its last box or its prediction) to be re-identified on appearance: a hidden person walks on, at walking speed.',
+        'Farthest, in face widths per processed frame since the track was last seen, a face may be from the track (its last box or its prediction) to be re-identified on appearance: a hidden person walks on, at walking speed. Also how near (face widths, not growing with misses) a track must be to a face to count as its look-alike for swapMargin and re-identification.',
       ),
     duplicateOverlap: z.coerce
       .number()
@@ -146,9 +149,9 @@ export const faceTrackerConfigSchema = z
       .number()
       .gt(0)
       .max(1)
-      .default(0.7)
+      .default(DEFAULT_SCENE_CUT_FRACTION)
       .describe(
-        'A frame is a hard cut, and every track ends, when at least this share of its 3×3 cells changed colour since the previous processed frame (see scene-cut.ts).',
+        'A frame is a hard cut, and every track ends, when at least this share of its 3×3 cells changed colour since the previous processed frame outside the faces (see scene-cut.ts in @emostream/vision).',
       ),
     endTracksAtSceneCuts: envBoolean.default(true).describe('End every track at a hard cut, so no id is carried onto another shot.'),
   })

@@ -102,8 +102,14 @@ export class FaceTracker {
   #tracks: Track[] = [];
   #nextId = 1;
   #lastSeq = -Infinity;
-  /** This update's detections → the confirmed track each looks most like (set at the start of `update`). */
+  /**
+   * This update's detections → the confirmed track each looks most like among those that could be
+   * there by now (within reidMaxJump face widths per frame since each was seen): re-identification's
+   * test (set at the start of `update`).
+   */
   #likeness = new Map<number, Likeness>();
+  /** The same among the tracks within reidMaxJump face widths, however long missing: the swap veto's rivals. */
+  #rivals = new Map<number, Likeness>();
 
   constructor(config: FaceTrackerConfig) {
     if (config.lowThreshold > config.highThreshold) throw new RangeError('lowThreshold must not be above highThreshold');
@@ -148,7 +154,9 @@ export class FaceTracker {
     const confirmed = this.#tracks.filter((track) => track.trackId !== undefined);
     const tentative = this.#tracks.filter((track) => track.trackId === undefined);
     const matched = new Map<Track, number>(); // track → detection index
-    this.#likeness = this.#config.appearanceWeight > 0 ? likeness(confirmed, detections) : new Map();
+    const looks = this.#config.appearanceWeight > 0;
+    this.#likeness = looks ? this.#lookAlikes(confirmed, detections, frameSeq, true) : new Map();
+    this.#rivals = looks ? this.#lookAlikes(confirmed, detections, frameSeq, false) : new Map();
 
     // 1. High detections against every confirmed track, on overlap and appearance.
     const first = this.#matchFused(confirmed, high, detections, frameSeq, matched);
@@ -352,14 +360,14 @@ export class FaceTracker {
    * from one person to another (two faces crossing, one of them hidden for the moment).
    */
   #swapVetoed(track: Track, index: number, similarity: number): boolean {
-    const best = this.#likeness.get(index);
+    const best = this.#rivals.get(index);
     return best !== undefined && best.track !== track && best.similarity - similarity > this.#config.swapMargin;
   }
 
   /**
    * Tracks left unmatched take back, on appearance, a face they neither overlap nor resemble by
    * appearanceGate: allowed when the face looks at least reidGate like the track, more like it than
-   * like any other live track, and lies within reidMaxJump face widths per frame since the track was
+   * like any other live track that could be there (`#lookAlikes`), and lies within reidMaxJump face widths per frame since the track was
    * last seen (from its last box or its prediction) at a width within maxScaleChange. A person
    * hidden behind another or a pillar for a few frames comes back under the same id instead of
    * starting a second track while the first is still alive. Returns the detections left.
@@ -390,6 +398,38 @@ export class FaceTracker {
     const result = matchByCost(cost, candidates.length);
     for (const [track, candidate] of result.pairs) matched.set(tracks[track]!, candidates[candidate]!);
     return result.unmatchedColumns.map((i) => candidates[i]!);
+  }
+
+  /**
+   * For each detection with a descriptor, the confirmed track it looks most like among those that
+   * could be there: within reidMaxJump face widths of the track's last box or its prediction, per
+   * processed frame since it was last seen when `growWithMisses`. The cheap descriptor often finds a
+   * face more like some track across the picture than like its own (low-resolution faces, a box whose
+   * shape changed with the detector that found it); such a far-off look-alike must not veto a match
+   * (the rivals: a reach that does not grow, so a track lost for long is no rival anywhere) nor
+   * re-identify the face.
+   */
+  #lookAlikes(
+    tracks: readonly Track[],
+    detections: readonly Detection[],
+    frameSeq: number,
+    growWithMisses: boolean,
+  ): Map<number, Likeness> {
+    const result = new Map<number, Likeness>();
+    const places = tracks.map((track) => ({ track, last: centre(track.box), predicted: centre(this.#predict(track, frameSeq)) }));
+    detections.forEach((detection, index) => {
+      if (!detection.appearance) return;
+      const to = centre(detection.box);
+      for (const { track, last, predicted } of places) {
+        if (!track.appearance) continue;
+        const steps = growWithMisses ? track.misses + 1 : 1;
+        const reach = this.#config.reidMaxJump * steps * Math.sqrt(track.box.width * detection.box.width);
+        if (Math.min(distance(last, to), distance(predicted, to)) > reach) continue;
+        const similarity = cosine(track.appearance, detection.appearance);
+        if (similarity > (result.get(index)?.similarity ?? -Infinity)) result.set(index, { track, similarity });
+      }
+    });
+    return result;
   }
 
   #predict(track: Track, frameSeq: number): FaceBox {
@@ -425,20 +465,6 @@ export class FaceTracker {
 interface Likeness {
   readonly track: Track;
   readonly similarity: number;
-}
-
-/** For each detection with a descriptor, the track (of those with a descriptor) it looks most like. */
-function likeness(tracks: readonly Track[], detections: readonly Detection[]): Map<number, Likeness> {
-  const result = new Map<number, Likeness>();
-  detections.forEach((detection, index) => {
-    if (!detection.appearance) return;
-    for (const track of tracks) {
-      if (!track.appearance) continue;
-      const similarity = cosine(track.appearance, detection.appearance);
-      if (similarity > (result.get(index)?.similarity ?? -Infinity)) result.set(index, { track, similarity });
-    }
-  });
-  return result;
 }
 
 /** Intersection over the smaller box's area: 1 when one box lies inside the other. */

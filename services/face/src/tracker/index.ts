@@ -4,5 +4,4 @@ export * from './config.js';
 export * from './face-tracker.js';
 export * from './stream-trackers.js';
 export * from './appearance.js';
-export * from './scene-cut.js';
 export * from './mot-metrics.js';

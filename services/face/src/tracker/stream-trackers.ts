@@ -1,6 +1,6 @@
+import { sceneChange, type FrameSignature } from '@emostream/vision';
 import type { FaceTrackerConfig } from './config.js';
 import { FaceTracker, type Detection, type FaceTrackerSnapshot, type TrackerUpdate } from './face-tracker.js';
-import { sceneChange, type FrameSignature } from './scene-cut.js';
 
 export interface StreamUpdate extends TrackerUpdate {
   /** This frame was a hard cut: every track alive before it ended (they are in `ended`). */
