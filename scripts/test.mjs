@@ -3,7 +3,8 @@
 // (scripts/with-kafka.mjs), and runs every *.test.ts with Node's test runner against it.
 // No broker, no tests: a broker that cannot start fails the run, it never skips Kafka tests.
 import { spawnSync } from 'node:child_process';
-import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -39,10 +40,11 @@ const unitOnly = args.includes('--unit');
 const filter = args.filter((a) => a !== '--unit');
 const INTEGRATION =
   /kafkaBrokers|kafkaTestConfig|KAFKA_BROKERS|startRtspServer|launchHeadlessChromium|emoProcess|FaultPipeline|brokerControl/;
+const isIntegration = (f) => INTEGRATION.test(readFileSync(path.join(root, f), 'utf8'));
 const files = roots
   .flatMap((r) => findTests(path.join(root, r)))
   .filter((f) => filter.length === 0 || filter.some((part) => f.includes(part)))
-  .filter((f) => !unitOnly || !INTEGRATION.test(readFileSync(path.join(root, f), 'utf8')));
+  .filter((f) => !unitOnly || !isIntegration(f));
 if (files.length === 0) {
   console.error('no test files found');
   process.exit(1);
@@ -65,25 +67,26 @@ function typecheckAndLint() {
   if (run('npm', ['run', '--silent', 'lint']) !== 0) process.exit(1);
 }
 
-// Node's test runner, one file at a time. A file whose tests are done ends even if something (a
-// timer, a client) was left open: a forgotten handle must not hold CI until its time limit. Tests
-// still close what they open.
-const TEST_RUNNER = [
-  '--import',
-  'tsx',
-  '--test',
-  '--test-concurrency=1',
-  '--test-force-exit',
-  '--test-reporter=spec',
-  '--test-reporter-destination=stdout',
-];
+// Node's test runner, one file at a time in each lane (scripts/test-lanes.mjs: the broker's tests in
+// one, the unit files beside them in another, at a lower priority). A file whose tests are done ends
+// even if something (a timer, a client) was left open: a forgotten handle must not hold CI until its
+// time limit. Tests still close what they open. Each run ends with its 10 slowest files.
+const TEST_RUNNER = ['--import', 'tsx', '--test', '--test-concurrency=1', '--test-force-exit'];
+const SLOWEST = 10;
+
+/** The `node scripts/test-lanes.mjs <plan>` arguments for these lanes. */
+function lanesCommand(lanes) {
+  const plan = path.join(mkdtempSync(path.join(tmpdir(), 'emostream-test-plan-')), 'plan.json');
+  writeFileSync(plan, JSON.stringify({ runner: TEST_RUNNER, lanes, slowest: SLOWEST }));
+  return [path.join(root, 'scripts', 'test-lanes.mjs'), plan];
+}
 
 if (unitOnly) {
   if (run('npm', ['run', '--silent', 'models']) !== 0) process.exit(1);
   typecheckAndLint();
   console.log(`» running ${files.length} unit test files (no broker)`);
   process.exit(
-    run(process.execPath, [...TEST_RUNNER, ...files], {
+    run(process.execPath, lanesCommand([{ name: 'unit lane', files }]), {
       EMOSTREAM_LOG_LEVEL: process.env.EMOSTREAM_LOG_LEVEL ?? 'error',
     }),
   );
@@ -103,10 +106,22 @@ typecheckAndLint();
 console.log('» Kubernetes manifests (npm run deploy:check)');
 if (run('npm', ['run', '--silent', 'deploy:check']) !== 0) process.exit(1);
 
-console.log(`» running ${files.length} test files against a fresh Kafka broker`);
+const brokerFiles = files.filter(isIntegration);
+const unitFiles = files.filter((f) => !isIntegration(f));
+console.log(
+  `» running ${files.length} test files against a fresh Kafka broker: ${brokerFiles.length} in the broker lane, ` +
+    `${unitFiles.length} beside them in the unit lane (no broker; nice 10)`,
+);
 const status = run(
   process.execPath,
-  ['scripts/with-kafka.mjs', process.execPath, ...TEST_RUNNER, ...files],
+  [
+    'scripts/with-kafka.mjs',
+    process.execPath,
+    ...lanesCommand([
+      { name: 'broker lane', files: brokerFiles },
+      { name: 'unit lane', files: unitFiles, nice: 10, buffered: true, withoutBroker: true },
+    ]),
+  ],
   // Tests assert on outcomes; routine warnings (dead-lettered test inputs) would bury the report.
   { EMOSTREAM_LOG_LEVEL: process.env.EMOSTREAM_LOG_LEVEL ?? 'error' },
 );
