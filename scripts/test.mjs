@@ -106,11 +106,15 @@ typecheckAndLint();
 console.log('» Kubernetes manifests (npm run deploy:check)');
 if (run('npm', ['run', '--silent', 'deploy:check']) !== 0) process.exit(1);
 
-const brokerFiles = files.filter(isIntegration);
-const unitFiles = files.filter((f) => !isIntegration(f));
+// The broker lane: the files that use the broker (one at a time: fault tests take it away). The other
+// lane: the rest, unit files and the few that need only an RTSP server or Chromium.
+const BROKER = /kafkaBrokers|kafkaTestConfig|KAFKA_BROKERS|emoProcess|FaultPipeline|brokerControl/;
+const usesBroker = (f) => BROKER.test(readFileSync(path.join(root, f), 'utf8'));
+const brokerFiles = files.filter(usesBroker);
+const otherFiles = files.filter((f) => !usesBroker(f));
 console.log(
   `» running ${files.length} test files against a fresh Kafka broker: ${brokerFiles.length} in the broker lane, ` +
-    `${unitFiles.length} beside them in the unit lane (no broker; nice 10)`,
+    `${otherFiles.length} beside them in the other lane (no broker; nice 10)`,
 );
 const status = run(
   process.execPath,
@@ -119,7 +123,7 @@ const status = run(
     process.execPath,
     ...lanesCommand([
       { name: 'broker lane', files: brokerFiles },
-      { name: 'unit lane', files: unitFiles, nice: 10, buffered: true, withoutBroker: true },
+      { name: 'other lane', files: otherFiles, nice: 10, buffered: true, withoutBroker: true },
     ]),
   ],
   // Tests assert on outcomes; routine warnings (dead-lettered test inputs) would bury the report.
