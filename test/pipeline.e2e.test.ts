@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { after, describe, it } from 'node:test';
 import { eventsTopic, KafkaBus, samplingStep, topicName, type EmotionEvent, type FaceEmotionEvent } from '@emostream/shared';
 import { kafkaBrokers, kafkaTestConfig, readEachRecordOnce, sharedData, testMediaDirs } from '@emostream/shared/testing';
+import { waitPipelineDrained } from './pipeline-drained.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const emo = path.join(root, 'cli', 'bin', 'emo.mjs');
@@ -103,7 +104,8 @@ async function runClips(prefix: string, interrupt?: (events: EmotionEvent[], p: 
       if (Date.now() > deadline) throw new Error(`no track summaries after 240 s (${events.length} events)`);
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
-    await new Promise((resolve) => setTimeout(resolve, 2_000));
+    // Then until nothing is left to deliver, so the counts below include any late duplicate.
+    await waitPipelineDrained(bus, prefix, reader);
     await reader.close();
     return events;
   } finally {

@@ -26,7 +26,10 @@ describe('AnnotatedVideo', () => {
     const output = path.join(dir, 'drawn.mp4');
     const video = new AnnotatedVideo(['-i', clip], output, shape);
     video.sampled(1, [face(1)]);
-    // Frames 6–10 wait for a sample at or after them: it comes later, with no face.
+    // Frames 6–10 wait for a sample at or after them: it comes later, with no face. A kept sleep: no
+    // hook shows the writer waiting at frame 6 (AnnotatedVideo would need one); the drawing is the
+    // same whether it waited or not, so the pause cannot make the test pass wrongly, it only makes
+    // the waiting path the likely one.
     await new Promise((resolve) => setTimeout(resolve, 300));
     video.sampled(6, []);
     assert.equal(await video.finish(), 10);

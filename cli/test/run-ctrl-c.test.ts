@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -50,11 +50,21 @@ describe('emo run and Ctrl-C on a long input', () => {
       timeoutMs: 180_000,
       message: () => `emo run to start reading: ${run.stderr()}`,
     });
-    await new Promise((resolve) => setTimeout(resolve, 8_000));
+    // Frames are through the stages once the annotated video, drawn from their events, has encoded frames.
+    const annotated = path.join(out, 'long.annotated.mp4');
+    await waitFor(() => existsSync(annotated) && statSync(annotated).size > 16_384, {
+      timeoutMs: 180_000,
+      message: () => `the annotated video to have frames (frames through the stages): ${run.stderr()}`,
+    });
     const pressedAt = Date.now();
     for (let i = 0; i < presses; i += 1) {
       run.child.kill('SIGINT');
-      await new Promise((resolve) => setTimeout(resolve, 500));
+      // The next press only once this one was taken (the run says it is stopping).
+      if (i < presses - 1)
+        await waitFor(() => run.stderr().includes('stopping:'), {
+          timeoutMs: 30_000,
+          message: () => `the run to take Ctrl-C: ${run.stderr()}`,
+        });
     }
     const exit = await within(run.exited, 300_000, () => `emo run still running after Ctrl-C: ${run.stderr()}`);
     return { out, run, exit, tookMs: exit.atMs - pressedAt };

@@ -26,6 +26,8 @@ describe('fault: the broker is down for 30 s in the middle of a file', () => {
         !pipeline.framesWritten.some((f) => f.endOfStream),
         'the file ended before the broker was killed: the fault did not land mid-file',
       );
+      // Time is the subject: the outage lasts 30 s (the README's failure table), longer than kafkajs's
+      // own retries and the session timeout, whatever the processes do meanwhile.
       await new Promise((resolve) => setTimeout(resolve, 30_000));
       pipeline.assertNoUnexpectedExit();
     } finally {

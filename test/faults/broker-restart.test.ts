@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { KafkaBus } from '@emostream/shared';
 import { connect } from 'node:net';
-import { brokerControl, kafkaBrokers, kafkaTestConfig, randomPrefix } from '@emostream/shared/testing';
+import { brokerControl, kafkaBrokers, kafkaTestConfig, randomPrefix, waitFor } from '@emostream/shared/testing';
 
 /** 'open' when something accepts a TCP connection on host:port, else the error code. */
 function tcpConnect(address: string): Promise<string> {
@@ -43,8 +43,7 @@ describe('the test broker as a fault switch', () => {
     const seen: string[] = [];
     const consumer = await bus.consumer({ groupId: `${topic}.reader`, topics: [topic], fromBeginning: true });
     await consumer.run({ eachBatch: async (batch) => void seen.push(...batch.records.map((r) => Buffer.from(r.value!).toString())) });
-    const deadline = Date.now() + 30_000;
-    while (seen.length === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+    await waitFor(() => seen.length > 0, { timeoutMs: 30_000, message: 'the record written before the crash' });
     await consumer.close();
     assert.deepEqual(seen, ['before the crash']);
   });

@@ -40,6 +40,7 @@ import {
   testMediaDirs,
   waitFor,
 } from '@emostream/shared/testing';
+import { waitPipelineDrained } from '../pipeline-drained.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const emo = path.join(root, 'cli', 'bin', 'emo.mjs');
@@ -87,6 +88,7 @@ export class FaultPipeline {
   readonly framesWritten: { streamId: string; seq: number; endOfStream: boolean }[] = [];
   private readonly bus = new KafkaBus(kafkaTestConfig('fault-suite'));
   private readers: BusConsumer[] = [];
+  private eventReader: BusConsumer | undefined;
   private poller: NodeJS.Timeout | undefined;
 
   /**
@@ -168,6 +170,7 @@ export class FaultPipeline {
       },
     });
     this.readers = [eventReader, frameReader];
+    this.eventReader = eventReader;
   }
 
   /** Starts (or restarts) one stage as `emo serve <stage>`, on the same ops port each time. */
@@ -279,7 +282,8 @@ export class FaultPipeline {
         message: () => `${count} track summaries (have ${this.summaries().length}; ${this.faceEvents().length} face events)`,
       },
     );
-    await new Promise((resolve) => setTimeout(resolve, 3_000));
+    // Then until nothing is left to deliver, so the test's counts include any late duplicate.
+    await waitPipelineDrained(this.bus, this.prefix, this.eventReader!);
   }
 
   assertNoUnexpectedExit(): void {

@@ -128,6 +128,58 @@ export async function waitFor(
 }
 
 /**
+ * Asserts that nothing broke `condition` while the thing it rules out had its chance to happen: polls
+ * it for at least `forMs` and on until `provenPossible` holds, and fails on the first false.
+ *
+ * `provenPossible` is the positive control, and it is required: a condition that turns true only once
+ * the system got past the point where the unwanted thing would have shown (a marker record sent behind
+ * the inputs came out, the fault was injected and handled, a later message was processed). A quiet
+ * window alone proves nothing on a slow machine, which may simply not have got there yet; with the
+ * control the window stretches until it has (up to `timeoutMs`, then it fails saying so), so the
+ * assertion cannot pass without the test having shown the thing was able to happen.
+ */
+export async function assertStaysTrue(
+  condition: () => boolean | Promise<boolean>,
+  {
+    forMs,
+    provenPossible,
+    message,
+    provenMessage,
+    timeoutMs = 60_000,
+    intervalMs = 20,
+  }: {
+    /** The least time the condition is watched, even when the control holds at once. */
+    forMs: number;
+    /** The positive control: true once the unwanted thing could have happened (see above). */
+    provenPossible: () => boolean | Promise<boolean>;
+    /** What the condition says, for the failure. */
+    message: string | (() => string);
+    /** What the control shows, for the failure when it never holds. */
+    provenMessage: string | (() => string);
+    timeoutMs?: number;
+    intervalMs?: number;
+  },
+): Promise<void> {
+  const text = (m: string | (() => string)) => (typeof m === 'function' ? m() : m);
+  const started = Date.now();
+  let proven = false;
+  for (;;) {
+    // The control is read before the condition, so the last check of the condition comes after the
+    // control held: whatever the control vouches for has had its chance to break the condition.
+    proven ||= await provenPossible();
+    if (!(await condition())) throw new Error(`stopped holding after ${Date.now() - started} ms: ${text(message)}`);
+    const elapsed = Date.now() - started;
+    if (proven && elapsed >= forMs) return;
+    if (elapsed > timeoutMs) {
+      throw new Error(
+        `the positive control never held within ${timeoutMs} ms, so "${text(message)}" proves nothing: ${text(provenMessage)}`,
+      );
+    }
+    await new Promise((resolve) => setTimeout(resolve, intervalMs));
+  }
+}
+
+/**
  * `work`, or a rejection saying `message` once `timeoutMs` passes. The timer is cleared either way,
  * so a settled wait never keeps the test process alive for the rest of its timeout.
  */

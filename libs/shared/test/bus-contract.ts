@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { MAX_MESSAGE_BYTES, type Bus, type BusConsumer, type ConsumedRecord, type TopicPartition } from '../src/index.js';
-import { bytes, randomPrefix, text, waitFor } from './helpers.js';
+import { assertStaysTrue, bytes, randomPrefix, text, waitFor } from './helpers.js';
 
 /**
  * The behaviour every Bus implementation must have. bus-memory.test.ts and bus-kafka.test.ts run it
@@ -246,36 +246,56 @@ export function busContract(name: string, makeBus: () => Bus): void {
       await producer.send([{ topic: name, key: 'k', value: bytes('slow') }]);
       let deliveries = 0;
       let done = false;
+      let markerSeen = false;
       const consumer = await bus.consumer({ groupId: randomPrefix('g'), topics: [name], fromBeginning: true, sessionTimeoutMs: 6_000 });
       consumers.push(consumer);
       await consumer.run({
         eachBatch: async (batch) => {
-          deliveries += 1;
-          await new Promise((resolve) => setTimeout(resolve, 8_000));
+          if (batch.records.some((r) => text(r.value) === 'slow')) {
+            deliveries += 1;
+            // Time is the subject here: the handler works past the 6 s session timeout.
+            await new Promise((resolve) => setTimeout(resolve, 8_000));
+          }
+          if (batch.records.some((r) => text(r.value) === 'marker')) markerSeen = true;
           await consumer.commit([{ topic: name, partition: 0, offset: String(Number(batch.records.at(-1)!.offset) + 1) }]);
           done = true;
         },
       });
       await waitFor(() => done, { timeoutMs: 40_000, message: 'the slow batch to finish' });
-      await new Promise((resolve) => setTimeout(resolve, 2_000));
-      assert.equal(deliveries, 1);
+      // A marker behind it: the partition is read in order, so once the marker is handled a redelivery
+      // of the slow batch would have come first.
+      await producer.send([{ topic: name, key: 'k', value: bytes('marker') }]);
+      await assertStaysTrue(() => deliveries === 1, {
+        forMs: 50,
+        provenPossible: () => markerSeen,
+        message: () => `the slow batch delivered once (delivered ${deliveries} times)`,
+        provenMessage: 'the marker behind the slow batch was handled',
+      });
       await producer.close();
     });
 
     it('pauses and resumes a partition', async () => {
       const name = await topic(1);
       const producer = await bus.producer();
-      const { consumer, seen, assigned } = await collector(randomPrefix('g'), [name]);
-      await waitFor(() => assigned.length === 1);
+      // A second topic, not paused, read by the same consumer: the positive control that it kept fetching.
+      const control = await topic(1);
+      const { consumer, seen, assigned } = await collector(randomPrefix('g'), [name, control]);
+      await waitFor(() => assigned.length === 2);
       await producer.send([{ topic: name, key: 'k', value: bytes('before') }]);
       await waitFor(() => seen.length === 1);
       consumer.pause([{ topic: name, partition: 0 }]);
       await producer.send([{ topic: name, key: 'k', value: bytes('while paused') }]);
-      await new Promise((resolve) => setTimeout(resolve, 1_000));
-      assert.equal(seen.length, 1, 'a paused partition delivered a record');
+      await producer.send([{ topic: control, key: 'k', value: bytes('control') }]);
+      const of = (topicName: string) => seen.filter((r) => r.topic === topicName);
+      await assertStaysTrue(() => of(name).length === 1, {
+        forMs: 500,
+        provenPossible: () => of(control).length === 1,
+        message: () => `a paused partition delivered no record (delivered ${of(name).length - 1})`,
+        provenMessage: 'the record written after it to an unpaused topic was delivered',
+      });
       consumer.resume([{ topic: name, partition: 0 }]);
-      await waitFor(() => seen.length === 2);
-      assert.equal(text(seen[1]!.value), 'while paused');
+      await waitFor(() => of(name).length === 2);
+      assert.equal(text(of(name)[1]!.value), 'while paused');
       await producer.close();
     });
 
@@ -308,16 +328,22 @@ export function busContract(name: string, makeBus: () => Bus): void {
       const outputs = await collector(randomPrefix('g'), [output]);
       const inputs = await collector(group, [input], { commit: false });
       await waitFor(() => outputs.seen.length >= 1 && inputs.seen.length >= 1, { message: 'the committed transaction' });
-      await new Promise((resolve) => setTimeout(resolve, 1_000));
-      assert.deepEqual(
-        outputs.seen.map((r) => text(r.value)),
-        ['out-0'],
-      );
-      assert.deepEqual(
-        inputs.seen.map((r) => text(r.value)),
-        ['in-1'],
-        "the group did not resume at the transaction's committed offset",
-      );
+      // Markers behind both: read in order, so once they are in, the failed transaction's record (before
+      // the output marker) or a re-read of in-0 (before in-1) would have shown.
+      await plain.send([
+        { topic: output, key: 'k', value: bytes('marker') },
+        { topic: input, key: 'k', value: bytes('in-2') },
+      ]);
+      const texts = (records: ConsumedRecord[]) => records.map((r) => text(r.value));
+      await assertStaysTrue(() => texts(outputs.seen)[0] === 'out-0' && texts(inputs.seen)[0] === 'in-1', {
+        forMs: 50,
+        provenPossible: () => texts(outputs.seen).includes('marker') && texts(inputs.seen).includes('in-2'),
+        message: () =>
+          `only the committed output and the committed offset show (outputs ${texts(outputs.seen)}, inputs ${texts(inputs.seen)})`,
+        provenMessage: 'the markers behind the transaction came out',
+      });
+      assert.deepEqual(texts(outputs.seen), ['out-0', 'marker']);
+      assert.deepEqual(texts(inputs.seen), ['in-1', 'in-2'], "the group did not resume at the transaction's committed offset");
       await producer.close();
       await plain.close();
     });

@@ -2,14 +2,17 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { InMemoryBus } from '../src/index.js';
 import { busContract } from './bus-contract.js';
-import { bytes, waitFor } from './helpers.js';
+import { assertStaysTrue, bytes, waitFor } from './helpers.js';
 
 busContract('InMemoryBus', () => new InMemoryBus({ retryBackoffMs: 50 }));
 
 describe('InMemoryBus backpressure', () => {
   it('makes a producer wait while a partition holds maxQueuedPerPartition uncommitted records, and resumes it as the consumer commits', async () => {
     const bus = new InMemoryBus({ maxQueuedPerPartition: 10 });
-    await bus.createTopics([{ name: 'frames', partitions: 1 }]);
+    await bus.createTopics([
+      { name: 'frames', partitions: 1 },
+      { name: 'elsewhere', partitions: 1 },
+    ]);
     const consumer = await bus.consumer({ groupId: 'slow', topics: ['frames'], fromBeginning: true, maxBatchRecords: 1 });
     let release!: () => void;
     let gate = new Promise<void>((resolve) => (release = resolve));
@@ -30,8 +33,23 @@ describe('InMemoryBus backpressure', () => {
       }
     })();
     await waitFor(() => sent === 10);
-    await new Promise((resolve) => setTimeout(resolve, 200));
-    assert.equal(sent, 10, 'the producer ran ahead of a consumer that committed nothing');
+    // The control: sends to a partition with room go through meanwhile, one after another, so the bus
+    // and the event loop were free to take the eleventh record had the cap let it through.
+    const other = await bus.producer();
+    let sentElsewhere = 0;
+    const sendingElsewhere = (async () => {
+      for (let i = 0; i < 5; i += 1) {
+        await other.send([{ topic: 'elsewhere', key: 'k', value: bytes(String(i)) }]);
+        sentElsewhere += 1;
+      }
+    })();
+    await assertStaysTrue(() => sent === 10, {
+      forMs: 100,
+      provenPossible: () => sentElsewhere === 5,
+      message: () => `the producer waits at 10 records while the consumer commits nothing (sent ${sent})`,
+      provenMessage: 'five sends to a partition with room went through',
+    });
+    await sendingElsewhere;
     release();
     await sending;
     await waitFor(() => consumed === 30);

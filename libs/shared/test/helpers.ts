@@ -1,6 +1,6 @@
 import type { Bus, BusConsumer, ConsumedRecord } from '../src/index.js';
 
-export { kafkaBrokers, kafkaTestConfig, randomPrefix, waitFor, wrapBus } from '../src/testing.js';
+export { kafkaBrokers, kafkaTestConfig, randomPrefix, waitFor, assertStaysTrue, wrapBus } from '../src/testing.js';
 import { randomPrefix } from '../src/testing.js';
 
 export const text = (value: Uint8Array | null): string => (value ? Buffer.from(value).toString('utf8') : '<null>');

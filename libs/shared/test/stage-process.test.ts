@@ -52,6 +52,9 @@ async function httpStatus(port: number, path: string): Promise<number | 'refused
   }
 }
 
+/** The frame number of the markers sent behind each stream's 125 frames. */
+const MARKER_SEQ = 126;
+
 const outputKey = (r: ConsumedRecord) => {
   const ref = decodeFaces(r.value).ref!;
   return `${ref.streamId}#${ref.seq}`;
@@ -109,13 +112,22 @@ describe('A stage process on the real broker', () => {
       timeoutMs: 90_000,
       message: () => `an output for each of 1,000 inputs (have ${new Set(outputs.records.map(outputKey)).size})`,
     });
-    // Give any late duplicate time to show up before counting.
-    await new Promise((resolve) => setTimeout(resolve, 2_000));
+    // A marker per stream (frame 126, behind its 125): a partition is handled in order, so once every
+    // marker is out, any late duplicate of the 1,000 inputs would be out too. Then count.
+    const markers = await bus.producer();
+    await markers.send(Array.from({ length: 8 }, (_, cam) => frameRecord(frames, `cam-${cam}`, MARKER_SEQ)));
+    await markers.close();
+    const isMarker = (r: ConsumedRecord) => decodeFaces(r.value).ref!.seq === MARKER_SEQ;
+    await waitFor(() => outputs.records.filter(isMarker).length >= 8, {
+      timeoutMs: 60_000,
+      message: () => `the marker of each of 8 streams (have ${outputs.records.filter(isMarker).length})`,
+    });
     second.child.kill('SIGTERM');
     await second.exited;
     await outputs.consumer.close();
     await uncommitted.consumer.close();
-    return { records: outputs.records, atKill, uncommittedCount: uncommitted.records.length };
+    const uncommittedInputs = uncommitted.records.filter((r) => !isMarker(r)).length;
+    return { records: outputs.records.filter((r) => !isMarker(r)), atKill, uncommittedCount: uncommittedInputs };
   }
 
   it('at-least-once: a stage SIGKILLed halfway through 1,000 inputs and restarted loses none of them', async () => {

@@ -23,7 +23,7 @@ import {
 } from '../src/index.js';
 import { decodeDeadLetter, decodeFaces, frameRecord, garbageRecord } from './fixtures/frames.js';
 import { relayStage } from './fixtures/relay-stage.js';
-import { collectTopic, kafkaBrokers, kafkaTestConfig, randomPrefix, waitFor, wrapBus } from './helpers.js';
+import { assertStaysTrue, collectTopic, kafkaBrokers, kafkaTestConfig, randomPrefix, waitFor, wrapBus } from './helpers.js';
 
 function configFor(bus: Bus, delivery: RuntimeConfig['delivery']): RuntimeConfig {
   return runtimeConfigSchema.parse({
@@ -351,10 +351,21 @@ function runtimeSuite(name: string, makeBus: () => Bus, delivery: RuntimeConfig[
         timeoutMs: 30_000,
         message: () => `${streams.length * 3} outputs (have ${outputs.records.length})`,
       });
-      await new Promise((resolve) => setTimeout(resolve, 200)); // a duplicate would show by now
+      // A marker per stream behind its inputs: a partition is handled in order, so once every marker is
+      // out, a duplicate of any input before it would be out too.
+      const markers = await bus.producer();
+      await markers.send(streams.map((streamId) => frameRecord(frames, streamId, 4)));
+      await markers.close();
+      const keys = () => outputs.records.map((r) => `${decodeFaces(r.value).ref!.streamId}#${decodeFaces(r.value).ref!.seq}`);
+      await assertStaysTrue(() => keys().length === new Set(keys()).size, {
+        forMs: 50,
+        provenPossible: () => streams.every((streamId) => keys().includes(`${streamId}#4`)),
+        message: () => `no output twice (${keys().length} outputs, ${new Set(keys()).size} distinct)`,
+        provenMessage: 'the marker behind each stream came out',
+      });
       await outputs.consumer.close();
       assert.equal(most, 2, 'batches of both partitions were in hand at once');
-      const written = outputs.records.map((r) => `${decodeFaces(r.value).ref!.streamId}#${decodeFaces(r.value).ref!.seq}`);
+      const written = keys().filter((key) => !key.endsWith('#4'));
       assert.equal(written.length, new Set(written).size, 'no output twice');
       assert.equal(new Set(written).size, streams.length * 3);
     });
@@ -573,9 +584,15 @@ describe('exactly-once when a failed commit was committed after all (the broker 
         });
         await send(31, 60);
         await waitFor(() => new Set(seqs()).size === 60, { message: () => `60 outputs (have ${seqs().length})` });
-        await new Promise((resolve) => setTimeout(resolve, 300)); // room for a late duplicate to show
-        const repeated = seqs().filter((seq, i, all) => all.indexOf(seq) !== i);
-        assert.deepEqual(repeated, [], 'outputs written twice');
+        // A marker per stream behind the inputs: once they are out, a late duplicate of any input before them would be too.
+        await send(61, 63);
+        const repeated = () => seqs().filter((seq, i, all) => all.indexOf(seq) !== i);
+        await assertStaysTrue(() => repeated().length === 0, {
+          forMs: 50,
+          provenPossible: () => [61, 62, 63].every((seq) => seqs().includes(seq)),
+          message: () => `no output written twice (repeated: ${repeated().join(', ')})`,
+          provenMessage: 'the markers 61–63 came out',
+        });
         if (replays) {
           for (const r of outputs.records) {
             const ref = decodeFaces(r.value).ref!;
@@ -599,13 +616,19 @@ describe('exactly-once when a failed commit was committed after all (the broker 
  * away) with a batch in hand, rejoins without waiting for it and reads the batch again from
  * committed offsets that do not show its delivery yet.
  */
-function batchHandedTwice(bus: Bus): { bus: Bus; handedTwice: () => boolean } {
+function batchHandedTwice(bus: Bus): { bus: Bus; handedTwice: () => boolean; bothCopiesDone: () => boolean } {
   let handedTwice = false;
+  let bothCopiesDone = false;
   let slowNext = false;
+  let firstInTransaction = false;
+  let secondHanded!: () => void;
+  const secondCopyHanded = new Promise<void>((resolve) => (secondHanded = resolve));
+  // The first copy's delivery waits until the second copy has been handed: the copies overlap for sure.
   const slowFirst = async (records: OutgoingRecord[]) => {
     if (!slowNext || records.length === 0) return;
     slowNext = false;
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    firstInTransaction = true;
+    await secondCopyHanded;
   };
   const wrapped = wrapBus(bus, {
     producer: (producer) => ({
@@ -632,14 +655,17 @@ function batchHandedTwice(bus: Bus): { bus: Bus; handedTwice: () => boolean } {
             handedTwice = true;
             slowNext = true;
             const first = handlers.eachBatch(batch, context);
-            await new Promise((resolve) => setTimeout(resolve, 50)); // the first copy is in its transaction
-            await Promise.all([first, handlers.eachBatch(batch, context)]);
+            await waitFor(() => firstInTransaction, { intervalMs: 5, message: 'the first copy to be in its transaction' });
+            const second = handlers.eachBatch(batch, context);
+            secondHanded();
+            await Promise.all([first, second]);
+            bothCopiesDone = true;
           },
         });
       return consumer;
     },
   });
-  return { bus: wrapped, handedTwice: () => handedTwice };
+  return { bus: wrapped, handedTwice: () => handedTwice, bothCopiesDone: () => bothCopiesDone };
 }
 
 describe('a batch handed again while its first copy is still being delivered (kafkajs after a consumer crash)', () => {
@@ -662,13 +688,14 @@ describe('a batch handed again while its first copy is still being delivered (ka
         await runner.start();
         await producer.send(Array.from({ length: 10 }, (_, i) => frameRecord(frames, 'cam', i + 1)));
         await waitFor(() => new Set(seqs()).size === 10, { message: () => `10 outputs (have ${seqs().length})` });
-        await new Promise((resolve) => setTimeout(resolve, 500)); // room for the second copy's outputs to show
+        const repeated = () => seqs().filter((seq, i, all) => all.indexOf(seq) !== i);
+        await assertStaysTrue(() => repeated().length === 0, {
+          forMs: 50,
+          provenPossible: () => fault.bothCopiesDone(),
+          message: () => `no output written twice (repeated: ${repeated().join(', ')})`,
+          provenMessage: 'both copies of the batch were handled to the end',
+        });
         assert.ok(fault.handedTwice(), 'the fault did not happen');
-        assert.deepEqual(
-          seqs().filter((seq, i, all) => all.indexOf(seq) !== i),
-          [],
-          'outputs written twice',
-        );
       } finally {
         await runner.stop();
         await producer.close();

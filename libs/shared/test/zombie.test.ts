@@ -10,7 +10,7 @@ import { Registry } from 'prom-client';
 import { KafkaBus, runtimeConfigSchema, StageRunner, topicName, topics, type StageDefinition } from '../src/index.js';
 import { decodeFaces, frameRecord } from './fixtures/frames.js';
 import { relayStage } from './fixtures/relay-stage.js';
-import { collectTopic, kafkaBrokers, kafkaTestConfig, randomPrefix, waitFor } from './helpers.js';
+import { assertStaysTrue, collectTopic, kafkaBrokers, kafkaTestConfig, randomPrefix, waitFor, wrapBus } from './helpers.js';
 
 describe('exactly-once with a replica that lost its partition while it held a batch (a zombie)', () => {
   const bus = new KafkaBus(kafkaTestConfig('zombie'));
@@ -52,7 +52,25 @@ describe('exactly-once with a replica that lost its partition while it held a ba
         return relay.handle!(input, context);
       },
     };
-    const a = new StageRunner(stalling, { bus, config, registry: new Registry() });
+    // Replica A's transactions, watched: the positive control is its late one having been tried and settled.
+    let releasedAt: number | undefined;
+    let lateTransactionsSettled = 0;
+    const watched = wrapBus(bus, {
+      producer: (producer) => ({
+        send: (records) => producer.send(records),
+        async sendInTransaction(records, commit) {
+          const late = releasedAt !== undefined;
+          try {
+            await producer.sendInTransaction(records, commit);
+          } finally {
+            if (late) lateTransactionsSettled += 1;
+          }
+        },
+        settle: () => producer.settle(),
+        close: () => producer.close(),
+      }),
+    });
+    const a = new StageRunner(stalling, { bus: watched, config, registry: new Registry() });
     runners.push(a);
     await a.start();
     const outputs = await collectTopic(bus, faces);
@@ -68,13 +86,23 @@ describe('exactly-once with a replica that lost its partition while it held a ba
     await waitFor(() => outputs.records.length >= 1, { message: 'replica B to deliver the frame', timeoutMs: 60_000 });
 
     // A wakes up and tries to deliver the same batch.
+    releasedAt = Date.now();
     release();
-    await new Promise((resolve) => setTimeout(resolve, 5_000));
+    await waitFor(() => lateTransactionsSettled >= 1, { message: "replica A's late transaction to be tried", timeoutMs: 60_000 });
+    // Then a marker behind it (frame 2): read_committed in offset order, so once its output is out, a
+    // late output of frame 1 that the broker took would be out before it.
+    const producer2 = await bus.producer();
+    await producer2.send([frameRecord(frames, 'cam', 2)]);
+    await producer2.close();
+    const seqs = () => outputs.records.map((r) => decodeFaces(r.value).ref!.seq);
+    await assertStaysTrue(() => seqs().filter((seq) => seq === 1).length === 1, {
+      forMs: 100,
+      provenPossible: () => seqs().includes(2),
+      message: () => `the frame is delivered once (outputs: ${seqs().join(', ')})`,
+      provenMessage: 'the marker frame 2 came out behind the late transaction',
+      timeoutMs: 60_000,
+    });
     await outputs.consumer.close();
-    assert.deepEqual(
-      outputs.records.map((r) => decodeFaces(r.value).ref!.seq),
-      [1],
-      'the frame is delivered once',
-    );
+    assert.deepEqual(seqs(), [1, 2], 'the frame once, then the marker');
   });
 });

@@ -8,7 +8,7 @@ import { getEventListeners } from 'node:events';
 import { readdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { describe, it } from 'node:test';
-import { sharedData } from '@emostream/shared/testing';
+import { assertStaysTrue, sharedData, within } from '@emostream/shared/testing';
 import { parseSource, readFrames, showinfo } from '../src/index.js';
 
 /** ffmpeg processes of this test process reading `url` (fluent-ffmpeg's capability checks are ffmpeg too). */
@@ -39,24 +39,41 @@ describe('reading frames with ffmpeg, aborted before ffmpeg has started', () => 
     try {
       await showinfo(); // asked once per process; the reader then goes straight on to ffmpeg
       const controller = new AbortController();
-      const reader = readFrames(parseSource(url), {
+      const options = {
         sampling: { kind: 'rate', fps: 5 },
         maxWidth: 0,
         jpegQuality: 80,
         connectTimeoutMs: 5_000,
         readTimeoutMs: 5_000,
-        signal: controller.signal,
-      });
+      } as const;
+      const reader = readFrames(parseSource(url), { ...options, signal: controller.signal });
       const first = reader.next();
       // The earliest abort that reaches the reader: once it listens, with ffmpeg not started yet.
       while (getEventListeners(controller.signal, 'abort').length === 0) await new Promise((resolve) => setImmediate(resolve));
       assert.equal(readersOf(url), 0, 'the test aborts before ffmpeg has started');
       controller.abort();
-      const ended = await Promise.race([first, new Promise((resolve) => setTimeout(() => resolve('still waiting'), 5_000))]);
+      const ended = await within(first, 5_000, () => 'the aborted reader still waiting after 5 s');
       assert.deepEqual(ended, { done: true, value: undefined });
-      // Had ffmpeg started after the abort, it would still be reading the source.
-      await new Promise((resolve) => setTimeout(resolve, 1_500));
-      assert.equal(readersOf(url), 0, 'no ffmpeg left reading the source');
+      // Had ffmpeg started after the abort, it would still be reading the source. The positive control:
+      // a reader of the same server started now, not aborted (its own URL, to tell the two apart), whose
+      // ffmpeg shows within the window; one started wrongly at the abort, earlier, would show by then too.
+      const controlUrl = `${url}?control`;
+      const control = new AbortController();
+      const controlReader = readFrames(parseSource(controlUrl), { ...options, signal: control.signal });
+      const controlFirst = controlReader.next();
+      controlFirst.catch(() => {});
+      try {
+        await assertStaysTrue(() => readersOf(url) === 0, {
+          forMs: 200,
+          provenPossible: () => readersOf(controlUrl) === 1,
+          message: () => `no ffmpeg left reading the source (${readersOf(url)} reading it)`,
+          provenMessage: "the control reader's ffmpeg showed up reading the same server",
+          timeoutMs: 10_000,
+        });
+      } finally {
+        control.abort();
+        await controlFirst.catch(() => {});
+      }
     } finally {
       server.closeAllConnections();
       await new Promise((resolve) => server.close(resolve));

@@ -64,7 +64,11 @@ describe('ingest from a real RTSP server, on the real broker', () => {
     server.kill('SIGTERM');
     await once(server, 'exit');
     const reconnectsBefore = await reconnects(registry);
-    await new Promise((resolve) => setTimeout(resolve, 3_000));
+    // Down until ingest has seen it: the lost session and at least one reconnect refused while down.
+    await waitFor(async () => (await reconnects(registry)) >= reconnectsBefore + 2, {
+      message: 'ingest to lose the camera and fail a reconnect while it is down',
+      timeoutMs: 30_000,
+    });
     server = await startRtspServer(port, clip);
 
     await waitFor(() => frames.some((f) => f.ref!.gapBefore), { message: 'a frame marked as following a gap', timeoutMs: 30_000 });

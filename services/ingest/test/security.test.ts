@@ -262,8 +262,20 @@ describe('a hostile stream spec gets nothing (running ingest, real broker)', () 
         timeoutMs: 90_000,
         intervalMs: 500,
       });
-      // Let the admitted ones reconnect a few times while the sampler watches.
-      await new Promise((resolve) => setTimeout(resolve, 3_000));
+      // Let the admitted ones reconnect a few times (each twice more) while the sampler watches.
+      const floodReconnects = async () =>
+        [...(await ops('/metrics')).text.matchAll(/^emostream_ingest_reconnects_total\{[^}]*stream="flood-\d+"[^}]*\} (\S+)$/gm)].map((m) =>
+          Number(m[1]),
+        );
+      const total = (values: number[]) => values.reduce((a, b) => a + b, 0);
+      const before = await floodReconnects();
+      await waitFor(
+        async () => {
+          const now = await floodReconnects();
+          return now.length > 0 && total(now) >= total(before) + 2 * now.length;
+        },
+        { message: 'each admitted flood stream to reconnect twice more', timeoutMs: 60_000, intervalMs: 200 },
+      );
     } finally {
       clearInterval(sampler);
     }

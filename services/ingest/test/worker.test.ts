@@ -7,7 +7,7 @@ import { after, describe, it } from 'node:test';
 import { fromBinary } from '@bufbuild/protobuf';
 import { Registry } from 'prom-client';
 import { BusError, FrameSchema, InMemoryBus, topicName, topics, type Bus, type ConsumedRecord } from '@emostream/shared';
-import { freePort, sharedData, testMediaDirs, waitFor, wrapBus } from '@emostream/shared/testing';
+import { assertStaysTrue, freePort, sharedData, testMediaDirs, waitFor, wrapBus } from '@emostream/shared/testing';
 import { IngestMetrics, IngestWorker, ingestSettingsSchema, putStream } from '../src/index.js';
 
 // The source policy refuses loopback and files outside media roots by default: these tests allow
@@ -65,6 +65,31 @@ function commitAnswerLost(nth: number): { wrap: (bus: Bus) => Bus; lost: () => b
   return { wrap, lost: () => transactions >= nth };
 }
 
+/**
+ * The bus, with a count of the stream specs the worker has finished handling, by stream id: the
+ * positive control that a spec was read and acted on (or deliberately not).
+ */
+function specsHandled(): { wrap: (bus: Bus) => Bus; handled: (streamId: string) => number } {
+  const counts = new Map<string, number>();
+  const wrap = (bus: Bus) =>
+    wrapBus(bus, {
+      consumer: (consumer, options) => {
+        if (!options.topics.some((t) => t.endsWith(topicName(topics.streams, '')))) return consumer;
+        const run = consumer.run.bind(consumer);
+        consumer.run = (handlers) =>
+          run({
+            ...handlers,
+            eachBatch: async (batch, context) => {
+              await handlers.eachBatch(batch, context);
+              for (const record of batch.records) if (record.key) counts.set(record.key, (counts.get(record.key) ?? 0) + 1);
+            },
+          });
+        return consumer;
+      },
+    });
+  return { wrap, handled: (streamId) => counts.get(streamId) ?? 0 };
+}
+
 describe('ingest worker', () => {
   const closers: (() => Promise<void>)[] = [];
   after(async () => {
@@ -113,15 +138,23 @@ describe('ingest worker', () => {
   });
 
   it('does not ingest a finished file again when its spec is delivered again (as after a rebalance), until the stream is removed and re-added', async () => {
-    const ingest = await startWorker('ingest-again');
+    const specs = specsHandled();
+    const ingest = await startWorker('ingest-again', specs.wrap);
     closers.push(ingest.close);
     const spec = { streamId: 'sad', url: sharedData('labelled/cremad_1001_DFA_sad.flv'), sampleFps: 0, maxWidth: 0 };
     await putStream(ingest.bus, 'ingest-again', spec);
     await waitFor(() => ingest.framesOf('sad').some((f) => f.ref!.endOfStream), { message: 'the first run to end' });
     const once = ingest.framesOf('sad').length;
+    const handledBefore = specs.handled('sad');
     await putStream(ingest.bus, 'ingest-again', spec);
-    await new Promise((resolve) => setTimeout(resolve, 1_500));
-    assert.equal(ingest.framesOf('sad').length, once, 'the same spec again must not publish the file twice');
+    // A second run would be a runner of 'sad' from the moment the spec is handled (then its frames).
+    const runningSad = () => ingest.worker.running().some((s) => s.streamId === 'sad');
+    await assertStaysTrue(() => ingest.framesOf('sad').length === once && !runningSad(), {
+      forMs: 500,
+      provenPossible: () => specs.handled('sad') > handledBefore,
+      message: () => `the same spec again must not publish the file twice (${ingest.framesOf('sad').length - once} frames more)`,
+      provenMessage: 'the worker handled the spec delivered again',
+    });
     await putStream(ingest.bus, 'ingest-again', spec, true);
     await putStream(ingest.bus, 'ingest-again', spec);
     await waitFor(() => ingest.framesOf('sad').length === 2 * once, { message: 'a re-added stream to run again' });
@@ -262,7 +295,14 @@ describe('ingest worker', () => {
     await waitFor(() => ingest.framesOf('happy').some((f) => f.ref!.endOfStream), {
       message: 'the waiting file to run once the camera stopped',
     });
-    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    // 'sad' waited in line before 'happy' was started from it, and its removal was read long before: a
+    // wrongly started sad would be running once happy's run is over (or have published frames).
+    await assertStaysTrue(() => ingest.framesOf('sad').length === 0 && !ingest.worker.running().some((s) => s.streamId === 'sad'), {
+      forMs: 500,
+      provenPossible: () => ingest.worker.running().length === 0,
+      message: () => `a removed spec does not start (sad published ${ingest.framesOf('sad').length} frames)`,
+      provenMessage: 'the worker has no stream running any more',
+    });
     assert.equal(ingest.framesOf('happy').filter((f) => !f.ref!.endOfStream).length, 10);
     assert.equal(ingest.framesOf('sad').length, 0, 'a removed spec does not start');
   });

@@ -10,22 +10,36 @@ import { freePort } from '@emostream/shared/testing';
 import { LiveView } from '../src/index.js';
 import { checkSocketAccess } from '../src/live-view/access.js';
 
-/** Opens a socket; resolves with the HTTP status of a refusal, or 101 and the first messages once open. */
-function connect(url: string, headers: Record<string, string> = {}, origin?: string): Promise<{ status: number; messages: string[] }> {
+/**
+ * Opens a socket; resolves with the HTTP status of a refusal, or 101 and the messages up to the first
+ * for which `until` holds (by default the first message: the server's hello).
+ */
+function connect(
+  url: string,
+  headers: Record<string, string> = {},
+  origin?: string,
+  until: (message: string) => boolean = () => true,
+): Promise<{ status: number; messages: string[] }> {
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(url, { headers, ...(origin ? { origin } : {}) });
     const messages: string[] = [];
+    const timer = setTimeout(() => {
+      ws.terminate();
+      reject(new Error(`${url}: open, but the awaited message never came (got ${messages.length}: ${messages.join(' | ').slice(0, 500)})`));
+    }, 10_000);
     ws.on('unexpected-response', (_request, response) => {
+      clearTimeout(timer);
       resolve({ status: response.statusCode ?? 0, messages });
       ws.terminate();
     });
-    ws.on('message', (data) => messages.push(data.toString('latin1')));
-    ws.on('open', () =>
-      setTimeout(() => {
-        ws.close();
-        resolve({ status: 101, messages });
-      }, 300),
-    );
+    ws.on('message', (data) => {
+      const message = data.toString('latin1');
+      messages.push(message);
+      if (!until(message)) return;
+      clearTimeout(timer);
+      ws.close();
+      resolve({ status: 101, messages });
+    });
     ws.on('error', (error) => {
       if (!/Unexpected server response/.test(error.message)) reject(error);
     });
@@ -97,7 +111,9 @@ describe('live view access', () => {
     // A relay of a camera with inline credentials (nothing listens there: ffmpeg fails and retries).
     view.addRtspSource('door', `rtsp://viewer:secret@127.0.0.1:${await freePort()}/live?token=secret`);
     view.frame('door', { seq: 1, width: 4, height: 4, jpeg: Uint8Array.from([0xff, 0xd8, 0xff, 0xd9]) });
-    const { status, messages } = await connect(`ws://127.0.0.1:${port}/ws`, {}, `http://127.0.0.1:${port}`);
+    const { status, messages } = await connect(`ws://127.0.0.1:${port}/ws`, {}, `http://127.0.0.1:${port}`, (m) =>
+      m.includes('"streamId":"door"'),
+    );
     assert.equal(status, 101);
     assert.ok(messages.some((m) => m.includes('"streamId":"door"')));
     assert.ok(!messages.some((m) => m.includes('secret')), 'a message carried the credential');

@@ -3,7 +3,6 @@
  * very URL (its stream-status record): whoever can write the streams topic must not make the sink
  * connect where ingest's source policy would not.
  */
-import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { toBinary, create } from '@bufbuild/protobuf';
 import {
@@ -16,7 +15,7 @@ import {
   topics,
   type OutgoingRecord,
 } from '@emostream/shared';
-import { waitFor } from '@emostream/shared/testing';
+import { assertStaysTrue, waitFor, wrapBus } from '@emostream/shared/testing';
 import { liveViewFeed } from '../src/index.js';
 
 const PREFIX = 'feed';
@@ -35,8 +34,31 @@ describe('live view feed: RTSP relays', () => {
       },
       removeRtspSource: (streamId: string) => void relays.delete(streamId),
     };
-    const close = await liveViewFeed(bus, PREFIX, view, { relayRtsp: true });
+    // The feed's records, counted once handled: the positive control that a record it must ignore was read.
+    const handled = new Map<string, number>();
+    const handledOf = (topic: string) => handled.get(topic) ?? 0;
+    const counted = wrapBus(bus, {
+      consumer: (consumer) => {
+        const run = consumer.run.bind(consumer);
+        consumer.run = (handlers) =>
+          run({
+            ...handlers,
+            eachBatch: async (batch, context) => {
+              await handlers.eachBatch(batch, context);
+              handled.set(batch.topic, handledOf(batch.topic) + batch.records.length);
+            },
+          });
+        return consumer;
+      },
+    });
+    const close = await liveViewFeed(counted, PREFIX, view, { relayRtsp: true });
     const producer = await bus.producer();
+    const sent = new Map<string, number>();
+    const sentTo = (topic: string) => sent.get(topic) ?? 0;
+    const send = async (records: OutgoingRecord[]) => {
+      for (const record of records) sent.set(record.topic, sentTo(record.topic) + 1);
+      await producer.send(records);
+    };
     const spec = (url: string): OutgoingRecord => ({
       topic: topicName(topics.streams, PREFIX),
       key: 'door',
@@ -55,25 +77,34 @@ describe('live view feed: RTSP relays', () => {
     });
     const admitted = 'rtsp://cam.example:554/door';
     const hostile = 'rtsp://169.254.169.254:554/latest';
-    const settle = () => new Promise((resolve) => setTimeout(resolve, 300));
+    /** Sends `records` and asserts `condition` holds until the feed has handled them (and 50 ms more). */
+    const sendAndHold = async (records: OutgoingRecord[], condition: () => boolean, message: string) => {
+      // One topic at a time, and the earlier records of it handled, so the count points at these.
+      const topic = records[0]!.topic;
+      await waitFor(() => handledOf(topic) === sentTo(topic), { message: `the feed to handle what was sent to ${topic} before` });
+      const target = sentTo(topic) + records.length;
+      await send(records);
+      await assertStaysTrue(condition, {
+        forMs: 50,
+        provenPossible: () => handledOf(topic) >= target,
+        message,
+        provenMessage: `the feed handled the records sent to ${topic}`,
+      });
+    };
     try {
-      await producer.send([spec(admitted)]);
-      await settle();
-      assert.equal(started.length, 0, 'a spec ingest has not admitted is not relayed');
+      await sendAndHold([spec(admitted)], () => started.length === 0, 'a spec ingest has not admitted is not relayed');
 
-      await producer.send([status('running', admitted)]);
+      await send([status('running', admitted)]);
       await waitFor(() => relays.get('door') === admitted, { message: 'the relay of the admitted URL' });
 
       // The spec is changed to another URL: the old admission does not cover it.
-      await producer.send([spec(hostile)]);
+      await send([spec(hostile)]);
       await waitFor(() => !relays.has('door'), { message: 'the relay to stop' });
-      await producer.send([status('refused')]);
-      await settle();
-      assert.ok(!started.includes(hostile), 'the URL ingest refused was never relayed');
+      await sendAndHold([status('refused')], () => !started.includes(hostile), 'the URL ingest refused was never relayed');
 
-      await producer.send([spec(admitted), status('running', admitted)]);
+      await send([spec(admitted), status('running', admitted)]);
       await waitFor(() => relays.get('door') === admitted, { message: 'the relay again once admitted again' });
-      await producer.send([status('refused')]);
+      await send([status('refused')]);
       await waitFor(() => !relays.has('door'), { message: 'the relay to stop when ingest refuses the stream' });
     } finally {
       await producer.close();
