@@ -12,6 +12,11 @@ import {
   detectTiled,
   detectAtFaceSize,
   planFaceSize,
+  detectWholeAtFaceSize,
+  wholeFrameScale,
+  mapBox,
+  modeDetector,
+  MAX_WHOLE_PIXELS,
   type DetectorModel,
   type RgbImage,
 } from '../src/index.js';
@@ -264,6 +269,80 @@ describe('detectAtFaceSize', () => {
   });
 });
 
+const round3 = (v: number) => Math.round(v * 1000) / 1000;
+
+/** A detector of any input size that boxes each bright green pixel, 6 input px wide, as the graph would: in [0, 1] of W and H. */
+function markerDetector(): DetectorModel & { sizes: [number, number][] } {
+  const sizes: [number, number][] = [];
+  const find = (image: Float32Array, width: number, height: number) => {
+    const boxes: number[] = [];
+    const scores: number[] = [];
+    for (let i = 0; i < width * height; i++) {
+      if (image[i * 3 + 1]! > 200 && image[i * 3]! < 50) {
+        const x = (i % width) + 0.5;
+        const y = Math.floor(i / width) + 0.5;
+        boxes.push((x - 3) / width, (y - 3) / height, (x + 3) / width, (y + 3) / height);
+        scores.push(0.9);
+      }
+    }
+    return { boxes: Float32Array.from(boxes), scores: Float32Array.from(scores) };
+  };
+  return {
+    name: 'marker',
+    inputSize: 64,
+    minScore: 0.5,
+    iouThreshold: 0.5,
+    sizes,
+    async run() {
+      throw new Error('a whole-frame pass must not letterbox');
+    },
+    async runAnySize(image, width, height) {
+      sizes.push([width, height]);
+      return find(image, width, height);
+    },
+  };
+}
+
+describe('detectWholeAtFaceSize', () => {
+  it('runs the detector once on the whole frame at the face-size scale and maps its boxes back into the frame', async () => {
+    const frame: RgbImage = { width: 320, height: 180, data: new Uint8Array(320 * 180 * 3) };
+    frame.data.set([0, 255, 0], (100 * 320 + 150) * 3);
+    const model = markerDetector();
+    // FACE_MIN_SIZE 10 with a smallest face of 10: the frame at its own size, as the seed runs RetinaFace.
+    const found = await detectWholeAtFaceSize(model, frame, 10, { smallestFace: 10 });
+    assert.deepEqual(model.sizes, [[320, 180]]);
+    assert.equal(found.length, 1);
+    // float32 boxes from the graph: equal to 1e-3 px.
+    assert.deepEqual([found[0]!.x1, found[0]!.y1, found[0]!.x2, found[0]!.y2].map(round3), [147.5, 97.5, 153.5, 103.5]);
+    // FACE_MIN_SIZE 20: half the size, one input of 160 × 90.
+    await detectWholeAtFaceSize(model, frame, 20, { smallestFace: 10 });
+    assert.deepEqual(model.sizes[1], [160, 90]);
+  });
+
+  it('caps the input at MAX_WHOLE_PIXELS, and refuses a detector of one input size', async () => {
+    assert.equal(wholeFrameScale(1280, 720, 10, { smallestFace: 10 }), 1);
+    assert.equal(wholeFrameScale(1280, 720, 5, { smallestFace: 10 }), 2);
+    const capped = wholeFrameScale(3840, 2160, 5, { smallestFace: 10 });
+    assert.ok(Math.abs(capped - 1) < 1e-9, `4K at FACE_MIN_SIZE 5 stays at ${MAX_WHOLE_PIXELS} pixels: scale ${capped}`);
+    const { runAnySize: _, ...fixed } = markerDetector();
+    const frame: RgbImage = { width: 8, height: 8, data: new Uint8Array(8 * 8 * 3) };
+    await assert.rejects(detectWholeAtFaceSize(fixed, frame, 10, { smallestFace: 10 }), /marker takes only its 64² input/);
+  });
+
+  it("maps the pass's boxes to the SSD's box shape in modeDetector (boxTransform), clamped to the frame", async () => {
+    const frame: RgbImage = { width: 320, height: 180, data: new Uint8Array(320 * 180 * 3) };
+    frame.data.set([0, 255, 0], (100 * 320 + 150) * 3);
+    const transform = { dx: -0.5, dy: 0.5, sw: 2, sh: 0.5 };
+    const detector = modeDetector('marker+box', [
+      { model: markerDetector(), faceSizeWhole: { smallestFace: 10 }, boxTransform: transform },
+    ]);
+    const [face] = await detector.detect(frame);
+    // The 6-px box centred at (150.5, 100.5): centre moved by (−3, +3), 12 wide, 3 tall.
+    assert.deepEqual([face!.x1, face!.y1, face!.x2, face!.y2].map(round3), [141.5, 102, 153.5, 105]);
+    assert.deepEqual(mapBox({ x1: 0, y1: 0, x2: 10, y2: 10, score: 1 }, transform, frame), { x1: 0, y1: 7.5, x2: 10, y2: 12.5, score: 1 });
+  });
+});
+
 describe('mergeDetections', () => {
   it("keeps the earlier pass's box for a face both passes found, whatever the scores, and adds new faces", () => {
     const square = { x1: 10, y1: 12, x2: 30, y2: 32, score: 0.6 };
@@ -297,5 +376,33 @@ describe('DetectionConfigSchema', () => {
       mode: { name: 'd', passes: [{ detector: 'd' }] },
     });
     assert.equal(extra.success, false);
+  });
+  it('rejects a whole-frame pass on a detector of one input size, and two ways of seeing the frame in one pass', () => {
+    const fixed = DetectionConfigSchema.safeParse({
+      schemaVersion: 1,
+      detectors: { d: detector },
+      mode: { name: 'd', passes: [{ detector: 'd', faceSizeWhole: { smallestFace: 10 } }] },
+    });
+    assert.equal(fixed.success, false);
+    assert.match(JSON.stringify(fixed.error?.issues), /takes only its 256² input \(no anySize\)/);
+    const anySize = { schemaVersion: 1, detectors: { d: { ...detector, anySize: true } } };
+    assert.equal(
+      DetectionConfigSchema.safeParse({
+        ...anySize,
+        mode: {
+          name: 'd',
+          passes: [{ detector: 'd', faceSizeWhole: { smallestFace: 10 }, boxTransform: { dx: 0, dy: 0.05, sw: 1, sh: 0.9 } }],
+        },
+      }).success,
+      true,
+    );
+    const both = DetectionConfigSchema.safeParse({
+      ...anySize,
+      mode: {
+        name: 'd',
+        passes: [{ detector: 'd', faceSizeWhole: { smallestFace: 10 }, faceSizeTiling: { smallestFace: 10, overlap: 0.25 } }],
+      },
+    });
+    assert.equal(both.success, false);
   });
 });

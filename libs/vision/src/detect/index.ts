@@ -2,7 +2,17 @@
 export { squareResize, cropImage, type Placement } from './image.js';
 export { nms, iou, overlapOfSmaller, type Detection, type OverlapMetric } from './nms.js';
 export { toDetections, blazeFaceAnchors } from './decode.js';
-export { detectFrame, detectTiled, mergeDetections, planTiles, MERGE_OVERLAP, type DetectorModel, type TilingOptions } from './detector.js';
+export {
+  detectFrame,
+  detectTiled,
+  mergeDetections,
+  mapBox,
+  planTiles,
+  MERGE_OVERLAP,
+  type BoxTransform,
+  type DetectorModel,
+  type TilingOptions,
+} from './detector.js';
 export {
   DetectionConfigSchema,
   readDetectionConfig,
@@ -19,4 +29,16 @@ export {
   type DetectionConfig,
   type PackFaceDetector,
 } from './detection-config.js';
-export { planFaceSize, detectAtFaceSize, scaleFrame, type FaceSizeTiling, type FaceSizePlan, type Tile } from './face-size.js';
+export {
+  planFaceSize,
+  detectAtFaceSize,
+  detectWholeAtFaceSize,
+  wholeFrameScale,
+  MAX_WHOLE_PIXELS,
+  scaleFrame,
+  resizeFrame,
+  type FaceSizeTiling,
+  type FaceSizeWhole,
+  type FaceSizePlan,
+  type Tile,
+} from './face-size.js';
