@@ -9,7 +9,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { detectFrame, ModelSession, sessionDetector, type RgbImage } from '@emostream/vision';
+import { detectFrame, detectWholeAtFaceSize, ModelSession, sessionDetector, type RgbImage } from '@emostream/vision';
 import { decodeImage, decodeVideo } from '../src/media.js';
 import { parseTorchCheckpoint } from '../src/pytorch/checkpoint.js';
 import { RETINAFACE_INPUT_SIZE, buildRetinaFace, retinaFaceAnchorCount } from '../src/retinaface/retinaface.js';
@@ -98,6 +98,35 @@ test('the pipeline\'s RetinaFace detector (0.7, NMS 0.4) finds the faces the ref
       const error = Math.max(...ours.map((v, k) => Math.abs(v - theirs[k]!)));
       assert.ok(error < 0.1, `${e.file} face ${i}: box [${ours.map((v) => v.toFixed(1))}] vs the reference's [${theirs.map((v) => v.toFixed(1))}]`);
     }
+  }
+});
+
+// The seed runs RetinaFace on the whole image at its full size: the graph takes any size (1280×720
+// has 22.5 cells of stride 32, so the FPN upsamples 23 → 45 rows), and finds there the seed's own
+// faces, its boxes as seed_retinaface.py wrote them (PyTorch, rounded to 0.1 px).
+test('at the image\'s own size (any H × W) the graph finds the seed\'s faces on the crowd photos, boxes within 0.1 px', async (t) => {
+  const graph = buildRetinaFace(parseTorchCheckpoint(readRetinaFaceWeights().checkpoint, 'mobilenet0.25_Final.pth'));
+  const session = await ModelSession.create(graph, { intraOpThreads: 2 }, { label: 'retinaface' });
+  t.after(() => session.release());
+  const detector = sessionDetector('retinaface', session, { file: 'x', sha256: '0'.repeat(64), inputSize: S, anySize: true, minScore: 0.7, iouThreshold: 0.4, licence: 'MIT' });
+  const crowds = fileURLToPath(new URL('../../../test/media/crowds/', import.meta.url));
+  const seed = JSON.parse(readFileSync(join(crowds, 'seed-retinaface.json'), 'utf8')) as { images: Record<string, { faces: number; boxes: number[][] }> };
+  const photos = ['crowd_corridor_1280x720.jpg', 'crowd_classroom_1920x1080.jpg', 'crowd_rocket_1920x1280.jpg'];
+  for (const photo of photos) {
+    const image = await decodeImage(join(crowds, photo));
+    // FACE_MIN_SIZE 10 with a smallest face of 10: scale 1, the image as it is.
+    const found = await detectWholeAtFaceSize(detector, image, 10, { smallestFace: 10 });
+    const reference = seed.images[photo]!;
+    assert.equal(found.length, reference.faces, `${photo}: ${found.length} faces, the seed ${reference.faces}`);
+    let worst = 0;
+    for (const box of reference.boxes) {
+      // The seed's boxes are not clamped to the image; ours are.
+      const theirs = box.slice(0, 4).map((v, k) => Math.min(k % 2 === 0 ? image.width : image.height, Math.max(0, v)));
+      const error = Math.min(...found.map((d) => Math.max(...[d.x1, d.y1, d.x2, d.y2].map((v, k) => Math.abs(v - theirs[k]!)))));
+      worst = Math.max(worst, error);
+    }
+    t.diagnostic(`${photo} (${image.width}×${image.height}): ${found.length} faces as the seed; worst box corner off by ${worst.toFixed(3)} px`);
+    assert.ok(worst <= 0.1, `${photo}: a seed box is ${worst} px from ours`);
   }
 });
 

@@ -17,6 +17,7 @@ import {
   mapBox,
   modeDetector,
   MAX_WHOLE_PIXELS,
+  MIN_WHOLE_SIDE,
   type DetectorModel,
   type RgbImage,
 } from '../src/index.js';
@@ -305,23 +306,27 @@ function markerDetector(): DetectorModel & { sizes: [number, number][] } {
 
 describe('detectWholeAtFaceSize', () => {
   it('runs the detector once on the whole frame at the face-size scale and maps its boxes back into the frame', async () => {
-    const frame: RgbImage = { width: 320, height: 180, data: new Uint8Array(320 * 180 * 3) };
-    frame.data.set([0, 255, 0], (100 * 320 + 150) * 3);
+    const frame: RgbImage = { width: 1280, height: 720, data: new Uint8Array(1280 * 720 * 3) };
+    frame.data.set([0, 255, 0], (400 * 1280 + 600) * 3);
     const model = markerDetector();
     // FACE_MIN_SIZE 10 with a smallest face of 10: the frame at its own size, as the seed runs RetinaFace.
     const found = await detectWholeAtFaceSize(model, frame, 10, { smallestFace: 10 });
-    assert.deepEqual(model.sizes, [[320, 180]]);
+    assert.deepEqual(model.sizes, [[1280, 720]]);
     assert.equal(found.length, 1);
     // float32 boxes from the graph: equal to 1e-3 px.
-    assert.deepEqual([found[0]!.x1, found[0]!.y1, found[0]!.x2, found[0]!.y2].map(round3), [147.5, 97.5, 153.5, 103.5]);
-    // FACE_MIN_SIZE 20: half the size, one input of 160 × 90.
-    await detectWholeAtFaceSize(model, frame, 20, { smallestFace: 10 });
-    assert.deepEqual(model.sizes[1], [160, 90]);
+    assert.deepEqual([found[0]!.x1, found[0]!.y1, found[0]!.x2, found[0]!.y2].map(round3), [597.5, 397.5, 603.5, 403.5]);
+    // FACE_MIN_SIZE 16: the frame scaled by 10/16, one input of 800 × 450.
+    await detectWholeAtFaceSize(model, frame, 16, { smallestFace: 10 });
+    assert.deepEqual(model.sizes[1], [800, 450]);
+    // A small frame is enlarged to MIN_WHOLE_SIDE on its longer side whatever FACE_MIN_SIZE asks.
+    await detectWholeAtFaceSize(model, { width: 480, height: 270, data: new Uint8Array(480 * 270 * 3) }, 40, { smallestFace: 10 });
+    assert.deepEqual(model.sizes[2], [MIN_WHOLE_SIDE, 450]);
   });
 
   it('caps the input at MAX_WHOLE_PIXELS, and refuses a detector of one input size', async () => {
     assert.equal(wholeFrameScale(1280, 720, 10, { smallestFace: 10 }), 1);
     assert.equal(wholeFrameScale(1280, 720, 5, { smallestFace: 10 }), 2);
+    assert.equal(wholeFrameScale(480, 270, 10, { smallestFace: 10 }), MIN_WHOLE_SIDE / 480);
     const capped = wholeFrameScale(3840, 2160, 5, { smallestFace: 10 });
     assert.ok(Math.abs(capped - 1) < 1e-9, `4K at FACE_MIN_SIZE 5 stays at ${MAX_WHOLE_PIXELS} pixels: scale ${capped}`);
     const { runAnySize: _, ...fixed } = markerDetector();
@@ -330,15 +335,15 @@ describe('detectWholeAtFaceSize', () => {
   });
 
   it("maps the pass's boxes to the SSD's box shape in modeDetector (boxTransform), clamped to the frame", async () => {
-    const frame: RgbImage = { width: 320, height: 180, data: new Uint8Array(320 * 180 * 3) };
-    frame.data.set([0, 255, 0], (100 * 320 + 150) * 3);
+    const frame: RgbImage = { width: 1280, height: 720, data: new Uint8Array(1280 * 720 * 3) };
+    frame.data.set([0, 255, 0], (400 * 1280 + 600) * 3);
     const transform = { dx: -0.5, dy: 0.5, sw: 2, sh: 0.5 };
     const detector = modeDetector('marker+box', [
       { model: markerDetector(), faceSizeWhole: { smallestFace: 10 }, boxTransform: transform },
     ]);
     const [face] = await detector.detect(frame);
-    // The 6-px box centred at (150.5, 100.5): centre moved by (−3, +3), 12 wide, 3 tall.
-    assert.deepEqual([face!.x1, face!.y1, face!.x2, face!.y2].map(round3), [141.5, 102, 153.5, 105]);
+    // The 6-px box centred at (600.5, 400.5): centre moved by (−3, +3), 12 wide, 3 tall.
+    assert.deepEqual([face!.x1, face!.y1, face!.x2, face!.y2].map(round3), [591.5, 402, 603.5, 405]);
     assert.deepEqual(mapBox({ x1: 0, y1: 0, x2: 10, y2: 10, score: 1 }, transform, frame), { x1: 0, y1: 7.5, x2: 10, y2: 12.5, score: 1 });
   });
 });

@@ -35,6 +35,7 @@ export {
   detectWholeAtFaceSize,
   wholeFrameScale,
   MAX_WHOLE_PIXELS,
+  MIN_WHOLE_SIDE,
   scaleFrame,
   resizeFrame,
   type FaceSizeTiling,
