@@ -17,7 +17,6 @@ import {
   mapBox,
   modeDetector,
   MAX_WHOLE_PIXELS,
-  MIN_WHOLE_SIDE,
   type DetectorModel,
   type RgbImage,
 } from '../src/index.js';
@@ -318,15 +317,15 @@ describe('detectWholeAtFaceSize', () => {
     // FACE_MIN_SIZE 16: the frame scaled by 10/16, one input of 800 × 450.
     await detectWholeAtFaceSize(model, frame, 16, { smallestFace: 10 });
     assert.deepEqual(model.sizes[1], [800, 450]);
-    // A small frame is enlarged to MIN_WHOLE_SIDE on its longer side whatever FACE_MIN_SIZE asks.
-    await detectWholeAtFaceSize(model, { width: 480, height: 270, data: new Uint8Array(480 * 270 * 3) }, 40, { smallestFace: 10 });
-    assert.deepEqual(model.sizes[2], [MIN_WHOLE_SIDE, 450]);
+    // FACE_MIN_SIZE 5: enlarged twice.
+    await detectWholeAtFaceSize(model, { width: 480, height: 270, data: new Uint8Array(480 * 270 * 3) }, 5, { smallestFace: 10 });
+    assert.deepEqual(model.sizes[2], [960, 540]);
   });
 
   it('caps the input at MAX_WHOLE_PIXELS, and refuses a detector of one input size', async () => {
     assert.equal(wholeFrameScale(1280, 720, 10, { smallestFace: 10 }), 1);
     assert.equal(wholeFrameScale(1280, 720, 5, { smallestFace: 10 }), 2);
-    assert.equal(wholeFrameScale(480, 270, 10, { smallestFace: 10 }), MIN_WHOLE_SIDE / 480);
+    assert.equal(wholeFrameScale(480, 270, 10, { smallestFace: 10 }), 1, 'a small frame is seen at its own size');
     const capped = wholeFrameScale(3840, 2160, 5, { smallestFace: 10 });
     assert.ok(Math.abs(capped - 1) < 1e-9, `4K at FACE_MIN_SIZE 5 stays at ${MAX_WHOLE_PIXELS} pixels: scale ${capped}`);
     const { runAnySize: _, ...fixed } = markerDetector();

@@ -124,21 +124,14 @@ export interface FaceSizeWhole {
 export const MAX_WHOLE_PIXELS = 3840 * 2160;
 
 /**
- * Least longer side a whole-frame pass sees a frame at: a smaller frame is enlarged to it (Lanczos).
- * Letterboxed passes enlarge small frames to their input (640 for RetinaFace) anyway; at 640 the
- * whole-frame pass still missed the tiny faces of the 480 × 270 Intel classroom scene in 6 of 45
- * frames (recall 97 %), at 800 in none (RECALL.md). It costs little: 800 × 450 is a third of a 720p frame.
- */
-export const MIN_WHOLE_SIDE = 800;
-
-/**
- * The scale of a whole-frame pass: smallestFace ÷ minFaceSize, but at least the scale that brings
- * the frame's longer side to MIN_WHOLE_SIDE and at most the one that fills MAX_WHOLE_PIXELS.
+ * The scale of a whole-frame pass: smallestFace ÷ minFaceSize, at most the one that fills
+ * MAX_WHOLE_PIXELS. A small frame is not enlarged to the detector's input, as a letterboxed pass
+ * would: the box map to the SSD's shape (boxTransform) was fitted at the frame's own scale, and on
+ * enlarged CREMA-D frames the mapped box read a disgust frame as Anger (README, Known limitations).
  */
 export function wholeFrameScale(width: number, height: number, minFaceSize: number, whole: FaceSizeWhole): number {
   if (!(minFaceSize > 0)) throw new RangeError(`minimum face size ${minFaceSize} must be above 0 pixels`);
-  const planned = Math.max(whole.smallestFace / minFaceSize, MIN_WHOLE_SIDE / Math.max(width, height));
-  return Math.min(planned, Math.sqrt(MAX_WHOLE_PIXELS / (width * height)));
+  return Math.min(whole.smallestFace / minFaceSize, Math.sqrt(MAX_WHOLE_PIXELS / (width * height)));
 }
 
 /**

@@ -35,7 +35,6 @@ export {
   detectWholeAtFaceSize,
   wholeFrameScale,
   MAX_WHOLE_PIXELS,
-  MIN_WHOLE_SIDE,
   scaleFrame,
   resizeFrame,
   type FaceSizeTiling,
