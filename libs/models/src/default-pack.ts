@@ -86,18 +86,30 @@ export const RETINAFACE_FACE_SIZE_WHOLE = { smallestFace: 10 } as const;
 export const RETINAFACE_TO_SSD_BOX = { dx: -0.0254, dy: 0.0534, sw: 0.9876, sh: 0.9135 } as const;
 
 /**
+ * Frames up to this longer side also get the SSD pass (maxFrameSide): RetinaFace at a small frame's
+ * own size misses faces under about 13 px (its smallest anchor is 16), the tiny faces of the 480 × 270
+ * Intel classroom scene in 39 of 45 frames, which the SSD (its 512² input enlarges such a frame)
+ * finds; and the small frames keep the SSD's own box, the one the expression net was made for.
+ * Enlarging small frames for RetinaFace instead changed a faceapi still's label (README).
+ */
+export const SMALL_FRAME_SIDE = 640;
+
+/**
  * The detection mode chosen by measured recall and cost (libs/models/RECALL.md, `npm run recall`).
  * RetinaFace, the seed's own detector, on the whole frame in one pass at the face-size scale: at
  * FACE_MIN_SIZE 10 the frame at its own size, as the seed runs it, so it finds on the crowd photos
- * of test/media/crowds what the seed finds (100 %, the same boxes), and on the other test media what
- * the former default (SSD, then RetinaFace in tiles) found. It costs about a third of the tiled
- * pass and no SSD pass: the SSD ran first so that a face kept the SSD's box shape, which the
- * expression net was made for (on RetinaFace's raw box a CREMA-D disgust frame reads Anger); the
- * fitted RETINAFACE_TO_SSD_BOX gives that shape instead (backbone.test.ts checks the labels).
+ * of test/media/crowds what the seed finds (100 %, the same boxes). Its boxes are mapped to the SSD's
+ * box shape (RETINAFACE_TO_SSD_BOX), the shape the expression net was made for (on RetinaFace's raw
+ * box a CREMA-D disgust frame reads Anger; backbone.test.ts checks the labels). The SSD runs first
+ * only on small frames (SMALL_FRAME_SIDE): a 720p or larger frame costs one RetinaFace pass, a third
+ * to a fifth of the SSD plus RetinaFace in tiles that the mode before this one ran.
  */
 export const DEFAULT_MODE: DetectionConfig['mode'] = {
-  name: 'retinaface@whole+ssdbox',
-  passes: [{ detector: 'retinaface', faceSizeWhole: RETINAFACE_FACE_SIZE_WHOLE, boxTransform: RETINAFACE_TO_SSD_BOX }],
+  name: 'ssd0.7@small+retinaface@whole+ssdbox',
+  passes: [
+    { detector: 'ssd', minScore: 0.7, maxFrameSide: SMALL_FRAME_SIDE },
+    { detector: 'retinaface', faceSizeWhole: RETINAFACE_FACE_SIZE_WHOLE, boxTransform: RETINAFACE_TO_SSD_BOX },
+  ],
 };
 
 export const sha256 = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex');

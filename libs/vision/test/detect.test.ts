@@ -347,6 +347,16 @@ describe('detectWholeAtFaceSize', () => {
   });
 });
 
+describe('modeDetector maxFrameSide', () => {
+  it('runs a pass only on frames whose longer side is at most maxFrameSide', async () => {
+    const model = markerDetector();
+    const detector = modeDetector('small only', [{ model, faceSizeWhole: { smallestFace: 10 }, maxFrameSide: 640 }]);
+    await detector.detect({ width: 640, height: 360, data: new Uint8Array(640 * 360 * 3) });
+    await detector.detect({ width: 1280, height: 720, data: new Uint8Array(1280 * 720 * 3) });
+    assert.deepEqual(model.sizes, [[640, 360]]);
+  });
+});
+
 describe('mergeDetections', () => {
   it("keeps the earlier pass's box for a face both passes found, whatever the scores, and adds new faces", () => {
     const square = { x1: 10, y1: 12, x2: 30, y2: 32, score: 0.6 };

@@ -81,6 +81,12 @@ const PassSchema = z
     faceSizeTiling: FaceSizeTilingSchema.optional().describe(
       'See the frame at the scale that brings the minimum face size (FACE_MIN_SIZE) to smallestFace: whole, or in overlapping tiles when it is larger than the input at that scale',
     ),
+    maxFrameSide: z
+      .number()
+      .int()
+      .positive()
+      .optional()
+      .describe('Run this pass only on frames whose longer side is at most this many pixels (default: on every frame)'),
     boxTransform: BoxTransformSchema.optional().describe(
       "Maps this pass's boxes to the box shape the expression net was made for (face-api's SSD), fitted by libs/models/scripts/box-mapping.ts",
     ),
@@ -201,6 +207,8 @@ export interface ModePass {
   faceSizeWhole?: FaceSizeWhole | undefined;
   /** Maps the pass's boxes to the SSD's box shape before they merge with the other passes' boxes. */
   boxTransform?: BoxTransform | undefined;
+  /** Runs only on frames whose longer side is at most this (pixels). */
+  maxFrameSide?: number | undefined;
 }
 
 /** The passes of the config's mode, with their open detectors. */
@@ -215,6 +223,7 @@ export function modePasses(config: DetectionConfig, models: Map<string, Detector
       faceSizeTiling: p.faceSizeTiling,
       faceSizeWhole: p.faceSizeWhole,
       boxTransform: p.boxTransform,
+      maxFrameSide: p.maxFrameSide,
     };
   });
 }
@@ -258,7 +267,8 @@ export function modeDetector(name: string, passes: readonly ModePass[], defaultM
     async detect(frame, options = {}) {
       const minFaceSize = options.minFaceSize ?? defaultMinFaceSize;
       let kept: Detection[] = [];
-      for (const { model, tiling, faceSizeTiling, faceSizeWhole, boxTransform } of passes) {
+      for (const { model, tiling, faceSizeTiling, faceSizeWhole, boxTransform, maxFrameSide } of passes) {
+        if (maxFrameSide !== undefined && Math.max(frame.width, frame.height) > maxFrameSide) continue;
         let found: Detection[];
         if (faceSizeWhole) {
           found = await detectWholeAtFaceSize(model, frame, minFaceSize, faceSizeWhole);
