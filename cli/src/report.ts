@@ -1,7 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { EMOTION_LABELS, type FaceEmotionEvent } from '@emostream/shared';
-import { assignPredictions, cutWindows, REFERENCE_WINDOWS, videoEmotion, type TemporalModel } from '@emostream/temporal';
+import { assignPredictions, cutWindows, predictWindows, REFERENCE_WINDOWS, videoEmotion, type TemporalModel } from '@emostream/temporal';
 
 /** What the backbone saw of one track: per sampled frame, its features and static probabilities. */
 export interface TrackObservations {
@@ -35,11 +35,12 @@ export async function offlineReport(track: TrackObservations, totalFrames: numbe
       frames.map((f) => f.features),
       { ...REFERENCE_WINDOWS, length: model.windowLength },
     );
-    const featureSize = frames[0]!.features.length;
-    const batch = new Float32Array(windows.length * model.windowLength * featureSize);
-    windows.forEach((w, i) => w.items.forEach((row, t) => batch.set(row, (i * model.windowLength + t) * featureSize)));
-    const out = await model.predict(batch, windows.length, featureSize);
-    const predictions = windows.map((_, i) => [...out.subarray(i * 7, i * 7 + 7)]);
+    const predictions = (
+      await predictWindows(
+        model,
+        windows.map((w) => w.items),
+      )
+    ).map((row) => [...row]);
     return {
       trackId: track.trackId,
       rows: assignPredictions(windows, predictions, sampled, totalFrames),

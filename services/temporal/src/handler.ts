@@ -3,13 +3,7 @@ import type { TemporalSettings } from './config.js';
 import { argmax } from './offline-windows.js';
 import { SlidingWindows } from './sliding-window.js';
 import { meanProbabilities } from './static-fallback.js';
-
-/** The pack's temporal model (the EMO-AffectNet LSTM): windows of features in, 7 probabilities per window out. */
-export interface TemporalModel {
-  readonly windowLength: number;
-  /** `windows` holds `count` windows of `windowLength` × featureSize floats, oldest first; returns count × 7 probabilities. */
-  predict(windows: Float32Array, count: number, featureSize: number): Promise<Float32Array>;
-}
+import { predictWindows, type TemporalModel } from './temporal-model.js';
 
 /** The stage's settings as they are parsed (temporalSettingsSchema: its defaults are the only ones), and its model. */
 export interface TemporalStageOptions extends TemporalSettings {
@@ -87,9 +81,8 @@ export function temporalStage(options: TemporalStageOptions): StageDefinition<ty
 async function predict(model: TemporalModel | null, pending: PendingFace[]): Promise<Float32Array[]> {
   if (pending.length === 0) return [];
   if (!model) return pending.map((p) => Float32Array.from(meanProbabilities(p.window.map((row) => [...row]))));
-  const featureSize = pending[0]!.window[0]!.length;
-  const batch = new Float32Array(pending.length * model.windowLength * featureSize);
-  pending.forEach((p, i) => p.window.forEach((row, t) => batch.set(row, (i * model.windowLength + t) * featureSize)));
-  const out = await model.predict(batch, pending.length, featureSize);
-  return pending.map((_, i) => out.subarray(i * 7, i * 7 + 7));
+  return predictWindows(
+    model,
+    pending.map((p) => p.window),
+  );
 }
