@@ -3,3 +3,4 @@ export * from './handler.js';
 export * from './metrics.js';
 export * from './micro-batcher.js';
 export * from './config.js';
+export * from './stage.js';

@@ -3,8 +3,7 @@ import { loadConfig, rootLogger, runMain, runStageProcess } from '@emostream/sha
 import { loadPack, resolvePackDir, sessionOptionsOf } from '@emostream/vision';
 import { backboneTakesBytesOn, packBackbone, warmUpAtBatch } from './backbone-model.js';
 import { backboneConfigSchema, backboneEnvBindings } from './config.js';
-import { backboneStage } from './handler.js';
-import { BackboneMetrics } from './metrics.js';
+import { buildStage } from './stage.js';
 
 runMain(async () => {
   const config = loadConfig(backboneConfigSchema, backboneEnvBindings);
@@ -15,12 +14,11 @@ runMain(async () => {
     session: sessionOptionsOf(model),
     logger: rootLogger.child({ module: 'model' }),
   });
-  const backbone = packBackbone(pack);
   // Memory at its plateau from the start (see warmUpAtBatch): what a long-running service needs.
-  if (model.warmUp) await warmUpAtBatch(backbone, config.backbone.maxBatch);
+  if (model.warmUp) await warmUpAtBatch(packBackbone(pack), config.backbone.maxBatch);
   await runStageProcess(
     (registry) => ({
-      ...backboneStage({ model: backbone, ...config.backbone, metrics: new BackboneMetrics(registry) }),
+      ...buildStage(config, { pack, manifest: pack.manifest, registry }),
       close: () => pack.sessions.backbone!.release(),
     }),
     config.runtime,

@@ -6,3 +6,4 @@ export * from './config.js';
 export * from './pack-detector.js';
 export * from './tracker-state.js';
 export * from './frame-limits.js';
+export * from './stage.js';

@@ -10,3 +10,4 @@ export * from './source-policy.js';
 export * from './stream-status.js';
 export * from './progress.js';
 export * from './service.js';
+export * from './stage.js';

@@ -5,23 +5,10 @@
  */
 import { loadConfig, runMain, runServiceProcess } from '@emostream/shared';
 import { ingestConfigSchema, ingestEnvBindings } from './config.js';
-import { IngestService } from './service.js';
+import { buildStage } from './stage.js';
 
 runMain(async () => {
   const config = loadConfig(ingestConfigSchema, ingestEnvBindings);
   const { runtime } = config;
-  await runServiceProcess(
-    'ingest',
-    runtime,
-    ({ bus, registry, logger }) =>
-      new IngestService({
-        bus,
-        registry,
-        logger,
-        settings: config.ingest,
-        topicPrefix: runtime.topicPrefix,
-        instanceId: runtime.instanceId,
-        busUnreachableMs: runtime.busUnreachableMs,
-      }),
-  );
+  await runServiceProcess('ingest', runtime, (deps) => buildStage(config, deps));
 });

@@ -8,3 +8,4 @@ export { LiveView, type LiveViewOptions } from './live-view/live-view.js';
 export { liveViewFeed } from './live-view/feed.js';
 export { StreamViews, type Shown, type ViewFace, type TimelinePoint, type StreamViewsOptions } from './live-view/streams.js';
 export * from './config.js';
+export * from './stage.js';

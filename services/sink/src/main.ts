@@ -1,15 +1,14 @@
 /** The sink service: emotions → public JSON events (see README for its configuration), and optionally the live view. */
 import { createBus, loadConfig, moduleLogger, runMain, runStageProcess } from '@emostream/shared';
 import { sinkConfigSchema, sinkEnvBindings } from './config.js';
-import { sinkStage } from './handler.js';
 import { liveViewFeed } from './live-view/feed.js';
 import { LiveView } from './live-view/live-view.js';
-import { SinkMetrics } from './metrics.js';
+import { buildStage } from './stage.js';
 
 runMain(async () => {
   const config = loadConfig(sinkConfigSchema, sinkEnvBindings);
   let closeView: (() => Promise<void>) | undefined;
-  await runStageProcess((registry) => sinkStage({ metrics: new SinkMetrics(registry) }), config.runtime, {
+  await runStageProcess((registry) => buildStage(config, { registry }), config.runtime, {
     onShutdown: () => closeView?.() ?? Promise.resolve(),
   });
   if (config.sink.liveViewPort > 0) {

@@ -5,3 +5,4 @@ export * from './static-fallback.js';
 export * from './handler.js';
 export * from './temporal-model.js';
 export * from './config.js';
+export * from './stage.js';

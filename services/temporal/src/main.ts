@@ -2,8 +2,7 @@
 import { loadConfig, rootLogger, runMain, runStageProcess } from '@emostream/shared';
 import { loadPack, readPack, resolvePackDir, sessionOptionsOf } from '@emostream/vision';
 import { temporalConfigSchema, temporalEnvBindings } from './config.js';
-import { temporalStage } from './handler.js';
-import { packTemporal } from './temporal-model.js';
+import { buildStage } from './stage.js';
 
 runMain(async () => {
   const config = loadConfig(temporalConfigSchema, temporalEnvBindings);
@@ -22,7 +21,7 @@ runMain(async () => {
     );
   await runStageProcess(
     {
-      ...temporalStage({ model: packTemporal(pack), ...config.temporal }),
+      ...buildStage(config, { pack, manifest: pack.manifest }),
       close: async () => pack.sessions.temporal?.release(),
     },
     config.runtime,
