@@ -102,4 +102,9 @@ export default tseslint.config(
       ],
     },
   },
+  {
+    // emo run's handlers stay small enough to read at once (issue 28): a longer one is split by what it does.
+    files: ['cli/src/**/*.ts'],
+    rules: { 'max-lines-per-function': ['error', { max: 80, skipBlankLines: true, skipComments: true }] },
+  },
 );

@@ -15,7 +15,7 @@ import { DEFAULT_MODELS_DIR, resolvePackDir } from '@emostream/vision';
 import { ingestSettingsSchema, putStream } from '@emostream/ingest';
 import { expandInputs, InputError } from './inputs.js';
 import { serveLiveView } from './live-view.js';
-import { runPipeline } from './run.js';
+import { runPipeline, type InputSummary } from './run.js';
 import { OutFolderError, prepareOutFolder, removeIfEmpty, RUN_MANIFEST } from './reports/run-manifest.js';
 import { settingsHelp } from './settings-reference.js';
 import { stageSettingsFromEnv } from './stage-settings.js';
@@ -159,22 +159,7 @@ program
       }
       // With --json, stdout carries only the JSON summaries; the human lines go to stderr.
       const say = options.json ? (line: string) => console.error(line) : (line: string) => console.log(line);
-      // Ctrl-C once: stop reading, finish what is in flight (within --grace) and write the reports.
-      // Twice: write the reports of what is processed now. Three times: quit without them.
-      const stop = new AbortController();
-      const force = new AbortController();
-      process.on('SIGINT', () => {
-        if (force.signal.aborted) process.exit(130);
-        if (stop.signal.aborted) {
-          console.error('\nwriting the reports of what is processed now (Ctrl-C again to quit without them)');
-          force.abort();
-          return;
-        }
-        console.error(
-          `\nstopping: finishing the frames in flight (at most ${options.grace} s) and writing the reports (Ctrl-C again to write them at once)`,
-        );
-        stop.abort();
-      });
+      const { stop, force } = stopOnCtrlC(options.grace);
       const serve =
         options.serve === undefined
           ? undefined
@@ -202,24 +187,62 @@ program
         if (outFolder.created) removeIfEmpty(options.out);
         throw error;
       });
-      if (options.json) for (const summary of summaries) console.log(JSON.stringify(summary));
-      const written = [...new Set(summaries.flatMap((s) => s.reports))];
-      if (written.length > 0) {
-        say(`reports written to ${options.out}/: ${listFiles([...written, path.join(options.out, RUN_MANIFEST)], options.out)}`);
-      } else {
-        say('no reports written: no input could be read');
-        // Nothing to keep: a folder this run made goes again.
-        if (outFolder.created) removeIfEmpty(options.out);
-      }
-      // Ctrl-C stopped an input before its end: its reports are partial (run.json says which), exit 130.
-      const stopped = stop.signal.aborted && summaries.some((s) => s.state === 'stopped');
-      // Cut short by a second Ctrl-C: the stages may still be finishing frames nobody waits for any more.
-      if (force.signal.aborted) process.exit(130);
-      if (stopped) process.exitCode = 130;
-      // Otherwise non-zero only when nothing could be processed.
-      else if (summaries.every((s) => s.sampledFrames === 0)) process.exitCode = 1;
+      finishRun(summaries, { ...options, outFolder, say, stopped: stop.signal, forced: force.signal });
     },
   );
+
+/**
+ * Ctrl-C once: stop reading, finish what is in flight (within --grace) and write the reports.
+ * Twice: write the reports of what is processed now. Three times: quit without them.
+ */
+function stopOnCtrlC(graceSeconds: number): { stop: AbortController; force: AbortController } {
+  const stop = new AbortController();
+  const force = new AbortController();
+  process.on('SIGINT', () => {
+    if (force.signal.aborted) process.exit(130);
+    if (stop.signal.aborted) {
+      console.error('\nwriting the reports of what is processed now (Ctrl-C again to quit without them)');
+      force.abort();
+      return;
+    }
+    console.error(
+      `\nstopping: finishing the frames in flight (at most ${graceSeconds} s) and writing the reports (Ctrl-C again to write them at once)`,
+    );
+    stop.abort();
+  });
+  return { stop, force };
+}
+
+/** After the run: the JSON summaries (--json), where the reports went, and the exit code. */
+function finishRun(
+  summaries: InputSummary[],
+  options: {
+    json?: boolean;
+    out: string;
+    outFolder: { created: boolean };
+    say: (line: string) => void;
+    stopped: AbortSignal;
+    forced: AbortSignal;
+  },
+): void {
+  const { outFolder, say } = options;
+  if (options.json) for (const summary of summaries) console.log(JSON.stringify(summary));
+  const written = [...new Set(summaries.flatMap((s) => s.reports))];
+  if (written.length > 0) {
+    say(`reports written to ${options.out}/: ${listFiles([...written, path.join(options.out, RUN_MANIFEST)], options.out)}`);
+  } else {
+    say('no reports written: no input could be read');
+    // Nothing to keep: a folder this run made goes again.
+    if (outFolder.created) removeIfEmpty(options.out);
+  }
+  // Ctrl-C stopped an input before its end: its reports are partial (run.json says which), exit 130.
+  const stopped = options.stopped.aborted && summaries.some((s) => s.state === 'stopped');
+  // Cut short by a second Ctrl-C: the stages may still be finishing frames nobody waits for any more.
+  if (options.forced.aborted) process.exit(130);
+  if (stopped) process.exitCode = 130;
+  // Otherwise non-zero only when nothing could be processed.
+  else if (summaries.every((s) => s.sampledFrames === 0)) process.exitCode = 1;
+}
 
 program
   .command('models')

@@ -7,7 +7,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
-import { AnnotatedVideo } from '../src/annotate.js';
+import { AnnotatedVideo } from '../src/reports/annotated-video.js';
 import { decodeAllFrames, strokePixels } from './media.js';
 import { faceEventFixture, ffmpeg } from '@emostream/shared/testing';
 

@@ -11,7 +11,13 @@ import {
   writeFileSync,
 } from 'node:fs';
 import path from 'node:path';
-import { redactUrl } from '@emostream/shared';
+import { packageDir, redactUrl } from '@emostream/shared';
+import type { IngestSettings } from '@emostream/ingest';
+import type { RunInput } from '../inputs.js';
+import type { InputSummary, RunOptions } from '../run-types.js';
+
+const emoVersion = (JSON.parse(readFileSync(path.join(packageDir(import.meta.url), 'package.json'), 'utf8')) as { version: string })
+  .version;
 
 /** The manifest of a run, in its output folder: what was read, with which settings, and every file written. */
 export const RUN_MANIFEST = 'run.json';
@@ -142,4 +148,52 @@ function why(error: NodeJS.ErrnoException): string {
     default:
       return error.code ?? error.message;
   }
+}
+
+/** `<out>/run.json`: the inputs, the settings, each input's state and files, and every file written. */
+export function writeManifest(
+  options: RunOptions,
+  inputs: RunInput[],
+  summaries: InputSummary[],
+  run: { startedAt: Date; settings: Pick<IngestSettings, 'liveSampleFps' | 'maxWidth'> },
+): void {
+  const stopped = summaries.some((s) => s.state === 'stopped');
+  const manifestFile = path.join(options.outDir, RUN_MANIFEST);
+  const files = [...new Set([...summaries.flatMap((s) => s.reports), manifestFile])].map((file) => path.relative(options.outDir, file));
+  writeRunManifest(options.outDir, {
+    manifestVersion: 1,
+    version: emoVersion,
+    startedAt: run.startedAt.toISOString(),
+    endedAt: new Date().toISOString(),
+    state: stopped ? 'stopped' : 'complete',
+    settings: {
+      pack: options.pack,
+      detectorPack: options.detectorPack,
+      modelsDir: options.modelsDir,
+      device: options.device ?? 'cpu',
+      bus: options.kafkaBrokers ? 'kafka' : 'memory',
+      liveFps: options.liveFps || run.settings.liveSampleFps,
+      maxWidth: options.maxWidth || run.settings.maxWidth,
+      features: Boolean(options.features),
+      video: options.video !== false,
+      perTrackCsv: Boolean(options.perTrackCsv),
+      graceSeconds: (options.drainGraceMs ?? 10_000) / 1000,
+    },
+    inputs: summaries.map((s, i) =>
+      manifestInput(options.outDir, {
+        input: s.input,
+        name: inputs[i]!.name,
+        state: s.state,
+        complete: s.state === 'ended' && !s.error,
+        sampledFrames: s.sampledFrames,
+        totalFrames: s.totalFrames,
+        faces: s.faces,
+        tracks: s.tracks,
+        ...(s.tracksClosedAtStop?.length ? { tracksClosedAtStop: s.tracksClosedAtStop } : {}),
+        files: s.reports,
+        ...(s.error ? { error: s.error } : {}),
+      }),
+    ),
+    files,
+  });
 }

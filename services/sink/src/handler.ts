@@ -1,12 +1,4 @@
-import {
-  DEFAULT_REPLAY_RECORDS,
-  encodeJson,
-  FACE_EVENT,
-  topics,
-  type EmotionEvent,
-  type FaceEmotionEvent,
-  type StageDefinition,
-} from '@emostream/shared';
+import { DEFAULT_REPLAY_RECORDS, encodeJson, FACE_EVENT, topics, type EmotionEvent, type StageDefinition } from '@emostream/shared';
 import { faceEmotionEvents } from './events.js';
 import type { SinkMetrics } from './metrics.js';
 import { TrackSummaries } from './track-summaries.js';
@@ -19,10 +11,6 @@ export function sinkStage(
   deps: {
     metrics?: SinkMetrics;
     now?: () => number;
-    /** Told which input ends a stream (emo run waits until it is committed). */
-    onEndOfStream?: (streamId: string, at: { partition: number; offset: string }) => void;
-    /** Told of every frame that reached the sink, with its face events (emo run's progress and annotated video). */
-    onFrame?: (streamId: string, seq: number, faces: FaceEmotionEvent[]) => void;
   } = {},
 ): StageDefinition<typeof topics.emotions.schema> {
   const now = deps.now ?? Date.now;
@@ -40,10 +28,7 @@ export function sinkStage(
       const ended = summaries.observe(input.value, emittedAtMs);
       const events: EmotionEvent[] = [...faces, ...ended];
       if (deps.metrics) record(deps.metrics, input.key, faces.length > 0 ? emittedAtMs - input.value.ref!.capturedAtMs : undefined, events);
-      const outputs = events.map((event) => context.emitRaw(topics.events, event.streamId, encodeJson(topics.events, event)));
-      if (input.value.ref?.endOfStream) deps.onEndOfStream?.(input.key, { partition: input.partition, offset: input.offset });
-      else if (input.value.ref) deps.onFrame?.(input.key, input.value.ref.seq, faces);
-      return outputs;
+      return events.map((event) => context.emitRaw(topics.events, event.streamId, encodeJson(topics.events, event)));
     },
     // Another replica now sums up these streams' tracks (from the frames it sees).
     onStreamsRevoked: (streamIds) => summaries.drop(streamIds),

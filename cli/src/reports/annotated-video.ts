@@ -56,6 +56,10 @@ export class AnnotatedVideo {
   private readonly frame: { width: number; height: number; paddedWidth: number; paddedHeight: number };
   /** Resolves to the number of frames written once the video is complete. */
   readonly done: Promise<number>;
+  private readonly startedAt = performance.now();
+  private endedAt: number | undefined;
+  /** Time the writer spent waiting for the pipeline's sampled frames (not working on the video). */
+  private waitedMs = 0;
 
   constructor(
     inputArgs: string[],
@@ -122,6 +126,15 @@ export class AnnotatedVideo {
     this.done.catch(() => undefined);
   }
 
+  /**
+   * Seconds this video's writer worked (decoding, drawing, encoding, its ffmpegs' pipes) from its start
+   * to its end (or now), less the time it waited for the pipeline's sampled frames: its share of the
+   * run's wall time, as `emo run --json` reports it.
+   */
+  get workedSeconds(): number {
+    return ((this.endedAt ?? performance.now()) - this.startedAt - this.waitedMs) / 1000;
+  }
+
   /** A sampled frame reached the sink with these faces (maybe none): it covers the frames from it on. */
   sampled(seq: number, faces: FaceEmotionEvent[]): void {
     let at = this.samples.length - 1;
@@ -171,7 +184,11 @@ export class AnnotatedVideo {
     reading: for await (const chunk of this.decoder.stdout as AsyncIterable<Buffer>) {
       for (const frame of frames.push(chunk)) {
         frameNumber += 1;
-        while (this.known < frameNumber) await new Promise<void>((resolve) => (this.wake = resolve));
+        if (this.known < frameNumber) {
+          const since = performance.now();
+          while (this.known < frameNumber) await new Promise<void>((resolve) => (this.wake = resolve));
+          this.waitedMs += performance.now() - since;
+        }
         if (this.aborted || frameNumber > this.last || this.encoder.stdin.destroyed) break reading;
         // A new shot ends what was drawn; a sampled frame replaces it with its own faces (maybe none).
         if (cuts.next(frameSignatureYuv420({ data: frame, width, height, stride: paddedWidth, paddedHeight }))) current = [];
@@ -192,6 +209,7 @@ export class AnnotatedVideo {
     this.decoder.kill('SIGKILL');
     this.encoder.stdin.end();
     const [code] = await encoderDone;
+    this.endedAt = performance.now();
     if (this.aborted) throw new Error('the annotated video was abandoned');
     if (code !== 0)
       throw new Error(

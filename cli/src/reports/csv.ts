@@ -91,31 +91,6 @@ export function coveredByTrack(report: TrackReport, lastSeen: number, sampledSeq
   return { ...report, rows: report.rows.map((row, i) => (i + 1 <= end ? row : null)) };
 }
 
-/** One row per face of an image: the image, the face, its box (the image's pixels) and its seven probabilities. */
-export interface ImageFaceRow {
-  file: string;
-  face: FaceEmotionEvent;
-}
-
-/** Writes the faces of a set of images (a folder) as one CSV: `file,track,x,y,width,height`, then the seven labels. */
-export function writeImageFaces(file: string, rows: ImageFaceRow[]): string {
-  const lines = [`file,track,x,y,width,height,${EMOTION_LABELS.join(',')}`];
-  for (const { file: image, face } of rows) {
-    const { x, y, width, height } = face.box;
-    const name = /[",\n]/.test(image) ? `"${image.replace(/"/g, '""')}"` : image;
-    lines.push(
-      [
-        name,
-        face.trackId,
-        ...[x, y, width, height].map((v) => v.toFixed(1)),
-        ...EMOTION_LABELS.map((l) => face.probabilities[l].toFixed(6)),
-      ].join(','),
-    );
-  }
-  writeFileSync(file, `${lines.join('\n')}\n`);
-  return file;
-}
-
 /**
  * Writes the input's CSV report, `<name>.csv`, whatever it found: the reference's columns (`frame`
  * zero-padded to 6 digits, then the seven labels), then `track`; one row per video frame and track that
