@@ -41,7 +41,7 @@ export function describe(s: InputSummary): string {
   }
   if (s.faces === 0) return `${s.input}: no face found in ${s.sampledFrames} sampled frames (${s.seconds.toFixed(1)} s)${stopped}${failed}`;
   const frames = s.live ? `${s.sampledFrames} sampled frames` : `${s.sampledFrames} sampled of ${s.totalFrames} frames`;
-  return `${s.input}: ${clipEmotions(s.trackEmotions)} — ${s.faces} faces, ${s.tracks} track(s), ${frames} in ${s.seconds.toFixed(1)} s (${(s.sampledFrames / s.seconds).toFixed(1)} frames/s)${stopped}${failed}`;
+  return `${s.input}: ${clipEmotions(s.trackEmotions)} — ${s.faces} faces, ${s.tracks} track(s), ${frames} in ${s.seconds.toFixed(1)} s (${(s.sampledFrames / s.seconds).toFixed(1)} frames/s${videoShare(s)})${stopped}${failed}`;
 }
 
 /** The detected faces that became no event, by reason ("; 3 of 12 detected faces dropped: low_score 2, min_size 1"); none: nothing. */
@@ -60,4 +60,9 @@ function clipEmotions(tracks: InputSummary['trackEmotions']): string {
   const list = (pick: (t: InputSummary['trackEmotions'][number]) => string | undefined) =>
     listed.map((t) => `#${t.trackId} ${pick(t) ?? '?'}`).join(', ') + more;
   return `video emotion ${list((t) => t.videoEmotion)}; mean emotion ${list((t) => t.meanEmotion)}`;
+}
+
+/** The annotated video's share of the input's time (", annotated video 17 % of it"); none written: nothing. */
+function videoShare(s: Pick<InputSummary, 'video'>): string {
+  return s.video ? `, annotated video ${Math.round(s.video.share * 100)} % of it` : '';
 }

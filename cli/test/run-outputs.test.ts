@@ -50,7 +50,9 @@ describe('emo run output files', () => {
     const summaries = result.stdout
       .trim()
       .split('\n')
-      .map((line) => JSON.parse(line) as { input: string; reports: string[] });
+      .map((line) => JSON.parse(line) as { input: string; reports: string[]; video?: unknown });
+    // No annotated picture written (--no-video): no share of the time to report.
+    for (const summary of summaries) assert.equal(summary.video, undefined, summary.input);
     const reports = new Map(summaries.map((s) => [path.basename(s.input), s.reports.map((file) => path.relative(out, file)).sort()]));
     assert.deepEqual(reports.get('cremad_1001_DFA_happy.flv'), ['cremad_1001_DFA_happy.csv', 'cremad_1001_DFA_happy.events.jsonl']);
     assert.deepEqual(reports.get('portrait.jpg'), ['photos.faces.csv', 'portrait.events.jsonl']);
@@ -81,6 +83,25 @@ describe('emo run output files', () => {
     const photoLine = result.stderr.split('\n').find((line) => line.includes('portrait.jpg:'));
     assert.match(photoLine ?? '', new RegExp(`portrait\\.jpg: 1 face: (${labels}) \\(image, [\\d.]+ s\\)$`));
     assert.doesNotMatch(photoLine!, /video emotion|sampled/);
+  });
+
+  it("reports the annotated video's share of the input's wall time in --json", () => {
+    const videoOut = path.join(work, 'video-out');
+    const result = runEmo([happy, '--out', videoOut, '--json']);
+    assert.equal(result.status, 0, result.stderr);
+    const [summary] = result.stdout
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as { seconds: number; reports: string[]; video?: { seconds: number; share: number } });
+    assert.ok(
+      summary!.reports.some((file) => file.endsWith('.annotated.mp4')),
+      `an annotated video was written: ${summary!.reports.join(', ')}`,
+    );
+    const video = summary!.video;
+    assert.ok(video, `--json carries the video's time: ${result.stdout}`);
+    assert.ok(video.seconds > 0 && video.seconds < summary!.seconds, `video ${video.seconds} s within the input's ${summary!.seconds} s`);
+    assert.ok(video.share > 0 && video.share < 1, `share ${video.share}`);
+    assert.ok(Math.abs(video.share - video.seconds / summary!.seconds) < 1e-9, 'share = video seconds / input seconds');
   });
 
   it('refuses an --out that holds an earlier run, and with --overwrite replaces all of that run', () => {
