@@ -159,7 +159,7 @@ describe('the pipeline as five processes on the real broker', () => {
         .sort((a, b) =>
           JSON.stringify([a.streamId, 'seq' in a ? a.seq : 1e9]).localeCompare(JSON.stringify([b.streamId, 'seq' in b ? b.seq : 1e9])),
         );
-    const before = comparable(uninterrupted!);
+    const before = comparable(uninterrupted);
     const afterKill = comparable(events);
     assert.equal(afterKill.length, before.length, 'as many events as the uninterrupted run');
     afterKill.forEach((event, i) => {

@@ -382,11 +382,11 @@ export async function renderScene(spec: SceneSpec, portraits: readonly Portrait[
         .extract({ left: margin, top: margin, width: spec.width, height: spec.height })
         .raw()
         .toBuffer();
-      if (!encoder.stdin!.write(rgb)) await once(encoder.stdin!, 'drain');
+      if (!encoder.stdin.write(rgb)) await once(encoder.stdin, 'drain');
       truth.push(visibleFaces(drawn, shot.occluders ?? [], spec.width, spec.height));
     }
   }
-  encoder.stdin!.end();
+  encoder.stdin.end();
   const [code] = await exited;
   if (code !== 0) throw new Error(`ffmpeg could not encode ${file} (exit ${code})`);
   return { file, frameCount: truth.length, truth, cuts };

@@ -174,7 +174,7 @@ describe('stream statuses from a running ingest (real broker)', () => {
     );
     assert.equal(clipEntry?.status?.state, 'finished');
     assert.equal(clipEntry?.status?.frames, status.frames);
-    assert.match(clipEntry!.summary, new RegExp(`^finished \\(${status.frames} frames, at \\S+Z\\)$`));
+    assert.match(clipEntry.summary, new RegExp(`^finished \\(${status.frames} frames, at \\S+Z\\)$`));
   });
 
   it('reports a camera that never answers as reconnecting with its attempt and last error, counted as running by /metrics', async () => {

@@ -19,7 +19,7 @@ const FRIENDS_STILL = 'stills/friends_6faces_insightface_t1.jpg';
 const sessions = new Map<string, ModelSession>();
 async function run(file: string, data: Float32Array, size: number): Promise<Record<string, Float32Array>> {
   const out = await sessions.get(file)!.run({ image: { data, dims: [1, size, size, 3] } });
-  return Object.fromEntries(Object.entries(out).map(([k, v]) => [k, v.data as Float32Array]));
+  return Object.fromEntries(Object.entries(out).map(([k, v]) => [k, v.data]));
 }
 
 function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {

@@ -26,7 +26,7 @@ async function setUp() {
   const consumer = await bus.consumer({ groupId: GROUP, topics: ['in'] });
   const options: DeliveryOptions = {
     bus,
-    consumer: () => ({ ...consumer, commit: (offsets) => consumer.commit(offsets), seek: (p) => seeks.push(p) }) as BusConsumer,
+    consumer: () => ({ ...consumer, commit: (offsets) => consumer.commit(offsets), seek: (p) => seeks.push(p) }),
     groupId: GROUP,
     logger: moduleLogger('delivery-test'),
     untilAnswered: (_what, work) => work(),

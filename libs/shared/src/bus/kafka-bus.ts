@@ -580,7 +580,7 @@ function toKafkaJsConfig(config: KafkaConfig): KafkaJsConfig {
   const sasl: SASLOptions | undefined =
     config.sasl.mechanism === 'none'
       ? undefined
-      : ({ mechanism: config.sasl.mechanism, username: config.sasl.username, password: config.sasl.password } as SASLOptions);
+      : { mechanism: config.sasl.mechanism, username: config.sasl.username, password: config.sasl.password };
   return {
     clientId: config.clientId,
     brokers,
