@@ -28,6 +28,7 @@ const DEV_ONLY_FILES = [
   '**/*.test.mjs',
   '**/src/testing.ts',
   'libs/models/scripts/**',
+  'libs/models/reference/**',
   'bench/**',
   'scripts/**',
   'deploy/**',
@@ -37,7 +38,8 @@ const DEV_ONLY_FILES = [
 
 // The layering, checked on resolved paths (so `@emostream/face` counts as services/face); the zones are relative to
 // the working directory, the repo root when run as `npm run lint`.
-// libs are the ground floor, services stand on libs only, the CLI composes services; tests are not a library.
+// libs are the ground floor, services stand on libs only, the CLI composes services; tests are not a library
+// (what tests and benchmarks share is in fixtures/, which production code never imports).
 const LAYERS = [
   {
     target: './libs',
@@ -51,9 +53,14 @@ const LAYERS = [
     message: 'A service never imports another service: share the code through a lib.',
   })),
   {
+    target: ['./libs/*/src/**', './services/*/src/**', './cli/src/**'],
+    from: ['./fixtures/**'],
+    message: 'Production code never imports the fixtures: they are for tests and benchmarks.',
+  },
+  {
     target: ['./bench/**', './scripts/**', './*/*/scripts/**'],
     from: ['./test/**', './*/test/**', './*/*/test/**'],
-    message: 'Benchmarks and scripts never import tests (@emostream/test or a test/ folder): move what both need into a lib.',
+    message: 'Benchmarks and scripts never import tests (@emostream/test or a test/ folder): what both need lives in fixtures/ or a lib.',
   },
 ];
 
@@ -123,8 +130,33 @@ export default tseslint.config(
           ],
         },
       ],
+      // Off (the one preset rule turned off): an `async` method without an `await` is how this code implements an async
+      // interface (Bus, detector, eachBatch) and keeps a throw a rejection, as the Kafka bus fails; rewriting 57 as Promise.resolve would not.
+      '@typescript-eslint/require-await': 'off',
+      // Passing on a caught or rejected `unknown` unchanged is how errors travel; only-throw-error allows it by default.
+      '@typescript-eslint/prefer-promise-reject-errors': ['error', { allowThrowingUnknown: true }],
       // Dead imports and variables hide what a file really uses; `_name` marks one kept on purpose.
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrors: 'none' }],
+    },
+  },
+  {
+    // Untyped on purpose, so the no-unsafe-* family is off here only: these tests walk rendered Kubernetes manifests of
+    // a dozen kinds (Strimzi, KEDA, NetworkPolicy…) as parsed YAML, and drive face-api/tfjs through its bundled build,
+    // whose declarations cover only part of what it returns. Everywhere else `any` must not leak.
+    files: [
+      'deploy/test/policy.test.ts',
+      'deploy/test/security-policy.test.ts',
+      'libs/models/reference/tfjs-reference.ts',
+      'libs/models/test/{parity,backbone}.test.ts',
+      'libs/models/scripts/cremad-expression.ts',
+    ],
+    rules: {
+      '@typescript-eslint/no-explicit-any': 'off',
+      '@typescript-eslint/no-unsafe-argument': 'off',
+      '@typescript-eslint/no-unsafe-assignment': 'off',
+      '@typescript-eslint/no-unsafe-call': 'off',
+      '@typescript-eslint/no-unsafe-member-access': 'off',
+      '@typescript-eslint/no-unsafe-return': 'off',
     },
   },
   {

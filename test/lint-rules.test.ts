@@ -29,10 +29,11 @@ const PACKAGES: Record<string, ProbePackage> = {
     dependencies: { '@emostream/shared': '*', '@emostream/face': '*', '@emostream/cli': '*' },
     devDependencies: { 'fast-check': '*' },
   },
-  'services/face': { name: '@emostream/face', dependencies: { '@emostream/shared': '*' } },
+  'services/face': { name: '@emostream/face', dependencies: { '@emostream/shared': '*', '@emostream/fixtures': '*' } },
   'services/sink': { name: '@emostream/sink', dependencies: { '@emostream/shared': '*', '@emostream/face': '*' } },
   cli: { name: '@emostream/cli', dependencies: { '@emostream/shared': '*' }, devDependencies: { 'prom-client': '*' } },
   test: { name: '@emostream/test', exports: { './scenes': './scenes.ts' } },
+  fixtures: { name: '@emostream/fixtures', exports: { './scenes': './src/scenes.ts' } },
 };
 
 /** Probe files by path in the probe repo; a file named `clean-*` must lint clean, every other one breaks a rule. */
@@ -40,6 +41,7 @@ const PROBES: Record<string, string> = {
   'libs/shared/src/index.ts': 'export const shared = 1;\n',
   'libs/shared/src/testing.ts': 'export const sharedData = 2;\n',
   'services/face/src/index.ts': 'export const face = 3;\n',
+  'fixtures/src/scenes.ts': 'export const fixtureScene = 7;\n',
   'cli/src/index.ts': 'export const cli = 4;\n',
   'test/scenes.ts': 'export const scene = 5;\n',
   'libs/vision/test/helper.mjs': 'export const helper = 6;\n',
@@ -65,10 +67,11 @@ const PROBES: Record<string, string> = {
   // ESLint's recommended rules on plain JavaScript.
   'scripts/js-recommended.mjs': 'const unused = 1;\nexport const value = undeclaredGlobal;\n',
 
-  // Layering: libs never import services or the CLI; services never import each other; bench and scripts never import tests.
+  // Layering: libs never import services or the CLI; services never import each other nor the fixtures; bench and scripts never import tests.
   'libs/vision/src/layer-service.ts': "import { face } from '@emostream/face';\nexport const probe = face;\n",
   'libs/vision/src/layer-cli.ts': "import { cli } from '@emostream/cli';\nexport const probe = cli;\n",
   'services/sink/src/layer-service.ts': "import { face } from '@emostream/face';\nexport const probe = face;\n",
+  'services/face/src/layer-fixtures.ts': "import { fixtureScene } from '@emostream/fixtures/scenes';\nexport const probe = fixtureScene;\n",
   'bench/layer-tests.ts': "import { scene } from '@emostream/test/scenes';\nexport const probe = scene;\n",
   'scripts/layer-tests.mjs': "import { helper } from '../libs/vision/test/helper.mjs';\nexport const probe = helper;\n",
 
@@ -183,10 +186,11 @@ test("ESLint's recommended rules run on plain JavaScript (.mjs): undefined globa
   assertFires('scripts/js-recommended.mjs', 'no-unused-vars');
 });
 
-test('layering: a lib importing a service or the CLI, a service importing another, bench or scripts importing tests', () => {
+test('layering: a lib importing a service or the CLI, a service importing another or the fixtures, bench or scripts importing tests', () => {
   assertFires('libs/vision/src/layer-service.ts', 'import-x/no-restricted-paths', /A lib never imports a service/);
   assertFires('libs/vision/src/layer-cli.ts', 'import-x/no-restricted-paths', /A lib never imports a service or the CLI/);
   assertFires('services/sink/src/layer-service.ts', 'import-x/no-restricted-paths', /A service never imports another service/);
+  assertFires('services/face/src/layer-fixtures.ts', 'import-x/no-restricted-paths', /never imports the fixtures/);
   assertFires('bench/layer-tests.ts', 'import-x/no-restricted-paths', /never import tests/);
   assertFires('scripts/layer-tests.mjs', 'import-x/no-restricted-paths', /never import tests/);
 });
