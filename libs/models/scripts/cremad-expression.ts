@@ -9,7 +9,7 @@ import { decodeVideo } from '../src/media.js';
 import { detectWith, openDefaultDetectors } from './recall.js';
 import { sharedData } from '@emostream/shared/testing';
 import { VIDEO_STEP } from './test-media.js';
-import { faceapi, initReference, tf } from '../test/helpers/tfjs-reference.js';
+import { faceapi, initReference, tf } from '../reference/tfjs-reference.js';
 
 await initReference();
 const pack = buildDefaultPack();

@@ -9,7 +9,7 @@ import { FACE_API_EXPRESSIONS, REFERENCE_FROM_FACE_API } from '../src/face-api/f
 import { decodeImage, decodeVideo } from '../src/media.js';
 import { detectWith, MODES, openDefaultDetectors } from '../scripts/recall.js';
 import { unshippedMediaMissing, sharedData } from '@emostream/shared/testing';
-import { faceapi, initReference, tf } from './helpers/tfjs-reference.js';
+import { faceapi, initReference, tf } from '../reference/tfjs-reference.js';
 
 const STILLS: Record<string, EmotionLabel> = {
   angry: 'Anger', disgusted: 'Disgust', fearful: 'Fear', happy: 'Happiness', neutral: 'Neutral', sad: 'Sadness', surprised: 'Surprise',
