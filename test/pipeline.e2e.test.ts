@@ -175,7 +175,7 @@ describe('the pipeline as five processes on the real broker', () => {
           }
         } else if (typeof value === 'number' && !Number.isInteger(value)) {
           // Scores can differ in the last float bits when faces are batched differently.
-          assert.ok(Math.abs((actual as number) - value) <= 1e-6, `${event.streamId} ${field}: ${actual} vs ${value}`);
+          assert.ok(Math.abs((actual as number) - value) <= 1e-6, `${event.streamId} ${field}: ${String(actual)} vs ${value}`);
         } else {
           assert.deepEqual(actual, value, `${event.streamId} field ${field}`);
         }

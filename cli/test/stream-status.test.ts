@@ -34,7 +34,7 @@ const emo = fileURLToPath(new URL('../bin/emo.mjs', import.meta.url));
 describe('stream statuses from a running ingest (real broker)', () => {
   const prefix = randomPrefix('stream-status');
   const dir = mkdtempSync(path.join(tmpdir(), 'stream-status-'));
-  const cleanup: (() => Promise<unknown> | unknown)[] = [];
+  const cleanup: (() => unknown)[] = [];
   let bus: KafkaBus;
   let ingest: ChildProcess;
   let output = '';

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { InMemoryBus, moduleLogger, type BusConsumer, type BusProducer, type TopicPartitionOffset } from '../src/index.js';
+import { InMemoryBus, moduleLogger, type BusProducer, type TopicPartitionOffset } from '../src/index.js';
 import { AtLeastOnce, ExactlyOnce, type DeliveryOptions } from '../src/runtime/delivery.js';
 import { collectTopic, waitFor, wrapBus } from './helpers.js';
 

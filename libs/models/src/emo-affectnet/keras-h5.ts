@@ -113,7 +113,7 @@ function toStored(file: string, weightName: string, dataset: Dataset): StoredWei
   const shape = dataset.shape ?? [];
   if (value instanceof Float32Array) return { data: value, shape };
   if (value instanceof Float64Array) return { data: Float32Array.from(value), shape };
-  throw new Error(`${file}: weight "${weightName}" is ${dataset.dtype}, expected float32`);
+  throw new Error(`${file}: weight "${weightName}" is ${JSON.stringify(dataset.dtype)}, expected float32`);
 }
 
 /**

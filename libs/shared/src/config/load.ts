@@ -165,7 +165,7 @@ export function loadConfig<S extends z.ZodTypeAny>(
     for (const at of absent) setPath(raw, at, {});
     result = schema.safeParse(raw);
   }
-  if (result.success) return result.data;
+  if (result.success) return result.data as z.infer<S>;
   const problems = describeIssues(result.error, bindings, env, raw);
   const source = file ? ` (file ${file} and environment)` : ' (environment)';
   const message =
