@@ -58,8 +58,8 @@ const PROBES: Record<string, string> = {
     '  const value: { deep: unknown } = input.deep;',
     '  return value;',
     '}',
-    'export async function nothingAwaited(): Promise<number> {',
-    '  return 1;',
+    'export async function awaitsAValue(): Promise<number> {',
+    '  return await 1;',
     '}',
     'export const twice = (n: number): number => (n as number) * 2;',
     '',
@@ -168,13 +168,13 @@ function assertFires(file: string, rule: string, message?: RegExp): void {
   );
 }
 
-test('the recommended type-checked preset runs on TypeScript: floating promise, unsafe any, needless async and assertion', () => {
+test('the recommended type-checked preset runs on TypeScript: floating promise, unsafe any, await of a non-promise, needless assertion', () => {
   for (const rule of [
     'no-floating-promises',
     'no-explicit-any',
     'no-unsafe-member-access',
     'no-unsafe-assignment',
-    'require-await',
+    'await-thenable',
     'no-unnecessary-type-assertion',
   ]) {
     assertFires('libs/vision/src/preset.ts', `@typescript-eslint/${rule}`);
