@@ -98,7 +98,9 @@ function defaultOf(schema: z.ZodTypeAny): unknown {
 function shownValue(value: unknown): Pick<EnvBinding, 'shownDefault'> {
   if (value === undefined) return {};
   if (Array.isArray(value)) return { shownDefault: value.join(',') };
-  return { shownDefault: String(value) };
+  // A scalar as it is; anything else as JSON, never "[object Object]".
+  if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean') return { shownDefault: String(value) };
+  return { shownDefault: JSON.stringify(value) };
 }
 
 /** A field's description (the first found through its wrappers), without its final full stop. */
