@@ -133,6 +133,8 @@ export default tseslint.config(
       // Off (the one preset rule turned off): an `async` method without an `await` is how this code implements an async
       // interface (Bus, detector, eachBatch) and keeps a throw a rejection, as the Kafka bus fails; rewriting 57 as Promise.resolve would not.
       '@typescript-eslint/require-await': 'off',
+      // A `let` that a closure reads before its one assignment cannot become a `const` declared later.
+      'prefer-const': ['error', { ignoreReadBeforeAssign: true }],
       // Passing on a caught or rejected `unknown` unchanged is how errors travel; only-throw-error allows it by default.
       '@typescript-eslint/prefer-promise-reject-errors': ['error', { allowThrowingUnknown: true }],
       // Dead imports and variables hide what a file really uses; `_name` marks one kept on purpose.
