@@ -92,7 +92,7 @@ async function measure(name: string, file: string): Promise<{ variant: string; f
     const started = performance.now();
     for (let i = 0; i < calls; i++) await session.run(feeds());
     const seconds = (performance.now() - started) / 1000;
-    return { variant: name, facesPerSecond: (calls * BATCH) / seconds, probs: first[backbone.outputs.probs.name]!.data as Float32Array };
+    return { variant: name, facesPerSecond: (calls * BATCH) / seconds, probs: first[backbone.outputs.probs.name]!.data };
   } finally {
     await session.release();
   }

@@ -43,7 +43,7 @@ export async function startServices(env: Record<string, string>): Promise<Runnin
       });
       children.set(stage, child);
       return new Promise<[StageName, number]>((resolve, reject) => {
-        createInterface({ input: child.stdout! }).on('line', (line) => {
+        createInterface({ input: child.stdout }).on('line', (line) => {
           try {
             const entry = JSON.parse(line) as { msg?: string; opsPort?: number; level?: number };
             if (entry.msg === 'ops server listening' && entry.opsPort) resolve([stage, entry.opsPort]);

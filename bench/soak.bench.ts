@@ -248,8 +248,8 @@ async function servicesPhase(durationS: number): Promise<PhaseResult> {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const log = createWriteStream(path.join(logDir, `${stage}.log`));
-    child.stdout!.pipe(log);
-    child.stderr!.pipe(log);
+    child.stdout.pipe(log);
+    child.stderr.pipe(log);
     child.once('exit', (code, signal) => {
       if (!stopping)
         unexpectedExits.push(`${stage} exited by itself (code ${code}, signal ${signal}); log: ${path.join(logDir, `${stage}.log`)}`);
@@ -488,7 +488,7 @@ async function exactlyOnceChecks(bus: KafkaBus, prefix: string): Promise<Verdict
     ['backbone', topics.embeddings],
     ['temporal', topics.emotions],
   ] as const) {
-    const out = await seqsOf(topic as Topic<DescMessage>);
+    const out = await seqsOf(topic);
     if (stage === 'temporal') emotionFaces = out.faces;
     const missing = [...frameSet].filter((s) => !out.seqs.includes(s));
     checks.push({
@@ -542,11 +542,11 @@ async function emoRunPhase(durationS: number): Promise<PhaseResult> {
   let faceEvents = 0;
   let summaries: { state: string; faces: number; sampledFrames: number }[] | undefined;
   const stderr: string[] = [];
-  createInterface({ input: child.stderr! }).on('line', (line) => {
+  createInterface({ input: child.stderr }).on('line', (line) => {
     stderr.push(line);
     stderr.splice(0, Math.max(0, stderr.length - 30));
   });
-  createInterface({ input: child.stdout! }).on('line', (line) => {
+  createInterface({ input: child.stdout }).on('line', (line) => {
     if (!line.startsWith('{"soak')) return; // anything else a library printed
     const message = JSON.parse(line) as { soakEvent?: { capturedAtMs: number; receivedAtMs: number }; soakSummaries?: typeof summaries };
     if (message.soakEvent) {

@@ -1,7 +1,7 @@
 /**
  * `npm run bench:tracking` — identity tracking at the pipeline's sampling, with ground truth.
  * Renders scenes of real faces (cut from face-api's sample photos and ../shared/data stills) that
- * walk, cross, approach the camera, leave and come back, with hard cuts (test/synthetic-scenes.ts),
+ * walk, cross, approach the camera, leave and come back, with hard cuts (fixtures/src/synthetic-scenes.ts),
  * as 25 fps videos; samples them as ingest samples files (every 5th frame: 5 frames/s) and runs the
  * real face stage on them (default pack detectors) with the ByteTrack-style tracker of before and
  * with the current one. Scores each with MOT metrics (IDF1, ID switches, fragmentations, MOTA, ids
@@ -28,9 +28,9 @@ import {
   type Actor,
   type RenderedScene,
   type SceneSpec,
-} from '@emostream/test/synthetic-scenes';
+} from '@emostream/fixtures/synthetic-scenes';
 import { faceSurroundings, frameSignature } from '@emostream/vision';
-import { cachedStageDetector, sampleFile, trackSampledFile, type SampledFile } from '@emostream/test/track-file';
+import { cachedStageDetector, sampleFile, trackSampledFile, type SampledFile } from '@emostream/fixtures/track-file';
 import { machine, resultsPath, updateReadme } from './report.js';
 
 const WIDTH = 640;

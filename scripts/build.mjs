@@ -8,7 +8,7 @@
 import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { buildStamp, ROOT, workspaces } from '../cli/bin/compiled.mjs';
+import { buildStamp, ROOT, workspaces } from '@emostream/cli/compiled';
 
 const tsc = path.join(ROOT, 'node_modules', '.bin', 'tsc');
 const compiled = spawnSync(tsc, ['-b'], { cwd: ROOT, stdio: 'inherit' });

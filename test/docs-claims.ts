@@ -88,7 +88,7 @@ export function gatherCodeFacts(): CodeFacts {
   envDefaults.set(CONFIG_FILE_ENV, undefined);
   for (const [schema, bindings] of SERVICES) {
     // The in-memory bus: every default is filled in and nothing is required.
-    const defaults = loadConfig(schema, bindings, { env: { EMOSTREAM_BUS: 'memory' }, file: '' });
+    const defaults: unknown = loadConfig(schema, bindings, { env: { EMOSTREAM_BUS: 'memory' }, file: '' });
     for (const binding of bindings) if (!envDefaults.has(binding.env)) envDefaults.set(binding.env, at(defaults, binding.path));
   }
   const files = SOURCE_ROOTS.flatMap((dir) => sourceFiles(path.join(root, dir)));

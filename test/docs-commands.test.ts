@@ -69,8 +69,8 @@ async function runLine(shell: Shell, command: string, how: How): Promise<void> {
   shell.background.push(child);
   let stdout = '';
   let stderr = '';
-  child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
   await waitFor(
     async () => {
       assert.equal(child.exitCode, null, `${command} is still running; stderr:\n${stderr.slice(-3000)}`);

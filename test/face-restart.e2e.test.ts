@@ -31,8 +31,8 @@ import {
   type TrackSummaryEvent,
 } from '@emostream/shared';
 import { kafkaBrokers, kafkaTestConfig, randomPrefix, readEachRecordOnce, unshippedMediaMissing, waitFor } from '@emostream/shared/testing';
-import { cutPortraits, renderScene, type RenderedScene } from './synthetic-scenes.js';
-import { cachedStageDetector, sampleFile, type SampledFile } from './track-file.js';
+import { cutPortraits, renderScene, type RenderedScene } from '@emostream/fixtures/synthetic-scenes';
+import { cachedStageDetector, sampleFile, type SampledFile } from '@emostream/fixtures/track-file';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const emo = path.join(root, 'cli', 'bin', 'emo.mjs');
@@ -260,7 +260,11 @@ describe(
       for (const f of [...sampled.frames.map((s) => s.seq), sampled.frames.at(-1)!.seq + 1]) {
         const want = undisturbed.faces.get(f)!;
         const got = restarted.faces.get(f)!;
-        assert.deepEqual(idsOf(got), idsOf(want), `frame ${f}: track ids ${idsOf(got)} after the restart, ${idsOf(want)} undisturbed`);
+        assert.deepEqual(
+          idsOf(got),
+          idsOf(want),
+          `frame ${f}: track ids ${idsOf(got).join()} after the restart, ${idsOf(want).join()} undisturbed`,
+        );
         assert.deepEqual(got.endedTrackIds, want.endedTrackIds, `frame ${f}: ended tracks`);
         got.faces.forEach((face, i) => {
           const expected = want.faces[i]!;
@@ -286,7 +290,7 @@ describe(
               assert.ok(Math.abs(q - p) <= 1e-6, `${k} ${field}.${label}: ${q} after the restart, ${p} undisturbed`);
             }
           } else if (typeof value === 'number' && !Number.isInteger(value)) {
-            assert.ok(Math.abs((actual[field] as number) - value) <= 1e-6, `${k} ${field}: ${actual[field]} vs ${value}`);
+            assert.ok(Math.abs((actual[field] as number) - value) <= 1e-6, `${k} ${field}: ${String(actual[field])} vs ${value}`);
           } else {
             assert.deepEqual(actual[field], value, `${k} field ${field}`);
           }

@@ -159,7 +159,7 @@ describe('the pipeline as five processes on the real broker', () => {
         .sort((a, b) =>
           JSON.stringify([a.streamId, 'seq' in a ? a.seq : 1e9]).localeCompare(JSON.stringify([b.streamId, 'seq' in b ? b.seq : 1e9])),
         );
-    const before = comparable(uninterrupted!);
+    const before = comparable(uninterrupted);
     const afterKill = comparable(events);
     assert.equal(afterKill.length, before.length, 'as many events as the uninterrupted run');
     afterKill.forEach((event, i) => {
@@ -175,7 +175,7 @@ describe('the pipeline as five processes on the real broker', () => {
           }
         } else if (typeof value === 'number' && !Number.isInteger(value)) {
           // Scores can differ in the last float bits when faces are batched differently.
-          assert.ok(Math.abs((actual as number) - value) <= 1e-6, `${event.streamId} ${field}: ${actual} vs ${value}`);
+          assert.ok(Math.abs((actual as number) - value) <= 1e-6, `${event.streamId} ${field}: ${String(actual)} vs ${value}`);
         } else {
           assert.deepEqual(actual, value, `${event.streamId} field ${field}`);
         }

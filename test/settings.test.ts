@@ -102,13 +102,13 @@ function at(config: unknown, dotted: string): unknown {
 
 for (const [service, schema, bindings] of SERVICES) {
   test(`${service}: each of its ${bindings.length} variables, set to another valid value, changes the config it runs with`, () => {
-    const base = loadConfig(schema, bindings, { env: BASE, file: '' });
+    const base: unknown = loadConfig(schema, bindings, { env: BASE, file: '' });
     const inert: string[] = [];
     for (const binding of bindings) {
       const before = JSON.stringify(at(base, binding.path));
       const changed = CANDIDATES.some((value) => {
         try {
-          const config = loadConfig(schema, bindings, { env: { ...BASE, [binding.env]: value }, file: '' });
+          const config: unknown = loadConfig(schema, bindings, { env: { ...BASE, [binding.env]: value }, file: '' });
           return JSON.stringify(at(config, binding.path)) !== before;
         } catch {
           return false; // not a valid value for this setting: try the next

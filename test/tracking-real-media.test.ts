@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ffmpeg, h264Output, sharedData, videoInfo } from '@emostream/shared/testing';
-import { cachedStageDetector, sampleFile, trackSampledFile, type TrackedFrame } from './track-file.js';
+import { cachedStageDetector, sampleFile, trackSampledFile, type TrackedFrame } from '@emostream/fixtures/track-file';
 
 type Detector = Awaited<ReturnType<typeof cachedStageDetector>>;
 
@@ -51,7 +51,7 @@ describe('tracking real footage at the pipeline’s sampling', () => {
       assert.ok(ids.length >= 1, `${file}: no face tracked at all`);
       assert.ok(
         ids.length <= people + 1,
-        `${file}: ${ids.length} track ids for ${people} people; ids per sampled frame: ${tracked.map((f) => `${f.seq}:[${f.faces.map((x) => x.id)}]`).join(' ')}`,
+        `${file}: ${ids.length} track ids for ${people} people; ids per sampled frame: ${tracked.map((f) => `${f.seq}:[${f.faces.map((x) => x.id).join()}]`).join(' ')}`,
       );
       assertNoIdReused(tracked, file);
     });
@@ -83,13 +83,13 @@ describe('tracking real footage at the pipeline’s sampling', () => {
     const firstAfterCut = tracked.find((f) => f.seq > firstClipFrames)!;
     const idsBefore = trackIds(beforeCut);
     const idsAfter = trackIds(afterCut);
-    assert.deepEqual(idsBefore, ['1'], `one face, one track before the cut; got ${idsBefore}`);
+    assert.deepEqual(idsBefore, ['1'], `one face, one track before the cut; got ${idsBefore.join()}`);
     assert.deepEqual(
       firstAfterCut.endedTrackIds.map(String),
       idsBefore,
-      `the first sampled frame after the cut (frame ${firstAfterCut.seq}) ends the tracks of the first shot; it ended [${firstAfterCut.endedTrackIds}]`,
+      `the first sampled frame after the cut (frame ${firstAfterCut.seq}) ends the tracks of the first shot; it ended [${firstAfterCut.endedTrackIds.join()}]`,
     );
-    assert.ok(idsAfter.length >= 1 && idsAfter.length <= 3, `two people after the cut: ${idsAfter.length} track ids (${idsAfter})`);
+    assert.ok(idsAfter.length >= 1 && idsAfter.length <= 3, `two people after the cut: ${idsAfter.length} track ids (${idsAfter.join()})`);
     for (const id of idsAfter) assert.ok(!idsBefore.includes(id), `track ${id} crossed the cut`);
     // No cut is seen where there is none: the first shot keeps its one track to the cut.
     assert.deepEqual(

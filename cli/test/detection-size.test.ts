@@ -49,7 +49,7 @@ describe('face detection at any input size', () => {
       const { width } = await sharp(first).metadata();
       for (const scale of c.sizes) {
         const { data, info } = await sharp(first)
-          .resize({ width: width! * scale, kernel: 'lanczos3' })
+          .resize({ width: width * scale, kernel: 'lanczos3' })
           .removeAlpha()
           .raw()
           .toBuffer({ resolveWithObject: true });

@@ -21,7 +21,7 @@ export function startEmoRun(args: string[]): EmoProcess {
   });
   let stdout = '';
   let stderr = '';
-  child.stdout!.on('data', (chunk) => (stdout += chunk));
-  child.stderr!.on('data', (chunk) => (stderr += chunk));
+  child.stdout.on('data', (chunk) => (stdout += chunk));
+  child.stderr.on('data', (chunk) => (stderr += chunk));
   return { child, stdout: () => stdout, stderr: () => stderr, exited: once(child, 'exit').then(([code]) => code as number | null) };
 }

@@ -14,10 +14,22 @@ import { EMOTION_LABELS } from '@emostream/shared';
 import { launchHeadlessChromium, loopedH264Clip, sharedData, testArtifactPath, waitFor } from '@emostream/shared/testing';
 import { startEmoRun } from './emo-process.js';
 
+/** The slice of the page's canvas API these checks read (evaluated in the browser; this package's tsconfig has no DOM lib). */
+interface PageCanvas {
+  width: number;
+  height: number;
+  getAttribute(name: string): string | null;
+  getContext(kind: '2d'): { getImageData(x: number, y: number, width: number, height: number): { data: Uint8ClampedArray } };
+}
+/** The card element, as far as these checks read it. */
+interface PageNode {
+  querySelector(selector: string): PageCanvas | null;
+}
+
 const LABELLED = new RegExp(`^(${EMOTION_LABELS.join('|')}): \\d{1,3}\\.\\d\\d%$`);
 
 describe('emo run --serve: the live view in headless Chromium while a clip runs', () => {
-  const cleanup: (() => Promise<unknown> | unknown)[] = [];
+  const cleanup: (() => unknown)[] = [];
   after(async () => {
     for (const step of cleanup.reverse()) await step();
   });
@@ -73,9 +85,9 @@ describe('emo run --serve: the live view in headless Chromium while a clip runs'
       // in the annotated video's box colour (really drawn, not only listed). Read in one go, as the
       // picture keeps changing while the clip runs.
       const readPicture = () =>
-        card.evaluate((node) => {
-          const canvas = node.querySelector('canvas.frame') as any;
-          const data = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data as Uint8ClampedArray;
+        card.evaluate((node: PageNode) => {
+          const canvas = node.querySelector('canvas.frame')!;
+          const data = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
           let boxPixels = 0;
           for (let i = 0; i < data.length; i += 4)
             if (data[i]! < 12 && Math.abs(data[i + 1]! - 230) < 14 && Math.abs(data[i + 2]! - 118) < 14) boxPixels++;

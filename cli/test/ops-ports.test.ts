@@ -51,8 +51,8 @@ describe('ops ports', () => {
       const child = spawn(process.execPath, [emo, 'serve', stage], { env, stdio: ['ignore', 'pipe', 'pipe'] });
       outputs.set(stage, '');
       const collect = (chunk: Buffer) => outputs.set(stage, outputs.get(stage)! + chunk.toString());
-      child.stdout!.on('data', collect);
-      child.stderr!.on('data', collect);
+      child.stdout.on('data', collect);
+      child.stderr.on('data', collect);
       children.push(child);
     }
     for (const [i, stage] of stages.entries()) {

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { describe, it, after } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { measureHeldOutAgreement, writeDefaultPack } from '@emostream/models';
-import { PackManifestSchema, readPack } from '@emostream/vision';
+import { PackManifestSchema, readPack, type PackManifest } from '@emostream/vision';
 
 const emoBin = fileURLToPath(new URL('../bin/emo.mjs', import.meta.url));
 const labelled = fileURLToPath(new URL('../../test/media/labelled', import.meta.url));
@@ -80,8 +80,8 @@ describe('emo models quantize', async () => {
     // A manifest claiming more than the model does (no feature error at all) must fail the check.
     const claimed = path.join(dir, 'overclaimed');
     spawnSync('cp', ['-r', int8, claimed]);
-    const manifest = JSON.parse(readFileSync(path.join(claimed, 'manifest.json'), 'utf8'));
-    manifest.models.backbone.quantization.heldOut.agreement.relativeEmbeddingError = 0;
+    const manifest = JSON.parse(readFileSync(path.join(claimed, 'manifest.json'), 'utf8')) as PackManifest;
+    manifest.models.backbone.quantization!.heldOut.agreement.relativeEmbeddingError = 0;
     writeFileSync(path.join(claimed, 'manifest.json'), JSON.stringify(manifest));
     await assert.rejects(
       measureHeldOutAgreement({ int8PackDir: claimed, fp32PackDir: fp32, detectorPackDir: fp32 }),

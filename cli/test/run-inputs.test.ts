@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, describe, it } from 'node:test';
-import { EMOTION_LABELS } from '@emostream/shared';
+import { EMOTION_LABELS, type EmotionEvent, type FaceEmotionEvent } from '@emostream/shared';
 import { ffmpeg, freePort, loopedH264Clip, sharedData, startRtspServer, videoInfo, waitFor, within } from '@emostream/shared/testing';
 import { startEmoRun } from './emo-process.js';
 
@@ -88,8 +88,8 @@ describe('emo run inputs', () => {
     const events = readFileSync(path.join(out, `${name}.events.jsonl`), 'utf8')
       .trim()
       .split('\n')
-      .map((l) => JSON.parse(l));
-    const faces = events.filter((e) => e.schema === 'emostream.event.face.v2');
+      .map((l) => JSON.parse(l) as EmotionEvent);
+    const faces = events.filter((e): e is FaceEmotionEvent => e.schema === 'emostream.event.face.v2');
     // The CSV holds the probabilities the pipeline emitted live for each sampled frame.
     for (const face of faces) {
       const row = rows.find((r) => Number(r[0]) === face.seq)!;

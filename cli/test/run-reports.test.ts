@@ -106,7 +106,7 @@ describe('emo run on a folder of photos', () => {
           const [width, height] = sizes[file]!;
           assert.ok(
             x! >= -1 && y! >= -1 && w! > 20 && h! > 20 && x! + w! <= width + 1 && y! + h! <= height + 1,
-            `${file}: box ${[x, y, w, h]} lies in the ${width}×${height} photo`,
+            `${file}: box ${[x, y, w, h].join()} lies in the ${width}×${height} photo`,
           );
           assert.equal(probs.length, 7);
           assert.ok(Math.abs(probs.reduce((s, p) => s + p, 0) - 1) < 1e-3);

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
-import { EMOTION_LABELS } from '@emostream/shared';
+import { EMOTION_LABELS, type EmotionEvent } from '@emostream/shared';
 import { Kafka, logLevel } from 'kafkajs';
 import { kafkaBrokers, sharedData, videoInfo } from '@emostream/shared/testing';
 
@@ -49,7 +49,7 @@ describe('emo run (one process, no broker)', () => {
     const events = readFileSync(path.join(out, 'cremad_1001_DFA_happy.events.jsonl'), 'utf8')
       .trim()
       .split('\n')
-      .map((l) => JSON.parse(l));
+      .map((l) => JSON.parse(l) as EmotionEvent);
     assert.equal(events.filter((e) => e.schema === 'emostream.event.face.v2').length, 10);
     assert.equal(events.filter((e) => e.schema === 'emostream.event.track_summary.v2').length, 1);
   });
@@ -137,8 +137,8 @@ describe('emo run --kafka', () => {
         .trim()
         .split('\n')
         .map((line) => {
-          const { emittedAtMs: _emitted, capturedAtMs: _captured, ...rest } = JSON.parse(line);
-          return rest as Record<string, unknown>;
+          const { emittedAtMs: _emitted, capturedAtMs: _captured, ...rest } = JSON.parse(line) as Record<string, unknown>;
+          return rest;
         });
     const expected = read(memoryOut);
     const actual = read(kafkaOut);
@@ -161,7 +161,7 @@ describe('emo run --kafka', () => {
 /** Deep equality, numbers within 1e-6 (batches may differ between the buses, and with them the last float bits). */
 function assertClose(actual: unknown, expected: unknown, where: string): void {
   if (typeof expected === 'number') {
-    assert.ok(typeof actual === 'number' && Math.abs(actual - expected) <= 1e-6, `${where}: ${actual} vs ${expected}`);
+    assert.ok(typeof actual === 'number' && Math.abs(actual - expected) <= 1e-6, `${where}: ${String(actual)} vs ${expected}`);
   } else if (expected && typeof expected === 'object') {
     for (const [key, value] of Object.entries(expected)) assertClose((actual as Record<string, unknown>)[key], value, `${where}.${key}`);
   } else {

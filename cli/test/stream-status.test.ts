@@ -34,7 +34,7 @@ const emo = fileURLToPath(new URL('../bin/emo.mjs', import.meta.url));
 describe('stream statuses from a running ingest (real broker)', () => {
   const prefix = randomPrefix('stream-status');
   const dir = mkdtempSync(path.join(tmpdir(), 'stream-status-'));
-  const cleanup: (() => Promise<unknown> | unknown)[] = [];
+  const cleanup: (() => unknown)[] = [];
   let bus: KafkaBus;
   let ingest: ChildProcess;
   let output = '';
@@ -174,7 +174,7 @@ describe('stream statuses from a running ingest (real broker)', () => {
     );
     assert.equal(clipEntry?.status?.state, 'finished');
     assert.equal(clipEntry?.status?.frames, status.frames);
-    assert.match(clipEntry!.summary, new RegExp(`^finished \\(${status.frames} frames, at \\S+Z\\)$`));
+    assert.match(clipEntry.summary, new RegExp(`^finished \\(${status.frames} frames, at \\S+Z\\)$`));
   });
 
   it('reports a camera that never answers as reconnecting with its attempt and last error, counted as running by /metrics', async () => {

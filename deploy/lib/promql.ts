@@ -40,10 +40,10 @@ export function metricNames(expr: string): string[] {
   const names = new Set<string>();
   for (const match of text.matchAll(/[A-Za-z_:][A-Za-z0-9_:]*/g)) {
     const word = match[0];
-    const after = text.slice(match.index! + word.length).trimStart();
+    const after = text.slice(match.index + word.length).trimStart();
     if (after.startsWith('(')) continue; // a function or an aggregation
     if (KEYWORDS.has(word.toLowerCase())) continue;
-    if (/^\$/.test(text.slice(match.index! - 1, match.index!))) continue; // $__rate_interval and friends
+    if (/^\$/.test(text.slice(match.index - 1, match.index))) continue; // $__rate_interval and friends
     names.add(word);
   }
   text = '';

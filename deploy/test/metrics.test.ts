@@ -39,8 +39,8 @@ describe('metrics of the dashboard and alerts', () => {
           stdio: ['ignore', 'pipe', 'pipe'],
         });
         children.push(child);
-        child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-        child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+        child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+        child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
         const ready = async () => {
           if (child.exitCode !== null) throw new Error(`emo serve ${stage} exited with ${child.exitCode}:\n${output.slice(-2000)}`);
           return fetch(`http://127.0.0.1:${port}/readyz`).then(

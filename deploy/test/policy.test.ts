@@ -42,7 +42,7 @@ function stageBinding(stage: string, prefix: string): { groupId: string; inputTo
     face: () => faceStage({} as never),
     backbone: () => backboneStage({} as never),
     temporal: () => temporalStage({ windowLength: 10, trackTtlMs: 2000, replayRecords: 0 } as never),
-    sink: () => sinkStage({} as never),
+    sink: () => sinkStage({}),
   };
   const config = runtimeConfigSchema.parse({ bus: 'memory', topicPrefix: prefix });
   const runner = new StageRunner(definitions[stage]!(), { bus: new InMemoryBus(), config, registry: new Registry() });

@@ -123,7 +123,9 @@ async function waitShowingPods(what, fn, timeoutMs = 90_000) {
   try {
     return await waitFor(what, fn, { timeoutMs, processes: cluster.processes });
   } catch (err) {
-    throw new Error(`${err.message}\n${cluster.kubectl(['get', 'pods', '-n', GPU_NS, '-o', 'wide'], { check: false }).stdout}`);
+    throw new Error(`${err.message}\n${cluster.kubectl(['get', 'pods', '-n', GPU_NS, '-o', 'wide'], { check: false }).stdout}`, {
+      cause: err,
+    });
   }
 }
 
@@ -137,7 +139,7 @@ async function allDeploymentsAvailable(ns) {
   } catch (err) {
     const state = cluster.kubectl(['get', 'deployments,pods', '-n', ns, '-o', 'wide'], { check: false }).stdout;
     const events = cluster.kubectl(['get', 'events', '-n', ns], { check: false }).stdout;
-    throw new Error(`${err.message}\n${state}\n${events.split('\n').slice(-20).join('\n')}`);
+    throw new Error(`${err.message}\n${state}\n${events.split('\n').slice(-20).join('\n')}`, { cause: err });
   }
 }
 
@@ -661,7 +663,7 @@ describe('KEDA with the shipped ScaledObjects on real Kafka lag (SASL_SSL listen
         t.diagnostic(`${so.metadata.name}: READY ${ready(so)?.status}: ${ready(so)?.message}`);
     } catch (err) {
       const states = json(['get', 'scaledobjects', '-n', GPU_NS]).items.map((so) => `${so.metadata.name}: ${JSON.stringify(ready(so))}`);
-      throw new Error(`${err.message}\n${states.join('\n')}`);
+      throw new Error(`${err.message}\n${states.join('\n')}`, { cause: err });
     }
     const hpaNames = () => new Set(json(['get', 'hpa', '-n', GPU_NS]).items.map((h) => h.metadata.name));
     const scaling = scaledObjects.map((so) => so.metadata.name).filter((n) => !refused.has(n));
@@ -717,7 +719,7 @@ describe('KEDA with the shipped ScaledObjects on real Kafka lag (SASL_SSL listen
         { timeoutMs: 180_000, intervalMs: 2000, processes: cluster.processes },
       );
     } catch (err) {
-      throw new Error(`${err.message}\nreplicas every 2 s:\n${show().join('\n')}`);
+      throw new Error(`${err.message}\nreplicas every 2 s:\n${show().join('\n')}`, { cause: err });
     }
     // Hold a while (several HPA syncs): the counts stay at their caps.
     for (let i = 0; i < 5; i += 1) {

@@ -468,7 +468,7 @@ export async function startKafka({ dataDir, logFile, saslSsl, authorizer } = {})
   } catch (err) {
     if (interruptedBy) {
       await stop();
-      throw new Error(`interrupted by ${interruptedBy} while the broker was starting`);
+      throw new Error(`interrupted by ${interruptedBy} while the broker was starting`, { cause: err });
     }
     const died = exited
       ? exited.error
@@ -477,7 +477,9 @@ export async function startKafka({ dataDir, logFile, saslSsl, authorizer } = {})
       : err.message;
     const logText = logTail(logFile); // read before stop() deletes a temp log
     await stop();
-    throw new Error(`${died}\nLast lines of ${logFile}${tempDir && logFile.startsWith(tempDir) ? ' (now deleted)' : ''}:\n${logText}`);
+    throw new Error(`${died}\nLast lines of ${logFile}${tempDir && logFile.startsWith(tempDir) ? ' (now deleted)' : ''}:\n${logText}`, {
+      cause: err,
+    });
   } finally {
     for (const s of SIGNALS) process.removeListener(s, onSignal);
   }
@@ -505,6 +507,7 @@ export async function startKafka({ dataDir, logFile, saslSsl, authorizer } = {})
       } catch (err) {
         throw new Error(
           `the broker did not come back: ${exited ? `its JVM exited (code ${exited.code ?? exited.signal})` : err.message}\n${logTail(logFile)}`,
+          { cause: err },
         );
       }
     });

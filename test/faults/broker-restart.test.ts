@@ -12,7 +12,7 @@ import { brokerControl, kafkaBrokers, kafkaTestConfig, randomPrefix, waitFor } f
 function tcpConnect(address: string): Promise<string> {
   const [host, port] = address.split(',')[0]!.split(':');
   return new Promise((resolve) => {
-    const socket = connect(Number(port), host!);
+    const socket = connect(Number(port), host);
     socket.once('connect', () => (socket.destroy(), resolve('open')));
     socket.once('error', (error: NodeJS.ErrnoException) => resolve(error.code ?? error.message));
   });

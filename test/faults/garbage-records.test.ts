@@ -61,7 +61,7 @@ describe('fault: a 10 MiB garbage record ahead of good records on every input to
     });
     await waitFor(() => letters.length >= 4, {
       timeoutMs: 30_000,
-      message: () => `a dead letter from each of face, backbone, temporal and sink (have ${letters.map((l) => l.stage)})`,
+      message: () => `a dead letter from each of face, backbone, temporal and sink (have ${letters.map((l) => l.stage).join()})`,
     });
     await dlq.close();
     assert.deepEqual(letters.map((l) => l.stage).sort(), ['backbone', 'face', 'sink', 'temporal']);

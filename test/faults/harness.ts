@@ -188,8 +188,8 @@ export class FaultPipeline {
       proc.output.splice(0, Math.max(0, proc.output.length - 40));
       if (process.env.FAULTS_LOG_LEVEL) process.stderr.write(`[${stage}] ${chunk.toString()}`);
     };
-    child.stdout!.on('data', keep);
-    child.stderr!.on('data', keep);
+    child.stdout.on('data', keep);
+    child.stderr.on('data', keep);
     child.once('exit', (code, signal) => {
       if (!proc.killed)
         this.unexpectedExits.push(`${stage} exited by itself (code ${code}, signal ${signal}):\n${proc.output.slice(-15).join('\n')}`);

@@ -208,12 +208,12 @@ export class AnnotatedVideo {
     // The decoder may still hold frames past the last one wanted (a stopped run): not needed.
     this.decoder.kill('SIGKILL');
     this.encoder.stdin.end();
-    const [code] = await encoderDone;
+    const code: unknown = (await encoderDone)[0];
     this.endedAt = performance.now();
     if (this.aborted) throw new Error('the annotated video was abandoned');
     if (code !== 0)
       throw new Error(
-        `ffmpeg could not write ${this.output} (exit code ${code}): ${(await encoderError).trim().split('\n').slice(-2).join(' | ')}`,
+        `ffmpeg could not write ${this.output} (exit code ${String(code)}): ${(await encoderError).trim().split('\n').slice(-2).join(' | ')}`,
       );
     return Math.min(frameNumber, this.last);
   }

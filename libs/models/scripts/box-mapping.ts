@@ -24,7 +24,7 @@ const models = await openDefaultDetectors();
 const label = async (image: RgbImage, b: Detection) => {
   const input = new Float32Array(112 * 112 * 3);
   preprocessFace(image, { x: b.x1, y: b.y1, width: b.x2 - b.x1, height: b.y2 - b.y1 }, { expand: 1, square: false, ...backbone.crop }, settings, input);
-  const p = Array.from((await expression.run({ image: { data: input, dims: [1, 112, 112, 3] } })).probs!.data as Float32Array);
+  const p = Array.from((await expression.run({ image: { data: input, dims: [1, 112, 112, 3] } })).probs!.data);
   return { label: EMOTION_LABELS[p.indexOf(Math.max(...p))]!, p: Math.max(...p), probs: p };
 };
 /** The label the clip was recorded for (CREMA-D's file name), or the still's name. */

@@ -9,7 +9,7 @@ import { decodeVideo } from '../src/media.js';
 import { detectWith, openDefaultDetectors } from './recall.js';
 import { sharedData } from '@emostream/shared/testing';
 import { VIDEO_STEP } from './test-media.js';
-import { faceapi, initReference, tf } from '../test/helpers/tfjs-reference.js';
+import { faceapi, initReference, tf } from '../reference/tfjs-reference.js';
 
 await initReference();
 const pack = buildDefaultPack();
@@ -20,7 +20,7 @@ const ssd = await ModelSession.create(pack.files.get('ssd-mobilenetv1.onnx')!, {
 const models = await openDefaultDetectors();
 
 type Box = { x1: number; y1: number; x2: number; y2: number };
-const classify = async (data: Float32Array) => (await expression.run({ image: { data, dims: [1, 112, 112, 3] } })).probs!.data as Float32Array;
+const classify = async (data: Float32Array) => (await expression.run({ image: { data, dims: [1, 112, 112, 3] } })).probs!.data;
 /** Our crop path: the manifest's crop (square of real pixels) and resize (area). */
 const ourCrop = (image: RgbImage, b: Box) => {
   const input = new Float32Array(112 * 112 * 3);
@@ -51,7 +51,7 @@ for (const clip of ['anger', 'disgust', 'fear', 'happy', 'neutral', 'sad']) {
     faceTensor.dispose(); t.dispose();
     const { data, placement } = squareResize(image, 512, 'top-left');
     const out = await ssd.run({ image: { data, dims: [1, 512, 512, 3] } });
-    const [ourSsd] = nms(toDetections(out.boxes!.data as Float32Array, out.scores!.data as Float32Array, 0.5, 512, placement, image), 0.5);
+    const [ourSsd] = nms(toDetections(out.boxes!.data, out.scores!.data, 0.5, 512, placement, image), 0.5);
 
     const e = det.expressions as Record<string, number>;
     const own = REFERENCE_FROM_FACE_API.map((k) => e[['neutral', 'happy', 'sad', 'angry', 'fearful', 'disgusted', 'surprised'][k]!]!);

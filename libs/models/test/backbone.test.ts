@@ -9,7 +9,7 @@ import { FACE_API_EXPRESSIONS, REFERENCE_FROM_FACE_API } from '../src/face-api/f
 import { decodeImage, decodeVideo } from '../src/media.js';
 import { detectWith, MODES, openDefaultDetectors } from '../scripts/recall.js';
 import { unshippedMediaMissing, sharedData } from '@emostream/shared/testing';
-import { faceapi, initReference, tf } from './helpers/tfjs-reference.js';
+import { faceapi, initReference, tf } from '../reference/tfjs-reference.js';
 
 const STILLS: Record<string, EmotionLabel> = {
   angry: 'Anger', disgusted: 'Disgust', fearful: 'Fear', happy: 'Happiness', neutral: 'Neutral', sad: 'Sadness', surprised: 'Surprise',
@@ -67,7 +67,7 @@ describe('default pack face path on CREMA-D frames, against face-api\'s own pipe
       const raw = tf.tensor3d(image.data, [image.height, image.width, 3], 'int32');
       const [ref] = await faceapi.detectAllFaces(raw, new faceapi.SsdMobilenetv1Options({ minConfidence: 0.5 })).withFaceExpressions();
       raw.dispose();
-      const refProbs = REFERENCE_FROM_FACE_API.map((i) => (ref.expressions as Record<string, number>)[FACE_API_EXPRESSIONS[i]!]!);
+      const refProbs = REFERENCE_FROM_FACE_API.map((i) => (ref.expressions as Record<string, number>)[FACE_API_EXPRESSIONS[i]]!);
       // Our SSD is face-api's, to the box; the label is then checked on the default mode's box.
       const [ssdFace] = await detectWith(models, SSD_MODE, image);
       const [face] = await detectWith(models, DEFAULT_MODE, image);

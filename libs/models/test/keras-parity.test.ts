@@ -13,14 +13,20 @@ import { formulaInput, maxAbsDiff } from './helpers/formula-input.js';
 import { FormulaWeightSource } from './helpers/formula-weights.js';
 
 const fixture = (name: string) => fileURLToPath(new URL(`./fixtures/keras/${name}`, import.meta.url));
-const readJson = (name: string) => JSON.parse(readFileSync(fixture(name), 'utf8'));
+/** A fixture of scripts/make_keras_fixtures.py: how the input was made, and what Keras computed from it. */
+interface KerasFixture {
+  input: { shape: number[]; salt: number; divide: number; zeroSteps: [number, number][] };
+  features: number[][];
+  probs: number[][];
+}
+const readJson = (name: string) => JSON.parse(readFileSync(fixture(name), 'utf8')) as KerasFixture;
 
 test('the Keras backbone (full ResNet50 topology at 1/16 width) matches Keras within 1e-4 on features and probabilities', async (t) => {
   const source = new KerasWeightSource(await readKerasWeights(fixture('backbone_w16.h5')));
   const spec = backboneSpecFromKeras(source);
   const expected = readJson('backbone_w16.json');
   const session = await ort.InferenceSession.create(buildBackbone(source, spec));
-  const [n, h, w, c] = expected.input.shape as number[];
+  const [n, h, w, c] = expected.input.shape;
   const out = await session.run({ input: new ort.Tensor('float32', formulaInput(n! * h! * w! * c!, expected.input.salt), [n!, h!, w!, c!]) });
   const featuresError = maxAbsDiff(out['features']!.data as Float32Array, expected.features.flat());
   const probsError = maxAbsDiff(out['probs']!.data as Float32Array, expected.probs.flat());
@@ -46,7 +52,7 @@ test('the Keras LSTM model matches Keras within 1e-5, including masked (all-zero
   const expected = readJson('temporal_small.json');
   const [n, T, F] = expected.input.shape as [number, number, number];
   const window = formulaInput(n * T * F, expected.input.salt).map((v) => v / expected.input.divide);
-  for (const [b, step] of expected.input.zeroSteps as [number, number][]) window.fill(0, (b * T + step) * F, (b * T + step + 1) * F);
+  for (const [b, step] of expected.input.zeroSteps) window.fill(0, (b * T + step) * F, (b * T + step + 1) * F);
   const session = await ort.InferenceSession.create(buildTemporal(source, spec));
   const out = await session.run({ window: new ort.Tensor('float32', window, [n, T, F]) });
   const error = maxAbsDiff(out['probs']!.data as Float32Array, expected.probs.flat());
@@ -86,7 +92,7 @@ test('the full-size LSTM model (10×512 → 512 → 256 → 7) matches Keras wit
   const expected = readJson('temporal_full_formula.json');
   const [n, T, F] = expected.input.shape as [number, number, number];
   const window = formulaInput(n * T * F, expected.input.salt).map((v) => v / expected.input.divide);
-  for (const [b, step] of expected.input.zeroSteps as [number, number][]) window.fill(0, (b * T + step) * F, (b * T + step + 1) * F);
+  for (const [b, step] of expected.input.zeroSteps) window.fill(0, (b * T + step) * F, (b * T + step + 1) * F);
   const session = await ort.InferenceSession.create(buildTemporal(new FormulaWeightSource()));
   const out = await session.run({ window: new ort.Tensor('float32', window, [n, T, F]) });
   const error = maxAbsDiff(out['probs']!.data as Float32Array, expected.probs.flat());

@@ -13,12 +13,13 @@ import {
   PackError,
   tensorSettingsOf,
   toReferenceProbabilities,
+  type PackManifestInput,
 } from '@emostream/vision';
 import { tinyBackbone, writeManifest, writeTinyPack } from './helpers/tiny-pack.js';
 import onnxProto from 'onnx-proto';
 import { decodeModel } from '../src/onnx/builder.js';
 
-async function withPack(fn: (dir: string, manifest: any) => Promise<void>): Promise<void> {
+async function withPack(fn: (dir: string, manifest: PackManifestInput) => Promise<void>): Promise<void> {
   const { dir, manifest } = await writeTinyPack();
   try {
     await fn(dir, structuredClone(manifest));
@@ -131,7 +132,7 @@ test('rejects a manifest input shape that does not match the model', async () =>
 
 test('rejects an output name the model does not have', async () => {
   await withPack(async (dir, manifest) => {
-    manifest.models.temporal.outputs.probs.name = 'softmax';
+    manifest.models.temporal!.outputs.probs.name = 'softmax';
     await writeManifest(dir, manifest);
     await assert.rejects(loadPack(dir), /temporal model has no output "softmax" \(it has "probs"\)/);
   });

@@ -11,7 +11,7 @@ import { buildDefaultPack } from '../src/default-pack.js';
 import { decodeImage, decodeVideo } from '../src/media.js';
 import { sharedData, testMediaDirs, unshippedMediaMissing } from '@emostream/shared/testing';
 import { REFERENCE_FROM_FACE_API } from '../src/face-api/face-expression.js';
-import { faceapi, initReference, loadBlazeFaceGraphModel, tensor, tf } from './helpers/tfjs-reference.js';
+import { faceapi, initReference, loadBlazeFaceGraphModel, tensor, tf } from '../reference/tfjs-reference.js';
 
 const TOLERANCE = 1e-4;
 const FRIENDS_STILL = 'stills/friends_6faces_insightface_t1.jpg';
@@ -19,7 +19,7 @@ const FRIENDS_STILL = 'stills/friends_6faces_insightface_t1.jpg';
 const sessions = new Map<string, ModelSession>();
 async function run(file: string, data: Float32Array, size: number): Promise<Record<string, Float32Array>> {
   const out = await sessions.get(file)!.run({ image: { data, dims: [1, size, size, 3] } });
-  return Object.fromEntries(Object.entries(out).map(([k, v]) => [k, v.data as Float32Array]));
+  return Object.fromEntries(Object.entries(out).map(([k, v]) => [k, v.data]));
 }
 
 function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {

@@ -96,7 +96,7 @@ test('the pipeline\'s RetinaFace detector (0.7, NMS 0.4) finds the faces the ref
       // Our boxes are clamped to the frame; the reference's are not.
       const theirs = d.box.map((v) => Math.min(S, Math.max(0, v)));
       const error = Math.max(...ours.map((v, k) => Math.abs(v - theirs[k]!)));
-      assert.ok(error < 0.1, `${e.file} face ${i}: box [${ours.map((v) => v.toFixed(1))}] vs the reference's [${theirs.map((v) => v.toFixed(1))}]`);
+      assert.ok(error < 0.1, `${e.file} face ${i}: box [${ours.map((v) => v.toFixed(1)).join()}] vs the reference's [${theirs.map((v) => v.toFixed(1)).join()}]`);
     }
   }
 });

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadPack, type LoadedPack } from '@emostream/vision';
+import { loadPack, type LoadedPack, type PackManifest } from '@emostream/vision';
 import { buildSyntheticPack } from '../src/synthetic.js';
 import { decodeModel } from '../src/onnx/builder.js';
 import { buildBackbone } from '../src/emo-affectnet/backbone.js';
@@ -60,10 +60,10 @@ test('the synthetic temporal model maps a 10×512 window to 7 probabilities', as
 });
 
 test('building the synthetic pack twice gives byte-identical models (same sha256)', async () => {
-  const first = JSON.parse(await readFile(join(dirs[0]!, 'manifest.json'), 'utf8'));
-  const second = JSON.parse(await readFile(join(await buildInTemp(), 'manifest.json'), 'utf8'));
+  const first = JSON.parse(await readFile(join(dirs[0]!, 'manifest.json'), 'utf8')) as PackManifest;
+  const second = JSON.parse(await readFile(join(await buildInTemp(), 'manifest.json'), 'utf8')) as PackManifest;
   assert.equal(second.models.backbone.sha256, first.models.backbone.sha256);
-  assert.equal(second.models.temporal.sha256, first.models.temporal.sha256);
+  assert.equal(second.models.temporal?.sha256, first.models.temporal?.sha256);
 });
 
 test('the backbone graph has every Keras layer of ResNet50 as a named node: 53 convs, each with its BN', () => {

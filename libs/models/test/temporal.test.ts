@@ -81,9 +81,9 @@ test('an all-zero step is skipped like Keras Masking(0), wherever it is in the w
     const window = Float32Array.from({ length: SPEC.window * SPEC.features }, (_, i) => Math.cos(i * 0.11));
     for (const t of zeroSteps) window.fill(0, t * SPEC.features, (t + 1) * SPEC.features);
     const out = Array.from((await session.run({ window: new ort.Tensor('float32', window, [1, SPEC.window, SPEC.features]) }))['probs']!.data as Float32Array);
-    assert.ok(maxAbsDiff(out, reference(window, SPEC, weights, true)) < 1e-5, `masked steps ${zeroSteps}`);
+    assert.ok(maxAbsDiff(out, reference(window, SPEC, weights, true)) < 1e-5, `masked steps ${zeroSteps.join()}`);
     // And masking matters: treating the zeros as inputs gives a different answer.
-    assert.ok(maxAbsDiff(out, reference(window, SPEC, weights, false)) > 1e-4, `zero steps ${zeroSteps} made no difference`);
+    assert.ok(maxAbsDiff(out, reference(window, SPEC, weights, false)) > 1e-4, `zero steps ${zeroSteps.join()} made no difference`);
   }
 });
 

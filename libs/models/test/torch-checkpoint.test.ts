@@ -53,7 +53,7 @@ test('the CLI imports the authors\' file names into a pack named after the LSTM 
   const code = await runModelsCli(['import', 'emo-affectnet', '--backbone', fixture('backbone_w16.pt'), '--temporal', lstm, '--out', dir], { out: (l) => out.push(l), err: (l) => out.push(l) });
   assert.equal(code, 0, out.join('\n'));
   assert.match(out.join('\n'), /imported pack "emo-affectnet-ravdess"/);
-  const manifest = JSON.parse(await readFile(join(dir, 'emo-affectnet-ravdess', 'manifest.json'), 'utf8'));
+  const manifest = JSON.parse(await readFile(join(dir, 'emo-affectnet-ravdess', 'manifest.json'), 'utf8')) as { source: string; licence: string };
   assert.equal(manifest.source, 'backbone_w16.pt, FER_dinamic_LSTM_RAVDESS.pt');
   assert.match(manifest.licence, /scientific usage only/);
 });

@@ -22,7 +22,14 @@ import { hasTestMedia, sharedData } from '@emostream/shared/testing';
 import { maxAbsDiff } from './helpers/formula-input.js';
 
 const fixture = (name: string) => fileURLToPath(new URL(`./fixtures/torch/${name}`, import.meta.url));
-const readJson = (name: string) => JSON.parse(readFileSync(fixture(name), 'utf8'));
+/** A fixture of scripts/make_torch_fixtures.py: the crops or windows PyTorch was given, and what it computed. */
+interface TorchFixture {
+  crops: CropRecord[];
+  features: number[][];
+  probs: number[][];
+  windows: number[][][];
+}
+const readJson = (name: string) => JSON.parse(readFileSync(fixture(name), 'utf8')) as TorchFixture;
 
 interface CropRecord {
   file: string;
@@ -49,8 +56,8 @@ test('an imported PyTorch backbone + LSTM pack (1/16-width ResNet50) matches PyT
   const settings = tensorSettingsOf(backbone);
   const size = settings.inputSize.width * settings.inputSize.height * 3;
   // The fixture's stills are compared where they are (../shared/data); the shipped CREMA-D crops always are.
-  const rows = (expected.crops as CropRecord[]).map((record, row) => ({ record, row })).filter(({ record }) => hasTestMedia(record.file));
-  const left = (expected.crops as CropRecord[]).filter((record) => !hasTestMedia(record.file));
+  const rows = (expected.crops).map((record, row) => ({ record, row })).filter(({ record }) => hasTestMedia(record.file));
+  const left = (expected.crops).filter((record) => !hasTestMedia(record.file));
   if (left.length > 0) t.diagnostic(`not compared (media not shipped, no ../shared/data): ${left.map((r) => r.file).join(', ')}`);
   assert.ok(rows.some(({ record }) => record.file.startsWith('labelled/')), 'the shipped CREMA-D crops are always compared');
   const records = rows.map(({ record }) => record);
@@ -73,7 +80,7 @@ test('an imported PyTorch backbone + LSTM pack (1/16-width ResNet50) matches PyT
 
   const lstm = readJson('temporal_small.json');
   const temporal = pack.manifest.models.temporal!;
-  const windows = Float32Array.from(lstm.windows.flat(2) as number[]);
+  const windows = Float32Array.from(lstm.windows.flat(2));
   const probs = await pack.sessions.temporal!.run({ [temporal.input.name]: { data: windows, dims: [lstm.windows.length, 10, 64] } });
   const lstmError = maxAbsDiff(probs[temporal.outputs.probs.name]!.data, lstm.probs.flat());
   t.diagnostic(`max |ONNX − PyTorch| on LSTM probabilities (windows of real-crop features, one with an all-zero step): ${lstmError.toExponential(2)}`);
@@ -93,7 +100,7 @@ for (const [file, format] of [['temporal_small_legacy.pt', 'legacy'], ['temporal
     const session = await ort.InferenceSession.create(buildTemporal(source, temporalSpecFromTorch(source), { masking: false }));
     t.after(() => session.release());
     const lstm = readJson('temporal_small.json');
-    const windows = Float32Array.from(lstm.windows.flat(2) as number[]);
+    const windows = Float32Array.from(lstm.windows.flat(2));
     const out = await session.run({ window: new ort.Tensor('float32', windows, [lstm.windows.length, 10, 64]) });
     assert.ok(maxAbsDiff(out['probs']!.data as Float32Array, lstm.probs.flat()) <= 1e-5);
   });

@@ -414,7 +414,7 @@ export function concatenatedClip(source: string, output: string, times: number):
 export async function startRtspServer(port: number, clip: string): Promise<ChildProcess> {
   const script = path.join(packageDir(import.meta.url), 'test-support', 'rtsp-server.py');
   const child = spawn('/usr/bin/python3', [script, String(port), clip], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const [data] = (await Promise.race([once(child.stdout!, 'data'), once(child, 'exit').then(() => [Buffer.from('exited')])])) as [Buffer];
+  const [data] = (await Promise.race([once(child.stdout, 'data'), once(child, 'exit').then(() => [Buffer.from('exited')])])) as [Buffer];
   if (!data.toString().includes('ready')) throw new Error(`the RTSP server did not start: ${data.toString()}`);
   return child;
 }

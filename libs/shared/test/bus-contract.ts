@@ -339,7 +339,7 @@ export function busContract(name: string, makeBus: () => Bus): void {
         forMs: 50,
         provenPossible: () => texts(outputs.seen).includes('marker') && texts(inputs.seen).includes('in-2'),
         message: () =>
-          `only the committed output and the committed offset show (outputs ${texts(outputs.seen)}, inputs ${texts(inputs.seen)})`,
+          `only the committed output and the committed offset show (outputs ${texts(outputs.seen).join()}, inputs ${texts(inputs.seen).join()})`,
         provenMessage: 'the markers behind the transaction came out',
       });
       assert.deepEqual(texts(outputs.seen), ['out-0', 'marker']);

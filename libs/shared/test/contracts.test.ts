@@ -81,7 +81,9 @@ describe('message contracts', () => {
 });
 
 describe('public event JSON Schema', () => {
-  const schema = JSON.parse(readFileSync(path.join(sharedDir, 'schemas/emotion-event.v2.schema.json'), 'utf8'));
+  const schema = JSON.parse(readFileSync(path.join(sharedDir, 'schemas/emotion-event.v2.schema.json'), 'utf8')) as {
+    $defs: { label: { enum: string[] } };
+  };
   const validate = new Ajv2020({ allErrors: true, strict: true }).compile(schema);
   const probabilities = toProbabilities([0.1, 0.6, 0.05, 0.05, 0.05, 0.05, 0.1]);
 

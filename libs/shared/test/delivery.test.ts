@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { InMemoryBus, moduleLogger, type BusConsumer, type BusProducer, type TopicPartitionOffset } from '../src/index.js';
+import { InMemoryBus, moduleLogger, type BusProducer, type TopicPartitionOffset } from '../src/index.js';
 import { AtLeastOnce, ExactlyOnce, type DeliveryOptions } from '../src/runtime/delivery.js';
 import { collectTopic, waitFor, wrapBus } from './helpers.js';
 
@@ -26,7 +26,7 @@ async function setUp() {
   const consumer = await bus.consumer({ groupId: GROUP, topics: ['in'] });
   const options: DeliveryOptions = {
     bus,
-    consumer: () => ({ ...consumer, commit: (offsets) => consumer.commit(offsets), seek: (p) => seeks.push(p) }) as BusConsumer,
+    consumer: () => ({ ...consumer, commit: (offsets) => consumer.commit(offsets), seek: (p) => seeks.push(p) }),
     groupId: GROUP,
     logger: moduleLogger('delivery-test'),
     untilAnswered: (_what, work) => work(),

@@ -32,7 +32,7 @@ function startRelay(env: Record<string, string>): StageProcess {
   });
   const exited = once(child, 'exit').then(([code, signal]) => ({ code: code as number | null, signal: signal as NodeJS.Signals | null }));
   const opsPort = new Promise<number>((resolve, reject) => {
-    const lines = createInterface({ input: child.stdout! });
+    const lines = createInterface({ input: child.stdout });
     lines.on('line', (line) => {
       const entry = JSON.parse(line) as { msg?: string; opsPort?: number; level: number };
       if (entry.msg === 'ops server listening' && entry.opsPort) resolve(entry.opsPort);

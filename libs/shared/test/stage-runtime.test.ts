@@ -165,13 +165,13 @@ function runtimeSuite(name: string, makeBus: () => Bus, delivery: RuntimeConfig[
       const config = configFor(bus, delivery);
       let failures = 0;
       const stage = relayStage({ name: 'flaky' });
-      const relay = stage.handle!;
+      const relay = stage.handle!.bind(stage);
       stage.handle = async (input, context) => {
         if (input.value.ref!.seq === 2 && failures === 0) {
           failures += 1;
           throw new StageError('MODEL_FAILED', 'try again');
         }
-        return relay.call(stage, input, context);
+        return relay(input, context);
       };
       const runner = new StageRunner(stage, { bus, config, registry: new Registry() });
       runners.push(runner);
@@ -242,14 +242,14 @@ function runtimeSuite(name: string, makeBus: () => Bus, delivery: RuntimeConfig[
     it('retries a handler that keeps failing with a retriable error a bounded number of times, counts it, then dead-letters the input and goes on', async () => {
       const config = { ...configFor(bus, delivery), maxRetries: 3, retryBackoffMs: 20 };
       const stage = relayStage({ name: 'always-busy' });
-      const relay = stage.handle!;
+      const relay = stage.handle!.bind(stage);
       let attempts = 0;
       stage.handle = async (input, context) => {
         if (input.value.ref!.seq === 2) {
           attempts += 1;
           throw new StageError('MODEL_FAILED', 'the model is busy');
         }
-        return relay.call(stage, input, context);
+        return relay(input, context);
       };
       const runner = new StageRunner(stage, { bus, config, registry: new Registry() });
       runners.push(runner);
@@ -267,9 +267,9 @@ function runtimeSuite(name: string, makeBus: () => Bus, delivery: RuntimeConfig[
     it('dead-letters the inputs of a batch whose output the bus refuses as too large, and goes on', async () => {
       const config = configFor(bus, delivery);
       const stage = relayStage({ name: 'bloater' });
-      const relay = stage.handle!;
+      const relay = stage.handle!.bind(stage);
       stage.handle = async (input, context) => {
-        const [output] = await relay.call(stage, input, context);
+        const [output] = await relay(input, context);
         // Frame 2's output is over the record size limit: no retry can ever send it.
         return input.value.ref!.seq === 2 ? [{ ...output!, value: Buffer.alloc(MAX_MESSAGE_BYTES + 1) }] : [output!];
       };
@@ -340,7 +340,7 @@ function runtimeSuite(name: string, makeBus: () => Bus, delivery: RuntimeConfig[
           if (inHand === 2) bothInHand();
           await Promise.race([together, new Promise((resolve) => setTimeout(resolve, 5_000))]);
           inHand -= 1;
-          return Promise.all(inputs.map((input) => relay.handle!.call(relay, input, context)));
+          return Promise.all(inputs.map((input) => Promise.resolve(relay.handle!.call(relay, input, context))));
         },
       };
       const runner = new StageRunner(stage, { bus, config, registry: new Registry() });

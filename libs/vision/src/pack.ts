@@ -442,7 +442,7 @@ export async function modelFileSha256(path: string): Promise<string> {
   const cacheFile = join(dirname(path), HASH_CACHE_FILE);
   const cache = await readFile(cacheFile, 'utf8')
     .then((text) => JSON.parse(text) as Record<string, CachedHash>)
-    .catch(() => ({}) as Record<string, CachedHash>);
+    .catch((): Record<string, CachedHash> => ({}));
   const known = cache[basename(path)];
   if (known && known.size === size && known.mtimeMs === mtimeMs && known.ino === ino) return known.sha256;
   const sha256 = await sha256File(path);

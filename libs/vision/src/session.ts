@@ -198,7 +198,7 @@ export class ModelSession<I extends string = string, O extends string = string> 
       const tensor = results[output.name]!;
       out[output.name] = { data: tensor.data as Float32Array, dims: tensor.dims };
     }
-    return out as Record<O, TensorValue<'float32'>>;
+    return out;
   }
 
   /** Frees the native session. */

@@ -328,7 +328,9 @@ describe('detectWholeAtFaceSize', () => {
     assert.equal(wholeFrameScale(480, 270, 10, { smallestFace: 10 }), 1, 'a small frame is seen at its own size');
     const capped = wholeFrameScale(3840, 2160, 5, { smallestFace: 10 });
     assert.ok(Math.abs(capped - 1) < 1e-9, `4K at FACE_MIN_SIZE 5 stays at ${MAX_WHOLE_PIXELS} pixels: scale ${capped}`);
-    const { runAnySize: _, ...fixed } = markerDetector();
+    // The same detector without its any-size entry point.
+    const fixed = markerDetector();
+    delete fixed.runAnySize;
     const frame: RgbImage = { width: 8, height: 8, data: new Uint8Array(8 * 8 * 3) };
     await assert.rejects(detectWholeAtFaceSize(fixed, frame, 10, { smallestFace: 10 }), /marker takes only its 64² input/);
   });

@@ -92,7 +92,7 @@ export function busTrackerStateStore(bus: Bus, options: BusTrackerStateStoreOpti
         bus.consumer({ groupId: `${options.groupId}.restore.${randomUUID()}`, topics: [topic], fromBeginning: true, readCommitted: true }),
       );
       const started = Date.now();
-      let crashed: unknown;
+      let crashed: Error | undefined;
       try {
         await step('reading the changelog', () =>
           consumer.run({

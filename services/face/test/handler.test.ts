@@ -39,7 +39,7 @@ describe('face stage', () => {
     };
     const stage = testFaceStage(detector);
     const frame = (seq: number, bytes: Uint8Array, endOfStream = false) =>
-      makeMessage(topics.frames, { ref: { streamId: 'desk', seq, width: width!, height: height!, endOfStream }, jpeg: bytes });
+      makeMessage(topics.frames, { ref: { streamId: 'desk', seq, width: width, height: height, endOfStream }, jpeg: bytes });
     const [facesTopic, dlqTopic] = [topicName(topics.faces, 'fc'), topicName(topics.dlq, 'fc')];
     const { records } = await runStageInMemory(stage, {
       topicPrefix: 'fc',
@@ -127,7 +127,7 @@ describe('face stage', () => {
     };
     const stage = testFaceStage(detector);
     // The camera sent 1.5 × the transported size (ingest scaled it down).
-    const source = { sourceWidth: width! * 1.5, sourceHeight: height! * 1.5 };
+    const source = { sourceWidth: width * 1.5, sourceHeight: height * 1.5 };
     const facesTopic = topicName(topics.faces, 'fs');
     const { records } = await runStageInMemory(stage, {
       topicPrefix: 'fs',
@@ -137,7 +137,7 @@ describe('face stage', () => {
           key: 'cam',
           value: encodeMessage(
             topics.frames,
-            makeMessage(topics.frames, { ref: { streamId: 'cam', seq: 1, width: width!, height: height!, ...source }, jpeg }),
+            makeMessage(topics.frames, { ref: { streamId: 'cam', seq: 1, width: width, height: height, ...source }, jpeg }),
           ),
         },
       ],
@@ -171,7 +171,7 @@ describe('face stage', () => {
           value: encodeMessage(
             topics.frames,
             makeMessage(topics.frames, {
-              ref: { streamId: 'cam', seq: 1, width: width!, height: height!, sourceWidth: width! * 2, sourceHeight: height! * 2 },
+              ref: { streamId: 'cam', seq: 1, width: width, height: height, sourceWidth: width * 2, sourceHeight: height * 2 },
               jpeg,
             }),
           ),
@@ -218,7 +218,7 @@ describe('face stage', () => {
           key: 'desk',
           value: encodeMessage(
             topics.frames,
-            makeMessage(topics.frames, { ref: { streamId: 'desk', seq, width: width!, height: height! }, jpeg }),
+            makeMessage(topics.frames, { ref: { streamId: 'desk', seq, width: width, height: height }, jpeg }),
           ),
         })),
       read: [facesTopic],
@@ -268,9 +268,7 @@ describe('face stage tracker state', () => {
     const statesTopic = topicName(trackerStateTopic, 'ts');
     const facesTopic = topicName(topics.faces, 'ts');
     const run = async (seqs: number[]) => {
-      const inputs = seqs.map((seq) =>
-        makeMessage(topics.frames, { ref: { streamId: 'desk', seq, width: width!, height: height! }, jpeg }),
-      );
+      const inputs = seqs.map((seq) => makeMessage(topics.frames, { ref: { streamId: 'desk', seq, width: width, height: height }, jpeg }));
       // The detector answers for the frame being handled: frames go one at a time.
       const records = [];
       for (const input of inputs) {

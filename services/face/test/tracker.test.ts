@@ -501,7 +501,10 @@ describe('FaceTracker with appearance (sampled video)', () => {
     const undisturbed = run(new FaceTracker(config({ minHits: 2 })), frames);
     const first = new FaceTracker(config({ minHits: 2 }));
     const head = run(first, frames.slice(0, 30));
-    const restored = FaceTracker.restore(config({ minHits: 2 }), JSON.parse(JSON.stringify(first.snapshot())));
+    const restored = FaceTracker.restore(
+      config({ minHits: 2 }),
+      JSON.parse(JSON.stringify(first.snapshot())) as ReturnType<FaceTracker['snapshot']>,
+    );
     const tail = run(restored, frames.slice(30), 31);
     assert.deepEqual([...head, ...tail], undisturbed);
   });
@@ -595,7 +598,7 @@ describe('StreamTrackers across redeliveries and restarts', () => {
     const changelog: [string, StreamSnapshot][] = [];
     for (const f of clip.slice(0, 12)) {
       before.update('cam', f.faces, f.seq);
-      changelog.push(['cam', JSON.parse(JSON.stringify(before.snapshot('cam')))]);
+      changelog.push(['cam', JSON.parse(JSON.stringify(before.snapshot('cam'))) as StreamSnapshot]);
     }
     const after = new StreamTrackers(config({ minHits: 2 }));
     after.restore(changelog);

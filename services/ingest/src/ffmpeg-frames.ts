@@ -57,7 +57,7 @@ export interface ReadSummary {
 /** Asks ffprobe for the first video stream's frame rate, size and declared length. */
 export function probeVideo(source: Source, timeouts: { connectTimeoutMs: number; readTimeoutMs: number }): Promise<VideoInfo> {
   return new Promise((resolve, reject) => {
-    ffmpeg.ffprobe(source.input, inputOptions(source, timeouts), (error, data) => {
+    ffmpeg.ffprobe(source.input, inputOptions(source, timeouts), (error: Error | null, data) => {
       if (error) {
         reject(
           formatRefusal(source, String(error.message)) ??

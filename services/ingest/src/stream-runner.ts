@@ -209,7 +209,7 @@ export class StreamRunner {
       gapPending = gapPending || this.published > 0;
       failures += 1;
       metrics.reconnects.inc({ stream: this.definition.streamId });
-      this.deps.onEvent?.({ kind: 'reconnecting', attempt: failures, error: lastError! });
+      this.deps.onEvent?.({ kind: 'reconnecting', attempt: failures, error: lastError });
       const delay = backoffMs(failures, settings.reconnectInitialMs, settings.reconnectMaxMs, this.deps.random ?? Math.random);
       this.logger.info({ attempt: failures, delayMs: delay }, 'reconnecting');
       await abortableSleep(delay, this.abort.signal);

@@ -107,7 +107,7 @@ async function plainFfmpeg(args: string[], reached: () => boolean): Promise<void
 
 describe('the source policy holds against what ffmpeg opens next (issue 27; running worker, real broker, real ffmpeg)', () => {
   const prefix = `bypass-${process.pid}-${Date.now()}`;
-  const cleanup: (() => Promise<unknown> | unknown)[] = [];
+  const cleanup: (() => unknown)[] = [];
   let bus: KafkaBus;
   let worker: IngestWorker;
   let registry: Registry;

@@ -20,7 +20,7 @@ import { IngestMetrics, IngestWorker, ingestSettingsSchema, putStream } from '..
 const TOPIC_MAX_BYTES = 120_000;
 
 describe('ingest isolates streams from an oversized frame (issue 27; real broker)', () => {
-  const cleanup: (() => Promise<unknown> | unknown)[] = [];
+  const cleanup: (() => unknown)[] = [];
   after(async () => {
     for (const step of cleanup.reverse()) await step();
   });

@@ -11,7 +11,7 @@ import { freePort, kafkaTestConfig, loopedH264Clip, sharedData, startRtspServer,
 import { IngestMetrics, IngestWorker, ingestSettingsSchema, putStream } from '../src/index.js';
 
 describe('ingest from a real RTSP server, on the real broker', () => {
-  const cleanup: (() => Promise<unknown> | unknown)[] = [];
+  const cleanup: (() => unknown)[] = [];
   after(async () => {
     for (const step of cleanup.reverse()) await step();
   });

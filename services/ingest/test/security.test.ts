@@ -48,7 +48,7 @@ async function listen(handler: (request: IncomingMessage, response: import('node
 
 describe('a hostile stream spec gets nothing (running ingest, real broker)', () => {
   const prefix = `security-${process.pid}-${Date.now()}`;
-  const cleanup: (() => Promise<unknown> | unknown)[] = [];
+  const cleanup: (() => unknown)[] = [];
   let bus: KafkaBus;
   let ingest: ChildProcess;
   let output = '';

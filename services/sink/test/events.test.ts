@@ -27,7 +27,7 @@ describe('face emotion events', () => {
       confidence: 0.6,
       probabilities: { Neutral: 0.05, Happiness: 0.1, Sadness: 0.05, Surprise: 0.05, Fear: 0.05, Disgust: 0.1, Anger: 0.6 },
     });
-    assertValidEvent(event!);
+    assertValidEvent(event);
   });
 
   it('writes float32 values from the wire as their shortest decimals', () => {
@@ -47,7 +47,7 @@ describe('face emotion events', () => {
     const [event] = faceEmotionEvents(emotionsMessage({ ref: scaled, faces: [{ trackId: 1, box, score: 0.9, probs }] }), 0);
     assert.deepEqual(event?.frame, { width: 1920, height: 1080 });
     assert.deepEqual(event?.box, box, "the sink passes the face stage's source-pixel box on unchanged");
-    assertValidEvent(event!);
+    assertValidEvent(event);
     const sizeless = { streamId: 'cam-1', seq: 1, ptsMs: 0, capturedAtMs: 0 };
     assert.throws(
       () => faceEmotionEvent(sizeless, { trackId: 1, box, score: 0.9, probs }, 0),

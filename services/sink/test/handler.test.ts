@@ -10,7 +10,7 @@ import { SinkMetrics, sinkStage } from '../src/index.js';
 
 const schema = JSON.parse(
   readFileSync(fileURLToPath(new URL('../../../libs/shared/schemas/emotion-event.v2.schema.json', import.meta.url)), 'utf8'),
-);
+) as Record<string, unknown>;
 const validate = new Ajv2020({ strict: true }).compile(schema);
 const probs = (label: number) => Array.from({ length: 7 }, (_, i) => (i === label ? 0.7 : 0.05));
 
@@ -41,7 +41,7 @@ describe('sink stage', () => {
     });
     const events = records.get(eventsName)!;
 
-    const parsed = events.map((r) => JSON.parse(Buffer.from(r.value!).toString('utf8')));
+    const parsed = events.map((r) => JSON.parse(Buffer.from(r.value!).toString('utf8')) as Record<string, unknown>);
     for (const event of parsed) assert.ok(validate(event), JSON.stringify(validate.errors));
     assert.deepEqual(
       parsed.map((e) => e.schema),
@@ -51,8 +51,8 @@ describe('sink stage', () => {
       parsed.slice(0, 3).map((e) => e.label),
       ['Happiness', 'Happiness', 'Neutral'],
     );
-    assert.equal(parsed[3].meanEmotion, 'Happiness');
-    assert.equal(parsed[3].frames, 3);
+    assert.equal(parsed[3]?.meanEmotion, 'Happiness');
+    assert.equal(parsed[3]?.frames, 3);
     assert.ok(events.every((r) => r.key === 'lobby'));
     const metrics = await registry.metrics();
     assert.match(metrics, /emostream_sink_events_total\{stream="lobby",type="face"\} 3/);

@@ -33,7 +33,9 @@ function connect(
       ws.terminate();
     });
     ws.on('message', (data) => {
-      const message = data.toString('latin1');
+      const message = (Array.isArray(data) ? Buffer.concat(data) : data instanceof ArrayBuffer ? Buffer.from(data) : data).toString(
+        'latin1',
+      );
       messages.push(message);
       if (!until(message)) return;
       clearTimeout(timer);

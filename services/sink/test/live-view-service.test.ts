@@ -28,7 +28,7 @@ import { faceEventFixture, freePort, kafkaBrokers, kafkaTestConfig, randomPrefix
 const main = fileURLToPath(new URL('../src/main.ts', import.meta.url));
 
 describe('sink service with the live view on', () => {
-  const cleanup: (() => Promise<unknown> | unknown)[] = [];
+  const cleanup: (() => unknown)[] = [];
   after(async () => {
     for (const step of cleanup.reverse()) await step();
   });
@@ -63,14 +63,17 @@ describe('sink service with the live view on', () => {
         message: 'the live view page of the sink service',
       });
 
-      const messages: unknown[] = [];
+      const messages: { type: string; streamId?: string; relay?: string }[] = [];
       const pictures: { header: { streamId: string; seq: number; faces: { label: string; trackId: number }[] }; jpeg: Buffer }[] = [];
       const ws = new WebSocket(`ws://127.0.0.1:${port}/ws`);
       cleanup.push(() => ws.terminate());
       ws.on('message', (data: Buffer, isBinary) => {
-        if (!isBinary) return void messages.push(JSON.parse(data.toString('utf8')));
+        if (!isBinary) return void messages.push(JSON.parse(data.toString('utf8')) as (typeof messages)[number]);
         const length = data.readUInt32BE(0);
-        pictures.push({ header: JSON.parse(data.subarray(4, 4 + length).toString('utf8')), jpeg: data.subarray(4 + length) });
+        pictures.push({
+          header: JSON.parse(data.subarray(4, 4 + length).toString('utf8')) as (typeof pictures)[number]['header'],
+          jpeg: data.subarray(4 + length),
+        });
       });
       await once(ws, 'open');
 
@@ -114,7 +117,7 @@ describe('sink service with the live view on', () => {
       );
       assert.deepEqual([...annotated.jpeg], [...jpeg]);
       assert.ok(
-        messages.some((m: any) => m.type === 'faces' && m.streamId === 'lobby'),
+        messages.some((m) => m.type === 'faces' && m.streamId === 'lobby'),
         'timeline points were pushed',
       );
 
@@ -136,7 +139,7 @@ describe('sink service with the live view on', () => {
           }),
         },
       ]);
-      await waitFor(() => messages.some((m: any) => m.type === 'stream' && m.streamId === 'door' && m.relay === '/relay/door'), {
+      await waitFor(() => messages.some((m) => m.type === 'stream' && m.streamId === 'door' && m.relay === '/relay/door'), {
         timeoutMs: 30_000,
         message: 'a relay for the RTSP stream',
       });

@@ -16,6 +16,14 @@ import {
 } from '@emostream/shared/testing';
 import { LiveView, StreamViews } from '../src/index.js';
 
+/** The slice of the page's canvas API these checks read (evaluated in the browser; this package's tsconfig has no DOM lib). */
+interface PageCanvas {
+  width: number;
+  height: number;
+  getAttribute(name: string): string | null;
+  getContext(kind: '2d'): { getImageData(x: number, y: number, width: number, height: number): { data: Uint8ClampedArray } };
+}
+
 const jpeg = (n: number) => Uint8Array.from([0xff, 0xd8, n, 0xff, 0xd9]);
 const frame = (seq: number) => ({ seq, ptsMs: seq * 40, width: 640, height: 480, jpeg: jpeg(seq) });
 
@@ -146,7 +154,7 @@ describe('LiveView server', () => {
 const happy = sharedData('labelled/cremad_1001_DFA_happy.flv');
 
 describe('LiveView RTSP relay, in headless Chromium', () => {
-  const cleanup: (() => Promise<unknown> | unknown)[] = [];
+  const cleanup: (() => unknown)[] = [];
   after(async () => {
     for (const step of cleanup.reverse()) await step();
   });
@@ -181,8 +189,8 @@ describe('LiveView RTSP relay, in headless Chromium', () => {
       });
       assert.ok(view.relayedBytes('door-cam') > 10_000, 'ffmpeg relayed the stream');
       // The picture is really there: the clip (a face on a green screen) is far from black.
-      const bright = await video.evaluate((canvas: any) => {
-        const data = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data as Uint8ClampedArray;
+      const bright = await video.evaluate((canvas: PageCanvas) => {
+        const data = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
         let sum = 0;
         for (let i = 0; i < data.length; i += 4) sum += data[i]! + data[i + 1]! + data[i + 2]!;
         return { size: [canvas.width, canvas.height], mean: sum / (data.length / 4) / 3 };

@@ -45,8 +45,8 @@ describe('TrackSummaries', () => {
     assert.equal(summary?.emittedAtMs, 5000);
     assert.equal(summary?.meanEmotion, 'Happiness');
     const expected = happy.map((h, i) => (2 * Math.fround(h) + Math.fround(angry[i]!)) / 3);
-    assert.deepEqual(Object.values(summary!.meanProbabilities), expected);
-    assertValidEvent(summary!);
+    assert.deepEqual(Object.values(summary.meanProbabilities), expected);
+    assertValidEvent(summary);
     assert.equal(summaries.size, 0);
   });
 
@@ -75,7 +75,7 @@ describe('TrackSummaries', () => {
     const [summary] = summaries.observe(frame(6, [], { endedTrackIds: [1] }), 0);
     assert.equal(summary?.durationMs, 0);
     assert.equal(summary?.frames, 1);
-    assertValidEvent(summary!);
+    assertValidEvent(summary);
   });
 
   it('summarises every track of a stream, by id, at its end and leaves other streams alone', () => {

@@ -113,7 +113,7 @@ function toStored(file: string, weightName: string, dataset: Dataset): StoredWei
   const shape = dataset.shape ?? [];
   if (value instanceof Float32Array) return { data: value, shape };
   if (value instanceof Float64Array) return { data: Float32Array.from(value), shape };
-  throw new Error(`${file}: weight "${weightName}" is ${dataset.dtype}, expected float32`);
+  throw new Error(`${file}: weight "${weightName}" is ${JSON.stringify(dataset.dtype)}, expected float32`);
 }
 
 /**
@@ -122,7 +122,7 @@ function toStored(file: string, weightName: string, dataset: Dataset): StoredWei
  */
 function stringList(node: Group, attribute: string): string[] | undefined {
   const attrs = node.attrs;
-  if (attrs[attribute]) return attributeStrings(attrs[attribute]!.json_value);
+  if (attrs[attribute]) return attributeStrings(attrs[attribute].json_value);
   if (!attrs[`${attribute}0`]) return undefined;
   const all: string[] = [];
   for (let chunk = 0; attrs[`${attribute}${chunk}`]; chunk++) all.push(...attributeStrings(attrs[`${attribute}${chunk}`]!.json_value));

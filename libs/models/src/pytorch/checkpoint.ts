@@ -263,7 +263,7 @@ function resolveGlobal(module: string, name: string): unknown {
   if (module === 'torch._utils' && (name === '_rebuild_tensor_v2' || name === '_rebuild_tensor')) return rebuildTensor;
   if (module === 'torch._utils' && (name === '_rebuild_parameter' || name === '_rebuild_parameter_with_state')) return (data: unknown) => data;
   if (module === 'torch._tensor' && name === '_rebuild_from_type_v2') {
-    return (fn: unknown, _type: unknown, args: unknown[]) => (typeof fn === 'function' ? fn(...args) : new PyObject(fn as never, args));
+    return (fn: unknown, _type: unknown, args: unknown[]) => (typeof fn === 'function' ? (fn as (...callArgs: unknown[]) => unknown)(...args) : new PyObject(fn as never, args));
   }
   if (module === '_codecs' && name === 'encode') return (text: string) => Uint8Array.from(text, (c) => c.charCodeAt(0));
   return undefined;

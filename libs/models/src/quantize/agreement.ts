@@ -29,8 +29,8 @@ export async function runBackbone(
       const n = Math.min(BATCH, crops.count - start);
       const data = crops.data.slice(start * size, (start + n) * size);
       const out = await session.run({ [names.input]: { data, dims: [n, ...crops.shape] } });
-      const p = out[names.probs]!.data as Float32Array;
-      const f = out[names.features]!.data as Float32Array;
+      const p = out[names.probs]!.data;
+      const f = out[names.features]!.data;
       const pSize = p.length / n;
       const fSize = f.length / n;
       for (let i = 0; i < n; i++) {

@@ -71,6 +71,6 @@ export function floatWeight(map: WeightMap, name: string, shape?: number[]): Wei
   const w = map.get(name);
   if (!w) throw new Error(`missing weight ${name}`);
   if (!(w.data instanceof Float32Array)) throw new Error(`weight ${name} is not float32`);
-  if (shape && w.shape.join() !== shape.join()) throw new Error(`weight ${name}: shape [${w.shape}] != [${shape}]`);
+  if (shape && w.shape.join() !== shape.join()) throw new Error(`weight ${name}: shape [${w.shape.join()}] != [${shape.join()}]`);
   return w as Weight & { data: Float32Array };
 }

@@ -336,11 +336,13 @@ class KafkaConsumer implements BusConsumer {
       // kafkajs marks the whole batch consumed when eachBatch returns; when it throws, the consumer
       // restarts from the committed offsets, which is the redelivery the Bus contract promises.
       eachBatchAutoResolve: false,
-      eachBatch: async ({ batch, heartbeat, isRunning, isStale, resolveOffset }) => {
+      eachBatch: async (payload) => {
+        // kafkajs hands its controls as closures on the payload; called through it, none loses its `this`.
+        const { batch } = payload;
         await this.assignmentWork;
         const all = batch.messages;
         for (let start = 0; start < all.length; start += maxRecords) {
-          if (!isRunning() || isStale()) return;
+          if (!payload.isRunning() || payload.isStale()) return;
           const slice = all.slice(start, start + maxRecords);
           const records: ConsumedRecord[] = slice.map((m) => ({
             topic: batch.topic,
@@ -354,13 +356,13 @@ class KafkaConsumer implements BusConsumer {
           // A slow handler (a big model on CPU) can outlast the session timeout: keep heartbeating
           // while it works, or the group drops this member and the batch is redelivered forever.
           const beat = setInterval(
-            () => void heartbeat().catch((error: unknown) => log.debug({ err: error }, 'heartbeat during a batch failed')),
+            () => void payload.heartbeat().catch((error: unknown) => log.debug({ err: error }, 'heartbeat during a batch failed')),
             this.heartbeatEveryMs,
           );
           try {
             await handlers.eachBatch(
               { topic: batch.topic, partition: batch.partition, records },
-              { isRunning: () => isRunning() && !isStale(), heartbeat },
+              { isRunning: () => payload.isRunning() && !payload.isStale(), heartbeat: () => payload.heartbeat() },
             );
           } finally {
             clearInterval(beat);
@@ -368,9 +370,9 @@ class KafkaConsumer implements BusConsumer {
           // A handler that saw the partition revoked (or the consumer stopping) returns without
           // acknowledging: the position must not move past those records, or a member that keeps
           // the partition would skip them (found by test/faults/broker-outage.test.ts).
-          if (!isRunning() || isStale()) return;
-          resolveOffset(slice[slice.length - 1]!.offset);
-          await heartbeat();
+          if (!payload.isRunning() || payload.isStale()) return;
+          payload.resolveOffset(slice[slice.length - 1]!.offset);
+          await payload.heartbeat();
         }
       },
     });
@@ -580,7 +582,7 @@ function toKafkaJsConfig(config: KafkaConfig): KafkaJsConfig {
   const sasl: SASLOptions | undefined =
     config.sasl.mechanism === 'none'
       ? undefined
-      : ({ mechanism: config.sasl.mechanism, username: config.sasl.username, password: config.sasl.password } as SASLOptions);
+      : { mechanism: config.sasl.mechanism, username: config.sasl.username, password: config.sasl.password };
   return {
     clientId: config.clientId,
     brokers,

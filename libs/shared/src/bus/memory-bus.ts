@@ -404,7 +404,7 @@ class MemoryConsumer implements BusConsumer {
     const revoked = [...this.owned].filter(([key]) => !wantedKeys.has(key));
     if (revoked.length > 0) {
       // As Kafka does, a partition is given up only once its batch in hand is done.
-      await Promise.all(revoked.map(([key]) => this.inFlight.get(key)));
+      await Promise.all(revoked.map(([key]) => this.inFlight.get(key) ?? Promise.resolve()));
       await this.handlers!.onRevoked?.(revoked.map(([, tp]) => tp));
       for (const [key] of revoked) {
         this.owned.delete(key);

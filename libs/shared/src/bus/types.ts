@@ -58,9 +58,9 @@ export interface PartitionBatch {
 
 export interface BatchContext {
   /** False once the consumer is closing or the partition was revoked: stop early, nothing is committed. */
-  isRunning(): boolean;
+  readonly isRunning: () => boolean;
   /** Tells the group this member is alive during long work. */
-  heartbeat(): Promise<void>;
+  readonly heartbeat: () => Promise<void>;
 }
 
 export interface ConsumerHandlers {

@@ -98,7 +98,9 @@ function defaultOf(schema: z.ZodTypeAny): unknown {
 function shownValue(value: unknown): Pick<EnvBinding, 'shownDefault'> {
   if (value === undefined) return {};
   if (Array.isArray(value)) return { shownDefault: value.join(',') };
-  return { shownDefault: String(value) };
+  // A scalar as it is; anything else as JSON, never "[object Object]".
+  if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean') return { shownDefault: String(value) };
+  return { shownDefault: JSON.stringify(value) };
 }
 
 /** A field's description (the first found through its wrappers), without its final full stop. */
@@ -165,7 +167,7 @@ export function loadConfig<S extends z.ZodTypeAny>(
     for (const at of absent) setPath(raw, at, {});
     result = schema.safeParse(raw);
   }
-  if (result.success) return result.data;
+  if (result.success) return result.data as z.infer<S>;
   const problems = describeIssues(result.error, bindings, env, raw);
   const source = file ? ` (file ${file} and environment)` : ' (environment)';
   const message =

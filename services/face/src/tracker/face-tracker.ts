@@ -155,8 +155,8 @@ export class FaceTracker {
     const tentative = this.#tracks.filter((track) => track.trackId === undefined);
     const matched = new Map<Track, number>(); // track → detection index
     const looks = this.#config.appearanceWeight > 0;
-    this.#likeness = looks ? this.#lookAlikes(confirmed, detections, frameSeq, true) : new Map();
-    this.#rivals = looks ? this.#lookAlikes(confirmed, detections, frameSeq, false) : new Map();
+    this.#likeness = looks ? this.#lookAlikes(confirmed, detections, frameSeq, true) : new Map<number, Likeness>();
+    this.#rivals = looks ? this.#lookAlikes(confirmed, detections, frameSeq, false) : new Map<number, Likeness>();
 
     // 1. High detections against every confirmed track, on overlap and appearance.
     const first = this.#matchFused(confirmed, high, detections, frameSeq, matched);

@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { packageDir } from '../../src/packages.js';
+import { packageDir } from '../src/packages.js';
 
 const require = createRequire(import.meta.url);
 
