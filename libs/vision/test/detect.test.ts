@@ -349,13 +349,21 @@ describe('detectWholeAtFaceSize', () => {
   });
 });
 
-describe('modeDetector maxFrameSide', () => {
+describe('modeDetector maxFrameSide and minFrameSide', () => {
   it('runs a pass only on frames whose longer side is at most maxFrameSide', async () => {
     const model = markerDetector();
     const detector = modeDetector('small only', [{ model, faceSizeWhole: { smallestFace: 10 }, maxFrameSide: 640 }]);
     await detector.detect({ width: 640, height: 360, data: new Uint8Array(640 * 360 * 3) });
     await detector.detect({ width: 1280, height: 720, data: new Uint8Array(1280 * 720 * 3) });
     assert.deepEqual(model.sizes, [[640, 360]]);
+  });
+
+  it('runs a pass only on frames whose longer side is at least minFrameSide', async () => {
+    const model = markerDetector();
+    const detector = modeDetector('large only', [{ model, faceSizeWhole: { smallestFace: 10 }, minFrameSide: 641 }]);
+    await detector.detect({ width: 640, height: 360, data: new Uint8Array(640 * 360 * 3) });
+    await detector.detect({ width: 1280, height: 720, data: new Uint8Array(1280 * 720 * 3) });
+    assert.deepEqual(model.sizes, [[1280, 720]]);
   });
 });
 

@@ -87,6 +87,12 @@ const PassSchema = z
       .positive()
       .optional()
       .describe('Run this pass only on frames whose longer side is at most this many pixels (default: on every frame)'),
+    minFrameSide: z
+      .number()
+      .int()
+      .positive()
+      .optional()
+      .describe('Run this pass only on frames whose longer side is at least this many pixels (default: on every frame)'),
     boxTransform: BoxTransformSchema.optional().describe(
       "Maps this pass's boxes to the box shape the expression net was made for (face-api's SSD), fitted by libs/models/scripts/box-mapping.ts",
     ),
@@ -209,6 +215,8 @@ export interface ModePass {
   boxTransform?: BoxTransform | undefined;
   /** Runs only on frames whose longer side is at most this (pixels). */
   maxFrameSide?: number | undefined;
+  /** Runs only on frames whose longer side is at least this (pixels). */
+  minFrameSide?: number | undefined;
 }
 
 /** The passes of the config's mode, with their open detectors. */
@@ -224,6 +232,7 @@ export function modePasses(config: DetectionConfig, models: Map<string, Detector
       faceSizeWhole: p.faceSizeWhole,
       boxTransform: p.boxTransform,
       maxFrameSide: p.maxFrameSide,
+      minFrameSide: p.minFrameSide,
     };
   });
 }
@@ -267,8 +276,10 @@ export function modeDetector(name: string, passes: readonly ModePass[], defaultM
     async detect(frame, options = {}) {
       const minFaceSize = options.minFaceSize ?? defaultMinFaceSize;
       let kept: Detection[] = [];
-      for (const { model, tiling, faceSizeTiling, faceSizeWhole, boxTransform, maxFrameSide } of passes) {
-        if (maxFrameSide !== undefined && Math.max(frame.width, frame.height) > maxFrameSide) continue;
+      for (const { model, tiling, faceSizeTiling, faceSizeWhole, boxTransform, maxFrameSide, minFrameSide } of passes) {
+        const longerSide = Math.max(frame.width, frame.height);
+        if (maxFrameSide !== undefined && longerSide > maxFrameSide) continue;
+        if (minFrameSide !== undefined && longerSide < minFrameSide) continue;
         let found: Detection[];
         if (faceSizeWhole) {
           found = await detectWholeAtFaceSize(model, frame, minFaceSize, faceSizeWhole);
