@@ -53,7 +53,10 @@ const TRACKERS: Record<string, Partial<FaceTrackerConfig>> = {
     appearanceVeto: 0.5,
     maxMisses: 5,
   },
-  'appearance + OC-SORT recovery + cuts (now)': {},
+  // TRACKING_CONFIG='{"swapMargin":0.15}' tries settings on the current tracker (while tuning, with the cache).
+  'appearance + OC-SORT recovery + cuts (now)': process.env.TRACKING_CONFIG
+    ? (JSON.parse(process.env.TRACKING_CONFIG) as Partial<FaceTrackerConfig>)
+    : {},
 };
 
 /** A straight walk from (x0, y0) at width w0 to (x1, y1) at width w1 between t0 and t1. */
@@ -423,7 +426,8 @@ try {
     const rendered = await renderScene(spec, portraits, path.join(workDir, `${spec.name}.mp4`));
     const sampled = await sampleFile(rendered.file, spec.name);
     const recall = await detectionRecall(sampled, rendered.truth, detector);
-    for (const [tracker, config] of Object.entries(TRACKERS)) {
+    // TRACKING_ONLY_NOW=1 skips the trackers of before (while tuning).
+    for (const [tracker, config] of Object.entries(TRACKERS).filter(([name]) => !process.env.TRACKING_ONLY_NOW || name === NOW)) {
       const tracked = await trackSampledFile(sampled, detector, config);
       if (tracker === NOW) await timeTracking(sampled, detector, config);
       const frames = tracked.map((t) => ({ truth: rendered.truth[t.seq - 1] ?? [], tracked: t.faces }));
@@ -471,7 +475,7 @@ try {
     detectionMsPerFrame: detector.stats.ms / detector.stats.frames,
     trackingMsPerFrame: trackingCost.ms / trackingCost.frames,
   };
-  if (!only && !detectionsCache) {
+  if (!only && !detectionsCache && !process.env.TRACKING_CONFIG && !process.env.TRACKING_ONLY_NOW) {
     writeFileSync(
       resultsPath('tracking.json'),
       `${JSON.stringify({ machine: machine(), date: new Date().toISOString(), sampling: '25 fps videos, every 5th frame (5 frames/s)', minIou: 0.5, cost, totals, scenes: results }, null, 2)}\n`,
@@ -507,7 +511,8 @@ try {
     '',
     `Tracking (appearance descriptors, cut signature, matching) costs ${cost.trackingMsPerFrame.toFixed(2)} ms per frame against ${cost.detectionMsPerFrame.toFixed(0)} ms for detection. Measured on ${machine()}, ${new Date().toISOString().slice(0, 10)}; \`npm run bench:tracking\`, results in \`bench/results/tracking.json\`.`,
   ];
-  if (!only && !detectionsCache) updateReadme('tracking', lines.join('\n'));
+  if (!only && !detectionsCache && !process.env.TRACKING_CONFIG && !process.env.TRACKING_ONLY_NOW)
+    updateReadme('tracking', lines.join('\n'));
   console.log(lines.join('\n'));
 } finally {
   if (!keptVideos) rmSync(workDir, { recursive: true, force: true });

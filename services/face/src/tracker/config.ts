@@ -62,9 +62,9 @@ export const faceTrackerConfigSchema = z
         .number()
         .int()
         .min(0)
-        .default(7)
+        .default(9)
         .describe(
-          "Consecutive processed frames a confirmed track may go unmatched and keep its id; one more and it ends. 7 is about 1.4 s at 5 sampled frames per second: a walker hidden by a pillar or a passer-by, or missed by the detector, for a few frames keeps the id. Keep the temporal stage's trackTtlMs above this × the sampling interval.",
+          "Consecutive processed frames a confirmed track may go unmatched and keep its id; one more and it ends. 9 is about 1.8 s at 5 sampled frames per second: a walker hidden by a pillar or a passer-by, or missed by the detector (the default mode misses a stopped walker for up to 13 sampled frames in the crowd scenes), keeps the id. Not more: keep the temporal stage's trackTtlMs (2 s) above this × the sampling interval.",
         ),
     ),
     predictMotion: fromEnv(
@@ -95,9 +95,9 @@ export const faceTrackerConfigSchema = z
       .number()
       .min(-1)
       .max(1)
-      .default(0.3)
+      .default(0.2)
       .describe(
-        "A track never matches a face this unlike it (cosine below), however much they overlap. Low, because the same face's descriptor changes with its box's shape (the default mode's two detectors draw different boxes) and the swap veto (swapMargin) is what keeps two crossing faces apart.",
+        "A track never matches a face this unlike it (cosine below), however much they overlap. Low, because the same face's descriptor changes with its box's shape (the default mode's SSD box, then RetinaFace's box reshaped to it, on one face: down to 0.27 alike in the crowd scenes) and the swap veto (swapMargin) is what keeps two crossing faces apart.",
       ),
     swapMargin: z.coerce
       .number()

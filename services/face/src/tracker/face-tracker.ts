@@ -169,9 +169,12 @@ export class FaceTracker {
       const leftover = first.tracks.filter((track) => !matched.has(track));
       highLeft = this.#matchOnOverlap(leftover, highLeft, detections, (track) => track.box, this.#config.matchIou, matched).detections;
     }
-    // 3b. Re-identification: leftover tracks take back a face within reach that looks most like them.
+    // 3b. Re-identification: leftover tracks that missed the last frame(s) take back a face within
+    // reach that looks most like them. Not a track seen in the last frame: its face is where it was or
+    // where it went (rounds 1–3); a face beside it that only half looks like it is another person (two
+    // walkers from one clip, lit alike), and taking it put one id on two people (crowd-swap).
     if (this.#config.appearanceWeight > 0) {
-      const leftover = confirmed.filter((track) => !matched.has(track));
+      const leftover = confirmed.filter((track) => !matched.has(track) && track.misses > 0);
       highLeft = this.#reidentify(leftover, highLeft, detections, frameSeq, matched);
     }
     // 4. Leftover high detections against tentative tracks.
