@@ -154,9 +154,9 @@ export class FaceTracker {
     const confirmed = this.#tracks.filter((track) => track.trackId !== undefined);
     const tentative = this.#tracks.filter((track) => track.trackId === undefined);
     const matched = new Map<Track, number>(); // track → detection index
-    const looks = this.#config.appearanceWeight > 0;
-    this.#likeness = looks ? this.#lookAlikes(confirmed, detections, frameSeq, true) : new Map<number, Likeness>();
-    this.#rivals = looks ? this.#lookAlikes(confirmed, detections, frameSeq, false) : new Map<number, Likeness>();
+    const alike = this.#config.appearanceWeight > 0 ? this.#lookAlikes(confirmed, detections, frameSeq) : undefined;
+    this.#likeness = alike?.likeness ?? new Map<number, Likeness>();
+    this.#rivals = alike?.rivals ?? new Map<number, Likeness>();
 
     // 1. High detections against every confirmed track, on overlap and appearance.
     const first = this.#matchFused(confirmed, high, detections, frameSeq, matched);
@@ -406,7 +406,7 @@ export class FaceTracker {
   /**
    * For each detection with a descriptor, the confirmed track it looks most like among those that
    * could be there: within reidMaxJump face widths of the track's last box or its prediction, per
-   * processed frame since it was last seen when `growWithMisses`. The cheap descriptor often finds a
+   * processed frame since it was last seen (`likeness`), or not growing with misses (`rivals`). The cheap descriptor often finds a
    * face more like some track across the picture than like its own (low-resolution faces, a box whose
    * shape changed with the detector that found it); such a far-off look-alike must not veto a match
    * (the rivals: a reach that does not grow, so a track lost for long is no rival anywhere) nor
@@ -416,23 +416,27 @@ export class FaceTracker {
     tracks: readonly Track[],
     detections: readonly Detection[],
     frameSeq: number,
-    growWithMisses: boolean,
-  ): Map<number, Likeness> {
-    const result = new Map<number, Likeness>();
+  ): { likeness: Map<number, Likeness>; rivals: Map<number, Likeness> } {
+    const likeness = new Map<number, Likeness>();
+    const rivals = new Map<number, Likeness>();
+    const keepBest = (into: Map<number, Likeness>, index: number, candidate: Likeness) => {
+      if (candidate.similarity > (into.get(index)?.similarity ?? -Infinity)) into.set(index, candidate);
+    };
     const places = tracks.map((track) => ({ track, last: centre(track.box), predicted: centre(this.#predict(track, frameSeq)) }));
     detections.forEach((detection, index) => {
       if (!detection.appearance) return;
       const to = centre(detection.box);
       for (const { track, last, predicted } of places) {
         if (!track.appearance) continue;
-        const steps = growWithMisses ? track.misses + 1 : 1;
-        const reach = this.#config.reidMaxJump * steps * Math.sqrt(track.box.width * detection.box.width);
-        if (Math.min(distance(last, to), distance(predicted, to)) > reach) continue;
-        const similarity = cosine(track.appearance, detection.appearance);
-        if (similarity > (result.get(index)?.similarity ?? -Infinity)) result.set(index, { track, similarity });
+        const oneFrameReach = this.#config.reidMaxJump * Math.sqrt(track.box.width * detection.box.width);
+        const away = Math.min(distance(last, to), distance(predicted, to));
+        if (away > oneFrameReach * (track.misses + 1)) continue;
+        const candidate = { track, similarity: cosine(track.appearance, detection.appearance) };
+        keepBest(likeness, index, candidate);
+        if (away <= oneFrameReach) keepBest(rivals, index, candidate);
       }
     });
-    return result;
+    return { likeness, rivals };
   }
 
   #predict(track: Track, frameSeq: number): FaceBox {
