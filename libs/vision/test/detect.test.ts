@@ -81,6 +81,13 @@ describe('squareResize', () => {
       [64, 64, 64],
       [160, 90, 128],
       [5, 120, 33],
+      // Whole-number ratios (1, 2, 3): every ratio-th pixel, not the bilinear loop.
+      [64, 36, 64],
+      [36, 64, 64],
+      [16, 16, 16],
+      [128, 72, 64],
+      [71, 96, 32],
+      [45, 30, 15],
     ] as const) {
       const image = { width, height, data: Uint8Array.from({ length: width * height * 3 }, () => Math.floor(random() * 256)) };
       for (const align of ['top-left', 'centre'] as const) {

@@ -30,6 +30,29 @@ export function squareResize(image: RgbImage, size: number, align: 'top-left' | 
   const ratio = side / size;
   const out = new Float32Array(size * size * 3);
   const { width, height, data } = image;
+  if (Number.isInteger(ratio)) {
+    // A whole-number ratio (a 720p frame into RetinaFace's 640², or a frame already the input's
+    // size): every tap falls on a pixel with weight 0, so the output is every ratio-th pixel beside
+    // zero padding, to the bit. Picking them costs a fifth of the bilinear loop (the coarse pass of
+    // a 720p frame: ~5 ms, not ~25).
+    let o = 0;
+    for (let r = 0; r < size; r++) {
+      const y = r * ratio - offsetY;
+      if (y < 0 || y >= height) {
+        o += size * 3;
+        continue;
+      }
+      for (let col = 0; col < size; col++, o += 3) {
+        const x = col * ratio - offsetX;
+        if (x < 0 || x >= width) continue;
+        const from = (y * width + x) * 3;
+        out[o] = data[from]!;
+        out[o + 1] = data[from + 1]!;
+        out[o + 2] = data[from + 2]!;
+      }
+    }
+    return { data: out, placement: { side, scale: ratio, offsetX, offsetY } };
+  }
   // The source taps of every output column and row are computed once (this runs on every frame, at
   // 512² for the SSD): a tap is the index of its pixel or row in `data`, or -1 where it falls in the
   // padding, which reads zeros as padToSquare's fill does. The arithmetic per channel is the
