@@ -97,7 +97,9 @@ export default tseslint.config(
       'import-x/extensions': ['.ts', '.js', '.mjs'],
     },
     rules: {
-      'import-x/no-cycle': 'error',
+      // Within a package: a cycle between packages cannot build (tsc -b refuses circular project
+      // references), and following imports into node_modules took a quarter of the lint's time (29 s → 10 s).
+      'import-x/no-cycle': ['error', { ignoreExternal: true }],
       // A relative path into another workspace package (../../face/src/…) is a reach past its public entry.
       'import-x/no-relative-packages': 'error',
       'import-x/no-restricted-paths': ['error', { zones: LAYERS }],
