@@ -144,12 +144,9 @@ export default tseslint.config(
     },
   },
   {
-    // Untyped on purpose, so the no-unsafe-* family is off here only: these tests walk rendered Kubernetes manifests of
-    // a dozen kinds (Strimzi, KEDA, NetworkPolicy…) as parsed YAML, and drive face-api/tfjs through its bundled build,
-    // whose declarations cover only part of what it returns. Everywhere else `any` must not leak.
+    // Untyped on purpose, so the no-unsafe-* family is off here only: these drive face-api/tfjs through its bundled
+    // build, whose declarations cover only part of what it returns. Everywhere else `any` must not leak.
     files: [
-      'deploy/test/policy.test.ts',
-      'deploy/test/security-policy.test.ts',
       'libs/models/reference/tfjs-reference.ts',
       'libs/models/test/{parity,backbone}.test.ts',
       'libs/models/scripts/cremad-expression.ts',

@@ -92,7 +92,8 @@ function strimziValidators(): Map<string, ValidateFunction> {
   return strimzi;
 }
 
-function validateStrimzi(object: K8sObject): string[] {
+/** A Strimzi object against its CRD's strict schema: one message per problem (empty: valid). */
+export function validateStrimzi(object: K8sObject): string[] {
   const { version } = splitApiVersion(object.apiVersion);
   const validator = strimziValidators().get(`${object.kind}@${version}`);
   if (!validator) return [`${describe(object)}: no Strimzi CRD serves ${object.apiVersion} ${object.kind}`];

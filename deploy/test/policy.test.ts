@@ -16,29 +16,25 @@ import { sinkStage } from '@emostream/sink';
 import { temporalStage } from '@emostream/temporal';
 import { dashboardJson } from '../lib/dashboard.js';
 import { DASHBOARD_FILE, K8S_DIR, OPERATIONS_GUIDE, OVERLAYS, type Overlay } from '../lib/paths.js';
+import { mainContainer, podOf, typedManifests, type ManifestKind, type ManifestOf } from '../lib/manifests.js';
 import { describe as name, renderDir, renderOverlay, type K8sObject } from '../lib/render.js';
 import { validateObjects } from '../lib/validate.js';
 
-type Any = any;
-
 const rendered = new Map<Overlay, K8sObject[]>(OVERLAYS.map((o) => [o, renderOverlay(o)]));
-const ofKind = (overlay: Overlay, kind: string): Any[] => rendered.get(overlay)!.filter((o) => o.kind === kind);
-const byName = (overlay: Overlay, kind: string, n: string): Any => {
-  const found = ofKind(overlay, kind).find((o) => o.metadata.name === n);
-  assert.ok(found, `${overlay}: no ${kind}/${n}`);
-  return found;
-};
+const manifests = new Map(OVERLAYS.map((o) => [o, typedManifests(rendered.get(o)!, `overlay ${o}`)]));
+const ofKind = <K extends ManifestKind>(overlay: Overlay, kind: K): ManifestOf<K>[] => manifests.get(overlay)!.ofKind(kind);
+const byName = <K extends ManifestKind>(overlay: Overlay, kind: K, n: string): ManifestOf<K> => manifests.get(overlay)!.byName(kind, n);
 const configValue = (overlay: Overlay, key: string): string => {
   const values = ofKind(overlay, 'ConfigMap')
     .map((c) => c.data?.[key])
     .filter((v) => v !== undefined);
   assert.equal(values.length, 1, `${overlay}: ${key} must be set in exactly one ConfigMap`);
-  return values[0];
+  return values[0]!;
 };
 
 /** What each consuming stage really uses: StageRunner's own group id and input topic under the deployed prefix. */
 function stageBinding(stage: string, prefix: string): { groupId: string; inputTopic: string } {
-  const definitions: Record<string, () => Any> = {
+  const definitions: Record<string, () => ConstructorParameters<typeof StageRunner>[0]> = {
     face: () => faceStage({} as never),
     backbone: () => backboneStage({} as never),
     temporal: () => temporalStage({ windowLength: 10, trackTtlMs: 2000, replayRecords: 0 } as never),
@@ -93,7 +89,7 @@ for (const overlay of OVERLAYS) {
 
     it('runs no container as root, and none may escalate', () => {
       for (const d of deployments) {
-        const pod = d.spec.template.spec;
+        const pod = podOf(d);
         for (const c of [...(pod.initContainers ?? []), ...pod.containers]) {
           const nonRoot = c.securityContext?.runAsNonRoot ?? pod.securityContext?.runAsNonRoot;
           const user = c.securityContext?.runAsUser ?? pod.securityContext?.runAsUser;
@@ -107,15 +103,15 @@ for (const overlay of OVERLAYS) {
 
     it('gives every container liveness (/healthz) and readiness (/readyz) probes on its ops port, requests and limits', () => {
       for (const d of deployments) {
-        for (const c of d.spec.template.spec.containers) {
+        for (const c of podOf(d).containers) {
           const where = `${name(d)}/${c.name}`;
           assert.equal(c.livenessProbe?.httpGet?.path, '/healthz', `${where}: liveness probe`);
           assert.equal(c.readinessProbe?.httpGet?.path, '/readyz', `${where}: readiness probe`);
-          const ops = c.ports?.find((p: Any) => p.name === 'ops');
+          const ops = c.ports?.find((p) => p.name === 'ops');
           assert.equal(ops?.containerPort, Number(configValue(overlay, 'EMOSTREAM_OPS_PORT')), `${where}: ops port = EMOSTREAM_OPS_PORT`);
           for (const probe of [c.livenessProbe, c.readinessProbe])
-            assert.equal(probe.httpGet.port, 'ops', `${where}: probes use the ops port`);
-          for (const kind of ['requests', 'limits']) {
+            assert.equal(probe.httpGet!.port, 'ops', `${where}: probes use the ops port`);
+          for (const kind of ['requests', 'limits'] as const) {
             for (const resource of ['cpu', 'memory']) assert.ok(c.resources?.[kind]?.[resource], `${where}: resources.${kind}.${resource}`);
           }
         }
@@ -127,41 +123,41 @@ for (const overlay of OVERLAYS) {
       assert.ok(graceMs > 0);
       const pdbs = ofKind(overlay, 'PodDisruptionBudget');
       for (const d of deployments) {
-        const pod = d.spec.template.spec;
-        const own = pod.containers[0].env?.find((e: Any) => e.name === 'EMOSTREAM_SHUTDOWN_GRACE_MS')?.value;
+        const pod = podOf(d);
+        const own = mainContainer(pod, name(d)).env?.find((e) => e.name === 'EMOSTREAM_SHUTDOWN_GRACE_MS')?.value;
         assert.ok(
-          pod.terminationGracePeriodSeconds * 1000 >= Number(own ?? graceMs) + 5000,
+          pod.terminationGracePeriodSeconds! * 1000 >= Number(own ?? graceMs) + 5000,
           `${name(d)}: terminationGracePeriodSeconds must exceed the grace period by 5 s`,
         );
-        const labels = d.spec.template.metadata.labels;
+        const labels = d.spec!.template.metadata!.labels!;
         const pdb = pdbs.find(
           (p) =>
-            Object.entries(p.spec.selector.matchLabels).every(([k, v]) => labels[k] === v) &&
-            p.spec.selector.matchLabels['app.kubernetes.io/component'],
+            Object.entries(p.spec!.selector!.matchLabels!).every(([k, v]) => labels[k] === v) &&
+            p.spec!.selector!.matchLabels!['app.kubernetes.io/component'],
         );
         assert.ok(pdb, `${name(d)}: no PodDisruptionBudget selects it`);
-        assert.ok(pod.topologySpreadConstraints?.length >= 1, `${name(d)}: topologySpreadConstraints`);
+        assert.ok((pod.topologySpreadConstraints?.length ?? 0) >= 1, `${name(d)}: topologySpreadConstraints`);
       }
     });
 
     it('references only ConfigMaps and Secrets that it renders or that are documented as created outside it', () => {
-      const have = (kind: string) => new Set(ofKind(overlay, kind).map((o) => o.metadata.name));
+      const have = (kind: ManifestKind) => new Set(ofKind(overlay, kind).map((o) => o.metadata.name));
       const configMaps = have('ConfigMap');
       const secrets = new Set([...have('Secret'), ...EXTERNAL_SECRETS[overlay]]);
       for (const d of deployments) {
-        const pod = d.spec.template.spec;
+        const pod = podOf(d);
         for (const c of pod.containers) {
           for (const from of c.envFrom ?? [])
-            if (from.configMapRef) assert.ok(configMaps.has(from.configMapRef.name), `${name(d)}: ConfigMap ${from.configMapRef.name}`);
+            if (from.configMapRef) assert.ok(configMaps.has(from.configMapRef.name!), `${name(d)}: ConfigMap ${from.configMapRef.name}`);
           for (const e of c.env ?? [])
             if (e.valueFrom?.secretKeyRef)
-              assert.ok(secrets.has(e.valueFrom.secretKeyRef.name), `${name(d)}: Secret ${e.valueFrom.secretKeyRef.name}`);
+              assert.ok(secrets.has(e.valueFrom.secretKeyRef.name!), `${name(d)}: Secret ${e.valueFrom.secretKeyRef.name}`);
         }
         for (const v of pod.volumes ?? [])
-          if (v.secret) assert.ok(secrets.has(v.secret.secretName), `${name(d)}: Secret ${v.secret.secretName}`);
+          if (v.secret) assert.ok(secrets.has(v.secret.secretName!), `${name(d)}: Secret ${v.secret.secretName}`);
       }
       for (const t of ofKind(overlay, 'TriggerAuthentication')) {
-        for (const ref of t.spec.secretTargetRef) assert.ok(secrets.has(ref.name), `${name(t)}: Secret ${ref.name}`);
+        for (const ref of t.spec.secretTargetRef!) assert.ok(secrets.has(ref.name), `${name(t)}: Secret ${ref.name}`);
       }
     });
 
@@ -172,8 +168,9 @@ for (const overlay of OVERLAYS) {
         const target = `emostream-${stage}`;
         const so = scaled.find((s) => s.spec.scaleTargetRef.name === target);
         assert.ok(so, `no ScaledObject targets ${target}`);
-        assert.equal(so.spec.scaleTargetRef.kind ?? 'Deployment', 'Deployment');
-        const trigger = so.spec.triggers.find((t: Any) => t.type === 'kafka');
+        const spec = so.spec;
+        assert.equal(spec.scaleTargetRef.kind ?? 'Deployment', 'Deployment');
+        const trigger = spec.triggers.find((t) => t.type === 'kafka');
         assert.ok(trigger, `${name(so)}: no kafka trigger`);
         const { groupId, inputTopic } = stageBinding(stage, prefix);
         assert.equal(trigger.metadata.consumerGroup, groupId, `${name(so)}: consumerGroup`);
@@ -184,7 +181,7 @@ for (const overlay of OVERLAYS) {
           `${name(so)}: bootstrapServers = KAFKA_BROKERS`,
         );
         // KEDA's operator runs in its own namespace (keda): a bare Service name resolves there, not here.
-        const namespace = so.metadata.namespace as string;
+        const namespace = so.metadata.namespace!;
         for (const server of String(trigger.metadata.bootstrapServers).split(',')) {
           const host = server.split(':')[0]!;
           assert.ok(
@@ -195,16 +192,16 @@ for (const overlay of OVERLAYS) {
         const kafkaTopic = ofKind(overlay, 'KafkaTopic').find((t) => t.spec.topicName === inputTopic);
         assert.ok(kafkaTopic, `no KafkaTopic for ${inputTopic}`);
         assert.ok(
-          so.spec.maxReplicaCount <= kafkaTopic.spec.partitions,
-          `${name(so)}: maxReplicaCount ${so.spec.maxReplicaCount} > ${kafkaTopic.spec.partitions} partitions`,
+          spec.maxReplicaCount! <= kafkaTopic.spec.partitions!,
+          `${name(so)}: maxReplicaCount ${spec.maxReplicaCount} > ${kafkaTopic.spec.partitions} partitions`,
         );
-        assert.ok(so.spec.minReplicaCount >= 1, `${name(so)}: never scale a stage to zero (its state and warm models)`);
+        assert.ok(spec.minReplicaCount! >= 1, `${name(so)}: never scale a stage to zero (its state and warm models)`);
         const deployment = byName(overlay, 'Deployment', target);
-        assert.equal(deployment.spec.replicas, undefined, `${target}: the ScaledObject owns replicas; the Deployment must not set them`);
+        assert.equal(deployment.spec!.replicas, undefined, `${target}: the ScaledObject owns replicas; the Deployment must not set them`);
       }
-      const ingestReplicas = byName(overlay, 'Deployment', 'emostream-ingest').spec.replicas;
+      const ingestReplicas = byName(overlay, 'Deployment', 'emostream-ingest').spec!.replicas!;
       const streams = ofKind(overlay, 'KafkaTopic').find((t) => t.spec.topicName === topicName(topics.streams, prefix));
-      assert.ok(ingestReplicas <= streams.spec.partitions, 'ingest replicas <= streams partitions');
+      assert.ok(ingestReplicas <= streams!.spec.partitions!, 'ingest replicas <= streams partitions');
     });
 
     it('declares every topic of the code as a KafkaTopic with the retention docs/operations.md states', () => {
@@ -215,8 +212,8 @@ for (const overlay of OVERLAYS) {
       assert.deepEqual(kafkaTopics.map((t) => t.spec.topicName).sort(), expected);
       assert.deepEqual([...documented.keys()].sort(), expected, 'the guide documents every topic');
       for (const t of kafkaTopics) {
-        const doc = documented.get(t.spec.topicName)!;
-        const config = t.spec.config;
+        const doc = documented.get(t.spec.topicName!)!;
+        const config = t.spec.config!;
         assert.equal(t.spec.partitions, doc.partitions, `${name(t)}: partitions as documented`);
         if (doc.retentionMs === 'compact') {
           assert.equal(config['cleanup.policy'], 'compact', `${name(t)}: compacted`);
@@ -227,9 +224,9 @@ for (const overlay of OVERLAYS) {
           if (doc.retentionMs < 86_400_000)
             assert.ok(Number(config['segment.ms']) <= doc.retentionMs / 3, `${name(t)}: segments short enough for the retention to bite`);
         }
-        assert.equal(t.metadata.labels['strimzi.io/cluster'], 'emostream-kafka');
+        assert.equal(t.metadata.labels!['strimzi.io/cluster'], 'emostream-kafka');
       }
-      const retention = (topic: string) => Number(kafkaTopics.find((t) => t.spec.topicName === topic).spec.config['retention.ms']);
+      const retention = (topic: string) => Number(kafkaTopics.find((t) => t.spec.topicName === topic)!.spec.config!['retention.ms']);
       // Pictures of faces and the tracker's descriptors at most an hour; every biometric topic (face features too) at most two.
       for (const biometric of [...ALL_TOPICS.filter((t) => t.carriesImages), topics.faceTrackerState]) {
         assert.ok(retention(topicName(biometric, prefix)) <= 3_600_000, `${biometric.base}: biometric data kept at most 1 h`);
@@ -241,48 +238,49 @@ for (const overlay of OVERLAYS) {
     });
 
     it('lets only Prometheus reach the ops port, and the stages reach only DNS and the Kafka client listener', () => {
-      const policy = byName(overlay, 'NetworkPolicy', 'emostream-stages');
-      assert.deepEqual(policy.spec.podSelector.matchLabels, { 'app.kubernetes.io/name': 'emostream' });
-      assert.deepEqual(policy.spec.policyTypes.sort(), ['Egress', 'Ingress']);
-      assert.equal(policy.spec.ingress.length, 1);
-      assert.deepEqual(policy.spec.ingress[0].ports, [{ protocol: 'TCP', port: Number(configValue(overlay, 'EMOSTREAM_OPS_PORT')) }]);
+      const policy = byName(overlay, 'NetworkPolicy', 'emostream-stages').spec!;
+      assert.deepEqual(policy.podSelector.matchLabels, { 'app.kubernetes.io/name': 'emostream' });
+      assert.deepEqual(policy.policyTypes!.sort(), ['Egress', 'Ingress']);
+      assert.equal(policy.ingress!.length, 1);
+      assert.deepEqual(policy.ingress![0]!.ports, [{ protocol: 'TCP', port: Number(configValue(overlay, 'EMOSTREAM_OPS_PORT')) }]);
       assert.deepEqual(
-        policy.spec.ingress[0].from.map((f: Any) => f.podSelector.matchLabels),
+        policy.ingress![0]!.from!.map((f) => f.podSelector!.matchLabels),
         [{ 'app.kubernetes.io/name': 'prometheus' }],
       );
       const kafkaPort = Number(configValue(overlay, 'KAFKA_BROKERS').split(',')[0]!.split(':')[1]);
       assert.ok(
-        policy.spec.egress.some((e: Any) => e.ports.some((p: Any) => p.port === kafkaPort)),
+        policy.egress!.some((e) => e.ports!.some((p) => p.port === kafkaPort)),
         'egress to the brokers',
       );
-      const monitor = byName(overlay, 'PodMonitor', 'emostream-stages');
-      assert.deepEqual(monitor.spec.selector.matchLabels, policy.spec.podSelector.matchLabels);
-      assert.equal(monitor.spec.podMetricsEndpoints[0].port, 'ops');
+      const monitor = byName(overlay, 'PodMonitor', 'emostream-stages').spec;
+      assert.deepEqual(monitor.selector.matchLabels, policy.podSelector.matchLabels);
+      assert.equal(monitor.podMetricsEndpoints[0]!.port, 'ops');
     });
   });
 }
 
 describe('overlay specifics', () => {
   it('gpu: the backbone requests a GPU, runs the CUDA image and provider on GPU nodes; no other stage takes a GPU', () => {
-    const backbone = byName('gpu', 'Deployment', 'emostream-backbone').spec.template.spec;
-    const container = backbone.containers[0];
-    assert.equal(container.resources.requests['nvidia.com/gpu'], '1');
-    assert.equal(container.resources.limits['nvidia.com/gpu'], '1');
-    assert.match(container.image, /emostream-cuda:/);
+    const backbone = podOf(byName('gpu', 'Deployment', 'emostream-backbone'));
+    const container = mainContainer(backbone, 'emostream-backbone');
+    assert.equal(container.resources!.requests!['nvidia.com/gpu'], '1');
+    assert.equal(container.resources!.limits!['nvidia.com/gpu'], '1');
+    assert.match(container.image!, /emostream-cuda:/);
     assert.equal(
-      container.env
-        .filter((e: Any) => e.name === 'EMOSTREAM_EXECUTION_PROVIDER')
-        .map((e: Any) => e.value)
+      container
+        .env!.filter((e) => e.name === 'EMOSTREAM_EXECUTION_PROVIDER')
+        .map((e) => e.value)
         .join(),
       'cuda',
     );
-    assert.equal(backbone.nodeSelector['nvidia.com/gpu.present'], 'true');
-    assert.ok(backbone.tolerations.some((t: Any) => t.key === 'nvidia.com/gpu' && t.effect === 'NoSchedule'));
+    assert.equal(backbone.nodeSelector!['nvidia.com/gpu.present'], 'true');
+    assert.ok(backbone.tolerations!.some((t) => t.key === 'nvidia.com/gpu' && t.effect === 'NoSchedule'));
+    const limitsOf = (d: ManifestOf<'Deployment'>) => mainContainer(podOf(d), name(d)).resources!.limits!;
     for (const d of ofKind('gpu', 'Deployment').filter((d) => d.metadata.name !== 'emostream-backbone')) {
-      assert.equal(d.spec.template.spec.containers[0].resources.limits['nvidia.com/gpu'], undefined, `${name(d)} takes no GPU`);
+      assert.equal(limitsOf(d)['nvidia.com/gpu'], undefined, `${name(d)} takes no GPU`);
     }
     assert.equal(
-      ofKind('dev', 'Deployment').some((d) => d.spec.template.spec.containers[0].resources.limits['nvidia.com/gpu']),
+      ofKind('dev', 'Deployment').some((d) => limitsOf(d)['nvidia.com/gpu']),
       false,
       'dev uses no GPU',
     );
@@ -290,12 +288,13 @@ describe('overlay specifics', () => {
 
   it('gpu: face, backbone and temporal run the EMO-AffectNet pack from the packs volume', () => {
     for (const stage of ['face', 'backbone', 'temporal']) {
-      const pod = byName('gpu', 'Deployment', `emostream-${stage}`).spec.template.spec;
-      const pack = pod.containers[0].env.find((e: Any) => e.name === 'EMOSTREAM_PACK')?.value;
-      const mount = pod.containers[0].volumeMounts.find((m: Any) => m.name === 'packs');
+      const pod = podOf(byName('gpu', 'Deployment', `emostream-${stage}`));
+      const container = mainContainer(pod, stage);
+      const pack = container.env!.find((e) => e.name === 'EMOSTREAM_PACK')?.value;
+      const mount = container.volumeMounts!.find((m) => m.name === 'packs');
       assert.ok(pack?.startsWith(`${mount?.mountPath}/`), `${stage}: EMOSTREAM_PACK ${pack} lies on the packs volume`);
       assert.equal(
-        pod.volumes.find((v: Any) => v.name === 'packs').persistentVolumeClaim.claimName,
+        pod.volumes!.find((v) => v.name === 'packs')!.persistentVolumeClaim!.claimName,
         byName('gpu', 'PersistentVolumeClaim', 'emostream-packs').metadata.name,
       );
     }
@@ -303,25 +302,25 @@ describe('overlay specifics', () => {
 
   it("dev: a Strimzi Kafka (KRaft) with the Kafka Exporter that the lag panels and alerts read, and the stages' SCRAM users", () => {
     const kafka = byName('dev', 'Kafka', 'emostream-kafka');
-    assert.equal(kafka.metadata.annotations['strimzi.io/kraft'], 'enabled');
-    assert.ok(ofKind('dev', 'KafkaNodePool').some((p) => p.metadata.labels['strimzi.io/cluster'] === 'emostream-kafka'));
+    assert.equal(kafka.metadata.annotations!['strimzi.io/kraft'], 'enabled');
+    assert.ok(ofKind('dev', 'KafkaNodePool').some((p) => p.metadata.labels!['strimzi.io/cluster'] === 'emostream-kafka'));
     assert.ok(kafka.spec.kafkaExporter, 'kafkaExporter enabled (kafka_consumergroup_lag)');
     const exporter = byName('dev', 'PodMonitor', 'emostream-kafka-exporter');
-    assert.equal(exporter.spec.selector.matchLabels['strimzi.io/name'], 'emostream-kafka-kafka-exporter');
+    assert.equal(exporter.spec.selector.matchLabels!['strimzi.io/name'], 'emostream-kafka-kafka-exporter');
     const listener = kafka.spec.kafka.listeners.find(
-      (l: Any) => `emostream-kafka-kafka-bootstrap.${kafka.metadata.namespace}.svc:${l.port}` === configValue('dev', 'KAFKA_BROKERS'),
+      (l) => `emostream-kafka-kafka-bootstrap.${kafka.metadata.namespace}.svc:${l.port}` === configValue('dev', 'KAFKA_BROKERS'),
     );
     assert.ok(listener, 'KAFKA_BROKERS names a listener of the Kafka');
     assert.equal(listener.tls, true);
-    assert.equal(`scram-${listener.authentication.type.split('scram-')[1]}`, configValue('dev', 'KAFKA_SASL_MECHANISM'));
+    assert.equal(`scram-${listener.authentication!.type.split('scram-')[1]}`, configValue('dev', 'KAFKA_SASL_MECHANISM'));
     assert.ok(
-      listener.networkPolicyPeers.some((p: Any) => p.podSelector?.matchLabels?.['app.kubernetes.io/name'] === 'emostream'),
+      listener.networkPolicyPeers!.some((p) => p.podSelector?.matchLabels?.['app.kubernetes.io/name'] === 'emostream'),
       'only the stages (and KEDA) reach the listener',
     );
     for (const user of ofKind('dev', 'KafkaUser')) {
-      const secret = byName('dev', 'Secret', user.spec.authentication.password.valueFrom.secretKeyRef.name);
+      const secret = byName('dev', 'Secret', user.spec.authentication!.password!.valueFrom.secretKeyRef.name);
       assert.equal(
-        Buffer.from(secret.data.username, 'base64').toString(),
+        Buffer.from(secret.data!.username!, 'base64').toString(),
         user.metadata.name,
         `${secret.metadata.name}: the Secret's username is the KafkaUser`,
       );
@@ -331,8 +330,7 @@ describe('overlay specifics', () => {
   it('dev: every stage runs the locally built emostream:dev image; gpu: the release images', () => {
     // An images entry that names an image the base has already renamed matches nothing, and
     // kustomize says nothing: the dev overlay once deployed the release image without anyone noticing.
-    const images = (overlay: Overlay) =>
-      new Set(ofKind(overlay, 'Deployment').flatMap((d) => d.spec.template.spec.containers.map((c: Any) => c.image)));
+    const images = (overlay: Overlay) => new Set(ofKind(overlay, 'Deployment').flatMap((d) => podOf(d).containers.map((c) => c.image)));
     assert.deepEqual([...images('dev')], ['emostream:dev']);
     assert.deepEqual([...images('gpu')].sort(), ['ghcr.io/emostream/emostream-cuda:0.1.0', 'ghcr.io/emostream/emostream:0.1.0']);
   });
@@ -340,8 +338,8 @@ describe('overlay specifics', () => {
   it('ships the dashboard that deploy/lib/dashboard.ts builds (run npm run deploy:dashboard after editing it)', () => {
     assert.equal(readFileSync(DASHBOARD_FILE, 'utf8'), dashboardJson());
     const configMap = byName('dev', 'ConfigMap', 'emostream-grafana-dashboard');
-    assert.equal(configMap.metadata.labels.grafana_dashboard, '1');
-    assert.deepEqual(JSON.parse(configMap.data['emostream-dashboard.json']), JSON.parse(dashboardJson()));
+    assert.equal(configMap.metadata.labels!.grafana_dashboard, '1');
+    assert.deepEqual(JSON.parse(configMap.data!['emostream-dashboard.json']!), JSON.parse(dashboardJson()));
   });
 });
 
@@ -351,12 +349,14 @@ describe('validation catches broken manifests', () => {
   });
 
   it('rejects a wrong type, a missing required field, an unknown Strimzi field and an unknown kind, naming each', async () => {
-    const objects = structuredClone(rendered.get('dev')!) as Any[];
-    const pick = (kind: string) => objects.find((o) => o.kind === kind);
-    pick('Deployment').spec.template.spec.containers[0].resources.limits = 'lots';
-    delete pick('ScaledObject').spec.scaleTargetRef;
-    pick('KafkaTopic').spec.retentionMs = 1000;
-    pick('PodMonitor').spec.podMetricsEndpoints = 'ops';
+    const objects = structuredClone(rendered.get('dev')!);
+    const clone = typedManifests(objects, 'a copy of overlay dev');
+    const pick = <K extends ManifestKind>(kind: K): ManifestOf<K> => clone.ofKind(kind)[0]!;
+    // Values of the wrong type on purpose, so set through Reflect: the types would (rightly) refuse them.
+    Reflect.set(mainContainer(podOf(pick('Deployment')), 'Deployment').resources!, 'limits', 'lots');
+    Reflect.deleteProperty(pick('ScaledObject').spec, 'scaleTargetRef');
+    Reflect.set(pick('KafkaTopic').spec, 'retentionMs', 1000);
+    Reflect.set(pick('PodMonitor').spec, 'podMetricsEndpoints', 'ops');
     objects.push({ apiVersion: 'example.com/v1', kind: 'Camera', metadata: { name: 'lobby' } });
     const problems = await validateObjects(objects);
     assert.equal(problems.length, 5, problems.join('\n'));

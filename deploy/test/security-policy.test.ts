@@ -10,9 +10,8 @@ import { BlockList } from 'node:net';
 import { runtimeConfigSchema, streamStatusTopic, topicName, topics } from '@emostream/shared';
 import { ingestSettingsSchema } from '@emostream/ingest';
 import { OPERATIONS_GUIDE, OVERLAYS } from '../lib/paths.js';
-import { renderOverlay, type K8sObject } from '../lib/render.js';
-
-type Any = any;
+import { mainContainer, podOf, typedManifests, type KafkaAcl, type Manifests } from '../lib/manifests.js';
+import { renderOverlay } from '../lib/render.js';
 
 const STAGES = ['ingest', 'face', 'backbone', 'temporal', 'sink'] as const;
 
@@ -41,14 +40,14 @@ function aclLine(principal: string, type: string, resource: string, pattern: str
   return [principal, type, resource, pattern, [...operations].sort().join(',')].join('|');
 }
 
-const dev = renderOverlay('dev') as Any[];
-const users = dev.filter((o: K8sObject) => o.kind === 'KafkaUser');
-const aclsOf = (principal: string): Any[] => users.find((u) => u.metadata.name === principal)?.spec.authorization.acls ?? [];
+const dev = typedManifests(renderOverlay('dev'), 'overlay dev');
+const users = dev.ofKind('KafkaUser');
+const aclsOf = (principal: string): KafkaAcl[] => users.find((u) => u.metadata.name === principal)?.spec.authorization!.acls ?? [];
 const grants = (principal: string, type: string, resource: string, operation: string) =>
   aclsOf(principal).some(
     (a) =>
       a.resource.type === type &&
-      (a.resource.patternType === 'prefix' ? resource.startsWith(a.resource.name) : resource === a.resource.name) &&
+      (a.resource.patternType === 'prefix' ? resource.startsWith(a.resource.name!) : resource === a.resource.name) &&
       (a.operations.includes(operation) || a.operations.includes('All')),
   );
 
@@ -60,21 +59,21 @@ describe('Kafka least privilege (dev overlay)', () => {
     );
     const rendered = users
       .flatMap((u) =>
-        u.spec.authorization.acls.map((a: Any) =>
-          aclLine(u.metadata.name, a.resource.type, a.resource.name, a.resource.patternType, a.operations),
+        u.spec.authorization!.acls.map((a) =>
+          aclLine(u.metadata.name, a.resource.type, a.resource.name!, a.resource.patternType!, a.operations),
         ),
       )
       .sort();
     assert.deepEqual(rendered, documentedAcls());
     for (const u of users) {
-      for (const a of u.spec.authorization.acls) assert.ok(!a.operations.includes('All'), `${u.metadata.name}: no "All" grants`);
+      for (const a of u.spec.authorization!.acls) assert.ok(!a.operations.includes('All'), `${u.metadata.name}: no "All" grants`);
     }
   });
 
   it('lets only the admin write the streams topic, only the operator read dead letters, and each stage only its own hop', () => {
     const prefix = 'emostream';
     const topic = (t: { base: string; version: number }) => topicName(t, prefix);
-    const principals = users.map((u) => u.metadata.name as string);
+    const principals = users.map((u) => u.metadata.name);
     assert.deepEqual(
       principals.filter((p) => grants(p, 'topic', topic(topics.streams), 'Write')),
       ['emostream-admin'],
@@ -107,41 +106,41 @@ describe('Kafka least privilege (dev overlay)', () => {
 
   it('logs every stage in as its own user', () => {
     for (const stage of STAGES) {
-      const deployment = dev.find((o) => o.kind === 'Deployment' && o.metadata.name === `emostream-${stage}`);
-      const env = deployment.spec.template.spec.containers[0].env as Any[];
+      const deployment = dev.ofKind('Deployment').find((o) => o.metadata.name === `emostream-${stage}`)!;
+      const env = mainContainer(podOf(deployment), stage).env!;
       for (const key of ['KAFKA_SASL_USERNAME', 'KAFKA_SASL_PASSWORD']) {
         assert.equal(env.find((e) => e.name === key)?.valueFrom?.secretKeyRef?.name, `emostream-kafka-${stage}`, `${stage}: ${key}`);
       }
-      const secret = dev.find((o) => o.kind === 'Secret' && o.metadata.name === `emostream-kafka-${stage}`);
-      assert.equal(Buffer.from(secret.data.username, 'base64').toString(), `emostream-${stage}`);
+      const secret = dev.ofKind('Secret').find((o) => o.metadata.name === `emostream-kafka-${stage}`)!;
+      assert.equal(Buffer.from(secret.data!.username!, 'base64').toString(), `emostream-${stage}`);
     }
-    const keda = dev.find((o) => o.kind === 'TriggerAuthentication');
-    assert.ok(keda.spec.secretTargetRef.filter((r: Any) => r.parameter !== 'ca').every((r: Any) => r.name === 'emostream-kafka-keda'));
+    const keda = dev.ofKind('TriggerAuthentication')[0]!;
+    assert.ok(keda.spec.secretTargetRef!.filter((r) => r.parameter !== 'ca').every((r) => r.name === 'emostream-kafka-keda'));
   });
 });
 
 for (const overlay of OVERLAYS) {
   describe(`overlay ${overlay}: network and ops exposure`, () => {
-    const objects = renderOverlay(overlay) as Any[];
+    const objects: Manifests = typedManifests(renderOverlay(overlay), `overlay ${overlay}`);
+    const ingest = () => objects.ofKind('Deployment').find((o) => o.metadata.name === 'emostream-ingest')!;
 
     it('lets ingest reach cameras but never link-local (cloud metadata), loopback, private or cluster ranges', () => {
-      const policies = objects.filter((o) => o.kind === 'NetworkPolicy' && (o.spec.policyTypes ?? []).includes('Egress'));
-      const ingestLabels = objects.find((o) => o.kind === 'Deployment' && o.metadata.name === 'emostream-ingest').spec.template.metadata
-        .labels;
+      const policies = objects.ofKind('NetworkPolicy').filter((o) => (o.spec!.policyTypes ?? []).includes('Egress'));
+      const ingestLabels = ingest().spec!.template.metadata!.labels!;
       const applying = policies.filter((p) =>
-        Object.entries(p.spec.podSelector.matchLabels ?? {}).every(([k, v]) => ingestLabels[k] === v),
+        Object.entries(p.spec!.podSelector.matchLabels ?? {}).every(([k, v]) => ingestLabels[k] === v),
       );
       const blocks = applying.flatMap((p) =>
-        p.spec.egress.flatMap((rule: Any) => (rule.to ?? []).filter((to: Any) => to.ipBlock).map((to: Any) => to.ipBlock)),
+        p.spec!.egress!.flatMap((rule) => (rule.to ?? []).filter((to) => to.ipBlock).map((to) => to.ipBlock!)),
       );
       assert.ok(blocks.length > 0, 'ingest has an ipBlock egress rule (cameras)');
       for (const address of ['169.254.169.254', '169.254.1.1', '127.0.0.1', '10.96.0.1', '172.20.0.5', '192.168.1.1', '100.64.0.1']) {
-        const reachable = blocks.some((block: Any) => {
+        const reachable = blocks.some((block) => {
           const [network, bits] = block.cidr.split('/');
           const inside = new BlockList();
-          inside.addSubnet(network, Number(bits), 'ipv4');
+          inside.addSubnet(network!, Number(bits), 'ipv4');
           const excepted = new BlockList();
-          for (const cidr of block.except ?? []) excepted.addSubnet(cidr.split('/')[0], Number(cidr.split('/')[1]), 'ipv4');
+          for (const cidr of block.except ?? []) excepted.addSubnet(cidr.split('/')[0]!, Number(cidr.split('/')[1]), 'ipv4');
           return inside.check(address, 'ipv4') && !excepted.check(address, 'ipv4');
         });
         assert.equal(reachable, false, `ingest egress reaches ${address}`);
@@ -150,7 +149,7 @@ for (const overlay of OVERLAYS) {
 
     it('binds ops endpoints to 0.0.0.0 only because the manifests say so (the default is loopback)', () => {
       const values = objects
-        .filter((o) => o.kind === 'ConfigMap')
+        .ofKind('ConfigMap')
         .map((c) => c.data?.EMOSTREAM_OPS_HOST)
         .filter((v) => v !== undefined);
       assert.deepEqual(values, ['0.0.0.0']);
@@ -158,9 +157,8 @@ for (const overlay of OVERLAYS) {
     });
 
     it('starts ingest with the strict source policy: no extra hosts or media roots, a stream cap', () => {
-      const ingest = objects.find((o) => o.kind === 'Deployment' && o.metadata.name === 'emostream-ingest').spec.template.spec
-        .containers[0];
-      const env = Object.fromEntries((ingest.env as Any[]).filter((e) => 'value' in e).map((e) => [e.name, e.value]));
+      const container = mainContainer(podOf(ingest()), 'emostream-ingest');
+      const env = Object.fromEntries(container.env!.filter((e) => 'value' in e).map((e) => [e.name, e.value]));
       const settings = ingestSettingsSchema.parse({
         allowHosts: env.INGEST_ALLOW_HOSTS,
         mediaRoots: env.INGEST_MEDIA_ROOTS,
