@@ -144,23 +144,6 @@ export default tseslint.config(
     },
   },
   {
-    // Untyped on purpose, so the no-unsafe-* family is off here only: these drive face-api/tfjs through its bundled
-    // build, whose declarations cover only part of what it returns. Everywhere else `any` must not leak.
-    files: [
-      'libs/models/reference/tfjs-reference.ts',
-      'libs/models/test/{parity,backbone}.test.ts',
-      'libs/models/scripts/cremad-expression.ts',
-    ],
-    rules: {
-      '@typescript-eslint/no-explicit-any': 'off',
-      '@typescript-eslint/no-unsafe-argument': 'off',
-      '@typescript-eslint/no-unsafe-assignment': 'off',
-      '@typescript-eslint/no-unsafe-call': 'off',
-      '@typescript-eslint/no-unsafe-member-access': 'off',
-      '@typescript-eslint/no-unsafe-return': 'off',
-    },
-  },
-  {
     files: ['**/*.mjs', '**/*.js'],
     extends: [js.configs.recommended],
     languageOptions: { ecmaVersion: 2024, sourceType: 'module', globals: globals.node },

@@ -4,12 +4,12 @@
 import { EMOTION_LABELS } from '@emostream/shared';
 import { cropImage, ModelSession, nms, preprocessFace, squareResize, tensorSettingsOf, toDetections, type RgbImage } from '@emostream/vision';
 import { buildDefaultPack, DEFAULT_MODE } from '../src/default-pack.js';
-import { REFERENCE_FROM_FACE_API } from '../src/face-api/face-expression.js';
+import { FACE_API_EXPRESSIONS, REFERENCE_FROM_FACE_API } from '../src/face-api/face-expression.js';
 import { decodeVideo } from '../src/media.js';
 import { detectWith, openDefaultDetectors } from './recall.js';
 import { sharedData } from '@emostream/shared/testing';
 import { VIDEO_STEP } from './test-media.js';
-import { faceapi, initReference, tf } from '../reference/tfjs-reference.js';
+import { faceapi, initReference } from '../reference/tfjs-reference.js';
 
 await initReference();
 const pack = buildDefaultPack();
@@ -40,12 +40,14 @@ for (const clip of ['anger', 'disgust', 'fear', 'happy', 'neutral', 'sad']) {
   const counts = VARIANTS.map(() => new Map<string, number>());
   for (let i = 0; i < frames.length; i += VIDEO_STEP) {
     const image = frames[i]!;
-    const t = tf.tensor3d(image.data, [image.height, image.width, 3], 'int32');
+    // faceapi.tf (the same instance as tf), so the tensor has the type face-api's declarations expect.
+    const t = faceapi.tf.tensor3d(image.data, [image.height, image.width, 3], 'int32');
     const [det] = await faceapi.detectAllFaces(t, new faceapi.SsdMobilenetv1Options({ minConfidence: 0.5 })).withFaceExpressions();
     const [fused] = await detectWith(models, DEFAULT_MODE, image);
     if (!det || !fused) { console.log(`${clip} #${i + 1}: face-api ${det ? 'found' : 'no face'}, fused ${fused ? 'found' : 'no face'}`); t.dispose(); continue; }
     const fb: Box = { x1: det.detection.box.x, y1: det.detection.box.y, x2: det.detection.box.right, y2: det.detection.box.bottom };
     const [faceTensor] = await faceapi.extractFaceTensors(t, [det.detection]);
+    if (!faceTensor) throw new Error(`${clip} #${i + 1}: face-api extracted no face tensor for its own detection`);
     const netInput = await faceapi.toNetInput(faceTensor);
     const faceApiInput = netInput.toBatchTensor(112, true).dataSync() as Float32Array;
     faceTensor.dispose(); t.dispose();
@@ -53,8 +55,7 @@ for (const clip of ['anger', 'disgust', 'fear', 'happy', 'neutral', 'sad']) {
     const out = await ssd.run({ image: { data, dims: [1, 512, 512, 3] } });
     const [ourSsd] = nms(toDetections(out.boxes!.data, out.scores!.data, 0.5, 512, placement, image), 0.5);
 
-    const e = det.expressions as Record<string, number>;
-    const own = REFERENCE_FROM_FACE_API.map((k) => e[['neutral', 'happy', 'sad', 'angry', 'fearful', 'disgusted', 'surprised'][k]!]!);
+    const own = REFERENCE_FROM_FACE_API.map((k) => det.expressions[FACE_API_EXPRESSIONS[k]]);
     const probs = [
       own,
       await classify(ourCrop(image, fused)),

@@ -83,8 +83,8 @@ describe('face-api SSD MobileNetV1', () => {
     for (const { name, image } of frames.slice(0, 2)) {
       const { data } = squareResize(image, 512, 'top-left');
       const ref = faceapi.nets.ssdMobilenetv1.forwardInput(await faceapi.toNetInput(tensor(data, 512)));
-      const refBoxes = ref.boxes[0].dataSync() as Float32Array; // y1, x1, y2, x2
-      const refScores = ref.scores[0].dataSync() as Float32Array;
+      const refBoxes = ref.boxes[0]!.dataSync() as Float32Array; // y1, x1, y2, x2
+      const refScores = ref.scores[0]!.dataSync() as Float32Array;
       const out = await run('ssd-mobilenetv1.onnx', data, 512);
       const asXyxy = refBoxes.map((_, i) => refBoxes[4 * Math.floor(i / 4) + [1, 0, 3, 2][i % 4]!]!);
       const [db, ds] = [maxAbsDiff(out.boxes!, asXyxy), maxAbsDiff(out.scores!, refScores)];
@@ -136,8 +136,10 @@ describe('BlazeFace (human\'s TFJS graph model)', () => {
     for (const { name, image } of frames) {
       const { data } = squareResize(image, 256, 'top-left');
       // human's getBoxes: /127.5 − 1, execute, heads sorted by size, [512 | 384] rows of 17.
-      const heads = (model.execute(tf.sub(tf.div(tensor(data, 256), 127.5), 1)) as { size: number }[]).sort((a, b) => a.size - b.size);
-      const rows = tf.concat([tf.concat([heads[1], heads[3]], 2), tf.concat([heads[0], heads[2]], 2)], 1).dataSync() as Float32Array;
+      const outputs = model.execute(tf.sub(tf.div(tensor(data, 256), 127.5), 1));
+      assert.ok(Array.isArray(outputs) && outputs.length === 4, 'BlazeFace (back) has four heads');
+      const heads = outputs.sort((a, b) => a.size - b.size);
+      const rows = tf.concat([tf.concat([heads[1]!, heads[3]!], 2), tf.concat([heads[0]!, heads[2]!], 2)], 1).dataSync() as Float32Array;
       const out = await run('blazeface-back.onnx', data, 256);
       let relLogit = 0; let maxLogit = 0;
       const boxes = new Float32Array(896 * 4); const scores = new Float32Array(896);
