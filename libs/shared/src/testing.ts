@@ -51,7 +51,12 @@ export async function runStageInMemory(
   try {
     for (const topic of options.read) {
       const reader = await bus.consumer({ groupId: `test-reader-${topic}`, topics: [topic], fromBeginning: true });
-      await reader.run({ eachBatch: async (batch) => void records.get(topic)!.push(...batch.records) });
+      await reader.run({
+        eachBatch: (batch) => {
+          records.get(topic)!.push(...batch.records);
+          return Promise.resolve();
+        },
+      });
     }
     const producer = await bus.producer();
     await producer.send(options.inputs(options.topicPrefix));
@@ -210,13 +215,14 @@ export async function readEachRecordOnce(
   const seen = new Set<string>();
   const reader = await bus.consumer({ groupId, topics, fromBeginning: true, readCommitted: true, sessionTimeoutMs: 6_000 });
   await reader.run({
-    eachBatch: async (batch) => {
+    eachBatch: (batch) => {
       for (const record of batch.records) {
         const at = `${record.topic}:${record.partition}:${record.offset}`;
         if (seen.has(at)) continue;
         seen.add(at);
         onRecord(record);
       }
+      return Promise.resolve();
     },
   });
   return reader;

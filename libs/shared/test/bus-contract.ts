@@ -29,15 +29,17 @@ export function busContract(name: string, makeBus: () => Bus): void {
       const consumer = await bus.consumer({ groupId, topics, fromBeginning: options.fromBeginning ?? true, sessionTimeoutMs: 6_000 });
       consumers.push(consumer);
       await consumer.run({
-        onAssigned: async (parts) => {
+        onAssigned: (parts) => {
           assigned.push(...parts);
+          return Promise.resolve();
         },
-        onRevoked: async (parts) => {
+        onRevoked: (parts) => {
           for (const p of parts)
             assigned.splice(
               assigned.findIndex((a) => a.topic === p.topic && a.partition === p.partition),
               1,
             );
+          return Promise.resolve();
         },
         eachBatch: async (batch) => {
           seen.push(...batch.records);

@@ -23,12 +23,13 @@ export async function collectTopic(
   // The group never commits, so a re-joined member reads from the start again: count each record once.
   const seen = new Set<string>();
   await consumer.run({
-    eachBatch: async (batch) => {
+    eachBatch: (batch) => {
       for (const record of batch.records) {
         if (seen.has(`${record.partition}:${record.offset}`)) continue;
         seen.add(`${record.partition}:${record.offset}`);
         records.push(record);
       }
+      return Promise.resolve();
     },
   });
   return { records, consumer };

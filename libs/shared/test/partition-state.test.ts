@@ -30,11 +30,13 @@ describe('PartitionState', () => {
       order.push('p0 first: end');
       throw new Error('the first copy failed');
     });
-    const second = state.inTurn({ topic: 'in', partition: 0 }, async () => {
+    const second = state.inTurn({ topic: 'in', partition: 0 }, () => {
       order.push('p0 second');
+      return Promise.resolve();
     });
-    await state.inTurn({ topic: 'in', partition: 1 }, async () => {
+    await state.inTurn({ topic: 'in', partition: 1 }, () => {
       order.push('p1');
+      return Promise.resolve();
     });
     assert.deepEqual(order, ['p0 first: start', 'p1'], "partition 1 did not wait for partition 0; partition 0's second batch did");
     releaseFirst();

@@ -79,8 +79,8 @@ describe('dead letters: privacy by default', () => {
       name: 'leaky',
       input: topics.frames,
       outputs: [topics.faces],
-      async handle() {
-        throw new StageError('SOURCE_BROKEN', 'cannot open rtsp://viewer:secret@cam.lan/live?token=secret');
+      handle() {
+        return Promise.reject(new StageError('SOURCE_BROKEN', 'cannot open rtsp://viewer:secret@cam.lan/live?token=secret'));
       },
     };
     const jpeg = Buffer.from('\xff\xd8 pretend this is a face \xff\xd9', 'latin1');

@@ -40,7 +40,10 @@ describe('Replay', () => {
       records: 3,
       logger: moduleLogger('replay-test'),
       untilAnswered: (_what, work) => work(),
-      handle: async (inputs) => void handled.push(inputs),
+      handle: (inputs) => {
+        handled.push(inputs);
+        return Promise.resolve();
+      },
     });
     return { replay, seeks, handled };
   }

@@ -401,7 +401,10 @@ describe('the runtime keeps the stream → partition bookkeeping for stages with
     const revokedPartitions = new Set<number>();
     const stage: StageDefinition<typeof topics.frames.schema> = {
       ...relayStage(),
-      onRevoked: async (partitions) => partitions.forEach((p) => revokedPartitions.add(p.partition)),
+      onRevoked: (partitions) => {
+        for (const p of partitions) revokedPartitions.add(p.partition);
+        return Promise.resolve();
+      },
       onStreamsRevoked: (streamIds) => void revokedStreams.push([...streamIds]),
     };
     const first = new StageRunner(stage, { bus, config, registry: new Registry() });
@@ -551,7 +554,13 @@ describe('exactly-once when a failed commit was committed after all (the broker 
   /** countingStage, with its counts dropped when the (single) partition is taken away, as a real stage drops a partition's state. */
   function countingStageWithRevoke(): StageDefinition<typeof topics.frames.schema> {
     const seen = new Map<string, number>();
-    return { ...countingStage(seen), onRevoked: async () => seen.clear() };
+    return {
+      ...countingStage(seen),
+      onRevoked: () => {
+        seen.clear();
+        return Promise.resolve();
+      },
+    };
   }
   const cases = [
     { name: 'a stage without replay', stage: relayStage, replays: false },

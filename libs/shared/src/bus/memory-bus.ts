@@ -16,6 +16,19 @@ import type {
   TopicSpec,
 } from './types.js';
 
+/**
+ * Runs `work` now and hands over its result, or what it threw, as a promise. The in-memory bus answers at once,
+ * yet it fails as the Kafka bus does: a rejection, never a throw at the call (`Promise.all([a(), b()])` and
+ * `.catch()` chains see the same either way).
+ */
+function settled<T>(work: () => T): Promise<T> {
+  try {
+    return Promise.resolve(work());
+  } catch (error) {
+    return Promise.reject(error);
+  }
+}
+
 const log = moduleLogger('memory-bus');
 
 export interface InMemoryBusOptions {
@@ -93,57 +106,65 @@ export class InMemoryBus implements Bus {
     this.retryBackoffMs = options.retryBackoffMs ?? 200;
   }
 
-  async createTopics(specs: TopicSpec[]): Promise<void> {
-    for (const spec of specs) {
-      if (!this.topics.has(spec.name)) {
-        if (!Number.isInteger(spec.partitions) || spec.partitions < 1) {
-          throw new BusError(`topic ${spec.name}: partitions must be a positive integer`, { code: 'BUS_REFUSED' });
+  createTopics(specs: TopicSpec[]): Promise<void> {
+    return settled(() => {
+      for (const spec of specs) {
+        if (!this.topics.has(spec.name)) {
+          if (!Number.isInteger(spec.partitions) || spec.partitions < 1) {
+            throw new BusError(`topic ${spec.name}: partitions must be a positive integer`, { code: 'BUS_REFUSED' });
+          }
+          this.topics.set(
+            spec.name,
+            Array.from({ length: spec.partitions }, () => new PartitionLog()),
+          );
         }
-        this.topics.set(
-          spec.name,
-          Array.from({ length: spec.partitions }, () => new PartitionLog()),
-        );
       }
-    }
-  }
-
-  async partitionCount(topic: string): Promise<number | undefined> {
-    return this.topics.get(topic)?.length;
-  }
-
-  async endOffsets(topic: string): Promise<TopicPartitionOffset[]> {
-    return this.partitions(topic).map((log, partition) => ({ topic, partition, offset: String(log.endOffset) }));
-  }
-
-  async startOffsets(topic: string): Promise<TopicPartitionOffset[]> {
-    return this.partitions(topic).map((log, partition) => ({ topic, partition, offset: String(log.startOffset) }));
-  }
-
-  async committedOffsets(groupId: string, topic: string): Promise<TopicPartitionOffset[]> {
-    const committed = this.groups.get(groupId)?.committed;
-    return this.partitions(topic).flatMap((_, partition) => {
-      const offset = committed?.get(tpKey(topic, partition));
-      return offset === undefined ? [] : [{ topic, partition, offset: String(offset) }];
     });
   }
 
-  async producer(): Promise<BusProducer> {
-    this.assertOpen();
-    return {
-      send: (records) => this.append(records),
-      sendInTransaction: (records, commit) => this.append(records, commit),
-      // A transaction here is applied whole or not at all: none is ever left unfinished.
-      settle: async () => {},
-      close: async () => {},
-    };
+  partitionCount(topic: string): Promise<number | undefined> {
+    return Promise.resolve(this.topics.get(topic)?.length);
   }
 
-  async consumer(options: ConsumerOptions): Promise<BusConsumer> {
-    this.assertOpen();
-    for (const topic of options.topics) this.partitions(topic);
-    const consumer = new MemoryConsumer(this, options);
-    this.consumers.add(consumer);
-    return consumer;
+  endOffsets(topic: string): Promise<TopicPartitionOffset[]> {
+    return settled(() => this.partitions(topic).map((log, partition) => ({ topic, partition, offset: String(log.endOffset) })));
+  }
+
+  startOffsets(topic: string): Promise<TopicPartitionOffset[]> {
+    return settled(() => this.partitions(topic).map((log, partition) => ({ topic, partition, offset: String(log.startOffset) })));
+  }
+
+  committedOffsets(groupId: string, topic: string): Promise<TopicPartitionOffset[]> {
+    const committed = this.groups.get(groupId)?.committed;
+    return settled(() =>
+      this.partitions(topic).flatMap((_, partition) => {
+        const offset = committed?.get(tpKey(topic, partition));
+        return offset === undefined ? [] : [{ topic, partition, offset: String(offset) }];
+      }),
+    );
+  }
+
+  producer(): Promise<BusProducer> {
+    return settled(() => {
+      this.assertOpen();
+      return {
+        send: (records) => this.append(records),
+        sendInTransaction: (records, commit) => this.append(records, commit),
+        // A transaction here is applied whole or not at all: none is ever left unfinished.
+        settle: async () => {},
+        close: async () => {},
+      };
+    });
+  }
+
+  consumer(options: ConsumerOptions): Promise<BusConsumer> {
+    return settled(() => {
+      this.assertOpen();
+      for (const topic of options.topics) this.partitions(topic);
+      const consumer = new MemoryConsumer(this, options);
+      this.consumers.add(consumer);
+      return consumer;
+    });
   }
 
   lastContactMs(): number {
@@ -298,16 +319,18 @@ class MemoryConsumer implements BusConsumer {
     this.group = bus.group(options.groupId);
   }
 
-  async run(handlers: ConsumerHandlers): Promise<void> {
-    if (this.loop) throw new BusError('consumer is already running', { code: 'BUS_REFUSED' });
-    this.handlers = handlers;
-    this.group.members.push(this);
-    this.bus.rebalance(this.group);
-    this.loop = this.consumeLoop();
+  run(handlers: ConsumerHandlers): Promise<void> {
+    return settled(() => {
+      if (this.loop) throw new BusError('consumer is already running', { code: 'BUS_REFUSED' });
+      this.handlers = handlers;
+      this.group.members.push(this);
+      this.bus.rebalance(this.group);
+      this.loop = this.consumeLoop();
+    });
   }
 
-  async commit(offsets: TopicPartitionOffset[]): Promise<void> {
-    this.bus.commit(this.group.id, offsets);
+  commit(offsets: TopicPartitionOffset[]): Promise<void> {
+    return settled(() => this.bus.commit(this.group.id, offsets));
   }
 
   pause(partitions: TopicPartition[]): void {
