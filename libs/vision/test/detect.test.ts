@@ -177,9 +177,9 @@ describe('detectTiled', () => {
       inputSize: 4,
       minScore: 0.5,
       iouThreshold: 0.5,
-      async run(image) {
+      run(image) {
         const seen = image.some((v, i) => i % 3 === 1 && v > 100);
-        return { boxes: Float32Array.from([0, 0, 0.5, 0.5]), scores: Float32Array.from([seen ? 0.9 : 0.1]) };
+        return Promise.resolve({ boxes: Float32Array.from([0, 0, 0.5, 0.5]), scores: Float32Array.from([seen ? 0.9 : 0.1]) });
       },
     };
     const frame = ramp(8, 8);
@@ -246,7 +246,7 @@ describe('detectAtFaceSize', () => {
       inputSize,
       minScore: 0.5,
       iouThreshold: 0.5,
-      async run(image) {
+      run(image) {
         const boxes: number[] = [];
         const scores: number[] = [];
         for (let i = 0; i < inputSize * inputSize; i++) {
@@ -257,7 +257,7 @@ describe('detectAtFaceSize', () => {
             scores.push(0.9);
           }
         }
-        return { boxes: Float32Array.from(boxes), scores: Float32Array.from(scores) };
+        return Promise.resolve({ boxes: Float32Array.from(boxes), scores: Float32Array.from(scores) });
       },
     };
     const frame: RgbImage = { width: 320, height: 180, data: new Uint8Array(320 * 180 * 3).fill(0) };
@@ -300,12 +300,12 @@ function markerDetector(): DetectorModel & { sizes: [number, number][] } {
     minScore: 0.5,
     iouThreshold: 0.5,
     sizes,
-    async run() {
-      throw new Error('a whole-frame pass must not letterbox');
+    run() {
+      return Promise.reject(new Error('a whole-frame pass must not letterbox'));
     },
-    async runAnySize(image, width, height) {
+    runAnySize(image, width, height) {
       sizes.push([width, height]);
-      return find(image, width, height);
+      return Promise.resolve(find(image, width, height));
     },
   };
 }

@@ -13,7 +13,7 @@ function heldModel() {
 describe('MicroBatcher', () => {
   it("runs concurrent callers' items in one call and hands each caller its own results, in order", async () => {
     const calls: number[][] = [];
-    const batcher = new MicroBatcher<number, number>(async (items) => (calls.push(items), items.map((x) => x * 10)), {
+    const batcher = new MicroBatcher<number, number>((items) => (calls.push(items), Promise.resolve(items.map((x) => x * 10))), {
       maxBatch: 8,
       maxWaitMs: 20,
     });
@@ -24,7 +24,7 @@ describe('MicroBatcher', () => {
 
   it('runs as soon as a batch is full, and splits what is over maxBatch into more calls', async () => {
     const calls: number[] = [];
-    const batcher = new MicroBatcher<number, number>(async (items) => (calls.push(items.length), items), {
+    const batcher = new MicroBatcher<number, number>((items) => (calls.push(items.length), Promise.resolve(items)), {
       maxBatch: 4,
       maxWaitMs: 10_000,
     });
@@ -66,9 +66,9 @@ describe('MicroBatcher', () => {
   it('rejects every caller of a failed batch, and skips the rest of a failed caller', async () => {
     const calls: number[][] = [];
     const batcher = new MicroBatcher<number, number>(
-      async (items) => {
+      (items) => {
         calls.push(items);
-        throw new Error('GPU fell off');
+        return Promise.reject(new Error('GPU fell off'));
       },
       { maxBatch: 2, maxWaitMs: 5 },
     );

@@ -96,7 +96,7 @@ export function busTrackerStateStore(bus: Bus, options: BusTrackerStateStoreOpti
       try {
         await step('reading the changelog', () =>
           consumer.run({
-            eachBatch: async (batch) => {
+            eachBatch: (batch) => {
               for (const record of batch.records) {
                 if (record.value === null) continue;
                 let state: SavedTrackerState;
@@ -113,6 +113,7 @@ export function busTrackerStateStore(bus: Bus, options: BusTrackerStateStoreOpti
                 const want = needed.get(state.input.partition);
                 if (want !== undefined && BigInt(state.input.offset) >= want) reached.add(state.input.partition);
               }
+              return Promise.resolve();
             },
             onCrash: (error) => (crashed = error),
           }),

@@ -28,13 +28,14 @@ describe('face stage', () => {
     // libs/models); it finds one face in the middle of the picture and shifts it a little each call.
     let call = 0;
     const detector: FaceDetector = {
-      async detect(frame) {
+      detect(frame) {
+        // The handler awaits detect() in an async function: a throw here fails the frame as a rejection would.
         assert.deepEqual([frame.width, frame.height], [width, height]);
         const dx = call++ * 2;
-        return [
+        return Promise.resolve([
           { x1: 30 + dx, y1: 20, x2: 130 + dx, y2: 140, score: 0.95 },
           { x1: 0, y1: 0, x2: 5, y2: 5, score: 0.9 },
-        ];
+        ]);
       },
     };
     const stage = testFaceStage(detector);
@@ -120,9 +121,9 @@ describe('face stage', () => {
     const seen: [number, number][] = [];
     // A stand-in detector: one face at fixed pixels of whatever picture it is given.
     const detector: FaceDetector = {
-      async detect(frame) {
+      detect(frame) {
         seen.push([frame.width, frame.height]);
-        return [{ x1: 50, y1: 20, x2: 100, y2: 80, score: 0.9 }];
+        return Promise.resolve([{ x1: 50, y1: 20, x2: 100, y2: 80, score: 0.9 }]);
       },
     };
     const stage = testFaceStage(detector);
@@ -156,9 +157,9 @@ describe('face stage', () => {
     const { width, height } = await sharp(jpeg).metadata();
     const asked: (number | undefined)[] = [];
     const detector: FaceDetector = {
-      async detect(_frame, options) {
+      detect(_frame, options) {
         asked.push(options?.minFaceSize);
-        return [];
+        return Promise.resolve([]);
       },
     };
     const facesTopic = topicName(topics.faces, 'fm');
@@ -190,12 +191,12 @@ describe('face stage', () => {
     // Per frame: a face seen throughout (high score), one narrower than FACE_MIN_SIZE (20), one
     // scoring below the tracker's birth threshold (0.7) that no track awaits.
     const detector: FaceDetector = {
-      async detect() {
-        return [
+      detect() {
+        return Promise.resolve([
           { x1: 30, y1: 20, x2: 130, y2: 140, score: 0.95 },
           { x1: 200, y1: 20, x2: 210, y2: 30, score: 0.9 },
           { x1: 300, y1: 100, x2: 360, y2: 170, score: 0.6 },
-        ];
+        ]);
       },
     };
     const registry = new Registry();
@@ -258,12 +259,12 @@ describe('face stage tracker state', () => {
     };
     let seqNow = 0;
     const detector: FaceDetector = {
-      async detect() {
-        return (facesAt[seqNow] ?? []).map(([x, y]) => ({ x1: x, y1: y, x2: x + 90, y2: y + 100, score: 0.95 }));
+      detect() {
+        return Promise.resolve((facesAt[seqNow] ?? []).map(([x, y]) => ({ x1: x, y1: y, x2: x + 90, y2: y + 100, score: 0.95 })));
       },
     };
     const saved: [string, StreamSnapshot][] = [];
-    const store: TrackerStateStore = { load: async () => saved };
+    const store: TrackerStateStore = { load: () => Promise.resolve(saved) };
     const stage = () => testFaceStage(detector, { tracker: { maxMisses: 1 }, trackerState: store });
     const statesTopic = topicName(trackerStateTopic, 'ts');
     const facesTopic = topicName(topics.faces, 'ts');
@@ -337,9 +338,9 @@ describe('face stage scene cuts', () => {
     ];
     // Frames are decoded in parallel (detection runs ahead): tell them apart by their pixels, not by call order.
     const detector: FaceDetector = {
-      async detect(frame) {
+      detect(frame) {
         const shoulder = frame.data[(200 * W + 150) * 3]!;
-        return [(shoulder < 64 ? near : far).face];
+        return Promise.resolve([(shoulder < 64 ? near : far).face]);
       },
     };
     const facesTopic = topicName(topics.faces, 'cut');

@@ -100,10 +100,7 @@ describe('busTrackerStateStore', () => {
     const away = new Proxy(bus, {
       get(target, property, receiver) {
         const value = Reflect.get(target, property, receiver) as unknown;
-        if (property === 'committedOffsets')
-          return async () => {
-            throw new BusError('connect ECONNREFUSED 127.0.0.1:9092');
-          };
+        if (property === 'committedOffsets') return () => Promise.reject(new BusError('connect ECONNREFUSED 127.0.0.1:9092'));
         return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
       },
     });

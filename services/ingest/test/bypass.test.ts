@@ -314,8 +314,9 @@ describe('the source policy holds against what ffmpeg opens next (issue 27; runn
     const reader = await bus.consumer({ groupId: `${prefix}-status-reader`, topics: [markers.topic], fromBeginning: true });
     cleanup.push(() => reader.close());
     await reader.run({
-      eachBatch: async (batch) => {
+      eachBatch: (batch) => {
         for (const record of batch.records) if (record.value) statuses.push(decodeStreamStatus(record.value)!);
+        return Promise.resolve();
       },
     });
   });

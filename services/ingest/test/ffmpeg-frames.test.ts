@@ -120,7 +120,10 @@ describe('reading frames with ffmpeg', () => {
     const runner = new StreamRunner(
       { streamId: 'happy', url: file, sampleFps: 0, maxWidth: 0 },
       {
-        publish: async (frame) => void published.push(frame),
+        publish: (frame) => {
+          published.push(frame);
+          return Promise.resolve();
+        },
         metrics: new IngestMetrics(new Registry()),
         settings: ingestSettingsSchema.parse({}),
         // 50 fps instead of the file's 29.97: the reference's step becomes 10, so the frames tell which rate was used.

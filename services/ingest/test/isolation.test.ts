@@ -68,7 +68,12 @@ describe('ingest isolates streams from an oversized frame (issue 27; real broker
       readCommitted: true,
       sessionTimeoutMs: 6_000,
     });
-    await reader.run({ eachBatch: async (batch) => void frames.push(...batch.records.map((r) => fromBinary(FrameSchema, r.value!))) });
+    await reader.run({
+      eachBatch: (batch) => {
+        frames.push(...batch.records.map((r) => fromBinary(FrameSchema, r.value!)));
+        return Promise.resolve();
+      },
+    });
     cleanup.push(() => reader.close());
     const of = (streamId: string) => frames.filter((f) => f.ref!.streamId === streamId);
     const dropped = async () =>

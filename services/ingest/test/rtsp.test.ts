@@ -55,7 +55,12 @@ describe('ingest from a real RTSP server, on the real broker', () => {
       fromBeginning: true,
       sessionTimeoutMs: 6_000,
     });
-    await reader.run({ eachBatch: async (batch) => void frames.push(...batch.records.map((r) => fromBinary(FrameSchema, r.value!))) });
+    await reader.run({
+      eachBatch: (batch) => {
+        frames.push(...batch.records.map((r) => fromBinary(FrameSchema, r.value!)));
+        return Promise.resolve();
+      },
+    });
     cleanup.push(() => reader.close());
 
     await putStream(bus, prefix, { streamId: 'door-cam', url: `rtsp://127.0.0.1:${port}/live`, sampleFps: 0, maxWidth: 0 });

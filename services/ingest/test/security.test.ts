@@ -159,7 +159,12 @@ describe('a hostile stream spec gets nothing (running ingest, real broker)', () 
       fromBeginning: true,
       sessionTimeoutMs: 6_000,
     });
-    await reader.run({ eachBatch: async (batch) => void frames.push(...batch.records) });
+    await reader.run({
+      eachBatch: (batch) => {
+        frames.push(...batch.records);
+        return Promise.resolve();
+      },
+    });
     cleanup.push(() => reader.close());
 
     // The allowed stream, with its credentials by reference: it must keep flowing through everything below.
@@ -370,9 +375,10 @@ async function readAll(bus: KafkaBus, topic: string, groupId: string): Promise<s
   const texts: string[] = [];
   const consumer = await bus.consumer({ groupId: `${groupId}-${topic}`, topics: [topic], fromBeginning: true });
   await consumer.run({
-    eachBatch: async (batch) => {
+    eachBatch: (batch) => {
       for (const record of batch.records) texts.push(`${record.key} ${record.value ? Buffer.from(record.value).toString('latin1') : ''}`);
       reached.set(batch.partition, Number(batch.records.at(-1)!.offset) + 1);
+      return Promise.resolve();
     },
   });
   await waitFor(() => [...ends].every(([partition, end]) => end === 0 || (reached.get(partition) ?? 0) >= end), {

@@ -21,10 +21,9 @@ const strict: SourcePolicyOptions = {
   mediaRoots: [],
 };
 /** Names resolve as the test says, never through real DNS. */
-const fakeDns = (table: Record<string, string[]>) => async (host: string) => {
+const fakeDns = (table: Record<string, string[]>) => (host: string) => {
   const answer = table[host];
-  if (!answer) throw new Error(`ENOTFOUND ${host}`);
-  return answer;
+  return answer ? Promise.resolve(answer) : Promise.reject(new Error(`ENOTFOUND ${host}`));
 };
 
 async function refusal(policy: SourcePolicy, url: string): Promise<string> {

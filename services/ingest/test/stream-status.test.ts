@@ -12,8 +12,9 @@ async function reporterOnBus(intervalMs: number) {
   const written: (StreamStatus | null)[] = [];
   const reader = await bus.consumer({ groupId: 'reader', topics: [writer.topic], fromBeginning: true });
   await reader.run({
-    eachBatch: async (batch) => {
+    eachBatch: (batch) => {
       for (const record of batch.records) written.push(record.value ? decodeStreamStatus(record.value)! : null);
+      return Promise.resolve();
     },
   });
   let now = 1_000;

@@ -75,12 +75,12 @@ describe('temporal stage', () => {
     const calls: number[] = [];
     const model: TemporalModel = {
       windowLength: 3,
-      async predict(windows, count, featureSize) {
+      predict(windows, count, featureSize) {
         calls.push(count);
         const out = new Float32Array(count * 7);
         // The label is the window's newest feature value: shows the window order.
         for (let i = 0; i < count; i += 1) out[i * 7 + windows[(i * 3 + 2) * featureSize]!] = 1;
-        return out;
+        return Promise.resolve(out);
       },
     };
     const out = await run(model, [embeddings('a', 1, [{ trackId: 1, label: 4 }]), embeddings('a', 7, [{ trackId: 1, label: 5 }])]);
