@@ -86,10 +86,10 @@ interface Variant {
 function instantModel(): BackboneModel {
   return {
     inputSize: { width: 224, height: 224 },
-    async embed(crops) {
+    embed(crops) {
       const batch = new Uint8Array(crops.length * 224 * 224 * 3);
       crops.forEach((c, i) => batch.set(c.data, i * c.data.length));
-      return crops.map(() => ({ features: new Float32Array(512), probs: new Float32Array(7) }));
+      return Promise.resolve(crops.map(() => ({ features: new Float32Array(512), probs: new Float32Array(7) })));
     },
   };
 }
@@ -131,7 +131,12 @@ async function stageFacesPerSecond({ encoding, model, bytesIn }: Variant): Promi
   const embeddings = topicName(topics.embeddings, prefix);
   const seen: ConsumedRecord[] = [];
   const reader = await bus.consumer({ groupId: 'bench-reader', topics: [embeddings], fromBeginning: true });
-  await reader.run({ eachBatch: async (batch) => void seen.push(...batch.records) });
+  await reader.run({
+    eachBatch: (batch) => {
+      seen.push(...batch.records);
+      return Promise.resolve();
+    },
+  });
   const producer = await bus.producer();
   const records = Array.from({ length: frames }, (_, f) => {
     const streamId = `camera-${f % 8}`; // 8 cameras: micro-batches span partitions, as in production

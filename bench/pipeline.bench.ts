@@ -48,10 +48,10 @@ async function runOnce(label: string, packEnv: Record<string, string>, streams: 
     const events: { event: EmotionEvent; at: number }[] = [];
     const reader = await bus.consumer({ groupId: `${prefix}.reader`, topics: [topic], fromBeginning: true, sessionTimeoutMs: 6_000 });
     await reader.run({
-      eachBatch: async (b) =>
-        void events.push(
-          ...b.records.map((r) => ({ event: JSON.parse(Buffer.from(r.value!).toString()) as EmotionEvent, at: Date.now() })),
-        ),
+      eachBatch: (b) => {
+        events.push(...b.records.map((r) => ({ event: JSON.parse(Buffer.from(r.value!).toString()) as EmotionEvent, at: Date.now() })));
+        return Promise.resolve();
+      },
     });
 
     const cpuBefore = new Map<StageName, number>();

@@ -437,8 +437,9 @@ async function cutBroker(outage: { startS: number; endS: number }, startedAt: nu
 async function readAll(bus: KafkaBus, topic: string, group: string, onRecord: (key: string, value: Uint8Array) => void): Promise<void> {
   const reader: BusConsumer = await bus.consumer({ groupId: group, topics: [topic], fromBeginning: true, readCommitted: true });
   await reader.run({
-    eachBatch: async (batch) => {
+    eachBatch: (batch) => {
       for (const r of batch.records) if (r.value) onRecord(r.key, r.value);
+      return Promise.resolve();
     },
   });
   const ends = await bus.endOffsets(topic);

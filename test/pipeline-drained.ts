@@ -29,11 +29,12 @@ export async function waitPipelineDrained(bus: Bus, prefix: string, eventReader:
         sessionTimeoutMs: 6_000,
       });
       await reader.run({
-        eachBatch: async (batch) => {
+        eachBatch: (batch) => {
           for (const record of batch.records) {
             const offset = BigInt(record.offset);
             if (offset > (lastSeen.get(batch.partition) ?? -1n)) lastSeen.set(batch.partition, offset);
           }
+          return Promise.resolve();
         },
       });
       return { group: `${prefix}.${stage}`, name, reader, lastSeen };

@@ -231,9 +231,10 @@ async function readCompacted<T>(
   });
   const done = () => [...ends].every(([partition, end]) => end === 0 || (reached.get(partition) ?? 0) >= end);
   await consumer.run({
-    eachBatch: async (batch) => {
+    eachBatch: (batch) => {
       for (const record of batch.records) latest.set(record.key, record.value ? decode(record.value) : undefined);
       reached.set(batch.partition, Number(batch.records.at(-1)!.offset) + 1);
+      return Promise.resolve();
     },
   });
   const deadline = Date.now() + 30_000;

@@ -42,7 +42,12 @@ describe('the test broker as a fault switch', () => {
     );
     const seen: string[] = [];
     const consumer = await bus.consumer({ groupId: `${topic}.reader`, topics: [topic], fromBeginning: true });
-    await consumer.run({ eachBatch: async (batch) => void seen.push(...batch.records.map((r) => Buffer.from(r.value!).toString())) });
+    await consumer.run({
+      eachBatch: (batch) => {
+        seen.push(...batch.records.map((r) => Buffer.from(r.value!).toString()));
+        return Promise.resolve();
+      },
+    });
     await waitFor(() => seen.length > 0, { timeoutMs: 30_000, message: 'the record written before the crash' });
     await consumer.close();
     assert.deepEqual(seen, ['before the crash']);

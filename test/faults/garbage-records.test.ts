@@ -52,11 +52,12 @@ describe('fault: a 10 MiB garbage record ahead of good records on every input to
       fromBeginning: true,
     });
     await dlq.run({
-      eachBatch: async (batch) => {
+      eachBatch: (batch) => {
         for (const r of batch.records) {
           assert.ok(r.value!.byteLength < 2 * DEAD_LETTER_ORIGINAL_BYTES, `a ${r.value!.byteLength}-byte dead letter`);
           letters.push(fromBinary(DeadLetterSchema, r.value!));
         }
+        return Promise.resolve();
       },
     });
     await waitFor(() => letters.length >= 4, {

@@ -138,12 +138,13 @@ export class FaultPipeline {
       sessionTimeoutMs: 6_000,
     });
     await eventReader.run({
-      eachBatch: async (batch) => {
+      eachBatch: (batch) => {
         for (const r of batch.records) {
           if (seenEvents.has(`${r.partition}:${r.offset}`)) continue;
           seenEvents.add(`${r.partition}:${r.offset}`);
           this.events.push(JSON.parse(Buffer.from(r.value!).toString('utf8')) as EmotionEvent);
         }
+        return Promise.resolve();
       },
     });
     const seenFrames = new Set<string>();
@@ -155,7 +156,7 @@ export class FaultPipeline {
       sessionTimeoutMs: 6_000,
     });
     await frameReader.run({
-      eachBatch: async (batch) => {
+      eachBatch: (batch) => {
         for (const r of batch.records) {
           if (seenFrames.has(`${r.partition}:${r.offset}`)) continue;
           seenFrames.add(`${r.partition}:${r.offset}`);
@@ -167,6 +168,7 @@ export class FaultPipeline {
           }
           this.framesWritten.push({ streamId: ref.streamId, seq: ref.seq, endOfStream: ref.endOfStream });
         }
+        return Promise.resolve();
       },
     });
     this.readers = [eventReader, frameReader];
@@ -312,7 +314,7 @@ export class FaultPipeline {
         sessionTimeoutMs: 6_000,
       });
       await reader.run({
-        eachBatch: async (batch) => {
+        eachBatch: (batch) => {
           for (const r of batch.records) {
             if (r.key !== streamId || r.value === null) continue;
             try {
@@ -321,6 +323,7 @@ export class FaultPipeline {
               // garbage a fault test wrote: not part of the stream
             }
           }
+          return Promise.resolve();
         },
       });
       const ends = await this.bus.endOffsets(name);
