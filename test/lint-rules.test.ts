@@ -64,6 +64,22 @@ const PROBES: Record<string, string> = {
     'export const twice = (n: number): number => (n as number) * 2;',
     '',
   ].join('\n'),
+  // The preset whole, where it once was loosened: require-await was off everywhere (test fakes of async interfaces),
+  // the no-unsafe-* family off in the deploy checks that walk parsed YAML.
+  'services/face/test/fake-detector.test.ts': [
+    'export const detector = {',
+    '  async detect(): Promise<number[]> {',
+    '    return [];',
+    '  },',
+    '};',
+    '',
+  ].join('\n'),
+  'deploy/test/policy.test.ts': [
+    "import { parse } from 'yaml';",
+    "const manifest = parse('kind: Deployment');",
+    'export const kind: unknown = manifest.kind;',
+    '',
+  ].join('\n'),
   // ESLint's recommended rules on plain JavaScript.
   'scripts/js-recommended.mjs': 'const unused = 1;\nexport const value = undeclaredGlobal;\n',
 
@@ -130,6 +146,8 @@ function writeProbeRepo(dir: string): void {
   }
   mkdirSync(path.join(dir, 'bench'), { recursive: true });
   writeFileSync(path.join(dir, 'bench', 'tsconfig.json'), tsconfig(['*.ts']));
+  mkdirSync(path.join(dir, 'deploy'), { recursive: true });
+  writeFileSync(path.join(dir, 'deploy', 'tsconfig.json'), tsconfig(['test/*.ts']));
   for (const [file, text] of Object.entries(PROBES)) {
     mkdirSync(path.dirname(path.join(dir, file)), { recursive: true });
     writeFileSync(path.join(dir, file), text);
@@ -179,6 +197,12 @@ test('the recommended type-checked preset runs on TypeScript: floating promise, 
   ]) {
     assertFires('libs/vision/src/preset.ts', `@typescript-eslint/${rule}`);
   }
+});
+
+test('the preset applies whole, where it was once loosened: an async function with no await in a test, any from parsed YAML in a deploy check', () => {
+  assertFires('services/face/test/fake-detector.test.ts', '@typescript-eslint/require-await');
+  assertFires('deploy/test/policy.test.ts', '@typescript-eslint/no-unsafe-assignment');
+  assertFires('deploy/test/policy.test.ts', '@typescript-eslint/no-unsafe-member-access', /\.kind/);
 });
 
 test("ESLint's recommended rules run on plain JavaScript (.mjs): undefined global, unused variable", () => {
