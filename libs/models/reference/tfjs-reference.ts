@@ -77,6 +77,7 @@ export function initReference(): Promise<void> {
     await faceapi.nets.ssdMobilenetv1.loadFromDisk(FACE_API_MODELS);
     await faceapi.nets.tinyFaceDetector.loadFromDisk(FACE_API_MODELS);
     await faceapi.nets.faceExpressionNet.loadFromDisk(FACE_API_MODELS);
+    await faceapi.nets.faceRecognitionNet.loadFromDisk(FACE_API_MODELS);
   })();
   return ready;
 }

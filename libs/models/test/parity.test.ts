@@ -1,5 +1,5 @@
 // Parity of the default pack's ONNX graphs with the source libraries run as shipped: face-api's
-// networks and human's BlazeFace graph model on @tensorflow/tfjs (wasm backend), fed the same
+// networks (detectors, expression classifier, face recognition net) and human's BlazeFace graph model on @tensorflow/tfjs (wasm backend), fed the same
 // preprocessed inputs from real frames of ../shared/data. Raw outputs agree to 1e-4 (relative for
 // BlazeFace's logits, which reach ~1e4); the detections and labels after NMS are the same.
 import assert from 'node:assert/strict';
@@ -190,5 +190,40 @@ describe('face-api expression classifier (the default pack\'s backbone)', () => 
     }
     t.diagnostic(`7 face crops: max |Δ| probs ${dp.toExponential(2)}, features ${df.toExponential(2)}`);
     assert.ok(dp <= TOLERANCE && df <= TOLERANCE);
+  });
+});
+
+describe('face-api face recognition net (the default pack\'s identity model)', () => {
+  it('gives face-api\'s 128-number descriptors to 1e-4 on real face crops, and the same nearest face', async (t: TestContext) => {
+    // Every face the SSD finds in the compared frames (the Friends still's six when it is here, the
+    // Intel scenes' walkers, a CREMA-D actor), cropped by its box as face-api's extractFaces does.
+    const crops: { name: string; crop: RgbImage }[] = [];
+    for (const { name, image } of frames) {
+      const { data, placement } = squareResize(image, 512, 'top-left');
+      const out = await run('ssd-mobilenetv1.onnx', data, 512);
+      for (const [i, face] of nms(toDetections(out.boxes!, out.scores!, 0.5, 512, placement, image), 0.5).entries()) {
+        crops.push({ name: `${name} face ${i}`, crop: cropImage(image, face.x1, face.y1, face.x2 - face.x1, face.y2 - face.y1) });
+      }
+    }
+    assert.ok(crops.length >= 4, `only ${crops.length} face crops found in the compared frames`);
+    let diff = 0;
+    const ours: Float32Array[] = [];
+    const theirs: Float32Array[] = [];
+    for (const { crop } of crops) {
+      const { data } = squareResize(crop, 150, 'centre');
+      const reference = faceapi.nets.faceRecognitionNet.forwardInput(await faceapi.toNetInput(tensor(data, 150))).dataSync() as Float32Array;
+      const out = await run('face-recognition.onnx', data, 150);
+      diff = Math.max(diff, maxAbsDiff(out.descriptor!, reference));
+      ours.push(out.descriptor!);
+      theirs.push(reference);
+    }
+    // The tracker compares descriptors: each crop's nearest other crop is the same by both.
+    const nearest = (all: Float32Array[], i: number) => {
+      const distance = (a: Float32Array, b: Float32Array) => Math.hypot(...Array.from(a, (v, k) => v - b[k]!));
+      return all.map((d, j) => (j === i ? Infinity : distance(all[i]!, d))).reduce((best, d, j, ds) => (d < ds[best]! ? j : best), 0);
+    };
+    crops.forEach((c, i) => assert.equal(nearest(ours, i), nearest(theirs, i), `nearest face to ${c.name}`));
+    t.diagnostic(`${crops.length} face crops: max |Δ| descriptor ${diff.toExponential(2)} (descriptor values up to ~0.3)`);
+    assert.ok(diff <= TOLERANCE, `max difference ${diff}`);
   });
 });

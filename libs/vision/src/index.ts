@@ -7,3 +7,4 @@ export * from './detect/index.js';
 export * from './image-decode.js';
 export * from './byte-input.js';
 export * from './scene-cut.js';
+export * from './identity.js';

@@ -1,7 +1,7 @@
 /**
  * Model packs: a folder with `manifest.json` and the ONNX files it names.
  *
- * The manifest says, per role (`detector`, `backbone`, `temporal`), which file to load, its
+ * The manifest says, per role (`detector`, `backbone`, `temporal`, `identity`), which file to load, its
  * sha256, the exact input and outputs the model must declare, and how to prepare its input.
  * `readPack` validates the manifest and the files; `loadPack` also opens onnxruntime sessions
  * and checks each model's real input/output names and shapes against the manifest, so a pack
@@ -9,8 +9,8 @@
  * names the pack and the problem.
  *
  * A pack need not have every role: the EMO-AffectNet and synthetic packs have no detector (the
- * face stage then takes the detector of the default pack), and the default pack has no temporal
- * model.
+ * face stage then takes the detector of the default pack), the default pack has no temporal
+ * model, and only the default pack has an identity model (the face tracker's descriptor).
  */
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
@@ -168,6 +168,25 @@ const BackboneSchema = ModelFileSchema.extend({
   quantization: QuantizationSchema.optional().describe('Present when this backbone is an int8 copy of a float32 one (emo models quantize)'),
 }).strict();
 
+/**
+ * An identity model: a face crop in, a descriptor out whose cosine tells whether two faces are one
+ * person. Optional: the face tracker tells people apart by it where two faces could be confused
+ * (crossing, one coming back), and without it by its cheap colour-and-layout descriptor.
+ */
+const IdentitySchema = ModelFileSchema.extend({
+  input: ImageInputSchema,
+  preprocessing: ImagePreprocessingSchema,
+  crop: z
+    .object({
+      expand: z.number().positive().default(1).describe('Box width and height are multiplied by this around its centre (1 = as detected)'),
+      square: z.boolean().default(false).describe('Grow the shorter side to make the crop square before resizing'),
+    })
+    .strict()
+    .describe('How a detector box becomes the crop this model sees'),
+  outputs: z.object({ descriptor: TensorSpecSchema.describe('The face descriptor, [N, D]; compared by cosine') }).strict(),
+  licence: z.string().min(1).describe("Licence of this model's weights and code"),
+}).strict();
+
 const TemporalSchema = ModelFileSchema.extend({
   input: SequenceInputSchema,
   windowLength: z.number().int().positive().describe('Feature vectors per window (EMO-AffectNet: 10)'),
@@ -189,6 +208,7 @@ export const PackManifestSchema = z
         detector: DetectorSchema.optional(),
         backbone: BackboneSchema,
         temporal: TemporalSchema.optional(),
+        identity: IdentitySchema.optional(),
       })
       .strict(),
   })
@@ -214,8 +234,8 @@ export const PackManifestSchema = z
   });
 export type PackManifest = z.infer<typeof PackManifestSchema>;
 export type PackManifestInput = z.input<typeof PackManifestSchema>;
-export type ModelRole = 'detector' | 'backbone' | 'temporal';
-export const MODEL_ROLES: readonly ModelRole[] = ['detector', 'backbone', 'temporal'];
+export type ModelRole = 'detector' | 'backbone' | 'temporal' | 'identity';
+export const MODEL_ROLES: readonly ModelRole[] = ['detector', 'backbone', 'temporal', 'identity'];
 
 /**
  * Thrown by `readPack`/`loadPack` when a pack cannot be used (missing or changed file, invalid
