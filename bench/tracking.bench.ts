@@ -347,6 +347,8 @@ const allScenes = (): SceneSpec[] => [...scenes(), ...crowdScenes()];
 
 /** Time spent tracking (descriptors, cut signature, matching) over the frames, without detection. */
 const trackingCost = { frames: 0, ms: 0 };
+/** The identity model's share of the current tracker's runs: frames, faces detected, faces described, its time. */
+const identityCost = { frames: 0, faces: 0, described: 0, runs: 0, ms: 0 };
 async function timeTracking(sampled: SampledFile, detector: FaceDetector, config: Partial<FaceTrackerConfig>): Promise<void> {
   const trackers = new StreamTrackers(faceTrackerConfigSchema.parse({ minHits: 1, ...config }));
   for (const frame of sampled.frames) {
@@ -428,7 +430,17 @@ try {
     const recall = await detectionRecall(sampled, rendered.truth, detector);
     // TRACKING_ONLY_NOW=1 skips the trackers of before (while tuning).
     for (const [tracker, config] of Object.entries(TRACKERS).filter(([name]) => !process.env.TRACKING_ONLY_NOW || name === NOW)) {
-      const tracked = await trackSampledFile(sampled, detector, config);
+      // The trackers of before had no identity model; the current one has the pack's, as the stage does.
+      const identity = tracker === NOW ? detector.identity : undefined;
+      const before = identity ? { ...identity.stats } : undefined;
+      const tracked = await trackSampledFile(sampled, detector, config, identity);
+      if (identity && before) {
+        identityCost.frames += sampled.frames.length;
+        for (const frame of sampled.frames) identityCost.faces += (await detector.detect(await decodeFrame(frame.jpeg))).length;
+        identityCost.described += identity.stats.faces - before.faces;
+        identityCost.runs += identity.stats.runs - before.runs;
+        identityCost.ms += identity.stats.ms - before.ms;
+      }
       if (tracker === NOW) await timeTracking(sampled, detector, config);
       const frames = tracked.map((t) => ({ truth: rendered.truth[t.seq - 1] ?? [], tracked: t.faces }));
       const metrics = motMetrics(frames);
@@ -474,6 +486,15 @@ try {
   const cost = {
     detectionMsPerFrame: detector.stats.ms / detector.stats.frames,
     trackingMsPerFrame: trackingCost.ms / trackingCost.frames,
+    identity: detector.identity
+      ? {
+          facesDetected: identityCost.faces,
+          facesDescribed: identityCost.described,
+          sharedDescribed: identityCost.described / Math.max(1, identityCost.faces),
+          msPerFace: identityCost.ms / Math.max(1, identityCost.described),
+          msPerFrame: identityCost.ms / Math.max(1, identityCost.frames),
+        }
+      : null,
   };
   if (!only && !detectionsCache && !process.env.TRACKING_CONFIG && !process.env.TRACKING_ONLY_NOW) {
     writeFileSync(
@@ -509,7 +530,11 @@ try {
       ];
     }),
     '',
-    `Tracking (appearance descriptors, cut signature, matching) costs ${cost.trackingMsPerFrame.toFixed(2)} ms per frame against ${cost.detectionMsPerFrame.toFixed(0)} ms for detection. Measured on ${machine()}, ${new Date().toISOString().slice(0, 10)}; \`npm run bench:tracking\`, results in \`bench/results/tracking.json\`.`,
+    `Tracking (appearance descriptors, cut signature, matching) costs ${cost.trackingMsPerFrame.toFixed(2)} ms per frame against ${cost.detectionMsPerFrame.toFixed(0)} ms for detection. ` +
+      (cost.identity
+        ? `The identity model (face recognition net, current tracker only) described ${cost.identity.facesDescribed} of ${cost.identity.facesDetected} detected faces (${pct(cost.identity.sharedDescribed)}: only those near another face or track, or matchable on appearance alone) at ${cost.identity.msPerFace.toFixed(1)} ms per face described, ${cost.identity.msPerFrame.toFixed(1)} ms per frame on average (one batched run per frame, on its inference thread). `
+        : 'The pack has no identity model: the cheap descriptor alone. ') +
+      `Measured on ${machine()}, ${new Date().toISOString().slice(0, 10)}; \`npm run bench:tracking\`, results in \`bench/results/tracking.json\`.`,
   ];
   if (!only && !detectionsCache && !process.env.TRACKING_CONFIG && !process.env.TRACKING_ONLY_NOW)
     updateReadme('tracking', lines.join('\n'));

@@ -46,7 +46,7 @@ describe('tracking real footage at the pipeline’s sampling', () => {
   ];
   for (const { file, people } of scenes) {
     it(`gives at most ${people + 1} tracks on ${file} (${people} people)`, async () => {
-      const tracked = await trackSampledFile(await sampleFile(sharedData(`scenes/${file}`), file), detector);
+      const tracked = await trackSampledFile(await sampleFile(sharedData(`scenes/${file}`), file), detector, {}, detector.identity);
       const ids = trackIds(tracked);
       assert.ok(ids.length >= 1, `${file}: no face tracked at all`);
       assert.ok(
@@ -77,7 +77,7 @@ describe('tracking real footage at the pipeline’s sampling', () => {
     // The first clip's frames, re-timed from 29.97 to 25 fps: the cut comes right after them.
     const firstClipFrames = Math.round((videoInfo(sharedData('labelled/cremad_1001_DFA_happy.flv')).frames * 25) / (30000 / 1001));
 
-    const tracked = await trackSampledFile(await sampleFile(clip, 'cut'), detector);
+    const tracked = await trackSampledFile(await sampleFile(clip, 'cut'), detector, {}, detector.identity);
     const beforeCut = tracked.filter((f) => f.seq <= firstClipFrames - 2);
     const afterCut = tracked.filter((f) => f.seq > firstClipFrames + 2);
     const firstAfterCut = tracked.find((f) => f.seq > firstClipFrames)!;

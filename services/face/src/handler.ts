@@ -21,6 +21,7 @@ import {
   resize,
   type CropSettings,
   type Detection,
+  type FaceIdentityModel,
   type RgbImage,
 } from '@emostream/vision';
 import { assertFrameWithinLimit, DEFAULT_MAX_FRAME_PIXELS } from './frame-limits.js';
@@ -64,6 +65,11 @@ export interface CropSpec {
 
 export interface FaceStageOptions {
   detector: FaceDetector;
+  /**
+   * The pack's identity model (a face recognition net): faces the tracker could confuse get its
+   * descriptor (`identityWanted`). Without it the tracker tells people apart by its cheap descriptor.
+   */
+  identity?: Pick<FaceIdentityModel, 'describe'>;
   crops: CropSpec;
   tracker: FaceTrackerConfig;
   /** Faces narrower than this (source frame pixels) are ignored. */
@@ -142,13 +148,21 @@ export function faceStage(options: FaceStageOptions): StageDefinition<typeof top
     const toSource = { x: (ref.sourceWidth || frame.width) / frame.width, y: (ref.sourceHeight || frame.height) / frame.height };
     const inSource = detected.map((box) => scaleBox(box, toSource.x, toSource.y));
     const kept = inSource.map((_, i) => i).filter((i) => inSource[i]!.width >= options.minFaceSize);
+    const identities = await identitiesOf(
+      input.key,
+      ref.seq,
+      frame,
+      kept.map((i) => inSource[i]!),
+      kept.map((i) => detected[i]!),
+    );
     const { tracks, ended } = tracked(() =>
       trackers.update(
         input.key,
-        kept.map((i) => ({
+        kept.map((i, k) => ({
           box: boxOnly(inSource[i]!),
           score: detected[i]!.score,
           appearance: appearanceOf(frame, boxOnly(detected[i]!)),
+          ...(identities[k] ? { identity: identities[k] } : {}),
         })),
         ref.seq,
         // Only the scenery outside the faces tells a cut: a face coming up to the camera is none.
@@ -177,6 +191,31 @@ export function faceStage(options: FaceStageOptions): StageDefinition<typeof top
       context.emit(topics.faces, makeMessage(topics.faces, { ref, faces, endedTrackIds: [...ended] })),
       ...savedState(input, context),
     ];
+  };
+
+  /**
+   * The identity descriptors of the faces whose tracking they would decide (`identityWanted`, on the
+   * boxes in source pixels as the tracker sees them), read from the frame as received; one model run
+   * for them all. Undefined for the rest, and for every face without an identity model.
+   */
+  const identitiesOf = async (
+    streamId: string,
+    seq: number,
+    frame: RgbImage,
+    inSource: readonly ScoredBox[],
+    inFrame: readonly ScoredBox[],
+  ): Promise<(Float32Array | undefined)[]> => {
+    const wanted = options.identity ? trackers.identityWanted(streamId, inSource.map(boxOnly), seq) : [];
+    const asked = inFrame.flatMap((box, k) => (wanted[k] ? [k] : []));
+    const identities: (Float32Array | undefined)[] = inFrame.map(() => undefined);
+    if (asked.length === 0) return identities;
+    const described = await options.identity!.describe(
+      frame,
+      asked.map((k) => boxOnly(inFrame[k]!)),
+    );
+    asked.forEach((k, j) => (identities[k] = described[j]));
+    options.metrics?.identityDescriptors.inc(asked.length);
+    return identities;
   };
 
   /** Counts what became of each detected face: a crop, or a drop with its reason. */

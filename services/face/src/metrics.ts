@@ -21,6 +21,7 @@ export class FaceMetrics {
   readonly detections: Counter;
   readonly faces: Counter;
   readonly dropped: Counter<'reason'>;
+  readonly identityDescriptors: Counter;
 
   constructor(registry: Registry) {
     this.detections = new Counter({
@@ -39,6 +40,11 @@ export class FaceMetrics {
         .map(([reason, meaning]) => `${reason} (${meaning})`)
         .join(', ')}.`,
       labelNames: ['reason'],
+      registers: [registry],
+    });
+    this.identityDescriptors = new Counter({
+      name: 'emostream_face_identity_descriptors_total',
+      help: "Faces given an identity descriptor (the pack's face recognition net): only those the tracker could confuse.",
       registers: [registry],
     });
     // Every reason is exported from the start (at 0): a dashboard sees the series before the first drop.

@@ -1,5 +1,5 @@
 import type { StageDefinition, topics } from '@emostream/shared';
-import { openPackFaceDetector, resolvePackDir, sessionOptionsOf, type SessionConfig } from '@emostream/vision';
+import { openPackFaceDetector, openPackIdentity, resolvePackDir, sessionOptionsOf, type SessionConfig } from '@emostream/vision';
 import type { Registry } from 'prom-client';
 import type { FaceConfig } from './config.js';
 import { faceStage, type FrameFaceAccount } from './handler.js';
@@ -28,12 +28,17 @@ export async function buildStage(
   deps: FaceStageDeps,
 ): Promise<StageDefinition<typeof topics.frames.schema>> {
   const { model, face, runtime } = config;
-  const detector = await openPackFaceDetector(resolvePackDir(face.detectorPack, model.modelsDir), deps.session ?? sessionOptionsOf(model), {
+  const detectorPack = resolvePackDir(face.detectorPack, model.modelsDir);
+  const detector = await openPackFaceDetector(detectorPack, deps.session ?? sessionOptionsOf(model), {
     minFaceSize: face.minFaceSize,
   });
+  // The detector pack's identity model, where it has one (the default pack does): the tracker's
+  // descriptor for faces it could confuse. A pack without one tracks on the cheap descriptor alone.
+  const identity = await openPackIdentity(detectorPack, deps.session ?? sessionOptionsOf(model));
   const crops = await packCropSpec(resolvePackDir(model.pack, model.modelsDir), face.cropEncoding, face.jpegQuality);
   return faceStage({
     detector,
+    ...(identity ? { identity } : {}),
     crops,
     tracker: config.tracker,
     minFaceSize: face.minFaceSize,

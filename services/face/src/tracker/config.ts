@@ -115,6 +115,36 @@ export const faceTrackerConfigSchema = z
       .describe(
         'Least appearance similarity (cosine) for a track that missed the last frame(s) to take back a face it neither overlaps nor resembles by appearanceGate, when it is the live track that face looks most like and the face is within maxJump face widths per missed frame of where it was last seen: a person hidden for a few frames keeps the id.',
       ),
+    identityGate: z.coerce
+      .number()
+      .min(-1)
+      .max(1)
+      .default(0.95)
+      .describe(
+        "appearanceGate for a face and track that both have an identity descriptor (the pack's identity model, face-api's face recognition net). Its cosine scale is its own: on the bench's crowd scenes (faces of 58–72 px) one person across frames is 0.91–0.99 alike (1st percentile 0.91–0.95), two people near each other 0.87–0.97 (median 0.90).",
+      ),
+    identityVeto: z.coerce
+      .number()
+      .min(-1)
+      .max(1)
+      .default(0.85)
+      .describe(
+        'appearanceVeto on the identity descriptor: a track never takes a face this unlike it (cosine below; below what one person scores across frames).',
+      ),
+    identitySwapMargin: z.coerce
+      .number()
+      .min(0)
+      .max(2)
+      .default(0.02)
+      .describe(
+        'swapMargin on the identity descriptor: a face clearly more like another live track near it than like this one (by more than this) is that other person.',
+      ),
+    identityReidGate: z.coerce
+      .number()
+      .min(-1)
+      .max(1)
+      .default(0.94)
+      .describe('reidGate on the identity descriptor: least cosine for a missing track to take back a face on identity.'),
     reidMaxJump: z.coerce
       .number()
       .gt(0)

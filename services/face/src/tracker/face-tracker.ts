@@ -10,6 +10,11 @@ export interface Detection {
   readonly score: number;
   /** The face's appearance descriptor (`appearanceOf`), unit length; without it a detection matches on overlap only. */
   readonly appearance?: ArrayLike<number>;
+  /**
+   * The face's identity descriptor (the pack's identity model), unit length, where the caller computed
+   * one (`identityWanted`): where a track has one too, it decides instead of `appearance`.
+   */
+  readonly identity?: ArrayLike<number>;
 }
 
 /** A confirmed track matched in this frame. */
@@ -48,6 +53,8 @@ interface TrackSnapshot {
   readonly hits: number;
   readonly misses: number;
   readonly appearance: readonly number[] | null;
+  /** Absent in snapshots from before identity descriptors. */
+  readonly identity?: readonly number[] | null;
 }
 
 interface Track {
@@ -63,6 +70,8 @@ interface Track {
   misses: number;
   /** Running appearance (blend of the matched faces' descriptors); undefined until one came with a descriptor. */
   appearance: Float32Array | undefined;
+  /** Running identity descriptor, the same way; undefined until a matched face came with one. */
+  identity: Float32Array | undefined;
 }
 
 /** A track's position, motion and counters, copied (shared by a live track and its snapshot). */
@@ -107,9 +116,9 @@ export class FaceTracker {
    * there by now (within reidMaxJump face widths per frame since each was seen): re-identification's
    * test (set at the start of `update`).
    */
-  #likeness = new Map<number, Likeness>();
+  #likeness = noLikeness();
   /** The same among the tracks within reidMaxJump face widths, however long missing: the swap veto's rivals. */
-  #rivals = new Map<number, Likeness>();
+  #rivals = noLikeness();
 
   constructor(config: FaceTrackerConfig) {
     if (config.lowThreshold > config.highThreshold) throw new RangeError('lowThreshold must not be above highThreshold');
@@ -125,6 +134,7 @@ export class FaceTracker {
       ...copyMotion(t),
       trackId: t.trackId ?? undefined,
       appearance: t.appearance ? Float32Array.from(t.appearance) : undefined,
+      identity: t.identity ? Float32Array.from(t.identity) : undefined,
     }));
     return tracker;
   }
@@ -137,6 +147,7 @@ export class FaceTracker {
         ...copyMotion(t),
         trackId: t.trackId ?? null,
         appearance: t.appearance ? Array.from(t.appearance) : null,
+        identity: t.identity ? Array.from(t.identity) : null,
       })),
     };
   }
@@ -155,8 +166,8 @@ export class FaceTracker {
     const tentative = this.#tracks.filter((track) => track.trackId === undefined);
     const matched = new Map<Track, number>(); // track → detection index
     const alike = this.#config.appearanceWeight > 0 ? this.#lookAlikes(confirmed, detections, frameSeq) : undefined;
-    this.#likeness = alike?.likeness ?? new Map<number, Likeness>();
-    this.#rivals = alike?.rivals ?? new Map<number, Likeness>();
+    this.#likeness = alike?.likeness ?? noLikeness();
+    this.#rivals = alike?.rivals ?? noLikeness();
 
     // 1. High detections against every confirmed track, on overlap and appearance.
     const first = this.#matchFused(confirmed, high, detections, frameSeq, matched);
@@ -206,6 +217,7 @@ export class FaceTracker {
         hits: 0,
         misses: 0,
         appearance: undefined,
+        identity: undefined,
       };
       matched.set(track, index);
       return track;
@@ -254,6 +266,38 @@ export class FaceTracker {
     return this.#tracks.flatMap((track) => (track.trackId === undefined ? [] : [track.trackId])).sort((a, b) => a - b);
   }
 
+  /**
+   * Which of the next frame's faces (their boxes, for frame `frameSeq`) an identity descriptor would
+   * decide something for, so the caller computes it (a face recognition net run) only for those:
+   * - a face within reidMaxJump face widths of another face: two people near each other, who may
+   *   cross or hide one another (described before they touch, so their tracks know them by then);
+   * - a face that two or more confirmed tracks could take (within reidMaxJump face widths per frame
+   *   since each was seen): the swap veto and re-identification choose between them;
+   * - a face no confirmed track overlaps (at its prediction or last box, matchIou) while one is within
+   *   maxJump face widths per frame: only appearance can match it (a jump, a return after a miss).
+   * A lone face that its own track overlaps needs none: overlap decides.
+   */
+  identityWanted(boxes: readonly FaceBox[], frameSeq: number): boolean[] {
+    const { reidMaxJump, maxJump, matchIou } = this.#config;
+    const confirmed = this.#tracks.filter((track) => track.trackId !== undefined);
+    const places = confirmed.map((track) => ({ track, predicted: this.#predict(track, frameSeq) }));
+    return boxes.map((box, i) => {
+      const to = centre(box);
+      const within = (from: FaceBox, widths: number) => distance(centre(from), to) <= widths * Math.sqrt(from.width * box.width);
+      if (boxes.some((other, j) => j !== i && within(other, reidMaxJump))) return true;
+      const steps = (track: Track) => track.misses + 1;
+      const near = places.filter(
+        ({ track, predicted }) => within(track.box, reidMaxJump * steps(track)) || within(predicted, reidMaxJump * steps(track)),
+      );
+      if (near.length >= 2) return true;
+      const overlapped = places.some(({ track, predicted }) => iou(predicted, box) >= matchIou || iou(track.box, box) >= matchIou);
+      return (
+        !overlapped &&
+        places.some(({ track, predicted }) => within(track.box, maxJump * steps(track)) || within(predicted, maxJump * steps(track)))
+      );
+    });
+  }
+
   /** Matches `tracks` to the detections at `candidates` on the fused overlap/appearance cost. */
   #matchFused(
     tracks: readonly Track[],
@@ -262,7 +306,7 @@ export class FaceTracker {
     frameSeq: number,
     matched: Map<Track, number>,
   ): { tracks: Track[]; detections: number[] } {
-    const { appearanceWeight, appearanceGate, appearanceVeto, matchIou, maxJump, maxScaleChange } = this.#config;
+    const { appearanceWeight, matchIou, maxJump, maxScaleChange } = this.#config;
     if (appearanceWeight === 0) {
       return this.#matchOnOverlap(tracks, candidates, detections, (track) => this.#predict(track, frameSeq), matchIou, matched);
     }
@@ -272,13 +316,15 @@ export class FaceTracker {
       return candidates.map((index): number | undefined => {
         const detection = detections[index]!;
         const overlap = iou(predicted, detection.box);
-        const similarity = track.appearance && detection.appearance ? cosine(track.appearance, detection.appearance) : undefined;
-        if (similarity === undefined) return overlap >= matchIou ? 1 - overlap : undefined;
-        if (similarity < appearanceVeto || this.#swapVetoed(track, index, similarity)) return undefined;
+        const alike = this.#alike(track, detection);
+        if (alike === undefined) return overlap >= matchIou ? 1 - overlap : undefined;
+        const { similarity } = alike;
+        const limits = this.#limits(alike.kind);
+        if (similarity < limits.veto || this.#swapVetoed(track, index, alike)) return undefined;
         const scale = detection.box.width / predicted.width;
         const jump = distance(centre(predicted), centre(detection.box)) / Math.sqrt(predicted.width * detection.box.width);
         const nearEnough = jump <= maxJump * steps && scale <= maxScaleChange && scale >= 1 / maxScaleChange;
-        if (overlap < matchIou && !(similarity >= appearanceGate && nearEnough)) return undefined;
+        if (overlap < matchIou && !(similarity >= limits.gate && nearEnough)) return undefined;
         // Lower is better: unlike faces and far-off ones cost more.
         return (1 - appearanceWeight) * (1 - overlap) + appearanceWeight * (1 - similarity);
       });
@@ -300,7 +346,7 @@ export class FaceTracker {
     minIou: number,
     matched: Map<Track, number>,
   ): { tracks: Track[]; detections: number[] } {
-    const { appearanceWeight, appearanceVeto } = this.#config;
+    const { appearanceWeight } = this.#config;
     const cost = tracks.map((track) => {
       const box = boxOf(track);
       return candidates.map((index): number | undefined => {
@@ -309,10 +355,8 @@ export class FaceTracker {
         if (overlap < minIou) return undefined;
         // The vetoes hold in every round: a face very unlike a track, or clearly more like another
         // live track, is another person.
-        if (appearanceWeight > 0 && track.appearance && detection.appearance) {
-          const similarity = cosine(track.appearance, detection.appearance);
-          if (similarity < appearanceVeto || this.#swapVetoed(track, index, similarity)) return undefined;
-        }
+        const alike = appearanceWeight > 0 ? this.#alike(track, detection) : undefined;
+        if (alike && (alike.similarity < this.#limits(alike.kind).veto || this.#swapVetoed(track, index, alike))) return undefined;
         return 1 - overlap;
       });
     });
@@ -332,17 +376,18 @@ export class FaceTracker {
    * Returns the ids ended.
    */
   #mergeDuplicates(confirmed: readonly Track[], detections: readonly Detection[], matched: Map<Track, number>): number[] {
-    const { duplicateOverlap, reidGate } = this.#config;
+    const { duplicateOverlap } = this.#config;
     const ended: number[] = [];
     const merged = new Set<Track>();
     for (const idle of confirmed) {
-      if (merged.has(idle) || matched.has(idle) || !idle.appearance || idle.trackId === undefined) continue;
+      if (merged.has(idle) || matched.has(idle) || idle.trackId === undefined) continue;
       for (const [holder, index] of matched) {
         const detection = detections[index]!;
-        if (holder === idle || holder.trackId === undefined || !detection.appearance) continue;
-        const similarity = cosine(idle.appearance, detection.appearance);
-        if (overlapOfSmaller(idle.box, detection.box) < duplicateOverlap || similarity < reidGate) continue;
-        if (this.#swapVetoed(idle, index, similarity)) continue; // the face is clearly another live track's
+        if (holder === idle || holder.trackId === undefined) continue;
+        const alike = this.#alike(idle, detection);
+        if (!alike || overlapOfSmaller(idle.box, detection.box) < duplicateOverlap || alike.similarity < this.#limits(alike.kind).reidGate)
+          continue;
+        if (this.#swapVetoed(idle, index, alike)) continue; // the face is clearly another live track's
         const [older, younger] = idle.trackId < holder.trackId ? [idle, holder] : [holder, idle];
         if (older === idle) {
           matched.delete(holder);
@@ -362,9 +407,27 @@ export class FaceTracker {
    * by more than swapMargin: then it is that other person, and `track` taking it would move an id
    * from one person to another (two faces crossing, one of them hidden for the moment).
    */
-  #swapVetoed(track: Track, index: number, similarity: number): boolean {
-    const best = this.#rivals.get(index);
-    return best !== undefined && best.track !== track && best.similarity - similarity > this.#config.swapMargin;
+  #swapVetoed(track: Track, index: number, alike: Alike): boolean {
+    const best = this.#rivals[alike.kind].get(index);
+    return best !== undefined && best.track !== track && best.similarity - alike.similarity > this.#limits(alike.kind).swapMargin;
+  }
+
+  /**
+   * How alike a track and a face are, on the best descriptor both have: the identity descriptor
+   * (a face recognition net) where both have one, else the cheap appearance descriptor.
+   */
+  #alike(track: Track, detection: Detection): Alike | undefined {
+    if (track.identity && detection.identity) return { similarity: cosine(track.identity, detection.identity), kind: 'identity' };
+    if (track.appearance && detection.appearance) return { similarity: cosine(track.appearance, detection.appearance), kind: 'appearance' };
+    return undefined;
+  }
+
+  /** The thresholds on one descriptor's cosine scale. */
+  #limits(kind: DescriptorKind): { gate: number; veto: number; swapMargin: number; reidGate: number } {
+    const c = this.#config;
+    return kind === 'identity'
+      ? { gate: c.identityGate, veto: c.identityVeto, swapMargin: c.identitySwapMargin, reidGate: c.identityReidGate }
+      : { gate: c.appearanceGate, veto: c.appearanceVeto, swapMargin: c.swapMargin, reidGate: c.reidGate };
   }
 
   /**
@@ -382,14 +445,16 @@ export class FaceTracker {
     frameSeq: number,
     matched: Map<Track, number>,
   ): number[] {
-    const { reidGate, reidMaxJump: maxJump, maxScaleChange } = this.#config;
+    const { reidMaxJump: maxJump, maxScaleChange } = this.#config;
     const cost = tracks.map((track) => {
       const predicted = this.#predict(track, frameSeq);
       const steps = track.misses + 1;
       return candidates.map((index): number | undefined => {
         const detection = detections[index]!;
-        const best = this.#likeness.get(index);
-        if (!best || best.track !== track || best.similarity < reidGate) return undefined;
+        const alike = this.#alike(track, detection);
+        if (!alike) return undefined;
+        const best = this.#likeness[alike.kind].get(index);
+        if (!best || best.track !== track || best.similarity < this.#limits(alike.kind).reidGate) return undefined;
         const scale = detection.box.width / track.box.width;
         if (scale > maxScaleChange || scale < 1 / maxScaleChange) return undefined;
         const reach = maxJump * steps * Math.sqrt(track.box.width * detection.box.width);
@@ -416,24 +481,31 @@ export class FaceTracker {
     tracks: readonly Track[],
     detections: readonly Detection[],
     frameSeq: number,
-  ): { likeness: Map<number, Likeness>; rivals: Map<number, Likeness> } {
-    const likeness = new Map<number, Likeness>();
-    const rivals = new Map<number, Likeness>();
+  ): { likeness: LikenessByKind; rivals: LikenessByKind } {
+    const likeness = noLikeness();
+    const rivals = noLikeness();
     const keepBest = (into: Map<number, Likeness>, index: number, candidate: Likeness) => {
       if (candidate.similarity > (into.get(index)?.similarity ?? -Infinity)) into.set(index, candidate);
     };
     const places = tracks.map((track) => ({ track, last: centre(track.box), predicted: centre(this.#predict(track, frameSeq)) }));
     detections.forEach((detection, index) => {
-      if (!detection.appearance) return;
+      if (!detection.appearance && !detection.identity) return;
       const to = centre(detection.box);
       for (const { track, last, predicted } of places) {
-        if (!track.appearance) continue;
         const oneFrameReach = this.#config.reidMaxJump * Math.sqrt(track.box.width * detection.box.width);
         const away = Math.min(distance(last, to), distance(predicted, to));
         if (away > oneFrameReach * (track.misses + 1)) continue;
-        const candidate = { track, similarity: cosine(track.appearance, detection.appearance) };
-        keepBest(likeness, index, candidate);
-        if (away <= oneFrameReach) keepBest(rivals, index, candidate);
+        // Each descriptor the two both have, on its own scale.
+        const kinds: [DescriptorKind, ArrayLike<number> | undefined, ArrayLike<number> | undefined][] = [
+          ['appearance', track.appearance, detection.appearance],
+          ['identity', track.identity, detection.identity],
+        ];
+        for (const [kind, ofTrack, ofFace] of kinds) {
+          if (!ofTrack || !ofFace) continue;
+          const candidate = { track, similarity: cosine(ofTrack, ofFace) };
+          keepBest(likeness[kind], index, candidate);
+          if (away <= oneFrameReach) keepBest(rivals[kind], index, candidate);
+        }
       }
     });
     return { likeness, rivals };
@@ -460,6 +532,11 @@ export class FaceTracker {
         ? blendAppearance(track.appearance, detection.appearance, APPEARANCE_MEMORY)
         : Float32Array.from(detection.appearance);
     }
+    if (detection.identity && (clear || !track.identity)) {
+      track.identity = track.identity
+        ? blendAppearance(track.identity, detection.identity, APPEARANCE_MEMORY)
+        : Float32Array.from(detection.identity);
+    }
     track.box = detection.box;
     track.score = detection.score;
     track.lastSeq = frameSeq;
@@ -472,6 +549,22 @@ export class FaceTracker {
 interface Likeness {
   readonly track: Track;
   readonly similarity: number;
+}
+
+/** The two descriptors: the cheap one every face has, and the identity model's where it was computed. */
+type DescriptorKind = 'appearance' | 'identity';
+
+/** A track and a face compared on one descriptor. */
+interface Alike {
+  readonly similarity: number;
+  readonly kind: DescriptorKind;
+}
+
+/** Per descriptor, each detection's best look-alike (a cosine on one scale is never weighed against the other's). */
+type LikenessByKind = Record<DescriptorKind, Map<number, Likeness>>;
+
+function noLikeness(): LikenessByKind {
+  return { appearance: new Map(), identity: new Map() };
 }
 
 /** Intersection over the smaller box's area: 1 when one box lies inside the other. */

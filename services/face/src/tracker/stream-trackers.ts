@@ -1,4 +1,5 @@
 import { sceneChange, type FrameSignature } from '@emostream/vision';
+import type { FaceBox } from './box.js';
 import type { FaceTrackerConfig } from './config.js';
 import { FaceTracker, type Detection, type FaceTrackerSnapshot, type TrackerUpdate } from './face-tracker.js';
 
@@ -84,6 +85,17 @@ export class StreamTrackers {
     if (signature) stream.signature = signature;
     this.#remember(stream, frameSeq);
     return { ...update, sceneCut };
+  }
+
+  /**
+   * Which faces of the stream's frame `frameSeq` need an identity descriptor (FaceTracker.identityWanted),
+   * judged on the stream's tracks as they stand (a redelivered frame's rewind is not replayed for
+   * this: at worst a descriptor too many or too few for that frame). A new stream has no tracks.
+   */
+  identityWanted(streamId: string, boxes: readonly FaceBox[], frameSeq: number): boolean[] {
+    const stream = this.#streams.get(streamId);
+    if (!stream || stream.ended) return new FaceTracker(this.#config).identityWanted(boxes, frameSeq);
+    return stream.tracker.identityWanted(boxes, frameSeq);
   }
 
   /**
