@@ -430,8 +430,9 @@ try {
     const recall = await detectionRecall(sampled, rendered.truth, detector);
     // TRACKING_ONLY_NOW=1 skips the trackers of before (while tuning).
     for (const [tracker, config] of Object.entries(TRACKERS).filter(([name]) => !process.env.TRACKING_ONLY_NOW || name === NOW)) {
-      // The trackers of before had no identity model; the current one has the pack's, as the stage does.
-      const identity = tracker === NOW ? detector.identity : undefined;
+      // The trackers of before had no identity model; the current one has the pack's, as the stage does
+      // (TRACKING_NO_IDENTITY=1: without it, as with a pack that has none).
+      const identity = tracker === NOW && !process.env.TRACKING_NO_IDENTITY ? detector.identity : undefined;
       const before = identity ? { ...identity.stats } : undefined;
       const tracked = await trackSampledFile(sampled, detector, config, identity);
       if (identity && before) {
@@ -496,7 +497,7 @@ try {
         }
       : null,
   };
-  if (!only && !detectionsCache && !process.env.TRACKING_CONFIG && !process.env.TRACKING_ONLY_NOW) {
+  if (!only && !detectionsCache && !process.env.TRACKING_CONFIG && !process.env.TRACKING_ONLY_NOW && !process.env.TRACKING_NO_IDENTITY) {
     writeFileSync(
       resultsPath('tracking.json'),
       `${JSON.stringify({ machine: machine(), date: new Date().toISOString(), sampling: '25 fps videos, every 5th frame (5 frames/s)', minIou: 0.5, cost, totals, scenes: results }, null, 2)}\n`,
@@ -536,7 +537,7 @@ try {
         : 'The pack has no identity model: the cheap descriptor alone. ') +
       `Measured on ${machine()}, ${new Date().toISOString().slice(0, 10)}; \`npm run bench:tracking\`, results in \`bench/results/tracking.json\`.`,
   ];
-  if (!only && !detectionsCache && !process.env.TRACKING_CONFIG && !process.env.TRACKING_ONLY_NOW)
+  if (!only && !detectionsCache && !process.env.TRACKING_CONFIG && !process.env.TRACKING_ONLY_NOW && !process.env.TRACKING_NO_IDENTITY)
     updateReadme('tracking', lines.join('\n'));
   console.log(lines.join('\n'));
 } finally {
