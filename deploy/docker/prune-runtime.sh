@@ -13,6 +13,10 @@ test -f "$ort/$keep/onnxruntime_binding.node"
 # The weights the default pack is built from (@vladmandic/face-api and human, ~66 MB): the pack is
 # already built in /app/models. Building packs from them (`npm run models`) is a development job.
 rm -rf node_modules/@vladmandic
+# h5wasm (~15 MB), read only by `emo models import` of the authors' Keras .h5 files: importing a pack is
+# a development job too (the PyTorch .pt import needs nothing extra and still works here); the import
+# says so if asked in the image.
+rm -rf node_modules/h5wasm
 # sharp's WebAssembly fallback (the native linux binary is there) and the TypeScript runner: the
 # image runs the compiled JS (cli/bin/emo.mjs uses tsx only when sources changed after the build,
 # which a read-only image cannot see).

@@ -37,12 +37,26 @@ export interface KerasWeightsFile {
 type H5Module = typeof import('h5wasm/node');
 let h5: Promise<H5Module> | undefined;
 
-/** h5wasm's node build reads the host filesystem directly (NODERAWFS). */
+/**
+ * h5wasm's node build reads the host filesystem directly (NODERAWFS). The runtime image leaves it out
+ * (deploy/docker/prune-runtime.sh: importing the authors' Keras files is a development job), so its
+ * absence is said plainly.
+ */
 async function h5wasm(): Promise<H5Module> {
-  h5 ??= import('h5wasm/node').then(async (m) => {
-    await m.ready;
-    return m;
-  });
+  h5 ??= import('h5wasm/node').then(
+    async (m) => {
+      await m.ready;
+      return m;
+    },
+    (error: unknown) => {
+      if ((error as { code?: string }).code !== 'ERR_MODULE_NOT_FOUND') throw error;
+      throw new Error(
+        'reading Keras .h5 files needs h5wasm, which this installation leaves out (the runtime image does): ' +
+          'import the pack where the project is installed with `npm ci` (or use the PyTorch .pt files), then copy the pack folder over',
+        { cause: error },
+      );
+    },
+  );
   return h5;
 }
 
