@@ -30,6 +30,47 @@ function run(tracker: FaceTracker, frames: Detection[][], firstSeq = 1): Tracker
 }
 
 describe('FaceTracker', () => {
+  it('asks for identity descriptors where they decide: people side by side once, walkers near others on every frame', () => {
+    const tracker = new FaceTracker(config());
+    // Unit descriptors, one per person (what the identity model would give them).
+    const person = (i: number) => Float32Array.from({ length: 4 }, (_, k) => (k === i ? 1 : 0));
+    const described = (detections: Detection[], seq: number) =>
+      tracker.identityWanted(
+        detections.map((d) => d.box),
+        seq,
+      );
+    const withIdentity = (detections: Detection[], wanted: boolean[]) =>
+      detections.map((d, i) => (wanted[i] ? { ...d, identity: person(i) } : d));
+    // Two people standing side by side, 1.2 face widths apart: both described until their tracks know them.
+    const still = [face(100), face(220)];
+    const asked: boolean[][] = [];
+    for (let seq = 1; seq <= 6; seq++) {
+      const wanted = described(still, seq);
+      asked.push(wanted);
+      tracker.update(withIdentity(still, wanted), seq);
+    }
+    assert.deepEqual(asked.slice(0, 2), [
+      [true, true],
+      [true, true],
+    ]);
+    assert.deepEqual(
+      asked.slice(3),
+      [
+        [false, false],
+        [false, false],
+        [false, false],
+      ],
+      'standing still, each overlapped by its own described track: no descriptor needed',
+    );
+    // The second walks up to the first: both described again while they are near, every frame.
+    for (let seq = 7; seq <= 9; seq++) {
+      const walking = [face(100), face(220 - 30 * (seq - 6))];
+      const wanted = described(walking, seq);
+      assert.deepEqual(wanted, [true, true], `frame ${seq}: a walker near another face`);
+      tracker.update(withIdentity(walking, wanted), seq);
+    }
+  });
+
   it('keeps one id for a face moving steadily across the frame', () => {
     const tracker = new FaceTracker(config());
     const updates = run(

@@ -17,6 +17,9 @@ export interface Detection {
   readonly identity?: ArrayLike<number>;
 }
 
+/** Largest move, in face widths since it was last seen, of a track that counts as standing still (identityWanted). */
+const STILL = 0.05;
+
 /** A confirmed track matched in this frame. */
 export interface TrackedFace {
   /** Stable id within the stream, from 1, never reused. */
@@ -275,13 +278,32 @@ export class FaceTracker {
    *   since each was seen): the swap veto and re-identification choose between them;
    * - a face no confirmed track overlaps (at its prediction or last box, matchIou) while one is within
    *   maxJump face widths per frame: only appearance can match it (a jump, a return after a miss).
-   * A lone face that its own track overlaps needs none: overlap decides.
+   * A lone face that its own track overlaps needs none: overlap decides. Nor does a settled face: one
+   * confirmed track, seen in the last frame, standing still (moved under STILL of its width since)
+   * and already described, overlaps it, and nothing else touches it (no other face, no other track's
+   * box or prediction): people standing side by side, as in a group photo, are described once, not on
+   * every frame, until someone comes close. (Walkers are described on every frame near others: with
+   * their running descriptors only refreshed at touching distance, crowd-swap's switches went 1 → 6.)
    */
   identityWanted(boxes: readonly FaceBox[], frameSeq: number): boolean[] {
     const { reidMaxJump, maxJump, matchIou } = this.#config;
     const confirmed = this.#tracks.filter((track) => track.trackId !== undefined);
     const places = confirmed.map((track) => ({ track, predicted: this.#predict(track, frameSeq) }));
+    const touches = (a: FaceBox, b: FaceBox) => iou(a, b) > 0;
+    const settled = (box: FaceBox, i: number) => {
+      const touching = places.filter(({ track, predicted }) => touches(predicted, box) || touches(track.box, box));
+      const [own] = touching;
+      return (
+        touching.length === 1 &&
+        own!.track.identity !== undefined &&
+        own!.track.misses === 0 &&
+        Math.hypot(own!.track.velocity.x, own!.track.velocity.y) * (frameSeq - own!.track.lastSeq) <= STILL * own!.track.box.width &&
+        Math.max(iou(own!.predicted, box), iou(own!.track.box, box)) >= matchIou &&
+        !boxes.some((other, j) => j !== i && touches(other, box))
+      );
+    };
     return boxes.map((box, i) => {
+      if (settled(box, i)) return false;
       const to = centre(box);
       const within = (from: FaceBox, widths: number) => distance(centre(from), to) <= widths * Math.sqrt(from.width * box.width);
       if (boxes.some((other, j) => j !== i && within(other, reidMaxJump))) return true;
