@@ -149,16 +149,18 @@ export const QuantizationSchema = z
   .strict();
 export type Quantization = z.infer<typeof QuantizationSchema>;
 
+/** How a detector box becomes a model's crop (the backbone's, the identity model's). */
+const CropSchema = z
+  .object({
+    expand: z.number().positive().default(1).describe('Box width and height are multiplied by this around its centre (1 = as detected)'),
+    square: z.boolean().default(false).describe('Grow the shorter side to make the crop square before resizing'),
+  })
+  .strict();
+
 const BackboneSchema = ModelFileSchema.extend({
   input: ImageInputSchema,
   preprocessing: ImagePreprocessingSchema,
-  crop: z
-    .object({
-      expand: z.number().positive().default(1).describe('Box width and height are multiplied by this around its centre (1 = as detected)'),
-      square: z.boolean().default(false).describe('Grow the shorter side to make the crop square before resizing'),
-    })
-    .strict()
-    .describe('How a detector box becomes the crop this backbone sees'),
+  crop: CropSchema.describe('How a detector box becomes the crop this backbone sees'),
   outputs: z
     .object({
       features: TensorSpecSchema.describe('Embedding fed to the temporal model, [N, F]'),
@@ -176,13 +178,7 @@ const BackboneSchema = ModelFileSchema.extend({
 const IdentitySchema = ModelFileSchema.extend({
   input: ImageInputSchema,
   preprocessing: ImagePreprocessingSchema,
-  crop: z
-    .object({
-      expand: z.number().positive().default(1).describe('Box width and height are multiplied by this around its centre (1 = as detected)'),
-      square: z.boolean().default(false).describe('Grow the shorter side to make the crop square before resizing'),
-    })
-    .strict()
-    .describe('How a detector box becomes the crop this model sees'),
+  crop: CropSchema.describe('How a detector box becomes the crop this model sees'),
   outputs: z.object({ descriptor: TensorSpecSchema.describe('The face descriptor, [N, D]; compared by cosine') }).strict(),
   licence: z.string().min(1).describe("Licence of this model's weights and code"),
 }).strict();
