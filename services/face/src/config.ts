@@ -22,7 +22,7 @@ export const faceConfigSchema = z
             .min(4)
             .default(DEFAULT_MIN_FACE_SIZE)
             .describe(
-              'Smallest face to find, in source pixels: detection sees the frame at the scale that brings a face this wide to its detector\'s smallest (whole, or in overlapping tiles when the frame is larger: smaller values cost more per frame, see the README\'s recall table; at least 4), and narrower faces are dropped (counted in emostream_face_dropped_total{reason="min_size"}).',
+              'Smallest face to find, in source pixels: detection sees the frame at the scale that brings a face this wide to its detector\'s smallest (the default mode: the whole frame in one RetinaFace pass at that scale; a tiled mode: in overlapping tiles; smaller values cost more per frame, see the README\'s recall table; at least 4), and narrower faces are dropped (counted in emostream_face_dropped_total{reason="min_size"}).',
             ),
         ),
         cropEncoding: fromEnv(
