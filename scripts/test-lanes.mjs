@@ -21,7 +21,7 @@
 // a job first needs it, while the jobs without one already run, and stopped at the end. A broker
 // that cannot start fails its queue's jobs with the reason: Kafka tests are never skipped.
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -36,9 +36,12 @@ function jobsOf(queue) {
   const commands = (queue.commands ?? []).map((argv) => ({ key: label(argv), isFile: false, argv }));
   // Longest first by the last run; a job not timed yet (new, or a fresh clone) counts by its source's
   // size, a rough stand-in, and a check first of all.
-  const weight = (job) =>
-    lastSeconds[job.key] ?? (job.isFile ? readFileSync(path.join(root, job.key)).length / 1000 : Number.POSITIVE_INFINITY);
-  return [...commands, ...files].sort((a, b) => weight(b) - weight(a));
+  const weight = (job) => lastSeconds[job.key] ?? (job.isFile ? statSync(path.join(root, job.key)).size / 1000 : Number.POSITIVE_INFINITY);
+  // Weighed once each, not in every comparison of the sort.
+  return [...commands, ...files]
+    .map((job) => ({ job, weight: weight(job) }))
+    .sort((a, b) => b.weight - a.weight)
+    .map(({ job }) => job);
 }
 
 const brokers = new Map(); // name → Promise of { env, stop }

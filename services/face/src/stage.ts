@@ -29,13 +29,15 @@ export async function buildStage(
 ): Promise<StageDefinition<typeof topics.frames.schema>> {
   const { model, face, runtime } = config;
   const detectorPack = resolvePackDir(face.detectorPack, model.modelsDir);
-  const detector = await openPackFaceDetector(detectorPack, deps.session ?? sessionOptionsOf(model), {
-    minFaceSize: face.minFaceSize,
-  });
-  // The detector pack's identity model, where it has one (the default pack does): the tracker's
-  // descriptor for faces it could confuse. A pack without one tracks on the cheap descriptor alone.
-  const identity = await openPackIdentity(detectorPack, deps.session ?? sessionOptionsOf(model));
-  const crops = await packCropSpec(resolvePackDir(model.pack, model.modelsDir), face.cropEncoding, face.jpegQuality);
+  const session = deps.session ?? sessionOptionsOf(model);
+  // Opened side by side: each model loads on its own thread, so start-up waits for the slowest, not
+  // the sum. The detector pack's identity model, where it has one (the default pack does), is the
+  // tracker's descriptor for faces it could confuse; a pack without one tracks on the cheap one alone.
+  const [detector, identity, crops] = await Promise.all([
+    openPackFaceDetector(detectorPack, session, { minFaceSize: face.minFaceSize }),
+    openPackIdentity(detectorPack, session),
+    packCropSpec(resolvePackDir(model.pack, model.modelsDir), face.cropEncoding, face.jpegQuality),
+  ]);
   return faceStage({
     detector,
     ...(identity ? { identity } : {}),
