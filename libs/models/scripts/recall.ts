@@ -17,20 +17,18 @@ import {
   sessionDetector,
   type Detection,
   type DetectorModel,
-  type FaceSizeTiling,
-  type FaceSizeWhole,
-  type BoxTransform,
+  type ModePass,
   type RgbImage,
   type TilingOptions,
 } from '@emostream/vision';
-import { buildDefaultPack, DEFAULT_MODE, RETINAFACE_FACE_SIZE_TILING, RETINAFACE_FACE_SIZE_WHOLE, RETINAFACE_TO_SSD_BOX, SMALL_FRAME_SIDE } from '../src/default-pack.js';
+import { buildDefaultPack, DEFAULT_MODE, RETINAFACE_FACE_SIZE_TILING, RETINAFACE_FACE_SIZE_WHOLE, RETINAFACE_TO_SSD_BOX, SMALL_FRAME_SIDE, COARSE_SIDE } from '../src/default-pack.js';
 import sharp from 'sharp';
 import { decodeImage, decodeVideo } from '../src/media.js';
 import { MEDIA_CASES, sampledFrames, VIDEO_STEP, type MediaCase } from './test-media.js';
 
 export interface Mode {
   name: string;
-  passes: { detector: string; minScore?: number; tiling?: TilingOptions; faceSizeTiling?: FaceSizeTiling; faceSizeWhole?: FaceSizeWhole; boxTransform?: BoxTransform; maxFrameSide?: number }[];
+  passes: (Omit<ModePass, 'model'> & { detector: string; minScore?: number })[];
 }
 
 /** BlazeFace also on a 3 × 2 grid of tiles overlapping by a quarter, keeping tile boxes > 0.75. */
@@ -103,7 +101,9 @@ export async function openDefaultDetectors(): Promise<Map<string, DetectorModel>
 export function detectWith(models: Map<string, DetectorModel>, mode: Mode, image: RgbImage): Promise<Detection[]> {
   const passes = mode.passes.map((p) => {
     const model = models.get(p.detector)!;
-    return { model: p.minScore === undefined ? model : { ...model, minScore: p.minScore }, tiling: p.tiling, faceSizeTiling: p.faceSizeTiling, faceSizeWhole: p.faceSizeWhole, boxTransform: p.boxTransform, maxFrameSide: p.maxFrameSide };
+    // Every option of the pass (frame-side limits included), as the face stage's modePasses gives them.
+    const { detector: _detector, minScore, ...options } = p;
+    return { ...options, model: minScore === undefined ? model : { ...model, minScore } };
   });
   return modeDetector(mode.name, passes, DEFAULT_MIN_FACE_SIZE).detect(image);
 }
@@ -299,7 +299,9 @@ smaller box > 0.5); \`ssd+retinaface\` = the SSD, plus RetinaFace's boxes for fa
 \`retinaface@whole×1.6\` = the same with the frame enlarged 1.6× (RetinaFace's smallest anchor, 16 px, brought to
 FACE_MIN_SIZE); \`+ssdbox\` = RetinaFace's boxes mapped to the SSD's box shape (\`boxTransform\`
 ${JSON.stringify(RETINAFACE_TO_SSD_BOX)}, fitted by box-mapping.ts on CREMA-D frames: the box the expression net was made for);
-\`ssd0.7@small+…\` = the SSD pass only on frames up to ${SMALL_FRAME_SIDE} px on the longer side (\`maxFrameSide\`).
+\`ssd0.7@small+…\` = the SSD pass only on frames up to ${SMALL_FRAME_SIDE} px on the longer side (\`maxFrameSide\`);
+\`+retinaface${COARSE_SIDE}@large\` = on frames over ${SMALL_FRAME_SIDE} px (\`minFrameSide\`), RetinaFace also on the whole frame smoothed down to
+${COARSE_SIDE} px on its longer side (\`wholeFrame\`), for faces too large or too soft for the full-size pass.
 (\`fused+tiled\`, \`ssd+retinaface\` and \`retinaface@size\` were measured before: see this file's git history.)
 The default pack's mode is **${DEFAULT_MODE.name}**.
 

@@ -96,6 +96,15 @@ export const RETINAFACE_TO_SSD_BOX = { dx: -0.0254, dy: 0.0534, sw: 0.9876, sh: 
 export const SMALL_FRAME_SIDE = 640;
 
 /**
+ * The coarse pass's longer side (detection.json `wholeFrame`). RetinaFace's anchors reach 512 px, so
+ * at 320 px a face filling a 4K frame is still within them, and a face of 400 px or more (where the
+ * full-size pass may lose it) is 33 px or more on a frame up to 3840 px wide. A 720p frame at 320 ×
+ * 180 costs RetinaFace ~4 ms where its 640² square cost ~35 (issue 29); the recall table and
+ * cli/test/detection-size.test.ts hold with it.
+ */
+export const COARSE_SIDE = 320;
+
+/**
  * The detection mode chosen by measured recall and cost (libs/models/RECALL.md, `npm run recall`).
  * RetinaFace, the seed's own detector, on the whole frame in one pass at the face-size scale: at
  * FACE_MIN_SIZE 10 the frame at its own size, as the seed runs it, so it finds on the crowd photos
@@ -106,14 +115,15 @@ export const SMALL_FRAME_SIDE = 640;
  * to a fifth of the SSD plus RetinaFace in tiles that the mode before this one ran.
  */
 export const DEFAULT_MODE: DetectionConfig['mode'] = {
-  name: 'ssd0.7@small+retinaface@whole+ssdbox+retinaface640@large',
+  name: 'ssd0.7@small+retinaface@whole+ssdbox+retinaface320@large',
   passes: [
     { detector: 'ssd', minScore: 0.7, maxFrameSide: SMALL_FRAME_SIDE },
     { detector: 'retinaface', faceSizeWhole: RETINAFACE_FACE_SIZE_WHOLE, boxTransform: RETINAFACE_TO_SSD_BOX },
-    // A large frame also seen coarsely (RetinaFace's 640² input, the frame smoothed down first): a big,
-    // soft face (an enlarged low-resolution camera) that the full-size pass scores too low is found at
-    // the scale it looks sharp at. It adds only faces the passes before it missed; ~10–50 ms a frame.
-    { detector: 'retinaface', boxTransform: RETINAFACE_TO_SSD_BOX, minFrameSide: SMALL_FRAME_SIDE + 1 },
+    // A large frame also seen coarsely (the whole frame smoothed down to COARSE_SIDE, no padding): a
+    // big, soft face (an enlarged low-resolution camera) that the full-size pass scores too low, or one
+    // beyond its largest anchor (512 px), is found at the scale it looks sharp at. It adds only faces
+    // the passes before it missed.
+    { detector: 'retinaface', wholeFrame: { longerSide: COARSE_SIDE }, boxTransform: RETINAFACE_TO_SSD_BOX, minFrameSide: SMALL_FRAME_SIDE + 1 },
   ],
 };
 

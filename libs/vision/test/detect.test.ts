@@ -13,6 +13,7 @@ import {
   detectAtFaceSize,
   planFaceSize,
   detectWholeAtFaceSize,
+  detectWholeAtSide,
   wholeFrameScale,
   mapBox,
   modeDetector,
@@ -353,6 +354,42 @@ describe('detectWholeAtFaceSize', () => {
     // The 6-px box centred at (600.5, 400.5): centre moved by (−3, +3), 12 wide, 3 tall.
     assert.deepEqual([face!.x1, face!.y1, face!.x2, face!.y2].map(round3), [591.5, 402, 603.5, 405]);
     assert.deepEqual(mapBox({ x1: 0, y1: 0, x2: 10, y2: 10, score: 1 }, transform, frame), { x1: 0, y1: 7.5, x2: 10, y2: 12.5, score: 1 });
+  });
+});
+
+describe('detectWholeAtSide (detection.json wholeFrame)', () => {
+  it('sees the whole frame smoothed down to its longer side, one input of that size, never enlarged; boxes back in frame pixels', async () => {
+    // A 4 × 4 marker survives the 4× Lanczos reduction as one bright green pixel.
+    const frame: RgbImage = { width: 1280, height: 720, data: new Uint8Array(1280 * 720 * 3) };
+    for (let y = 400; y < 404; y++) for (let x = 600; x < 604; x++) frame.data.set([0, 255, 0], (y * 1280 + x) * 3);
+    const model = markerDetector();
+    const found = await detectWholeAtSide(model, frame, { longerSide: 320 });
+    assert.deepEqual(model.sizes, [[320, 180]]);
+    assert.equal(found.length, 1);
+    // The marker pixel (150, 100) of the 320 × 180 input, ±3 input px, is ±12 frame px around (602, 402).
+    assert.deepEqual([found[0]!.x1, found[0]!.y1, found[0]!.x2, found[0]!.y2].map(round3), [590, 390, 614, 414]);
+    await detectWholeAtSide(model, { width: 300, height: 200, data: new Uint8Array(300 * 200 * 3) }, { longerSide: 320 });
+    assert.deepEqual(model.sizes[1], [300, 200], 'a frame within the side is seen as it is');
+    const mode = modeDetector('coarse', [{ model, wholeFrame: { longerSide: 320 }, minFrameSide: 641 }]);
+    await mode.detect(frame);
+    assert.deepEqual(model.sizes[2], [320, 180], 'modeDetector runs a wholeFrame pass at its side');
+    const fixed = markerDetector();
+    delete fixed.runAnySize;
+    await assert.rejects(detectWholeAtSide(fixed, frame, { longerSide: 320 }), /marker takes only its 64² input/);
+  });
+
+  it('is refused in detection.json on a detector of one input size, and beside another way of seeing the frame', () => {
+    const entry = { file: 'd.onnx', sha256: 'a'.repeat(64), inputSize: 256, minScore: 0.5, iouThreshold: 0.4, licence: 'MIT' };
+    const config = (anySize: boolean, pass: object) =>
+      DetectionConfigSchema.safeParse({
+        schemaVersion: 1,
+        detectors: { d: anySize ? { ...entry, anySize: true } : entry },
+        mode: { name: 'd', passes: [{ detector: 'd', ...pass }] },
+      });
+    assert.equal(config(true, { wholeFrame: { longerSide: 320 } }).success, true);
+    assert.match(JSON.stringify(config(false, { wholeFrame: { longerSide: 320 } }).error?.issues), /takes only its 256² input/);
+    assert.equal(config(true, { wholeFrame: { longerSide: 320 }, faceSizeWhole: { smallestFace: 10 } }).success, false);
+    assert.equal(config(true, { wholeFrame: { longerSide: 0 } }).success, false);
   });
 });
 

@@ -16,7 +16,16 @@ import {
   type DetectorModel,
   type TilingOptions,
 } from './detector.js';
-import { detectAtFaceSize, detectWholeAtFaceSize, scaleFrame, unscale, type FaceSizeTiling, type FaceSizeWhole } from './face-size.js';
+import {
+  detectAtFaceSize,
+  detectWholeAtFaceSize,
+  detectWholeAtSide,
+  scaleFrame,
+  unscale,
+  type FaceSizeTiling,
+  type FaceSizeWhole,
+  type WholeFrame,
+} from './face-size.js';
 import type { RgbImage } from '../preprocess.js';
 import type { Detection } from './nms.js';
 
@@ -56,6 +65,12 @@ const FaceSizeTilingSchema = z
 const FaceSizeWholeSchema = z
   .object({
     smallestFace: z.number().positive().describe("Smallest face, in the detector's input pixels, it finds reliably"),
+  })
+  .strict();
+
+const WholeFrameSchema = z
+  .object({
+    longerSide: z.number().int().positive().describe('Longer side, in pixels, the frame is scaled down to (never enlarged)'),
   })
   .strict();
 
@@ -99,10 +114,13 @@ const PassSchema = z
     faceSizeWhole: FaceSizeWholeSchema.optional().describe(
       'See the whole frame in one pass at the scale that brings the minimum face size (FACE_MIN_SIZE) to smallestFace, as the frame is (a detector with anySize)',
     ),
+    wholeFrame: WholeFrameSchema.optional().describe(
+      'See the whole frame scaled down (Lanczos) so its longer side is at most longerSide, in one pass of that size (a detector with anySize): faces too large for the face-size pass, cheaply',
+    ),
   })
   .strict()
-  .refine((p) => [p.tiling, p.faceSizeTiling, p.faceSizeWhole].filter(Boolean).length <= 1, {
-    message: 'a pass has at most one of tiling, faceSizeTiling and faceSizeWhole',
+  .refine((p) => [p.tiling, p.faceSizeTiling, p.faceSizeWhole, p.wholeFrame].filter(Boolean).length <= 1, {
+    message: 'a pass has at most one of tiling, faceSizeTiling, faceSizeWhole and wholeFrame',
   });
 
 export const DetectionConfigSchema = z
@@ -121,10 +139,10 @@ export const DetectionConfigSchema = z
     for (const [i, pass] of c.mode.passes.entries()) {
       if (!(pass.detector in c.detectors))
         ctx.addIssue({ code: 'custom', path: ['mode', 'passes', i, 'detector'], message: `unknown detector "${pass.detector}"` });
-      else if (pass.faceSizeWhole && !c.detectors[pass.detector]!.anySize)
+      else if ((pass.faceSizeWhole || pass.wholeFrame) && !c.detectors[pass.detector]!.anySize)
         ctx.addIssue({
           code: 'custom',
-          path: ['mode', 'passes', i, 'faceSizeWhole'],
+          path: ['mode', 'passes', i, pass.faceSizeWhole ? 'faceSizeWhole' : 'wholeFrame'],
           message: `detector "${pass.detector}" takes only its ${c.detectors[pass.detector]!.inputSize}² input (no anySize): it cannot see a whole frame at its own size`,
         });
     }
@@ -211,6 +229,7 @@ export interface ModePass {
   tiling?: TilingOptions | undefined;
   faceSizeTiling?: FaceSizeTiling | undefined;
   faceSizeWhole?: FaceSizeWhole | undefined;
+  wholeFrame?: WholeFrame | undefined;
   /** Maps the pass's boxes to the SSD's box shape before they merge with the other passes' boxes. */
   boxTransform?: BoxTransform | undefined;
   /** Runs only on frames whose longer side is at most this (pixels). */
@@ -230,6 +249,7 @@ export function modePasses(config: DetectionConfig, models: Map<string, Detector
       tiling: p.tiling,
       faceSizeTiling: p.faceSizeTiling,
       faceSizeWhole: p.faceSizeWhole,
+      wholeFrame: p.wholeFrame,
       boxTransform: p.boxTransform,
       maxFrameSide: p.maxFrameSide,
       minFrameSide: p.minFrameSide,
@@ -276,13 +296,15 @@ export function modeDetector(name: string, passes: readonly ModePass[], defaultM
     async detect(frame, options = {}) {
       const minFaceSize = options.minFaceSize ?? defaultMinFaceSize;
       let kept: Detection[] = [];
-      for (const { model, tiling, faceSizeTiling, faceSizeWhole, boxTransform, maxFrameSide, minFrameSide } of passes) {
+      for (const { model, tiling, faceSizeTiling, faceSizeWhole, wholeFrame, boxTransform, maxFrameSide, minFrameSide } of passes) {
         const longerSide = Math.max(frame.width, frame.height);
         if (maxFrameSide !== undefined && longerSide > maxFrameSide) continue;
         if (minFrameSide !== undefined && longerSide < minFrameSide) continue;
         let found: Detection[];
         if (faceSizeWhole) {
           found = await detectWholeAtFaceSize(model, frame, minFaceSize, faceSizeWhole);
+        } else if (wholeFrame) {
+          found = await detectWholeAtSide(model, frame, wholeFrame);
         } else if (faceSizeTiling) {
           found = await detectAtFaceSize(model, frame, minFaceSize, faceSizeTiling);
         } else {
