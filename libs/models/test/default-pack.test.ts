@@ -52,7 +52,9 @@ describe('default pack', () => {
     for (const [file, size] of Object.entries(sizes)) {
       const session = await ModelSession.create(pack.files.get(file)!, { warmUp: false });
       const one = size * size * 3;
-      const batch = Float32Array.from({ length: 3 * one }, (_, i) => (i * 7919) % 256);
+      const values = Array.from({ length: 3 * one }, (_, i) => (i * 7919) % 256);
+      // RetinaFace takes the frame's bytes (uint8), the others floats 0–255.
+      const batch = session.inputs[0]!.dtype === 'uint8' ? Uint8Array.from(values) : Float32Array.from(values);
       const all = await session.run({ image: { data: batch, dims: [3, size, size, 3] } });
       for (let row = 0; row < 3; row++) {
         const alone = await session.run({ image: { data: batch.subarray(row * one, (row + 1) * one), dims: [1, size, size, 3] } });

@@ -282,7 +282,7 @@ const round3 = (v: number) => Math.round(v * 1000) / 1000;
 /** A detector of any input size that boxes each bright green pixel, 6 input px wide, as the graph would: in [0, 1] of W and H. */
 function markerDetector(): DetectorModel & { sizes: [number, number][] } {
   const sizes: [number, number][] = [];
-  const find = (image: Float32Array, width: number, height: number) => {
+  const find = (image: Float32Array | Uint8Array, width: number, height: number) => {
     const boxes: number[] = [];
     const scores: number[] = [];
     for (let i = 0; i < width * height; i++) {

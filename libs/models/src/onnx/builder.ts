@@ -27,7 +27,7 @@ import type { onnx } from 'onnx-proto';
 const { onnx: proto } = onnxProto;
 
 /** The tensor element types this project needs. */
-export type TensorDType = 'float32' | 'int64' | 'int32';
+export type TensorDType = 'float32' | 'int64' | 'int32' | 'uint8';
 
 /** A dimension: a fixed size, or a symbolic name (e.g. `'N'` for a dynamic batch). */
 export type Dim = number | string;
@@ -72,6 +72,7 @@ const ELEMENT_TYPE: Record<TensorDType, number> = {
   float32: proto.TensorProto.DataType.FLOAT,
   int32: proto.TensorProto.DataType.INT32,
   int64: proto.TensorProto.DataType.INT64,
+  uint8: proto.TensorProto.DataType.UINT8,
 };
 
 /** Builds one ONNX graph, then serialises it as a complete model. */

@@ -33,7 +33,7 @@ export const DETECTION_FILE = 'detection.json';
 
 const DetectorEntrySchema = z
   .object({
-    file: z.string().min(1).describe('ONNX file in the pack folder; input `image` [N,S,S,3] RGB 0–255, outputs `boxes`, `scores`'),
+    file: z.string().min(1).describe('ONNX file in the pack folder; input `image` [N,S,S,3] RGB 0–255 (float32, or uint8 bytes), outputs `boxes`, `scores`'),
     sha256: z.string().regex(/^[0-9a-f]{64}$/),
     inputSize: z.number().int().positive().describe('S: side of the square input (of the letterboxed passes, when anySize)'),
     anySize: z
@@ -180,25 +180,28 @@ export async function readDetectionConfig(dir: string, pack = dir): Promise<Dete
 /** A DetectorModel over an onnxruntime session of a `boxes` + `scores` detector graph. */
 export function sessionDetector(name: string, session: ModelSession, entry: z.infer<typeof DetectorEntrySchema>): DetectorModel {
   const S = entry.inputSize;
+  // The graph takes the RGB bytes (uint8, cast inside it: the default pack's RetinaFace) or floats 0–255.
+  const takesBytes = session.inputs.find((i) => i.name === 'image')?.dtype === 'uint8';
+  const call = async (data: Float32Array | Uint8Array, dims: number[], transferInputs: boolean) => {
+    const out = await session.run({ image: { data, dims } }, { transferInputs });
+    const { boxes, scores } = out as Record<string, { data: Float32Array }>;
+    if (!boxes || !scores) throw new Error(`detector ${name} did not return boxes and scores`);
+    return { boxes: boxes.data, scores: scores.data };
+  };
   return {
     name,
     inputSize: S,
     minScore: entry.minScore,
     iouThreshold: entry.iouThreshold,
-    async run(image) {
-      // Each frame's input is made for this call (squareResize): handed to the model's thread, not copied (3 MB at 512²).
-      const out = await session.run({ image: { data: image, dims: [1, S, S, 3] } }, { transferInputs: true });
-      const { boxes, scores } = out as Record<string, { data: Float32Array }>;
-      if (!boxes || !scores) throw new Error(`detector ${name} did not return boxes and scores`);
-      return { boxes: boxes.data, scores: scores.data };
-    },
+    // Each frame's input is made for this call (squareResize): handed to the model's thread, not copied
+    // (3 MB at 512²). A bytes graph gets it rounded, exact where the resize falls on whole pixels.
+    run: (image) => call(takesBytes ? Uint8Array.from(image, Math.round) : image, [1, S, S, 3], true),
     ...(entry.anySize && {
-      async runAnySize(image: Float32Array, width: number, height: number) {
-        const out = await session.run({ image: { data: image, dims: [1, height, width, 3] } }, { transferInputs: true });
-        const { boxes, scores } = out as Record<string, { data: Float32Array }>;
-        if (!boxes || !scores) throw new Error(`detector ${name} did not return boxes and scores`);
-        return { boxes: boxes.data, scores: scores.data };
-      },
+      // The bytes may be the frame itself, still to be cropped, and a view of a larger buffer (which
+      // posting the view would copy whole): the model's thread is handed a copy of just the view, or
+      // for a float graph its float copy (4 bytes a value).
+      runAnySize: (image: Uint8Array, width: number, height: number) =>
+        call(takesBytes ? image.slice() : Float32Array.from(image), [1, height, width, 3], true),
     }),
   };
 }

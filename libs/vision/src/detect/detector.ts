@@ -21,10 +21,10 @@ export interface DetectorModel {
   run(image: Float32Array): Promise<{ boxes: Float32Array; scores: Float32Array }>;
   /**
    * Present when the graph takes an input of any size ([1, H, W, 3], detection.json `anySize`):
-   * runs it on the image as it is, no letterbox; `boxes` are in [0, 1] of its width and height.
-   * `image` may be handed to another thread, as with run().
+   * runs it on the image's RGB bytes as they are, no letterbox; `boxes` are in [0, 1] of its width
+   * and height. `image` is left as it was (it may be the frame itself, still to be cropped).
    */
-  runAnySize?(image: Float32Array, width: number, height: number): Promise<{ boxes: Float32Array; scores: Float32Array }>;
+  runAnySize?(image: Uint8Array, width: number, height: number): Promise<{ boxes: Float32Array; scores: Float32Array }>;
 }
 
 /**

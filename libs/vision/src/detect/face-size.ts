@@ -169,7 +169,7 @@ async function detectWholeAtScale(model: DetectorModel, frame: RgbImage, scale: 
   if (!model.runAnySize)
     throw new Error(`detector ${model.name} takes only its ${model.inputSize}² input: a whole-frame pass needs a graph of any input size`);
   const { image, fx, fy } = await resizeFrame(frame, scale);
-  const { boxes, scores } = await model.runAnySize(Float32Array.from(image.data), image.width, image.height);
+  const { boxes, scores } = await model.runAnySize(image.data, image.width, image.height);
   const found: Detection[] = [];
   const clamp = (v: number, side: number) => Math.min(side, Math.max(0, v * side));
   for (let i = 0; i < scores.length; i++) {
