@@ -12,9 +12,9 @@ import {
   type RuntimeConfig,
   type StageDefinition,
 } from '@emostream/shared';
-import { loadPack, readPack, resolvePackDir, type LoadedPack, type PackManifest } from '@emostream/vision';
+import { loadPack, readPack, resolvePackDir, sessionOptionsOf, type LoadedPack, type PackManifest } from '@emostream/vision';
 import { buildInputReader, type FrameMessage, type IngestSettings } from '@emostream/ingest';
-import { buildStage as buildFaceStage, type FaceDropReason, type FrameFaceAccount } from '@emostream/face';
+import { startStage as startFaceStage, type FaceDropReason, type FrameFaceAccount } from '@emostream/face';
 import { backboneTakesBytesOn, buildStage as buildBackboneStage } from '@emostream/backbone';
 import { buildStage as buildTemporalStage, temporalModelOf, type TemporalModel } from '@emostream/temporal';
 import { buildStage as buildSinkStage } from '@emostream/sink';
@@ -26,7 +26,7 @@ import { stageSettingsFromEnv } from './stage-settings.js';
 
 /** The five stages in this process, composed from the services' own `buildStage`, and the readers `emo run` reports from. */
 export interface Pipeline {
-  /** Resolves once the backbone's pack has loaded (the stages run meanwhile); rejects when it cannot. */
+  /** Resolves once the face stage's models and the backbone's pack have loaded (the stages run meanwhile); rejects when they cannot. */
   modelsLoaded: Promise<void>;
   bus: Bus;
   prefix: string;
@@ -110,13 +110,17 @@ async function startLoadingPack(options: RunOptions): Promise<{ manifest: PackMa
   return { manifest, pack };
 }
 
-/** The four stages after ingest, each built as its service builds it, with this run's packs and settings. */
-async function buildStages(
+/**
+ * The four stages after ingest, each built as its service builds it, with this run's packs and
+ * settings. They start at once: the face stage's models and the backbone's pack load meanwhile (the
+ * inputs start reading), and `modelsLoaded` says when both have, or why they could not.
+ */
+function buildStages(
   options: RunOptions,
   runtime: RuntimeConfig,
   loading: { manifest: PackManifest; pack: Promise<LoadedPack> },
   deps: { registry: Registry; faceAccounts: Map<string, FrameFaceAccount> },
-): Promise<StageDefinition[]> {
+): { stages: StageDefinition[]; modelsLoaded: Promise<void> } {
   const { face, backbone, temporal } = options.stages ?? stageSettingsFromEnv();
   const faceConfig = {
     ...face,
@@ -125,16 +129,21 @@ async function buildStages(
     face: { ...face.face, detectorPack: options.detectorPack },
   };
   const { registry, faceAccounts } = deps;
-  return [
-    await buildFaceStage(faceConfig, {
-      registry,
-      session: { executionProvider: options.device ?? 'cpu' },
-      onFaceAccount: (streamId, frame) => faceAccounts.set(streamId, addAccount(faceAccounts.get(streamId), frame)),
-    }),
-    buildBackboneStage({ backbone }, { ...loading, registry }),
-    buildTemporalStage({ temporal }, loading),
-    buildSinkStage({}, { registry }),
-  ] as StageDefinition[];
+  const faceStage = startFaceStage(faceConfig, {
+    registry,
+    // The model settings of the environment (EMOSTREAM_INTRA_OP_THREADS, …), as the service reads them; --device picks the provider.
+    session: { ...sessionOptionsOf(face.model), executionProvider: options.device ?? 'cpu' },
+    onFaceAccount: (streamId, frame) => faceAccounts.set(streamId, addAccount(faceAccounts.get(streamId), frame)),
+  });
+  return {
+    stages: [
+      faceStage.stage,
+      buildBackboneStage({ backbone }, { ...loading, registry }),
+      buildTemporalStage({ temporal }, loading),
+      buildSinkStage({}, { registry }),
+    ] as StageDefinition[],
+    modelsLoaded: Promise.all([faceStage.ready, loading.pack]).then(() => undefined),
+  };
 }
 
 /** Two frames' accounts summed (the first may be undefined: the stream's first frame with faces). */
@@ -156,7 +165,8 @@ export async function startPipeline(
   await ensurePacks(options, log);
   const loading = await startLoadingPack(options);
   const faceAccounts = new Map<string, FrameFaceAccount>();
-  const stages = await buildStages(options, config, loading, { registry, faceAccounts });
+  const { stages, modelsLoaded } = buildStages(options, config, loading, { registry, faceAccounts });
+  modelsLoaded.catch(() => undefined); // awaited by the run
   const runners = stages.map((definition) => new StageRunner(definition, { bus, config, registry }));
   for (const runner of runners) await runner.start();
   const readers = new PipelineReaders(bus, prefix);
@@ -165,7 +175,7 @@ export async function startPipeline(
   const producer = await bus.producer();
   const framesTopic = topicName(topics.frames, prefix);
   return {
-    modelsLoaded: loading.pack.then(() => undefined),
+    modelsLoaded,
     bus,
     prefix,
     temporalModel: temporalModelOf(loading),

@@ -1,12 +1,13 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
 import { EMOTION_LABELS, type EmotionEvent } from '@emostream/shared';
+import { DEFAULT_MODELS_DIR } from '@emostream/vision';
 import { Kafka, logLevel } from 'kafkajs';
 import { kafkaBrokers, sharedData, videoInfo } from '@emostream/shared/testing';
 
@@ -119,6 +120,28 @@ describe('emo run (one process, no broker)', () => {
     assert.equal(broken.status, 1, `exit ${broken.status} after ${Date.now() - started} ms: ${broken.stderr}`);
     assert.match(broken.stderr, /^emo: model pack "broken": backbone model backbone\.onnx cannot be loaded/m);
     assert.doesNotMatch(broken.stdout + broken.stderr, /\n\s+at .*:\d+:\d+/);
+    assert.deepEqual(readdirSync(out), [], 'no reports');
+  });
+
+  // The face stage's models load while the inputs start too (issue 29): a detector pack whose model
+  // then fails to load fails the run the same way.
+  it("fails, naming the pack, when the detector pack's identity model cannot be loaded, and writes no reports", () => {
+    const packDir = mkdtempSync(path.join(tmpdir(), 'emo-detector-pack-'));
+    const out = mkdtempSync(path.join(tmpdir(), 'emo-run-'));
+    const source = path.join(DEFAULT_MODELS_DIR, 'default');
+    for (const file of readdirSync(source)) if (file !== '.sha256-cache.json') copyFileSync(path.join(source, file), path.join(packDir, file));
+    const notOnnx = Buffer.from('these bytes are no ONNX model');
+    const manifest = JSON.parse(readFileSync(path.join(packDir, 'manifest.json'), 'utf8')) as { models: { identity: { file: string; sha256: string } } };
+    writeFileSync(path.join(packDir, manifest.models.identity.file), notOnnx);
+    manifest.models.identity.sha256 = createHash('sha256').update(notOnnx).digest('hex');
+    writeFileSync(path.join(packDir, 'manifest.json'), JSON.stringify(manifest));
+    const broken = spawnSync(process.execPath, [emo, 'run', happy, '--detector-pack', packDir, '--out', out], {
+      env: { ...process.env, EMOSTREAM_LOG_LEVEL: 'fatal' },
+      encoding: 'utf8',
+      timeout: 120_000,
+    });
+    assert.equal(broken.status, 1, broken.stderr);
+    assert.match(broken.stderr, /^emo: model pack "default": identity model face-recognition\.onnx cannot be loaded/m);
     assert.deepEqual(readdirSync(out), [], 'no reports');
   });
 });

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { EMOTION_LABELS } from '@emostream/shared';
-import { loadPack, ModelSession, openPackFaceDetector, readDetectionConfig, readPack, PackError } from '@emostream/vision';
+import { loadPack, ModelSession, modeDetector, modePasses, openDetectors, openPackFaceDetector, readDetectionConfig, readPack, PackError } from '@emostream/vision';
 import { decodeImage } from '../src/media.js';
 import { sharedData, unshippedMediaMissing } from '@emostream/shared/testing';
 import { buildDefaultPack, writeDefaultPack, sha256, DEFAULT_MODE } from '../src/default-pack.js';
@@ -68,6 +68,21 @@ describe('default pack', () => {
         }
       }
       await session.release();
+    }
+  });
+
+  it('opens the SSD, which runs only on frames up to 640 px, on the first such frame; RetinaFace at once', async () => {
+    const config = await readDetectionConfig(dir);
+    const detectors = await openDetectors(dir, config, { warmUp: false });
+    try {
+      assert.deepEqual(detectors.opened(), ['retinaface']);
+      const detector = modeDetector(config.mode.name, modePasses(config, detectors.models));
+      await detector.detect({ width: 1280, height: 720, data: new Uint8Array(1280 * 720 * 3) });
+      assert.deepEqual(detectors.opened(), ['retinaface'], 'a 720p frame needs no SSD');
+      await detector.detect({ width: 640, height: 360, data: new Uint8Array(640 * 360 * 3) });
+      assert.deepEqual(detectors.opened(), ['retinaface', 'ssd']);
+    } finally {
+      await detectors.release();
     }
   });
 

@@ -48,6 +48,9 @@ export interface FrameFaceAccount {
  */
 export const DETECT_AHEAD = 3;
 
+/** The stage's name: its consumer group and metrics label. */
+export const FACE_STAGE_NAME = 'face';
+
 /** A decoded frame and the faces detected in it (frame pixels). */
 interface Detected {
   frame: RgbImage;
@@ -239,7 +242,7 @@ export function faceStage(options: FaceStageOptions): StageDefinition<typeof top
   };
 
   return {
-    name: 'face',
+    name: FACE_STAGE_NAME,
     input: topics.frames,
     outputs: trackerState ? [topics.faces, trackerStateTopic] : [topics.faces],
 

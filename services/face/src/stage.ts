@@ -1,8 +1,8 @@
-import type { StageDefinition, topics } from '@emostream/shared';
+import { topics, type StageDefinition } from '@emostream/shared';
 import { openPackFaceDetector, openPackIdentity, resolvePackDir, sessionOptionsOf, type SessionConfig } from '@emostream/vision';
 import type { Registry } from 'prom-client';
 import type { FaceConfig } from './config.js';
-import { faceStage, type FrameFaceAccount } from './handler.js';
+import { FACE_STAGE_NAME, faceStage, type FrameFaceAccount } from './handler.js';
 import { FaceMetrics } from './metrics.js';
 import { packCropSpec } from './pack-detector.js';
 import type { TrackerStateStore } from './tracker-state.js';
@@ -33,12 +33,17 @@ export async function buildStage(
   // Opened side by side: each model loads on its own thread, so start-up waits for the slowest, not
   // the sum. The detector pack's identity model, where it has one (the default pack does), is the
   // tracker's descriptor for faces it could confuse; a pack without one tracks on the cheap one alone.
-  const [detector, identity, crops] = await Promise.all([
+  const opening = [
     openPackFaceDetector(detectorPack, session, { minFaceSize: face.minFaceSize }),
     openPackIdentity(detectorPack, session),
     packCropSpec(resolvePackDir(model.pack, model.modelsDir), face.cropEncoding, face.jpegQuality),
-  ]);
-  return faceStage({
+  ] as const;
+  const [detector, identity, crops] = await Promise.all(opening).catch(async (error: unknown) => {
+    // What did open is closed again: a failed start leaves no model threads behind.
+    await Promise.all([opening[0].then((d) => d.release()), opening[1].then((i) => i?.release())].map((p) => p.catch(() => undefined)));
+    throw error;
+  });
+  const stage = faceStage({
     detector,
     ...(identity ? { identity } : {}),
     crops,
@@ -51,4 +56,36 @@ export async function buildStage(
     ...(deps.trackerState ? { trackerState: deps.trackerState } : {}),
     ...(deps.onFaceAccount ? { onFaceAccount: deps.onFaceAccount } : {}),
   });
+  return {
+    ...stage,
+    async close() {
+      await Promise.all([detector.release(), identity?.release()]);
+    },
+  };
+}
+
+/**
+ * The face stage as `emo run` starts it: at once, its models still loading. It subscribes now, so the
+ * inputs start meanwhile (ffmpeg's start-up and first frames, ~0.35 s, overlap the models' loading:
+ * issue 29), and its first batch waits for them. `ready` rejects, naming why, when they cannot load.
+ * No tracker state is kept (one process): there is nothing to restore on assignment.
+ */
+export function startStage(
+  config: Pick<FaceConfig, 'model' | 'face' | 'tracker' | 'runtime'>,
+  deps: Omit<FaceStageDeps, 'trackerState'>,
+): { stage: StageDefinition<typeof topics.frames.schema>; ready: Promise<void> } {
+  const building = buildStage(config, deps);
+  const ready = building.then(() => undefined);
+  ready.catch(() => undefined); // the caller awaits it; a batch meanwhile fails with the same error
+  return {
+    ready,
+    stage: {
+      name: FACE_STAGE_NAME,
+      input: topics.frames,
+      outputs: [topics.faces],
+      handleBatch: async (inputs, context) => (await building).handleBatch!(inputs, context),
+      onStreamsRevoked: async (streamIds) => (await building).onStreamsRevoked?.(streamIds),
+      close: async () => (await building.catch(() => undefined))?.close?.(),
+    },
+  };
 }

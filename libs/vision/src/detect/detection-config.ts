@@ -206,24 +206,72 @@ export function sessionDetector(name: string, session: ModelSession, entry: z.in
   };
 }
 
+/** The detectors a mode runs, by name, and how to close their sessions. */
+export interface OpenDetectors {
+  models: Map<string, DetectorModel>;
+  /** The detectors whose session is open so far. */
+  opened(): string[];
+  /** Ends every session opened (their threads and memory); a detector never used has none. */
+  release(): Promise<void>;
+}
+
 /**
- * Opens the sessions of the detectors the config's mode runs. The others stay closed: each session
- * is a worker thread with its own memory and warm-up (the default pack's fused mode runs two of its
- * four detectors).
+ * Opens the sessions of the detectors the config's mode runs, side by side (each loads on a thread of
+ * its own). The others stay closed: each session is a worker thread with its own memory and warm-up.
+ * A detector whose every pass runs only on some frame sizes (the default pack's SSD: frames up to
+ * 640 px) opens on its first such frame instead: a camera that never sends one never pays for it
+ * (~0.25 CPU-s and 22 MB for the SSD, issue 29). Its file's sha256 was checked at start all the same.
  */
-export async function openDetectors(
-  dir: string,
-  config: DetectionConfig,
-  session: Partial<SessionConfig> = {},
-): Promise<Map<string, DetectorModel>> {
-  const models = new Map<string, DetectorModel>();
-  const used = new Set(config.mode.passes.map((p) => p.detector));
-  for (const [name, entry] of Object.entries(config.detectors)) {
-    if (!used.has(name)) continue;
-    const s = await ModelSession.create(join(dir, entry.file), session, { label: `detector/${name}` });
-    models.set(name, sessionDetector(name, s, entry));
-  }
-  return models;
+export async function openDetectors(dir: string, config: DetectionConfig, session: Partial<SessionConfig> = {}): Promise<OpenDetectors> {
+  const used = [...new Set(config.mode.passes.map((p) => p.detector))];
+  const sessions: Promise<ModelSession>[] = [];
+  const openedNames: string[] = [];
+  const opener = (name: string) => {
+    let opened: Promise<ModelSession> | undefined;
+    return () => {
+      if (!opened) {
+        opened = ModelSession.create(join(dir, config.detectors[name]!.file), session, { label: `detector/${name}` });
+        sessions.push(opened);
+        openedNames.push(name);
+      }
+      return opened;
+    };
+  };
+  const onlySomeSizes = (name: string) =>
+    config.mode.passes.filter((p) => p.detector === name).every((p) => p.maxFrameSide !== undefined || p.minFrameSide !== undefined);
+  const models = await Promise.all(
+    used.map(async (name): Promise<[string, DetectorModel]> => {
+      const open = opener(name);
+      const entry = config.detectors[name]!;
+      if (!onlySomeSizes(name)) return [name, sessionDetector(name, await open(), entry)];
+      const lazy = lazyDetector(name, entry, async () => sessionDetector(name, await open(), entry));
+      return [name, lazy];
+    }),
+  ).catch(async (error: unknown) => {
+    await Promise.all(sessions.map((s) => s.then((opened) => opened.release()).catch(() => undefined)));
+    throw error;
+  });
+  return {
+    models: new Map(models),
+    opened: () => [...openedNames],
+    release: async () => {
+      await Promise.all(sessions.map((s) => s.then((opened) => opened.release()).catch(() => undefined)));
+    },
+  };
+}
+
+/** A detector whose session opens on its first call (openDetectors). */
+function lazyDetector(name: string, entry: z.infer<typeof DetectorEntrySchema>, open: () => Promise<DetectorModel>): DetectorModel {
+  let model: Promise<DetectorModel> | undefined;
+  const ready = () => (model ??= open());
+  return {
+    name,
+    inputSize: entry.inputSize,
+    minScore: entry.minScore,
+    iouThreshold: entry.iouThreshold,
+    run: async (image) => (await ready()).run(image),
+    ...(entry.anySize && { runAnySize: async (image: Uint8Array, width: number, height: number) => (await ready()).runAnySize!(image, width, height) }),
+  };
 }
 
 /** One pass of a mode: a detector, optionally tiled on a fixed grid or by the minimum face size, or whole at the face size. */
@@ -284,6 +332,8 @@ export interface PackFaceDetector {
    * size (default: the one the detector was opened with).
    */
   detect(frame: RgbImage, options?: { minFaceSize?: number }): Promise<Detection[]>;
+  /** Ends the detectors' sessions (openPackFaceDetector); nothing to end for a detector of given passes. */
+  release(): Promise<void>;
 }
 
 /**
@@ -321,6 +371,8 @@ export function modeDetector(name: string, passes: readonly ModePass[], defaultM
       }
       return kept;
     },
+    // The passes' sessions belong to whoever opened them (openPackFaceDetector releases its own).
+    release: () => Promise.resolve(),
   };
 }
 
@@ -340,5 +392,6 @@ export async function openPackFaceDetector(
   options: PackDetectorOptions = {},
 ): Promise<PackFaceDetector> {
   const config = await readDetectionConfig(dir);
-  return modeDetector(config.mode.name, modePasses(config, await openDetectors(dir, config, session)), options.minFaceSize);
+  const detectors = await openDetectors(dir, config, session);
+  return { ...modeDetector(config.mode.name, modePasses(config, detectors.models), options.minFaceSize), release: detectors.release };
 }
