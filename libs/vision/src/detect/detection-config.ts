@@ -393,5 +393,5 @@ export async function openPackFaceDetector(
 ): Promise<PackFaceDetector> {
   const config = await readDetectionConfig(dir);
   const detectors = await openDetectors(dir, config, session);
-  return { ...modeDetector(config.mode.name, modePasses(config, detectors.models), options.minFaceSize), release: detectors.release };
+  return { ...modeDetector(config.mode.name, modePasses(config, detectors.models), options.minFaceSize), release: () => detectors.release() };
 }
