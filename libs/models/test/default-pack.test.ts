@@ -71,6 +71,22 @@ describe('default pack', () => {
     }
   });
 
+  it('leaves the frame it detects in as it was, a Buffer view of a larger buffer included', async () => {
+    const detector = await openPackFaceDetector(dir, { warmUp: false });
+    try {
+      // Two frames in one Buffer, as a pooled or batched decode hands them: detecting in one must
+      // neither detach nor change it or its neighbour.
+      const pool = Buffer.alloc(2 * 1280 * 720 * 3, 7);
+      const frame = pool.subarray(0, 1280 * 720 * 3);
+      await detector.detect({ width: 1280, height: 720, data: frame });
+      await detector.detect({ width: 1280, height: 720, data: frame });
+      assert.equal(pool.byteLength, 2 * 1280 * 720 * 3);
+      assert.ok(pool.every((v) => v === 7));
+    } finally {
+      await detector.release();
+    }
+  });
+
   it('opens the SSD, which runs only on frames up to 640 px, on the first such frame; RetinaFace at once', async () => {
     const config = await readDetectionConfig(dir);
     const detectors = await openDetectors(dir, config, { warmUp: false });

@@ -198,10 +198,11 @@ export function sessionDetector(name: string, session: ModelSession, entry: z.in
     run: (image) => call(takesBytes ? Uint8Array.from(image, Math.round) : image, [1, S, S, 3], true),
     ...(entry.anySize && {
       // The bytes may be the frame itself, still to be cropped, and a view of a larger buffer (which
-      // posting the view would copy whole): the model's thread is handed a copy of just the view, or
-      // for a float graph its float copy (4 bytes a value).
+      // posting the view would copy whole): the model's thread is handed a copy of just the view
+      // (`new Uint8Array`: a Buffer's own slice() would be a view, and handing it over would detach
+      // the frame), or for a float graph its float copy (4 bytes a value).
       runAnySize: (image: Uint8Array, width: number, height: number) =>
-        call(takesBytes ? image.slice() : Float32Array.from(image), [1, height, width, 3], true),
+        call(takesBytes ? new Uint8Array(image) : Float32Array.from(image), [1, height, width, 3], true),
     }),
   };
 }
