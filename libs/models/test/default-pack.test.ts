@@ -87,6 +87,21 @@ describe('default pack', () => {
     }
   });
 
+  it('detects frames side by side on two sessions of RetinaFace with the boxes one session finds', { skip: unshippedMediaMissing('stills/friends_6faces_insightface_t1.jpg') }, async () => {
+    const image = await decodeImage(sharedData('stills/friends_6faces_insightface_t1.jpg'));
+    const one = await openPackFaceDetector(dir, { warmUp: false });
+    const two = await openPackFaceDetector(dir, { warmUp: false }, { sessions: 2 });
+    try {
+      const expected = await one.detect(image);
+      const sideBySide = await Promise.all([two.detect(image), two.detect(image), two.detect(image)]);
+      for (const found of sideBySide) assert.deepEqual(found, expected);
+      assert.equal(expected.length, 6);
+    } finally {
+      await Promise.all([one.release(), two.release()]);
+    }
+    await assert.rejects(openDetectors(dir, await readDetectionConfig(dir), {}, 0), /detector sessions 0 must be a whole number, at least 1/);
+  });
+
   it('opens the SSD, which runs only on frames up to 640 px, on the first such frame; RetinaFace at once', async () => {
     const config = await readDetectionConfig(dir);
     const detectors = await openDetectors(dir, config, { warmUp: false });

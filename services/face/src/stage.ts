@@ -34,7 +34,7 @@ export async function buildStage(
   // the sum. The detector pack's identity model, where it has one (the default pack does), is the
   // tracker's descriptor for faces it could confuse; a pack without one tracks on the cheap one alone.
   const opening = [
-    openPackFaceDetector(detectorPack, session, { minFaceSize: face.minFaceSize }),
+    openPackFaceDetector(detectorPack, session, { minFaceSize: face.minFaceSize, sessions: face.detectorSessions }),
     openPackIdentity(detectorPack, session),
     packCropSpec(resolvePackDir(model.pack, model.modelsDir), face.cropEncoding, face.jpegQuality),
   ] as const;

@@ -3,6 +3,7 @@
 // optionally tiled). The manifest's single `detector` role names the primary one; this file says
 // how the face stage combines them. Loading checks every file's sha256 like readPack does.
 import { readFile } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { modelFileSha256, PackError } from '../pack.js';
@@ -219,59 +220,89 @@ export interface OpenDetectors {
 /**
  * Opens the sessions of the detectors the config's mode runs, side by side (each loads on a thread of
  * its own). The others stay closed: each session is a worker thread with its own memory and warm-up.
+ *
+ * A detector run on every frame gets `sessions` sessions, each with its share of the cores
+ * (intraOpThreads, unless the config names a count): frames detected side by side each run on one
+ * (the face stage detects DETECT_AHEAD frames ahead). On 2 cores, two single-threaded sessions
+ * detected the demo clip's frames in 43 ms a frame and 83 CPU-ms, one session on both cores in 53 ms
+ * and 95 CPU-ms (issue 29): one operator split over threads waits on its slowest part.
+ *
  * A detector whose every pass runs only on some frame sizes (the default pack's SSD: frames up to
- * 640 px) opens on its first such frame instead: a camera that never sends one never pays for it
- * (~0.25 CPU-s and 22 MB for the SSD, issue 29). Its file's sha256 was checked at start all the same.
+ * 640 px) gets one session, opened on its first such frame: a camera that never sends one never pays
+ * for it (~0.25 CPU-s and 22 MB for the SSD). Its file's sha256 was checked at start all the same.
  */
-export async function openDetectors(dir: string, config: DetectionConfig, session: Partial<SessionConfig> = {}): Promise<OpenDetectors> {
+export async function openDetectors(
+  dir: string,
+  config: DetectionConfig,
+  session: Partial<SessionConfig> = {},
+  sessions = 1,
+): Promise<OpenDetectors> {
+  if (!(Number.isInteger(sessions) && sessions >= 1)) throw new RangeError(`detector sessions ${sessions} must be a whole number, at least 1`);
   const used = [...new Set(config.mode.passes.map((p) => p.detector))];
-  const sessions: Promise<ModelSession>[] = [];
+  const opening: Promise<ModelSession>[] = [];
   const openedNames: string[] = [];
-  const opener = (name: string) => {
-    let opened: Promise<ModelSession> | undefined;
-    return () => {
-      if (!opened) {
-        opened = ModelSession.create(join(dir, config.detectors[name]!.file), session, { label: `detector/${name}` });
-        sessions.push(opened);
-        openedNames.push(name);
-      }
-      return opened;
-    };
+  const open = (name: string, options: Partial<SessionConfig>) => {
+    const opened = ModelSession.create(join(dir, config.detectors[name]!.file), options, { label: `detector/${name}` });
+    opening.push(opened);
+    openedNames.push(name);
+    return opened;
   };
+  const releaseAll = () => Promise.all(opening.map((s) => s.then((opened) => opened.release()).catch(() => undefined))).then(() => undefined);
   const onlySomeSizes = (name: string) =>
     config.mode.passes.filter((p) => p.detector === name).every((p) => p.maxFrameSide !== undefined || p.minFrameSide !== undefined);
+  const shared = { ...session, intraOpThreads: session.intraOpThreads || Math.max(1, Math.floor(availableParallelism() / sessions)) };
   const models = await Promise.all(
     used.map(async (name): Promise<[string, DetectorModel]> => {
-      const open = opener(name);
       const entry = config.detectors[name]!;
-      if (!onlySomeSizes(name)) return [name, sessionDetector(name, await open(), entry)];
-      const lazy = lazyDetector(name, entry, async () => sessionDetector(name, await open(), entry));
-      return [name, lazy];
+      if (onlySomeSizes(name)) {
+        let first: Promise<DetectorModel> | undefined;
+        return [name, lazyDetector(name, entry, () => (first ??= open(name, session).then((s) => sessionDetector(name, s, entry))))];
+      }
+      if (sessions === 1) return [name, sessionDetector(name, await open(name, session), entry)];
+      const pool = await Promise.all(Array.from({ length: sessions }, () => open(name, shared)));
+      return [name, pooledDetector(pool.map((s) => sessionDetector(name, s, entry)))];
     }),
   ).catch(async (error: unknown) => {
-    await Promise.all(sessions.map((s) => s.then((opened) => opened.release()).catch(() => undefined)));
+    await releaseAll();
     throw error;
   });
+  return { models: new Map(models), opened: () => [...new Set(openedNames)], release: releaseAll };
+}
+
+/** Several sessions of one detector as one: each call goes to the session with the fewest calls in progress. */
+function pooledDetector(pool: DetectorModel[]): DetectorModel {
+  const inProgress = pool.map(() => 0);
+  const onFreest = async <T>(call: (model: DetectorModel) => Promise<T>): Promise<T> => {
+    const k = inProgress.indexOf(Math.min(...inProgress));
+    inProgress[k]! += 1;
+    try {
+      return await call(pool[k]!);
+    } finally {
+      inProgress[k]! -= 1;
+    }
+  };
+  const first = pool[0]!;
   return {
-    models: new Map(models),
-    opened: () => [...openedNames],
-    release: async () => {
-      await Promise.all(sessions.map((s) => s.then((opened) => opened.release()).catch(() => undefined)));
-    },
+    name: first.name,
+    inputSize: first.inputSize,
+    minScore: first.minScore,
+    iouThreshold: first.iouThreshold,
+    run: (image) => onFreest((model) => model.run(image)),
+    ...(first.runAnySize && {
+      runAnySize: (image: Uint8Array, width: number, height: number) => onFreest((model) => model.runAnySize!(image, width, height)),
+    }),
   };
 }
 
 /** A detector whose session opens on its first call (openDetectors). */
 function lazyDetector(name: string, entry: z.infer<typeof DetectorEntrySchema>, open: () => Promise<DetectorModel>): DetectorModel {
-  let model: Promise<DetectorModel> | undefined;
-  const ready = () => (model ??= open());
   return {
     name,
     inputSize: entry.inputSize,
     minScore: entry.minScore,
     iouThreshold: entry.iouThreshold,
-    run: async (image) => (await ready()).run(image),
-    ...(entry.anySize && { runAnySize: async (image: Uint8Array, width: number, height: number) => (await ready()).runAnySize!(image, width, height) }),
+    run: async (image) => (await open()).run(image),
+    ...(entry.anySize && { runAnySize: async (image: Uint8Array, width: number, height: number) => (await open()).runAnySize!(image, width, height) }),
   };
 }
 
@@ -381,6 +412,8 @@ export function modeDetector(name: string, passes: readonly ModePass[], defaultM
 export interface PackDetectorOptions {
   /** Smallest face (frame pixels) face-size passes are planned for, unless detect() names one. */
   minFaceSize?: number;
+  /** Sessions of each detector run on every frame, for frames detected side by side (openDetectors; default 1). */
+  sessions?: number;
 }
 
 /**
@@ -393,6 +426,6 @@ export async function openPackFaceDetector(
   options: PackDetectorOptions = {},
 ): Promise<PackFaceDetector> {
   const config = await readDetectionConfig(dir);
-  const detectors = await openDetectors(dir, config, session);
+  const detectors = await openDetectors(dir, config, session, options.sessions);
   return { ...modeDetector(config.mode.name, modePasses(config, detectors.models), options.minFaceSize), release: () => detectors.release() };
 }
