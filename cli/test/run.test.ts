@@ -129,9 +129,12 @@ describe('emo run (one process, no broker)', () => {
     const packDir = mkdtempSync(path.join(tmpdir(), 'emo-detector-pack-'));
     const out = mkdtempSync(path.join(tmpdir(), 'emo-run-'));
     const source = path.join(DEFAULT_MODELS_DIR, 'default');
-    for (const file of readdirSync(source)) if (file !== '.sha256-cache.json') copyFileSync(path.join(source, file), path.join(packDir, file));
+    for (const file of readdirSync(source))
+      if (file !== '.sha256-cache.json') copyFileSync(path.join(source, file), path.join(packDir, file));
     const notOnnx = Buffer.from('these bytes are no ONNX model');
-    const manifest = JSON.parse(readFileSync(path.join(packDir, 'manifest.json'), 'utf8')) as { models: { identity: { file: string; sha256: string } } };
+    const manifest = JSON.parse(readFileSync(path.join(packDir, 'manifest.json'), 'utf8')) as {
+      models: { identity: { file: string; sha256: string } };
+    };
     writeFileSync(path.join(packDir, manifest.models.identity.file), notOnnx);
     manifest.models.identity.sha256 = createHash('sha256').update(notOnnx).digest('hex');
     writeFileSync(path.join(packDir, 'manifest.json'), JSON.stringify(manifest));

@@ -34,7 +34,10 @@ export const DETECTION_FILE = 'detection.json';
 
 const DetectorEntrySchema = z
   .object({
-    file: z.string().min(1).describe('ONNX file in the pack folder; input `image` [N,S,S,3] RGB 0–255 (float32, or uint8 bytes), outputs `boxes`, `scores`'),
+    file: z
+      .string()
+      .min(1)
+      .describe('ONNX file in the pack folder; input `image` [N,S,S,3] RGB 0–255 (float32, or uint8 bytes), outputs `boxes`, `scores`'),
     sha256: z.string().regex(/^[0-9a-f]{64}$/),
     inputSize: z.number().int().positive().describe('S: side of the square input (of the letterboxed passes, when anySize)'),
     anySize: z
@@ -237,7 +240,8 @@ export async function openDetectors(
   session: Partial<SessionConfig> = {},
   sessions = 1,
 ): Promise<OpenDetectors> {
-  if (!(Number.isInteger(sessions) && sessions >= 1)) throw new RangeError(`detector sessions ${sessions} must be a whole number, at least 1`);
+  if (!(Number.isInteger(sessions) && sessions >= 1))
+    throw new RangeError(`detector sessions ${sessions} must be a whole number, at least 1`);
   const used = [...new Set(config.mode.passes.map((p) => p.detector))];
   const opening: Promise<ModelSession>[] = [];
   const openedNames: string[] = [];
@@ -247,7 +251,8 @@ export async function openDetectors(
     openedNames.push(name);
     return opened;
   };
-  const releaseAll = () => Promise.all(opening.map((s) => s.then((opened) => opened.release()).catch(() => undefined))).then(() => undefined);
+  const releaseAll = () =>
+    Promise.all(opening.map((s) => s.then((opened) => opened.release()).catch(() => undefined))).then(() => undefined);
   const onlySomeSizes = (name: string) =>
     config.mode.passes.filter((p) => p.detector === name).every((p) => p.maxFrameSide !== undefined || p.minFrameSide !== undefined);
   const shared = { ...session, intraOpThreads: session.intraOpThreads || Math.max(1, Math.floor(availableParallelism() / sessions)) };
@@ -302,7 +307,9 @@ function lazyDetector(name: string, entry: z.infer<typeof DetectorEntrySchema>, 
     minScore: entry.minScore,
     iouThreshold: entry.iouThreshold,
     run: async (image) => (await open()).run(image),
-    ...(entry.anySize && { runAnySize: async (image: Uint8Array, width: number, height: number) => (await open()).runAnySize!(image, width, height) }),
+    ...(entry.anySize && {
+      runAnySize: async (image: Uint8Array, width: number, height: number) => (await open()).runAnySize!(image, width, height),
+    }),
   };
 }
 
@@ -427,5 +434,8 @@ export async function openPackFaceDetector(
 ): Promise<PackFaceDetector> {
   const config = await readDetectionConfig(dir);
   const detectors = await openDetectors(dir, config, session, options.sessions);
-  return { ...modeDetector(config.mode.name, modePasses(config, detectors.models), options.minFaceSize), release: () => detectors.release() };
+  return {
+    ...modeDetector(config.mode.name, modePasses(config, detectors.models), options.minFaceSize),
+    release: () => detectors.release(),
+  };
 }
