@@ -410,13 +410,18 @@ function joined(parts: DrawnSamples[]): DrawnSamples {
   };
 }
 
-/** Alpha-blends an overlay's samples onto a yuv420p frame, in place. */
+/**
+ * Alpha-blends an overlay's samples onto a yuv420p frame, in place: ⌊(x·(255 − a) + v·a + 127) / 255⌋,
+ * in integers (n + 1 + (n >> 8)) >> 8, which is ⌊n / 255⌋ for every n below 65,535, and this n is at
+ * most 65,152. It runs on every drawn sample of every frame with faces.
+ */
 function blend(frame: Buffer, overlay: Overlay): void {
   for (const { offsets, values, alphas } of [overlay.luma, overlay.u, overlay.v]) {
     for (let i = 0; i < offsets.length; i++) {
       const at = offsets[i]!;
       const a = alphas[i]!;
-      frame[at] = (frame[at]! * (255 - a) + values[i]! * a + 127) / 255;
+      const n = frame[at]! * (255 - a) + values[i]! * a + 127;
+      frame[at] = (n + 1 + (n >> 8)) >> 8;
     }
   }
 }

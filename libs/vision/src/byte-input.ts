@@ -12,13 +12,19 @@
  * and only the result is rounded to float32, so the model sees the same bits either way (a test
  * compares them).
  */
-import onnxProto from 'onnx-proto';
+import { createRequire } from 'node:module';
+import type onnxProtoModule from 'onnx-proto';
 import type { onnx } from 'onnx-proto';
 import type { TensorSettings } from './preprocess.js';
 
-const { onnx: proto } = onnxProto;
-const { DataType } = proto.TensorProto;
-const { AttributeType } = proto.AttributeProto;
+/**
+ * onnx-proto's generated code (~50 ms to load) is loaded on the first use, not by every process that
+ * imports this package: only a backbone fed bytes (CUDA) needs it.
+ */
+function onnxProtobuf() {
+  const { onnx: proto } = createRequire(import.meta.url)('onnx-proto') as typeof onnxProtoModule;
+  return { proto, DataType: proto.TensorProto.DataType, AttributeType: proto.AttributeProto.AttributeType };
+}
 
 /**
  * `model` (ONNX bytes) with its image input `inputName` replaced by a uint8 RGB input of the same
@@ -27,6 +33,7 @@ const { AttributeType } = proto.AttributeProto;
  * subgraph reads it (not supported: none of the project's backbones has one).
  */
 export function withByteImageInput(model: Uint8Array, inputName: string, settings: TensorSettings): Uint8Array {
+  const { proto, DataType, AttributeType } = onnxProtobuf();
   const decoded = proto.ModelProto.decode(model);
   const graph = decoded.graph;
   const input = graph?.input?.find((i) => i.name === inputName);

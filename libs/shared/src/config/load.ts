@@ -1,5 +1,5 @@
+import { createRequire } from 'node:module';
 import { readFileSync } from 'node:fs';
-import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { ConfigError, describeConfigProblem, type ConfigProblem } from '../errors.js';
 
@@ -186,7 +186,8 @@ function readYamlFile(file: string): Record<string, unknown> {
   }
   let parsed: unknown;
   try {
-    parsed = parseYaml(text);
+    // yaml (~50 ms to load) only when there is a config file: most processes have none.
+    parsed = (createRequire(import.meta.url)('yaml') as typeof import('yaml')).parse(text);
   } catch (error) {
     throw new ConfigError(`config file ${file} is not valid YAML: ${(error as Error).message}`);
   }
