@@ -211,7 +211,7 @@ export class ModelSession<I extends string = string, O extends string = string> 
     for (const input of this.inputs) {
       const shape = dims[input.name] ?? input.shape.map((d) => (d < 0 ? 1 : d));
       feeds[input.name] = {
-        data: zeros(
+        data: zerosOf(
           input.dtype,
           shape.reduce((a, b) => a * b, 1),
         ),
@@ -243,7 +243,8 @@ function checkDims(label: string, info: TensorInfo, dims: readonly number[]): vo
   }
 }
 
-function zeros(dtype: string, length: number): TypedArrayOf<ElementType> {
+/** Zeros of an input's element type (a model's declared `dtype`): its warm-up, `emo models verify`. */
+export function zerosOf(dtype: string, length: number): TypedArrayOf<ElementType> {
   switch (dtype) {
     case 'int64':
       return new BigInt64Array(length);
