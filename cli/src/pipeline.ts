@@ -187,17 +187,27 @@ export async function startPipeline(
     sinkGroup: runners.at(-1)!.groupId,
     publish: (streamId, frame) => producer.send([{ topic: framesTopic, key: streamId, value: encodeMessage(topics.frames, frame) }]),
     async close() {
-      await producer.close();
-      for (const runner of runners) await runner.stop();
-      await readers.close();
-      await recordings.close();
+      // Every step runs whatever an earlier one threw, and the first failure is thrown at the end: a
+      // face stage whose models failed to load stops with that error, and the partial video must
+      // still go (it did not, one run in four, when the first frames reached the stage first).
+      const failures: unknown[] = [];
+      const step = async (work: () => Promise<unknown>) => {
+        await work().catch((error: unknown) => failures.push(error));
+      };
+      await step(() => producer.close());
+      for (const runner of runners) await step(() => runner.stop());
+      await step(() => readers.close());
+      await step(() => recordings.close());
       // The run's topics are its own (a fresh prefix): the cluster keeps nothing of it but the reports here.
-      await kafka?.deleteTopicsWithPrefix(`${prefix}.`);
-      await bus.close();
-      const pack = await loading.pack.catch(() => undefined);
-      await Promise.all(Object.values(pack?.sessions ?? {}).map((s) => s.release()));
+      await step(async () => kafka?.deleteTopicsWithPrefix(`${prefix}.`));
+      await step(() => bus.close());
+      await step(async () => {
+        const pack = await loading.pack.catch(() => undefined);
+        await Promise.all(Object.values(pack?.sessions ?? {}).map((s) => s.release()));
+      });
       // An input that threw before its video was finished: its ffmpegs go, and the partial file.
-      await Promise.all([...readers.videos.values()].map((video) => video.abort()));
+      await step(() => Promise.all([...readers.videos.values()].map((video) => video.abort())));
+      if (failures.length > 0) throw failures[0];
     },
   };
 }
