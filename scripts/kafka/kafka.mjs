@@ -631,11 +631,17 @@ async function waitUntilUsable(brokers, hasExited) {
   const topic = `__emostream_probe_${crypto.randomBytes(4).toString('hex')}`;
   const groupId = `${topic}_group`;
   try {
-    await admin.createTopics({ topics: [{ topic, numPartitions: 1, replicationFactor: 1 }], waitForLeaders: true });
     let lastError;
+    let created = false;
     while (remaining() > 0) {
       if (hasExited()) throw new Error('the broker JVM exited');
       try {
+        // Created in the retried part: a broker just restarted can answer metadata yet still refuse
+        // the topic's partitions for a moment ("This server does not host this topic-partition").
+        if (!created) {
+          await admin.createTopics({ topics: [{ topic, numPartitions: 1, replicationFactor: 1 }], waitForLeaders: true });
+          created = true;
+        }
         await withTimeout(probeOnce(kafka, Partitioners, topic, groupId), Math.min(remaining(), 30_000));
         return;
       } catch (err) {
