@@ -18,7 +18,7 @@ import { readdir, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { existsSync } from 'node:fs';
-import { CALIBRATION_METHODS, DETECTION_FILE, forgetModelHashes, INT8_SCHEMES, MANIFEST_FILE, MODEL_ROLES, ModelSession, loadPack, zerosOf, readDetectionConfig, readPack, resolvePackDir, modelSettingsSchema, type CalibrationMethod, type Int8Scheme, type ElementType, type TensorValue } from '@emostream/vision';
+import { CALIBRATION_METHODS, DETECTION_FILE, forgetModelHashes, INT8_SCHEMES, MANIFEST_FILE, MODEL_ROLES, ModelSession, loadPack, readDetectionConfig, readPack, resolvePackDir, modelSettingsSchema, type CalibrationMethod, type Int8Scheme } from '@emostream/vision';
 import { envBindingsOf, loadConfig } from '@emostream/shared';
 import { importEmoAffectNet } from './emo-affectnet/import.js';
 import { SYNTHETIC_PACK_NAME, buildSyntheticPack } from './synthetic.js';
@@ -266,14 +266,8 @@ async function rowOf(role: string, file: string, session: ModelSession): Promise
 
 /** One more run on zeros at batch 1 (the session already ran its warm-up). */
 async function timeOneRun(session: ModelSession): Promise<number> {
-  const feeds: Record<string, TensorValue<ElementType>> = {};
-  for (const input of session.inputs) {
-    const dims = input.shape.map((d) => (d < 0 ? 1 : d));
-    // Of the input's own type: RetinaFace takes bytes.
-    feeds[input.name] = { data: zerosOf(input.dtype, dims.reduce((a, b) => a * b, 1)), dims };
-  }
   const start = performance.now();
-  await session.run(feeds);
+  await session.runOnZeros();
   return performance.now() - start;
 }
 

@@ -171,7 +171,7 @@ export class ModelSession<I extends string = string, O extends string = string> 
       session.inputMetadata.map(toTensorInfo),
       session.outputMetadata.map(toTensorInfo),
     );
-    if (cfg.warmUp) await wrapped.warmUp(options.warmUpDims ?? {});
+    if (cfg.warmUp) await wrapped.runOnZeros(options.warmUpDims);
     return wrapped;
   }
 
@@ -206,12 +206,16 @@ export class ModelSession<I extends string = string, O extends string = string> 
     await this.session.release();
   }
 
-  private async warmUp(dims: Readonly<Record<string, readonly number[]>>): Promise<void> {
+  /**
+   * Runs the model once on zeros of each input's own type, at `dims` where given, else with every
+   * dynamic dimension 1: the warm-up, and `emo models verify`'s timed run.
+   */
+  async runOnZeros(dims: Readonly<Record<string, readonly number[]>> = {}): Promise<void> {
     const feeds: Record<string, TensorValue<ElementType>> = {};
     for (const input of this.inputs) {
       const shape = dims[input.name] ?? input.shape.map((d) => (d < 0 ? 1 : d));
       feeds[input.name] = {
-        data: zerosOf(
+        data: zeros(
           input.dtype,
           shape.reduce((a, b) => a * b, 1),
         ),
@@ -243,8 +247,7 @@ function checkDims(label: string, info: TensorInfo, dims: readonly number[]): vo
   }
 }
 
-/** Zeros of an input's element type (a model's declared `dtype`): its warm-up, `emo models verify`. */
-export function zerosOf(dtype: string, length: number): TypedArrayOf<ElementType> {
+function zeros(dtype: string, length: number): TypedArrayOf<ElementType> {
   switch (dtype) {
     case 'int64':
       return new BigInt64Array(length);

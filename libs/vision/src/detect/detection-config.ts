@@ -256,7 +256,7 @@ export async function openDetectors(
     Promise.all(opening.map((s) => s.then((opened) => opened.release()).catch(() => undefined))).then(() => undefined);
   const onlySomeSizes = (name: string) =>
     config.mode.passes.filter((p) => p.detector === name).every((p) => p.maxFrameSide !== undefined || p.minFrameSide !== undefined);
-  const shared = { ...session, intraOpThreads: session.intraOpThreads || Math.max(1, Math.floor(availableParallelism() / sessions)) };
+  const perSession = { ...session, intraOpThreads: session.intraOpThreads || Math.max(1, Math.floor(availableParallelism() / sessions)) };
   const models = await Promise.all(
     used.map(async (name): Promise<[string, DetectorModel]> => {
       const entry = config.detectors[name]!;
@@ -265,7 +265,7 @@ export async function openDetectors(
         return [name, lazyDetector(name, entry, () => (first ??= open(name, session).then((s) => sessionDetector(name, s, entry))))];
       }
       if (sessions === 1) return [name, sessionDetector(name, await open(name, session), entry)];
-      const pool = await Promise.all(Array.from({ length: sessions }, () => open(name, shared)));
+      const pool = await Promise.all(Array.from({ length: sessions }, () => open(name, perSession)));
       return [name, pooledDetector(pool.map((s) => sessionDetector(name, s, entry)))];
     }),
   ).catch(async (error: unknown) => {
@@ -278,7 +278,7 @@ export async function openDetectors(
 /** Several sessions of one detector as one: each call goes to the session with the fewest calls in progress. */
 function pooledDetector(pool: DetectorModel[]): DetectorModel {
   const inProgress = pool.map(() => 0);
-  const onFreest = async <T>(call: (model: DetectorModel) => Promise<T>): Promise<T> => {
+  return delegating(pool[0]!, pool[0]!.runAnySize !== undefined, async (call) => {
     const k = inProgress.indexOf(Math.min(...inProgress));
     inProgress[k]! += 1;
     try {
@@ -286,30 +286,30 @@ function pooledDetector(pool: DetectorModel[]): DetectorModel {
     } finally {
       inProgress[k]! -= 1;
     }
-  };
-  const first = pool[0]!;
-  return {
-    name: first.name,
-    inputSize: first.inputSize,
-    minScore: first.minScore,
-    iouThreshold: first.iouThreshold,
-    run: (image) => onFreest((model) => model.run(image)),
-    ...(first.runAnySize && {
-      runAnySize: (image: Uint8Array, width: number, height: number) => onFreest((model) => model.runAnySize!(image, width, height)),
-    }),
-  };
+  });
 }
 
 /** A detector whose session opens on its first call (openDetectors). */
 function lazyDetector(name: string, entry: z.infer<typeof DetectorEntrySchema>, open: () => Promise<DetectorModel>): DetectorModel {
+  const { inputSize, minScore, iouThreshold } = entry;
+  return delegating({ name, inputSize, minScore, iouThreshold }, entry.anySize === true, async (call) => call(await open()));
+}
+
+/** A detector of `like`'s name, sizes and thresholds whose runs go to the model `withModel` hands each call. */
+function delegating(
+  like: Pick<DetectorModel, 'name' | 'inputSize' | 'minScore' | 'iouThreshold'>,
+  anySize: boolean,
+  withModel: <T>(call: (model: DetectorModel) => Promise<T>) => Promise<T>,
+): DetectorModel {
+  const { name, inputSize, minScore, iouThreshold } = like;
   return {
     name,
-    inputSize: entry.inputSize,
-    minScore: entry.minScore,
-    iouThreshold: entry.iouThreshold,
-    run: async (image) => (await open()).run(image),
-    ...(entry.anySize && {
-      runAnySize: async (image: Uint8Array, width: number, height: number) => (await open()).runAnySize!(image, width, height),
+    inputSize,
+    minScore,
+    iouThreshold,
+    run: (image) => withModel((model) => model.run(image)),
+    ...(anySize && {
+      runAnySize: (image: Uint8Array, width: number, height: number) => withModel((model) => model.runAnySize!(image, width, height)),
     }),
   };
 }
