@@ -1,10 +1,11 @@
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { spawn, type ChildProcess, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { once } from 'node:events';
 import { rmSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import sharp from 'sharp';
 import { EMOTION_LABELS, type FaceEmotionEvent } from '@emostream/shared';
 import { frameSignatureYuv420, SceneCutDetector } from '@emostream/vision';
+import { FifoFrames } from './fifo-frames.js';
 
 /** What the annotated video draws: the faces of each sampled frame, and which frames were sampled. */
 export interface Annotations {
@@ -35,6 +36,29 @@ const X264_OPTIONS = ['-preset', 'ultrafast', '-crf', '28'];
 const VIDEO_THREADS = String(Math.max(1, Math.floor(availableParallelism() / 2)));
 
 /**
+ * Sharing ingest's decode, the frames the FIFO may hold ahead of the drawing. That decoder makes the
+ * pipeline's sampled frames and the video's frames together, so the video's read-ahead is how far
+ * ingest may run ahead of the sink: too short and the stages starve. On the demo clip (2 cores, 6
+ * interleaved rounds each) `emo run` took 5.02 s with 2 sampling intervals ahead against 4.55 s with
+ * 8, and 16 were no faster (5.28 s against 5.05 s). Plus a margin of frames for the decoder's own
+ * buffering; never more bytes than SHARED_DECODE_BYTES.
+ */
+function sharedDecodeReadAhead(sampleStep: number): number {
+  return SAMPLES_AHEAD * sampleStep + 4;
+}
+const SAMPLES_AHEAD = 8;
+/** The most memory a shared decode's frames may hold; a larger video (4K) decodes on its own instead. */
+const SHARED_DECODE_BYTES = 128 * 2 ** 20;
+/** See AnnotatedVideo.untilSampled. */
+const STALLED_MS = 5_000;
+
+/** Whether a video of this shape can share ingest's decode within SHARED_DECODE_BYTES (`sampleStep`: frames between sampled frames). */
+export function canShareDecode(video: VideoShape, sampleStep: number): boolean {
+  const frameBytes = (video.width + (video.width % 2)) * (video.height + (video.height % 2)) * 1.5;
+  return sharedDecodeReadAhead(sampleStep) * frameBytes <= SHARED_DECODE_BYTES;
+}
+
+/**
  * `<name>.annotated.mp4`, written while the pipeline runs: every frame of the input (`inputArgs`:
  * ffmpeg's input options, e.g. `['-i', file]`) with each face's box, "Label: NN.NN%" above it (as the
  * reference draws), its track id, and a small bar chart of the seven probabilities.
@@ -42,12 +66,14 @@ const VIDEO_THREADS = String(Math.max(1, Math.floor(availableParallelism() / 2))
  * A face is drawn on the frames its observation covers: from its sampled frame until the next sampled
  * frame (with faces or not), and never past a hard cut. So a frame is drawn once the sink has reported
  * a sampled frame at or after it (`sampled`), or once the input is over (`finish`); until then the
- * decoder waits (pipe back-pressure), a sampling interval ahead at most. Boxes are in the source
+ * decoder waits (the FIFO's back-pressure), a frame or two ahead, or sharing ingest's decode as far
+ * ahead as ingest may run (sharedDecodeReadAhead). Boxes are in the source
  * frame's pixels (`event.frame`), scaled to the video's size. An odd width or height is padded by one
  * pixel at the right or bottom (H.264 in 4:2:0 needs even sizes).
  *
  * Cheap by construction: frames travel as yuv420p (what the decoder makes and the encoder takes: no
- * colour conversion, half the bytes of RGB), each frame is copied once out of the pipe, the overlay of
+ * colour conversion, half the bytes of RGB), each frame is read straight into a reused buffer (FifoFrames),
+ * the file is decoded once for the pipeline and the video where the read-ahead fits in memory, the overlay of
  * a sampled frame is rendered once (only the region it covers) and alpha-blended onto each frame it covers.
  */
 export class AnnotatedVideo {
@@ -60,8 +86,10 @@ export class AnnotatedVideo {
   private next = 0;
   private wake: (() => void) | undefined;
   private aborted = false;
-  private readonly decoder: ChildProcessWithoutNullStreams;
+  /** The video's own decoder; undefined when another ffmpeg writes the frames (`sharedDecode`). */
+  private readonly decoder: ChildProcess | undefined;
   private readonly encoder: ChildProcessWithoutNullStreams;
+  private readonly frames: FifoFrames;
   private readonly frame: { width: number; height: number; paddedWidth: number; paddedHeight: number };
   /** Resolves to the number of frames written once the video is complete. */
   readonly done: Promise<number>;
@@ -69,43 +97,50 @@ export class AnnotatedVideo {
   private endedAt: number | undefined;
   /** Time the writer spent waiting for the pipeline's sampled frames (not working on the video). */
   private waitedMs = 0;
+  /** When the sink last reported a sampled frame (or the video started). */
+  private lastSampleAt = performance.now();
 
+  /**
+   * A video that decodes its input itself (`inputArgs`: ffmpeg's input options, e.g. `['-i', file]`).
+   * `AnnotatedVideo.sharingDecode` makes one whose frames another ffmpeg writes.
+   */
   constructor(
-    inputArgs: string[],
+    inputArgs: string[] | undefined,
     private readonly output: string,
     video: VideoShape,
+    /** Sharing a decode: at most this many frames between two sampled frames. */
+    sampleStep = 1,
+    /** Sharing a decode: see untilSampled. */
+    private readonly stalledMs = STALLED_MS,
   ) {
     const { width, height, fps } = video;
     const paddedWidth = width + (width % 2);
     const paddedHeight = height + (height % 2);
     this.frame = { width, height, paddedWidth, paddedHeight };
+    const frameBytes = paddedWidth * paddedHeight + 2 * (paddedWidth / 2) * (paddedHeight / 2);
+    // Its own decoder waits for the writer (a frame or two ahead is enough). Another ffmpeg writing
+    // the frames also makes the pipeline's sampled frames: it must be able to run ahead of the drawing
+    // by the frames the pipeline holds, or neither would move (see sharedDecodeReadAhead).
+    this.frames = new FifoFrames(frameBytes, inputArgs ? 2 : sharedDecodeReadAhead(sampleStep), () => this.wake?.());
     // Their own process group: a Ctrl-C at the terminal stops the run's reading, and the video is then
     // finished up to the last frame processed; a SIGINT reaching these ffmpegs would cut it short.
     // (Should this process die, they end too: the encoder at the end of its input, the decoder on EPIPE.)
     const spawnOptions = { detached: true };
-    // passthrough: every decoded frame once (no frames duplicated or dropped to keep a constant rate).
-    this.decoder = spawn(
-      'ffmpeg',
-      [
-        '-hide_banner',
-        '-loglevel',
-        'error',
-        '-threads',
-        VIDEO_THREADS,
-        ...inputArgs,
-        '-an',
-        '-fps_mode',
-        'passthrough',
-        '-vf',
-        `scale=${width}:${height},pad=${paddedWidth}:${paddedHeight}`,
-        '-f',
-        'rawvideo',
-        '-pix_fmt',
-        'yuv420p',
-        'pipe:1',
-      ],
-      spawnOptions,
-    );
+    if (inputArgs) {
+      // passthrough: every decoded frame once (no frames duplicated or dropped to keep a constant rate).
+      this.decoder = spawn(
+        'ffmpeg',
+        [
+          ...['-hide_banner', '-loglevel', 'error', '-y', '-threads', VIDEO_THREADS, ...inputArgs, '-an', '-fps_mode', 'passthrough'],
+          ...['-vf', this.rawFilter, '-f', 'rawvideo', '-pix_fmt', 'yuv420p', this.frames.path],
+        ],
+        { ...spawnOptions, stdio: ['ignore', 'ignore', 'pipe'] },
+      );
+      // Ended (or failed to start, or before opening the FIFO): what it wrote is all there will be.
+      this.decoder.on('close', () => this.frames.writerGone());
+      this.decoder.on('error', () => this.frames.writerGone());
+      this.decoder.stderr!.resume();
+    }
     this.encoder = spawn(
       'ffmpeg',
       [
@@ -140,6 +175,30 @@ export class AnnotatedVideo {
   }
 
   /**
+   * A video whose frames another ffmpeg decoding the same input writes (`rawFrames`: ingest's, which
+   * then decodes the input once for the pipeline and the video). `sampleStep`: the most frames between
+   * two sampled frames.
+   */
+  static sharingDecode(output: string, video: VideoShape, sampleStep: number, stalledMs = STALLED_MS): AnnotatedVideo {
+    return new AnnotatedVideo(undefined, output, video, sampleStep, stalledMs);
+  }
+
+  /**
+   * Sharing a decode: where and how the other ffmpeg writes this video's frames (every decoded frame,
+   * `-fps_mode passthrough`, through `filter`, as raw yuv420p into the FIFO at `path`). Undefined when
+   * the video decodes its input itself: its FIFO has a writer already.
+   */
+  get rawFrames(): { path: string; filter: string } | undefined {
+    return this.decoder ? undefined : { path: this.frames.path, filter: this.rawFilter };
+  }
+
+  /** The video's size, padded to even sides (H.264 in 4:2:0). */
+  private get rawFilter(): string {
+    const { width, height, paddedWidth, paddedHeight } = this.frame;
+    return `scale=${width}:${height},pad=${paddedWidth}:${paddedHeight}`;
+  }
+
+  /**
    * Seconds this video's writer worked (decoding, drawing, encoding, its ffmpegs' pipes) from its start
    * to its end (or now), less the time it waited for the pipeline's sampled frames: its share of the
    * run's wall time, as `emo run --json` reports it.
@@ -159,6 +218,7 @@ export class AnnotatedVideo {
       if (at + 1 < this.next) this.next += 1;
     }
     this.known = Math.max(this.known, seq);
+    this.lastSampleAt = performance.now();
     this.wake?.();
   }
 
@@ -167,15 +227,18 @@ export class AnnotatedVideo {
     this.last = frames ?? Number.POSITIVE_INFINITY;
     this.known = Number.POSITIVE_INFINITY;
     this.wake?.();
+    // A shared decoder has ended with the input: if it never opened the FIFO, nothing else would end it.
+    if (!this.decoder) this.frames.writerGone();
     return this.done;
   }
 
-  /** Gives the video up (the input had no frame): stops both ffmpegs and removes what was written. */
+  /** Gives the video up (the input had no frame): stops its ffmpegs and removes what was written. */
   async abort(): Promise<void> {
     this.aborted = true;
     this.known = Number.POSITIVE_INFINITY;
     this.wake?.();
-    this.decoder.kill('SIGKILL');
+    if (this.decoder) this.decoder.kill('SIGKILL');
+    else this.frames.writerGone();
     this.encoder.kill('SIGKILL');
     await this.done.catch(() => undefined);
     rmSync(this.output, { force: true });
@@ -183,26 +246,19 @@ export class AnnotatedVideo {
 
   private async write(): Promise<number> {
     const { width, height, paddedWidth, paddedHeight } = this.frame;
-    const lumaBytes = paddedWidth * paddedHeight;
-    const frames = new FrameAssembler(lumaBytes + 2 * (paddedWidth / 2) * (paddedHeight / 2));
     const encoderError = collect(this.encoder.stderr);
     const encoderDone = once(this.encoder, 'exit');
     // A failed encoder closes its input: stop feeding it and report its own message below.
-    this.encoder.stdin.on('error', () => this.decoder.kill('SIGKILL'));
-    this.decoder.stderr.resume();
+    this.encoder.stdin.on('error', () => this.decoder?.kill('SIGKILL'));
     const cuts = new SceneCutDetector();
     let frameNumber = 0;
     let current: FaceEmotionEvent[] = [];
     let overlay: Promise<Overlay> | undefined;
-    reading: for await (const chunk of this.decoder.stdout as AsyncIterable<Buffer>) {
-      for (const frame of frames.push(chunk)) {
+    try {
+      for (let frame = await this.frames.next(); frame; frame = await this.frames.next()) {
         frameNumber += 1;
-        if (this.known < frameNumber) {
-          const since = performance.now();
-          while (this.known < frameNumber) await new Promise<void>((resolve) => (this.wake = resolve));
-          this.waitedMs += performance.now() - since;
-        }
-        if (this.aborted || frameNumber > this.last || this.encoder.stdin.destroyed) break reading;
+        if (this.known < frameNumber) await this.untilSampled(frameNumber);
+        if (this.aborted || frameNumber > this.last || this.encoder.stdin.destroyed) break;
         // A new shot ends what was drawn; a sampled frame replaces it with its own faces (maybe none).
         if (cuts.next(frameSignatureYuv420({ data: frame, width, height, stride: paddedWidth, paddedHeight }))) current = [];
         while (this.next < this.samples.length && this.samples[this.next]!.seq <= frameNumber) {
@@ -214,12 +270,18 @@ export class AnnotatedVideo {
           blend(frame, await overlay);
         }
         // The pipe holds the frame until it is written; then it is free for the next one.
-        if (!this.encoder.stdin.write(frame, () => frames.release(frame)))
+        const written = frame;
+        if (!this.encoder.stdin.write(written, () => this.frames.release(written)))
           await Promise.race([once(this.encoder.stdin, 'drain'), encoderDone]);
       }
+      // A shared decoder also makes the pipeline's frames: whatever it writes past the last frame
+      // wanted (an encoder that failed) is read to its end, never left blocking it.
+      if (!this.decoder) for (let frame = await this.frames.next(); frame; frame = await this.frames.next()) this.frames.release(frame);
+    } finally {
+      // Its own decoder may still hold frames past the last one wanted (a stopped run): not needed.
+      this.decoder?.kill('SIGKILL');
+      this.frames.close();
     }
-    // The decoder may still hold frames past the last one wanted (a stopped run): not needed.
-    this.decoder.kill('SIGKILL');
     this.encoder.stdin.end();
     const code: unknown = (await encoderDone)[0];
     this.endedAt = performance.now();
@@ -229,6 +291,27 @@ export class AnnotatedVideo {
         `ffmpeg could not write ${this.output} (exit code ${String(code)}): ${(await encoderError).trim().split('\n').slice(-2).join(' | ')}`,
       );
     return Math.min(frameNumber, this.last);
+  }
+
+  /**
+   * Waits until the sink has reported a sampled frame at or after `frameNumber`. A shared decoder
+   * waits meanwhile once the FIFO holds its read-ahead, and the pipeline waits for the decoder: should
+   * no sampled frame come for `stalledMs` (STALLED_MS) then (frames the pipeline lost, dead-lettered), the frame is
+   * drawn with what is known rather than the run standing still.
+   */
+  private async untilSampled(frameNumber: number): Promise<void> {
+    const since = performance.now();
+    while (this.known < frameNumber) {
+      const heldUp = !this.decoder && this.frames.full;
+      if (heldUp && performance.now() - this.lastSampleAt >= this.stalledMs) break;
+      let timer: NodeJS.Timeout | undefined;
+      await new Promise<void>((resolve) => {
+        this.wake = resolve;
+        if (heldUp) timer = setTimeout(resolve, this.stalledMs);
+      });
+      clearTimeout(timer);
+    }
+    this.waitedMs += performance.now() - since;
   }
 }
 
@@ -247,39 +330,6 @@ export async function writeAnnotatedVideo(
   for (const face of annotations.faces) bySeq.set(face.seq, [...(bySeq.get(face.seq) ?? []), face]);
   for (const seq of new Set([...annotations.sampledSeqs, ...bySeq.keys()])) writer.sampled(seq, bySeq.get(seq) ?? []);
   return writer.finish();
-}
-
-/**
- * Cuts a byte stream into frames of `size` bytes, copying each byte once (no growing concatenations).
- * Frames the encoder has taken are handed back (`release`) and reused: no large allocation per frame.
- */
-class FrameAssembler {
-  private readonly spare: Buffer[] = [];
-  private frame: Buffer;
-  private filled = 0;
-
-  constructor(private readonly size: number) {
-    this.frame = Buffer.allocUnsafe(size);
-  }
-
-  *push(chunk: Buffer): Generator<Buffer> {
-    for (let offset = 0; offset < chunk.length;) {
-      const taken = Math.min(this.size - this.filled, chunk.length - offset);
-      chunk.copy(this.frame, this.filled, offset, offset + taken);
-      this.filled += taken;
-      offset += taken;
-      if (this.filled === this.size) {
-        const full = this.frame;
-        this.frame = this.spare.pop() ?? Buffer.allocUnsafe(this.size);
-        this.filled = 0;
-        yield full;
-      }
-    }
-  }
-
-  release(frame: Buffer): void {
-    this.spare.push(frame);
-  }
 }
 
 /**

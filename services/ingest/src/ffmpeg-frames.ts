@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import { PassThrough } from 'node:stream';
 import ffmpeg from 'fluent-ffmpeg';
 import Pipe2Jpeg from 'pipe2jpeg';
 import { processSettings, StageError } from '@emostream/shared';
@@ -44,6 +45,19 @@ export interface ReadOptions {
   connectTimeoutMs: number;
   readTimeoutMs: number;
   signal?: AbortSignal;
+  /** Every decoded frame also goes, raw, to another reader (emo run's annotated video): see RawFramesCopy. */
+  rawFrames?: RawFramesCopy;
+}
+
+/**
+ * Every decoded frame (sampled or not, `-fps_mode passthrough`) through `filter`, as raw yuv420p
+ * into `path`: a FIFO its reader has opened (emo run's annotated video). The input is then decoded
+ * once for the pipeline and the video. The reader must keep reading: a FIFO it stops reading holds
+ * up the sampled frames too.
+ */
+export interface RawFramesCopy {
+  path: string;
+  filter: string;
 }
 
 /** What a finished read saw: every decoded frame is counted, sampled or not (the reports need the total). */
@@ -139,12 +153,16 @@ export function showinfo(): Promise<string> {
  * frame by ~0.2 s (several ffmpeg starts), so a process that is about to read calls this while it
  * loads its models. Never rejects: a failure shows where the answer is needed.
  */
-export async function warmUpFfmpeg(): Promise<void> {
-  const ask = (question: 'getAvailableFormats' | 'getAvailableEncoders') =>
-    new Promise<void>((resolve) => ffmpeg[question](() => resolve()));
-  ffmpegProgram();
-  await Promise.all([showinfo(), ask('getAvailableFormats'), ask('getAvailableEncoders')]);
+export function warmUpFfmpeg(): Promise<void> {
+  warmedUp ??= (() => {
+    const ask = (question: 'getAvailableFormats' | 'getAvailableEncoders') =>
+      new Promise<void>((resolve) => ffmpeg[question](() => resolve()));
+    ffmpegProgram();
+    return Promise.all([showinfo(), ask('getAvailableFormats'), ask('getAvailableEncoders')]).then(() => undefined);
+  })();
+  return warmedUp;
 }
+let warmedUp: Promise<void> | undefined;
 
 /**
  * Decodes `source` with ffmpeg and yields its sampled frames as JPEG, in order. The filter graph logs
@@ -157,7 +175,10 @@ export async function* readFrames(source: Source, options: ReadOptions, summary?
   // Only wider frames are scaled (to an even height); others keep their exact size, odd or not.
   const w = options.maxWidth;
   const scale = w > 0 ? `,scale=w='min(iw,${w})':h='if(gt(iw,${w}),2*trunc(ih*${w}/iw/2),ih)'` : '';
-  const info = await showinfo(); // also tells fluent-ffmpeg which program to run
+  // Every answer fluent-ffmpeg checks the command against, asked once: a stream started while the
+  // warm-up's questions were still out asked ffmpeg's formats a second time (one more ffmpeg start).
+  await warmUpFfmpeg();
+  const info = await showinfo();
   const filter =
     options.sampling.kind === 'every'
       ? `${info},select='not(mod(n\\,${options.sampling.step}))'${scale}`
@@ -176,9 +197,23 @@ export async function* readFrames(source: Source, options: ReadOptions, summary?
     wake = undefined;
   };
 
-  const command = ffmpeg(source.input)
-    .inputOptions(inputOptions(source, options))
-    .outputOptions(['-an', '-sn', '-dn', '-vf', filter, '-fps_mode', 'passthrough', '-q:v', String(qscale(options.jpegQuality))])
+  const command = ffmpeg(source.input).inputOptions(inputOptions(source, options));
+  const raw = options.rawFrames;
+  // With a raw copy the decoded frames are split: one branch sampled to JPEG, the other every frame
+  // raw to the FIFO (fluent-ffmpeg gives the first output added the options set before it).
+  if (raw) {
+    command
+      .complexFilter(`[0:v]split=2[sampled][every];[sampled]${filter}[jpeg];[every]${raw.filter}[raw]`)
+      .outputOptions(['-map', '[raw]', '-fps_mode', 'passthrough', '-f', 'rawvideo', '-pix_fmt', 'yuv420p'])
+      .output(raw.path);
+  }
+  const stdout = new PassThrough();
+  command
+    .output(stdout)
+    .outputOptions([
+      ...(raw ? ['-map', '[jpeg]'] : ['-vf', filter]),
+      ...['-an', '-sn', '-dn', '-fps_mode', 'passthrough', '-q:v', String(qscale(options.jpegQuality))],
+    ])
     .videoCodec('mjpeg')
     .format('image2pipe')
     .on('stderr', (line: string) => {
@@ -239,7 +274,7 @@ export async function* readFrames(source: Source, options: ReadOptions, summary?
     started = true;
     if (stopped) command.kill('SIGKILL');
   });
-  const stdout = command.pipe() as NodeJS.ReadableStream;
+  command.run();
   stdout.on('data', (chunk: Buffer) => splitter.write(chunk));
   const abort = () => {
     stop();

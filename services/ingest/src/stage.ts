@@ -1,7 +1,7 @@
 import type { Bus, Logger } from '@emostream/shared';
 import type { Registry } from 'prom-client';
 import type { IngestConfig, IngestSettings } from './config.js';
-import type { VideoInfo } from './ffmpeg-frames.js';
+import type { RawFramesCopy, VideoInfo } from './ffmpeg-frames.js';
 import { IngestMetrics } from './metrics.js';
 import { IngestService } from './service.js';
 import { StreamRunner, type FrameMessage, type StreamDefinition } from './stream-runner.js';
@@ -28,6 +28,8 @@ export function buildStage(config: Pick<IngestConfig, 'ingest' | 'runtime'>, dep
 export interface InputIo {
   publish(frame: FrameMessage): Promise<void>;
   probed?: VideoInfo;
+  /** A file's every decoded frame, raw, for the annotated video (see StreamRunnerDeps.rawFrames). */
+  rawFrames?: RawFramesCopy;
 }
 
 /**
@@ -44,5 +46,6 @@ export function buildInputReader(settings: IngestSettings, deps: Pick<IngestStag
       settings,
       logFinalFailure: false,
       ...(io.probed ? { probed: io.probed } : {}),
+      ...(io.rawFrames ? { rawFrames: io.rawFrames } : {}),
     });
 }

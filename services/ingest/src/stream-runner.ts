@@ -1,6 +1,6 @@
 import { BusError, makeMessage, moduleLogger, samplingStep, StageError, toStageError, topics, type Logger } from '@emostream/shared';
 import type { IngestSettings } from './config.js';
-import { probeVideo, readFrames, type ReadSummary, type SampledFrame, type VideoInfo } from './ffmpeg-frames.js';
+import { probeVideo, readFrames, type RawFramesCopy, type ReadSummary, type SampledFrame, type VideoInfo } from './ffmpeg-frames.js';
 import type { IngestMetrics } from './metrics.js';
 import { assertReadable, parseSource, type Source } from './sources.js';
 
@@ -32,6 +32,12 @@ export interface StreamDefinition {
   reconnect?: boolean;
 }
 
+/** A file's sampling: every k-th frame, k from its frame rate as the reference takes it. */
+export function fileSampleStep(fps: number): number {
+  // The reference cannot sample videos under 3 fps (its k is 0); ingest takes every frame of those.
+  return fps < 3 ? 1 : samplingStep(fps);
+}
+
 export type StreamOutcome =
   | { state: 'ended'; frames: number; decodedFrames: number }
   | { state: 'failed'; frames: number; error: StageError }
@@ -58,6 +64,11 @@ export interface StreamRunnerDeps {
    * progress bar and annotated video), so it is not asked twice. Unset: the runner probes the file.
    */
   probed?: VideoInfo;
+  /**
+   * Files: every decoded frame also goes, raw, to this FIFO (`emo run`'s annotated video), so the
+   * file is decoded once for both. Unset: only the sampled frames are made.
+   */
+  rawFrames?: RawFramesCopy;
   /**
    * Whether the failure that ends the stream is logged (default true). `emo run` prints it in the
    * input's summary instead, so the user reads each error once.
@@ -129,10 +140,10 @@ export class StreamRunner {
       const source = await this.prepare(parsed);
       assertReadable(source);
       const info = this.deps.probed ?? (await probeVideo(source, settings));
-      // The reference cannot sample videos under 3 fps (its k is 0); ingest takes every frame of those.
-      const step = info.fps < 3 ? 1 : samplingStep(info.fps);
+      const step = fileSampleStep(info.fps);
       this.logger.info({ file: source.input, fps: info.fps, step, width: info.width, height: info.height }, 'reading file');
-      for await (const frame of readFrames(source, this.readOptions({ kind: 'every', step }), summary)) {
+      const options = { ...this.readOptions({ kind: 'every', step }), ...(this.deps.rawFrames ? { rawFrames: this.deps.rawFrames } : {}) };
+      for await (const frame of readFrames(source, options, summary)) {
         if (frame.frameNumber <= (this.definition.resumeAfter ?? 0)) continue;
         lastFrame = (await this.publishFrame(frame.frameNumber, frame.ptsMs, frame, frame.jpeg, false)) ?? lastFrame;
       }

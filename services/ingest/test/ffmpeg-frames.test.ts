@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import fluentFfmpeg from 'fluent-ffmpeg';
@@ -74,6 +74,24 @@ describe('reading frames with ffmpeg', () => {
       [...pts].sort((a, b) => a - b),
     );
     assert.ok(Math.abs(pts[1]! - pts[0]! - 200) <= 2, `frame 7 is ${pts[1]! - pts[0]!} ms after frame 1`);
+  });
+
+  it("decodes once for a raw copy of every frame beside the sampled JPEGs (emo run's annotated video)", async () => {
+    const file = sharedData('labelled/cremad_1001_DFA_happy.flv');
+    const copy = path.join(mkdtempSync(path.join(tmpdir(), 'emo-raw-')), 'frames.yuv');
+    const summary: ReadSummary = { decodedFrames: 0, lastPtsMs: 0, warnings: [] };
+    const frames: SampledFrame[] = [];
+    const options = { sampling: { kind: 'every', step: 6 } as const, maxWidth: 0, jpegQuality: 85, ...timeouts };
+    const rawFrames = { path: copy, filter: 'scale=480:360,pad=480:360' };
+    for await (const frame of readFrames(parseSource(file), { ...options, rawFrames }, summary)) frames.push(frame);
+    // The sampled frames are those of a read without the copy; the copy holds all 56, raw yuv420p.
+    assert.deepEqual(
+      frames.map((f) => f.frameNumber),
+      [1, 7, 13, 19, 25, 31, 37, 43, 49, 55],
+    );
+    assert.ok(frames.every((f) => f.jpeg[0] === 0xff && f.width === 480));
+    assert.equal(summary.decodedFrames, 56);
+    assert.equal(statSync(copy).size, 56 * 480 * 360 * 1.5);
   });
 
   it('reads an animated GIF and scales frames down to the maximum width', async () => {
