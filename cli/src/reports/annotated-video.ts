@@ -49,8 +49,13 @@ function sharedDecodeReadAhead(sampleStep: number): number {
 const SAMPLES_AHEAD = 8;
 /** The most memory a shared decode's frames may hold; a larger video (4K) decodes on its own instead. */
 const SHARED_DECODE_BYTES = 128 * 2 ** 20;
-/** See AnnotatedVideo.untilSampled. */
-const STALLED_MS = 5_000;
+/**
+ * See AnnotatedVideo.untilSampled. A lost sampled frame does not need it: the next one covers its
+ * frames, and the read-ahead holds 8 intervals. Long, because a healthy pipeline may take seconds
+ * for one crowded frame (a ResNet50 backbone on the CPU, ~0.1 CPU-s a face): only one that has
+ * reported nothing for a minute while ingest waits is taken as stuck.
+ */
+const STALLED_MS = 60_000;
 
 /** Whether a video of this shape can share ingest's decode within SHARED_DECODE_BYTES (`sampleStep`: frames between sampled frames). */
 export function canShareDecode(video: VideoShape, sampleStep: number): boolean {
