@@ -252,7 +252,9 @@ const rows = sides.map((side) => {
   };
 });
 const targetRows = rows.filter((r) => r.side === 'emo run, default pack');
-const pass = targetRows.every((r) => r.wallRatio <= TARGET);
+// Both ratios, as bench:annotate judges: the reference's rounds here are bimodal (~12 s or ~17 s for
+// the demo clip), and a ratio of medians that only its slow rounds bring under the target is no pass.
+const pass = targetRows.every((r) => r.wallRatio <= TARGET && r.medianRoundRatio <= TARGET);
 const result = {
   benchmark: 'reference',
   date: new Date().toISOString(),
@@ -282,9 +284,9 @@ updateReadme(
         `| ${r.pair === 'every face' ? 'demo clip · every face' : 'one-face clip · one face a frame'} | ${r.side} | ${f(r.wallSeconds)} | ${f(r.cpuSeconds)} | ${f(r.importSeconds)} | ${f(r.leadSeconds)} | ${f(r.faces, 0)} | ${f(r.wallRatio, 2)} (${f(r.medianRoundRatio, 2)}) |`,
     ),
     '',
-    `Target: emo run's wall (default pack, annotated video) ≤ 1/3 of the reference's in each pair — ${pass ? '**met**' : '**not met**'} (${targetRows.map((r) => `${r.pair}: ${r.wallRatio.toFixed(2)}`).join(', ')}).`,
+    `Target: emo run's wall (default pack, annotated video) ≤ 1/3 of the reference's in each pair, by the ratio of the medians and by the median round — ${pass ? '**met**' : '**not met**'} (${targetRows.map((r) => `${r.pair}: ${r.wallRatio.toFixed(2)} and ${r.medianRoundRatio.toFixed(2)}`).join(', ')}).`,
   ].join('\n'),
 );
 console.log(
-  `emo run (default pack) / reference, whole-process wall: ${targetRows.map((r) => `${r.pair} ${r.wallRatio.toFixed(2)}`).join(', ')} (target ≤ 0.33: ${pass ? 'met' : 'NOT met'}); wrote ${resultsPath('reference.json')}`,
+  `emo run (default pack) / reference, whole-process wall: ${targetRows.map((r) => `${r.pair} ${r.wallRatio.toFixed(2)} (median round ${r.medianRoundRatio.toFixed(2)})`).join(', ')} (target ≤ 0.33 by both: ${pass ? 'met' : 'NOT met'}); wrote ${resultsPath('reference.json')}`,
 );
