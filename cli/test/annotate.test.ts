@@ -89,6 +89,18 @@ describe('AnnotatedVideo', () => {
     assert.equal(decodeAllFrames(output).length, 25);
   });
 
+  it('reads a shared decoder to its end when its own encoder fails, so the input it also feeds goes on', async () => {
+    const long = path.join(dir, 'long-for-failure.mp4');
+    ffmpeg(['-f', 'lavfi', '-i', 'color=c=gray:s=320x240:r=25:d=1', '-pix_fmt', 'yuv420p', '-c:v', 'libx264', long]);
+    // The encoder cannot open its output (no such folder): it fails at once.
+    const video = AnnotatedVideo.sharingDecode(path.join(dir, 'missing', 'out.mp4'), shape, 1);
+    const decoded = decodeInto(video, long);
+    video.sampled(1, [face(1)]);
+    const ended = await Promise.race([decoded, new Promise((r) => setTimeout(() => r('held up'), 15_000))]);
+    assert.deepEqual(ended, [0, null], 'the decoder wrote every frame and exited 0');
+    await assert.rejects(video.finish(), /could not write/);
+  });
+
   it('ends at the frame it is told to (a stopped run) and removes the file when given up', async () => {
     const short = path.join(dir, 'short.mp4');
     const video = new AnnotatedVideo(['-i', clip], short, shape);

@@ -59,8 +59,12 @@ const STALLED_MS = 60_000;
 
 /** Whether a video of this shape can share ingest's decode within SHARED_DECODE_BYTES (`sampleStep`: frames between sampled frames). */
 export function canShareDecode(video: VideoShape, sampleStep: number): boolean {
-  const frameBytes = (video.width + (video.width % 2)) * (video.height + (video.height % 2)) * 1.5;
-  return sharedDecodeReadAhead(sampleStep) * frameBytes <= SHARED_DECODE_BYTES;
+  return sharedDecodeReadAhead(sampleStep) * yuv420FrameBytes(video) <= SHARED_DECODE_BYTES;
+}
+
+/** A frame's bytes in yuv420p at the video's size padded to even sides (H.264 in 4:2:0). */
+function yuv420FrameBytes({ width, height }: Pick<VideoShape, 'width' | 'height'>): number {
+  return (width + (width % 2)) * (height + (height % 2)) * 1.5;
 }
 
 /**
@@ -122,11 +126,10 @@ export class AnnotatedVideo {
     const paddedWidth = width + (width % 2);
     const paddedHeight = height + (height % 2);
     this.frame = { width, height, paddedWidth, paddedHeight };
-    const frameBytes = paddedWidth * paddedHeight + 2 * (paddedWidth / 2) * (paddedHeight / 2);
     // Its own decoder waits for the writer (a frame or two ahead is enough). Another ffmpeg writing
     // the frames also makes the pipeline's sampled frames: it must be able to run ahead of the drawing
     // by the frames the pipeline holds, or neither would move (see sharedDecodeReadAhead).
-    this.frames = new FifoFrames(frameBytes, inputArgs ? 2 : sharedDecodeReadAhead(sampleStep), () => this.wake?.());
+    this.frames = new FifoFrames(yuv420FrameBytes(video), inputArgs ? 2 : sharedDecodeReadAhead(sampleStep), () => this.wake?.());
     // Their own process group: a Ctrl-C at the terminal stops the run's reading, and the video is then
     // finished up to the last frame processed; a SIGINT reaching these ffmpegs would cut it short.
     // (Should this process die, they end too: the encoder at the end of its input, the decoder on EPIPE.)
@@ -253,8 +256,15 @@ export class AnnotatedVideo {
     const { width, height, paddedWidth, paddedHeight } = this.frame;
     const encoderError = collect(this.encoder.stderr);
     const encoderDone = once(this.encoder, 'exit');
+    // An encoder that ended early (failed) takes no more frames: nothing waits for samples for it.
+    let encoderEnded = false;
+    void encoderDone.then(() => {
+      encoderEnded = true;
+      this.wake?.();
+    });
     // A failed encoder closes its input: stop feeding it and report its own message below.
     this.encoder.stdin.on('error', () => this.decoder?.kill('SIGKILL'));
+    const over = () => this.aborted || encoderEnded || this.encoder.stdin.destroyed;
     const cuts = new SceneCutDetector();
     let frameNumber = 0;
     let current: FaceEmotionEvent[] = [];
@@ -262,8 +272,8 @@ export class AnnotatedVideo {
     try {
       for (let frame = await this.frames.next(); frame; frame = await this.frames.next()) {
         frameNumber += 1;
-        if (this.known < frameNumber) await this.untilSampled(frameNumber);
-        if (this.aborted || frameNumber > this.last || this.encoder.stdin.destroyed) break;
+        if (this.known < frameNumber) await this.untilSampled(frameNumber, over);
+        if (over() || frameNumber > this.last) break;
         // A new shot ends what was drawn; a sampled frame replaces it with its own faces (maybe none).
         if (cuts.next(frameSignatureYuv420({ data: frame, width, height, stride: paddedWidth, paddedHeight }))) current = [];
         while (this.next < this.samples.length && this.samples[this.next]!.seq <= frameNumber) {
@@ -279,12 +289,13 @@ export class AnnotatedVideo {
         if (!this.encoder.stdin.write(written, () => this.frames.release(written)))
           await Promise.race([once(this.encoder.stdin, 'drain'), encoderDone]);
       }
-      // A shared decoder also makes the pipeline's frames: whatever it writes past the last frame
-      // wanted (an encoder that failed) is read to its end, never left blocking it.
-      if (!this.decoder) for (let frame = await this.frames.next(); frame; frame = await this.frames.next()) this.frames.release(frame);
     } finally {
       // Its own decoder may still hold frames past the last one wanted (a stopped run): not needed.
-      this.decoder?.kill('SIGKILL');
+      // A shared decoder also makes the pipeline's frames: whatever it writes past the last frame
+      // drawn (an encoder or a drawing that failed) is read to its end, never left blocking it or
+      // cut off (a closed FIFO would fail the input itself).
+      if (this.decoder) this.decoder.kill('SIGKILL');
+      else await this.readToEnd();
       this.frames.close();
     }
     this.encoder.stdin.end();
@@ -298,15 +309,25 @@ export class AnnotatedVideo {
     return Math.min(frameNumber, this.last);
   }
 
+  /** Reads and drops the frames left in the FIFO until its writer ends (a read that fails ends it too). */
+  private async readToEnd(): Promise<void> {
+    try {
+      for (let frame = await this.frames.next(); frame; frame = await this.frames.next()) this.frames.release(frame);
+    } catch {
+      // The FIFO failed: nothing is left to read from it.
+    }
+  }
+
   /**
-   * Waits until the sink has reported a sampled frame at or after `frameNumber`. A shared decoder
+   * Waits until the sink has reported a sampled frame at or after `frameNumber`, or the video is
+   * `over` (aborted, its encoder gone). A shared decoder
    * waits meanwhile once the FIFO holds its read-ahead, and the pipeline waits for the decoder: should
    * no sampled frame come for `stalledMs` (STALLED_MS) then (frames the pipeline lost, dead-lettered), the frame is
    * drawn with what is known rather than the run standing still.
    */
-  private async untilSampled(frameNumber: number): Promise<void> {
+  private async untilSampled(frameNumber: number, over: () => boolean): Promise<void> {
     const since = performance.now();
-    while (this.known < frameNumber) {
+    while (this.known < frameNumber && !over()) {
       const heldUp = !this.decoder && this.frames.full;
       if (heldUp && performance.now() - this.lastSampleAt >= this.stalledMs) break;
       let timer: NodeJS.Timeout | undefined;
