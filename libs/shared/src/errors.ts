@@ -54,7 +54,9 @@ export const ERROR_CODES = {
   MODEL_FAILED: { retriable: true, when: 'a model call failed for reasons not of its input (the inference thread)' },
   MODEL_SESSION_FAILED: { retriable: false, when: 'onnxruntime refused an input (the same input fails the same way)' },
   MODEL_PACK_INVALID: { retriable: false, when: 'a model pack whose manifest, files or signatures are wrong' },
+  WINDOW_REWIND_TOO_FAR: { retriable: false, when: 'a frame that came again from before the windows the temporal stage keeps' },
   // sink
+  SUMMARY_REWIND_TOO_FAR: { retriable: false, when: 'a frame that came again from before the track sums the sink keeps' },
   INVALID_EMOTIONS: { retriable: false, when: 'an Emotions message that would break the public events schema' },
   LIVE_VIEW_TOKEN_REQUIRED: { retriable: false, when: 'the live view would serve beyond loopback without a token' },
 } as const satisfies Record<string, ErrorCodeInfo>;

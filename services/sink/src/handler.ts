@@ -1,4 +1,13 @@
-import { DEFAULT_REPLAY_RECORDS, encodeJson, FACE_EVENT, topics, type EmotionEvent, type StageDefinition } from '@emostream/shared';
+import {
+  DEFAULT_REPLAY_RECORDS,
+  encodeJson,
+  FACE_EVENT,
+  StageError,
+  StreamRewindError,
+  topics,
+  type EmotionEvent,
+  type StageDefinition,
+} from '@emostream/shared';
 import { faceEmotionEvents } from './events.js';
 import type { SinkMetrics } from './metrics.js';
 import { TrackSummaries } from './track-summaries.js';
@@ -11,10 +20,12 @@ export function sinkStage(
   deps: {
     metrics?: SinkMetrics;
     now?: () => number;
+    /** Frames per stream that can come again: the upstream batch size and one (default 65). */
+    historyFrames?: number;
   } = {},
 ): StageDefinition<typeof topics.emotions.schema> {
   const now = deps.now ?? Date.now;
-  const summaries = new TrackSummaries();
+  const summaries = new TrackSummaries(deps.historyFrames ? { historyFrames: deps.historyFrames } : {});
   return {
     name: 'sink',
     input: topics.emotions,
@@ -25,7 +36,7 @@ export function sinkStage(
     handle(input, context) {
       const emittedAtMs = now();
       const faces = faceEmotionEvents(input.value, emittedAtMs);
-      const ended = summaries.observe(input.value, emittedAtMs);
+      const ended = observed(() => summaries.observe(input.value, emittedAtMs));
       const events: EmotionEvent[] = [...faces, ...ended];
       if (deps.metrics) record(deps.metrics, input.key, faces.length > 0 ? emittedAtMs - input.value.ref!.capturedAtMs : undefined, events);
       return events.map((event) => context.emitRaw(topics.events, event.streamId, encodeJson(topics.events, event)));
@@ -33,6 +44,16 @@ export function sinkStage(
     // Another replica now sums up these streams' tracks (from the frames it sees).
     onStreamsRevoked: (streamIds) => summaries.drop(streamIds),
   };
+}
+
+/** A frame repeated from before the kept sums is the input's dead letter, never a summary guessed from later sums. */
+function observed<T>(step: () => T): T {
+  try {
+    return step();
+  } catch (error) {
+    if (error instanceof StreamRewindError) throw new StageError('SUMMARY_REWIND_TOO_FAR', error.message, { cause: error });
+    throw error;
+  }
 }
 
 function record(metrics: SinkMetrics, stream: string, latencyMs: number | undefined, events: EmotionEvent[]): void {

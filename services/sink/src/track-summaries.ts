@@ -1,4 +1,4 @@
-import { EMOTION_LABELS, PerTrack, toProbabilities, TRACK_SUMMARY_EVENT, type TrackSummaryEvent } from '@emostream/shared';
+import { EMOTION_LABELS, StreamHistory, toProbabilities, TRACK_SUMMARY_EVENT, type TrackSummaryEvent } from '@emostream/shared';
 import { InvalidEmotionsError } from './errors.js';
 import { assertValidFace, dominantLabel, type EmotionsLike, type FaceEmotionLike, type FrameRefLike } from './events.js';
 
@@ -43,82 +43,84 @@ export function trackSummaryEvent(track: TrackAccumulator, emittedAtMs: number):
 
 /**
  * Per (stream, track) accumulation of the face emotions the sink sees, and one summary event per
- * track when it ends: listed in a frame's `endedTrackIds`, or at the stream's end.
+ * track when it ends: listed in a frame's `endedTrackIds`, or at the stream's end. A frame that comes
+ * again (a stage upstream repeated a batch) starts from the sums as they were just before it
+ * (StreamHistory): it is not counted twice, and a track it ends is summed up as the first time.
  */
 export class TrackSummaries {
-  readonly #tracks = new PerTrack<TrackAccumulator>();
+  readonly #streams: StreamHistory<Map<number, TrackAccumulator>>;
+
+  /** `historyFrames`: frames per stream that can come again (see StreamHistoryOptions). Default 65, the runtime's default batch and one. */
+  constructor({ historyFrames = 65 }: { historyFrames?: number } = {}) {
+    this.#streams = new StreamHistory<Map<number, TrackAccumulator>>({
+      empty: () => new Map(),
+      copy: (tracks) => new Map([...tracks].map(([id, track]) => [id, { ...track, sums: [...track.sums] }])),
+      historyFrames,
+    });
+  }
 
   /**
    * Takes one `Emotions` message: adds its faces, then returns the summaries of the tracks that ended
    * with it (all of the stream's tracks when it is the stream's last message), by ascending id.
    * A track listed as ended that the sink never saw gives no summary. An invalid message throws
-   * before anything is added, so the state never holds half a message.
+   * before anything is added, so the state never holds half a message; so does a frame that came
+   * again from before the kept history (StreamRewindError).
    */
   observe(emotions: EmotionsLike, emittedAtMs: number): TrackSummaryEvent[] {
     const ref = emotions.ref;
     if (!ref || ref.streamId === '') throw new InvalidEmotionsError('Emotions message has no frame header');
     for (const face of emotions.faces) assertValidFace(ref, face);
-    for (const face of emotions.faces) this.add(ref, face);
-    const ended = ref.endOfStream
-      ? this.endStream(ref.streamId, emittedAtMs)
-      : [...emotions.endedTrackIds].sort((a, b) => a - b).flatMap((trackId) => this.end(ref.streamId, trackId, emittedAtMs) ?? []);
-    return ended;
-  }
-
-  /**
-   * Adds one face of one frame to its track. A frame at or before the track's last one (a redelivered
-   * message) is not counted twice.
-   */
-  add(ref: FrameRefLike, face: FaceEmotionLike): void {
-    if (face.probs.length !== EMOTION_LABELS.length) {
-      throw new InvalidEmotionsError(
-        `stream ${ref.streamId} track ${face.trackId}: expected ${EMOTION_LABELS.length} probabilities, got ${face.probs.length}`,
-      );
+    for (const face of emotions.faces) {
+      if (face.probs.length !== EMOTION_LABELS.length) {
+        throw new InvalidEmotionsError(
+          `stream ${ref.streamId} track ${face.trackId}: expected ${EMOTION_LABELS.length} probabilities, got ${face.probs.length}`,
+        );
+      }
     }
-    const track = this.#tracks.get(ref.streamId, face.trackId);
-    if (!track) {
-      this.#tracks.set(ref.streamId, face.trackId, {
-        streamId: ref.streamId,
-        trackId: face.trackId,
-        firstSeq: ref.seq,
-        lastSeq: ref.seq,
-        startPtsMs: ref.ptsMs,
-        endPtsMs: ref.ptsMs,
-        frames: 1,
-        sums: [...face.probs],
-      });
-      return;
-    }
-    if (ref.seq <= track.lastSeq) return;
-    track.lastSeq = ref.seq;
-    track.endPtsMs = ref.ptsMs;
-    track.frames += 1;
-    face.probs.forEach((p, i) => (track.sums[i]! += p));
-  }
-
-  /** Ends one track: its summary, or undefined if the sink never saw it. */
-  end(streamId: string, trackId: number, emittedAtMs: number): TrackSummaryEvent | undefined {
-    const track = this.#tracks.delete(streamId, trackId);
-    return track && trackSummaryEvent(track, emittedAtMs);
-  }
-
-  /** Ends every track of a stream: their summaries by ascending id. */
-  endStream(streamId: string, emittedAtMs: number): TrackSummaryEvent[] {
-    return this.#tracks.deleteStream(streamId).map(([, track]) => trackSummaryEvent(track, emittedAtMs));
+    return this.#streams.frame(ref.streamId, ref.seq, ref.endOfStream === true, (tracks) => {
+      for (const face of emotions.faces) add(tracks, ref, face);
+      const endedIds = ref.endOfStream ? [...tracks.keys()] : emotions.endedTrackIds;
+      const ended = [...new Set(endedIds)].sort((a, b) => a - b).flatMap((trackId) => tracks.get(trackId) ?? []);
+      for (const track of ended) tracks.delete(track.trackId);
+      return ended.map((track) => trackSummaryEvent(track, emittedAtMs));
+    });
   }
 
   /** Forgets streams without summarising them (their partition moved to another consumer). */
   drop(streamIds: Iterable<string>): void {
-    for (const streamId of streamIds) this.#tracks.deleteStream(streamId);
+    this.#streams.drop(streamIds);
   }
 
   /** Streams with at least one open track. */
   streamIds(): string[] {
-    return this.#tracks.streamIds();
+    return this.#streams.streamIds().filter((id) => (this.#streams.current(id)?.size ?? 0) > 0);
   }
 
   /** Open tracks, over all streams. */
   get size(): number {
-    return this.#tracks.size;
+    return this.#streams.streamIds().reduce((sum, id) => sum + (this.#streams.current(id)?.size ?? 0), 0);
   }
+}
+
+/** Adds one face of one frame to its track; the same track twice in one frame counts once. */
+function add(tracks: Map<number, TrackAccumulator>, ref: FrameRefLike, face: FaceEmotionLike): void {
+  const track = tracks.get(face.trackId);
+  if (!track) {
+    tracks.set(face.trackId, {
+      streamId: ref.streamId,
+      trackId: face.trackId,
+      firstSeq: ref.seq,
+      lastSeq: ref.seq,
+      startPtsMs: ref.ptsMs,
+      endPtsMs: ref.ptsMs,
+      frames: 1,
+      sums: [...face.probs],
+    });
+    return;
+  }
+  if (ref.seq <= track.lastSeq) return;
+  track.lastSeq = ref.seq;
+  track.endPtsMs = ref.ptsMs;
+  track.frames += 1;
+  face.probs.forEach((p, i) => (track.sums[i]! += p));
 }

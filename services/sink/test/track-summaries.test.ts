@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { StreamRewindError } from '@emostream/shared';
 import { TrackSummaries } from '../src/index.js';
 import { assertValidEvent, emotionsMessage } from './helpers.js';
 
@@ -116,6 +117,33 @@ describe('TrackSummaries', () => {
     summaries.observe(frame(2, [{ trackId: 1, probs: angry }]), 0);
     const [summary] = summaries.observe(frame(3, [], { endedTrackIds: [1] }), 0);
     assert.equal(summary?.frames, 2);
+  });
+
+  it('sums up a track again, the same, when the frames that ended it come again (an upstream batch repeated)', () => {
+    const summaries = new TrackSummaries();
+    const frames = [
+      frame(1, [{ trackId: 1, probs: happy }]),
+      frame(7, [{ trackId: 1, probs: angry }]),
+      frame(13, [{ trackId: 2, probs: happy }], { endedTrackIds: [1] }),
+      frame(19, [{ trackId: 2, probs: angry }]),
+    ];
+    const first = frames.map((f) => summaries.observe(f, 0));
+    assert.equal(first[2]?.[0]?.frames, 2);
+    assert.deepEqual(
+      frames.slice(1).map((f) => summaries.observe(f, 0)),
+      first.slice(1),
+      'frames 7–19 again: track 1 ends with the same summary, nothing is counted twice',
+    );
+    const [track2] = summaries.observe(frame(25, [], { endOfStream: true }), 0);
+    assert.deepEqual([track2?.trackId, track2?.firstSeq, track2?.lastSeq, track2?.frames], [2, 13, 19, 2]);
+  });
+
+  it('refuses a frame that comes again from before the kept history, adding nothing', () => {
+    const summaries = new TrackSummaries({ historyFrames: 2 });
+    for (const seq of [1, 2, 3, 4]) summaries.observe(frame(seq, [{ trackId: 1, probs: happy }]), 0);
+    assert.throws(() => summaries.observe(frame(2, [{ trackId: 1, probs: happy }]), 0), StreamRewindError);
+    const [summary] = summaries.observe(frame(5, [], { endedTrackIds: [1] }), 0);
+    assert.equal(summary?.frames, 4);
   });
 
   it('gives no summary for an ended track it never saw', () => {

@@ -1,4 +1,12 @@
-import { makeMessage, topics, type HandlerResult, type StageDefinition, type StageInput, type StageOutput } from '@emostream/shared';
+import {
+  makeMessage,
+  StageError,
+  StreamRewindError,
+  topics,
+  type HandlerResult,
+  type StageDefinition,
+  type StageInput,
+} from '@emostream/shared';
 import type { TemporalSettings } from './config.js';
 import { argmax } from './offline-windows.js';
 import { SlidingWindows } from './sliding-window.js';
@@ -9,6 +17,8 @@ import { predictWindows, type TemporalModel } from './temporal-model.js';
 export interface TemporalStageOptions extends TemporalSettings {
   /** null: the pack has no temporal model; each face then gets the mean of its window's static probabilities. */
   model: TemporalModel | null;
+  /** Frames per stream that can come again: the upstream batch size and one (default 65). */
+  historyFrames?: number;
 }
 
 type EmbeddingsInput = StageInput<typeof topics.embeddings.schema>;
@@ -25,10 +35,10 @@ interface PendingFace {
  * end of their stream or after `trackTtlMs` without a sighting; the frame that ends them lists them.
  */
 export function temporalStage(options: TemporalStageOptions): StageDefinition<typeof topics.embeddings.schema> {
-  const windows = new SlidingWindows<Float32Array>({
-    length: options.model?.windowLength ?? options.windowLength,
-    trackTtlMs: options.trackTtlMs,
-  });
+  const windows = new SlidingWindows<Float32Array>(
+    { length: options.model?.windowLength ?? options.windowLength, trackTtlMs: options.trackTtlMs },
+    options.historyFrames ? { historyFrames: options.historyFrames } : {},
+  );
 
   return {
     name: 'temporal',
@@ -39,23 +49,29 @@ export function temporalStage(options: TemporalStageOptions): StageDefinition<ty
 
     async handleBatch(inputs, context): Promise<HandlerResult[]> {
       const pending: PendingFace[] = [];
-      const ended: number[][] = [];
-      inputs.forEach((input, index) => {
+      const ended: (number[] | StageError)[] = inputs.map((input, index) => {
         const ref = input.value.ref!;
-        for (const face of input.value.faces) {
+        const faces = input.value.faces.map((face) => ({
+          trackId: face.trackId,
           // Without an LSTM the window holds the static probabilities, whose mean is the fallback.
-          const item = Float32Array.from(options.model ? face.features : face.staticProbs);
-          pending.push({ input: index, face, window: windows.push({ streamId: input.key, trackId: face.trackId }, item, ref) });
+          item: Float32Array.from(options.model ? face.features : face.staticProbs),
+        }));
+        try {
+          // Tracks end when the tracker says so, at the end of the stream, or after the TTL here.
+          const frame = windows.frame({ ...ref, streamId: input.key, faces, endedTrackIds: input.value.endedTrackIds });
+          input.value.faces.forEach((face, i) => pending.push({ input: index, face, window: frame.windows[i]! }));
+          return frame.ended;
+        } catch (error) {
+          // A frame repeated from before the kept windows: its dead letter, never a guess from later windows.
+          if (error instanceof StreamRewindError) return new StageError('WINDOW_REWIND_TOO_FAR', error.message, { cause: error });
+          throw error;
         }
-        // Tracks end when the tracker says so, at the end of the stream, or after the TTL here.
-        for (const trackId of input.value.endedTrackIds) windows.end({ streamId: input.key, trackId });
-        const expired = ref.endOfStream ? windows.endStream(input.key) : windows.expireIdle(input.key, ref.ptsMs);
-        ended.push([...new Set([...input.value.endedTrackIds, ...expired])].sort((a, b) => a - b));
       });
 
       const probabilities = await predict(options.model, pending);
-      const outputs: StageOutput[][] = inputs.map(() => []);
-      inputs.forEach((input, index) => {
+      return inputs.map((input, index) => {
+        const endedHere = ended[index]!;
+        if (endedHere instanceof StageError) return endedHere;
         const faces = pending
           .map((p, i) => ({ p, probs: probabilities[i]! }))
           .filter(({ p }) => p.input === index)
@@ -67,10 +83,8 @@ export function temporalStage(options: TemporalStageOptions): StageDefinition<ty
             label: argmax([...probs]),
             staticProbs: p.face.staticProbs,
           }));
-        const emotions = makeMessage(topics.emotions, { ref: input.value.ref!, faces, endedTrackIds: ended[index]! });
-        outputs[index]!.push(context.emit(topics.emotions, emotions));
+        return [context.emit(topics.emotions, makeMessage(topics.emotions, { ref: input.value.ref!, faces, endedTrackIds: endedHere }))];
       });
-      return outputs;
     },
 
     // Another replica owns these streams now; it rebuilds their windows from the frames it reads.

@@ -1,4 +1,4 @@
-import { PerTrack } from '@emostream/shared';
+import { StreamHistory } from '@emostream/shared';
 
 /**
  * The real-time window of the reference (REFERENCE.md, "Real-time use"), one per (stream, track):
@@ -30,93 +30,104 @@ export interface FramePosition {
   readonly ptsMs: number;
 }
 
+/** One face of a frame: its track, and its item for the track's window. */
+export interface FrameFace<T> {
+  readonly trackId: number;
+  readonly item: T;
+}
+
+/** One sampled frame of a stream, as the windows take it. */
+export interface WindowFrame<T> extends FramePosition {
+  readonly streamId: string;
+  readonly faces: readonly FrameFace<T>[];
+  /** Tracks the face tracker ended at this frame. */
+  readonly endedTrackIds: readonly number[];
+  /** The stream's last frame: every track ends with it. */
+  readonly endOfStream: boolean;
+}
+
+/** What a frame gives. */
+export interface FrameWindows<T> {
+  /** Each face's window, in the frame's order: always `length` items, oldest first. */
+  readonly windows: (readonly T[])[];
+  /** Tracks that end with this frame, ascending: the tracker's, those idle past the TTL, or all at the stream's end. */
+  readonly ended: number[];
+}
+
+/** One track's window; never changed once made, so the states kept for frames that come again stay as they were. */
 interface TrackWindow<T> {
-  items: T[];
-  lastSeq: number;
-  lastPtsMs: number;
+  readonly items: readonly T[];
+  readonly lastSeq: number;
+  readonly lastPtsMs: number;
 }
 
 /**
  * The windows of every (stream, track) a temporal consumer owns. Plain in-memory state, no clock:
  * every time is the media time of the frames themselves, so replaying a partition rebuilds the same
- * windows and ends the same tracks.
+ * windows and ends the same tracks. A frame that comes again (an upstream stage's batch repeated
+ * under at-least-once) starts from the windows as they were just before it (StreamHistory), so it
+ * gets the windows it got the first time.
  */
 export class SlidingWindows<T> {
   readonly #length: number;
   readonly #ttlMs: number;
-  readonly #windows = new PerTrack<TrackWindow<T>>();
+  readonly #streams: StreamHistory<Map<number, TrackWindow<T>>>;
 
-  constructor(config: SlidingWindowConfig) {
+  /** `historyFrames`: frames per stream that can come again (see StreamHistoryOptions). Default 65, the runtime's default batch and one. */
+  constructor(config: SlidingWindowConfig, { historyFrames = 65 }: { historyFrames?: number } = {}) {
     if (!Number.isInteger(config.length) || config.length < 1)
       throw new RangeError(`window length must be a positive integer, got ${config.length}`);
     if (!(config.trackTtlMs > 0)) throw new RangeError(`trackTtlMs must be positive, got ${config.trackTtlMs}`);
     this.#length = config.length;
     this.#ttlMs = config.trackTtlMs;
+    this.#streams = new StreamHistory<Map<number, TrackWindow<T>>>({
+      empty: () => new Map(),
+      copy: (tracks) => new Map(tracks),
+      historyFrames,
+    });
   }
 
   /**
-   * Adds a track's item for one sampled frame and returns the window to run the model on (oldest
-   * first, always `length` items). A frame at or before the track's last frame (a redelivered or
-   * replayed message) leaves the window as it is, so one frame never shifts it twice.
+   * Takes one sampled frame of a stream: each face's item joins its track's window (a track's first
+   * item fills the whole window; later frames shift it by one), then the tracks that end with the
+   * frame are dropped. Throws StreamRewindError for a frame that came again from before the kept history.
    */
-  push(key: WindowKey, item: T, at: FramePosition): readonly T[] {
-    const window = this.#windows.get(key.streamId, key.trackId);
-    if (!window) {
-      const items = new Array<T>(this.#length).fill(item);
-      this.#windows.set(key.streamId, key.trackId, { items, lastSeq: at.seq, lastPtsMs: at.ptsMs });
-      return [...items];
-    }
-    if (at.seq > window.lastSeq) {
-      window.items.shift();
-      window.items.push(item);
-      window.lastSeq = at.seq;
-      window.lastPtsMs = at.ptsMs;
-    }
-    return [...window.items];
+  frame(frame: WindowFrame<T>): FrameWindows<T> {
+    return this.#streams.frame(frame.streamId, frame.seq, frame.endOfStream, (tracks) => {
+      const windows = frame.faces.map(({ trackId, item }) => {
+        const window = tracks.get(trackId);
+        // The same track twice in one frame shifts its window once.
+        if (window && frame.seq <= window.lastSeq) return window.items;
+        const items = window ? [...window.items.slice(1), item] : new Array<T>(this.#length).fill(item);
+        tracks.set(trackId, { items, lastSeq: frame.seq, lastPtsMs: frame.ptsMs });
+        return items;
+      });
+      for (const trackId of frame.endedTrackIds) tracks.delete(trackId);
+      const expired = [...tracks]
+        .filter(([, window]) => frame.endOfStream || frame.ptsMs - window.lastPtsMs > this.#ttlMs)
+        .map(([trackId]) => trackId);
+      for (const trackId of expired) tracks.delete(trackId);
+      return { windows, ended: [...new Set([...frame.endedTrackIds, ...expired])].sort((a, b) => a - b) };
+    });
   }
 
   /** The current window of a track, if it has one. */
   get(key: WindowKey): readonly T[] | undefined {
-    const window = this.#windows.get(key.streamId, key.trackId);
-    return window ? [...window.items] : undefined;
-  }
-
-  /** Ends one track (its tracker ended it): drops its window. Returns whether it had one. */
-  end(key: WindowKey): boolean {
-    return this.#windows.delete(key.streamId, key.trackId) !== undefined;
-  }
-
-  /**
-   * Ends the tracks of `streamId` whose last item is more than the TTL older than `nowPtsMs`, the
-   * media time of the stream's current frame. Call it on every frame of the stream, after pushing
-   * the frame's faces; returns the ended track ids (ascending) for the frame's `ended_track_ids`.
-   */
-  expireIdle(streamId: string, nowPtsMs: number): number[] {
-    const ended = this.#windows
-      .tracksOf(streamId)
-      .filter(([, window]) => nowPtsMs - window.lastPtsMs > this.#ttlMs)
-      .map(([trackId]) => trackId);
-    for (const trackId of ended) this.#windows.delete(streamId, trackId);
-    return ended;
-  }
-
-  /** Ends every track of a stream (end of stream): returns their ids, ascending. */
-  endStream(streamId: string): number[] {
-    return this.#windows.deleteStream(streamId).map(([trackId]) => trackId);
+    return this.#streams.current(key.streamId)?.get(key.trackId)?.items;
   }
 
   /** Drops the windows of these streams without ending anything downstream (their partition now belongs to another consumer). */
   dropStreams(streamIds: Iterable<string>): void {
-    for (const streamId of streamIds) this.#windows.deleteStream(streamId);
+    this.#streams.drop(streamIds);
   }
 
   /** Streams that have at least one window. */
   streamIds(): string[] {
-    return this.#windows.streamIds();
+    return this.#streams.streamIds().filter((id) => (this.#streams.current(id)?.size ?? 0) > 0);
   }
 
   /** Windows held, over all streams. */
   get size(): number {
-    return this.#windows.size;
+    return this.#streams.streamIds().reduce((sum, id) => sum + (this.#streams.current(id)?.size ?? 0), 0);
   }
 }

@@ -15,10 +15,15 @@ export interface TemporalStageDeps {
 
 /** The temporal stage as the service and `emo run` both run it: the pack's LSTM (or the static fallback) with the `temporal` section. */
 export function buildStage(
-  config: Pick<z.infer<typeof temporalConfigSchema>, 'temporal'>,
+  config: Pick<z.infer<typeof temporalConfigSchema>, 'temporal'> & { runtime?: { maxBatchSize: number } },
   deps: TemporalStageDeps,
 ): StageDefinition<typeof topics.embeddings.schema> {
-  return temporalStage({ model: temporalModelOf(deps), ...config.temporal });
+  return temporalStage({
+    model: temporalModelOf(deps),
+    ...config.temporal,
+    // A batch redelivered upstream repeats up to that stage's batch of one stream's frames.
+    ...(config.runtime ? { historyFrames: config.runtime.maxBatchSize + 1 } : {}),
+  });
 }
 
 /**

@@ -102,4 +102,22 @@ describe('temporal stage', () => {
       [[], [], [1]],
     );
   });
+
+  it('gives the frames of a repeated upstream batch what they got the first time (at-least-once)', async () => {
+    const frames = [
+      embeddings('a', 1, [{ trackId: 1, label: 0 }]),
+      embeddings('a', 7, [{ trackId: 1, label: 3 }]),
+      embeddings('a', 13, [{ trackId: 1, label: 5 }]),
+      embeddings('a', 19, [{ trackId: 1, label: 6 }]),
+    ];
+    // The backbone died after sending 7–19 and before committing them: they come again, after 19.
+    const out = await run(null, [...frames, ...frames.slice(1), embeddings('a', 25, [{ trackId: 1, label: 6 }])]);
+    const probs = out.map((e) => [e.ref!.seq, e.faces[0]!.probs.map((p) => Math.round(p * 1000) / 1000)]);
+    assert.deepEqual(probs.slice(4, 7), probs.slice(1, 4), 'each repeat as the first time');
+    assert.deepEqual(
+      probs[7],
+      [25, [0, 0, 0, 0, 0, 1 / 3, 2 / 3].map((p) => Math.round(p * 1000) / 1000)],
+      'the stream goes on from frame 19',
+    );
+  });
 });

@@ -1,0 +1,112 @@
+/**
+ * Per-stream state for stages that see frames again. At-least-once delivery repeats whole batches:
+ * when a stage upstream dies after sending its outputs but before committing its inputs, the frames
+ * it had sent come again, after later ones. A frame that comes again must give what it gave the
+ * first time, so it starts from the state kept from just before it, not from the stream's newest
+ * state; the frames after it then follow as they did.
+ *
+ * The face stage's trackers keep their own history (stream-trackers.ts, with persisted snapshots);
+ * the temporal windows and the sink's track summaries keep theirs here.
+ */
+
+/** A frame came again from further back than the history reaches: its first result cannot be given again. */
+export class StreamRewindError extends Error {
+  constructor(streamId: string, seq: number, oldest: number | undefined) {
+    super(`stream ${streamId}: frame ${seq} came again, but the oldest kept state follows frame ${oldest ?? 'none'}`);
+    this.name = 'StreamRewindError';
+  }
+}
+
+export interface StreamHistoryOptions<S> {
+  /** A stream's state before its first frame. */
+  empty(): S;
+  /** A copy that changing does not change `state` (the kept states are never changed). */
+  copy(state: S): S;
+  /**
+   * States kept per stream: at least the most frames of one stream a redelivered batch can hold
+   * (the upstream stage's batch size), plus one.
+   */
+  historyFrames: number;
+  /** Ended streams remembered, for their frames that come again. Default 64. */
+  endedStreams?: number;
+}
+
+interface Kept<S> {
+  seq: number;
+  state: S;
+  ended: boolean;
+}
+
+interface Stream<S> {
+  /** The seq the stream's current life started at: a frame at or before it starts the stream again. */
+  firstSeq: number;
+  /** States after the last frames, oldest first; the newest is the stream's current state. */
+  history: Kept<S>[];
+}
+
+/**
+ * The states of the streams a consumer owns, each with the states after its last `historyFrames`
+ * frames. A stream that ended (its end-of-stream frame) and then gets a frame past its end, or a
+ * frame at or before its first one (a file ingested again, seqs from 1), starts again empty.
+ */
+export class StreamHistory<S> {
+  readonly #options: StreamHistoryOptions<S>;
+  readonly #streams = new Map<string, Stream<S>>();
+
+  constructor(options: StreamHistoryOptions<S>) {
+    if (!Number.isInteger(options.historyFrames) || options.historyFrames < 1)
+      throw new RangeError(`historyFrames must be a positive integer, got ${options.historyFrames}`);
+    this.#options = options;
+  }
+
+  /**
+   * Runs frame `seq` of a stream: `step` gets a copy of the state the frame starts from (the newest,
+   * or for a frame that came again the one kept from just before it) and changes it; that becomes
+   * the stream's newest state. `endsStream` marks the stream's last frame. Throws StreamRewindError
+   * for a frame that came again from before the kept history, leaving the state as it was.
+   */
+  frame<R>(streamId: string, seq: number, endsStream: boolean, step: (state: S) => R): R {
+    const { firstSeq, before } = this.#startOf(streamId, seq);
+    const state = before ? this.#options.copy(before.state) : this.#options.empty();
+    const result = step(state);
+    // A frame that came again replaces the frames after the state it started from.
+    const kept = before ? this.#streams.get(streamId)!.history.filter((h) => h.seq <= before.seq) : [];
+    kept.push({ seq, state, ended: endsStream });
+    this.#streams.set(streamId, { firstSeq, history: kept.slice(-this.#options.historyFrames) });
+    if (endsStream) this.#forgetOldEndedStreams();
+    return result;
+  }
+
+  /** A stream's newest state (do not change it), or undefined for a stream never seen or dropped. */
+  current(streamId: string): S | undefined {
+    return this.#streams.get(streamId)?.history.at(-1)?.state;
+  }
+
+  /** Forgets streams (their partition moved to another consumer). */
+  drop(streamIds: Iterable<string>): void {
+    for (const streamId of streamIds) this.#streams.delete(streamId);
+  }
+
+  /** Every stream held, ended ones included. */
+  streamIds(): string[] {
+    return [...this.#streams.keys()];
+  }
+
+  /** Where frame `seq` starts: the stream's life it belongs to, and the kept state it follows (none: it starts the stream). */
+  #startOf(streamId: string, seq: number): { firstSeq: number; before: Kept<S> | undefined } {
+    const stream = this.#streams.get(streamId);
+    const newest = stream?.history.at(-1);
+    if (!stream || !newest) return { firstSeq: seq, before: undefined };
+    if (seq > newest.seq) return newest.ended ? { firstSeq: seq, before: undefined } : { firstSeq: stream.firstSeq, before: newest };
+    if (seq <= stream.firstSeq) return { firstSeq: seq, before: undefined };
+    // The frame came again: go back to the state after the frame before it.
+    const before = [...stream.history].reverse().find((h) => h.seq < seq);
+    if (!before) throw new StreamRewindError(streamId, seq, stream.history[0]?.seq);
+    return { firstSeq: stream.firstSeq, before };
+  }
+
+  #forgetOldEndedStreams(): void {
+    const ended = [...this.#streams].filter(([, s]) => s.history.at(-1)?.ended).map(([id]) => id);
+    for (const id of ended.slice(0, Math.max(0, ended.length - (this.#options.endedStreams ?? 64)))) this.#streams.delete(id);
+  }
+}
