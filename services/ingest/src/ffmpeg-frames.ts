@@ -68,7 +68,7 @@ export interface ReadSummary {
   warnings: string[];
 }
 
-/** Asks ffprobe for the first video stream's frame rate, size and declared length. */
+/** Asks ffprobe for the first video stream's frame rate, size (as decoded: upright) and declared length. */
 export function probeVideo(source: Source, timeouts: { connectTimeoutMs: number; readTimeoutMs: number }): Promise<VideoInfo> {
   return new Promise((resolve, reject) => {
     ffmpeg.ffprobe(source.input, inputOptions(source, timeouts), (error: Error | null, data) => {
@@ -99,10 +99,14 @@ export function probeVideo(source: Source, timeouts: { connectTimeoutMs: number;
       const declared = Number(video.nb_frames);
       // Streams often report "N/A"; the container's header (FLV metadata, MP4 moov) usually knows.
       const duration = [Number(video.duration), Number(data.format.duration)].find((d) => Number.isFinite(d) && d > 0);
+      // ffmpeg turns a rotated video (a phone's display matrix) upright as it decodes: a quarter turn
+      // swaps the sides of the frames everything downstream sees, the annotated video's included.
+      const rotation = Number((video as { rotation?: unknown }).rotation ?? (video.tags as { rotate?: unknown } | undefined)?.rotate ?? 0);
+      const quarterTurn = Math.abs(Math.round(rotation / 90)) % 2 === 1;
       resolve({
         fps,
-        width: video.width,
-        height: video.height,
+        width: quarterTurn ? video.height : video.width,
+        height: quarterTurn ? video.width : video.height,
         declaredFrames: Number.isFinite(declared) && declared > 0 ? declared : undefined,
         durationMs: duration === undefined ? undefined : duration * 1000,
       });
