@@ -1,9 +1,8 @@
 import { spawn, type ChildProcess, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { once } from 'node:events';
 import { rmSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
 import sharp from 'sharp';
-import { EMOTION_LABELS, type FaceEmotionEvent } from '@emostream/shared';
+import { EMOTION_LABELS, usableCpus, type FaceEmotionEvent } from '@emostream/shared';
 import { frameSignatureYuv420, SceneCutDetector } from '@emostream/vision';
 import { FifoFrames } from './fifo-frames.js';
 
@@ -28,12 +27,12 @@ export interface VideoShape {
 const X264_OPTIONS = ['-preset', 'ultrafast', '-crf', '28'];
 
 /**
- * Threads of the video's decoder and encoder: half the cores. They share the machine with the
+ * Threads of the video's decoder and encoder: half the usable CPUs (cores, or a container's quota). They share the machine with the
  * pipeline, which keeps the cores busy; on 2 cores x264 on one thread encoded the demo clip with
  * 0.56 CPU-s where its default threads took 0.72–0.96 (their hand-offs), and `emo run` used 0.38 CPU-s
  * less (issue 29). One thread encodes 720p "ultrafast" at ~270 frames/s, far ahead of the pipeline.
  */
-const VIDEO_THREADS = String(Math.max(1, Math.floor(availableParallelism() / 2)));
+const VIDEO_THREADS = String(Math.max(1, Math.floor(usableCpus() / 2)));
 
 /**
  * Sharing ingest's decode, the frames the FIFO may hold ahead of the drawing. That decoder makes the

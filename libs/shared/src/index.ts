@@ -18,6 +18,7 @@ export { DEFAULT_REPLAY_RECORDS } from './runtime/stage-definition.js';
 export * from './runtime/dead-letter-writer.js';
 export * from './runtime/per-track.js';
 export * from './runtime/stream-history.js';
+export * from './runtime/usable-cpus.js';
 export * from './runtime/dead-letter-privacy.js';
 export * from './runtime/process.js';
 export * from './telemetry/tracing.js';

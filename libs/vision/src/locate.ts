@@ -20,7 +20,12 @@ export const modelSettingsSchema = z
     ),
     intraOpThreads: fromEnv(
       'EMOSTREAM_INTRA_OP_THREADS',
-      z.coerce.number().int().min(0).default(0).describe('Threads per operator (0 = onnxruntime decides).'),
+      z.coerce
+        .number()
+        .int()
+        .min(0)
+        .default(0)
+        .describe("Threads per operator (0 = onnxruntime decides: one per core, or the container's CPU limit where that is lower)."),
     ),
     spinWait: fromEnv(
       'EMOSTREAM_ORT_SPIN_WAIT',

@@ -17,7 +17,8 @@
  */
 import ort from 'onnxruntime-node';
 import { z } from 'zod';
-import { StageError } from '@emostream/shared';
+import { availableParallelism } from 'node:os';
+import { StageError, usableCpus } from '@emostream/shared';
 import { moduleLogger } from '@emostream/shared';
 import { createSessionInThread, sessionOnThisThread, type OrtSessionLike } from './inference-thread.js';
 
@@ -36,7 +37,7 @@ export const SessionConfigSchema = z
       .min(0)
       .default(0)
       .describe(
-        'Threads one operator may use; 0 lets onnxruntime choose (one per physical core); stages map it from EMOSTREAM_INTRA_OP_THREADS',
+        "Threads one operator may use; 0 lets onnxruntime choose (one per physical core), or takes a container's CPU limit where that is lower; stages map it from EMOSTREAM_INTRA_OP_THREADS",
       ),
     spinWait: z
       .boolean()
@@ -141,7 +142,7 @@ export class ModelSession<I extends string = string, O extends string = string> 
     const logger = options.logger ?? defaultLogger();
     const base: ort.InferenceSession.SessionOptions = {
       graphOptimizationLevel: 'all',
-      ...(cfg.intraOpThreads > 0 ? { intraOpNumThreads: cfg.intraOpThreads } : {}),
+      ...(intraOpThreadsOf(cfg.intraOpThreads) ? { intraOpNumThreads: intraOpThreadsOf(cfg.intraOpThreads) } : {}),
       extra: spinningEntries(cfg.spinWait),
     };
 
@@ -264,4 +265,14 @@ let sharedLogger: ModelLogger | undefined;
 function defaultLogger(): ModelLogger {
   sharedLogger ??= moduleLogger('model-session');
   return sharedLogger;
+}
+
+/**
+ * Threads per operator: the configured count; for 0, onnxruntime's own choice (one per physical
+ * core), unless a CPU quota (a container's limit) allows fewer CPUs than the cores: then the quota.
+ */
+function intraOpThreadsOf(configured: number): number | undefined {
+  if (configured > 0) return configured;
+  const cpus = usableCpus();
+  return cpus < availableParallelism() ? cpus : undefined;
 }

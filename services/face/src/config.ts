@@ -34,7 +34,7 @@ export const faceConfigSchema = z
             .max(16)
             .default(2)
             .describe(
-              'Sessions of each detector run on every frame, each with its share of the cores (EMOSTREAM_INTRA_OP_THREADS unless set): frames detected side by side (on 2 cores, two single-threaded RetinaFace sessions took 18 % less time and 13 % less CPU a frame than one on both).',
+              'Sessions of each detector run on every frame, each with its share of the usable CPUs (the cores, or a container CPU limit where lower; EMOSTREAM_INTRA_OP_THREADS each unless 0): frames detected side by side (on 2 cores, two single-threaded RetinaFace sessions took 18 % less time and 13 % less CPU a frame than one on both).',
             ),
         ),
         cropEncoding: fromEnv(

@@ -3,9 +3,9 @@
 // optionally tiled). The manifest's single `detector` role names the primary one; this file says
 // how the face stage combines them. Loading checks every file's sha256 like readPack does.
 import { readFile } from 'node:fs/promises';
-import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
+import { usableCpus } from '@emostream/shared';
 import { modelFileSha256, PackError } from '../pack.js';
 import { ModelSession, type SessionConfig } from '../session.js';
 import {
@@ -225,7 +225,7 @@ export interface OpenDetectors {
  * Opens the sessions of the detectors the config's mode runs, side by side (each loads on a thread of
  * its own). The others stay closed: each session is a worker thread with its own memory and warm-up.
  *
- * A detector run on every frame gets `sessions` sessions, each with its share of the cores
+ * A detector run on every frame gets `sessions` sessions, each with its share of the usable CPUs (usableCpus: the cores, or a container's CPU quota)
  * (intraOpThreads, unless the config names a count): frames detected side by side each run on one
  * (the face stage detects DETECT_AHEAD frames ahead). On 2 cores, two single-threaded sessions
  * detected the demo clip's frames in 43 ms a frame and 83 CPU-ms, one session on both cores in 53 ms
@@ -256,7 +256,7 @@ export async function openDetectors(
     Promise.all(opening.map((s) => s.then((opened) => opened.release()).catch(() => undefined))).then(() => undefined);
   const onlySomeSizes = (name: string) =>
     config.mode.passes.filter((p) => p.detector === name).every((p) => p.maxFrameSide !== undefined || p.minFrameSide !== undefined);
-  const perSession = { ...session, intraOpThreads: session.intraOpThreads || Math.max(1, Math.floor(availableParallelism() / sessions)) };
+  const perSession = { ...session, intraOpThreads: session.intraOpThreads || Math.max(1, Math.floor(usableCpus() / sessions)) };
   const models = await Promise.all(
     used.map(async (name): Promise<[string, DetectorModel]> => {
       const entry = config.detectors[name]!;
