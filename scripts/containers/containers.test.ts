@@ -155,7 +155,7 @@ describe('the CPU image, its five stages run as the manifests run them', () => {
         IMAGE,
         '--input-type=module',
         '--eval',
-        "import { usableCpus } from '/app/libs/shared/dist/index.js'; console.log(usableCpus())",
+        "import { usableCpus } from '/app/libs/shared/dist/src/index.js'; console.log(usableCpus())",
       ]).trim();
     assert.equal(usable('1'), '1');
     assert.equal(usable('0.5'), '1', 'half a CPU is still one thread');
