@@ -55,15 +55,24 @@ describe('StreamHistory', () => {
     assert.deepEqual(run(streams, 4), [1, 2, 3], 'within the history a frame still comes again');
   });
 
-  it('starts a stream again at a frame at or before its first one, or past its end', () => {
+  it('starts a stream again at its seq 1 or at a frame past its end', () => {
     const streams = history();
-    for (const seq of [5, 6]) run(streams, seq);
-    assert.deepEqual(run(streams, 5), [], "the stream's first frame again: from nothing");
+    for (const seq of [1, 6]) run(streams, seq);
+    assert.deepEqual(run(streams, 1), [], "the stream's first frame again: from nothing");
     run(streams, 6);
-    run(streams, 7, true);
-    assert.deepEqual(run(streams, 7, true), [5, 6], 'its end again: from the state before its end');
-    assert.deepEqual(run(streams, 9), [], 'a frame past its end: a new life');
+    run(streams, 11, true);
+    assert.deepEqual(run(streams, 11, true), [1, 6], 'its end again: from the state before its end');
+    assert.deepEqual(run(streams, 16), [], 'a frame past its end: a new life');
     assert.deepEqual(run(streams, 1), [], 'a file ingested again, from 1');
+  });
+
+  it('refuses a frame from before the first one it saw of a stream met mid-stream (a replay after a restart), changing nothing', () => {
+    const streams = history();
+    for (const seq of [500, 506]) run(streams, seq);
+    assert.throws(() => run(streams, 494), StreamRewindError, 'not a new life: seqs start at 1');
+    assert.throws(() => run(streams, 500), StreamRewindError, 'the state before 500 was never seen');
+    assert.deepEqual(streams.current('cam-1'), [500, 506]);
+    assert.deepEqual(run(streams, 506), [500]);
   });
 
   it('forgets dropped streams, and all but the newest ended ones', () => {

@@ -38,16 +38,25 @@ interface Kept<S> {
 }
 
 interface Stream<S> {
-  /** The seq the stream's current life started at: a frame at or before it starts the stream again. */
-  firstSeq: number;
+  /**
+   * Where the stream's current life starts, when this consumer saw it start: its seq 1 (ingest numbers
+   * every stream's frames from 1) or a frame past its end marker. A frame at or before it starts the
+   * stream again empty, which is also the state before it. Undefined when the first frame seen came
+   * mid-stream (the replay after a restart begins where its record count reaches): nothing before
+   * the kept history can be given again then.
+   */
+  startSeq: number | undefined;
   /** States after the last frames, oldest first; the newest is the stream's current state. */
   history: Kept<S>[];
 }
 
+/** Every stream's life starts at this seq (ingest numbers a file's frames and a live stream's from 1). */
+const FIRST_SEQ = 1;
+
 /**
  * The states of the streams a consumer owns, each with the states after its last `historyFrames`
- * frames. A stream that ended (its end-of-stream frame) and then gets a frame past its end, or a
- * frame at or before its first one (a file ingested again, seqs from 1), starts again empty.
+ * frames. A stream that ended (its end-of-stream frame) and then gets a frame past its end, or gets
+ * its seq 1 again (a file ingested again), starts again empty.
  */
 export class StreamHistory<S> {
   readonly #options: StreamHistoryOptions<S>;
@@ -66,13 +75,13 @@ export class StreamHistory<S> {
    * for a frame that came again from before the kept history, leaving the state as it was.
    */
   frame<R>(streamId: string, seq: number, endsStream: boolean, step: (state: S) => R): R {
-    const { firstSeq, before } = this.#startOf(streamId, seq);
+    const { startSeq, before } = this.#startOf(streamId, seq);
     const state = before ? this.#options.copy(before.state) : this.#options.empty();
     const result = step(state);
     // A frame that came again replaces the frames after the state it started from.
     const kept = before ? this.#streams.get(streamId)!.history.filter((h) => h.seq <= before.seq) : [];
     kept.push({ seq, state, ended: endsStream });
-    this.#streams.set(streamId, { firstSeq, history: kept.slice(-this.#options.historyFrames) });
+    this.#streams.set(streamId, { startSeq, history: kept.slice(-this.#options.historyFrames) });
     if (endsStream) this.#forgetOldEndedStreams();
     return result;
   }
@@ -92,17 +101,18 @@ export class StreamHistory<S> {
     return [...this.#streams.keys()];
   }
 
-  /** Where frame `seq` starts: the stream's life it belongs to, and the kept state it follows (none: it starts the stream). */
-  #startOf(streamId: string, seq: number): { firstSeq: number; before: Kept<S> | undefined } {
+  /** Where frame `seq` starts: its life's first seq (if known), and the kept state it follows (none: it starts the stream). */
+  #startOf(streamId: string, seq: number): { startSeq: number | undefined; before: Kept<S> | undefined } {
     const stream = this.#streams.get(streamId);
     const newest = stream?.history.at(-1);
-    if (!stream || !newest) return { firstSeq: seq, before: undefined };
-    if (seq > newest.seq) return newest.ended ? { firstSeq: seq, before: undefined } : { firstSeq: stream.firstSeq, before: newest };
-    if (seq <= stream.firstSeq) return { firstSeq: seq, before: undefined };
+    const starting = { startSeq: seq, before: undefined };
+    if (!stream || !newest) return seq <= FIRST_SEQ ? starting : { startSeq: undefined, before: undefined };
+    if (seq > newest.seq) return newest.ended ? starting : { startSeq: stream.startSeq, before: newest };
+    if (seq <= FIRST_SEQ || (stream.startSeq !== undefined && seq <= stream.startSeq)) return starting;
     // The frame came again: go back to the state after the frame before it.
     const before = [...stream.history].reverse().find((h) => h.seq < seq);
     if (!before) throw new StreamRewindError(streamId, seq, stream.history[0]?.seq);
-    return { firstSeq: stream.firstSeq, before };
+    return { startSeq: stream.startSeq, before };
   }
 
   #forgetOldEndedStreams(): void {
