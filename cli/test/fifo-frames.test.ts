@@ -3,10 +3,13 @@
  * up by the read-ahead, and an end whether the writer came or never did.
  */
 import assert from 'node:assert/strict';
-import { createWriteStream, existsSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { createWriteStream, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { once } from 'node:events';
 import { describe, it } from 'node:test';
-import { FifoFrames } from '../src/reports/fifo-frames.js';
+import { FifoFrames, removeAbandonedPipes } from '../src/reports/fifo-frames.js';
 
 const FRAME = 4096;
 /** Frame i: every byte i (so a frame read from the wrong offset shows). */
@@ -75,5 +78,28 @@ describe('FifoFrames', () => {
     frames.writerGone();
     assert.equal(await next, undefined);
     frames.close();
+  });
+
+  it("removes the pipe folders of runs that are gone (killed outright), not a live process's", () => {
+    const temp = mkdtempSync(path.join(tmpdir(), 'fifo-temp-'));
+    try {
+      // A pid that was just used and is free again, and one that is alive (this test's parent, the runner).
+      const gone = spawnSync('true').pid;
+      for (const name of [`emostream-frames-${gone}-abc123`, `emostream-frames-${process.ppid}-def456`, 'emostream-frames-xyz', 'other']) {
+        mkdirSync(path.join(temp, name));
+      }
+      removeAbandonedPipes(temp);
+      assert.deepEqual(readdirSync(temp).sort(), [`emostream-frames-${process.ppid}-def456`, 'emostream-frames-xyz', 'other'].sort());
+    } finally {
+      rmSync(temp, { recursive: true, force: true });
+    }
+  });
+
+  it('makes its pipe under a folder named by its pid, and removes it on close', () => {
+    const frames = new FifoFrames(FRAME, 2);
+    const dir = path.dirname(frames.path);
+    assert.match(path.basename(dir), new RegExp(`^emostream-frames-${process.pid}-`));
+    frames.close();
+    assert.equal(existsSync(dir), false);
   });
 });

@@ -1,8 +1,43 @@
 import { execFileSync } from 'node:child_process';
-import { closeSync, constants, mkdtempSync, openSync, rmSync } from 'node:fs';
+import { closeSync, constants, mkdtempSync, openSync, readdirSync, rmSync } from 'node:fs';
 import { Socket, type ConnectOpts, type SocketConstructorOpts } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+
+/** A pipe's folder in the temp folder: this prefix, the pid of the process that made it, a dash, a random part. */
+const PIPE_DIR_PREFIX = 'emostream-frames-';
+
+/**
+ * Removes the pipe folders of processes that are gone: a run killed outright (SIGKILL, the OOM
+ * killer) cannot remove its own. A folder of another user that cannot be removed is left.
+ */
+export function removeAbandonedPipes(dir = tmpdir()): void {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const pid = Number(/^emostream-frames-(\d+)-/.exec(name)?.[1]);
+    if (!pid || pid === process.pid || processAlive(pid)) continue;
+    try {
+      rmSync(path.join(dir, name), { recursive: true, force: true });
+    } catch {
+      // Another user's, in a shared temp folder: theirs to remove.
+    }
+  }
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    // EPERM: it exists, as another user's process.
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
 
 /**
  * Raw frames of a fixed size that an ffmpeg writes into a named pipe (FIFO) this class makes: read
@@ -42,7 +77,8 @@ export class FifoFrames {
     private readonly readAhead: number,
     private readonly onFull: () => void = () => undefined,
   ) {
-    this.dir = mkdtempSync(path.join(tmpdir(), 'emostream-frames-'));
+    removeAbandonedPipes();
+    this.dir = mkdtempSync(path.join(tmpdir(), `${PIPE_DIR_PREFIX}${process.pid}-`));
     this.path = path.join(this.dir, 'frames.yuv');
     try {
       // Node has no mkfifo; coreutils' is in every image this runs in.
