@@ -144,21 +144,23 @@ describe('the CPU image, its five stages run as the manifests run them', () => {
     assert.ok(sizes.total <= IMAGE_BUDGET_BYTES, `image is ${megabytes(sizes.total)}, over ${megabytes(IMAGE_BUDGET_BYTES)}`);
   });
 
-  it("takes a container's CPU limit as the CPUs its model and video threads may use", () => {
-    // --cpus sets the cgroup's CPU quota, as a pod's limits.cpu does; node and onnxruntime count the host's cores.
-    const usable = (cpus: string) =>
+  it("takes a container's CPU limit or CPU set as the CPUs its model and video threads may use", () => {
+    // --cpus sets the cgroup's CPU quota, as a pod's limits.cpu does; --cpuset-cpus its CPU set, as
+    // Kubernetes' static CPU manager does. Node's and onnxruntime's defaults count the host's cores.
+    const usable = (limit: string) =>
       podman([
         'run',
         '--rm',
-        `--cpus=${cpus}`,
+        limit,
         '--entrypoint=node',
         IMAGE,
         '--input-type=module',
         '--eval',
         "import { usableCpus } from '/app/libs/shared/dist/src/index.js'; console.log(usableCpus())",
       ]).trim();
-    assert.equal(usable('1'), '1');
-    assert.equal(usable('0.5'), '1', 'half a CPU is still one thread');
+    assert.equal(usable('--cpus=1'), '1');
+    assert.equal(usable('--cpus=0.5'), '1', 'half a CPU is still one thread');
+    assert.equal(usable('--cpuset-cpus=0'), '1');
   });
 
   it('runs the five stages as containers, and a file stream added with emo streams add reaches the events, all schema-valid', async () => {

@@ -25,7 +25,9 @@ export const modelSettingsSchema = z
         .int()
         .min(0)
         .default(0)
-        .describe("Threads per operator (0 = onnxruntime decides: one per core, or the container's CPU limit where that is lower)."),
+        .describe(
+          "Threads per operator (0 = onnxruntime decides: one per core, or the CPUs this process may use where fewer: a container's CPU limit, a CPU set).",
+        ),
     ),
     spinWait: fromEnv(
       'EMOSTREAM_ORT_SPIN_WAIT',

@@ -17,7 +17,7 @@
  */
 import ort from 'onnxruntime-node';
 import { z } from 'zod';
-import { availableParallelism } from 'node:os';
+import { cpus as machineCpus } from 'node:os';
 import { StageError, usableCpus } from '@emostream/shared';
 import { moduleLogger } from '@emostream/shared';
 import { createSessionInThread, sessionOnThisThread, type OrtSessionLike } from './inference-thread.js';
@@ -269,10 +269,11 @@ function defaultLogger(): ModelLogger {
 
 /**
  * Threads per operator: the configured count; for 0, onnxruntime's own choice (one per physical
- * core), unless a CPU quota (a container's limit) allows fewer CPUs than the cores: then the quota.
+ * core of the machine), unless this process may use fewer CPUs than the machine has (a container's
+ * CPU quota, or a CPU set: taskset, Kubernetes' static CPU manager): then those.
  */
 function intraOpThreadsOf(configured: number): number | undefined {
   if (configured > 0) return configured;
   const cpus = usableCpus();
-  return cpus < availableParallelism() ? cpus : undefined;
+  return cpus < machineCpus().length ? cpus : undefined;
 }
