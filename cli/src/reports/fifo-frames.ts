@@ -6,6 +6,7 @@ import path from 'node:path';
 
 /** A pipe's folder in the temp folder: this prefix, the pid of the process that made it, a dash, a random part. */
 const PIPE_DIR_PREFIX = 'emostream-frames-';
+const PIPE_DIR = new RegExp(`^${PIPE_DIR_PREFIX}(\\d+)-`);
 
 /**
  * Removes the pipe folders of processes that are gone: a run killed outright (SIGKILL, the OOM
@@ -19,7 +20,7 @@ export function removeAbandonedPipes(dir = tmpdir()): void {
     return;
   }
   for (const name of names) {
-    const pid = Number(/^emostream-frames-(\d+)-/.exec(name)?.[1]);
+    const pid = Number(PIPE_DIR.exec(name)?.[1]);
     if (!pid || pid === process.pid || processAlive(pid)) continue;
     try {
       rmSync(path.join(dir, name), { recursive: true, force: true });

@@ -15,9 +15,9 @@
  * const { features } = await s.run({ input: { data, dims: [n, 224, 224, 3] } });
  * ```
  */
+import { cpus as machineCpus } from 'node:os';
 import ort from 'onnxruntime-node';
 import { z } from 'zod';
-import { cpus as machineCpus } from 'node:os';
 import { StageError, usableCpus } from '@emostream/shared';
 import { moduleLogger } from '@emostream/shared';
 import { createSessionInThread, sessionOnThisThread, type OrtSessionLike } from './inference-thread.js';
@@ -37,7 +37,7 @@ export const SessionConfigSchema = z
       .min(0)
       .default(0)
       .describe(
-        "Threads one operator may use; 0 lets onnxruntime choose (one per physical core), or takes a container's CPU limit where that is lower; stages map it from EMOSTREAM_INTRA_OP_THREADS",
+        "Threads one operator may use; 0 lets onnxruntime choose (one per physical core), or takes the CPUs this process may use where fewer (a container's CPU limit, a CPU set); stages map it from EMOSTREAM_INTRA_OP_THREADS",
       ),
     spinWait: z
       .boolean()
@@ -140,9 +140,10 @@ export class ModelSession<I extends string = string, O extends string = string> 
     const cfg = SessionConfigSchema.parse(config);
     const label = options.label ?? (typeof model === 'string' ? model : 'model');
     const logger = options.logger ?? defaultLogger();
+    const intraOpThreads = intraOpThreadsOf(cfg.intraOpThreads);
     const base: ort.InferenceSession.SessionOptions = {
       graphOptimizationLevel: 'all',
-      ...(intraOpThreadsOf(cfg.intraOpThreads) ? { intraOpNumThreads: intraOpThreadsOf(cfg.intraOpThreads) } : {}),
+      ...(intraOpThreads ? { intraOpNumThreads: intraOpThreads } : {}),
       extra: spinningEntries(cfg.spinWait),
     };
 

@@ -1,13 +1,4 @@
-import {
-  DEFAULT_REPLAY_RECORDS,
-  encodeJson,
-  FACE_EVENT,
-  StageError,
-  StreamRewindError,
-  topics,
-  type EmotionEvent,
-  type StageDefinition,
-} from '@emostream/shared';
+import { DEFAULT_REPLAY_RECORDS, encodeJson, FACE_EVENT, topics, type EmotionEvent, type StageDefinition } from '@emostream/shared';
 import { faceEmotionEvents } from './events.js';
 import type { SinkMetrics } from './metrics.js';
 import { TrackSummaries } from './track-summaries.js';
@@ -20,7 +11,7 @@ export function sinkStage(
   deps: {
     metrics?: SinkMetrics;
     now?: () => number;
-    /** Frames per stream that can come again: the upstream batch size and one (default 65). */
+    /** States kept per stream for frames that come again: the upstream batch size and one (TrackSummaries). */
     historyFrames?: number;
   } = {},
 ): StageDefinition<typeof topics.emotions.schema> {
@@ -36,7 +27,7 @@ export function sinkStage(
     handle(input, context) {
       const emittedAtMs = now();
       const faces = faceEmotionEvents(input.value, emittedAtMs);
-      const ended = observed(() => summaries.observe(input.value, emittedAtMs));
+      const ended = summaries.observe(input.value, emittedAtMs);
       const events: EmotionEvent[] = [...faces, ...ended];
       if (deps.metrics) record(deps.metrics, input.key, faces.length > 0 ? emittedAtMs - input.value.ref!.capturedAtMs : undefined, events);
       return events.map((event) => context.emitRaw(topics.events, event.streamId, encodeJson(topics.events, event)));
@@ -44,16 +35,6 @@ export function sinkStage(
     // Another replica now sums up these streams' tracks (from the frames it sees).
     onStreamsRevoked: (streamIds) => summaries.drop(streamIds),
   };
-}
-
-/** A frame repeated from before the kept sums is the input's dead letter, never a summary guessed from later sums. */
-function observed<T>(step: () => T): T {
-  try {
-    return step();
-  } catch (error) {
-    if (error instanceof StreamRewindError) throw new StageError('SUMMARY_REWIND_TOO_FAR', error.message, { cause: error });
-    throw error;
-  }
 }
 
 function record(metrics: SinkMetrics, stream: string, latencyMs: number | undefined, events: EmotionEvent[]): void {

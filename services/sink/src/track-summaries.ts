@@ -1,4 +1,4 @@
-import { EMOTION_LABELS, StreamHistory, toProbabilities, TRACK_SUMMARY_EVENT, type TrackSummaryEvent } from '@emostream/shared';
+import { StreamHistory, toProbabilities, TRACK_SUMMARY_EVENT, type TrackSummaryEvent } from '@emostream/shared';
 import { InvalidEmotionsError } from './errors.js';
 import { assertValidFace, dominantLabel, type EmotionsLike, type FaceEmotionLike, type FrameRefLike } from './events.js';
 
@@ -50,12 +50,13 @@ export function trackSummaryEvent(track: TrackAccumulator, emittedAtMs: number):
 export class TrackSummaries {
   readonly #streams: StreamHistory<Map<number, TrackAccumulator>>;
 
-  /** `historyFrames`: frames per stream that can come again (see StreamHistoryOptions). Default 65, the runtime's default batch and one. */
-  constructor({ historyFrames = 65 }: { historyFrames?: number } = {}) {
+  /** `historyFrames`: states kept per stream for frames that come again (StreamHistoryOptions). */
+  constructor({ historyFrames }: { historyFrames?: number } = {}) {
     this.#streams = new StreamHistory<Map<number, TrackAccumulator>>({
       empty: () => new Map(),
       copy: (tracks) => new Map([...tracks].map(([id, track]) => [id, { ...track, sums: [...track.sums] }])),
-      historyFrames,
+      ...(historyFrames !== undefined ? { historyFrames } : {}),
+      rewindCode: 'SUMMARY_REWIND_TOO_FAR',
     });
   }
 
@@ -64,19 +65,12 @@ export class TrackSummaries {
    * with it (all of the stream's tracks when it is the stream's last message), by ascending id.
    * A track listed as ended that the sink never saw gives no summary. An invalid message throws
    * before anything is added, so the state never holds half a message; so does a frame that came
-   * again from before the kept history (StreamRewindError).
+   * again from before the kept history (a StageError, SUMMARY_REWIND_TOO_FAR).
    */
   observe(emotions: EmotionsLike, emittedAtMs: number): TrackSummaryEvent[] {
     const ref = emotions.ref;
     if (!ref || ref.streamId === '') throw new InvalidEmotionsError('Emotions message has no frame header');
     for (const face of emotions.faces) assertValidFace(ref, face);
-    for (const face of emotions.faces) {
-      if (face.probs.length !== EMOTION_LABELS.length) {
-        throw new InvalidEmotionsError(
-          `stream ${ref.streamId} track ${face.trackId}: expected ${EMOTION_LABELS.length} probabilities, got ${face.probs.length}`,
-        );
-      }
-    }
     return this.#streams.frame(ref.streamId, ref.seq, ref.endOfStream === true, (tracks) => {
       for (const face of emotions.faces) add(tracks, ref, face);
       const endedIds = ref.endOfStream ? [...tracks.keys()] : emotions.endedTrackIds;

@@ -1,12 +1,4 @@
-import {
-  makeMessage,
-  StageError,
-  StreamRewindError,
-  topics,
-  type HandlerResult,
-  type StageDefinition,
-  type StageInput,
-} from '@emostream/shared';
+import { makeMessage, StageError, topics, type HandlerResult, type StageDefinition, type StageInput } from '@emostream/shared';
 import type { TemporalSettings } from './config.js';
 import { argmax } from './offline-windows.js';
 import { SlidingWindows } from './sliding-window.js';
@@ -17,7 +9,7 @@ import { predictWindows, type TemporalModel } from './temporal-model.js';
 export interface TemporalStageOptions extends TemporalSettings {
   /** null: the pack has no temporal model; each face then gets the mean of its window's static probabilities. */
   model: TemporalModel | null;
-  /** Frames per stream that can come again: the upstream batch size and one (default 65). */
+  /** States kept per stream for frames that come again: the upstream batch size and one (SlidingWindows). */
   historyFrames?: number;
 }
 
@@ -62,8 +54,8 @@ export function temporalStage(options: TemporalStageOptions): StageDefinition<ty
           input.value.faces.forEach((face, i) => pending.push({ input: index, face, window: frame.windows[i]! }));
           return frame.ended;
         } catch (error) {
-          // A frame repeated from before the kept windows: its dead letter, never a guess from later windows.
-          if (error instanceof StreamRewindError) return new StageError('WINDOW_REWIND_TOO_FAR', error.message, { cause: error });
+          // A frame repeated from before the kept windows (WINDOW_REWIND_TOO_FAR): its dead letter, never a guess from later windows.
+          if (error instanceof StageError) return error;
           throw error;
         }
       });

@@ -73,8 +73,8 @@ export class SlidingWindows<T> {
   readonly #ttlMs: number;
   readonly #streams: StreamHistory<Map<number, TrackWindow<T>>>;
 
-  /** `historyFrames`: frames per stream that can come again (see StreamHistoryOptions). Default 65, the runtime's default batch and one. */
-  constructor(config: SlidingWindowConfig, { historyFrames = 65 }: { historyFrames?: number } = {}) {
+  /** `historyFrames`: states kept per stream for frames that come again (StreamHistoryOptions). */
+  constructor(config: SlidingWindowConfig, { historyFrames }: { historyFrames?: number } = {}) {
     if (!Number.isInteger(config.length) || config.length < 1)
       throw new RangeError(`window length must be a positive integer, got ${config.length}`);
     if (!(config.trackTtlMs > 0)) throw new RangeError(`trackTtlMs must be positive, got ${config.trackTtlMs}`);
@@ -83,14 +83,15 @@ export class SlidingWindows<T> {
     this.#streams = new StreamHistory<Map<number, TrackWindow<T>>>({
       empty: () => new Map(),
       copy: (tracks) => new Map(tracks),
-      historyFrames,
+      ...(historyFrames !== undefined ? { historyFrames } : {}),
+      rewindCode: 'WINDOW_REWIND_TOO_FAR',
     });
   }
 
   /**
    * Takes one sampled frame of a stream: each face's item joins its track's window (a track's first
    * item fills the whole window; later frames shift it by one), then the tracks that end with the
-   * frame are dropped. Throws StreamRewindError for a frame that came again from before the kept history.
+   * frame are dropped. Throws a StageError (WINDOW_REWIND_TOO_FAR) for a frame that came again from before the kept history.
    */
   frame(frame: WindowFrame<T>): FrameWindows<T> {
     return this.#streams.frame(frame.streamId, frame.seq, frame.endOfStream, (tracks) => {

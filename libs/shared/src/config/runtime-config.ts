@@ -2,6 +2,9 @@ import { hostname } from 'node:os';
 import { z } from 'zod';
 import { envBindingsOf, envBoolean, fromEnv, type EnvBinding } from './load.js';
 
+/** The runtime's default batch (EMOSTREAM_MAX_BATCH_SIZE): also what per-stream histories keep by default (StreamHistory). */
+export const DEFAULT_MAX_BATCH_SIZE = 64;
+
 const saslCredentials = {
   username: fromEnv('KAFKA_SASL_USERNAME', z.string().min(1).describe('SASL user name.')),
   password: fromEnv('KAFKA_SASL_PASSWORD', z.string().min(1).describe('SASL password.'), { secret: true }),
@@ -65,7 +68,13 @@ export const runtimeConfigSchema = z
     ),
     maxBatchSize: fromEnv(
       'EMOSTREAM_MAX_BATCH_SIZE',
-      z.coerce.number().int().min(1).max(10_000).default(64).describe('Most input messages handled and committed together.'),
+      z.coerce
+        .number()
+        .int()
+        .min(1)
+        .max(10_000)
+        .default(DEFAULT_MAX_BATCH_SIZE)
+        .describe('Most input messages handled and committed together.'),
     ),
     opsPort: fromEnv(
       'EMOSTREAM_OPS_PORT',

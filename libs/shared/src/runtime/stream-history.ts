@@ -9,13 +9,8 @@
  * the temporal windows and the sink's track summaries keep theirs here.
  */
 
-/** A frame came again from further back than the history reaches: its first result cannot be given again. */
-export class StreamRewindError extends Error {
-  constructor(streamId: string, seq: number, oldest: number | undefined) {
-    super(`stream ${streamId}: frame ${seq} came again, but the oldest kept state follows frame ${oldest ?? 'none'}`);
-    this.name = 'StreamRewindError';
-  }
-}
+import { DEFAULT_MAX_BATCH_SIZE } from '../config/runtime-config.js';
+import { StageError, type ErrorCode } from '../errors.js';
 
 export interface StreamHistoryOptions<S> {
   /** A stream's state before its first frame. */
@@ -24,9 +19,14 @@ export interface StreamHistoryOptions<S> {
   copy(state: S): S;
   /**
    * States kept per stream: at least the most frames of one stream a redelivered batch can hold
-   * (the upstream stage's batch size), plus one.
+   * (the upstream stage's batch size), plus one. Default: the runtime's default batch, plus one.
    */
-  historyFrames: number;
+  historyFrames?: number;
+  /**
+   * The dead letter's code of a frame that came again from further back than the history reaches:
+   * its first result cannot be given again (it was delivered the first time).
+   */
+  rewindCode: ErrorCode;
   /** Ended streams remembered, for their frames that come again. Default 64. */
   endedStreams?: number;
 }
@@ -60,19 +60,21 @@ const FIRST_SEQ = 1;
  */
 export class StreamHistory<S> {
   readonly #options: StreamHistoryOptions<S>;
+  readonly #historyFrames: number;
   readonly #streams = new Map<string, Stream<S>>();
 
   constructor(options: StreamHistoryOptions<S>) {
-    if (!Number.isInteger(options.historyFrames) || options.historyFrames < 1)
-      throw new RangeError(`historyFrames must be a positive integer, got ${options.historyFrames}`);
+    this.#historyFrames = options.historyFrames ?? DEFAULT_MAX_BATCH_SIZE + 1;
+    if (!Number.isInteger(this.#historyFrames) || this.#historyFrames < 1)
+      throw new RangeError(`historyFrames must be a positive integer, got ${this.#historyFrames}`);
     this.#options = options;
   }
 
   /**
    * Runs frame `seq` of a stream: `step` gets a copy of the state the frame starts from (the newest,
    * or for a frame that came again the one kept from just before it) and changes it; that becomes
-   * the stream's newest state. `endsStream` marks the stream's last frame. Throws StreamRewindError
-   * for a frame that came again from before the kept history, leaving the state as it was.
+   * the stream's newest state. `endsStream` marks the stream's last frame. Throws a StageError
+   * (`rewindCode`) for a frame that came again from before the kept history, leaving the state as it was.
    */
   frame<R>(streamId: string, seq: number, endsStream: boolean, step: (state: S) => R): R {
     const { startSeq, before } = this.#startOf(streamId, seq);
@@ -81,7 +83,7 @@ export class StreamHistory<S> {
     // A frame that came again replaces the frames after the state it started from.
     const kept = before ? this.#streams.get(streamId)!.history.filter((h) => h.seq <= before.seq) : [];
     kept.push({ seq, state, ended: endsStream });
-    this.#streams.set(streamId, { startSeq, history: kept.slice(-this.#options.historyFrames) });
+    this.#streams.set(streamId, { startSeq, history: kept.slice(-this.#historyFrames) });
     if (endsStream) this.#forgetOldEndedStreams();
     return result;
   }
@@ -111,7 +113,13 @@ export class StreamHistory<S> {
     if (seq <= FIRST_SEQ || (stream.startSeq !== undefined && seq <= stream.startSeq)) return starting;
     // The frame came again: go back to the state after the frame before it.
     const before = [...stream.history].reverse().find((h) => h.seq < seq);
-    if (!before) throw new StreamRewindError(streamId, seq, stream.history[0]?.seq);
+    if (!before) {
+      const oldest = stream.history[0]?.seq;
+      throw new StageError(
+        this.#options.rewindCode,
+        `stream ${streamId}: frame ${seq} came again, but the oldest kept state follows frame ${oldest}`,
+      );
+    }
     return { startSeq: stream.startSeq, before };
   }
 

@@ -19,9 +19,11 @@ const SYSTEM: CgroupPaths = { root: '/sys/fs/cgroup', selfCgroup: '/proc/self/cg
  * start 64 threads per operator and spend its quota waiting on the slowest.
  */
 export function usableCpus(paths: CgroupPaths = SYSTEM, cores = availableParallelism()): number {
-  const quota = cgroupCpuQuota(paths);
+  const quota = paths === SYSTEM ? (systemQuota ??= { cpus: cgroupCpuQuota(SYSTEM) }).cpus : cgroupCpuQuota(paths);
   return Math.max(1, quota === undefined ? cores : Math.min(cores, Math.ceil(quota)));
 }
+/** This process's quota, read once: each model session and the video ask, and it does not change. */
+let systemQuota: { cpus: number | undefined } | undefined;
 
 /**
  * The CPU quota of the process's cgroup in CPUs (cgroup v2 `cpu.max`, or v1 `cpu.cfs_quota_us` over
