@@ -1,6 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import path from 'node:path';
+import { processSettings } from '@emostream/shared';
 
 /** The demo clip's three photos, shipped in @vladmandic/face-api (demo/sample*.jpg, MIT). */
 export function demoPhotos(): string[] {
@@ -24,7 +25,7 @@ export function assembleDemoClip(clip: string, seconds = 2, fps = 25): void {
     .join(';');
   const filter = `${zoomed};${photos.map((_, i) => `[v${i}]`).join('')}concat=n=${photos.length}:v=1:a=0[out]`;
   const made = spawnSync(
-    'ffmpeg',
+    processSettings().ffmpegPath,
     [
       '-hide_banner',
       '-loglevel',

@@ -16,8 +16,11 @@ const emoBin = fileURLToPath(new URL('../bin/emo.mjs', import.meta.url));
 const readme = readFileSync(fileURLToPath(new URL('../../README.md', import.meta.url)), 'utf8');
 const happy = sharedData('labelled/cremad_1001_DFA_happy.flv');
 
-function emo(args: string[]) {
-  return spawnSync(process.execPath, [emoBin, ...args], { encoding: 'utf8', env: { ...process.env, EMOSTREAM_LOG_LEVEL: 'fatal' } });
+function emo(args: string[], env: NodeJS.ProcessEnv = {}) {
+  return spawnSync(process.execPath, [emoBin, ...args], {
+    encoding: 'utf8',
+    env: { ...process.env, EMOSTREAM_LOG_LEVEL: 'fatal', ...env },
+  });
 }
 
 /** The README's table of emo run's exit statuses: status → what it says of it. */
@@ -67,6 +70,13 @@ describe("emo run's exit statuses", () => {
       assert.doesNotMatch(result.stdout, /moov atom/);
       assert.equal(existsSync(out), false, `${input}: the --out folder this run made is gone again`);
     }
+  });
+
+  it("1: no ffmpeg where FFMPEG_PATH says: the input is unreadable, said without a crash (regression: the annotated video's encoder, started first, threw ENOENT unhandled)", () => {
+    const out = path.join(work, 'no-ffmpeg');
+    const result = emo(['run', happy, '--out', out], { FFMPEG_PATH: path.join(work, 'no-such-ffmpeg') });
+    expect(result, 1, /cremad_1001_DFA_happy\.flv: ffmpeg failed on .*no-such-ffmpeg ENOENT/, /unreadable/);
+    assert.equal(existsSync(out), false);
   });
 
   it('2: a usage error, found before any work: a bad option, an unknown pack, an --out that cannot be made or holds an earlier run', () => {

@@ -2,7 +2,7 @@ import { spawn, type ChildProcess, type ChildProcessWithoutNullStreams } from 'n
 import { once } from 'node:events';
 import { rmSync } from 'node:fs';
 import sharp from 'sharp';
-import { EMOTION_LABELS, usableCpus, type FaceEmotionEvent } from '@emostream/shared';
+import { EMOTION_LABELS, processSettings, usableCpus, type FaceEmotionEvent } from '@emostream/shared';
 import { frameSignatureYuv420, SceneCutDetector } from '@emostream/vision';
 import { FifoFrames } from './fifo-frames.js';
 
@@ -136,7 +136,7 @@ export class AnnotatedVideo {
     if (inputArgs) {
       // passthrough: every decoded frame once (no frames duplicated or dropped to keep a constant rate).
       this.decoder = spawn(
-        'ffmpeg',
+        processSettings().ffmpegPath,
         [
           ...['-hide_banner', '-loglevel', 'error', '-y', '-threads', VIDEO_THREADS, ...inputArgs, '-an', '-fps_mode', 'passthrough'],
           ...['-vf', this.rawFilter, '-f', 'rawvideo', '-pix_fmt', 'yuv420p', this.frames.path],
@@ -149,7 +149,7 @@ export class AnnotatedVideo {
       this.decoder.stderr!.resume();
     }
     this.encoder = spawn(
-      'ffmpeg',
+      processSettings().ffmpegPath,
       [
         '-hide_banner',
         '-loglevel',
@@ -254,7 +254,11 @@ export class AnnotatedVideo {
   private async write(): Promise<number> {
     const { width, height, paddedWidth, paddedHeight } = this.frame;
     const encoderError = collect(this.encoder.stderr);
-    const encoderDone = once(this.encoder, 'exit');
+    // An encoder that cannot start (no ffmpeg at FFMPEG_PATH) emits 'error' and never 'exit'.
+    const encoderDone = new Promise<number | string | null>((resolve) => {
+      this.encoder.once('exit', (code) => resolve(code));
+      this.encoder.once('error', (error) => resolve(`cannot start: ${error.message}`));
+    });
     // An encoder that ended early (failed) takes no more frames: nothing waits for samples for it.
     let encoderEnded = false;
     void encoderDone.then(() => {
@@ -298,9 +302,10 @@ export class AnnotatedVideo {
       this.frames.close();
     }
     this.encoder.stdin.end();
-    const code: unknown = (await encoderDone)[0];
+    const code = await encoderDone;
     this.endedAt = performance.now();
     if (this.aborted) throw new Error('the annotated video was abandoned');
+    if (typeof code === 'string') throw new Error(`ffmpeg could not write ${this.output}: ${code}`);
     if (code !== 0)
       throw new Error(
         `ffmpeg could not write ${this.output} (exit code ${String(code)}): ${(await encoderError).trim().split('\n').slice(-2).join(' | ')}`,

@@ -1,8 +1,8 @@
-import { execFile } from 'node:child_process';
 import { PassThrough } from 'node:stream';
 import ffmpeg from 'fluent-ffmpeg';
 import Pipe2Jpeg from 'pipe2jpeg';
 import { processSettings, StageError } from '@emostream/shared';
+import { answerCapabilityChecks, ffmpegCapabilities, type FfmpegCapabilities } from './ffmpeg-capabilities.js';
 import { SourceRefusedError } from './source-policy.js';
 import { inputOptions, type Source } from './sources.js';
 
@@ -121,12 +121,11 @@ function parseRate(rate: string | undefined): number | undefined {
   return Number.isFinite(value) && value > 0 && value < 1000 ? value : undefined;
 }
 
-let showinfoFilter: Promise<string> | undefined;
 let program: string | undefined;
 
 /**
- * The ffmpeg to run (FFMPEG_PATH, a process setting), told to fluent-ffmpeg once so that its own
- * capability checks run the same program as the frames do.
+ * The ffmpeg to run (FFMPEG_PATH, a process setting), told to fluent-ffmpeg once so that any question
+ * it asks itself runs the same program as the frames do.
  */
 function ffmpegProgram(): string {
   if (program === undefined) {
@@ -137,36 +136,22 @@ function ffmpegProgram(): string {
 }
 
 /**
- * The `showinfo` filter that numbers the decoded frames. By default it also computes an Adler-32
- * checksum of every decoded frame, which nothing reads: turned off, ffmpeg decodes 1080p with ~40 %
- * less CPU. ffmpeg builds without the option (older than 5.x) are asked once and keep the default.
+ * What every `readFrames` needs from ffmpeg first (the `showinfo` option, the formats and encoders
+ * fluent-ffmpeg checks each command against: see FfmpegCapabilities), once a process. Read from the
+ * cache on disk it takes a millisecond; asked (the first process after ffmpeg changed) it takes several
+ * ffmpeg starts, so a process that is about to read calls this while it loads its models. Never
+ * rejects: undefined when ffmpeg cannot answer, and the failure shows where the frames are read.
  */
-export function showinfo(): Promise<string> {
-  showinfoFilter ??= new Promise((resolve) => {
-    execFile(ffmpegProgram(), ['-hide_banner', '-h', 'filter=showinfo'], (error, stdout) => {
-      resolve(!error && /\bchecksum\b/.test(stdout) ? 'showinfo=checksum=0' : 'showinfo');
-    });
-  });
-  return showinfoFilter;
+export function warmUpFfmpeg(): Promise<FfmpegCapabilities | undefined> {
+  capabilities ??= ffmpegCapabilities(ffmpegProgram());
+  return capabilities;
 }
+let capabilities: Promise<FfmpegCapabilities | undefined> | undefined;
 
-/**
- * Asks ffmpeg, ahead of the first stream, what every `readFrames` needs to know first: the `showinfo`
- * option, and the formats and encoders fluent-ffmpeg checks the command against. Each answer is
- * cached for the process; asked one after another when the first stream starts they delay its first
- * frame by ~0.2 s (several ffmpeg starts), so a process that is about to read calls this while it
- * loads its models. Never rejects: a failure shows where the answer is needed.
- */
-export function warmUpFfmpeg(): Promise<void> {
-  warmedUp ??= (() => {
-    const ask = (question: 'getAvailableFormats' | 'getAvailableEncoders') =>
-      new Promise<void>((resolve) => ffmpeg[question](() => resolve()));
-    ffmpegProgram();
-    return Promise.all([showinfo(), ask('getAvailableFormats'), ask('getAvailableEncoders')]).then(() => undefined);
-  })();
-  return warmedUp;
+/** The `showinfo` filter that numbers the decoded frames, without its per-frame checksum where ffmpeg has that option. */
+export async function showinfo(): Promise<string> {
+  return (await warmUpFfmpeg())?.showinfo ?? 'showinfo';
 }
-let warmedUp: Promise<void> | undefined;
 
 /**
  * Decodes `source` with ffmpeg and yields its sampled frames as JPEG, in order. The filter graph logs
@@ -179,10 +164,10 @@ export async function* readFrames(source: Source, options: ReadOptions, summary?
   // Only wider frames are scaled (to an even height); others keep their exact size, odd or not.
   const w = options.maxWidth;
   const scale = w > 0 ? `,scale=w='min(iw,${w})':h='if(gt(iw,${w}),2*trunc(ih*${w}/iw/2),ih)'` : '';
-  // Every answer fluent-ffmpeg checks the command against, asked once: a stream started while the
-  // warm-up's questions were still out asked ffmpeg's formats a second time (one more ffmpeg start).
-  await warmUpFfmpeg();
-  const info = await showinfo();
+  // Every answer fluent-ffmpeg checks the command against, known before it starts: a stream started
+  // while the warm-up's questions were still out asked ffmpeg's formats a second time.
+  const known = await warmUpFfmpeg();
+  const info = known?.showinfo ?? 'showinfo';
   const filter =
     options.sampling.kind === 'every'
       ? `${info},select='not(mod(n\\,${options.sampling.step}))'${scale}`
@@ -202,6 +187,7 @@ export async function* readFrames(source: Source, options: ReadOptions, summary?
   };
 
   const command = ffmpeg(source.input).inputOptions(inputOptions(source, options));
+  if (known) answerCapabilityChecks(command, known);
   const raw = options.rawFrames;
   // With a raw copy the decoded frames are split: one branch sampled to JPEG, the other every frame
   // raw to the FIFO (fluent-ffmpeg gives the first output added the options set before it).

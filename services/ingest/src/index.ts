@@ -11,3 +11,4 @@ export * from './stream-status.js';
 export * from './progress.js';
 export * from './service.js';
 export * from './stage.js';
+export * from './ffmpeg-capabilities.js';
