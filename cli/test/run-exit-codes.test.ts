@@ -75,7 +75,12 @@ describe("emo run's exit statuses", () => {
   it("1: no ffmpeg where FFMPEG_PATH says: the input is unreadable, said without a crash (regression: the annotated video's encoder, started first, threw ENOENT unhandled)", () => {
     const out = path.join(work, 'no-ffmpeg');
     const result = emo(['run', happy, '--out', out], { FFMPEG_PATH: path.join(work, 'no-such-ffmpeg') });
-    expect(result, 1, /cremad_1001_DFA_happy\.flv: ffmpeg failed on .*no-such-ffmpeg ENOENT/, /unreadable/);
+    expect(
+      result,
+      1,
+      /cremad_1001_DFA_happy\.flv: ffmpeg failed on .*no-such-ffmpeg ENOENT \(ffmpeg and ffprobe are needed: scripts\/install-system-deps\.sh/,
+      /unreadable/,
+    );
     assert.equal(existsSync(out), false);
   });
 

@@ -78,7 +78,7 @@ export function probeVideo(source: Source, timeouts: { connectTimeoutMs: number;
             // A live source that cannot be opened now may be back later (it reconnects); a file stays unreadable.
             new StageError(
               source.live ? 'SOURCE_FAILED' : 'SOURCE_UNREADABLE',
-              `cannot open ${source.input}: ${lastLine(String(error.message))}`,
+              `cannot open ${source.input}: ${withInstallHint(lastLine(String(error.message)))}`,
               {
                 cause: error,
               },
@@ -231,9 +231,13 @@ export async function* readFrames(source: Source, options: ReadOptions, summary?
         failure =
           formatRefusal(source, refusedFormat ?? error.message) ??
           // A live source failing mid-stream reconnects; a file that fails part-way is broken for good.
-          new StageError(source.live ? 'SOURCE_FAILED' : 'SOURCE_BROKEN', `ffmpeg failed on ${source.input}: ${lastLine(error.message)}`, {
-            cause: error,
-          });
+          new StageError(
+            source.live ? 'SOURCE_FAILED' : 'SOURCE_BROKEN',
+            `ffmpeg failed on ${source.input}: ${withInstallHint(lastLine(error.message))}`,
+            {
+              cause: error,
+            },
+          );
       }
       finished = true;
       notify();
@@ -333,6 +337,16 @@ function formatRefusal(source: Source, message: string): SourceRefusedError | un
     'FORMAT_NOT_ALLOWED',
     `${source.input} is ${format ? `in format ${format}, ` : ''}a playlist or another format ingest does not open from the network (HLS, DASH, concat…: its segments could be on any host); serve the video itself`,
   );
+}
+
+/**
+ * fluent-ffmpeg's and spawn's words for an ffmpeg or ffprobe that is not there ("Cannot find
+ * ffprobe", "spawn … ENOENT"), with what to do about it.
+ */
+function withInstallHint(message: string): string {
+  return /Cannot find ff(mpeg|probe)|spawn \S+ ENOENT/.test(message)
+    ? `${message} (ffmpeg and ffprobe are needed: scripts/install-system-deps.sh installs them; FFMPEG_PATH names another ffmpeg)`
+    : message;
 }
 
 function lastLine(text: string): string {

@@ -165,6 +165,8 @@ async function* sampledVideoFrames(file: string, name: string): AsyncGenerator<F
   const ffmpeg = spawn('ffmpeg', ['-v', 'error', '-i', file, '-an', '-vf', `select=not(mod(n\\,${step}))`, '-fps_mode', 'passthrough', '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-'], { stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   ffmpeg.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  // A missing ffmpeg emits 'error' (then 'close'): unheard, it would end the process.
+  ffmpeg.on('error', (error) => (stderr += `cannot start ffmpeg: ${error.message}`));
   const exited = new Promise<number | null>((done) => ffmpeg.on('close', done));
   let pending: Buffer = Buffer.alloc(0);
   let index = 0;
