@@ -24,7 +24,9 @@ export const processSettingsSchema = z
         .string()
         .min(1)
         .default('ffmpeg')
-        .describe('The ffmpeg program ingest and `emo run` read sources (and write annotated videos) with: a path, or a name looked up in PATH.'),
+        .describe(
+          'The ffmpeg program ingest and `emo run` read sources (and write annotated videos) with: a path, or a name looked up in PATH.',
+        ),
     ),
     python: fromEnv(
       'EMOSTREAM_PYTHON',
