@@ -30,6 +30,9 @@ export function removeAbandonedPipes(dir = tmpdir()): void {
   }
 }
 
+/** The sweep runs once a process: only a run that has ended leaves folders behind. */
+let abandonedPipesRemoved = false;
+
 function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
@@ -78,7 +81,7 @@ export class FifoFrames {
     private readonly readAhead: number,
     private readonly onFull: () => void = () => undefined,
   ) {
-    removeAbandonedPipes();
+    abandonedPipesRemoved ||= (removeAbandonedPipes(), true);
     this.dir = mkdtempSync(path.join(tmpdir(), `${PIPE_DIR_PREFIX}${process.pid}-`));
     this.path = path.join(this.dir, 'frames.yuv');
     try {

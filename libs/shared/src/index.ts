@@ -16,7 +16,6 @@ export * from './runtime/ops-server.js';
 export * from './runtime/stage.js';
 export { DEFAULT_REPLAY_RECORDS } from './runtime/stage-definition.js';
 export * from './runtime/dead-letter-writer.js';
-export * from './runtime/per-track.js';
 export * from './runtime/stream-history.js';
 export * from './runtime/usable-cpus.js';
 export * from './runtime/dead-letter-privacy.js';

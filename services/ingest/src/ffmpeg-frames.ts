@@ -148,11 +148,6 @@ export function warmUpFfmpeg(): Promise<FfmpegCapabilities | undefined> {
 }
 let capabilities: Promise<FfmpegCapabilities | undefined> | undefined;
 
-/** The `showinfo` filter that numbers the decoded frames, without its per-frame checksum where ffmpeg has that option. */
-export async function showinfo(): Promise<string> {
-  return (await warmUpFfmpeg())?.showinfo ?? 'showinfo';
-}
-
 /**
  * Decodes `source` with ffmpeg and yields its sampled frames as JPEG, in order. The filter graph logs
  * every decoded frame (showinfo) before sampling, so each output JPEG is paired with its original frame
@@ -167,6 +162,7 @@ export async function* readFrames(source: Source, options: ReadOptions, summary?
   // Every answer fluent-ffmpeg checks the command against, known before it starts: a stream started
   // while the warm-up's questions were still out asked ffmpeg's formats a second time.
   const known = await warmUpFfmpeg();
+  // The filter that numbers the decoded frames; plain where ffmpeg could not say (its command then fails anyway).
   const info = known?.showinfo ?? 'showinfo';
   const filter =
     options.sampling.kind === 'every'

@@ -9,7 +9,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { describe, it } from 'node:test';
 import { assertStaysTrue, sharedData, within } from '@emostream/shared/testing';
-import { parseSource, readFrames, showinfo } from '../src/index.js';
+import { parseSource, readFrames, warmUpFfmpeg } from '../src/index.js';
 
 /** ffmpeg processes of this test process reading `url` (fluent-ffmpeg's capability checks are ffmpeg too). */
 function readersOf(url: string): number {
@@ -37,7 +37,7 @@ describe('reading frames with ffmpeg, aborted before ffmpeg has started', () => 
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const url = `http://127.0.0.1:${(server.address() as { port: number }).port}/live.flv`;
     try {
-      await showinfo(); // asked once per process; the reader then goes straight on to ffmpeg
+      await warmUpFfmpeg(); // known once per process; the reader then goes straight on to ffmpeg
       const controller = new AbortController();
       const options = {
         sampling: { kind: 'rate', fps: 5 },

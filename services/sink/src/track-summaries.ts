@@ -7,12 +7,12 @@ export interface TrackAccumulator {
   readonly streamId: string;
   readonly trackId: number;
   readonly firstSeq: number;
-  lastSeq: number;
+  readonly lastSeq: number;
   readonly startPtsMs: number;
-  endPtsMs: number;
-  frames: number;
+  readonly endPtsMs: number;
+  readonly frames: number;
   /** Per-label sums of the track's per-frame probabilities. */
-  readonly sums: number[];
+  readonly sums: readonly number[];
 }
 
 /**
@@ -54,7 +54,8 @@ export class TrackSummaries {
   constructor({ historyFrames }: { historyFrames?: number } = {}) {
     this.#streams = new StreamHistory<Map<number, TrackAccumulator>>({
       empty: () => new Map(),
-      copy: (tracks) => new Map([...tracks].map(([id, track]) => [id, { ...track, sums: [...track.sums] }])),
+      // Accumulators are replaced, never changed (add): the kept states share them.
+      copy: (tracks) => new Map(tracks),
       ...(historyFrames !== undefined ? { historyFrames } : {}),
       rewindCode: 'SUMMARY_REWIND_TOO_FAR',
     });
@@ -96,25 +97,32 @@ export class TrackSummaries {
   }
 }
 
-/** Adds one face of one frame to its track; the same track twice in one frame counts once. */
+/**
+ * Adds one face of one frame to its track, as a new accumulator (the one it replaces may be in a kept
+ * state); the same track twice in one frame counts once.
+ */
 function add(tracks: Map<number, TrackAccumulator>, ref: FrameRefLike, face: FaceEmotionLike): void {
   const track = tracks.get(face.trackId);
-  if (!track) {
-    tracks.set(face.trackId, {
-      streamId: ref.streamId,
-      trackId: face.trackId,
-      firstSeq: ref.seq,
-      lastSeq: ref.seq,
-      startPtsMs: ref.ptsMs,
-      endPtsMs: ref.ptsMs,
-      frames: 1,
-      sums: [...face.probs],
-    });
-    return;
-  }
-  if (ref.seq <= track.lastSeq) return;
-  track.lastSeq = ref.seq;
-  track.endPtsMs = ref.ptsMs;
-  track.frames += 1;
-  face.probs.forEach((p, i) => (track.sums[i]! += p));
+  if (track && ref.seq <= track.lastSeq) return;
+  tracks.set(
+    face.trackId,
+    track
+      ? {
+          ...track,
+          lastSeq: ref.seq,
+          endPtsMs: ref.ptsMs,
+          frames: track.frames + 1,
+          sums: track.sums.map((sum, i) => sum + face.probs[i]!),
+        }
+      : {
+          streamId: ref.streamId,
+          trackId: face.trackId,
+          firstSeq: ref.seq,
+          lastSeq: ref.seq,
+          startPtsMs: ref.ptsMs,
+          endPtsMs: ref.ptsMs,
+          frames: 1,
+          sums: [...face.probs],
+        },
+  );
 }

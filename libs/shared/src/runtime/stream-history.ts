@@ -80,10 +80,13 @@ export class StreamHistory<S> {
     const { startSeq, before } = this.#startOf(streamId, seq);
     const state = before ? this.#options.copy(before.state) : this.#options.empty();
     const result = step(state);
-    // A frame that came again replaces the frames after the state it started from.
-    const kept = before ? this.#streams.get(streamId)!.history.filter((h) => h.seq <= before.seq) : [];
+    // A frame that came again replaces the frames after the state it started from; a new frame
+    // extends the history in place (the usual case: no copy of it per frame).
+    const history = this.#streams.get(streamId)?.history ?? [];
+    const kept = !before ? [] : before === history.at(-1) ? history : history.filter((h) => h.seq <= before.seq);
     kept.push({ seq, state, ended: endsStream });
-    this.#streams.set(streamId, { startSeq, history: kept.slice(-this.#historyFrames) });
+    if (kept.length > this.#historyFrames) kept.shift();
+    this.#streams.set(streamId, { startSeq, history: kept });
     if (endsStream) this.#forgetOldEndedStreams();
     return result;
   }
