@@ -446,6 +446,13 @@ describe('a real kubelet node beside the kwok nodes', () => {
     assert.equal(face.spec.triggers[0].metadata.tls, 'enable');
     assert.equal(face.spec.triggers[0].metadata.sasl, 'scram_sha512');
     const max = face.spec.maxReplicaCount;
+    // The load starts once the HPA reads KEDA's metric (a new HPA's first read can take a sync period
+    // or two): a burst before that would be lag that nothing was looking at.
+    await waitFor(
+      "face's HPA reading KEDA's lag metric",
+      () => getJson(['get', 'hpa', '-n', ns, 'keda-hpa-emostream-face']).status?.currentMetrics?.[0]?.external?.current,
+      { timeoutMs: 90_000, intervalMs: 2_000, processes: [keda.operator, keda.adapter] },
+    );
     const t0 = Date.now();
     const s = (t) => `${((t - t0) / 1000).toFixed(0)} s`;
     // A wave of streams is a burst of lag that face drains in some seconds, and the HPA samples
