@@ -629,7 +629,10 @@ async function waitUntilUsable(brokers, hasExited) {
   // 2. Transactional produce + group consume on a scratch topic, retried as a
   //    whole because the coordinators may still be loading.
   const topic = `__emostream_probe_${crypto.randomBytes(4).toString('hex')}`;
-  const groupId = `${topic}_group`;
+  // A group per attempt: an attempt that timed out on a starved machine must not leave a member that
+  // still holds the topic's one partition, so that every later attempt's consumer got an empty
+  // assignment and never saw its message (CI: "groups/transactions: timed out" on every try).
+  const groupIds = [];
   try {
     let lastError;
     let created = false;
@@ -642,7 +645,9 @@ async function waitUntilUsable(brokers, hasExited) {
           await admin.createTopics({ topics: [{ topic, numPartitions: 1, replicationFactor: 1 }], waitForLeaders: true });
           created = true;
         }
-        await withTimeout(probeOnce(kafka, Partitioners, topic, groupId), Math.min(remaining(), 30_000));
+        const groupId = `${topic}_group${groupIds.length}`;
+        groupIds.push(groupId);
+        await probeOnce(kafka, Partitioners, topic, groupId, Math.min(remaining(), 30_000));
         return;
       } catch (err) {
         lastError = err;
@@ -653,12 +658,17 @@ async function waitUntilUsable(brokers, hasExited) {
   } finally {
     // Leave no trace for tests that list topics or groups.
     await admin.deleteTopics({ topics: [topic], timeout: 5000 }).catch(() => {});
-    await admin.deleteGroups([groupId]).catch(() => {});
+    if (groupIds.length > 0) await admin.deleteGroups(groupIds).catch(() => {});
     await admin.disconnect().catch(() => {});
   }
 }
 
-async function probeOnce(kafka, Partitioners, topic, groupId) {
+/**
+ * One transactional produce and one group consume of it, within timeoutMs. Its clients are
+ * disconnected whether it succeeded, failed or timed out: a consumer left running would stay in
+ * the group (and a producer keep its connection) after the attempt was given up.
+ */
+async function probeOnce(kafka, Partitioners, topic, groupId, timeoutMs) {
   const producer = kafka.producer({
     transactionalId: `${topic}_tx`,
     idempotent: true,
@@ -666,7 +676,7 @@ async function probeOnce(kafka, Partitioners, topic, groupId) {
     createPartitioner: Partitioners.DefaultPartitioner,
   });
   const consumer = kafka.consumer({ groupId, sessionTimeout: 10_000, heartbeatInterval: 1000 });
-  try {
+  const attempt = async () => {
     // Producer and consumer side run concurrently: the broker creates
     // __transaction_state and __consumer_offsets in parallel, saving a second.
     const received = (async () => {
@@ -683,9 +693,13 @@ async function probeOnce(kafka, Partitioners, topic, groupId) {
     await tx.send({ topic, messages: [{ key: 'probe', value: 'ready?' }] });
     await tx.commit();
     await received;
+  };
+  try {
+    await withTimeout(attempt(), timeoutMs);
   } finally {
-    await consumer.disconnect().catch(() => {});
-    await producer.disconnect().catch(() => {});
+    // Bounded too: a starved broker may not answer a LeaveGroup promptly.
+    await withTimeout(consumer.disconnect(), 5_000).catch(() => {});
+    await withTimeout(producer.disconnect(), 5_000).catch(() => {});
   }
 }
 
