@@ -56,7 +56,7 @@ const CLIPS = fs
 const RESTART_STREAMS = 12;
 /** Streams added at once for KEDA: frames far beyond face's lagThreshold (20) before it catches up. */
 const KEDA_STREAMS = 18;
-/** At most this many such waves, each after the last one's Job is done, until the HPA asks for more face pods. */
+/** At most this many waves (the k-th of k × KEDA_STREAMS), each after the last one's Job is done, until the HPA asks for more face pods. */
 const KEDA_WAVES = 3;
 
 const summary = [];
@@ -465,12 +465,15 @@ describe('a real kubelet node beside the kwok nodes', () => {
     let lastWave;
     let failWave;
     const waveFailed = new Promise((_, reject) => (failWave = reject));
+    let streamsAdded = 0;
     const addWave = () => {
       const wave = waves++;
-      const specs = Array.from({ length: KEDA_STREAMS }, (_, i) => {
+      // Each wave larger than the last (18, 36, 54 streams): a longer burst, harder to fall between two reads.
+      const specs = Array.from({ length: KEDA_STREAMS * (wave + 1) }, (_, i) => {
         const clip = CLIPS[i % CLIPS.length];
-        return { id: `keda${wave * KEDA_STREAMS + i}-${clip.replace(/\.flv$/, '')}`, clip };
+        return { id: `keda${streamsAdded + i}-${clip.replace(/\.flv$/, '')}`, clip };
       });
+      streamsAdded += specs.length;
       waveRunning = true;
       lastWave = addStreamsInJob(`keda-streams-${wave}`, specs).then(() => {
         addedAt = Date.now();
@@ -530,7 +533,7 @@ describe('a real kubelet node beside the kwok nodes', () => {
     assert.ok(lagSeen > threshold, `the lag went over face's lagThreshold (${threshold}): ${lagSeen}`);
     assert.ok(hpaMetricSeen > threshold, `the HPA read a lag over the threshold through KEDA: ${hpaMetricSeen}`);
     note(
-      `KEDA: 4 shipped ScaledObjects READY True (TLS + SCRAM to ${bootstrap.host}:${bootstrap.port}); ${waves} wave(s) of ${KEDA_STREAMS} streams (last Job done at ${s(addedAt)}), ` +
+      `KEDA: 4 shipped ScaledObjects READY True (TLS + SCRAM to ${bootstrap.host}:${bootstrap.port}); ${waves} wave(s), ${streamsAdded} streams (last Job done at ${s(addedAt)}), ` +
         `lag up to ${lagSeen} frames (the HPA read up to ${hpaMetricSeen} per replica, target ${threshold}), desired ${max} at ${s(hpaScaledAt)}, ` +
         `${max} face pods Ready on the real node at ${s(scaledReadyAt)} (HPA ${hpa.metadata.name})`,
     );
