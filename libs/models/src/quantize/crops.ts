@@ -9,7 +9,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readdirSync, statSync } from 'node:fs';
 import { basename, extname, join, resolve } from 'node:path';
-import { packageDir } from '@emostream/shared';
+import { packageDir, processSettings } from '@emostream/shared';
 import { DEFAULT_MIN_FACE_SIZE, preprocessFace, tensorSettingsOf, type CropSettings, type PackFaceDetector, type RgbImage, type TensorSettings } from '@emostream/vision';
 import { decodeImage, gifFrameCount } from '../media.js';
 
@@ -162,7 +162,8 @@ async function* sampledVideoFrames(file: string, name: string): AsyncGenerator<F
   const step = Math.max(1, Math.round((5 * fps) / 25));
   const { width, height } = stream;
   const frameBytes = width * height * 3;
-  const ffmpeg = spawn('ffmpeg', ['-v', 'error', '-i', file, '-an', '-vf', `select=not(mod(n\\,${step}))`, '-fps_mode', 'passthrough', '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  // FFMPEG_PATH, as ingest and `emo run` read sources with.
+  const ffmpeg = spawn(processSettings().ffmpegPath, ['-v', 'error', '-i', file, '-an', '-vf', `select=not(mod(n\\,${step}))`, '-fps_mode', 'passthrough', '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-'], { stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   ffmpeg.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   // A missing ffmpeg emits 'error' (then 'close'): unheard, it would end the process.
